@@ -1,0 +1,60 @@
+// Builds the three listeners (identity, compute, image) over one set of services. No listen here.
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Config } from '../config.ts'
+import type { FlavorService } from '../compute/flavor-service.ts'
+import type { KeypairService } from '../compute/keypair-service.ts'
+import type { Quotas, ServerService } from '../compute/server-service.ts'
+import type { VirtDriver } from '../drivers/driver.ts'
+import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
+import type { IdentityService } from '../identity/identity-service.ts'
+import type { ImageService } from '../images/image-service.ts'
+import { createListener } from './listener.ts'
+import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
+import { identityRoutes } from './routes/identity.ts'
+import { imageRoutes } from './routes/image.ts'
+
+export interface AppDeps {
+  config: Config
+  logger: Logger
+  identity: IdentityService
+  images: ImageService
+  servers: ServerService
+  flavors: FlavorService
+  keypairs: KeypairService
+  driver: VirtDriver
+  quotas: Quotas
+  /** Roots of the three listeners (scheme, host, port), as clients reach them. */
+  roots: { identity: string; compute: string; image: string }
+}
+
+export interface Apps {
+  identity: FastifyInstance
+  compute: FastifyInstance
+  image: FastifyInstance
+}
+
+/** The catalog's URLs: identity at /v3, compute at /v2.1, image at the Glance root. */
+export const endpointUrls = (roots: AppDeps['roots']): EndpointUrls =>
+  ({ identity: `${roots.identity}/v3`, compute: `${roots.compute}/v2.1`, image: roots.image })
+
+export function buildApps(deps: AppDeps): Apps {
+  const common = { config: deps.config, logger: deps.logger, identity: deps.identity, identityUri: `${deps.roots.identity}/v3` }
+
+  const identity = createListener('identity', common)
+  identityRoutes(identity, { identity: deps.identity, identityUrl: deps.roots.identity, catalog: buildCatalog(endpointUrls(deps.roots)) })
+
+  const compute = createListener('compute', common, { rewriteUrl: rewriteComputeUrl })
+  // Nova reads any body as JSON, whatever its Content-Type says (text/plain, or none at all).
+  compute.removeContentTypeParser(['text/plain'])
+  compute.addContentTypeParser('*', { parseAs: 'string' }, compute.getDefaultJsonParser('error', 'error'))
+  computeRoutes(compute, {
+    servers: deps.servers, flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas,
+    computeUrl: deps.roots.compute, maxLimit: 1000,
+  })
+
+  const image = createListener('image', common)
+  imageRoutes(image, { images: deps.images, imageUrl: deps.roots.image })
+
+  return { identity, compute, image }
+}

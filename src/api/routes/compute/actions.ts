@@ -1,0 +1,76 @@
+// POST /servers/{id}/action: one action key per body, dispatched by name, each validated
+// against Nova's schema before the server is looked up.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { BadRequest, DomainError } from '../../../errors.ts'
+import type { ComputeRouteDeps } from './index.ts'
+import { validateAction } from './schemas.ts'
+import { serverDetail, serverLinks } from './views.ts'
+
+type Handler = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, value: any) => Promise<unknown>
+
+export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
+  const { servers } = deps
+  const base = deps.computeUrl
+  const accepted = (reply: FastifyReply) => reply.code(202).send()
+
+  const handlers: Record<string, Handler> = {
+    // Nova answers 200, not 202, to rescue: every client (gophercloud, fog) depends on it.
+    rescue: async (req, reply, v: { adminPass?: string; rescue_image_ref?: string } | null) => {
+      const { adminPass } = await servers.rescue(req.auth, req.params.id, { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref }, req.id)
+      return reply.code(200).send(adminPass === undefined ? {} : { adminPass })
+    },
+    unrescue: async (req, reply) => { await servers.unrescue(req.auth, req.params.id, req.id); return accepted(reply) },
+    'os-stop': async (req, reply) => { await servers.stop(req.auth, req.params.id, req.id); return accepted(reply) },
+    'os-start': async (req, reply) => { await servers.start(req.auth, req.params.id, req.id); return accepted(reply) },
+    pause: async (req, reply) => { await servers.pause(req.auth, req.params.id, req.id); return accepted(reply) },
+    unpause: async (req, reply) => { await servers.unpause(req.auth, req.params.id, req.id); return accepted(reply) },
+    reboot: async (req, reply, v: { type: string }) => {
+      await servers.reboot(req.auth, req.params.id, v.type.toUpperCase() === 'HARD' ? 'HARD' : 'SOFT', req.id)
+      return accepted(reply)
+    },
+    lock: async (req, reply) => { await servers.lock(req.auth, req.params.id); return accepted(reply) },
+    unlock: async (req, reply) => { await servers.unlock(req.auth, req.params.id); return accepted(reply) },
+    rebuild: async (req, reply, v: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }) => {
+      const { server, adminPass } = await servers.rebuild(req.auth, req.params.id, v, req.id)
+      const ips = await servers.repo.fixedIps([server.id])
+      const view = serverDetail(server, { base, ctx: req.auth, ips: ips.get(server.id) ?? [], core: true })
+      if (adminPass !== undefined) view.adminPass = adminPass
+      view.links = serverLinks(base, server.id)
+      return reply.code(202).send({ server: view })
+    },
+    'os-getConsoleOutput': async (req, reply, v: { length?: number | string | null }) => {
+      const s = await servers.checkConsole(req.auth, req.params.id)
+      const text = await deps.driver.consoleOutput(s.id).catch(() => '')
+      const length = v.length === undefined || v.length === null ? -1 : Number(v.length)
+      const lines = text.split('\n')
+      if (lines[lines.length - 1] === '') lines.pop()
+      const output = length < 0 ? lines.join('\n') : lines.slice(Math.max(0, lines.length - length)).join('\n')
+      return reply.code(200).send({ output })
+    },
+  }
+
+  app.post<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id/action', async (req, reply) => {
+    const body = req.body
+    // Exactly one action per body, else Nova's "Malformed request body".
+    if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {
+      throw new BadRequest('Malformed request body')
+    }
+    const [action, value] = Object.entries(body as Record<string, unknown>)[0]!
+    const handler = handlers[action]
+    if (!handler) throw new BadRequest(`There is no such action: ${action}`)
+    // The legacy v2 path accepts the seed's {"rescue": "none"}: rescue from the base image.
+    const normalized = req.legacyV2 && action === 'rescue' && (value === 'none' || value === '') ? null : value
+    validateAction(action, { [action]: normalized })
+    return handler(req, reply, normalized)
+  })
+
+  // Other methods on /action: 405 with the allowed one named.
+  for (const method of ['GET', 'PUT', 'DELETE', 'PATCH'] as const) {
+    app.route({
+      method, url: '/v2.1/servers/:id/action',
+      handler: async () => {
+        throw new DomainError('badMethod', 'The method specified is not allowed for this resource.', { allow: 'POST' })
+      },
+    })
+  }
+}

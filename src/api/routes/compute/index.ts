@@ -1,0 +1,112 @@
+// The compute listener's routes and the microversion handshake.
+import type { FastifyInstance } from 'fastify'
+import type { VirtDriver } from '../../../drivers/driver.ts'
+import type { FlavorService } from '../../../compute/flavor-service.ts'
+import type { KeypairService } from '../../../compute/keypair-service.ts'
+import type { Quotas, ServerService } from '../../../compute/server-service.ts'
+import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
+import { actionRoutes } from './actions.ts'
+import { flavorRoutes } from './flavors.ts'
+import { keypairRoutes } from './keypairs.ts'
+import { miscRoutes } from './misc.ts'
+import { serverRoutes } from './servers.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    microversion: Microversion
+    /** The version string echoed in the answer's headers (the requested one, even on 406). */
+    versionEcho: string | undefined
+    /** Reached through the legacy /v2/{project_id} prefix: v2.0 semantics. */
+    legacyV2: boolean
+  }
+  interface FastifyContextConfig {
+    /** Version documents: no microversion handshake. */
+    unversioned?: boolean
+  }
+}
+
+export interface ComputeRouteDeps {
+  servers: ServerService
+  flavors: FlavorService
+  keypairs: KeypairService
+  driver: VirtDriver
+  quotas: Quotas
+  /** Scheme, host and port, without a path: links are built from it. */
+  computeUrl: string
+  maxLimit: number
+}
+
+const LEGACY = /^\/v2\/[0-9a-fA-F-]{32,36}(?=\/|$)/
+const PROJECT_PREFIX = /^\/v2\.1\/[0-9a-fA-F]{32}(?=\/|$)/
+
+/** `/v2.1/{project_id}/...` and the legacy `/v2/{project_id}/...` reach the same routes. */
+export function rewriteComputeUrl(req: { url?: string }): string {
+  const url = req.url ?? '/'
+  if (LEGACY.test(url)) {
+    ;(req as { skiffLegacyV2?: boolean }).skiffLegacyV2 = true
+    return url.replace(LEGACY, '/v2.1')
+  }
+  return url.replace(PROJECT_PREFIX, '/v2.1')
+}
+
+function versionDoc(base: string) {
+  return {
+    id: 'v2.1',
+    status: 'CURRENT',
+    version: formatVersion(MAX_VERSION),
+    min_version: formatVersion(MIN_VERSION),
+    updated: '2013-07-23T11:33:21Z',
+    links: [{ rel: 'self', href: `${base}/v2.1/` }],
+  }
+}
+const V2_0 = (base: string) => ({ id: 'v2.0', status: 'SUPPORTED', version: '', min_version: '', updated: '2011-01-21T11:33:21Z', links: [{ rel: 'self', href: `${base}/v2/` }] })
+const describedBy = { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' }
+
+export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
+  const base = deps.computeUrl
+  app.decorateRequest('microversion', null as unknown as Microversion)
+  app.decorateRequest('versionEcho', undefined)
+  app.decorateRequest('legacyV2', false)
+
+  app.addHook('onRequest', async (req) => {
+    req.legacyV2 = (req.raw as { skiffLegacyV2?: boolean }).skiffLegacyV2 === true
+    if (req.routeOptions.config?.unversioned || req.legacyV2) {
+      req.microversion = MIN_VERSION
+      return
+    }
+    const raw = requestedVersion(req.headers)
+    // Echo what was asked for, also on a 406; a malformed version gets no version headers.
+    if (raw !== undefined && /^\d+\.\d+$|^latest$/i.test(raw)) req.versionEcho = raw.toLowerCase() === 'latest' ? formatVersion(MAX_VERSION) : raw
+    req.microversion = parseMicroversion(raw)
+    req.versionEcho = formatVersion(req.microversion)
+  })
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-compute-request-id', req.id)
+    if (req.versionEcho !== undefined) {
+      reply.header('openstack-api-version', `compute ${req.versionEcho}`)
+      reply.header('x-openstack-nova-api-version', req.versionEcho)
+      reply.header('vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version')
+    }
+  })
+
+  app.setNotFoundHandler(async (_req, reply) =>
+    reply.code(404).type('application/json; charset=UTF-8').send({ itemNotFound: { code: 404, message: 'The resource could not be found.' } }))
+
+  app.get('/', { config: { public: true, unversioned: true } }, async () =>
+    ({ versions: [V2_0(base), versionDoc(base)] }))
+  app.get('/v2.1', { config: { public: true } }, async () => {
+    const doc = versionDoc(base)
+    return { version: { ...doc, links: [...doc.links, describedBy], 'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }] } }
+  })
+  app.get('/v2', { config: { public: true, unversioned: true } }, async () => {
+    const doc = V2_0(base)
+    return { version: { ...doc, links: [...doc.links, describedBy], 'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' }] } }
+  })
+
+  serverRoutes(app, deps)
+  actionRoutes(app, deps)
+  flavorRoutes(app, deps)
+  keypairRoutes(app, deps)
+  miscRoutes(app, deps)
+}

@@ -1,0 +1,141 @@
+// /servers: create, list, detail, show, update, delete.
+import type { Static } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ServerRow } from '../../../store/schema.ts'
+import { BadRequest } from '../../../errors.ts'
+import type { ListQuery } from '../../../compute/server-service.ts'
+import { FORMATS } from '../../formats.ts'
+import type { ComputeRouteDeps } from './index.ts'
+import { CreateServerBody, UpdateServerBody } from './schemas.ts'
+import { serverDetail, serverLinks, serverSummary } from './views.ts'
+
+type Query = Record<string, string | string[] | undefined>
+
+export const PRIVATE_NETWORK_ID = '4e8e5957-649f-477b-9e5b-f1f75b21c03c'
+
+const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[v.length - 1] : v)
+const many = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v])
+const truthy = (v: unknown) => v === true || (typeof v === 'string' && ['true', '1', 'yes', 'on', 't', 'y'].includes(v.toLowerCase()))
+
+/** Nova's limit: a non-negative integer, capped at max_limit. */
+export function parseLimit(raw: string | undefined, maxLimit: number): number | undefined {
+  if (raw === undefined) return undefined
+  if (!/^-?\d+$/.test(raw)) throw new BadRequest('limit param must be an integer')
+  const n = Number(raw)
+  if (n < 0) throw new BadRequest('limit param must be positive')
+  return Math.min(n, maxLimit)
+}
+
+function parseListQuery(q: Query, detail: boolean, maxLimit: number): ListQuery {
+  const changesSince = one(q['changes-since'])
+  if (changesSince !== undefined && (!FORMATS['date-time'].test(changesSince) || Number.isNaN(Date.parse(changesSince)))) {
+    throw new BadRequest(`Invalid input for query parameters changes-since. Value: ${changesSince}. '${changesSince}' is not a 'date-time'`)
+  }
+  return {
+    detail,
+    name: one(q.name),
+    status: many(q.status),
+    image: one(q.image),
+    flavor: one(q.flavor),
+    ip: one(q.ip),
+    changesSince: changesSince === undefined ? undefined : new Date(changesSince).toISOString(),
+    reservationId: one(q.reservation_id),
+    allTenants: q.all_tenants !== undefined && (one(q.all_tenants) === '' || truthy(one(q.all_tenants))),
+    projectId: one(q.project_id) ?? one(q.tenant_id),
+    limit: parseLimit(one(q.limit), maxLimit),
+    marker: one(q.marker),
+  }
+}
+
+export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
+  const base = deps.computeUrl
+  const { servers } = deps
+
+  /** Detail views of many servers with two queries for their addresses and faults. */
+  const details = async (req: FastifyRequest, rows: ServerRow[]) => {
+    const ids = rows.map((r) => r.id)
+    const [ips, faults] = await Promise.all([
+      servers.repo.fixedIps(ids),
+      servers.repo.latestFaults(rows.filter((r) => r.vm_state === 'error' || r.deleted).map((r) => r.id)),
+    ])
+    return rows.map((r) => serverDetail(r, { base, ctx: req.auth, ips: ips.get(r.id) ?? [], fault: faults.get(r.id) }))
+  }
+
+  const nextLinks = (req: FastifyRequest, path: string, rows: ServerRow[], limit: number | undefined) => {
+    const last = rows[rows.length - 1]
+    const full = (limit !== undefined && rows.length === limit && limit > 0) || rows.length === deps.maxLimit
+    if (!full || !last) return undefined
+    const params = new URLSearchParams()
+    for (const [k, v] of Object.entries(req.query as Query)) {
+      if (k === 'marker' || v === undefined) continue
+      for (const x of many(v)!) params.append(k, x)
+    }
+    params.set('marker', last.id)
+    return [{ rel: 'next', href: `${base}/v2.1/${path}?${params.toString()}` }]
+  }
+
+  app.get<{ Querystring: Query }>('/v2.1/servers', async (req) => {
+    const q = parseListQuery(req.query, false, deps.maxLimit)
+    const rows = await servers.list(req.auth, q)
+    const links = nextLinks(req, 'servers', rows, q.limit)
+    return { servers: rows.map((r) => serverSummary(r, base)), ...(links ? { servers_links: links } : {}) }
+  })
+
+  app.get<{ Querystring: Query }>('/v2.1/servers/detail', async (req) => {
+    const q = parseListQuery(req.query, true, deps.maxLimit)
+    const rows = await servers.list(req.auth, q)
+    const links = nextLinks(req, 'servers/detail', rows, q.limit)
+    return { servers: await details(req, rows), ...(links ? { servers_links: links } : {}) }
+  })
+
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
+    const s = await servers.show(req.auth, req.params.id)
+    return { server: (await details(req, [s]))[0] }
+  })
+
+  app.post<{ Body: Static<typeof CreateServerBody> }>('/v2.1/servers', { schema: { body: CreateServerBody } }, async (req, reply) => {
+    const b = req.body.server
+    if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
+    const minCount = Number(b.min_count ?? 1)
+    const maxCount = Number(b.max_count ?? minCount)
+    if (b.networks) {
+      for (const n of b.networks) {
+        if (n.uuid !== undefined && n.uuid !== PRIVATE_NETWORK_ID) throw new BadRequest(`Network ${n.uuid} could not be found.`)
+        if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`)
+      }
+    }
+    if (b.user_data !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(b.user_data.replace(/\s/g, ''))) {
+      throw new BadRequest('Invalid input for field/attribute user_data. Value: (truncated). Not a valid base64 string')
+    }
+    const { servers: created, adminPass, reservationId } = await servers.create(req.auth, {
+      name: b.name, imageRef: b.imageRef, flavorRef: String(b.flavorRef), adminPass: b.adminPass, keyName: b.key_name,
+      metadata: b.metadata as Record<string, string> | undefined, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6,
+      availabilityZone: b.availability_zone, networks: 'default', minCount, maxCount,
+      configDrive: b.config_drive === undefined ? undefined : truthy(b.config_drive),
+    }, req.id)
+    reply.code(202)
+    if (truthy(b.return_reservation_id)) return { reservation_id: reservationId }
+    const first = created[0]!
+    reply.header('location', `${base}/v2.1/servers/${first.id}`)
+    const server: Record<string, unknown> = {
+      id: first.id,
+      links: serverLinks(base, first.id),
+      'OS-DCF:diskConfig': b['OS-DCF:diskConfig'] ?? 'MANUAL',
+      security_groups: [{ name: 'default' }],
+    }
+    if (adminPass !== undefined) server.adminPass = adminPass
+    return { server }
+  })
+
+  app.put<{ Params: { id: string }; Body: Static<typeof UpdateServerBody> }>('/v2.1/servers/:id', { schema: { body: UpdateServerBody } }, async (req) => {
+    const b = req.body.server
+    const s = await servers.update(req.auth, req.params.id, { name: b.name, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6 })
+    const ips = await servers.repo.fixedIps([s.id])
+    return { server: serverDetail(s, { base, ctx: req.auth, ips: ips.get(s.id) ?? [], core: true }) }
+  })
+
+  app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
+    await servers.delete(req.auth, req.params.id, req.id)
+    return reply.code(204).send()
+  })
+}

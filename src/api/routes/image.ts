@@ -1,0 +1,247 @@
+// Glance v2 subset: version discovery, images (CRUD, JSON-patch, data upload/download) and the
+// schema documents glanceclient reads. Semantics live in images/image-service.ts.
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { isoSeconds } from '../../clock.ts'
+import { BadRequest, DomainError } from '../../errors.ts'
+import {
+  CONTAINER_FORMATS, DISK_FORMATS, MAX_LIMIT, STATUSES, VISIBILITIES,
+  type Caller, type ImageData, type ImageService, type ListQuery, type PatchOp,
+} from '../../images/image-service.ts'
+import type { ImageRow } from '../../store/schema.ts'
+
+export interface ImageRouteDeps {
+  images: ImageService
+  /** Public root of this listener, e.g. http://127.0.0.1:9292. */
+  imageUrl: string
+}
+
+const PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
+const UPLOAD_URL = '/v2/images/:id/file'
+
+const CreateBody = Type.Object({}, { additionalProperties: true, maxProperties: 512 })
+const PatchBody = Type.Array(Type.Object({
+  op: Type.Unsafe<PatchOp['op']>({ type: 'string', enum: ['add', 'remove', 'replace'] }),
+  path: Type.String({ maxLength: 1024 }),
+  value: Type.Optional(Type.Unknown()),
+}, { additionalProperties: false }), { maxItems: 512 })
+const ListQuerystring = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
+type Query = Record<string, string | string[]>
+
+const caller = (req: FastifyRequest): Caller => ({ projectId: req.auth.projectId, isAdmin: req.auth.isAdmin })
+
+/** The image as Glance shows it: core attributes, links, then each extra property at top level. */
+export function imageView(row: ImageRow): Record<string, unknown> {
+  return {
+    ...(JSON.parse(row.properties) as Record<string, string>),
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    visibility: row.visibility,
+    protected: row.protected === 1,
+    os_hidden: row.os_hidden === 1,
+    disk_format: row.disk_format,
+    container_format: row.container_format,
+    // bigint columns may come back as strings from PostgreSQL.
+    size: row.size === null ? null : Number(row.size),
+    virtual_size: row.virtual_size === null ? null : Number(row.virtual_size),
+    checksum: row.checksum,
+    os_hash_algo: row.os_hash_algo,
+    os_hash_value: row.os_hash_value,
+    min_disk: row.min_disk,
+    min_ram: row.min_ram,
+    owner: row.owner,
+    tags: JSON.parse(row.tags) as string[],
+    created_at: isoSeconds(row.created_at),
+    updated_at: isoSeconds(row.updated_at),
+    self: `/v2/images/${row.id}`,
+    file: `/v2/images/${row.id}/file`,
+    schema: '/v2/schemas/image',
+  }
+}
+
+function versions(base: string) {
+  // Real Glance lists every v2.x it speaks; clients pick the CURRENT one and send no microversion.
+  const minors = [15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+  return {
+    versions: minors.map((m) => ({
+      id: `v2.${m}`,
+      status: m === 15 ? 'CURRENT' : 'SUPPORTED',
+      links: [{ rel: 'self', href: `${base}/v2/` }],
+    })),
+  }
+}
+
+const nullable = (s: Record<string, unknown>) => ({ ...s, type: ['null', s.type] })
+const readOnly = (s: Record<string, unknown>) => ({ ...s, readOnly: true })
+
+/** Glance's image schema, trimmed to the attributes Skiff keeps (glanceclient types patches from it). */
+export const IMAGE_SCHEMA = {
+  name: 'image',
+  properties: {
+    id: { type: 'string', description: 'An identifier for the image', pattern: '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$' },
+    name: nullable({ type: 'string', maxLength: 255, description: 'Descriptive name for the image' }),
+    status: readOnly({ type: 'string', enum: [...STATUSES], description: 'Status of the image' }),
+    visibility: { type: 'string', enum: [...VISIBILITIES], description: 'Scope of image accessibility' },
+    protected: { type: 'boolean', description: 'If true, image will not be deletable.' },
+    os_hidden: { type: 'boolean', description: 'If true, image will not appear in default image list response.' },
+    checksum: readOnly(nullable({ type: 'string', maxLength: 32, description: 'md5 hash of image contents.' })),
+    os_hash_algo: readOnly(nullable({ type: 'string', maxLength: 64, description: 'Algorithm to calculate the os_hash_value' })),
+    os_hash_value: readOnly(nullable({ type: 'string', maxLength: 128, description: 'Hexdigest of the image contents using the algorithm specified by the os_hash_algo' })),
+    owner: nullable({ type: 'string', maxLength: 255, description: 'Owner of the image' }),
+    size: readOnly(nullable({ type: 'integer', description: 'Size of image file in bytes' })),
+    virtual_size: readOnly(nullable({ type: 'integer', description: 'Virtual size of image in bytes' })),
+    container_format: { type: ['null', 'string'], enum: [null, ...CONTAINER_FORMATS], description: 'Format of the container' },
+    disk_format: { type: ['null', 'string'], enum: [null, ...DISK_FORMATS], description: 'Format of the disk' },
+    created_at: readOnly({ type: 'string', description: 'Date and time of image registration' }),
+    updated_at: readOnly({ type: 'string', description: 'Date and time of the last image modification' }),
+    tags: { type: 'array', items: { type: 'string', maxLength: 255 }, description: 'List of strings related to the image' },
+    min_ram: { type: 'integer', description: 'Amount of ram (in MB) required to boot image.' },
+    min_disk: { type: 'integer', description: 'Amount of disk space (in GB) required to boot image.' },
+    self: readOnly({ type: 'string', description: 'An image self url' }),
+    file: readOnly({ type: 'string', description: 'An image file url' }),
+    schema: readOnly({ type: 'string', description: 'An image schema url' }),
+  },
+  additionalProperties: { type: 'string' },
+  links: [
+    { rel: 'self', href: '{self}' },
+    { rel: 'enclosure', href: '{file}' },
+    { rel: 'describedby', href: '{schema}' },
+  ],
+}
+
+const IMAGES_SCHEMA = {
+  name: 'images',
+  properties: {
+    images: { type: 'array', items: IMAGE_SCHEMA },
+    schema: { type: 'string' },
+    first: { type: 'string' },
+    next: { type: 'string' },
+  },
+  links: [
+    { rel: 'first', href: '{first}' },
+    { rel: 'next', href: '{next}' },
+    { rel: 'describedby', href: '{schema}' },
+  ],
+}
+
+/** One value per parameter, except `tag` which may repeat. */
+function single(query: Query, key: string): string | undefined {
+  const v = query[key]
+  if (Array.isArray(v)) throw new BadRequest(`Parameter '${key}' may be given only once.`)
+  return v
+}
+
+function parseListQuery(query: Query): ListQuery {
+  const out: ListQuery = {}
+  const properties: Record<string, string> = {}
+  for (const key of Object.keys(query)) {
+    const value = key === 'tag' ? undefined : single(query, key)
+    switch (key) {
+      case 'name': out.name = value; break
+      case 'status': out.status = value; break
+      case 'visibility': out.visibility = value; break
+      case 'owner': out.owner = value; break
+      case 'os_hidden': out.osHidden = value; break
+      case 'marker': out.marker = value; break
+      case 'tag': { const t = query.tag; out.tags = Array.isArray(t) ? t : [t as string]; break }
+      case 'member_status': break // no image members in Skiff: every listed image is the caller's or public
+      case 'limit': {
+        if (!/^-?\d+$/.test(value!)) throw new BadRequest('limit param must be an integer')
+        const n = Number(value)
+        if (n < 0) throw new BadRequest('limit param must be positive')
+        out.limit = Math.min(n, MAX_LIMIT)
+        break
+      }
+      case 'sort_key': case 'sort_dir': case 'sort':
+        // Only Glance's default order is kept; saying so beats ignoring the request.
+        if (!['created_at', 'desc', 'created_at:desc'].includes(value!)) {
+          throw new BadRequest(`Unsupported sort '${value}': images are listed by created_at, newest first.`)
+        }
+        break
+      default: properties[key] = value!
+    }
+  }
+  if (Object.keys(properties).length > 0) out.properties = properties
+  return out
+}
+
+/** Glance keeps the caller's other parameters in `first` and `next`, replacing only the marker. */
+function pageLink(query: Query, marker?: string): string {
+  const params = new URLSearchParams()
+  if (marker !== undefined) params.append('marker', marker)
+  for (const [k, v] of Object.entries(query)) {
+    if (k === 'marker') continue
+    for (const x of Array.isArray(v) ? v : [v]) params.append(k, x)
+  }
+  const qs = params.toString()
+  return qs ? `/v2/images?${qs}` : '/v2/images'
+}
+
+function requireContentType(req: FastifyRequest, type: string, headers: Record<string, string> = {}) {
+  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+  if (ct !== type) throw new DomainError('badMediaType', 'Unsupported Content-Type', headers)
+}
+
+export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
+  const { images } = deps
+
+  app.addContentTypeParser(PATCH_TYPE, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
+  // Image data is never buffered: the request stream goes to the service as is (no body limit).
+  app.addContentTypeParser('application/octet-stream', (req, payload, done) => {
+    if (req.method === 'PUT' && req.routeOptions.url === UPLOAD_URL) done(null, payload)
+    else done(new DomainError('badMediaType', 'Unsupported Content-Type'), undefined)
+  })
+
+  app.get('/', { config: { public: true } }, async (_req, reply) => reply.code(300).send(versions(deps.imageUrl)))
+  app.get('/versions', { config: { public: true } }, async () => versions(deps.imageUrl))
+
+  app.get('/v2/schemas/image', async () => IMAGE_SCHEMA)
+  app.get('/v2/schemas/images', async () => IMAGES_SCHEMA)
+
+  app.get<{ Querystring: Query }>('/v2/images', { schema: { querystring: ListQuerystring } }, async (req) => {
+    const query = req.query
+    const page = await images.list(caller(req), parseListQuery(query))
+    return {
+      images: page.images.map(imageView),
+      first: pageLink(query),
+      schema: '/v2/schemas/images',
+      ...(page.nextMarker !== undefined ? { next: pageLink(query, page.nextMarker) } : {}),
+    }
+  })
+
+  app.post<{ Body: Record<string, unknown> }>('/v2/images', { schema: { body: CreateBody } }, async (req, reply) => {
+    const row = await images.create(caller(req), req.body)
+    return reply.code(201).header('location', `/v2/images/${row.id}`).send(imageView(row))
+  })
+
+  app.get<{ Params: { id: string } }>('/v2/images/:id', async (req) =>
+    imageView(await images.get(caller(req), req.params.id)))
+
+  app.patch<{ Params: { id: string }; Body: PatchOp[] }>('/v2/images/:id', {
+    schema: { body: PatchBody },
+    // Glance answers 415 with the patch types it accepts, before reading the body.
+    preParsing: async (req) => requireContentType(req, PATCH_TYPE, { 'accept-patch': PATCH_TYPE }),
+  }, async (req) => imageView(await images.update(caller(req), req.params.id, req.body)))
+
+  app.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {
+    await images.delete(caller(req), req.params.id)
+    return reply.code(204).send()
+  })
+
+  app.put<{ Params: { id: string }; Body: ImageData | undefined }>(UPLOAD_URL, {
+    preParsing: async (req) => requireContentType(req, 'application/octet-stream'),
+  }, async (req, reply) => {
+    // A PUT without a body still uploads an empty image, as Glance does.
+    await images.upload(caller(req), req.params.id, req.body ?? [])
+    return reply.code(204).send()
+  })
+
+  app.get<{ Params: { id: string } }>(UPLOAD_URL, async (req, reply) => {
+    const data = await images.download(caller(req), req.params.id)
+    if (!data) return reply.code(204).send()
+    // Glance sends the hex md5 here, not RFC 1864's base64; clients compare it with `checksum`.
+    if (data.checksum) reply.header('content-md5', data.checksum)
+    return reply.code(200).type('application/octet-stream').header('content-length', data.size).send(data.stream)
+  })
+}

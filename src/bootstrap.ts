@@ -1,0 +1,141 @@
+// First start (and every later one, idempotently): the default domain's projects, users and
+// roles, the flavors, the two images the simulated driver boots, and the client files
+// (clouds.yaml, *-openrc) in the data dir, mode 0600.
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import type { Kysely } from 'kysely'
+import type { FlavorService, NewFlavor } from './compute/flavor-service.ts'
+import { DEFAULT_DOMAIN, newId } from './identity/identity-service.ts'
+import { REGION } from './identity/catalog.ts'
+import { hashPassword, randomSecret, verifyPassword } from './identity/passwords.ts'
+import type { ImageService } from './images/image-service.ts'
+import type { Database } from './store/schema.ts'
+
+export const ROLES = ['admin', 'member', 'reader'] as const
+
+const ACCOUNTS = [
+  { cloud: 'skiff-admin', rc: 'admin-openrc', user: 'admin', project: 'admin', roles: ['admin', 'member', 'reader'] },
+  { cloud: 'skiff-demo', rc: 'demo-openrc', user: 'demo', project: 'demo', roles: ['member', 'reader'] },
+  { cloud: 'skiff-alt', rc: 'alt-openrc', user: 'alt_demo', project: 'alt_demo', roles: ['member', 'reader'] },
+] as const
+
+export const FLAVORS: NewFlavor[] = [
+  { id: '1', name: 'm1.tiny', ram: 512, vcpus: 1, disk: 1 },
+  { id: '2', name: 'm1.small', ram: 2048, vcpus: 1, disk: 20 },
+  { id: '3', name: 'm1.medium', ram: 4096, vcpus: 2, disk: 40 },
+  { id: '4', name: 'm1.large', ram: 8192, vcpus: 4, disk: 80 },
+]
+
+export const BASE_IMAGE = 'skiff-base'
+export const RESCUE_IMAGE = 'skiff-rescue'
+
+/** A disk the simulated driver "boots": a header naming what it is. */
+const simulatedDisk = (name: string) => Buffer.from(`SKIFF-SIMULATED-DISK 1\nname: ${name}\n`.padEnd(4096, '\0'))
+
+export interface BootstrapResult {
+  passwords: Record<string, string>
+  files: string[]
+}
+
+export async function bootstrap(opts: {
+  db: Kysely<Database>
+  flavors: FlavorService
+  images: ImageService
+  dataDir: string
+  adminPassword: string | undefined
+  authUrl: string
+}): Promise<BootstrapResult> {
+  const { db } = opts
+  const roleIds: Record<string, string> = {}
+  for (const name of ROLES) {
+    const r = await db.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirst()
+    roleIds[name] = r?.id ?? newId()
+    if (!r) await db.insertInto('roles').values({ id: roleIds[name]!, name }).execute()
+  }
+
+  // Generated passwords are kept beside the openrc files that hold them anyway (mode 0600).
+  const secretsFile = path.join(opts.dataDir, '.credentials.json')
+  const kept = existsSync(secretsFile) ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, string>) : {}
+  const passwords: Record<string, string> = {}
+
+  for (const acc of ACCOUNTS) {
+    let project = await db.selectFrom('projects').select('id').where('name', '=', acc.project).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
+    if (!project) {
+      project = { id: newId() }
+      await db.insertInto('projects').values({ id: project.id, name: acc.project, domain_id: DEFAULT_DOMAIN.id, description: `Bootstrap project ${acc.project}`, enabled: 1 }).execute()
+    }
+    const wanted = (acc.user === 'admin' ? opts.adminPassword : undefined) ?? kept[acc.user] ?? randomSecret()
+    passwords[acc.user] = wanted
+    const user = await db.selectFrom('users').select(['id', 'password_hash']).where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
+    if (!user) {
+      await db.insertInto('users').values({
+        id: newId(), name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await hashPassword(wanted), default_project_id: project.id, enabled: 1,
+      }).execute()
+    } else if (!(await verifyPassword(wanted, user.password_hash))) {
+      await db.updateTable('users').set({ password_hash: await hashPassword(wanted) }).where('id', '=', user.id).execute()
+    }
+    const userId = (await db.selectFrom('users').select('id').where('name', '=', acc.user).executeTakeFirstOrThrow()).id
+    for (const role of acc.roles) {
+      const has = await db.selectFrom('role_assignments').select('user_id').where('user_id', '=', userId).where('project_id', '=', project.id).where('role_id', '=', roleIds[role]!).executeTakeFirst()
+      if (!has) await db.insertInto('role_assignments').values({ user_id: userId, project_id: project.id, role_id: roleIds[role]! }).execute()
+    }
+  }
+
+  for (const f of FLAVORS) {
+    const exists = await db.selectFrom('flavors').select('id').where('id', '=', f.id!).executeTakeFirst()
+    if (!exists) await opts.flavors.create(f)
+  }
+
+  await opts.images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', content: simulatedDisk(BASE_IMAGE) })
+  await opts.images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', properties: { skiff_purpose: 'rescue' }, content: simulatedDisk(RESCUE_IMAGE) })
+
+  writeSecret(secretsFile, JSON.stringify(passwords, null, 2) + '\n')
+  const files = writeClientFiles(opts.dataDir, opts.authUrl, passwords)
+  return { passwords, files }
+}
+
+function writeSecret(file: string, text: string) {
+  writeFileSync(file, text, { mode: 0o600 })
+  chmodSync(file, 0o600) // the mode above applies only to a new file
+}
+
+/** clouds.yaml (clouds skiff-admin, skiff-demo, skiff-alt) and one openrc per account. */
+function writeClientFiles(dataDir: string, authUrl: string, passwords: Record<string, string>): string[] {
+  const q = (s: string) => `'${s.replace(/'/g, "''")}'`
+  const yaml = ['clouds:']
+  const files: string[] = []
+  for (const acc of ACCOUNTS) {
+    yaml.push(
+      `  ${acc.cloud}:`,
+      '    auth:',
+      `      auth_url: ${q(authUrl)}`,
+      `      username: ${q(acc.user)}`,
+      `      password: ${q(passwords[acc.user]!)}`,
+      `      project_name: ${q(acc.project)}`,
+      `      user_domain_name: ${q(DEFAULT_DOMAIN.name)}`,
+      `      project_domain_name: ${q(DEFAULT_DOMAIN.name)}`,
+      `    region_name: ${REGION}`,
+      '    interface: public',
+      '    identity_api_version: 3',
+    )
+    const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+    const rc = path.join(dataDir, acc.rc)
+    writeSecret(rc, [
+      `# Skiff credentials for ${acc.user} (project ${acc.project}): source this file.`,
+      `export OS_AUTH_URL=${sh(authUrl)}`,
+      `export OS_USERNAME=${sh(acc.user)}`,
+      `export OS_PASSWORD=${sh(passwords[acc.user]!)}`,
+      `export OS_PROJECT_NAME=${sh(acc.project)}`,
+      `export OS_USER_DOMAIN_NAME=${DEFAULT_DOMAIN.name}`,
+      `export OS_PROJECT_DOMAIN_NAME=${DEFAULT_DOMAIN.name}`,
+      `export OS_REGION_NAME=${REGION}`,
+      'export OS_INTERFACE=public',
+      'export OS_IDENTITY_API_VERSION=3',
+      '',
+    ].join('\n'))
+    files.push(rc)
+  }
+  const clouds = path.join(dataDir, 'clouds.yaml')
+  writeSecret(clouds, yaml.join('\n') + '\n')
+  return [clouds, ...files]
+}

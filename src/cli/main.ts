@@ -1,0 +1,89 @@
+// The `skiff` command: serve (everything in one process) and bootstrap-free helpers.
+import { Command, Option } from 'commander'
+import pino from 'pino'
+import { ConfigError, loadConfig, OPTIONS, type Config } from '../config.ts'
+import { describeDatabaseUrl } from '../store/db.ts'
+import { startSkiff } from '../main.ts'
+
+// Secrets never reach the logs, whatever logs them.
+const REDACT = [
+  'password', '*.password', 'adminPass', '*.adminPass', 'admin_pass', '*.admin_pass',
+  'req.headers["x-auth-token"]', 'req.headers["x-subject-token"]', 'res.headers["x-subject-token"]',
+  'headers["x-auth-token"]', 'headers["x-subject-token"]',
+]
+
+function makeLogger(level: string) {
+  return pino({ level, redact: { paths: REDACT, censor: '***' } })
+}
+
+const program = new Command('skiff')
+  .description('A small, fast cloud control plane that speaks the OpenStack APIs.')
+
+const serve = program.command('serve').description('run identity, compute and image APIs and the agent in one process')
+serve.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')
+for (const o of OPTIONS) {
+  if (o.kind === 'bool') {
+    serve.addOption(new Option(o.flag, `${o.help} [env ${o.env}]`))
+    serve.addOption(new Option(`--no-${o.flag.slice(2)}`, 'the opposite'))
+  } else {
+    serve.addOption(new Option(`${o.flag} <value>`, `${o.help} [env ${o.env}]`))
+  }
+}
+
+serve.action(async (opts: Record<string, unknown>) => {
+  let config: Config
+  try {
+    // commander names options in camelCase after their flags; map them back to Config keys.
+    const flags: Partial<Record<keyof Config, unknown>> = {}
+    for (const o of OPTIONS) {
+      const attr = o.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+      if (opts[attr] !== undefined && serve.getOptionValueSource(attr) === 'cli') flags[o.key] = opts[attr]
+    }
+    config = loadConfig(flags, process.env, opts.config as string | undefined)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`skiff: ${err.message}`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const logger = makeLogger(config.logLevel)
+  let skiff
+  try {
+    skiff = await startSkiff(config, logger)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (e.code === 'EADDRINUSE') {
+      console.error(`skiff: cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port)`)
+      process.exit(1)
+    }
+    throw err
+  }
+  const generated = config.adminPassword === undefined
+  process.stdout.write([
+    'Skiff is running.',
+    `  identity  ${skiff.urls.identity}/v3`,
+    `  compute   ${skiff.urls.compute}/v2.1`,
+    `  image     ${skiff.urls.image}`,
+    `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
+    `  driver    ${config.driver}${config.agent ? ` (agent ${config.agentHost})` : ' (no agent)'}`,
+    'Credentials (mode 0600):',
+    ...skiff.files.map((f) => `  ${f}`),
+    generated ? '  (admin password generated at first start; it is in admin-openrc)' : '',
+    `Try: OS_CLIENT_CONFIG_FILE=${skiff.files[0]} openstack --os-cloud skiff-demo server list`,
+    '',
+  ].filter((l) => l !== '').join('\n') + '\n')
+
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) return
+    closing = true
+    logger.info({ signal }, 'shutting down')
+    await skiff.close()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+})
+
+await program.parseAsync(process.argv)

@@ -1,0 +1,96 @@
+// Keypairs: generated (RSA, with the private key returned once) or imported, per user.
+import { createHash, generateKeyPairSync } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.ts'
+import { BadRequest, Conflict } from '../errors.ts'
+import type { Database, KeypairRow } from '../store/schema.ts'
+import { KeypairNotFound } from './errors.ts'
+
+const KEY_TYPES = ['ssh-rsa', 'ssh-ed25519', 'ssh-dss', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521']
+
+function sshString(b: Buffer): Buffer {
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(b.length)
+  return Buffer.concat([len, b])
+}
+
+/** An mpint: big-endian, with a leading zero when the top bit is set. */
+function mpint(b: Buffer): Buffer {
+  return sshString(b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b)
+}
+
+/** Parse `type base64 [comment]`; the blob must name the same type. */
+export function parsePublicKey(text: string): { type: string; blob: Buffer } {
+  const parts = text.trim().split(/\s+/)
+  const [type, b64] = parts
+  if (!type || !b64 || !KEY_TYPES.includes(type) || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
+    throw new BadRequest('Keypair data is invalid: failed to generate fingerprint')
+  }
+  const blob = Buffer.from(b64, 'base64')
+  const nameLen = blob.length >= 4 ? blob.readUInt32BE(0) : -1
+  if (nameLen !== type.length || blob.subarray(4, 4 + nameLen).toString() !== type) {
+    throw new BadRequest('Keypair data is invalid: failed to generate fingerprint')
+  }
+  return { type, blob }
+}
+
+/** Nova's fingerprint: MD5 of the key blob, colon-separated hex. */
+export const fingerprint = (blob: Buffer) => createHash('md5').update(blob).digest('hex').match(/../g)!.join(':')
+
+export class KeypairService {
+  readonly #db: Kysely<Database>
+  readonly #clock: Clock
+
+  constructor(db: Kysely<Database>, clock: Clock) {
+    this.#db = db
+    this.#clock = clock
+  }
+
+  async list(userId: string): Promise<KeypairRow[]> {
+    return this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId).orderBy('name').execute()
+  }
+
+  async get(userId: string, name: string): Promise<KeypairRow> {
+    const k = await this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()
+    if (!k) throw new KeypairNotFound(userId, name)
+    return k
+  }
+
+  async find(userId: string, name: string): Promise<KeypairRow | undefined> {
+    return this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()
+  }
+
+  /** Import `publicKey`, or generate an RSA pair and return its private key (never stored). */
+  async create(userId: string, name: string, publicKey?: string): Promise<{ row: KeypairRow; privateKey?: string }> {
+    let privateKey: string | undefined
+    let type: string
+    let blob: Buffer
+    if (publicKey === undefined) {
+      const pair = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      const jwk = pair.publicKey.export({ format: 'jwk' })
+      blob = Buffer.concat([sshString(Buffer.from('ssh-rsa')), mpint(Buffer.from(jwk.e!, 'base64url')), mpint(Buffer.from(jwk.n!, 'base64url'))])
+      type = 'ssh-rsa'
+      publicKey = `ssh-rsa ${blob.toString('base64')} Generated-by-Skiff`
+      privateKey = pair.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString()
+    } else {
+      ;({ type, blob } = parsePublicKey(publicKey))
+    }
+    if (await this.find(userId, name)) throw new Conflict(`Key pair '${name}' already exists.`)
+    const row: KeypairRow = {
+      user_id: userId, name, type: type === 'ssh-rsa' || type.startsWith('ssh-') || type.startsWith('ecdsa') ? 'ssh' : 'x509',
+      public_key: publicKey.trim(), fingerprint: fingerprint(blob), created_at: this.#clock.now().toISOString(),
+    }
+    try {
+      await this.#db.insertInto('keypairs').values(row).execute()
+    } catch {
+      // Two creates raced: the primary key decided.
+      throw new Conflict(`Key pair '${name}' already exists.`)
+    }
+    return privateKey === undefined ? { row } : { row, privateKey }
+  }
+
+  async delete(userId: string, name: string): Promise<void> {
+    const r = await this.#db.deleteFrom('keypairs').where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()
+    if (r.numDeletedRows === 0n) throw new KeypairNotFound(userId, name)
+  }
+}

@@ -1,0 +1,385 @@
+// The compute API's operations: check (404 → policy → lock → state, as Nova orders them),
+// change task_state by compare-and-set, record the instance action and enqueue the task —
+// all in one transaction. The agent does the slow part (server-worker.ts).
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { Transaction } from 'kysely'
+import { BadRequest, Forbidden, PolicyNotAuthorized } from '../errors.ts'
+import type { AuthContext } from '../identity/identity-service.ts'
+import type { ImageRow, Database, ServerRow } from '../store/schema.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import type { TaskQueue } from '../tasks/queue.ts'
+import {
+  InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef, UnsupportedRescueImage,
+} from './errors.ts'
+import type { FlavorService } from './flavor-service.ts'
+import type { KeypairService } from './keypair-service.ts'
+import { generateInstancePassword } from './passwords.ts'
+import { authorize } from './policy.ts'
+import { PowerState, statesForStatus, type TaskState, type VmState } from './states.ts'
+
+/** What compute needs from the image service. */
+export interface ImageLookup {
+  usableImage(id: string, projectId: string, isAdmin: boolean): Promise<ImageRow | undefined>
+  findByName(name: string): Promise<ImageRow | undefined>
+}
+
+export interface Quotas { instances: number; cores: number; ram: number }
+
+export interface ServerServiceDeps {
+  repo: ServersRepo
+  queue: TaskQueue
+  flavors: FlavorService
+  keypairs: KeypairService
+  images: ImageLookup
+  /** Where new servers go (the scheduler of a single host). */
+  pickHost: () => string
+  quotas: Quotas
+  enableInstancePassword: boolean
+  defaultRescueImageName: string
+}
+
+export interface CreateServer {
+  name: string
+  imageRef: string
+  flavorRef: string
+  adminPass?: string
+  keyName?: string
+  metadata?: Record<string, string>
+  accessIPv4?: string
+  accessIPv6?: string
+  availabilityZone?: string
+  /** 'none': no address on the built-in network (microversion 2.37+ only). */
+  networks?: 'none' | 'default'
+  minCount: number
+  maxCount: number
+  configDrive?: boolean
+}
+
+export interface ListQuery {
+  detail: boolean
+  name?: string
+  status?: string[]
+  image?: string
+  flavor?: string
+  ip?: string
+  changesSince?: string
+  reservationId?: string
+  allTenants?: boolean
+  projectId?: string
+  limit?: number
+  marker?: string
+}
+
+/** An action's rule: from which states it may start and which task state it sets. */
+interface ActionRule {
+  action: string
+  policy: string
+  vmStates: VmState[]
+  taskStates?: TaskState[]
+  mustHaveLaunched?: boolean
+  checkLock?: boolean
+  taskState: Exclude<TaskState, null>
+  kind: string
+}
+
+const RULES = {
+  stop: { action: 'stop', policy: 'os_compute_api:servers:stop', vmStates: ['active', 'error'], taskState: 'powering-off', kind: 'server.stop' },
+  start: { action: 'start', policy: 'os_compute_api:servers:start', vmStates: ['stopped'], taskState: 'powering-on', kind: 'server.start' },
+  pause: { action: 'pause', policy: 'os_compute_api:os-pause-server:pause', vmStates: ['active'], taskState: 'pausing', kind: 'server.pause' },
+  unpause: { action: 'unpause', policy: 'os_compute_api:os-pause-server:unpause', vmStates: ['paused'], taskState: 'unpausing', kind: 'server.unpause' },
+  softReboot: { action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active'], taskState: 'rebooting', kind: 'server.reboot' },
+  hardReboot: {
+    action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active', 'stopped', 'paused', 'suspended', 'error'],
+    taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'rebooting_hard', 'unpausing', 'pausing'],
+    taskState: 'rebooting_hard', kind: 'server.reboot',
+  },
+  rebuild: { action: 'rebuild', policy: 'os_compute_api:servers:rebuild', vmStates: ['active', 'stopped', 'error'], taskState: 'rebuilding', kind: 'server.rebuild' },
+  rescue: { action: 'rescue', policy: 'os_compute_api:os-rescue', vmStates: ['active', 'stopped', 'error'], mustHaveLaunched: true, taskState: 'rescuing', kind: 'server.rescue' },
+  unrescue: { action: 'unrescue', policy: 'os_compute_api:os-unrescue', vmStates: ['rescued'], taskState: 'unrescuing', kind: 'server.unrescue' },
+} satisfies Record<string, ActionRule>
+
+const lastSegment = (ref: string) => ref.replace(/\/+$/, '').split('/').pop() ?? ref
+
+export class ServerService {
+  readonly #d: ServerServiceDeps
+
+  constructor(deps: ServerServiceDeps) {
+    this.#d = deps
+  }
+
+  get repo(): ServersRepo {
+    return this.#d.repo
+  }
+
+  /** The server as the caller may see it: another project's server is 404, not 403. */
+  async get(ctx: AuthContext, id: string): Promise<ServerRow> {
+    const s = await this.#d.repo.get(id)
+    if (!s || (s.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
+    return s
+  }
+
+  async show(ctx: AuthContext, id: string): Promise<ServerRow> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:servers:show', 'reader')
+    return s
+  }
+
+  async list(ctx: AuthContext, q: ListQuery): Promise<ServerRow[]> {
+    authorize(ctx, q.detail ? 'os_compute_api:servers:detail' : 'os_compute_api:servers:index', 'reader')
+    const db = this.#d.repo.db
+    let query = db.selectFrom('servers').selectAll()
+    if (q.allTenants && ctx.isAdmin) {
+      if (q.projectId) query = query.where('project_id', '=', q.projectId)
+    } else {
+      query = query.where('project_id', '=', ctx.projectId ?? '')
+    }
+    // changes-since shows deleted servers too: that is how clients see deletions.
+    if (q.changesSince) query = query.where('updated_at', '>=', q.changesSince)
+    else query = query.where('deleted', '=', 0)
+    if (q.status) {
+      const vm = new Set<string>(), tasks = new Set<string | null>()
+      let anyTask = false
+      for (const st of q.status) {
+        const m = statesForStatus(st)
+        if (!m) continue
+        m.vmStates.forEach((v) => vm.add(v))
+        if (m.taskStates === 'any') anyTask = true
+        else m.taskStates.forEach((t) => tasks.add(t))
+      }
+      if (vm.size === 0) return []
+      query = query.where('vm_state', 'in', [...vm])
+      if (!anyTask && tasks.size) query = query.where('task_state', 'in', [...tasks].filter((t): t is string => t !== null))
+    }
+    if (q.image) query = query.where('image_id', '=', lastSegment(q.image))
+    if (q.flavor) query = query.where('flavor_id', '=', lastSegment(q.flavor))
+    if (q.reservationId) query = query.where('reservation_id', '=', q.reservationId)
+    let rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').execute()
+    if (q.name !== undefined) {
+      const re = safeRegex(q.name)
+      rows = rows.filter((r) => re.test(r.name))
+    }
+    if (q.ip !== undefined) {
+      const re = safeRegex(q.ip)
+      const ips = await this.#d.repo.fixedIps(rows.map((r) => r.id))
+      rows = rows.filter((r) => (ips.get(r.id) ?? []).some((a) => re.test(a.address)))
+    }
+    if (q.marker !== undefined) {
+      const i = rows.findIndex((r) => r.id === q.marker)
+      if (i < 0) throw new BadRequest(`marker [${q.marker}] not found`)
+      rows = rows.slice(i + 1)
+    }
+    return q.limit !== undefined ? rows.slice(0, q.limit) : rows
+  }
+
+  async create(ctx: AuthContext, req: CreateServer, requestId: string): Promise<{ servers: ServerRow[]; adminPass: string | undefined; reservationId: string }> {
+    authorize(ctx, 'os_compute_api:servers:create', 'member')
+    const projectId = ctx.projectId
+    if (!projectId) throw new Forbidden('A project-scoped token is required.')
+    const flavor = await this.#d.flavors.getIncludingDeleted(lastSegment(req.flavorRef))
+    if (!flavor || flavor.deleted) throw new BadRequest('Invalid flavorRef provided.')
+    const imageId = lastSegment(req.imageRef)
+    const image = await this.#d.images.usableImage(imageId, projectId, ctx.isAdmin)
+    if (!image) throw new InvalidImageRef(imageId)
+    if (image.min_ram > flavor.ram) throw new BadRequest("Flavor's memory is too small for requested image.")
+    if (image.min_disk > flavor.disk && flavor.disk > 0) throw new BadRequest("Flavor's disk is too small for requested image.")
+    if (req.keyName !== undefined && !(await this.#d.keypairs.find(ctx.userId, req.keyName))) throw new BadRequest('Invalid key_name provided.')
+    if (req.minCount > req.maxCount) throw new BadRequest('min_count must be <= max_count')
+    if (req.availabilityZone !== undefined && req.availabilityZone !== 'nova' && !req.availabilityZone.startsWith('nova:')) {
+      throw new BadRequest(`The requested availability zone is not available`)
+    }
+    const count = await this.#allowedCount(projectId, flavor, req.minCount, req.maxCount)
+
+    const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
+    const reservationId = 'r-' + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8).toLowerCase()
+    const host = this.#d.pickHost()
+    const now = this.#d.repo.now()
+    const servers: ServerRow[] = []
+    await this.#d.repo.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < count; i++) {
+        const row: ServerRow = {
+          id: randomUUID(), name: count > 1 ? `${req.name}-${i + 1}` : req.name, project_id: projectId, user_id: ctx.userId,
+          image_id: image.id, flavor_id: flavor.id, key_name: req.keyName ?? null,
+          vm_state: 'building', task_state: 'scheduling', power_state: PowerState.NOSTATE, host,
+          metadata: JSON.stringify(req.metadata ?? {}), access_ipv4: req.accessIPv4 ?? '', access_ipv6: req.accessIPv6 ?? '',
+          availability_zone: 'nova', config_drive: req.configDrive ? 'True' : '', locked: 0, locked_by: null, locked_reason: null,
+          launched_at: null, terminated_at: null, reservation_id: reservationId, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
+        }
+        await this.#d.repo.insert(row, trx)
+        if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
+        await this.#d.repo.recordAction({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
+        await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: {}, requestId })
+        servers.push(row)
+      }
+    })
+    this.#d.queue.notify(host)
+    return { servers, adminPass, reservationId }
+  }
+
+  async #allowedCount(projectId: string, flavor: { vcpus: number; ram: number }, min: number, max: number): Promise<number> {
+    const used = await this.#d.repo.db.selectFrom('servers').innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('flavors.vcpus').as('cores'), eb.fn.sum<number>('flavors.ram').as('ram')])
+      .where('servers.project_id', '=', projectId).where('servers.deleted', '=', 0).executeTakeFirstOrThrow()
+    const q = this.#d.quotas
+    const n = Number(used.n), cores = Number(used.cores ?? 0), ram = Number(used.ram ?? 0)
+    const fit = Math.min(q.instances - n, Math.floor((q.cores - cores) / Math.max(1, flavor.vcpus)), Math.floor((q.ram - ram) / Math.max(1, flavor.ram)))
+    if (fit < min) {
+      const [resource, usedNow, limit, each] = q.instances - n < min ? ['instances', n, q.instances, 1]
+        : (q.cores - cores) / Math.max(1, flavor.vcpus) < min ? ['cores', cores, q.cores, flavor.vcpus] : ['ram', ram, q.ram, flavor.ram]
+      throw new Forbidden(`Quota exceeded for ${resource}: Requested ${Number(each) * min}, but already used ${usedNow} of ${limit} ${resource}`)
+    }
+    return Math.min(max, fit)
+  }
+
+  async update(ctx: AuthContext, id: string, change: { name?: string; accessIPv4?: string; accessIPv6?: string }): Promise<ServerRow> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:servers:update', 'member')
+    const set: Partial<ServerRow> = {}
+    if (change.name !== undefined) set.name = change.name
+    if (change.accessIPv4 !== undefined) set.access_ipv4 = change.accessIPv4
+    if (change.accessIPv6 !== undefined) set.access_ipv6 = change.accessIPv6
+    await this.#d.repo.db.updateTable('servers').set({ ...set, updated_at: this.#d.repo.now() }).where('id', '=', s.id).execute()
+    return (await this.#d.repo.get(s.id)) ?? s
+  }
+
+  /** DELETE: allowed in every state (not while locked); the agent destroys and soft-deletes. */
+  async delete(ctx: AuthContext, id: string, requestId: string): Promise<void> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:servers:delete', 'member')
+    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    if (s.task_state === 'deleting') return
+    await this.#d.repo.db.transaction().execute(async (trx) => {
+      if (!(await this.#d.repo.cas(s.id, { taskStates: [s.task_state] }, { task_state: 'deleting' }, trx))) {
+        // It changed under us; retrying once with the fresh row keeps delete unconditional.
+        const fresh = await this.#d.repo.get(s.id, trx)
+        if (!fresh) throw new InstanceNotFound(s.id)
+        if (fresh.task_state === 'deleting') return
+        if (!(await this.#d.repo.cas(s.id, { taskStates: [fresh.task_state] }, { task_state: 'deleting' }, trx))) throw new InstanceInvalidState(s.id, 'delete', 'task_state', fresh.task_state)
+      }
+      await this.#d.repo.recordAction({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await this.#d.queue.enqueue(trx, { kind: 'server.delete', subjectId: s.id, host: s.host ?? this.#d.pickHost(), payload: {}, requestId })
+    })
+    this.#d.queue.notify(s.host ?? this.#d.pickHost())
+  }
+
+  stop(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.stop, {}, requestId) }
+  start(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.start, {}, requestId) }
+  pause(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.pause, {}, requestId) }
+  unpause(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.unpause, {}, requestId) }
+
+  reboot(ctx: AuthContext, id: string, type: 'SOFT' | 'HARD', requestId: string) {
+    return this.#start(ctx, id, type === 'HARD' ? RULES.hardReboot : RULES.softReboot, { type }, requestId)
+  }
+
+  async rebuild(ctx: AuthContext, id: string, req: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }, requestId: string) {
+    const s = await this.#check(ctx, id, RULES.rebuild)
+    const imageId = lastSegment(req.imageRef)
+    const image = await this.#d.images.usableImage(imageId, s.project_id, ctx.isAdmin)
+    if (!image) throw new InvalidImageRef(imageId)
+    const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
+    const set: Partial<ServerRow> = { image_id: image.id }
+    if (req.name !== undefined) set.name = req.name
+    if (req.metadata !== undefined) set.metadata = JSON.stringify(req.metadata)
+    if (req.accessIPv4 !== undefined) set.access_ipv4 = req.accessIPv4
+    if (req.accessIPv6 !== undefined) set.access_ipv6 = req.accessIPv6
+    const server = await this.#begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state }, requestId, set)
+    return { server, adminPass }
+  }
+
+  /** Rescue: the password is answered now; the rescue image is decided now, never later. */
+  async rescue(ctx: AuthContext, id: string, req: { adminPass?: string; rescueImageRef?: string }, requestId: string) {
+    const s = await this.#check(ctx, id, RULES.rescue)
+    const image = await this.#rescueImage(ctx, s, req.rescueImageRef)
+    // Nova echoes a given password verbatim, even "" (its manager then generates another).
+    const adminPass = req.adminPass ?? generateInstancePassword()
+    await this.#begin(ctx, s, RULES.rescue, { rescueImageId: image.id, previousVmState: s.vm_state, previousPowerState: s.power_state }, requestId)
+    return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined }
+  }
+
+  async unrescue(ctx: AuthContext, id: string, requestId: string) {
+    await this.#start(ctx, id, RULES.unrescue, {}, requestId)
+  }
+
+  async #rescueImage(ctx: AuthContext, s: ServerRow, ref: string | undefined): Promise<ImageRow> {
+    if (ref !== undefined) {
+      const image = await this.#d.images.usableImage(ref, s.project_id, ctx.isAdmin)
+      if (!image) throw new UnsupportedRescueImage(ref)
+      return image
+    }
+    const own = s.image_id ? await this.#d.images.usableImage(s.image_id, s.project_id, true) : undefined
+    if (own) return own
+    const fallback = await this.#d.images.findByName(this.#d.defaultRescueImageName)
+    if (!fallback || fallback.status !== 'active') throw new UnsupportedRescueImage(s.image_id ?? '')
+    return fallback
+  }
+
+  async lock(ctx: AuthContext, id: string, reason?: string): Promise<void> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-lock-server:lock', 'member')
+    await this.#d.repo.db.updateTable('servers')
+      .set({ locked: 1, locked_by: s.locked ? s.locked_by : ctx.isAdmin && ctx.projectId !== s.project_id ? 'admin' : 'owner', locked_reason: reason ?? null, updated_at: this.#d.repo.now() })
+      .where('id', '=', s.id).execute()
+  }
+
+  async unlock(ctx: AuthContext, id: string): Promise<void> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-lock-server:unlock', 'member')
+    if (s.locked && s.locked_by === 'admin' && !ctx.isAdmin) throw new PolicyNotAuthorized('os_compute_api:os-lock-server:unlock:unlock_override')
+    await this.#d.repo.db.updateTable('servers').set({ locked: 0, locked_by: null, locked_reason: null, updated_at: this.#d.repo.now() }).where('id', '=', s.id).execute()
+  }
+
+  /** Console output is read by the API from the agent's driver when both share the process. */
+  async checkConsole(ctx: AuthContext, id: string): Promise<ServerRow> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-console-output', 'member')
+    if (s.vm_state === 'building' || !s.launched_at) throw new InstanceNotReady(s.id)
+    return s
+  }
+
+  async #check(ctx: AuthContext, id: string, rule: ActionRule): Promise<ServerRow> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, rule.policy, 'member')
+    if (rule.checkLock !== false && s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    assertState(s, rule)
+    return s
+  }
+
+  async #start(ctx: AuthContext, id: string, rule: ActionRule, payload: Record<string, unknown>, requestId: string) {
+    const s = await this.#check(ctx, id, rule)
+    return this.#begin(ctx, s, rule, payload, requestId)
+  }
+
+  /** The compare-and-set, the instance action and the task, in one transaction. */
+  async #begin(ctx: AuthContext, s: ServerRow, rule: ActionRule, payload: Record<string, unknown>, requestId: string, extra: Partial<ServerRow> = {}): Promise<ServerRow> {
+    const host = s.host ?? this.#d.pickHost()
+    await this.#d.repo.db.transaction().execute(async (trx: Transaction<Database>) => {
+      const ok = await this.#d.repo.cas(s.id, { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] }, { ...extra, task_state: rule.taskState }, trx)
+      if (!ok) {
+        // Someone else changed it between our read and our write: answer as if we had seen it.
+        const fresh = await this.#d.repo.get(s.id, trx)
+        if (!fresh) throw new InstanceNotFound(s.id)
+        assertState(fresh, rule)
+        throw new InstanceInvalidState(s.id, rule.action, 'task_state', fresh.task_state)
+      }
+      await this.#d.repo.recordAction({ server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
+    })
+    this.#d.queue.notify(host)
+    return (await this.#d.repo.get(s.id)) ?? s
+  }
+}
+
+function assertState(s: ServerRow, rule: ActionRule): void {
+  if (!rule.vmStates.includes(s.vm_state as VmState)) throw new InstanceInvalidState(s.id, rule.action, 'vm_state', s.vm_state)
+  if (!(rule.taskStates ?? [null]).includes(s.task_state as TaskState)) throw new InstanceInvalidState(s.id, rule.action, 'task_state', s.task_state)
+  if (rule.mustHaveLaunched && !s.launched_at) throw new InstanceInvalidState(s.id, rule.action, 'launched_at', null)
+}
+
+/** Nova filters by regular expression; a pattern that does not compile matches literally. */
+function safeRegex(pattern: string): RegExp {
+  try {
+    return new RegExp(pattern)
+  } catch {
+    return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+  }
+}
+

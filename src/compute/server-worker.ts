@@ -1,0 +1,179 @@
+// The agent's side of every server task: drive the hypervisor, then record the outcome with a
+// second compare-and-set, the instance-action event and, on failure, the instance fault.
+// A failed action puts the server back where it was; only a failed build ends in ERROR.
+import type { Logger } from 'pino'
+import { VmNotFound, type ServerSpec, type VirtDriver } from '../drivers/driver.ts'
+import type { ServerRow } from '../store/schema.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import type { TaskHandler } from '../tasks/agent.ts'
+import type { Task } from '../tasks/queue.ts'
+import type { FlavorService } from './flavor-service.ts'
+import { PowerState, type TaskState, type VmState } from './states.ts'
+
+export interface WorkerDeps {
+  repo: ServersRepo
+  driver: VirtDriver
+  flavors: FlavorService
+  imageName: (id: string | null) => Promise<string | null>
+  host: string
+  logger: Logger
+}
+
+interface Step {
+  /** The instance-action event name (Nova's). */
+  event: string
+  /** The task state the API set; a server elsewhere means the task is stale (a delete won). */
+  taskStates: Exclude<TaskState, null>[]
+  work: (server: ServerRow, payload: Record<string, unknown>) => Promise<Partial<ServerRow>>
+  /** What a failure leaves: by default the vm_state is kept and the power state re-read. */
+  onFailure?: (server: ServerRow, payload: Record<string, unknown>) => Partial<ServerRow>
+}
+
+export class ServerWorker {
+  readonly #d: WorkerDeps
+
+  constructor(deps: WorkerDeps) {
+    this.#d = deps
+  }
+
+  /** The handlers the agent runs, by task kind. */
+  handlers(): Record<string, TaskHandler> {
+    const d = this.#d
+    const running = () => ({ power_state: PowerState.RUNNING })
+    return {
+      'server.create': (t) => this.#run(t, {
+        event: 'compute__do_build_and_run_instance',
+        taskStates: ['scheduling', 'spawning'],
+        work: async (s) => {
+          await d.repo.cas(s.id, { vmStates: ['building'], taskStates: ['scheduling'] }, { task_state: 'spawning' })
+          await d.driver.spawn(await this.#spec(s))
+          return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
+        },
+        onFailure: () => ({ vm_state: 'error', power_state: PowerState.NOSTATE }),
+      }),
+      'server.stop': (t) => this.#run(t, {
+        event: 'compute_stop_instance', taskStates: ['powering-off'],
+        work: async (s) => { await d.driver.powerOff(s.id, { clean: true, timeoutMs: 60_000 }); return { vm_state: 'stopped', power_state: PowerState.SHUTDOWN } },
+      }),
+      'server.start': (t) => this.#run(t, {
+        event: 'compute_start_instance', taskStates: ['powering-on'],
+        work: async (s) => { await d.driver.powerOn(s.id); return { vm_state: 'active', ...running() } },
+      }),
+      'server.reboot': (t) => this.#run(t, {
+        event: 'compute_reboot_instance', taskStates: ['rebooting', 'rebooting_hard'],
+        work: async (s, p) => { await d.driver.reboot(s.id, p.type === 'HARD' ? 'HARD' : 'SOFT'); return { vm_state: 'active', ...running() } },
+      }),
+      'server.pause': (t) => this.#run(t, {
+        event: 'compute_pause_instance', taskStates: ['pausing'],
+        work: async (s) => { await d.driver.pause(s.id); return { vm_state: 'paused', power_state: PowerState.PAUSED } },
+      }),
+      'server.unpause': (t) => this.#run(t, {
+        event: 'compute_unpause_instance', taskStates: ['unpausing'],
+        work: async (s) => { await d.driver.unpause(s.id); return { vm_state: 'active', ...running() } },
+      }),
+      'server.rebuild': (t) => this.#run(t, {
+        event: 'compute_rebuild_instance', taskStates: ['rebuilding', 'rebuild_spawning'],
+        work: async (s, p) => {
+          await d.repo.cas(s.id, { taskStates: ['rebuilding'] }, { task_state: 'rebuild_spawning' })
+          await d.driver.rebuild(await this.#spec(s))
+          // A stopped server stays stopped after a rebuild, as in Nova.
+          if (p.previousVmState === 'stopped') {
+            await d.driver.powerOff(s.id, { clean: false, timeoutMs: 0 })
+            return { vm_state: 'stopped', power_state: PowerState.SHUTDOWN, launched_at: d.repo.now() }
+          }
+          return { vm_state: 'active', ...running(), launched_at: d.repo.now() }
+        },
+      }),
+      'server.rescue': (t) => this.#run(t, {
+        event: 'compute_rescue_instance', taskStates: ['rescuing'],
+        work: async (s, p) => {
+          const imageId = String(p.rescueImageId)
+          await d.driver.rescue(s.id, { imageId, imageName: await d.imageName(imageId) })
+          const { powerState } = await d.driver.getInfo(s.id)
+          return { vm_state: 'rescued', power_state: powerState, launched_at: d.repo.now() }
+        },
+      }),
+      'server.unrescue': (t) => this.#run(t, {
+        event: 'compute_unrescue_instance', taskStates: ['unrescuing'],
+        work: async (s) => { await d.driver.unrescue(s.id); return { vm_state: 'active', ...running() } },
+      }),
+      'server.delete': (t) => this.#delete(t),
+    }
+  }
+
+  /** After a restart: tell the driver which servers live on this host. */
+  async adoptServers(): Promise<void> {
+    const rows = await this.#d.repo.db.selectFrom('servers').selectAll().where('host', '=', this.#d.host).where('deleted', '=', 0)
+      .where('vm_state', 'in', ['active', 'stopped', 'paused', 'rescued', 'error', 'suspended']).execute()
+    const servers = []
+    for (const s of rows) {
+      if (!s.launched_at) continue
+      servers.push({ spec: await this.#spec(s), powerState: s.power_state as (typeof PowerState)[keyof typeof PowerState], rescued: s.vm_state === 'rescued' })
+    }
+    await this.#d.driver.adopt(servers)
+  }
+
+  async #spec(s: ServerRow): Promise<ServerSpec> {
+    const flavor = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
+    return {
+      id: s.id, name: s.name, vcpus: flavor?.vcpus ?? 1, ramMb: flavor?.ram ?? 512, diskGb: flavor?.disk ?? 1,
+      imageId: s.image_id ?? '', imageName: await this.#d.imageName(s.image_id),
+    }
+  }
+
+  async #run(task: Task, step: Step): Promise<void> {
+    const { repo, logger } = this.#d
+    const payload = (task.payload ?? {}) as Record<string, unknown>
+    const server = await repo.get(task.subject_id)
+    if (!server || !step.taskStates.includes(server.task_state as Exclude<TaskState, null>)) {
+      logger.info({ server: task.subject_id, kind: task.kind, task_state: server?.task_state }, 'stale task skipped')
+      return
+    }
+    const eventId = await repo.startEvent(server.id, task.request_id, step.event, this.#d.host)
+    let outcome: Partial<ServerRow>
+    let error: Error | undefined
+    try {
+      outcome = await step.work(server, payload)
+    } catch (err) {
+      error = err as Error
+      const { powerState } = await this.#d.driver.getInfo(server.id).catch(() => ({ powerState: server.power_state }))
+      outcome = { power_state: powerState, ...(step.onFailure?.(server, payload) ?? {}) }
+    }
+    const done = await repo.cas(server.id, { taskStates: step.taskStates }, { ...outcome, task_state: null })
+    if (!done) logger.info({ server: server.id }, 'server changed while the task ran (deleted?); outcome not recorded')
+    if (error) {
+      logger.warn({ server: server.id, kind: task.kind, err: error.message }, 'server task failed; server put back')
+      await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message)
+      await repo.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`)
+    } else {
+      await repo.finishEvent(eventId, 'Success')
+    }
+  }
+
+  async #delete(task: Task): Promise<void> {
+    const { repo, driver, logger } = this.#d
+    const server = await repo.get(task.subject_id)
+    if (!server) return
+    const eventId = await repo.startEvent(server.id, task.request_id, 'compute_terminate_instance', this.#d.host)
+    try {
+      await driver.destroy(server.id)
+    } catch (err) {
+      // A VM that is already gone is what we wanted; anything else is recorded and retried by the user.
+      if (!(err instanceof VmNotFound)) {
+        logger.warn({ server: server.id, err: (err as Error).message }, 'destroy failed')
+        await repo.cas(server.id, { taskStates: ['deleting'] }, { task_state: null, vm_state: 'error' as VmState })
+        await repo.recordFault(server.id, 500, (err as Error).message, (err as Error).stack ?? '')
+        await repo.finishEvent(eventId, 'Error', (err as Error).message)
+        return
+      }
+    }
+    const now = repo.now()
+    await repo.db.transaction().execute(async (trx) => {
+      await trx.updateTable('servers').set({
+        vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, deleted: 1, deleted_at: now, terminated_at: now, updated_at: now,
+      }).where('id', '=', server.id).execute()
+      await repo.releaseFixedIps(server.id, trx)
+    })
+    await repo.finishEvent(eventId, 'Success')
+  }
+}

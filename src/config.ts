@@ -1,0 +1,119 @@
+// One typed configuration, parsed once (flags > environment > config file > defaults)
+// and passed down. No other module reads process.env.
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+
+export type DriverName = 'simulated'
+
+export interface Config {
+  host: string
+  identityPort: number
+  computePort: number
+  imagePort: number
+  dataDir: string
+  databaseUrl: string
+  driver: DriverName
+  adminPassword: string | undefined
+  agent: boolean
+  agentHost: string
+  tokenTtlSeconds: number
+  simulatedDelayMs: number
+  enableInstancePassword: boolean
+  logLevel: string
+  /** Clients keep connections alive longer than Node's 5 s default; never close them first. */
+  keepAliveTimeoutMs: number
+  /** Largest JSON body accepted by the API listeners (bytes); larger answers 413. */
+  bodyLimitBytes: number
+  quotaInstances: number
+  quotaCores: number
+  quotaRamMb: number
+}
+
+interface OptionSpec {
+  key: keyof Config
+  flag: string
+  env: string
+  kind: 'string' | 'int' | 'bool'
+  default: (partial: Partial<Config>) => Config[keyof Config]
+  help: string
+}
+
+/** Every option, once: the CLI flags, the environment variables and the README table come from here. */
+export const OPTIONS: OptionSpec[] = [
+  { key: 'host', flag: '--host', env: 'SKIFF_HOST', kind: 'string', default: () => '127.0.0.1', help: 'address the three API listeners bind to' },
+  { key: 'identityPort', flag: '--identity-port', env: 'SKIFF_IDENTITY_PORT', kind: 'int', default: () => 5000, help: 'Keystone v3 port' },
+  { key: 'computePort', flag: '--compute-port', env: 'SKIFF_COMPUTE_PORT', kind: 'int', default: () => 8774, help: 'Nova v2.1 port' },
+  { key: 'imagePort', flag: '--image-port', env: 'SKIFF_IMAGE_PORT', kind: 'int', default: () => 9292, help: 'Glance v2 port' },
+  { key: 'dataDir', flag: '--data-dir', env: 'SKIFF_DATA_DIR', kind: 'string', default: () => './data', help: 'database, image files, clouds.yaml and openrc files' },
+  {
+    key: 'databaseUrl', flag: '--database-url', env: 'SKIFF_DATABASE_URL', kind: 'string',
+    default: (p) => `sqlite:${path.join(p.dataDir ?? './data', 'skiff.sqlite')}`,
+    help: '`sqlite:PATH` (default `sqlite:<data-dir>/skiff.sqlite`) or `sqlite::memory:`',
+  },
+  { key: 'driver', flag: '--driver', env: 'SKIFF_DRIVER', kind: 'string', default: () => 'simulated', help: 'hypervisor driver: `simulated`' },
+  { key: 'adminPassword', flag: '--admin-password', env: 'SKIFF_ADMIN_PASSWORD', kind: 'string', default: () => undefined, help: 'password of the `admin` user; generated at first start when absent (then kept)' },
+  { key: 'agent', flag: '--agent', env: 'SKIFF_AGENT', kind: 'bool', default: () => true, help: 'run the in-process agent (`--no-agent` to run the API only)' },
+  { key: 'agentHost', flag: '--agent-host', env: 'SKIFF_AGENT_HOST', kind: 'string', default: () => 'skiff-1', help: 'host name of the in-process agent (shown as `OS-EXT-SRV-ATTR:host`)' },
+  { key: 'tokenTtlSeconds', flag: '--token-ttl', env: 'SKIFF_TOKEN_TTL', kind: 'int', default: () => 3600, help: 'lifetime of identity tokens, seconds' },
+  { key: 'simulatedDelayMs', flag: '--simulated-delay', env: 'SKIFF_SIMULATED_DELAY', kind: 'int', default: () => 100, help: 'time each simulated hypervisor operation takes, ms (clients see the task state)' },
+  { key: 'enableInstancePassword', flag: '--instance-password', env: 'SKIFF_INSTANCE_PASSWORD', kind: 'bool', default: () => true, help: 'return `adminPass` on create and rescue (Nova `[api] enable_instance_password`)' },
+  { key: 'logLevel', flag: '--log-level', env: 'SKIFF_LOG_LEVEL', kind: 'string', default: () => 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
+  { key: 'keepAliveTimeoutMs', flag: '--keep-alive-timeout', env: 'SKIFF_KEEP_ALIVE_TIMEOUT', kind: 'int', default: () => 75_000, help: 'idle keep-alive timeout of the listeners, ms' },
+  { key: 'quotaInstances', flag: '--quota-instances', env: 'SKIFF_QUOTA_INSTANCES', kind: 'int', default: () => 1000, help: 'servers per project' },
+  { key: 'quotaCores', flag: '--quota-cores', env: 'SKIFF_QUOTA_CORES', kind: 'int', default: () => 2000, help: 'vCPUs per project' },
+  { key: 'quotaRamMb', flag: '--quota-ram', env: 'SKIFF_QUOTA_RAM', kind: 'int', default: () => 4_096_000, help: 'RAM per project, MB' },
+  { key: 'bodyLimitBytes', flag: '--body-limit', env: 'SKIFF_BODY_LIMIT', kind: 'int', default: () => 1_048_576, help: 'largest JSON request body, bytes (413 above)' },
+]
+
+export class ConfigError extends Error {}
+
+function coerce(spec: OptionSpec, raw: unknown, source: string): Config[keyof Config] {
+  if (raw === undefined) return undefined
+  if (spec.kind === 'bool') {
+    if (typeof raw === 'boolean') return raw
+    const s = String(raw).toLowerCase()
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true
+    if (['0', 'false', 'no', 'off'].includes(s)) return false
+    throw new ConfigError(`${source}: ${spec.flag} expects true or false, got '${String(raw)}'`)
+  }
+  if (spec.kind === 'int') {
+    const n = typeof raw === 'number' ? raw : Number(String(raw))
+    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${source}: ${spec.flag} expects a non-negative integer, got '${String(raw)}'`)
+    return n
+  }
+  return String(raw)
+}
+
+/**
+ * Merge the sources. `flags` holds only options given on the command line (keys of Config);
+ * `file` is an optional JSON file whose keys are Config keys.
+ */
+export function loadConfig(flags: Partial<Record<keyof Config, unknown>>, env: NodeJS.ProcessEnv, configFile?: string): Config {
+  let fileValues: Record<string, unknown> = {}
+  if (configFile) {
+    try {
+      fileValues = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${configFile}: ${(e as Error).message}`)
+    }
+  }
+  const out: Partial<Config> = {}
+  for (const spec of OPTIONS) {
+    const value =
+      coerce(spec, flags[spec.key], 'command line') ??
+      coerce(spec, env[spec.env], `environment ${spec.env}`) ??
+      coerce(spec, fileValues[spec.key], `config file ${configFile}`)
+    ;(out as Record<string, unknown>)[spec.key] = value
+  }
+  for (const spec of OPTIONS) {
+    if ((out as Record<string, unknown>)[spec.key] === undefined) (out as Record<string, unknown>)[spec.key] = spec.default(out)
+  }
+  const config = out as Config
+  if (config.driver !== 'simulated') throw new ConfigError(`unknown driver '${config.driver}' (available: simulated)`)
+  return config
+}
+
+/** Address clients use to reach a listener bound to `host`. */
+export function publicHost(config: Config): string {
+  return config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+}

@@ -1,0 +1,294 @@
+// Keystone v3 semantics: authentication (password, token), scoping, tokens, and the
+// read-only admin views (projects, users, roles, role assignments).
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.ts'
+import { isoMicrosZ } from '../clock.ts'
+import { BadRequest, NotFound, Unauthorized } from '../errors.ts'
+import type { Database, UserRow } from '../store/schema.ts'
+import { verifyPassword } from './passwords.ts'
+
+export const DEFAULT_DOMAIN = { id: 'default', name: 'Default' } as const
+
+export interface AuthContext {
+  userId: string
+  userName: string
+  projectId: string | null
+  projectName: string | null
+  domainScopeId: string | null
+  roles: { id: string; name: string }[]
+  isAdmin: boolean
+  methods: string[]
+  auditId: string
+  issuedAt: string
+  expiresAt: string
+}
+
+/** What the client sent in `auth` (already schema-checked). */
+export interface AuthRequest {
+  identity: {
+    methods: string[]
+    password?: { user: { id?: string; name?: string; password: string; domain?: { id?: string; name?: string } } }
+    token?: { id: string }
+  }
+  scope?: {
+    project?: { id?: string; name?: string; domain?: { id?: string; name?: string } }
+    domain?: { id?: string; name?: string }
+  } | 'unscoped'
+}
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
+
+export class IdentityService {
+  readonly #db: Kysely<Database>
+  readonly #clock: Clock
+  readonly #ttlSeconds: number
+
+  constructor(db: Kysely<Database>, clock: Clock, ttlSeconds: number) {
+    this.#db = db
+    this.#clock = clock
+    this.#ttlSeconds = ttlSeconds
+  }
+
+  /** POST /v3/auth/tokens: returns the new token and its context. */
+  async issueToken(auth: AuthRequest): Promise<{ token: string; context: AuthContext }> {
+    const methods = auth.identity.methods
+    let user: UserRow
+    let expiresAt: string | undefined
+    let auditMethods = methods
+    if (methods.includes('password')) {
+      const pw = auth.identity.password
+      if (!pw) throw new BadRequest('Invalid input for field identity/password: required')
+      user = await this.#findUserForPassword(pw.user)
+      if (!(await verifyPassword(pw.user.password, user.password_hash))) throw new Unauthorized()
+    } else if (methods.includes('token')) {
+      const tok = auth.identity.token
+      if (!tok) throw new BadRequest('Invalid input for field identity/token: required')
+      const ctx = await this.validate(tok.id)
+      if (!ctx) throw new Unauthorized()
+      const row = await this.#db.selectFrom('users').selectAll().where('id', '=', ctx.userId).executeTakeFirst()
+      if (!row) throw new Unauthorized()
+      user = row
+      // A token obtained from a token keeps the original expiry (Keystone does the same).
+      expiresAt = ctx.expiresAt
+      auditMethods = [...new Set([...ctx.methods, 'token'])]
+    } else {
+      throw new Unauthorized(`The request you have made requires authentication.`)
+    }
+    if (!user.enabled) throw new Unauthorized()
+
+    const scope = await this.#resolveScope(user, auth.scope)
+    const now = this.#clock.now()
+    const issuedAt = now.toISOString()
+    expiresAt ??= new Date(now.getTime() + this.#ttlSeconds * 1000).toISOString()
+    const token = 'sk' + randomBytes(32).toString('base64url')
+    const auditId = randomBytes(16).toString('base64url').slice(0, 22)
+    await this.#db.insertInto('tokens').values({
+      token_hash: hashToken(token),
+      user_id: user.id,
+      project_id: scope.projectId,
+      domain_id: scope.domainScopeId,
+      methods: JSON.stringify(auditMethods),
+      audit_id: auditId,
+      issued_at: issuedAt,
+      expires_at: expiresAt,
+      revoked: 0,
+    }).execute()
+    const context = await this.#context(user, scope, auditMethods, auditId, issuedAt, expiresAt)
+    return { token, context }
+  }
+
+  /** The context of a valid, unexpired, unrevoked token; null otherwise. */
+  async validate(token: string | undefined): Promise<AuthContext | null> {
+    if (!token || token.length > 512) return null
+    const h = hashToken(token)
+    const row = await this.#db.selectFrom('tokens').selectAll().where('token_hash', '=', h).executeTakeFirst()
+    // The lookup is by hash; the compare keeps the check constant-time all the same.
+    if (!row || !timingSafeEqual(Buffer.from(row.token_hash), Buffer.from(h))) return null
+    if (row.revoked || new Date(row.expires_at).getTime() <= this.#clock.now().getTime()) return null
+    const user = await this.#db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst()
+    if (!user || !user.enabled) return null
+    let projectName: string | null = null
+    if (row.project_id) {
+      const p = await this.#db.selectFrom('projects').select(['name', 'enabled']).where('id', '=', row.project_id).executeTakeFirst()
+      if (!p || !p.enabled) return null
+      projectName = p.name
+    }
+    return this.#context(user, { projectId: row.project_id, projectName, domainScopeId: row.domain_id },
+      JSON.parse(row.methods) as string[], row.audit_id, row.issued_at, row.expires_at)
+  }
+
+  async revoke(token: string): Promise<boolean> {
+    const r = await this.#db.updateTable('tokens').set({ revoked: 1 }).where('token_hash', '=', hashToken(token)).where('revoked', '=', 0).executeTakeFirst()
+    return r.numUpdatedRows > 0n
+  }
+
+  /** Drop expired tokens; called now and then so the table does not grow without bound. */
+  async purgeExpiredTokens(): Promise<void> {
+    await this.#db.deleteFrom('tokens').where('expires_at', '<', this.#clock.now().toISOString()).execute()
+  }
+
+  async listProjects(filter: { name?: string; domainId?: string }) {
+    let q = this.#db.selectFrom('projects').selectAll().orderBy('name')
+    if (filter.name !== undefined) q = q.where('name', '=', filter.name)
+    if (filter.domainId !== undefined) q = q.where('domain_id', '=', filter.domainId)
+    return q.execute()
+  }
+
+  async getProject(id: string) {
+    const p = await this.#db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!p) throw new NotFound(`Could not find project: ${id}.`)
+    return p
+  }
+
+  async projectsOfUser(userId: string) {
+    return this.#db.selectFrom('projects').selectAll()
+      .where('id', 'in', this.#db.selectFrom('role_assignments').select('project_id').where('user_id', '=', userId))
+      .orderBy('name').execute()
+  }
+
+  async listUsers(filter: { name?: string; domainId?: string }) {
+    let q = this.#db.selectFrom('users').select(['id', 'name', 'domain_id', 'default_project_id', 'enabled']).orderBy('name')
+    if (filter.name !== undefined) q = q.where('name', '=', filter.name)
+    if (filter.domainId !== undefined) q = q.where('domain_id', '=', filter.domainId)
+    return q.execute()
+  }
+
+  async getUser(id: string) {
+    const u = await this.#db.selectFrom('users').select(['id', 'name', 'domain_id', 'default_project_id', 'enabled']).where('id', '=', id).executeTakeFirst()
+    if (!u) throw new NotFound(`Could not find user: ${id}.`)
+    return u
+  }
+
+  async listRoles(filter: { name?: string }) {
+    let q = this.#db.selectFrom('roles').selectAll().orderBy('name')
+    if (filter.name !== undefined) q = q.where('name', '=', filter.name)
+    return q.execute()
+  }
+
+  async getRole(id: string) {
+    const r = await this.#db.selectFrom('roles').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!r) throw new NotFound(`Could not find role: ${id}.`)
+    return r
+  }
+
+  async listRoleAssignments(filter: { userId?: string; projectId?: string; roleId?: string }) {
+    let q = this.#db.selectFrom('role_assignments')
+      .innerJoin('roles', 'roles.id', 'role_assignments.role_id')
+      .innerJoin('users', 'users.id', 'role_assignments.user_id')
+      .innerJoin('projects', 'projects.id', 'role_assignments.project_id')
+      .select([
+        'role_assignments.user_id', 'role_assignments.project_id', 'role_assignments.role_id',
+        'roles.name as role_name', 'users.name as user_name', 'users.domain_id as user_domain_id',
+        'projects.name as project_name', 'projects.domain_id as project_domain_id',
+      ])
+      .orderBy('users.name').orderBy('projects.name').orderBy('roles.name')
+    if (filter.userId !== undefined) q = q.where('role_assignments.user_id', '=', filter.userId)
+    if (filter.projectId !== undefined) q = q.where('role_assignments.project_id', '=', filter.projectId)
+    if (filter.roleId !== undefined) q = q.where('role_assignments.role_id', '=', filter.roleId)
+    return q.execute()
+  }
+
+  async #findUserForPassword(u: { id?: string; name?: string; domain?: { id?: string; name?: string } }): Promise<UserRow> {
+    let row: UserRow | undefined
+    if (u.id) {
+      row = await this.#db.selectFrom('users').selectAll().where('id', '=', u.id).executeTakeFirst()
+    } else if (u.name) {
+      if (!u.domain || (!u.domain.id && !u.domain.name)) throw new BadRequest('Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+      const domainId = this.#domainId(u.domain)
+      row = domainId ? await this.#db.selectFrom('users').selectAll().where('name', '=', u.name).where('domain_id', '=', domainId).executeTakeFirst() : undefined
+    } else {
+      throw new BadRequest('Expecting to find id or name in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+    }
+    // The same answer for an unknown user as for a wrong password: no account probing.
+    if (!row) throw new Unauthorized()
+    return row
+  }
+
+  #domainId(d: { id?: string; name?: string }): string | undefined {
+    if (d.id !== undefined) return d.id === DEFAULT_DOMAIN.id ? d.id : undefined
+    return d.name === DEFAULT_DOMAIN.name ? DEFAULT_DOMAIN.id : undefined
+  }
+
+  async #resolveScope(user: UserRow, scope: AuthRequest['scope']) {
+    const none = { projectId: null, projectName: null, domainScopeId: null }
+    if (scope === 'unscoped') return none
+    if (!scope || (!scope.project && !scope.domain)) {
+      if (!user.default_project_id) return none
+      scope = { project: { id: user.default_project_id } }
+    }
+    if (scope.project) {
+      const sp = scope.project
+      let project
+      if (sp.id) {
+        project = await this.#db.selectFrom('projects').selectAll().where('id', '=', sp.id).executeTakeFirst()
+      } else if (sp.name) {
+        if (!sp.domain) throw new BadRequest('Expecting to find domain in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+        const domainId = this.#domainId(sp.domain)
+        project = domainId ? await this.#db.selectFrom('projects').selectAll().where('name', '=', sp.name).where('domain_id', '=', domainId).executeTakeFirst() : undefined
+      } else {
+        throw new BadRequest('Expecting to find id or name in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+      }
+      if (!project || !project.enabled) throw new Unauthorized(`The request you have made requires authentication.`)
+      const roles = await this.#rolesOn(user.id, project.id)
+      if (roles.length === 0) throw new Unauthorized(`User ${user.id} has no access to project ${project.id}`)
+      return { projectId: project.id, projectName: project.name, domainScopeId: null }
+    }
+    const domainId = scope.domain ? this.#domainId(scope.domain) : undefined
+    if (!domainId) throw new Unauthorized()
+    const anyRole = await this.#db.selectFrom('role_assignments').select('role_id').where('user_id', '=', user.id).executeTakeFirst()
+    if (!anyRole) throw new Unauthorized(`User ${user.id} has no access to domain ${domainId}`)
+    return { projectId: null, projectName: null, domainScopeId: domainId }
+  }
+
+  async #rolesOn(userId: string, projectId: string | null): Promise<{ id: string; name: string }[]> {
+    let q = this.#db.selectFrom('role_assignments').innerJoin('roles', 'roles.id', 'role_assignments.role_id')
+      .select(['roles.id', 'roles.name']).where('role_assignments.user_id', '=', userId).orderBy('roles.name')
+    if (projectId !== null) q = q.where('role_assignments.project_id', '=', projectId)
+    const rows = await q.execute()
+    const seen = new Map(rows.map((r) => [r.id, r]))
+    return [...seen.values()]
+  }
+
+  async #context(user: UserRow, scope: { projectId: string | null; projectName: string | null; domainScopeId: string | null },
+    methods: string[], auditId: string, issuedAt: string, expiresAt: string): Promise<AuthContext> {
+    const roles = scope.projectId || scope.domainScopeId ? await this.#rolesOn(user.id, scope.projectId) : []
+    return {
+      userId: user.id,
+      userName: user.name,
+      projectId: scope.projectId,
+      projectName: scope.projectName,
+      domainScopeId: scope.domainScopeId,
+      roles,
+      isAdmin: roles.some((r) => r.name === 'admin'),
+      methods,
+      auditId,
+      issuedAt,
+      expiresAt,
+    }
+  }
+}
+
+/** The `token` object of Keystone's answers. */
+export function tokenBody(ctx: AuthContext, catalog: unknown[] | undefined) {
+  const body: Record<string, unknown> = {
+    methods: ctx.methods,
+    user: { id: ctx.userId, name: ctx.userName, domain: { ...DEFAULT_DOMAIN }, password_expires_at: null },
+    audit_ids: [ctx.auditId],
+    expires_at: isoMicrosZ(ctx.expiresAt),
+    issued_at: isoMicrosZ(ctx.issuedAt),
+  }
+  if (ctx.projectId) {
+    body.project = { id: ctx.projectId, name: ctx.projectName, domain: { ...DEFAULT_DOMAIN } }
+    body.is_domain = false
+  } else if (ctx.domainScopeId) {
+    body.domain = { ...DEFAULT_DOMAIN }
+  }
+  if (ctx.projectId || ctx.domainScopeId) {
+    body.roles = ctx.roles
+    if (catalog) body.catalog = catalog
+  }
+  return body
+}
+
+export const newId = () => randomUUID().replace(/-/g, '')

@@ -1,0 +1,479 @@
+// Glance v2 semantics: image records (visibility, JSON-patch updates, protection) and the image
+// files under imagesDir/<id>. No HTTP here; errors are the domain errors of src/errors.ts.
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import type { ReadStream } from 'node:fs'
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.ts'
+import { BadRequest, Conflict, Forbidden, NotFound, OverLimit } from '../errors.ts'
+import type { Database, ImageRow } from '../store/schema.ts'
+
+export const VISIBILITIES = ['community', 'public', 'private', 'shared'] as const
+export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const
+export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const
+export const STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'deactivated', 'uploading', 'importing'] as const
+export type Visibility = (typeof VISIBILITIES)[number]
+export type DiskFormat = (typeof DISK_FORMATS)[number]
+export type ContainerFormat = (typeof CONTAINER_FORMATS)[number]
+
+/** Who is asking: the parts of the token that Glance's policies look at. */
+export interface Caller {
+  projectId: string | null
+  isAdmin: boolean
+}
+
+/** Image bytes: the request stream, or chunks already in memory (bootstrap). */
+export type ImageData = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+
+export interface PatchOp {
+  op: 'add' | 'replace' | 'remove'
+  path: string
+  value?: unknown
+}
+
+export interface ListQuery {
+  name?: string
+  status?: string
+  visibility?: string
+  owner?: string
+  osHidden?: string
+  tags?: string[]
+  /** Any other query parameter: Glance filters on extra properties by equality. */
+  properties?: Record<string, string>
+  limit?: number
+  marker?: string
+}
+
+// glance/api/v2/images.py and glance/domain: what a client may never set, and what Glance keeps for itself.
+const READ_ONLY = new Set(['id', 'status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value',
+  'created_at', 'updated_at', 'direct_url', 'self', 'file', 'schema', 'stores'])
+const RESERVED = new Set(['location', 'locations', 'deleted', 'deleted_at'])
+const RESERVED_PREFIX = 'os_glance'
+// Glance's defaults for image_property_quota and image_tag_quota.
+const MAX_PROPERTIES = 128
+const MAX_TAGS = 128
+const MAX_INT32 = 2 ** 31 - 1
+export const DEFAULT_LIMIT = 25
+export const MAX_LIMIT = 1000
+
+interface Rule { ok: (v: unknown) => boolean; expected: string }
+const str255: Rule = { ok: (v) => typeof v === 'string' && v.length <= 255, expected: 'a string of at most 255 characters' }
+const nullable = (r: Rule): Rule => ({ ok: (v) => v === null || r.ok(v), expected: `${r.expected} or null` })
+const oneOf = (values: readonly string[]): Rule => ({ ok: (v) => typeof v === 'string' && values.includes(v), expected: `one of ${values.join(', ')}` })
+const bool: Rule = { ok: (v) => typeof v === 'boolean', expected: 'a boolean' }
+const int32: Rule = { ok: (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_INT32, expected: `an integer from 0 to ${MAX_INT32}` }
+const tagList: Rule = { ok: (v) => Array.isArray(v) && v.every((t) => str255.ok(t)), expected: 'a list of strings of at most 255 characters' }
+
+/** The core attributes a client may write, each with the type Glance's image schema gives it. */
+export const CORE_FIELDS = {
+  name: nullable(str255),
+  visibility: oneOf(VISIBILITIES),
+  protected: bool,
+  os_hidden: bool,
+  min_disk: int32,
+  min_ram: int32,
+  disk_format: nullable(oneOf(DISK_FORMATS)),
+  container_format: nullable(oneOf(CONTAINER_FORMATS)),
+  tags: tagList,
+  owner: nullable(str255),
+} satisfies Record<string, Rule>
+type CoreField = keyof typeof CORE_FIELDS
+const isCore = (k: string): k is CoreField => Object.hasOwn(CORE_FIELDS, k)
+
+// Glance's uuid pattern for a client-chosen id (dashed, any case).
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+
+/** An image being created or changed, before it is written. */
+interface Draft {
+  core: Partial<Record<CoreField, unknown>>
+  properties: Record<string, string>
+}
+
+function invalid(field: string, value: unknown, expected: string): BadRequest {
+  return new BadRequest(`Provided object does not match schema 'image': ${JSON.stringify(value) ?? String(value)} is not valid for '${field}' (expected ${expected}).`)
+}
+
+/** 403 for attributes Glance never lets a client write; `id` only at create time. */
+function checkWritable(key: string, creating: boolean) {
+  if (READ_ONLY.has(key) && !(creating && key === 'id')) throw new Forbidden(`Attribute '${key}' is read-only.`)
+  if (RESERVED.has(key) || key.startsWith(RESERVED_PREFIX)) throw new Forbidden(`Attribute '${key}' is reserved.`)
+}
+
+function setAttribute(draft: Draft, key: string, value: unknown) {
+  if (isCore(key)) {
+    const rule: Rule = CORE_FIELDS[key]
+    if (!rule.ok(value)) throw invalid(key, value, rule.expected)
+    // Glance keeps tags as a set.
+    draft.core[key] = key === 'tags' ? [...new Set(value as string[])] : value
+    return
+  }
+  // `__proto__` would not be stored as a property of a plain object; refuse it rather than lose it.
+  if (key === '__proto__') throw new BadRequest(`Property name '__proto__' is not allowed.`)
+  if (key.length === 0 || key.length > 255) throw new BadRequest(`Provided object does not match schema 'image': property names must have 1 to 255 characters.`)
+  if (typeof value !== 'string' || value.length > 65535) throw invalid(key, value, 'a string of at most 65535 characters')
+  draft.properties[key] = value
+}
+
+export class ImageService {
+  readonly #db: Kysely<Database>
+  readonly #clock: Clock
+  readonly #dir: string
+
+  constructor(db: Kysely<Database>, clock: Clock, imagesDir: string) {
+    this.#db = db
+    this.#clock = clock
+    this.#dir = imagesDir
+  }
+
+  /** POST /v2/images: a `queued` record. `body` is the client's object, core fields and extra properties mixed. */
+  async create(caller: Caller, body: Record<string, unknown>): Promise<ImageRow> {
+    const draft: Draft = { core: {}, properties: {} }
+    let id: string = randomUUID()
+    for (const [key, value] of Object.entries(body)) {
+      checkWritable(key, true)
+      if (key === 'id') {
+        if (typeof value !== 'string' || !UUID.test(value)) throw invalid('id', value, 'a uuid')
+        id = value
+      } else {
+        setAttribute(draft, key, value)
+      }
+    }
+    const owner = draft.core.owner === undefined ? caller.projectId : (draft.core.owner as string | null)
+    if (owner !== caller.projectId && !caller.isAdmin) throw new Forbidden(`You are not permitted to create images owned by '${String(owner)}'.`)
+    this.#checkPublicize(caller, draft.core.visibility)
+    this.#checkQuotas(draft)
+    if (await this.#find(id)) throw new Conflict(`Image with identifier ${id} already exists!`)
+    const now = this.#clock.now().toISOString()
+    const row: ImageRow = {
+      id,
+      name: (draft.core.name as string | null | undefined) ?? null,
+      status: 'queued',
+      // Glance's default since Rocky: 'shared', visible only to the owner until members are added.
+      visibility: (draft.core.visibility as Visibility | undefined) ?? 'shared',
+      owner,
+      protected: draft.core.protected ? 1 : 0,
+      os_hidden: draft.core.os_hidden ? 1 : 0,
+      disk_format: (draft.core.disk_format as string | null | undefined) ?? null,
+      container_format: (draft.core.container_format as string | null | undefined) ?? null,
+      size: null,
+      virtual_size: null,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      min_disk: (draft.core.min_disk as number | undefined) ?? 0,
+      min_ram: (draft.core.min_ram as number | undefined) ?? 0,
+      tags: JSON.stringify(draft.core.tags ?? []),
+      properties: JSON.stringify(draft.properties),
+      created_at: now,
+      updated_at: now,
+    }
+    await this.#db.insertInto('images').values(row).execute()
+    return row
+  }
+
+  /** GET /v2/images/{id}: images the caller may not see do not exist for it. */
+  async get(caller: Caller, id: string): Promise<ImageRow> {
+    const row = await this.#find(id)
+    if (!row || !visibleTo(row, caller)) throw new NotFound(`No image found with ID ${id}`)
+    return row
+  }
+
+  /** GET /v2/images: one page, newest first, and the marker of the next page when this one is full. */
+  async list(caller: Caller, query: ListQuery): Promise<{ images: ImageRow[]; nextMarker?: string }> {
+    const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
+    if (query.visibility !== undefined && query.visibility !== 'all' && !(VISIBILITIES as readonly string[]).includes(query.visibility)) {
+      throw new BadRequest(`Invalid visibility value: ${query.visibility}`)
+    }
+    if (query.status !== undefined && !(STATUSES as readonly string[]).includes(query.status)) {
+      throw new BadRequest(`Invalid status value: ${query.status}`)
+    }
+    let hidden = false
+    if (query.osHidden !== undefined) {
+      const v = query.osHidden.toLowerCase()
+      if (v !== 'true' && v !== 'false') throw new BadRequest(`Invalid value '${query.osHidden}' for 'os_hidden' filter. Valid values are 'true' or 'false'.`)
+      hidden = v === 'true'
+    }
+
+    let q = this.#db.selectFrom('images').selectAll()
+      .where('os_hidden', '=', hidden ? 1 : 0)
+      .orderBy('created_at', 'desc').orderBy('id', 'desc')
+    const project = caller.projectId
+    if (!caller.isAdmin) {
+      // Glance: public and community images, plus the caller's own (no image members here).
+      q = q.where((eb) => eb.or([
+        eb('visibility', 'in', ['public', 'community']),
+        ...(project ? [eb('owner', '=', project)] : []),
+      ]))
+    }
+    if (query.visibility === undefined) {
+      // Community images are listed only when asked for, or to their owner.
+      q = q.where((eb) => eb.or([eb('visibility', '!=', 'community'), ...(project ? [eb('owner', '=', project)] : [])]))
+    } else if (query.visibility !== 'all') {
+      q = q.where('visibility', '=', query.visibility)
+    }
+    if (query.name !== undefined) q = q.where('name', '=', query.name)
+    if (query.status !== undefined) q = q.where('status', '=', query.status)
+    if (query.owner !== undefined) q = q.where('owner', '=', query.owner)
+    if (query.marker !== undefined) {
+      const m = await this.#find(query.marker)
+      if (!m || !visibleTo(m, caller)) throw new BadRequest(`Invalid marker. Image ${query.marker} could not be found.`)
+      q = q.where((eb) => eb.or([
+        eb('created_at', '<', m.created_at),
+        eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)]),
+      ]))
+    }
+
+    const props = Object.entries(query.properties ?? {})
+    const tags = query.tags ?? []
+    let images: ImageRow[]
+    if (props.length === 0 && tags.length === 0) {
+      images = await q.limit(limit).execute()
+    } else {
+      // Tags and extra properties live in JSON text: filtered here, one code path for every dialect.
+      images = (await q.execute()).filter((r) => {
+        const p = JSON.parse(r.properties) as Record<string, string>
+        const t = JSON.parse(r.tags) as string[]
+        return props.every(([k, v]) => Object.hasOwn(p, k) && p[k] === v) && tags.every((x) => t.includes(x))
+      }).slice(0, limit)
+    }
+    const last = images[images.length - 1]
+    return images.length === limit && last ? { images, nextMarker: last.id } : { images }
+  }
+
+  /** PATCH /v2/images/{id} with application/openstack-images-v2.1-json-patch operations. */
+  async update(caller: Caller, id: string, ops: PatchOp[]): Promise<ImageRow> {
+    const row = await this.get(caller, id)
+    this.#checkOwner(caller, row, 'modify')
+    const draft: Draft = { core: {}, properties: JSON.parse(row.properties) as Record<string, string> }
+    for (const op of ops) {
+      const key = pointerKey(op.path)
+      checkWritable(key, false)
+      if (op.op === 'remove') {
+        // Glance: core attributes always exist and cannot be removed.
+        if (isCore(key)) throw new Forbidden(`Property ${key} may not be removed.`)
+        if (!Object.hasOwn(draft.properties, key)) throw new Conflict(`Property ${key} does not exist.`)
+        delete draft.properties[key]
+        continue
+      }
+      if (!('value' in op)) throw new BadRequest(`Unable to find 'value' in JSON Schema change`)
+      // 'replace' of an extra property needs it to exist; 'add' overwrites (JSON-patch schema v10).
+      if (op.op === 'replace' && !isCore(key) && !Object.hasOwn(draft.properties, key)) throw new Conflict(`Property ${key} does not exist.`)
+      setAttribute(draft, key, op.value)
+    }
+    const c = draft.core
+    if (c.owner !== undefined && c.owner !== row.owner && !caller.isAdmin) throw new Forbidden(`You are not permitted to modify 'owner' on this image.`)
+    if (c.visibility !== undefined && c.visibility !== row.visibility) this.#checkPublicize(caller, c.visibility)
+    for (const f of ['disk_format', 'container_format'] as const) {
+      if (c[f] !== undefined && c[f] !== row[f] && row.status !== 'queued') throw new Forbidden(`Attribute ${f} can be only replaced for a queued image.`)
+    }
+    this.#checkQuotas(draft)
+    const next: ImageRow = {
+      ...row,
+      ...(c.name !== undefined ? { name: c.name as string | null } : {}),
+      ...(c.visibility !== undefined ? { visibility: c.visibility as string } : {}),
+      ...(c.owner !== undefined ? { owner: c.owner as string | null } : {}),
+      ...(c.protected !== undefined ? { protected: c.protected ? 1 : 0 } : {}),
+      ...(c.os_hidden !== undefined ? { os_hidden: c.os_hidden ? 1 : 0 } : {}),
+      ...(c.min_disk !== undefined ? { min_disk: c.min_disk as number } : {}),
+      ...(c.min_ram !== undefined ? { min_ram: c.min_ram as number } : {}),
+      ...(c.disk_format !== undefined ? { disk_format: c.disk_format as string | null } : {}),
+      ...(c.container_format !== undefined ? { container_format: c.container_format as string | null } : {}),
+      ...(c.tags !== undefined ? { tags: JSON.stringify(c.tags) } : {}),
+      properties: JSON.stringify(draft.properties),
+      updated_at: this.#clock.now().toISOString(),
+    }
+    const { id: _id, created_at: _c, ...changes } = next
+    // Compare-and-set on what this change was computed from: a concurrent upload or patch wins cleanly.
+    const r = await this.#db.updateTable('images').set(changes).where('id', '=', id)
+      .where('status', '=', row.status).where('updated_at', '=', row.updated_at).executeTakeFirst()
+    if (r.numUpdatedRows !== 1n) throw new Conflict(`Image ${id} was changed by another request; retry.`)
+    return next
+  }
+
+  /** DELETE /v2/images/{id}: the record, then the file. */
+  async delete(caller: Caller, id: string): Promise<void> {
+    const row = await this.get(caller, id)
+    this.#checkOwner(caller, row, 'delete')
+    if (row.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
+    const r = await this.#db.deleteFrom('images').where('id', '=', id).where('protected', '=', 0).executeTakeFirst()
+    if (r.numDeletedRows !== 1n) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
+    await removeFile(this.#filePath(id))
+  }
+
+  /** PUT /v2/images/{id}/file: queued → saving → active; back to queued if the data does not all arrive. */
+  async upload(caller: Caller, id: string, data: ImageData): Promise<ImageRow> {
+    const row = await this.get(caller, id)
+    this.#checkOwner(caller, row, 'upload data to')
+    const missing = (['disk_format', 'container_format'] as const).filter((f) => !row[f])
+    if (missing.length > 0) {
+      throw new BadRequest(`${missing.length === 1 ? 'Property' : 'Properties'} ${missing.join(', ')} must be set prior to saving data.`)
+    }
+    return this.#storeData(id, data)
+  }
+
+  /** GET /v2/images/{id}/file: null when the image has no data yet (Glance answers 204). */
+  async download(caller: Caller, id: string): Promise<{ stream: ReadStream; size: number; checksum: string | null } | null> {
+    const row = await this.get(caller, id)
+    if (row.status === 'deactivated' && !caller.isAdmin) throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.')
+    if (row.status !== 'active') return null
+    // Open before answering, so a missing file is a clean error rather than a cut-off 200.
+    const fh = await open(this.#filePath(id), 'r').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') throw new NotFound(`Image data for ${id} not found.`)
+      throw e
+    })
+    return { stream: fh.createReadStream(), size: row.size ?? 0, checksum: row.checksum }
+  }
+
+  /** For compute: the image if `projectId` may boot from it and it has data. */
+  async usableImage(id: string, projectId: string, isAdmin: boolean): Promise<ImageRow | undefined> {
+    const row = await this.#find(id)
+    return row && row.status === 'active' && visibleTo(row, { projectId, isAdmin }) ? row : undefined
+  }
+
+  /** Where the data of an image lives (for drivers). */
+  filePath(row: ImageRow): string {
+    return this.#filePath(row.id)
+  }
+
+  /** First-start bootstrap: a public, active image, created once; an image of that name is returned untouched. */
+  async ensureImage(spec: {
+    id?: string; name: string; visibility: 'public'; diskFormat: DiskFormat; containerFormat: ContainerFormat
+    properties?: Record<string, string>; content: Buffer
+  }): Promise<ImageRow> {
+    const existing = await this.#db.selectFrom('images').selectAll().where('name', '=', spec.name)
+      .orderBy('created_at').limit(1).executeTakeFirst()
+    if (existing) return existing
+    const row = await this.create({ projectId: null, isAdmin: true }, {
+      ...spec.properties,
+      ...(spec.id !== undefined ? { id: spec.id } : {}),
+      name: spec.name,
+      visibility: spec.visibility,
+      disk_format: spec.diskFormat,
+      container_format: spec.containerFormat,
+    })
+    return this.#storeData(row.id, [spec.content])
+  }
+
+  /**
+   * At start-up, before serving: uploads cut short by a crash leave `saving` records and temp
+   * files; put the records back to `queued` (as Glance does after a failed upload) and drop the files.
+   */
+  async recoverInterruptedUploads(): Promise<void> {
+    await this.#db.updateTable('images').set({ status: 'queued', updated_at: this.#clock.now().toISOString() })
+      .where('status', '=', 'saving').execute()
+    const names = await readdir(this.#dir).catch(() => [] as string[])
+    await Promise.all(names.filter((n) => n.endsWith('.tmp')).map((n) => removeFile(path.join(this.#dir, n))))
+  }
+
+  async #storeData(id: string, data: ImageData): Promise<ImageRow> {
+    const claimed = await this.#db.updateTable('images').set({ status: 'saving', updated_at: this.#clock.now().toISOString() })
+      .where('id', '=', id).where('status', '=', 'queued').executeTakeFirst()
+    if (claimed.numUpdatedRows !== 1n) {
+      const now = await this.#find(id)
+      if (!now) throw new NotFound(`No image found with ID ${id}`)
+      throw new Conflict(`Image status transition from ${now.status} to saving is not allowed`)
+    }
+    await mkdir(this.#dir, { recursive: true })
+    const tmp = path.join(this.#dir, `.${id}.${randomBytes(6).toString('hex')}.tmp`)
+    const final = this.#filePath(id)
+    let written: { size: number; md5: string; sha512: string }
+    try {
+      written = await writeHashed(tmp, data)
+      // Only a complete, synced file takes the image's name; the record turns active after that.
+      await rename(tmp, final)
+    } catch (e) {
+      await removeFile(tmp)
+      await this.#db.updateTable('images').set({ status: 'queued', updated_at: this.#clock.now().toISOString() })
+        .where('id', '=', id).where('status', '=', 'saving').execute()
+      throw e
+    }
+    const done = await this.#db.updateTable('images').set({
+      status: 'active', size: written.size, checksum: written.md5, os_hash_algo: 'sha512', os_hash_value: written.sha512,
+      updated_at: this.#clock.now().toISOString(),
+    }).where('id', '=', id).where('status', '=', 'saving').executeTakeFirst()
+    if (done.numUpdatedRows !== 1n) {
+      // Deleted while the data was arriving: nothing may keep the file.
+      await removeFile(final)
+      throw new NotFound(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`)
+    }
+    const row = await this.#find(id)
+    if (!row) throw new NotFound(`No image found with ID ${id}`)
+    return row
+  }
+
+  #checkOwner(caller: Caller, row: ImageRow, verb: string) {
+    if (caller.isAdmin || (row.owner !== null && row.owner === caller.projectId)) return
+    throw new Forbidden(`You are not permitted to ${verb} this image.`)
+  }
+
+  // Glance's default policy: publicize_image is admin-only; community is open to all.
+  #checkPublicize(caller: Caller, visibility: unknown) {
+    if (visibility === 'public' && !caller.isAdmin) throw new Forbidden('You are not authorized to complete publicize_image action.')
+  }
+
+  #checkQuotas(draft: Draft) {
+    if (Object.keys(draft.properties).length > MAX_PROPERTIES) throw new OverLimit(`Maximum number of properties exceeded (${MAX_PROPERTIES}).`)
+    const tags = draft.core.tags as string[] | undefined
+    if (tags && tags.length > MAX_TAGS) throw new OverLimit(`Maximum number of tags exceeded (${MAX_TAGS}).`)
+  }
+
+  #find(id: string): Promise<ImageRow | undefined> {
+    return this.#db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst()
+  }
+
+  // Ids of stored images are uuids (checked at create), so they are safe file names.
+  #filePath(id: string): string {
+    return path.join(this.#dir, id)
+  }
+}
+
+function visibleTo(row: ImageRow, caller: Caller): boolean {
+  return row.visibility === 'public' || row.visibility === 'community' || caller.isAdmin
+    || (row.owner !== null && row.owner === caller.projectId)
+}
+
+/** `/hw_rescue_device` → `hw_rescue_device` (RFC 6901 escapes); Glance allows one level only. */
+function pointerKey(pointer: string): string {
+  if (!pointer.startsWith('/')) throw new BadRequest(`Pointer \`${pointer}\` does not start with "/".`)
+  const parts = pointer.slice(1).split('/')
+  if (parts.length !== 1 || parts[0] === '') throw new BadRequest(`Invalid JSON pointer for this resource: '${pointer}'`)
+  const raw = parts[0]!
+  if (/~(?![01])/.test(raw)) throw new BadRequest(`Pointer \`${pointer}\` contains "~" not part of a recognized escape sequence.`)
+  return raw.replace(/~1/g, '/').replace(/~0/g, '~')
+}
+
+/** Write the stream to `file`, hashing as it goes; fsync before returning so a rename publishes whole data. */
+async function writeHashed(file: string, data: ImageData) {
+  const md5 = createHash('md5')
+  const sha512 = createHash('sha512')
+  let size = 0
+  const fh = await open(file, 'wx')
+  try {
+    const it = Symbol.asyncIterator in data ? data[Symbol.asyncIterator]() : data[Symbol.iterator]()
+    for (;;) {
+      let next: IteratorResult<Uint8Array, unknown>
+      try {
+        next = await it.next()
+      } catch {
+        throw new BadRequest('Client disconnected before sending all data to backend')
+      }
+      if (next.done) break
+      const chunk = next.value
+      md5.update(chunk)
+      sha512.update(chunk)
+      size += chunk.length
+      for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
+    }
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  return { size, md5: md5.digest('hex'), sha512: sha512.digest('hex') }
+}
+
+async function removeFile(file: string) {
+  await unlink(file).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e
+  })
+}

@@ -1,0 +1,196 @@
+// Row types of every table, as stored. Timestamps are ISO-8601 strings (UTC, ms), booleans are
+// 0/1 integers and structured values JSON text: the same on SQLite and PostgreSQL.
+
+export interface ProjectRow {
+  id: string
+  name: string
+  domain_id: string
+  description: string
+  enabled: number
+}
+
+export interface UserRow {
+  id: string
+  name: string
+  domain_id: string
+  password_hash: string
+  default_project_id: string | null
+  enabled: number
+}
+
+export interface RoleRow {
+  id: string
+  name: string
+}
+
+export interface RoleAssignmentRow {
+  user_id: string
+  project_id: string
+  role_id: string
+}
+
+export interface TokenRow {
+  /** sha256 of the token: the token itself is never stored. */
+  token_hash: string
+  user_id: string
+  project_id: string | null
+  domain_id: string | null
+  methods: string
+  audit_id: string
+  issued_at: string
+  expires_at: string
+  revoked: number
+}
+
+export interface ImageRow {
+  id: string
+  name: string | null
+  status: string
+  visibility: string
+  owner: string | null
+  protected: number
+  os_hidden: number
+  disk_format: string | null
+  container_format: string | null
+  size: number | null
+  virtual_size: number | null
+  checksum: string | null
+  os_hash_algo: string | null
+  os_hash_value: string | null
+  min_disk: number
+  min_ram: number
+  tags: string
+  properties: string
+  created_at: string
+  updated_at: string
+}
+
+export interface FlavorRow {
+  id: string
+  name: string
+  ram: number
+  vcpus: number
+  disk: number
+  ephemeral: number
+  swap: number
+  rxtx_factor: number
+  is_public: number
+  disabled: number
+  description: string | null
+  extra_specs: string
+  created_at: string
+  deleted: number
+}
+
+export interface KeypairRow {
+  user_id: string
+  name: string
+  type: string
+  public_key: string
+  fingerprint: string
+  created_at: string
+}
+
+export interface ServerRow {
+  id: string
+  name: string
+  project_id: string
+  user_id: string
+  image_id: string | null
+  flavor_id: string
+  key_name: string | null
+  vm_state: string
+  task_state: string | null
+  power_state: number
+  host: string | null
+  metadata: string
+  access_ipv4: string
+  access_ipv6: string
+  availability_zone: string
+  config_drive: string
+  locked: number
+  locked_by: string | null
+  locked_reason: string | null
+  launched_at: string | null
+  terminated_at: string | null
+  /** Groups the servers of one create request (`reservation_id` filter). */
+  reservation_id: string
+  created_at: string
+  updated_at: string
+  deleted_at: string | null
+  /** 0 while the server exists; set on delete (soft delete, so changes-since can show deletions). */
+  deleted: number
+}
+
+export interface FixedIpRow {
+  address: string
+  server_id: string
+  mac: string
+  allocated_at: string
+}
+
+export interface InstanceActionRow {
+  id: string
+  server_id: string
+  action: string
+  request_id: string
+  user_id: string
+  project_id: string
+  start_time: string
+  updated_at: string
+  message: string | null
+}
+
+export interface InstanceActionEventRow {
+  id: string
+  action_id: string
+  event: string
+  start_time: string
+  finish_time: string | null
+  result: string | null
+  traceback: string | null
+  host: string | null
+  details: string | null
+}
+
+export interface InstanceFaultRow {
+  id: string
+  server_id: string
+  code: number
+  message: string
+  details: string
+  created_at: string
+}
+
+export interface TaskRow {
+  id: string
+  kind: string
+  /** Tasks with the same subject run one at a time, in order (for compute: the server id). */
+  subject_id: string
+  host: string
+  payload: string
+  state: string
+  attempts: number
+  lease_until: string | null
+  request_id: string
+  created_at: string
+  updated_at: string
+}
+
+export interface Database {
+  projects: ProjectRow
+  users: UserRow
+  roles: RoleRow
+  role_assignments: RoleAssignmentRow
+  tokens: TokenRow
+  images: ImageRow
+  flavors: FlavorRow
+  keypairs: KeypairRow
+  servers: ServerRow
+  fixed_ips: FixedIpRow
+  instance_actions: InstanceActionRow
+  instance_action_events: InstanceActionEventRow
+  instance_faults: InstanceFaultRow
+  tasks: TaskRow
+  settings: { key: string; value: string }
+}

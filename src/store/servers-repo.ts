@@ -1,0 +1,132 @@
+// Server rows: reads, the compare-and-set that every state change goes through, and the
+// bookkeeping around them (fixed IPs, instance actions and events, faults).
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { Kysely, Transaction } from 'kysely'
+import type { Clock } from '../clock.ts'
+import type { Database, InstanceActionRow, ServerRow } from './schema.ts'
+
+type Db = Kysely<Database> | Transaction<Database>
+
+export interface CasFrom {
+  vmStates?: string[]
+  taskStates: (string | null)[]
+}
+
+export class ServersRepo {
+  readonly db: Kysely<Database>
+  readonly #clock: Clock
+
+  constructor(db: Kysely<Database>, clock: Clock) {
+    this.db = db
+    this.#clock = clock
+  }
+
+  now(): string {
+    return this.#clock.now().toISOString()
+  }
+
+  async get(id: string, db: Db = this.db): Promise<ServerRow | undefined> {
+    return db.selectFrom('servers').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
+  }
+
+  async getAny(id: string): Promise<ServerRow | undefined> {
+    return this.db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst()
+  }
+
+  /**
+   * Change a server only if it is still where the caller saw it (Nova's
+   * save(expected_task_state=...)). False when someone else changed it first.
+   */
+  async cas(id: string, from: CasFrom, to: Partial<ServerRow>, db: Db = this.db): Promise<boolean> {
+    let q = db.updateTable('servers').set({ ...to, updated_at: this.now() }).where('id', '=', id).where('deleted', '=', 0)
+    if (from.vmStates) q = q.where('vm_state', 'in', from.vmStates)
+    const tasks = from.taskStates.filter((t): t is string => t !== null)
+    const allowsNull = from.taskStates.includes(null)
+    q = q.where((eb) => {
+      const ors = []
+      if (allowsNull) ors.push(eb('task_state', 'is', null))
+      if (tasks.length) ors.push(eb('task_state', 'in', tasks))
+      return eb.or(ors)
+    })
+    const r = await q.executeTakeFirst()
+    return r.numUpdatedRows === 1n
+  }
+
+  async insert(row: ServerRow, db: Db): Promise<void> {
+    await db.insertInto('servers').values(row).execute()
+  }
+
+  /** Lowest free address of the built-in private network 10.0.0.0/16 (.1 is the gateway). */
+  async allocateFixedIp(serverId: string, db: Db): Promise<string> {
+    const used = new Set((await db.selectFrom('fixed_ips').select('address').execute()).map((r) => r.address))
+    for (let n = 3; n < 65534; n++) {
+      const address = `10.0.${n >> 8}.${n & 255}`
+      if ((n & 255) === 0 || (n & 255) === 255 || used.has(address)) continue
+      const mac = 'fa:16:3e:' + [...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')
+      await db.insertInto('fixed_ips').values({ address, server_id: serverId, mac, allocated_at: this.now() }).execute()
+      return address
+    }
+    throw new Error('the private network is full')
+  }
+
+  async releaseFixedIps(serverId: string, db: Db = this.db): Promise<void> {
+    await db.deleteFrom('fixed_ips').where('server_id', '=', serverId).execute()
+  }
+
+  async fixedIps(serverIds: string[]): Promise<Map<string, { address: string; mac: string }[]>> {
+    const out = new Map<string, { address: string; mac: string }[]>()
+    if (serverIds.length === 0) return out
+    const rows = await this.db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', serverIds).orderBy('allocated_at').execute()
+    for (const r of rows) {
+      const list = out.get(r.server_id) ?? []
+      list.push({ address: r.address, mac: r.mac })
+      out.set(r.server_id, list)
+    }
+    return out
+  }
+
+  async recordAction(a: Omit<InstanceActionRow, 'id' | 'start_time' | 'updated_at' | 'message'>, db: Db): Promise<void> {
+    const now = this.now()
+    await db.insertInto('instance_actions').values({ id: randomUUID(), ...a, start_time: now, updated_at: now, message: null }).execute()
+  }
+
+  async actionByRequest(serverId: string, requestId: string): Promise<InstanceActionRow | undefined> {
+    return this.db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+  }
+
+  async startEvent(serverId: string, requestId: string, event: string, host: string | null): Promise<string | undefined> {
+    const action = await this.actionByRequest(serverId, requestId)
+    if (!action) return undefined
+    const id = randomUUID()
+    await this.db.insertInto('instance_action_events').values({
+      id, action_id: action.id, event, start_time: this.now(), finish_time: null, result: null, traceback: null, host, details: null,
+    }).execute()
+    return id
+  }
+
+  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string): Promise<void> {
+    if (!eventId) return
+    const now = this.now()
+    const ev = await this.db.updateTable('instance_action_events')
+      .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
+      .where('id', '=', eventId).returning('action_id').executeTakeFirst()
+    if (ev) {
+      await this.db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
+        .where('id', '=', ev.action_id).execute()
+    }
+  }
+
+  async recordFault(serverId: string, code: number, message: string, details: string): Promise<void> {
+    await this.db.insertInto('instance_faults').values({
+      id: randomUUID(), server_id: serverId, code, message, details, created_at: this.now(),
+    }).execute()
+  }
+
+  async latestFaults(serverIds: string[]): Promise<Map<string, { code: number; message: string; details: string; created_at: string }>> {
+    const out = new Map<string, { code: number; message: string; details: string; created_at: string }>()
+    if (serverIds.length === 0) return out
+    const rows = await this.db.selectFrom('instance_faults').selectAll().where('server_id', 'in', serverIds).orderBy('created_at', 'desc').execute()
+    for (const r of rows) if (!out.has(r.server_id)) out.set(r.server_id, r)
+    return out
+  }
+}

@@ -1,0 +1,100 @@
+// The agent loop: claims the tasks of its host and runs them with the handler registered for
+// their kind. It knows nothing of servers: whoever starts it passes the handlers.
+import type { Logger } from 'pino'
+import type { Task, TaskQueue } from './queue.ts'
+
+export type TaskHandler = (task: Task) => Promise<void>
+
+export interface AgentOptions {
+  queue: TaskQueue
+  host: string
+  handlers: Record<string, TaskHandler>
+  logger: Logger
+  /** Tasks run at once (each on a different subject). */
+  concurrency?: number
+  leaseMs?: number
+  /** Safety net when a wake-up is missed (another process enqueued, say). */
+  pollMs?: number
+}
+
+export class Agent {
+  readonly #o: Required<AgentOptions>
+  readonly #running = new Set<Promise<void>>()
+  #stopped = true
+  #timer: NodeJS.Timeout | undefined
+  #unsubscribe: (() => void) | undefined
+  #pumping = false
+  #again = false
+
+  constructor(options: AgentOptions) {
+    this.#o = { concurrency: 8, leaseMs: 60_000, pollMs: 1_000, ...options }
+  }
+
+  async start(): Promise<void> {
+    const requeued = await this.#o.queue.requeueAllRunning(this.#o.host)
+    if (requeued) this.#o.logger.warn({ requeued }, 'resuming tasks left running by a previous agent')
+    this.#stopped = false
+    this.#unsubscribe = this.#o.queue.onNotify((host) => { if (host === this.#o.host) this.wake() })
+    this.#timer = setInterval(() => this.wake(), this.#o.pollMs)
+    this.#timer.unref()
+    this.wake()
+  }
+
+  wake(): void {
+    if (this.#stopped) return
+    if (this.#pumping) { this.#again = true; return }
+    void this.#pump()
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true
+    try {
+      do {
+        this.#again = false
+        while (!this.#stopped && this.#running.size < this.#o.concurrency) {
+          const task = await this.#o.queue.claim(this.#o.host, this.#o.leaseMs)
+          if (!task) break
+          const run = this.#run(task).finally(() => { this.#running.delete(run); this.wake() })
+          this.#running.add(run)
+        }
+      } while (this.#again && !this.#stopped)
+    } catch (err) {
+      this.#o.logger.error({ err }, 'agent could not claim a task')
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  async #run(task: Task): Promise<void> {
+    const log = this.#o.logger.child({ task: task.id, kind: task.kind, request_id: task.request_id })
+    const handler = this.#o.handlers[task.kind]
+    const renew = setInterval(() => { void this.#o.queue.renewLease(task.id, this.#o.leaseMs).catch(() => {}) }, this.#o.leaseMs / 3)
+    renew.unref()
+    try {
+      if (!handler) log.error('no handler for this kind of task; dropping it')
+      else await handler(task)
+    } catch (err) {
+      // Handlers record their own outcome; reaching here means even that failed.
+      log.error({ err }, 'task failed')
+    } finally {
+      clearInterval(renew)
+    }
+    try {
+      await this.#o.queue.finish(task.id)
+    } catch (err) {
+      log.error({ err }, 'could not mark the task finished')
+    }
+  }
+
+  /** Stop claiming and wait for the running tasks. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    if (this.#timer) clearInterval(this.#timer)
+    this.#unsubscribe?.()
+    await Promise.allSettled([...this.#running])
+  }
+
+  get idle(): boolean {
+    return this.#running.size === 0
+  }
+}

@@ -1,0 +1,102 @@
+// A durable task queue in one table. Tasks are enqueued inside the caller's transaction (so a
+// state change and its task commit together), claimed by the agent of their host, and run one
+// at a time per subject. A claim holds a lease; an expired lease puts the task back.
+import { randomUUID } from 'node:crypto'
+import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Clock } from '../clock.ts'
+import type { Database, TaskRow } from '../store/schema.ts'
+
+export interface NewTask {
+  kind: string
+  subjectId: string
+  host: string
+  payload: unknown
+  requestId: string
+}
+
+export type Task = Omit<TaskRow, 'payload'> & { payload: unknown }
+
+export class TaskQueue {
+  readonly #db: Kysely<Database>
+  readonly #clock: Clock
+  readonly #listeners = new Set<(host: string) => void>()
+
+  constructor(db: Kysely<Database>, clock: Clock) {
+    this.#db = db
+    this.#clock = clock
+  }
+
+  /** Insert a task in the caller's transaction. Call `notify` after the commit. */
+  async enqueue(trx: Transaction<Database> | Kysely<Database>, task: NewTask): Promise<string> {
+    const id = randomUUID()
+    const now = this.#clock.now().toISOString()
+    await trx.insertInto('tasks').values({
+      id, kind: task.kind, subject_id: task.subjectId, host: task.host, payload: JSON.stringify(task.payload ?? {}),
+      state: 'queued', attempts: 0, lease_until: null, request_id: task.requestId, created_at: now, updated_at: now,
+    }).execute()
+    return id
+  }
+
+  /** Wake the agents of a host (in-process; a database notification when scaled out). */
+  notify(host: string): void {
+    for (const l of this.#listeners) l(host)
+  }
+
+  onNotify(listener: (host: string) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Claim the oldest runnable task of a host: queued, and no other task of its subject running. */
+  async claim(host: string, leaseMs: number): Promise<Task | undefined> {
+    const now = this.#clock.now()
+    const leaseUntil = new Date(now.getTime() + leaseMs).toISOString()
+    const next = this.#db.selectFrom('tasks as t').select('t.id')
+      .where('t.host', '=', host).where('t.state', '=', 'queued')
+      .where(({ not, exists, selectFrom }) => not(exists(
+        selectFrom('tasks as r').select('r.id').whereRef('r.subject_id', '=', 't.subject_id').where('r.state', '=', 'running'))))
+      // An earlier queued task of the same subject goes first.
+      .where(({ not, exists, selectFrom }) => not(exists(
+        selectFrom('tasks as e').select('e.id').whereRef('e.subject_id', '=', 't.subject_id').where('e.state', '=', 'queued')
+          .whereRef('e.created_at', '<', 't.created_at'))))
+      .orderBy('t.created_at').orderBy('t.id').limit(1)
+    const row = await this.#db.updateTable('tasks')
+      .set({ state: 'running', lease_until: leaseUntil, attempts: sql`attempts + 1`, updated_at: now.toISOString() })
+      .where('id', '=', next).where('state', '=', 'queued')
+      .returningAll().executeTakeFirst()
+    return row ? { ...row, payload: JSON.parse(row.payload) as unknown } : undefined
+  }
+
+  async renewLease(id: string, leaseMs: number): Promise<void> {
+    const until = new Date(this.#clock.now().getTime() + leaseMs).toISOString()
+    await this.#db.updateTable('tasks').set({ lease_until: until }).where('id', '=', id).where('state', '=', 'running').execute()
+  }
+
+  /** A finished task leaves the table: the instance actions keep the history. */
+  async finish(id: string): Promise<void> {
+    await this.#db.deleteFrom('tasks').where('id', '=', id).execute()
+  }
+
+  /** Running tasks whose lease ran out (their agent died) go back to the queue. */
+  async requeueExpired(host: string): Promise<number> {
+    const now = this.#clock.now().toISOString()
+    const r = await this.#db.updateTable('tasks').set({ state: 'queued', lease_until: null, updated_at: now })
+      .where('host', '=', host).where('state', '=', 'running').where('lease_until', '<', now).executeTakeFirst()
+    return Number(r.numUpdatedRows)
+  }
+
+  /** At agent start every task it was running is orphaned: put them all back. */
+  async requeueAllRunning(host: string): Promise<number> {
+    const now = this.#clock.now().toISOString()
+    const r = await this.#db.updateTable('tasks').set({ state: 'queued', lease_until: null, updated_at: now })
+      .where('host', '=', host).where('state', '=', 'running').executeTakeFirst()
+    return Number(r.numUpdatedRows)
+  }
+
+  async pending(host?: string): Promise<number> {
+    let q = this.#db.selectFrom('tasks').select((eb) => eb.fn.countAll<number>().as('n'))
+    if (host) q = q.where('host', '=', host)
+    const r = await q.executeTakeFirstOrThrow()
+    return Number(r.n)
+  }
+}
