@@ -1,8 +1,8 @@
-// Composition root: open the store, build the services, bootstrap, listen, start the agent.
+// Composition root: open the store, build the services, bootstrap, start the agent, listen.
 import { createServer } from 'node:net'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import { buildApps, endpointUrls } from './api/app.ts'
+import { buildApps, endpointUrls, type Apps } from './api/app.ts'
 import { bootstrap, RESCUE_IMAGE } from './bootstrap.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { FlavorService } from './compute/flavor-service.ts'
@@ -18,18 +18,26 @@ import { ServersRepo } from './store/servers-repo.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
 
-export interface Skiff {
-  urls: { identity: string; compute: string; image: string }
+export type Roots = { identity: string; compute: string; image: string }
+
+/** Everything of one Skiff, built and bootstrapped, its agent running, not yet listening. */
+export interface SkiffCore {
+  apps: Apps
+  roots: Roots
   authUrl: string
   files: string[]
   passwords: Record<string, string>
   store: Store
   driver: SimulatedDriver
-  /** Stop listening, let running tasks finish, close the database. */
+  queue: TaskQueue
   close(): Promise<void>
 }
 
-export async function startSkiff(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Skiff> {
+export interface Skiff extends SkiffCore {
+  urls: Roots
+}
+
+export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
   const store = await openStore(config.databaseUrl)
   const db = store.db
   const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
@@ -49,8 +57,43 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     repo, queue, flavors, keypairs, images: imageLookup, pickHost: () => config.agentHost, quotas,
     enableInstancePassword: config.enableInstancePassword, defaultRescueImageName: RESCUE_IMAGE,
   })
+  const apps = buildApps({ config, logger, identity, images, servers, flavors, keypairs, driver, quotas, roots })
+  const authUrl = endpointUrls(roots).identity
+  const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
 
-  // Port 0 (tests) means "any free port": resolved first, so every URL is known up front.
+  let agent: Agent | undefined
+  if (config.agent) {
+    const log = logger.child({ component: 'agent' })
+    const worker = new ServerWorker({
+      repo, driver, flavors, host: config.agentHost, logger: log,
+      imageName: async (id) => (id ? (await db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
+    })
+    await worker.adoptServers()
+    agent = new Agent({ queue, host: config.agentHost, handlers: worker.handlers(), logger: log })
+    await agent.start()
+  }
+  const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
+  purge.unref()
+
+  return {
+    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue,
+    async close() {
+      clearInterval(purge)
+      await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
+      if (agent) {
+        // Running tasks finish; a hung simulated operation is cut short after a grace period.
+        const timer = setTimeout(() => driver.close(), 10_000)
+        await agent.stop()
+        clearTimeout(timer)
+      }
+      driver.close()
+      await store.close()
+    },
+  }
+}
+
+/** `skiff serve`: build, then listen on the three ports (0 = any free port). */
+export async function startSkiff(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Skiff> {
   const host = publicHost(config)
   const hostInUrl = host.includes(':') ? `[${host}]` : host
   const ports = {
@@ -63,52 +106,19 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     compute: `http://${hostInUrl}:${ports.compute}`,
     image: `http://${hostInUrl}:${ports.image}`,
   }
-  const apps = buildApps({ config, logger, identity, images, servers, flavors, keypairs, driver, quotas, roots })
+  const core = await buildSkiff(config, logger, roots, clock)
   try {
-    await apps.identity.listen({ host: config.host, port: ports.identity })
-    await apps.compute.listen({ host: config.host, port: ports.compute })
-    await apps.image.listen({ host: config.host, port: ports.image })
+    await core.apps.identity.listen({ host: config.host, port: ports.identity })
+    await core.apps.compute.listen({ host: config.host, port: ports.compute })
+    await core.apps.image.listen({ host: config.host, port: ports.image })
   } catch (err) {
-    await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
-    await store.close()
+    await core.close()
     throw err
   }
-  const authUrl = endpointUrls(roots).identity
-
-  const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
-
-  let agent: Agent | undefined
-  if (config.agent) {
-    const worker = new ServerWorker({
-      repo, driver, flavors, host: config.agentHost, logger: logger.child({ component: 'agent' }),
-      imageName: async (id) => (id ? (await db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
-    })
-    await worker.adoptServers()
-    agent = new Agent({ queue, host: config.agentHost, handlers: worker.handlers(), logger: logger.child({ component: 'agent' }) })
-    await agent.start()
-  }
-  const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
-  purge.unref()
-
-  return {
-    urls: roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver,
-    async close() {
-      clearInterval(purge)
-      await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
-      if (agent) {
-        // Give running tasks a moment; a hung simulated operation is cut short.
-        const stopped = agent.stop()
-        const timer = setTimeout(() => driver.close(), 10_000)
-        await stopped
-        clearTimeout(timer)
-      }
-      driver.close()
-      await store.close()
-    },
-  }
+  return { ...core, urls: roots }
 }
 
-/** A free port for `port` 0; any other port as it is. */
+/** Port 0 means "any free port": resolved first, so every URL (the catalog's too) is known up front. */
 async function resolvePort(host: string, port: number): Promise<number> {
   if (port !== 0) return port
   const server = createServer()

@@ -1,0 +1,72 @@
+// A whole Skiff in the test process: in-memory SQLite, a temp data dir, the simulated driver,
+// the agent running, the three listeners reachable with inject() (no sockets).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import pino from 'pino'
+import type { LightMyRequestResponse } from 'fastify'
+import { loadConfig, type Config } from '../../src/config.ts'
+import { buildSkiff, type SkiffCore } from '../../src/main.ts'
+
+export interface TestSkiff extends SkiffCore {
+  dataDir: string
+  /** A project-scoped token of one of the bootstrap users. */
+  token(user: 'admin' | 'demo' | 'alt_demo'): Promise<string>
+  compute(method: string, url: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>
+}
+
+export async function startTestSkiff(overrides: Partial<Config> = {}): Promise<TestSkiff> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-test-'))
+  const config = { ...loadConfig({}, {}), dataDir, databaseUrl: 'sqlite::memory:', simulatedDelayMs: 0, logLevel: 'silent', ...overrides }
+  const roots = { identity: 'http://127.0.0.1:5000', compute: 'http://127.0.0.1:8774', image: 'http://127.0.0.1:9292' }
+  const core = await buildSkiff(config, pino({ level: config.logLevel }), roots)
+  const tokens = new Map<string, string>()
+  const skiff: TestSkiff = {
+    ...core,
+    dataDir,
+    async token(user) {
+      const cached = tokens.get(user)
+      if (cached) return cached
+      const res = await core.apps.identity.inject({
+        method: 'POST', url: '/v3/auth/tokens',
+        payload: { auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password: core.passwords[user] } } },
+          scope: { project: { name: user, domain: { name: 'Default' } } } } },
+      })
+      if (res.statusCode !== 201) throw new Error(`token for ${user}: ${res.statusCode} ${res.body}`)
+      const token = String(res.headers['x-subject-token'])
+      tokens.set(user, token)
+      return token
+    },
+    async compute(method, url, opts = {}) {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) }
+      if (opts.token) headers['x-auth-token'] = opts.token
+      return core.apps.compute.inject({ method: method as 'GET', url, headers, ...(opts.body !== undefined ? { payload: opts.body as object } : {}) })
+    },
+    async close() {
+      await core.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+  return skiff
+}
+
+/** Poll `check` until it returns a value, or fail after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 5000, intervalMs = 5): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+/** Wait until a server's status is `status` with no task running (as tempest waits). */
+export async function waitForStatus(skiff: TestSkiff, token: string, id: string, status: string, timeoutMs = 5000) {
+  return waitFor(`server ${id} to be ${status}`, async () => {
+    const res = await skiff.compute('GET', `/v2.1/servers/${id}`, { token })
+    if (res.statusCode !== 200) return undefined
+    const s = res.json().server
+    return s.status === status && s['OS-EXT-STS:task_state'] === null ? s : undefined
+  }, timeoutMs)
+}
