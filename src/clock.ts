@@ -4,9 +4,13 @@ export interface Clock {
 }
 export const systemClock: Clock = { now: () => new Date() }
 
+// Stored timestamps are already `toISOString()` text (24 characters): slice them, which is a
+// hundred times cheaper than parsing again (it shows on list pages of many servers).
+const iso = (d: Date | string) => (typeof d === 'string' && d.length === 24 && d.endsWith('Z') ? d : new Date(d).toISOString())
+
 /** `2026-11-27T20:48:41Z`: Nova's server timestamps. */
-export const isoSeconds = (d: Date | string) => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z')
+export const isoSeconds = (d: Date | string) => `${iso(d).slice(0, 19)}Z`
 /** `2026-11-27T20:47:39.000000`: Nova's instance-action timestamps (no zone). */
-export const isoMicrosNoZone = (d: Date | string) => new Date(d).toISOString().replace(/\.(\d{3})Z$/, '.$1000')
+export const isoMicrosNoZone = (d: Date | string) => `${iso(d).slice(0, 23)}000`
 /** `2026-11-27T21:56:53.000000Z`: Keystone's token timestamps. */
-export const isoMicrosZ = (d: Date | string) => new Date(d).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+export const isoMicrosZ = (d: Date | string) => `${iso(d).slice(0, 23)}000Z`

@@ -24,9 +24,19 @@ export interface Config {
   keepAliveTimeoutMs: number
   /** Largest JSON body accepted by the API listeners (bytes); larger answers 413. */
   bodyLimitBytes: number
+  /** Time between two reads of the server change feed while event streams are open, ms. */
+  serverEventsIntervalMs: number
+  /** Interval of the `: keep-alive` comment on event streams, ms. */
+  serverEventsKeepAliveMs: number
+  /** Default lifetime of a rescue before Skiff unrescues it; 0 = never (Nova's default). */
+  rescueTimeoutSeconds: number
+  /** A host whose agent has not heartbeaten for this long is down: actions on its servers get 503. */
+  hostDownAfterSeconds: number
   quotaInstances: number
   quotaCores: number
   quotaRamMb: number
+  /** Server actions per minute per project (token bucket per API process); 0 = no limit. */
+  actionRateLimit: number
 }
 
 interface OptionSpec {
@@ -59,10 +69,15 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'enableInstancePassword', flag: '--instance-password', env: 'SKIFF_INSTANCE_PASSWORD', kind: 'bool', default: () => true, help: 'return `adminPass` on create and rescue (Nova `[api] enable_instance_password`)' },
   { key: 'logLevel', flag: '--log-level', env: 'SKIFF_LOG_LEVEL', kind: 'string', default: () => 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   { key: 'keepAliveTimeoutMs', flag: '--keep-alive-timeout', env: 'SKIFF_KEEP_ALIVE_TIMEOUT', kind: 'int', default: () => 75_000, help: 'idle keep-alive timeout of the listeners, ms' },
+  { key: 'rescueTimeoutSeconds', flag: '--rescue-timeout', env: 'SKIFF_RESCUE_TIMEOUT', kind: 'int', default: () => 0, help: 'seconds a rescue lasts before Skiff unrescues it (0: never, as Nova)' },
+  { key: 'hostDownAfterSeconds', flag: '--host-down-after', env: 'SKIFF_HOST_DOWN_AFTER', kind: 'int', default: () => 30, help: 'seconds without an agent heartbeat before its host is down (actions answer 503)' },
   { key: 'quotaInstances', flag: '--quota-instances', env: 'SKIFF_QUOTA_INSTANCES', kind: 'int', default: () => 1000, help: 'servers per project' },
   { key: 'quotaCores', flag: '--quota-cores', env: 'SKIFF_QUOTA_CORES', kind: 'int', default: () => 2000, help: 'vCPUs per project' },
   { key: 'quotaRamMb', flag: '--quota-ram', env: 'SKIFF_QUOTA_RAM', kind: 'int', default: () => 4_096_000, help: 'RAM per project, MB' },
   { key: 'bodyLimitBytes', flag: '--body-limit', env: 'SKIFF_BODY_LIMIT', kind: 'int', default: () => 1_048_576, help: 'largest JSON request body, bytes (413 above)' },
+  { key: 'serverEventsIntervalMs', flag: '--server-events-interval', env: 'SKIFF_SERVER_EVENTS_INTERVAL', kind: 'int', default: () => 100, help: 'time between two reads of the server change feed while event streams are open, ms' },
+  { key: 'serverEventsKeepAliveMs', flag: '--server-events-keep-alive', env: 'SKIFF_SERVER_EVENTS_KEEP_ALIVE', kind: 'int', default: () => 15_000, help: 'interval of the keep-alive comment on server event streams, ms' },
+  { key: 'actionRateLimit', flag: '--action-rate-limit', env: 'SKIFF_ACTION_RATE_LIMIT', kind: 'int', default: () => 1200, help: 'server actions per minute per project, counted in each API process (413 above; 0: no limit)' },
 ]
 
 export class ConfigError extends Error {}

@@ -7,14 +7,19 @@ import { bootstrap, RESCUE_IMAGE } from './bootstrap.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { FlavorService } from './compute/flavor-service.ts'
 import { KeypairService } from './compute/keypair-service.ts'
+import { ServerChangeFeed } from './compute/server-change-feed.ts'
 import { ServerService } from './compute/server-service.ts'
 import { ServerWorker } from './compute/server-worker.ts'
+import { RescueExpiry } from './compute/rescue-expiry.ts'
 import { publicHost, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
 import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
+import { IdempotencyRepo } from './store/idempotency-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
+import { Sealer } from './secrets.ts'
+import { HostRegistry } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
 
@@ -30,6 +35,10 @@ export interface SkiffCore {
   store: Store
   driver: SimulatedDriver
   queue: TaskQueue
+  /** The one change feed of the server event streams. */
+  serverFeed: ServerChangeFeed
+  /** The in-process agent, when it runs (tests stop it to play a dead host). */
+  agent: Agent | undefined
   close(): Promise<void>
 }
 
@@ -48,6 +57,8 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const repo = new ServersRepo(db, clock)
   const queue = new TaskQueue(db, clock)
   const driver = new SimulatedDriver({ delayMs: config.simulatedDelayMs })
+  const sealer = Sealer.fromDataDir(config.dataDir)
+  const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   const imageLookup = {
     usableImage: (id: string, projectId: string, isAdmin: boolean) => images.usableImage(id, projectId, isAdmin),
     findByName: async (name: string) => db.selectFrom('images').selectAll().where('name', '=', name).where('status', '=', 'active').orderBy('created_at').executeTakeFirst(),
@@ -56,30 +67,44 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const servers = new ServerService({
     repo, queue, flavors, keypairs, images: imageLookup, pickHost: () => config.agentHost, quotas,
     enableInstancePassword: config.enableInstancePassword, defaultRescueImageName: RESCUE_IMAGE,
+    sealer, hosts, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
-  const apps = buildApps({ config, logger, identity, images, servers, flavors, keypairs, driver, quotas, roots })
+  const idempotency = new IdempotencyRepo(db, clock)
+  const serverFeed = new ServerChangeFeed({ db, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
+  const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
+  const apps = buildApps({ config, logger, identity, images, servers, flavors, keypairs, driver, quotas, idempotency, serverEvents, roots })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
 
   let agent: Agent | undefined
+  let expiry: RescueExpiry | undefined
   if (config.agent) {
     const log = logger.child({ component: 'agent' })
     const worker = new ServerWorker({
-      repo, driver, flavors, host: config.agentHost, logger: log,
+      repo, driver, flavors, sealer, host: config.agentHost, logger: log,
       imageName: async (id) => (id ? (await db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
     })
     await worker.adoptServers()
-    agent = new Agent({ queue, host: config.agentHost, handlers: worker.handlers(), logger: log })
+    await hosts.register(config.agentHost, driver.name)
+    agent = new Agent({
+      queue, host: config.agentHost, handlers: worker.handlers(), logger: log,
+      heartbeat: () => hosts.heartbeat(config.agentHost), heartbeatMs: Math.max(200, (config.hostDownAfterSeconds * 1000) / 6),
+    })
     await agent.start()
+    expiry = new RescueExpiry(servers, clock, log, config.agentHost)
+    expiry.start()
   }
   const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
   purge.unref()
 
   return {
-    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue,
+    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue, agent, serverFeed,
     async close() {
       clearInterval(purge)
+      expiry?.stop()
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
+      // The listeners ended their event streams on close; nothing reads the feed any more.
+      serverFeed.close()
       if (agent) {
         // Running tasks finish; a hung simulated operation is cut short after a grace period.
         const timer = setTimeout(() => driver.close(), 10_000)

@@ -9,8 +9,11 @@ import type { VirtDriver } from '../drivers/driver.ts'
 import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
 import type { IdentityService } from '../identity/identity-service.ts'
 import type { ImageService } from '../images/image-service.ts'
+import { installIdempotency, type IdempotencyStore } from './idempotency.ts'
 import { createListener } from './listener.ts'
+import { installActionRateLimit } from './rate-limit.ts'
 import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
+import type { ServerEventsDeps } from './routes/compute/events.ts'
 import { identityRoutes } from './routes/identity.ts'
 import { imageRoutes } from './routes/image.ts'
 
@@ -24,6 +27,10 @@ export interface AppDeps {
   keypairs: KeypairService
   driver: VirtDriver
   quotas: Quotas
+  /** Stored answers of requests sent with an Idempotency-Key. */
+  idempotency: IdempotencyStore
+  /** The change feed and keep-alive interval of the server event streams. */
+  serverEvents: ServerEventsDeps
   /** Roots of the three listeners (scheme, host, port), as clients reach them. */
   roots: { identity: string; compute: string; image: string }
 }
@@ -42,18 +49,22 @@ export function buildApps(deps: AppDeps): Apps {
   const common = { config: deps.config, logger: deps.logger, identity: deps.identity, identityUri: `${deps.roots.identity}/v3` }
 
   const identity = createListener('identity', common)
+  installIdempotency(identity, deps.idempotency)
   identityRoutes(identity, { identity: deps.identity, identityUrl: deps.roots.identity, catalog: buildCatalog(endpointUrls(deps.roots)) })
 
   const compute = createListener('compute', common, { rewriteUrl: rewriteComputeUrl })
   // Nova reads any body as JSON, whatever its Content-Type says (text/plain, or none at all).
   compute.removeContentTypeParser(['text/plain'])
   compute.addContentTypeParser('*', { parseAs: 'string' }, compute.getDefaultJsonParser('error', 'error'))
+  installIdempotency(compute, deps.idempotency)
+  installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {
     servers: deps.servers, flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas,
-    computeUrl: deps.roots.compute, maxLimit: 1000,
+    computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
   })
 
   const image = createListener('image', common)
+  installIdempotency(image, deps.idempotency)
   imageRoutes(image, { images: deps.images, imageUrl: deps.roots.image })
 
   return { identity, compute, image }

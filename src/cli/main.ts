@@ -10,6 +10,8 @@ const REDACT = [
   'password', '*.password', 'adminPass', '*.adminPass', 'admin_pass', '*.admin_pass',
   'req.headers["x-auth-token"]', 'req.headers["x-subject-token"]', 'res.headers["x-subject-token"]',
   'headers["x-auth-token"]', 'headers["x-subject-token"]',
+  // The Idempotency-Key unseals the adminPass stored with a replayable answer.
+  'req.headers["idempotency-key"]', 'headers["idempotency-key"]',
 ]
 
 function makeLogger(level: string) {

@@ -3,17 +3,23 @@
 // all in one transaction. The agent does the slow part (server-worker.ts).
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Transaction } from 'kysely'
-import { BadRequest, Forbidden, PolicyNotAuthorized } from '../errors.ts'
+import { BadRequest, Forbidden, PolicyNotAuthorized, ServiceUnavailable } from '../errors.ts'
+import type { Sealer } from '../secrets.ts'
+import type { HostRegistry } from '../tasks/hosts.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { ImageRow, Database, ServerRow } from '../store/schema.ts'
+import { ServerGroupsRepo } from '../store/server-groups-repo.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import type { TaskQueue } from '../tasks/queue.ts'
 import {
   InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef, UnsupportedRescueImage,
 } from './errors.ts'
 import type { FlavorService } from './flavor-service.ts'
-import type { KeypairService } from './keypair-service.ts'
+import { parsePublicKey, type KeypairService } from './keypair-service.ts'
+import { canonicalIPv6 } from './access-ips.ts'
 import { generateInstancePassword } from './passwords.ts'
+import { ServerGroupService } from './server-group-service.ts'
+import { checkMetadataQuota } from './server-metadata.ts'
 import { authorize } from './policy.ts'
 import { PowerState, statesForStatus, type TaskState, type VmState } from './states.ts'
 
@@ -36,6 +42,23 @@ export interface ServerServiceDeps {
   quotas: Quotas
   enableInstancePassword: boolean
   defaultRescueImageName: string
+  /** Seals the passwords that travel to the agent inside tasks. */
+  sealer: Sealer
+  hosts: HostRegistry
+  /** Default time a rescue lasts before Skiff unrescues it (Nova's rescue_timeout); 0 = never. */
+  rescueTimeoutSeconds: number
+  /** Server groups: the `group` scheduler hint's checks, placement rule and membership (default: on `repo`'s database). */
+  groups?: Pick<ServerGroupService, 'place' | 'addMember'>
+}
+
+/** What a rescue may ask for beyond Nova's action (the extension resource). */
+export interface RescueRequest {
+  adminPass?: string
+  rescueImageRef?: string
+  keyName?: string
+  publicKey?: string
+  /** Seconds after reaching RESCUE; null = never, undefined = the configured default. */
+  autoUnrescueAfter?: number | null
 }
 
 export interface CreateServer {
@@ -52,6 +75,10 @@ export interface CreateServer {
   networks?: 'none' | 'default'
   minCount: number
   maxCount: number
+  /** Scheduler hint `group`: the server group the new servers join. */
+  group?: string
+  /** Security groups by name; Skiff has only 'default'. */
+  securityGroups?: string[]
   configDrive?: boolean
 }
 
@@ -102,9 +129,11 @@ const lastSegment = (ref: string) => ref.replace(/\/+$/, '').split('/').pop() ??
 
 export class ServerService {
   readonly #d: ServerServiceDeps
+  readonly #groups: Pick<ServerGroupService, 'place' | 'addMember'>
 
   constructor(deps: ServerServiceDeps) {
     this.#d = deps
+    this.#groups = deps.groups ?? new ServerGroupService(new ServerGroupsRepo(deps.repo.db), () => deps.repo.now())
   }
 
   get repo(): ServersRepo {
@@ -187,27 +216,38 @@ export class ServerService {
     if (req.availabilityZone !== undefined && req.availabilityZone !== 'nova' && !req.availabilityZone.startsWith('nova:')) {
       throw new BadRequest(`The requested availability zone is not available`)
     }
+    // Skiff's built-in network has one security group: Nova's SecurityGroupNotFound for others.
+    const unknownGroup = (req.securityGroups ?? []).find((g) => g !== 'default')
+    if (unknownGroup !== undefined) throw new BadRequest(`Security group ${unknownGroup} not found for project ${projectId}.`)
+    checkMetadataQuota(req.metadata ?? {})
     const count = await this.#allowedCount(projectId, flavor, req.minCount, req.maxCount)
 
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
     const reservationId = 'r-' + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8).toLowerCase()
     const host = this.#d.pickHost()
+    // No live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
+    const hostUp = await this.#d.hosts.isUp(host)
+    // A group's policy may leave no host for some of the servers: those end in ERROR too.
+    const placement = req.group !== undefined ? await this.#groups.place(ctx, req.group, count, host) : undefined
     const now = this.#d.repo.now()
     const servers: ServerRow[] = []
     await this.#d.repo.db.transaction().execute(async (trx) => {
       for (let i = 0; i < count; i++) {
+        const placeable = hostUp && (placement?.fits[i] ?? true)
         const row: ServerRow = {
           id: randomUUID(), name: count > 1 ? `${req.name}-${i + 1}` : req.name, project_id: projectId, user_id: ctx.userId,
           image_id: image.id, flavor_id: flavor.id, key_name: req.keyName ?? null,
-          vm_state: 'building', task_state: 'scheduling', power_state: PowerState.NOSTATE, host,
-          metadata: JSON.stringify(req.metadata ?? {}), access_ipv4: req.accessIPv4 ?? '', access_ipv6: req.accessIPv6 ?? '',
+          vm_state: placeable ? 'building' : 'error', task_state: placeable ? 'scheduling' : null, power_state: PowerState.NOSTATE, host: placeable ? host : null,
+          metadata: JSON.stringify(req.metadata ?? {}), access_ipv4: req.accessIPv4 ?? '', access_ipv6: canonicalIPv6(req.accessIPv6 ?? ''),
           availability_zone: 'nova', config_drive: req.configDrive ? 'True' : '', locked: 0, locked_by: null, locked_reason: null,
           launched_at: null, terminated_at: null, reservation_id: reservationId, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
         }
         await this.#d.repo.insert(row, trx)
+        if (placement) await this.#groups.addMember(placement.groupId, row.id, trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.repo.recordAction({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
-        await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: {}, requestId })
+        if (placeable) await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
+        else await this.#d.repo.recordFault(row.id, 500, 'No valid host was found. There are not enough hosts available.', '', trx)
         servers.push(row)
       }
     })
@@ -236,7 +276,7 @@ export class ServerService {
     const set: Partial<ServerRow> = {}
     if (change.name !== undefined) set.name = change.name
     if (change.accessIPv4 !== undefined) set.access_ipv4 = change.accessIPv4
-    if (change.accessIPv6 !== undefined) set.access_ipv6 = change.accessIPv6
+    if (change.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(change.accessIPv6)
     await this.#d.repo.db.updateTable('servers').set({ ...set, updated_at: this.#d.repo.now() }).where('id', '=', s.id).execute()
     return (await this.#d.repo.get(s.id)) ?? s
   }
@@ -247,6 +287,7 @@ export class ServerService {
     authorize(ctx, 'os_compute_api:servers:delete', 'member')
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (s.task_state === 'deleting') return
+    if (!s.host || !(await this.#d.hosts.isUp(s.host))) return this.#deleteLocally(ctx, s, requestId)
     await this.#d.repo.db.transaction().execute(async (trx) => {
       if (!(await this.#d.repo.cas(s.id, { taskStates: [s.task_state] }, { task_state: 'deleting' }, trx))) {
         // It changed under us; retrying once with the fresh row keeps delete unconditional.
@@ -259,6 +300,39 @@ export class ServerService {
       await this.#d.queue.enqueue(trx, { kind: 'server.delete', subjectId: s.id, host: s.host ?? this.#d.pickHost(), payload: {}, requestId })
     })
     this.#d.queue.notify(s.host ?? this.#d.pickHost())
+  }
+
+  /**
+   * Nova's "local delete": with no live agent for the server's host, the record is deleted at once
+   * (the agent reconciles what is left on its host when it comes back).
+   */
+  async #deleteLocally(ctx: AuthContext, s: ServerRow, requestId: string): Promise<void> {
+    const now = this.#d.repo.now()
+    await this.#d.repo.db.transaction().execute(async (trx) => {
+      await this.#d.repo.recordAction({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await trx.updateTable('servers').set({ vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, deleted: 1, deleted_at: now, terminated_at: now, updated_at: now })
+        .where('id', '=', s.id).where('deleted', '=', 0).execute()
+      await trx.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', s.id).where('ended_at', 'is', null).execute()
+      await this.#d.repo.releaseFixedIps(s.id, trx)
+    })
+  }
+
+  /** forceDelete: deletes at once whatever the state (Nova's force_delete, must_have_launched=False). */
+  async forceDelete(ctx: AuthContext, id: string, requestId: string): Promise<void> {
+    await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-deferred-delete:force', 'member')
+    await this.delete(ctx, id, requestId)
+  }
+
+  /**
+   * restore: brings back a soft-deleted server. Skiff deletes at once (Nova's default
+   * reclaim_instance_interval = 0), so no server is ever soft-deleted: the answer is Nova's 409.
+   */
+  async restore(ctx: AuthContext, id: string): Promise<never> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-deferred-delete:restore', 'member')
+    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    throw new InstanceInvalidState(s.id, 'restore', 'vm_state', s.vm_state)
   }
 
   stop(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.stop, {}, requestId) }
@@ -278,25 +352,69 @@ export class ServerService {
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
     const set: Partial<ServerRow> = { image_id: image.id }
     if (req.name !== undefined) set.name = req.name
-    if (req.metadata !== undefined) set.metadata = JSON.stringify(req.metadata)
+    if (req.metadata !== undefined) {
+      checkMetadataQuota(req.metadata)
+      set.metadata = JSON.stringify(req.metadata)
+    }
     if (req.accessIPv4 !== undefined) set.access_ipv4 = req.accessIPv4
-    if (req.accessIPv6 !== undefined) set.access_ipv6 = req.accessIPv6
-    const server = await this.#begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state }, requestId, set)
+    if (req.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(req.accessIPv6)
+    const server = await this.#begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state, sealed: this.#d.sealer.seal({ adminPass }) }, requestId, set)
     return { server, adminPass }
   }
 
   /** Rescue: the password is answered now; the rescue image is decided now, never later. */
-  async rescue(ctx: AuthContext, id: string, req: { adminPass?: string; rescueImageRef?: string }, requestId: string) {
+  async rescue(ctx: AuthContext, id: string, req: RescueRequest, requestId: string) {
     const s = await this.#check(ctx, id, RULES.rescue)
     const image = await this.#rescueImage(ctx, s, req.rescueImageRef)
+    const authorizedKeys = await this.#rescueKeys(ctx, req)
     // Nova echoes a given password verbatim, even "" (its manager then generates another).
     const adminPass = req.adminPass ?? generateInstancePassword()
-    await this.#begin(ctx, s, RULES.rescue, { rescueImageId: image.id, previousVmState: s.vm_state, previousPowerState: s.power_state }, requestId)
-    return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined }
+    const bootPass = adminPass === '' ? generateInstancePassword() : adminPass
+    const auto = req.autoUnrescueAfter === undefined ? (this.#d.rescueTimeoutSeconds || null) : req.autoUnrescueAfter
+    const payload = {
+      rescueImageId: image.id, previousVmState: s.vm_state, previousPowerState: s.power_state,
+      sealed: this.#d.sealer.seal({ adminPass: bootPass, authorizedKeys }),
+    }
+    await this.#begin(ctx, s, RULES.rescue, payload, requestId, {}, async (trx) => {
+      await trx.insertInto('rescues').values({
+        id: randomUUID(), server_id: s.id, image_id: image.id, request_id: requestId, user_id: ctx.userId,
+        public_keys: JSON.stringify(authorizedKeys), auto_unrescue_seconds: auto, requested_at: this.#d.repo.now(),
+        rescued_at: null, expires_at: null, host_key_fingerprint: null, ended_at: null,
+      }).execute()
+    })
+    return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined, imageId: image.id }
+  }
+
+  /** Keys for the rescue system: a keypair of the caller by name, and/or a public key. */
+  async #rescueKeys(ctx: AuthContext, req: RescueRequest): Promise<string[]> {
+    const keys: string[] = []
+    if (req.keyName !== undefined) {
+      const kp = await this.#d.keypairs.find(ctx.userId, req.keyName)
+      if (!kp) throw new BadRequest('Invalid key_name provided.')
+      keys.push(kp.public_key)
+    }
+    if (req.publicKey !== undefined) {
+      parsePublicKey(req.publicKey)
+      keys.push(req.publicKey.trim())
+    }
+    return keys
   }
 
   async unrescue(ctx: AuthContext, id: string, requestId: string) {
     await this.#start(ctx, id, RULES.unrescue, {}, requestId)
+  }
+
+  /** Change when a rescue ends by itself: `seconds` from now, or never (null). */
+  async setRescueExpiry(ctx: AuthContext, id: string, seconds: number | null): Promise<void> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, RULES.rescue.policy, 'member')
+    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    if (s.vm_state !== 'rescued' && s.task_state !== 'rescuing') throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
+    const now = new Date(this.#d.repo.now())
+    const r = await this.#d.repo.db.updateTable('rescues')
+      .set({ auto_unrescue_seconds: seconds, expires_at: seconds === null ? null : new Date(now.getTime() + seconds * 1000).toISOString() })
+      .where('server_id', '=', s.id).where('ended_at', 'is', null).executeTakeFirst()
+    if (r.numUpdatedRows === 0n) throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
   }
 
   async #rescueImage(ctx: AuthContext, s: ServerRow, ref: string | undefined): Promise<ImageRow> {
@@ -340,7 +458,13 @@ export class ServerService {
     authorize(ctx, rule.policy, 'member')
     if (rule.checkLock !== false && s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     assertState(s, rule)
+    await this.#assertHostUp(s.host)
     return s
+  }
+
+  /** Work for a host whose agent stopped heartbeating would wait forever: refuse it, change nothing. */
+  async #assertHostUp(host: string | null): Promise<void> {
+    if (host && !(await this.#d.hosts.isUp(host))) throw new ServiceUnavailable(`Compute service of ${host} is unavailable at this time.`)
   }
 
   async #start(ctx: AuthContext, id: string, rule: ActionRule, payload: Record<string, unknown>, requestId: string) {
@@ -349,7 +473,8 @@ export class ServerService {
   }
 
   /** The compare-and-set, the instance action and the task, in one transaction. */
-  async #begin(ctx: AuthContext, s: ServerRow, rule: ActionRule, payload: Record<string, unknown>, requestId: string, extra: Partial<ServerRow> = {}): Promise<ServerRow> {
+  async #begin(ctx: AuthContext, s: ServerRow, rule: ActionRule, payload: Record<string, unknown>, requestId: string,
+    extra: Partial<ServerRow> = {}, alsoInTransaction?: (trx: Transaction<Database>) => Promise<void>): Promise<ServerRow> {
     const host = s.host ?? this.#d.pickHost()
     await this.#d.repo.db.transaction().execute(async (trx: Transaction<Database>) => {
       const ok = await this.#d.repo.cas(s.id, { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] }, { ...extra, task_state: rule.taskState }, trx)
@@ -361,6 +486,7 @@ export class ServerService {
         throw new InstanceInvalidState(s.id, rule.action, 'task_state', fresh.task_state)
       }
       await this.#d.repo.recordAction({ server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await alsoInTransaction?.(trx)
       await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
     })
     this.#d.queue.notify(host)

@@ -8,16 +8,21 @@ import type { ServersRepo } from '../store/servers-repo.ts'
 import type { TaskHandler } from '../tasks/agent.ts'
 import type { Task } from '../tasks/queue.ts'
 import type { FlavorService } from './flavor-service.ts'
-import { PowerState, type TaskState, type VmState } from './states.ts'
+import type { Sealer } from '../secrets.ts'
+import { PowerState, type PowerStateValue, type TaskState, type VmState } from './states.ts'
 
 export interface WorkerDeps {
   repo: ServersRepo
   driver: VirtDriver
   flavors: FlavorService
   imageName: (id: string | null) => Promise<string | null>
+  /** Opens the passwords the API sealed into the task. */
+  sealer: Sealer
   host: string
   logger: Logger
 }
+
+interface Sealed { adminPass?: string; authorizedKeys?: string[] }
 
 interface Step {
   /** The instance-action event name (Nova's). */
@@ -26,7 +31,7 @@ interface Step {
   taskStates: Exclude<TaskState, null>[]
   work: (server: ServerRow, payload: Record<string, unknown>) => Promise<Partial<ServerRow>>
   /** What a failure leaves: by default the vm_state is kept and the power state re-read. */
-  onFailure?: (server: ServerRow, payload: Record<string, unknown>) => Partial<ServerRow>
+  onFailure?: (server: ServerRow, payload: Record<string, unknown>) => Promise<Partial<ServerRow>> | Partial<ServerRow>
 }
 
 export class ServerWorker {
@@ -44,9 +49,9 @@ export class ServerWorker {
       'server.create': (t) => this.#run(t, {
         event: 'compute__do_build_and_run_instance',
         taskStates: ['scheduling', 'spawning'],
-        work: async (s) => {
+        work: async (s, p) => {
           await d.repo.cas(s.id, { vmStates: ['building'], taskStates: ['scheduling'] }, { task_state: 'spawning' })
-          await d.driver.spawn(await this.#spec(s))
+          await d.driver.spawn({ ...(await this.#spec(s)), adminPass: this.#open(p).adminPass })
           return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
         },
         onFailure: () => ({ vm_state: 'error', power_state: PowerState.NOSTATE }),
@@ -75,7 +80,7 @@ export class ServerWorker {
         event: 'compute_rebuild_instance', taskStates: ['rebuilding', 'rebuild_spawning'],
         work: async (s, p) => {
           await d.repo.cas(s.id, { taskStates: ['rebuilding'] }, { task_state: 'rebuild_spawning' })
-          await d.driver.rebuild(await this.#spec(s))
+          await d.driver.rebuild({ ...(await this.#spec(s)), adminPass: this.#open(p).adminPass })
           // A stopped server stays stopped after a rebuild, as in Nova.
           if (p.previousVmState === 'stopped') {
             await d.driver.powerOff(s.id, { clean: false, timeoutMs: 0 })
@@ -88,14 +93,40 @@ export class ServerWorker {
         event: 'compute_rescue_instance', taskStates: ['rescuing'],
         work: async (s, p) => {
           const imageId = String(p.rescueImageId)
-          await d.driver.rescue(s.id, { imageId, imageName: await d.imageName(imageId) })
+          const secret = this.#open(p)
+          await d.driver.rescue(s.id, { imageId, imageName: await d.imageName(imageId), adminPass: secret.adminPass ?? '', authorizedKeys: secret.authorizedKeys ?? [] })
           const { powerState } = await d.driver.getInfo(s.id)
-          return { vm_state: 'rescued', power_state: powerState, launched_at: d.repo.now() }
+          const now = d.repo.now()
+          // The auto-unrescue clock runs from the moment the rescue is usable.
+          const rescue = await d.repo.db.selectFrom('rescues').select(['id', 'auto_unrescue_seconds']).where('request_id', '=', t.request_id).where('server_id', '=', s.id).executeTakeFirst()
+          if (rescue) {
+            await d.repo.db.updateTable('rescues').set({
+              rescued_at: now, host_key_fingerprint: d.driver.hostKeyFingerprint?.(s.id) ?? null,
+              expires_at: rescue.auto_unrescue_seconds === null ? null : new Date(Date.parse(now) + rescue.auto_unrescue_seconds * 1000).toISOString(),
+            }).where('id', '=', rescue.id).execute()
+          }
+          return { vm_state: 'rescued', power_state: powerState, launched_at: now }
+        },
+        // Safe failure: back to the server's own disk in its former power state; ERROR only if even that fails.
+        onFailure: async (s, p) => {
+          await d.repo.db.updateTable('rescues').set({ ended_at: d.repo.now() }).where('request_id', '=', t.request_id).where('server_id', '=', s.id).execute()
+          const previous = Number(p.previousPowerState ?? s.power_state) as PowerStateValue
+          try {
+            await d.driver.restore(s.id, previous)
+            return { vm_state: String(p.previousVmState ?? s.vm_state), power_state: (await d.driver.getInfo(s.id)).powerState }
+          } catch (err) {
+            d.logger.error({ server: s.id, err: (err as Error).message }, 'could not restore the server after a failed rescue')
+            return { vm_state: 'error', power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState }
+          }
         },
       }),
       'server.unrescue': (t) => this.#run(t, {
         event: 'compute_unrescue_instance', taskStates: ['unrescuing'],
-        work: async (s) => { await d.driver.unrescue(s.id); return { vm_state: 'active', ...running() } },
+        work: async (s) => {
+          await d.driver.unrescue(s.id)
+          await d.repo.db.updateTable('rescues').set({ ended_at: d.repo.now() }).where('server_id', '=', s.id).where('ended_at', 'is', null).execute()
+          return { vm_state: 'active', ...running() }
+        },
       }),
       'server.delete': (t) => this.#delete(t),
     }
@@ -111,6 +142,10 @@ export class ServerWorker {
       servers.push({ spec: await this.#spec(s), powerState: s.power_state as (typeof PowerState)[keyof typeof PowerState], rescued: s.vm_state === 'rescued' })
     }
     await this.#d.driver.adopt(servers)
+  }
+
+  #open(payload: Record<string, unknown>): Sealed {
+    return typeof payload.sealed === 'string' ? this.#d.sealer.open<Sealed>(payload.sealed) : {}
   }
 
   async #spec(s: ServerRow): Promise<ServerSpec> {
@@ -137,7 +172,7 @@ export class ServerWorker {
     } catch (err) {
       error = err as Error
       const { powerState } = await this.#d.driver.getInfo(server.id).catch(() => ({ powerState: server.power_state }))
-      outcome = { power_state: powerState, ...(step.onFailure?.(server, payload) ?? {}) }
+      outcome = { power_state: powerState, ...((await step.onFailure?.(server, payload)) ?? {}) }
     }
     const done = await repo.cas(server.id, { taskStates: step.taskStates }, { ...outcome, task_state: null })
     if (!done) logger.info({ server: server.id }, 'server changed while the task ran (deleted?); outcome not recorded')
@@ -173,6 +208,7 @@ export class ServerWorker {
         vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, deleted: 1, deleted_at: now, terminated_at: now, updated_at: now,
       }).where('id', '=', server.id).execute()
       await repo.releaseFixedIps(server.id, trx)
+      await trx.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', server.id).where('ended_at', 'is', null).execute()
     })
     await repo.finishEvent(eventId, 'Success')
   }

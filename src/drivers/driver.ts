@@ -9,11 +9,18 @@ export interface ServerSpec {
   diskGb: number
   imageId: string
   imageName: string | null
+  /** The root password set at first boot (spawn and rebuild only). */
+  adminPass?: string
+  authorizedKeys?: string[]
 }
 
 export interface RescueSpec {
   imageId: string
   imageName: string | null
+  /** Root password of the rescue system (the server's own disk keeps its own). */
+  adminPass: string
+  /** Public keys authorized in the rescue system. */
+  authorizedKeys: string[]
 }
 
 export type RebootType = 'SOFT' | 'HARD'
@@ -27,11 +34,17 @@ export interface VirtDriver {
   pause(serverId: string): Promise<void>
   unpause(serverId: string): Promise<void>
   rebuild(server: ServerSpec): Promise<void>
+  /** Shut the server's VM down and boot the rescue image with the server's disk second. */
   rescue(serverId: string, rescue: RescueSpec): Promise<void>
+  /** Drop the rescue VM and boot the server's own disk again. */
   unrescue(serverId: string): Promise<void>
+  /** After a failed rescue: the server's own disk, in the power state it had before. */
+  restore(serverId: string, powerState: PowerStateValue): Promise<void>
   destroy(serverId: string): Promise<void>
   getInfo(serverId: string): Promise<{ powerState: PowerStateValue }>
   consoleOutput(serverId: string): Promise<string>
+  /** The SSH host key fingerprint of the system booted now, where the driver knows it. */
+  hostKeyFingerprint?(serverId: string): string | null
   /** After a restart: learn the servers of this host and the power state the database records. */
   adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void>
 }

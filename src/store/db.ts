@@ -33,7 +33,7 @@ export async function openStore(url: string): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL')
     sqlite.pragma('busy_timeout = 5000')
     sqlite.pragma('foreign_keys = ON')
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
     dialect = 'sqlite'
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) })
@@ -48,4 +48,26 @@ export async function openStore(url: string): Promise<Store> {
     throw error instanceof Error ? error : new Error(String(error))
   }
   return { db, dialect, close: () => db.destroy() }
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew: SQLite parses and plans the same text again
+ * each time (more than half of a simple GET's database time). Statements are reused by text;
+ * better-sqlite3 runs them synchronously, so one statement is never used by two queries at once.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 500) {
+  const cache = new Map<string, SQLite.Statement>()
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql)
+      if (!stmt) {
+        stmt = sqlite.prepare(sql)
+        // `in (?, ?, ...)` lists make one text per length: bounded, oldest out first.
+        if (cache.size >= max) cache.delete(cache.keys().next().value!)
+        cache.set(sql, stmt)
+      }
+      return stmt
+    },
+  }
 }

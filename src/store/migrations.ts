@@ -1,6 +1,8 @@
 // Migrations, listed in code (kysely's Migrator). One schema for SQLite and PostgreSQL:
 // only portable column types (text, integer, bigint, double precision).
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
+import { createComputeExtraTables } from './migrations-compute.ts'
+import { rescueMigration } from './migrations-rescue.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -193,11 +195,13 @@ const initial: Migration = {
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .execute()
     await db.schema.createIndex('tasks_claim').on('tasks').columns(['host', 'state', 'created_at']).execute()
+
+    await createComputeExtraTables(db)
   },
 }
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration }
   },
 }

@@ -162,6 +162,28 @@ export interface InstanceFaultRow {
   created_at: string
 }
 
+export interface ServerGroupRow {
+  id: string
+  name: string
+  /** One policy (Nova < 2.64 shows it as a one-item `policies` list). */
+  policy: string
+  project_id: string
+  user_id: string
+  created_at: string
+}
+
+export interface ServerGroupMemberRow {
+  group_id: string
+  server_id: string
+}
+
+/** The encrypted password a guest posts to the metadata service (os-server-password). */
+export interface ServerPasswordRow {
+  server_id: string
+  password: string
+  updated_at: string
+}
+
 export interface TaskRow {
   id: string
   kind: string
@@ -175,6 +197,39 @@ export interface TaskRow {
   request_id: string
   created_at: string
   updated_at: string
+}
+
+export interface RescueRow {
+  id: string
+  server_id: string
+  image_id: string
+  request_id: string
+  user_id: string
+  /** Public keys authorized in the rescue system (JSON array of OpenSSH lines). */
+  public_keys: string
+  auto_unrescue_seconds: number | null
+  requested_at: string
+  rescued_at: string | null
+  expires_at: string | null
+  host_key_fingerprint: string | null
+  ended_at: string | null
+}
+
+export interface IdempotencyKeyRow {
+  key_hash: string
+  project_id: string
+  body_hash: string
+  status: number
+  response: string
+  created_at: string
+  expires_at: string
+}
+
+export interface HostRow {
+  name: string
+  started_at: string
+  heartbeat_at: string
+  driver: string
 }
 
 export interface Database {
@@ -192,5 +247,11 @@ export interface Database {
   instance_action_events: InstanceActionEventRow
   instance_faults: InstanceFaultRow
   tasks: TaskRow
+  server_groups: ServerGroupRow
+  server_group_members: ServerGroupMemberRow
+  server_passwords: ServerPasswordRow
   settings: { key: string; value: string }
+  rescues: RescueRow
+  idempotency_keys: IdempotencyKeyRow
+  hosts: HostRow
 }

@@ -10,6 +10,10 @@ type Db = Kysely<Database> | Transaction<Database>
 export interface CasFrom {
   vmStates?: string[]
   taskStates: (string | null)[]
+  /** Only if the metadata is still this JSON text (read-modify-write of server metadata). */
+  metadata?: string
+  /** Only if the server is not locked. */
+  unlocked?: boolean
 }
 
 export class ServersRepo {
@@ -40,6 +44,8 @@ export class ServersRepo {
   async cas(id: string, from: CasFrom, to: Partial<ServerRow>, db: Db = this.db): Promise<boolean> {
     let q = db.updateTable('servers').set({ ...to, updated_at: this.now() }).where('id', '=', id).where('deleted', '=', 0)
     if (from.vmStates) q = q.where('vm_state', 'in', from.vmStates)
+    if (from.metadata !== undefined) q = q.where('metadata', '=', from.metadata)
+    if (from.unlocked) q = q.where('locked', '=', 0)
     const tasks = from.taskStates.filter((t): t is string => t !== null)
     const allowsNull = from.taskStates.includes(null)
     q = q.where((eb) => {
@@ -116,8 +122,8 @@ export class ServersRepo {
     }
   }
 
-  async recordFault(serverId: string, code: number, message: string, details: string): Promise<void> {
-    await this.db.insertInto('instance_faults').values({
+  async recordFault(serverId: string, code: number, message: string, details: string, db: Db = this.db): Promise<void> {
+    await db.insertInto('instance_faults').values({
       id: randomUUID(), server_id: serverId, code, message, details, created_at: this.now(),
     }).execute()
   }

@@ -52,8 +52,9 @@ const V3 = (base: string) => ({
   'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
 })
 
-function requireAdmin(req: FastifyRequest) {
-  if (!req.auth.isAdmin) throw new Forbidden('You are not authorized to perform the requested action.')
+/** Keystone names the policy rule that refused: "...the requested action: identity:list_users." */
+function requireAdmin(req: FastifyRequest, rule: string) {
+  if (!req.auth.isAdmin) throw new Forbidden(`You are not authorized to perform the requested action: ${rule}.`)
 }
 
 const link = (base: string, kind: string, id: string) => ({ self: `${base}/v3/${kind}/${id}` })
@@ -121,7 +122,7 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
   })
 
   app.get<{ Querystring: { name?: string; domain_id?: string } }>('/v3/users', async (req) => {
-    requireAdmin(req)
+    requireAdmin(req, 'identity:list_users')
     const rows = await deps.identity.listUsers({ name: req.query.name, domainId: req.query.domain_id })
     return { users: rows.map((u) => userView(base, u)), links: { self: `${base}/v3/users`, previous: null, next: null } }
   })
@@ -136,12 +137,12 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
   })
 
   app.get<{ Querystring: { name?: string } }>('/v3/roles', async (req) => {
-    requireAdmin(req)
+    requireAdmin(req, 'identity:list_roles')
     const rows = await deps.identity.listRoles({ name: req.query.name })
     return { roles: rows.map((r) => roleView(base, r)), links: { self: `${base}/v3/roles`, previous: null, next: null } }
   })
   app.get<{ Params: { id: string } }>('/v3/roles/:id', async (req) => {
-    requireAdmin(req)
+    requireAdmin(req, 'identity:get_role')
     return { role: roleView(base, await deps.identity.getRole(req.params.id)) }
   })
 

@@ -1,19 +1,27 @@
 // The simulated hypervisor: deterministic, in memory, with a configurable time per operation
-// and fault injection (fail or delay the next calls of an operation, for some servers).
+// and fault injection (fail, delay or hang a phase of an operation, for some servers, the next
+// N times). It models what a user can check on a real one: which system is booted, with which
+// root password (kept as a hash) and keys, and the disks attached.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PowerState, type PowerStateValue } from '../../compute/states.ts'
 import { DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
 
-export type SimulatedOperation =
-  | 'spawn' | 'powerOff' | 'powerOn' | 'reboot' | 'pause' | 'unpause' | 'rebuild' | 'rescue' | 'unrescue' | 'destroy'
+/** Every phase a fault can target; `rescue` and `unrescue` have two each. */
+export const SIMULATED_PHASES = [
+  'spawn', 'powerOff', 'powerOn', 'reboot', 'pause', 'unpause', 'rebuild', 'destroy', 'restore',
+  'rescue.power_off', 'rescue.boot', 'unrescue.stop_rescue', 'unrescue.boot',
+] as const
+export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
 
 export interface FaultRule {
-  operation: SimulatedOperation
+  /** A phase, or an operation name meaning all its phases (`rescue`, `unrescue`). */
+  operation: SimulatedPhase | 'rescue' | 'unrescue'
   /** Only for this server; every server when absent. */
   serverId?: string
   /** Fail with this message (after the delay, if any). */
   error?: string
-  /** Extra time the operation takes, ms. */
+  /** Extra time the phase takes, ms. */
   delayMs?: number
   /** Never return (until the driver is closed). */
   hang?: boolean
@@ -21,18 +29,35 @@ export interface FaultRule {
   count?: number
 }
 
+export interface ActiveFault extends FaultRule {
+  id: string
+}
+
+interface System {
+  description: string
+  passwordHash: Buffer | null
+  authorizedKeys: string[]
+}
+
 interface Vm {
   spec: ServerSpec
   power: PowerStateValue
-  rescue: RescueSpec | null
+  /** The server's own system, on its own disk. */
+  own: System
+  /** The rescue system while rescued; the server's disk is then the second disk. */
+  rescue: (System & { imageId: string }) | null
+  hostKey: string
   console: string[]
   boots: number
 }
 
+const hash = (password: string) => createHash('sha256').update(password).digest()
+const fingerprint = (key: string) => 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '')
+
 export class SimulatedDriver implements VirtDriver {
   readonly name = 'simulated'
   readonly #vms = new Map<string, Vm>()
-  readonly #faults: FaultRule[] = []
+  readonly #faults: ActiveFault[] = []
   readonly #delayMs: number
   readonly #abort = new AbortController()
 
@@ -40,8 +65,20 @@ export class SimulatedDriver implements VirtDriver {
     this.#delayMs = options.delayMs
   }
 
-  injectFault(rule: FaultRule): void {
-    this.#faults.push({ ...rule })
+  injectFault(rule: FaultRule): ActiveFault {
+    const fault = { ...rule, id: randomBytes(8).toString('hex') }
+    this.#faults.push(fault)
+    return fault
+  }
+
+  listFaults(): ActiveFault[] {
+    return this.#faults.map((f) => ({ ...f }))
+  }
+
+  removeFault(id: string): boolean {
+    const i = this.#faults.findIndex((f) => f.id === id)
+    if (i >= 0) this.#faults.splice(i, 1)
+    return i >= 0
   }
 
   clearFaults(): void {
@@ -53,15 +90,42 @@ export class SimulatedDriver implements VirtDriver {
     this.#abort.abort()
   }
 
-  async #step(op: SimulatedOperation, serverId: string): Promise<void> {
-    const rule = this.#faults.find((f) => f.operation === op && (!f.serverId || f.serverId === serverId))
+  /** Would `password` log in to the system the server boots now? (What a user checks over SSH.) */
+  canLogin(serverId: string, password: string): boolean {
+    const vm = this.#vms.get(serverId)
+    const system = vm?.rescue ?? vm?.own
+    if (!vm || vm.power !== PowerState.RUNNING || !system?.passwordHash) return false
+    return timingSafeEqual(system.passwordHash, hash(password))
+  }
+
+  /** What a user sees of the booted system: SSH host key fingerprint, keys, disks. */
+  describe(serverId: string): { booted: string; hostKeyFingerprint: string; authorizedKeys: string[]; disks: string[] } | undefined {
+    const vm = this.#vms.get(serverId)
+    if (!vm) return undefined
+    const system = vm.rescue ?? vm.own
+    return {
+      booted: system.description,
+      // The rescue system has its own host key: it differs from the server's (the seed says so).
+      hostKeyFingerprint: fingerprint(vm.rescue ? `${vm.hostKey}:rescue:${vm.rescue.imageId}` : vm.hostKey),
+      authorizedKeys: [...system.authorizedKeys],
+      disks: vm.rescue ? [`rescue image ${vm.rescue.imageId}`, `server disk ${serverId}`] : [`server disk ${serverId}`],
+    }
+  }
+
+  hostKeyFingerprint(serverId: string): string | null {
+    return this.describe(serverId)?.hostKeyFingerprint ?? null
+  }
+
+  async #step(phase: SimulatedPhase, serverId: string): Promise<void> {
+    const op = phase.split('.')[0]
+    const rule = this.#faults.find((f) => (f.operation === phase || f.operation === op) && (!f.serverId || f.serverId === serverId))
     if (rule && rule.count !== undefined && --rule.count <= 0) this.#faults.splice(this.#faults.indexOf(rule), 1)
     const delay = this.#delayMs + (rule?.delayMs ?? 0)
     try {
       if (rule?.hang) await sleep(2 ** 31 - 1, undefined, { signal: this.#abort.signal })
       if (delay > 0) await sleep(delay, undefined, { signal: this.#abort.signal })
     } catch {
-      throw new DriverError(`${op} of ${serverId} interrupted: the driver is shutting down`)
+      throw new DriverError(`${phase} of ${serverId} interrupted: the driver is shutting down`)
     }
     if (rule?.error !== undefined) throw new DriverError(rule.error)
   }
@@ -74,12 +138,15 @@ export class SimulatedDriver implements VirtDriver {
 
   #boot(vm: Vm, what: string) {
     vm.boots++
+    const system = vm.rescue ?? vm.own
     const t = (n: number) => `[    ${(n / 10).toFixed(6)}]`
     vm.console.push(
       `${t(0)} Skiff simulated hypervisor: booting ${what} (boot ${vm.boots})`,
       `${t(1)} Linux version 6.1.0-skiff (simulated) #1 SMP`,
       `${t(4)} Memory: ${vm.spec.ramMb}MB, CPUs: ${vm.spec.vcpus}`,
-      `${t(9)} cloud-init: hostname set to ${vm.spec.name}`,
+      ...(vm.rescue ? [`${t(6)} virtio_blk virtio1: [vdb] the server's own disk, attached for repair`] : []),
+      `${t(9)} cloud-init: hostname set to ${vm.spec.name}; ${system.authorizedKeys.length} authorized key(s)`,
+      `${t(9)} sshd: host key ${this.hostKeyFingerprint(vm.spec.id)}`,
       '',
       `${vm.spec.name} login: `,
     )
@@ -88,9 +155,12 @@ export class SimulatedDriver implements VirtDriver {
 
   async spawn(server: ServerSpec): Promise<void> {
     await this.#step('spawn', server.id)
-    const vm: Vm = { spec: server, power: PowerState.RUNNING, rescue: null, console: [], boots: 0 }
+    const vm: Vm = {
+      spec: server, power: PowerState.RUNNING, rescue: null, console: [], boots: 0, hostKey: randomBytes(16).toString('hex'),
+      own: { description: `image ${server.imageName ?? server.imageId}`, passwordHash: server.adminPass ? hash(server.adminPass) : null, authorizedKeys: server.authorizedKeys ?? [] },
+    }
     this.#vms.set(server.id, vm)
-    this.#boot(vm, `image ${server.imageName ?? server.imageId}`)
+    this.#boot(vm, vm.own.description)
   }
 
   async powerOff(serverId: string): Promise<void> {
@@ -112,7 +182,7 @@ export class SimulatedDriver implements VirtDriver {
     await this.#step('reboot', serverId)
     vm.console.push(type === 'SOFT' ? 'reboot: Restarting system' : '(hard reset)')
     vm.power = PowerState.RUNNING
-    this.#boot(vm, 'its disk')
+    this.#boot(vm, vm.rescue ? 'the rescue system' : 'its disk')
   }
 
   async pause(serverId: string): Promise<void> {
@@ -131,24 +201,41 @@ export class SimulatedDriver implements VirtDriver {
     const vm = this.#vm(server.id)
     await this.#step('rebuild', server.id)
     vm.spec = server
+    vm.own = { description: `image ${server.imageName ?? server.imageId}`, passwordHash: server.adminPass ? hash(server.adminPass) : null, authorizedKeys: server.authorizedKeys ?? [] }
     vm.power = PowerState.RUNNING
-    this.#boot(vm, `image ${server.imageName ?? server.imageId} (rebuilt)`)
+    this.#boot(vm, `${vm.own.description} (rebuilt)`)
   }
 
   async rescue(serverId: string, rescue: RescueSpec): Promise<void> {
     const vm = this.#vm(serverId)
-    await this.#step('rescue', serverId)
-    vm.rescue = rescue
+    await this.#step('rescue.power_off', serverId)
+    vm.power = PowerState.SHUTDOWN
+    vm.console.push('reboot: Power down (entering rescue)')
+    await this.#step('rescue.boot', serverId)
+    vm.rescue = {
+      imageId: rescue.imageId, description: `rescue image ${rescue.imageName ?? rescue.imageId}`,
+      passwordHash: hash(rescue.adminPass), authorizedKeys: [...rescue.authorizedKeys],
+    }
     vm.power = PowerState.RUNNING
-    this.#boot(vm, `rescue image ${rescue.imageName ?? rescue.imageId} with the server's disk as second disk`)
+    this.#boot(vm, `${vm.rescue.description} with the server's disk as second disk`)
   }
 
   async unrescue(serverId: string): Promise<void> {
     const vm = this.#vm(serverId)
-    await this.#step('unrescue', serverId)
+    await this.#step('unrescue.stop_rescue', serverId)
+    vm.power = PowerState.SHUTDOWN
+    await this.#step('unrescue.boot', serverId)
     vm.rescue = null
     vm.power = PowerState.RUNNING
     this.#boot(vm, 'its disk')
+  }
+
+  async restore(serverId: string, powerState: PowerStateValue): Promise<void> {
+    const vm = this.#vm(serverId)
+    await this.#step('restore', serverId)
+    vm.rescue = null
+    vm.power = powerState === PowerState.RUNNING ? PowerState.RUNNING : PowerState.SHUTDOWN
+    if (vm.power === PowerState.RUNNING) this.#boot(vm, 'its disk (rescue failed; restored)')
   }
 
   async destroy(serverId: string): Promise<void> {
@@ -167,7 +254,12 @@ export class SimulatedDriver implements VirtDriver {
   async adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void> {
     for (const s of servers) {
       if (this.#vms.has(s.spec.id)) continue
-      const vm: Vm = { spec: s.spec, power: s.powerState, rescue: s.rescued ? { imageId: s.spec.imageId, imageName: null } : null, console: [], boots: 0 }
+      // Passwords are not known after a restart of the simulator: logins fail until a rebuild.
+      const vm: Vm = {
+        spec: s.spec, power: s.powerState, console: [], boots: 0, hostKey: randomBytes(16).toString('hex'),
+        own: { description: `image ${s.spec.imageName ?? s.spec.imageId}`, passwordHash: null, authorizedKeys: [] },
+        rescue: s.rescued ? { imageId: s.spec.imageId, description: 'rescue system', passwordHash: null, authorizedKeys: [] } : null,
+      }
       this.#vms.set(s.spec.id, vm)
       if (s.powerState === PowerState.RUNNING) this.#boot(vm, 'its disk (adopted after a restart)')
     }

@@ -28,6 +28,8 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       await servers.reboot(req.auth, req.params.id, v.type.toUpperCase() === 'HARD' ? 'HARD' : 'SOFT', req.id)
       return accepted(reply)
     },
+    forceDelete: async (req, reply) => { await servers.forceDelete(req.auth, req.params.id, req.id); return accepted(reply) },
+    restore: async (req) => servers.restore(req.auth, req.params.id),
     lock: async (req, reply) => { await servers.lock(req.auth, req.params.id); return accepted(reply) },
     unlock: async (req, reply) => { await servers.unlock(req.auth, req.params.id); return accepted(reply) },
     rebuild: async (req, reply, v: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }) => {
@@ -49,7 +51,8 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     },
   }
 
-  app.post<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id/action', async (req, reply) => {
+  // idempotent: Idempotency-Key replays (api/idempotency.ts); rateLimited: per-project bucket (api/rate-limit.ts).
+  app.post<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id/action', { config: { idempotent: true, rateLimited: true } }, async (req, reply) => {
     const body = req.body
     // Exactly one action per body, else Nova's "Malformed request body".
     if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {

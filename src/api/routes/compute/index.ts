@@ -5,11 +5,22 @@ import type { FlavorService } from '../../../compute/flavor-service.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { Quotas, ServerService } from '../../../compute/server-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
+import { ServerGroupService } from '../../../compute/server-group-service.ts'
+import { ServerMetadataService } from '../../../compute/server-metadata.ts'
+import { ServerPasswordService } from '../../../compute/server-password.ts'
+import { ServerGroupsRepo } from '../../../store/server-groups-repo.ts'
 import { actionRoutes } from './actions.ts'
+import { addressRoutes } from './addresses.ts'
+import { metadataRoutes } from './metadata.ts'
+import { passwordRoutes } from './password.ts'
+import { serverGroupRoutes } from './server-groups.ts'
 import { flavorRoutes } from './flavors.ts'
 import { keypairRoutes } from './keypairs.ts'
 import { miscRoutes } from './misc.ts'
+import { rescueRoutes } from './rescue.ts'
 import { serverRoutes } from './servers.ts'
+import { simulatorRoutes } from './simulator.ts'
+import { eventRoutes, type ServerEventsDeps } from './events.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,6 +45,8 @@ export interface ComputeRouteDeps {
   /** Scheme, host and port, without a path: links are built from it. */
   computeUrl: string
   maxLimit: number
+  /** GET /servers/events and /servers/{id}/events (events.ts). */
+  serverEvents: ServerEventsDeps
 }
 
 const LEGACY = /^\/v2\/[0-9a-fA-F-]{32,36}(?=\/|$)/
@@ -105,8 +118,17 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   })
 
   serverRoutes(app, deps)
+  // Sub-resources of servers and server groups: their services live on the servers' store.
+  const { servers } = deps
+  addressRoutes(app, deps)
+  metadataRoutes(app, new ServerMetadataService(servers))
+  passwordRoutes(app, new ServerPasswordService(servers))
+  serverGroupRoutes(app, new ServerGroupService(new ServerGroupsRepo(servers.repo.db), () => servers.repo.now()), deps.maxLimit)
+  eventRoutes(app, deps)
   actionRoutes(app, deps)
   flavorRoutes(app, deps)
   keypairRoutes(app, deps)
   miscRoutes(app, deps)
+  rescueRoutes(app, deps)
+  simulatorRoutes(app, deps)
 }

@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import { isoMicrosNoZone } from '../../../clock.ts'
 import { NotFound } from '../../../errors.ts'
 import { authorize } from '../../../compute/policy.ts'
+import { SERVER_GROUP_QUOTAS } from '../../../compute/server-group-service.ts'
+import { METADATA_ITEMS_QUOTA } from '../../../compute/server-metadata.ts'
 import type { ComputeRouteDeps } from './index.ts'
 
 export function miscRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
@@ -14,15 +16,18 @@ export function miscRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('flavors.vcpus').as('cores'), eb.fn.sum<number>('flavors.ram').as('ram')])
       .where('servers.project_id', '=', req.auth.projectId ?? '').where('servers.deleted', '=', 0).executeTakeFirstOrThrow()
     const q = deps.quotas
+    const groups = await db.selectFrom('server_groups').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('project_id', '=', req.auth.projectId ?? '').executeTakeFirstOrThrow()
     return {
       limits: {
         rate: [],
         absolute: {
           maxImageMeta: 128, maxPersonality: 5, maxPersonalitySize: 10240, maxSecurityGroupRules: -1, maxSecurityGroups: -1,
-          maxServerGroupMembers: 10, maxServerGroups: 10, maxServerMeta: 128, maxTotalCores: q.cores, maxTotalFloatingIps: -1,
+          maxServerGroupMembers: SERVER_GROUP_QUOTAS.members, maxServerGroups: SERVER_GROUP_QUOTAS.groups, maxServerMeta: METADATA_ITEMS_QUOTA,
+          maxTotalCores: q.cores, maxTotalFloatingIps: -1,
           maxTotalInstances: q.instances, maxTotalKeypairs: 100, maxTotalRAMSize: q.ram,
           totalCoresUsed: Number(used.cores ?? 0), totalFloatingIpsUsed: 0, totalInstancesUsed: Number(used.n),
-          totalRAMUsed: Number(used.ram ?? 0), totalSecurityGroupsUsed: 0, totalServerGroupsUsed: 0,
+          totalRAMUsed: Number(used.ram ?? 0), totalSecurityGroupsUsed: 0, totalServerGroupsUsed: Number(groups.n),
         },
       },
     }

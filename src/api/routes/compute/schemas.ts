@@ -11,7 +11,7 @@ for (const [name, re] of Object.entries(FORMATS)) ajv.addFormat(name, re)
 
 export const NAME = Type.String({ minLength: 1, maxLength: 255, format: 'name' })
 const ADMIN_PASSWORD = Type.String()
-const METADATA = Type.Object({}, {
+export const METADATA = Type.Object({}, {
   patternProperties: { '^[a-zA-Z0-9-_:. ]{1,255}$': Type.String({ maxLength: 255 }) },
   additionalProperties: false,
 })
@@ -21,6 +21,11 @@ const enumOf = (values: string[]) => Type.Unsafe<string>({ type: 'string', enum:
 const DISK_CONFIG = enumOf(['AUTO', 'MANUAL'])
 const BOOLEAN = Type.Union([Type.Boolean(), Type.Literal('True'), Type.Literal('true'), Type.Literal('False'), Type.Literal('false'),
   Type.Literal('1'), Type.Literal('0'), Type.Literal('yes'), Type.Literal('no'), Type.Literal('on'), Type.Literal('off')])
+
+// Nova relaxes the hints (additionalProperties: true) but checks the ones it knows.
+const SCHEDULER_HINTS = Type.Object({
+  group: Type.Optional(Type.String({ format: 'uuid' })),
+}, { additionalProperties: true })
 
 export const CreateServerBody = Type.Object({
   server: Type.Object({
@@ -47,8 +52,8 @@ export const CreateServerBody = Type.Object({
     user_data: Type.Optional(Type.String({ maxLength: 65535 })),
     personality: Type.Optional(Type.Array(Type.Object({ path: Type.String(), contents: Type.String() }, { additionalProperties: false }))),
   }, { additionalProperties: false }),
-  'os:scheduler_hints': Type.Optional(Type.Object({}, { additionalProperties: true })),
-  'OS-SCH-HNT:scheduler_hints': Type.Optional(Type.Object({}, { additionalProperties: true })),
+  'os:scheduler_hints': Type.Optional(SCHEDULER_HINTS),
+  'OS-SCH-HNT:scheduler_hints': Type.Optional(SCHEDULER_HINTS),
 }, { additionalProperties: false })
 
 export const UpdateServerBody = Type.Object({

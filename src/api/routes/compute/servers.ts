@@ -93,7 +93,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return { server: (await details(req, [s]))[0] }
   })
 
-  app.post<{ Body: Static<typeof CreateServerBody> }>('/v2.1/servers', { schema: { body: CreateServerBody } }, async (req, reply) => {
+  app.post<{ Body: Static<typeof CreateServerBody> }>('/v2.1/servers', { schema: { body: CreateServerBody }, config: { idempotent: true } }, async (req, reply) => {
     const b = req.body.server
     if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
     const minCount = Number(b.min_count ?? 1)
@@ -111,6 +111,8 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       name: b.name, imageRef: b.imageRef, flavorRef: String(b.flavorRef), adminPass: b.adminPass, keyName: b.key_name,
       metadata: b.metadata as Record<string, string> | undefined, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6,
       availabilityZone: b.availability_zone, networks: 'default', minCount, maxCount,
+      group: (req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints'])?.group,
+      securityGroups: b.security_groups?.map((g) => g.name),
       configDrive: b.config_drive === undefined ? undefined : truthy(b.config_drive),
     }, req.id)
     reply.code(202)

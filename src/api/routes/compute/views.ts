@@ -49,9 +49,9 @@ export function serverDetail(s: ServerRow, o: ServerViewOptions): Record<string,
     flavor: { id: s.flavor_id, links: bookmark(o.base, 'flavors', s.flavor_id) },
     created: isoSeconds(s.created_at),
     updated: isoSeconds(s.updated_at),
-    addresses: o.ips.length
-      ? { [NETWORK_NAME]: o.ips.map((ip) => ({ version: 4, addr: ip.address, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': ip.mac })) }
-      : {},
+    // Nova hides the addresses while the server builds; PUT and rebuild (o.core) show them
+    // without the OS-EXT-IPS extension keys below 2.75.
+    addresses: s.vm_state === 'building' ? {} : addressesView(o.ips, !o.core),
     accessIPv4: s.access_ipv4,
     accessIPv6: s.access_ipv6,
     links: serverLinks(o.base, s.id),
@@ -81,6 +81,16 @@ export function serverDetail(s: ServerRow, o: ServerViewOptions): Record<string,
   v['OS-EXT-STS:power_state'] = s.power_state
   v['os-extended-volumes:volumes_attached'] = []
   return v
+}
+
+/** Addresses by network name (Nova's addresses view builder); `extended` adds OS-EXT-IPS keys. */
+export function addressesView(ips: { address: string; mac: string }[], extended: boolean): Record<string, unknown[]> {
+  if (ips.length === 0) return {}
+  return {
+    [NETWORK_NAME]: ips.map((ip) => extended
+      ? { version: 4, addr: ip.address, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': ip.mac }
+      : { version: 4, addr: ip.address }),
+  }
 }
 
 export function serverSummary(s: ServerRow, base: string) {

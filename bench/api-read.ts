@@ -1,0 +1,148 @@
+// Read throughput of the compute API against real Nova's figures and against the machine's
+// ceiling (a bare node:http server answering the same bytes).
+//
+//   node --import tsx bench/api-read.ts            (or: npm run bench)
+//     --duration S     seconds per measurement (10; env BENCH_DURATION)
+//     --reps N         measurements of each target, medians reported (3; env BENCH_REPS)
+//     --connections C  concurrent keep-alive connections (16; env BENCH_CONNECTIONS)
+//     --warmup S       unrecorded run of each target first, JIT and caches warm (2; env BENCH_WARMUP)
+//     --servers N      servers created for the demo user (100; env BENCH_SERVERS)
+//     --only a,b,c     targets to run (all; env BENCH_ONLY)
+//     --cpu-prof DIR   run the Skiff child under `node --cpu-prof`, profile written to DIR at exit
+//                      (summarize with bench/cpuprofile-top.ts; figures are slower while profiling)
+//     --preload F,G    modules imported into the Skiff child before it starts (bench/experiments/*:
+//                      measure a suggested change without touching src/)
+//
+// Targets, each measured with autocannon at C connections for S seconds:
+//   (a) GET /v2.1/servers/{id}  (cycling through the servers)
+//   (b) GET /v2.1/servers/detail (all N servers)
+//   (c) node:http answering (a)'s bytes: what this machine can do at all with HTTP/1.1 + JSON
+// The runs are interleaved (a b c, a b c, ...) so a noisy neighbour hurts all targets alike.
+import { writeFileSync } from 'node:fs'
+import { loadavg, cpus } from 'node:os'
+import path from 'node:path'
+import {
+  api, createServers, demoToken, load, median, memoryOf, option, ROOT, runMain, startBare, startSkiff, table, tempDir, waitAllActive, type LoadResult,
+} from './harness.ts'
+
+/** Real Nova 26, fake driver, same machine size (shared/anchors/nova/PERF.md), c=16, 10 s. */
+const NOVA = {
+  a: { rps: [54, 62], p50: [250, 271], p99: [303, 664] },
+  b: { rps: [10, 15], p50: [965, 1248], p99: [1500, 3591] },
+} as const
+
+type Target = 'a' | 'b' | 'c'
+const LABEL: Record<Target, string> = {
+  a: '(a) GET /v2.1/servers/{id}',
+  b: '(b) GET /v2.1/servers/detail',
+  c: '(c) bare node:http, same bytes as (a)',
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+const range = (r: readonly number[]) => `${fmt(r[0]!)}–${fmt(r[1]!)}`
+/** autocannon's latency histogram counts whole milliseconds: below 1 ms reads 0. */
+const ms = (v: number) => (v < 1 ? '<1' : fmt(v))
+
+await runMain(async () => {
+  const durationS = option('duration', 10)
+  const reps = Math.max(1, option('reps', 3))
+  const connections = option('connections', 16)
+  const warmupS = option('warmup', 2)
+  const serverCount = option('servers', 100)
+  const only = new Set(option('only', 'a,b,c').split(',').map((x) => x.trim()) as Target[])
+  const cpuProf = option('cpu-prof', '')
+  const load0 = loadavg()[0]!
+
+  console.log(`Skiff read benchmark: ${connections} connections, ${durationS} s per run, ${reps} runs per target (medians), ` +
+    `${cpus().length} CPUs, node ${process.version}, load average ${load0.toFixed(2)} at start`)
+
+  const t0 = performance.now()
+  const preload = option('preload', '').split(',').filter(Boolean).map((f) => path.resolve(f))
+  const nodeArgs = [
+    ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : []),
+    ...(preload.length ? ['--import', 'tsx', ...preload.flatMap((f) => ['--import', f])] : []),
+  ]
+  if (preload.length) console.log(`Skiff child preloads: ${preload.map((f) => path.relative(ROOT, f)).join(', ')}`)
+  const skiff = await startSkiff({ nodeArgs })
+  const token = await demoToken(skiff)
+  const { ids, postMs } = await createServers(skiff, token, serverCount, 8)
+  await waitAllActive(skiff, token, serverCount, 120_000)
+  console.log(`Skiff pid ${skiff.pid} up; ${serverCount} servers created (POSTs ${fmt(postMs)} ms) and ACTIVE after ${fmt(performance.now() - t0)} ms from start`)
+
+  // What the targets answer: (c) answers exactly (a)'s bytes.
+  const one = await api(token, 'GET', `${skiff.compute}/v2.1/servers/${ids[0]}`)
+  const all = await api<{ servers: unknown[] }>(token, 'GET', `${skiff.compute}/v2.1/servers/detail`)
+  if (one.status !== 200 || all.status !== 200 || all.body.servers.length !== serverCount) throw new Error('unexpected answers before the load')
+  const bodyFile = path.join(tempDir('skiff-bench-bare-'), 'server.json')
+  writeFileSync(bodyFile, one.text)
+  console.log(`Answer sizes: (a) ${fmt(one.bytes)} bytes, (b) ${fmt(all.bytes)} bytes (${serverCount} servers)`)
+  const bare = await startBare(bodyFile)
+
+  const specs: Record<Target, { url: string; paths: string[]; token?: string }> = {
+    a: { url: skiff.compute, paths: ids.map((id) => `/v2.1/servers/${id}`), token },
+    b: { url: skiff.compute, paths: ['/v2.1/servers/detail'], token },
+    c: { url: bare.url, paths: ['/'] },
+  }
+  const targets = (['a', 'b', 'c'] as const).filter((t) => only.has(t))
+
+  if (warmupS > 0) {
+    for (const t of targets) await load({ ...specs[t], connections, durationS: warmupS })
+  }
+  const results: Record<Target, LoadResult[]> = { a: [], b: [], c: [] }
+  // When profiling: the load windows on the monotonic clock V8's profile timestamps use (µs),
+  // so bench/cpuprofile-top.ts can keep only one target's samples.
+  const phases: { target: Target; rep: number; startUs: number; endUs: number }[] = []
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n)
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const t of targets) {
+      const startUs = nowUs()
+      const r = await load({ ...specs[t], connections, durationS })
+      phases.push({ target: t, rep, startUs, endUs: nowUs() })
+      if (r.errors || r.non2xx) throw new Error(`${LABEL[t]}: ${r.errors} errors/timeouts, ${r.non2xx} non-2xx answers`)
+      results[t].push(r)
+      console.log(`  run ${rep}/${reps} ${LABEL[t].padEnd(38)} ${fmt(r.rps, 1).padStart(9)} req/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms`)
+    }
+  }
+  const mem = memoryOf(skiff.pid)
+  if (cpuProf) writeFileSync(path.join(path.resolve(cpuProf), 'phases.json'), JSON.stringify(phases, null, 1) + '\n')
+
+  const med = (t: Target) => ({
+    rps: median(results[t].map((r) => r.rps)),
+    p50: median(results[t].map((r) => r.p50)),
+    p99: median(results[t].map((r) => r.p99)),
+    min: Math.min(...results[t].map((r) => r.rps)),
+    max: Math.max(...results[t].map((r) => r.rps)),
+  })
+  const bareRps = only.has('c') ? med('c').rps : NaN
+  const rows = targets.map((t) => {
+    const m = med(t)
+    const nova = t === 'c' ? undefined : NOVA[t]
+    return [
+      LABEL[t],
+      fmt(m.rps, 1),
+      `${fmt(m.min, 0)}–${fmt(m.max, 0)}`,
+      ms(m.p50),
+      ms(m.p99),
+      t === 'c' ? '1' : Number.isNaN(bareRps) ? '–' : (m.rps / bareRps).toFixed(3),
+      nova ? range(nova.rps) : '',
+      nova ? range(nova.p50) : '',
+      nova ? range(nova.p99) : '',
+      nova ? `×${fmt(m.rps / nova.rps[1], 0)}–${fmt(m.rps / nova.rps[0], 0)}` : '',
+    ]
+  })
+  console.log()
+  console.log(table(
+    ['measure (c=' + connections + ', ' + durationS + ' s, median of ' + reps + ')', 'req/s', 'req/s range', 'p50 ms', 'p99 ms', 'Skiff/bare',
+      'Nova req/s', 'Nova p50 ms', 'Nova p99 ms', 'Skiff/Nova'],
+    rows,
+  ))
+  console.log()
+  console.log(`Skiff process: VmRSS ${fmt(mem.rssMiB, 1)} MiB, VmHWM (peak) ${fmt(mem.hwmMiB, 1)} MiB. ` +
+    `Load average ${loadavg()[0]!.toFixed(2)} at end (was ${load0.toFixed(2)}). Total ${fmt((performance.now() - t0) / 1000, 0)} s.`)
+  if (cpuProf) {
+    console.log(`CPU profile of the Skiff child: ${path.resolve(cpuProf)}/*.cpuprofile (written at its exit), load windows in phases.json.`)
+    console.log(`  node --import tsx bench/cpuprofile-top.ts ${cpuProf}/<file>.cpuprofile --phases ${cpuProf}/phases.json --target a`)
+  }
+  console.log('autocannon runs in this process, on the same CPUs as Skiff and the bare server: above a few thousand req/s it is part of what is measured.')
+  console.log('Nova: real Nova 26 with the fake driver on a 2-core machine (shared/anchors/nova/PERF.md; (b) there lists 101 servers).')
+})

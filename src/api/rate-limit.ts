@@ -1,0 +1,73 @@
+// Rate limit on server actions: one token bucket per project, `perMinute` tokens refilled evenly,
+// holding at most a minute's worth (so a quiet project may burst that many at once).
+//
+// The buckets live in memory, in this API process: every API process counts on its own, and a
+// restart forgets them. With N API processes behind a balancer a project gets up to N times the
+// limit. Over the limit the answer is Nova's legacy rate-limit fault, 413 with `retryAfter` and a
+// `Retry-After` header, and the request goes no further (nothing changes on the server).
+import type { FastifyInstance } from 'fastify'
+import { OverLimit } from '../errors.ts'
+import { scopeOf } from './idempotency.ts'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Routes that take a token from the project's bucket (server actions). */
+    rateLimited?: boolean
+  }
+}
+
+interface Bucket { tokens: number; at: number }
+
+/** Per-key token buckets; `now` in milliseconds, injectable for tests. */
+export class TokenBuckets {
+  readonly #capacity: number
+  readonly #perMs: number
+  readonly #now: () => number
+  readonly #buckets = new Map<string, Bucket>()
+  #lastSweep: number
+
+  constructor(perMinute: number, now: () => number = () => performance.now()) {
+    this.#capacity = perMinute
+    this.#perMs = perMinute / 60_000
+    this.#now = now
+    this.#lastSweep = now()
+  }
+
+  /** Take one token for `key`: 0 when granted, else the whole seconds to wait for the next one. */
+  take(key: string): number {
+    const now = this.#now()
+    this.#sweep(now)
+    const b = this.#buckets.get(key) ?? { tokens: this.#capacity, at: now }
+    b.tokens = Math.min(this.#capacity, b.tokens + (now - b.at) * this.#perMs)
+    b.at = now
+    this.#buckets.set(key, b)
+    if (b.tokens >= 1) {
+      b.tokens -= 1
+      return 0
+    }
+    return Math.max(1, Math.ceil((1 - b.tokens) / this.#perMs / 1000))
+  }
+
+  /** Once a minute, forget buckets that have refilled: a new bucket starts full anyway. */
+  #sweep(now: number) {
+    if (now - this.#lastSweep < 60_000) return
+    this.#lastSweep = now
+    for (const [key, b] of this.#buckets) {
+      if (b.tokens + (now - b.at) * this.#perMs >= this.#capacity) this.#buckets.delete(key)
+    }
+  }
+}
+
+/** Limit routes with `config.rateLimited` to `perMinute` requests per project; 0 turns it off. */
+export function installActionRateLimit(app: FastifyInstance, opts: { perMinute: number; now?: () => number }) {
+  if (opts.perMinute <= 0) return
+  const buckets = new TokenBuckets(opts.perMinute, opts.now)
+  // preValidation: after every onRequest hook (authentication, microversion), before the
+  // idempotency check and the handler. A replayed retry takes a token too: it is still a request.
+  app.addHook('preValidation', async (req) => {
+    if (!req.routeOptions.config?.rateLimited) return
+    const wait = buckets.take(scopeOf(req))
+    // Nova's legacy limits middleware: 413 overLimit, "This request was rate-limited."
+    if (wait > 0) throw new OverLimit('This request was rate-limited.', wait)
+  })
+}

@@ -1,0 +1,54 @@
+// Fault injection for the simulated hypervisor, admin only: fail, delay or hang a phase of an
+// operation (rescue: rescue.power_off, rescue.boot; unrescue: unrescue.stop_rescue,
+// unrescue.boot; ...) for one server or all, the next N times. Absent with other drivers.
+import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import { NotFound } from '../../../errors.ts'
+import { authorize } from '../../../compute/policy.ts'
+import { SIMULATED_PHASES, SimulatedDriver, type ActiveFault } from '../../../drivers/simulated/simulated-driver.ts'
+import type { ComputeRouteDeps } from './index.ts'
+
+const FaultBody = Type.Object({
+  fault: Type.Object({
+    operation: Type.Unsafe<ActiveFault['operation']>({ type: 'string', enum: [...SIMULATED_PHASES, 'rescue', 'unrescue'] }),
+    server_id: Type.Optional(Type.String({ format: 'uuid' })),
+    error: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    hang: Type.Optional(Type.Boolean()),
+    count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+  }, { additionalProperties: false }),
+}, { additionalProperties: false })
+
+const view = (f: ActiveFault) => ({
+  id: f.id, operation: f.operation, server_id: f.serverId ?? null, error: f.error ?? null,
+  delay_ms: f.delayMs ?? 0, hang: f.hang ?? false, remaining: f.count ?? null,
+})
+
+const RULE = 'skiff:simulator:faults'
+
+export function simulatorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
+  const driver = deps.driver
+  if (!(driver instanceof SimulatedDriver)) return
+
+  app.get('/v2.1/os-simulator/faults', async (req) => {
+    authorize(req.auth, RULE, 'admin')
+    return { faults: driver.listFaults().map(view) }
+  })
+  app.post<{ Body: Static<typeof FaultBody> }>('/v2.1/os-simulator/faults', { schema: { body: FaultBody } }, async (req, reply) => {
+    authorize(req.auth, RULE, 'admin')
+    const f = req.body.fault
+    const fault = driver.injectFault({ operation: f.operation, serverId: f.server_id, error: f.error, delayMs: f.delay_ms, hang: f.hang, count: f.count })
+    reply.code(201)
+    return { fault: view(fault) }
+  })
+  app.delete<{ Params: { id: string } }>('/v2.1/os-simulator/faults/:id', async (req, reply) => {
+    authorize(req.auth, RULE, 'admin')
+    if (!driver.removeFault(req.params.id)) throw new NotFound(`Fault ${req.params.id} could not be found.`)
+    return reply.code(204).send()
+  })
+  app.delete('/v2.1/os-simulator/faults', async (req, reply) => {
+    authorize(req.auth, RULE, 'admin')
+    driver.clearFaults()
+    return reply.code(204).send()
+  })
+}

@@ -1,0 +1,72 @@
+// Auto-exit: a rescue whose time is up is unrescued by Skiff itself, through the same path a
+// user's unrescue takes (compare-and-set, instance action, task), as Nova's rescue_timeout.
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.ts'
+import type { AuthContext } from '../identity/identity-service.ts'
+import type { ServerService } from './server-service.ts'
+
+export class RescueExpiry {
+  readonly #servers: ServerService
+  readonly #clock: Clock
+  readonly #logger: Logger
+  readonly #host: string
+  #timer: NodeJS.Timeout | undefined
+  #sweeping = false
+
+  constructor(servers: ServerService, clock: Clock, logger: Logger, host: string) {
+    this.#servers = servers
+    this.#clock = clock
+    this.#logger = logger
+    this.#host = host
+  }
+
+  start(intervalMs = 1000): void {
+    this.#timer = setInterval(() => void this.sweep(), intervalMs)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer)
+  }
+
+  /** Unrescue every rescued server of this host whose rescue has expired. */
+  async sweep(): Promise<number> {
+    if (this.#sweeping) return 0
+    this.#sweeping = true
+    let n = 0
+    try {
+      const now = this.#clock.now().toISOString()
+      const due = await this.#servers.repo.db.selectFrom('rescues').innerJoin('servers', 'servers.id', 'rescues.server_id')
+        .select(['servers.id', 'servers.project_id'])
+        .where('rescues.ended_at', 'is', null).where('rescues.expires_at', '<=', now)
+        .where('servers.vm_state', '=', 'rescued').where('servers.task_state', 'is', null)
+        .where('servers.deleted', '=', 0).where('servers.host', '=', this.#host)
+        .execute()
+      for (const s of due) {
+        try {
+          await this.#servers.unrescue(systemContext(s.project_id), s.id, `req-${randomUUID()}`)
+          n++
+          this.#logger.info({ server: s.id }, 'rescue expired: unrescuing')
+        } catch (err) {
+          // Someone else acted first (a user's unrescue, a delete): nothing to do.
+          this.#logger.debug({ server: s.id, err: (err as Error).message }, 'expired rescue not unrescued')
+        }
+      }
+    } catch (err) {
+      this.#logger.warn({ err }, 'rescue expiry sweep failed')
+    } finally {
+      this.#sweeping = false
+    }
+    return n
+  }
+}
+
+/** Skiff acting on its own: an admin of the server's project, named so in instance actions. */
+function systemContext(projectId: string): AuthContext {
+  const now = new Date().toISOString()
+  return {
+    userId: 'skiff-rescue-timeout', userName: 'skiff', projectId, projectName: null, domainScopeId: null,
+    roles: [{ id: 'admin', name: 'admin' }], isAdmin: true, methods: [], auditId: '', issuedAt: now, expiresAt: now,
+  }
+}

@@ -1,0 +1,109 @@
+// Server groups (os-server-groups at 2.1: one policy, shown as a one-item `policies` list) and
+// the placement rule they impose on new members (scheduler hint `group`).
+import { randomUUID } from 'node:crypto'
+import type { Transaction } from 'kysely'
+import { BadRequest, Forbidden, NotFound } from '../errors.ts'
+import type { AuthContext } from '../identity/identity-service.ts'
+import type { Database, ServerGroupRow } from '../store/schema.ts'
+import type { ServerGroupsRepo } from '../store/server-groups-repo.ts'
+import { authorize } from './policy.ts'
+
+/** Nova's default quotas: server_groups and server_group_members. */
+export const SERVER_GROUP_QUOTAS = { groups: 10, members: 10 }
+
+export type GroupPolicy = 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity'
+
+export class InstanceGroupNotFound extends NotFound {
+  constructor(id: string) { super(`Instance group ${id} could not be found.`) }
+}
+
+export interface ServerGroup extends ServerGroupRow {
+  members: string[]
+}
+
+/** Where the new members of a group may go: fits[i] is false for a server no host can take. */
+export interface GroupPlacement {
+  groupId: string
+  fits: boolean[]
+}
+
+export class ServerGroupService {
+  readonly #repo: ServerGroupsRepo
+  readonly #now: () => string
+
+  constructor(repo: ServerGroupsRepo, now: () => string) {
+    this.#repo = repo
+    this.#now = now
+  }
+
+  async create(ctx: AuthContext, name: string, policy: GroupPolicy): Promise<ServerGroup> {
+    authorize(ctx, 'os_compute_api:os-server-groups:create', 'member')
+    const projectId = ctx.projectId
+    if (!projectId) throw new Forbidden('A project-scoped token is required.')
+    const row: ServerGroupRow = { id: randomUUID(), name, policy, project_id: projectId, user_id: ctx.userId, created_at: this.#now() }
+    await this.#repo.db.transaction().execute(async (trx) => {
+      if (await this.#repo.count(projectId, trx) >= SERVER_GROUP_QUOTAS.groups) throw new Forbidden('Quota exceeded, too many server groups.')
+      await this.#repo.insert(row, trx)
+    })
+    return { ...row, members: [] }
+  }
+
+  async list(ctx: AuthContext, q: { allProjects: boolean; limit?: number; offset?: number }): Promise<ServerGroup[]> {
+    authorize(ctx, 'os_compute_api:os-server-groups:index', 'reader')
+    if (q.allProjects) authorize(ctx, 'os_compute_api:os-server-groups:index:all_projects', 'admin')
+    let rows = await this.#repo.list(q.allProjects ? undefined : ctx.projectId ?? '')
+    rows = rows.slice(q.offset ?? 0)
+    if (q.limit !== undefined) rows = rows.slice(0, q.limit)
+    return this.#withMembers(rows)
+  }
+
+  async show(ctx: AuthContext, id: string): Promise<ServerGroup> {
+    const g = await this.#get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-server-groups:show', 'reader')
+    return (await this.#withMembers([g]))[0]!
+  }
+
+  async delete(ctx: AuthContext, id: string): Promise<void> {
+    const g = await this.#get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-server-groups:delete', 'member')
+    if (!(await this.#repo.delete(g.id))) throw new InstanceGroupNotFound(id)
+  }
+
+  /**
+   * The group named by a create request's hint, checked (visible, room for `count` more
+   * members) and its policy applied to `host`, the only host the scheduler offers.
+   */
+  async place(ctx: AuthContext, groupId: string, count: number, host: string): Promise<GroupPlacement> {
+    const g = await this.#repo.get(groupId)
+    if (!g || !this.#visible(ctx, g)) throw new BadRequest(`Instance group ${groupId} could not be found.`)
+    const members = (await this.#repo.members([g.id])).get(g.id) ?? []
+    if (members.length + count > SERVER_GROUP_QUOTAS.members) throw new Forbidden('Quota exceeded, too many servers in group')
+    const hosts = new Set(members.map((m) => m.host).filter((h): h is string => h !== null))
+    const fits = Array.from({ length: count }, (_, i) => {
+      if (g.policy === 'anti-affinity') return !hosts.has(host) && i === 0
+      if (g.policy === 'affinity') return [...hosts].every((h) => h === host)
+      return true // the soft policies only prefer
+    })
+    return { groupId: g.id, fits }
+  }
+
+  async addMember(groupId: string, serverId: string, trx: Transaction<Database>): Promise<void> {
+    await this.#repo.addMember(groupId, serverId, trx)
+  }
+
+  async #get(ctx: AuthContext, id: string): Promise<ServerGroupRow> {
+    const g = await this.#repo.get(id)
+    // Another project's group is not found, as in Nova's project-scoped query.
+    if (!g || !this.#visible(ctx, g)) throw new InstanceGroupNotFound(id)
+    return g
+  }
+
+  #visible(ctx: AuthContext, g: ServerGroupRow): boolean {
+    return ctx.isAdmin || g.project_id === ctx.projectId
+  }
+
+  async #withMembers(rows: ServerGroupRow[]): Promise<ServerGroup[]> {
+    const members = await this.#repo.members(rows.map((r) => r.id))
+    return rows.map((r) => ({ ...r, members: (members.get(r.id) ?? []).map((m) => m.id) }))
+  }
+}

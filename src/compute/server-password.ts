@@ -1,0 +1,33 @@
+// os-server-password: the password a guest encrypted with the server's key and left with the
+// metadata service. Nova answers "" until one was left; clearing forgets it.
+import type { AuthContext } from '../identity/identity-service.ts'
+import type { ServerService } from './server-service.ts'
+import { authorize } from './policy.ts'
+
+export class ServerPasswordService {
+  readonly #servers: ServerService
+
+  constructor(servers: ServerService) {
+    this.#servers = servers
+  }
+
+  async show(ctx: AuthContext, id: string): Promise<string> {
+    const s = await this.#servers.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-server-password:show', 'reader')
+    const row = await this.#servers.repo.db.selectFrom('server_passwords').select('password').where('server_id', '=', s.id).executeTakeFirst()
+    return row?.password ?? ''
+  }
+
+  async clear(ctx: AuthContext, id: string): Promise<void> {
+    const s = await this.#servers.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-server-password:clear', 'member')
+    await this.#servers.repo.db.deleteFrom('server_passwords').where('server_id', '=', s.id).execute()
+  }
+
+  /** What the metadata service calls when the guest posts its encrypted password. */
+  async set(serverId: string, encrypted: string): Promise<void> {
+    const now = this.#servers.repo.now()
+    await this.#servers.repo.db.insertInto('server_passwords').values({ server_id: serverId, password: encrypted, updated_at: now })
+      .onConflict((oc) => oc.column('server_id').doUpdateSet({ password: encrypted, updated_at: now })).execute()
+  }
+}

@@ -1,0 +1,41 @@
+// Sealing of secrets that must travel through the database (a password handed from the API to
+// the agent in a task): AES-256-GCM under a key kept in a file beside the database (mode 0600),
+// so a copy of the database alone reveals nothing. Every agent of a deployment needs the file.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+
+export class Sealer {
+  readonly #key: Buffer
+
+  constructor(key: Buffer) {
+    if (key.length !== 32) throw new Error('a sealing key has 32 bytes')
+    this.#key = key
+  }
+
+  /** The key in `<dataDir>/secret.key`, created at first start. */
+  static fromDataDir(dataDir: string): Sealer {
+    const file = path.join(dataDir, 'secret.key')
+    if (!existsSync(file)) {
+      mkdirSync(dataDir, { recursive: true })
+      writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' })
+      chmodSync(file, 0o600)
+    }
+    return new Sealer(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64'))
+  }
+
+  seal(value: unknown): string {
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv)
+    const data = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()])
+    return ['v1', iv.toString('base64'), cipher.getAuthTag().toString('base64'), data.toString('base64')].join(':')
+  }
+
+  open<T = unknown>(sealed: string): T {
+    const [version, iv, tag, data] = sealed.split(':')
+    if (version !== 'v1' || !iv || !tag || data === undefined) throw new Error('not a sealed value')
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64'))
+    decipher.setAuthTag(Buffer.from(tag, 'base64'))
+    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8')) as T
+  }
+}

@@ -1,0 +1,41 @@
+// Agent hosts: each agent registers its host and heartbeats; a host whose last heartbeat is
+// older than `downAfterMs` is down, and the API refuses (503) to start work on its servers.
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.ts'
+import type { Database, HostRow } from '../store/schema.ts'
+
+export class HostRegistry {
+  readonly #db: Kysely<Database>
+  readonly #clock: Clock
+  readonly downAfterMs: number
+
+  constructor(db: Kysely<Database>, clock: Clock, downAfterMs: number) {
+    this.#db = db
+    this.#clock = clock
+    this.downAfterMs = downAfterMs
+  }
+
+  async register(name: string, driver: string): Promise<void> {
+    const now = this.#clock.now().toISOString()
+    await this.#db.insertInto('hosts').values({ name, started_at: now, heartbeat_at: now, driver })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ started_at: now, heartbeat_at: now, driver }))
+      .execute()
+  }
+
+  async heartbeat(name: string): Promise<void> {
+    await this.#db.updateTable('hosts').set({ heartbeat_at: this.#clock.now().toISOString() }).where('name', '=', name).execute()
+  }
+
+  isUpRow(row: HostRow | undefined): boolean {
+    return !!row && this.#clock.now().getTime() - new Date(row.heartbeat_at).getTime() <= this.downAfterMs
+  }
+
+  async isUp(name: string): Promise<boolean> {
+    return this.isUpRow(await this.#db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst())
+  }
+
+  async list(): Promise<(HostRow & { up: boolean })[]> {
+    const rows = await this.#db.selectFrom('hosts').selectAll().orderBy('name').execute()
+    return rows.map((r) => ({ ...r, up: this.isUpRow(r) }))
+  }
+}

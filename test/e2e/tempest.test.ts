@@ -1,0 +1,179 @@
+// Tempest (Debian's tempest 33), the OpenStack test suite, against a real `skiff serve`:
+// configured as a cloud without Neutron, volumes or SSH validation, with pre-provisioned
+// accounts from the generated openrc files. Every test that runs must pass.
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { describeRun, ok, run } from './helpers/process.ts'
+import { parseOpenrc, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+
+/** Need Neutron (security groups through Nova's proxy), which a Neutron-less cloud has not. */
+const EXCLUDE = 'test_rescued_vm_add_remove_security_group|test_remove_server_all_security_groups'
+
+/** What each run must reach at least (real Nova configured the same way: 5 and 108). */
+const SUITES = [
+  { name: 'rescue tests', regex: '^tempest\\.api\\.compute\\..*([Rr]escue)', minPassed: 5 },
+  { name: 'tempest.api.compute.servers', regex: '^tempest\\.api\\.compute\\.servers', minPassed: Number(process.env.SKIFF_TEMPEST_MIN_SERVERS ?? 108) },
+]
+
+async function tempestAvailable(): Promise<string | false> {
+  // Minutes long: CI runs it (CI=true); elsewhere ask for it with SKIFF_TEMPEST=1.
+  if (!process.env.CI && !process.env.SKIFF_TEMPEST) return 'Tempest runs in CI, or with SKIFF_TEMPEST=1'
+  const r = await run('tempest', ['--version'], { timeoutMs: 60_000 }).catch(() => undefined)
+  if (r && r.code === 0) return false
+  const reason = 'tempest is not installed (apt-get install tempest; see .ci/run)'
+  if (process.env.CI) throw new Error(reason)
+  return reason
+}
+
+function account(openrc: string, types?: string) {
+  const v = parseOpenrc(readFileSync(openrc, 'utf8'))
+  const q = (s: string | undefined) => `'${(s ?? '').replace(/'/g, "''")}'`
+  return [
+    `- username: ${q(v.OS_USERNAME)}`,
+    `  project_name: ${q(v.OS_PROJECT_NAME)}`,
+    `  password: ${q(v.OS_PASSWORD)}`,
+    `  user_domain_name: ${q(v.OS_USER_DOMAIN_NAME)}`,
+    `  project_domain_name: ${q(v.OS_PROJECT_DOMAIN_NAME)}`,
+    ...(types ? [`  types: [${types}]`] : []),
+  ].join('\n')
+}
+
+/** tempest.conf for Skiff: Nova and Glance only, no SSH validation, rescue and pause on. */
+function tempestConf(dir: string, skiff: SkiffProcess, refs: { image: string; imageAlt: string }) {
+  return `[DEFAULT]
+log_file = tempest.log
+log_dir = ${dir}
+
+[oslo_concurrency]
+lock_path = ${dir}/lock
+
+[auth]
+use_dynamic_credentials = False
+test_accounts_file = ${dir}/etc/accounts.yaml
+create_isolated_networks = False
+default_credentials_domain_name = Default
+
+[identity]
+uri_v3 = ${skiff.urls.identity}
+auth_version = v3
+region = RegionOne
+v3_endpoint_type = public
+
+[identity-feature-enabled]
+api_v2 = False
+api_v3 = True
+
+[service_available]
+nova = True
+glance = True
+cinder = False
+neutron = False
+swift = False
+horizon = False
+placement = False
+
+[compute]
+image_ref = ${refs.image}
+image_ref_alt = ${refs.imageAlt}
+flavor_ref = 1
+flavor_ref_alt = 2
+region = RegionOne
+endpoint_type = publicURL
+build_timeout = 120
+build_interval = 1
+
+[compute-feature-enabled]
+rescue = True
+stable_rescue = False
+pause = True
+suspend = False
+shelve = False
+shelve_migrate = False
+resize = False
+cold_migration = False
+live_migration = False
+snapshot = False
+console_output = False
+change_password = False
+enable_instance_password = True
+metadata_service = False
+config_drive = False
+interface_attach = False
+personality = False
+vnc_console = False
+spice_console = False
+serial_console = False
+ide_bus = False
+attach_encrypted_volume = False
+volume_multiattach = False
+swap_volume = False
+disk_config = False
+xenapi_apis = False
+
+[image]
+region = RegionOne
+endpoint_type = publicURL
+
+[image-feature-enabled]
+api_v1 = False
+api_v2 = True
+
+[network]
+public_network_id =
+project_networks_reachable = False
+
+[network-feature-enabled]
+floating_ips = False
+ipv6 = False
+
+[validation]
+run_validation = False
+connect_method = fixed
+`
+}
+
+interface Totals { passed: number; failed: number; skipped: number }
+
+function totals(out: string): Totals | undefined {
+  const n = (label: string) => Number(new RegExp(`^ - ${label}: (\\d+)`, 'm').exec(out)?.[1] ?? NaN)
+  const t = { passed: n('Passed'), failed: n('Failed') + (n('Unexpected Success') || 0), skipped: n('Skipped') }
+  return Number.isNaN(t.passed) ? undefined : t
+}
+
+const skip = await tempestAvailable()
+
+describe('Tempest 33 against skiff serve', { skip }, () => {
+  let skiff: SkiffProcess
+  let dir: string
+
+  before(async () => {
+    skiff = await startSkiffProcess({ simulatedDelayMs: 20 })
+    dir = mkdtempSync(path.join(tmpdir(), 'skiff-tempest-'))
+    ok(await run('tempest', ['init', '--workspace-path', path.join(dir, 'workspace.yaml'), '--name', `skiff-${process.pid}`, path.join(dir, 'ws')], { timeoutMs: 120_000 }))
+    const ws = path.join(dir, 'ws')
+    const images = JSON.parse(ok(await run('openstack', ['image', 'list', '-f', 'json'], { env: skiff.cloudEnv('demo') })).stdout) as { ID: string; Name: string }[]
+    const id = (name: string) => images.find((i) => i.Name === name)!.ID
+    writeFileSync(path.join(ws, 'etc', 'accounts.yaml'), [account(skiff.openrc.demo), account(skiff.openrc.alt), account(skiff.openrc.admin, 'admin')].join('\n') + '\n')
+    writeFileSync(path.join(ws, 'etc', 'tempest.conf'), tempestConf(ws, skiff, { image: id('skiff-base'), imageAlt: id('skiff-rescue') }))
+  })
+
+  after(async () => {
+    await skiff?.stop()
+    if (dir && !process.env.SKIFF_KEEP_TEMPEST) rmSync(dir, { recursive: true, force: true })
+  })
+
+  for (const suite of SUITES) {
+    test(`${suite.name}: none fails, at least ${suite.minPassed} pass`, { timeout: 30 * 60_000 }, async () => {
+      const r = await run('tempest', ['run', '--regex', suite.regex, '--exclude-regex', EXCLUDE, '--concurrency', '1'], { cwd: path.join(dir, 'ws'), timeoutMs: 30 * 60_000 })
+      const t = totals(r.stdout)
+      assert.ok(t, `tempest printed no totals\n${describeRun(r)}`)
+      const failures = [...r.stdout.matchAll(/^\{\d+\} (\S+) .*\.\.\. FAILED/gm)].map((m) => m[1])
+      console.log(`# tempest ${suite.name}: ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`)
+      assert.equal(t.failed, 0, `failed: ${failures.join(', ')}\n${describeRun(r)}`)
+      assert.ok(t.passed >= suite.minPassed, `only ${t.passed} passed (want >= ${suite.minPassed})`)
+    })
+  }
+})
