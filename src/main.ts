@@ -8,7 +8,13 @@ import { systemClock, type Clock } from './clock.ts'
 import { FlavorService } from './compute/flavor-service.ts'
 import { KeypairService } from './compute/keypair-service.ts'
 import { ServerChangeFeed } from './compute/server-change-feed.ts'
+import { RescueService } from './compute/rescue-service.ts'
+import { ServerActions } from './compute/server-actions.ts'
+import { ServerGroupService } from './compute/server-group-service.ts'
+import { ServerMetadataService } from './compute/server-metadata.ts'
+import { ServerPasswordService } from './compute/server-password.ts'
 import { ServerService } from './compute/server-service.ts'
+import { ServerGroupsRepo } from './store/server-groups-repo.ts'
 import { ServerWorker } from './compute/server-worker.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
 import { publicHost, type Config } from './config.ts'
@@ -64,15 +70,23 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     findByName: async (name: string) => db.selectFrom('images').selectAll().where('name', '=', name).where('status', '=', 'active').orderBy('created_at').executeTakeFirst(),
   }
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
+  const pickHost = () => config.agentHost
+  const actions = new ServerActions({ repo, queue, hosts, pickHost })
+  const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
   const servers = new ServerService({
-    repo, queue, flavors, keypairs, images: imageLookup, pickHost: () => config.agentHost, quotas,
-    enableInstancePassword: config.enableInstancePassword, defaultRescueImageName: RESCUE_IMAGE,
-    sealer, hosts, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
+    repo, queue, flavors, keypairs, images: imageLookup, pickHost, quotas,
+    enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
   })
+  const rescues = new RescueService({
+    actions, repo, images: imageLookup, keypairs, sealer, enableInstancePassword: config.enableInstancePassword,
+    defaultRescueImageName: RESCUE_IMAGE, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
+  })
+  const metadata = new ServerMetadataService(servers)
+  const passwords = new ServerPasswordService(servers)
   const idempotency = new IdempotencyRepo(db, clock)
   const serverFeed = new ServerChangeFeed({ db, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
-  const apps = buildApps({ config, logger, identity, images, servers, flavors, keypairs, driver, quotas, idempotency, serverEvents, roots })
+  const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, idempotency, serverEvents, roots })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
 
@@ -91,7 +105,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
       heartbeat: () => hosts.heartbeat(config.agentHost), heartbeatMs: Math.max(200, (config.hostDownAfterSeconds * 1000) / 6),
     })
     await agent.start()
-    expiry = new RescueExpiry(servers, clock, log, config.agentHost)
+    expiry = new RescueExpiry(rescues, repo, clock, log, config.agentHost)
     expiry.start()
   }
   const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)

@@ -4,6 +4,10 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import type { FlavorService } from '../compute/flavor-service.ts'
 import type { KeypairService } from '../compute/keypair-service.ts'
+import type { RescueService } from '../compute/rescue-service.ts'
+import type { ServerGroupService } from '../compute/server-group-service.ts'
+import type { ServerMetadataService } from '../compute/server-metadata.ts'
+import type { ServerPasswordService } from '../compute/server-password.ts'
 import type { Quotas, ServerService } from '../compute/server-service.ts'
 import type { VirtDriver } from '../drivers/driver.ts'
 import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
@@ -23,6 +27,10 @@ export interface AppDeps {
   identity: IdentityService
   images: ImageService
   servers: ServerService
+  rescues: RescueService
+  metadata: ServerMetadataService
+  passwords: ServerPasswordService
+  groups: ServerGroupService
   flavors: FlavorService
   keypairs: KeypairService
   driver: VirtDriver
@@ -59,7 +67,8 @@ export function buildApps(deps: AppDeps): Apps {
   installIdempotency(compute, deps.idempotency)
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {
-    servers: deps.servers, flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas,
+    servers: deps.servers, rescues: deps.rescues, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
+    flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas,
     computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
   })
 

@@ -4,18 +4,21 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { ServerService } from './server-service.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import type { RescueService } from './rescue-service.ts'
 
 export class RescueExpiry {
-  readonly #servers: ServerService
+  readonly #rescues: RescueService
+  readonly #repo: ServersRepo
   readonly #clock: Clock
   readonly #logger: Logger
   readonly #host: string
   #timer: NodeJS.Timeout | undefined
   #sweeping = false
 
-  constructor(servers: ServerService, clock: Clock, logger: Logger, host: string) {
-    this.#servers = servers
+  constructor(rescues: RescueService, repo: ServersRepo, clock: Clock, logger: Logger, host: string) {
+    this.#rescues = rescues
+    this.#repo = repo
     this.#clock = clock
     this.#logger = logger
     this.#host = host
@@ -37,7 +40,7 @@ export class RescueExpiry {
     let n = 0
     try {
       const now = this.#clock.now().toISOString()
-      const due = await this.#servers.repo.db.selectFrom('rescues').innerJoin('servers', 'servers.id', 'rescues.server_id')
+      const due = await this.#repo.db.selectFrom('rescues').innerJoin('servers', 'servers.id', 'rescues.server_id')
         .select(['servers.id', 'servers.project_id'])
         .where('rescues.ended_at', 'is', null).where('rescues.expires_at', '<=', now)
         .where('servers.vm_state', '=', 'rescued').where('servers.task_state', 'is', null)
@@ -45,7 +48,7 @@ export class RescueExpiry {
         .execute()
       for (const s of due) {
         try {
-          await this.#servers.unrescue(systemContext(s.project_id), s.id, `req-${randomUUID()}`)
+          await this.#rescues.unrescue(systemContext(s.project_id), s.id, `req-${randomUUID()}`)
           n++
           this.#logger.info({ server: s.id }, 'rescue expired: unrescuing')
         } catch (err) {

@@ -1,27 +1,26 @@
-// The compute API's operations: check (404 → policy → lock → state, as Nova orders them),
-// change task_state by compare-and-set, record the instance action and enqueue the task —
-// all in one transaction. The agent does the slow part (server-worker.ts).
+// The compute API's server operations: create, read, update, delete, lock, and the lifecycle
+// actions (through server-actions.ts: checks in Nova's order, then compare-and-set + task).
+// Rescue has its own module (rescue-service.ts).
 import { randomBytes, randomUUID } from 'node:crypto'
-import type { Transaction } from 'kysely'
-import { BadRequest, Forbidden, PolicyNotAuthorized, ServiceUnavailable } from '../errors.ts'
+import { BadRequest, Forbidden, PolicyNotAuthorized } from '../errors.ts'
 import type { Sealer } from '../secrets.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { ImageRow, Database, ServerRow } from '../store/schema.ts'
-import { ServerGroupsRepo } from '../store/server-groups-repo.ts'
+import type { ImageRow, ServerRow } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import type { TaskQueue } from '../tasks/queue.ts'
 import {
-  InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef, UnsupportedRescueImage,
+  InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef,
 } from './errors.ts'
 import type { FlavorService } from './flavor-service.ts'
-import { parsePublicKey, type KeypairService } from './keypair-service.ts'
+import type { KeypairService } from './keypair-service.ts'
 import { canonicalIPv6 } from './access-ips.ts'
 import { generateInstancePassword } from './passwords.ts'
-import { ServerGroupService } from './server-group-service.ts'
+import type { ServerGroupService } from './server-group-service.ts'
+import { RULES, type ServerActions } from './server-actions.ts'
 import { checkMetadataQuota } from './server-metadata.ts'
 import { authorize } from './policy.ts'
-import { PowerState, statesForStatus, type TaskState, type VmState } from './states.ts'
+import { PowerState, statesForStatus } from './states.ts'
 
 /** What compute needs from the image service. */
 export interface ImageLookup {
@@ -41,24 +40,12 @@ export interface ServerServiceDeps {
   pickHost: () => string
   quotas: Quotas
   enableInstancePassword: boolean
-  defaultRescueImageName: string
   /** Seals the passwords that travel to the agent inside tasks. */
   sealer: Sealer
   hosts: HostRegistry
-  /** Default time a rescue lasts before Skiff unrescues it (Nova's rescue_timeout); 0 = never. */
-  rescueTimeoutSeconds: number
-  /** Server groups: the `group` scheduler hint's checks, placement rule and membership (default: on `repo`'s database). */
-  groups?: Pick<ServerGroupService, 'place' | 'addMember'>
-}
-
-/** What a rescue may ask for beyond Nova's action (the extension resource). */
-export interface RescueRequest {
-  adminPass?: string
-  rescueImageRef?: string
-  keyName?: string
-  publicKey?: string
-  /** Seconds after reaching RESCUE; null = never, undefined = the configured default. */
-  autoUnrescueAfter?: number | null
+  actions: ServerActions
+  /** Server groups: the `group` scheduler hint's checks, placement rule and membership. */
+  groups: Pick<ServerGroupService, 'place' | 'addMember'>
 }
 
 export interface CreateServer {
@@ -97,43 +84,13 @@ export interface ListQuery {
   marker?: string
 }
 
-/** An action's rule: from which states it may start and which task state it sets. */
-interface ActionRule {
-  action: string
-  policy: string
-  vmStates: VmState[]
-  taskStates?: TaskState[]
-  mustHaveLaunched?: boolean
-  checkLock?: boolean
-  taskState: Exclude<TaskState, null>
-  kind: string
-}
-
-const RULES = {
-  stop: { action: 'stop', policy: 'os_compute_api:servers:stop', vmStates: ['active', 'error'], taskState: 'powering-off', kind: 'server.stop' },
-  start: { action: 'start', policy: 'os_compute_api:servers:start', vmStates: ['stopped'], taskState: 'powering-on', kind: 'server.start' },
-  pause: { action: 'pause', policy: 'os_compute_api:os-pause-server:pause', vmStates: ['active'], taskState: 'pausing', kind: 'server.pause' },
-  unpause: { action: 'unpause', policy: 'os_compute_api:os-pause-server:unpause', vmStates: ['paused'], taskState: 'unpausing', kind: 'server.unpause' },
-  softReboot: { action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active'], taskState: 'rebooting', kind: 'server.reboot' },
-  hardReboot: {
-    action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active', 'stopped', 'paused', 'suspended', 'error'],
-    taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'rebooting_hard', 'unpausing', 'pausing'],
-    taskState: 'rebooting_hard', kind: 'server.reboot',
-  },
-  rebuild: { action: 'rebuild', policy: 'os_compute_api:servers:rebuild', vmStates: ['active', 'stopped', 'error'], taskState: 'rebuilding', kind: 'server.rebuild' },
-  rescue: { action: 'rescue', policy: 'os_compute_api:os-rescue', vmStates: ['active', 'stopped', 'error'], mustHaveLaunched: true, taskState: 'rescuing', kind: 'server.rescue' },
-  unrescue: { action: 'unrescue', policy: 'os_compute_api:os-unrescue', vmStates: ['rescued'], taskState: 'unrescuing', kind: 'server.unrescue' },
-} satisfies Record<string, ActionRule>
-
 const lastSegment = (ref: string) => ref.replace(/\/+$/, '').split('/').pop() ?? ref
 
 export class ServerService {
   readonly #d: ServerServiceDeps
-  readonly #groups: Pick<ServerGroupService, 'place' | 'addMember'>
 
   constructor(deps: ServerServiceDeps) {
     this.#d = deps
-    this.#groups = deps.groups ?? new ServerGroupService(new ServerGroupsRepo(deps.repo.db), () => deps.repo.now())
   }
 
   get repo(): ServersRepo {
@@ -141,10 +98,8 @@ export class ServerService {
   }
 
   /** The server as the caller may see it: another project's server is 404, not 403. */
-  async get(ctx: AuthContext, id: string): Promise<ServerRow> {
-    const s = await this.#d.repo.get(id)
-    if (!s || (s.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
-    return s
+  get(ctx: AuthContext, id: string): Promise<ServerRow> {
+    return this.#d.actions.get(ctx, id)
   }
 
   async show(ctx: AuthContext, id: string): Promise<ServerRow> {
@@ -228,7 +183,7 @@ export class ServerService {
     // No live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
     const hostUp = await this.#d.hosts.isUp(host)
     // A group's policy may leave no host for some of the servers: those end in ERROR too.
-    const placement = req.group !== undefined ? await this.#groups.place(ctx, req.group, count, host) : undefined
+    const placement = req.group !== undefined ? await this.#d.groups.place(ctx, req.group, count, host) : undefined
     const now = this.#d.repo.now()
     const servers: ServerRow[] = []
     await this.#d.repo.db.transaction().execute(async (trx) => {
@@ -243,7 +198,7 @@ export class ServerService {
           launched_at: null, terminated_at: null, reservation_id: reservationId, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
         }
         await this.#d.repo.insert(row, trx)
-        if (placement) await this.#groups.addMember(placement.groupId, row.id, trx)
+        if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.repo.recordAction({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
         if (placeable) await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
@@ -335,17 +290,17 @@ export class ServerService {
     throw new InstanceInvalidState(s.id, 'restore', 'vm_state', s.vm_state)
   }
 
-  stop(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.stop, {}, requestId) }
-  start(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.start, {}, requestId) }
-  pause(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.pause, {}, requestId) }
-  unpause(ctx: AuthContext, id: string, requestId: string) { return this.#start(ctx, id, RULES.unpause, {}, requestId) }
+  stop(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.stop, {}, requestId) }
+  start(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.start, {}, requestId) }
+  pause(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.pause, {}, requestId) }
+  unpause(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.unpause, {}, requestId) }
 
   reboot(ctx: AuthContext, id: string, type: 'SOFT' | 'HARD', requestId: string) {
-    return this.#start(ctx, id, type === 'HARD' ? RULES.hardReboot : RULES.softReboot, { type }, requestId)
+    return this.#d.actions.start(ctx, id, type === 'HARD' ? RULES.hardReboot : RULES.softReboot, { type }, requestId)
   }
 
   async rebuild(ctx: AuthContext, id: string, req: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }, requestId: string) {
-    const s = await this.#check(ctx, id, RULES.rebuild)
+    const s = await this.#d.actions.check(ctx, id, RULES.rebuild)
     const imageId = lastSegment(req.imageRef)
     const image = await this.#d.images.usableImage(imageId, s.project_id, ctx.isAdmin)
     if (!image) throw new InvalidImageRef(imageId)
@@ -358,76 +313,8 @@ export class ServerService {
     }
     if (req.accessIPv4 !== undefined) set.access_ipv4 = req.accessIPv4
     if (req.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(req.accessIPv6)
-    const server = await this.#begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state, sealed: this.#d.sealer.seal({ adminPass }) }, requestId, set)
+    const server = await this.#d.actions.begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state, sealed: this.#d.sealer.seal({ adminPass }) }, requestId, set)
     return { server, adminPass }
-  }
-
-  /** Rescue: the password is answered now; the rescue image is decided now, never later. */
-  async rescue(ctx: AuthContext, id: string, req: RescueRequest, requestId: string) {
-    const s = await this.#check(ctx, id, RULES.rescue)
-    const image = await this.#rescueImage(ctx, s, req.rescueImageRef)
-    const authorizedKeys = await this.#rescueKeys(ctx, req)
-    // Nova echoes a given password verbatim, even "" (its manager then generates another).
-    const adminPass = req.adminPass ?? generateInstancePassword()
-    const bootPass = adminPass === '' ? generateInstancePassword() : adminPass
-    const auto = req.autoUnrescueAfter === undefined ? (this.#d.rescueTimeoutSeconds || null) : req.autoUnrescueAfter
-    const payload = {
-      rescueImageId: image.id, previousVmState: s.vm_state, previousPowerState: s.power_state,
-      sealed: this.#d.sealer.seal({ adminPass: bootPass, authorizedKeys }),
-    }
-    await this.#begin(ctx, s, RULES.rescue, payload, requestId, {}, async (trx) => {
-      await trx.insertInto('rescues').values({
-        id: randomUUID(), server_id: s.id, image_id: image.id, request_id: requestId, user_id: ctx.userId,
-        public_keys: JSON.stringify(authorizedKeys), auto_unrescue_seconds: auto, requested_at: this.#d.repo.now(),
-        rescued_at: null, expires_at: null, host_key_fingerprint: null, ended_at: null,
-      }).execute()
-    })
-    return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined, imageId: image.id }
-  }
-
-  /** Keys for the rescue system: a keypair of the caller by name, and/or a public key. */
-  async #rescueKeys(ctx: AuthContext, req: RescueRequest): Promise<string[]> {
-    const keys: string[] = []
-    if (req.keyName !== undefined) {
-      const kp = await this.#d.keypairs.find(ctx.userId, req.keyName)
-      if (!kp) throw new BadRequest('Invalid key_name provided.')
-      keys.push(kp.public_key)
-    }
-    if (req.publicKey !== undefined) {
-      parsePublicKey(req.publicKey)
-      keys.push(req.publicKey.trim())
-    }
-    return keys
-  }
-
-  async unrescue(ctx: AuthContext, id: string, requestId: string) {
-    await this.#start(ctx, id, RULES.unrescue, {}, requestId)
-  }
-
-  /** Change when a rescue ends by itself: `seconds` from now, or never (null). */
-  async setRescueExpiry(ctx: AuthContext, id: string, seconds: number | null): Promise<void> {
-    const s = await this.get(ctx, id)
-    authorize(ctx, RULES.rescue.policy, 'member')
-    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
-    if (s.vm_state !== 'rescued' && s.task_state !== 'rescuing') throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
-    const now = new Date(this.#d.repo.now())
-    const r = await this.#d.repo.db.updateTable('rescues')
-      .set({ auto_unrescue_seconds: seconds, expires_at: seconds === null ? null : new Date(now.getTime() + seconds * 1000).toISOString() })
-      .where('server_id', '=', s.id).where('ended_at', 'is', null).executeTakeFirst()
-    if (r.numUpdatedRows === 0n) throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
-  }
-
-  async #rescueImage(ctx: AuthContext, s: ServerRow, ref: string | undefined): Promise<ImageRow> {
-    if (ref !== undefined) {
-      const image = await this.#d.images.usableImage(ref, s.project_id, ctx.isAdmin)
-      if (!image) throw new UnsupportedRescueImage(ref)
-      return image
-    }
-    const own = s.image_id ? await this.#d.images.usableImage(s.image_id, s.project_id, true) : undefined
-    if (own) return own
-    const fallback = await this.#d.images.findByName(this.#d.defaultRescueImageName)
-    if (!fallback || fallback.status !== 'active') throw new UnsupportedRescueImage(s.image_id ?? '')
-    return fallback
   }
 
   async lock(ctx: AuthContext, id: string, reason?: string): Promise<void> {
@@ -452,52 +339,6 @@ export class ServerService {
     if (s.vm_state === 'building' || !s.launched_at) throw new InstanceNotReady(s.id)
     return s
   }
-
-  async #check(ctx: AuthContext, id: string, rule: ActionRule): Promise<ServerRow> {
-    const s = await this.get(ctx, id)
-    authorize(ctx, rule.policy, 'member')
-    if (rule.checkLock !== false && s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
-    assertState(s, rule)
-    await this.#assertHostUp(s.host)
-    return s
-  }
-
-  /** Work for a host whose agent stopped heartbeating would wait forever: refuse it, change nothing. */
-  async #assertHostUp(host: string | null): Promise<void> {
-    if (host && !(await this.#d.hosts.isUp(host))) throw new ServiceUnavailable(`Compute service of ${host} is unavailable at this time.`)
-  }
-
-  async #start(ctx: AuthContext, id: string, rule: ActionRule, payload: Record<string, unknown>, requestId: string) {
-    const s = await this.#check(ctx, id, rule)
-    return this.#begin(ctx, s, rule, payload, requestId)
-  }
-
-  /** The compare-and-set, the instance action and the task, in one transaction. */
-  async #begin(ctx: AuthContext, s: ServerRow, rule: ActionRule, payload: Record<string, unknown>, requestId: string,
-    extra: Partial<ServerRow> = {}, alsoInTransaction?: (trx: Transaction<Database>) => Promise<void>): Promise<ServerRow> {
-    const host = s.host ?? this.#d.pickHost()
-    await this.#d.repo.db.transaction().execute(async (trx: Transaction<Database>) => {
-      const ok = await this.#d.repo.cas(s.id, { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] }, { ...extra, task_state: rule.taskState }, trx)
-      if (!ok) {
-        // Someone else changed it between our read and our write: answer as if we had seen it.
-        const fresh = await this.#d.repo.get(s.id, trx)
-        if (!fresh) throw new InstanceNotFound(s.id)
-        assertState(fresh, rule)
-        throw new InstanceInvalidState(s.id, rule.action, 'task_state', fresh.task_state)
-      }
-      await this.#d.repo.recordAction({ server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
-      await alsoInTransaction?.(trx)
-      await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
-    })
-    this.#d.queue.notify(host)
-    return (await this.#d.repo.get(s.id)) ?? s
-  }
-}
-
-function assertState(s: ServerRow, rule: ActionRule): void {
-  if (!rule.vmStates.includes(s.vm_state as VmState)) throw new InstanceInvalidState(s.id, rule.action, 'vm_state', s.vm_state)
-  if (!(rule.taskStates ?? [null]).includes(s.task_state as TaskState)) throw new InstanceInvalidState(s.id, rule.action, 'task_state', s.task_state)
-  if (rule.mustHaveLaunched && !s.launched_at) throw new InstanceInvalidState(s.id, rule.action, 'launched_at', null)
 }
 
 /** Nova filters by regular expression; a pattern that does not compile matches literally. */

@@ -16,10 +16,10 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const handlers: Record<string, Handler> = {
     // Nova answers 200, not 202, to rescue: every client (gophercloud, fog) depends on it.
     rescue: async (req, reply, v: { adminPass?: string; rescue_image_ref?: string } | null) => {
-      const { adminPass } = await servers.rescue(req.auth, req.params.id, { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref }, req.id)
+      const { adminPass } = await deps.rescues.rescue(req.auth, req.params.id, { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref }, req.id)
       return reply.code(200).send(adminPass === undefined ? {} : { adminPass })
     },
-    unrescue: async (req, reply) => { await servers.unrescue(req.auth, req.params.id, req.id); return accepted(reply) },
+    unrescue: async (req, reply) => { await deps.rescues.unrescue(req.auth, req.params.id, req.id); return accepted(reply) },
     'os-stop': async (req, reply) => { await servers.stop(req.auth, req.params.id, req.id); return accepted(reply) },
     'os-start': async (req, reply) => { await servers.start(req.auth, req.params.id, req.id); return accepted(reply) },
     pause: async (req, reply) => { await servers.pause(req.auth, req.params.id, req.id); return accepted(reply) },

@@ -3,12 +3,12 @@ import type { FastifyInstance } from 'fastify'
 import type { VirtDriver } from '../../../drivers/driver.ts'
 import type { FlavorService } from '../../../compute/flavor-service.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
+import type { RescueService } from '../../../compute/rescue-service.ts'
 import type { Quotas, ServerService } from '../../../compute/server-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
-import { ServerGroupService } from '../../../compute/server-group-service.ts'
-import { ServerMetadataService } from '../../../compute/server-metadata.ts'
-import { ServerPasswordService } from '../../../compute/server-password.ts'
-import { ServerGroupsRepo } from '../../../store/server-groups-repo.ts'
+import type { ServerGroupService } from '../../../compute/server-group-service.ts'
+import type { ServerMetadataService } from '../../../compute/server-metadata.ts'
+import type { ServerPasswordService } from '../../../compute/server-password.ts'
 import { actionRoutes } from './actions.ts'
 import { addressRoutes } from './addresses.ts'
 import { metadataRoutes } from './metadata.ts'
@@ -38,6 +38,10 @@ declare module 'fastify' {
 
 export interface ComputeRouteDeps {
   servers: ServerService
+  rescues: RescueService
+  metadata: ServerMetadataService
+  passwords: ServerPasswordService
+  groups: ServerGroupService
   flavors: FlavorService
   keypairs: KeypairService
   driver: VirtDriver
@@ -118,12 +122,10 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   })
 
   serverRoutes(app, deps)
-  // Sub-resources of servers and server groups: their services live on the servers' store.
-  const { servers } = deps
   addressRoutes(app, deps)
-  metadataRoutes(app, new ServerMetadataService(servers))
-  passwordRoutes(app, new ServerPasswordService(servers))
-  serverGroupRoutes(app, new ServerGroupService(new ServerGroupsRepo(servers.repo.db), () => servers.repo.now()), deps.maxLimit)
+  metadataRoutes(app, deps.metadata)
+  passwordRoutes(app, deps.passwords)
+  serverGroupRoutes(app, deps.groups, deps.maxLimit)
   eventRoutes(app, deps)
   actionRoutes(app, deps)
   flavorRoutes(app, deps)

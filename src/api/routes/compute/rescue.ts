@@ -5,7 +5,7 @@
 //   DELETE /v2.1/servers/{id}/rescue   unrescue
 // The Nova-compatible action (POST /servers/{id}/action {"rescue": ...}) keeps its exact schema.
 import { Type, type Static } from '@sinclair/typebox'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { isoSeconds } from '../../../clock.ts'
 import { BadRequest, NotFound } from '../../../errors.ts'
 import { fingerprint, parsePublicKey } from '../../../compute/keypair-service.ts'
@@ -35,7 +35,7 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const base = deps.computeUrl
   const db = servers.repo.db
 
-  async function view(req: FastifyRequest, s: ServerRow) {
+  async function view(s: ServerRow) {
     const r = await db.selectFrom('rescues').selectAll().where('server_id', '=', s.id).where('ended_at', 'is', null)
       .orderBy('requested_at', 'desc').executeTakeFirst()
     if (!r || (s.vm_state !== 'rescued' && s.task_state !== 'rescuing')) throw new NotFound(`Server ${s.id} is not in rescue mode.`)
@@ -66,27 +66,27 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/rescue', async (req) => {
     const s = await servers.show(req.auth, req.params.id)
-    return { rescue: await view(req, s) }
+    return { rescue: await view(s) }
   })
 
   app.post<{ Params: { id: string }; Body: Static<typeof RescueBody> }>('/v2.1/servers/:id/rescue', { schema: { body: RescueBody } }, async (req, reply) => {
     const b = req.body.rescue
     if (b.key_name !== undefined && b.public_key !== undefined) throw new BadRequest('Give key_name or public_key, not both.')
-    const { adminPass } = await servers.rescue(req.auth, req.params.id, {
+    const { adminPass } = await deps.rescues.rescue(req.auth, req.params.id, {
       adminPass: b.admin_pass, rescueImageRef: b.image_ref, keyName: b.key_name, publicKey: b.public_key, autoUnrescueAfter: b.auto_unrescue_after,
     }, req.id)
     const s = await servers.show(req.auth, req.params.id)
     reply.code(202)
-    return { rescue: await view(req, s), ...(adminPass === undefined ? {} : { adminPass }) }
+    return { rescue: await view(s), ...(adminPass === undefined ? {} : { adminPass }) }
   })
 
   app.patch<{ Params: { id: string }; Body: Static<typeof PatchBody> }>('/v2.1/servers/:id/rescue', { schema: { body: PatchBody } }, async (req) => {
-    await servers.setRescueExpiry(req.auth, req.params.id, req.body.rescue.auto_unrescue_after)
-    return { rescue: await view(req, await servers.show(req.auth, req.params.id)) }
+    await deps.rescues.setRescueExpiry(req.auth, req.params.id, req.body.rescue.auto_unrescue_after)
+    return { rescue: await view(await servers.show(req.auth, req.params.id)) }
   })
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id/rescue', async (req, reply) => {
-    await servers.unrescue(req.auth, req.params.id, req.id)
+    await deps.rescues.unrescue(req.auth, req.params.id, req.id)
     return reply.code(202).send()
   })
 }

@@ -1,0 +1,115 @@
+// Rescue and unrescue (the seed's operation): the rescue image and keys are decided and the
+// password answered before the agent starts; a rescue record keeps what the readable rescue
+// state and auto-exit need.
+import { randomUUID } from 'node:crypto'
+import { BadRequest } from '../errors.ts'
+import type { AuthContext } from '../identity/identity-service.ts'
+import type { Sealer } from '../secrets.ts'
+import type { ImageRow, ServerRow } from '../store/schema.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import { InstanceInvalidState, InstanceIsLocked, UnsupportedRescueImage } from './errors.ts'
+import { parsePublicKey, type KeypairService } from './keypair-service.ts'
+import { generateInstancePassword } from './passwords.ts'
+import { authorize } from './policy.ts'
+import { RULES, type ServerActions } from './server-actions.ts'
+import type { ImageLookup } from './server-service.ts'
+
+/** What a rescue may ask for beyond Nova's action (the extension resource). */
+export interface RescueRequest {
+  adminPass?: string
+  rescueImageRef?: string
+  keyName?: string
+  publicKey?: string
+  /** Seconds after reaching RESCUE; null = never, undefined = the configured default. */
+  autoUnrescueAfter?: number | null
+}
+
+export interface RescueServiceDeps {
+  actions: ServerActions
+  repo: ServersRepo
+  images: ImageLookup
+  keypairs: KeypairService
+  sealer: Sealer
+  enableInstancePassword: boolean
+  /** Used when the server's own image is gone. */
+  defaultRescueImageName: string
+  /** Default time a rescue lasts before Skiff unrescues it (Nova's rescue_timeout); 0 = never. */
+  rescueTimeoutSeconds: number
+}
+
+export class RescueService {
+  readonly #d: RescueServiceDeps
+
+  constructor(deps: RescueServiceDeps) {
+    this.#d = deps
+  }
+
+  /** Rescue: the password is answered now; the rescue image is decided now, never later. */
+  async rescue(ctx: AuthContext, id: string, req: RescueRequest, requestId: string) {
+    const s = await this.#d.actions.check(ctx, id, RULES.rescue)
+    const image = await this.#rescueImage(ctx, s, req.rescueImageRef)
+    const authorizedKeys = await this.#rescueKeys(ctx, req)
+    // Nova echoes a given password verbatim, even "" (its manager then generates another).
+    const adminPass = req.adminPass ?? generateInstancePassword()
+    const bootPass = adminPass === '' ? generateInstancePassword() : adminPass
+    const auto = req.autoUnrescueAfter === undefined ? (this.#d.rescueTimeoutSeconds || null) : req.autoUnrescueAfter
+    const payload = {
+      rescueImageId: image.id, previousVmState: s.vm_state, previousPowerState: s.power_state,
+      sealed: this.#d.sealer.seal({ adminPass: bootPass, authorizedKeys }),
+    }
+    await this.#d.actions.begin(ctx, s, RULES.rescue, payload, requestId, {}, async (trx) => {
+      await trx.insertInto('rescues').values({
+        id: randomUUID(), server_id: s.id, image_id: image.id, request_id: requestId, user_id: ctx.userId,
+        public_keys: JSON.stringify(authorizedKeys), auto_unrescue_seconds: auto, requested_at: this.#d.repo.now(),
+        rescued_at: null, expires_at: null, host_key_fingerprint: null, ended_at: null,
+      }).execute()
+    })
+    return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined, imageId: image.id }
+  }
+
+  async unrescue(ctx: AuthContext, id: string, requestId: string): Promise<void> {
+    await this.#d.actions.start(ctx, id, RULES.unrescue, {}, requestId)
+  }
+
+  /** Change when a rescue ends by itself: `seconds` from now, or never (null). */
+  async setRescueExpiry(ctx: AuthContext, id: string, seconds: number | null): Promise<void> {
+    const s = await this.#d.actions.get(ctx, id)
+    authorize(ctx, RULES.rescue.policy, 'member')
+    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    if (s.vm_state !== 'rescued' && s.task_state !== 'rescuing') throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
+    const now = new Date(this.#d.repo.now())
+    const r = await this.#d.repo.db.updateTable('rescues')
+      .set({ auto_unrescue_seconds: seconds, expires_at: seconds === null ? null : new Date(now.getTime() + seconds * 1000).toISOString() })
+      .where('server_id', '=', s.id).where('ended_at', 'is', null).executeTakeFirst()
+    if (r.numUpdatedRows === 0n) throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
+  }
+
+  /** Keys for the rescue system: a keypair of the caller by name, and/or a public key. */
+  async #rescueKeys(ctx: AuthContext, req: RescueRequest): Promise<string[]> {
+    const keys: string[] = []
+    if (req.keyName !== undefined) {
+      const kp = await this.#d.keypairs.find(ctx.userId, req.keyName)
+      if (!kp) throw new BadRequest('Invalid key_name provided.')
+      keys.push(kp.public_key)
+    }
+    if (req.publicKey !== undefined) {
+      parsePublicKey(req.publicKey)
+      keys.push(req.publicKey.trim())
+    }
+    return keys
+  }
+
+  /** `rescue_image_ref`, else the image the server was built from, else the configured default. */
+  async #rescueImage(ctx: AuthContext, s: ServerRow, ref: string | undefined): Promise<ImageRow> {
+    if (ref !== undefined) {
+      const image = await this.#d.images.usableImage(ref, s.project_id, ctx.isAdmin)
+      if (!image) throw new UnsupportedRescueImage(ref)
+      return image
+    }
+    const own = s.image_id ? await this.#d.images.usableImage(s.image_id, s.project_id, true) : undefined
+    if (own) return own
+    const fallback = await this.#d.images.findByName(this.#d.defaultRescueImageName)
+    if (!fallback || fallback.status !== 'active') throw new UnsupportedRescueImage(s.image_id ?? '')
+    return fallback
+  }
+}

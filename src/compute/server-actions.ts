@@ -1,0 +1,110 @@
+// How every server action starts, in Nova's order: 404 → policy → lock → state (→ the host is
+// alive), then one transaction that sets task_state by compare-and-set, records the instance
+// action and enqueues the task. The agent does the slow part (server-worker.ts).
+import type { Transaction } from 'kysely'
+import { ServiceUnavailable } from '../errors.ts'
+import type { AuthContext } from '../identity/identity-service.ts'
+import type { Database, ServerRow } from '../store/schema.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import type { HostRegistry } from '../tasks/hosts.ts'
+import type { TaskQueue } from '../tasks/queue.ts'
+import { InstanceInvalidState, InstanceIsLocked, InstanceNotFound } from './errors.ts'
+import { authorize } from './policy.ts'
+import type { TaskState, VmState } from './states.ts'
+
+/** An action's rule: from which states it may start and which task state it sets. */
+export interface ActionRule {
+  action: string
+  policy: string
+  vmStates: VmState[]
+  taskStates?: TaskState[]
+  mustHaveLaunched?: boolean
+  checkLock?: boolean
+  taskState: Exclude<TaskState, null>
+  kind: string
+}
+
+export const RULES = {
+  stop: { action: 'stop', policy: 'os_compute_api:servers:stop', vmStates: ['active', 'error'], taskState: 'powering-off', kind: 'server.stop' },
+  start: { action: 'start', policy: 'os_compute_api:servers:start', vmStates: ['stopped'], taskState: 'powering-on', kind: 'server.start' },
+  pause: { action: 'pause', policy: 'os_compute_api:os-pause-server:pause', vmStates: ['active'], taskState: 'pausing', kind: 'server.pause' },
+  unpause: { action: 'unpause', policy: 'os_compute_api:os-pause-server:unpause', vmStates: ['paused'], taskState: 'unpausing', kind: 'server.unpause' },
+  softReboot: { action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active'], taskState: 'rebooting', kind: 'server.reboot' },
+  hardReboot: {
+    action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active', 'stopped', 'paused', 'suspended', 'error'],
+    taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'rebooting_hard', 'unpausing', 'pausing'],
+    taskState: 'rebooting_hard', kind: 'server.reboot',
+  },
+  rebuild: { action: 'rebuild', policy: 'os_compute_api:servers:rebuild', vmStates: ['active', 'stopped', 'error'], taskState: 'rebuilding', kind: 'server.rebuild' },
+  rescue: { action: 'rescue', policy: 'os_compute_api:os-rescue', vmStates: ['active', 'stopped', 'error'], mustHaveLaunched: true, taskState: 'rescuing', kind: 'server.rescue' },
+  unrescue: { action: 'unrescue', policy: 'os_compute_api:os-unrescue', vmStates: ['rescued'], taskState: 'unrescuing', kind: 'server.unrescue' },
+} satisfies Record<string, ActionRule>
+
+export interface ServerActionsDeps {
+  repo: ServersRepo
+  queue: TaskQueue
+  hosts: HostRegistry
+  /** Where new work goes when a server has no host yet. */
+  pickHost: () => string
+}
+
+export class ServerActions {
+  readonly #d: ServerActionsDeps
+
+  constructor(deps: ServerActionsDeps) {
+    this.#d = deps
+  }
+
+  /** The server as the caller may see it: another project's server is 404, not 403. */
+  async get(ctx: AuthContext, id: string): Promise<ServerRow> {
+    const s = await this.#d.repo.get(id)
+    if (!s || (s.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
+    return s
+  }
+
+  async check(ctx: AuthContext, id: string, rule: ActionRule): Promise<ServerRow> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, rule.policy, 'member')
+    if (rule.checkLock !== false && s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    assertState(s, rule)
+    await this.assertHostUp(s.host)
+    return s
+  }
+
+  /** Work for a host whose agent stopped heartbeating would wait forever: refuse it, change nothing. */
+  async assertHostUp(host: string | null): Promise<void> {
+    if (host && !(await this.#d.hosts.isUp(host))) throw new ServiceUnavailable(`Compute service of ${host} is unavailable at this time.`)
+  }
+
+  async start(ctx: AuthContext, id: string, rule: ActionRule, payload: Record<string, unknown>, requestId: string): Promise<ServerRow> {
+    const s = await this.check(ctx, id, rule)
+    return this.begin(ctx, s, rule, payload, requestId)
+  }
+
+  /** The compare-and-set, the instance action and the task, in one transaction. */
+  async begin(ctx: AuthContext, s: ServerRow, rule: ActionRule, payload: Record<string, unknown>, requestId: string,
+    extra: Partial<ServerRow> = {}, alsoInTransaction?: (trx: Transaction<Database>) => Promise<void>): Promise<ServerRow> {
+    const host = s.host ?? this.#d.pickHost()
+    await this.#d.repo.db.transaction().execute(async (trx: Transaction<Database>) => {
+      const ok = await this.#d.repo.cas(s.id, { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] }, { ...extra, task_state: rule.taskState }, trx)
+      if (!ok) {
+        // Someone else changed it between our read and our write: answer as if we had seen it.
+        const fresh = await this.#d.repo.get(s.id, trx)
+        if (!fresh) throw new InstanceNotFound(s.id)
+        assertState(fresh, rule)
+        throw new InstanceInvalidState(s.id, rule.action, 'task_state', fresh.task_state)
+      }
+      await this.#d.repo.recordAction({ server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await alsoInTransaction?.(trx)
+      await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
+    })
+    this.#d.queue.notify(host)
+    return (await this.#d.repo.get(s.id)) ?? s
+  }
+}
+
+export function assertState(s: ServerRow, rule: ActionRule): void {
+  if (!rule.vmStates.includes(s.vm_state as VmState)) throw new InstanceInvalidState(s.id, rule.action, 'vm_state', s.vm_state)
+  if (!(rule.taskStates ?? [null]).includes(s.task_state as TaskState)) throw new InstanceInvalidState(s.id, rule.action, 'task_state', s.task_state)
+  if (rule.mustHaveLaunched && !s.launched_at) throw new InstanceInvalidState(s.id, rule.action, 'launched_at', null)
+}
