@@ -11,7 +11,8 @@ type Handler = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyR
 export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const { servers } = deps
   const base = deps.computeUrl
-  const accepted = (reply: FastifyReply) => reply.code(202).send()
+  // Nova's 202 to an action has an empty body but still says `Content-Type: application/json`.
+  const accepted = (reply: FastifyReply) => reply.code(202).type('application/json').send()
 
   const handlers: Record<string, Handler> = {
     // Nova answers 200, not 202, to rescue: every client (gophercloud, fog) depends on it.
