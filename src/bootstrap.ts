@@ -2,6 +2,7 @@
 // roles, the flavors, the two images the simulated driver boots, and the client files
 // (clouds.yaml, *-openrc) in the data dir, mode 0600.
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Kysely } from 'kysely'
 import type { FlavorService, NewFlavor } from './compute/flavor-service.ts'
@@ -28,6 +29,8 @@ export const FLAVORS: NewFlavor[] = [
 
 export const BASE_IMAGE = 'skiff-base'
 export const RESCUE_IMAGE = 'skiff-rescue'
+export const GUEST_KERNEL_IMAGE = 'skiff-guest-kernel'
+export const GUEST_RAMDISK_IMAGE = 'skiff-guest-ramdisk'
 
 /** A disk the simulated driver "boots": a header naming what it is. */
 const simulatedDisk = (name: string) => Buffer.from(`SKIFF-SIMULATED-DISK 1\nname: ${name}\n`.padEnd(4096, '\0'))
@@ -44,6 +47,8 @@ export async function bootstrap(opts: {
   dataDir: string
   adminPassword: string | undefined
   authUrl: string
+  /** The qemu driver's built guest (kernel, initrd, qcow2 disk); the simulated disks when absent. */
+  guest?: { kernel: string; initrd: string; disk: string }
 }): Promise<BootstrapResult> {
   const { db } = opts
   const roleIds: Record<string, string> = {}
@@ -86,12 +91,33 @@ export async function bootstrap(opts: {
     if (!exists) await opts.flavors.create(f)
   }
 
-  await opts.images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', content: simulatedDisk(BASE_IMAGE) })
-  await opts.images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', properties: { skiff_purpose: 'rescue' }, content: simulatedDisk(RESCUE_IMAGE) })
+  if (opts.guest) await registerGuest(opts.db, opts.images, opts.guest)
+  else {
+    await opts.images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', content: simulatedDisk(BASE_IMAGE) })
+    await opts.images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', properties: { skiff_purpose: 'rescue' }, content: simulatedDisk(RESCUE_IMAGE) })
+  }
 
   writeSecret(secretsFile, JSON.stringify(passwords, null, 2) + '\n')
   const files = writeClientFiles(opts.dataDir, opts.authUrl, passwords)
   return { passwords, files }
+}
+
+/**
+ * The built guest for the qemu driver: its kernel and initrd as `aki`/`ari` images, named by the
+ * disk images' `kernel_id`/`ramdisk_id` (Glance's convention for direct kernel boot). The rescue
+ * image is the same system: each rescue boots a fresh overlay of it.
+ */
+export async function registerGuest(db: Kysely<Database>, images: ImageService, guest: { kernel: string; initrd: string; disk: string }) {
+  const base = await db.selectFrom('images').select('disk_format').where('name', '=', BASE_IMAGE).executeTakeFirst()
+  if (base && base.disk_format !== 'qcow2') {
+    throw new Error(`this data dir holds the simulated driver's ${BASE_IMAGE} image; run --driver qemu with another --data-dir`)
+  }
+  const kernel = await images.ensureImage({ name: GUEST_KERNEL_IMAGE, visibility: 'public', diskFormat: 'aki', containerFormat: 'aki', content: await readFile(guest.kernel) })
+  const ramdisk = await images.ensureImage({ name: GUEST_RAMDISK_IMAGE, visibility: 'public', diskFormat: 'ari', containerFormat: 'ari', content: await readFile(guest.initrd) })
+  const properties = { kernel_id: kernel.id, ramdisk_id: ramdisk.id, os_distro: 'debian', hw_disk_bus: 'virtio' }
+  const disk = await readFile(guest.disk)
+  await images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare', properties, content: disk })
+  await images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare', properties: { ...properties, skiff_purpose: 'rescue' }, content: disk })
 }
 
 function writeSecret(file: string, text: string) {

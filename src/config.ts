@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 
-export type DriverName = 'simulated'
+export type DriverName = 'simulated' | 'qemu'
+export const DRIVERS: DriverName[] = ['simulated', 'qemu']
 
 export interface Config {
   host: string
@@ -37,6 +38,14 @@ export interface Config {
   quotaRamMb: number
   /** Server actions per minute per project (token bucket per API process); 0 = no limit. */
   actionRateLimit: number
+  /** qemu driver: VM directories, built guest, cached accelerator (default <data-dir>/qemu). */
+  qemuDir: string
+  /** qemu driver: `auto` (probe KVM once, else TCG), `kvm` or `tcg`. */
+  qemuAccel: string
+  /** qemu driver: range of 127.0.0.1 ports forwarded to the guests' SSH, `MIN-MAX`. */
+  qemuSshPorts: string
+  /** qemu driver: how long a guest may take to boot, seconds. */
+  qemuBootTimeoutSeconds: number
 }
 
 interface OptionSpec {
@@ -60,7 +69,7 @@ export const OPTIONS: OptionSpec[] = [
     default: (p) => `sqlite:${path.join(p.dataDir ?? './data', 'skiff.sqlite')}`,
     help: '`sqlite:PATH` (default `sqlite:<data-dir>/skiff.sqlite`) or `sqlite::memory:`',
   },
-  { key: 'driver', flag: '--driver', env: 'SKIFF_DRIVER', kind: 'string', default: () => 'simulated', help: 'hypervisor driver: `simulated`' },
+  { key: 'driver', flag: '--driver', env: 'SKIFF_DRIVER', kind: 'string', default: () => 'simulated', help: 'hypervisor driver: `simulated` or `qemu` (real VMs; see "The qemu driver")' },
   { key: 'adminPassword', flag: '--admin-password', env: 'SKIFF_ADMIN_PASSWORD', kind: 'string', default: () => undefined, help: 'password of the `admin` user; generated at first start when absent (then kept)' },
   { key: 'agent', flag: '--agent', env: 'SKIFF_AGENT', kind: 'bool', default: () => true, help: 'run the in-process agent (`--no-agent` to run the API only)' },
   { key: 'agentHost', flag: '--agent-host', env: 'SKIFF_AGENT_HOST', kind: 'string', default: () => 'skiff-1', help: 'host name of the in-process agent (shown as `OS-EXT-SRV-ATTR:host`)' },
@@ -78,6 +87,10 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'serverEventsIntervalMs', flag: '--server-events-interval', env: 'SKIFF_SERVER_EVENTS_INTERVAL', kind: 'int', default: () => 100, help: 'time between two reads of the server change feed while event streams are open, ms' },
   { key: 'serverEventsKeepAliveMs', flag: '--server-events-keep-alive', env: 'SKIFF_SERVER_EVENTS_KEEP_ALIVE', kind: 'int', default: () => 15_000, help: 'interval of the keep-alive comment on server event streams, ms' },
   { key: 'actionRateLimit', flag: '--action-rate-limit', env: 'SKIFF_ACTION_RATE_LIMIT', kind: 'int', default: () => 1200, help: 'server actions per minute per project, counted in each API process (413 above; 0: no limit)' },
+  { key: 'qemuDir', flag: '--qemu-dir', env: 'SKIFF_QEMU_DIR', kind: 'string', default: (p) => path.join(p.dataDir ?? './data', 'qemu'), help: 'qemu driver: VM directories and the built guest image' },
+  { key: 'qemuAccel', flag: '--qemu-accel', env: 'SKIFF_QEMU_ACCEL', kind: 'string', default: () => 'auto', help: 'qemu driver: `auto` (probe KVM once, else TCG), `kvm` or `tcg`' },
+  { key: 'qemuSshPorts', flag: '--qemu-ssh-ports', env: 'SKIFF_QEMU_SSH_PORTS', kind: 'string', default: () => '22200-22999', help: 'qemu driver: 127.0.0.1 ports forwarded to the guests\' SSH, `MIN-MAX`' },
+  { key: 'qemuBootTimeoutSeconds', flag: '--qemu-boot-timeout', env: 'SKIFF_QEMU_BOOT_TIMEOUT', kind: 'int', default: () => 180, help: 'qemu driver: seconds a guest may take to boot' },
 ]
 
 export class ConfigError extends Error {}
@@ -124,8 +137,18 @@ export function loadConfig(flags: Partial<Record<keyof Config, unknown>>, env: N
     if ((out as Record<string, unknown>)[spec.key] === undefined) (out as Record<string, unknown>)[spec.key] = spec.default(out)
   }
   const config = out as Config
-  if (config.driver !== 'simulated') throw new ConfigError(`unknown driver '${config.driver}' (available: simulated)`)
+  if (!DRIVERS.includes(config.driver)) throw new ConfigError(`unknown driver '${config.driver}' (available: ${DRIVERS.join(', ')})`)
+  if (!['auto', 'kvm', 'tcg'].includes(config.qemuAccel)) throw new ConfigError(`--qemu-accel expects auto, kvm or tcg, got '${config.qemuAccel}'`)
+  sshPortRange(config)
   return config
+}
+
+/** `--qemu-ssh-ports` as numbers. */
+export function sshPortRange(config: Pick<Config, 'qemuSshPorts'>): { min: number; max: number } {
+  const m = /^(\d+)-(\d+)$/.exec(config.qemuSshPorts)
+  const min = Number(m?.[1]), max = Number(m?.[2])
+  if (!m || min < 1024 || max > 65535 || min > max) throw new ConfigError(`--qemu-ssh-ports expects MIN-MAX within 1024-65535, got '${config.qemuSshPorts}'`)
+  return { min, max }
 }
 
 /** Address clients use to reach a listener bound to `host`. */

@@ -17,8 +17,13 @@ import { ServerService } from './compute/server-service.ts'
 import { ServerGroupsRepo } from './store/server-groups-repo.ts'
 import { ServerWorker } from './compute/server-worker.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
-import { publicHost, type Config } from './config.ts'
+import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
+import { DriverError, type VirtDriver } from './drivers/driver.ts'
+import { buildGuestImage, guestBuilt, guestFiles } from './drivers/qemu/guest-image.ts'
+import { QemuDriver, type QemuImage } from './drivers/qemu/qemu-driver.ts'
+import type { Accel } from './drivers/qemu/qemu-args.ts'
+import { PowerState } from './compute/states.ts'
 import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
@@ -39,7 +44,7 @@ export interface SkiffCore {
   files: string[]
   passwords: Record<string, string>
   store: Store
-  driver: SimulatedDriver
+  driver: VirtDriver & { close(): void }
   queue: TaskQueue
   /** The one change feed of the server event streams. */
   serverFeed: ServerChangeFeed
@@ -62,7 +67,9 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const keypairs = new KeypairService(db, clock)
   const repo = new ServersRepo(db, clock)
   const queue = new TaskQueue(db, clock)
-  const driver = new SimulatedDriver({ delayMs: config.simulatedDelayMs })
+  const driver = config.driver === 'qemu'
+    ? await qemuDriver(config, logger, store, images, repo)
+    : new SimulatedDriver({ delayMs: config.simulatedDelayMs })
   const sealer = Sealer.fromDataDir(config.dataDir)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   const imageLookup = {
@@ -88,7 +95,10 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
   const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, idempotency, serverEvents, roots })
   const authUrl = endpointUrls(roots).identity
-  const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
+  const boot = await bootstrap({
+    db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
+    guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
+  })
 
   let agent: Agent | undefined
   let expiry: RescueExpiry | undefined
@@ -129,6 +139,51 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
       await store.close()
     },
   }
+}
+
+/**
+ * The qemu driver, with the guest image built at first start (named packages missing: an
+ * error that says which and how to install them; nothing is installed here), images resolved
+ * through the image service, and VMs found dead reconciled into the database.
+ */
+async function qemuDriver(config: Config, logger: Logger, store: Store, images: ImageService, repo: ServersRepo): Promise<QemuDriver> {
+  const log = logger.child({ component: 'qemu' })
+  const guestDir = path.join(config.qemuDir, 'guest')
+  if (!guestBuilt(guestDir)) {
+    log.info({ dir: guestDir }, 'building the guest image (first start with --driver qemu)')
+    const built = await buildGuestImage({ outDir: guestDir, progress: (line) => log.info(`guest image: ${line}`) })
+    log.info({ seconds: +built.seconds.toFixed(1), kernel: built.kver }, 'guest image built')
+  }
+  const db = store.db
+  const fileOf = async (id: string, what: string) => {
+    const row = await db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst()
+    if (!row || row.status !== 'active') throw new DriverError(`${what} ${id} is not an active image`)
+    return { row, file: images.filePath(row) }
+  }
+  const resolveImage = async (imageId: string): Promise<QemuImage> => {
+    const { row, file } = await fileOf(imageId, 'image')
+    if (row.disk_format !== 'qcow2' && row.disk_format !== 'raw') throw new DriverError(`image ${imageId} has disk_format ${row.disk_format}; the qemu driver boots qcow2 or raw`)
+    const props = JSON.parse(row.properties || '{}') as Record<string, string>
+    const fallback = guestFiles(guestDir)
+    return {
+      disk: file, format: row.disk_format,
+      kernel: props.kernel_id ? (await fileOf(props.kernel_id, 'kernel image')).file : fallback.kernel,
+      initrd: props.ramdisk_id ? (await fileOf(props.ramdisk_id, 'ramdisk image')).file : fallback.initrd,
+    }
+  }
+  const { min, max } = sshPortRange(config)
+  return new QemuDriver({
+    dir: path.resolve(config.qemuDir), resolveImage, accel: config.qemuAccel as 'auto' | Accel, sshPortMin: min, sshPortMax: max,
+    bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000, stopTimeoutMs: 30_000, logger: log,
+    // A QEMU that died under an idle server: the server shows it (SHUTOFF, or RESCUE powered off,
+    // from which unrescue boots its own disk) with the fault, as Nova's power-state sync does.
+    onVmGone: (serverId, { rescued, reason }) => void (async () => {
+      const to = { power_state: PowerState.SHUTDOWN, ...(rescued ? {} : { vm_state: 'stopped' }) }
+      if (await repo.cas(serverId, { vmStates: rescued ? ['rescued'] : ['active', 'paused'], taskStates: [null] }, to)) {
+        await repo.recordFault(serverId, 500, reason, reason)
+      }
+    })().catch((err: Error) => log.error({ server: serverId, err: err.message }, 'could not record a VM that died')),
+  })
 }
 
 /** `skiff serve`: build, then listen on the three ports (0 = any free port). */

@@ -4,6 +4,12 @@ import pino from 'pino'
 import { ConfigError, loadConfig, OPTIONS, type Config } from '../config.ts'
 import { describeDatabaseUrl } from '../store/db.ts'
 import { startSkiff } from '../main.ts'
+import path from 'node:path'
+import { registerGuest } from '../bootstrap.ts'
+import { systemClock } from '../clock.ts'
+import { buildGuestImage, guestFiles, MissingPackages } from '../drivers/qemu/guest-image.ts'
+import { ImageService } from '../images/image-service.ts'
+import { openStore } from '../store/db.ts'
 
 // Secrets never reach the logs, whatever logs them.
 const REDACT = [
@@ -55,6 +61,10 @@ serve.action(async (opts: Record<string, unknown>) => {
     skiff = await startSkiff(config, logger)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
+    if (err instanceof MissingPackages) {
+      console.error(`skiff: --driver qemu needs Debian packages that are not installed.\n${err.message}`)
+      process.exit(1)
+    }
     if (e.code === 'EADDRINUSE') {
       console.error(`skiff: cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port)`)
       process.exit(1)
@@ -87,5 +97,46 @@ serve.action(async (opts: Record<string, unknown>) => {
   process.on('SIGINT', () => void shutdown('SIGINT'))
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
 })
+
+/** Parse only the options `skiff images build` shares with serve (data dir, database, qemu dir). */
+function sharedConfig(opts: Record<string, unknown>): Config {
+  const flags: Partial<Record<keyof Config, unknown>> = {}
+  if (opts.dataDir !== undefined) flags.dataDir = opts.dataDir
+  if (opts.databaseUrl !== undefined) flags.databaseUrl = opts.databaseUrl
+  if (opts.qemuDir !== undefined) flags.qemuDir = opts.qemuDir
+  return loadConfig(flags, process.env, opts.config as string | undefined)
+}
+
+const images = program.command('images').description('guest images for the qemu driver')
+images.command('build')
+  .description('build the guest (kernel, initrd, qcow2 with busybox and dropbear) from Debian packages and register skiff-base and skiff-rescue')
+  .option('--config <file>', 'JSON file with configuration keys')
+  .option('--data-dir <dir>', 'data dir (as for serve)')
+  .option('--database-url <url>', 'database (as for serve)')
+  .option('--qemu-dir <dir>', 'qemu dir (as for serve); the guest goes to <qemu-dir>/guest')
+  .action(async (opts: Record<string, unknown>) => {
+    let config: Config
+    try {
+      config = sharedConfig(opts)
+    } catch (err) {
+      if (err instanceof ConfigError) { console.error(`skiff: ${err.message}`); process.exit(2) }
+      throw err
+    }
+    const outDir = path.join(config.qemuDir, 'guest')
+    try {
+      const built = await buildGuestImage({ outDir, progress: (line) => console.log(`  ${line}`) })
+      console.log(`built ${built.kernel}, ${built.initrd}, ${built.disk} in ${built.seconds.toFixed(1)} s`)
+    } catch (err) {
+      if (err instanceof MissingPackages) { console.error(`skiff: ${err.message}`); process.exit(1) }
+      throw err
+    }
+    const store = await openStore(config.databaseUrl)
+    try {
+      await registerGuest(store.db, new ImageService(store.db, systemClock, path.join(config.dataDir, 'images')), guestFiles(outDir))
+      console.log(`registered skiff-base and skiff-rescue (qcow2) in ${describeDatabaseUrl(config.databaseUrl)}`)
+    } finally {
+      await store.close()
+    }
+  })
 
 await program.parseAsync(process.argv)

@@ -45,6 +45,8 @@ export interface VirtDriver {
   consoleOutput(serverId: string): Promise<string>
   /** The SSH host key fingerprint of the system booted now, where the driver knows it. */
   hostKeyFingerprint?(serverId: string): string | null
+  /** Where a user reaches the booted system's SSH, where the driver forwards it (qemu: 127.0.0.1:port). */
+  sshAccess?(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null } | null
   /** After a restart: learn the servers of this host and the power state the database records. */
   adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void>
 }

@@ -7,8 +7,11 @@ import pino from 'pino'
 import type { LightMyRequestResponse } from 'fastify'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { buildSkiff, type SkiffCore } from '../../src/main.ts'
+import { SimulatedDriver } from '../../src/drivers/simulated/simulated-driver.ts'
 
-export interface TestSkiff extends SkiffCore {
+export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
+  /** These tests run on the simulated driver: what a user would observe of the VMs is asked of it. */
+  driver: SimulatedDriver
   dataDir: string
   /** A project-scoped token of one of the bootstrap users. */
   token(user: 'admin' | 'demo' | 'alt_demo'): Promise<string>
@@ -20,9 +23,12 @@ export async function startTestSkiff(overrides: Partial<Config> = {}): Promise<T
   const config = { ...loadConfig({}, {}), dataDir, databaseUrl: 'sqlite::memory:', simulatedDelayMs: 0, logLevel: 'silent', ...overrides }
   const roots = { identity: 'http://127.0.0.1:5000', compute: 'http://127.0.0.1:8774', image: 'http://127.0.0.1:9292' }
   const core = await buildSkiff(config, pino({ level: config.logLevel }), roots)
+  if (!(core.driver instanceof SimulatedDriver)) throw new Error('startTestSkiff runs the simulated driver')
+  const driver = core.driver
   const tokens = new Map<string, string>()
   const skiff: TestSkiff = {
     ...core,
+    driver,
     dataDir,
     async token(user) {
       const cached = tokens.get(user)

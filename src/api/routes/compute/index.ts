@@ -18,6 +18,7 @@ import { flavorRoutes } from './flavors.ts'
 import { keypairRoutes } from './keypairs.ts'
 import { miscRoutes } from './misc.ts'
 import { rescueRoutes } from './rescue.ts'
+import { accessRoutes } from './access.ts'
 import { serverRoutes } from './servers.ts'
 import { simulatorRoutes } from './simulator.ts'
 import { eventRoutes, type ServerEventsDeps } from './events.ts'
@@ -132,5 +133,6 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   keypairRoutes(app, deps)
   miscRoutes(app, deps)
   rescueRoutes(app, deps)
+  accessRoutes(app, deps)
   simulatorRoutes(app, deps)
 }

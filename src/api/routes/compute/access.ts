@@ -1,0 +1,19 @@
+// How to reach a server (Skiff's own extension; the server document keeps Nova's exact shape):
+//   GET /v2.1/servers/{id}/access → {"access": {"ssh": {"host", "port", "host_key_fingerprint"}}}
+// The port is the one forwarded to the guest's SSH on the hypervisor host; it stays the same
+// through rescue, while the host key is the booted system's (the rescue system's has its own).
+// `ssh` is null where the driver forwards nothing (the simulated driver).
+import type { FastifyInstance } from 'fastify'
+import type { ComputeRouteDeps } from './index.ts'
+
+export function accessRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/access', async (req) => {
+    const s = await deps.servers.show(req.auth, req.params.id)
+    const ssh = deps.driver.sshAccess?.(s.id) ?? null
+    return {
+      access: {
+        ssh: ssh && { host: ssh.host, port: ssh.port, host_key_fingerprint: ssh.hostKeyFingerprint ?? deps.driver.hostKeyFingerprint?.(s.id) ?? null },
+      },
+    }
+  })
+}

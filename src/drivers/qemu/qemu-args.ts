@@ -1,0 +1,78 @@
+// The QEMU command line of a Skiff VM, built from plain values (no I/O: unit-tested).
+// Direct kernel boot, virtio disks in a fixed PCI order, user-mode networking restricted to the
+// one forwarded SSH port on 127.0.0.1, serial console to a log, QMP on a unix socket,
+// daemonized with a pidfile so VMs outlive a restart of Skiff.
+import path from 'node:path'
+
+export type Accel = 'kvm' | 'tcg'
+
+/**
+ * The guest contract (see guest-image.ts): root is the FIRST virtio disk by device name, never
+ * by UUID or label: in rescue both disks come from the same image and share them.
+ * `no_timer_check` keeps starved TCG vCPUs from panicking at boot; `panic=-1` reboots at once.
+ */
+export const KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet no_timer_check panic=-1'
+
+export interface DiskArg {
+  /** QEMU drive id; also the disk's serial (`/sys/block/vdX/serial` in the guest). */
+  id: string
+  file: string
+  format: 'qcow2' | 'raw'
+  readOnly?: boolean
+}
+
+export interface VmArgs {
+  /** Instance directory: pidfile, QMP socket, serial socket and log live here. */
+  dir: string
+  name: string
+  accel: Accel
+  vcpus: number
+  memMb: number
+  kernel: string
+  initrd: string
+  cmdline?: string
+  /** In guest order: vda, vdb, ... (the order of the -device flags is the PCI order). */
+  disks: DiskArg[]
+  sshPort: number
+}
+
+/** The files QEMU keeps in an instance dir. */
+export function vmFiles(dir: string) {
+  return {
+    pid: path.join(dir, 'qemu.pid'),
+    qmp: path.join(dir, 'qmp.sock'),
+    serial: path.join(dir, 'serial.sock'),
+    console: path.join(dir, 'console.log'),
+  }
+}
+
+/** QEMU option values separate with commas; a comma inside a value is written twice. */
+export const optValue = (s: string) => s.replace(/,/g, ',,')
+
+export function buildQemuArgs(v: VmArgs): string[] {
+  if (!Number.isInteger(v.sshPort) || v.sshPort < 1 || v.sshPort > 65535) throw new Error(`bad SSH port ${v.sshPort}`)
+  if (!path.isAbsolute(v.dir)) throw new Error(`instance dir must be absolute: ${v.dir}`)
+  const f = vmFiles(v.dir)
+  const args = [
+    '-name', optValue(v.name),
+    ...(v.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
+    '-machine', 'pc', '-smp', String(Math.max(1, v.vcpus)), '-m', String(Math.max(64, v.memMb)),
+    '-nodefaults', '-no-user-config', '-display', 'none',
+    '-kernel', v.kernel, '-initrd', v.initrd, '-append', v.cmdline ?? KERNEL_CMDLINE,
+  ]
+  for (const d of v.disks) {
+    const drive = [`file=${optValue(d.file)}`, 'if=none', `id=${d.id}`, `format=${d.format}`]
+    if (d.readOnly) drive.push('readonly=on')
+    else if (d.format === 'qcow2') drive.push('discard=unmap')
+    args.push('-drive', drive.join(','), '-device', `virtio-blk-pci,drive=${d.id},serial=${d.id}`)
+  }
+  args.push(
+    // restrict=on: no guest traffic leaves slirp; only the hostfwd rule below reaches the guest.
+    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${v.sshPort}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+    '-device', 'virtio-rng-pci',
+    '-chardev', `socket,id=ser0,path=${optValue(f.serial)},server=on,wait=off,logfile=${optValue(f.console)}`, '-serial', 'chardev:ser0',
+    '-qmp', `unix:${optValue(f.qmp)},server=on,wait=off`,
+    '-pidfile', f.pid, '-daemonize',
+  )
+  return args
+}

@@ -1,0 +1,566 @@
+// The qemu driver: real VMs, one directory per server, QEMU daemonized and driven over QMP.
+//   <dir>/s/<server id>/   disk.qcow2 (overlay on the image), config.iso, state.json,
+//                          qemu.pid, qmp.sock, serial.sock, console.log
+//   <dir>/s/<server id>/r/ the rescue VM while rescued: its own overlay of the rescue image,
+//                          its own config drive, pidfile, sockets and console log
+//   <dir>/base/            the images' data, kernels and initrds the overlays rest on (links)
+// Rescue never writes the server's disk: the server's QEMU exits (it holds the qcow2 write
+// lock), the rescue VM boots a fresh overlay with the server's disk.qcow2 as its SECOND disk,
+// and unrescue drops the rescue dir and boots disk.qcow2 again (its password and host key live
+// on it). Paths stay short: unix socket paths are limited to 107 bytes.
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { connect, createServer } from 'node:net'
+import { cpus } from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import type { Logger } from 'pino'
+import { PowerState, type PowerStateValue } from '../../compute/states.ts'
+import { DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
+import { probeAccel } from './accel.ts'
+import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
+import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from './qemu-args.ts'
+import { QmpClient } from './qmp.ts'
+
+const run = promisify(execFile)
+
+/** What the driver boots for an image: its disk, and the kernel and initrd for direct boot. */
+export interface QemuImage { disk: string; format: 'qcow2' | 'raw'; kernel: string; initrd: string }
+
+export interface QemuDriverOptions {
+  dir: string
+  resolveImage: (imageId: string) => Promise<QemuImage>
+  accel: 'auto' | Accel
+  sshPortMin: number
+  sshPortMax: number
+  bootTimeoutMs: number
+  /** Clean shutdown (ACPI) wait before QMP quit, then SIGKILL. */
+  stopTimeoutMs: number
+  maxConcurrentBoots?: number
+  /** How often running VMs are checked for a QEMU that died, ms (0: never). */
+  watchIntervalMs?: number
+  /** A VM the driver believed running is gone (QEMU died or was killed). */
+  onVmGone?: (serverId: string, detail: { rescued: boolean; reason: string }) => void
+  logger: Logger
+}
+
+interface BootFiles { kernel: string; initrd: string }
+interface State {
+  id: string
+  name: string
+  port: number
+  vcpus: number
+  memMb: number
+  own: BootFiles
+  hostKey: string | null
+  rescue: (BootFiles & { imageId: string; hostKey: string | null }) | null
+  /** Should a QEMU be running now (the watcher reports it when it is not)? */
+  running: boolean
+}
+
+/** FIFO semaphore: boots beyond the limit wait (TCG boots are CPU-bound; see RECIPE §7). */
+class Limiter {
+  #free: number
+  readonly #queue: (() => void)[] = []
+  constructor(n: number) { this.#free = n }
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--
+    else await new Promise<void>((resolve) => this.#queue.push(resolve))
+    try {
+      return await fn()
+    } finally {
+      const next = this.#queue.shift()
+      if (next) next()
+      else this.#free++
+    }
+  }
+}
+
+const isAlive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
+
+export class QemuDriver implements VirtDriver {
+  readonly name = 'qemu'
+  readonly #o: QemuDriverOptions
+  readonly #vms = new Map<string, State>()
+  readonly #busy = new Map<string, number>()
+  readonly #qmpLocks = new Map<string, Promise<unknown>>()
+  readonly #reservedPorts = new Set<number>()
+  readonly #boots: Limiter
+  #accel: Promise<Accel> | undefined
+  #watch: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(options: QemuDriverOptions) {
+    this.#o = options
+    this.#boots = new Limiter(options.maxConcurrentBoots ?? Math.max(1, cpus().length * 2))
+    if ((options.watchIntervalMs ?? 2000) > 0) {
+      this.#watch = setInterval(() => void this.#checkVms(), options.watchIntervalMs ?? 2000)
+      this.#watch.unref()
+    }
+  }
+
+  /** The accelerator VMs boot with (probed once, cached in <dir>/accel). */
+  accel(kernel: string): Promise<Accel> {
+    if (this.#o.accel !== 'auto') return Promise.resolve(this.#o.accel)
+    this.#accel ??= mkdir(this.#o.dir, { recursive: true })
+      .then(() => probeAccel({ kernel, cacheFile: path.join(this.#o.dir, 'accel') }))
+      .then(({ accel, cached }) => {
+        this.#o.logger.info({ accel, cached }, 'qemu accelerator')
+        return accel
+      })
+    return this.#accel
+  }
+
+  /** Stop watching; the VMs keep running (a restart adopts them). */
+  close(): void {
+    this.#closed = true
+    if (this.#watch) clearInterval(this.#watch)
+  }
+
+  // ------------------------------------------------------------------ paths and state
+  #serverDir(id: string) { return path.join(this.#o.dir, 's', id) }
+  #rescueDir(id: string) { return path.join(this.#serverDir(id), 'r') }
+  #currentDir(s: State) { return s.rescue ? this.#rescueDir(s.id) : this.#serverDir(s.id) }
+
+  #vm(id: string): State {
+    const s = this.#vms.get(id)
+    if (!s) throw new VmNotFound(id)
+    return s
+  }
+
+  async #save(s: State) {
+    const file = path.join(this.#serverDir(s.id), 'state.json')
+    await writeFile(file + '.tmp', JSON.stringify(s, null, 2) + '\n', { mode: 0o600 })
+    await rename(file + '.tmp', file)
+  }
+
+  /** Run `fn` with the server marked busy: the watcher leaves a VM alone while it is worked on. */
+  async #op<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.#busy.set(id, (this.#busy.get(id) ?? 0) + 1)
+    try {
+      return await fn()
+    } finally {
+      const n = (this.#busy.get(id) ?? 1) - 1
+      if (n > 0) this.#busy.set(id, n)
+      else this.#busy.delete(id)
+    }
+  }
+
+  /** Images live under base/ by a name derived from their source, so deleting the image keeps overlays whole. */
+  async #pin(file: string): Promise<string> {
+    const dir = path.join(this.#o.dir, 'base')
+    await mkdir(dir, { recursive: true })
+    const st = await stat(file)
+    const target = path.join(dir, createHash('sha256').update(`${path.resolve(file)}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 24) + path.extname(file))
+    if (existsSync(target)) return target
+    const tmp = `${target}.${process.pid}.tmp`
+    await link(file, tmp).catch(() => copyFile(file, tmp))
+    await rename(tmp, target)
+    return target
+  }
+
+  async #allocatePort(): Promise<number> {
+    const used = new Set([...this.#reservedPorts, ...[...this.#vms.values()].map((s) => s.port)])
+    for (let port = this.#o.sshPortMin; port <= this.#o.sshPortMax; port++) {
+      if (used.has(port)) continue
+      this.#reservedPorts.add(port)
+      if (await portFree(port)) return port
+      this.#reservedPorts.delete(port)
+    }
+    throw new DriverError(`no free SSH port in ${this.#o.sshPortMin}-${this.#o.sshPortMax}`)
+  }
+
+  // ------------------------------------------------------------------ processes
+  /** The pid of the QEMU of `vmDir`, only if that process really is it (pids get reused). */
+  async #pid(vmDir: string): Promise<number | null> {
+    const text = await readFile(vmFiles(vmDir).pid, 'utf8').catch(() => '')
+    const pid = Number(text.trim())
+    if (!Number.isInteger(pid) || pid <= 1) return null
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    return cmdline.split('\0').some((a) => a === vmFiles(vmDir).pid) ? pid : null
+  }
+
+  /** One QMP client at a time per VM: QEMU serves one, and the second would wait for the greeting. */
+  async #qmp<T>(vmDir: string, fn: (q: QmpClient) => Promise<T>): Promise<T> {
+    const prev = this.#qmpLocks.get(vmDir) ?? Promise.resolve()
+    const next = prev.catch(() => {}).then(async () => {
+      const q = await QmpClient.connect(vmFiles(vmDir).qmp, 5000)
+      try {
+        return await fn(q)
+      } finally {
+        q.close()
+      }
+    })
+    this.#qmpLocks.set(vmDir, next)
+    try {
+      return await next
+    } finally {
+      if (this.#qmpLocks.get(vmDir) === next) this.#qmpLocks.delete(vmDir)
+    }
+  }
+
+  async #waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (isAlive(pid)) {
+      if (Date.now() >= deadline) return false
+      await sleep(50)
+    }
+    return true
+  }
+
+  /**
+   * Stop the QEMU of `vmDir`: ACPI power button (clean), then QMP quit, then SIGKILL. Returns
+   * only once the process has exited: it holds the disk's write lock until then.
+   */
+  async #stop(vmDir: string, clean: boolean, timeoutMs: number): Promise<'not-running' | 'acpi' | 'quit' | 'kill'> {
+    const pid = await this.#pid(vmDir)
+    if (pid === null) return 'not-running'
+    if (clean && timeoutMs > 0) {
+      await this.#qmp(vmDir, (q) => q.execute('system_powerdown')).catch(() => {})
+      if (await this.#waitExit(pid, timeoutMs)) return 'acpi'
+    }
+    await this.#qmp(vmDir, (q) => q.execute('quit')).catch(() => {})
+    if (await this.#waitExit(pid, 3000)) return 'quit'
+    if ((await this.#pid(vmDir)) === pid) process.kill(pid, 'SIGKILL')
+    if (!(await this.#waitExit(pid, 10_000))) throw new DriverError(`QEMU ${pid} did not exit after SIGKILL`)
+    return 'kill'
+  }
+
+  /** Start QEMU for `vmDir` and wait until the guest is up; returns its SSH host key fingerprint. */
+  async #boot(s: State, vmDir: string, files: BootFiles, disks: DiskArg[]): Promise<string | null> {
+    return this.#boots.use(async () => {
+      const f = vmFiles(vmDir)
+      if (Buffer.byteLength(f.serial) > 107) throw new DriverError(`instance path too long for a unix socket: ${f.serial} (choose a shorter --qemu-dir)`)
+      await Promise.all([f.pid, f.qmp, f.serial].map((p) => rm(p, { force: true })))
+      await writeFile(f.console, '', { mode: 0o600 })
+      const args = buildQemuArgs({
+        dir: vmDir, name: `skiff-${s.id}`, accel: await this.accel(files.kernel), vcpus: s.vcpus, memMb: s.memMb,
+        kernel: files.kernel, initrd: files.initrd, disks, sshPort: s.port,
+      })
+      const t0 = performance.now()
+      try {
+        // -daemonize: QEMU returns once its sockets exist, with its startup errors on stderr.
+        await run('qemu-system-x86_64', args, { timeout: 60_000 })
+      } catch (e) {
+        const err = e as { stderr?: string; message: string }
+        throw new DriverError(`QEMU did not start: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`)
+      }
+      const hostKey = await this.#waitReady(vmDir, s.port, this.#o.bootTimeoutMs)
+      this.#o.logger.info({ server: s.id, rescue: vmDir !== this.#serverDir(s.id), seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'guest ready')
+      return hostKey
+    })
+  }
+
+  /**
+   * Ready = `GUEST-READY` on the serial console, or an SSH banner on the forwarded port (for
+   * images without the marker). Never a bare TCP connect: slirp accepts before the guest exists.
+   */
+  async #waitReady(vmDir: string, port: number, timeoutMs: number): Promise<string | null> {
+    const deadline = Date.now() + timeoutMs
+    const log = vmFiles(vmDir).console
+    let lastBanner = 0
+    for (;;) {
+      const text = await readFile(log, 'utf8').catch(() => '')
+      const hostKey = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]+)/.exec(text)?.[1] ?? null
+      if (text.includes('GUEST-READY')) return hostKey
+      const failed = /BOOT-FAILED: ([^\r\n]*)/.exec(text)
+      if (failed) throw new DriverError(`the guest did not boot: ${failed[1]}`)
+      if ((await this.#pid(vmDir)) === null) throw new DriverError('QEMU exited while the guest was booting')
+      if (Date.now() - lastBanner > 1000) {
+        lastBanner = Date.now()
+        if (await sshBanner(port)) return hostKey
+      }
+      if (Date.now() > deadline) {
+        await this.#stop(vmDir, false, 0).catch(() => {})
+        throw new DriverError(`the guest was not ready within ${Math.round(timeoutMs / 1000)} s`)
+      }
+      await sleep(100)
+    }
+  }
+
+  #ownDisks(id: string): DiskArg[] {
+    const d = this.#serverDir(id)
+    return [{ id: 'vda', file: path.join(d, 'disk.qcow2'), format: 'qcow2' }, { id: 'config-2', file: path.join(d, 'config.iso'), format: 'raw', readOnly: true }]
+  }
+
+  #rescueDisks(id: string): DiskArg[] {
+    const r = this.#rescueDir(id)
+    return [
+      { id: 'vda', file: path.join(r, 'disk.qcow2'), format: 'qcow2' },
+      { id: 'vdb', file: path.join(this.#serverDir(id), 'disk.qcow2'), format: 'qcow2' },
+      { id: 'config-2', file: path.join(r, 'config.iso'), format: 'raw', readOnly: true },
+    ]
+  }
+
+  async #bootOwn(s: State) {
+    s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s.id))) ?? s.hostKey
+    s.running = true
+    await this.#save(s)
+  }
+
+  /** The first boot has read the password: the drive keeps the rest of the metadata, not the secret. */
+  async #scrubConfigDrive(iso: string, spec: ConfigDriveSpec) {
+    const tmp = iso + '.new'
+    await writeConfigDrive(tmp, { ...spec, adminPass: undefined })
+    await rename(tmp, iso)
+  }
+
+  async #overlay(base: QemuImage, file: string) {
+    const disk = await this.#pin(base.disk)
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', base.format, '-b', disk, file])
+  }
+
+  // ------------------------------------------------------------------ VirtDriver
+  async spawn(server: ServerSpec): Promise<void> {
+    await this.#op(server.id, async () => {
+      const image = await this.#o.resolveImage(server.imageId)
+      const dir = this.#serverDir(server.id)
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      const port = await this.#allocatePort()
+      const s: State = {
+        id: server.id, name: server.name, port, vcpus: server.vcpus, memMb: server.ramMb,
+        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) }, hostKey: null, rescue: null, running: false,
+      }
+      this.#vms.set(s.id, s)
+      this.#reservedPorts.delete(port)
+      await this.#save(s)
+      await this.#overlay(image, path.join(dir, 'disk.qcow2'))
+      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys }
+      await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
+      await this.#bootOwn(s)
+      await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
+    })
+  }
+
+  async powerOff(serverId: string, opts: { clean: boolean; timeoutMs: number }): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      await this.#stop(this.#currentDir(s), opts.clean, Math.min(opts.timeoutMs, this.#o.stopTimeoutMs))
+      s.running = false
+      await this.#save(s)
+    })
+  }
+
+  async powerOn(serverId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      if ((await this.#pid(this.#currentDir(s))) !== null) return
+      if (s.rescue) {
+        s.rescue.hostKey = (await this.#boot(s, this.#rescueDir(s.id), s.rescue, this.#rescueDisks(s.id))) ?? s.rescue.hostKey
+        s.running = true
+        await this.#save(s)
+      } else {
+        await this.#bootOwn(s)
+      }
+    })
+  }
+
+  async reboot(serverId: string, type: RebootType): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      // SOFT as Nova's libvirt driver does it: a clean shutdown, then a boot; HARD: no shutdown.
+      await this.#stop(this.#currentDir(s), type === 'SOFT', this.#o.stopTimeoutMs)
+      s.running = false
+    })
+    await this.powerOn(serverId)
+  }
+
+  async pause(serverId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#qmp(this.#currentDir(s), (q) => q.execute('stop'))
+  }
+
+  async unpause(serverId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#qmp(this.#currentDir(s), (q) => q.execute('cont'))
+  }
+
+  async rebuild(server: ServerSpec): Promise<void> {
+    const s = this.#vm(server.id)
+    await this.#op(server.id, async () => {
+      await this.#stop(this.#serverDir(s.id), false, 0)
+      s.running = false
+      const image = await this.#o.resolveImage(server.imageId)
+      const dir = this.#serverDir(s.id)
+      await rm(path.join(dir, 'disk.qcow2'), { force: true })
+      await this.#overlay(image, path.join(dir, 'disk.qcow2'))
+      s.own = { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) }
+      s.name = server.name
+      s.hostKey = null
+      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys }
+      await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
+      await this.#bootOwn(s)
+      await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
+    })
+  }
+
+  async rescue(serverId: string, rescue: RescueSpec): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      const how = await this.#stop(this.#serverDir(s.id), true, this.#o.stopTimeoutMs)
+      s.running = false
+      this.#o.logger.info({ server: s.id, stop: how }, 'server VM stopped for rescue')
+      const image = await this.#o.resolveImage(rescue.imageId)
+      const r = this.#rescueDir(s.id)
+      await rm(r, { recursive: true, force: true })
+      await mkdir(r, { mode: 0o700 })
+      // A clean copy of the rescue image: a new overlay, so a first boot with its own password and host key.
+      await this.#overlay(image, path.join(r, 'disk.qcow2'))
+      const cfg = { uuid: s.id, name: s.name, hostname: hostname(s.name), adminPass: rescue.adminPass, publicKeys: rescue.authorizedKeys }
+      await writeConfigDrive(path.join(r, 'config.iso'), cfg)
+      s.rescue = { imageId: rescue.imageId, kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd), hostKey: null }
+      await this.#save(s)
+      s.rescue.hostKey = await this.#boot(s, r, s.rescue, this.#rescueDisks(s.id))
+      s.running = true
+      await this.#save(s)
+      await this.#scrubConfigDrive(path.join(r, 'config.iso'), cfg)
+    })
+  }
+
+  async unrescue(serverId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      await this.#stop(this.#rescueDir(s.id), true, this.#o.stopTimeoutMs)
+      s.running = false
+      await rm(this.#rescueDir(s.id), { recursive: true, force: true })
+      s.rescue = null
+      await this.#save(s)
+      await this.#bootOwn(s)
+    })
+  }
+
+  async restore(serverId: string, powerState: PowerStateValue): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      await this.#stop(this.#rescueDir(s.id), false, 0)
+      await rm(this.#rescueDir(s.id), { recursive: true, force: true })
+      s.rescue = null
+      s.running = false
+      await this.#save(s)
+      const up = (await this.#pid(this.#serverDir(s.id))) !== null
+      if (powerState === PowerState.RUNNING && !up) await this.#bootOwn(s)
+      else if (powerState !== PowerState.RUNNING && up) await this.#stop(this.#serverDir(s.id), true, this.#o.stopTimeoutMs)
+      else if (up) { s.running = true; await this.#save(s) }
+    })
+  }
+
+  async destroy(serverId: string): Promise<void> {
+    const dir = this.#serverDir(serverId)
+    if (!this.#vms.has(serverId) && !existsSync(dir)) throw new VmNotFound(serverId)
+    await this.#op(serverId, async () => {
+      const s = this.#vms.get(serverId)
+      if (s) s.running = false
+      await this.#stop(this.#rescueDir(serverId), false, 0)
+      await this.#stop(dir, false, 0)
+      this.#vms.delete(serverId)
+      await rm(dir, { recursive: true, force: true })
+    })
+  }
+
+  async getInfo(serverId: string): Promise<{ powerState: PowerStateValue }> {
+    const s = this.#vms.get(serverId)
+    if (!s) return { powerState: PowerState.NOSTATE }
+    const dir = this.#currentDir(s)
+    if ((await this.#pid(dir)) === null) return { powerState: PowerState.SHUTDOWN }
+    const status = await this.#qmp(dir, (q) => q.execute<{ status: string }>('query-status')).catch(() => ({ status: 'running' }))
+    if (status.status === 'paused') return { powerState: PowerState.PAUSED }
+    if (status.status === 'shutdown') return { powerState: PowerState.SHUTDOWN }
+    if (status.status === 'guest-panicked' || status.status === 'internal-error') return { powerState: PowerState.CRASHED }
+    return { powerState: PowerState.RUNNING }
+  }
+
+  async consoleOutput(serverId: string): Promise<string> {
+    const s = this.#vm(serverId)
+    const fh = await open(vmFiles(this.#currentDir(s)).console, 'r').catch(() => undefined)
+    if (!fh) return ''
+    try {
+      const { size } = await fh.stat()
+      const want = Math.min(size, 256 * 1024)
+      const buf = Buffer.alloc(want)
+      await fh.read(buf, 0, want, size - want)
+      return buf.toString('utf8').replace(/\r\n/g, '\n')
+    } finally {
+      await fh.close()
+    }
+  }
+
+  hostKeyFingerprint(serverId: string): string | null {
+    const s = this.#vms.get(serverId)
+    return (s?.rescue ? s.rescue.hostKey : s?.hostKey) ?? null
+  }
+
+  /** Where to reach the server's SSH (the same port through rescue). */
+  sshAccess(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null } | null {
+    const s = this.#vms.get(serverId)
+    return s ? { host: '127.0.0.1', port: s.port, hostKeyFingerprint: this.hostKeyFingerprint(serverId) } : null
+  }
+
+  /** After a restart: re-attach to the VMs still running, from their directories. */
+  async adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void> {
+    for (const { spec, powerState } of servers) {
+      if (this.#vms.has(spec.id)) continue
+      const text = await readFile(path.join(this.#serverDir(spec.id), 'state.json'), 'utf8').catch(() => null)
+      if (!text) {
+        this.#o.logger.warn({ server: spec.id }, 'no VM directory for this server')
+        continue
+      }
+      const s = JSON.parse(text) as State
+      // The database's view decides what should run; the watcher reports a QEMU that is gone.
+      s.running = powerState === PowerState.RUNNING || powerState === PowerState.PAUSED
+      this.#vms.set(s.id, s)
+      const pid = await this.#pid(this.#currentDir(s))
+      this.#o.logger.info({ server: s.id, pid, rescued: s.rescue !== null }, pid ? 're-attached to a running VM' : 'adopted a VM that is not running')
+    }
+    await this.#checkVms()
+  }
+
+  /** Known server ids (tests, diagnostics). */
+  async listDirs(): Promise<string[]> {
+    return readdir(path.join(this.#o.dir, 's')).catch(() => [])
+  }
+
+  async #checkVms() {
+    if (this.#closed) return
+    for (const s of this.#vms.values()) {
+      if (!s.running || this.#busy.has(s.id)) continue
+      if ((await this.#pid(this.#currentDir(s))) !== null) continue
+      if (!s.running || this.#busy.has(s.id)) continue
+      s.running = false
+      await this.#save(s).catch(() => {})
+      const tail = (await this.consoleOutput(s.id).catch(() => '')).trim().split('\n').slice(-1)[0] ?? ''
+      const reason = `the ${s.rescue ? 'rescue ' : ''}VM's QEMU is gone (last console line: ${JSON.stringify(tail.slice(0, 200))})`
+      this.#o.logger.warn({ server: s.id, rescued: s.rescue !== null }, 'VM died')
+      this.#o.onVmGone?.(s.id, { rescued: s.rescue !== null, reason })
+    }
+  }
+}
+
+/** A host name from a server name, as Nova sanitizes it. */
+function hostname(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'server'
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer()
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+  })
+}
+
+/** True if the port answers with an SSH identification string within a second. */
+function sshBanner(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1')
+    let got = ''
+    const done = (ok: boolean) => { sock.destroy(); resolve(ok) }
+    sock.setTimeout(1000, () => done(false))
+    sock.on('data', (b) => { got += b.toString('latin1'); if (got.length >= 4) done(got.startsWith('SSH-')) })
+    sock.on('error', () => done(false))
+    sock.on('close', () => done(got.startsWith('SSH-')))
+  })
+}
+
