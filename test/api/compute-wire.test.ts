@@ -164,3 +164,19 @@ test('a locked server refuses its owner (409) but not an admin', async () => {
   const admin = await skiff.token('admin')
   assert.equal((await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: admin, body: { pause: null } })).statusCode, 202)
 })
+
+test('anything unexpected is 500 computeFault with the request id and no internals', async () => {
+  const fresh = await startTestSkiff()
+  try {
+    // A route that fails the way a bug would: the message must not reach the client.
+    fresh.apps.compute.get('/v2.1/test-crash', async () => { throw new TypeError('internal detail /var/lib/secret at line 42') })
+    const res = await fresh.compute('GET', '/v2.1/test-crash', { token: await fresh.token('demo') })
+    assert.equal(res.statusCode, 500)
+    const fault = res.json().computeFault
+    assert.equal(fault.code, 500)
+    assert.ok(fault.message.includes(String(res.headers['x-openstack-request-id'])), fault.message)
+    assert.ok(!res.body.includes('/var/lib/secret') && !res.body.includes('TypeError'), res.body)
+  } finally {
+    await fresh.close()
+  }
+})

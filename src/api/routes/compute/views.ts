@@ -10,9 +10,19 @@ export const NETWORK_NAME = 'private'
 
 export interface Fault { code: number; message: string; details: string; created_at: string }
 
-/** Nova's hostId: sha224 of project id and host, so it differs per project. */
-export const hostId = (projectId: string, host: string | null) =>
-  host ? createHash('sha224').update(projectId + host).digest('hex') : ''
+/** Nova's hostId: sha224 of project id and host, so it differs per project. Few pairs exist: remembered. */
+const hostIds = new Map<string, string>()
+export function hostId(projectId: string, host: string | null): string {
+  if (!host) return ''
+  const key = `${projectId} ${host}`
+  let id = hostIds.get(key)
+  if (id === undefined) {
+    id = createHash('sha224').update(projectId + host).digest('hex')
+    if (hostIds.size > 10_000) hostIds.clear()
+    hostIds.set(key, id)
+  }
+  return id
+}
 
 const bookmark = (base: string, kind: string, id: string) => [{ rel: 'bookmark', href: `${base}/${kind}/${id}` }]
 
