@@ -76,14 +76,14 @@ export class ServerActions {
     if (host && !(await this.#d.hosts.isUp(host))) throw new ServiceUnavailable(`Compute service of ${host} is unavailable at this time.`)
   }
 
-  async start(ctx: AuthContext, id: string, rule: ActionRule, payload: Record<string, unknown>, requestId: string): Promise<ServerRow> {
+  async start(ctx: AuthContext, id: string, rule: ActionRule, payload: Record<string, unknown>, requestId: string): Promise<void> {
     const s = await this.check(ctx, id, rule)
     return this.begin(ctx, s, rule, payload, requestId)
   }
 
   /** The compare-and-set, the instance action and the task, in one transaction. */
   async begin(ctx: AuthContext, s: ServerRow, rule: ActionRule, payload: Record<string, unknown>, requestId: string,
-    extra: Partial<ServerRow> = {}, alsoInTransaction?: (trx: Transaction<Database>) => Promise<void>): Promise<ServerRow> {
+    extra: Partial<ServerRow> = {}, alsoInTransaction?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
     const host = s.host ?? this.#d.pickHost()
     await this.#d.repo.db.transaction().execute(async (trx: Transaction<Database>) => {
       const ok = await this.#d.repo.cas(s.id, { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] }, { ...extra, task_state: rule.taskState }, trx)
@@ -99,7 +99,6 @@ export class ServerActions {
       await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
     })
     this.#d.queue.notify(host)
-    return (await this.#d.repo.get(s.id)) ?? s
   }
 }
 

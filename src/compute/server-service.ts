@@ -313,7 +313,8 @@ export class ServerService {
     }
     if (req.accessIPv4 !== undefined) set.access_ipv4 = req.accessIPv4
     if (req.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(req.accessIPv6)
-    const server = await this.#d.actions.begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state, sealed: this.#d.sealer.seal({ adminPass }) }, requestId, set)
+    await this.#d.actions.begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state, sealed: this.#d.sealer.seal({ adminPass }) }, requestId, set)
+    const server = (await this.#d.repo.get(s.id)) ?? s
     return { server, adminPass }
   }
 

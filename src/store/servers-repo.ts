@@ -100,14 +100,16 @@ export class ServersRepo {
     return this.db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
   }
 
+  /** The event of the action that `requestId` started, in one statement; undefined without one. */
   async startEvent(serverId: string, requestId: string, event: string, host: string | null): Promise<string | undefined> {
-    const action = await this.actionByRequest(serverId, requestId)
-    if (!action) return undefined
     const id = randomUUID()
-    await this.db.insertInto('instance_action_events').values({
-      id, action_id: action.id, event, start_time: this.now(), finish_time: null, result: null, traceback: null, host, details: null,
-    }).execute()
-    return id
+    const r = await this.db.insertInto('instance_action_events')
+      .columns(['id', 'action_id', 'event', 'start_time', 'host'])
+      .expression((eb) => eb.selectFrom('instance_actions')
+        .select([eb.val(id).as('id'), 'instance_actions.id as action_id', eb.val(event).as('event'), eb.val(this.now()).as('start_time'), eb.val(host).as('host')])
+        .where('server_id', '=', serverId).where('request_id', '=', requestId).limit(1))
+      .executeTakeFirst()
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 ? id : undefined
   }
 
   async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string): Promise<void> {
