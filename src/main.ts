@@ -52,34 +52,79 @@ export interface Skiff extends SkiffCore {
   urls: Roots
 }
 
-export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
-  const store = await openStore(config.databaseUrl)
+/** The services every role builds on one store: the API serves them, the agent acts through them. */
+function buildDomain(config: Config, store: Store, clock: Clock) {
   const db = store.db
-  const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
   const images = new ImageService(db, clock, path.join(config.dataDir, 'images'))
-  await images.recoverInterruptedUploads()
   const flavors = new FlavorService(db, clock)
   const keypairs = new KeypairService(db, clock)
   const repo = new ServersRepo(db, clock)
-  const queue = new TaskQueue(db, clock)
-  const driver = new SimulatedDriver({ delayMs: config.simulatedDelayMs })
+  const queue = new TaskQueue(store, clock)
   const sealer = Sealer.fromDataDir(config.dataDir)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   const imageLookup = {
     usableImage: (id: string, projectId: string, isAdmin: boolean) => images.usableImage(id, projectId, isAdmin),
     findByName: async (name: string) => db.selectFrom('images').selectAll().where('name', '=', name).where('status', '=', 'active').orderBy('created_at').executeTakeFirst(),
   }
-  const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const pickHost = () => config.agentHost
   const actions = new ServerActions({ repo, queue, hosts, pickHost })
+  const rescues = new RescueService({
+    actions, repo, images: imageLookup, keypairs, sealer, enableInstancePassword: config.enableInstancePassword,
+    defaultRescueImageName: RESCUE_IMAGE, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
+  })
+  return { db, images, flavors, keypairs, repo, queue, sealer, hosts, imageLookup, pickHost, actions, rescues }
+}
+
+type Domain = ReturnType<typeof buildDomain>
+
+/** What runs on a hypervisor host: the agent loop with compute's handlers, heartbeats and rescue expiry. */
+export interface HostAgent {
+  host: string
+  agent: Agent
+  driver: SimulatedDriver
+  stop(): Promise<void>
+}
+
+async function startHostAgent(config: Config, logger: Logger, clock: Clock, d: Domain, driver: SimulatedDriver, host: string): Promise<HostAgent> {
+  const log = logger.child({ component: 'agent', host })
+  const worker = new ServerWorker({
+    repo: d.repo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: log,
+    imageName: async (id) => (id ? (await d.db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
+  })
+  await worker.adoptServers()
+  await d.hosts.register(host, driver.name)
+  const agent = new Agent({
+    queue: d.queue, host, handlers: worker.handlers(), logger: log,
+    leaseMs: config.taskLeaseSeconds * 1000,
+    heartbeat: () => d.hosts.heartbeat(host), heartbeatMs: Math.max(200, (config.hostDownAfterSeconds * 1000) / 6),
+  })
+  await agent.start()
+  const expiry = new RescueExpiry(d.rescues, d.repo, clock, log, host)
+  expiry.start()
+  return {
+    host, agent, driver,
+    async stop() {
+      expiry.stop()
+      // Running tasks finish; a hung simulated operation is cut short after a grace period.
+      const timer = setTimeout(() => driver.close(), 10_000)
+      await agent.stop()
+      clearTimeout(timer)
+    },
+  }
+}
+
+export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
+  const store = await openStore(config.databaseUrl)
+  const d = buildDomain(config, store, clock)
+  const { db, images, flavors, keypairs, repo, queue, sealer, hosts, imageLookup, pickHost, actions, rescues } = d
+  const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
+  await images.recoverInterruptedUploads()
+  const driver = new SimulatedDriver({ delayMs: config.simulatedDelayMs })
+  const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
   const servers = new ServerService({
     repo, queue, flavors, keypairs, images: imageLookup, pickHost, quotas,
     enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
-  })
-  const rescues = new RescueService({
-    actions, repo, images: imageLookup, keypairs, sealer, enableInstancePassword: config.enableInstancePassword,
-    defaultRescueImageName: RESCUE_IMAGE, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
   const metadata = new ServerMetadataService(servers)
   const passwords = new ServerPasswordService(servers)
@@ -90,44 +135,48 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
 
-  let agent: Agent | undefined
-  let expiry: RescueExpiry | undefined
-  if (config.agent) {
-    const log = logger.child({ component: 'agent' })
-    const worker = new ServerWorker({
-      repo, driver, flavors, sealer, host: config.agentHost, logger: log,
-      imageName: async (id) => (id ? (await db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
-    })
-    await worker.adoptServers()
-    await hosts.register(config.agentHost, driver.name)
-    agent = new Agent({
-      queue, host: config.agentHost, handlers: worker.handlers(), logger: log,
-      heartbeat: () => hosts.heartbeat(config.agentHost), heartbeatMs: Math.max(200, (config.hostDownAfterSeconds * 1000) / 6),
-    })
-    await agent.start()
-    expiry = new RescueExpiry(rescues, repo, clock, log, config.agentHost)
-    expiry.start()
-  }
+  const hostAgent = config.agent ? await startHostAgent(config, logger, clock, d, driver, config.agentHost) : undefined
   const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
   purge.unref()
 
   return {
-    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue, agent, serverFeed,
+    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue, agent: hostAgent?.agent, serverFeed,
     async close() {
       clearInterval(purge)
-      expiry?.stop()
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
-      if (agent) {
-        // Running tasks finish; a hung simulated operation is cut short after a grace period.
-        const timer = setTimeout(() => driver.close(), 10_000)
-        await agent.stop()
-        clearTimeout(timer)
-      }
+      await hostAgent?.stop()
       driver.close()
+      await queue.close()
       await store.close()
     },
+  }
+}
+
+/**
+ * `skiff agent`: the agent of one hypervisor host, alone in its process, beside API processes
+ * (`skiff serve --no-agent`) on the same PostgreSQL. It needs the deployment's sealing key
+ * (`<data-dir>/secret.key`) to open the passwords the API hands it.
+ */
+export async function startAgent(config: Config, logger: Logger, clock: Clock = systemClock): Promise<HostAgent & { store: Store }> {
+  const store = await openStore(config.databaseUrl)
+  try {
+    const d = buildDomain(config, store, clock)
+    const driver = new SimulatedDriver({ delayMs: config.simulatedDelayMs })
+    const hostAgent = await startHostAgent(config, logger, clock, d, driver, config.agentHost)
+    return {
+      ...hostAgent, store,
+      async stop() {
+        await hostAgent.stop()
+        driver.close()
+        await d.queue.close()
+        await store.close()
+      },
+    }
+  } catch (err) {
+    await store.close()
+    throw err
   }
 }
 

@@ -110,14 +110,14 @@ export class ServersRepo {
     return id
   }
 
-  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string): Promise<void> {
+  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string, db: Db = this.db): Promise<void> {
     if (!eventId) return
     const now = this.now()
-    const ev = await this.db.updateTable('instance_action_events')
+    const ev = await db.updateTable('instance_action_events')
       .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
       .where('id', '=', eventId).returning('action_id').executeTakeFirst()
     if (ev) {
-      await this.db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
+      await db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
         .where('id', '=', ev.action_id).execute()
     }
   }
