@@ -16,6 +16,7 @@ import { ServerPasswordService } from './compute/server-password.ts'
 import { ServerService } from './compute/server-service.ts'
 import { ServerGroupsRepo } from './store/server-groups-repo.ts'
 import { ServerWorker } from './compute/server-worker.ts'
+import { Scheduler } from './compute/scheduler.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
 import { publicHost, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
@@ -92,7 +93,7 @@ async function startHostAgent(config: Config, logger: Logger, clock: Clock, d: D
     imageName: async (id) => (id ? (await d.db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
   })
   await worker.adoptServers()
-  await d.hosts.register(host, driver.name)
+  await d.hosts.register(host, driver.name, { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb })
   const agent = new Agent({
     queue: d.queue, host, handlers: worker.handlers(), logger: log,
     leaseMs: config.taskLeaseSeconds * 1000,
@@ -122,8 +123,9 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const driver = new SimulatedDriver({ delayMs: config.simulatedDelayMs })
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
+  const scheduler = new Scheduler(db, hosts, store.dialect)
   const servers = new ServerService({
-    repo, queue, flavors, keypairs, images: imageLookup, pickHost, quotas,
+    repo, queue, flavors, keypairs, images: imageLookup, pickHost, quotas, scheduler,
     enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
   })
   const metadata = new ServerMetadataService(servers)

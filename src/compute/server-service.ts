@@ -5,6 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { BadRequest, Forbidden, PolicyNotAuthorized } from '../errors.ts'
 import type { Sealer } from '../secrets.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
+import type { Scheduler } from './scheduler.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { ImageRow, ServerRow } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
@@ -43,6 +44,7 @@ export interface ServerServiceDeps {
   /** Seals the passwords that travel to the agent inside tasks. */
   sealer: Sealer
   hosts: HostRegistry
+  scheduler: Scheduler
   actions: ServerActions
   /** Server groups: the `group` scheduler hint's checks, placement rule and membership. */
   groups: Pick<ServerGroupService, 'place' | 'addMember'>
@@ -179,16 +181,20 @@ export class ServerService {
 
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
     const reservationId = 'r-' + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8).toLowerCase()
-    const host = this.#d.pickHost()
-    // No live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
-    const hostUp = await this.#d.hosts.isUp(host)
-    // A group's policy may leave no host for some of the servers: those end in ERROR too.
-    const placement = req.group !== undefined ? await this.#d.groups.place(ctx, req.group, count, host) : undefined
+    // Hosts with room for the flavor, best first; a group's policy is applied to the best one
+    // and keeps the whole request there (one host may leave some servers without a place).
+    const demand = { vcpus: flavor.vcpus, ramMb: flavor.ram, diskGb: flavor.disk }
+    let candidates = await this.#d.scheduler.candidates(demand)
+    const placement = req.group !== undefined ? await this.#d.groups.place(ctx, req.group, count, candidates[0]?.name ?? this.#d.pickHost()) : undefined
+    if (placement) candidates = candidates.slice(0, 1)
+    const hostsToWake = new Set<string>()
     const now = this.#d.repo.now()
     const servers: ServerRow[] = []
     await this.#d.repo.db.transaction().execute(async (trx) => {
       for (let i = 0; i < count; i++) {
-        const placeable = hostUp && (placement?.fits[i] ?? true)
+        // No room on a live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
+        const host = (placement?.fits[i] ?? true) ? await this.#d.scheduler.claim(trx, candidates, demand) : null
+        const placeable = host !== null
         const row: ServerRow = {
           id: randomUUID(), name: count > 1 ? `${req.name}-${i + 1}` : req.name, project_id: projectId, user_id: ctx.userId,
           image_id: image.id, flavor_id: flavor.id, key_name: req.keyName ?? null,
@@ -201,12 +207,14 @@ export class ServerService {
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.repo.recordAction({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
-        if (placeable) await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
-        else await this.#d.repo.recordFault(row.id, 500, 'No valid host was found. There are not enough hosts available.', '', trx)
+        if (host !== null) {
+          await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
+          hostsToWake.add(host)
+        } else await this.#d.repo.recordFault(row.id, 500, 'No valid host was found. There are not enough hosts available.', '', trx)
         servers.push(row)
       }
     })
-    this.#d.queue.notify(host)
+    for (const host of hostsToWake) this.#d.queue.notify(host)
     return { servers, adminPass, reservationId }
   }
 
