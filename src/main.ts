@@ -78,37 +78,61 @@ function buildDomain(config: Config, store: Store, clock: Clock) {
 
 type Domain = ReturnType<typeof buildDomain>
 
-/** What runs on a hypervisor host: the agent loop with compute's handlers, heartbeats and rescue expiry. */
+/** What runs on hypervisor hosts: per host an agent loop with compute's handlers; heartbeats and rescue expiry for all. */
 export interface HostAgent {
-  host: string
+  hosts: string[]
+  /** The agent of the first host (the in-process agent of `skiff serve`). */
   agent: Agent
   driver: SimulatedDriver
   stop(): Promise<void>
 }
 
-async function startHostAgent(config: Config, logger: Logger, clock: Clock, d: Domain, driver: SimulatedDriver, host: string): Promise<HostAgent> {
-  const log = logger.child({ component: 'agent', host })
-  const worker = new ServerWorker({
-    repo: d.repo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: log,
-    imageName: async (id) => (id ? (await d.db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
-  })
-  await worker.adoptServers()
-  await d.hosts.register(host, driver.name, { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb })
-  const agent = new Agent({
-    queue: d.queue, host, handlers: worker.handlers(), logger: log,
-    leaseMs: config.taskLeaseSeconds * 1000,
-    heartbeat: () => d.hosts.heartbeat(host), heartbeatMs: Math.max(200, (config.hostDownAfterSeconds * 1000) / 6),
-  })
-  await agent.start()
-  const expiry = new RescueExpiry(d.rescues, d.repo, clock, log, host)
+/**
+ * One host, or many simulated ones in one process (`skiff agent --simulated-hosts N`): each host
+ * has its own agent loop (its own claims, its own leases) over the process's one queue (one
+ * LISTEN connection); heartbeats go out in one statement and one sweep expires rescues of all.
+ */
+async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: Domain, driver: SimulatedDriver, hosts: string[]): Promise<HostAgent> {
+  const log = logger.child({ component: 'agent' })
+  const capacity = { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb }
+  const imageName = async (id: string | null) => (id ? (await d.db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null)
+  const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
+  const agents: Agent[] = []
+  const stopAll = async () => { await Promise.allSettled(agents.map((a) => a.stop())) }
+  try {
+    for (const host of hosts) {
+      const hostLog = hosts.length === 1 ? log.child({ host }) : log
+      const worker = new ServerWorker({ repo: d.repo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: hostLog, imageName })
+      await worker.adoptServers()
+      await d.hosts.register(host, driver.name, capacity)
+      const agent = new Agent({
+        queue: d.queue, host, handlers: worker.handlers(), logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
+        // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
+        pollMs: Math.min(30_000, 1000 * Math.max(1, Math.ceil(hosts.length / 50))),
+        heartbeat: async () => {}, heartbeatMs: 3_600_000,
+      })
+      agents.push(agent)
+      await agent.start()
+    }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+  // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
+  const beat = setInterval(() => {
+    void d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running)).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
+  }, heartbeatMs)
+  beat.unref()
+  const expiry = new RescueExpiry(d.rescues, d.repo, clock, log, hosts)
   expiry.start()
   return {
-    host, agent, driver,
+    hosts, agent: agents[0]!, driver,
     async stop() {
+      clearInterval(beat)
       expiry.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
-      await agent.stop()
+      await stopAll()
       clearTimeout(timer)
     },
   }
@@ -137,7 +161,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
 
-  const hostAgent = config.agent ? await startHostAgent(config, logger, clock, d, driver, config.agentHost) : undefined
+  const hostAgent = config.agent ? await startHostAgents(config, logger, clock, d, driver, [config.agentHost]) : undefined
   const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
   purge.unref()
 
@@ -161,12 +185,14 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
  * (`skiff serve --no-agent`) on the same PostgreSQL. It needs the deployment's sealing key
  * (`<data-dir>/secret.key`) to open the passwords the API hands it.
  */
-export async function startAgent(config: Config, logger: Logger, clock: Clock = systemClock): Promise<HostAgent & { store: Store }> {
+export async function startAgent(config: Config, logger: Logger, clock: Clock = systemClock, simulatedHosts = 0): Promise<HostAgent & { store: Store }> {
   const store = await openStore(config.databaseUrl)
   try {
     const d = buildDomain(config, store, clock)
     const driver = new SimulatedDriver({ delayMs: config.simulatedDelayMs })
-    const hostAgent = await startHostAgent(config, logger, clock, d, driver, config.agentHost)
+    // --simulated-hosts N: hosts NAME-1 ... NAME-N, all in this process, on the simulated driver.
+    const hosts = simulatedHosts > 0 ? Array.from({ length: simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]
+    const hostAgent = await startHostAgents(config, logger, clock, d, driver, hosts)
     return {
       ...hostAgent, store,
       async stop() {

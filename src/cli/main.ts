@@ -98,6 +98,11 @@ const AGENT_KEYS: (keyof Config)[] = ['dataDir', 'databaseUrl', 'driver', 'simul
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
 agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')
 agentCmd.addOption(new Option('--host <name>', 'name of this hypervisor host [env SKIFF_AGENT_HOST]'))
+agentCmd.addOption(new Option('--simulated-hosts <n>', 'run N simulated hosts NAME-1 ... NAME-N in this process (load tests)').argParser((v) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) { console.error(`skiff: --simulated-hosts expects a positive integer, got '${v}'`); process.exit(2) }
+  return n
+}))
 for (const o of OPTIONS.filter((x) => AGENT_KEYS.includes(x.key))) {
   if (o.kind === 'bool') {
     agentCmd.addOption(new Option(o.flag, `${o.help} [env ${o.env}]`))
@@ -109,9 +114,10 @@ for (const o of OPTIONS.filter((x) => AGENT_KEYS.includes(x.key))) {
 agentCmd.action(async (opts: Record<string, unknown>) => {
   const config = configOf(agentCmd, opts, { agentHost: 'host', host: '-' })
   const logger = makeLogger(config.logLevel)
-  const agent = await startAgent(config, logger)
+  const agent = await startAgent(config, logger, undefined, (opts.simulatedHosts as number | undefined) ?? 0)
+  const names = agent.hosts.length === 1 ? `host ${agent.hosts[0]}` : `${agent.hosts.length} hosts ${agent.hosts[0]} ... ${agent.hosts.at(-1)}`
   process.stdout.write([
-    `Skiff agent of host ${agent.host} is running.`,
+    `Skiff agent of ${names} is running.`,
     `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
     `  driver    ${config.driver}`,
     '',

@@ -117,6 +117,11 @@ export class Agent {
     await Promise.allSettled([...this.#running])
   }
 
+  /** Started and not stopped: its host may say it is alive. */
+  get running(): boolean {
+    return !this.#stopped
+  }
+
   get idle(): boolean {
     return this.#running.size === 0
   }
