@@ -157,7 +157,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const idempotency = new IdempotencyRepo(db, clock)
   const serverFeed = new ServerChangeFeed({ db, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
-  const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, idempotency, serverEvents, roots })
+  const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, hosts, idempotency, serverEvents, roots })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({ db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl })
 
