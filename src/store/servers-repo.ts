@@ -69,8 +69,10 @@ export class ServersRepo {
       const address = `10.0.${n >> 8}.${n & 255}`
       if ((n & 255) === 0 || (n & 255) === 255 || used.has(address)) continue
       const mac = 'fa:16:3e:' + [...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')
-      await db.insertInto('fixed_ips').values({ address, server_id: serverId, mac, allocated_at: this.now() }).execute()
-      return address
+      // Another API process may take the same address at the same moment: the loser moves on.
+      const r = await db.insertInto('fixed_ips').values({ address, server_id: serverId, mac, allocated_at: this.now() })
+        .onConflict((oc) => oc.column('address').doNothing()).executeTakeFirst()
+      if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 1) return address
     }
     throw new Error('the private network is full')
   }
