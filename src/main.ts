@@ -109,7 +109,6 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
         queue: d.queue, host, handlers: worker.handlers(), logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
         // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
         pollMs: Math.min(30_000, 1000 * Math.max(1, Math.ceil(hosts.length / 50))),
-        heartbeat: async () => {}, heartbeatMs: 3_600_000,
       })
       agents.push(agent)
       await agent.start()

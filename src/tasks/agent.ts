@@ -15,9 +15,6 @@ export interface AgentOptions {
   leaseMs?: number
   /** Safety net when a wake-up is missed (another process enqueued, say). */
   pollMs?: number
-  /** Called at start and then every `heartbeatMs`: the host says it is alive. */
-  heartbeat?: () => Promise<void>
-  heartbeatMs?: number
 }
 
 export class Agent {
@@ -25,20 +22,18 @@ export class Agent {
   readonly #running = new Set<Promise<void>>()
   #stopped = true
   #timer: NodeJS.Timeout | undefined
-  #beat: NodeJS.Timeout | undefined
   #unsubscribe: (() => Promise<void>) | undefined
   #sweep: NodeJS.Timeout | undefined
   #pumping = false
   #again = false
 
   constructor(options: AgentOptions) {
-    this.#o = { concurrency: 8, leaseMs: 60_000, pollMs: 1_000, heartbeat: async () => {}, heartbeatMs: 5_000, ...options }
+    // Heartbeats are not the loop's business: whoever runs the agents beats for their hosts
+    // (one statement for all the hosts of a process), while `running` says so.
+    this.#o = { concurrency: 8, leaseMs: 60_000, pollMs: 1_000, ...options }
   }
 
   async start(): Promise<void> {
-    await this.#o.heartbeat()
-    this.#beat = setInterval(() => { void this.#o.heartbeat().catch((err) => this.#o.logger.warn({ err }, 'heartbeat failed')) }, this.#o.heartbeatMs)
-    this.#beat.unref()
     const requeued = await this.#o.queue.requeueAllRunning(this.#o.host)
     if (requeued) this.#o.logger.warn({ requeued }, 'resuming tasks left running by a previous agent')
     this.#stopped = false
@@ -111,7 +106,6 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
-    if (this.#beat) clearInterval(this.#beat)
     if (this.#sweep) clearInterval(this.#sweep)
     await this.#unsubscribe?.().catch(() => {})
     await Promise.allSettled([...this.#running])
