@@ -152,6 +152,32 @@ describe('scale-out: API processes and host agents on one PostgreSQL', { skip },
     assert.deepEqual(await tasks(), [])
   })
 
+  test('an API process killed -9 in the middle of 40 creates over two API processes: every accepted request is carried out, nothing is left in a task', async () => {
+    const answered: string[] = []
+    let sent = 0
+    const burst = Array.from({ length: 4 }, async () => {
+      for (;;) {
+        const n = sent++
+        if (n >= 40) return
+        try {
+          const r = await api(n % 2, 'POST', '/v2.1/servers', { server: { name: `k${n}`, imageRef: imageId, flavorRef: '1' } })
+          if (r.status === 202) answered.push(r.body.server.id as string)
+        } catch { /* the killed process: no answer, so nothing was promised */ }
+      }
+    })
+    await pollUntil('a quarter of the creates to be answered', async () => answered.length >= 10, { timeoutMs: 30_000, intervalMs: 5 })
+    process.kill(apis[1]!.pid, 'SIGKILL')
+    await Promise.all(burst)
+    await apis[1]!.stop()
+    for (const id of answered) await settled(id, ['ACTIVE'], 60_000)
+    // Whatever committed without an answer is carried out too: nothing stays BUILD or in a task.
+    await pollUntil('every server to be idle and the queue empty', async () => {
+      const busy = await sql.query(`select id from servers where deleted = 0 and task_state is not null`)
+      return busy.rows.length === 0 && (await tasks()).length === 0
+    }, { timeoutMs: 60_000, intervalMs: 100 })
+    apis[1] = await startSkiffProcess({ dataDir, extraArgs: ['--no-agent', '--database-url', database.url, '--host-down-after', '4'] })
+  })
+
   test('an agent stopped for good: its host goes down, actions on its servers answer 503', async () => {
     const { rows } = await sql.query<{ id: string }>(`select id from servers where host = 'skiff-1' and deleted = 0 limit 1`)
     const id = rows[0]!.id
