@@ -9,6 +9,7 @@
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test node --import tsx bench/scale-out.ts \
 //     [--hosts 1000] [--servers 100000] [--rate 50] [--seconds 20] [--list-seconds 10] [--delay 0]
+//     [--apis 2]
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { api, demoToken, load, option, runMain, startAgent, startSkiff, table, tempDir, type SkiffProcess } from './harness.ts'
@@ -128,6 +129,8 @@ await runMain(async () => {
   const seconds = option('seconds', 20)
   const listSeconds = option('list-seconds', 10)
   const delay = option('delay', 0)
+  const maxApis = option('apis', 2)
+
   const schema = `skiff_bench_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: base })
   await admin.connect()
@@ -172,7 +175,7 @@ await runMain(async () => {
     const spread = (await db.query<{ n: string }>(`select count(distinct host) as n from servers where id = any($1)`, [ids])).rows[0]!.n
 
     const rows: string[][] = []
-    for (const n of [1, 2]) {
+    for (let n = 1; n <= maxApis; n++) {
       if (apis.length < n) apis.push(await startSkiff({ dataDir, serveArgs }))
       const used = apis.slice(0, n)
       const lists = await Promise.all(used.map((s) => load({ url: s.compute, paths: ['/v2.1/servers/detail?limit=1000'], token, connections: 4, durationS: listSeconds })))
