@@ -34,13 +34,13 @@ export class Scheduler {
   }
 
   /**
-   * In the create transaction: the first candidate that still has room, counted again under the
+   * In the create transaction: the first candidate `allowed` (a server group's policy) that still has room, counted again under the
    * host row's lock. The candidate's free room shrinks, so the next server of the same request
    * sees what this one took. Null: no valid host.
    */
-  async claim(trx: Transaction<Database>, candidates: Candidate[], demand: Demand): Promise<string | null> {
+  async claim(trx: Transaction<Database>, candidates: Candidate[], demand: Demand, allowed: (host: string) => boolean = () => true): Promise<string | null> {
     for (const c of candidates) {
-      if (!fits(c.free, demand)) continue
+      if (!fits(c.free, demand) || !allowed(c.name)) continue
       if (this.#dialect === 'postgres') await sql`select name from hosts where name = ${c.name} for update`.execute(trx)
       const row = await this.#usage(trx).where('h.name', '=', c.name).executeTakeFirst()
       if (!row) continue

@@ -193,19 +193,20 @@ export class ServerService {
 
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
     const reservationId = 'r-' + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8).toLowerCase()
-    // Hosts with room for the flavor, best first; a group's policy is applied to the best one
-    // and keeps the whole request there (one host may leave some servers without a place).
+    // Hosts with room for the flavor, best first; a group's policy filters them server by server
+    // (anti-affinity: never a host a member is on, this request's included; affinity: theirs).
     const demand = { vcpus: flavor.vcpus, ramMb: flavor.ram, diskGb: flavor.disk }
-    let candidates = await this.#d.scheduler.candidates(demand)
-    const placement = req.group !== undefined ? await this.#d.groups.place(ctx, req.group, count, candidates[0]?.name ?? this.#d.pickHost()) : undefined
-    if (placement) candidates = candidates.slice(0, 1)
+    const candidates = await this.#d.scheduler.candidates(demand)
+    const placement = req.group !== undefined ? await this.#d.groups.place(ctx, req.group, count) : undefined
+    const taken = [...(placement?.memberHosts ?? [])]
     const hostsToWake = new Set<string>()
     const now = this.#d.repo.now()
     const servers: ServerRow[] = []
     await this.#d.repo.db.transaction().execute(async (trx) => {
       for (let i = 0; i < count; i++) {
         // No room on a live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
-        const host = (placement?.fits[i] ?? true) ? await this.#d.scheduler.claim(trx, candidates, demand) : null
+        const host = await this.#d.scheduler.claim(trx, candidates, demand, placement ? (h) => placement.allows(h, taken) : undefined)
+        if (host !== null) taken.push(host)
         const placeable = host !== null
         const row: ServerRow = {
           id: randomUUID(), name: count > 1 ? `${req.name}-${i + 1}` : req.name, project_id: projectId, user_id: ctx.userId,

@@ -60,3 +60,33 @@ test('a host that stopped heartbeating gets no new servers', async () => {
   const s = await show(await create('after-down'))
   assert.notEqual(s['OS-EXT-SRV-ATTR:host'], 'skiff-2')
 })
+
+test('server groups across hosts: anti-affinity spreads members over hosts, affinity keeps them on one', async () => {
+  const other = await startTestSkiff()
+  try {
+    const token = await other.token('admin')
+    const images = await other.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': token } })
+    const imageRef = images.json().images[0].id
+    const now = new Date().toISOString()
+    await other.store.db.insertInto('hosts').values({ name: 'skiff-2', started_at: now, heartbeat_at: now, driver: 'simulated', vcpus: 64, ram_mb: 65536, disk_gb: 1000 }).execute()
+    const hostsOf = async (policy: string, n: number) => {
+      const g = await other.compute('POST', '/v2.1/os-server-groups', { token, body: { server_group: { name: policy, policies: [policy] } } })
+      assert.equal(g.statusCode, 200, g.body)
+      const out: (string | null)[] = []
+      for (let i = 0; i < n; i++) {
+        const r = await other.compute('POST', '/v2.1/servers', { token, body: { server: { name: `${policy}-${i}`, imageRef, flavorRef: '1' }, 'os:scheduler_hints': { group: g.json().server_group.id } } })
+        assert.equal(r.statusCode, 202, r.body)
+        out.push((await other.compute('GET', `/v2.1/servers/${r.json().server.id}`, { token })).json().server['OS-EXT-SRV-ATTR:host'])
+      }
+      return out
+    }
+    const anti = await hostsOf('anti-affinity', 3)
+    assert.deepEqual(anti.slice(0, 2).sort(), ['skiff-1', 'skiff-2'])
+    assert.equal(anti[2], null, 'a third member has no host left: ERROR')
+    const aff = await hostsOf('affinity', 3)
+    assert.equal(new Set(aff).size, 1)
+    assert.notEqual(aff[0], null)
+  } finally {
+    await other.close()
+  }
+})
