@@ -96,6 +96,8 @@ export interface SkiffOptions {
   serveArgs?: string[]
   /** Extra environment variables for the child. */
   env?: Record<string, string>
+  /** A data dir shared with other processes (the sealing key, the credentials) instead of a fresh one. */
+  dataDir?: string
 }
 
 /**
@@ -104,7 +106,7 @@ export interface SkiffOptions {
  * pid is the Skiff process itself (its /proc/<pid>/status is Skiff's memory).
  */
 export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess> {
-  const dataDir = tempDir('skiff-bench-')
+  const dataDir = opts.dataDir ?? tempDir('skiff-bench-')
   const child = spawn(process.execPath, [
     ...(opts.nodeArgs ?? []), path.join(ROOT, 'bin/skiff.js'), 'serve',
     '--data-dir', dataDir, '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--log-level', 'warn',
@@ -131,6 +133,16 @@ export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess>
 }
 
 /** The bare node:http server (bench/bare-server.ts) answering `bodyFile`'s bytes, in its own process. */
+/** `skiff agent` in its own process; resolves once it says it is running. */
+export async function startAgent(args: string[], timeoutMs = 300_000): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/skiff.js'), 'agent', '--log-level', 'warn', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  await waitForOutput(child, 'skiff agent', (t) => /is running\./.test(t), timeoutMs)
+  child.stderr?.on('data', (b: Buffer) => process.stderr.write(`[agent] ${b.toString()}`))
+  child.stdout?.resume()
+  return child
+}
+
 export async function startBare(bodyFile: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/bare-server.ts'), bodyFile],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })

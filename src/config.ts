@@ -33,6 +33,12 @@ export interface Config {
   rescueTimeoutSeconds: number
   /** A host whose agent has not heartbeaten for this long is down: actions on its servers get 503. */
   hostDownAfterSeconds: number
+  /** A running task whose agent has not renewed its lease for this long goes back to the queue. */
+  taskLeaseSeconds: number
+  /** What an agent's host offers to servers: the scheduler places a server where its flavor fits. */
+  hostVcpus: number
+  hostRamMb: number
+  hostDiskGb: number
   quotaInstances: number
   quotaCores: number
   quotaRamMb: number
@@ -67,7 +73,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     key: 'databaseUrl', flag: '--database-url', env: 'SKIFF_DATABASE_URL', kind: 'string',
     default: (p) => `sqlite:${path.join(p.dataDir ?? './data', 'skiff.sqlite')}`,
-    help: '`sqlite:PATH` (default `sqlite:<data-dir>/skiff.sqlite`) or `sqlite::memory:`',
+    help: '`sqlite:PATH` (default `sqlite:<data-dir>/skiff.sqlite`), `sqlite::memory:` or `postgres://USER@HOST/DB` (to scale out)',
   },
   { key: 'driver', flag: '--driver', env: 'SKIFF_DRIVER', kind: 'string', default: () => 'simulated', help: 'hypervisor driver: `simulated` or `qemu` (real VMs; see "The qemu driver")' },
   { key: 'adminPassword', flag: '--admin-password', env: 'SKIFF_ADMIN_PASSWORD', kind: 'string', default: () => undefined, help: 'password of the `admin` user; generated at first start when absent (then kept)' },
@@ -80,6 +86,10 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'keepAliveTimeoutMs', flag: '--keep-alive-timeout', env: 'SKIFF_KEEP_ALIVE_TIMEOUT', kind: 'int', default: () => 75_000, help: 'idle keep-alive timeout of the listeners, ms' },
   { key: 'rescueTimeoutSeconds', flag: '--rescue-timeout', env: 'SKIFF_RESCUE_TIMEOUT', kind: 'int', default: () => 0, help: 'seconds a rescue lasts before Skiff unrescues it (0: never, as Nova)' },
   { key: 'hostDownAfterSeconds', flag: '--host-down-after', env: 'SKIFF_HOST_DOWN_AFTER', kind: 'int', default: () => 30, help: 'seconds without an agent heartbeat before its host is down (actions answer 503)' },
+  { key: 'taskLeaseSeconds', flag: '--task-lease', env: 'SKIFF_TASK_LEASE', kind: 'int', default: () => 60, help: 'seconds a running task stays claimed without its agent renewing the lease; then it runs again' },
+  { key: 'hostVcpus', flag: '--host-vcpus', env: 'SKIFF_HOST_VCPUS', kind: 'int', default: () => 512, help: 'vCPUs an agent\'s host offers to servers (the scheduler places a server where its flavor fits)' },
+  { key: 'hostRamMb', flag: '--host-ram', env: 'SKIFF_HOST_RAM', kind: 'int', default: () => 2_097_152, help: 'RAM an agent\'s host offers to servers, MB' },
+  { key: 'hostDiskGb', flag: '--host-disk', env: 'SKIFF_HOST_DISK', kind: 'int', default: () => 65_536, help: 'disk an agent\'s host offers to servers, GB' },
   { key: 'quotaInstances', flag: '--quota-instances', env: 'SKIFF_QUOTA_INSTANCES', kind: 'int', default: () => 1000, help: 'servers per project' },
   { key: 'quotaCores', flag: '--quota-cores', env: 'SKIFF_QUOTA_CORES', kind: 'int', default: () => 2000, help: 'vCPUs per project' },
   { key: 'quotaRamMb', flag: '--quota-ram', env: 'SKIFF_QUOTA_RAM', kind: 'int', default: () => 4_096_000, help: 'RAM per project, MB' },

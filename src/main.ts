@@ -16,6 +16,7 @@ import { ServerPasswordService } from './compute/server-password.ts'
 import { ServerService } from './compute/server-service.ts'
 import { ServerGroupsRepo } from './store/server-groups-repo.ts'
 import { ServerWorker } from './compute/server-worker.ts'
+import { Scheduler } from './compute/scheduler.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
@@ -36,6 +37,9 @@ import { TaskQueue } from './tasks/queue.ts'
 
 export type Roots = { identity: string; compute: string; image: string }
 
+/** A hypervisor driver that can be closed at shutdown (hung operations, watchers). */
+export type Driver = VirtDriver & { close(): void }
+
 /** Everything of one Skiff, built and bootstrapped, its agent running, not yet listening. */
 export interface SkiffCore {
   apps: Apps
@@ -44,7 +48,7 @@ export interface SkiffCore {
   files: string[]
   passwords: Record<string, string>
   store: Store
-  driver: VirtDriver & { close(): void }
+  driver: Driver
   queue: TaskQueue
   /** The one change feed of the server event streams. */
   serverFeed: ServerChangeFeed
@@ -57,88 +61,168 @@ export interface Skiff extends SkiffCore {
   urls: Roots
 }
 
-export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
-  const store = await openStore(config.databaseUrl)
+/** The services every role builds on one store: the API serves them, the agent acts through them. */
+function buildDomain(config: Config, store: Store, clock: Clock) {
   const db = store.db
-  const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
   const images = new ImageService(db, clock, path.join(config.dataDir, 'images'))
-  await images.recoverInterruptedUploads()
   const flavors = new FlavorService(db, clock)
   const keypairs = new KeypairService(db, clock)
   const repo = new ServersRepo(db, clock)
-  const queue = new TaskQueue(db, clock)
-  const driver = config.driver === 'qemu'
-    ? await qemuDriver(config, logger, store, images, repo)
-    : new SimulatedDriver({ delayMs: config.simulatedDelayMs })
+  const queue = new TaskQueue(store, clock)
   const sealer = Sealer.fromDataDir(config.dataDir)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   const imageLookup = {
     usableImage: (id: string, projectId: string, isAdmin: boolean) => images.usableImage(id, projectId, isAdmin),
     findByName: async (name: string) => db.selectFrom('images').selectAll().where('name', '=', name).where('status', '=', 'active').orderBy('created_at').executeTakeFirst(),
   }
-  const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const pickHost = () => config.agentHost
   const actions = new ServerActions({ repo, queue, hosts, pickHost })
-  const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
-  const servers = new ServerService({
-    repo, queue, flavors, keypairs, images: imageLookup, pickHost, quotas,
-    enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
-  })
   const rescues = new RescueService({
     actions, repo, images: imageLookup, keypairs, sealer, enableInstancePassword: config.enableInstancePassword,
     defaultRescueImageName: RESCUE_IMAGE, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
+  })
+  return { db, images, flavors, keypairs, repo, queue, sealer, hosts, imageLookup, pickHost, actions, rescues }
+}
+
+type Domain = ReturnType<typeof buildDomain>
+
+/** What runs on hypervisor hosts: per host an agent loop with compute's handlers; heartbeats and rescue expiry for all. */
+export interface HostAgent {
+  hosts: string[]
+  /** The agent of the first host (the in-process agent of `skiff serve`). */
+  agent: Agent
+  driver: Driver
+  stop(): Promise<void>
+}
+
+/**
+ * One host, or many simulated ones in one process (`skiff agent --simulated-hosts N`): each host
+ * has its own agent loop (its own claims, its own leases) over the process's one queue (one
+ * LISTEN connection); heartbeats go out in one statement and one sweep expires rescues of all.
+ */
+async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: Domain, driver: Driver, hosts: string[]): Promise<HostAgent> {
+  const log = logger.child({ component: 'agent' })
+  const capacity = { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb }
+  const imageName = async (id: string | null) => (id ? (await d.db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null)
+  const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
+  const agents: Agent[] = []
+  const stopAll = async () => { await Promise.allSettled(agents.map((a) => a.stop())) }
+  try {
+    for (const host of hosts) {
+      const hostLog = hosts.length === 1 ? log.child({ host }) : log
+      const worker = new ServerWorker({ repo: d.repo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: hostLog, imageName })
+      await worker.adoptServers()
+      await d.hosts.register(host, driver.name, capacity)
+      const agent = new Agent({
+        queue: d.queue, host, handlers: worker.handlers(), logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
+        // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
+        pollMs: Math.min(30_000, 1000 * Math.max(1, Math.ceil(hosts.length / 50))),
+      })
+      agents.push(agent)
+      await agent.start()
+    }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+  // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
+  const beat = setInterval(() => {
+    void d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running)).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
+  }, heartbeatMs)
+  beat.unref()
+  const expiry = new RescueExpiry(d.rescues, d.repo, clock, log, hosts)
+  expiry.start()
+  return {
+    hosts, agent: agents[0]!, driver,
+    async stop() {
+      clearInterval(beat)
+      expiry.stop()
+      // Running tasks finish; a hung simulated operation is cut short after a grace period.
+      const timer = setTimeout(() => driver.close(), 10_000)
+      await stopAll()
+      clearTimeout(timer)
+    },
+  }
+}
+
+export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
+  const store = await openStore(config.databaseUrl)
+  const d = buildDomain(config, store, clock)
+  const { db, images, flavors, keypairs, repo, queue, sealer, hosts, imageLookup, pickHost, actions, rescues } = d
+  const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
+  await images.recoverInterruptedUploads()
+  const driver = await makeDriver(config, logger, store, d)
+  const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
+  const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
+  const scheduler = new Scheduler(db, hosts, store.dialect)
+  const servers = new ServerService({
+    repo, queue, flavors, keypairs, images: imageLookup, pickHost, quotas, scheduler,
+    enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
   })
   const metadata = new ServerMetadataService(servers)
   const passwords = new ServerPasswordService(servers)
   const idempotency = new IdempotencyRepo(db, clock)
   const serverFeed = new ServerChangeFeed({ db, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
-  const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, idempotency, serverEvents, roots })
+  const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, hosts, idempotency, serverEvents, roots })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
     db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
     guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
   })
 
-  let agent: Agent | undefined
-  let expiry: RescueExpiry | undefined
-  if (config.agent) {
-    const log = logger.child({ component: 'agent' })
-    const worker = new ServerWorker({
-      repo, driver, flavors, sealer, host: config.agentHost, logger: log,
-      imageName: async (id) => (id ? (await db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null),
-    })
-    await worker.adoptServers()
-    await hosts.register(config.agentHost, driver.name)
-    agent = new Agent({
-      queue, host: config.agentHost, handlers: worker.handlers(), logger: log,
-      heartbeat: () => hosts.heartbeat(config.agentHost), heartbeatMs: Math.max(200, (config.hostDownAfterSeconds * 1000) / 6),
-    })
-    await agent.start()
-    expiry = new RescueExpiry(rescues, repo, clock, log, config.agentHost)
-    expiry.start()
-  }
+  const hostAgent = config.agent ? await startHostAgents(config, logger, clock, d, driver, [config.agentHost]) : undefined
   const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
   purge.unref()
 
   return {
-    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue, agent, serverFeed,
+    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue, agent: hostAgent?.agent, serverFeed,
     async close() {
       clearInterval(purge)
-      expiry?.stop()
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
-      if (agent) {
-        // Running tasks finish; a hung simulated operation is cut short after a grace period.
-        const timer = setTimeout(() => driver.close(), 10_000)
-        await agent.stop()
-        clearTimeout(timer)
-      }
+      await hostAgent?.stop()
       driver.close()
+      await queue.close()
       await store.close()
     },
   }
+}
+
+/**
+ * `skiff agent`: the agent of one hypervisor host, alone in its process, beside API processes
+ * (`skiff serve --no-agent`) on the same PostgreSQL. It needs the deployment's sealing key
+ * (`<data-dir>/secret.key`) to open the passwords the API hands it.
+ */
+export async function startAgent(config: Config, logger: Logger, clock: Clock = systemClock, simulatedHosts = 0): Promise<HostAgent & { store: Store }> {
+  const store = await openStore(config.databaseUrl)
+  try {
+    const d = buildDomain(config, store, clock)
+    const driver = await makeDriver(config, logger, store, d)
+    // --simulated-hosts N: hosts NAME-1 ... NAME-N, all in this process, on the simulated driver.
+    const hosts = simulatedHosts > 0 ? Array.from({ length: simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]
+    const hostAgent = await startHostAgents(config, logger, clock, d, driver, hosts)
+    return {
+      ...hostAgent, store,
+      async stop() {
+        await hostAgent.stop()
+        driver.close()
+        await d.queue.close()
+        await store.close()
+      },
+    }
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+}
+
+/** The configured hypervisor driver: the simulated one, or QEMU (real VMs). */
+async function makeDriver(config: Config, logger: Logger, store: Store, d: Domain): Promise<Driver> {
+  return config.driver === 'qemu'
+    ? qemuDriver(config, logger, store, d.images, d.repo)
+    : new SimulatedDriver({ delayMs: config.simulatedDelayMs })
 }
 
 /**

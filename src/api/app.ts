@@ -19,6 +19,7 @@ import { installActionRateLimit } from './rate-limit.ts'
 import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
 import type { ServerEventsDeps } from './routes/compute/events.ts'
 import { identityRoutes } from './routes/identity.ts'
+import type { HostRegistry } from '../tasks/hosts.ts'
 import { imageRoutes } from './routes/image.ts'
 
 export interface AppDeps {
@@ -35,6 +36,8 @@ export interface AppDeps {
   keypairs: KeypairService
   driver: VirtDriver
   quotas: Quotas
+  /** Agent hosts and their heartbeats (os-services). */
+  hosts: HostRegistry
   /** Stored answers of requests sent with an Idempotency-Key. */
   idempotency: IdempotencyStore
   /** The change feed and keep-alive interval of the server event streams. */
@@ -68,7 +71,7 @@ export function buildApps(deps: AppDeps): Apps {
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {
     servers: deps.servers, rescues: deps.rescues, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
-    flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas,
+    flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas, hosts: deps.hosts,
     computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
   })
 

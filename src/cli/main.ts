@@ -1,9 +1,10 @@
-// The `skiff` command: serve (everything in one process) and bootstrap-free helpers.
+// The `skiff` command: serve (everything in one process, or the API alone with --no-agent) and
+// agent (the agent of one hypervisor host, beside API processes on one PostgreSQL).
 import { Command, Option } from 'commander'
 import pino from 'pino'
 import { ConfigError, loadConfig, OPTIONS, type Config } from '../config.ts'
 import { describeDatabaseUrl } from '../store/db.ts'
-import { startSkiff } from '../main.ts'
+import { startAgent, startSkiff } from '../main.ts'
 import path from 'node:path'
 import { registerGuest } from '../bootstrap.ts'
 import { systemClock } from '../clock.ts'
@@ -38,16 +39,15 @@ for (const o of OPTIONS) {
   }
 }
 
-serve.action(async (opts: Record<string, unknown>) => {
-  let config: Config
+/** The Config of a command: its flags (camelCase attributes, mapped back to Config keys) > env > file. */
+function configOf(cmd: Command, opts: Record<string, unknown>, rename: Partial<Record<keyof Config, string>> = {}): Config {
   try {
-    // commander names options in camelCase after their flags; map them back to Config keys.
     const flags: Partial<Record<keyof Config, unknown>> = {}
     for (const o of OPTIONS) {
-      const attr = o.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
-      if (opts[attr] !== undefined && serve.getOptionValueSource(attr) === 'cli') flags[o.key] = opts[attr]
+      const attr = rename[o.key] ?? o.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+      if (opts[attr] !== undefined && cmd.getOptionValueSource(attr) === 'cli') flags[o.key] = opts[attr]
     }
-    config = loadConfig(flags, process.env, opts.config as string | undefined)
+    return loadConfig(flags, process.env, opts.config as string | undefined)
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`skiff: ${err.message}`)
@@ -55,6 +55,10 @@ serve.action(async (opts: Record<string, unknown>) => {
     }
     throw err
   }
+}
+
+serve.action(async (opts: Record<string, unknown>) => {
+  const config = configOf(serve, opts)
   const logger = makeLogger(config.logLevel)
   let skiff
   try {
@@ -138,5 +142,47 @@ images.command('build')
       await store.close()
     }
   })
+
+// The agent takes the options that concern a host; `--host` names the host (the API's bind
+// address means nothing to an agent).
+const AGENT_KEYS: (keyof Config)[] = ['dataDir', 'databaseUrl', 'driver', 'simulatedDelayMs', 'logLevel', 'hostDownAfterSeconds', 'taskLeaseSeconds', 'hostVcpus', 'hostRamMb', 'hostDiskGb', 'rescueTimeoutSeconds', 'enableInstancePassword']
+const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
+agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')
+agentCmd.addOption(new Option('--host <name>', 'name of this hypervisor host [env SKIFF_AGENT_HOST]'))
+agentCmd.addOption(new Option('--simulated-hosts <n>', 'run N simulated hosts NAME-1 ... NAME-N in this process (load tests)').argParser((v) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) { console.error(`skiff: --simulated-hosts expects a positive integer, got '${v}'`); process.exit(2) }
+  return n
+}))
+for (const o of OPTIONS.filter((x) => AGENT_KEYS.includes(x.key))) {
+  if (o.kind === 'bool') {
+    agentCmd.addOption(new Option(o.flag, `${o.help} [env ${o.env}]`))
+    agentCmd.addOption(new Option(`--no-${o.flag.slice(2)}`, 'the opposite'))
+  } else {
+    agentCmd.addOption(new Option(`${o.flag} <value>`, `${o.help} [env ${o.env}]`))
+  }
+}
+agentCmd.action(async (opts: Record<string, unknown>) => {
+  const config = configOf(agentCmd, opts, { agentHost: 'host', host: '-' })
+  const logger = makeLogger(config.logLevel)
+  const agent = await startAgent(config, logger, undefined, (opts.simulatedHosts as number | undefined) ?? 0)
+  const names = agent.hosts.length === 1 ? `host ${agent.hosts[0]}` : `${agent.hosts.length} hosts ${agent.hosts[0]} ... ${agent.hosts.at(-1)}`
+  process.stdout.write([
+    `Skiff agent of ${names} is running.`,
+    `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
+    `  driver    ${config.driver}`,
+    '',
+  ].join('\n'))
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) return
+    closing = true
+    logger.info({ signal }, 'shutting down')
+    await agent.stop()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+})
 
 await program.parseAsync(process.argv)

@@ -12,16 +12,16 @@ export class RescueExpiry {
   readonly #repo: ServersRepo
   readonly #clock: Clock
   readonly #logger: Logger
-  readonly #host: string
+  readonly #hosts: string[]
   #timer: NodeJS.Timeout | undefined
   #sweeping = false
 
-  constructor(rescues: RescueService, repo: ServersRepo, clock: Clock, logger: Logger, host: string) {
+  constructor(rescues: RescueService, repo: ServersRepo, clock: Clock, logger: Logger, hosts: string[]) {
     this.#rescues = rescues
     this.#repo = repo
     this.#clock = clock
     this.#logger = logger
-    this.#host = host
+    this.#hosts = hosts
   }
 
   start(intervalMs = 1000): void {
@@ -33,7 +33,7 @@ export class RescueExpiry {
     if (this.#timer) clearInterval(this.#timer)
   }
 
-  /** Unrescue every rescued server of this host whose rescue has expired. */
+  /** Unrescue every rescued server of these hosts whose rescue has expired. */
   async sweep(): Promise<number> {
     if (this.#sweeping) return 0
     this.#sweeping = true
@@ -44,7 +44,7 @@ export class RescueExpiry {
         .select(['servers.id', 'servers.project_id'])
         .where('rescues.ended_at', 'is', null).where('rescues.expires_at', '<=', now)
         .where('servers.vm_state', '=', 'rescued').where('servers.task_state', 'is', null)
-        .where('servers.deleted', '=', 0).where('servers.host', '=', this.#host)
+        .where('servers.deleted', '=', 0).where('servers.host', 'in', this.#hosts)
         .execute()
       for (const s of due) {
         try {

@@ -21,10 +21,13 @@ export interface ServerGroup extends ServerGroupRow {
   members: string[]
 }
 
-/** Where the new members of a group may go: fits[i] is false for a server no host can take. */
+/** Where the new members of a group may go, host by host, given the hosts its members are on. */
 export interface GroupPlacement {
   groupId: string
-  fits: boolean[]
+  /** Hosts of the current members (a member without a host, one in ERROR, holds none). */
+  memberHosts: string[]
+  /** May a new member go to `host`, the members being on `taken` (this request's new ones included)? */
+  allows(host: string, taken: string[]): boolean
 }
 
 export class ServerGroupService {
@@ -69,22 +72,19 @@ export class ServerGroupService {
     if (!(await this.#repo.delete(g.id))) throw new InstanceGroupNotFound(id)
   }
 
-  /**
-   * The group named by a create request's hint, checked (visible, room for `count` more
-   * members) and its policy applied to `host`, the only host the scheduler offers.
-   */
-  async place(ctx: AuthContext, groupId: string, count: number, host: string): Promise<GroupPlacement> {
+  /** The group named by a create request's hint, checked (visible, room for `count` more members), and its policy. */
+  async place(ctx: AuthContext, groupId: string, count: number): Promise<GroupPlacement> {
     const g = await this.#repo.get(groupId)
     if (!g || !this.#visible(ctx, g)) throw new BadRequest(`Instance group ${groupId} could not be found.`)
     const members = (await this.#repo.members([g.id])).get(g.id) ?? []
     if (members.length + count > SERVER_GROUP_QUOTAS.members) throw new Forbidden('Quota exceeded, too many servers in group')
-    const hosts = new Set(members.map((m) => m.host).filter((h): h is string => h !== null))
-    const fits = Array.from({ length: count }, (_, i) => {
-      if (g.policy === 'anti-affinity') return !hosts.has(host) && i === 0
-      if (g.policy === 'affinity') return [...hosts].every((h) => h === host)
+    const memberHosts = members.map((m) => m.host).filter((h): h is string => h !== null)
+    const allows = (host: string, taken: string[]) => {
+      if (g.policy === 'anti-affinity') return !taken.includes(host)
+      if (g.policy === 'affinity') return taken.every((h) => h === host)
       return true // the soft policies only prefer
-    })
-    return { groupId: g.id, fits }
+    }
+    return { groupId: g.id, memberHosts, allows }
   }
 
   async addMember(groupId: string, serverId: string, trx: Transaction<Database>): Promise<void> {

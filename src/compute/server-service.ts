@@ -5,6 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { BadRequest, Forbidden, PolicyNotAuthorized } from '../errors.ts'
 import type { Sealer } from '../secrets.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
+import type { Scheduler } from './scheduler.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { ImageRow, ServerRow } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
@@ -43,6 +44,7 @@ export interface ServerServiceDeps {
   /** Seals the passwords that travel to the agent inside tasks. */
   sealer: Sealer
   hosts: HostRegistry
+  scheduler: Scheduler
   actions: ServerActions
   /** Server groups: the `group` scheduler hint's checks, placement rule and membership. */
   groups: Pick<ServerGroupService, 'place' | 'addMember'>
@@ -137,7 +139,19 @@ export class ServerService {
     if (q.image) query = query.where('image_id', '=', lastSegment(q.image))
     if (q.flavor) query = query.where('flavor_id', '=', lastSegment(q.flavor))
     if (q.reservationId) query = query.where('reservation_id', '=', q.reservationId)
-    let rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').execute()
+    query = query.orderBy('created_at', 'desc').orderBy('id', 'desc')
+    if (q.name === undefined && q.ip === undefined) {
+      // Every filter is SQL: the page is read by keyset from the marker, over the
+      // (project_id, created_at, id) index, never the whole project (100,000 servers, say).
+      if (q.marker !== undefined) {
+        const m = await query.where('id', '=', q.marker).executeTakeFirst()
+        if (!m) throw new BadRequest(`marker [${q.marker}] not found`)
+        query = query.where((eb) => eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]))
+      }
+      return q.limit !== undefined ? query.limit(q.limit).execute() : query.execute()
+    }
+    // Name and IP filters are regular expressions, applied here.
+    let rows = await query.execute()
     if (q.name !== undefined) {
       const re = safeRegex(q.name)
       rows = rows.filter((r) => re.test(r.name))
@@ -179,16 +193,21 @@ export class ServerService {
 
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
     const reservationId = 'r-' + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8).toLowerCase()
-    const host = this.#d.pickHost()
-    // No live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
-    const hostUp = await this.#d.hosts.isUp(host)
-    // A group's policy may leave no host for some of the servers: those end in ERROR too.
-    const placement = req.group !== undefined ? await this.#d.groups.place(ctx, req.group, count, host) : undefined
+    // Hosts with room for the flavor, best first; a group's policy filters them server by server
+    // (anti-affinity: never a host a member is on, this request's included; affinity: theirs).
+    const demand = { vcpus: flavor.vcpus, ramMb: flavor.ram, diskGb: flavor.disk }
+    const candidates = await this.#d.scheduler.candidates(demand)
+    const placement = req.group !== undefined ? await this.#d.groups.place(ctx, req.group, count) : undefined
+    const taken = [...(placement?.memberHosts ?? [])]
+    const hostsToWake = new Set<string>()
     const now = this.#d.repo.now()
     const servers: ServerRow[] = []
     await this.#d.repo.db.transaction().execute(async (trx) => {
       for (let i = 0; i < count; i++) {
-        const placeable = hostUp && (placement?.fits[i] ?? true)
+        // No room on a live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
+        const host = await this.#d.scheduler.claim(trx, candidates, demand, placement ? (h) => placement.allows(h, taken) : undefined)
+        if (host !== null) taken.push(host)
+        const placeable = host !== null
         const row: ServerRow = {
           id: randomUUID(), name: count > 1 ? `${req.name}-${i + 1}` : req.name, project_id: projectId, user_id: ctx.userId,
           image_id: image.id, flavor_id: flavor.id, key_name: req.keyName ?? null,
@@ -201,12 +220,14 @@ export class ServerService {
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.repo.recordAction({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
-        if (placeable) await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
-        else await this.#d.repo.recordFault(row.id, 500, 'No valid host was found. There are not enough hosts available.', '', trx)
+        if (host !== null) {
+          await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
+          hostsToWake.add(host)
+        } else await this.#d.repo.recordFault(row.id, 500, 'No valid host was found. There are not enough hosts available.', '', trx)
         servers.push(row)
       }
     })
-    this.#d.queue.notify(host)
+    for (const host of hostsToWake) this.#d.queue.notify(host)
     return { servers, adminPass, reservationId }
   }
 

@@ -174,15 +174,20 @@ export class ServerWorker {
       const { powerState } = await this.#d.driver.getInfo(server.id).catch(() => ({ powerState: server.power_state }))
       outcome = { power_state: powerState, ...((await step.onFailure?.(server, payload)) ?? {}) }
     }
-    const done = await repo.cas(server.id, { taskStates: step.taskStates }, { ...outcome, task_state: null })
+    // The outcome, the fault and the event commit with the final compare-and-set: whoever sees the
+    // server idle again (in any process) sees how its action ended.
+    const done = await repo.db.transaction().execute(async (trx) => {
+      const won = await repo.cas(server.id, { taskStates: step.taskStates }, { ...outcome, task_state: null }, trx)
+      if (error) {
+        await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message, trx)
+        await repo.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`, trx)
+      } else {
+        await repo.finishEvent(eventId, 'Success', undefined, trx)
+      }
+      return won
+    })
     if (!done) logger.info({ server: server.id }, 'server changed while the task ran (deleted?); outcome not recorded')
-    if (error) {
-      logger.warn({ server: server.id, kind: task.kind, err: error.message }, 'server task failed; server put back')
-      await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message)
-      await repo.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`)
-    } else {
-      await repo.finishEvent(eventId, 'Success')
-    }
+    if (error) logger.warn({ server: server.id, kind: task.kind, err: error.message }, 'server task failed; server put back')
   }
 
   async #delete(task: Task): Promise<void> {

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect } from 'kysely'
 import pg from 'pg'
 import { migrationProvider } from './migrations.ts'
 import type { Database } from './schema.ts'
@@ -13,6 +13,12 @@ export type Dialect = 'sqlite' | 'postgres'
 export interface Store {
   readonly db: Kysely<Database>
   readonly dialect: Dialect
+  /**
+   * PostgreSQL only: LISTEN on `channel` over a connection of its own (re-established when lost),
+   * calling `onMessage` with each NOTIFY payload. Resolves once listening; returns the unlisten.
+   * Undefined on SQLite, where one process owns the database and wakes itself in memory.
+   */
+  readonly listen?: (channel: string, onMessage: (payload: string) => void) => Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -24,6 +30,7 @@ export function describeDatabaseUrl(url: string): string {
 export async function openStore(url: string): Promise<Store> {
   let db: Kysely<Database>
   let dialect: Dialect
+  let listen: Store['listen']
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length)
     if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
@@ -36,18 +43,86 @@ export async function openStore(url: string): Promise<Store> {
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
     dialect = 'sqlite'
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }) })
+    // bigint (int8) and count(*) come back as strings by default: numbers, as SQLite gives them.
+    const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) }
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10, types }) }) })
     dialect = 'postgres'
+    listen = (channel, onMessage) => listenPostgres(url, channel, onMessage)
   } else {
     throw new Error(`unsupported database URL ${describeDatabaseUrl(url)} (use sqlite:PATH or postgres://...)`)
   }
-  const migrator = new Migrator({ db, provider: migrationProvider })
+  // Kysely looks for its own tables in every schema of a PostgreSQL: name ours, the first of the
+  // search_path, or a Skiff in schema B would take the tables of a Skiff in schema A for its own.
+  const migrationTableSchema = dialect === 'postgres'
+    ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
+    : undefined
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema ? { migrationTableSchema } : {}) })
   const { error } = await migrator.migrateToLatest()
   if (error) {
     await db.destroy()
     throw error instanceof Error ? error : new Error(String(error))
   }
-  return { db, dialect, close: () => db.destroy() }
+  const unlisteners = new Set<() => Promise<void>>()
+  return {
+    db, dialect,
+    ...(listen ? {
+      listen: async (channel: string, onMessage: (payload: string) => void) => {
+        const stop = await listen(channel, onMessage)
+        const once = async () => { unlisteners.delete(once); await stop() }
+        unlisteners.add(once)
+        return once
+      },
+    } : {}),
+    async close() {
+      await Promise.allSettled([...unlisteners].map((u) => u()))
+      await db.destroy()
+    },
+  }
+}
+
+/**
+ * A LISTEN connection. A notification sent while it is down is lost, so callers keep a slow
+ * poll as a safety net; after a reconnect `onMessage('')` tells them to look for missed work.
+ */
+async function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`)
+  let client: pg.Client | undefined
+  let stopped = false
+  let retry: NodeJS.Timeout | undefined
+  const reconnect = () => {
+    retry = setTimeout(() => {
+      if (stopped) return
+      connect().then(() => onMessage(''), () => reconnect())
+    }, 500)
+    retry.unref()
+  }
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url })
+    c.on('notification', (n) => { if (n.channel === channel) onMessage(n.payload ?? '') })
+    c.on('error', () => { /* 'end' follows; reconnect there */ })
+    c.on('end', () => {
+      if (stopped || client !== c) return
+      client = undefined
+      reconnect()
+    })
+    try {
+      await c.connect()
+      await c.query(`LISTEN ${channel}`)
+    } catch (err) {
+      await c.end().catch(() => {})
+      throw err
+    }
+    if (stopped) { await c.end(); return }
+    client = c
+  }
+  await connect()
+  return async () => {
+    stopped = true
+    if (retry) clearTimeout(retry)
+    const c = client
+    client = undefined
+    await c?.end().catch(() => {})
+  }
 }
 
 /**

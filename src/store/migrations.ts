@@ -2,6 +2,7 @@
 // only portable column types (text, integer, bigint, double precision).
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { createComputeExtraTables } from './migrations-compute.ts'
+import { hostCapacityMigration } from './migrations-hosts.ts'
 import { rescueMigration } from './migrations-rescue.ts'
 
 const initial: Migration = {
@@ -202,6 +203,6 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration }
   },
 }

@@ -230,6 +230,10 @@ export interface HostRow {
   started_at: string
   heartbeat_at: string
   driver: string
+  /** What the host offers to servers (the scheduler's room); 0 for a host registered before capacities. */
+  vcpus: number
+  ram_mb: number
+  disk_gb: number
 }
 
 export interface Database {

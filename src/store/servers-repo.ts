@@ -69,8 +69,10 @@ export class ServersRepo {
       const address = `10.0.${n >> 8}.${n & 255}`
       if ((n & 255) === 0 || (n & 255) === 255 || used.has(address)) continue
       const mac = 'fa:16:3e:' + [...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')
-      await db.insertInto('fixed_ips').values({ address, server_id: serverId, mac, allocated_at: this.now() }).execute()
-      return address
+      // Another API process may take the same address at the same moment: the loser moves on.
+      const r = await db.insertInto('fixed_ips').values({ address, server_id: serverId, mac, allocated_at: this.now() })
+        .onConflict((oc) => oc.column('address').doNothing()).executeTakeFirst()
+      if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 1) return address
     }
     throw new Error('the private network is full')
   }
@@ -112,14 +114,14 @@ export class ServersRepo {
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 ? id : undefined
   }
 
-  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string): Promise<void> {
+  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string, db: Db = this.db): Promise<void> {
     if (!eventId) return
     const now = this.now()
-    const ev = await this.db.updateTable('instance_action_events')
+    const ev = await db.updateTable('instance_action_events')
       .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
       .where('id', '=', eventId).returning('action_id').executeTakeFirst()
     if (ev) {
-      await this.db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
+      await db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
         .where('id', '=', ev.action_id).execute()
     }
   }

@@ -15,9 +15,6 @@ export interface AgentOptions {
   leaseMs?: number
   /** Safety net when a wake-up is missed (another process enqueued, say). */
   pollMs?: number
-  /** Called at start and then every `heartbeatMs`: the host says it is alive. */
-  heartbeat?: () => Promise<void>
-  heartbeatMs?: number
 }
 
 export class Agent {
@@ -25,25 +22,33 @@ export class Agent {
   readonly #running = new Set<Promise<void>>()
   #stopped = true
   #timer: NodeJS.Timeout | undefined
-  #beat: NodeJS.Timeout | undefined
-  #unsubscribe: (() => void) | undefined
+  #unsubscribe: (() => Promise<void>) | undefined
+  #sweep: NodeJS.Timeout | undefined
   #pumping = false
   #again = false
 
   constructor(options: AgentOptions) {
-    this.#o = { concurrency: 8, leaseMs: 60_000, pollMs: 1_000, heartbeat: async () => {}, heartbeatMs: 5_000, ...options }
+    // Heartbeats are not the loop's business: whoever runs the agents beats for their hosts
+    // (one statement for all the hosts of a process), while `running` says so.
+    this.#o = { concurrency: 8, leaseMs: 60_000, pollMs: 1_000, ...options }
   }
 
   async start(): Promise<void> {
-    await this.#o.heartbeat()
-    this.#beat = setInterval(() => { void this.#o.heartbeat().catch((err) => this.#o.logger.warn({ err }, 'heartbeat failed')) }, this.#o.heartbeatMs)
-    this.#beat.unref()
     const requeued = await this.#o.queue.requeueAllRunning(this.#o.host)
     if (requeued) this.#o.logger.warn({ requeued }, 'resuming tasks left running by a previous agent')
     this.#stopped = false
-    this.#unsubscribe = this.#o.queue.onNotify((host) => { if (host === this.#o.host) this.wake() })
+    // '' is "the wake-up channel was down a while": look, something may have been missed.
+    this.#unsubscribe = await this.#o.queue.onNotify((host) => { if (host === this.#o.host || host === '') this.wake() })
     this.#timer = setInterval(() => this.wake(), this.#o.pollMs)
     this.#timer.unref()
+    // A task whose lease ran out (its renewals failed: the database was unreachable, the
+    // process stalled) goes back to the queue and runs again; handlers are safe to re-run.
+    this.#sweep = setInterval(() => {
+      void this.#o.queue.requeueExpired(this.#o.host).then((n) => {
+        if (n) { this.#o.logger.warn({ requeued: n }, 'tasks whose lease ran out go back to the queue'); this.wake() }
+      }, (err: unknown) => this.#o.logger.warn({ err }, 'could not requeue expired tasks'))
+    }, Math.max(100, this.#o.leaseMs / 2))
+    this.#sweep.unref()
     this.wake()
   }
 
@@ -75,7 +80,11 @@ export class Agent {
   async #run(task: Task): Promise<void> {
     const log = this.#o.logger.child({ task: task.id, kind: task.kind, request_id: task.request_id })
     const handler = this.#o.handlers[task.kind]
-    const renew = setInterval(() => { void this.#o.queue.renewLease(task.id, this.#o.leaseMs).catch(() => {}) }, this.#o.leaseMs / 3)
+    const renew = setInterval(() => {
+      void this.#o.queue.renewLease(task, this.#o.leaseMs).then((mine) => {
+        if (!mine) log.warn('lease lost: the task was taken back and runs again elsewhere')
+      }, () => {})
+    }, this.#o.leaseMs / 3)
     renew.unref()
     try {
       if (!handler) log.error('no handler for this kind of task; dropping it')
@@ -87,7 +96,7 @@ export class Agent {
       clearInterval(renew)
     }
     try {
-      await this.#o.queue.finish(task.id)
+      await this.#o.queue.finish(task)
     } catch (err) {
       log.error({ err }, 'could not mark the task finished')
     }
@@ -97,9 +106,14 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
-    if (this.#beat) clearInterval(this.#beat)
-    this.#unsubscribe?.()
+    if (this.#sweep) clearInterval(this.#sweep)
+    await this.#unsubscribe?.().catch(() => {})
     await Promise.allSettled([...this.#running])
+  }
+
+  /** Started and not stopped: its host may say it is alive. */
+  get running(): boolean {
+    return !this.#stopped
   }
 
   get idle(): boolean {

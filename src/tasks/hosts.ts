@@ -4,6 +4,12 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Database, HostRow } from '../store/schema.ts'
 
+export interface HostCapacity {
+  vcpus: number
+  ramMb: number
+  diskGb: number
+}
+
 export class HostRegistry {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
@@ -15,15 +21,24 @@ export class HostRegistry {
     this.downAfterMs = downAfterMs
   }
 
-  async register(name: string, driver: string): Promise<void> {
+  async register(name: string, driver: string, capacity: HostCapacity): Promise<void> {
     const now = this.#clock.now().toISOString()
-    await this.#db.insertInto('hosts').values({ name, started_at: now, heartbeat_at: now, driver })
-      .onConflict((oc) => oc.column('name').doUpdateSet({ started_at: now, heartbeat_at: now, driver }))
+    const row = { started_at: now, heartbeat_at: now, driver, vcpus: capacity.vcpus, ram_mb: capacity.ramMb, disk_gb: capacity.diskGb }
+    await this.#db.insertInto('hosts').values({ name, ...row })
+      .onConflict((oc) => oc.column('name').doUpdateSet(row))
       .execute()
   }
 
-  async heartbeat(name: string): Promise<void> {
-    await this.#db.updateTable('hosts').set({ heartbeat_at: this.#clock.now().toISOString() }).where('name', '=', name).execute()
+  /** One statement for all the hosts of a process (a simulator runs a thousand). */
+  async heartbeat(names: string | string[]): Promise<void> {
+    const list = typeof names === 'string' ? [names] : names
+    if (list.length === 0) return
+    await this.#db.updateTable('hosts').set({ heartbeat_at: this.#clock.now().toISOString() }).where('name', 'in', list).execute()
+  }
+
+  /** Oldest heartbeat of a live host: hosts that beat since then are up. */
+  upSince(): string {
+    return new Date(this.#clock.now().getTime() - this.downAfterMs).toISOString()
   }
 
   isUpRow(row: HostRow | undefined): boolean {

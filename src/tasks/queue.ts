@@ -1,10 +1,16 @@
 // A durable task queue in one table. Tasks are enqueued inside the caller's transaction (so a
 // state change and its task commit together), claimed by the agent of their host, and run one
 // at a time per subject. A claim holds a lease; an expired lease puts the task back.
+// Wake-ups: in memory within a process; on PostgreSQL also NOTIFY, sent by the enqueuing
+// transaction itself (delivered at commit, never for a rolled-back task) to every process
+// that LISTENs, so an agent hears of work from any API process.
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
+import type { Store } from '../store/db.ts'
 import type { Database, TaskRow } from '../store/schema.ts'
+
+const CHANNEL = 'skiff_tasks'
 
 export interface NewTask {
   kind: string
@@ -17,12 +23,15 @@ export interface NewTask {
 export type Task = Omit<TaskRow, 'payload'> & { payload: unknown }
 
 export class TaskQueue {
+  readonly #store: Store
   readonly #db: Kysely<Database>
   readonly #clock: Clock
   readonly #listeners = new Set<(host: string) => void>()
+  #unlisten: Promise<() => Promise<void>> | undefined
 
-  constructor(db: Kysely<Database>, clock: Clock) {
-    this.#db = db
+  constructor(store: Store, clock: Clock) {
+    this.#store = store
+    this.#db = store.db
     this.#clock = clock
   }
 
@@ -34,24 +43,41 @@ export class TaskQueue {
       id, kind: task.kind, subject_id: task.subjectId, host: task.host, payload: JSON.stringify(task.payload ?? {}),
       state: 'queued', attempts: 0, lease_until: null, request_id: task.requestId, created_at: now, updated_at: now,
     }).execute()
+    if (this.#store.dialect === 'postgres') await sql`select pg_notify(${CHANNEL}, ${task.host})`.execute(trx)
     return id
   }
 
-  /** Wake the agents of a host (in-process; a database notification when scaled out). */
+  /** Wake the agents of a host in this process (others heard the NOTIFY of the commit). */
   notify(host: string): void {
     for (const l of this.#listeners) l(host)
   }
 
-  onNotify(listener: (host: string) => void): () => void {
+  /**
+   * Hear of new tasks, from this process and (PostgreSQL) from every other. An empty host means
+   * "maybe missed some": the LISTEN connection came back after a break.
+   */
+  async onNotify(listener: (host: string) => void): Promise<() => Promise<void>> {
     this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
+    if (this.#store.listen && !this.#unlisten) {
+      this.#unlisten = this.#store.listen(CHANNEL, (host) => { for (const l of this.#listeners) l(host) })
+      this.#unlisten.catch(() => { this.#unlisten = undefined })
+    }
+    await this.#unlisten
+    return async () => {
+      this.#listeners.delete(listener)
+      if (this.#listeners.size === 0 && this.#unlisten) {
+        const unlisten = this.#unlisten
+        this.#unlisten = undefined
+        await (await unlisten)()
+      }
+    }
   }
 
   /** Claim the oldest runnable task of a host: queued, and no other task of its subject running. */
   async claim(host: string, leaseMs: number): Promise<Task | undefined> {
     const now = this.#clock.now()
     const leaseUntil = new Date(now.getTime() + leaseMs).toISOString()
-    const next = this.#db.selectFrom('tasks as t').select('t.id')
+    let next = this.#db.selectFrom('tasks as t').select('t.id')
       .where('t.host', '=', host).where('t.state', '=', 'queued')
       .where(({ not, exists, selectFrom }) => not(exists(
         selectFrom('tasks as r').select('r.id').whereRef('r.subject_id', '=', 't.subject_id').where('r.state', '=', 'running'))))
@@ -60,6 +86,8 @@ export class TaskQueue {
         selectFrom('tasks as e').select('e.id').whereRef('e.subject_id', '=', 't.subject_id').where('e.state', '=', 'queued')
           .whereRef('e.created_at', '<', 't.created_at'))))
       .orderBy('t.created_at').orderBy('t.id').limit(1)
+    // PostgreSQL: several claimers never wait on (nor take) the same row; SQLite has one writer.
+    if (this.#store.dialect === 'postgres') next = next.forUpdate('t').skipLocked()
     const row = await this.#db.updateTable('tasks')
       .set({ state: 'running', lease_until: leaseUntil, attempts: sql`attempts + 1`, updated_at: now.toISOString() })
       .where('id', '=', next).where('state', '=', 'queued')
@@ -67,14 +95,27 @@ export class TaskQueue {
     return row ? { ...row, payload: JSON.parse(row.payload) as unknown } : undefined
   }
 
-  async renewLease(id: string, leaseMs: number): Promise<void> {
+  /** Extend the lease of this attempt. False if the task is no longer ours (the lease ran out and it was taken back). */
+  async renewLease(task: Pick<Task, 'id' | 'attempts'>, leaseMs: number): Promise<boolean> {
     const until = new Date(this.#clock.now().getTime() + leaseMs).toISOString()
-    await this.#db.updateTable('tasks').set({ lease_until: until }).where('id', '=', id).where('state', '=', 'running').execute()
+    const r = await this.#db.updateTable('tasks').set({ lease_until: until })
+      .where('id', '=', task.id).where('state', '=', 'running').where('attempts', '=', task.attempts).executeTakeFirst()
+    return r.numUpdatedRows === 1n
   }
 
-  /** A finished task leaves the table: the instance actions keep the history. */
-  async finish(id: string): Promise<void> {
-    await this.#db.deleteFrom('tasks').where('id', '=', id).execute()
+  /**
+   * A finished task leaves the table: the instance actions keep the history. Only this attempt's
+   * row: a task taken back after its lease ran out belongs to its next attempt.
+   */
+  async finish(task: Pick<Task, 'id' | 'attempts'>): Promise<void> {
+    await this.#db.deleteFrom('tasks').where('id', '=', task.id).where('attempts', '=', task.attempts).execute()
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear()
+    const unlisten = this.#unlisten
+    this.#unlisten = undefined
+    if (unlisten) await (await unlisten.catch(() => async () => {}))()
   }
 
   /** Running tasks whose lease ran out (their agent died) go back to the queue. */

@@ -251,11 +251,18 @@ describe('a dead host', () => {
       const res = await dead.compute('POST', '/v2.1/servers', { token, body: { server: { name: 'd', imageRef: images.json().images[0].id, flavorRef: '1' } } })
       const id = res.json().server.id
       await waitForStatus(dead, token, id, 'ACTIVE')
+      const up = (await dead.compute('GET', '/v2.1/os-services', { token: await dead.token('admin') })).json().services
+      assert.equal(up[0].state, 'up')
       await dead.agent!.stop()
       await waitFor('the host to be down', async () => {
         const host = await dead.store.db.selectFrom('hosts').select('heartbeat_at').where('name', '=', 'skiff-1').executeTakeFirstOrThrow()
         return Date.now() - Date.parse(host.heartbeat_at) > 1100
       }, 5000, 50)
+      // Admins see the host down in os-services (`openstack compute service list`); others may not look.
+      const admin = await dead.token('admin')
+      const services = (await dead.compute('GET', '/v2.1/os-services', { token: admin })).json().services
+      assert.deepEqual(services.map((x: Record<string, unknown>) => [x.binary, x.host, x.status, x.state]), [['nova-compute', 'skiff-1', 'enabled', 'down']])
+      assert.equal((await dead.compute('GET', '/v2.1/os-services', { token })).statusCode, 403)
       const r = await dead.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { rescue: null } })
       assert.deepEqual(r.json(), { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } })
       const s = (await dead.compute('GET', `/v2.1/servers/${id}`, { token })).json().server

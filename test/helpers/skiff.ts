@@ -1,5 +1,6 @@
-// A whole Skiff in the test process: in-memory SQLite, a temp data dir, the simulated driver,
-// the agent running, the three listeners reachable with inject() (no sockets).
+// A whole Skiff in the test process: in-memory SQLite (or a fresh PostgreSQL schema when the
+// tests are given one, see database.ts), a temp data dir, the simulated driver, the agent
+// running, the three listeners reachable with inject() (no sockets).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -8,6 +9,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { buildSkiff, type SkiffCore } from '../../src/main.ts'
 import { SimulatedDriver } from '../../src/drivers/simulated/simulated-driver.ts'
+import { freshDatabase } from './database.ts'
 
 export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
   /** These tests run on the simulated driver: what a user would observe of the VMs is asked of it. */
@@ -20,9 +22,16 @@ export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
 
 export async function startTestSkiff(overrides: Partial<Config> = {}): Promise<TestSkiff> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-test-'))
-  const config = { ...loadConfig({}, {}), dataDir, databaseUrl: 'sqlite::memory:', simulatedDelayMs: 0, logLevel: 'silent', ...overrides }
+  const database = overrides.databaseUrl ? { url: overrides.databaseUrl, drop: async () => {} } : await freshDatabase()
+  const config = { ...loadConfig({}, {}), dataDir, simulatedDelayMs: 0, logLevel: 'silent', ...overrides, databaseUrl: database.url }
   const roots = { identity: 'http://127.0.0.1:5000', compute: 'http://127.0.0.1:8774', image: 'http://127.0.0.1:9292' }
-  const core = await buildSkiff(config, pino({ level: config.logLevel }), roots)
+  let core: SkiffCore
+  try {
+    core = await buildSkiff(config, pino({ level: config.logLevel }), roots)
+  } catch (err) {
+    await database.drop()
+    throw err
+  }
   if (!(core.driver instanceof SimulatedDriver)) throw new Error('startTestSkiff runs the simulated driver')
   const driver = core.driver
   const tokens = new Map<string, string>()
@@ -50,6 +59,7 @@ export async function startTestSkiff(overrides: Partial<Config> = {}): Promise<T
     },
     async close() {
       await core.close()
+      await database.drop()
       rmSync(dataDir, { recursive: true, force: true })
     },
   }

@@ -35,6 +35,8 @@ export interface StartOptions {
   /** Fail if Skiff has not printed its URLs and files within this. */
   startTimeoutMs?: number
   extraArgs?: string[]
+  /** Use this data dir (shared with other processes; the caller removes it) instead of a temp one. */
+  dataDir?: string
 }
 
 /** The caller's environment without anything that could point a client somewhere else. */
@@ -72,7 +74,7 @@ process.once('exit', () => {
 })
 
 export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffProcess> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-'))
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'skiff-e2e-'))
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000
   const args = [
     BIN, 'serve', '--data-dir', dataDir,
@@ -105,7 +107,7 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
       await exited
       clearTimeout(timer)
     }
-    rmSync(dataDir, { recursive: true, force: true })
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true })
   }
 
   // Read the banner: "Skiff is running.", the three URLs, then the credential files.

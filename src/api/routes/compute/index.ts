@@ -9,6 +9,7 @@ import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVe
 import type { ServerGroupService } from '../../../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../../../compute/server-metadata.ts'
 import type { ServerPasswordService } from '../../../compute/server-password.ts'
+import type { HostRegistry } from '../../../tasks/hosts.ts'
 import { actionRoutes } from './actions.ts'
 import { addressRoutes } from './addresses.ts'
 import { metadataRoutes } from './metadata.ts'
@@ -47,6 +48,7 @@ export interface ComputeRouteDeps {
   keypairs: KeypairService
   driver: VirtDriver
   quotas: Quotas
+  hosts: HostRegistry
   /** Scheme, host and port, without a path: links are built from it. */
   computeUrl: string
   maxLimit: number

@@ -33,6 +33,20 @@ export function miscRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
   })
 
+  // One nova-compute service per agent host; `state` is down once its heartbeats stop (actions
+  // on its servers then answer 503). Nova 2.1's shape: integer ids, here the rank by name.
+  app.get('/v2.1/os-services', async (req) => {
+    authorize(req.auth, 'os_compute_api:os-services:list', 'admin')
+    const q = req.query as Record<string, string | undefined>
+    const hosts = (await deps.hosts.list())
+      .filter((h) => q.host === undefined || h.name === q.host)
+    const services = q.binary !== undefined && q.binary !== 'nova-compute' ? [] : hosts.map((h, i) => ({
+      id: i + 1, binary: 'nova-compute', host: h.name, zone: 'nova', status: 'enabled', state: h.up ? 'up' : 'down',
+      updated_at: isoMicrosNoZone(h.heartbeat_at), disabled_reason: null,
+    }))
+    return { services }
+  })
+
   const actionView = (a: { action: string; server_id: string; request_id: string; user_id: string; project_id: string; start_time: string; message: string | null }) => ({
     action: a.action, instance_uuid: a.server_id, request_id: a.request_id, user_id: a.user_id, project_id: a.project_id,
     start_time: isoMicrosNoZone(a.start_time), message: a.message,

@@ -1,0 +1,107 @@
+// The task queue against a real database (SQLite, and PostgreSQL when the tests are given one):
+// claims in order and one at a time per subject, claimers that never take the same task, leases
+// that run out and put a task back, and an old attempt that cannot finish its successor.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { systemClock } from '../../src/clock.ts'
+import { openStore, type Store } from '../../src/store/db.ts'
+import { TaskQueue } from '../../src/tasks/queue.ts'
+import { freshDatabase, type TestDatabase } from '../helpers/database.ts'
+
+let database: TestDatabase
+let store: Store
+let queue: TaskQueue
+
+before(async () => {
+  database = await freshDatabase()
+  store = await openStore(database.url)
+  queue = new TaskQueue(store, systemClock)
+})
+after(async () => {
+  await queue.close()
+  await store.close()
+  await database.drop()
+})
+
+const add = (host: string, subjectId: string, kind = 'server.rescue') =>
+  queue.enqueue(store.db, { kind, subjectId, host, payload: {}, requestId: `req-${subjectId}-${kind}` })
+
+test('claims go oldest first, one running task per subject, and only for their host', async () => {
+  const first = await add('h1', 's1', 'server.rescue')
+  await new Promise((r) => setTimeout(r, 2)) // created_at orders them
+  const second = await add('h1', 's1', 'server.unrescue')
+  const other = await add('h2', 's2')
+  const a = await queue.claim('h1', 60_000)
+  assert.equal(a?.id, first)
+  assert.equal(a?.attempts, 1)
+  assert.equal(await queue.claim('h1', 60_000), undefined, 'the second task of s1 waits for the first')
+  await queue.finish(a!)
+  assert.equal((await queue.claim('h1', 60_000))?.id, second)
+  assert.equal((await queue.claim('h2', 60_000))?.id, other)
+  await store.db.deleteFrom('tasks').execute()
+})
+
+test('many claimers at once never take the same task', async () => {
+  const ids = new Set<string>()
+  for (let i = 0; i < 30; i++) ids.add(await add('h3', `c${i}`))
+  const claimed = (await Promise.all(Array.from({ length: 60 }, () => queue.claim('h3', 60_000)))).filter((t) => t !== undefined)
+  const seen = claimed.map((t) => t.id)
+  assert.equal(new Set(seen).size, seen.length, 'a task was claimed twice')
+  // Whatever a claimer missed (it lost a race) is still there for the next claim.
+  for (;;) { const t = await queue.claim('h3', 60_000); if (!t) break; seen.push(t.id) }
+  assert.deepEqual(new Set(seen), ids)
+  await store.db.deleteFrom('tasks').execute()
+})
+
+test('a lease that runs out puts the task back; the old attempt can neither renew nor finish it', async () => {
+  const id = await add('h4', 'l1')
+  const old = await queue.claim('h4', 1)
+  assert.equal(old?.id, id)
+  await new Promise((r) => setTimeout(r, 5))
+  assert.equal(await queue.requeueExpired('h4'), 1)
+  const next = await queue.claim('h4', 60_000)
+  assert.equal(next?.id, id)
+  assert.equal(next?.attempts, 2)
+  assert.equal(await queue.renewLease(old!, 60_000), false)
+  await queue.finish(old!)
+  assert.equal(await queue.pending('h4'), 1, 'the old attempt removed the new one')
+  assert.equal(await queue.renewLease(next!, 60_000), true)
+  await queue.finish(next!)
+  assert.equal(await queue.pending('h4'), 0)
+})
+
+test('an agent that restarts takes back what it was running', async () => {
+  await add('h5', 'r1')
+  assert.ok(await queue.claim('h5', 60_000))
+  assert.equal(await queue.requeueAllRunning('h5'), 1)
+  assert.equal((await queue.claim('h5', 60_000))?.attempts, 2)
+  await store.db.deleteFrom('tasks').execute()
+})
+
+test('an enqueue is heard by listeners (on PostgreSQL, through NOTIFY, by another connection)', async () => {
+  // PostgreSQL: another queue object, as another process would have, hears it only by NOTIFY.
+  // SQLite: one process owns the database; its one queue wakes its listeners in memory.
+  const other = store.dialect === 'postgres' ? new TaskQueue(store, systemClock) : queue
+  const heard: string[] = []
+  const unlisten = await other.onNotify((host) => heard.push(host))
+  try {
+    await store.db.transaction().execute(async (trx) => { await queue.enqueue(trx, { kind: 'k', subjectId: 'n1', host: 'h6', payload: {}, requestId: 'r' }) })
+    queue.notify('h6') // in process, as the API does after its commit
+    const deadline = Date.now() + 5000
+    while (!heard.includes('h6') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    assert.ok(heard.includes('h6'))
+    if (store.dialect === 'postgres') {
+      // A rolled-back enqueue notifies nobody.
+      heard.length = 0
+      await store.db.transaction().execute(async (trx) => {
+        await queue.enqueue(trx, { kind: 'k', subjectId: 'n2', host: 'h7', payload: {}, requestId: 'r' })
+        throw new Error('roll back')
+      }).catch(() => {})
+      await new Promise((r) => setTimeout(r, 100))
+      assert.deepEqual(heard.filter((h) => h === 'h7'), [])
+    }
+  } finally {
+    await unlisten()
+    if (other !== queue) await other.close()
+  }
+})
