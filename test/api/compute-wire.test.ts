@@ -1,27 +1,18 @@
 // The compute API on the wire, compared with what real Nova answered (anchors/nova/transcripts).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
+import { activeServer as createActive, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 let skiff: TestSkiff
 let demo: string
-let imageId: string
 
 before(async () => {
   skiff = await startTestSkiff()
   demo = await skiff.token('demo')
-  const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': demo } })
-  imageId = images.json().images[0].id
 })
 after(() => skiff.close())
 
-async function activeServer(token = demo, name = 'wire') {
-  const res = await skiff.compute('POST', '/v2.1/servers', { token, body: { server: { name, imageRef: imageId, flavorRef: '1' } } })
-  assert.equal(res.statusCode, 202, res.body)
-  const id = res.json().server.id as string
-  await waitForStatus(skiff, token, id, 'ACTIVE')
-  return id
-}
+const activeServer = (token = demo, name = 'wire') => createActive(skiff, token, name)
 
 test('version documents: root without version headers, /v2.1 with them', async () => {
   const root = await skiff.compute('GET', '/')

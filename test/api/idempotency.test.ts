@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import { startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
+import { activeServer as createActive, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 let skiff: TestSkiff
 let demo: string
@@ -11,18 +11,11 @@ let imageId: string
 before(async () => {
   skiff = await startTestSkiff()
   demo = await skiff.token('demo')
-  const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': demo } })
-  imageId = images.json().images[0].id
+  imageId = await skiff.imageId('skiff-base')
 })
 after(() => skiff.close())
 
-async function activeServer(token = demo, name = 'idem') {
-  const res = await skiff.compute('POST', '/v2.1/servers', { token, body: { server: { name, imageRef: imageId, flavorRef: '1' } } })
-  assert.equal(res.statusCode, 202, res.body)
-  const id = res.json().server.id as string
-  await waitForStatus(skiff, token, id, 'ACTIVE')
-  return id
-}
+const activeServer = (token = demo, name = 'idem') => createActive(skiff, token, name)
 
 const action = (id: string, body: unknown, key?: string, token = demo) =>
   skiff.compute('POST', `/v2.1/servers/${id}/action`, { token, body, headers: key === undefined ? {} : { 'idempotency-key': key } })

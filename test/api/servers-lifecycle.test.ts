@@ -9,8 +9,7 @@ let imageId: string
 before(async () => {
   skiff = await startTestSkiff()
   demo = await skiff.token('demo')
-  const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': demo } })
-  imageId = images.json().images[0].id
+  imageId = await skiff.imageId('skiff-base')
 })
 after(() => skiff.close())
 

@@ -17,6 +17,8 @@ export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
   dataDir: string
   /** A project-scoped token of one of the bootstrap users. */
   token(user: 'admin' | 'demo' | 'alt_demo'): Promise<string>
+  /** The id of a bootstrap image by name (`skiff-base`, `skiff-rescue`). */
+  imageId(name: string): Promise<string>
   compute(method: string, url: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>
 }
 
@@ -39,6 +41,12 @@ export async function startTestSkiff(overrides: Partial<Config> = {}): Promise<T
     ...core,
     driver,
     dataDir,
+    async imageId(name) {
+      const res = await core.apps.image.inject({ method: 'GET', url: `/v2/images?name=${encodeURIComponent(name)}`, headers: { 'x-auth-token': await skiff.token('admin') } })
+      const id = res.json().images[0]?.id as string | undefined
+      if (!id) throw new Error(`no image named ${name}: ${res.body}`)
+      return id
+    },
     async token(user) {
       const cached = tokens.get(user)
       if (cached) return cached
@@ -85,4 +93,13 @@ export async function waitForStatus(skiff: TestSkiff, token: string, id: string,
     const s = res.json().server
     return s.status === status && s['OS-EXT-STS:task_state'] === null ? s : undefined
   }, timeoutMs)
+}
+
+/** A server created through the API by `token`'s user, once it is ACTIVE. */
+export async function activeServer(skiff: TestSkiff, token: string, name = 'test', extra: Record<string, unknown> = {}): Promise<string> {
+  const res = await skiff.compute('POST', '/v2.1/servers', { token, body: { server: { name, imageRef: await skiff.imageId('skiff-base'), flavorRef: '1', ...extra } } })
+  if (res.statusCode !== 202) throw new Error(`create: ${res.statusCode} ${res.body}`)
+  const id = res.json().server.id as string
+  await waitForStatus(skiff, token, id, 'ACTIVE')
+  return id
 }
