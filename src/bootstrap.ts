@@ -127,6 +127,8 @@ function writeSecret(file: string, text: string) {
 
 /** clouds.yaml (clouds skiff-admin, skiff-demo, skiff-alt) and one openrc per account. */
 function writeClientFiles(dataDir: string, authUrl: string, passwords: Record<string, string>): string[] {
+  // Absolute paths: they are printed for the user to copy from any directory.
+  dataDir = path.resolve(dataDir)
   const q = (s: string) => `'${s.replace(/'/g, "''")}'`
   const yaml = ['clouds:']
   const files: string[] = []
