@@ -76,7 +76,8 @@ export async function bootstrap(opts: {
       await db.insertInto('users').values({
         id: newId(), name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await hashPassword(wanted), default_project_id: project.id, enabled: 1,
       }).execute()
-    } else if (!(await verifyPassword(wanted, user.password_hash))) {
+    } else if (wanted !== kept[acc.user] && !(await verifyPassword(wanted, user.password_hash))) {
+      // Only a password that differs from the kept one (--admin-password) needs the costly check.
       await db.updateTable('users').set({ password_hash: await hashPassword(wanted) }).where('id', '=', user.id).execute()
     }
     const userId = (await db.selectFrom('users').select('id').where('name', '=', acc.user).executeTakeFirstOrThrow()).id

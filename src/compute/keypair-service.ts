@@ -1,10 +1,13 @@
 // Keypairs: generated (RSA, with the private key returned once) or imported, per user.
-import { createHash, generateKeyPairSync } from 'node:crypto'
+import { createHash, generateKeyPair } from 'node:crypto'
+import { promisify } from 'node:util'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict } from '../errors.ts'
 import type { Database, KeypairRow } from '../store/schema.ts'
 import { KeypairNotFound } from './errors.ts'
+
+const generateRsaPair = promisify(generateKeyPair)
 
 const KEY_TYPES = ['ssh-rsa', 'ssh-ed25519', 'ssh-dss', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521']
 
@@ -63,21 +66,20 @@ export class KeypairService {
   /** Import `publicKey`, or generate an RSA pair and return its private key (never stored). */
   async create(userId: string, name: string, publicKey?: string): Promise<{ row: KeypairRow; privateKey?: string }> {
     let privateKey: string | undefined
-    let type: string
     let blob: Buffer
     if (publicKey === undefined) {
-      const pair = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      // Generated off the event loop: an RSA key takes tens of milliseconds of CPU.
+      const pair = await generateRsaPair('rsa', { modulusLength: 2048 })
       const jwk = pair.publicKey.export({ format: 'jwk' })
       blob = Buffer.concat([sshString(Buffer.from('ssh-rsa')), mpint(Buffer.from(jwk.e!, 'base64url')), mpint(Buffer.from(jwk.n!, 'base64url'))])
-      type = 'ssh-rsa'
       publicKey = `ssh-rsa ${blob.toString('base64')} Generated-by-Skiff`
       privateKey = pair.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString()
     } else {
-      ;({ type, blob } = parsePublicKey(publicKey))
+      ;({ blob } = parsePublicKey(publicKey))
     }
     if (await this.find(userId, name)) throw new Conflict(`Key pair '${name}' already exists.`)
     const row: KeypairRow = {
-      user_id: userId, name, type: type === 'ssh-rsa' || type.startsWith('ssh-') || type.startsWith('ecdsa') ? 'ssh' : 'x509',
+      user_id: userId, name, type: 'ssh',
       public_key: publicKey.trim(), fingerprint: fingerprint(blob), created_at: this.#clock.now().toISOString(),
     }
     try {

@@ -23,11 +23,4 @@ export class ServerPasswordService {
     authorize(ctx, 'os_compute_api:os-server-password:clear', 'member')
     await this.#servers.repo.db.deleteFrom('server_passwords').where('server_id', '=', s.id).execute()
   }
-
-  /** What the metadata service calls when the guest posts its encrypted password. */
-  async set(serverId: string, encrypted: string): Promise<void> {
-    const now = this.#servers.repo.now()
-    await this.#servers.repo.db.insertInto('server_passwords').values({ server_id: serverId, password: encrypted, updated_at: now })
-      .onConflict((oc) => oc.column('server_id').doUpdateSet({ password: encrypted, updated_at: now })).execute()
-  }
 }

@@ -64,5 +64,5 @@ export function statesForStatus(status: string): { vmStates: string[]; taskState
   }
   if (vmStates.size === 0) return null
   // 'ACTIVE' must not match servers that are rebooting, as in Nova.
-  return { vmStates: [...vmStates], taskStates: anyTask && taskStates.size === 0 ? 'any' : anyTask ? 'any' : [...taskStates] }
+  return { vmStates: [...vmStates], taskStates: anyTask ? 'any' : [...taskStates] }
 }
