@@ -178,6 +178,8 @@ export class ServerWorker {
     // server idle again (in any process) sees how its action ended.
     const done = await repo.db.transaction().execute(async (trx) => {
       const won = await repo.cas(server.id, { taskStates: step.taskStates }, { ...outcome, task_state: null }, trx)
+      // Drivers that forward SSH: the address and the booted system's host key, for every API process.
+      if (won && this.#d.driver.sshAccess) await repo.recordAccess(server.id, this.#d.driver.sshAccess(server.id), trx)
       if (error) {
         await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message, trx)
         await repo.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`, trx)
@@ -214,6 +216,7 @@ export class ServerWorker {
       }).where('id', '=', server.id).execute()
       await repo.releaseFixedIps(server.id, trx)
       await trx.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', server.id).where('ended_at', 'is', null).execute()
+      await repo.recordAccess(server.id, null, trx)
     })
     await repo.finishEvent(eventId, 'Success')
   }

@@ -4,6 +4,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { createComputeExtraTables } from './migrations-compute.ts'
 import { hostCapacityMigration } from './migrations-hosts.ts'
 import { rescueMigration } from './migrations-rescue.ts'
+import { serverAccessMigration } from './migrations-access.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -203,6 +204,6 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration }
   },
 }

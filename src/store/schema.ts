@@ -215,6 +215,16 @@ export interface RescueRow {
   ended_at: string | null
 }
 
+/** Where the server's SSH is reached now, as the agent running it last saw (qemu driver). */
+export interface ServerAccessRow {
+  server_id: string
+  ssh_host: string
+  ssh_port: number
+  /** The booted system's key: the rescue system's while rescued. */
+  host_key_fingerprint: string | null
+  updated_at: string
+}
+
 export interface IdempotencyKeyRow {
   key_hash: string
   project_id: string
@@ -258,4 +268,5 @@ export interface Database {
   rescues: RescueRow
   idempotency_keys: IdempotencyKeyRow
   hosts: HostRow
+  server_access: ServerAccessRow
 }

@@ -132,6 +132,21 @@ export class ServersRepo {
     }).execute()
   }
 
+  /** Where the server's SSH is reached now (null: nowhere, e.g. deleted). */
+  async recordAccess(serverId: string, ssh: { host: string; port: number; hostKeyFingerprint: string | null } | null, db: Db = this.db): Promise<void> {
+    if (!ssh) {
+      await db.deleteFrom('server_access').where('server_id', '=', serverId).execute()
+      return
+    }
+    const row = { ssh_host: ssh.host, ssh_port: ssh.port, host_key_fingerprint: ssh.hostKeyFingerprint, updated_at: this.now() }
+    await db.insertInto('server_access').values({ server_id: serverId, ...row })
+      .onConflict((oc) => oc.column('server_id').doUpdateSet(row)).execute()
+  }
+
+  async access(serverId: string): Promise<{ ssh_host: string; ssh_port: number; host_key_fingerprint: string | null } | undefined> {
+    return this.db.selectFrom('server_access').select(['ssh_host', 'ssh_port', 'host_key_fingerprint']).where('server_id', '=', serverId).executeTakeFirst()
+  }
+
   async latestFaults(serverIds: string[]): Promise<Map<string, { code: number; message: string; details: string; created_at: string }>> {
     const out = new Map<string, { code: number; message: string; details: string; created_at: string }>()
     if (serverIds.length === 0) return out

@@ -70,7 +70,7 @@ export function buildQemuArgs(v: VmArgs): string[] {
     // restrict=on: no guest traffic leaves slirp; only the hostfwd rule below reaches the guest.
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${v.sshPort}-:22`, '-device', 'virtio-net-pci,netdev=n0',
     '-device', 'virtio-rng-pci',
-    '-chardev', `socket,id=ser0,path=${optValue(f.serial)},server=on,wait=off,logfile=${optValue(f.console)}`, '-serial', 'chardev:ser0',
+    '-chardev', `socket,id=ser0,path=${optValue(f.serial)},server=on,wait=off,logfile=${optValue(f.console)},logappend=on`, '-serial', 'chardev:ser0',
     '-qmp', `unix:${optValue(f.qmp)},server=on,wait=off`,
     '-pidfile', f.pid, '-daemonize',
   )

@@ -235,7 +235,9 @@ export class QemuDriver implements VirtDriver {
       const f = vmFiles(vmDir)
       if (Buffer.byteLength(f.serial) > 107) throw new DriverError(`instance path too long for a unix socket: ${f.serial} (choose a shorter --qemu-dir)`)
       await Promise.all([f.pid, f.qmp, f.serial].map((p) => rm(p, { force: true })))
-      await writeFile(f.console, '', { mode: 0o600 })
+      // The log starts with where to log in (QEMU appends the serial output after it).
+      const system = vmDir === this.#serverDir(s.id) ? 'the server' : 'the rescue system'
+      await writeFile(f.console, `SKIFF: ${system} boots; SSH: ssh -p ${s.port} root@127.0.0.1\n`, { mode: 0o600 })
       const args = buildQemuArgs({
         dir: vmDir, name: `skiff-${s.id}`, accel: await this.accel(files.kernel), vcpus: s.vcpus, memMb: s.memMb,
         kernel: files.kernel, initrd: files.initrd, disks, sshPort: s.port,

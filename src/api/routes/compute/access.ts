@@ -2,18 +2,15 @@
 //   GET /v2.1/servers/{id}/access → {"access": {"ssh": {"host", "port", "host_key_fingerprint"}}}
 // The port is the one forwarded to the guest's SSH on the hypervisor host; it stays the same
 // through rescue, while the host key is the booted system's (the rescue system's has its own).
-// `ssh` is null where the driver forwards nothing (the simulated driver).
+// `ssh` is null where the driver forwards nothing (the simulated driver). The agent running the
+// server records it (server_access), so any API process answers for servers on any host.
 import type { FastifyInstance } from 'fastify'
 import type { ComputeRouteDeps } from './index.ts'
 
 export function accessRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/access', async (req) => {
     const s = await deps.servers.show(req.auth, req.params.id)
-    const ssh = deps.driver.sshAccess?.(s.id) ?? null
-    return {
-      access: {
-        ssh: ssh && { host: ssh.host, port: ssh.port, host_key_fingerprint: ssh.hostKeyFingerprint ?? deps.driver.hostKeyFingerprint?.(s.id) ?? null },
-      },
-    }
+    const ssh = await deps.servers.repo.access(s.id)
+    return { access: { ssh: ssh ? { host: ssh.ssh_host, port: ssh.ssh_port, host_key_fingerprint: ssh.host_key_fingerprint } : null } }
   })
 }

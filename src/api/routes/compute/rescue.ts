@@ -35,6 +35,11 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const base = deps.computeUrl
   const db = servers.repo.db
 
+  /** The rescue system's SSH: its host key from the rescue, the forwarded address where the driver has one. */
+  function sshView(hostKey: string | null, access: { ssh_host: string; ssh_port: number } | undefined) {
+    return { ...(access ? { host: access.ssh_host, port: access.ssh_port } : {}), host_key_fingerprint: hostKey }
+  }
+
   async function view(s: ServerRow) {
     const r = await db.selectFrom('rescues').selectAll().where('server_id', '=', s.id).where('ended_at', 'is', null)
       .orderBy('requested_at', 'desc').executeTakeFirst()
@@ -58,7 +63,7 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       disks: [{ role: 'rescue', image_id: r.image_id }, { role: 'server', note: "the server's own disk, attached second" }],
       access: {
         console: { action: 'os-getConsoleOutput', href: `${base}/v2.1/servers/${s.id}/action` },
-        ssh: { host_key_fingerprint: r.host_key_fingerprint ?? deps.driver.hostKeyFingerprint?.(s.id) ?? null },
+        ssh: sshView(r.host_key_fingerprint, await servers.repo.access(s.id)),
       },
       links: [{ rel: 'self', href: `${base}/v2.1/servers/${s.id}/rescue` }],
     }
