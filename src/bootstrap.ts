@@ -108,7 +108,7 @@ export async function bootstrap(opts: {
  * disk images' `kernel_id`/`ramdisk_id` (Glance's convention for direct kernel boot). The rescue
  * image is the same system: each rescue boots a fresh overlay of it.
  */
-export async function registerGuest(db: Kysely<Database>, images: ImageService, guest: { kernel: string; initrd: string; disk: string }) {
+export async function registerGuest(db: Kysely<Database>, images: ImageService, guest: { kernel: string; initrd: string; disk: string }): Promise<{ kept: boolean }> {
   const base = await db.selectFrom('images').select('disk_format').where('name', '=', BASE_IMAGE).executeTakeFirst()
   if (base && base.disk_format !== 'qcow2') {
     throw new Error(`this data dir holds the simulated driver's ${BASE_IMAGE} image; run --driver qemu with another --data-dir`)
@@ -119,6 +119,8 @@ export async function registerGuest(db: Kysely<Database>, images: ImageService, 
   const disk = await readFile(guest.disk)
   await images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare', properties, content: disk })
   await images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare', properties: { ...properties, skiff_purpose: 'rescue' }, content: disk })
+  // Registered images are immutable (as in Glance): a new build is registered once they are deleted.
+  return { kept: base !== undefined }
 }
 
 function writeSecret(file: string, text: string) {

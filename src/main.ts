@@ -15,7 +15,7 @@ import { ServerMetadataService } from './compute/server-metadata.ts'
 import { ServerPasswordService } from './compute/server-password.ts'
 import { ServerService } from './compute/server-service.ts'
 import { ServerGroupsRepo } from './store/server-groups-repo.ts'
-import { ServerWorker } from './compute/server-worker.ts'
+import { recordVmGone, ServerWorker } from './compute/server-worker.ts'
 import { Scheduler } from './compute/scheduler.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
@@ -24,7 +24,6 @@ import { DriverError, type VirtDriver } from './drivers/driver.ts'
 import { buildGuestImage, guestBuilt, guestFiles } from './drivers/qemu/guest-image.ts'
 import { QemuDriver, type QemuImage } from './drivers/qemu/qemu-driver.ts'
 import type { Accel } from './drivers/qemu/qemu-args.ts'
-import { PowerState } from './compute/states.ts'
 import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
@@ -261,12 +260,8 @@ async function qemuDriver(config: Config, logger: Logger, store: Store, images: 
     bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000, stopTimeoutMs: 30_000, logger: log,
     // A QEMU that died under an idle server: the server shows it (SHUTOFF, or RESCUE powered off,
     // from which unrescue boots its own disk) with the fault, as Nova's power-state sync does.
-    onVmGone: (serverId, { rescued, reason }) => void (async () => {
-      const to = { power_state: PowerState.SHUTDOWN, ...(rescued ? {} : { vm_state: 'stopped' }) }
-      if (await repo.cas(serverId, { vmStates: rescued ? ['rescued'] : ['active', 'paused'], taskStates: [null] }, to)) {
-        await repo.recordFault(serverId, 500, reason, reason)
-      }
-    })().catch((err: Error) => log.error({ server: serverId, err: err.message }, 'could not record a VM that died')),
+    onVmGone: (serverId, detail) => void recordVmGone(repo, serverId, detail)
+      .catch((err: Error) => log.error({ server: serverId, err: err.message }, 'could not record a VM that died')),
   })
 }
 

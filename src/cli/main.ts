@@ -136,8 +136,10 @@ images.command('build')
     }
     const store = await openStore(config.databaseUrl)
     try {
-      await registerGuest(store.db, new ImageService(store.db, systemClock, path.join(config.dataDir, 'images')), guestFiles(outDir))
-      console.log(`registered skiff-base and skiff-rescue (qcow2) in ${describeDatabaseUrl(config.databaseUrl)}`)
+      const { kept } = await registerGuest(store.db, new ImageService(store.db, systemClock, path.join(config.dataDir, 'images')), guestFiles(outDir))
+      console.log(kept
+        ? `kept the images already registered in ${describeDatabaseUrl(config.databaseUrl)} (images are immutable); to register this build, first: openstack image delete skiff-base skiff-rescue skiff-guest-kernel skiff-guest-ramdisk`
+        : `registered skiff-base and skiff-rescue (qcow2) in ${describeDatabaseUrl(config.databaseUrl)}`)
     } finally {
       await store.close()
     }

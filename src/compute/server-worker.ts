@@ -9,6 +9,7 @@ import type { TaskHandler } from '../tasks/agent.ts'
 import type { Task } from '../tasks/queue.ts'
 import type { FlavorService } from './flavor-service.ts'
 import type { Sealer } from '../secrets.ts'
+import { randomUUID } from 'node:crypto'
 import { PowerState, type PowerStateValue, type TaskState, type VmState } from './states.ts'
 
 export interface WorkerDeps {
@@ -220,4 +221,24 @@ export class ServerWorker {
     })
     await repo.finishEvent(eventId, 'Success')
   }
+}
+
+/**
+ * A VM died under an idle server (its QEMU exited or was killed): record it as Nova's power-state
+ * sync does. An active or paused server is stopped, with a `stop` instance action as Nova's
+ * force_stop leaves; a rescued one stays RESCUE, powered off, and unrescue boots its own disk.
+ * The fault says what happened. Nothing changes for a server with a task running.
+ */
+export async function recordVmGone(repo: ServersRepo, serverId: string, detail: { rescued: boolean; reason: string }): Promise<boolean> {
+  return repo.db.transaction().execute(async (trx) => {
+    const server = await repo.get(serverId, trx)
+    if (!server) return false
+    const to = { power_state: PowerState.SHUTDOWN, ...(detail.rescued ? {} : { vm_state: 'stopped' as VmState }) }
+    if (!(await repo.cas(serverId, { vmStates: detail.rescued ? ['rescued'] : ['active', 'paused'], taskStates: [null] }, to, trx))) return false
+    if (!detail.rescued) {
+      await repo.recordAction({ server_id: serverId, action: 'stop', request_id: `req-${randomUUID()}`, user_id: server.user_id, project_id: server.project_id }, trx)
+    }
+    await repo.recordFault(serverId, 500, detail.reason, detail.reason, trx)
+    return true
+  })
 }

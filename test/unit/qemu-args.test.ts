@@ -24,6 +24,13 @@ test('a server VM: direct kernel boot, disks in order, loopback-only SSH forward
   assert.deepEqual(after(a, '-qmp'), [`unix:${vmFiles(base.dir).qmp},server=on,wait=off`])
   assert.deepEqual(after(a, '-pidfile'), [vmFiles(base.dir).pid])
   assert.ok(a.includes('-daemonize') && a.includes('-nodefaults'))
+  assert.deepEqual(after(a, '-chardev'), [`socket,id=ser0,path=${vmFiles(base.dir).serial},server=on,wait=off,logfile=${vmFiles(base.dir).console},logappend=on`])
+})
+
+test('confined: seccomp without obsolete or resource-control calls; no root once started', () => {
+  assert.deepEqual(after(buildQemuArgs(base), '-sandbox'), ['on,obsolete=deny,resourcecontrol=deny'])
+  assert.deepEqual(after(buildQemuArgs(base), '-runas'), [])
+  assert.deepEqual(after(buildQemuArgs({ ...base, runAs: 'nobody' }), '-runas'), ['nobody'])
 })
 
 test('rescue: the rescue disk first, the server disk second; kvm uses the host CPU', () => {

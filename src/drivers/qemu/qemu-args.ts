@@ -1,7 +1,8 @@
 // The QEMU command line of a Skiff VM, built from plain values (no I/O: unit-tested).
 // Direct kernel boot, virtio disks in a fixed PCI order, user-mode networking restricted to the
 // one forwarded SSH port on 127.0.0.1, serial console to a log, QMP on a unix socket,
-// daemonized with a pidfile so VMs outlive a restart of Skiff.
+// daemonized with a pidfile so VMs outlive a restart of Skiff; seccomp on, and no root once
+// started (-runas) when Skiff runs as root.
 import path from 'node:path'
 
 export type Accel = 'kvm' | 'tcg'
@@ -34,6 +35,8 @@ export interface VmArgs {
   /** In guest order: vda, vdb, ... (the order of the -device flags is the PCI order). */
   disks: DiskArg[]
   sshPort: number
+  /** Drop to this user once the files are open (QEMU started as root). */
+  runAs?: string
 }
 
 /** The files QEMU keeps in an instance dir. */
@@ -73,6 +76,10 @@ export function buildQemuArgs(v: VmArgs): string[] {
     '-chardev', `socket,id=ser0,path=${optValue(f.serial)},server=on,wait=off,logfile=${optValue(f.console)},logappend=on`, '-serial', 'chardev:ser0',
     '-qmp', `unix:${optValue(f.qmp)},server=on,wait=off`,
     '-pidfile', f.pid, '-daemonize',
+    // seccomp: no obsolete or resource-control syscalls. Not spawn=deny (-daemonize forks) nor
+    // elevateprivileges=deny (-runas needs setuid once).
+    '-sandbox', 'on,obsolete=deny,resourcecontrol=deny',
   )
+  if (v.runAs) args.push('-runas', v.runAs)
   return args
 }

@@ -240,7 +240,7 @@ export class QemuDriver implements VirtDriver {
       await writeFile(f.console, `SKIFF: ${system} boots; SSH: ssh -p ${s.port} root@127.0.0.1\n`, { mode: 0o600 })
       const args = buildQemuArgs({
         dir: vmDir, name: `skiff-${s.id}`, accel: await this.accel(files.kernel), vcpus: s.vcpus, memMb: s.memMb,
-        kernel: files.kernel, initrd: files.initrd, disks, sshPort: s.port,
+        kernel: files.kernel, initrd: files.initrd, disks, sshPort: s.port, runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
       })
       const t0 = performance.now()
       try {
