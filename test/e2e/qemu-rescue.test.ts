@@ -1,4 +1,5 @@
-// Rescue proven by logging in: a real `skiff serve --driver qemu`, real VMs, SSH with ssh2.
+// Rescue proven by logging in: a real `skiff serve --driver qemu`, real VMs, the `openstack` CLI
+// for what a user asks, SSH with ssh2 for what a user checks.
 // create → SSH with the create password, write a file, make the disk unbootable (no /sbin/init);
 // rescue with a password → SSH with it (the original refused), the file is on the second disk,
 // repair it there, the host key differs; unrescue → the repaired disk boots, with the original
@@ -10,14 +11,18 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
+import { clientGate, Clients } from './helpers/clients.ts'
+import { ok } from './helpers/process.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 import { killQemus, qemuPids, ssh, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
 
-const skip = guestSkipReason()
+const skip = guestSkipReason() || (await clientGate(['openstack'])).skip
+const BOOT_MS = 240_000
 
 describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_000 }, () => {
   let skiff: SkiffProcess
   let api: VmApi
+  let cli: Clients
   let qemuDir = ''
   const figures: Record<string, string> = {}
 
@@ -27,6 +32,7 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
     figures['first start (guest build, accelerator probe)'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`
     qemuDir = path.join(skiff.dataDir, 'qemu')
     api = await vmApi(skiff)
+    cli = new Clients(skiff)
   })
 
   after(async () => {
@@ -36,16 +42,14 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
   })
 
   test('create, break, rescue, repair from the rescue system, unrescue, delete', async () => {
-    const images = await api.image('GET', '/v2/images?name=skiff-base')
-    const imageRef = images.body.images[0].id as string
-    assert.equal(images.body.images[0].disk_format, 'qcow2')
-    const p1 = `P1-${randomBytes(6).toString('hex')}`
     const marker = `marker-${randomBytes(6).toString('hex')}`
-
-    const created = await api.compute('POST', '/servers', { server: { name: 'vm one', imageRef, flavorRef: '1', adminPass: p1 } })
-    assert.equal(created.status, 202, JSON.stringify(created.body))
-    const id = created.body.server.id as string
-    figures['create to ACTIVE (boot to SSH)'] = `${(await api.waitStatus(id, 'ACTIVE', 240_000)).toFixed(1)} s`
+    let t = Date.now()
+    const created = await cli.openstackJson<{ id: string; adminPass: string; status: string }>('demo',
+      ['server', 'create', '--image', 'skiff-base', '--flavor', 'm1.tiny', '--wait', 'vm one'], { timeoutMs: BOOT_MS })
+    figures['openstack server create --wait (boot to SSH)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    assert.equal(created.status, 'ACTIVE')
+    const { id, adminPass: p1 } = created
+    assert.ok(p1, 'the create answer carries the password')
 
     const access = await api.access(id)
     assert.equal(access.host, '127.0.0.1')
@@ -59,11 +63,9 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
 
     // Rescue with a chosen password.
     const p2 = `P2-${randomBytes(6).toString('hex')}`
-    let t = Date.now()
-    const rescue = await api.compute('POST', `/servers/${id}/action`, { rescue: { adminPass: p2 } })
-    assert.equal(rescue.status, 200, JSON.stringify(rescue.body))
-    assert.equal(rescue.body.adminPass, p2)
-    await api.waitStatus(id, 'RESCUE', 240_000)
+    t = Date.now()
+    ok(await cli.openstack('demo', ['server', 'rescue', '--password', p2, id]))
+    await cli.waitForStatus('demo', id, 'RESCUE', BOOT_MS)
     figures['rescue (to RESCUE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
     const inRescue = await api.access(id)
     assert.equal(inRescue.port, access.port, 'the same address through rescue')
@@ -81,20 +83,19 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
 
     // Unrescue: the repaired disk boots, with its own password and host key.
     t = Date.now()
-    assert.equal((await api.compute('POST', `/servers/${id}/action`, { unrescue: null })).status, 202)
-    await api.waitStatus(id, 'ACTIVE', 240_000)
+    ok(await cli.openstack('demo', ['server', 'unrescue', id]))
+    await cli.waitForStatus('demo', id, 'ACTIVE', BOOT_MS)
     figures['unrescue (to ACTIVE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
     const back = await sshOk(access.port, p1, 'readlink /sbin/init; cat /root/marker')
     assert.deepEqual(back.out.trim().split('\n'), ['/bin/busybox', marker], 'the repair and the file are there')
     assert.equal(back.hostKey, access.host_key_fingerprint, 'the original host key is back')
     assert.equal((await ssh(access.port, p2, 'true')).ok, false, 'the rescue password no longer works')
-    const consoleLog = await api.compute('POST', `/servers/${id}/action`, { 'os-getConsoleOutput': { length: 50 } })
-    assert.match(consoleLog.body.output, /GUEST-READY/)
-    assert.doesNotMatch(consoleLog.body.output, new RegExp(`${p1}|${p2}`))
+    const consoleLog = ok(await cli.openstack('demo', ['console', 'log', 'show', '--lines', '50', id])).stdout
+    assert.match(consoleLog, /GUEST-READY/)
+    assert.doesNotMatch(consoleLog, new RegExp(`${p1}|${p2}`))
 
     // Delete: no QEMU process, no files.
-    assert.equal((await api.compute('DELETE', `/servers/${id}`)).status, 204)
-    await api.waitStatus(id, 'DELETED', 60_000)
+    ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))
     assert.deepEqual(qemuPids(id), [])
     assert.equal(existsSync(path.join(qemuDir, 's', id)), false)
   })
