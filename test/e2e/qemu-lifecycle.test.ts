@@ -1,7 +1,8 @@
 // The qemu driver beyond rescue, on real VMs: stop/start, soft and hard reboot, pause/unpause,
 // rebuild and console output; a rescue VM killed while it boots (safe failure: the server is back
-// on its own disk) and while in RESCUE (the server shows it; unrescue recovers); and a restart of
-// `skiff serve` that re-attaches to running VMs and reconciles one that died meanwhile.
+// on its own disk) and while in RESCUE (the server shows it; unrescue recovers); skiff killed
+// during a rescue (the rescue completes after the restart); and a restart of `skiff serve` that
+// re-attaches to running VMs and reconciles one that died meanwhile.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -150,6 +151,30 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
       assert.ok(Date.now() < deadline, 'the dead rescue VM shows as powered off')
     }
     assert.equal((await api.compute('GET', `/servers/${id}`)).body.server.status, 'RESCUE')
+    await act(id, { unrescue: null })
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    assert.equal((await sshOk(port, p1, 'cat /root/marker')).out.trim(), 'intact')
+    await remove(id)
+  })
+
+  test('skiff killed while a rescue boots: after a restart the rescue completes; the disk is intact', async () => {
+    const p1 = `P1-${randomBytes(6).toString('hex')}`
+    const { id, port } = await create('crash-in-rescue', p1)
+    await sshOk(port, p1, 'echo intact > /root/marker && sync')
+    const p2 = `P2-${randomBytes(6).toString('hex')}`
+    await act(id, { rescue: { adminPass: p2 } }, 200)
+    for (const deadline = Date.now() + BOOT_MS; !vmPid(id, 'rescue'); await sleep(50)) {
+      assert.ok(Date.now() < deadline, 'the rescue VM started')
+    }
+    process.kill(skiff.pid, 'SIGKILL')
+    await skiff.stop()
+
+    skiff = await start()
+    api = await vmApi(skiff)
+    await api.waitStatus(id, 'RESCUE', BOOT_MS)
+    const look = await sshOk(port, p2, 'mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb && cat /mnt/vdb/root/marker; umount /mnt/vdb')
+    assert.equal(look.out.trim(), 'intact', 'the rescue system, with the server disk second')
+    assert.equal(qemuPids(path.join(qemuDir, 's', id)).length, 1, 'one QEMU: the rescue VM of the first attempt is gone')
     await act(id, { unrescue: null })
     await api.waitStatus(id, 'ACTIVE', BOOT_MS)
     assert.equal((await sshOk(port, p1, 'cat /root/marker')).out.trim(), 'intact')

@@ -233,6 +233,8 @@ export class QemuDriver implements VirtDriver {
   async #boot(s: State, vmDir: string, files: BootFiles, disks: DiskArg[]): Promise<string | null> {
     return this.#boots.use(async () => {
       const f = vmFiles(vmDir)
+      // A QEMU left by an attempt cut short (Skiff killed, the task run again) holds the disks' locks.
+      await this.#stop(vmDir, false, 0)
       if (Buffer.byteLength(f.serial) > 107) throw new DriverError(`instance path too long for a unix socket: ${f.serial} (choose a shorter --qemu-dir)`)
       await Promise.all([f.pid, f.qmp, f.serial].map((p) => rm(p, { force: true })))
       // The log starts with where to log in (QEMU appends the serial output after it).
@@ -321,7 +323,8 @@ export class QemuDriver implements VirtDriver {
       const image = await this.#o.resolveImage(server.imageId)
       const dir = this.#serverDir(server.id)
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      const port = await this.#allocatePort()
+      await this.#stop(dir, false, 0) // a VM of an attempt cut short
+      const port = this.#vms.get(server.id)?.port ?? await this.#allocatePort()
       const s: State = {
         id: server.id, name: server.name, port, vcpus: server.vcpus, memMb: server.ramMb,
         own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) }, hostKey: null, rescue: null, running: false,
@@ -407,6 +410,7 @@ export class QemuDriver implements VirtDriver {
       this.#o.logger.info({ server: s.id, stop: how }, 'server VM stopped for rescue')
       const image = await this.#o.resolveImage(rescue.imageId)
       const r = this.#rescueDir(s.id)
+      await this.#stop(r, false, 0) // a rescue VM of an attempt cut short
       await rm(r, { recursive: true, force: true })
       await mkdir(r, { mode: 0o700 })
       // A clean copy of the rescue image: a new overlay, so a first boot with its own password and host key.
