@@ -17,7 +17,7 @@ import { execFile } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
+import { createServer } from 'node:net'
 import { loadavg } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -26,6 +26,7 @@ import { probeAccel } from '../src/drivers/qemu/accel.ts'
 import { writeConfigDrive } from '../src/drivers/qemu/config-drive.ts'
 import { guestFiles } from '../src/drivers/qemu/guest-image.ts'
 import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from '../src/drivers/qemu/qemu-args.ts'
+import { sshBanner } from '../src/drivers/qemu/qemu-driver.ts'
 import { QmpClient } from '../src/drivers/qemu/qmp.ts'
 import { startSkiffProcess, type SkiffProcess } from '../test/e2e/helpers/skiff-process.ts'
 import { killQemus, ssh, vmApi, type VmApi } from '../test/e2e/helpers/vm.ts'
@@ -49,19 +50,6 @@ type RunTimes = Record<Phase, Timing>
 
 const password = (tag: string) => `${tag}-${randomBytes(6).toString('hex')}`
 const isAlive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
-
-/** True if the port answers with an SSH identification string within a second (slirp accepts TCP before the guest exists). */
-function sshBanner(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1')
-    let got = ''
-    const done = (ok: boolean) => { sock.destroy(); resolve(ok) }
-    sock.setTimeout(1000, () => done(false))
-    sock.on('data', (b) => { got += b.toString('latin1'); if (got.length >= 4) done(got.startsWith('SSH-')) })
-    sock.on('error', () => done(false))
-    sock.on('close', () => done(got.startsWith('SSH-')))
-  })
-}
 
 /** `p`, or null after `ms` (an SSH handshake that stalls must not stall the poll). */
 async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {

@@ -56,6 +56,15 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     const dir = which === 'own' ? path.join(qemuDir, 's', id) : path.join(qemuDir, 's', id, 'r')
     return qemuPids(`${dir}/qemu.pid`)[0]
   }
+  /** A server with /root/marker on its disk, and a rescue of it just asked for. */
+  async function rescueMarked(name: string) {
+    const p1 = `P1-${randomBytes(6).toString('hex')}`
+    const { id, port } = await create(name, p1)
+    await sshOk(port, p1, 'echo intact > /root/marker && sync')
+    const p2 = `P2-${randomBytes(6).toString('hex')}`
+    await act(id, { rescue: { adminPass: p2 } }, 200)
+    return { id, port, p1, p2 }
+  }
   /** Delete: no QEMU and no files left for the server. */
   async function remove(id: string) {
     assert.equal((await api.compute('DELETE', `/servers/${id}`)).status, 204)
@@ -119,10 +128,7 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
   })
 
   test('the rescue VM killed while it boots: the server is back on its own disk', async () => {
-    const p1 = `P1-${randomBytes(6).toString('hex')}`
-    const { id, port } = await create('killed-boot', p1)
-    await sshOk(port, p1, 'echo intact > /root/marker && sync')
-    await act(id, { rescue: { adminPass: `P2-${randomBytes(6).toString('hex')}` } }, 200)
+    const { id, port, p1 } = await rescueMarked('killed-boot')
     // Kill the rescue system's QEMU as soon as it exists, before the guest is up.
     let killed: number | undefined
     for (const deadline = Date.now() + BOOT_MS; !killed && Date.now() < deadline; await sleep(50)) {
@@ -139,11 +145,7 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
   })
 
   test('the rescue VM killed in RESCUE: the server shows it; unrescue recovers', async () => {
-    const p1 = `P1-${randomBytes(6).toString('hex')}`
-    const { id, port } = await create('killed-rescue', p1)
-    await sshOk(port, p1, 'echo intact > /root/marker && sync')
-    const p2 = `P2-${randomBytes(6).toString('hex')}`
-    await act(id, { rescue: { adminPass: p2 } }, 200)
+    const { id, port, p1, p2 } = await rescueMarked('killed-rescue')
     await api.waitStatus(id, 'RESCUE', BOOT_MS)
     await sshOk(port, p2, 'true')
     process.kill(vmPid(id, 'rescue')!, 'SIGKILL')
@@ -158,11 +160,7 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
   })
 
   test('skiff killed while a rescue boots: after a restart the rescue completes; the disk is intact', async () => {
-    const p1 = `P1-${randomBytes(6).toString('hex')}`
-    const { id, port } = await create('crash-in-rescue', p1)
-    await sshOk(port, p1, 'echo intact > /root/marker && sync')
-    const p2 = `P2-${randomBytes(6).toString('hex')}`
-    await act(id, { rescue: { adminPass: p2 } }, 200)
+    const { id, port, p1, p2 } = await rescueMarked('crash-in-rescue')
     for (const deadline = Date.now() + BOOT_MS; !vmPid(id, 'rescue'); await sleep(50)) {
       assert.ok(Date.now() < deadline, 'the rescue VM started')
     }

@@ -558,7 +558,7 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** True if the port answers with an SSH identification string within a second. */
-function sshBanner(port: number): Promise<boolean> {
+export function sshBanner(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(port, '127.0.0.1')
     let got = ''
