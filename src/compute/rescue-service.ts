@@ -48,7 +48,7 @@ export class RescueService {
   async rescue(ctx: AuthContext, id: string, req: RescueRequest, requestId: string) {
     const s = await this.#d.actions.check(ctx, id, RULES.rescue)
     const image = await this.#rescueImage(ctx, s, req.rescueImageRef)
-    const authorizedKeys = await this.#rescueKeys(ctx, req)
+    const authorizedKeys = await this.#rescueKeys(ctx, s.id, req)
     // Nova echoes a given password verbatim, even "" (its manager then generates another).
     const adminPass = req.adminPass ?? generateInstancePassword()
     const bootPass = adminPass === '' ? generateInstancePassword() : adminPass
@@ -84,9 +84,13 @@ export class RescueService {
     if (r.numUpdatedRows === 0n) throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
   }
 
-  /** Keys for the rescue system: a keypair of the caller by name, and/or a public key. */
-  async #rescueKeys(ctx: AuthContext, req: RescueRequest): Promise<string[]> {
-    const keys: string[] = []
+  /**
+   * Keys for the rescue system: the server's own key pair (as Nova's rescue config drive carries
+   * the instance's key), and a keypair of the caller by name, and/or a public key.
+   */
+  async #rescueKeys(ctx: AuthContext, serverId: string, req: RescueRequest): Promise<string[]> {
+    const own = await this.#d.repo.db.selectFrom('server_boot_data').select('key_data').where('server_id', '=', serverId).executeTakeFirst()
+    const keys: string[] = own?.key_data ? [own.key_data.trim()] : []
     if (req.keyName !== undefined) {
       const kp = await this.#d.keypairs.find(ctx.userId, req.keyName)
       if (!kp) throw new BadRequest('Invalid key_name provided.')
@@ -96,7 +100,7 @@ export class RescueService {
       parsePublicKey(req.publicKey)
       keys.push(req.publicKey.trim())
     }
-    return keys
+    return [...new Set(keys)]
   }
 
   /** `rescue_image_ref`, else the image the server was built from, else the configured default. */

@@ -56,6 +56,8 @@ export interface CreateServer {
   flavorRef: string
   adminPass?: string
   keyName?: string
+  /** Base64, handed to the guest on its config drive. */
+  userData?: string
   metadata?: Record<string, string>
   accessIPv4?: string
   accessIPv6?: string
@@ -180,7 +182,8 @@ export class ServerService {
     if (!image) throw new InvalidImageRef(imageId)
     if (image.min_ram > flavor.ram) throw new BadRequest("Flavor's memory is too small for requested image.")
     if (image.min_disk > flavor.disk && flavor.disk > 0) throw new BadRequest("Flavor's disk is too small for requested image.")
-    if (req.keyName !== undefined && !(await this.#d.keypairs.find(ctx.userId, req.keyName))) throw new BadRequest('Invalid key_name provided.')
+    const keypair = req.keyName === undefined ? undefined : await this.#d.keypairs.find(ctx.userId, req.keyName)
+    if (req.keyName !== undefined && !keypair) throw new BadRequest('Invalid key_name provided.')
     if (req.minCount > req.maxCount) throw new BadRequest('min_count must be <= max_count')
     if (req.availabilityZone !== undefined && req.availabilityZone !== 'nova' && !req.availabilityZone.startsWith('nova:')) {
       throw new BadRequest(`The requested availability zone is not available`)
@@ -217,6 +220,9 @@ export class ServerService {
           launched_at: null, terminated_at: null, reservation_id: reservationId, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
         }
         await this.#d.repo.insert(row, trx)
+        if (keypair || req.userData !== undefined) {
+          await trx.insertInto('server_boot_data').values({ server_id: row.id, key_data: keypair?.public_key ?? null, user_data: req.userData ?? null }).execute()
+        }
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.repo.recordAction({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)

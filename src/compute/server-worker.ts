@@ -52,7 +52,7 @@ export class ServerWorker {
         taskStates: ['scheduling', 'spawning'],
         work: async (s, p) => {
           await d.repo.cas(s.id, { vmStates: ['building'], taskStates: ['scheduling'] }, { task_state: 'spawning' })
-          await d.driver.spawn({ ...(await this.#spec(s)), adminPass: this.#open(p).adminPass })
+          await d.driver.spawn(await this.#bootSpec(s, p))
           return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
         },
         onFailure: () => ({ vm_state: 'error', power_state: PowerState.NOSTATE }),
@@ -81,7 +81,7 @@ export class ServerWorker {
         event: 'compute_rebuild_instance', taskStates: ['rebuilding', 'rebuild_spawning'],
         work: async (s, p) => {
           await d.repo.cas(s.id, { taskStates: ['rebuilding'] }, { task_state: 'rebuild_spawning' })
-          await d.driver.rebuild({ ...(await this.#spec(s)), adminPass: this.#open(p).adminPass })
+          await d.driver.rebuild(await this.#bootSpec(s, p))
           // A stopped server stays stopped after a rebuild, as in Nova.
           if (p.previousVmState === 'stopped') {
             await d.driver.powerOff(s.id, { clean: false, timeoutMs: 0 })
@@ -157,6 +157,17 @@ export class ServerWorker {
     }
   }
 
+  /** The spec of a first boot (create, rebuild): with the key pair's key and the user data. */
+  async #bootSpec(s: ServerRow, payload: Record<string, unknown>): Promise<ServerSpec> {
+    const boot = await this.#d.repo.db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', s.id).executeTakeFirst()
+    return {
+      ...(await this.#spec(s)),
+      adminPass: this.#open(payload).adminPass,
+      authorizedKeys: boot?.key_data ? [boot.key_data] : [],
+      userData: boot?.user_data ? Buffer.from(boot.user_data, 'base64') : undefined,
+    }
+  }
+
   async #run(task: Task, step: Step): Promise<void> {
     const { repo, logger } = this.#d
     const payload = (task.payload ?? {}) as Record<string, unknown>
@@ -218,6 +229,7 @@ export class ServerWorker {
       await repo.releaseFixedIps(server.id, trx)
       await trx.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', server.id).where('ended_at', 'is', null).execute()
       await repo.recordAccess(server.id, null, trx)
+      await trx.deleteFrom('server_boot_data').where('server_id', '=', server.id).execute()
     })
     await repo.finishEvent(eventId, 'Success')
   }

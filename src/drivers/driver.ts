@@ -12,6 +12,8 @@ export interface ServerSpec {
   /** The root password set at first boot (spawn and rebuild only). */
   adminPass?: string
   authorizedKeys?: string[]
+  /** User data for the first boot (the config drive's openstack/latest/user_data). */
+  userData?: Buffer
 }
 
 export interface RescueSpec {

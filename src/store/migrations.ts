@@ -5,6 +5,7 @@ import { createComputeExtraTables } from './migrations-compute.ts'
 import { hostCapacityMigration } from './migrations-hosts.ts'
 import { rescueMigration } from './migrations-rescue.ts'
 import { serverAccessMigration } from './migrations-access.ts'
+import { serverBootDataMigration } from './migrations-boot-data.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -204,6 +205,6 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration }
   },
 }

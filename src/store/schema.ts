@@ -225,6 +225,15 @@ export interface ServerAccessRow {
   updated_at: string
 }
 
+/** A server's first-boot data besides its password (its config drive). */
+export interface ServerBootDataRow {
+  server_id: string
+  /** The key pair's public key (OpenSSH line) as at create. */
+  key_data: string | null
+  /** As given at create: base64. */
+  user_data: string | null
+}
+
 export interface IdempotencyKeyRow {
   key_hash: string
   project_id: string
@@ -269,4 +278,5 @@ export interface Database {
   idempotency_keys: IdempotencyKeyRow
   hosts: HostRow
   server_access: ServerAccessRow
+  server_boot_data: ServerBootDataRow
 }

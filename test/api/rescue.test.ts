@@ -171,6 +171,28 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
     assert.deepEqual(skiff.driver.describe(id)!.authorizedKeys, [PUBLIC_KEY])
   })
 
+  test("the server's own key pair is authorized in its system and, as in Nova, in the rescue system", async () => {
+    const kp = await skiff.compute('POST', '/v2.1/os-keypairs', { token: demo, body: { keypair: { name: 'own-kp', public_key: PUBLIC_KEY } } })
+    assert.equal(kp.statusCode, 200, kp.body)
+    const res = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'k', imageRef: baseImage, flavorRef: '1', key_name: 'own-kp' } } })
+    assert.equal(res.statusCode, 202, res.body)
+    const id = res.json().server.id as string
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
+    assert.deepEqual(skiff.driver.describe(id)!.authorizedKeys, [PUBLIC_KEY])
+    // The key pair's deletion does not take the key from the server (Nova keeps key_data).
+    assert.equal((await skiff.compute('DELETE', '/v2.1/os-keypairs/own-kp', { token: demo })).statusCode, 202)
+    assert.equal((await action(id, { rescue: null })).statusCode, 200)
+    await waitForStatus(skiff, demo, id, 'RESCUE')
+    assert.deepEqual(skiff.driver.describe(id)!.authorizedKeys, [PUBLIC_KEY])
+    const state = (await skiff.compute('GET', `/v2.1/servers/${id}/rescue`, { token: demo })).json().rescue
+    assert.equal(state.authorized_keys.length, 1)
+    assert.equal((await action(id, { unrescue: null })).statusCode, 202)
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
+    assert.equal((await action(id, { rebuild: { imageRef: baseImage } })).statusCode, 202)
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
+    assert.deepEqual(skiff.driver.describe(id)!.authorizedKeys, [PUBLIC_KEY], 'kept through rebuild')
+  })
+
   test('auto-exit: a rescue with auto_unrescue_after ends by itself; PATCH changes it', async () => {
     const id = await server()
     await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: 3600 } } })

@@ -38,8 +38,8 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     rmSync(dataDir, { recursive: true, force: true })
   })
 
-  async function create(name: string, adminPass: string): Promise<{ id: string; port: number }> {
-    const res = await api.compute('POST', '/servers', { server: { name, imageRef, flavorRef: '1', adminPass } })
+  async function create(name: string, adminPass: string, extra: Record<string, unknown> = {}): Promise<{ id: string; port: number }> {
+    const res = await api.compute('POST', '/servers', { server: { name, imageRef, flavorRef: '1', adminPass, ...extra } })
     assert.equal(res.status, 202, JSON.stringify(res.body))
     const id = res.body.server.id as string
     await api.waitStatus(id, 'ACTIVE', BOOT_MS)
@@ -74,10 +74,24 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
   }
   const bootId = async (port: number, password: string) => (await sshOk(port, password, 'cat /proc/sys/kernel/random/boot_id')).out.trim()
 
-  test('stop, start, soft and hard reboot, pause, unpause, rebuild, console', async () => {
+  /** The file a user-data script writes, once it has run (it runs in the background of the boot). */
+  async function userDataRan(port: number, auth: string | { privateKey: string }): Promise<string> {
+    for (const deadline = Date.now() + 60_000; ; await sleep(500)) {
+      const out = (await sshOk(port, auth, 'cat /root/user-data-ran 2>/dev/null')).out.trim()
+      if (out) return out
+      assert.ok(Date.now() < deadline, 'the user-data script ran')
+    }
+  }
+
+  test('key pair and user data at create; stop, start, soft and hard reboot, pause, unpause, rebuild, console', async () => {
+    const keypair = await api.compute('POST', '/os-keypairs', { keypair: { name: `e2e-${randomBytes(4).toString('hex')}` } })
+    assert.equal(keypair.status, 200, JSON.stringify(keypair.body))
+    const key = { privateKey: keypair.body.keypair.private_key as string }
+    const script = '#!/bin/sh\necho "ran as $(id -un) on $(hostname)" > /root/user-data-ran\n'
     const p1 = `P1-${randomBytes(6).toString('hex')}`
-    const { id, port } = await create('power', p1)
+    const { id, port } = await create('power', p1, { key_name: keypair.body.keypair.name, user_data: Buffer.from(script).toString('base64') })
     assert.equal(await power(id), 1)
+    assert.equal(await userDataRan(port, key), 'ran as root on power', 'the key pair logs in; the user data ran')
     await sshOk(port, p1, 'echo kept > /root/kept && sync')
     const boot0 = await bootId(port, p1)
 
@@ -122,6 +136,7 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     await api.waitStatus(id, 'ACTIVE', BOOT_MS)
     const fresh = await sshOk(port, p3, 'cat /root/kept 2>/dev/null || echo fresh')
     assert.equal(fresh.out.trim(), 'fresh', 'rebuild starts from a clean image')
+    assert.equal(await userDataRan(port, key), 'ran as root on power', 'the key and the user data are kept through rebuild, as in Nova')
     assert.equal((await ssh(port, p1, 'true')).ok, false, 'the old password is gone with the old disk')
 
     await remove(id)

@@ -14,6 +14,8 @@ export interface ConfigDriveSpec {
   hostname: string
   adminPass?: string
   publicKeys?: string[]
+  /** openstack/latest/user_data, as given (a `#!` script is run by the guest at first boot). */
+  userData?: Buffer
 }
 
 /**
@@ -38,6 +40,7 @@ export async function writeConfigDrive(iso: string, spec: ConfigDriveSpec): Prom
     await chmod(stage, 0o700)
     await mkdir(path.join(stage, 'openstack', 'latest'), { recursive: true })
     await writeFile(path.join(stage, 'openstack', 'latest', 'meta_data.json'), metaData(spec), { mode: 0o600 })
+    if (spec.userData) await writeFile(path.join(stage, 'openstack', 'latest', 'user_data'), spec.userData, { mode: 0o600 })
     // Created 0600 before genisoimage writes into it: the secret never sits in a readable file.
     await (await open(iso, 'w', 0o600)).close()
     await chmod(iso, 0o600)

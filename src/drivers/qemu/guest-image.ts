@@ -8,7 +8,8 @@
 //   first boot (no /var/lib/firstboot/done) reads the config drive (label config-2,
 //   openstack/latest/meta_data.json): root password (sha512-crypt), authorized keys, hostname,
 //   and makes a new dropbear host key. Later boots keep all three, so unrescue gets the original
-//   password and host key back, and a fresh rescue overlay gets new ones.
+//   password and host key back, and a fresh rescue overlay gets new ones. User data
+//   (openstack/latest/user_data) that is a `#!` script runs once (output: /var/log/user-data.log).
 //   Serial markers: `GUEST: hostkey SHA256:...`, then `GUEST-READY` once dropbear listens;
 //   `BOOT-FAILED: why` from the initramfs (then it powers off).
 import { execFile } from 'node:child_process'
@@ -138,6 +139,8 @@ if [ ! -f /var/lib/firstboot/done ]; then
     say "$(grep -c . /root/.ssh/authorized_keys) authorized key(s)"
     hn=$(field hostname $md)
     [ -n "$hn" ] && echo "$hn" > /etc/hostname && hostname "$hn"
+    ud=/run/cfg/openstack/latest/user_data
+    [ -f $ud ] && cp $ud /var/lib/firstboot/user-data && chmod 700 /var/lib/firstboot/user-data
     umount /run/cfg
   else
     say "no config drive: root stays locked"
@@ -148,6 +151,17 @@ if [ ! -f /var/lib/firstboot/done ]; then
 fi
 acpid
 dropbear -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+# User data: a script (#!) runs once, in the background, as cloud-init runs one; its output is
+# in /var/log/user-data.log.
+ud=/var/lib/firstboot/user-data
+if [ -f $ud ] && [ ! -f $ud.ran ]; then
+  touch $ud.ran
+  if [ "$(head -c 2 $ud)" = "#!" ]; then
+    ( $ud > /var/log/user-data.log 2>&1; say "user data script ran, exit $?" ) &
+  else
+    say "user data kept in $ud (not a #! script)"
+  fi
+fi
 say "hostkey $(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | sed -n 's/^Fingerprint: //p')"
 echo "GUEST-READY $(hostname) $(cut -d' ' -f1 /proc/uptime)" > /dev/console
 `

@@ -333,7 +333,7 @@ export class QemuDriver implements VirtDriver {
       this.#reservedPorts.delete(port)
       await this.#save(s)
       await this.#overlay(image, path.join(dir, 'disk.qcow2'))
-      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys }
+      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys, userData: server.userData }
       await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
       await this.#bootOwn(s)
       await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
@@ -395,7 +395,7 @@ export class QemuDriver implements VirtDriver {
       s.own = { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) }
       s.name = server.name
       s.hostKey = null
-      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys }
+      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys, userData: server.userData }
       await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
       await this.#bootOwn(s)
       await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)

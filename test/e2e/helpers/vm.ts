@@ -25,8 +25,11 @@ export function killQemus(dir: string): void {
 
 export type SshResult = { ok: true; out: string; hostKey: string } | { ok: false; reason: string }
 
-/** Log in as root with `password` and run `command`; `{ok: false}` when authentication fails. */
-export function ssh(port: number, password: string, command: string): Promise<SshResult> {
+/**
+ * Log in as root with `password` (or `{ privateKey }`, a PEM or OpenSSH private key) and run
+ * `command`; `{ok: false}` when authentication fails.
+ */
+export function ssh(port: number, password: string | { privateKey: string }, command: string): Promise<SshResult> {
   return new Promise((resolve, reject) => {
     const c = new Client()
     let hostKey = ''
@@ -44,14 +47,14 @@ export function ssh(port: number, password: string, command: string): Promise<Ss
       else reject(e)
     })
     c.connect({
-      host: '127.0.0.1', port, username: 'root', password, readyTimeout: 30_000, tryKeyboard: false,
+      host: '127.0.0.1', port, username: 'root', ...(typeof password === 'string' ? { password } : password), readyTimeout: 30_000, tryKeyboard: false,
       hostVerifier: (key: Buffer) => { hostKey = 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, ''); return true },
     })
   })
 }
 
 /** `ssh`, asserting the login works: the command's output and the host key. */
-export async function sshOk(port: number, password: string, command: string): Promise<{ out: string; hostKey: string }> {
+export async function sshOk(port: number, password: string | { privateKey: string }, command: string): Promise<{ out: string; hostKey: string }> {
   const r = await ssh(port, password, command)
   if (!r.ok) throw new Error(`ssh root@127.0.0.1:${port} refused the password: ${r.reason}`)
   return r

@@ -109,6 +109,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
     const { servers: created, adminPass, reservationId } = await servers.create(req.auth, {
       name: b.name, imageRef: b.imageRef, flavorRef: String(b.flavorRef), adminPass: b.adminPass, keyName: b.key_name,
+      userData: b.user_data?.replace(/\s/g, ''),
       metadata: b.metadata as Record<string, string> | undefined, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6,
       availabilityZone: b.availability_zone, networks: 'default', minCount, maxCount,
       group: (req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints'])?.group,
