@@ -1,6 +1,7 @@
 // The agent's side of every server task: drive the hypervisor, then record the outcome with a
 // second compare-and-set, the instance-action event and, on failure, the instance fault.
 // A failed action puts the server back where it was; only a failed build ends in ERROR.
+import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { VmNotFound, type ServerSpec, type VirtDriver } from '../drivers/driver.ts'
 import type { ServerRow } from '../store/schema.ts'
@@ -9,7 +10,6 @@ import type { TaskHandler } from '../tasks/agent.ts'
 import type { Task } from '../tasks/queue.ts'
 import type { FlavorService } from './flavor-service.ts'
 import type { Sealer } from '../secrets.ts'
-import { randomUUID } from 'node:crypto'
 import { PowerState, type PowerStateValue, type TaskState, type VmState } from './states.ts'
 
 export interface WorkerDeps {

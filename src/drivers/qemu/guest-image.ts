@@ -150,6 +150,8 @@ if [ ! -f /var/lib/firstboot/done ]; then
   sync
 fi
 acpid
+# The host key before the SSH server: whoever sees SSH up can already read which key it presents.
+say "hostkey $(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | sed -n 's/^Fingerprint: //p')"
 dropbear -r /etc/dropbear/dropbear_ed25519_host_key -p 22
 # User data: a script (#!) runs once, in the background, as cloud-init runs one; its output is
 # in /var/log/user-data.log.
@@ -162,7 +164,6 @@ if [ -f $ud ] && [ ! -f $ud.ran ]; then
     say "user data kept in $ud (not a #! script)"
   fi
 fi
-say "hostkey $(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | sed -n 's/^Fingerprint: //p')"
 echo "GUEST-READY $(hostname) $(cut -d' ' -f1 /proc/uptime)" > /dev/console
 `
 

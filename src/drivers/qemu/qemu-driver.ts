@@ -259,8 +259,9 @@ export class QemuDriver implements VirtDriver {
   }
 
   /**
-   * Ready = `GUEST-READY` on the serial console, or an SSH banner on the forwarded port (for
-   * images without the marker). Never a bare TCP connect: slirp accepts before the guest exists.
+   * Ready = `GUEST-READY` on the serial console, or an SSH banner on the forwarded port for
+   * images that print no `GUEST:` lines (a guest that does says when it is ready, after its host
+   * key). Never a bare TCP connect: slirp accepts before the guest exists.
    */
   async #waitReady(vmDir: string, port: number, timeoutMs: number): Promise<string | null> {
     const deadline = Date.now() + timeoutMs
@@ -273,7 +274,7 @@ export class QemuDriver implements VirtDriver {
       const failed = /BOOT-FAILED: ([^\r\n]*)/.exec(text)
       if (failed) throw new DriverError(`the guest did not boot: ${failed[1]}`)
       if ((await this.#pid(vmDir)) === null) throw new DriverError('QEMU exited while the guest was booting')
-      if (Date.now() - lastBanner > 1000) {
+      if (!text.includes('GUEST: ') && Date.now() - lastBanner > 1000) {
         lastBanner = Date.now()
         if (await sshBanner(port)) return hostKey
       }
