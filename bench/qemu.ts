@@ -17,7 +17,6 @@ import { execFile } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { loadavg } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -26,7 +25,7 @@ import { probeAccel } from '../src/drivers/qemu/accel.ts'
 import { writeConfigDrive } from '../src/drivers/qemu/config-drive.ts'
 import { guestFiles } from '../src/drivers/qemu/guest-image.ts'
 import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from '../src/drivers/qemu/qemu-args.ts'
-import { sshBanner } from '../src/drivers/qemu/qemu-driver.ts'
+import { isAlive, portFree, sshBanner } from '../src/drivers/qemu/qemu-driver.ts'
 import { QmpClient } from '../src/drivers/qemu/qmp.ts'
 import { startSkiffProcess, type SkiffProcess } from '../test/e2e/helpers/skiff-process.ts'
 import { killQemus, ssh, vmApi, type VmApi } from '../test/e2e/helpers/vm.ts'
@@ -49,7 +48,6 @@ interface Timing { login: number; qemuStart: number; status?: number; uptime: nu
 type RunTimes = Record<Phase, Timing>
 
 const password = (tag: string) => `${tag}-${randomBytes(6).toString('hex')}`
-const isAlive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
 
 /** `p`, or null after `ms` (an SSH handshake that stalls must not stall the poll). */
 async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
@@ -183,19 +181,11 @@ async function powerdown(dir: string): Promise<void> {
 async function killAndWait(dir: string): Promise<void> {
   killQemus(dir)
   const deadline = Date.now() + 10_000
-  while (Date.now() < deadline && (await portInUse(BARE_PORT))) await sleep(50)
-}
-
-function portInUse(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer()
-    srv.once('error', () => resolve(true))
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(false)))
-  })
+  while (Date.now() < deadline && !(await portFree(BARE_PORT))) await sleep(50)
 }
 
 async function bareRun(b: Bare, root: string, n: number): Promise<RunTimes> {
-  if (await portInUse(BARE_PORT)) throw new Error(`port ${BARE_PORT} (bare VMs) is in use`)
+  if (!(await portFree(BARE_PORT))) throw new Error(`port ${BARE_PORT} (bare VMs) is in use`)
   const p1 = password('P1')
   const p2 = password('P2')
   const dir = path.join(root, `b${n}`)

@@ -89,7 +89,7 @@ export class RescueService {
    * the instance's key), and a keypair of the caller by name, and/or a public key.
    */
   async #rescueKeys(ctx: AuthContext, serverId: string, req: RescueRequest): Promise<string[]> {
-    const own = await this.#d.repo.db.selectFrom('server_boot_data').select('key_data').where('server_id', '=', serverId).executeTakeFirst()
+    const own = await this.#d.repo.bootData(serverId)
     const keys: string[] = own?.key_data ? [own.key_data.trim()] : []
     if (req.keyName !== undefined) {
       const kp = await this.#d.keypairs.find(ctx.userId, req.keyName)

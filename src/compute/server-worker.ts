@@ -159,7 +159,7 @@ export class ServerWorker {
 
   /** The spec of a first boot (create, rebuild): with the key pair's key and the user data. */
   async #bootSpec(s: ServerRow, payload: Record<string, unknown>): Promise<ServerSpec> {
-    const boot = await this.#d.repo.db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', s.id).executeTakeFirst()
+    const boot = await this.#d.repo.bootData(s.id)
     return {
       ...(await this.#spec(s)),
       adminPass: this.#open(payload).adminPass,

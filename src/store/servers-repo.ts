@@ -143,6 +143,11 @@ export class ServersRepo {
       .onConflict((oc) => oc.column('server_id').doUpdateSet(row)).execute()
   }
 
+  /** The key pair's key and the user data a server's first boot is given (see ServerBootDataRow). */
+  async bootData(serverId: string): Promise<{ key_data: string | null; user_data: string | null } | undefined> {
+    return this.db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', serverId).executeTakeFirst()
+  }
+
   async access(serverId: string): Promise<{ ssh_host: string; ssh_port: number; host_key_fingerprint: string | null } | undefined> {
     return this.db.selectFrom('server_access').select(['ssh_host', 'ssh_port', 'host_key_fingerprint']).where('server_id', '=', serverId).executeTakeFirst()
   }

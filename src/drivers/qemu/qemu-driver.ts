@@ -79,7 +79,7 @@ class Limiter {
   }
 }
 
-const isAlive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
+export const isAlive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
 
 export class QemuDriver implements VirtDriver {
   readonly name = 'qemu'
@@ -550,7 +550,8 @@ function hostname(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'server'
 }
 
-function portFree(port: number): Promise<boolean> {
+/** True if nothing listens on 127.0.0.1:`port`. */
+export function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer()
     srv.once('error', () => resolve(false))

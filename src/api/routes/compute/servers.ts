@@ -104,12 +104,13 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
         if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`)
       }
     }
-    if (b.user_data !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(b.user_data.replace(/\s/g, ''))) {
+    const userData = b.user_data?.replace(/\s/g, '')
+    if (userData !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(userData)) {
       throw new BadRequest('Invalid input for field/attribute user_data. Value: (truncated). Not a valid base64 string')
     }
     const { servers: created, adminPass, reservationId } = await servers.create(req.auth, {
       name: b.name, imageRef: b.imageRef, flavorRef: String(b.flavorRef), adminPass: b.adminPass, keyName: b.key_name,
-      userData: b.user_data?.replace(/\s/g, ''),
+      userData,
       metadata: b.metadata as Record<string, string> | undefined, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6,
       availabilityZone: b.availability_zone, networks: 'default', minCount, maxCount,
       group: (req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints'])?.group,
