@@ -18,6 +18,8 @@ const ACCOUNTS = [
   { cloud: 'skiff-admin', rc: 'admin-openrc', user: 'admin', project: 'admin', roles: ['admin', 'member', 'reader'] },
   { cloud: 'skiff-demo', rc: 'demo-openrc', user: 'demo', project: 'demo', roles: ['member', 'reader'] },
   { cloud: 'skiff-alt', rc: 'alt-openrc', user: 'alt_demo', project: 'alt_demo', roles: ['member', 'reader'] },
+  // Only the reader role: users and tests see what a read-only member of a project may do.
+  { cloud: 'skiff-reader', rc: 'reader-openrc', user: 'reader_demo', project: 'demo', roles: ['reader'] },
 ] as const
 
 export const FLAVORS: NewFlavor[] = [
@@ -128,7 +130,7 @@ function writeSecret(file: string, text: string) {
   chmodSync(file, 0o600) // the mode above applies only to a new file
 }
 
-/** clouds.yaml (clouds skiff-admin, skiff-demo, skiff-alt) and one openrc per account. */
+/** clouds.yaml (clouds skiff-admin, skiff-demo, skiff-alt, skiff-reader) and one openrc per account. */
 function writeClientFiles(dataDir: string, authUrl: string, passwords: Record<string, string>): string[] {
   // Absolute paths: they are printed for the user to copy from any directory.
   dataDir = path.resolve(dataDir)

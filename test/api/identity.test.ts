@@ -85,7 +85,7 @@ test('admins list projects, users and role assignments; members may not', async 
   const projects = await skiff.apps.identity.inject({ method: 'GET', url: '/v3/projects', headers: { 'x-auth-token': admin } })
   assert.deepEqual(projects.json().projects.map((p: { name: string }) => p.name), ['admin', 'alt_demo', 'demo'])
   const users = await skiff.apps.identity.inject({ method: 'GET', url: '/v3/users', headers: { 'x-auth-token': admin } })
-  assert.deepEqual(users.json().users.map((u: { name: string }) => u.name), ['admin', 'alt_demo', 'demo'])
+  assert.deepEqual(users.json().users.map((u: { name: string }) => u.name), ['admin', 'alt_demo', 'demo', 'reader_demo'])
   const ra = await skiff.apps.identity.inject({ method: 'GET', url: '/v3/role_assignments?include_names=1', headers: { 'x-auth-token': admin } })
   const demoRoles = ra.json().role_assignments.filter((a: { user: { name: string } }) => a.user.name === 'demo').map((a: { role: { name: string } }) => a.role.name).sort()
   assert.deepEqual(demoRoles, ['member', 'reader'])

@@ -319,9 +319,9 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
       for (const r of rows) assert.match(r.ID, /^[0-9a-f]{32}$/)
     })
 
-    test('user list: admin, demo, alt_demo', T, async () => {
+    test('user list: admin, demo, alt_demo, reader_demo', T, async () => {
       const rows = await cli.openstackJson<{ ID: string; Name: string }[]>('admin', ['user', 'list'])
-      assert.deepEqual(rows.map((r) => r.Name).sort(), ['admin', 'alt_demo', 'demo'])
+      assert.deepEqual(rows.map((r) => r.Name).sort(), ['admin', 'alt_demo', 'demo', 'reader_demo'])
     })
 
     test('role assignment list --names: who has which role on which project', T, async () => {

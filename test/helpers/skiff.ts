@@ -16,7 +16,7 @@ export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
   driver: SimulatedDriver
   dataDir: string
   /** A project-scoped token of one of the bootstrap users. */
-  token(user: 'admin' | 'demo' | 'alt_demo'): Promise<string>
+  token(user: 'admin' | 'demo' | 'alt_demo' | 'reader_demo'): Promise<string>
   /** The id of a bootstrap image by name (`skiff-base`, `skiff-rescue`). */
   imageId(name: string): Promise<string>
   compute(method: string, url: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>
@@ -53,7 +53,7 @@ export async function startTestSkiff(overrides: Partial<Config> = {}): Promise<T
       const res = await core.apps.identity.inject({
         method: 'POST', url: '/v3/auth/tokens',
         payload: { auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password: core.passwords[user] } } },
-          scope: { project: { name: user, domain: { name: 'Default' } } } } },
+          scope: { project: { name: user === 'reader_demo' ? 'demo' : user, domain: { name: 'Default' } } } } },
       })
       if (res.statusCode !== 201) throw new Error(`token for ${user}: ${res.statusCode} ${res.body}`)
       const token = String(res.headers['x-subject-token'])

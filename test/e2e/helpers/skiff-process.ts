@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url'
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 const BIN = path.join(ROOT, 'bin', 'skiff.js')
 
-export type Account = 'admin' | 'demo' | 'alt'
-const CLOUD: Record<Account, string> = { admin: 'skiff-admin', demo: 'skiff-demo', alt: 'skiff-alt' }
-const OPENRC: Record<Account, string> = { admin: 'admin-openrc', demo: 'demo-openrc', alt: 'alt-openrc' }
+export type Account = 'admin' | 'demo' | 'alt' | 'reader'
+const CLOUD: Record<Account, string> = { admin: 'skiff-admin', demo: 'skiff-demo', alt: 'skiff-alt', reader: 'skiff-reader' }
+const OPENRC: Record<Account, string> = { admin: 'admin-openrc', demo: 'demo-openrc', alt: 'alt-openrc', reader: 'reader-openrc' }
 
 export interface SkiffProcess {
   pid: number
@@ -159,7 +159,7 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
     return f
   }
   const cloudsYaml = byName('clouds.yaml')
-  const openrc = { admin: byName(OPENRC.admin), demo: byName(OPENRC.demo), alt: byName(OPENRC.alt) }
+  const openrc = { admin: byName(OPENRC.admin), demo: byName(OPENRC.demo), alt: byName(OPENRC.alt), reader: byName(OPENRC.reader) }
 
   return {
     pid: child.pid!,
