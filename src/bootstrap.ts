@@ -1,7 +1,12 @@
 // First start (and every later one, idempotently): the default domain's projects, users and
 // roles, the flavors, the two images the simulated driver boots, and the client files
 // (clouds.yaml, *-openrc) in the data dir, mode 0600.
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+//
+// Only password hashes are in the database. A data dir knows the passwords it generated (or was
+// given) in `.credentials.json`; a Skiff whose data dir does not know them (another host, a fresh
+// directory on the same database) never changes them, or every client file written before would
+// stop working: it writes no client file for those accounts and says how to get one.
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Kysely } from 'kysely'
@@ -37,9 +42,16 @@ export const GUEST_RAMDISK_IMAGE = 'skiff-guest-ramdisk'
 /** A disk the simulated driver "boots": a header naming what it is. */
 const simulatedDisk = (name: string) => Buffer.from(`SKIFF-SIMULATED-DISK 1\nname: ${name}\n`.padEnd(4096, '\0'))
 
-export interface BootstrapResult {
+/** The user names of the bootstrap accounts, whose client files Skiff writes. */
+export const BOOTSTRAP_USERS: readonly string[] = ACCOUNTS.map((a) => a.user)
+
+export interface Credentials {
+  /** The passwords this data dir knows (and the database accepts), by user name. */
   passwords: Record<string, string>
+  /** The client files written: clouds.yaml first (when any account is known), then the openrc files. */
   files: string[]
+  /** Bootstrap accounts whose password this data dir does not know: no client file for them here. */
+  unknown: string[]
 }
 
 export async function bootstrap(opts: {
@@ -51,7 +63,7 @@ export async function bootstrap(opts: {
   authUrl: string
   /** The qemu driver's built guest (kernel, initrd, qcow2 disk); the simulated disks when absent. */
   guest?: { kernel: string; initrd: string; disk: string }
-}): Promise<BootstrapResult> {
+}): Promise<Credentials> {
   const { db } = opts
   const roleIds: Record<string, string> = {}
   for (const name of ROLES) {
@@ -60,10 +72,9 @@ export async function bootstrap(opts: {
     if (!r) await db.insertInto('roles').values({ id: roleIds[name]!, name }).execute()
   }
 
-  // Generated passwords are kept beside the openrc files that hold them anyway (mode 0600).
-  const secretsFile = path.join(opts.dataDir, '.credentials.json')
-  const kept = existsSync(secretsFile) ? (JSON.parse(readFileSync(secretsFile, 'utf8')) as Record<string, string>) : {}
-  const passwords: Record<string, string> = {}
+  const kept = readKept(opts.dataDir)
+  // Passwords of the accounts made now: new, so nothing to check them against.
+  const created: Record<string, string> = {}
 
   for (const acc of ACCOUNTS) {
     let project = await db.selectFrom('projects').select('id').where('name', '=', acc.project).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
@@ -71,16 +82,13 @@ export async function bootstrap(opts: {
       project = { id: newId() }
       await db.insertInto('projects').values({ id: project.id, name: acc.project, domain_id: DEFAULT_DOMAIN.id, description: `Bootstrap project ${acc.project}`, enabled: 1 }).execute()
     }
-    const wanted = (acc.user === 'admin' ? opts.adminPassword : undefined) ?? kept[acc.user] ?? randomSecret()
-    passwords[acc.user] = wanted
-    const user = await db.selectFrom('users').select(['id', 'password_hash']).where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
+    const user = await db.selectFrom('users').select('id').where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
     if (!user) {
+      const password = (acc.user === 'admin' ? opts.adminPassword : undefined) ?? kept[acc.user] ?? randomSecret()
+      created[acc.user] = password
       await db.insertInto('users').values({
-        id: newId(), name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await hashPassword(wanted), default_project_id: project.id, enabled: 1,
+        id: newId(), name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await hashPassword(password), default_project_id: project.id, enabled: 1,
       }).execute()
-    } else if (wanted !== kept[acc.user] && !(await verifyPassword(wanted, user.password_hash))) {
-      // Only a password that differs from the kept one (--admin-password) needs the costly check.
-      await db.updateTable('users').set({ password_hash: await hashPassword(wanted) }).where('id', '=', user.id).execute()
     }
     const userId = (await db.selectFrom('users').select('id').where('name', '=', acc.user).executeTakeFirstOrThrow()).id
     for (const role of acc.roles) {
@@ -100,9 +108,72 @@ export async function bootstrap(opts: {
     await opts.images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', properties: { skiff_purpose: 'rescue' }, content: simulatedDisk(RESCUE_IMAGE) })
   }
 
-  writeSecret(secretsFile, JSON.stringify(passwords, null, 2) + '\n')
-  const files = writeClientFiles(opts.dataDir, opts.authUrl, passwords)
-  return { passwords, files }
+  // An existing account's password changes only when the operator says so (--admin-password).
+  const set: Record<string, string> = opts.adminPassword !== undefined && created.admin === undefined ? { admin: opts.adminPassword } : {}
+  return syncCredentials({ db, dataDir: opts.dataDir, authUrl: opts.authUrl, created, set })
+}
+
+/**
+ * The client files of the bootstrap accounts, from what the data dir knows: `set` gives accounts
+ * a new password (the operator asked: --admin-password, `skiff credentials --reset`), which
+ * revokes their tokens as Keystone does; `created` are accounts just made. Every other kept
+ * password is checked against the database; one that no longer matches (reset from another
+ * host) is forgotten and its file removed, so no file here holds a wrong password.
+ */
+export async function syncCredentials(opts: {
+  db: Kysely<Database>
+  dataDir: string
+  authUrl: string
+  created?: Record<string, string>
+  set?: Record<string, string>
+}): Promise<Credentials> {
+  const { db } = opts
+  const kept = readKept(opts.dataDir)
+  const passwords: Record<string, string> = {}
+  const unknown: string[] = []
+  for (const acc of ACCOUNTS) {
+    const created = opts.created?.[acc.user]
+    if (created !== undefined) {
+      passwords[acc.user] = created
+      continue
+    }
+    const user = await db.selectFrom('users').select(['id', 'password_hash']).where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
+    if (!user) {
+      unknown.push(acc.user)
+      continue
+    }
+    const wanted = opts.set?.[acc.user]
+    if (wanted !== undefined) {
+      if (!(await verifyPassword(wanted, user.password_hash))) {
+        await db.transaction().execute(async (trx) => {
+          await trx.updateTable('users').set({ password_hash: await hashPassword(wanted) }).where('id', '=', user.id).execute()
+          await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', user.id).execute()
+        })
+      }
+      passwords[acc.user] = wanted
+    } else if (kept[acc.user] !== undefined && (await verifyPassword(kept[acc.user]!, user.password_hash))) {
+      passwords[acc.user] = kept[acc.user]!
+    } else {
+      unknown.push(acc.user)
+    }
+  }
+  writeSecret(path.join(opts.dataDir, CREDENTIALS_FILE), JSON.stringify(passwords, null, 2) + '\n')
+  return { passwords, files: writeClientFiles(opts.dataDir, opts.authUrl, passwords), unknown }
+}
+
+// Generated passwords are kept beside the openrc files that hold them anyway (mode 0600).
+const CREDENTIALS_FILE = '.credentials.json'
+
+function readKept(dataDir: string): Record<string, string> {
+  const file = path.join(dataDir, CREDENTIALS_FILE)
+  if (!existsSync(file)) return {}
+  try {
+    const value = JSON.parse(readFileSync(file, 'utf8')) as unknown
+    if (typeof value !== 'object' || value === null) return {}
+    return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'))
+  } catch {
+    return {} // unreadable: the passwords are unknown here, which the caller says
+  }
 }
 
 /**
@@ -130,7 +201,10 @@ function writeSecret(file: string, text: string) {
   chmodSync(file, 0o600) // the mode above applies only to a new file
 }
 
-/** clouds.yaml (clouds skiff-admin, skiff-demo, skiff-alt, skiff-reader) and one openrc per account. */
+/**
+ * clouds.yaml (clouds skiff-admin, skiff-demo, skiff-alt, skiff-reader) and one openrc per
+ * account, for the accounts in `passwords`; the files of the others are removed.
+ */
 function writeClientFiles(dataDir: string, authUrl: string, passwords: Record<string, string>): string[] {
   // Absolute paths: they are printed for the user to copy from any directory.
   dataDir = path.resolve(dataDir)
@@ -138,6 +212,10 @@ function writeClientFiles(dataDir: string, authUrl: string, passwords: Record<st
   const yaml = ['clouds:']
   const files: string[] = []
   for (const acc of ACCOUNTS) {
+    if (passwords[acc.user] === undefined) {
+      rmSync(path.join(dataDir, acc.rc), { force: true })
+      continue
+    }
     yaml.push(
       `  ${acc.cloud}:`,
       '    auth:',
@@ -169,6 +247,10 @@ function writeClientFiles(dataDir: string, authUrl: string, passwords: Record<st
     files.push(rc)
   }
   const clouds = path.join(dataDir, 'clouds.yaml')
+  if (files.length === 0) {
+    rmSync(clouds, { force: true })
+    return []
+  }
   writeSecret(clouds, yaml.join('\n') + '\n')
   return [clouds, ...files]
 }

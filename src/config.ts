@@ -23,6 +23,12 @@ export interface Config {
   logLevel: string
   /** Clients keep connections alive longer than Node's 5 s default; never close them first. */
   keepAliveTimeoutMs: number
+  /** Time a client has to send a request's headers (a connection that sends nothing is closed after it too), ms. */
+  headersTimeoutMs: number
+  /** Time a client has to send a JSON request body once its headers are in, ms; image uploads are exempt (only an idle upload is closed). */
+  requestTimeoutMs: number
+  /** Open connections per listener; more are refused at once. 0: a quarter of the process's open-file limit. */
+  maxConnections: number
   /** Largest JSON body accepted by the API listeners (bytes); larger answers 413. */
   bodyLimitBytes: number
   /** Time between two reads of the server change feed while event streams are open, ms. */
@@ -76,7 +82,7 @@ export const OPTIONS: OptionSpec[] = [
     help: '`sqlite:PATH` (default `sqlite:<data-dir>/skiff.sqlite`), `sqlite::memory:` or `postgres://USER@HOST/DB` (to scale out)',
   },
   { key: 'driver', flag: '--driver', env: 'SKIFF_DRIVER', kind: 'string', default: () => 'simulated', help: 'hypervisor driver: `simulated` or `qemu` (real VMs; see "The qemu driver")' },
-  { key: 'adminPassword', flag: '--admin-password', env: 'SKIFF_ADMIN_PASSWORD', kind: 'string', default: () => undefined, help: 'password of the `admin` user; generated at first start when absent (then kept)' },
+  { key: 'adminPassword', flag: '--admin-password', env: 'SKIFF_ADMIN_PASSWORD', kind: 'string', default: () => undefined, help: 'password of the `admin` user, set at start when given; generated at first start when absent (then kept)' },
   { key: 'agent', flag: '--agent', env: 'SKIFF_AGENT', kind: 'bool', default: () => true, help: 'run the in-process agent (`--no-agent` to run the API only)' },
   { key: 'agentHost', flag: '--agent-host', env: 'SKIFF_AGENT_HOST', kind: 'string', default: () => 'skiff-1', help: 'host name of the in-process agent (shown as `OS-EXT-SRV-ATTR:host`)' },
   { key: 'tokenTtlSeconds', flag: '--token-ttl', env: 'SKIFF_TOKEN_TTL', kind: 'int', default: () => 3600, help: 'lifetime of identity tokens, seconds' },
@@ -84,6 +90,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'enableInstancePassword', flag: '--instance-password', env: 'SKIFF_INSTANCE_PASSWORD', kind: 'bool', default: () => true, help: 'return `adminPass` on create and rescue (Nova `[api] enable_instance_password`)' },
   { key: 'logLevel', flag: '--log-level', env: 'SKIFF_LOG_LEVEL', kind: 'string', default: () => 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   { key: 'keepAliveTimeoutMs', flag: '--keep-alive-timeout', env: 'SKIFF_KEEP_ALIVE_TIMEOUT', kind: 'int', default: () => 75_000, help: 'idle keep-alive timeout of the listeners, ms' },
+  { key: 'headersTimeoutMs', flag: '--headers-timeout', env: 'SKIFF_HEADERS_TIMEOUT', kind: 'int', default: () => 20_000, help: 'time a client has to send a request\'s headers, ms; a connection that sends nothing is closed after it too' },
+  { key: 'requestTimeoutMs', flag: '--request-timeout', env: 'SKIFF_REQUEST_TIMEOUT', kind: 'int', default: () => 60_000, help: 'time a client has to send a JSON request body once its headers are in, ms (image uploads: closed only when idle for the keep-alive timeout)' },
+  { key: 'maxConnections', flag: '--max-connections', env: 'SKIFF_MAX_CONNECTIONS', kind: 'int', default: () => 0, help: 'open connections per listener, more are refused (0: a quarter of the open-file limit)' },
   { key: 'rescueTimeoutSeconds', flag: '--rescue-timeout', env: 'SKIFF_RESCUE_TIMEOUT', kind: 'int', default: () => 0, help: 'seconds a rescue lasts before Skiff unrescues it (0: never, as Nova)' },
   { key: 'hostDownAfterSeconds', flag: '--host-down-after', env: 'SKIFF_HOST_DOWN_AFTER', kind: 'int', default: () => 30, help: 'seconds without an agent heartbeat before its host is down (actions answer 503)' },
   { key: 'taskLeaseSeconds', flag: '--task-lease', env: 'SKIFF_TASK_LEASE', kind: 'int', default: () => 60, help: 'seconds a running task stays claimed without its agent renewing the lease; then it runs again' },
@@ -150,7 +159,42 @@ export function loadConfig(flags: Partial<Record<keyof Config, unknown>>, env: N
   if (!DRIVERS.includes(config.driver)) throw new ConfigError(`unknown driver '${config.driver}' (available: ${DRIVERS.join(', ')})`)
   if (!['auto', 'kvm', 'tcg'].includes(config.qemuAccel)) throw new ConfigError(`--qemu-accel expects auto, kvm or tcg, got '${config.qemuAccel}'`)
   sshPortRange(config)
+  checkValues(config)
   return config
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/**
+ * Upper bounds, so that a bad value is refused here, before anything listens, rather than at
+ * its first use: a port above 65535 fails after another listener is up, and Node fires a timer
+ * longer than 2^31-1 ms after 1 ms (a keep-alive of "forever" would close at once).
+ */
+const MAX: Partial<Record<keyof Config, number>> = {
+  identityPort: 65535, computePort: 65535, imagePort: 65535,
+  keepAliveTimeoutMs: 2 ** 31 - 1, headersTimeoutMs: 2 ** 31 - 1, requestTimeoutMs: 2 ** 31 - 1, serverEventsIntervalMs: 2 ** 31 - 1, serverEventsKeepAliveMs: 2 ** 31 - 1, simulatedDelayMs: 2 ** 31 - 1,
+  hostDownAfterSeconds: 2_147_483, taskLeaseSeconds: 2_147_483, qemuBootTimeoutSeconds: 2_147_483,
+  // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
+  rescueTimeoutSeconds: 7 * 24 * 3600, tokenTtlSeconds: 10 * 365 * 24 * 3600,
+}
+
+function checkValues(config: Config) {
+  for (const spec of OPTIONS) {
+    const max = MAX[spec.key]
+    const v = config[spec.key]
+    if (max !== undefined && typeof v === 'number' && v > max) throw new ConfigError(`${spec.flag} expects an integer from 0 to ${max}, got '${v}'`)
+  }
+  if (!LOG_LEVELS.includes(config.logLevel)) throw new ConfigError(`--log-level expects ${LOG_LEVELS.slice(0, -1).join(', ')} or silent, got '${config.logLevel}'`)
+  if (config.dataDir === '') throw new ConfigError('--data-dir must not be empty')
+  const url = config.databaseUrl
+  if (url === 'sqlite:' || !/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(url)) {
+    throw new ConfigError(`--database-url expects sqlite:PATH, sqlite::memory: or postgres://USER@HOST/DB, got '${describeDatabaseUrl(url)}'`)
+  }
+}
+
+/** The URL without the password it may hold (for messages and the start banner). */
+export function describeDatabaseUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')
 }
 
 /** `--qemu-ssh-ports` as numbers. */

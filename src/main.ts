@@ -30,6 +30,7 @@ import { openStore, type Store } from './store/db.ts'
 import { IdempotencyRepo } from './store/idempotency-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
+import { prepareDataDir, privateDir } from './data-dir.ts'
 import { HostRegistry } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
@@ -46,6 +47,8 @@ export interface SkiffCore {
   authUrl: string
   files: string[]
   passwords: Record<string, string>
+  /** Bootstrap accounts whose passwords the data dir does not know (made by another Skiff on the database). */
+  unknown: string[]
   store: Store
   driver: Driver
   queue: TaskQueue
@@ -145,6 +148,7 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
 }
 
 export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
+  prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   const d = buildDomain(config, store, clock)
   const { db, images, flavors, keypairs, repo, queue, sealer, hosts, imageLookup, pickHost, actions, rescues } = d
@@ -175,7 +179,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   purge.unref()
 
   return {
-    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, store, driver, queue, agent: hostAgent?.agent, serverFeed,
+    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, unknown: boot.unknown, store, driver, queue, agent: hostAgent?.agent, serverFeed,
     async close() {
       clearInterval(purge)
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
@@ -195,6 +199,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
  * (`<data-dir>/secret.key`) to open the passwords the API hands it.
  */
 export async function startAgent(config: Config, logger: Logger, clock: Clock = systemClock, simulatedHosts = 0): Promise<HostAgent & { store: Store }> {
+  prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   try {
     const d = buildDomain(config, store, clock)
@@ -231,6 +236,8 @@ async function makeDriver(config: Config, logger: Logger, store: Store, d: Domai
  */
 async function qemuDriver(config: Config, logger: Logger, store: Store, images: ImageService, repo: ServersRepo): Promise<QemuDriver> {
   const log = logger.child({ component: 'qemu' })
+  // Disks and config drives: owner-only (QEMU opens them before it drops to `nobody`).
+  privateDir(config.qemuDir, 'qemu dir')
   const guestDir = path.join(config.qemuDir, 'guest')
   if (!guestBuilt(guestDir)) {
     log.info({ dir: guestDir }, 'building the guest image (first start with --driver qemu)')

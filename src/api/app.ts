@@ -14,6 +14,7 @@ import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
 import type { IdentityService } from '../identity/identity-service.ts'
 import type { ImageService } from '../images/image-service.ts'
 import { installIdempotency, type IdempotencyStore } from './idempotency.ts'
+import { jsonBodyParser } from './json-body.ts'
 import { createListener } from './listener.ts'
 import { installActionRateLimit } from './rate-limit.ts'
 import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
@@ -66,7 +67,7 @@ export function buildApps(deps: AppDeps): Apps {
   const compute = createListener('compute', common, { rewriteUrl: rewriteComputeUrl })
   // Nova reads any body as JSON, whatever its Content-Type says (text/plain, or none at all).
   compute.removeContentTypeParser(['text/plain'])
-  compute.addContentTypeParser('*', { parseAs: 'string' }, compute.getDefaultJsonParser('error', 'error'))
+  compute.addContentTypeParser('*', { parseAs: 'string' }, jsonBodyParser(compute, 'compute'))
   installIdempotency(compute, deps.idempotency)
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {

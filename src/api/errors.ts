@@ -20,8 +20,8 @@ const NOVA_FAULT: Record<number, string> = {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 409: 'Conflict', 413: 'Request Entity Too Large', 415: 'Unsupported Media Type',
-  429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 413: 'Request Entity Too Large', 415: 'Unsupported Media Type',
+  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
 }
 
 /** Nova's fault body: {"conflictingRequest": {"code": 409, "message": "..."}}. */
@@ -74,7 +74,14 @@ function classify(err: FastifyError | DomainError | Error, flavor: ServiceFlavor
 /** Fastify error handler for one listener. Unexpected errors answer 500 without internals. */
 export function makeErrorHandler(flavor: ServiceFlavor) {
   return function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
-    const c = classify(err, flavor)
+    // Classifying must not fail in turn: fastify would answer its own shape, with the internal message.
+    let c: Classified | null
+    try {
+      c = classify(err, flavor)
+    } catch (inner) {
+      req.log.error({ err: inner }, 'could not build the fault message')
+      c = null
+    }
     if (!c) {
       req.log.error({ err }, 'unexpected error')
       const message = flavor === 'compute'

@@ -177,15 +177,43 @@ export const scopeOf = (req: FastifyRequest) =>
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex')
 
-/** JSON with object keys sorted at every depth: equal bodies hash equal whatever their key order. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`
-  if (v !== null && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined)
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`
+/** A value still to write, as opposed to text to emit as it is. */
+class Pending { constructor(readonly v: unknown) {} }
+
+/**
+ * JSON with object keys sorted at every depth: equal bodies hash equal whatever their key order.
+ * Iterative (a work list, no recursion): the body is a client's, of any depth.
+ */
+export function canonicalJson(value: unknown): string {
+  const out: string[] = []
+  const todo: Array<string | Pending> = [new Pending(value)]
+  while (todo.length > 0) {
+    const t = todo.pop()!
+    if (typeof t === 'string') { out.push(t); continue }
+    const v = t.v
+    if (Array.isArray(v)) {
+      // Pushed in reverse: the work list is a stack.
+      todo.push(']')
+      for (let i = v.length - 1; i >= 0; i--) {
+        todo.push(new Pending(v[i]))
+        if (i > 0) todo.push(',')
+      }
+      out.push('[')
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined)
+      entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      todo.push('}')
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, x] = entries[i]!
+        todo.push(new Pending(x), `${JSON.stringify(k)}:`)
+        if (i > 0) todo.push(',')
+      }
+      out.push('{')
+    } else {
+      out.push(JSON.stringify(v) ?? 'null')
+    }
   }
-  return JSON.stringify(v) ?? 'null'
+  return out.join('')
 }
 
 /** Apply `fn` to the value of every secret field, at any depth. */

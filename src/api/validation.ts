@@ -26,7 +26,7 @@ function jsonschemaMessage(e: AjvError): string {
       const extra = Object.keys((data ?? {}) as object).filter((k) => {
         const props = (e.parentSchema?.properties ?? {}) as Record<string, unknown>
         const patterns = Object.keys((e.parentSchema?.patternProperties ?? {}) as object).map((p) => new RegExp(p))
-        return !(k in props) && !patterns.some((p) => p.test(k))
+        return !Object.hasOwn(props, k) && !patterns.some((p) => p.test(k))
       })
       const list = (extra.length ? extra : [String(e.params.additionalProperty)]).map((k) => `'${k}'`).join(', ')
       return `Additional properties are not allowed (${list} ${extra.length > 1 ? 'were' : 'was'} unexpected)`

@@ -1,16 +1,23 @@
 // The `skiff` command: serve (everything in one process, or the API alone with --no-agent) and
 // agent (the agent of one hypervisor host, beside API processes on one PostgreSQL).
 import { Command, Option } from 'commander'
-import pino from 'pino'
-import { ConfigError, loadConfig, OPTIONS, type Config } from '../config.ts'
-import { describeDatabaseUrl } from '../store/db.ts'
-import { startAgent, startSkiff } from '../main.ts'
 import path from 'node:path'
-import { registerGuest } from '../bootstrap.ts'
+import pino from 'pino'
+import { endpointUrls } from '../api/app.ts'
+import { BOOTSTRAP_USERS, registerGuest, syncCredentials, type Credentials } from '../bootstrap.ts'
 import { systemClock } from '../clock.ts'
+import { ConfigError, loadConfig, OPTIONS, publicHost, type Config } from '../config.ts'
+import { prepareDataDir, privateDir } from '../data-dir.ts'
 import { buildGuestImage, guestFiles, MissingPackages } from '../drivers/qemu/guest-image.ts'
+import { randomSecret } from '../identity/passwords.ts'
 import { ImageService } from '../images/image-service.ts'
-import { openStore } from '../store/db.ts'
+import { startAgent, startSkiff } from '../main.ts'
+import { describeDatabaseUrl, openStore } from '../store/db.ts'
+
+// Everything Skiff writes is its own (database, keys, client files, images, VM disks): no file
+// readable by other local users, whatever umask it was started with. The code sets modes
+// explicitly too; this covers what it does not name (QEMU's pidfiles and sockets, qemu-img's disks).
+process.umask(0o077)
 
 // Secrets never reach the logs, whatever logs them.
 const REDACT = [
@@ -25,8 +32,29 @@ function makeLogger(level: string) {
   return pino({ level, redact: { paths: REDACT, censor: '***' } })
 }
 
+/**
+ * A start-up that cannot go on: one line on stderr, exit 1, never a stack trace (the stack is
+ * logged at debug level, for a bug).
+ */
+function fail(message: string): never {
+  console.error(`skiff: ${message}`)
+  process.exit(1)
+}
+
+/** What went wrong at start, in one line: known causes with a hint, others with their message. */
+function failStart(err: unknown, logger?: pino.Logger): never {
+  const e = err as NodeJS.ErrnoException
+  if (err instanceof ConfigError) fail(err.message)
+  if (e.code === 'EADDRINUSE') fail(`cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port)`)
+  if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`cannot listen: ${e.message} (check --host)`)
+  logger?.debug({ err }, 'start failed')
+  fail((e.message || String(err)).split('\n')[0]!)
+}
+
 const program = new Command('skiff')
   .description('A small, fast cloud control plane that speaks the OpenStack APIs.')
+  // Commander's own errors (unknown option, missing value) in the same form as Skiff's; exit 1.
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'skiff: ')) })
 
 const serve = program.command('serve').description('run identity, compute and image APIs and the agent in one process')
 serve.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')
@@ -49,10 +77,7 @@ function configOf(cmd: Command, opts: Record<string, unknown>, rename: Partial<R
     }
     return loadConfig(flags, process.env, opts.config as string | undefined)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`skiff: ${err.message}`)
-      process.exit(2)
-    }
+    if (err instanceof ConfigError) fail(err.message)
     throw err
   }
 }
@@ -64,18 +89,14 @@ serve.action(async (opts: Record<string, unknown>) => {
   try {
     skiff = await startSkiff(config, logger)
   } catch (err) {
-    const e = err as NodeJS.ErrnoException
     if (err instanceof MissingPackages) {
       console.error(`skiff: --driver qemu needs Debian packages that are not installed.\n${err.message}`)
       process.exit(1)
     }
-    if (e.code === 'EADDRINUSE') {
-      console.error(`skiff: cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port)`)
-      process.exit(1)
-    }
-    throw err
+    failStart(err, logger)
   }
-  const generated = config.adminPassword === undefined
+  const generated = config.adminPassword === undefined && skiff.passwords.admin !== undefined
+  const cloud = skiff.passwords.demo !== undefined ? 'skiff-demo' : 'skiff-admin'
   process.stdout.write([
     'Skiff is running.',
     `  identity  ${skiff.urls.identity}/v3`,
@@ -83,10 +104,9 @@ serve.action(async (opts: Record<string, unknown>) => {
     `  image     ${skiff.urls.image}`,
     `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
     `  driver    ${config.driver}${config.agent ? ` (agent ${config.agentHost})` : ' (no agent)'}`,
-    'Credentials (mode 0600):',
-    ...skiff.files.map((f) => `  ${f}`),
+    ...credentialLines(skiff, config.dataDir),
     generated ? '  (admin password generated at first start; it is in admin-openrc)' : '',
-    `Try: OS_CLIENT_CONFIG_FILE=${skiff.files[0]} openstack --os-cloud skiff-demo server list`,
+    skiff.files.length > 0 ? `Try: OS_CLIENT_CONFIG_FILE=${skiff.files[0]} openstack --os-cloud ${cloud} server list` : '',
     '',
   ].filter((l) => l !== '').join('\n') + '\n')
 
@@ -102,13 +122,31 @@ serve.action(async (opts: Record<string, unknown>) => {
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
 })
 
-/** Parse only the options `skiff images build` shares with serve (data dir, database, qemu dir). */
+/** The client files written, and a line for the accounts whose passwords this data dir does not know. */
+function credentialLines(c: Pick<Credentials, 'files' | 'unknown'>, dataDir: string): string[] {
+  const lines = c.files.length > 0 ? ['Credentials (mode 0600):', ...c.files.map((f) => `  ${f}`)] : []
+  if (c.unknown.length > 0) {
+    lines.push(`Passwords not known in ${path.resolve(dataDir)} for ${c.unknown.join(', ')}: their accounts were made by another Skiff on this database `
+      + 'and only password hashes are stored. Copy clouds.yaml and the openrc files from its data dir, or run '
+      + '`skiff credentials --reset` (same --data-dir and --database-url) to set new passwords (files written before then stop working).')
+  }
+  return lines
+}
+
+/** Parse only the options a command shares with serve (data dir, database, qemu dir; host and identity port). */
 function sharedConfig(opts: Record<string, unknown>): Config {
   const flags: Partial<Record<keyof Config, unknown>> = {}
   if (opts.dataDir !== undefined) flags.dataDir = opts.dataDir
   if (opts.databaseUrl !== undefined) flags.databaseUrl = opts.databaseUrl
   if (opts.qemuDir !== undefined) flags.qemuDir = opts.qemuDir
-  return loadConfig(flags, process.env, opts.config as string | undefined)
+  if (opts.host !== undefined) flags.host = opts.host
+  if (opts.identityPort !== undefined) flags.identityPort = opts.identityPort
+  try {
+    return loadConfig(flags, process.env, opts.config as string | undefined)
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message)
+    throw err
+  }
 }
 
 const images = program.command('images').description('guest images for the qemu driver')
@@ -119,22 +157,24 @@ images.command('build')
   .option('--database-url <url>', 'database (as for serve)')
   .option('--qemu-dir <dir>', 'qemu dir (as for serve); the guest goes to <qemu-dir>/guest')
   .action(async (opts: Record<string, unknown>) => {
-    let config: Config
-    try {
-      config = sharedConfig(opts)
-    } catch (err) {
-      if (err instanceof ConfigError) { console.error(`skiff: ${err.message}`); process.exit(2) }
-      throw err
-    }
+    const config = sharedConfig(opts)
     const outDir = path.join(config.qemuDir, 'guest')
+    let store
+    try {
+      prepareDataDir(config.dataDir)
+      privateDir(config.qemuDir, 'qemu dir')
+      store = await openStore(config.databaseUrl)
+    } catch (err) {
+      failStart(err)
+    }
     try {
       const built = await buildGuestImage({ outDir, progress: (line) => console.log(`  ${line}`) })
       console.log(`built ${built.kernel}, ${built.initrd}, ${built.disk} in ${built.seconds.toFixed(1)} s`)
     } catch (err) {
-      if (err instanceof MissingPackages) { console.error(`skiff: ${err.message}`); process.exit(1) }
-      throw err
+      await store.close()
+      if (err instanceof MissingPackages) fail(err.message)
+      failStart(err)
     }
-    const store = await openStore(config.databaseUrl)
     try {
       const { kept } = await registerGuest(store.db, new ImageService(store.db, systemClock, path.join(config.dataDir, 'images')), guestFiles(outDir))
       console.log(kept
@@ -153,7 +193,7 @@ agentCmd.option('--config <file>', 'JSON file with configuration keys (below fla
 agentCmd.addOption(new Option('--host <name>', 'name of this hypervisor host [env SKIFF_AGENT_HOST]'))
 agentCmd.addOption(new Option('--simulated-hosts <n>', 'run N simulated hosts NAME-1 ... NAME-N in this process (load tests)').argParser((v) => {
   const n = Number(v)
-  if (!Number.isInteger(n) || n < 1) { console.error(`skiff: --simulated-hosts expects a positive integer, got '${v}'`); process.exit(2) }
+  if (!Number.isInteger(n) || n < 1) fail(`--simulated-hosts expects a positive integer, got '${v}'`)
   return n
 }))
 for (const o of OPTIONS.filter((x) => AGENT_KEYS.includes(x.key))) {
@@ -167,7 +207,16 @@ for (const o of OPTIONS.filter((x) => AGENT_KEYS.includes(x.key))) {
 agentCmd.action(async (opts: Record<string, unknown>) => {
   const config = configOf(agentCmd, opts, { agentHost: 'host', host: '-' })
   const logger = makeLogger(config.logLevel)
-  const agent = await startAgent(config, logger, undefined, (opts.simulatedHosts as number | undefined) ?? 0)
+  let agent
+  try {
+    agent = await startAgent(config, logger, undefined, (opts.simulatedHosts as number | undefined) ?? 0)
+  } catch (err) {
+    if (err instanceof MissingPackages) {
+      console.error(`skiff: --driver qemu needs Debian packages that are not installed.\n${err.message}`)
+      process.exit(1)
+    }
+    failStart(err, logger)
+  }
   const names = agent.hosts.length === 1 ? `host ${agent.hosts[0]}` : `${agent.hosts.length} hosts ${agent.hosts[0]} ... ${agent.hosts.at(-1)}`
   process.stdout.write([
     `Skiff agent of ${names} is running.`,
@@ -186,5 +235,52 @@ agentCmd.action(async (opts: Record<string, unknown>) => {
   process.on('SIGINT', () => void shutdown('SIGINT'))
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
 })
+
+program.command('credentials')
+  .description('write clouds.yaml and the openrc files of the bootstrap accounts into the data dir, for an admin who has the database')
+  .argument('[user...]', `accounts to --reset (default: all of ${BOOTSTRAP_USERS.join(', ')})`)
+  .option('--reset', 'set new passwords (the files written before for these accounts stop working; their tokens are revoked)')
+  .option('--config <file>', 'JSON file with configuration keys')
+  .option('--data-dir <dir>', 'data dir (as for serve): where the files go, and what it knows of the passwords')
+  .option('--database-url <url>', 'database (as for serve)')
+  .option('--host <addr>', 'address identity listens on (as for serve), for the auth URL in the files')
+  .option('--identity-port <port>', 'identity port (as for serve), for the auth URL in the files')
+  .addHelpText('after', `
+Only password hashes are in the database: the passwords are known only to the data dir that
+generated them (.credentials.json). Without --reset this writes the files of the accounts that
+data dir knows and names the others; copy those files from the first host's data dir, or reset.
+`)
+  .action(async (users: string[], opts: Record<string, unknown>) => {
+    const config = sharedConfig(opts)
+    const wrong = users.filter((u) => !BOOTSTRAP_USERS.includes(u))
+    if (wrong.length > 0) fail(`not a bootstrap account: ${wrong.join(', ')} (these are: ${BOOTSTRAP_USERS.join(', ')})`)
+    if (users.length > 0 && !opts.reset) fail('naming accounts needs --reset (without it, every account the data dir knows is written)')
+    if (config.identityPort === 0) fail('--identity-port 0 names no port: give the port identity listens on, for the auth URL in the files')
+    let store
+    try {
+      prepareDataDir(config.dataDir)
+      store = await openStore(config.databaseUrl)
+    } catch (err) {
+      failStart(err)
+    }
+    const set = opts.reset ? Object.fromEntries((users.length > 0 ? users : BOOTSTRAP_USERS).map((u) => [u, randomSecret()])) : {}
+    let result: Credentials
+    try {
+      const accounts = await store.db.selectFrom('users').select('name').where('name', 'in', BOOTSTRAP_USERS).execute()
+      if (accounts.length === 0) fail(`no bootstrap accounts in ${describeDatabaseUrl(config.databaseUrl)}: start \`skiff serve\` on it first`)
+      const host = publicHost(config)
+      const authUrl = endpointUrls({ identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`, compute: '', image: '' }).identity
+      result = await syncCredentials({ db: store.db, dataDir: config.dataDir, authUrl, set })
+    } finally {
+      await store.close()
+    }
+    if (opts.reset) console.log(`New passwords for ${Object.keys(set).join(', ')}. Files written before for them no longer work; their tokens are revoked.`)
+    const lines = credentialLines(result, config.dataDir)
+    if (result.unknown.length > 0) {
+      if (result.files.length > 0) console.log(lines.slice(0, -1).join('\n'))
+      fail(`passwords not known in ${path.resolve(config.dataDir)} for ${result.unknown.join(', ')} (only hashes are stored): copy clouds.yaml and the openrc files from the data dir of the Skiff that made them, or run \`skiff credentials --reset\` to set new ones`)
+    }
+    console.log(lines.join('\n'))
+  })
 
 await program.parseAsync(process.argv)

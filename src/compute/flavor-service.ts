@@ -104,7 +104,7 @@ export class FlavorService {
 
   async deleteExtraSpec(id: string, key: string): Promise<void> {
     const specs = await this.extraSpecs(id)
-    if (!(key in specs)) throw new FlavorExtraSpecNotFound(id, key)
+    if (!Object.hasOwn(specs, key)) throw new FlavorExtraSpecNotFound(id, key)
     delete specs[key]
     await this.#db.updateTable('flavors').set({ extra_specs: JSON.stringify(specs) }).where('id', '=', id).execute()
   }

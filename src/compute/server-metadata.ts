@@ -41,7 +41,9 @@ export class ServerMetadataService {
   async show(ctx: AuthContext, id: string, key: string): Promise<string> {
     const s = await this.#servers.get(ctx, id)
     authorize(ctx, 'os_compute_api:server-metadata:show', 'reader')
-    const value = parse(s)[key]
+    // Own keys only: `toString` is a key a server may have, not a method every server has.
+    const metadata = parse(s)
+    const value = Object.hasOwn(metadata, key) ? metadata[key] : undefined
     if (value === undefined) throw new NotFound('Metadata item was not found')
     return value
   }
@@ -59,7 +61,7 @@ export class ServerMetadataService {
   async #update(ctx: AuthContext, id: string, items: Metadata, how: 'create' | 'update' | 'update_all', uriKey?: string): Promise<Metadata> {
     let s = await this.#servers.get(ctx, id)
     authorize(ctx, `os_compute_api:server-metadata:${how}`, 'member')
-    if (uriKey !== undefined && !(uriKey in items)) throw new BadRequest('Request body and URI mismatch')
+    if (uriKey !== undefined && !Object.hasOwn(items, uriKey)) throw new BadRequest('Request body and URI mismatch')
     for (;;) {
       this.#assertWritable(ctx, s, 'update metadata')
       const next = how === 'update_all' ? { ...items } : { ...parse(s), ...items }
@@ -74,7 +76,7 @@ export class ServerMetadataService {
     authorize(ctx, 'os_compute_api:server-metadata:delete', 'member')
     for (;;) {
       const current = parse(s)
-      if (!(key in current)) throw new NotFound('Metadata item was not found')
+      if (!Object.hasOwn(current, key)) throw new NotFound('Metadata item was not found')
       this.#assertWritable(ctx, s, 'delete metadata')
       delete current[key]
       if (await this.#write(ctx, s, current)) return

@@ -229,7 +229,12 @@ export class ServerService {
         if (host !== null) {
           await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
           hostsToWake.add(host)
-        } else await this.#d.repo.recordFault(row.id, 500, 'No valid host was found. There are not enough hosts available.', '', trx)
+        } else {
+          const noHost = 'No valid host was found. There are not enough hosts available.'
+          await this.#d.repo.recordFault(row.id, 500, noHost, '', trx)
+          // As Nova's conductor records it: the create action failed, with its event.
+          await this.#d.repo.recordFailedEvent(row.id, requestId, 'conductor_schedule_and_build_instances', noHost, trx)
+        }
         servers.push(row)
       }
     })

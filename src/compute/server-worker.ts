@@ -128,6 +128,20 @@ export class ServerWorker {
           await d.repo.db.updateTable('rescues').set({ ended_at: d.repo.now() }).where('server_id', '=', s.id).where('ended_at', 'is', null).execute()
           return { vm_state: 'active', ...running() }
         },
+        // Safe failure, the other way: the rescue system boots again (same disk, same password),
+        // so the user is back in RESCUE and can retry; ERROR only if even that fails.
+        onFailure: async (s) => {
+          try {
+            await d.driver.restoreRescue(s.id)
+            await this.#postponeExpiredRescue(s.id)
+            return { vm_state: 'rescued', power_state: (await d.driver.getInfo(s.id)).powerState }
+          } catch (err) {
+            d.logger.error({ server: s.id, err: (err as Error).message }, 'could not boot the rescue system again after a failed unrescue')
+            // Nothing runs for this rescue any more: it ends (and its auto-exit with it).
+            await d.repo.db.updateTable('rescues').set({ ended_at: d.repo.now() }).where('server_id', '=', s.id).where('ended_at', 'is', null).execute()
+            return { vm_state: 'error', power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState }
+          }
+        },
       }),
       'server.delete': (t) => this.#delete(t),
     }
@@ -143,6 +157,19 @@ export class ServerWorker {
       servers.push({ spec: await this.#spec(s), powerState: s.power_state as (typeof PowerState)[keyof typeof PowerState], rescued: s.vm_state === 'rescued' })
     }
     await this.#d.driver.adopt(servers)
+  }
+
+  /**
+   * An auto-exit that failed would be tried again at the next sweep, every second, for as long
+   * as the fault lasts: the next try comes one rescue period later, as if the rescue had just begun.
+   */
+  async #postponeExpiredRescue(serverId: string): Promise<void> {
+    const { repo } = this.#d
+    const now = repo.now()
+    const r = await repo.db.selectFrom('rescues').select(['id', 'auto_unrescue_seconds', 'expires_at'])
+      .where('server_id', '=', serverId).where('ended_at', 'is', null).where('expires_at', '<=', now).executeTakeFirst()
+    if (!r || r.auto_unrescue_seconds === null) return
+    await repo.db.updateTable('rescues').set({ expires_at: new Date(Date.parse(now) + r.auto_unrescue_seconds * 1000).toISOString() }).where('id', '=', r.id).execute()
   }
 
   #open(payload: Record<string, unknown>): Sealed {
@@ -168,12 +195,29 @@ export class ServerWorker {
     }
   }
 
+  /**
+   * A task run again (attempt 2 or more) was taken over from an agent that stopped in the middle
+   * of it (killed, crashed, or its lease ran out): the events that attempt started are finished
+   * now, with Error and why, before this attempt starts its own. Returns how many there were.
+   */
+  async #closeAbandoned(task: Task): Promise<number> {
+    if (task.attempts <= 1) return 0
+    const reason = `The agent running this task stopped before it finished (killed, crashed or lost its lease); ` +
+      `the task was taken over and run again by the agent of host ${this.#d.host} (attempt ${task.attempts}).`
+    const n = await this.#d.repo.finishAbandonedEvents(task.subject_id, task.request_id, reason)
+    if (n) this.#d.logger.warn({ server: task.subject_id, kind: task.kind, attempt: task.attempts, events: n }, 'task taken over: the abandoned attempt\'s events finished with Error')
+    return n
+  }
+
   async #run(task: Task, step: Step): Promise<void> {
     const { repo, logger } = this.#d
     const payload = (task.payload ?? {}) as Record<string, unknown>
+    const abandoned = await this.#closeAbandoned(task)
     const server = await repo.get(task.subject_id)
     if (!server || !step.taskStates.includes(server.task_state as Exclude<TaskState, null>)) {
       logger.info({ server: task.subject_id, kind: task.kind, task_state: server?.task_state }, 'stale task skipped')
+      // The abandoned attempt was this action's only one: it ends failed, not silent.
+      if (abandoned) await repo.markActionFailed(task.subject_id, task.request_id)
       return
     }
     const eventId = await repo.startEvent(server.id, task.request_id, step.event, this.#d.host)
@@ -192,11 +236,14 @@ export class ServerWorker {
       const won = await repo.cas(server.id, { taskStates: step.taskStates }, { ...outcome, task_state: null }, trx)
       // Drivers that forward SSH: the address and the booted system's host key, for every API process.
       if (won && this.#d.driver.sshAccess) await repo.recordAccess(server.id, this.#d.driver.sshAccess(server.id), trx)
+      // Lost: the server moved on (deleted, or this attempt's task was taken over and its next
+      // attempt recorded the outcome). Its fault would describe a server that is no longer so,
+      // and an event the next attempt closed keeps what it says.
       if (error) {
-        await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message, trx)
-        await repo.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`, trx)
+        if (won) await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message, trx)
+        await repo.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`, trx, { onlyIfOpen: !won })
       } else {
-        await repo.finishEvent(eventId, 'Success', undefined, trx)
+        await repo.finishEvent(eventId, 'Success', undefined, trx, { onlyIfOpen: !won })
       }
       return won
     })
@@ -206,8 +253,12 @@ export class ServerWorker {
 
   async #delete(task: Task): Promise<void> {
     const { repo, driver, logger } = this.#d
+    const abandoned = await this.#closeAbandoned(task)
     const server = await repo.get(task.subject_id)
-    if (!server) return
+    if (!server) {
+      if (abandoned) await repo.markActionFailed(task.subject_id, task.request_id)
+      return
+    }
     const eventId = await repo.startEvent(server.id, task.request_id, 'compute_terminate_instance', this.#d.host)
     try {
       await driver.destroy(server.id)
@@ -215,9 +266,11 @@ export class ServerWorker {
       // A VM that is already gone is what we wanted; anything else is recorded and retried by the user.
       if (!(err instanceof VmNotFound)) {
         logger.warn({ server: server.id, err: (err as Error).message }, 'destroy failed')
-        await repo.cas(server.id, { taskStates: ['deleting'] }, { task_state: null, vm_state: 'error' as VmState })
-        await repo.recordFault(server.id, 500, (err as Error).message, (err as Error).stack ?? '')
-        await repo.finishEvent(eventId, 'Error', (err as Error).message)
+        await repo.db.transaction().execute(async (trx) => {
+          await repo.cas(server.id, { taskStates: ['deleting'] }, { task_state: null, vm_state: 'error' as VmState }, trx)
+          await repo.recordFault(server.id, 500, (err as Error).message, (err as Error).stack ?? '', trx)
+          await repo.finishEvent(eventId, 'Error', (err as Error).message, trx)
+        })
         return
       }
     }
@@ -230,8 +283,10 @@ export class ServerWorker {
       await trx.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', server.id).where('ended_at', 'is', null).execute()
       await repo.recordAccess(server.id, null, trx)
       await trx.deleteFrom('server_boot_data').where('server_id', '=', server.id).execute()
+      // With the deletion, not after it: an agent killed in between would leave the event open,
+      // and the re-run, finding the server gone, could not tell that the delete had worked.
+      await repo.finishEvent(eventId, 'Success', undefined, trx)
     })
-    await repo.finishEvent(eventId, 'Success')
   }
 }
 

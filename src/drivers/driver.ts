@@ -38,8 +38,16 @@ export interface VirtDriver {
   rebuild(server: ServerSpec): Promise<void>
   /** Shut the server's VM down and boot the rescue image with the server's disk second. */
   rescue(serverId: string, rescue: RescueSpec): Promise<void>
-  /** Drop the rescue VM and boot the server's own disk again. */
+  /**
+   * Stop the rescue VM and boot the server's own disk again. The rescue disk is dropped only
+   * after that boot: a failed unrescue must leave it for restoreRescue.
+   */
   unrescue(serverId: string): Promise<void>
+  /**
+   * After a failed unrescue: the rescue system again, from the same rescue disk (so with the
+   * same root password and keys), the server's disk second. Nothing to do if it still runs.
+   */
+  restoreRescue(serverId: string): Promise<void>
   /** After a failed rescue: the server's own disk, in the power state it had before. */
   restore(serverId: string, powerState: PowerStateValue): Promise<void>
   destroy(serverId: string): Promise<void>

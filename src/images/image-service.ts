@@ -8,6 +8,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict, Forbidden, NotFound, OverLimit } from '../errors.ts'
 import type { Database, ImageRow } from '../store/schema.ts'
+import { enforce, visibleTo, type Caller, type ImageTarget } from './policy.ts'
 
 export const VISIBILITIES = ['community', 'public', 'private', 'shared'] as const
 export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const
@@ -17,11 +18,7 @@ export type Visibility = (typeof VISIBILITIES)[number]
 export type DiskFormat = (typeof DISK_FORMATS)[number]
 export type ContainerFormat = (typeof CONTAINER_FORMATS)[number]
 
-/** Who is asking: the parts of the token that Glance's policies look at. */
-export interface Caller {
-  projectId: string | null
-  isAdmin: boolean
-}
+export type { Caller }
 
 /** Image bytes: the request stream, or chunks already in memory (bootstrap). */
 export type ImageData = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -91,7 +88,16 @@ interface Draft {
 }
 
 function invalid(field: string, value: unknown, expected: string): BadRequest {
-  return new BadRequest(`Provided object does not match schema 'image': ${JSON.stringify(value) ?? String(value)} is not valid for '${field}' (expected ${expected}).`)
+  return new BadRequest(`Provided object does not match schema 'image': ${shown(value)} is not valid for '${field}' (expected ${expected}).`)
+}
+
+/** A client's value as JSON, for a message. JSON.stringify recurses: a value nested deeper than the stack allows is named, not printed. */
+function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return 'a value nested too deeply to show'
+  }
 }
 
 /** 403 for attributes Glance never lets a client write; `id` only at create time. */
@@ -140,8 +146,10 @@ export class ImageService {
       }
     }
     const owner = draft.core.owner === undefined ? caller.projectId : (draft.core.owner as string | null)
-    if (owner !== caller.projectId && !caller.isAdmin) throw new Forbidden(`You are not permitted to create images owned by '${String(owner)}'.`)
-    this.#checkPublicize(caller, draft.core.visibility)
+    // Glance's default since Rocky: 'shared', visible only to the owner until members are added.
+    const visibility = (draft.core.visibility as Visibility | undefined) ?? 'shared'
+    enforce(caller, 'add_image', { owner, visibility })
+    this.#checkVisibility(caller, { owner, visibility })
     this.#checkQuotas(draft)
     if (await this.#find(id)) throw new Conflict(`Image with identifier ${id} already exists!`)
     const now = this.#clock.now().toISOString()
@@ -149,8 +157,7 @@ export class ImageService {
       id,
       name: (draft.core.name as string | null | undefined) ?? null,
       status: 'queued',
-      // Glance's default since Rocky: 'shared', visible only to the owner until members are added.
-      visibility: (draft.core.visibility as Visibility | undefined) ?? 'shared',
+      visibility,
       owner,
       protected: draft.core.protected ? 1 : 0,
       os_hidden: draft.core.os_hidden ? 1 : 0,
@@ -175,12 +182,14 @@ export class ImageService {
   /** GET /v2/images/{id}: images the caller may not see do not exist for it. */
   async get(caller: Caller, id: string): Promise<ImageRow> {
     const row = await this.#find(id)
-    if (!row || !visibleTo(row, caller)) throw new NotFound(`No image found with ID ${id}`)
+    if (!row) throw new NotFound(`No image found with ID ${id}`)
+    enforce(caller, 'get_image', row)
     return row
   }
 
   /** GET /v2/images: one page, newest first, and the marker of the next page when this one is full. */
   async list(caller: Caller, query: ListQuery): Promise<{ images: ImageRow[]; nextMarker?: string }> {
+    enforce(caller, 'get_images', { owner: caller.projectId, visibility: 'private' })
     const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
     if (query.visibility !== undefined && query.visibility !== 'all' && !(VISIBILITIES as readonly string[]).includes(query.visibility)) {
       throw new BadRequest(`Invalid visibility value: ${query.visibility}`)
@@ -244,7 +253,7 @@ export class ImageService {
   /** PATCH /v2/images/{id} with application/openstack-images-v2.1-json-patch operations. */
   async update(caller: Caller, id: string, ops: PatchOp[]): Promise<ImageRow> {
     const row = await this.get(caller, id)
-    this.#checkOwner(caller, row, 'modify')
+    enforce(caller, 'modify_image', row)
     const draft: Draft = { core: {}, properties: JSON.parse(row.properties) as Record<string, string> }
     for (const op of ops) {
       const key = pointerKey(op.path)
@@ -263,7 +272,7 @@ export class ImageService {
     }
     const c = draft.core
     if (c.owner !== undefined && c.owner !== row.owner && !caller.isAdmin) throw new Forbidden(`You are not permitted to modify 'owner' on this image.`)
-    if (c.visibility !== undefined && c.visibility !== row.visibility) this.#checkPublicize(caller, c.visibility)
+    if (c.visibility !== undefined && c.visibility !== row.visibility) this.#checkVisibility(caller, { owner: row.owner, visibility: c.visibility as string })
     for (const f of ['disk_format', 'container_format'] as const) {
       if (c[f] !== undefined && c[f] !== row[f] && row.status !== 'queued') throw new Forbidden(`Attribute ${f} can be only replaced for a queued image.`)
     }
@@ -294,7 +303,7 @@ export class ImageService {
   /** DELETE /v2/images/{id}: the record, then the file. */
   async delete(caller: Caller, id: string): Promise<void> {
     const row = await this.get(caller, id)
-    this.#checkOwner(caller, row, 'delete')
+    enforce(caller, 'delete_image', row)
     if (row.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
     const r = await this.#db.deleteFrom('images').where('id', '=', id).where('protected', '=', 0).executeTakeFirst()
     if (r.numDeletedRows !== 1n) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
@@ -304,7 +313,7 @@ export class ImageService {
   /** PUT /v2/images/{id}/file: queued → saving → active; back to queued if the data does not all arrive. */
   async upload(caller: Caller, id: string, data: ImageData): Promise<ImageRow> {
     const row = await this.get(caller, id)
-    this.#checkOwner(caller, row, 'upload data to')
+    enforce(caller, 'upload_image', row)
     const missing = (['disk_format', 'container_format'] as const).filter((f) => !row[f])
     if (missing.length > 0) {
       throw new BadRequest(`${missing.length === 1 ? 'Property' : 'Properties'} ${missing.join(', ')} must be set prior to saving data.`)
@@ -315,6 +324,7 @@ export class ImageService {
   /** GET /v2/images/{id}/file: null when the image has no data yet (Glance answers 204). */
   async download(caller: Caller, id: string): Promise<{ stream: ReadStream; size: number; checksum: string | null } | null> {
     const row = await this.get(caller, id)
+    enforce(caller, 'download_image', row)
     if (row.status === 'deactivated' && !caller.isAdmin) throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.')
     if (row.status !== 'active') return null
     // Open before answering, so a missing file is a clean error rather than a cut-off 200.
@@ -344,7 +354,7 @@ export class ImageService {
     const existing = await this.#db.selectFrom('images').selectAll().where('name', '=', spec.name)
       .orderBy('created_at').limit(1).executeTakeFirst()
     if (existing) return existing
-    const row = await this.create({ projectId: null, isAdmin: true }, {
+    const row = await this.create({ projectId: null, isAdmin: true, roles: ['admin'] }, {
       ...spec.properties,
       ...(spec.id !== undefined ? { id: spec.id } : {}),
       name: spec.name,
@@ -374,7 +384,8 @@ export class ImageService {
       if (!now) throw new NotFound(`No image found with ID ${id}`)
       throw new Conflict(`Image status transition from ${now.status} to saving is not allowed`)
     }
-    await mkdir(this.#dir, { recursive: true })
+    // Private images too: only Skiff's user reads image files (0700 directory, 0600 files).
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
     const tmp = path.join(this.#dir, `.${id}.${randomBytes(6).toString('hex')}.tmp`)
     const final = this.#filePath(id)
     let written: { size: number; md5: string; sha512: string }
@@ -402,14 +413,10 @@ export class ImageService {
     return row
   }
 
-  #checkOwner(caller: Caller, row: ImageRow, verb: string) {
-    if (caller.isAdmin || (row.owner !== null && row.owner === caller.projectId)) return
-    throw new Forbidden(`You are not permitted to ${verb} this image.`)
-  }
-
-  // Glance's default policy: publicize_image is admin-only; community is open to all.
-  #checkPublicize(caller: Caller, visibility: unknown) {
-    if (visibility === 'public' && !caller.isAdmin) throw new Forbidden('You are not authorized to complete publicize_image action.')
+  // Glance checks the visibility an image is given with a rule of its own (publicize_image: admin only).
+  #checkVisibility(caller: Caller, target: ImageTarget) {
+    if (target.visibility === 'public') enforce(caller, 'publicize_image', target)
+    if (target.visibility === 'community') enforce(caller, 'communitize_image', target)
   }
 
   #checkQuotas(draft: Draft) {
@@ -428,11 +435,6 @@ export class ImageService {
   }
 }
 
-function visibleTo(row: ImageRow, caller: Caller): boolean {
-  return row.visibility === 'public' || row.visibility === 'community' || caller.isAdmin
-    || (row.owner !== null && row.owner === caller.projectId)
-}
-
 /** `/hw_rescue_device` → `hw_rescue_device` (RFC 6901 escapes); Glance allows one level only. */
 function pointerKey(pointer: string): string {
   if (!pointer.startsWith('/')) throw new BadRequest(`Pointer \`${pointer}\` does not start with "/".`)
@@ -448,8 +450,9 @@ async function writeHashed(file: string, data: ImageData) {
   const md5 = createHash('md5')
   const sha512 = createHash('sha512')
   let size = 0
-  const fh = await open(file, 'wx')
+  const fh = await open(file, 'wx', 0o600)
   try {
+    await fh.chmod(0o600) // whatever the umask
     const it = Symbol.asyncIterator in data ? data[Symbol.asyncIterator]() : data[Symbol.iterator]()
     for (;;) {
       let next: IteratorResult<Uint8Array, unknown>

@@ -1,10 +1,11 @@
 // Opens the database named by a URL: `sqlite:PATH`, `sqlite::memory:` or `postgres://...`.
 // Everything above this file speaks kysely, one code path for both dialects.
-import { mkdirSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect } from 'kysely'
 import pg from 'pg'
+import { describeDatabaseUrl } from '../config.ts'
 import { migrationProvider } from './migrations.ts'
 import type { Database } from './schema.ts'
 
@@ -22,30 +23,31 @@ export interface Store {
   close(): Promise<void>
 }
 
-export function describeDatabaseUrl(url: string): string {
-  // Never print a password that may sit in a PostgreSQL URL.
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')
-}
+// Never print a password that may sit in a PostgreSQL URL.
+export { describeDatabaseUrl }
 
 export async function openStore(url: string): Promise<Store> {
   let db: Kysely<Database>
   let dialect: Dialect
   let listen: Store['listen']
   if (url.startsWith('sqlite:')) {
-    const file = url.slice('sqlite:'.length)
-    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
-    const sqlite = new SQLite(file)
-    // WAL lets readers proceed while the agent writes; busy_timeout waits instead of failing.
-    sqlite.pragma('journal_mode = WAL')
-    sqlite.pragma('synchronous = NORMAL')
-    sqlite.pragma('busy_timeout = 5000')
-    sqlite.pragma('foreign_keys = ON')
+    let sqlite: SQLite.Database
+    try {
+      sqlite = openSqlite(url.slice('sqlite:'.length))
+    } catch (err) {
+      throw new Error(`cannot open the database ${url}: ${reason(err)}`)
+    }
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
     dialect = 'sqlite'
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    await reachPostgres(url)
     // bigint (int8) and count(*) come back as strings by default: numbers, as SQLite gives them.
     const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) }
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10, types }) }) })
+    const pool = new pg.Pool({ connectionString: url, max: 10, types })
+    // An idle connection that breaks (the server restarts) is dropped from the pool and the next
+    // query opens a new one; without a listener the pool's 'error' event would end the process.
+    pool.on('error', () => {})
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     dialect = 'postgres'
     listen = (channel, onMessage) => listenPostgres(url, channel, onMessage)
   } else {
@@ -78,6 +80,53 @@ export async function openStore(url: string): Promise<Store> {
       await db.destroy()
     },
   }
+}
+
+/**
+ * The database holds password and token hashes and sealed secrets: owner-only, whatever the
+ * umask. SQLite gives its -wal and -shm files the mode of the database file, so that file is
+ * made 0600 before SQLite opens it; files left with wider modes by an older Skiff are narrowed.
+ */
+function openSqlite(file: string): SQLite.Database {
+  if (file === ':memory:') return new SQLite(file)
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 })
+  closeSync(openSync(file, 'a', 0o600))
+  chmodSync(file, 0o600)
+  const sqlite = new SQLite(file)
+  try {
+    // WAL lets readers proceed while the agent writes; busy_timeout waits instead of failing.
+    sqlite.pragma('journal_mode = WAL')
+    sqlite.pragma('synchronous = NORMAL')
+    sqlite.pragma('busy_timeout = 5000')
+    sqlite.pragma('foreign_keys = ON')
+    for (const f of [`${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600)
+  } catch (err) {
+    sqlite.close()
+    throw err
+  }
+  return sqlite
+}
+
+/**
+ * One connection before the pool is made, with a deadline: an unreachable server is a clear
+ * start-up error within seconds, not a stack trace (nor a wait of minutes for TCP to give up).
+ */
+async function reachPostgres(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+  } catch (err) {
+    throw new Error(`cannot connect to the database ${describeDatabaseUrl(url)}: ${reason(err)}`)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** The message of an error, also of Node's AggregateError (every address refused), which has none. */
+function reason(err: unknown): string {
+  const e = err as Error & { code?: string; errors?: Error[] }
+  return (e.message || e.errors?.map((x) => x.message).join('; ') || e.code || String(err)).split('\n')[0]!
 }
 
 /**

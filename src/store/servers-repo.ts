@@ -114,16 +114,51 @@ export class ServersRepo {
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 ? id : undefined
   }
 
-  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string, db: Db = this.db): Promise<void> {
+  /** `onlyIfOpen`: leave an event that is already finished (a later attempt closed it) as it is. */
+  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string, db: Db = this.db, opts: { onlyIfOpen?: boolean } = {}): Promise<void> {
     if (!eventId) return
     const now = this.now()
-    const ev = await db.updateTable('instance_action_events')
+    let q = db.updateTable('instance_action_events')
       .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
-      .where('id', '=', eventId).returning('action_id').executeTakeFirst()
+      .where('id', '=', eventId)
+    if (opts.onlyIfOpen) q = q.where('finish_time', 'is', null)
+    const ev = await q.returning('action_id').executeTakeFirst()
     if (ev) {
       await db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
         .where('id', '=', ev.action_id).execute()
     }
+  }
+
+  /**
+   * Finish, with Error and `reason`, the events of an action that an earlier attempt of its task
+   * started and never finished (its agent was killed, or lost its lease). Returns how many.
+   */
+  async finishAbandonedEvents(serverId: string, requestId: string, reason: string, db: Db = this.db): Promise<number> {
+    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+    if (!action) return 0
+    const now = this.now()
+    const r = await db.updateTable('instance_action_events').set({ finish_time: now, result: 'Error', traceback: reason, details: reason })
+      .where('action_id', '=', action.id).where('finish_time', 'is', null).executeTakeFirst()
+    const n = Number(r.numUpdatedRows)
+    if (n > 0) await db.updateTable('instance_actions').set({ updated_at: now }).where('id', '=', action.id).execute()
+    return n
+  }
+
+  /** An event that failed as it began (no host for a new server: Nova's conductor event), and its action marked Error. */
+  async recordFailedEvent(serverId: string, requestId: string, event: string, error: string, db: Db = this.db): Promise<void> {
+    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+    if (!action) return
+    const now = this.now()
+    await db.insertInto('instance_action_events').values({
+      id: randomUUID(), action_id: action.id, event, start_time: now, finish_time: now, result: 'Error', traceback: error, host: null, details: error,
+    }).execute()
+    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: now }).where('id', '=', action.id).execute()
+  }
+
+  /** An action that will not complete (its task was abandoned, then found stale): message Error, as Nova marks a failed one. */
+  async markActionFailed(serverId: string, requestId: string, db: Db = this.db): Promise<void> {
+    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: this.now() })
+      .where('server_id', '=', serverId).where('request_id', '=', requestId).execute()
   }
 
   async recordFault(serverId: string, code: number, message: string, details: string, db: Db = this.db): Promise<void> {
@@ -152,11 +187,24 @@ export class ServersRepo {
     return this.db.selectFrom('server_access').select(['ssh_host', 'ssh_port', 'host_key_fingerprint']).where('server_id', '=', serverId).executeTakeFirst()
   }
 
-  async latestFaults(serverIds: string[]): Promise<Map<string, { code: number; message: string; details: string; created_at: string }>> {
-    const out = new Map<string, { code: number; message: string; details: string; created_at: string }>()
+  /**
+   * Each server's latest fault, and whether it came at or after the start of the server's latest
+   * instance action (that action failed, or the VM died since): a fault that a later action
+   * has made history of is not.
+   */
+  async latestFaults(serverIds: string[]): Promise<Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>> {
+    const out = new Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>()
     if (serverIds.length === 0) return out
-    const rows = await this.db.selectFrom('instance_faults').selectAll().where('server_id', 'in', serverIds).orderBy('created_at', 'desc').execute()
-    for (const r of rows) if (!out.has(r.server_id)) out.set(r.server_id, r)
+    const [rows, actions] = await Promise.all([
+      this.db.selectFrom('instance_faults').selectAll().where('server_id', 'in', serverIds).orderBy('created_at', 'desc').execute(),
+      this.db.selectFrom('instance_actions').select((eb) => ['server_id', eb.fn.max('start_time').as('last')]).where('server_id', 'in', serverIds).groupBy('server_id').execute(),
+    ])
+    const lastAction = new Map(actions.map((a) => [a.server_id, String(a.last)]))
+    for (const r of rows) {
+      if (out.has(r.server_id)) continue
+      const last = lastAction.get(r.server_id)
+      out.set(r.server_id, { ...r, ofLastAction: last === undefined || r.created_at >= last })
+    }
     return out
   }
 }

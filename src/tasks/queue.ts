@@ -20,6 +20,12 @@ export interface NewTask {
   requestId: string
 }
 
+/**
+ * A claimed task. `attempts` counts its claims, this one included: 1 on a first run; more when
+ * it runs again after its agent stopped in the middle of it (restarted and took back what it
+ * was running, or its lease ran out). Handlers are safe to re-run; the attempt number tells
+ * them to tidy what an abandoned attempt left (for compute: its unfinished events).
+ */
 export type Task = Omit<TaskRow, 'payload'> & { payload: unknown }
 
 export class TaskQueue {

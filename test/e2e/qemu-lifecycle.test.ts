@@ -1,6 +1,7 @@
 // The qemu driver beyond rescue, on real VMs: stop/start, soft and hard reboot, pause/unpause,
 // rebuild and console output; a rescue VM killed while it boots (safe failure: the server is back
-// on its own disk) and while in RESCUE (the server shows it; unrescue recovers); skiff killed
+// on its own disk) and while in RESCUE (the server shows it; unrescue recovers); the server VM
+// killed while unrescue boots it (the rescue system boots again; a retry works); skiff killed
 // during a rescue (the rescue completes after the restart); and a restart of `skiff serve` that
 // re-attaches to running VMs and reconciles one that died meanwhile.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
@@ -171,6 +172,35 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     await act(id, { unrescue: null })
     await api.waitStatus(id, 'ACTIVE', BOOT_MS)
     assert.equal((await sshOk(port, p1, 'cat /root/marker')).out.trim(), 'intact')
+    await remove(id)
+  })
+
+  test('the server VM killed while unrescue boots it: the same rescue system boots again; a retry unrescues', async () => {
+    const { id, port, p1, p2 } = await rescueMarked('killed-unrescue')
+    await api.waitStatus(id, 'RESCUE', BOOT_MS)
+    const first = await sshOk(port, p2, 'true')
+    await act(id, { unrescue: null })
+    // Kill the server's own QEMU as soon as it exists, before its guest is up.
+    let killed: number | undefined
+    for (const deadline = Date.now() + BOOT_MS; !killed && Date.now() < deadline; await sleep(50)) {
+      killed = vmPid(id, 'own')
+      if (killed) process.kill(killed, 'SIGKILL')
+    }
+    assert.ok(killed, 'the server VM started')
+    await api.waitStatus(id, 'RESCUE', BOOT_MS)
+    const server = (await api.compute('GET', `/servers/${id}`)).body.server
+    assert.equal(server['OS-EXT-STS:power_state'], 1, 'the rescue system runs again')
+    assert.match(server.fault.message, /QEMU exited/)
+    // The same rescue disk: the rescue password and host key of its first boot, the server's disk second.
+    const again = await sshOk(port, p2, 'mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb && cat /mnt/vdb/root/marker; umount /mnt/vdb')
+    assert.equal(again.out.trim(), 'intact')
+    assert.equal(again.hostKey, first.hostKey)
+    const actions = (await api.compute('GET', `/servers/${id}/os-instance-actions`)).body.instanceActions as { action: string; message: string | null }[]
+    assert.deepEqual(actions.map((a) => [a.action, a.message]).slice(0, 2), [['unrescue', 'Error'], ['rescue', null]])
+    await act(id, { unrescue: null })
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    assert.equal((await sshOk(port, p1, 'cat /root/marker')).out.trim(), 'intact')
+    assert.equal(existsSync(path.join(qemuDir, 's', id, 'r')), false, 'the rescue overlay is gone once the server booted')
     await remove(id)
   })
 

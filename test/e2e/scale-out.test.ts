@@ -41,6 +41,14 @@ describe('scale-out: API processes and host agents on one PostgreSQL', { skip },
     return statuses.includes(s.status) && s['OS-EXT-STS:task_state'] === null ? s : undefined
   }, { timeoutMs, intervalMs: 50 })
   const tasks = async () => (await sql.query<{ kind: string; state: string; subject_id: string }>('select kind, state, subject_id from tasks')).rows
+  /** Events never finished: every attempt's event ends, the abandoned one's with Error. */
+  const unfinishedEvents = async () => (await sql.query<{ event: string }>('select event from instance_action_events where finish_time is null')).rows
+  /** An action's events, as an admin would see them (a member sees none at 2.1, Nova's policy). */
+  const adminEvents = async (id: string, requestId: string) => {
+    return (await sql.query<{ event: string; result: string | null; finish_time: string | null; traceback: string | null }>(
+      `select e.event, e.result, e.finish_time, e.traceback from instance_action_events e join instance_actions a on a.id = e.action_id
+       where a.server_id = $1 and a.request_id = $2 order by e.start_time`, [id, requestId])).rows
+  }
 
   before(async () => {
     database = await freshDatabase('postgres')
@@ -92,6 +100,15 @@ describe('scale-out: API processes and host agents on one PostgreSQL', { skip },
     await settled(id, ['RESCUE', 'ACTIVE'])
     assert.equal((await show(id)).status, 'RESCUE')
     assert.deepEqual(await tasks(), [])
+    // One coherent story: the killed attempt's event ended with Error (its agent stopped), the
+    // restarted agent's with Success; the action did not fail.
+    const [action] = (await api(0, 'GET', `/v2.1/servers/${id}/os-instance-actions`)).body.instanceActions as { action: string; request_id: string; message: string | null }[]
+    assert.equal(action!.action, 'rescue')
+    assert.equal(action!.message, null)
+    const events = await adminEvents(id, action!.request_id)
+    assert.deepEqual(events.map((e) => e.result), ['Error', 'Success'], JSON.stringify(events))
+    assert.match(events[0]!.traceback ?? '', /agent .*stopped/)
+    assert.deepEqual(await unfinishedEvents(), [])
 
     const unrescue = await api(0, 'POST', `/v2.1/servers/${id}/action`, { unrescue: null })
     assert.equal(unrescue.status, 202)
@@ -150,6 +167,7 @@ describe('scale-out: API processes and host agents on one PostgreSQL', { skip },
       assert.equal(s['OS-EXT-STS:task_state'], null)
     }
     assert.deepEqual(await tasks(), [])
+    assert.deepEqual(await unfinishedEvents(), [], 'every event of the killed agent\'s attempts was finished')
   })
 
   test('an API process killed -9 in the middle of 40 creates over two API processes: every accepted request is carried out, nothing is left in a task', async () => {

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import type { LightMyRequestResponse } from 'fastify'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { buildSkiff, type SkiffCore } from '../../src/main.ts'
@@ -22,14 +22,15 @@ export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
   compute(method: string, url: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>
 }
 
-export async function startTestSkiff(overrides: Partial<Config> = {}): Promise<TestSkiff> {
+/** `opts.logger`: where the log goes (by default nowhere: `logLevel` is silent). */
+export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { logger?: Logger } = {}): Promise<TestSkiff> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-test-'))
   const database = overrides.databaseUrl ? { url: overrides.databaseUrl, drop: async () => {} } : await freshDatabase()
   const config = { ...loadConfig({}, {}), dataDir, simulatedDelayMs: 0, logLevel: 'silent', ...overrides, databaseUrl: database.url }
   const roots = { identity: 'http://127.0.0.1:5000', compute: 'http://127.0.0.1:8774', image: 'http://127.0.0.1:9292' }
   let core: SkiffCore
   try {
-    core = await buildSkiff(config, pino({ level: config.logLevel }), roots)
+    core = await buildSkiff(config, opts.logger ?? pino({ level: config.logLevel }), roots)
   } catch (err) {
     await database.drop()
     throw err

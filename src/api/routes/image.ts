@@ -9,6 +9,7 @@ import {
   type Caller, type ImageData, type ImageService, type ListQuery, type PatchOp,
 } from '../../images/image-service.ts'
 import type { ImageRow } from '../../store/schema.ts'
+import { jsonBodyParser } from '../json-body.ts'
 
 export interface ImageRouteDeps {
   images: ImageService
@@ -28,7 +29,8 @@ const PatchBody = Type.Array(Type.Object({
 const ListQuerystring = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
 type Query = Record<string, string | string[]>
 
-const caller = (req: FastifyRequest): Caller => ({ projectId: req.auth.projectId, isAdmin: req.auth.isAdmin })
+const caller = (req: FastifyRequest): Caller =>
+  ({ projectId: req.auth.projectId, isAdmin: req.auth.isAdmin, roles: req.auth.roles.map((r) => r.name) })
 
 /** The image as Glance shows it: core attributes, links, then each extra property at top level. */
 export function imageView(row: ImageRow): Record<string, unknown> {
@@ -186,7 +188,7 @@ function requireContentType(req: FastifyRequest, type: string, headers: Record<s
 export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
   const { images } = deps
 
-  app.addContentTypeParser(PATCH_TYPE, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
+  app.addContentTypeParser(PATCH_TYPE, { parseAs: 'string' }, jsonBodyParser(app, 'image'))
   // Image data is never buffered: the request stream goes to the service as is (no body limit).
   app.addContentTypeParser('application/octet-stream', (req, payload, done) => {
     if (req.method === 'PUT' && req.routeOptions.url === UPLOAD_URL) done(null, payload)

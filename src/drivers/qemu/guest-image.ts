@@ -14,7 +14,7 @@
 //   `BOOT-FAILED: why` from the initramfs (then it powers off).
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -33,6 +33,14 @@ export const GUEST_PACKAGES: { pkg: string; probe: string }[] = [
   { pkg: 'e2fsprogs', probe: '/usr/sbin/mke2fs' },
   { pkg: 'kmod', probe: '/usr/sbin/modprobe' },
 ]
+
+/** Every directory under `dir` (and `dir`) mode 0755, except those named (relative to `dir`). */
+async function publicDirs(dir: string, except: Record<string, number>, rel = ''): Promise<void> {
+  await chmod(dir, except[rel] ?? 0o755)
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) await publicDirs(path.join(dir, e.name), except, rel ? `${rel}/${e.name}` : e.name)
+  }
+}
 
 export class MissingPackages extends Error {
   constructor(readonly packages: string[]) {
@@ -262,6 +270,9 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
       await writeFile(path.join(r, f), text, { mode })
       await chmod(path.join(r, f), mode)
     }
+    // mke2fs -d copies the modes of the tree: the guest's directories must not depend on the
+    // umask Skiff runs with (0077 from the CLI would make /bin or /etc 0700 in the guest).
+    await publicDirs(r, { tmp: 0o1777, root: 0o700 })
     const raw = path.join(work, 'base.raw')
     await run('mke2fs', ['-q', '-t', 'ext4', '-L', 'skiff-root', '-d', r, '-E', 'root_owner=0:0', raw, `${opts.sizeMb ?? 256}M`])
     await run('qemu-img', ['convert', '-O', 'qcow2', raw, path.join(work, 'base.qcow2')])

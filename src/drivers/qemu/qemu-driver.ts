@@ -6,8 +6,9 @@
 //   <dir>/base/            the images' data, kernels and initrds the overlays rest on (links)
 // Rescue never writes the server's disk: the server's QEMU exits (it holds the qcow2 write
 // lock), the rescue VM boots a fresh overlay with the server's disk.qcow2 as its SECOND disk,
-// and unrescue drops the rescue dir and boots disk.qcow2 again (its password and host key live
-// on it). Paths stay short: unix socket paths are limited to 107 bytes.
+// and unrescue boots disk.qcow2 again (its password and host key live on it), then drops the
+// rescue dir (kept until then: a failed unrescue boots the same rescue system again). Paths
+// stay short: unix socket paths are limited to 107 bytes.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -432,10 +433,30 @@ export class QemuDriver implements VirtDriver {
     await this.#op(serverId, async () => {
       await this.#stop(this.#rescueDir(s.id), true, this.#o.stopTimeoutMs)
       s.running = false
-      await rm(this.#rescueDir(s.id), { recursive: true, force: true })
-      s.rescue = null
       await this.#save(s)
-      await this.#bootOwn(s)
+      // The server's own disk boots first; the rescue overlay goes only once it has: a failed
+      // boot leaves the rescue system for restoreRescue to boot again, with its password.
+      s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s.id))) ?? s.hostKey
+      s.rescue = null
+      s.running = true
+      await this.#save(s)
+      await rm(this.#rescueDir(s.id), { recursive: true, force: true })
+    })
+  }
+
+  async restoreRescue(serverId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      const r = this.#rescueDir(s.id)
+      if (!s.rescue || !existsSync(path.join(r, 'disk.qcow2'))) throw new DriverError(`no rescue disk of server ${s.id} to boot again`)
+      if ((await this.#pid(r)) === null) {
+        // A server QEMU the failed unrescue left (its guest did not boot) holds the disk's write lock.
+        await this.#stop(this.#serverDir(s.id), false, 0)
+        // The same overlay, not a fresh one: the rescue system keeps the password and host key of its first boot.
+        s.rescue.hostKey = (await this.#boot(s, r, s.rescue, this.#rescueDisks(s.id))) ?? s.rescue.hostKey
+      }
+      s.running = true
+      await this.#save(s)
     })
   }
 

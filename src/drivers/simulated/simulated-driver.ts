@@ -7,9 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { PowerState, type PowerStateValue } from '../../compute/states.ts'
 import { DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
 
-/** Every phase a fault can target; `rescue` and `unrescue` have two each. */
+/**
+ * Every phase a fault can target; `rescue` and `unrescue` have two each. `restore` (the server's
+ * own disk after a failed rescue) and `restoreRescue` (the rescue system again after a failed
+ * unrescue) are the safe-failure steps: failing one as well is what ends in ERROR.
+ */
 export const SIMULATED_PHASES = [
-  'spawn', 'powerOff', 'powerOn', 'reboot', 'pause', 'unpause', 'rebuild', 'destroy', 'restore',
+  'spawn', 'powerOff', 'powerOn', 'reboot', 'pause', 'unpause', 'rebuild', 'destroy', 'restore', 'restoreRescue',
   'rescue.power_off', 'rescue.boot', 'unrescue.stop_rescue', 'unrescue.boot',
 ] as const
 export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
@@ -66,7 +70,9 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   injectFault(rule: FaultRule): ActiveFault {
-    const fault = { ...rule, id: randomBytes(8).toString('hex') }
+    // Server ids are lower-case UUIDs; the API's uuid format also accepts upper case.
+    const fault: ActiveFault = { ...rule, id: randomBytes(8).toString('hex') }
+    if (rule.serverId !== undefined) fault.serverId = rule.serverId.toLowerCase()
     this.#faults.push(fault)
     return fault
   }
@@ -116,18 +122,28 @@ export class SimulatedDriver implements VirtDriver {
     return this.describe(serverId)?.hostKeyFingerprint ?? null
   }
 
+  /**
+   * Every rule that matches the phase applies to this call and counts it, not only the first one
+   * registered: a delay on all of `unrescue` (or on every server) must not hide an
+   * `unrescue.boot` failure for one server registered after it. Delays add up; the failure is
+   * the most specific rule's (this server before all, the phase before its operation).
+   */
   async #step(phase: SimulatedPhase, serverId: string): Promise<void> {
     const op = phase.split('.')[0]
-    const rule = this.#faults.find((f) => (f.operation === phase || f.operation === op) && (!f.serverId || f.serverId === serverId))
-    if (rule && rule.count !== undefined && --rule.count <= 0) this.#faults.splice(this.#faults.indexOf(rule), 1)
-    const delay = this.#delayMs + (rule?.delayMs ?? 0)
+    const rules = this.#faults.filter((f) => (f.operation === phase || f.operation === op) && (!f.serverId || f.serverId === serverId))
+    for (const rule of rules) {
+      if (rule.count !== undefined && --rule.count <= 0) this.#faults.splice(this.#faults.indexOf(rule), 1)
+    }
+    const specificity = (f: FaultRule) => (f.serverId ? 0 : 2) + (f.operation === phase ? 0 : 1)
+    const failing = rules.filter((f) => f.error !== undefined).sort((a, b) => specificity(a) - specificity(b))[0]
+    const delay = this.#delayMs + rules.reduce((sum, f) => sum + (f.delayMs ?? 0), 0)
     try {
-      if (rule?.hang) await sleep(2 ** 31 - 1, undefined, { signal: this.#abort.signal })
+      if (rules.some((f) => f.hang)) await sleep(2 ** 31 - 1, undefined, { signal: this.#abort.signal })
       if (delay > 0) await sleep(delay, undefined, { signal: this.#abort.signal })
     } catch {
       throw new DriverError(`${phase} of ${serverId} interrupted: the driver is shutting down`)
     }
-    if (rule?.error !== undefined) throw new DriverError(rule.error)
+    if (failing?.error !== undefined) throw new DriverError(failing.error)
   }
 
   #vm(id: string): Vm {
@@ -224,10 +240,23 @@ export class SimulatedDriver implements VirtDriver {
     const vm = this.#vm(serverId)
     await this.#step('unrescue.stop_rescue', serverId)
     vm.power = PowerState.SHUTDOWN
+    vm.console.push('reboot: Power down (leaving rescue)')
     await this.#step('unrescue.boot', serverId)
+    // The rescue disk is dropped only once the server's own disk has booted: until then a
+    // failed unrescue can boot the rescue system again (restoreRescue).
     vm.rescue = null
     vm.power = PowerState.RUNNING
     this.#boot(vm, 'its disk')
+  }
+
+  async restoreRescue(serverId: string): Promise<void> {
+    const vm = this.#vm(serverId)
+    if (!vm.rescue) throw new DriverError(`server ${serverId} has no rescue system to boot again`)
+    // The unrescue failed before the rescue system stopped: it still runs, nothing to do.
+    if (vm.power === PowerState.RUNNING) return
+    await this.#step('restoreRescue', serverId)
+    vm.power = PowerState.RUNNING
+    this.#boot(vm, `${vm.rescue.description} again (unrescue failed)`)
   }
 
   async restore(serverId: string, powerState: PowerStateValue): Promise<void> {

@@ -60,7 +60,8 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       throw new BadRequest('Malformed request body')
     }
     const [action, value] = Object.entries(body as Record<string, unknown>)[0]!
-    const handler = handlers[action]
+    // Own keys only: `{"hasOwnProperty": ...}` is no action (a lookup would find Object.prototype's).
+    const handler = Object.hasOwn(handlers, action) ? handlers[action] : undefined
     if (!handler) throw new BadRequest(`There is no such action: ${action}`)
     // The legacy v2 path accepts the seed's {"rescue": "none"}: rescue from the base image.
     const normalized = req.legacyV2 && action === 'rescue' && (value === 'none' || value === '') ? null : value

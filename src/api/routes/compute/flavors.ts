@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { BadRequest, NotFound } from '../../../errors.ts'
+import { pyRepr, pyStr } from '../../py-repr.ts'
 import { authorize } from '../../../compute/policy.ts'
 import type { FlavorQuery } from '../../../compute/flavor-service.ts'
 import type { ComputeRouteDeps } from './index.ts'
@@ -11,23 +12,37 @@ import { flavorView } from './views.ts'
 type Query = Record<string, string | string[] | undefined>
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[v.length - 1] : v)
 
+/** nova.db.constants.MAX_INT: the columns are 32-bit (PostgreSQL refuses more: it was a 500). */
+const MAX_INT = 2_147_483_647
+
 const CreateFlavorBody = Type.Object({
   flavor: Type.Object({
     name: Type.String({ minLength: 1, maxLength: 255, format: 'name' }),
     id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' }), Type.Null()])),
-    ram: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+$' })]),
-    vcpus: Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+$' })]),
-    disk: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]+$' })]),
-    'OS-FLV-EXT-DATA:ephemeral': Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]+$' })])),
-    swap: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: '^[0-9]*$' })])),
-    rxtx_factor: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0 }), Type.String()])),
+    ram: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
+    vcpus: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
+    disk: Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
+    'OS-FLV-EXT-DATA:ephemeral': Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })])),
+    swap: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]*$' })])),
+    // Nova's pattern for the string form: `Number('x')` was NaN, which the NOT NULL column refused (a 500).
+    rxtx_factor: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 3.40282e38 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })])),
     'os-flavor-access:is_public': Type.Optional(Type.Boolean()),
   }, { additionalProperties: false }),
 }, { additionalProperties: false })
 
 const ExtraSpecsBody = Type.Object({
-  extra_specs: Type.Record(Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9-_:. ]+$' }), Type.Union([Type.String({ maxLength: 255 }), Type.Number(), Type.Boolean()])),
+  // As Nova's metadata schema: keys outside the pattern are refused. (TypeBox's Record only
+  // says `patternProperties`; a key like "" went through unchecked, its value too.)
+  extra_specs: Type.Record(Type.String({ pattern: '^[a-zA-Z0-9-_:. ]{1,255}$' }), Type.Union([Type.String({ maxLength: 255 }), Type.Number(), Type.Boolean()]), { additionalProperties: false }),
 }, { additionalProperties: false })
+
+/** Nova's validate_integer, for the values the schema let through as digit strings. */
+function flavorInteger(v: number | string, name: string, min: number): number {
+  const n = Number(v)
+  if (n < min) throw new BadRequest(`Invalid input received: ${name} must be >= ${min}`)
+  if (n > MAX_INT) throw new BadRequest(`Invalid input received: ${name} must be <= ${MAX_INT}`)
+  return n
+}
 
 function flavorQuery(req: FastifyRequest, q: Query, maxLimit: number): FlavorQuery {
   // Non-admins see public flavors; admins choose with is_public (None = all).
@@ -74,8 +89,8 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     authorize(req.auth, 'os_compute_api:os-flavor-manage:create', 'admin')
     const f = req.body.flavor
     const row = await flavors.create({
-      id: f.id ?? undefined, name: f.name, ram: Number(f.ram), vcpus: Number(f.vcpus), disk: Number(f.disk),
-      ephemeral: Number(f['OS-FLV-EXT-DATA:ephemeral'] ?? 0), swap: Number(f.swap || 0), rxtxFactor: Number(f.rxtx_factor ?? 1),
+      id: f.id ?? undefined, name: f.name, ram: flavorInteger(f.ram, 'memory_mb', 1), vcpus: flavorInteger(f.vcpus, 'vcpus', 1), disk: flavorInteger(f.disk, 'root_gb', 0),
+      ephemeral: flavorInteger(f['OS-FLV-EXT-DATA:ephemeral'] ?? 0, 'ephemeral_gb', 0), swap: flavorInteger(f.swap || 0, 'swap', 0), rxtxFactor: Number(f.rxtx_factor ?? 1),
       isPublic: f['os-flavor-access:is_public'],
     })
     return { flavor: flavorView(row, base, true) }
@@ -89,7 +104,7 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.get<{ Params: { id: string } }>('/v2.1/flavors/:id/os-extra_specs', async (req) => ({ extra_specs: await flavors.extraSpecs(req.params.id) }))
   app.get<{ Params: { id: string; key: string } }>('/v2.1/flavors/:id/os-extra_specs/:key', async (req) => {
     const specs = await flavors.extraSpecs(req.params.id)
-    if (!(req.params.key in specs)) throw new NotFound(`Flavor ${req.params.id} has no extra specs with key ${req.params.key}.`)
+    if (!Object.hasOwn(specs, req.params.key)) throw new NotFound(`Flavor ${req.params.id} has no extra specs with key ${req.params.key}.`)
     return { [req.params.key]: specs[req.params.key] }
   })
   app.post<{ Params: { id: string }; Body: Static<typeof ExtraSpecsBody> }>('/v2.1/flavors/:id/os-extra_specs', { schema: { body: ExtraSpecsBody } }, async (req) => {
@@ -104,6 +119,10 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     if (!body || typeof body !== 'object' || Object.keys(body).length !== 1) throw new BadRequest('Request body contains too many items')
     const [key, value] = Object.entries(body)[0]!
     if (key !== req.params.key) throw new BadRequest('Request body and URI mismatch')
+    // As the POST's schema: a string, number or boolean (String() of `{"toString": null}` throws).
+    if (value === null || typeof value === 'object') {
+      throw new BadRequest(`Invalid input for field/attribute ${key}. Value: ${pyStr(value)}. ${pyRepr(value)} is not of type 'string', 'number', 'boolean'`)
+    }
     await flavors.setExtraSpecs(req.params.id, { [key]: String(value) })
     return { [key]: String(value) }
   })

@@ -56,7 +56,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const ids = rows.map((r) => r.id)
     const [ips, faults] = await Promise.all([
       servers.repo.fixedIps(ids),
-      servers.repo.latestFaults(rows.filter((r) => r.vm_state === 'error' || r.deleted).map((r) => r.id)),
+      servers.repo.latestFaults(ids),
     ])
     return rows.map((r) => serverDetail(r, { base, ctx: req.auth, ips: ips.get(r.id) ?? [], fault: faults.get(r.id) }))
   }

@@ -8,7 +8,11 @@ import type { FlavorRow, KeypairRow, ServerRow } from '../../../store/schema.ts'
 
 export const NETWORK_NAME = 'private'
 
-export interface Fault { code: number; message: string; details: string; created_at: string }
+export interface Fault {
+  code: number; message: string; details: string; created_at: string
+  /** Recorded at or after the start of the server's latest instance action (see ServersRepo.latestFaults). */
+  ofLastAction?: boolean
+}
 
 /** Nova's hostId: sha224 of project id and host, so it differs per project. Few pairs exist: remembered. */
 const hostIds = new Map<string, string>()
@@ -68,7 +72,10 @@ export function serverDetail(s: ServerRow, o: ServerViewOptions): Record<string,
     'OS-DCF:diskConfig': 'MANUAL',
   }
   if (PROGRESS_STATUSES.has(status)) v.progress = 0
-  if (o.fault && (status === 'ERROR' || status === 'DELETED')) {
+  // Nova shows the fault in ERROR and DELETED. Skiff also shows it while it tells why the server
+  // is not where its last action meant to take it (a failed unrescue left it in RESCUE, a VM
+  // died): until the next action. Tempest's schema allows `fault` in any status.
+  if (o.fault && (status === 'ERROR' || status === 'DELETED' || o.fault.ofLastAction)) {
     const fault: Record<string, unknown> = { code: o.fault.code, created: isoSeconds(o.fault.created_at), message: o.fault.message }
     // Details (a traceback in Nova) only for admins, or for non-500 faults.
     if (o.ctx.isAdmin || o.fault.code !== 500) fault.details = o.fault.details
