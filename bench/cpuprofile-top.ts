@@ -30,7 +30,7 @@ interface Transformed { code: string; lines: { col: number; srcLine: number }[][
 const tsxCache = new Map<string, Transformed[]>()
 function loadTsxCache() {
   const dir = path.join(tmpdir(), `tsx-${process.getuid?.() ?? 0}`)
-  let names: string[] = []
+  let names: string[]
   try { names = readdirSync(dir) } catch { return }
   for (const name of names) {
     try {

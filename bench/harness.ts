@@ -1,7 +1,7 @@
 // What both benchmarks share: a Skiff (or a bare node:http server) in its own child process,
 // a demo token, servers created through the API, autocannon runs, RSS from /proc, cleanup.
 // Only public surfaces are used (the CLI, the HTTP APIs): the benchmark measures what a client sees.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -9,6 +9,17 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+let built = false
+/**
+ * bin/skiff.js runs the compiled build (dist/), as `npm start` does: bring it up to date with the
+ * sources first (tsc, incremental: a few seconds when nothing changed), once per benchmark.
+ */
+export function ensureBuilt(): void {
+  if (built) return
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' })
+  built = true
+}
 
 /** Everything started here, undone by `cleanup()` (also on Ctrl-C and on a crash). */
 const children = new Set<ChildProcess>()
@@ -107,6 +118,7 @@ export interface SkiffOptions {
  */
 export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess> {
   const dataDir = opts.dataDir ?? tempDir('skiff-bench-')
+  ensureBuilt()
   const child = spawn(process.execPath, [
     ...(opts.nodeArgs ?? []), path.join(ROOT, 'bin/skiff.js'), 'serve',
     '--data-dir', dataDir, '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--log-level', 'warn',
@@ -135,6 +147,7 @@ export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess>
 /** The bare node:http server (bench/bare-server.ts) answering `bodyFile`'s bytes, in its own process. */
 /** `skiff agent` in its own process; resolves once it says it is running. */
 export async function startAgent(args: string[], timeoutMs = 300_000): Promise<ChildProcess> {
+  ensureBuilt()
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/skiff.js'), 'agent', '--log-level', 'warn', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   await waitForOutput(child, 'skiff agent', (t) => /is running\./.test(t), timeoutMs)
@@ -220,10 +233,10 @@ export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
   return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024 }
 }
 
-/** VmRSS of a process's descendants, MiB (bin/skiff.js runs tsx, whose esbuild service is a child process). */
+/** VmRSS of a process's descendants, MiB (the sources run through tsx have its esbuild service as a child process; the compiled build has none). */
 export function childrenRssMiB(pid: number): number {
   let total = 0
-  let kids: string[] = []
+  let kids: string[]
   try {
     kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
   } catch { return 0 }

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), so `npx skiff` works from a checkout after `npm ci`.
-import { register } from 'tsx/esm/api'
+// The `skiff` command: the compiled build in dist/, made by `npm run build` (which `npm ci` runs).
+// The tests and benchmarks run the TypeScript sources themselves, with tsx.
+import { existsSync } from 'node:fs'
 
-register()
-await import('../src/cli/main.ts')
+const main = new URL('../dist/cli/main.js', import.meta.url)
+if (!existsSync(main)) {
+  console.error('skiff: dist/ is not built: run `npm run build` (or `npm ci`) first')
+  process.exit(1)
+}
+await import(main.href)

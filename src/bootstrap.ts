@@ -75,6 +75,17 @@ export async function bootstrap(opts: {
   const kept = readKept(opts.dataDir)
   // Passwords of the accounts made now: new, so nothing to check them against.
   const created: Record<string, string> = {}
+  // scrypt runs on libuv's thread pool: hash every new account's password at once, not one
+  // after another (a fresh data dir's start waited for four hashes in a row).
+  const existing = new Set((await db.selectFrom('users').select('name').where('name', 'in', BOOTSTRAP_USERS).where('domain_id', '=', DEFAULT_DOMAIN.id).execute()).map((u) => u.name))
+  const hashes: Record<string, Promise<string>> = {}
+  const newAccount = (user: string) => {
+    created[user] = (user === 'admin' ? opts.adminPassword : undefined) ?? kept[user] ?? randomSecret()
+    hashes[user] = hashPassword(created[user])
+    hashes[user].catch(() => {}) // awaited below; a failure further up must not leave it unhandled
+    return hashes[user]
+  }
+  for (const acc of ACCOUNTS) if (!existing.has(acc.user)) void newAccount(acc.user)
 
   for (const acc of ACCOUNTS) {
     let project = await db.selectFrom('projects').select('id').where('name', '=', acc.project).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
@@ -84,11 +95,11 @@ export async function bootstrap(opts: {
     }
     const user = await db.selectFrom('users').select('id').where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
     if (!user) {
-      const password = (acc.user === 'admin' ? opts.adminPassword : undefined) ?? kept[acc.user] ?? randomSecret()
-      created[acc.user] = password
       await db.insertInto('users').values({
-        id: newId(), name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await hashPassword(password), default_project_id: project.id, enabled: 1,
+        id: newId(), name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await (hashes[acc.user] ?? newAccount(acc.user)), default_project_id: project.id, enabled: 1,
       }).execute()
+    } else {
+      delete created[acc.user] // made meanwhile, by another Skiff on the database
     }
     const userId = (await db.selectFrom('users').select('id').where('name', '=', acc.user).executeTakeFirstOrThrow()).id
     for (const role of acc.roles) {
@@ -129,34 +140,32 @@ export async function syncCredentials(opts: {
 }): Promise<Credentials> {
   const { db } = opts
   const kept = readKept(opts.dataDir)
-  const passwords: Record<string, string> = {}
-  const unknown: string[] = []
-  for (const acc of ACCOUNTS) {
+  // The accounts are checked at once: each check is a scrypt hash, on libuv's thread pool.
+  const known = await Promise.all(ACCOUNTS.map(async (acc): Promise<string | undefined> => {
     const created = opts.created?.[acc.user]
-    if (created !== undefined) {
-      passwords[acc.user] = created
-      continue
-    }
+    if (created !== undefined) return created
     const user = await db.selectFrom('users').select(['id', 'password_hash']).where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
-    if (!user) {
-      unknown.push(acc.user)
-      continue
-    }
+    if (!user) return undefined
     const wanted = opts.set?.[acc.user]
     if (wanted !== undefined) {
       if (!(await verifyPassword(wanted, user.password_hash))) {
+        const hash = await hashPassword(wanted)
         await db.transaction().execute(async (trx) => {
-          await trx.updateTable('users').set({ password_hash: await hashPassword(wanted) }).where('id', '=', user.id).execute()
+          await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', user.id).execute()
           await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', user.id).execute()
         })
       }
-      passwords[acc.user] = wanted
-    } else if (kept[acc.user] !== undefined && (await verifyPassword(kept[acc.user]!, user.password_hash))) {
-      passwords[acc.user] = kept[acc.user]!
-    } else {
-      unknown.push(acc.user)
+      return wanted
     }
-  }
+    if (kept[acc.user] !== undefined && (await verifyPassword(kept[acc.user]!, user.password_hash))) return kept[acc.user]
+    return undefined
+  }))
+  const passwords: Record<string, string> = {}
+  const unknown: string[] = []
+  ACCOUNTS.forEach((acc, i) => {
+    if (known[i] !== undefined) passwords[acc.user] = known[i]
+    else unknown.push(acc.user)
+  })
   writeSecret(path.join(opts.dataDir, CREDENTIALS_FILE), JSON.stringify(passwords, null, 2) + '\n')
   return { passwords, files: writeClientFiles(opts.dataDir, opts.authUrl, passwords), unknown }
 }

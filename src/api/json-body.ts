@@ -64,6 +64,6 @@ export function jsonBodyParser(app: FastifyInstance, flavor: ServiceFlavor) {
     const text = typeof body === 'string' ? body : body.toString('utf8')
     const problem = jsonTextProblem(text, MAX_JSON_DEPTH)
     if (problem) return done(new BadRequest(malformedMessage(flavor, problem)), undefined)
-    parse(req, text, done)
+    void parse(req, text, done)
   }
 }

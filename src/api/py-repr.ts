@@ -31,7 +31,7 @@ export function pyRepr(value: unknown): string {
       }
       out.push('[')
     } else if (v !== null && typeof v === 'object') {
-      const entries = Object.entries(v as object)
+      const entries = Object.entries(v as Record<string, unknown>)
       todo.push('}')
       for (let i = entries.length - 1; i >= 0; i--) {
         const [k, x] = entries[i]!

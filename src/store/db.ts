@@ -42,7 +42,7 @@ export async function openStore(url: string): Promise<Store> {
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     await reachPostgres(url)
     // bigint (int8) and count(*) come back as strings by default: numbers, as SQLite gives them.
-    const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) }
+    const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : (pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown)) }
     const pool = new pg.Pool({ connectionString: url, max: 10, types })
     // An idle connection that breaks (the server restarts) is dropped from the pool and the next
     // query opens a new one; without a listener the pool's 'error' event would end the process.

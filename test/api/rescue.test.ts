@@ -197,7 +197,7 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
     const id = await server()
     await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: 3600 } } })
     await waitForStatus(skiff, demo, id, 'RESCUE')
-    let state = (await skiff.compute('GET', `/v2.1/servers/${id}/rescue`, { token: demo })).json().rescue
+    const state = (await skiff.compute('GET', `/v2.1/servers/${id}/rescue`, { token: demo })).json().rescue
     assert.equal(state.auto_unrescue_after, 3600)
     assert.ok(Date.parse(state.expires_at) - Date.parse(state.rescued_at) >= 3599_000)
     const patched = await skiff.compute('PATCH', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: null } } })

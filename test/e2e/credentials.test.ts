@@ -11,16 +11,16 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { describeRun, run } from './helpers/process.ts'
 import { cleanEnv, parseOpenrc, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+import { SKIFF } from './helpers/skiff-command.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const BIN = path.join(ROOT, 'bin', 'skiff.js')
 const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
 
-const skiff = (args: string[]) => run(process.execPath, [BIN, ...args], { cwd: ROOT, env, timeoutMs: 60_000 })
+const skiff = (args: string[]) => run(process.execPath, [...SKIFF, ...args], { cwd: ROOT, env, timeoutMs: 60_000 })
 
 /** `skiff serve` on `dataDir` until its banner is out (a data dir that knows no password prints no file), then SIGTERM. */
 async function serveBanner(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--no-agent', '--log-level', 'warn', ...args],
+  const child = spawn(process.execPath, [...SKIFF, 'serve', '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--no-agent', '--log-level', 'warn', ...args],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))

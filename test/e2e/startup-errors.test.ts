@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { after, describe, test } from 'node:test'
 import { describeRun, run } from './helpers/process.ts'
 import { cleanEnv } from './helpers/skiff-process.ts'
+import { SKIFF } from './helpers/skiff-command.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const BIN = path.join(ROOT, 'bin', 'skiff.js')
 const dir = mkdtempSync(path.join(tmpdir(), 'skiff-startup-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 const aFile = path.join(dir, 'a-file')
@@ -47,7 +47,7 @@ const AGENT: Case[] = [
 
 async function skiff(args: string[], env: Record<string, string> = {}) {
   const base = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
-  return run(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env }, timeoutMs: 30_000 })
+  return run(process.execPath, [...SKIFF, ...args], { cwd: ROOT, env: { ...base, ...env }, timeoutMs: 30_000 })
 }
 
 function assertOneLine(r: Awaited<ReturnType<typeof skiff>>, says: RegExp) {

@@ -54,7 +54,7 @@ export const guestFiles = (dir: string): GuestFiles => ({
   kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), disk: path.join(dir, 'base.qcow2'),
 })
 
-export const guestBuilt = (dir: string) => Object.values(guestFiles(dir)).every((f) => existsSync(f))
+export const guestBuilt = (dir: string) => Object.values(guestFiles(dir)).every((f: string) => existsSync(f))
 
 function newestKernel(): string | undefined {
   const versions = existsSync('/boot') ? readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).map((f) => f.slice(8)) : []
@@ -121,7 +121,7 @@ ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up
 say() { echo "GUEST: $*" > /dev/console; }
 # A JSON string value of meta_data.json (written one key per line), with its escapes undone.
 field() {
-  sed -n "s/^ *\\"$1\\": *\\"\\(.*\\)\\",\\{0,1\\}\$/\\1/p" "$2" | head -n 1 |
+  sed -n "s/^ *\\"$1\\": *\\"\\(.*\\)\\",\\{0,1\\}$/\\1/p" "$2" | head -n 1 |
     awk '{ s = $0; o = ""
       while ((i = index(s, "\\\\")) > 0) {
         c = substr(s, i + 1, 1); r = c

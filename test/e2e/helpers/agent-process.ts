@@ -3,9 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cleanEnv } from './skiff-process.ts'
+import { SKIFF } from './skiff-command.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-const BIN = path.join(ROOT, 'bin', 'skiff.js')
 
 export interface AgentProcess {
   pid: number
@@ -19,7 +19,7 @@ const running = new Set<ChildProcess>()
 process.once('exit', () => { for (const c of running) c.kill('SIGKILL') })
 
 export async function startAgentProcess(opts: { host: string; databaseUrl: string; dataDir: string; extraArgs?: string[]; startTimeoutMs?: number }): Promise<AgentProcess> {
-  const args = [BIN, 'agent', '--host', opts.host, '--database-url', opts.databaseUrl, '--data-dir', opts.dataDir,
+  const args = [...SKIFF, 'agent', '--host', opts.host, '--database-url', opts.databaseUrl, '--data-dir', opts.dataDir,
     '--log-level', process.env.SKIFF_E2E_LOG_LEVEL ?? 'warn', ...(opts.extraArgs ?? [])]
   const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })

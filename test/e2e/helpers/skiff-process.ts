@@ -5,9 +5,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { SKIFF } from './skiff-command.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-const BIN = path.join(ROOT, 'bin', 'skiff.js')
 
 export type Account = 'admin' | 'demo' | 'alt' | 'reader'
 const CLOUD: Record<Account, string> = { admin: 'skiff-admin', demo: 'skiff-demo', alt: 'skiff-alt', reader: 'skiff-reader' }
@@ -77,7 +77,7 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'skiff-e2e-'))
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000
   const args = [
-    BIN, 'serve', '--data-dir', dataDir,
+    ...SKIFF, 'serve', '--data-dir', dataDir,
     '--identity-port', '0', '--compute-port', '0', '--image-port', '0',
     '--simulated-delay', String(opts.simulatedDelayMs ?? 20),
     '--log-level', process.env.SKIFF_E2E_LOG_LEVEL ?? 'warn',

@@ -6,6 +6,7 @@ import type { ComputeRouteDeps } from './index.ts'
 import { validateAction } from './schemas.ts'
 import { serverDetail, serverLinks } from './views.ts'
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's handler takes its own body, validated before
 type Handler = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, value: any) => Promise<unknown>
 
 export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {

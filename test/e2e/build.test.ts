@@ -1,0 +1,86 @@
+// The compiled build, as `npm ci && npm start` runs it: tsc builds dist/ (incrementally, so that
+// what runs is the sources as they are now), then `node bin/skiff.js` serves from it and each of
+// its commands loads. The other end-to-end tests run the sources through tsx (skiff-command.ts).
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { describeRun, run } from './helpers/process.ts'
+import { cleanEnv } from './helpers/skiff-process.ts'
+import { ROOT } from './helpers/skiff-command.ts'
+
+const BIN = path.join(ROOT, 'bin', 'skiff.js')
+const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
+const dir = mkdtempSync(path.join(tmpdir(), 'skiff-build-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('the compiled build (dist/)', () => {
+  before(async () => {
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+    const r = await run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, env, timeoutMs: 300_000 })
+    assert.equal(r.code, 0, describeRun(r))
+  })
+
+  test('skiff serve answers, and stops on SIGTERM', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--data-dir',
+        path.join(dir, 'data'),
+        '--identity-port',
+        '0',
+        '--compute-port',
+        '0',
+        '--image-port',
+        '0',
+        '--log-level',
+        'warn',
+      ],
+      { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    let out = ''
+    let err = ''
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString()
+    })
+    try {
+      const identity = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no banner within 60 s:\n${out}\n${err}`)), 60_000)
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString()
+          const m = /^\s+identity\s+(http:\/\/\S+)$/m.exec(out)
+          if (m && /^Try: /m.test(out)) {
+            clearTimeout(timer)
+            resolve(m[1]!)
+          }
+        })
+        void exited.then((code) => {
+          clearTimeout(timer)
+          reject(new Error(`exited (${code}) before its banner:\n${out}\n${err}`))
+        })
+      })
+      const res = await fetch(identity)
+      assert.equal(res.status, 200, await res.text())
+      assert.equal(((await res.json()) as { version: { id: string } }).version.id, 'v3.14')
+    } finally {
+      child.kill('SIGTERM')
+    }
+    assert.equal(await exited, 0, err)
+  })
+
+  test('every command loads from dist/', async () => {
+    for (const cmd of [[], ['serve'], ['agent'], ['images'], ['images', 'build'], ['credentials']]) {
+      const r = await run(process.execPath, [BIN, ...cmd, '--help'], { cwd: ROOT, env, timeoutMs: 30_000 })
+      assert.equal(r.code, 0, describeRun(r))
+      assert.match(r.stdout, /^Usage: skiff/, describeRun(r))
+    }
+    const bad = await run(process.execPath, [BIN, 'serve', '--log-level', 'loud'], { cwd: ROOT, env, timeoutMs: 30_000 })
+    assert.equal(bad.code, 1, describeRun(bad))
+    assert.match(bad.stderr, /^skiff: --log-level expects .*'loud'\n$/, describeRun(bad))
+  })
+})
