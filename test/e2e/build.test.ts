@@ -65,8 +65,9 @@ describe('the compiled build (dist/)', () => {
         })
       })
       const res = await fetch(identity)
-      assert.equal(res.status, 200, await res.text())
-      assert.equal(((await res.json()) as { version: { id: string } }).version.id, 'v3.14')
+      const text = await res.text()
+      assert.equal(res.status, 200, text)
+      assert.equal((JSON.parse(text) as { version: { id: string } }).version.id, 'v3.14')
     } finally {
       child.kill('SIGTERM')
     }
