@@ -5,12 +5,17 @@
 //   node --import tsx bench/start.ts     (or: npm run bench:start; it builds dist/ first)
 //     --runs N      starts of each kind (5; env BENCH_RUNS); the median is printed
 //     --entry E     dist, tsx or both (both; env BENCH_ENTRY)
+//     --bin FILE    also another checkout's bin/skiff.js (e.g. of an older commit, with node_modules)
 //
 // Each run: free ports chosen here, `serve` with the default options (simulated driver, agent in
-// the process) and --log-level warn; the identity root (GET /) polled every 2 ms from the spawn
-// until it answers 200. "first start" is a fresh data dir (database created, migrations, bootstrap
-// accounts); "again" starts a second time on the data dir the first start left.
+// the process) and --log-level warn; from the spawn, the roots (GET /) of identity, compute and
+// image, each polled every 2 ms until it answers (in the order Skiff starts listening on them):
+// the time is when the last one did. "first start" is a fresh data dir (database created,
+// migrations, bootstrap accounts); "again" starts a second time on the data dir the first left.
+// CPU is the process's user + system time by then (/proc/<pid>/stat): on a busy machine the
+// wall-clock time varies with the load, the CPU time much less.
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { loadavg } from 'node:os'
 import path from 'node:path'
@@ -32,13 +37,22 @@ function freePort(): Promise<number> {
   })
 }
 
+/** User + system CPU time of a process so far, ms (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /s, '')
+    .split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 interface Run {
   ms: number
+  cpuMs: number
   rssMiB: number
   childrenMiB: number
 }
 
-/** One start on `dataDir`: ms from spawn to the identity root's first 200, RSS at that moment. */
+/** One start on `dataDir`: ms from spawn until all three roots have answered, RSS at that moment. */
 async function startOnce(entry: string[], dataDir: string): Promise<Run> {
   const [identity, compute, image] = [await freePort(), await freePort(), await freePort()]
   const t0 = performance.now()
@@ -65,18 +79,24 @@ async function startOnce(entry: string[], dataDir: string): Promise<Run> {
     stderr += b.toString()
   })
   try {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`skiff exited (${child.exitCode}) before answering:\n${stderr}`)
-      if (performance.now() - t0 > 60_000) throw new Error(`no answer within 60 s:\n${stderr}`)
-      const ok = await fetch(`http://127.0.0.1:${identity}/`).then(
-        (r) => r.arrayBuffer().then(() => r.status === 200 || r.status === 300),
-        () => false,
-      )
-      if (ok) {
-        const ms = performance.now() - t0
-        return { ms, rssMiB: memoryOf(child.pid!).rssMiB, childrenMiB: childrenRssMiB(child.pid!) }
+    for (const port of [identity, compute, image]) {
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`skiff exited (${child.exitCode}) before answering:\n${stderr}`)
+        if (performance.now() - t0 > 60_000) throw new Error(`no answer on port ${port} within 60 s:\n${stderr}`)
+        // Version discovery: 300 Multiple Choices (identity, image) or 200 (compute).
+        const ok = await fetch(`http://127.0.0.1:${port}/`).then(
+          (r) => r.arrayBuffer().then(() => r.status < 400),
+          () => false,
+        )
+        if (ok) break
+        await new Promise((resolve) => setTimeout(resolve, 2))
       }
-      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    return {
+      ms: performance.now() - t0,
+      cpuMs: cpuMsOf(child.pid!),
+      rssMiB: memoryOf(child.pid!).rssMiB,
+      childrenMiB: childrenRssMiB(child.pid!),
     }
   } finally {
     await stopChild(child)
@@ -86,33 +106,39 @@ async function startOnce(entry: string[], dataDir: string): Promise<Run> {
 await runMain(async () => {
   const runs = option('runs', 5)
   const which = option('entry', 'both')
-  const entries = which === 'both' ? ['tsx', 'dist'] : [which]
-  for (const e of entries) if (!ENTRIES[e]) throw new Error(`--entry: dist, tsx or both, not '${e}'`)
-  if (entries.includes('dist')) ensureBuilt()
+  const bin = option('bin', '')
+  const names = which === 'both' ? ['tsx', 'dist'] : [which]
+  for (const e of names) if (!ENTRIES[e]) throw new Error(`--entry: dist, tsx or both, not '${e}'`)
+  const entries: [string, string[]][] = names.map((e) => [e, ENTRIES[e]!])
+  if (bin) entries.unshift([bin, [path.resolve(bin)]])
+  if (names.includes('dist')) ensureBuilt()
   console.log(
-    `skiff serve, spawn → first answered request: ${runs} runs each, median; node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
+    `skiff serve, spawn → all three listeners answered: ${runs} runs each, median; node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
   )
-  const rows: string[][] = []
-  for (const e of entries) {
-    const first: Run[] = []
-    const again: Run[] = []
-    for (let i = 0; i < runs; i++) {
+  const results = new Map(entries.map(([name]) => [name, { first: [] as Run[], again: [] as Run[] }]))
+  // Runs of each entry take turns, so that a change in the machine's load falls on all of them.
+  for (let i = 0; i < runs; i++) {
+    for (const [name, args] of entries) {
       const dir = tempDir('skiff-start-')
-      first.push(await startOnce(ENTRIES[e]!, dir))
-      again.push(await startOnce(ENTRIES[e]!, dir))
+      results.get(name)!.first.push(await startOnce(args, dir))
+      results.get(name)!.again.push(await startOnce(args, dir))
     }
+  }
+  const rows: string[][] = []
+  for (const [name, { first, again }] of results) {
     for (const [label, rs] of [
       ['first start', first],
       ['again', again],
     ] as const) {
       rows.push([
-        `${e}, ${label}`,
+        `${name}, ${label}`,
         `${median(rs.map((r) => r.ms)).toFixed(0)} ms`,
         `${Math.min(...rs.map((r) => r.ms)).toFixed(0)}–${Math.max(...rs.map((r) => r.ms)).toFixed(0)} ms`,
+        `${median(rs.map((r) => r.cpuMs)).toFixed(0)} ms`,
         `${median(rs.map((r) => r.rssMiB)).toFixed(0)} MiB`,
         `${median(rs.map((r) => r.childrenMiB)).toFixed(0)} MiB`,
       ])
     }
   }
-  console.log(table(['entry', 'median', 'range', 'RSS', 'children RSS'], rows))
+  console.log(table(['entry', 'median', 'range', 'CPU', 'RSS', 'children RSS'], rows))
 })

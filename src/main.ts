@@ -169,15 +169,10 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
   const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, hosts, idempotency, serverEvents, roots })
   const authUrl = endpointUrls(roots).identity
-  // Fastify compiles the routes' schemas when ready: on this thread, while bootstrap's password
-  // hashes run on libuv's thread pool.
-  const ready = Promise.all([apps.identity.ready(), apps.compute.ready(), apps.image.ready()])
-  ready.catch(() => {}) // awaited below, after bootstrap (which may fail first)
   const boot = await bootstrap({
     db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
     guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
   })
-  await ready
 
   const hostAgent = config.agent ? await startHostAgents(config, logger, clock, d, driver, [config.agentHost]) : undefined
   const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)

@@ -13,6 +13,7 @@ import type { AuthContext, IdentityService } from '../identity/identity-service.
 import { errorBody, makeErrorHandler, type ServiceFlavor } from './errors.ts'
 import { FORMATS } from './formats.ts'
 import { jsonBodyParser } from './json-body.ts'
+import { lazyValidators } from './lazy-validators.ts'
 import { installRequestLog } from './request-log.ts'
 
 declare module 'fastify' {
@@ -46,6 +47,7 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
   const { config } = deps
   const log = deps.logger.child({ service: flavor })
   const headersTimeout = Math.min(config.headersTimeoutMs, MAX_TIMER_MS)
+  const validators = lazyValidators()
   const app = fastify({
     loggerInstance: log,
     // One line per request, with the action and the fault, instead of fastify's two: request-log.ts.
@@ -86,7 +88,9 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
         formats: FORMATS,
       },
     },
+    schemaController: { compilersFactory: { buildValidator: validators.buildValidator } },
   }) as unknown as FastifyInstance
+  app.addHook('onListen', async () => validators.warm())
 
   app.decorateRequest('auth', null as unknown as AuthContext)
   limitConnections(app, flavor, config.maxConnections || defaultMaxConnections(), log)

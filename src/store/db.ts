@@ -4,7 +4,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import path from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, Migrator, PostgresDialect, sql, SqliteDialect } from 'kysely'
-import pg from 'pg'
+import type Pg from 'pg'
 import { describeDatabaseUrl } from '../config.ts'
 import { migrationProvider } from './migrations.ts'
 import type { Database } from './schema.ts'
@@ -26,6 +26,9 @@ export interface Store {
 // Never print a password that may sit in a PostgreSQL URL.
 export { describeDatabaseUrl }
 
+// Loaded for a PostgreSQL URL only: a start on SQLite does not pay for loading it.
+let pg: typeof Pg
+
 export async function openStore(url: string): Promise<Store> {
   let db: Kysely<Database>
   let dialect: Dialect
@@ -40,6 +43,7 @@ export async function openStore(url: string): Promise<Store> {
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
     dialect = 'sqlite'
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    pg = (await import('pg')).default
     await reachPostgres(url)
     // bigint (int8) and count(*) come back as strings by default: numbers, as SQLite gives them.
     const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : (pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown)) }
@@ -135,7 +139,7 @@ function reason(err: unknown): string {
  */
 async function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`)
-  let client: pg.Client | undefined
+  let client: Pg.Client | undefined
   let stopped = false
   let retry: NodeJS.Timeout | undefined
   const reconnect = () => {

@@ -90,17 +90,21 @@ export const ACTION_SCHEMAS: Record<string, TSchema> = {
   }, { additionalProperties: false }),
 }
 
-// Rescue's schema keeps Nova's one-type error ("... is not of type 'object', 'null'").
+// Compiled at an action's first use, not at start (see api/lazy-validators.ts).
 const compiled = new Map<string, ReturnType<typeof ajv.compile>>()
-for (const [action, schema] of Object.entries(ACTION_SCHEMAS)) {
+function validatorOf(action: string) {
+  const schema = ACTION_SCHEMAS[action]
+  if (!schema || compiled.has(action)) return compiled.get(action)
+  // Rescue's schema keeps Nova's one-type error ("... is not of type 'object', 'null'").
   const inner = action === 'rescue'
     ? { type: ['object', 'null'], properties: { adminPass: { type: 'string' }, rescue_image_ref: { type: 'string', format: 'uuid' } }, additionalProperties: false }
     : schema
   compiled.set(action, ajv.compile({ type: 'object', properties: { [action]: inner }, required: [action], additionalProperties: false }))
+  return compiled.get(action)
 }
 
 /** Validate `{action: value}` as Nova does; throws Nova's 400. */
 export function validateAction(action: string, body: Record<string, unknown>): void {
-  const validate = compiled.get(action)
+  const validate = validatorOf(action)
   if (validate && !validate(body)) throw new BadRequest(novaValidationMessage(validate.errors as AjvError[]))
 }
