@@ -41,7 +41,11 @@ export function lazyValidators() {
       const next = () => {
         const get = pending.values().next().value
         if (!get) return
-        try { get() } catch { /* the request that needs it answers 500 with the error */ }
+        try {
+          get()
+        } catch {
+          /* the request that needs it answers 500 with the error */
+        }
         setImmediate(next).unref()
       }
       setTimeout(next, 1000).unref()
