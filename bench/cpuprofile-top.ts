@@ -167,5 +167,6 @@ console.log(table(['self time by package / file', 'ms', 'share'], rank(buckets).
 console.log()
 console.log(table(['self time by function', 'ms', 'share'], rank(self).map(([k, v]) => [k, ms(v), pct(v)])))
 console.log()
-console.log(table(['inclusive time, Skiff functions (src/)', 'ms', 'share'],
-  rank(inclusive, (k) => / src\//.test(k)).map(([k, v]) => [k, ms(v), pct(v)])))
+// dist/ is the compiled build (bin/skiff.js); its lines are those of the emitted JavaScript.
+console.log(table(['inclusive time, Skiff functions (src/, dist/)', 'ms', 'share'],
+  rank(inclusive, (k) => / (src|dist)\//.test(k)).map(([k, v]) => [k, ms(v), pct(v)])))

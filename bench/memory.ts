@@ -92,6 +92,6 @@ await runMain(async () => {
     `${count} creates: POSTs ${fmt(postMs / 1000, 1)} s, all ACTIVE ${fmt(activeMs / 1000, 1)} s.`)
   console.log(kidsMax > 0
     ? `Child processes of Skiff (tsx's esbuild service): at most ${fmt(kidsMax, 1)} MiB RSS, not included above.`
-    : 'Skiff had no child process while sampled (tsx\'s esbuild service had exited): the figures above are all of it.')
+    : 'Skiff had no child process while sampled: the figures above are all of it.')
   console.log('Nova for comparison (shared/anchors/nova/PERF.md): 31 processes, RSS 2,986 MiB after listing 100 servers; 50 creates → ACTIVE 37–57 s.')
 })
