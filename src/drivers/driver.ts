@@ -1,5 +1,10 @@
 // The hypervisor interface the agent drives. Each call returns when the operation is done.
-import type { PowerStateValue } from '../compute/states.ts'
+// Only agents hold drivers; drivers import nothing from compute/, store/ or api/ (what they need
+// of the database comes in through small interfaces that main.ts wires).
+
+/** nova.compute.power_state */
+export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const
+export type PowerStateValue = (typeof PowerState)[keyof typeof PowerState]
 
 export interface ServerSpec {
   id: string

@@ -4,8 +4,7 @@
 // root password (kept as a hash) and keys, and the disks attached.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { PowerState, type PowerStateValue } from '../../compute/states.ts'
-import { DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
+import { PowerState, type PowerStateValue, DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
 
 /**
  * Every phase a fault can target; `rescue` and `unrescue` have two each. `restore` (the server's
