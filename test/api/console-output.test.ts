@@ -2,7 +2,7 @@
 // server.console task and its answer through the database), as Nova asks the compute host.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { activeServer, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
+import { activeServer, startTestSkiff, waitFor, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 let skiff: TestSkiff
 let demo: string
@@ -35,6 +35,8 @@ describe('console output', () => {
     const id = await activeServer(skiff, demo, 'console-busy')
     await skiff.driver.injectFault({ operation: 'rescue.boot', serverId: id, delayMs: 1500, count: 1 })
     assert.equal((await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body: { rescue: null } })).statusCode, 200)
+    // The rescue task runs: its VM is powered off, and the rescue boot is held.
+    await waitFor('the rescue to power the VM off', async () => (await skiff.driver.getInfo(id)).powerState === 4)
     const started = Date.now()
     const res = await consoleOf(id)
     assert.equal(res.statusCode, 200)
