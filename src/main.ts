@@ -18,6 +18,7 @@ import { ServerService } from './compute/server-service.ts'
 import { ServerGroupsRepo } from './store/server-groups-repo.ts'
 import { recordVmGone, ServerWorker } from './compute/server-worker.ts'
 import { Scheduler } from './compute/scheduler.ts'
+import { reconcileOrphans } from './compute/orphans.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
@@ -41,6 +42,8 @@ export type Roots = { identity: string; compute: string; image: string }
 
 /** How long os-getConsoleOutput waits for the agent's answer before it answers 503. */
 const CONSOLE_TIMEOUT_MS = 30_000
+/** How often an agent looks for VMs of deleted servers (and once at its start). */
+const ORPHAN_SWEEP_MS = 5 * 60_000
 
 /** A hypervisor driver that can be closed at shutdown (hung operations, watchers). */
 export type Driver = VirtDriver & { close(): void }
@@ -62,6 +65,8 @@ export interface SkiffCore {
   serverFeed: ServerChangeFeed
   /** The in-process agent, when it runs (tests stop it to play a dead host). */
   agent: Agent | undefined
+  /** Destroy the in-process agent's VMs of deleted or unknown servers now (it also does so by itself). */
+  reconcileOrphans: (() => Promise<string[]>) | undefined
   close(): Promise<void>
 }
 
@@ -102,6 +107,8 @@ export interface HostAgent {
   /** The agent of the first host (the in-process agent of `skiff serve`). */
   agent: Agent
   driver: Driver
+  /** Destroy the driver's VMs of deleted or unknown servers (at start, then every few minutes). */
+  reconcileOrphans(): Promise<string[]>
   stop(): Promise<void>
 }
 
@@ -142,10 +149,24 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
   beat.unref()
   const expiry = new RescueExpiry(d.rescues, d.repo, clock, log, hosts)
   expiry.start()
+  // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
+  // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.
+  let sweeping: Promise<string[]> | undefined
+  const reconcile = () => {
+    sweeping ??= reconcileOrphans({ driver, repo: d.repo, logger: log })
+      .catch((err: unknown) => { log.error({ err }, 'orphan sweep failed'); return [] })
+      .finally(() => { sweeping = undefined })
+    return sweeping
+  }
+  void reconcile()
+  const orphanSweep = setInterval(() => void reconcile(), ORPHAN_SWEEP_MS)
+  orphanSweep.unref()
   return {
-    hosts, agent: agents[0]!, driver,
+    hosts, agent: agents[0]!, driver, reconcileOrphans: reconcile,
     async stop() {
       clearInterval(beat)
+      clearInterval(orphanSweep)
+      await sweeping
       expiry.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
@@ -193,6 +214,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
 
   return {
     apps, roots, authUrl, files: boot.files, passwords: boot.passwords, unknown: boot.unknown, store, driver, queue, agent: hostAgent?.agent, serverFeed,
+    reconcileOrphans: hostAgent?.reconcileOrphans,
     async close() {
       clearInterval(purge)
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])

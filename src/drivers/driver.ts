@@ -62,6 +62,12 @@ export interface VirtDriver {
   hostKeyFingerprint?(serverId: string): string | null
   /** Where a user reaches the booted system's SSH, where the driver forwards it (qemu: 127.0.0.1:port). */
   sshAccess?(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null } | null
+  /**
+   * The servers this driver holds a VM for, in any state (qemu: instance directories and the QEMU
+   * processes of its dir; simulated: its records). The agent reconciles them with the database:
+   * a VM whose server is deleted or unknown is destroyed.
+   */
+  listVms(): Promise<string[]>
   /** After a restart: learn the servers of this host and the power state the database records. */
   adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void>
 }

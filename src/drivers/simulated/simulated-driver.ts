@@ -275,6 +275,10 @@ export class SimulatedDriver implements VirtDriver {
     return { powerState: this.#vms.get(serverId)?.power ?? PowerState.NOSTATE }
   }
 
+  async listVms(): Promise<string[]> {
+    return [...this.#vms.keys()]
+  }
+
   async consoleOutput(serverId: string): Promise<string> {
     return this.#vm(serverId).console.join('\n') + '\n'
   }
