@@ -7,7 +7,9 @@
 // last copy, and copying it would cost writes on every host for consoles nobody reads: 100,000
 // simulated servers, or every guest's boot chatter). A call costs nothing until someone asks; it
 // is quick (NOTIFY wakes the agent at once on PostgreSQL; in memory in one process), and its own
-// subject keeps it from waiting behind a long rescue queued on the same server.
+// subject keeps it from waiting behind a long rescue queued on the same server. It does count
+// toward the agent's concurrency (8 tasks): an agent with eight slow boots running answers when
+// one ends, and past the deadline the API answers 503.
 import { randomUUID } from 'node:crypto'
 import { VmNotFound, type VirtDriver } from '../drivers/driver.ts'
 import { ServiceUnavailable } from '../errors.ts'

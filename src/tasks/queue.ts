@@ -109,6 +109,8 @@ export class TaskQueue {
     await this.#unlistenReplies?.catch(() => {})
     const id = await this.#db.transaction().execute(async (trx) => {
       const taskId = await this.enqueue(trx, task)
+      // Answers whose caller died before reading them: nobody will (calls are rare; this is cheap).
+      await trx.deleteFrom('task_replies').where('created_at', '<', new Date(this.#clock.now().getTime() - 3_600_000).toISOString()).execute()
       await trx.insertInto('task_replies').values({ task_id: taskId, answered_at: null, value: null, error: null, created_at: this.#clock.now().toISOString() }).execute()
       return taskId
     })
