@@ -9,7 +9,8 @@ import type { ServerGroupService } from '../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../compute/server-metadata.ts'
 import type { ServerPasswordService } from '../compute/server-password.ts'
 import type { Quotas, ServerService } from '../compute/server-service.ts'
-import type { VirtDriver } from '../drivers/driver.ts'
+import type { ServerConsole } from '../compute/server-console.ts'
+import type { FaultRules } from '../drivers/simulated/fault-rules.ts'
 import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
 import type { IdentityService } from '../identity/identity-service.ts'
 import type { ImageService } from '../images/image-service.ts'
@@ -35,7 +36,10 @@ export interface AppDeps {
   groups: ServerGroupService
   flavors: FlavorService
   keypairs: KeypairService
-  driver: VirtDriver
+  /** Console output, asked of the agent of the server's host (the API holds no driver). */
+  consoles: ServerConsole
+  /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
+  faults?: FaultRules
   quotas: Quotas
   /** Agent hosts and their heartbeats (os-services). */
   hosts: HostRegistry
@@ -72,7 +76,7 @@ export function buildApps(deps: AppDeps): Apps {
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {
     servers: deps.servers, rescues: deps.rescues, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
-    flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas, hosts: deps.hosts,
+    flavors: deps.flavors, keypairs: deps.keypairs, consoles: deps.consoles, faults: deps.faults, quotas: deps.quotas, hosts: deps.hosts,
     computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
   })
 

@@ -11,9 +11,9 @@ export type TaskState =
   | 'powering-off' | 'powering-on' | 'rescuing' | 'unrescuing' | 'rebuilding' | 'rebuild_spawning'
   | 'deleting' | null
 
-/** nova.compute.power_state */
-export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const
-export type PowerStateValue = (typeof PowerState)[keyof typeof PowerState]
+// Power states are the drivers' words as much as compute's: they live below both, in the driver
+// interface, and compute re-exports them.
+export { PowerState, type PowerStateValue } from '../drivers/driver.ts'
 
 const STATE_MAP: Record<string, Record<string, string>> = {
   active: {

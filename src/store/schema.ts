@@ -255,6 +255,28 @@ export interface HostRow {
   disk_gb: number
 }
 
+export interface SimulatorFaultRow {
+  id: string
+  seq: number
+  operation: string
+  server_id: string | null
+  error: string | null
+  delay_ms: number | null
+  hang: number
+  /** Uses left; null: forever. */
+  remaining: number | null
+  created_at: string
+}
+
+/** An agent's answer to a task the API waits for; answered_at null until then. */
+export interface TaskReplyRow {
+  task_id: string
+  answered_at: string | null
+  value: string | null
+  error: string | null
+  created_at: string
+}
+
 export interface Database {
   projects: ProjectRow
   users: UserRow
@@ -279,4 +301,7 @@ export interface Database {
   hosts: HostRow
   server_access: ServerAccessRow
   server_boot_data: ServerBootDataRow
+  simulator_faults: SimulatorFaultRow
+  simulator_faults_version: { id: number; version: number }
+  task_replies: TaskReplyRow
 }

@@ -207,4 +207,15 @@ export class ServersRepo {
     }
     return out
   }
+
+  /** Of these ids, the servers that exist and are not deleted (any host, any state). */
+  async liveIds(ids: string[]): Promise<Set<string>> {
+    const live = new Set<string>()
+    // In slices: a host may hold many VMs, a statement only so many parameters.
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await this.db.selectFrom('servers').select('id').where('id', 'in', ids.slice(i, i + 1000)).where('deleted', '=', 0).execute()
+      for (const r of rows) live.add(r.id)
+    }
+    return live
+  }
 }

@@ -3,7 +3,11 @@
 import type { Logger } from 'pino'
 import type { Task, TaskQueue } from './queue.ts'
 
-export type TaskHandler = (task: Task) => Promise<void>
+/**
+ * Runs a task. Handlers of ordinary tasks record their own outcome and return nothing; the
+ * handler of a call (`TaskQueue.call`) returns its answer, which goes back to the caller.
+ */
+export type TaskHandler = (task: Task) => Promise<unknown>
 
 export interface AgentOptions {
   queue: TaskQueue
@@ -87,11 +91,18 @@ export class Agent {
     }, this.#o.leaseMs / 3)
     renew.unref()
     try {
-      if (!handler) log.error('no handler for this kind of task; dropping it')
-      else await handler(task)
+      if (!handler) {
+        log.error('no handler for this kind of task; dropping it')
+        await this.#o.queue.reply(task.id, { error: `no handler for tasks of kind ${task.kind}` })
+      } else {
+        const value = await handler(task)
+        if (value !== undefined) await this.#o.queue.reply(task.id, { value })
+      }
     } catch (err) {
-      // Handlers record their own outcome; reaching here means even that failed.
+      // Handlers record their own outcome; reaching here means even that failed (or a call failed:
+      // its caller hears why).
       log.error({ err }, 'task failed')
+      await this.#o.queue.reply(task.id, { error: (err as Error).message ?? String(err) }).catch(() => {})
     } finally {
       clearInterval(renew)
     }

@@ -11,6 +11,13 @@ import type { Store } from '../store/db.ts'
 import type { Database, TaskRow } from '../store/schema.ts'
 
 const CHANNEL = 'skiff_tasks'
+/** PostgreSQL: an agent answered a call (payload: the task id). */
+const REPLIES = 'skiff_task_replies'
+
+/** No answer within the caller's deadline (the agent is busy, stuck or gone); the task is withdrawn if it had not started. */
+export class CallTimedOut extends Error {}
+/** The handler of a call failed: its message. */
+export class CallFailed extends Error {}
 
 export interface NewTask {
   kind: string
@@ -34,6 +41,9 @@ export class TaskQueue {
   readonly #clock: Clock
   readonly #listeners = new Set<(host: string) => void>()
   #unlisten: Promise<() => Promise<void>> | undefined
+  /** Calls of this process waiting for an answer, by task id. */
+  readonly #waiting = new Map<string, () => void>()
+  #unlistenReplies: Promise<() => Promise<void>> | undefined
 
   constructor(store: Store, clock: Clock) {
     this.#store = store
@@ -79,6 +89,76 @@ export class TaskQueue {
     }
   }
 
+  /**
+   * A remote call to a host's agent, as Nova's API calls a compute host over RPC: a task whose
+   * handler's return value comes back to the caller through the task_replies table. The reply
+   * row is made in the enqueuing transaction, the agent fills it in, the caller reads and
+   * deletes it. Woken at once when the answer is in (in memory in one process; on PostgreSQL by
+   * a NOTIFY from the answering agent), with a poll as the safety net; past `timeoutMs`, a task
+   * not yet claimed is withdrawn and CallTimedOut thrown. Give calls a subject of their own: a
+   * call must not wait behind the long operations queued on the same server.
+   */
+  async call<T>(task: NewTask, timeoutMs: number): Promise<T> {
+    if (this.#store.listen && !this.#unlistenReplies) {
+      this.#unlistenReplies = this.#store.listen(REPLIES, (id) => {
+        if (id === '') for (const wake of this.#waiting.values()) wake()
+        else this.#waiting.get(id)?.()
+      })
+      this.#unlistenReplies.catch(() => { this.#unlistenReplies = undefined })
+    }
+    await this.#unlistenReplies?.catch(() => {})
+    const id = await this.#db.transaction().execute(async (trx) => {
+      const taskId = await this.enqueue(trx, task)
+      // Answers whose caller died before reading them: nobody will (calls are rare; this is cheap).
+      await trx.deleteFrom('task_replies').where('created_at', '<', new Date(this.#clock.now().getTime() - 3_600_000).toISOString()).execute()
+      await trx.insertInto('task_replies').values({ task_id: taskId, answered_at: null, value: null, error: null, created_at: this.#clock.now().toISOString() }).execute()
+      return taskId
+    })
+    this.notify(task.host)
+    const deadline = Date.now() + timeoutMs
+    let pollMs = 2
+    try {
+      for (;;) {
+        const row = await this.#db.selectFrom('task_replies').selectAll().where('task_id', '=', id).where('answered_at', 'is not', null).executeTakeFirst()
+        if (row) {
+          if (row.error !== null) throw new CallFailed(row.error)
+          return (row.value === null ? undefined : JSON.parse(row.value)) as T
+        }
+        const left = deadline - Date.now()
+        if (left <= 0) {
+          await this.#db.deleteFrom('tasks').where('id', '=', id).where('state', '=', 'queued').execute()
+          throw new CallTimedOut(`no answer from host ${task.host} within ${timeoutMs} ms`)
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(pollMs, left))
+          this.#waiting.set(id, () => { clearTimeout(timer); resolve() })
+        })
+        pollMs = Math.min(pollMs * 2, 200)
+      }
+    } finally {
+      this.#waiting.delete(id)
+      await this.#db.deleteFrom('task_replies').where('task_id', '=', id).execute().catch(() => {})
+    }
+  }
+
+  /**
+   * The agent's answer to a task: recorded only if a caller waits for it (a task enqueued with
+   * `call`); a no-op update otherwise.
+   */
+  async reply(taskId: string, outcome: { value: unknown } | { error: string }): Promise<void> {
+    const answered = await this.#db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('task_replies').set({
+        answered_at: this.#clock.now().toISOString(),
+        value: 'value' in outcome ? JSON.stringify(outcome.value ?? null) : null,
+        error: 'error' in outcome ? outcome.error : null,
+      }).where('task_id', '=', taskId).where('answered_at', 'is', null).executeTakeFirst()
+      if (r.numUpdatedRows === 0n) return false
+      if (this.#store.dialect === 'postgres') await sql`select pg_notify(${REPLIES}, ${taskId})`.execute(trx)
+      return true
+    })
+    if (answered) this.#waiting.get(taskId)?.()
+  }
+
   /** Claim the oldest runnable task of a host: queued, and no other task of its subject running. */
   async claim(host: string, leaseMs: number): Promise<Task | undefined> {
     const now = this.#clock.now()
@@ -122,6 +202,9 @@ export class TaskQueue {
     const unlisten = this.#unlisten
     this.#unlisten = undefined
     if (unlisten) await (await unlisten.catch(() => async () => {}))()
+    const unlistenReplies = this.#unlistenReplies
+    this.#unlistenReplies = undefined
+    if (unlistenReplies) await (await unlistenReplies.catch(() => async () => {}))()
   }
 
   /** Running tasks whose lease ran out (their agent died) go back to the queue. */

@@ -287,6 +287,9 @@ describe('a dead host', () => {
       assert.equal((await dead.compute('GET', '/v2.1/os-services', { token })).statusCode, 403)
       const r = await dead.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { rescue: null } })
       assert.deepEqual(r.json(), { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } })
+      // Console output is asked of the host's agent: none answers, 503 at once.
+      const c = await dead.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { 'os-getConsoleOutput': {} } })
+      assert.deepEqual([c.statusCode, c.json()], [503, { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } }])
       const s = (await dead.compute('GET', `/v2.1/servers/${id}`, { token })).json().server
       assert.equal(s.status, 'ACTIVE')
       assert.equal(s['OS-EXT-STS:task_state'], null)

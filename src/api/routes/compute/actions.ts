@@ -41,13 +41,10 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       view.links = serverLinks(base, server.id)
       return reply.code(202).send({ server: view })
     },
+    // Nova asks the compute host: the server's agent answers with its live console.
     'os-getConsoleOutput': async (req, reply, v: { length?: number | string | null }) => {
-      const s = await servers.checkConsole(req.auth, req.params.id)
-      const text = await deps.driver.consoleOutput(s.id).catch(() => '')
       const length = v.length === undefined || v.length === null ? -1 : Number(v.length)
-      const lines = text.split('\n')
-      if (lines[lines.length - 1] === '') lines.pop()
-      const output = length < 0 ? lines.join('\n') : lines.slice(Math.max(0, lines.length - length)).join('\n')
+      const output = await deps.consoles.output(req.auth, req.params.id, length, req.id)
       return reply.code(200).send({ output })
     },
   }

@@ -1,9 +1,10 @@
 // The compute listener's routes and the microversion handshake.
 import type { FastifyInstance } from 'fastify'
-import type { VirtDriver } from '../../../drivers/driver.ts'
+import type { FaultRules } from '../../../drivers/simulated/fault-rules.ts'
 import type { FlavorService } from '../../../compute/flavor-service.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
+import type { ServerConsole } from '../../../compute/server-console.ts'
 import type { Quotas, ServerService } from '../../../compute/server-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
 import type { ServerGroupService } from '../../../compute/server-group-service.ts'
@@ -46,7 +47,10 @@ export interface ComputeRouteDeps {
   groups: ServerGroupService
   flavors: FlavorService
   keypairs: KeypairService
-  driver: VirtDriver
+  /** Console output, from the agent of the server's host. */
+  consoles: ServerConsole
+  /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
+  faults?: FaultRules
   quotas: Quotas
   hosts: HostRegistry
   /** Scheme, host and port, without a path: links are built from it. */
