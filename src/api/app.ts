@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import type { FlavorService } from '../compute/flavor-service.ts'
+import type { InstanceActionService } from '../compute/instance-actions.ts'
 import type { KeypairService } from '../compute/keypair-service.ts'
 import type { RescueService } from '../compute/rescue-service.ts'
 import type { ServerGroupService } from '../compute/server-group-service.ts'
@@ -30,6 +31,7 @@ export interface AppDeps {
   images: ImageService
   servers: ServerService
   rescues: RescueService
+  instanceActions: InstanceActionService
   metadata: ServerMetadataService
   passwords: ServerPasswordService
   groups: ServerGroupService
@@ -71,7 +73,7 @@ export function buildApps(deps: AppDeps): Apps {
   installIdempotency(compute, deps.idempotency)
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {
-    servers: deps.servers, rescues: deps.rescues, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
+    servers: deps.servers, rescues: deps.rescues, instanceActions: deps.instanceActions, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
     flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas, hosts: deps.hosts,
     computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
   })

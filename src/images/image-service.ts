@@ -341,6 +341,16 @@ export class ImageService {
     return row && row.status === 'active' && visibleTo(row, { projectId, isAdmin }) ? row : undefined
   }
 
+  /** For compute and drivers: an image whatever its status or owner, unchecked. */
+  find(id: string): Promise<ImageRow | undefined> {
+    return this.#find(id)
+  }
+
+  /** For compute: the oldest active image of that name (the default rescue image). */
+  async findActiveByName(name: string): Promise<ImageRow | undefined> {
+    return this.#db.selectFrom('images').selectAll().where('name', '=', name).where('status', '=', 'active').orderBy('created_at').executeTakeFirst()
+  }
+
   /** Where the data of an image lives (for drivers). */
   filePath(row: ImageRow): string {
     return this.#filePath(row.id)

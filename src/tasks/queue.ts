@@ -12,11 +12,17 @@ import type { Database, TaskRow } from '../store/schema.ts'
 
 const CHANNEL = 'skiff_tasks'
 
-export interface NewTask {
-  kind: string
+/**
+ * What the queue carries: a map from task kind to its payload's type, given by whoever uses the
+ * queue (compute's is TaskPayloads). The queue itself knows no kind.
+ */
+export type PayloadMap = Record<string, unknown>
+
+export interface NewTask<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> {
+  kind: K
   subjectId: string
   host: string
-  payload: unknown
+  payload: P[K]
   requestId: string
 }
 
@@ -26,9 +32,10 @@ export interface NewTask {
  * was running, or its lease ran out). Handlers are safe to re-run; the attempt number tells
  * them to tidy what an abandoned attempt left (for compute: its unfinished events).
  */
-export type Task = Omit<TaskRow, 'payload'> & { payload: unknown }
+export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> =
+  Omit<TaskRow, 'kind' | 'payload'> & { kind: K; payload: P[K] }
 
-export class TaskQueue {
+export class TaskQueue<P extends PayloadMap = PayloadMap> {
   readonly #store: Store
   readonly #db: Kysely<Database>
   readonly #clock: Clock
@@ -42,7 +49,7 @@ export class TaskQueue {
   }
 
   /** Insert a task in the caller's transaction. Call `notify` after the commit. */
-  async enqueue(trx: Transaction<Database> | Kysely<Database>, task: NewTask): Promise<string> {
+  async enqueue<K extends keyof P & string>(trx: Transaction<Database> | Kysely<Database>, task: NewTask<P, K>): Promise<string> {
     const id = randomUUID()
     const now = this.#clock.now().toISOString()
     await trx.insertInto('tasks').values({
@@ -80,7 +87,7 @@ export class TaskQueue {
   }
 
   /** Claim the oldest runnable task of a host: queued, and no other task of its subject running. */
-  async claim(host: string, leaseMs: number): Promise<Task | undefined> {
+  async claim(host: string, leaseMs: number): Promise<Task<P> | undefined> {
     const now = this.#clock.now()
     const leaseUntil = new Date(now.getTime() + leaseMs).toISOString()
     let next = this.#db.selectFrom('tasks as t').select('t.id')
@@ -98,7 +105,8 @@ export class TaskQueue {
       .set({ state: 'running', lease_until: leaseUntil, attempts: sql`attempts + 1`, updated_at: now.toISOString() })
       .where('id', '=', next).where('state', '=', 'queued')
       .returningAll().executeTakeFirst()
-    return row ? { ...row, payload: JSON.parse(row.payload) as unknown } : undefined
+    // The payload is what enqueue wrote for this kind (tasks of a kind no handler knows are dropped by the agent).
+    return row ? ({ ...row, payload: JSON.parse(row.payload) as unknown } as Task<P>) : undefined
   }
 
   /** Extend the lease of this attempt. False if the task is no longer ours (the lease ran out and it was taken back). */
