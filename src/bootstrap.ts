@@ -13,7 +13,7 @@ import type { Kysely } from 'kysely'
 import type { FlavorService, NewFlavor } from './compute/flavor-service.ts'
 import { DEFAULT_DOMAIN, newId } from './identity/identity-service.ts'
 import { REGION } from './identity/catalog.ts'
-import { hashPassword, randomSecret, verifyPassword } from './identity/passwords.ts'
+import { hashPassword, randomSecret, verifyPassword } from './identity/password-hashing.ts'
 import type { ImageService } from './images/image-service.ts'
 import type { Database } from './store/schema.ts'
 

@@ -16,7 +16,7 @@ import {
 import type { FlavorService } from './flavor-service.ts'
 import type { KeypairService } from './keypair-service.ts'
 import { canonicalIPv6 } from './access-ips.ts'
-import { generateInstancePassword } from './passwords.ts'
+import { generateInstancePassword } from './admin-pass.ts'
 import type { FixedIp, LatestFault, Server, ServerAccess } from './server.ts'
 import type { ServerTaskQueue } from './server-tasks.ts'
 import type { ServerGroupService } from './server-group-service.ts'

@@ -191,13 +191,6 @@ export interface ServerGroupMemberRow {
   server_id: string
 }
 
-/** The encrypted password a guest posts to the metadata service (os-server-password). */
-export interface ServerPasswordRow {
-  server_id: string
-  password: string
-  updated_at: string
-}
-
 export interface TaskRow {
   id: string
   kind: string
@@ -286,7 +279,6 @@ export interface Database {
   tasks: TaskRow
   server_groups: ServerGroupRow
   server_group_members: ServerGroupMemberRow
-  server_passwords: ServerPasswordRow
   settings: { key: string; value: string }
   rescues: RescueRow
   idempotency_keys: IdempotencyKeyRow

@@ -13,7 +13,7 @@ import { imageRoutes } from '../../src/api/routes/image.ts'
 import { systemClock, type Clock } from '../../src/clock.ts'
 import { loadConfig } from '../../src/config.ts'
 import { IdentityService } from '../../src/identity/identity-service.ts'
-import { hashPassword } from '../../src/identity/passwords.ts'
+import { hashPassword } from '../../src/identity/password-hashing.ts'
 import { ImageService } from '../../src/images/image-service.ts'
 import { openStore, type Store } from '../../src/store/db.ts'
 
