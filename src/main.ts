@@ -30,6 +30,7 @@ import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
 import { IdempotencyRepo } from './store/idempotency-repo.ts'
+import { ImagesRepo } from './store/images-repo.ts'
 import { InstanceActionsRepo } from './store/instance-actions-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
@@ -70,7 +71,7 @@ export interface Skiff extends SkiffCore {
 /** The services every role builds on one store: the API serves them, the agent acts through them. */
 function buildDomain(config: Config, store: Store, clock: Clock) {
   const db = store.db
-  const images = new ImageService(db, clock, path.join(config.dataDir, 'images'))
+  const images = new ImageService(new ImagesRepo(db, clock), clock, path.join(config.dataDir, 'images'))
   const flavors = new FlavorService(db, clock)
   const keypairs = new KeypairService(db, clock)
   const repo = new ServersRepo(db, clock)
