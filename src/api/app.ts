@@ -3,11 +3,12 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import type { FlavorService } from '../compute/flavor-service.ts'
+import type { InstanceActionService } from '../compute/instance-actions.ts'
 import type { KeypairService } from '../compute/keypair-service.ts'
 import type { RescueService } from '../compute/rescue-service.ts'
 import type { ServerGroupService } from '../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../compute/server-metadata.ts'
-import type { ServerPasswordService } from '../compute/server-password.ts'
+import type { ServerPasswordService } from '../compute/server-password-metadata.ts'
 import type { Quotas, ServerService } from '../compute/server-service.ts'
 import type { ServerConsole } from '../compute/server-console.ts'
 import type { FaultRules } from '../drivers/simulated/fault-rules.ts'
@@ -31,6 +32,7 @@ export interface AppDeps {
   images: ImageService
   servers: ServerService
   rescues: RescueService
+  instanceActions: InstanceActionService
   metadata: ServerMetadataService
   passwords: ServerPasswordService
   groups: ServerGroupService
@@ -75,9 +77,8 @@ export function buildApps(deps: AppDeps): Apps {
   installIdempotency(compute, deps.idempotency)
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {
-    servers: deps.servers, rescues: deps.rescues, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
-    flavors: deps.flavors, keypairs: deps.keypairs, consoles: deps.consoles, faults: deps.faults, quotas: deps.quotas, hosts: deps.hosts,
-    computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
+    servers: deps.servers, rescues: deps.rescues, instanceActions: deps.instanceActions, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
+    flavors: deps.flavors, keypairs: deps.keypairs, consoles: deps.consoles, faults: deps.faults, quotas: deps.quotas, hosts: deps.hosts,    computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
   })
 
   const image = createListener('image', common)

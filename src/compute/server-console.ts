@@ -19,9 +19,9 @@ import { CallTimedOut, type TaskQueue } from '../tasks/queue.ts'
 import { InstanceNotReady } from './errors.ts'
 import type { ServerActions } from './server-actions.ts'
 import type { ServerService } from './server-service.ts'
+import type { ConsolePayload, ServerTaskPayloads } from './server-tasks.ts'
 
 /** What the API sends and the agent answers. `output` null: the host has no VM for the server. */
-interface ConsolePayload { serverId: string; length: number }
 interface ConsoleAnswer { output: string | null }
 
 /** The last `length` lines of a console (all when negative), as Nova's get_console_output cuts it. */
@@ -34,7 +34,7 @@ export function lastLines(text: string, length: number): string {
 export interface ServerConsoleDeps {
   servers: ServerService
   actions: ServerActions
-  queue: TaskQueue
+  queue: TaskQueue<ServerTaskPayloads>
   /** How long the API waits for the agent's answer. */
   timeoutMs: number
 }
@@ -69,10 +69,10 @@ export class ServerConsole {
 }
 
 /** The agent's side: read the console from the driver. */
-export function consoleHandlers(driver: VirtDriver): Record<string, TaskHandler> {
+export function consoleHandlers(driver: VirtDriver): { 'server.console': TaskHandler<ServerTaskPayloads, 'server.console'> } {
   return {
     'server.console': async (task): Promise<ConsoleAnswer> => {
-      const p = task.payload as ConsolePayload
+      const p = task.payload
       try {
         return { output: lastLines(await driver.consoleOutput(p.serverId), p.length) }
       } catch (err) {

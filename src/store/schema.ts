@@ -1,5 +1,19 @@
 // Row types of every table, as stored. Timestamps are ISO-8601 strings (UTC, ms), booleans are
 // 0/1 integers and structured values JSON text: the same on SQLite and PostgreSQL.
+import type { Kysely, Transaction } from 'kysely'
+
+// Nova's vm_state and task_state, as stored (compute/states.ts derives the API status from them).
+// They live here, below compute, so that rows are typed without an arrow up into compute/.
+export type VmState =
+  | 'active' | 'building' | 'paused' | 'suspended' | 'stopped' | 'rescued' | 'resized'
+  | 'soft-delete' | 'deleted' | 'error' | 'shelved' | 'shelved_offloaded'
+
+export type TaskState =
+  | 'scheduling' | 'networking' | 'spawning' | 'rebooting' | 'reboot_pending' | 'reboot_started'
+  | 'rebooting_hard' | 'reboot_pending_hard' | 'reboot_started_hard' | 'pausing' | 'unpausing'
+  | 'powering-off' | 'powering-on' | 'rescuing' | 'unrescuing' | 'rebuilding' | 'rebuild_spawning'
+  | 'deleting' | 'updating_password' | 'rebuild_block_device_mapping' | 'migrating'
+  | 'resize_prep' | 'resize_migrating' | 'resize_migrated' | 'resize_finish' | 'resize_reverting' | null
 
 export interface ProjectRow {
   id: string
@@ -99,8 +113,8 @@ export interface ServerRow {
   image_id: string | null
   flavor_id: string
   key_name: string | null
-  vm_state: string
-  task_state: string | null
+  vm_state: VmState
+  task_state: TaskState
   power_state: number
   host: string | null
   metadata: string
@@ -175,13 +189,6 @@ export interface ServerGroupRow {
 export interface ServerGroupMemberRow {
   group_id: string
   server_id: string
-}
-
-/** The encrypted password a guest posts to the metadata service (os-server-password). */
-export interface ServerPasswordRow {
-  server_id: string
-  password: string
-  updated_at: string
 }
 
 export interface TaskRow {
@@ -294,7 +301,6 @@ export interface Database {
   tasks: TaskRow
   server_groups: ServerGroupRow
   server_group_members: ServerGroupMemberRow
-  server_passwords: ServerPasswordRow
   settings: { key: string; value: string }
   rescues: RescueRow
   idempotency_keys: IdempotencyKeyRow
@@ -305,3 +311,8 @@ export interface Database {
   simulator_faults_version: { id: number; version: number }
   task_replies: TaskReplyRow
 }
+
+/** A transaction, passed down so that several repositories write in one. */
+export type Tx = Transaction<Database>
+/** The database, or a transaction on it. */
+export type Db = Kysely<Database> | Tx

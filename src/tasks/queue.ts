@@ -19,11 +19,17 @@ export class CallTimedOut extends Error {}
 /** The handler of a call failed: its message. */
 export class CallFailed extends Error {}
 
-export interface NewTask {
-  kind: string
+/**
+ * What the queue carries: a map from task kind to its payload's type, given by whoever uses the
+ * queue (compute's is TaskPayloads). The queue itself knows no kind.
+ */
+export type PayloadMap = Record<string, unknown>
+
+export interface NewTask<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> {
+  kind: K
   subjectId: string
   host: string
-  payload: unknown
+  payload: P[K]
   requestId: string
 }
 
@@ -33,9 +39,10 @@ export interface NewTask {
  * was running, or its lease ran out). Handlers are safe to re-run; the attempt number tells
  * them to tidy what an abandoned attempt left (for compute: its unfinished events).
  */
-export type Task = Omit<TaskRow, 'payload'> & { payload: unknown }
+export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> =
+  Omit<TaskRow, 'kind' | 'payload'> & { kind: K; payload: P[K] }
 
-export class TaskQueue {
+export class TaskQueue<P extends PayloadMap = PayloadMap> {
   readonly #store: Store
   readonly #db: Kysely<Database>
   readonly #clock: Clock
@@ -52,7 +59,7 @@ export class TaskQueue {
   }
 
   /** Insert a task in the caller's transaction. Call `notify` after the commit. */
-  async enqueue(trx: Transaction<Database> | Kysely<Database>, task: NewTask): Promise<string> {
+  async enqueue<K extends keyof P & string>(trx: Transaction<Database> | Kysely<Database>, task: NewTask<P, K>): Promise<string> {
     const id = randomUUID()
     const now = this.#clock.now().toISOString()
     await trx.insertInto('tasks').values({
@@ -98,7 +105,7 @@ export class TaskQueue {
    * not yet claimed is withdrawn and CallTimedOut thrown. Give calls a subject of their own: a
    * call must not wait behind the long operations queued on the same server.
    */
-  async call<T>(task: NewTask, timeoutMs: number): Promise<T> {
+  async call<T, K extends keyof P & string = keyof P & string>(task: NewTask<P, K>, timeoutMs: number): Promise<T> {
     if (this.#store.listen && !this.#unlistenReplies) {
       this.#unlistenReplies = this.#store.listen(REPLIES, (id) => {
         if (id === '') for (const wake of this.#waiting.values()) wake()
@@ -160,7 +167,7 @@ export class TaskQueue {
   }
 
   /** Claim the oldest runnable task of a host: queued, and no other task of its subject running. */
-  async claim(host: string, leaseMs: number): Promise<Task | undefined> {
+  async claim(host: string, leaseMs: number): Promise<Task<P> | undefined> {
     const now = this.#clock.now()
     const leaseUntil = new Date(now.getTime() + leaseMs).toISOString()
     let next = this.#db.selectFrom('tasks as t').select('t.id')
@@ -178,7 +185,8 @@ export class TaskQueue {
       .set({ state: 'running', lease_until: leaseUntil, attempts: sql`attempts + 1`, updated_at: now.toISOString() })
       .where('id', '=', next).where('state', '=', 'queued')
       .returningAll().executeTakeFirst()
-    return row ? { ...row, payload: JSON.parse(row.payload) as unknown } : undefined
+    // The payload is what enqueue wrote for this kind (tasks of a kind no handler knows are dropped by the agent).
+    return row ? ({ ...row, payload: JSON.parse(row.payload) as unknown } as Task<P>) : undefined
   }
 
   /** Extend the lease of this attempt. False if the task is no longer ours (the lease ran out and it was taken back). */

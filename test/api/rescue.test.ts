@@ -2,7 +2,7 @@
 // state, auto-exit, keys in rescue, safe failure, fault injection, 503 for a dead host.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { hashPassword } from '../../src/identity/passwords.ts'
+import { hashPassword } from '../../src/identity/password-hashing.ts'
 import { startTestSkiff, waitFor, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt7RkRrJQnWnY0l5hYZ6jQzP0V6mYb2aJqRk3m8nQ2f rescuer@example'

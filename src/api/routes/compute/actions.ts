@@ -35,7 +35,7 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     unlock: async (req, reply) => { await servers.unlock(req.auth, req.params.id); return accepted(reply) },
     rebuild: async (req, reply, v: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }) => {
       const { server, adminPass } = await servers.rebuild(req.auth, req.params.id, v, req.id)
-      const ips = await servers.repo.fixedIps([server.id])
+      const ips = await servers.fixedIps([server.id])
       const view = serverDetail(server, { base, ctx: req.auth, ips: ips.get(server.id) ?? [], core: true })
       if (adminPass !== undefined) view.adminPass = adminPass
       view.links = serverLinks(base, server.id)
