@@ -213,6 +213,13 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
 })
 
 describe('beyond: safe failure and fault injection', () => {
+  test('a fault rule that would change nothing is refused', async () => {
+    const res = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'unrescue.boot' } } })
+    assert.equal(res.statusCode, 400)
+    assert.deepEqual(res.json(), { badRequest: { code: 400, message: 'A fault must fail (error), delay (delay_ms) or hang (hang) its operation.' } })
+    assert.deepEqual((await skiff.compute('GET', '/v2.1/os-simulator/faults', { token: admin })).json().faults, [])
+  })
+
   test('a failure booting the rescue system puts the server back on its own disk, running, with the fault recorded', async () => {
     const id = await server('Orig1nalPass')
     const inject = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'rescue.boot', server_id: id, error: 'rescue disk unreadable', count: 1 } } })

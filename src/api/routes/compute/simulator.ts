@@ -5,7 +5,7 @@
 // applies to the next matching phase on whichever agent runs it.
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { NotFound } from '../../../errors.ts'
+import { BadRequest, NotFound } from '../../../errors.ts'
 import { authorize } from '../../../compute/policy.ts'
 import { SIMULATED_PHASES, type ActiveFault } from '../../../drivers/simulated/fault-rules.ts'
 import type { ComputeRouteDeps } from './index.ts'
@@ -39,6 +39,8 @@ export function simulatorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.post<{ Body: Static<typeof FaultBody> }>('/v2.1/os-simulator/faults', { schema: { body: FaultBody } }, async (req, reply) => {
     authorize(req.auth, RULE, 'admin')
     const f = req.body.fault
+    // A rule that neither fails, delays nor hangs would be listed and counted but change nothing.
+    if (f.error === undefined && !f.delay_ms && !f.hang) throw new BadRequest('A fault must fail (error), delay (delay_ms) or hang (hang) its operation.')
     const fault = await faults.add({ operation: f.operation, serverId: f.server_id, error: f.error, delayMs: f.delay_ms, hang: f.hang, count: f.count })
     reply.code(201)
     return { fault: view(fault) }
