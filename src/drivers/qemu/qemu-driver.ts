@@ -270,7 +270,11 @@ export class QemuDriver implements VirtDriver {
     for (;;) {
       const text = await readFile(log, 'utf8').catch(() => '')
       const hostKey = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]+)/.exec(text)?.[1] ?? null
-      if (text.includes('GUEST-READY')) return hostKey
+      if (text.includes('GUEST-READY')) {
+        // Seen once in CI (a null fingerprint in rescue): say what the guest printed, to find why.
+        if (!hostKey) this.#o.logger.warn({ dir: vmDir, guest: text.split(/\r?\n/).filter((l) => l.includes('GUEST')).slice(-12) }, 'guest ready without a host key line')
+        return hostKey
+      }
       const failed = /BOOT-FAILED: ([^\r\n]*)/.exec(text)
       if (failed) throw new DriverError(`the guest did not boot: ${failed[1]}`)
       if ((await this.#pid(vmDir)) === null) throw new DriverError('QEMU exited while the guest was booting')
