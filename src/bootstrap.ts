@@ -13,7 +13,7 @@ import type { Kysely } from 'kysely'
 import type { FlavorService, NewFlavor } from './compute/flavor-service.ts'
 import { DEFAULT_DOMAIN, newId } from './identity/identity-service.ts'
 import { REGION } from './identity/catalog.ts'
-import { hashPassword, randomSecret, verifyPassword } from './identity/passwords.ts'
+import { hashPassword, randomSecret, verifyPassword } from './identity/password-hashing.ts'
 import type { ImageService } from './images/image-service.ts'
 import type { Database } from './store/schema.ts'
 
@@ -113,7 +113,7 @@ export async function bootstrap(opts: {
     if (!exists) await opts.flavors.create(f)
   }
 
-  if (opts.guest) await registerGuest(opts.db, opts.images, opts.guest)
+  if (opts.guest) await registerGuest(opts.images, opts.guest)
   else {
     await opts.images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', content: simulatedDisk(BASE_IMAGE) })
     await opts.images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', properties: { skiff_purpose: 'rescue' }, content: simulatedDisk(RESCUE_IMAGE) })
@@ -190,8 +190,8 @@ function readKept(dataDir: string): Record<string, string> {
  * disk images' `kernel_id`/`ramdisk_id` (Glance's convention for direct kernel boot). The rescue
  * image is the same system: each rescue boots a fresh overlay of it.
  */
-export async function registerGuest(db: Kysely<Database>, images: ImageService, guest: { kernel: string; initrd: string; disk: string }): Promise<{ kept: boolean }> {
-  const base = await db.selectFrom('images').select('disk_format').where('name', '=', BASE_IMAGE).executeTakeFirst()
+export async function registerGuest(images: ImageService, guest: { kernel: string; initrd: string; disk: string }): Promise<{ kept: boolean }> {
+  const base = await images.findByName(BASE_IMAGE)
   if (base && base.disk_format !== 'qcow2') {
     throw new Error(`this data dir holds the simulated driver's ${BASE_IMAGE} image; run --driver qemu with another --data-dir`)
   }

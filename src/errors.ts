@@ -34,9 +34,6 @@ export class OverLimit extends DomainError {
     super('overLimit', message, retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) })
   }
 }
-export class NotImplementedYet extends DomainError {
-  constructor(message: string) { super('notImplemented', message) }
-}
 export class ServiceUnavailable extends DomainError {
   constructor(message: string) { super('unavailable', message) }
 }

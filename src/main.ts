@@ -6,17 +6,21 @@ import { buildApps, endpointUrls, type Apps } from './api/app.ts'
 import { bootstrap, RESCUE_IMAGE } from './bootstrap.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { FlavorService } from './compute/flavor-service.ts'
+import { InstanceActionService } from './compute/instance-actions.ts'
 import { KeypairService } from './compute/keypair-service.ts'
 import { ServerChangeFeed } from './compute/server-change-feed.ts'
 import { RescueService } from './compute/rescue-service.ts'
 import { ServerActions } from './compute/server-actions.ts'
 import { ServerGroupService } from './compute/server-group-service.ts'
 import { ServerMetadataService } from './compute/server-metadata.ts'
-import { ServerPasswordService } from './compute/server-password.ts'
+import { ServerPasswordService } from './compute/server-password-metadata.ts'
+import { consoleHandlers, ServerConsole } from './compute/server-console.ts'
 import { ServerService } from './compute/server-service.ts'
 import { ServerGroupsRepo } from './store/server-groups-repo.ts'
 import { recordVmGone, ServerWorker } from './compute/server-worker.ts'
+import type { ServerTaskPayloads } from './compute/server-tasks.ts'
 import { Scheduler } from './compute/scheduler.ts'
+import { reconcileOrphans } from './compute/orphans.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
@@ -27,7 +31,11 @@ import type { Accel } from './drivers/qemu/qemu-args.ts'
 import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
+import { FaultRulesRepo } from './store/fault-rules-repo.ts'
 import { IdempotencyRepo } from './store/idempotency-repo.ts'
+import { ImagesRepo } from './store/images-repo.ts'
+import { InstanceActionsRepo } from './store/instance-actions-repo.ts'
+import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
 import { prepareDataDir, privateDir } from './data-dir.ts'
@@ -36,6 +44,11 @@ import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
 
 export type Roots = { identity: string; compute: string; image: string }
+
+/** How long os-getConsoleOutput waits for the agent's answer before it answers 503. */
+const CONSOLE_TIMEOUT_MS = 30_000
+/** How often an agent looks for VMs of deleted servers (and once at its start). */
+const ORPHAN_SWEEP_MS = 5 * 60_000
 
 /** A hypervisor driver that can be closed at shutdown (hung operations, watchers). */
 export type Driver = VirtDriver & { close(): void }
@@ -50,12 +63,15 @@ export interface SkiffCore {
   /** Bootstrap accounts whose passwords the data dir does not know (made by another Skiff on the database). */
   unknown: string[]
   store: Store
-  driver: Driver
-  queue: TaskQueue
+  /** The in-process agent's driver; none with `--no-agent` (only agents hold drivers). */
+  driver: Driver | undefined
+  queue: TaskQueue<ServerTaskPayloads>
   /** The one change feed of the server event streams. */
   serverFeed: ServerChangeFeed
   /** The in-process agent, when it runs (tests stop it to play a dead host). */
-  agent: Agent | undefined
+  agent: Agent<ServerTaskPayloads> | undefined
+  /** Destroy the in-process agent's VMs of deleted or unknown servers now (it also does so by itself). */
+  reconcileOrphans: (() => Promise<string[]>) | undefined
   close(): Promise<void>
 }
 
@@ -66,24 +82,28 @@ export interface Skiff extends SkiffCore {
 /** The services every role builds on one store: the API serves them, the agent acts through them. */
 function buildDomain(config: Config, store: Store, clock: Clock) {
   const db = store.db
-  const images = new ImageService(db, clock, path.join(config.dataDir, 'images'))
+  const images = new ImageService(new ImagesRepo(db, clock), clock, path.join(config.dataDir, 'images'))
   const flavors = new FlavorService(db, clock)
   const keypairs = new KeypairService(db, clock)
   const repo = new ServersRepo(db, clock)
-  const queue = new TaskQueue(store, clock)
+  const actionsRepo = new InstanceActionsRepo(db, clock)
+  const rescuesRepo = new RescuesRepo(db, clock)
+  const queue = new TaskQueue<ServerTaskPayloads>(store, clock)
   const sealer = Sealer.fromDataDir(config.dataDir)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
+  // The simulated hypervisor's fault rules: written by any API process, read by every agent.
+  const faults = new FaultRulesRepo(db, clock)
   const imageLookup = {
     usableImage: (id: string, projectId: string, isAdmin: boolean) => images.usableImage(id, projectId, isAdmin),
-    findByName: async (name: string) => db.selectFrom('images').selectAll().where('name', '=', name).where('status', '=', 'active').orderBy('created_at').executeTakeFirst(),
+    findByName: (name: string) => images.findActiveByName(name),
+    get: (id: string) => images.find(id),
   }
-  const pickHost = () => config.agentHost
-  const actions = new ServerActions({ repo, queue, hosts, pickHost })
+  const actions = new ServerActions({ repo, actions: actionsRepo, queue, hosts })
   const rescues = new RescueService({
-    actions, repo, images: imageLookup, keypairs, sealer, enableInstancePassword: config.enableInstancePassword,
+    actions, repo, rescues: rescuesRepo, images: imageLookup, keypairs, sealer, enableInstancePassword: config.enableInstancePassword,
     defaultRescueImageName: RESCUE_IMAGE, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
-  return { db, images, flavors, keypairs, repo, queue, sealer, hosts, imageLookup, pickHost, actions, rescues }
+  return { db, images, flavors, keypairs, repo, actionsRepo, rescuesRepo, queue, sealer, hosts, faults, imageLookup, actions, rescues }
 }
 
 type Domain = ReturnType<typeof buildDomain>
@@ -92,8 +112,10 @@ type Domain = ReturnType<typeof buildDomain>
 export interface HostAgent {
   hosts: string[]
   /** The agent of the first host (the in-process agent of `skiff serve`). */
-  agent: Agent
+  agent: Agent<ServerTaskPayloads>
   driver: Driver
+  /** Destroy the driver's VMs of deleted or unknown servers (at start, then every few minutes). */
+  reconcileOrphans(): Promise<string[]>
   stop(): Promise<void>
 }
 
@@ -105,18 +127,18 @@ export interface HostAgent {
 async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: Domain, driver: Driver, hosts: string[]): Promise<HostAgent> {
   const log = logger.child({ component: 'agent' })
   const capacity = { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb }
-  const imageName = async (id: string | null) => (id ? (await d.db.selectFrom('images').select('name').where('id', '=', id).executeTakeFirst())?.name ?? null : null)
+  const imageName = async (id: string | null) => (id ? (await d.images.find(id))?.name ?? null : null)
   const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
-  const agents: Agent[] = []
+  const agents: Agent<ServerTaskPayloads>[] = []
   const stopAll = async () => { await Promise.allSettled(agents.map((a) => a.stop())) }
   try {
     for (const host of hosts) {
       const hostLog = hosts.length === 1 ? log.child({ host }) : log
-      const worker = new ServerWorker({ repo: d.repo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: hostLog, imageName })
+      const worker = new ServerWorker({ repo: d.repo, actions: d.actionsRepo, rescues: d.rescuesRepo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: hostLog, imageName })
       await worker.adoptServers()
       await d.hosts.register(host, driver.name, capacity)
       const agent = new Agent({
-        queue: d.queue, host, handlers: worker.handlers(), logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
+        queue: d.queue, host, handlers: { ...worker.handlers(), ...consoleHandlers(driver) }, logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
         // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
         pollMs: Math.min(30_000, 1000 * Math.max(1, Math.ceil(hosts.length / 50))),
       })
@@ -132,12 +154,26 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
     void d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running)).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
   }, heartbeatMs)
   beat.unref()
-  const expiry = new RescueExpiry(d.rescues, d.repo, clock, log, hosts)
+  const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts)
   expiry.start()
+  // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
+  // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.
+  let sweeping: Promise<string[]> | undefined
+  const reconcile = () => {
+    sweeping ??= reconcileOrphans({ driver, repo: d.repo, logger: log })
+      .catch((err: unknown) => { log.error({ err }, 'orphan sweep failed'); return [] })
+      .finally(() => { sweeping = undefined })
+    return sweeping
+  }
+  void reconcile()
+  const orphanSweep = setInterval(() => void reconcile(), ORPHAN_SWEEP_MS)
+  orphanSweep.unref()
   return {
-    hosts, agent: agents[0]!, driver,
+    hosts, agent: agents[0]!, driver, reconcileOrphans: reconcile,
     async stop() {
       clearInterval(beat)
+      clearInterval(orphanSweep)
+      await sweeping
       expiry.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
@@ -151,42 +187,49 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   const d = buildDomain(config, store, clock)
-  const { db, images, flavors, keypairs, repo, queue, sealer, hosts, imageLookup, pickHost, actions, rescues } = d
+  const { db, images, flavors, keypairs, repo, actionsRepo, queue, sealer, hosts, imageLookup, actions, rescues } = d
   const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
   await images.recoverInterruptedUploads()
-  const driver = await makeDriver(config, logger, store, d)
+  // Only agents hold drivers: with --no-agent this process has none, and reaches the hosts' VMs
+  // through the database (console output by a task round-trip, fault rules in a table).
+  if (config.driver === 'qemu') await ensureGuestImage(config, logger.child({ component: 'qemu' }))
+  const driver = config.agent ? await makeDriver(config, logger, d) : undefined
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
   const scheduler = new Scheduler(db, hosts, store.dialect)
   const servers = new ServerService({
-    repo, queue, flavors, keypairs, images: imageLookup, pickHost, quotas, scheduler,
+    repo, actionsRepo, queue, flavors, keypairs, images: imageLookup, quotas, scheduler,
     enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
   })
-  const metadata = new ServerMetadataService(servers)
+  const metadata = new ServerMetadataService(servers, repo)
+  const instanceActions = new InstanceActionService(actions, actionsRepo)
   const passwords = new ServerPasswordService(servers)
+  const consoles = new ServerConsole({ servers, actions, queue, timeoutMs: CONSOLE_TIMEOUT_MS })
   const idempotency = new IdempotencyRepo(db, clock)
-  const serverFeed = new ServerChangeFeed({ db, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
+  const serverFeed = new ServerChangeFeed({ servers: repo, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
-  const apps = buildApps({ config, logger, identity, images, servers, rescues, metadata, passwords, groups, flavors, keypairs, driver, quotas, hosts, idempotency, serverEvents, roots })
+  const apps = buildApps({ config, logger, identity, images, servers, rescues, instanceActions, metadata, passwords, groups, flavors, keypairs, consoles, quotas, hosts, idempotency, serverEvents, roots,
+    faults: config.driver === 'simulated' ? d.faults : undefined })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
     db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
     guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
   })
 
-  const hostAgent = config.agent ? await startHostAgents(config, logger, clock, d, driver, [config.agentHost]) : undefined
+  const hostAgent = driver ? await startHostAgents(config, logger, clock, d, driver, [config.agentHost]) : undefined
   const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
   purge.unref()
 
   return {
     apps, roots, authUrl, files: boot.files, passwords: boot.passwords, unknown: boot.unknown, store, driver, queue, agent: hostAgent?.agent, serverFeed,
+    reconcileOrphans: hostAgent?.reconcileOrphans,
     async close() {
       clearInterval(purge)
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
       await hostAgent?.stop()
-      driver.close()
+      driver?.close()
       await queue.close()
       await store.close()
     },
@@ -203,7 +246,7 @@ export async function startAgent(config: Config, logger: Logger, clock: Clock = 
   const store = await openStore(config.databaseUrl)
   try {
     const d = buildDomain(config, store, clock)
-    const driver = await makeDriver(config, logger, store, d)
+    const driver = await makeDriver(config, logger, d)
     // --simulated-hosts N: hosts NAME-1 ... NAME-N, all in this process, on the simulated driver.
     const hosts = simulatedHosts > 0 ? Array.from({ length: simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]
     const hostAgent = await startHostAgents(config, logger, clock, d, driver, hosts)
@@ -223,10 +266,10 @@ export async function startAgent(config: Config, logger: Logger, clock: Clock = 
 }
 
 /** The configured hypervisor driver: the simulated one, or QEMU (real VMs). */
-async function makeDriver(config: Config, logger: Logger, store: Store, d: Domain): Promise<Driver> {
+async function makeDriver(config: Config, logger: Logger, d: Domain): Promise<Driver> {
   return config.driver === 'qemu'
-    ? qemuDriver(config, logger, store, d.images, d.repo)
-    : new SimulatedDriver({ delayMs: config.simulatedDelayMs })
+    ? qemuDriver(config, logger, d.images, { servers: d.repo, actions: d.actionsRepo })
+    : new SimulatedDriver({ delayMs: config.simulatedDelayMs, faults: d.faults })
 }
 
 /**
@@ -234,19 +277,11 @@ async function makeDriver(config: Config, logger: Logger, store: Store, d: Domai
  * error that says which and how to install them; nothing is installed here), images resolved
  * through the image service, and VMs found dead reconciled into the database.
  */
-async function qemuDriver(config: Config, logger: Logger, store: Store, images: ImageService, repo: ServersRepo): Promise<QemuDriver> {
+async function qemuDriver(config: Config, logger: Logger, images: ImageService, repos: { servers: ServersRepo; actions: InstanceActionsRepo }): Promise<QemuDriver> {
   const log = logger.child({ component: 'qemu' })
-  // Disks and config drives: owner-only (QEMU opens them before it drops to `nobody`).
-  privateDir(config.qemuDir, 'qemu dir')
-  const guestDir = path.join(config.qemuDir, 'guest')
-  if (!guestBuilt(guestDir)) {
-    log.info({ dir: guestDir }, 'building the guest image (first start with --driver qemu)')
-    const built = await buildGuestImage({ outDir: guestDir, progress: (line) => log.info(`guest image: ${line}`) })
-    log.info({ seconds: +built.seconds.toFixed(1), kernel: built.kver }, 'guest image built')
-  }
-  const db = store.db
+  const guestDir = await ensureGuestImage(config, log)
   const fileOf = async (id: string, what: string) => {
-    const row = await db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await images.find(id)
     if (!row || row.status !== 'active') throw new DriverError(`${what} ${id} is not an active image`)
     return { row, file: images.filePath(row) }
   }
@@ -267,9 +302,26 @@ async function qemuDriver(config: Config, logger: Logger, store: Store, images: 
     bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000, stopTimeoutMs: 30_000, logger: log,
     // A QEMU that died under an idle server: the server shows it (SHUTOFF, or RESCUE powered off,
     // from which unrescue boots its own disk) with the fault, as Nova's power-state sync does.
-    onVmGone: (serverId, detail) => void recordVmGone(repo, serverId, detail)
+    onVmGone: (serverId, detail) => void recordVmGone(repos, serverId, detail)
       .catch((err: Error) => log.error({ server: serverId, err: err.message }, 'could not record a VM that died')),
   })
+}
+
+/**
+ * The guest image of the qemu driver, built at the first start (named packages missing: an error
+ * that says which and how to install them; nothing is installed here). Also without an agent:
+ * bootstrap registers it as the base and rescue images.
+ */
+async function ensureGuestImage(config: Config, log: Logger): Promise<string> {
+  // Disks and config drives: owner-only (QEMU opens them before it drops to `nobody`).
+  privateDir(config.qemuDir, 'qemu dir')
+  const guestDir = path.join(config.qemuDir, 'guest')
+  if (!guestBuilt(guestDir)) {
+    log.info({ dir: guestDir }, 'building the guest image (first start with --driver qemu)')
+    const built = await buildGuestImage({ outDir: guestDir, progress: (line) => log.info(`guest image: ${line}`) })
+    log.info({ seconds: +built.seconds.toFixed(1), kernel: built.kver }, 'guest image built')
+  }
+  return guestDir
 }
 
 /** `skiff serve`: build, then listen on the three ports (0 = any free port). */

@@ -3,13 +3,15 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import type { FlavorService } from '../compute/flavor-service.ts'
+import type { InstanceActionService } from '../compute/instance-actions.ts'
 import type { KeypairService } from '../compute/keypair-service.ts'
 import type { RescueService } from '../compute/rescue-service.ts'
 import type { ServerGroupService } from '../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../compute/server-metadata.ts'
-import type { ServerPasswordService } from '../compute/server-password.ts'
+import type { ServerPasswordService } from '../compute/server-password-metadata.ts'
 import type { Quotas, ServerService } from '../compute/server-service.ts'
-import type { VirtDriver } from '../drivers/driver.ts'
+import type { ServerConsole } from '../compute/server-console.ts'
+import type { FaultRules } from '../drivers/simulated/fault-rules.ts'
 import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
 import type { IdentityService } from '../identity/identity-service.ts'
 import type { ImageService } from '../images/image-service.ts'
@@ -30,12 +32,16 @@ export interface AppDeps {
   images: ImageService
   servers: ServerService
   rescues: RescueService
+  instanceActions: InstanceActionService
   metadata: ServerMetadataService
   passwords: ServerPasswordService
   groups: ServerGroupService
   flavors: FlavorService
   keypairs: KeypairService
-  driver: VirtDriver
+  /** Console output, asked of the agent of the server's host (the API holds no driver). */
+  consoles: ServerConsole
+  /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
+  faults?: FaultRules
   quotas: Quotas
   /** Agent hosts and their heartbeats (os-services). */
   hosts: HostRegistry
@@ -71,9 +77,8 @@ export function buildApps(deps: AppDeps): Apps {
   installIdempotency(compute, deps.idempotency)
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
   computeRoutes(compute, {
-    servers: deps.servers, rescues: deps.rescues, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
-    flavors: deps.flavors, keypairs: deps.keypairs, driver: deps.driver, quotas: deps.quotas, hosts: deps.hosts,
-    computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
+    servers: deps.servers, rescues: deps.rescues, instanceActions: deps.instanceActions, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
+    flavors: deps.flavors, keypairs: deps.keypairs, consoles: deps.consoles, faults: deps.faults, quotas: deps.quotas, hosts: deps.hosts,    computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
   })
 
   const image = createListener('image', common)

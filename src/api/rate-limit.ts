@@ -7,6 +7,7 @@
 // `Retry-After` header, and the request goes no further (nothing changes on the server).
 import type { FastifyInstance } from 'fastify'
 import { OverLimit } from '../errors.ts'
+import { holdsRole } from '../identity/roles.ts'
 import { scopeOf } from './idempotency.ts'
 
 declare module 'fastify' {
@@ -66,6 +67,9 @@ export function installActionRateLimit(app: FastifyInstance, opts: { perMinute: 
   // idempotency check and the handler. A replayed retry takes a token too: it is still a request.
   app.addHook('preValidation', async (req) => {
     if (!req.routeOptions.config?.rateLimited) return
+    // Every server action needs member: a reader's request is refused by policy anyway, and must
+    // not spend the project's budget (a reader could otherwise lock its members out).
+    if (!holdsRole(req.auth.roles.map((r) => r.name), 'member')) return
     const wait = buckets.take(scopeOf(req))
     // Nova's legacy limits middleware: 413 overLimit, "This request was rate-limited."
     if (wait > 0) throw new OverLimit('This request was rate-limited.', wait)

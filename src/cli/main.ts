@@ -9,10 +9,11 @@ import { systemClock } from '../clock.ts'
 import { ConfigError, loadConfig, OPTIONS, publicHost, type Config } from '../config.ts'
 import { prepareDataDir, privateDir } from '../data-dir.ts'
 import { buildGuestImage, guestFiles, MissingPackages } from '../drivers/qemu/guest-image.ts'
-import { randomSecret } from '../identity/passwords.ts'
+import { randomSecret } from '../identity/password-hashing.ts'
 import { ImageService } from '../images/image-service.ts'
 import { startAgent, startSkiff } from '../main.ts'
 import { describeDatabaseUrl, openStore } from '../store/db.ts'
+import { ImagesRepo } from '../store/images-repo.ts'
 
 // Everything Skiff writes is its own (database, keys, client files, images, VM disks): no file
 // readable by other local users, whatever umask it was started with. The code sets modes
@@ -176,7 +177,7 @@ images.command('build')
       failStart(err)
     }
     try {
-      const { kept } = await registerGuest(store.db, new ImageService(store.db, systemClock, path.join(config.dataDir, 'images')), guestFiles(outDir))
+      const { kept } = await registerGuest(new ImageService(new ImagesRepo(store.db, systemClock), systemClock, path.join(config.dataDir, 'images')), guestFiles(outDir))
       console.log(kept
         ? `kept the images already registered in ${describeDatabaseUrl(config.databaseUrl)} (images are immutable); to register this build, first: openstack image delete skiff-base skiff-rescue skiff-guest-kernel skiff-guest-ramdisk`
         : `registered skiff-base and skiff-rescue (qcow2) in ${describeDatabaseUrl(config.databaseUrl)}`)

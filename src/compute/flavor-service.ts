@@ -5,6 +5,8 @@ import { BadRequest, Conflict, NotFound } from '../errors.ts'
 import type { Database, FlavorRow } from '../store/schema.ts'
 import { FlavorNotFound } from './errors.ts'
 
+export type Flavor = FlavorRow
+
 export interface NewFlavor {
   id?: string
   name: string

@@ -7,6 +7,8 @@ import { BadRequest, Conflict } from '../errors.ts'
 import type { Database, KeypairRow } from '../store/schema.ts'
 import { KeypairNotFound } from './errors.ts'
 
+export type Keypair = KeypairRow
+
 const generateRsaPair = promisify(generateKeyPair)
 
 const KEY_TYPES = ['ssh-rsa', 'ssh-ed25519', 'ssh-dss', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521']

@@ -4,19 +4,19 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { ServersRepo } from '../store/servers-repo.ts'
+import type { RescuesRepo } from '../store/rescues-repo.ts'
 import type { RescueService } from './rescue-service.ts'
 
 export class RescueExpiry {
   readonly #rescues: RescueService
-  readonly #repo: ServersRepo
+  readonly #repo: RescuesRepo
   readonly #clock: Clock
   readonly #logger: Logger
   readonly #hosts: string[]
   #timer: NodeJS.Timeout | undefined
   #sweeping = false
 
-  constructor(rescues: RescueService, repo: ServersRepo, clock: Clock, logger: Logger, hosts: string[]) {
+  constructor(rescues: RescueService, repo: RescuesRepo, clock: Clock, logger: Logger, hosts: string[]) {
     this.#rescues = rescues
     this.#repo = repo
     this.#clock = clock
@@ -40,12 +40,7 @@ export class RescueExpiry {
     let n = 0
     try {
       const now = this.#clock.now().toISOString()
-      const due = await this.#repo.db.selectFrom('rescues').innerJoin('servers', 'servers.id', 'rescues.server_id')
-        .select(['servers.id', 'servers.project_id'])
-        .where('rescues.ended_at', 'is', null).where('rescues.expires_at', '<=', now)
-        .where('servers.vm_state', '=', 'rescued').where('servers.task_state', 'is', null)
-        .where('servers.deleted', '=', 0).where('servers.host', 'in', this.#hosts)
-        .execute()
+      const due = await this.#repo.expired(this.#hosts, now)
       for (const s of due) {
         try {
           await this.#rescues.unrescue(systemContext(s.project_id), s.id, `req-${randomUUID()}`)

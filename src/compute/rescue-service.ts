@@ -1,17 +1,18 @@
 // Rescue and unrescue (the seed's operation): the rescue image and keys are decided and the
 // password answered before the agent starts; a rescue record keeps what the readable rescue
 // state and auto-exit need.
-import { randomUUID } from 'node:crypto'
-import { BadRequest } from '../errors.ts'
+import { BadRequest, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { Sealer } from '../secrets.ts'
-import type { ImageRow, ServerRow } from '../store/schema.ts'
+import type { RescuesRepo } from '../store/rescues-repo.ts'
+import type { ImageRow } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import { InstanceInvalidState, InstanceIsLocked, UnsupportedRescueImage } from './errors.ts'
 import { parsePublicKey, type KeypairService } from './keypair-service.ts'
-import { generateInstancePassword } from './passwords.ts'
+import { generateInstancePassword } from './admin-pass.ts'
 import { authorize } from './policy.ts'
 import { RULES, type ServerActions } from './server-actions.ts'
+import type { Rescue, Server, ServerAccess } from './server.ts'
 import type { ImageLookup } from './server-service.ts'
 
 /** What a rescue may ask for beyond Nova's action (the extension resource). */
@@ -24,9 +25,17 @@ export interface RescueRequest {
   autoUnrescueAfter?: number | null
 }
 
+/** A server's rescue as it is: the record, its image's name, where its SSH is reached. */
+export interface RescueState {
+  rescue: Rescue
+  imageName: string | null
+  access: ServerAccess | undefined
+}
+
 export interface RescueServiceDeps {
   actions: ServerActions
   repo: ServersRepo
+  rescues: RescuesRepo
   images: ImageLookup
   keypairs: KeypairService
   sealer: Sealer
@@ -58,11 +67,10 @@ export class RescueService {
       sealed: this.#d.sealer.seal({ adminPass: bootPass, authorizedKeys }),
     }
     await this.#d.actions.begin(ctx, s, RULES.rescue, payload, requestId, {}, async (trx) => {
-      await trx.insertInto('rescues').values({
-        id: randomUUID(), server_id: s.id, image_id: image.id, request_id: requestId, user_id: ctx.userId,
-        public_keys: JSON.stringify(authorizedKeys), auto_unrescue_seconds: auto, requested_at: this.#d.repo.now(),
-        rescued_at: null, expires_at: null, host_key_fingerprint: null, ended_at: null,
-      }).execute()
+      await this.#d.rescues.insert({
+        server_id: s.id, image_id: image.id, request_id: requestId, user_id: ctx.userId,
+        public_keys: JSON.stringify(authorizedKeys), auto_unrescue_seconds: auto,
+      }, trx)
     })
     return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined, imageId: image.id }
   }
@@ -77,11 +85,15 @@ export class RescueService {
     authorize(ctx, RULES.rescue.policy, 'member')
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (s.vm_state !== 'rescued' && s.task_state !== 'rescuing') throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
-    const now = new Date(this.#d.repo.now())
-    const r = await this.#d.repo.db.updateTable('rescues')
-      .set({ auto_unrescue_seconds: seconds, expires_at: seconds === null ? null : new Date(now.getTime() + seconds * 1000).toISOString() })
-      .where('server_id', '=', s.id).where('ended_at', 'is', null).executeTakeFirst()
-    if (r.numUpdatedRows === 0n) throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
+    if (!(await this.#d.rescues.setExpiry(s.id, seconds))) throw new InstanceInvalidState(s.id, 'rescue', 'vm_state', s.vm_state)
+  }
+
+  /** The rescue of a server the caller was given (the extension resource's GET); 404 when it is not in rescue. */
+  async current(s: Server): Promise<RescueState> {
+    const rescue = await this.#d.rescues.open(s.id)
+    if (!rescue || (s.vm_state !== 'rescued' && s.task_state !== 'rescuing')) throw new NotFound(`Server ${s.id} is not in rescue mode.`)
+    const [image, access] = await Promise.all([this.#d.images.get(rescue.image_id), this.#d.repo.access(s.id)])
+    return { rescue, imageName: image?.name ?? null, access }
   }
 
   /**
@@ -104,7 +116,7 @@ export class RescueService {
   }
 
   /** `rescue_image_ref`, else the image the server was built from, else the configured default. */
-  async #rescueImage(ctx: AuthContext, s: ServerRow, ref: string | undefined): Promise<ImageRow> {
+  async #rescueImage(ctx: AuthContext, s: Server, ref: string | undefined): Promise<ImageRow> {
     if (ref !== undefined) {
       const image = await this.#d.images.usableImage(ref, s.project_id, ctx.isAdmin)
       if (!image) throw new UnsupportedRescueImage(ref)

@@ -1,19 +1,20 @@
 // How every server action starts, in Nova's order: 404 → policy → lock → state (→ the host is
 // alive), then one transaction that sets task_state by compare-and-set, records the instance
 // action and enqueues the task. The agent does the slow part (server-worker.ts).
-import type { Transaction } from 'kysely'
 import { ServiceUnavailable } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { Database, ServerRow } from '../store/schema.ts'
+import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
+import type { Tx } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
-import type { TaskQueue } from '../tasks/queue.ts'
 import { InstanceInvalidState, InstanceIsLocked, InstanceNotFound } from './errors.ts'
 import { authorize } from './policy.ts'
+import type { Server } from './server.ts'
+import type { ServerTaskKind, ServerTaskPayloads, ServerTaskQueue } from './server-tasks.ts'
 import type { TaskState, VmState } from './states.ts'
 
 /** An action's rule: from which states it may start and which task state it sets. */
-export interface ActionRule {
+export interface ActionRule<K extends ServerTaskKind = ServerTaskKind> {
   action: string
   policy: string
   vmStates: VmState[]
@@ -21,7 +22,7 @@ export interface ActionRule {
   mustHaveLaunched?: boolean
   checkLock?: boolean
   taskState: Exclude<TaskState, null>
-  kind: string
+  kind: K
 }
 
 export const RULES = {
@@ -42,10 +43,9 @@ export const RULES = {
 
 export interface ServerActionsDeps {
   repo: ServersRepo
-  queue: TaskQueue
+  actions: InstanceActionsRepo
+  queue: ServerTaskQueue
   hosts: HostRegistry
-  /** Where new work goes when a server has no host yet. */
-  pickHost: () => string
 }
 
 export class ServerActions {
@@ -56,13 +56,13 @@ export class ServerActions {
   }
 
   /** The server as the caller may see it: another project's server is 404, not 403. */
-  async get(ctx: AuthContext, id: string): Promise<ServerRow> {
+  async get(ctx: AuthContext, id: string): Promise<Server> {
     const s = await this.#d.repo.get(id)
     if (!s || (s.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
     return s
   }
 
-  async check(ctx: AuthContext, id: string, rule: ActionRule): Promise<ServerRow> {
+  async check(ctx: AuthContext, id: string, rule: ActionRule): Promise<Server> {
     const s = await this.get(ctx, id)
     authorize(ctx, rule.policy, 'member')
     if (rule.checkLock !== false && s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
@@ -76,16 +76,19 @@ export class ServerActions {
     if (host && !(await this.#d.hosts.isUp(host))) throw new ServiceUnavailable(`Compute service of ${host} is unavailable at this time.`)
   }
 
-  async start(ctx: AuthContext, id: string, rule: ActionRule, payload: Record<string, unknown>, requestId: string): Promise<void> {
+  async start<K extends ServerTaskKind>(ctx: AuthContext, id: string, rule: ActionRule<K>, payload: ServerTaskPayloads[K], requestId: string): Promise<void> {
     const s = await this.check(ctx, id, rule)
     return this.begin(ctx, s, rule, payload, requestId)
   }
 
   /** The compare-and-set, the instance action and the task, in one transaction. */
-  async begin(ctx: AuthContext, s: ServerRow, rule: ActionRule, payload: Record<string, unknown>, requestId: string,
-    extra: Partial<ServerRow> = {}, alsoInTransaction?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
-    const host = s.host ?? this.#d.pickHost()
-    await this.#d.repo.db.transaction().execute(async (trx: Transaction<Database>) => {
+  async begin<K extends ServerTaskKind>(ctx: AuthContext, s: Server, rule: ActionRule<K>, payload: ServerTaskPayloads[K], requestId: string,
+    extra: Partial<Server> = {}, alsoInTransaction?: (trx: Tx) => Promise<void>): Promise<void> {
+    // Actions are refused before they start on a server without a host (they need one launched or
+    // running: its vm_state says so); a server in ERROR for want of a host has none to act on.
+    const host = s.host
+    if (host === null) throw new InstanceInvalidState(s.id, rule.action, 'vm_state', s.vm_state)
+    await this.#d.repo.transaction(async (trx) => {
       const ok = await this.#d.repo.cas(s.id, { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] }, { ...extra, task_state: rule.taskState }, trx)
       if (!ok) {
         // Someone else changed it between our read and our write: answer as if we had seen it.
@@ -94,7 +97,7 @@ export class ServerActions {
         assertState(fresh, rule)
         throw new InstanceInvalidState(s.id, rule.action, 'task_state', fresh.task_state)
       }
-      await this.#d.repo.recordAction({ server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await this.#d.actions.record({ server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
       await alsoInTransaction?.(trx)
       await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
     })
@@ -102,8 +105,8 @@ export class ServerActions {
   }
 }
 
-export function assertState(s: ServerRow, rule: ActionRule): void {
-  if (!rule.vmStates.includes(s.vm_state as VmState)) throw new InstanceInvalidState(s.id, rule.action, 'vm_state', s.vm_state)
-  if (!(rule.taskStates ?? [null]).includes(s.task_state as TaskState)) throw new InstanceInvalidState(s.id, rule.action, 'task_state', s.task_state)
+export function assertState(s: Server, rule: ActionRule): void {
+  if (!rule.vmStates.includes(s.vm_state)) throw new InstanceInvalidState(s.id, rule.action, 'vm_state', s.vm_state)
+  if (!(rule.taskStates ?? [null]).includes(s.task_state)) throw new InstanceInvalidState(s.id, rule.action, 'task_state', s.task_state)
   if (rule.mustHaveLaunched && !s.launched_at) throw new InstanceInvalidState(s.id, rule.action, 'launched_at', null)
 }

@@ -3,18 +3,18 @@
 // index and fans the rows out by server id or project. It reads the table, not an in-memory
 // emitter, so a change written by another API process or agent sharing the database is seen
 // just the same. No subscribers, no timer.
-import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
-import type { Database, ServerRow } from '../store/schema.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import type { Server } from './server.ts'
 
 /** What a subscriber watches: one server (deleted ones included), one project, or everything. */
 export type ServerWatch = { serverId: string } | { projectId: string } | { allProjects: true }
 
-export type ServerChangeListener = (row: ServerRow) => void
+export type ServerChangeListener = (row: Server) => void
 
 export interface ServerChangeFeedOptions {
-  db: Kysely<Database>
+  servers: Pick<ServersRepo, 'changedSince'>
   clock: Clock
   logger: Logger
   /** Time between two queries while someone listens, ms. */
@@ -127,12 +127,8 @@ export class ServerChangeFeed {
     try {
       const from = new Date(Date.parse(this.#high) - this.#o.lookbackMs).toISOString()
       // updated_at >= (not >): rows written in the same millisecond as the newest one seen
-      // are read again, and the dedupe below drops those already delivered. ISO strings of
-      // one format sort as the instants they name, in SQLite and PostgreSQL alike.
-      const rows = await this.#o.db.selectFrom('servers').selectAll()
-        .where('updated_at', '>=', from)
-        .orderBy('updated_at').orderBy('id')
-        .execute()
+      // are read again, and the dedupe below drops those already delivered.
+      const rows = await this.#o.servers.changedSince(from)
       for (const row of rows) {
         if (generation !== this.#generation) return
         // The whole row is the version: two writes in one millisecond are two changes.
@@ -151,7 +147,7 @@ export class ServerChangeFeed {
     }
   }
 
-  #deliver(row: ServerRow): void {
+  #deliver(row: Server): void {
     // Copies: a listener may unsubscribe (its stream ends) while we iterate.
     const subs = [...(this.#byServer.get(row.id) ?? []), ...(this.#byProject.get(row.project_id) ?? []), ...this.#everything]
     for (const sub of subs) {

@@ -1,10 +1,9 @@
 // Server groups (os-server-groups at 2.1: one policy, shown as a one-item `policies` list) and
 // the placement rule they impose on new members (scheduler hint `group`).
 import { randomUUID } from 'node:crypto'
-import type { Transaction } from 'kysely'
 import { BadRequest, Forbidden, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { Database, ServerGroupRow } from '../store/schema.ts'
+import type { ServerGroupRow, Tx } from '../store/schema.ts'
 import type { ServerGroupsRepo } from '../store/server-groups-repo.ts'
 import { authorize } from './policy.ts'
 
@@ -44,7 +43,7 @@ export class ServerGroupService {
     const projectId = ctx.projectId
     if (!projectId) throw new Forbidden('A project-scoped token is required.')
     const row: ServerGroupRow = { id: randomUUID(), name, policy, project_id: projectId, user_id: ctx.userId, created_at: this.#now() }
-    await this.#repo.db.transaction().execute(async (trx) => {
+    await this.#repo.transaction(async (trx) => {
       if (await this.#repo.count(projectId, trx) >= SERVER_GROUP_QUOTAS.groups) throw new Forbidden('Quota exceeded, too many server groups.')
       await this.#repo.insert(row, trx)
     })
@@ -87,7 +86,12 @@ export class ServerGroupService {
     return { groupId: g.id, memberHosts, allows }
   }
 
-  async addMember(groupId: string, serverId: string, trx: Transaction<Database>): Promise<void> {
+  /** How many groups a project has (its server_groups quota's use). */
+  count(projectId: string): Promise<number> {
+    return this.#repo.count(projectId)
+  }
+
+  async addMember(groupId: string, serverId: string, trx: Tx): Promise<void> {
     await this.#repo.addMember(groupId, serverId, trx)
   }
 

@@ -4,15 +4,17 @@
 // Each write is a compare-and-set on the metadata text, so concurrent writers never lose keys.
 import { BadRequest, Forbidden, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { ServerRow } from '../store/schema.ts'
 import { InstanceInvalidState, InstanceIsLocked, InstanceNotFound } from './errors.ts'
 import { authorize } from './policy.ts'
+import type { Server } from './server.ts'
 import type { ServerService } from './server-service.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import type { VmState } from './states.ts'
 
 /** Nova's default quota of metadata items per server (also `maxServerMeta` in /limits). */
 export const METADATA_ITEMS_QUOTA = 128
 
-const WRITABLE_VM_STATES = ['active', 'paused', 'suspended', 'stopped']
+const WRITABLE_VM_STATES: VmState[] = ['active', 'paused', 'suspended', 'stopped']
 
 export type Metadata = Record<string, string>
 
@@ -23,13 +25,15 @@ export function checkMetadataQuota(metadata: Metadata): void {
   }
 }
 
-const parse = (s: ServerRow): Metadata => JSON.parse(s.metadata) as Metadata
+const parse = (s: Server): Metadata => JSON.parse(s.metadata) as Metadata
 
 export class ServerMetadataService {
   readonly #servers: ServerService
+  readonly #repo: ServersRepo
 
-  constructor(servers: ServerService) {
+  constructor(servers: ServerService, repo: ServersRepo) {
     this.#servers = servers
+    this.#repo = repo
   }
 
   async list(ctx: AuthContext, id: string): Promise<Metadata> {
@@ -84,21 +88,21 @@ export class ServerMetadataService {
     }
   }
 
-  #assertWritable(ctx: AuthContext, s: ServerRow, action: string): void {
+  #assertWritable(ctx: AuthContext, s: Server, action: string): void {
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (!WRITABLE_VM_STATES.includes(s.vm_state)) throw new InstanceInvalidState(s.id, action, 'vm_state', s.vm_state)
     if (s.task_state !== null) throw new InstanceInvalidState(s.id, action, 'task_state', s.task_state)
   }
 
   /** False when the server changed since `s` was read: the caller re-reads and decides again. */
-  #write(ctx: AuthContext, s: ServerRow, metadata: Metadata): Promise<boolean> {
-    return this.#servers.repo.cas(s.id, {
+  #write(ctx: AuthContext, s: Server, metadata: Metadata): Promise<boolean> {
+    return this.#repo.cas(s.id, {
       vmStates: WRITABLE_VM_STATES, taskStates: [null], metadata: s.metadata, unlocked: !ctx.isAdmin,
     }, { metadata: JSON.stringify(metadata) })
   }
 
-  async #fresh(id: string): Promise<ServerRow> {
-    const s = await this.#servers.repo.get(id)
+  async #fresh(id: string): Promise<Server> {
+    const s = await this.#repo.get(id)
     if (!s) throw new InstanceNotFound(id)
     return s
   }

@@ -7,38 +7,42 @@ import type { Sealer } from '../secrets.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import type { Scheduler } from './scheduler.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { ImageRow, ServerRow } from '../store/schema.ts'
-import type { ServersRepo } from '../store/servers-repo.ts'
-import type { TaskQueue } from '../tasks/queue.ts'
+import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
+import type { ImageRow } from '../store/schema.ts'
+import type { ServerFilter, ServersRepo, Usage } from '../store/servers-repo.ts'
 import {
   InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef,
 } from './errors.ts'
 import type { FlavorService } from './flavor-service.ts'
 import type { KeypairService } from './keypair-service.ts'
 import { canonicalIPv6 } from './access-ips.ts'
-import { generateInstancePassword } from './passwords.ts'
+import { generateInstancePassword } from './admin-pass.ts'
+import type { FixedIp, LatestFault, Server, ServerAccess } from './server.ts'
+import type { ServerTaskQueue } from './server-tasks.ts'
 import type { ServerGroupService } from './server-group-service.ts'
 import { RULES, type ServerActions } from './server-actions.ts'
 import { checkMetadataQuota } from './server-metadata.ts'
 import { authorize } from './policy.ts'
-import { PowerState, statesForStatus } from './states.ts'
+import { PowerState, statesForStatus, type TaskState, type VmState } from './states.ts'
 
 /** What compute needs from the image service. */
 export interface ImageLookup {
   usableImage(id: string, projectId: string, isAdmin: boolean): Promise<ImageRow | undefined>
+  /** The oldest active image of that name. */
   findByName(name: string): Promise<ImageRow | undefined>
+  /** Any image, whatever its status or owner (names shown beside a server's rescue). */
+  get(id: string): Promise<ImageRow | undefined>
 }
 
 export interface Quotas { instances: number; cores: number; ram: number }
 
 export interface ServerServiceDeps {
   repo: ServersRepo
-  queue: TaskQueue
+  actionsRepo: InstanceActionsRepo
+  queue: ServerTaskQueue
   flavors: FlavorService
   keypairs: KeypairService
   images: ImageLookup
-  /** Where new servers go (the scheduler of a single host). */
-  pickHost: () => string
   quotas: Quotas
   enableInstancePassword: boolean
   /** Seals the passwords that travel to the agent inside tasks. */
@@ -97,35 +101,50 @@ export class ServerService {
     this.#d = deps
   }
 
-  get repo(): ServersRepo {
-    return this.#d.repo
-  }
-
   /** The server as the caller may see it: another project's server is 404, not 403. */
-  get(ctx: AuthContext, id: string): Promise<ServerRow> {
+  get(ctx: AuthContext, id: string): Promise<Server> {
     return this.#d.actions.get(ctx, id)
   }
 
-  async show(ctx: AuthContext, id: string): Promise<ServerRow> {
+  async show(ctx: AuthContext, id: string): Promise<Server> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:servers:show', 'reader')
     return s
   }
 
-  async list(ctx: AuthContext, q: ListQuery): Promise<ServerRow[]> {
+  /** A server deleted or not, unchecked: for callers that decided already who may see it. */
+  getIncludingDeleted(id: string): Promise<Server | undefined> {
+    return this.#d.repo.getAny(id)
+  }
+
+  /** The addresses of servers the caller was given. */
+  fixedIps(serverIds: string[]): Promise<Map<string, FixedIp[]>> {
+    return this.#d.repo.fixedIps(serverIds)
+  }
+
+  /** The latest fault of servers the caller was given. */
+  latestFaults(serverIds: string[]): Promise<Map<string, LatestFault>> {
+    return this.#d.repo.latestFaults(serverIds)
+  }
+
+  /** Where a server the caller was given is reached by SSH (recorded by its agent). */
+  access(serverId: string): Promise<ServerAccess | undefined> {
+    return this.#d.repo.access(serverId)
+  }
+
+  /** What a project's servers take of its quotas. */
+  usage(projectId: string): Promise<Usage> {
+    return this.#d.repo.usage(projectId)
+  }
+
+  async list(ctx: AuthContext, q: ListQuery): Promise<Server[]> {
     authorize(ctx, q.detail ? 'os_compute_api:servers:detail' : 'os_compute_api:servers:index', 'reader')
-    const db = this.#d.repo.db
-    let query = db.selectFrom('servers').selectAll()
-    if (q.allTenants && ctx.isAdmin) {
-      if (q.projectId) query = query.where('project_id', '=', q.projectId)
-    } else {
-      query = query.where('project_id', '=', ctx.projectId ?? '')
+    const f: ServerFilter = {
+      projectId: q.allTenants && ctx.isAdmin ? q.projectId || undefined : ctx.projectId ?? '',
+      changesSince: q.changesSince || undefined,
     }
-    // changes-since shows deleted servers too: that is how clients see deletions.
-    if (q.changesSince) query = query.where('updated_at', '>=', q.changesSince)
-    else query = query.where('deleted', '=', 0)
     if (q.status) {
-      const vm = new Set<string>(), tasks = new Set<string | null>()
+      const vm = new Set<VmState>(), tasks = new Set<TaskState>()
       let anyTask = false
       for (const st of q.status) {
         const m = statesForStatus(st)
@@ -135,25 +154,20 @@ export class ServerService {
         else m.taskStates.forEach((t) => tasks.add(t))
       }
       if (vm.size === 0) return []
-      query = query.where('vm_state', 'in', [...vm])
-      if (!anyTask && tasks.size) query = query.where('task_state', 'in', [...tasks].filter((t): t is string => t !== null))
+      f.vmStates = [...vm]
+      if (!anyTask && tasks.size) f.taskStates = [...tasks].filter((t) => t !== null)
     }
-    if (q.image) query = query.where('image_id', '=', lastSegment(q.image))
-    if (q.flavor) query = query.where('flavor_id', '=', lastSegment(q.flavor))
-    if (q.reservationId) query = query.where('reservation_id', '=', q.reservationId)
-    query = query.orderBy('created_at', 'desc').orderBy('id', 'desc')
+    if (q.image) f.imageId = lastSegment(q.image)
+    if (q.flavor) f.flavorId = lastSegment(q.flavor)
+    if (q.reservationId) f.reservationId = q.reservationId
     if (q.name === undefined && q.ip === undefined) {
-      // Every filter is SQL: the page is read by keyset from the marker, over the
-      // (project_id, created_at, id) index, never the whole project (100,000 servers, say).
-      if (q.marker !== undefined) {
-        const m = await query.where('id', '=', q.marker).executeTakeFirst()
-        if (!m) throw new BadRequest(`marker [${q.marker}] not found`)
-        query = query.where((eb) => eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]))
-      }
-      return q.limit !== undefined ? query.limit(q.limit).execute() : query.execute()
+      // Every filter is SQL: the page is read by keyset from the marker.
+      const page = await this.#d.repo.list(f, { marker: q.marker, limit: q.limit })
+      if (!page) throw new BadRequest(`marker [${q.marker}] not found`)
+      return page
     }
     // Name and IP filters are regular expressions, applied here.
-    let rows = await query.execute()
+    let rows = (await this.#d.repo.list(f)) ?? []
     if (q.name !== undefined) {
       const re = safeRegex(q.name)
       rows = rows.filter((r) => re.test(r.name))
@@ -171,7 +185,7 @@ export class ServerService {
     return q.limit !== undefined ? rows.slice(0, q.limit) : rows
   }
 
-  async create(ctx: AuthContext, req: CreateServer, requestId: string): Promise<{ servers: ServerRow[]; adminPass: string | undefined; reservationId: string }> {
+  async create(ctx: AuthContext, req: CreateServer, requestId: string): Promise<{ servers: Server[]; adminPass: string | undefined; reservationId: string }> {
     authorize(ctx, 'os_compute_api:servers:create', 'member')
     const projectId = ctx.projectId
     if (!projectId) throw new Forbidden('A project-scoped token is required.')
@@ -204,14 +218,14 @@ export class ServerService {
     const taken = [...(placement?.memberHosts ?? [])]
     const hostsToWake = new Set<string>()
     const now = this.#d.repo.now()
-    const servers: ServerRow[] = []
-    await this.#d.repo.db.transaction().execute(async (trx) => {
+    const servers: Server[] = []
+    await this.#d.repo.transaction(async (trx) => {
       for (let i = 0; i < count; i++) {
         // No room on a live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
         const host = await this.#d.scheduler.claim(trx, candidates, demand, placement ? (h) => placement.allows(h, taken) : undefined)
         if (host !== null) taken.push(host)
         const placeable = host !== null
-        const row: ServerRow = {
+        const row: Server = {
           id: randomUUID(), name: count > 1 ? `${req.name}-${i + 1}` : req.name, project_id: projectId, user_id: ctx.userId,
           image_id: image.id, flavor_id: flavor.id, key_name: req.keyName ?? null,
           vm_state: placeable ? 'building' : 'error', task_state: placeable ? 'scheduling' : null, power_state: PowerState.NOSTATE, host: placeable ? host : null,
@@ -221,11 +235,11 @@ export class ServerService {
         }
         await this.#d.repo.insert(row, trx)
         if (keypair || req.userData !== undefined) {
-          await trx.insertInto('server_boot_data').values({ server_id: row.id, key_data: keypair?.public_key ?? null, user_data: req.userData ?? null }).execute()
+          await this.#d.repo.insertBootData(row.id, { keyData: keypair?.public_key ?? null, userData: req.userData ?? null }, trx)
         }
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
-        await this.#d.repo.recordAction({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
+        await this.#d.actionsRepo.record({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
         if (host !== null) {
           await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
           hostsToWake.add(host)
@@ -233,7 +247,7 @@ export class ServerService {
           const noHost = 'No valid host was found. There are not enough hosts available.'
           await this.#d.repo.recordFault(row.id, 500, noHost, '', trx)
           // As Nova's conductor records it: the create action failed, with its event.
-          await this.#d.repo.recordFailedEvent(row.id, requestId, 'conductor_schedule_and_build_instances', noHost, trx)
+          await this.#d.actionsRepo.recordFailedEvent(row.id, requestId, 'conductor_schedule_and_build_instances', noHost, trx)
         }
         servers.push(row)
       }
@@ -243,11 +257,8 @@ export class ServerService {
   }
 
   async #allowedCount(projectId: string, flavor: { vcpus: number; ram: number }, min: number, max: number): Promise<number> {
-    const used = await this.#d.repo.db.selectFrom('servers').innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
-      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('flavors.vcpus').as('cores'), eb.fn.sum<number>('flavors.ram').as('ram')])
-      .where('servers.project_id', '=', projectId).where('servers.deleted', '=', 0).executeTakeFirstOrThrow()
+    const { instances: n, cores, ram } = await this.#d.repo.usage(projectId)
     const q = this.#d.quotas
-    const n = Number(used.n), cores = Number(used.cores ?? 0), ram = Number(used.ram ?? 0)
     const fit = Math.min(q.instances - n, Math.floor((q.cores - cores) / Math.max(1, flavor.vcpus)), Math.floor((q.ram - ram) / Math.max(1, flavor.ram)))
     if (fit < min) {
       const [resource, usedNow, limit, each] = q.instances - n < min ? ['instances', n, q.instances, 1]
@@ -257,14 +268,15 @@ export class ServerService {
     return Math.min(max, fit)
   }
 
-  async update(ctx: AuthContext, id: string, change: { name?: string; accessIPv4?: string; accessIPv6?: string }): Promise<ServerRow> {
+  async update(ctx: AuthContext, id: string, change: { name?: string; accessIPv4?: string; accessIPv6?: string }): Promise<Server> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:servers:update', 'member')
-    const set: Partial<ServerRow> = {}
+    const set: Partial<Server> = {}
     if (change.name !== undefined) set.name = change.name
     if (change.accessIPv4 !== undefined) set.access_ipv4 = change.accessIPv4
     if (change.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(change.accessIPv6)
-    await this.#d.repo.db.updateTable('servers').set({ ...set, updated_at: this.#d.repo.now() }).where('id', '=', s.id).execute()
+    // Deleted meanwhile: the answer shows the server as it was read (it is gone at the next read).
+    await this.#d.repo.update(s.id, set)
     return (await this.#d.repo.get(s.id)) ?? s
   }
 
@@ -274,34 +286,43 @@ export class ServerService {
     authorize(ctx, 'os_compute_api:servers:delete', 'member')
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (s.task_state === 'deleting') return
-    if (!s.host || !(await this.#d.hosts.isUp(s.host))) return this.#deleteLocally(ctx, s, requestId)
-    await this.#d.repo.db.transaction().execute(async (trx) => {
-      if (!(await this.#d.repo.cas(s.id, { taskStates: [s.task_state] }, { task_state: 'deleting' }, trx))) {
-        // It changed under us; retrying once with the fresh row keeps delete unconditional.
-        const fresh = await this.#d.repo.get(s.id, trx)
-        if (!fresh) throw new InstanceNotFound(s.id)
-        if (fresh.task_state === 'deleting') return
-        if (!(await this.#d.repo.cas(s.id, { taskStates: [fresh.task_state] }, { task_state: 'deleting' }, trx))) throw new InstanceInvalidState(s.id, 'delete', 'task_state', fresh.task_state)
-      }
-      await this.#d.repo.recordAction({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
-      await this.#d.queue.enqueue(trx, { kind: 'server.delete', subjectId: s.id, host: s.host ?? this.#d.pickHost(), payload: {}, requestId })
+    const host = s.host
+    if (!host || !(await this.#d.hosts.isUp(host))) return this.#deleteLocally(ctx, s, requestId)
+    await this.#d.repo.transaction(async (trx) => {
+      const won = await this.#casOnce(s, 'delete', (from) => this.#d.repo.cas(s.id, from, { task_state: 'deleting' }, trx),
+        async () => this.#d.repo.get(s.id, trx))
+      if (!won) return
+      await this.#d.actionsRepo.record({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await this.#d.queue.enqueue(trx, { kind: 'server.delete', subjectId: s.id, host, payload: {}, requestId })
     })
-    this.#d.queue.notify(s.host ?? this.#d.pickHost())
+    this.#d.queue.notify(host)
   }
 
   /**
    * Nova's "local delete": with no live agent for the server's host, the record is deleted at once
-   * (the agent reconciles what is left on its host when it comes back).
+   * (what is left on the host is the agent's to clean up when it comes back).
    */
-  async #deleteLocally(ctx: AuthContext, s: ServerRow, requestId: string): Promise<void> {
-    const now = this.#d.repo.now()
-    await this.#d.repo.db.transaction().execute(async (trx) => {
-      await this.#d.repo.recordAction({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
-      await trx.updateTable('servers').set({ vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, deleted: 1, deleted_at: now, terminated_at: now, updated_at: now })
-        .where('id', '=', s.id).where('deleted', '=', 0).execute()
-      await trx.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', s.id).where('ended_at', 'is', null).execute()
-      await this.#d.repo.releaseFixedIps(s.id, trx)
+  async #deleteLocally(ctx: AuthContext, s: Server, requestId: string): Promise<void> {
+    await this.#d.repo.transaction(async (trx) => {
+      const won = await this.#casOnce(s, 'delete', (from) => this.#d.repo.softDelete(s.id, from, trx),
+        async () => this.#d.repo.get(s.id, trx))
+      if (!won) return
+      await this.#d.actionsRepo.record({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
     })
+  }
+
+  /**
+   * Delete is allowed in every task state: a compare-and-set on the task state seen, and when
+   * the server changed under us, once more on the fresh one. False: a delete is already under
+   * way (nothing to do); lost twice: 409 with the state it is in.
+   */
+  async #casOnce(s: Server, action: string, write: (from: { taskStates: TaskState[] }) => Promise<boolean>, reread: () => Promise<Server | undefined>): Promise<boolean> {
+    if (await write({ taskStates: [s.task_state] })) return true
+    const fresh = await reread()
+    if (!fresh) throw new InstanceNotFound(s.id)
+    if (fresh.task_state === 'deleting') return false
+    if (await write({ taskStates: [fresh.task_state] })) return true
+    throw new InstanceInvalidState(s.id, action, 'task_state', fresh.task_state)
   }
 
   /** forceDelete: deletes at once whatever the state (Nova's force_delete, must_have_launched=False). */
@@ -337,7 +358,7 @@ export class ServerService {
     const image = await this.#d.images.usableImage(imageId, s.project_id, ctx.isAdmin)
     if (!image) throw new InvalidImageRef(imageId)
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
-    const set: Partial<ServerRow> = { image_id: image.id }
+    const set: Partial<Server> = { image_id: image.id }
     if (req.name !== undefined) set.name = req.name
     if (req.metadata !== undefined) {
       checkMetadataQuota(req.metadata)
@@ -353,20 +374,18 @@ export class ServerService {
   async lock(ctx: AuthContext, id: string, reason?: string): Promise<void> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:os-lock-server:lock', 'member')
-    await this.#d.repo.db.updateTable('servers')
-      .set({ locked: 1, locked_by: s.locked ? s.locked_by : ctx.isAdmin && ctx.projectId !== s.project_id ? 'admin' : 'owner', locked_reason: reason ?? null, updated_at: this.#d.repo.now() })
-      .where('id', '=', s.id).execute()
+    await this.#d.repo.update(s.id, { locked: 1, locked_by: s.locked ? s.locked_by : ctx.isAdmin && ctx.projectId !== s.project_id ? 'admin' : 'owner', locked_reason: reason ?? null })
   }
 
   async unlock(ctx: AuthContext, id: string): Promise<void> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:os-lock-server:unlock', 'member')
     if (s.locked && s.locked_by === 'admin' && !ctx.isAdmin) throw new PolicyNotAuthorized('os_compute_api:os-lock-server:unlock:unlock_override')
-    await this.#d.repo.db.updateTable('servers').set({ locked: 0, locked_by: null, locked_reason: null, updated_at: this.#d.repo.now() }).where('id', '=', s.id).execute()
+    await this.#d.repo.update(s.id, { locked: 0, locked_by: null, locked_reason: null })
   }
 
   /** Console output is read by the API from the agent's driver when both share the process. */
-  async checkConsole(ctx: AuthContext, id: string): Promise<ServerRow> {
+  async checkConsole(ctx: AuthContext, id: string): Promise<Server> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:os-console-output', 'member')
     if (s.vm_state === 'building' || !s.launched_at) throw new InstanceNotReady(s.id)

@@ -4,16 +4,21 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { VmNotFound, type ServerSpec, type VirtDriver } from '../drivers/driver.ts'
-import type { ServerRow } from '../store/schema.ts'
+import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
+import type { RescuesRepo } from '../store/rescues-repo.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
-import type { TaskHandler } from '../tasks/agent.ts'
+import type { TaskHandlers } from '../tasks/agent.ts'
 import type { Task } from '../tasks/queue.ts'
 import type { FlavorService } from './flavor-service.ts'
 import type { Sealer } from '../secrets.ts'
-import { PowerState, type PowerStateValue, type TaskState, type VmState } from './states.ts'
+import type { Server } from './server.ts'
+import type { SealedSecrets, ServerTaskKind, ServerTaskPayloads } from './server-tasks.ts'
+import { PowerState, type PowerStateValue, type TaskState } from './states.ts'
 
 export interface WorkerDeps {
   repo: ServersRepo
+  actions: InstanceActionsRepo
+  rescues: RescuesRepo
   driver: VirtDriver
   flavors: FlavorService
   imageName: (id: string | null) => Promise<string | null>
@@ -23,16 +28,23 @@ export interface WorkerDeps {
   logger: Logger
 }
 
-interface Sealed { adminPass?: string; authorizedKeys?: string[] }
+type ServerTask<K extends ServerTaskKind = ServerTaskKind> = Task<ServerTaskPayloads, K>
 
-interface Step {
+interface Step<K extends ServerTaskKind> {
   /** The instance-action event name (Nova's). */
   event: string
   /** The task state the API set; a server elsewhere means the task is stale (a delete won). */
   taskStates: Exclude<TaskState, null>[]
-  work: (server: ServerRow, payload: Record<string, unknown>) => Promise<Partial<ServerRow>>
+  work: (server: Server, payload: ServerTaskPayloads[K]) => Promise<Partial<Server>>
   /** What a failure leaves: by default the vm_state is kept and the power state re-read. */
-  onFailure?: (server: ServerRow, payload: Record<string, unknown>) => Promise<Partial<ServerRow>> | Partial<ServerRow>
+  onFailure?: (server: Server, payload: ServerTaskPayloads[K]) => Promise<Partial<Server>> | Partial<Server>
+}
+
+/** A compare-and-set the task needed was lost: the server moved on (deleted, most likely). */
+class ServerMovedOn extends Error {
+  constructor(serverId: string, taskState: TaskState | undefined) {
+    super(`server ${serverId} changed while its task ran (task_state ${taskState === undefined ? 'gone' : taskState ?? 'None'})`)
+  }
 }
 
 export class ServerWorker {
@@ -43,7 +55,7 @@ export class ServerWorker {
   }
 
   /** The handlers the agent runs, by task kind. */
-  handlers(): Record<string, TaskHandler> {
+  handlers(): Omit<TaskHandlers<ServerTaskPayloads>, 'server.console'> {
     const d = this.#d
     const running = () => ({ power_state: PowerState.RUNNING })
     return {
@@ -51,7 +63,7 @@ export class ServerWorker {
         event: 'compute__do_build_and_run_instance',
         taskStates: ['scheduling', 'spawning'],
         work: async (s, p) => {
-          await d.repo.cas(s.id, { vmStates: ['building'], taskStates: ['scheduling'] }, { task_state: 'spawning' })
+          await this.#advance(s, { vmStates: ['building'], taskStates: ['scheduling'] }, 'spawning')
           await d.driver.spawn(await this.#bootSpec(s, p))
           return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
         },
@@ -67,7 +79,7 @@ export class ServerWorker {
       }),
       'server.reboot': (t) => this.#run(t, {
         event: 'compute_reboot_instance', taskStates: ['rebooting', 'rebooting_hard'],
-        work: async (s, p) => { await d.driver.reboot(s.id, p.type === 'HARD' ? 'HARD' : 'SOFT'); return { vm_state: 'active', ...running() } },
+        work: async (s, p) => { await d.driver.reboot(s.id, p.type); return { vm_state: 'active', ...running() } },
       }),
       'server.pause': (t) => this.#run(t, {
         event: 'compute_pause_instance', taskStates: ['pausing'],
@@ -80,7 +92,7 @@ export class ServerWorker {
       'server.rebuild': (t) => this.#run(t, {
         event: 'compute_rebuild_instance', taskStates: ['rebuilding', 'rebuild_spawning'],
         work: async (s, p) => {
-          await d.repo.cas(s.id, { taskStates: ['rebuilding'] }, { task_state: 'rebuild_spawning' })
+          await this.#advance(s, { taskStates: ['rebuilding'] }, 'rebuild_spawning')
           await d.driver.rebuild(await this.#bootSpec(s, p))
           // A stopped server stays stopped after a rebuild, as in Nova.
           if (p.previousVmState === 'stopped') {
@@ -93,28 +105,22 @@ export class ServerWorker {
       'server.rescue': (t) => this.#run(t, {
         event: 'compute_rescue_instance', taskStates: ['rescuing'],
         work: async (s, p) => {
-          const imageId = String(p.rescueImageId)
+          const imageId = p.rescueImageId
           const secret = this.#open(p)
           await d.driver.rescue(s.id, { imageId, imageName: await d.imageName(imageId), adminPass: secret.adminPass ?? '', authorizedKeys: secret.authorizedKeys ?? [] })
           const { powerState } = await d.driver.getInfo(s.id)
           const now = d.repo.now()
           // The auto-unrescue clock runs from the moment the rescue is usable.
-          const rescue = await d.repo.db.selectFrom('rescues').select(['id', 'auto_unrescue_seconds']).where('request_id', '=', t.request_id).where('server_id', '=', s.id).executeTakeFirst()
-          if (rescue) {
-            await d.repo.db.updateTable('rescues').set({
-              rescued_at: now, host_key_fingerprint: d.driver.hostKeyFingerprint?.(s.id) ?? null,
-              expires_at: rescue.auto_unrescue_seconds === null ? null : new Date(Date.parse(now) + rescue.auto_unrescue_seconds * 1000).toISOString(),
-            }).where('id', '=', rescue.id).execute()
-          }
+          await d.rescues.markRescued(s.id, t.request_id, now, d.driver.hostKeyFingerprint?.(s.id) ?? null)
           return { vm_state: 'rescued', power_state: powerState, launched_at: now }
         },
         // Safe failure: back to the server's own disk in its former power state; ERROR only if even that fails.
         onFailure: async (s, p) => {
-          await d.repo.db.updateTable('rescues').set({ ended_at: d.repo.now() }).where('request_id', '=', t.request_id).where('server_id', '=', s.id).execute()
-          const previous = Number(p.previousPowerState ?? s.power_state) as PowerStateValue
+          await d.rescues.endRequest(s.id, t.request_id)
+          const previous = p.previousPowerState as PowerStateValue
           try {
             await d.driver.restore(s.id, previous)
-            return { vm_state: String(p.previousVmState ?? s.vm_state), power_state: (await d.driver.getInfo(s.id)).powerState }
+            return { vm_state: p.previousVmState, power_state: (await d.driver.getInfo(s.id)).powerState }
           } catch (err) {
             d.logger.error({ server: s.id, err: (err as Error).message }, 'could not restore the server after a failed rescue')
             return { vm_state: 'error', power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState }
@@ -125,7 +131,7 @@ export class ServerWorker {
         event: 'compute_unrescue_instance', taskStates: ['unrescuing'],
         work: async (s) => {
           await d.driver.unrescue(s.id)
-          await d.repo.db.updateTable('rescues').set({ ended_at: d.repo.now() }).where('server_id', '=', s.id).where('ended_at', 'is', null).execute()
+          await d.rescues.endOpen(s.id)
           return { vm_state: 'active', ...running() }
         },
         // Safe failure, the other way: the rescue system boots again (same disk, same password),
@@ -133,12 +139,14 @@ export class ServerWorker {
         onFailure: async (s) => {
           try {
             await d.driver.restoreRescue(s.id)
-            await this.#postponeExpiredRescue(s.id)
+            // An auto-exit that failed would be tried again at the next sweep, every second, for as
+            // long as the fault lasts: the next try comes one rescue period later.
+            await d.rescues.postponeExpired(s.id)
             return { vm_state: 'rescued', power_state: (await d.driver.getInfo(s.id)).powerState }
           } catch (err) {
             d.logger.error({ server: s.id, err: (err as Error).message }, 'could not boot the rescue system again after a failed unrescue')
             // Nothing runs for this rescue any more: it ends (and its auto-exit with it).
-            await d.repo.db.updateTable('rescues').set({ ended_at: d.repo.now() }).where('server_id', '=', s.id).where('ended_at', 'is', null).execute()
+            await d.rescues.endOpen(s.id)
             return { vm_state: 'error', power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState }
           }
         },
@@ -149,8 +157,7 @@ export class ServerWorker {
 
   /** After a restart: tell the driver which servers live on this host. */
   async adoptServers(): Promise<void> {
-    const rows = await this.#d.repo.db.selectFrom('servers').selectAll().where('host', '=', this.#d.host).where('deleted', '=', 0)
-      .where('vm_state', 'in', ['active', 'stopped', 'paused', 'rescued', 'error', 'suspended']).execute()
+    const rows = await this.#d.repo.onHost(this.#d.host, ['active', 'stopped', 'paused', 'rescued', 'error', 'suspended'])
     const servers = []
     for (const s of rows) {
       if (!s.launched_at) continue
@@ -159,24 +166,23 @@ export class ServerWorker {
     await this.#d.driver.adopt(servers)
   }
 
+  #open(payload: { sealed: string }): SealedSecrets {
+    return this.#d.sealer.open<SealedSecrets>(payload.sealed)
+  }
+
   /**
-   * An auto-exit that failed would be tried again at the next sweep, every second, for as long
-   * as the fault lasts: the next try comes one rescue period later, as if the rescue had just begun.
+   * The next task state of a task that has two (scheduling → spawning, rebuilding →
+   * rebuild_spawning), by compare-and-set. A re-run finds it set already; a server found
+   * anywhere else moved on, and the task stops before it touches the hypervisor.
    */
-  async #postponeExpiredRescue(serverId: string): Promise<void> {
-    const { repo } = this.#d
-    const now = repo.now()
-    const r = await repo.db.selectFrom('rescues').select(['id', 'auto_unrescue_seconds', 'expires_at'])
-      .where('server_id', '=', serverId).where('ended_at', 'is', null).where('expires_at', '<=', now).executeTakeFirst()
-    if (!r || r.auto_unrescue_seconds === null) return
-    await repo.db.updateTable('rescues').set({ expires_at: new Date(Date.parse(now) + r.auto_unrescue_seconds * 1000).toISOString() }).where('id', '=', r.id).execute()
+  async #advance(s: Server, from: { vmStates?: Server['vm_state'][]; taskStates: TaskState[] }, to: Exclude<TaskState, null>): Promise<void> {
+    if (await this.#d.repo.cas(s.id, from, { task_state: to })) return
+    const fresh = await this.#d.repo.get(s.id)
+    if (fresh?.task_state === to) return
+    throw new ServerMovedOn(s.id, fresh?.task_state)
   }
 
-  #open(payload: Record<string, unknown>): Sealed {
-    return typeof payload.sealed === 'string' ? this.#d.sealer.open<Sealed>(payload.sealed) : {}
-  }
-
-  async #spec(s: ServerRow): Promise<ServerSpec> {
+  async #spec(s: Server): Promise<ServerSpec> {
     const flavor = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
     return {
       id: s.id, name: s.name, vcpus: flavor?.vcpus ?? 1, ramMb: flavor?.ram ?? 512, diskGb: flavor?.disk ?? 1,
@@ -185,7 +191,7 @@ export class ServerWorker {
   }
 
   /** The spec of a first boot (create, rebuild): with the key pair's key and the user data. */
-  async #bootSpec(s: ServerRow, payload: Record<string, unknown>): Promise<ServerSpec> {
+  async #bootSpec(s: Server, payload: { sealed: string }): Promise<ServerSpec> {
     const boot = await this.#d.repo.bootData(s.id)
     return {
       ...(await this.#spec(s)),
@@ -200,39 +206,45 @@ export class ServerWorker {
    * of it (killed, crashed, or its lease ran out): the events that attempt started are finished
    * now, with Error and why, before this attempt starts its own. Returns how many there were.
    */
-  async #closeAbandoned(task: Task): Promise<number> {
+  async #closeAbandoned(task: ServerTask): Promise<number> {
     if (task.attempts <= 1) return 0
     const reason = `The agent running this task stopped before it finished (killed, crashed or lost its lease); ` +
       `the task was taken over and run again by the agent of host ${this.#d.host} (attempt ${task.attempts}).`
-    const n = await this.#d.repo.finishAbandonedEvents(task.subject_id, task.request_id, reason)
+    const n = await this.#d.actions.finishAbandonedEvents(task.subject_id, task.request_id, reason)
     if (n) this.#d.logger.warn({ server: task.subject_id, kind: task.kind, attempt: task.attempts, events: n }, 'task taken over: the abandoned attempt\'s events finished with Error')
     return n
   }
 
-  async #run(task: Task, step: Step): Promise<void> {
-    const { repo, logger } = this.#d
-    const payload = (task.payload ?? {}) as Record<string, unknown>
+  async #run<K extends ServerTaskKind>(task: ServerTask<K>, step: Step<K>): Promise<void> {
+    const { repo, actions, logger } = this.#d
+    const payload = task.payload
     const abandoned = await this.#closeAbandoned(task)
     const server = await repo.get(task.subject_id)
-    if (!server || !step.taskStates.includes(server.task_state as Exclude<TaskState, null>)) {
+    if (!server || !server.task_state || !step.taskStates.includes(server.task_state)) {
       logger.info({ server: task.subject_id, kind: task.kind, task_state: server?.task_state }, 'stale task skipped')
       // The abandoned attempt was this action's only one: it ends failed, not silent.
-      if (abandoned) await repo.markActionFailed(task.subject_id, task.request_id)
+      if (abandoned) await actions.markFailed(task.subject_id, task.request_id)
       return
     }
-    const eventId = await repo.startEvent(server.id, task.request_id, step.event, this.#d.host)
-    let outcome: Partial<ServerRow>
+    const eventId = await actions.startEvent(server.id, task.request_id, step.event, this.#d.host)
+    let outcome: Partial<Server>
     let error: Error | undefined
     try {
       outcome = await step.work(server, payload)
     } catch (err) {
       error = err as Error
+      if (err instanceof ServerMovedOn) {
+        // Nothing was done on the hypervisor: the event ends failed, the server is left to whoever moved it.
+        logger.info({ server: server.id, kind: task.kind, err: err.message }, 'server moved on before its task ran; nothing done')
+        await actions.finishEvent(eventId, 'Error', `${err.name}: ${err.message}`, undefined, { onlyIfOpen: true })
+        return
+      }
       const { powerState } = await this.#d.driver.getInfo(server.id).catch(() => ({ powerState: server.power_state }))
       outcome = { power_state: powerState, ...((await step.onFailure?.(server, payload)) ?? {}) }
     }
     // The outcome, the fault and the event commit with the final compare-and-set: whoever sees the
     // server idle again (in any process) sees how its action ended.
-    const done = await repo.db.transaction().execute(async (trx) => {
+    const done = await repo.transaction(async (trx) => {
       const won = await repo.cas(server.id, { taskStates: step.taskStates }, { ...outcome, task_state: null }, trx)
       // Drivers that forward SSH: the address and the booted system's host key, for every API process.
       if (won && this.#d.driver.sshAccess) await repo.recordAccess(server.id, this.#d.driver.sshAccess(server.id), trx)
@@ -241,9 +253,9 @@ export class ServerWorker {
       // and an event the next attempt closed keeps what it says.
       if (error) {
         if (won) await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message, trx)
-        await repo.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`, trx, { onlyIfOpen: !won })
+        await actions.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`, trx, { onlyIfOpen: !won })
       } else {
-        await repo.finishEvent(eventId, 'Success', undefined, trx, { onlyIfOpen: !won })
+        await actions.finishEvent(eventId, 'Success', undefined, trx, { onlyIfOpen: !won })
       }
       return won
     })
@@ -251,42 +263,42 @@ export class ServerWorker {
     if (error) logger.warn({ server: server.id, kind: task.kind, err: error.message }, 'server task failed; server put back')
   }
 
-  async #delete(task: Task): Promise<void> {
-    const { repo, driver, logger } = this.#d
+  async #delete(task: ServerTask<'server.delete'>): Promise<void> {
+    const { repo, actions, driver, logger } = this.#d
     const abandoned = await this.#closeAbandoned(task)
     const server = await repo.get(task.subject_id)
-    if (!server) {
-      if (abandoned) await repo.markActionFailed(task.subject_id, task.request_id)
+    if (!server || server.task_state !== 'deleting') {
+      if (server) logger.info({ server: task.subject_id, kind: task.kind, task_state: server.task_state }, 'stale task skipped')
+      if (abandoned) await actions.markFailed(task.subject_id, task.request_id)
       return
     }
-    const eventId = await repo.startEvent(server.id, task.request_id, 'compute_terminate_instance', this.#d.host)
+    const eventId = await actions.startEvent(server.id, task.request_id, 'compute_terminate_instance', this.#d.host)
     try {
       await driver.destroy(server.id)
     } catch (err) {
       // A VM that is already gone is what we wanted; anything else is recorded and retried by the user.
       if (!(err instanceof VmNotFound)) {
-        logger.warn({ server: server.id, err: (err as Error).message }, 'destroy failed')
-        await repo.db.transaction().execute(async (trx) => {
-          await repo.cas(server.id, { taskStates: ['deleting'] }, { task_state: null, vm_state: 'error' as VmState }, trx)
-          await repo.recordFault(server.id, 500, (err as Error).message, (err as Error).stack ?? '', trx)
-          await repo.finishEvent(eventId, 'Error', (err as Error).message, trx)
+        const error = err as Error
+        logger.warn({ server: server.id, err: error.message }, 'destroy failed')
+        const won = await repo.transaction(async (trx) => {
+          const won = await repo.cas(server.id, { taskStates: ['deleting'] }, { task_state: null, vm_state: 'error' }, trx)
+          if (won) await repo.recordFault(server.id, 500, error.message, error.stack ?? '', trx)
+          await actions.finishEvent(eventId, 'Error', error.message, trx, { onlyIfOpen: !won })
+          return won
         })
+        if (!won) logger.info({ server: server.id }, 'server changed while the delete ran (deleted?); its failure not recorded')
         return
       }
     }
-    const now = repo.now()
-    await repo.db.transaction().execute(async (trx) => {
-      await trx.updateTable('servers').set({
-        vm_state: 'deleted', task_state: null, power_state: PowerState.NOSTATE, deleted: 1, deleted_at: now, terminated_at: now, updated_at: now,
-      }).where('id', '=', server.id).execute()
-      await repo.releaseFixedIps(server.id, trx)
-      await trx.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', server.id).where('ended_at', 'is', null).execute()
-      await repo.recordAccess(server.id, null, trx)
-      await trx.deleteFrom('server_boot_data').where('server_id', '=', server.id).execute()
+    const won = await repo.transaction(async (trx) => {
+      const won = await repo.softDelete(server.id, { taskStates: ['deleting'] }, trx)
       // With the deletion, not after it: an agent killed in between would leave the event open,
       // and the re-run, finding the server gone, could not tell that the delete had worked.
-      await repo.finishEvent(eventId, 'Success', undefined, trx)
+      await actions.finishEvent(eventId, 'Success', undefined, trx, { onlyIfOpen: !won })
+      return won
     })
+    // Lost: deleted meanwhile by the API (its host was found down), which let go of the same rows.
+    if (!won) logger.info({ server: server.id }, 'server already deleted when its VM was destroyed')
   }
 }
 
@@ -296,14 +308,15 @@ export class ServerWorker {
  * force_stop leaves; a rescued one stays RESCUE, powered off, and unrescue boots its own disk.
  * The fault says what happened. Nothing changes for a server with a task running.
  */
-export async function recordVmGone(repo: ServersRepo, serverId: string, detail: { rescued: boolean; reason: string }): Promise<boolean> {
-  return repo.db.transaction().execute(async (trx) => {
+export async function recordVmGone(repos: { servers: ServersRepo; actions: InstanceActionsRepo }, serverId: string, detail: { rescued: boolean; reason: string }): Promise<boolean> {
+  const { servers: repo, actions } = repos
+  return repo.transaction(async (trx) => {
     const server = await repo.get(serverId, trx)
     if (!server) return false
-    const to = { power_state: PowerState.SHUTDOWN, ...(detail.rescued ? {} : { vm_state: 'stopped' as VmState }) }
+    const to: Partial<Server> = { power_state: PowerState.SHUTDOWN, ...(detail.rescued ? {} : { vm_state: 'stopped' }) }
     if (!(await repo.cas(serverId, { vmStates: detail.rescued ? ['rescued'] : ['active', 'paused'], taskStates: [null] }, to, trx))) return false
     if (!detail.rescued) {
-      await repo.recordAction({ server_id: serverId, action: 'stop', request_id: `req-${randomUUID()}`, user_id: server.user_id, project_id: server.project_id }, trx)
+      await actions.record({ server_id: serverId, action: 'stop', request_id: `req-${randomUUID()}`, user_id: server.user_id, project_id: server.project_id }, trx)
     }
     await repo.recordFault(serverId, 500, detail.reason, detail.reason, trx)
     return true

@@ -1,21 +1,15 @@
 // Nova's state model: vm_state, task_state and power_state are stored; the API status is
 // derived from them (nova/api/openstack/common.py _STATE_MAP), never stored.
 
-export type VmState =
-  | 'active' | 'building' | 'paused' | 'suspended' | 'stopped' | 'rescued' | 'resized'
-  | 'soft-delete' | 'deleted' | 'error' | 'shelved' | 'shelved_offloaded'
+import type { TaskState, VmState } from '../store/schema.ts'
 
-export type TaskState =
-  | 'scheduling' | 'networking' | 'spawning' | 'rebooting' | 'reboot_pending' | 'reboot_started'
-  | 'rebooting_hard' | 'reboot_pending_hard' | 'reboot_started_hard' | 'pausing' | 'unpausing'
-  | 'powering-off' | 'powering-on' | 'rescuing' | 'unrescuing' | 'rebuilding' | 'rebuild_spawning'
-  | 'deleting' | null
+export type { TaskState, VmState }
 
-/** nova.compute.power_state */
-export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const
-export type PowerStateValue = (typeof PowerState)[keyof typeof PowerState]
+// Power states are the drivers' words as much as compute's: they live below both, in the driver
+// interface, and compute re-exports them.
+export { PowerState, type PowerStateValue } from '../drivers/driver.ts'
 
-const STATE_MAP: Record<string, Record<string, string>> = {
+const STATE_MAP: Record<VmState, Partial<Record<Exclude<TaskState, null> | 'default', string>>> = {
   active: {
     default: 'ACTIVE',
     rebooting: 'REBOOT', reboot_pending: 'REBOOT', reboot_started: 'REBOOT',
@@ -42,20 +36,26 @@ const STATE_MAP: Record<string, Record<string, string>> = {
   shelved_offloaded: { default: 'SHELVED_OFFLOADED' },
 }
 
+/** Object.entries with the keys' own type (the table's keys are exactly its type's). */
+const entries = <K extends string, V>(o: Partial<Record<K, V>>) => Object.entries(o) as [K, V][]
+
+/** The table as maps, built once: status is derived for every server of every answer. */
+const STATUS = new Map<string, Map<string, string>>(entries(STATE_MAP).map(([vm, map]) => [vm, new Map(entries(map))]))
+
 export function statusOf(vmState: string, taskState: string | null): string {
-  const map = STATE_MAP[vmState]
+  const map = STATUS.get(vmState)
   if (!map) return 'UNKNOWN'
-  return (taskState !== null ? map[taskState] : undefined) ?? map.default ?? 'UNKNOWN'
+  return (taskState !== null ? map.get(taskState) : undefined) ?? map.get('default') ?? 'UNKNOWN'
 }
 
 /** The vm_states a status filter means (nova common.task_and_vm_state_from_status). */
-export function statesForStatus(status: string): { vmStates: string[]; taskStates: (string | null)[] | 'any' } | null {
+export function statesForStatus(status: string): { vmStates: VmState[]; taskStates: TaskState[] | 'any' } | null {
   const upper = status.toUpperCase()
-  const vmStates = new Set<string>()
-  const taskStates = new Set<string | null>()
+  const vmStates = new Set<VmState>()
+  const taskStates = new Set<TaskState>()
   let anyTask = false
-  for (const [vm, map] of Object.entries(STATE_MAP)) {
-    for (const [task, s] of Object.entries(map)) {
+  for (const [vm, map] of entries(STATE_MAP)) {
+    for (const [task, s] of entries(map)) {
       if (s !== upper) continue
       vmStates.add(vm)
       if (task === 'default') anyTask = true

@@ -1,5 +1,10 @@
 // The hypervisor interface the agent drives. Each call returns when the operation is done.
-import type { PowerStateValue } from '../compute/states.ts'
+// Only agents hold drivers; drivers import nothing from compute/, store/ or api/ (what they need
+// of the database comes in through small interfaces that main.ts wires).
+
+/** nova.compute.power_state */
+export const PowerState = { NOSTATE: 0, RUNNING: 1, PAUSED: 3, SHUTDOWN: 4, CRASHED: 6, SUSPENDED: 7 } as const
+export type PowerStateValue = (typeof PowerState)[keyof typeof PowerState]
 
 export interface ServerSpec {
   id: string
@@ -57,6 +62,12 @@ export interface VirtDriver {
   hostKeyFingerprint?(serverId: string): string | null
   /** Where a user reaches the booted system's SSH, where the driver forwards it (qemu: 127.0.0.1:port). */
   sshAccess?(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null } | null
+  /**
+   * The servers this driver holds a VM for, in any state (qemu: instance directories and the QEMU
+   * processes of its dir; simulated: its records). The agent reconciles them with the database:
+   * a VM whose server is deleted or unknown is destroyed.
+   */
+  listVms(): Promise<string[]>
   /** After a restart: learn the servers of this host and the power state the database records. */
   adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void>
 }

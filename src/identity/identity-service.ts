@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts'
 import { isoMicrosZ } from '../clock.ts'
 import { BadRequest, NotFound, Unauthorized } from '../errors.ts'
 import type { Database, UserRow } from '../store/schema.ts'
-import { verifyPassword } from './passwords.ts'
+import { verifyPassword } from './password-hashing.ts'
 
 export const DEFAULT_DOMAIN = { id: 'default', name: 'Default' } as const
 

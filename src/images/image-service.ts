@@ -4,10 +4,10 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { ReadStream } from 'node:fs'
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict, Forbidden, NotFound, OverLimit } from '../errors.ts'
-import type { Database, ImageRow } from '../store/schema.ts'
+import type { ImageFilter, ImagesRepo } from '../store/images-repo.ts'
+import type { ImageRow } from '../store/schema.ts'
 import { enforce, visibleTo, type Caller, type ImageTarget } from './policy.ts'
 
 export const VISIBILITIES = ['community', 'public', 'private', 'shared'] as const
@@ -19,6 +19,9 @@ export type DiskFormat = (typeof DISK_FORMATS)[number]
 export type ContainerFormat = (typeof CONTAINER_FORMATS)[number]
 
 export type { Caller }
+
+/** An image record, as the image API and compute see it. */
+export type Image = ImageRow
 
 /** Image bytes: the request stream, or chunks already in memory (bootstrap). */
 export type ImageData = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -122,12 +125,12 @@ function setAttribute(draft: Draft, key: string, value: unknown) {
 }
 
 export class ImageService {
-  readonly #db: Kysely<Database>
+  readonly #repo: ImagesRepo
   readonly #clock: Clock
   readonly #dir: string
 
-  constructor(db: Kysely<Database>, clock: Clock, imagesDir: string) {
-    this.#db = db
+  constructor(repo: ImagesRepo, clock: Clock, imagesDir: string) {
+    this.#repo = repo
     this.#clock = clock
     this.#dir = imagesDir
   }
@@ -175,7 +178,7 @@ export class ImageService {
       created_at: now,
       updated_at: now,
     }
-    await this.#db.insertInto('images').values(row).execute()
+    await this.#repo.insert(row)
     return row
   }
 
@@ -204,43 +207,24 @@ export class ImageService {
       hidden = v === 'true'
     }
 
-    let q = this.#db.selectFrom('images').selectAll()
-      .where('os_hidden', '=', hidden ? 1 : 0)
-      .orderBy('created_at', 'desc').orderBy('id', 'desc')
-    const project = caller.projectId
-    if (!caller.isAdmin) {
-      // Glance: public and community images, plus the caller's own (no image members here).
-      q = q.where((eb) => eb.or([
-        eb('visibility', 'in', ['public', 'community']),
-        ...(project ? [eb('owner', '=', project)] : []),
-      ]))
+    const filter: ImageFilter = {
+      hidden, projectId: caller.projectId, visibility: query.visibility, name: query.name, status: query.status, owner: query.owner,
+      ...(caller.isAdmin ? {} : { visibleTo: { projectId: caller.projectId } }),
     }
-    if (query.visibility === undefined) {
-      // Community images are listed only when asked for, or to their owner.
-      q = q.where((eb) => eb.or([eb('visibility', '!=', 'community'), ...(project ? [eb('owner', '=', project)] : [])]))
-    } else if (query.visibility !== 'all') {
-      q = q.where('visibility', '=', query.visibility)
-    }
-    if (query.name !== undefined) q = q.where('name', '=', query.name)
-    if (query.status !== undefined) q = q.where('status', '=', query.status)
-    if (query.owner !== undefined) q = q.where('owner', '=', query.owner)
+    let after: ImageRow | undefined
     if (query.marker !== undefined) {
-      const m = await this.#find(query.marker)
-      if (!m || !visibleTo(m, caller)) throw new BadRequest(`Invalid marker. Image ${query.marker} could not be found.`)
-      q = q.where((eb) => eb.or([
-        eb('created_at', '<', m.created_at),
-        eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)]),
-      ]))
+      after = await this.#find(query.marker)
+      if (!after || !visibleTo(after, caller)) throw new BadRequest(`Invalid marker. Image ${query.marker} could not be found.`)
     }
 
     const props = Object.entries(query.properties ?? {})
     const tags = query.tags ?? []
     let images: ImageRow[]
     if (props.length === 0 && tags.length === 0) {
-      images = await q.limit(limit).execute()
+      images = await this.#repo.list(filter, { after, limit })
     } else {
       // Tags and extra properties live in JSON text: filtered here, one code path for every dialect.
-      images = (await q.execute()).filter((r) => {
+      images = (await this.#repo.list(filter, { after })).filter((r) => {
         const p = JSON.parse(r.properties) as Record<string, string>
         const t = JSON.parse(r.tags) as string[]
         return props.every(([k, v]) => Object.hasOwn(p, k) && p[k] === v) && tags.every((x) => t.includes(x))
@@ -294,9 +278,7 @@ export class ImageService {
     }
     const { id: _id, created_at: _c, ...changes } = next
     // Compare-and-set on what this change was computed from: a concurrent upload or patch wins cleanly.
-    const r = await this.#db.updateTable('images').set(changes).where('id', '=', id)
-      .where('status', '=', row.status).where('updated_at', '=', row.updated_at).executeTakeFirst()
-    if (r.numUpdatedRows !== 1n) throw new Conflict(`Image ${id} was changed by another request; retry.`)
+    if (!(await this.#repo.update(row, changes))) throw new Conflict(`Image ${id} was changed by another request; retry.`)
     return next
   }
 
@@ -305,8 +287,7 @@ export class ImageService {
     const row = await this.get(caller, id)
     enforce(caller, 'delete_image', row)
     if (row.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
-    const r = await this.#db.deleteFrom('images').where('id', '=', id).where('protected', '=', 0).executeTakeFirst()
-    if (r.numDeletedRows !== 1n) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
+    if (!(await this.#repo.deleteUnprotected(id))) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
     await removeFile(this.#filePath(id))
   }
 
@@ -341,6 +322,21 @@ export class ImageService {
     return row && row.status === 'active' && visibleTo(row, { projectId, isAdmin }) ? row : undefined
   }
 
+  /** For compute and drivers: an image whatever its status or owner, unchecked. */
+  find(id: string): Promise<ImageRow | undefined> {
+    return this.#find(id)
+  }
+
+  /** For compute: the oldest active image of that name (the default rescue image). */
+  async findActiveByName(name: string): Promise<ImageRow | undefined> {
+    return this.#repo.byName(name, 'active')
+  }
+
+  /** For bootstrap: the oldest image of that name, whatever its status. */
+  async findByName(name: string): Promise<ImageRow | undefined> {
+    return this.#repo.byName(name)
+  }
+
   /** Where the data of an image lives (for drivers). */
   filePath(row: ImageRow): string {
     return this.#filePath(row.id)
@@ -351,8 +347,7 @@ export class ImageService {
     id?: string; name: string; visibility: 'public'; diskFormat: DiskFormat; containerFormat: ContainerFormat
     properties?: Record<string, string>; content: Buffer
   }): Promise<ImageRow> {
-    const existing = await this.#db.selectFrom('images').selectAll().where('name', '=', spec.name)
-      .orderBy('created_at').limit(1).executeTakeFirst()
+    const existing = await this.#repo.byName(spec.name)
     if (existing) return existing
     const row = await this.create({ projectId: null, isAdmin: true, roles: ['admin'] }, {
       ...spec.properties,
@@ -370,16 +365,13 @@ export class ImageService {
    * files; put the records back to `queued` (as Glance does after a failed upload) and drop the files.
    */
   async recoverInterruptedUploads(): Promise<void> {
-    await this.#db.updateTable('images').set({ status: 'queued', updated_at: this.#clock.now().toISOString() })
-      .where('status', '=', 'saving').execute()
+    await this.#repo.requeueSaving()
     const names = await readdir(this.#dir).catch(() => [] as string[])
     await Promise.all(names.filter((n) => n.endsWith('.tmp')).map((n) => removeFile(path.join(this.#dir, n))))
   }
 
   async #storeData(id: string, data: ImageData): Promise<ImageRow> {
-    const claimed = await this.#db.updateTable('images').set({ status: 'saving', updated_at: this.#clock.now().toISOString() })
-      .where('id', '=', id).where('status', '=', 'queued').executeTakeFirst()
-    if (claimed.numUpdatedRows !== 1n) {
+    if (!(await this.#repo.moveStatus(id, 'queued', 'saving'))) {
       const now = await this.#find(id)
       if (!now) throw new NotFound(`No image found with ID ${id}`)
       throw new Conflict(`Image status transition from ${now.status} to saving is not allowed`)
@@ -395,15 +387,11 @@ export class ImageService {
       await rename(tmp, final)
     } catch (e) {
       await removeFile(tmp)
-      await this.#db.updateTable('images').set({ status: 'queued', updated_at: this.#clock.now().toISOString() })
-        .where('id', '=', id).where('status', '=', 'saving').execute()
+      await this.#repo.moveStatus(id, 'saving', 'queued')
       throw e
     }
-    const done = await this.#db.updateTable('images').set({
-      status: 'active', size: written.size, checksum: written.md5, os_hash_algo: 'sha512', os_hash_value: written.sha512,
-      updated_at: this.#clock.now().toISOString(),
-    }).where('id', '=', id).where('status', '=', 'saving').executeTakeFirst()
-    if (done.numUpdatedRows !== 1n) {
+    const done = await this.#repo.moveStatus(id, 'saving', 'active', { size: written.size, checksum: written.md5, os_hash_algo: 'sha512', os_hash_value: written.sha512 })
+    if (!done) {
       // Deleted while the data was arriving: nothing may keep the file.
       await removeFile(final)
       throw new NotFound(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`)
@@ -426,7 +414,7 @@ export class ImageService {
   }
 
   #find(id: string): Promise<ImageRow | undefined> {
-    return this.#db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst()
+    return this.#repo.get(id)
   }
 
   // Ids of stored images are uuids (checked at create), so they are safe file names.

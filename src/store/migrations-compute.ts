@@ -1,5 +1,6 @@
 // Part of the initial migration: compute's tables beside the servers (server groups and
-// their members, the encrypted password a guest leaves for os-server-password).
+// their members; server_passwords, for the encrypted password a guest would leave for
+// os-server-password, is never written: Skiff has no metadata service, and no code reads it).
 import type { Kysely } from 'kysely'
 
 export async function createComputeExtraTables(db: Kysely<any>): Promise<void> {

@@ -1,6 +1,7 @@
 // Migrations, listed in code (kysely's Migrator). One schema for SQLite and PostgreSQL:
 // only portable column types (text, integer, bigint, double precision).
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
+import { agentsOwnDriversMigration } from './migrations-agents.ts'
 import { createComputeExtraTables } from './migrations-compute.ts'
 import { hostCapacityMigration } from './migrations-hosts.ts'
 import { rescueMigration } from './migrations-rescue.ts'
@@ -205,6 +206,6 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration }
   },
 }

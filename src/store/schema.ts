@@ -1,5 +1,19 @@
 // Row types of every table, as stored. Timestamps are ISO-8601 strings (UTC, ms), booleans are
 // 0/1 integers and structured values JSON text: the same on SQLite and PostgreSQL.
+import type { Kysely, Transaction } from 'kysely'
+
+// Nova's vm_state and task_state, as stored (compute/states.ts derives the API status from them).
+// They live here, below compute, so that rows are typed without an arrow up into compute/.
+export type VmState =
+  | 'active' | 'building' | 'paused' | 'suspended' | 'stopped' | 'rescued' | 'resized'
+  | 'soft-delete' | 'deleted' | 'error' | 'shelved' | 'shelved_offloaded'
+
+export type TaskState =
+  | 'scheduling' | 'networking' | 'spawning' | 'rebooting' | 'reboot_pending' | 'reboot_started'
+  | 'rebooting_hard' | 'reboot_pending_hard' | 'reboot_started_hard' | 'pausing' | 'unpausing'
+  | 'powering-off' | 'powering-on' | 'rescuing' | 'unrescuing' | 'rebuilding' | 'rebuild_spawning'
+  | 'deleting' | 'updating_password' | 'rebuild_block_device_mapping' | 'migrating'
+  | 'resize_prep' | 'resize_migrating' | 'resize_migrated' | 'resize_finish' | 'resize_reverting' | null
 
 export interface ProjectRow {
   id: string
@@ -99,8 +113,8 @@ export interface ServerRow {
   image_id: string | null
   flavor_id: string
   key_name: string | null
-  vm_state: string
-  task_state: string | null
+  vm_state: VmState
+  task_state: TaskState
   power_state: number
   host: string | null
   metadata: string
@@ -177,13 +191,6 @@ export interface ServerGroupMemberRow {
   server_id: string
 }
 
-/** The encrypted password a guest posts to the metadata service (os-server-password). */
-export interface ServerPasswordRow {
-  server_id: string
-  password: string
-  updated_at: string
-}
-
 export interface TaskRow {
   id: string
   kind: string
@@ -255,6 +262,28 @@ export interface HostRow {
   disk_gb: number
 }
 
+export interface SimulatorFaultRow {
+  id: string
+  seq: number
+  operation: string
+  server_id: string | null
+  error: string | null
+  delay_ms: number | null
+  hang: number
+  /** Uses left; null: forever. */
+  remaining: number | null
+  created_at: string
+}
+
+/** An agent's answer to a task the API waits for; answered_at null until then. */
+export interface TaskReplyRow {
+  task_id: string
+  answered_at: string | null
+  value: string | null
+  error: string | null
+  created_at: string
+}
+
 export interface Database {
   projects: ProjectRow
   users: UserRow
@@ -272,11 +301,18 @@ export interface Database {
   tasks: TaskRow
   server_groups: ServerGroupRow
   server_group_members: ServerGroupMemberRow
-  server_passwords: ServerPasswordRow
   settings: { key: string; value: string }
   rescues: RescueRow
   idempotency_keys: IdempotencyKeyRow
   hosts: HostRow
   server_access: ServerAccessRow
   server_boot_data: ServerBootDataRow
+  simulator_faults: SimulatorFaultRow
+  simulator_faults_version: { id: number; version: number }
+  task_replies: TaskReplyRow
 }
+
+/** A transaction, passed down so that several repositories write in one. */
+export type Tx = Transaction<Database>
+/** The database, or a transaction on it. */
+export type Db = Kysely<Database> | Tx

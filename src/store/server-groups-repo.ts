@@ -1,40 +1,42 @@
 // Server groups and their members. Members are rows of servers that are not deleted: a
 // deleted server leaves its groups, as in Nova.
-import type { Kysely, Transaction } from 'kysely'
-import type { Database, ServerGroupRow } from './schema.ts'
-
-type Db = Kysely<Database> | Transaction<Database>
+import type { Kysely } from 'kysely'
+import type { Database, Db, ServerGroupRow, Tx } from './schema.ts'
 
 export class ServerGroupsRepo {
-  readonly db: Kysely<Database>
+  readonly #db: Kysely<Database>
 
   constructor(db: Kysely<Database>) {
-    this.db = db
+    this.#db = db
   }
 
-  async get(id: string, db: Db = this.db): Promise<ServerGroupRow | undefined> {
+  transaction<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute(fn)
+  }
+
+  async get(id: string, db: Db = this.#db): Promise<ServerGroupRow | undefined> {
     return db.selectFrom('server_groups').selectAll().where('id', '=', id).executeTakeFirst()
   }
 
   /** Oldest first, as Nova lists them; `projectId` undefined = every project. */
   async list(projectId: string | undefined): Promise<ServerGroupRow[]> {
-    let q = this.db.selectFrom('server_groups').selectAll()
+    let q = this.#db.selectFrom('server_groups').selectAll()
     if (projectId !== undefined) q = q.where('project_id', '=', projectId)
     return q.orderBy('created_at').orderBy('id').execute()
   }
 
-  async count(projectId: string, db: Db = this.db): Promise<number> {
+  async count(projectId: string, db: Db = this.#db): Promise<number> {
     const r = await db.selectFrom('server_groups').select((eb) => eb.fn.countAll<number>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow()
     return Number(r.n)
   }
 
-  async insert(row: ServerGroupRow, db: Db = this.db): Promise<void> {
+  async insert(row: ServerGroupRow, db: Db = this.#db): Promise<void> {
     await db.insertInto('server_groups').values(row).execute()
   }
 
   /** False when it was already gone. */
   async delete(id: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.#db.transaction().execute(async (trx) => {
       await trx.deleteFrom('server_group_members').where('group_id', '=', id).execute()
       const r = await trx.deleteFrom('server_groups').where('id', '=', id).executeTakeFirst()
       return r.numDeletedRows === 1n
@@ -42,7 +44,7 @@ export class ServerGroupsRepo {
   }
 
   /** Members that still exist, by group, with the host each runs on. */
-  async members(groupIds: string[], db: Db = this.db): Promise<Map<string, { id: string; host: string | null }[]>> {
+  async members(groupIds: string[], db: Db = this.#db): Promise<Map<string, { id: string; host: string | null }[]>> {
     const out = new Map<string, { id: string; host: string | null }[]>()
     if (groupIds.length === 0) return out
     const rows = await db.selectFrom('server_group_members').innerJoin('servers', 'servers.id', 'server_group_members.server_id')

@@ -1,27 +1,43 @@
-// Server rows: reads, the compare-and-set that every state change goes through, and the
-// bookkeeping around them (fixed IPs, instance actions and events, faults).
+// Server rows: reads, the compare-and-set that every state change goes through, the one
+// soft-delete, and the rows that belong to a server (fixed IPs, faults, access, boot data).
 import { randomBytes, randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
-import type { Database, InstanceActionRow, ServerRow } from './schema.ts'
-
-type Db = Kysely<Database> | Transaction<Database>
+import { endOpenRescues } from './rescues-repo.ts'
+import type { Database, Db, ServerRow, TaskState, Tx, VmState } from './schema.ts'
 
 export interface CasFrom {
-  vmStates?: string[]
-  taskStates: (string | null)[]
+  vmStates?: VmState[]
+  taskStates: TaskState[]
   /** Only if the metadata is still this JSON text (read-modify-write of server metadata). */
   metadata?: string
   /** Only if the server is not locked. */
   unlocked?: boolean
 }
 
+/** What a server list filters on, all in SQL (name and IP filters are regular expressions: compute applies them). */
+export interface ServerFilter {
+  /** undefined: every project. */
+  projectId?: string
+  /** Servers changed since (deleted ones included); otherwise only servers that exist. */
+  changesSince?: string
+  vmStates?: VmState[]
+  /** Task states besides any (null never matches here, as in Nova's status filter). */
+  taskStates?: TaskState[]
+  imageId?: string
+  flavorId?: string
+  reservationId?: string
+}
+
+/** A project's use of its quotas: servers that exist, and their flavors' cores and RAM. */
+export interface Usage { instances: number; cores: number; ram: number }
+
 export class ServersRepo {
-  readonly db: Kysely<Database>
+  readonly #db: Kysely<Database>
   readonly #clock: Clock
 
   constructor(db: Kysely<Database>, clock: Clock) {
-    this.db = db
+    this.#db = db
     this.#clock = clock
   }
 
@@ -29,24 +45,76 @@ export class ServersRepo {
     return this.#clock.now().toISOString()
   }
 
-  async get(id: string, db: Db = this.db): Promise<ServerRow | undefined> {
+  /** One transaction for the writes of several repositories (they all take `trx`). */
+  transaction<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute(fn)
+  }
+
+  async get(id: string, db: Db = this.#db): Promise<ServerRow | undefined> {
     return db.selectFrom('servers').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
   }
 
+  /** Deleted servers too. */
   async getAny(id: string): Promise<ServerRow | undefined> {
-    return this.db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst()
+    return this.#db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst()
+  }
+
+  /**
+   * Newest first. With a page: read by keyset from the marker, over the (project_id, created_at,
+   * id) index, never the whole project (100,000 servers, say); undefined when the marker is not
+   * among the servers the filter selects.
+   */
+  async list(f: ServerFilter, page: { marker?: string; limit?: number } = {}): Promise<ServerRow[] | undefined> {
+    let query = this.#db.selectFrom('servers').selectAll()
+    if (f.projectId !== undefined) query = query.where('project_id', '=', f.projectId)
+    // changes-since shows deleted servers too: that is how clients see deletions.
+    if (f.changesSince !== undefined) query = query.where('updated_at', '>=', f.changesSince)
+    else query = query.where('deleted', '=', 0)
+    if (f.vmStates) query = query.where('vm_state', 'in', f.vmStates)
+    if (f.taskStates) query = query.where('task_state', 'in', f.taskStates)
+    if (f.imageId !== undefined) query = query.where('image_id', '=', f.imageId)
+    if (f.flavorId !== undefined) query = query.where('flavor_id', '=', f.flavorId)
+    if (f.reservationId !== undefined) query = query.where('reservation_id', '=', f.reservationId)
+    query = query.orderBy('created_at', 'desc').orderBy('id', 'desc')
+    if (page.marker !== undefined) {
+      const m = await query.where('id', '=', page.marker).executeTakeFirst()
+      if (!m) return undefined
+      query = query.where((eb) => eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]))
+    }
+    return page.limit !== undefined ? query.limit(page.limit).execute() : query.execute()
+  }
+
+  /** Servers of a host in these states (an agent adopting its servers after a restart). */
+  async onHost(host: string, vmStates: VmState[]): Promise<ServerRow[]> {
+    return this.#db.selectFrom('servers').selectAll().where('host', '=', host).where('deleted', '=', 0)
+      .where('vm_state', 'in', vmStates).execute()
+  }
+
+  /**
+   * Rows updated at or after `from`, deleted ones included, oldest first (the change feed).
+   * ISO strings of one format sort as the instants they name, in SQLite and PostgreSQL alike.
+   */
+  async changedSince(from: string): Promise<ServerRow[]> {
+    return this.#db.selectFrom('servers').selectAll().where('updated_at', '>=', from).orderBy('updated_at').orderBy('id').execute()
+  }
+
+  async usage(projectId: string, db: Db = this.#db): Promise<Usage> {
+    const used = await db.selectFrom('servers').innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('flavors.vcpus').as('cores'), eb.fn.sum<number>('flavors.ram').as('ram')])
+      .where('servers.project_id', '=', projectId).where('servers.deleted', '=', 0).executeTakeFirstOrThrow()
+    return { instances: Number(used.n), cores: Number(used.cores ?? 0), ram: Number(used.ram ?? 0) }
   }
 
   /**
    * Change a server only if it is still where the caller saw it (Nova's
    * save(expected_task_state=...)). False when someone else changed it first.
    */
-  async cas(id: string, from: CasFrom, to: Partial<ServerRow>, db: Db = this.db): Promise<boolean> {
+  async cas(id: string, from: CasFrom, to: Partial<ServerRow>, db: Db = this.#db): Promise<boolean> {
     let q = db.updateTable('servers').set({ ...to, updated_at: this.now() }).where('id', '=', id).where('deleted', '=', 0)
     if (from.vmStates) q = q.where('vm_state', 'in', from.vmStates)
     if (from.metadata !== undefined) q = q.where('metadata', '=', from.metadata)
     if (from.unlocked) q = q.where('locked', '=', 0)
-    const tasks = from.taskStates.filter((t): t is string => t !== null)
+    const tasks = from.taskStates.filter((t) => t !== null)
     const allowsNull = from.taskStates.includes(null)
     q = q.where((eb) => {
       const ors = []
@@ -58,8 +126,37 @@ export class ServersRepo {
     return r.numUpdatedRows === 1n
   }
 
+  /** Fields that change whatever the server's state (name, access addresses, lock); false if it is gone. */
+  async update(id: string, to: Partial<Pick<ServerRow, 'name' | 'access_ipv4' | 'access_ipv6' | 'locked' | 'locked_by' | 'locked_reason'>>): Promise<boolean> {
+    const r = await this.#db.updateTable('servers').set({ ...to, updated_at: this.now() }).where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
+    return r.numUpdatedRows === 1n
+  }
+
+  /**
+   * The one soft-delete, for the API's local delete and the agent's: by compare-and-set on the
+   * task state the caller saw, the row marked deleted and everything the server held let go
+   * (addresses, its open rescue, SSH access, boot data) in the caller's transaction. False if
+   * the server had moved on (or was deleted already).
+   */
+  async softDelete(id: string, from: { taskStates: TaskState[] }, trx: Tx): Promise<boolean> {
+    const now = this.now()
+    // power_state 0: NOSTATE.
+    const to = { vm_state: 'deleted', task_state: null, power_state: 0, deleted: 1, deleted_at: now, terminated_at: now } as const
+    if (!(await this.cas(id, from, to, trx))) return false
+    await this.releaseFixedIps(id, trx)
+    await endOpenRescues(trx, id, now)
+    await this.recordAccess(id, null, trx)
+    await trx.deleteFrom('server_boot_data').where('server_id', '=', id).execute()
+    return true
+  }
+
   async insert(row: ServerRow, db: Db): Promise<void> {
     await db.insertInto('servers').values(row).execute()
+  }
+
+  /** A server's first-boot data (see ServerBootDataRow), recorded at create. */
+  async insertBootData(serverId: string, data: { keyData: string | null; userData: string | null }, db: Db): Promise<void> {
+    await db.insertInto('server_boot_data').values({ server_id: serverId, key_data: data.keyData, user_data: data.userData }).execute()
   }
 
   /** Lowest free address of the built-in private network 10.0.0.0/16 (.1 is the gateway). */
@@ -77,14 +174,14 @@ export class ServersRepo {
     throw new Error('the private network is full')
   }
 
-  async releaseFixedIps(serverId: string, db: Db = this.db): Promise<void> {
+  async releaseFixedIps(serverId: string, db: Db = this.#db): Promise<void> {
     await db.deleteFrom('fixed_ips').where('server_id', '=', serverId).execute()
   }
 
   async fixedIps(serverIds: string[]): Promise<Map<string, { address: string; mac: string }[]>> {
     const out = new Map<string, { address: string; mac: string }[]>()
     if (serverIds.length === 0) return out
-    const rows = await this.db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', serverIds).orderBy('allocated_at').execute()
+    const rows = await this.#db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', serverIds).orderBy('allocated_at').execute()
     for (const r of rows) {
       const list = out.get(r.server_id) ?? []
       list.push({ address: r.address, mac: r.mac })
@@ -93,82 +190,14 @@ export class ServersRepo {
     return out
   }
 
-  async recordAction(a: Omit<InstanceActionRow, 'id' | 'start_time' | 'updated_at' | 'message'>, db: Db): Promise<void> {
-    const now = this.now()
-    await db.insertInto('instance_actions').values({ id: randomUUID(), ...a, start_time: now, updated_at: now, message: null }).execute()
-  }
-
-  async actionByRequest(serverId: string, requestId: string): Promise<InstanceActionRow | undefined> {
-    return this.db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
-  }
-
-  /** The event of the action that `requestId` started, in one statement; undefined without one. */
-  async startEvent(serverId: string, requestId: string, event: string, host: string | null): Promise<string | undefined> {
-    const id = randomUUID()
-    const r = await this.db.insertInto('instance_action_events')
-      .columns(['id', 'action_id', 'event', 'start_time', 'host'])
-      .expression((eb) => eb.selectFrom('instance_actions')
-        .select([eb.val(id).as('id'), 'instance_actions.id as action_id', eb.val(event).as('event'), eb.val(this.now()).as('start_time'), eb.val(host).as('host')])
-        .where('server_id', '=', serverId).where('request_id', '=', requestId).limit(1))
-      .executeTakeFirst()
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 ? id : undefined
-  }
-
-  /** `onlyIfOpen`: leave an event that is already finished (a later attempt closed it) as it is. */
-  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string, db: Db = this.db, opts: { onlyIfOpen?: boolean } = {}): Promise<void> {
-    if (!eventId) return
-    const now = this.now()
-    let q = db.updateTable('instance_action_events')
-      .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
-      .where('id', '=', eventId)
-    if (opts.onlyIfOpen) q = q.where('finish_time', 'is', null)
-    const ev = await q.returning('action_id').executeTakeFirst()
-    if (ev) {
-      await db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
-        .where('id', '=', ev.action_id).execute()
-    }
-  }
-
-  /**
-   * Finish, with Error and `reason`, the events of an action that an earlier attempt of its task
-   * started and never finished (its agent was killed, or lost its lease). Returns how many.
-   */
-  async finishAbandonedEvents(serverId: string, requestId: string, reason: string, db: Db = this.db): Promise<number> {
-    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
-    if (!action) return 0
-    const now = this.now()
-    const r = await db.updateTable('instance_action_events').set({ finish_time: now, result: 'Error', traceback: reason, details: reason })
-      .where('action_id', '=', action.id).where('finish_time', 'is', null).executeTakeFirst()
-    const n = Number(r.numUpdatedRows)
-    if (n > 0) await db.updateTable('instance_actions').set({ updated_at: now }).where('id', '=', action.id).execute()
-    return n
-  }
-
-  /** An event that failed as it began (no host for a new server: Nova's conductor event), and its action marked Error. */
-  async recordFailedEvent(serverId: string, requestId: string, event: string, error: string, db: Db = this.db): Promise<void> {
-    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
-    if (!action) return
-    const now = this.now()
-    await db.insertInto('instance_action_events').values({
-      id: randomUUID(), action_id: action.id, event, start_time: now, finish_time: now, result: 'Error', traceback: error, host: null, details: error,
-    }).execute()
-    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: now }).where('id', '=', action.id).execute()
-  }
-
-  /** An action that will not complete (its task was abandoned, then found stale): message Error, as Nova marks a failed one. */
-  async markActionFailed(serverId: string, requestId: string, db: Db = this.db): Promise<void> {
-    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: this.now() })
-      .where('server_id', '=', serverId).where('request_id', '=', requestId).execute()
-  }
-
-  async recordFault(serverId: string, code: number, message: string, details: string, db: Db = this.db): Promise<void> {
+  async recordFault(serverId: string, code: number, message: string, details: string, db: Db = this.#db): Promise<void> {
     await db.insertInto('instance_faults').values({
       id: randomUUID(), server_id: serverId, code, message, details, created_at: this.now(),
     }).execute()
   }
 
   /** Where the server's SSH is reached now (null: nowhere, e.g. deleted). */
-  async recordAccess(serverId: string, ssh: { host: string; port: number; hostKeyFingerprint: string | null } | null, db: Db = this.db): Promise<void> {
+  async recordAccess(serverId: string, ssh: { host: string; port: number; hostKeyFingerprint: string | null } | null, db: Db = this.#db): Promise<void> {
     if (!ssh) {
       await db.deleteFrom('server_access').where('server_id', '=', serverId).execute()
       return
@@ -180,11 +209,11 @@ export class ServersRepo {
 
   /** The key pair's key and the user data a server's first boot is given (see ServerBootDataRow). */
   async bootData(serverId: string): Promise<{ key_data: string | null; user_data: string | null } | undefined> {
-    return this.db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', serverId).executeTakeFirst()
+    return this.#db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', serverId).executeTakeFirst()
   }
 
   async access(serverId: string): Promise<{ ssh_host: string; ssh_port: number; host_key_fingerprint: string | null } | undefined> {
-    return this.db.selectFrom('server_access').select(['ssh_host', 'ssh_port', 'host_key_fingerprint']).where('server_id', '=', serverId).executeTakeFirst()
+    return this.#db.selectFrom('server_access').select(['ssh_host', 'ssh_port', 'host_key_fingerprint']).where('server_id', '=', serverId).executeTakeFirst()
   }
 
   /**
@@ -196,8 +225,8 @@ export class ServersRepo {
     const out = new Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>()
     if (serverIds.length === 0) return out
     const [rows, actions] = await Promise.all([
-      this.db.selectFrom('instance_faults').selectAll().where('server_id', 'in', serverIds).orderBy('created_at', 'desc').execute(),
-      this.db.selectFrom('instance_actions').select((eb) => ['server_id', eb.fn.max('start_time').as('last')]).where('server_id', 'in', serverIds).groupBy('server_id').execute(),
+      this.#db.selectFrom('instance_faults').selectAll().where('server_id', 'in', serverIds).orderBy('created_at', 'desc').execute(),
+      this.#db.selectFrom('instance_actions').select((eb) => ['server_id', eb.fn.max('start_time').as('last')]).where('server_id', 'in', serverIds).groupBy('server_id').execute(),
     ])
     const lastAction = new Map(actions.map((a) => [a.server_id, String(a.last)]))
     for (const r of rows) {
@@ -206,5 +235,16 @@ export class ServersRepo {
       out.set(r.server_id, { ...r, ofLastAction: last === undefined || r.created_at >= last })
     }
     return out
+  }
+
+  /** Of these ids, the servers that exist and are not deleted (any host, any state). */
+  async liveIds(ids: string[]): Promise<Set<string>> {
+    const live = new Set<string>()
+    // In slices: a host may hold many VMs, a statement only so many parameters.
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await this.#db.selectFrom('servers').select('id').where('id', 'in', ids.slice(i, i + 1000)).where('deleted', '=', 0).execute()
+      for (const r of rows) live.add(r.id)
+    }
+    return live
   }
 }

@@ -1,14 +1,21 @@
 // The agent loop: claims the tasks of its host and runs them with the handler registered for
 // their kind. It knows nothing of servers: whoever starts it passes the handlers.
 import type { Logger } from 'pino'
-import type { Task, TaskQueue } from './queue.ts'
+import type { PayloadMap, Task, TaskQueue } from './queue.ts'
 
-export type TaskHandler = (task: Task) => Promise<void>
+/**
+ * Runs a task. Handlers of ordinary tasks record their own outcome and return nothing; the
+ * handler of a call (`TaskQueue.call`) returns its answer, which goes back to the caller.
+ */
+export type TaskHandler<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> = (task: Task<P, K>) => Promise<unknown>
 
-export interface AgentOptions {
-  queue: TaskQueue
+/** One handler per kind, each given the payload of its kind. */
+export type TaskHandlers<P extends PayloadMap> = { [K in keyof P & string]: TaskHandler<P, K> }
+
+export interface AgentOptions<P extends PayloadMap = PayloadMap> {
+  queue: TaskQueue<P>
   host: string
-  handlers: Record<string, TaskHandler>
+  handlers: TaskHandlers<P>
   logger: Logger
   /** Tasks run at once (each on a different subject). */
   concurrency?: number
@@ -17,8 +24,8 @@ export interface AgentOptions {
   pollMs?: number
 }
 
-export class Agent {
-  readonly #o: Required<AgentOptions>
+export class Agent<P extends PayloadMap = PayloadMap> {
+  readonly #o: Required<AgentOptions<P>>
   readonly #running = new Set<Promise<void>>()
   #stopped = true
   #timer: NodeJS.Timeout | undefined
@@ -27,7 +34,7 @@ export class Agent {
   #pumping = false
   #again = false
 
-  constructor(options: AgentOptions) {
+  constructor(options: AgentOptions<P>) {
     // Heartbeats are not the loop's business: whoever runs the agents beats for their hosts
     // (one statement for all the hosts of a process), while `running` says so.
     this.#o = { concurrency: 8, leaseMs: 60_000, pollMs: 1_000, ...options }
@@ -77,9 +84,10 @@ export class Agent {
     }
   }
 
-  async #run(task: Task): Promise<void> {
+  async #run(task: Task<P>): Promise<void> {
     const log = this.#o.logger.child({ task: task.id, kind: task.kind, request_id: task.request_id })
-    const handler = this.#o.handlers[task.kind]
+    // Own keys only: a row's kind is data, and handlers is a plain object.
+    const handler = Object.hasOwn(this.#o.handlers, task.kind) ? (this.#o.handlers[task.kind] as TaskHandler<P>) : undefined
     const renew = setInterval(() => {
       void this.#o.queue.renewLease(task, this.#o.leaseMs).then((mine) => {
         if (!mine) log.warn('lease lost: the task was taken back and runs again elsewhere')
@@ -87,11 +95,18 @@ export class Agent {
     }, this.#o.leaseMs / 3)
     renew.unref()
     try {
-      if (!handler) log.error('no handler for this kind of task; dropping it')
-      else await handler(task)
+      if (!handler) {
+        log.error('no handler for this kind of task; dropping it')
+        await this.#o.queue.reply(task.id, { error: `no handler for tasks of kind ${task.kind}` })
+      } else {
+        const value = await handler(task)
+        if (value !== undefined) await this.#o.queue.reply(task.id, { value })
+      }
     } catch (err) {
-      // Handlers record their own outcome; reaching here means even that failed.
+      // Handlers record their own outcome; reaching here means even that failed (or a call failed:
+      // its caller hears why).
       log.error({ err }, 'task failed')
+      await this.#o.queue.reply(task.id, { error: (err as Error).message ?? String(err) }).catch(() => {})
     } finally {
       clearInterval(renew)
     }

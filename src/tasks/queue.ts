@@ -11,12 +11,25 @@ import type { Store } from '../store/db.ts'
 import type { Database, TaskRow } from '../store/schema.ts'
 
 const CHANNEL = 'skiff_tasks'
+/** PostgreSQL: an agent answered a call (payload: the task id). */
+const REPLIES = 'skiff_task_replies'
 
-export interface NewTask {
-  kind: string
+/** No answer within the caller's deadline (the agent is busy, stuck or gone); the task is withdrawn if it had not started. */
+export class CallTimedOut extends Error {}
+/** The handler of a call failed: its message. */
+export class CallFailed extends Error {}
+
+/**
+ * What the queue carries: a map from task kind to its payload's type, given by whoever uses the
+ * queue (compute's is TaskPayloads). The queue itself knows no kind.
+ */
+export type PayloadMap = Record<string, unknown>
+
+export interface NewTask<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> {
+  kind: K
   subjectId: string
   host: string
-  payload: unknown
+  payload: P[K]
   requestId: string
 }
 
@@ -26,14 +39,18 @@ export interface NewTask {
  * was running, or its lease ran out). Handlers are safe to re-run; the attempt number tells
  * them to tidy what an abandoned attempt left (for compute: its unfinished events).
  */
-export type Task = Omit<TaskRow, 'payload'> & { payload: unknown }
+export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> =
+  Omit<TaskRow, 'kind' | 'payload'> & { kind: K; payload: P[K] }
 
-export class TaskQueue {
+export class TaskQueue<P extends PayloadMap = PayloadMap> {
   readonly #store: Store
   readonly #db: Kysely<Database>
   readonly #clock: Clock
   readonly #listeners = new Set<(host: string) => void>()
   #unlisten: Promise<() => Promise<void>> | undefined
+  /** Calls of this process waiting for an answer, by task id. */
+  readonly #waiting = new Map<string, () => void>()
+  #unlistenReplies: Promise<() => Promise<void>> | undefined
 
   constructor(store: Store, clock: Clock) {
     this.#store = store
@@ -42,7 +59,7 @@ export class TaskQueue {
   }
 
   /** Insert a task in the caller's transaction. Call `notify` after the commit. */
-  async enqueue(trx: Transaction<Database> | Kysely<Database>, task: NewTask): Promise<string> {
+  async enqueue<K extends keyof P & string>(trx: Transaction<Database> | Kysely<Database>, task: NewTask<P, K>): Promise<string> {
     const id = randomUUID()
     const now = this.#clock.now().toISOString()
     await trx.insertInto('tasks').values({
@@ -79,8 +96,78 @@ export class TaskQueue {
     }
   }
 
+  /**
+   * A remote call to a host's agent, as Nova's API calls a compute host over RPC: a task whose
+   * handler's return value comes back to the caller through the task_replies table. The reply
+   * row is made in the enqueuing transaction, the agent fills it in, the caller reads and
+   * deletes it. Woken at once when the answer is in (in memory in one process; on PostgreSQL by
+   * a NOTIFY from the answering agent), with a poll as the safety net; past `timeoutMs`, a task
+   * not yet claimed is withdrawn and CallTimedOut thrown. Give calls a subject of their own: a
+   * call must not wait behind the long operations queued on the same server.
+   */
+  async call<T, K extends keyof P & string = keyof P & string>(task: NewTask<P, K>, timeoutMs: number): Promise<T> {
+    if (this.#store.listen && !this.#unlistenReplies) {
+      this.#unlistenReplies = this.#store.listen(REPLIES, (id) => {
+        if (id === '') for (const wake of this.#waiting.values()) wake()
+        else this.#waiting.get(id)?.()
+      })
+      this.#unlistenReplies.catch(() => { this.#unlistenReplies = undefined })
+    }
+    await this.#unlistenReplies?.catch(() => {})
+    const id = await this.#db.transaction().execute(async (trx) => {
+      const taskId = await this.enqueue(trx, task)
+      // Answers whose caller died before reading them: nobody will (calls are rare; this is cheap).
+      await trx.deleteFrom('task_replies').where('created_at', '<', new Date(this.#clock.now().getTime() - 3_600_000).toISOString()).execute()
+      await trx.insertInto('task_replies').values({ task_id: taskId, answered_at: null, value: null, error: null, created_at: this.#clock.now().toISOString() }).execute()
+      return taskId
+    })
+    this.notify(task.host)
+    const deadline = Date.now() + timeoutMs
+    let pollMs = 2
+    try {
+      for (;;) {
+        const row = await this.#db.selectFrom('task_replies').selectAll().where('task_id', '=', id).where('answered_at', 'is not', null).executeTakeFirst()
+        if (row) {
+          if (row.error !== null) throw new CallFailed(row.error)
+          return (row.value === null ? undefined : JSON.parse(row.value)) as T
+        }
+        const left = deadline - Date.now()
+        if (left <= 0) {
+          await this.#db.deleteFrom('tasks').where('id', '=', id).where('state', '=', 'queued').execute()
+          throw new CallTimedOut(`no answer from host ${task.host} within ${timeoutMs} ms`)
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(pollMs, left))
+          this.#waiting.set(id, () => { clearTimeout(timer); resolve() })
+        })
+        pollMs = Math.min(pollMs * 2, 200)
+      }
+    } finally {
+      this.#waiting.delete(id)
+      await this.#db.deleteFrom('task_replies').where('task_id', '=', id).execute().catch(() => {})
+    }
+  }
+
+  /**
+   * The agent's answer to a task: recorded only if a caller waits for it (a task enqueued with
+   * `call`); a no-op update otherwise.
+   */
+  async reply(taskId: string, outcome: { value: unknown } | { error: string }): Promise<void> {
+    const answered = await this.#db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('task_replies').set({
+        answered_at: this.#clock.now().toISOString(),
+        value: 'value' in outcome ? JSON.stringify(outcome.value ?? null) : null,
+        error: 'error' in outcome ? outcome.error : null,
+      }).where('task_id', '=', taskId).where('answered_at', 'is', null).executeTakeFirst()
+      if (r.numUpdatedRows === 0n) return false
+      if (this.#store.dialect === 'postgres') await sql`select pg_notify(${REPLIES}, ${taskId})`.execute(trx)
+      return true
+    })
+    if (answered) this.#waiting.get(taskId)?.()
+  }
+
   /** Claim the oldest runnable task of a host: queued, and no other task of its subject running. */
-  async claim(host: string, leaseMs: number): Promise<Task | undefined> {
+  async claim(host: string, leaseMs: number): Promise<Task<P> | undefined> {
     const now = this.#clock.now()
     const leaseUntil = new Date(now.getTime() + leaseMs).toISOString()
     let next = this.#db.selectFrom('tasks as t').select('t.id')
@@ -98,7 +185,8 @@ export class TaskQueue {
       .set({ state: 'running', lease_until: leaseUntil, attempts: sql`attempts + 1`, updated_at: now.toISOString() })
       .where('id', '=', next).where('state', '=', 'queued')
       .returningAll().executeTakeFirst()
-    return row ? { ...row, payload: JSON.parse(row.payload) as unknown } : undefined
+    // The payload is what enqueue wrote for this kind (tasks of a kind no handler knows are dropped by the agent).
+    return row ? ({ ...row, payload: JSON.parse(row.payload) as unknown } as Task<P>) : undefined
   }
 
   /** Extend the lease of this attempt. False if the task is no longer ours (the lease ran out and it was taken back). */
@@ -122,6 +210,9 @@ export class TaskQueue {
     const unlisten = this.#unlisten
     this.#unlisten = undefined
     if (unlisten) await (await unlisten.catch(() => async () => {}))()
+    const unlistenReplies = this.#unlistenReplies
+    this.#unlistenReplies = undefined
+    if (unlistenReplies) await (await unlistenReplies.catch(() => async () => {}))()
   }
 
   /** Running tasks whose lease ran out (their agent died) go back to the queue. */

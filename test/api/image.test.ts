@@ -13,9 +13,10 @@ import { imageRoutes } from '../../src/api/routes/image.ts'
 import { systemClock, type Clock } from '../../src/clock.ts'
 import { loadConfig } from '../../src/config.ts'
 import { IdentityService } from '../../src/identity/identity-service.ts'
-import { hashPassword } from '../../src/identity/passwords.ts'
+import { hashPassword } from '../../src/identity/password-hashing.ts'
 import { ImageService } from '../../src/images/image-service.ts'
 import { openStore, type Store } from '../../src/store/db.ts'
+import { ImagesRepo } from '../../src/store/images-repo.ts'
 
 const PATCH = 'application/openstack-images-v2.1-json-patch'
 
@@ -55,7 +56,7 @@ before(async () => {
     })
     tokens[u.name] = token
   }
-  images = new ImageService(db, steppingClock, dir)
+  images = new ImageService(new ImagesRepo(db, steppingClock), steppingClock, dir)
   app = createListener('image', { config: loadConfig({}, {}), logger: pino({ level: 'silent' }), identity, identityUri: 'http://127.0.0.1:5000/v3' })
   imageRoutes(app, { images, imageUrl: 'http://127.0.0.1:9292' })
   await app.ready()

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import { jsonTextProblem, MAX_JSON_DEPTH, nestedDeeperThan } from '../../src/api/json-body.ts'
 import { canonicalJson } from '../../src/api/idempotency.ts'
 import { pyRepr } from '../../src/api/py-repr.ts'
-import { activeServer, startTestSkiff, type TestSkiff } from '../helpers/skiff.ts'
+import { activeServer, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 import { assertFault, type Service } from '../helpers/faults.ts'
 
 const PATCH = 'application/openstack-images-v2.1-json-patch'
@@ -148,6 +148,8 @@ describe('legitimate bodies still work', () => {
     } })
     assert.equal(create.statusCode, 202, create.body)
     const id = create.json().server.id as string
+    // Nova updates metadata of a built server only (409 while building).
+    await waitForStatus(skiff, tokens.demo!, id, 'ACTIVE')
     const rename = await skiff.compute('PUT', `/v2.1/servers/${id}`, { token: tokens.demo, body: { server: { name: 'renamed' } } })
     assert.equal(rename.statusCode, 200, rename.body)
     const meta = await skiff.compute('POST', `/v2.1/servers/${id}/metadata`, { token: tokens.demo, body: { metadata: { c: 'd' } } })

@@ -252,8 +252,8 @@ async function build(given: Given | null): Promise<Situation> {
   switch (given.server) {
     case 'active': break
     case 'rescued': await rescued(); break
-    case 'rescuing': hold('rescue.boot'); await act({ rescue: null }); transient = true; break
-    case 'unrescuing': await rescued(); hold('unrescue.boot'); await act({ unrescue: null }); transient = true; break
+    case 'rescuing': await hold('rescue.boot'); await act({ rescue: null }); transient = true; break
+    case 'unrescuing': await rescued(); await hold('unrescue.boot'); await act({ unrescue: null }); transient = true; break
     case 'unrescued': await rescued(); await unrescued(); break
     case 'shutoff': await shutoff(); break
     case 'rescued-from-shutoff': await shutoff(); await rescued(); break
@@ -327,7 +327,7 @@ async function check(sample: Sample, expected: Expected, states?: { during: Stat
   const s = await situationFor(sample)
   try {
     const phase = JSON.stringify(sample.request.body ?? '').includes('"unrescue"') ? 'unrescue.boot' : 'rescue.boot'
-    if (states && s.serverId) skiff.driver.injectFault({ operation: phase, serverId: s.serverId, delayMs: HOLD_MS, count: 1 })
+    if (states && s.serverId) await skiff.driver.injectFault({ operation: phase, serverId: s.serverId, delayMs: HOLD_MS, count: 1 })
     const { res, bindings } = await replay(sample, s)
     const diff = differences(expected, res, bindings)
     assert.deepEqual(diff, [], `${sample.name} (${sample.transcript}) differs from Nova:\n  ${diff.join('\n  ')}\n  Skiff answered ${res.statusCode} ${res.body.slice(0, 400)}`)

@@ -106,7 +106,7 @@ async function newFlavor(): Promise<string> {
   return id
 }
 async function newFault(): Promise<string> {
-  const res = await ok('fault', await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: tokens.admin, body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000' } } }), 201)
+  const res = await ok('fault', await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: tokens.admin, body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000', error: 'unused' } } }), 201)
   return res.json().fault.id as string
 }
 async function newToken(account: string): Promise<string> {
@@ -233,7 +233,7 @@ const ROWS: Row[] = [
   get('compute', '/v2.1/os-simulator/faults', ADMIN_ONLY(200)),
   {
     service: 'compute', method: 'POST', route: '/v2.1/os-simulator/faults', expect: ADMIN_ONLY(201),
-    request: () => ({ url: '/v2.1/os-simulator/faults', body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000' } } }),
+    request: () => ({ url: '/v2.1/os-simulator/faults', body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000', error: 'unused' } } }),
   },
   { service: 'compute', method: 'DELETE', route: '/v2.1/os-simulator/faults', expect: ADMIN_ONLY(204), request: () => ({ url: '/v2.1/os-simulator/faults' }) },
   { service: 'compute', method: 'DELETE', route: '/v2.1/os-simulator/faults/:id', expect: ADMIN_ONLY(204), request: async () => ({ url: `/v2.1/os-simulator/faults/${await newFault()}` }) },

@@ -23,6 +23,9 @@ test('over the action limit: 413 overLimit with retryAfter and Retry-After, and 
   await waitForStatus(skiff, demo, id, 'ACTIVE')
 
   const act = (body: unknown, token = demo, server = id) => skiff.compute('POST', `/v2.1/servers/${server}/action`, { token, body })
+  // A reader of the project is refused by policy and spends none of its members' budget.
+  const reader = await skiff.token('reader_demo')
+  for (let i = 0; i < 5; i++) assert.equal((await act({ lock: null }, reader)).statusCode, 403)
   assert.equal((await act({ lock: null })).statusCode, 202)
   assert.equal((await act({ unlock: null })).statusCode, 202)
   const before = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).json().server

@@ -2,7 +2,7 @@
 // state, auto-exit, keys in rescue, safe failure, fault injection, 503 for a dead host.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { hashPassword } from '../../src/identity/passwords.ts'
+import { hashPassword } from '../../src/identity/password-hashing.ts'
 import { startTestSkiff, waitFor, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt7RkRrJQnWnY0l5hYZ6jQzP0V6mYb2aJqRk3m8nQ2f rescuer@example'
@@ -213,6 +213,13 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
 })
 
 describe('beyond: safe failure and fault injection', () => {
+  test('a fault rule that would change nothing is refused', async () => {
+    const res = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'unrescue.boot' } } })
+    assert.equal(res.statusCode, 400)
+    assert.deepEqual(res.json(), { badRequest: { code: 400, message: 'A fault must fail (error), delay (delay_ms) or hang (hang) its operation.' } })
+    assert.deepEqual((await skiff.compute('GET', '/v2.1/os-simulator/faults', { token: admin })).json().faults, [])
+  })
+
   test('a failure booting the rescue system puts the server back on its own disk, running, with the fault recorded', async () => {
     const id = await server('Orig1nalPass')
     const inject = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'rescue.boot', server_id: id, error: 'rescue disk unreadable', count: 1 } } })
@@ -287,6 +294,9 @@ describe('a dead host', () => {
       assert.equal((await dead.compute('GET', '/v2.1/os-services', { token })).statusCode, 403)
       const r = await dead.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { rescue: null } })
       assert.deepEqual(r.json(), { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } })
+      // Console output is asked of the host's agent: none answers, 503 at once.
+      const c = await dead.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { 'os-getConsoleOutput': {} } })
+      assert.deepEqual([c.statusCode, c.json()], [503, { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } }])
       const s = (await dead.compute('GET', `/v2.1/servers/${id}`, { token })).json().server
       assert.equal(s.status, 'ACTIVE')
       assert.equal(s['OS-EXT-STS:task_state'], null)

@@ -181,7 +181,7 @@ const brief = (s: ServerState) => `${s.status}/${s['OS-EXT-STS:task_state']}`
 test('one server: current state first, then ACTIVE(rescuing) → RESCUE, then back to ACTIVE', async () => {
   const id = await activeServer(demo, 'events-rescue')
   // Each rescue phase takes 150 ms more: ACTIVE(rescuing) lasts far longer than a feed tick (20 ms).
-  skiff.driver.injectFault({ operation: 'rescue', serverId: id, delayMs: 150 })
+  await skiff.driver.injectFault({ operation: 'rescue', serverId: id, delayMs: 150 })
   const o = await open(`/v2.1/servers/${id}/events`, demo)
   assert.equal(o.status, 200)
   assert.equal(o.headers['content-type'], 'text/event-stream')
@@ -231,7 +231,7 @@ test('the project stream sees a new server go BUILD → ACTIVE, and no other pro
   assert.deepEqual(initial.map((e) => e.data.id).sort(), [...mine].sort())
 
   // The next spawn takes 300 ms more: BUILD lasts many feed ticks.
-  skiff.driver.injectFault({ operation: 'spawn', delayMs: 300, count: 1 })
+  await skiff.driver.injectFault({ operation: 'spawn', delayMs: 300, count: 1 })
   const id = await createServer(demo, 'events-new')
   const build = await events.next()
   assert.equal(build.data.id, id)

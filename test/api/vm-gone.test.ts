@@ -4,15 +4,16 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { systemClock } from '../../src/clock.ts'
 import { recordVmGone } from '../../src/compute/server-worker.ts'
+import { InstanceActionsRepo } from '../../src/store/instance-actions-repo.ts'
 import { ServersRepo } from '../../src/store/servers-repo.ts'
 import { activeServer, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 let skiff: TestSkiff
 let demo: string
-let repo: ServersRepo
+let repo: { servers: ServersRepo; actions: InstanceActionsRepo }
 before(async () => {
   skiff = await startTestSkiff()
-  repo = new ServersRepo(skiff.store.db, systemClock)
+  repo = { servers: new ServersRepo(skiff.store.db, systemClock), actions: new InstanceActionsRepo(skiff.store.db, systemClock) }
   demo = await skiff.token('demo')
 })
 after(() => skiff.close())
@@ -46,8 +47,8 @@ test('a rescued server whose rescue VM died stays RESCUE, powered off; unrescue 
 
 test('a server with a task running is left alone', async () => {
   const id = await activeServer(skiff, demo, 'busy')
-  await repo.cas(id, { taskStates: [null] }, { task_state: 'rebooting' })
+  await repo.servers.cas(id, { taskStates: [null] }, { task_state: 'rebooting' })
   assert.equal(await recordVmGone(repo, id, { rescued: false, reason: 'gone' }), false)
   assert.equal((await show(id))['OS-EXT-STS:power_state'], 1)
-  await repo.cas(id, { taskStates: ['rebooting'] }, { task_state: null })
+  await repo.servers.cas(id, { taskStates: ['rebooting'] }, { task_state: null })
 })

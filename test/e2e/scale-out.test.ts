@@ -91,7 +91,9 @@ describe('scale-out: API processes and host agents on one PostgreSQL', { skip },
     // Rescue through the second API process; the agent hears of it by NOTIFY.
     const rescue = await api(1, 'POST', `/v2.1/servers/${id}/action`, { rescue: null })
     assert.equal(rescue.status, 200, JSON.stringify(rescue.body))
-    await pollUntil('the agent to be running the rescue', async () => (await tasks()).some((t) => t.subject_id === id && t.state === 'running'), { timeoutMs: 10_000, intervalMs: 20 })
+    // Killed once the attempt has begun its event: the story below has that attempt in it.
+    await pollUntil('the agent to be running the rescue', async () => (await tasks()).some((t) => t.subject_id === id && t.state === 'running') &&
+      (await unfinishedEvents()).some((e) => e.event === 'compute_rescue_instance'), { timeoutMs: 10_000, intervalMs: 20 })
     await agent!.kill9()
     assert.equal((await show(id))['OS-EXT-STS:task_state'], 'rescuing')
     assert.deepEqual((await tasks()).map((t) => [t.kind, t.state]), [['server.rescue', 'running']])

@@ -6,6 +6,7 @@ import pino from 'pino'
 import { systemClock } from '../../src/clock.ts'
 import { ServerChangeFeed, type ServerWatch } from '../../src/compute/server-change-feed.ts'
 import type { ServerRow } from '../../src/store/schema.ts'
+import { ServersRepo } from '../../src/store/servers-repo.ts'
 import { startTestSkiff, waitFor, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 let skiff: TestSkiff
@@ -28,7 +29,7 @@ after(() => skiff.close())
 // show up as fresh changes in the next test's feed.
 beforeEach(() => skiff.store.db.updateTable('servers').set({ updated_at: new Date(Date.now() - 600_000).toISOString() }).execute())
 
-const feed = (lookbackMs: number) => new ServerChangeFeed({ db: skiff.store.db, clock: systemClock, logger: pino({ level: 'silent' }), intervalMs: 5, lookbackMs })
+const feed = (lookbackMs: number) => new ServerChangeFeed({ servers: new ServersRepo(skiff.store.db, systemClock), clock: systemClock, logger: pino({ level: 'silent' }), intervalMs: 5, lookbackMs })
 
 /** Write a server row as another process would: any updated_at, no API in between. */
 const write = (id: string, updatedAt: string, set: Partial<ServerRow> = {}) =>

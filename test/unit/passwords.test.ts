@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { generateInstancePassword } from '../../src/compute/passwords.ts'
-import { hashPassword, verifyPassword } from '../../src/identity/passwords.ts'
+import { generateInstancePassword } from '../../src/compute/admin-pass.ts'
+import { hashPassword, verifyPassword } from '../../src/identity/password-hashing.ts'
 
 test("instance passwords follow Nova's alphabet and rules", () => {
   const seen = new Set<string>()

@@ -6,9 +6,8 @@ import { isoSeconds } from '../../clock.ts'
 import { BadRequest, DomainError } from '../../errors.ts'
 import {
   CONTAINER_FORMATS, DISK_FORMATS, MAX_LIMIT, STATUSES, VISIBILITIES,
-  type Caller, type ImageData, type ImageService, type ListQuery, type PatchOp,
+  type Caller, type Image, type ImageData, type ImageService, type ListQuery, type PatchOp,
 } from '../../images/image-service.ts'
-import type { ImageRow } from '../../store/schema.ts'
 import { jsonBodyParser } from '../json-body.ts'
 
 export interface ImageRouteDeps {
@@ -33,7 +32,7 @@ const caller = (req: FastifyRequest): Caller =>
   ({ projectId: req.auth.projectId, isAdmin: req.auth.isAdmin, roles: req.auth.roles.map((r) => r.name) })
 
 /** The image as Glance shows it: core attributes, links, then each extra property at top level. */
-export function imageView(row: ImageRow): Record<string, unknown> {
+export function imageView(row: Image): Record<string, unknown> {
   return {
     ...(JSON.parse(row.properties) as Record<string, string>),
     id: row.id,

@@ -19,8 +19,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
-import { PowerState, type PowerStateValue } from '../../compute/states.ts'
-import { DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
+import { PowerState, type PowerStateValue, DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
 import { probeAccel } from './accel.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from './qemu-args.ts'
@@ -271,7 +270,11 @@ export class QemuDriver implements VirtDriver {
     for (;;) {
       const text = await readFile(log, 'utf8').catch(() => '')
       const hostKey = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]+)/.exec(text)?.[1] ?? null
-      if (text.includes('GUEST-READY')) return hostKey
+      if (text.includes('GUEST-READY')) {
+        // Seen once in CI (a null fingerprint in rescue): say what the guest printed, to find why.
+        if (!hostKey) this.#o.logger.warn({ dir: vmDir, guest: text.split(/\r?\n/).filter((l) => l.includes('GUEST')).slice(-12) }, 'guest ready without a host key line')
+        return hostKey
+      }
       const failed = /BOOT-FAILED: ([^\r\n]*)/.exec(text)
       if (failed) throw new DriverError(`the guest did not boot: ${failed[1]}`)
       if ((await this.#pid(vmDir)) === null) throw new DriverError('QEMU exited while the guest was booting')
@@ -477,15 +480,47 @@ export class QemuDriver implements VirtDriver {
 
   async destroy(serverId: string): Promise<void> {
     const dir = this.#serverDir(serverId)
-    if (!this.#vms.has(serverId) && !existsSync(dir)) throw new VmNotFound(serverId)
+    // A QEMU can outlive its directory (removed by hand, or by an interrupted destroy): found by its command line.
+    const strays = !this.#vms.has(serverId) && !existsSync(dir) ? (await this.#qemuProcesses()).get(serverId) ?? [] : []
+    if (!this.#vms.has(serverId) && !existsSync(dir) && strays.length === 0) throw new VmNotFound(serverId)
     await this.#op(serverId, async () => {
       const s = this.#vms.get(serverId)
       if (s) s.running = false
       await this.#stop(this.#rescueDir(serverId), false, 0)
       await this.#stop(dir, false, 0)
+      for (const pid of strays) {
+        try { process.kill(pid, 'SIGKILL') } catch { /* gone already */ }
+        if (!(await this.#waitExit(pid, 10_000))) throw new DriverError(`QEMU ${pid} did not exit after SIGKILL`)
+      }
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
+  }
+
+  /** Instance directories, and QEMU processes of this driver's dir (even one whose directory is gone). */
+  async listVms(): Promise<string[]> {
+    const dirs = await readdir(path.join(this.#o.dir, 's'), { withFileTypes: true }).catch(() => [])
+    const ids = new Set(dirs.filter((d) => d.isDirectory()).map((d) => d.name))
+    for (const id of (await this.#qemuProcesses()).keys()) ids.add(id)
+    return [...ids]
+  }
+
+  /**
+   * QEMU processes started for this driver's instance directories, by server id, from /proc: the
+   * `-pidfile` argument names `<dir>/s/<id>/...` (a rescue VM's, `<dir>/s/<id>/r/...`).
+   */
+  async #qemuProcesses(): Promise<Map<string, number[]>> {
+    const prefix = path.join(this.#o.dir, 's') + path.sep
+    const out = new Map<string, number[]>()
+    for (const entry of await readdir('/proc').catch(() => [])) {
+      if (!/^\d+$/.test(entry)) continue
+      const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0')
+      if (!args[0]?.includes('qemu-system')) continue
+      const arg = args.find((a) => a.startsWith(prefix))
+      const id = arg?.slice(prefix.length).split(path.sep)[0]
+      if (id) out.set(id, [...(out.get(id) ?? []), Number(entry)])
+    }
+    return out
   }
 
   async getInfo(serverId: string): Promise<{ powerState: PowerStateValue }> {

@@ -1,41 +1,11 @@
 // The simulated hypervisor: deterministic, in memory, with a configurable time per operation
 // and fault injection (fail, delay or hang a phase of an operation, for some servers, the next
-// N times). It models what a user can check on a real one: which system is booted, with which
+// N times; the rules come from a FaultRules source, the database's when main.ts wires it). It models what a user can check on a real one: which system is booted, with which
 // root password (kept as a hash) and keys, and the disks attached.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { PowerState, type PowerStateValue } from '../../compute/states.ts'
-import { DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
-
-/**
- * Every phase a fault can target; `rescue` and `unrescue` have two each. `restore` (the server's
- * own disk after a failed rescue) and `restoreRescue` (the rescue system again after a failed
- * unrescue) are the safe-failure steps: failing one as well is what ends in ERROR.
- */
-export const SIMULATED_PHASES = [
-  'spawn', 'powerOff', 'powerOn', 'reboot', 'pause', 'unpause', 'rebuild', 'destroy', 'restore', 'restoreRescue',
-  'rescue.power_off', 'rescue.boot', 'unrescue.stop_rescue', 'unrescue.boot',
-] as const
-export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
-
-export interface FaultRule {
-  /** A phase, or an operation name meaning all its phases (`rescue`, `unrescue`). */
-  operation: SimulatedPhase | 'rescue' | 'unrescue'
-  /** Only for this server; every server when absent. */
-  serverId?: string
-  /** Fail with this message (after the delay, if any). */
-  error?: string
-  /** Extra time the phase takes, ms. */
-  delayMs?: number
-  /** Never return (until the driver is closed). */
-  hang?: boolean
-  /** How many calls the rule applies to; forever when absent. */
-  count?: number
-}
-
-export interface ActiveFault extends FaultRule {
-  id: string
-}
+import { MemoryFaultRules, type ActiveFault, type FaultRule, type FaultRules, type SimulatedPhase } from './fault-rules.ts'
+import { PowerState, type PowerStateValue, DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
 
 interface System {
   description: string
@@ -61,34 +31,52 @@ const fingerprint = (key: string) => 'SHA256:' + createHash('sha256').update(key
 export class SimulatedDriver implements VirtDriver {
   readonly name = 'simulated'
   readonly #vms = new Map<string, Vm>()
-  readonly #faults: ActiveFault[] = []
+  readonly #faults: FaultRules
   readonly #delayMs: number
   readonly #abort = new AbortController()
+  /** The rules as of #faultsVersion: consulted without a query while no rule changes. */
+  #rules: ActiveFault[] = []
+  #faultsVersion: number | undefined
 
-  constructor(options: { delayMs: number }) {
+  constructor(options: { delayMs: number; faults?: FaultRules }) {
     this.#delayMs = options.delayMs
+    this.#faults = options.faults ?? new MemoryFaultRules()
   }
 
-  injectFault(rule: FaultRule): ActiveFault {
-    // Server ids are lower-case UUIDs; the API's uuid format also accepts upper case.
-    const fault: ActiveFault = { ...rule, id: randomBytes(8).toString('hex') }
-    if (rule.serverId !== undefined) fault.serverId = rule.serverId.toLowerCase()
-    this.#faults.push(fault)
-    return fault
+  injectFault(rule: FaultRule): Promise<ActiveFault> {
+    return this.#faults.add(rule)
   }
 
-  listFaults(): ActiveFault[] {
-    return this.#faults.map((f) => ({ ...f }))
+  listFaults(): Promise<ActiveFault[]> {
+    return this.#faults.list()
   }
 
-  removeFault(id: string): boolean {
-    const i = this.#faults.findIndex((f) => f.id === id)
-    if (i >= 0) this.#faults.splice(i, 1)
-    return i >= 0
+  removeFault(id: string): Promise<boolean> {
+    return this.#faults.remove(id)
   }
 
-  clearFaults(): void {
-    this.#faults.length = 0
+  clearFaults(): Promise<void> {
+    return this.#faults.clear()
+  }
+
+  /**
+   * At the start of every operation: a rule must apply to the next operation started after the
+   * POST that created it answered, whichever process runs it. That POST committed before it
+   * answered, so a read of the rules' version here, once per operation, sees it: nothing short
+   * of a read gives that order across processes (a NOTIFY arrives on another connection, at no
+   * set time: the task that starts the operation can be claimed before it). So one small read
+   * per operation (one row by key), and the rules listed again only when the version moved;
+   * with no rule at all a phase costs no query. A rule created while an operation runs applies
+   * from the next operation on (or earlier, if another operation listed it meanwhile).
+   */
+  async #refreshRules(): Promise<void> {
+    const version = await this.#faults.version()
+    if (version === this.#faultsVersion) return
+    const rules = await this.#faults.list()
+    // Versions only grow: an older listing that resolves late must not replace a newer one.
+    if (this.#faultsVersion !== undefined && this.#faultsVersion > version) return
+    this.#rules = rules
+    this.#faultsVersion = version
   }
 
   /** End hung operations (at shutdown). */
@@ -130,10 +118,9 @@ export class SimulatedDriver implements VirtDriver {
    */
   async #step(phase: SimulatedPhase, serverId: string): Promise<void> {
     const op = phase.split('.')[0]
-    const rules = this.#faults.filter((f) => (f.operation === phase || f.operation === op) && (!f.serverId || f.serverId === serverId))
-    for (const rule of rules) {
-      if (rule.count !== undefined && --rule.count <= 0) this.#faults.splice(this.#faults.indexOf(rule), 1)
-    }
+    const matching = this.#rules.filter((f) => (f.operation === phase || f.operation === op) && (!f.serverId || f.serverId === serverId))
+    // Taking counts each use in the database (a rule used up meanwhile, elsewhere, is not taken).
+    const rules = matching.length ? await this.#faults.take(matching.map((f) => f.id)) : []
     const specificity = (f: FaultRule) => (f.serverId ? 0 : 2) + (f.operation === phase ? 0 : 1)
     const failing = rules.filter((f) => f.error !== undefined).sort((a, b) => specificity(a) - specificity(b))[0]
     const delay = this.#delayMs + rules.reduce((sum, f) => sum + (f.delayMs ?? 0), 0)
@@ -170,6 +157,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async spawn(server: ServerSpec): Promise<void> {
+    await this.#refreshRules()
     await this.#step('spawn', server.id)
     const vm: Vm = {
       spec: server, power: PowerState.RUNNING, rescue: null, console: [], boots: 0, hostKey: randomBytes(16).toString('hex'),
@@ -180,6 +168,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async powerOff(serverId: string): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('powerOff', serverId)
     vm.power = PowerState.SHUTDOWN
@@ -187,6 +176,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async powerOn(serverId: string): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('powerOn', serverId)
     vm.power = PowerState.RUNNING
@@ -194,6 +184,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async reboot(serverId: string, type: RebootType): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('reboot', serverId)
     vm.console.push(type === 'SOFT' ? 'reboot: Restarting system' : '(hard reset)')
@@ -202,18 +193,21 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async pause(serverId: string): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('pause', serverId)
     vm.power = PowerState.PAUSED
   }
 
   async unpause(serverId: string): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('unpause', serverId)
     vm.power = PowerState.RUNNING
   }
 
   async rebuild(server: ServerSpec): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(server.id)
     await this.#step('rebuild', server.id)
     vm.spec = server
@@ -223,6 +217,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async rescue(serverId: string, rescue: RescueSpec): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('rescue.power_off', serverId)
     vm.power = PowerState.SHUTDOWN
@@ -237,6 +232,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async unrescue(serverId: string): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('unrescue.stop_rescue', serverId)
     vm.power = PowerState.SHUTDOWN
@@ -250,6 +246,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async restoreRescue(serverId: string): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     if (!vm.rescue) throw new DriverError(`server ${serverId} has no rescue system to boot again`)
     // The unrescue failed before the rescue system stopped: it still runs, nothing to do.
@@ -260,6 +257,7 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async restore(serverId: string, powerState: PowerStateValue): Promise<void> {
+    await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('restore', serverId)
     vm.rescue = null
@@ -268,12 +266,17 @@ export class SimulatedDriver implements VirtDriver {
   }
 
   async destroy(serverId: string): Promise<void> {
+    await this.#refreshRules()
     await this.#step('destroy', serverId)
     this.#vms.delete(serverId)
   }
 
   async getInfo(serverId: string): Promise<{ powerState: PowerStateValue }> {
     return { powerState: this.#vms.get(serverId)?.power ?? PowerState.NOSTATE }
+  }
+
+  async listVms(): Promise<string[]> {
+    return [...this.#vms.keys()]
   }
 
   async consoleOutput(serverId: string): Promise<string> {
@@ -294,3 +297,5 @@ export class SimulatedDriver implements VirtDriver {
     }
   }
 }
+
+export { SIMULATED_PHASES, type ActiveFault, type FaultRule, type SimulatedPhase } from './fault-rules.ts'

@@ -10,7 +10,7 @@ import type { ComputeRouteDeps } from './index.ts'
 export function accessRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/access', async (req) => {
     const s = await deps.servers.show(req.auth, req.params.id)
-    const ssh = await deps.servers.repo.access(s.id)
+    const ssh = await deps.servers.access(s.id)
     return { access: { ssh: ssh ? { host: ssh.ssh_host, port: ssh.ssh_port, host_key_fingerprint: ssh.host_key_fingerprint } : null } }
   })
 }

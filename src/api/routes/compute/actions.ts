@@ -36,19 +36,16 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     unlock: async (req, reply) => { await servers.unlock(req.auth, req.params.id); return accepted(reply) },
     rebuild: async (req, reply, v: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }) => {
       const { server, adminPass } = await servers.rebuild(req.auth, req.params.id, v, req.id)
-      const ips = await servers.repo.fixedIps([server.id])
+      const ips = await servers.fixedIps([server.id])
       const view = serverDetail(server, { base, ctx: req.auth, ips: ips.get(server.id) ?? [], core: true })
       if (adminPass !== undefined) view.adminPass = adminPass
       view.links = serverLinks(base, server.id)
       return reply.code(202).send({ server: view })
     },
+    // Nova asks the compute host: the server's agent answers with its live console.
     'os-getConsoleOutput': async (req, reply, v: { length?: number | string | null }) => {
-      const s = await servers.checkConsole(req.auth, req.params.id)
-      const text = await deps.driver.consoleOutput(s.id).catch(() => '')
       const length = v.length === undefined || v.length === null ? -1 : Number(v.length)
-      const lines = text.split('\n')
-      if (lines[lines.length - 1] === '') lines.pop()
-      const output = length < 0 ? lines.join('\n') : lines.slice(Math.max(0, lines.length - length)).join('\n')
+      const output = await deps.consoles.output(req.auth, req.params.id, length, req.id)
       return reply.code(200).send({ output })
     },
   }

@@ -22,7 +22,7 @@ export function addressRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     authorize(req.auth, rule, 'reader')
     // As in the server view: nothing while the server builds.
     if (s.vm_state === 'building') return { server: s, addresses: {} as Record<string, unknown[]> }
-    const ips = (await servers.repo.fixedIps([s.id])).get(s.id) ?? []
+    const ips = (await servers.fixedIps([s.id])).get(s.id) ?? []
     return { server: s, addresses: addressesView(ips, false) }
   }
 
@@ -41,7 +41,7 @@ export function addressRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-virtual-interfaces', async (req) => {
     const s = await servers.get(req.auth, req.params.id)
     authorize(req.auth, 'os_compute_api:os-virtual-interfaces', 'reader')
-    const ips = (await servers.repo.fixedIps([s.id])).get(s.id) ?? []
+    const ips = (await servers.fixedIps([s.id])).get(s.id) ?? []
     return { virtual_interfaces: ips.map((ip) => ({ id: vifId(s.id, ip.mac), mac_address: ip.mac })) }
   })
 }

@@ -8,11 +8,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isoSeconds } from '../../../clock.ts'
 import { InstanceNotFound } from '../../../compute/errors.ts'
 import { authorize } from '../../../compute/policy.ts'
+import type { Server } from '../../../compute/server.ts'
 import type { ServerChangeFeed, ServerWatch } from '../../../compute/server-change-feed.ts'
 import { statusOf } from '../../../compute/states.ts'
 import { Forbidden } from '../../../errors.ts'
 import type { AuthContext } from '../../../identity/identity-service.ts'
-import type { ServerRow } from '../../../store/schema.ts'
 import { headerValue } from '../../listener.ts'
 import type { ComputeRouteDeps } from './index.ts'
 
@@ -29,10 +29,10 @@ type Query = Record<string, string | string[] | undefined>
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[v.length - 1] : v)
 const truthy = (v: string | undefined) => v !== undefined && (v === '' || ['true', '1', 'yes', 'on', 't', 'y'].includes(v.toLowerCase()))
 
-const isDeleted = (s: ServerRow) => s.deleted !== 0 || s.vm_state === 'deleted'
+const isDeleted = (s: Server) => s.deleted !== 0 || s.vm_state === 'deleted'
 
 /** An event's data: the state fields of the server view, derived exactly as it derives them. */
-export function serverStateView(s: ServerRow) {
+export function serverStateView(s: Server) {
   return {
     id: s.id,
     name: s.name,
@@ -45,13 +45,13 @@ export function serverStateView(s: ServerRow) {
 }
 
 /** What makes an event: a rename or a lock changes updated_at but is no state change. */
-const stateKey = (s: ServerRow) => `${statusOf(s.vm_state, s.task_state)}|${s.vm_state}|${s.task_state ?? ''}|${s.power_state}`
+const stateKey = (s: Server) => `${statusOf(s.vm_state, s.task_state)}|${s.vm_state}|${s.task_state ?? ''}|${s.power_state}`
 
 /** The last state sent for one server; rows older than it (replays of the feed) are ignored. */
 interface Sent { key: string; updatedAt: string }
 
 /** Decides, row by row, whether a row is news for the client. */
-function isChange(sent: Sent | undefined, row: ServerRow): boolean {
+function isChange(sent: Sent | undefined, row: Server): boolean {
   if (sent && row.updated_at < sent.updatedAt) return false
   const key = stateKey(row)
   if (sent && sent.key === key) {
@@ -106,7 +106,7 @@ class EventStream {
     else this.#cleanups.push(fn)
   }
 
-  send(row: ServerRow): void {
+  send(row: Server): void {
     // The id is updated_at (ms); a reconnecting client sends it back as Last-Event-ID.
     this.#write(`event: server\nid: ${row.updated_at}\ndata: ${JSON.stringify(serverStateView(row))}\n\n`)
   }
@@ -156,13 +156,13 @@ export function eventRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
    * Subscribe first, then read the current state, then replay what the feed delivered
    * meanwhile: a change between the read and the subscription cannot fall in between.
    */
-  const follow = async (stream: EventStream, req: FastifyRequest, watch: ServerWatch, current: () => Promise<ServerRow[]>, onRow: (row: ServerRow) => void) => {
-    let pending: ServerRow[] | undefined = []
+  const follow = async (stream: EventStream, req: FastifyRequest, watch: ServerWatch, current: () => Promise<Server[]>, onRow: (row: Server) => void) => {
+    let pending: Server[] | undefined = []
     const unsubscribe = feed.subscribe(watch, (row) => (pending ? pending.push(row) : onRow(row)))
     stream.onClose(unsubscribe)
     try {
       for (const row of await current()) onRow(row)
-      const replay: ServerRow[] = pending
+      const replay: Server[] = pending
       pending = undefined
       for (const row of replay) onRow(row)
     } catch (err) {
@@ -172,14 +172,14 @@ export function eventRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   }
 
   /** The server the caller may watch; 404 as Nova for another project's or an unknown server. */
-  const watched = async (ctx: AuthContext, id: string, resuming: boolean): Promise<ServerRow> => {
+  const watched = async (ctx: AuthContext, id: string, resuming: boolean): Promise<Server> => {
     try {
       return await servers.show(ctx, id)
     } catch (err) {
       // A client reconnecting (Last-Event-ID) after its stream was cut just before the final
       // event learns of the deletion instead of a 404.
       if (!resuming || !(err instanceof InstanceNotFound)) throw err
-      const gone = await servers.repo.getAny(id)
+      const gone = await servers.getIncludingDeleted(id)
       if (!gone || !isDeleted(gone) || (gone.project_id !== ctx.projectId && !ctx.isAdmin)) throw err
       authorize(ctx, 'os_compute_api:servers:show', 'reader')
       return gone
@@ -192,7 +192,7 @@ export function eventRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const server = await watched(req.auth, req.params.id, resuming)
     const stream = start(req, reply)
     let sent: Sent | undefined
-    await follow(stream, req, { serverId: server.id }, async () => [(await servers.repo.getAny(server.id)) ?? server], (row) => {
+    await follow(stream, req, { serverId: server.id }, async () => [(await servers.getIncludingDeleted(server.id)) ?? server], (row) => {
       if (stream.closed || !isChange(sent, row)) return
       sent = { key: stateKey(row), updatedAt: row.updated_at }
       stream.send(row)

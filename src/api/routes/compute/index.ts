@@ -1,14 +1,16 @@
 // The compute listener's routes and the microversion handshake.
 import type { FastifyInstance } from 'fastify'
-import type { VirtDriver } from '../../../drivers/driver.ts'
+import type { FaultRules } from '../../../drivers/simulated/fault-rules.ts'
 import type { FlavorService } from '../../../compute/flavor-service.ts'
+import type { InstanceActionService } from '../../../compute/instance-actions.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
+import type { ServerConsole } from '../../../compute/server-console.ts'
 import type { Quotas, ServerService } from '../../../compute/server-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
 import type { ServerGroupService } from '../../../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../../../compute/server-metadata.ts'
-import type { ServerPasswordService } from '../../../compute/server-password.ts'
+import type { ServerPasswordService } from '../../../compute/server-password-metadata.ts'
 import type { HostRegistry } from '../../../tasks/hosts.ts'
 import { actionRoutes } from './actions.ts'
 import { addressRoutes } from './addresses.ts'
@@ -17,7 +19,9 @@ import { passwordRoutes } from './password.ts'
 import { serverGroupRoutes } from './server-groups.ts'
 import { flavorRoutes } from './flavors.ts'
 import { keypairRoutes } from './keypairs.ts'
-import { miscRoutes } from './misc.ts'
+import { instanceActionRoutes } from './instance-actions.ts'
+import { limitRoutes } from './limits.ts'
+import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
 import { accessRoutes } from './access.ts'
 import { serverRoutes } from './servers.ts'
@@ -41,12 +45,16 @@ declare module 'fastify' {
 export interface ComputeRouteDeps {
   servers: ServerService
   rescues: RescueService
+  instanceActions: InstanceActionService
   metadata: ServerMetadataService
   passwords: ServerPasswordService
   groups: ServerGroupService
   flavors: FlavorService
   keypairs: KeypairService
-  driver: VirtDriver
+  /** Console output, from the agent of the server's host. */
+  consoles: ServerConsole
+  /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
+  faults?: FaultRules
   quotas: Quotas
   hosts: HostRegistry
   /** Scheme, host and port, without a path: links are built from it. */
@@ -133,7 +141,9 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   actionRoutes(app, deps)
   flavorRoutes(app, deps)
   keypairRoutes(app, deps)
-  miscRoutes(app, deps)
+  limitRoutes(app, deps)
+  serviceRoutes(app, deps)
+  instanceActionRoutes(app, deps)
   rescueRoutes(app, deps)
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)

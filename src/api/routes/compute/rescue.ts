@@ -7,10 +7,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { isoSeconds } from '../../../clock.ts'
-import { BadRequest, NotFound } from '../../../errors.ts'
+import { BadRequest } from '../../../errors.ts'
 import { fingerprint, parsePublicKey } from '../../../compute/keypair-service.ts'
 import { statusOf } from '../../../compute/states.ts'
-import type { ServerRow } from '../../../store/schema.ts'
+import type { Server } from '../../../compute/server.ts'
 import type { ComputeRouteDeps } from './index.ts'
 
 const MAX_SECONDS = 7 * 24 * 3600
@@ -33,18 +33,14 @@ const PatchBody = Type.Object({
 export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const { servers } = deps
   const base = deps.computeUrl
-  const db = servers.repo.db
 
   /** The rescue system's SSH: its host key from the rescue, the forwarded address where the driver has one. */
   function sshView(hostKey: string | null, access: { ssh_host: string; ssh_port: number } | undefined) {
     return { ...(access ? { host: access.ssh_host, port: access.ssh_port } : {}), host_key_fingerprint: hostKey }
   }
 
-  async function view(s: ServerRow) {
-    const r = await db.selectFrom('rescues').selectAll().where('server_id', '=', s.id).where('ended_at', 'is', null)
-      .orderBy('requested_at', 'desc').executeTakeFirst()
-    if (!r || (s.vm_state !== 'rescued' && s.task_state !== 'rescuing')) throw new NotFound(`Server ${s.id} is not in rescue mode.`)
-    const image = await db.selectFrom('images').select(['id', 'name']).where('id', '=', r.image_id).executeTakeFirst()
+  async function view(s: Server) {
+    const { rescue: r, imageName, access } = await deps.rescues.current(s)
     const keys = (JSON.parse(r.public_keys) as string[]).map((k) => {
       const { type, blob } = parsePublicKey(k)
       return { type, fingerprint: fingerprint(blob) }
@@ -53,7 +49,7 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       server_id: s.id,
       status: s.task_state === 'rescuing' ? 'rescuing' : s.task_state === 'unrescuing' ? 'unrescuing' : 'rescued',
       server_status: statusOf(s.vm_state, s.task_state),
-      image: { id: r.image_id, name: image?.name ?? null, links: [{ rel: 'bookmark', href: `${base}/images/${r.image_id}` }] },
+      image: { id: r.image_id, name: imageName, links: [{ rel: 'bookmark', href: `${base}/images/${r.image_id}` }] },
       requested_at: isoSeconds(r.requested_at),
       rescued_at: r.rescued_at ? isoSeconds(r.rescued_at) : null,
       expires_at: r.expires_at ? isoSeconds(r.expires_at) : null,
@@ -63,7 +59,7 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       disks: [{ role: 'rescue', image_id: r.image_id }, { role: 'server', note: "the server's own disk, attached second" }],
       access: {
         console: { action: 'os-getConsoleOutput', href: `${base}/v2.1/servers/${s.id}/action` },
-        ssh: sshView(r.host_key_fingerprint, await servers.repo.access(s.id)),
+        ssh: sshView(r.host_key_fingerprint, access),
       },
       links: [{ rel: 'self', href: `${base}/v2.1/servers/${s.id}/rescue` }],
     }

@@ -67,10 +67,10 @@ export const UpdateServerBody = Type.Object({
 
 /** Action schemas, by action name; an action absent here takes any value (as Nova). */
 export const ACTION_SCHEMAS: Record<string, TSchema> = {
-  rescue: Type.Union([Type.Null(), Type.Object({
-    adminPass: Type.Optional(ADMIN_PASSWORD),
-    rescue_image_ref: Type.Optional(Type.String({ format: 'uuid' })),
-  }, { additionalProperties: false })]),
+  // One type list, not a union: Nova's one-type error ("... is not of type 'object', 'null'").
+  rescue: Type.Unsafe<{ adminPass?: string; rescue_image_ref?: string } | null>({
+    type: ['object', 'null'], properties: { adminPass: { type: 'string' }, rescue_image_ref: { type: 'string', format: 'uuid' } }, additionalProperties: false,
+  }),
   reboot: Type.Object({
     type: enumOf(['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']),
   }, { additionalProperties: false }),
@@ -95,11 +95,7 @@ const compiled = new Map<string, ReturnType<typeof ajv.compile>>()
 function validatorOf(action: string) {
   const schema = ACTION_SCHEMAS[action]
   if (!schema || compiled.has(action)) return compiled.get(action)
-  // Rescue's schema keeps Nova's one-type error ("... is not of type 'object', 'null'").
-  const inner = action === 'rescue'
-    ? { type: ['object', 'null'], properties: { adminPass: { type: 'string' }, rescue_image_ref: { type: 'string', format: 'uuid' } }, additionalProperties: false }
-    : schema
-  compiled.set(action, ajv.compile({ type: 'object', properties: { [action]: inner }, required: [action], additionalProperties: false }))
+  compiled.set(action, ajv.compile({ type: 'object', properties: { [action]: schema }, required: [action], additionalProperties: false }))
   return compiled.get(action)
 }
 

@@ -1,8 +1,8 @@
 // /servers: create, list, detail, show, update, delete.
 import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { ServerRow } from '../../../store/schema.ts'
 import { BadRequest } from '../../../errors.ts'
+import type { Server } from '../../../compute/server.ts'
 import type { ListQuery } from '../../../compute/server-service.ts'
 import { FORMATS } from '../../formats.ts'
 import type { ComputeRouteDeps } from './index.ts'
@@ -52,16 +52,16 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const { servers } = deps
 
   /** Detail views of many servers with two queries for their addresses and faults. */
-  const details = async (req: FastifyRequest, rows: ServerRow[]) => {
+  const details = async (req: FastifyRequest, rows: Server[]) => {
     const ids = rows.map((r) => r.id)
     const [ips, faults] = await Promise.all([
-      servers.repo.fixedIps(ids),
-      servers.repo.latestFaults(ids),
+      servers.fixedIps(ids),
+      servers.latestFaults(ids),
     ])
     return rows.map((r) => serverDetail(r, { base, ctx: req.auth, ips: ips.get(r.id) ?? [], fault: faults.get(r.id) }))
   }
 
-  const nextLinks = (req: FastifyRequest, path: string, rows: ServerRow[], limit: number | undefined) => {
+  const nextLinks = (req: FastifyRequest, path: string, rows: Server[], limit: number | undefined) => {
     const last = rows[rows.length - 1]
     const full = (limit !== undefined && rows.length === limit && limit > 0) || rows.length === deps.maxLimit
     if (!full || !last) return undefined
@@ -134,7 +134,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.put<{ Params: { id: string }; Body: Static<typeof UpdateServerBody> }>('/v2.1/servers/:id', { schema: { body: UpdateServerBody } }, async (req) => {
     const b = req.body.server
     const s = await servers.update(req.auth, req.params.id, { name: b.name, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6 })
-    const ips = await servers.repo.fixedIps([s.id])
+    const ips = await servers.fixedIps([s.id])
     return { server: serverDetail(s, { base, ctx: req.auth, ips: ips.get(s.id) ?? [], core: true }) }
   })
 

@@ -4,13 +4,15 @@ import { createHash } from 'node:crypto'
 import { isoMicrosNoZone, isoSeconds } from '../../../clock.ts'
 import { statusOf } from '../../../compute/states.ts'
 import type { AuthContext } from '../../../identity/identity-service.ts'
-import type { FlavorRow, KeypairRow, ServerRow } from '../../../store/schema.ts'
+import type { Flavor } from '../../../compute/flavor-service.ts'
+import type { Keypair } from '../../../compute/keypair-service.ts'
+import type { Server } from '../../../compute/server.ts'
 
 export const NETWORK_NAME = 'private'
 
 export interface Fault {
   code: number; message: string; details: string; created_at: string
-  /** Recorded at or after the start of the server's latest instance action (see ServersRepo.latestFaults). */
+  /** Recorded at or after the start of the server's latest instance action (see ServerService.latestFaults). */
   ofLastAction?: boolean
 }
 
@@ -49,7 +51,7 @@ export interface ServerViewOptions {
   core?: boolean
 }
 
-export function serverDetail(s: ServerRow, o: ServerViewOptions): Record<string, unknown> {
+export function serverDetail(s: Server, o: ServerViewOptions): Record<string, unknown> {
   const status = statusOf(s.vm_state, s.task_state)
   const v: Record<string, unknown> = {
     id: s.id,
@@ -110,11 +112,11 @@ export function addressesView(ips: { address: string; mac: string }[], extended:
   }
 }
 
-export function serverSummary(s: ServerRow, base: string) {
+export function serverSummary(s: Server, base: string) {
   return { id: s.id, name: s.name, links: serverLinks(base, s.id) }
 }
 
-export function flavorView(f: FlavorRow, base: string, detail: boolean) {
+export function flavorView(f: Flavor, base: string, detail: boolean) {
   const links = [
     { rel: 'self', href: `${base}/v2.1/flavors/${f.id}` },
     { rel: 'bookmark', href: `${base}/flavors/${f.id}` },
@@ -135,7 +137,7 @@ export function flavorView(f: FlavorRow, base: string, detail: boolean) {
   }
 }
 
-export function keypairView(k: KeypairRow, extra: { privateKey?: string; created?: boolean; full?: boolean } = {}) {
+export function keypairView(k: Keypair, extra: { privateKey?: string; created?: boolean; full?: boolean } = {}) {
   const v: Record<string, unknown> = { name: k.name, public_key: k.public_key, fingerprint: k.fingerprint }
   if (extra.privateKey !== undefined) v.private_key = extra.privateKey
   if (extra.full || extra.created) v.user_id = k.user_id

@@ -21,7 +21,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'
 
-/** A random password for generated accounts (not Nova's instance password: see compute/passwords.ts). */
+/** A random password for generated accounts (not Nova's instance password: see compute/admin-pass.ts). */
 export function randomSecret(length = 20): string {
   const bytes = randomBytes(length)
   let out = ''

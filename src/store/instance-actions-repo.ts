@@ -1,0 +1,101 @@
+// Instance actions and their events (os-instance-actions): one action per request that changed
+// a server, its events recorded by the agent that did the work.
+import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.ts'
+import type { Database, Db, InstanceActionEventRow, InstanceActionRow } from './schema.ts'
+
+export type NewInstanceAction = Omit<InstanceActionRow, 'id' | 'start_time' | 'updated_at' | 'message'>
+
+export class InstanceActionsRepo {
+  readonly #db: Kysely<Database>
+  readonly #clock: Clock
+
+  constructor(db: Kysely<Database>, clock: Clock) {
+    this.#db = db
+    this.#clock = clock
+  }
+
+  #now(): string {
+    return this.#clock.now().toISOString()
+  }
+
+  async record(a: NewInstanceAction, db: Db): Promise<void> {
+    const now = this.#now()
+    await db.insertInto('instance_actions').values({ id: randomUUID(), ...a, start_time: now, updated_at: now, message: null }).execute()
+  }
+
+  /** A server's actions, newest first. */
+  async list(serverId: string): Promise<InstanceActionRow[]> {
+    return this.#db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId)
+      .orderBy('start_time', 'desc').orderBy('id', 'desc').execute()
+  }
+
+  async byRequest(serverId: string, requestId: string): Promise<InstanceActionRow | undefined> {
+    return this.#db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+  }
+
+  /** An action's events, oldest first. */
+  async events(actionId: string): Promise<InstanceActionEventRow[]> {
+    return this.#db.selectFrom('instance_action_events').selectAll().where('action_id', '=', actionId).orderBy('start_time').execute()
+  }
+
+  /** The event of the action that `requestId` started, in one statement; undefined without one. */
+  async startEvent(serverId: string, requestId: string, event: string, host: string | null): Promise<string | undefined> {
+    const id = randomUUID()
+    const r = await this.#db.insertInto('instance_action_events')
+      .columns(['id', 'action_id', 'event', 'start_time', 'host'])
+      .expression((eb) => eb.selectFrom('instance_actions')
+        .select([eb.val(id).as('id'), 'instance_actions.id as action_id', eb.val(event).as('event'), eb.val(this.#now()).as('start_time'), eb.val(host).as('host')])
+        .where('server_id', '=', serverId).where('request_id', '=', requestId).limit(1))
+      .executeTakeFirst()
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 ? id : undefined
+  }
+
+  /** `onlyIfOpen`: leave an event that is already finished (a later attempt closed it) as it is. */
+  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string, db: Db = this.#db, opts: { onlyIfOpen?: boolean } = {}): Promise<void> {
+    if (!eventId) return
+    const now = this.#now()
+    let q = db.updateTable('instance_action_events')
+      .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
+      .where('id', '=', eventId)
+    if (opts.onlyIfOpen) q = q.where('finish_time', 'is', null)
+    const ev = await q.returning('action_id').executeTakeFirst()
+    if (ev) {
+      await db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
+        .where('id', '=', ev.action_id).execute()
+    }
+  }
+
+  /**
+   * Finish, with Error and `reason`, the events of an action that an earlier attempt of its task
+   * started and never finished (its agent was killed, or lost its lease). Returns how many.
+   */
+  async finishAbandonedEvents(serverId: string, requestId: string, reason: string, db: Db = this.#db): Promise<number> {
+    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+    if (!action) return 0
+    const now = this.#now()
+    const r = await db.updateTable('instance_action_events').set({ finish_time: now, result: 'Error', traceback: reason, details: reason })
+      .where('action_id', '=', action.id).where('finish_time', 'is', null).executeTakeFirst()
+    const n = Number(r.numUpdatedRows)
+    if (n > 0) await db.updateTable('instance_actions').set({ updated_at: now }).where('id', '=', action.id).execute()
+    return n
+  }
+
+  /** An event that failed as it began (no host for a new server: Nova's conductor event), and its action marked Error. */
+  async recordFailedEvent(serverId: string, requestId: string, event: string, error: string, db: Db = this.#db): Promise<void> {
+    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+    if (!action) return
+    const now = this.#now()
+    await db.insertInto('instance_action_events').values({
+      id: randomUUID(), action_id: action.id, event, start_time: now, finish_time: now, result: 'Error', traceback: error, host: null, details: error,
+    }).execute()
+    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: now }).where('id', '=', action.id).execute()
+  }
+
+  /** An action that will not complete (its task was abandoned, then found stale): message Error, as Nova marks a failed one. */
+  async markFailed(serverId: string, requestId: string, db: Db = this.#db): Promise<void> {
+    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: this.#now() })
+      .where('server_id', '=', serverId).where('request_id', '=', requestId).execute()
+  }
+}

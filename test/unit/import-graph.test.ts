@@ -1,0 +1,55 @@
+// The layering, checked on the import lines of src/**/*.ts: every arrow points down. drivers/,
+// store/ and tasks/ are infrastructure and never reach up into compute/ (the domain) or api/
+// (HTTP); route files reach the database only through the domain's services and repositories.
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src')
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name)
+    return e.isDirectory() ? sourceFiles(p) : e.name.endsWith('.ts') ? [p] : []
+  })
+}
+
+/** Every module a file imports (static and dynamic imports, re-exports), as paths relative to src/. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  const specs = [
+    ...text.matchAll(/^\s*(?:import|export)\s[^'"]*?\sfrom\s+['"]([^'"]+)['"]/gms),
+    ...text.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm),
+    ...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
+  ].map((m) => m[1]!)
+  return specs.filter((s) => s.startsWith('.')).map((s) => path.relative(SRC, path.resolve(path.dirname(file), s)))
+}
+
+const graph = sourceFiles(SRC).map((file) => ({ file: path.relative(SRC, file), imports: importsOf(file) }))
+
+/** `from` files that import `to` modules, as "file → module" lines. */
+function arrows(from: RegExp, to: RegExp): string[] {
+  return graph.filter((f) => from.test(f.file)).flatMap((f) => f.imports.filter((i) => to.test(i)).map((i) => `${f.file} → ${i}`))
+}
+
+test('the parser sees the imports (a check that finds nothing must be able to find something)', () => {
+  const main = graph.find((f) => f.file === 'main.ts')
+  assert.ok(main && main.imports.includes('compute/server-worker.ts') && main.imports.includes('store/db.ts'), JSON.stringify(main?.imports))
+  assert.ok(arrows(/^compute\//, /^drivers\//).length > 0)
+})
+
+test('drivers/, store/ and tasks/ never import compute/ or api/', () => {
+  assert.deepEqual(arrows(/^(drivers|store|tasks)\//, /^(compute|api)\//), [])
+})
+
+test('nothing below api/ imports api/', () => {
+  assert.deepEqual(arrows(/^(compute|identity|images|drivers|store|tasks)\//, /^api\//), [])
+})
+
+// Pending: the repositories work (issue #10) takes SQL and the store out of the route files; the
+// lead enables this once it is merged.
+test('route files never import the store', () => {
+  assert.deepEqual(arrows(/^api\/routes\//, /^store\//), [])
+})
