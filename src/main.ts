@@ -32,6 +32,7 @@ import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
+import { IdentityRepo } from './store/identity-repo.ts'
 import { IdempotencyRepo } from './store/idempotency-repo.ts'
 import { ImagesRepo } from './store/images-repo.ts'
 import { InstanceActionsRepo } from './store/instance-actions-repo.ts'
@@ -188,7 +189,8 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const store = await openStore(config.databaseUrl)
   const d = buildDomain(config, store, clock)
   const { db, images, flavors, keypairs, repo, actionsRepo, queue, sealer, hosts, imageLookup, actions, rescues } = d
-  const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
+  const accounts = new IdentityRepo(db)
+  const identity = new IdentityService(accounts, clock, config.tokenTtlSeconds)
   await images.recoverInterruptedUploads()
   // Only agents hold drivers: with --no-agent this process has none, and reaches the hosts' VMs
   // through the database (console output by a task round-trip, fault rules in a table).
@@ -212,7 +214,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     faults: config.driver === 'simulated' ? d.faults : undefined })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
-    db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
+    accounts, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
     guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
   })
 
