@@ -32,10 +32,12 @@ import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
+import { FlavorsRepo } from './store/flavors-repo.ts'
 import { IdentityRepo } from './store/identity-repo.ts'
 import { IdempotencyRepo } from './store/idempotency-repo.ts'
 import { ImagesRepo } from './store/images-repo.ts'
 import { InstanceActionsRepo } from './store/instance-actions-repo.ts'
+import { KeypairsRepo } from './store/keypairs-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
@@ -84,8 +86,8 @@ export interface Skiff extends SkiffCore {
 function buildDomain(config: Config, store: Store, clock: Clock) {
   const db = store.db
   const images = new ImageService(new ImagesRepo(db, clock), clock, path.join(config.dataDir, 'images'))
-  const flavors = new FlavorService(db, clock)
-  const keypairs = new KeypairService(db, clock)
+  const flavors = new FlavorService(new FlavorsRepo(db), clock)
+  const keypairs = new KeypairService(new KeypairsRepo(db), clock)
   const repo = new ServersRepo(db, clock)
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
