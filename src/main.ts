@@ -38,6 +38,7 @@ import { IdempotencyRepo } from './store/idempotency-repo.ts'
 import { ImagesRepo } from './store/images-repo.ts'
 import { InstanceActionsRepo } from './store/instance-actions-repo.ts'
 import { KeypairsRepo } from './store/keypairs-repo.ts'
+import { PlacementRepo } from './store/placement-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
@@ -200,7 +201,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const driver = config.agent ? await makeDriver(config, logger, d) : undefined
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
-  const scheduler = new Scheduler(db, hosts, store.dialect)
+  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
   const servers = new ServerService({
     repo, actionsRepo, queue, flavors, keypairs, images: imageLookup, quotas, scheduler,
     enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
