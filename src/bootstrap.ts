@@ -9,13 +9,12 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { Kysely } from 'kysely'
 import type { FlavorService, NewFlavor } from './compute/flavor-service.ts'
 import { DEFAULT_DOMAIN, newId } from './identity/identity-service.ts'
 import { REGION } from './identity/catalog.ts'
 import { hashPassword, randomSecret, verifyPassword } from './identity/password-hashing.ts'
 import type { ImageService } from './images/image-service.ts'
-import type { Database } from './store/schema.ts'
+import type { IdentityRepo } from './store/identity-repo.ts'
 
 export const ROLES = ['admin', 'member', 'reader'] as const
 
@@ -55,7 +54,8 @@ export interface Credentials {
 }
 
 export async function bootstrap(opts: {
-  db: Kysely<Database>
+  /** Users, projects, roles and role assignments. */
+  accounts: IdentityRepo
   flavors: FlavorService
   images: ImageService
   dataDir: string
@@ -64,12 +64,12 @@ export async function bootstrap(opts: {
   /** The qemu driver's built guest (kernel, initrd, qcow2 disk); the simulated disks when absent. */
   guest?: { kernel: string; initrd: string; disk: string }
 }): Promise<Credentials> {
-  const { db } = opts
+  const { accounts } = opts
   const roleIds: Record<string, string> = {}
   for (const name of ROLES) {
-    const r = await db.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirst()
+    const r = await accounts.roleByName(name)
     roleIds[name] = r?.id ?? newId()
-    if (!r) await db.insertInto('roles').values({ id: roleIds[name]!, name }).execute()
+    if (!r) await accounts.insertRole({ id: roleIds[name]!, name })
   }
 
   const kept = readKept(opts.dataDir)
@@ -77,7 +77,7 @@ export async function bootstrap(opts: {
   const created: Record<string, string> = {}
   // scrypt runs on libuv's thread pool: hash every new account's password at once, not one
   // after another (a fresh data dir's start waited for four hashes in a row).
-  const existing = new Set((await db.selectFrom('users').select('name').where('name', 'in', BOOTSTRAP_USERS).where('domain_id', '=', DEFAULT_DOMAIN.id).execute()).map((u) => u.name))
+  const existing = new Set(await accounts.userNamesIn(BOOTSTRAP_USERS))
   const hashes: Record<string, Promise<string>> = {}
   const newAccount = (user: string) => {
     created[user] = (user === 'admin' ? opts.adminPassword : undefined) ?? kept[user] ?? randomSecret()
@@ -88,29 +88,26 @@ export async function bootstrap(opts: {
   for (const acc of ACCOUNTS) if (!existing.has(acc.user)) void newAccount(acc.user)
 
   for (const acc of ACCOUNTS) {
-    let project = await db.selectFrom('projects').select('id').where('name', '=', acc.project).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
+    let project: { id: string } | undefined = await accounts.projectByName(acc.project, DEFAULT_DOMAIN.id)
     if (!project) {
       project = { id: newId() }
-      await db.insertInto('projects').values({ id: project.id, name: acc.project, domain_id: DEFAULT_DOMAIN.id, description: `Bootstrap project ${acc.project}`, enabled: 1 }).execute()
+      await accounts.insertProject({ id: project.id, name: acc.project, domain_id: DEFAULT_DOMAIN.id, description: `Bootstrap project ${acc.project}`, enabled: 1 })
     }
-    const user = await db.selectFrom('users').select('id').where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
-    if (!user) {
-      await db.insertInto('users').values({
-        id: newId(), name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await (hashes[acc.user] ?? newAccount(acc.user)), default_project_id: project.id, enabled: 1,
-      }).execute()
+    let userId = (await accounts.userByName(acc.user, DEFAULT_DOMAIN.id))?.id
+    if (userId === undefined) {
+      userId = newId()
+      await accounts.insertUser({
+        id: userId, name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await (hashes[acc.user] ?? newAccount(acc.user)), default_project_id: project.id, enabled: 1,
+      })
     } else {
       delete created[acc.user] // made meanwhile, by another Skiff on the database
     }
-    const userId = (await db.selectFrom('users').select('id').where('name', '=', acc.user).executeTakeFirstOrThrow()).id
-    for (const role of acc.roles) {
-      const has = await db.selectFrom('role_assignments').select('user_id').where('user_id', '=', userId).where('project_id', '=', project.id).where('role_id', '=', roleIds[role]!).executeTakeFirst()
-      if (!has) await db.insertInto('role_assignments').values({ user_id: userId, project_id: project.id, role_id: roleIds[role]! }).execute()
-    }
+    for (const role of acc.roles) await accounts.assignRole(userId, project.id, roleIds[role]!)
   }
 
   for (const f of FLAVORS) {
-    const exists = await db.selectFrom('flavors').select('id').where('id', '=', f.id!).executeTakeFirst()
-    if (!exists) await opts.flavors.create(f)
+    // A deleted flavor counts: the operator deleted it, it does not come back.
+    if (!(await opts.flavors.getIncludingDeleted(f.id!))) await opts.flavors.create(f)
   }
 
   if (opts.guest) await registerGuest(opts.images, opts.guest)
@@ -121,7 +118,7 @@ export async function bootstrap(opts: {
 
   // An existing account's password changes only when the operator says so (--admin-password).
   const set: Record<string, string> = opts.adminPassword !== undefined && created.admin === undefined ? { admin: opts.adminPassword } : {}
-  return syncCredentials({ db, dataDir: opts.dataDir, authUrl: opts.authUrl, created, set })
+  return syncCredentials({ accounts, dataDir: opts.dataDir, authUrl: opts.authUrl, created, set })
 }
 
 /**
@@ -132,28 +129,24 @@ export async function bootstrap(opts: {
  * host) is forgotten and its file removed, so no file here holds a wrong password.
  */
 export async function syncCredentials(opts: {
-  db: Kysely<Database>
+  accounts: IdentityRepo
   dataDir: string
   authUrl: string
   created?: Record<string, string>
   set?: Record<string, string>
 }): Promise<Credentials> {
-  const { db } = opts
+  const { accounts } = opts
   const kept = readKept(opts.dataDir)
   // The accounts are checked at once: each check is a scrypt hash, on libuv's thread pool.
   const known = await Promise.all(ACCOUNTS.map(async (acc): Promise<string | undefined> => {
     const created = opts.created?.[acc.user]
     if (created !== undefined) return created
-    const user = await db.selectFrom('users').select(['id', 'password_hash']).where('name', '=', acc.user).where('domain_id', '=', DEFAULT_DOMAIN.id).executeTakeFirst()
+    const user = await accounts.userByName(acc.user, DEFAULT_DOMAIN.id)
     if (!user) return undefined
     const wanted = opts.set?.[acc.user]
     if (wanted !== undefined) {
       if (!(await verifyPassword(wanted, user.password_hash))) {
-        const hash = await hashPassword(wanted)
-        await db.transaction().execute(async (trx) => {
-          await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', user.id).execute()
-          await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', user.id).execute()
-        })
+        await accounts.setPassword(user.id, await hashPassword(wanted))
       }
       return wanted
     }

@@ -32,9 +32,13 @@ import { IdentityService } from './identity/identity-service.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
+import { FlavorsRepo } from './store/flavors-repo.ts'
+import { IdentityRepo } from './store/identity-repo.ts'
 import { IdempotencyRepo } from './store/idempotency-repo.ts'
 import { ImagesRepo } from './store/images-repo.ts'
 import { InstanceActionsRepo } from './store/instance-actions-repo.ts'
+import { KeypairsRepo } from './store/keypairs-repo.ts'
+import { PlacementRepo } from './store/placement-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
@@ -83,8 +87,8 @@ export interface Skiff extends SkiffCore {
 function buildDomain(config: Config, store: Store, clock: Clock) {
   const db = store.db
   const images = new ImageService(new ImagesRepo(db, clock), clock, path.join(config.dataDir, 'images'))
-  const flavors = new FlavorService(db, clock)
-  const keypairs = new KeypairService(db, clock)
+  const flavors = new FlavorService(new FlavorsRepo(db), clock)
+  const keypairs = new KeypairService(new KeypairsRepo(db), clock)
   const repo = new ServersRepo(db, clock)
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
@@ -188,7 +192,8 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const store = await openStore(config.databaseUrl)
   const d = buildDomain(config, store, clock)
   const { db, images, flavors, keypairs, repo, actionsRepo, queue, sealer, hosts, imageLookup, actions, rescues } = d
-  const identity = new IdentityService(db, clock, config.tokenTtlSeconds)
+  const accounts = new IdentityRepo(db)
+  const identity = new IdentityService(accounts, clock, config.tokenTtlSeconds)
   await images.recoverInterruptedUploads()
   // Only agents hold drivers: with --no-agent this process has none, and reaches the hosts' VMs
   // through the database (console output by a task round-trip, fault rules in a table).
@@ -196,7 +201,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const driver = config.agent ? await makeDriver(config, logger, d) : undefined
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
-  const scheduler = new Scheduler(db, hosts, store.dialect)
+  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
   const servers = new ServerService({
     repo, actionsRepo, queue, flavors, keypairs, images: imageLookup, quotas, scheduler,
     enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
@@ -212,7 +217,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     faults: config.driver === 'simulated' ? d.faults : undefined })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
-    db, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
+    accounts, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
     guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
   })
 

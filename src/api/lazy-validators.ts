@@ -2,40 +2,35 @@
 // of them (Ajv generates and evaluates a function per schema) was half of the CPU that
 // `skiff serve` spent before it answered its first request. A second after it listens, the rest
 // are compiled in the background, one per turn of the event loop, so later requests need not wait.
-// Same Ajv, same options as fastify's own compiler: only the moment changes.
-import ajvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler'
+// Same Ajv, same options (ajv.ts): only the moment changes.
+import { compileSchema } from './ajv.ts'
 
-type Compile = ReturnType<ValidatorFactory>
-type Validate = ReturnType<Compile>
+type Validate = ReturnType<typeof compileSchema>
 
-/** `schemaController.compilersFactory.buildValidator` for fastify; `warm()` compiles what is left. */
+/** A validator compiler for fastify's setValidatorCompiler; `warm()` compiles what is left. */
 export function lazyValidators() {
-  const build = ajvCompiler()
   const pending = new Set<() => Validate>()
-  const buildValidator: ValidatorFactory = (externalSchemas, options) => {
-    const compile = build(externalSchemas, options)
-    return (route) => {
-      let compiled: Validate | undefined
-      const get = () => {
-        if (!compiled) {
-          pending.delete(get)
-          compiled = compile(route)
-        }
-        return compiled
+  const validatorCompiler = (route: { schema: object }) => {
+    let compiled: Validate | undefined
+    const get = () => {
+      if (!compiled) {
+        pending.delete(get)
+        compiled = compileSchema(route)
       }
-      pending.add(get)
-      const validate = ((data: unknown, context?: object) => {
-        const fn = get()
-        const ok = fn(data, context as never)
-        validate.errors = fn.errors
-        return ok
-      }) as Validate
-      // Fastify hands an Ajv function (one with schemaEnv) the parent of the value it checks.
-      return Object.assign(validate, { schemaEnv: {} })
+      return compiled
     }
+    pending.add(get)
+    const validate = ((data: unknown) => {
+      const fn = get()
+      const ok = fn(data)
+      validate.errors = fn.errors
+      return ok
+    }) as Validate
+    // Fastify hands an Ajv function (one with schemaEnv) the parent of the value it checks.
+    return Object.assign(validate, { schemaEnv: {} })
   }
   return {
-    buildValidator,
+    validatorCompiler,
     /** In a second (once the start is over), compile the schemas no request has needed yet, one per macrotask. */
     warm() {
       const next = () => {

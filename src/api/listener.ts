@@ -1,5 +1,5 @@
 // What every listener shares: request ids, the body-size limit decided before authentication,
-// token authentication, the fault mapper and Nova's uuid format; how long a connection may take
+// token authentication, the fault mapper and the one Ajv configuration (Nova's formats); how long a connection may take
 // to send its request, and how many may be open.
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -11,7 +11,6 @@ import type { Config } from '../config.ts'
 import { BadRequest, OverLimit, Unauthorized } from '../errors.ts'
 import type { AuthContext, IdentityService } from '../identity/identity-service.ts'
 import { errorBody, makeErrorHandler, type ServiceFlavor } from './errors.ts'
-import { FORMATS } from './formats.ts'
 import { jsonBodyParser } from './json-body.ts'
 import { lazyValidators } from './lazy-validators.ts'
 import { installRequestLog } from './request-log.ts'
@@ -77,19 +76,11 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
     frameworkErrors: (err, req, reply) => { void makeErrorHandler(flavor)(err, req, reply) },
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ...(opts.rewriteUrl ? { rewriteUrl: opts.rewriteUrl } : {}),
-    ajv: {
-      customOptions: {
-        // Unknown fields are rejected, as Nova does (fastify's default strips them silently).
-        removeAdditional: false,
-        // Bodies are never coerced: `{"adminPass": 123}` must be refused, not turned into "123".
-        coerceTypes: false,
-        useDefaults: false,
-        verbose: true,
-        formats: FORMATS,
-      },
-    },
-    schemaController: { compilersFactory: { buildValidator: validators.buildValidator } },
   }) as unknown as FastifyInstance
+  // Route schemas compile with the one Ajv configuration (ajv.ts): unknown fields rejected, no
+  // coercion, Nova's formats (fastify's own compiler would put ajv-formats over them); each at
+  // its route's first use (lazy-validators.ts).
+  app.setValidatorCompiler(validators.validatorCompiler)
   app.addHook('onListen', async () => validators.warm())
 
   app.decorateRequest('auth', null as unknown as AuthContext)

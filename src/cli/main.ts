@@ -13,6 +13,7 @@ import { randomSecret } from '../identity/password-hashing.ts'
 import { ImageService } from '../images/image-service.ts'
 import { startAgent, startSkiff } from '../main.ts'
 import { describeDatabaseUrl, openStore } from '../store/db.ts'
+import { IdentityRepo } from '../store/identity-repo.ts'
 import { ImagesRepo } from '../store/images-repo.ts'
 
 // Everything Skiff writes is its own (database, keys, client files, images, VM disks): no file
@@ -267,11 +268,11 @@ data dir knows and names the others; copy those files from the first host's data
     const set = opts.reset ? Object.fromEntries((users.length > 0 ? users : BOOTSTRAP_USERS).map((u) => [u, randomSecret()])) : {}
     let result: Credentials
     try {
-      const accounts = await store.db.selectFrom('users').select('name').where('name', 'in', BOOTSTRAP_USERS).execute()
-      if (accounts.length === 0) fail(`no bootstrap accounts in ${describeDatabaseUrl(config.databaseUrl)}: start \`skiff serve\` on it first`)
+      const accounts = new IdentityRepo(store.db)
+      if ((await accounts.userNamesIn(BOOTSTRAP_USERS)).length === 0) fail(`no bootstrap accounts in ${describeDatabaseUrl(config.databaseUrl)}: start \`skiff serve\` on it first`)
       const host = publicHost(config)
       const authUrl = endpointUrls({ identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`, compute: '', image: '' }).identity
-      result = await syncCredentials({ db: store.db, dataDir: config.dataDir, authUrl, set })
+      result = await syncCredentials({ accounts, dataDir: config.dataDir, authUrl, set })
     } finally {
       await store.close()
     }

@@ -1,8 +1,8 @@
 // Flavors: public list and show for everyone, create/delete and extra specs changes for admins.
-import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict, NotFound } from '../errors.ts'
-import type { Database, FlavorRow } from '../store/schema.ts'
+import type { FlavorsRepo } from '../store/flavors-repo.ts'
+import type { FlavorRow } from '../store/schema.ts'
 import { FlavorNotFound } from './errors.ts'
 
 export type Flavor = FlavorRow
@@ -31,33 +31,29 @@ export interface FlavorQuery {
 }
 
 export class FlavorService {
-  readonly #db: Kysely<Database>
+  readonly #repo: FlavorsRepo
   readonly #clock: Clock
 
-  constructor(db: Kysely<Database>, clock: Clock) {
-    this.#db = db
+  constructor(repo: FlavorsRepo, clock: Clock) {
+    this.#repo = repo
     this.#clock = clock
   }
 
   async get(id: string): Promise<FlavorRow> {
-    const f = await this.#db.selectFrom('flavors').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
+    const f = await this.#repo.get(id)
     if (!f) throw new FlavorNotFound(id)
     return f
   }
 
   /** For servers: the flavor even when deleted since (a server keeps its flavor). */
   async getIncludingDeleted(id: string): Promise<FlavorRow | undefined> {
-    return this.#db.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst()
+    return this.#repo.getIncludingDeleted(id)
   }
 
   async list(q: FlavorQuery): Promise<FlavorRow[]> {
-    let query = this.#db.selectFrom('flavors').selectAll().where('deleted', '=', 0)
-    if (q.isPublic !== null) query = query.where('is_public', '=', q.isPublic ? 1 : 0)
-    if (q.minRam !== undefined) query = query.where('ram', '>=', q.minRam)
-    if (q.minDisk !== undefined) query = query.where('disk', '>=', q.minDisk)
     const col = (['id', 'name', 'memory_mb', 'ram', 'vcpus', 'root_gb', 'disk', 'flavorid', 'swap', 'ephemeral_gb', 'rxtx_factor'].includes(q.sortKey) ? q.sortKey : 'flavorid')
     const column = ({ memory_mb: 'ram', root_gb: 'disk', flavorid: 'id', ephemeral_gb: 'ephemeral' } as Record<string, string>)[col] ?? col
-    let rows = await query.execute()
+    let rows = await this.#repo.list(q)
     const numeric = column !== 'id' && column !== 'name'
     rows.sort((a, b) => {
       const x = (a as unknown as Record<string, unknown>)[column], y = (b as unknown as Record<string, unknown>)[column]
@@ -74,8 +70,7 @@ export class FlavorService {
 
   async create(f: NewFlavor): Promise<FlavorRow> {
     const id = f.id ?? crypto.randomUUID()
-    const clash = await this.#db.selectFrom('flavors').select(['id', 'name']).where('deleted', '=', 0)
-      .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', f.name)])).executeTakeFirst()
+    const clash = await this.#repo.findClash(id, f.name)
     if (clash?.id === id) throw new Conflict(`Flavor with ID ${id} already exists.`)
     if (clash) throw new Conflict(`Flavor with name ${f.name} already exists.`)
     const row: FlavorRow = {
@@ -84,14 +79,12 @@ export class FlavorService {
       extra_specs: '{}', created_at: this.#clock.now().toISOString(), deleted: 0,
     }
     // A deleted flavor keeps its row (servers still point at it); its id can be reused.
-    await this.#db.deleteFrom('flavors').where('id', '=', id).where('deleted', '=', 1).execute()
-    await this.#db.insertInto('flavors').values(row).execute()
+    await this.#repo.insertReplacingDeleted(row)
     return row
   }
 
   async delete(id: string): Promise<void> {
-    const r = await this.#db.updateTable('flavors').set({ deleted: 1 }).where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
-    if (r.numUpdatedRows === 0n) throw new FlavorNotFound(id)
+    if (!(await this.#repo.markDeleted(id))) throw new FlavorNotFound(id)
   }
 
   async extraSpecs(id: string): Promise<Record<string, string>> {
@@ -100,7 +93,7 @@ export class FlavorService {
 
   async setExtraSpecs(id: string, specs: Record<string, string>): Promise<Record<string, string>> {
     const merged = { ...(await this.extraSpecs(id)), ...specs }
-    await this.#db.updateTable('flavors').set({ extra_specs: JSON.stringify(merged) }).where('id', '=', id).execute()
+    await this.#repo.setExtraSpecs(id, JSON.stringify(merged))
     return merged
   }
 
@@ -108,7 +101,7 @@ export class FlavorService {
     const specs = await this.extraSpecs(id)
     if (!Object.hasOwn(specs, key)) throw new FlavorExtraSpecNotFound(id, key)
     delete specs[key]
-    await this.#db.updateTable('flavors').set({ extra_specs: JSON.stringify(specs) }).where('id', '=', id).execute()
+    await this.#repo.setExtraSpecs(id, JSON.stringify(specs))
   }
 }
 

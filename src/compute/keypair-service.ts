@@ -1,10 +1,10 @@
 // Keypairs: generated (RSA, with the private key returned once) or imported, per user.
 import { createHash, generateKeyPair } from 'node:crypto'
 import { promisify } from 'node:util'
-import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict } from '../errors.ts'
-import type { Database, KeypairRow } from '../store/schema.ts'
+import type { KeypairsRepo } from '../store/keypairs-repo.ts'
+import type { KeypairRow } from '../store/schema.ts'
 import { KeypairNotFound } from './errors.ts'
 
 export type Keypair = KeypairRow
@@ -43,26 +43,26 @@ export function parsePublicKey(text: string): { type: string; blob: Buffer } {
 export const fingerprint = (blob: Buffer) => createHash('md5').update(blob).digest('hex').match(/../g)!.join(':')
 
 export class KeypairService {
-  readonly #db: Kysely<Database>
+  readonly #repo: KeypairsRepo
   readonly #clock: Clock
 
-  constructor(db: Kysely<Database>, clock: Clock) {
-    this.#db = db
+  constructor(repo: KeypairsRepo, clock: Clock) {
+    this.#repo = repo
     this.#clock = clock
   }
 
   async list(userId: string): Promise<KeypairRow[]> {
-    return this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId).orderBy('name').execute()
+    return this.#repo.list(userId)
   }
 
   async get(userId: string, name: string): Promise<KeypairRow> {
-    const k = await this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()
+    const k = await this.#repo.find(userId, name)
     if (!k) throw new KeypairNotFound(userId, name)
     return k
   }
 
   async find(userId: string, name: string): Promise<KeypairRow | undefined> {
-    return this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()
+    return this.#repo.find(userId, name)
   }
 
   /** Import `publicKey`, or generate an RSA pair and return its private key (never stored). */
@@ -85,7 +85,7 @@ export class KeypairService {
       public_key: publicKey.trim(), fingerprint: fingerprint(blob), created_at: this.#clock.now().toISOString(),
     }
     try {
-      await this.#db.insertInto('keypairs').values(row).execute()
+      await this.#repo.insert(row)
     } catch {
       // Two creates raced: the primary key decided.
       throw new Conflict(`Key pair '${name}' already exists.`)
@@ -94,7 +94,6 @@ export class KeypairService {
   }
 
   async delete(userId: string, name: string): Promise<void> {
-    const r = await this.#db.deleteFrom('keypairs').where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()
-    if (r.numDeletedRows === 0n) throw new KeypairNotFound(userId, name)
+    if (!(await this.#repo.delete(userId, name))) throw new KeypairNotFound(userId, name)
   }
 }

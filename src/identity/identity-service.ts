@@ -1,11 +1,11 @@
 // Keystone v3 semantics: authentication (password, token), scoping, tokens, and the
 // read-only admin views (projects, users, roles, role assignments).
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
-import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { isoMicrosZ } from '../clock.ts'
 import { BadRequest, NotFound, Unauthorized } from '../errors.ts'
-import type { Database, UserRow } from '../store/schema.ts'
+import type { IdentityRepo } from '../store/identity-repo.ts'
+import type { UserRow } from '../store/schema.ts'
 import { verifyPassword } from './password-hashing.ts'
 
 export const DEFAULT_DOMAIN = { id: 'default', name: 'Default' } as const
@@ -48,13 +48,13 @@ const CACHE_MS = 30_000
 const CACHE_MAX = 10_000
 
 export class IdentityService {
-  readonly #db: Kysely<Database>
+  readonly #repo: IdentityRepo
   readonly #clock: Clock
   readonly #ttlSeconds: number
   readonly #cache = new Map<string, { ctx: AuthContext; until: number }>()
 
-  constructor(db: Kysely<Database>, clock: Clock, ttlSeconds: number) {
-    this.#db = db
+  constructor(repo: IdentityRepo, clock: Clock, ttlSeconds: number) {
+    this.#repo = repo
     this.#clock = clock
     this.#ttlSeconds = ttlSeconds
   }
@@ -75,7 +75,7 @@ export class IdentityService {
       if (!tok) throw new BadRequest('Invalid input for field identity/token: required')
       const ctx = await this.validate(tok.id)
       if (!ctx) throw new Unauthorized()
-      const row = await this.#db.selectFrom('users').selectAll().where('id', '=', ctx.userId).executeTakeFirst()
+      const row = await this.#repo.user(ctx.userId)
       if (!row) throw new Unauthorized()
       user = row
       // A token obtained from a token keeps the original expiry (Keystone does the same).
@@ -92,7 +92,7 @@ export class IdentityService {
     expiresAt ??= new Date(now.getTime() + this.#ttlSeconds * 1000).toISOString()
     const token = 'sk' + randomBytes(32).toString('base64url')
     const auditId = randomBytes(16).toString('base64url').slice(0, 22)
-    await this.#db.insertInto('tokens').values({
+    await this.#repo.insertToken({
       token_hash: hashToken(token),
       user_id: user.id,
       project_id: scope.projectId,
@@ -102,7 +102,7 @@ export class IdentityService {
       issued_at: issuedAt,
       expires_at: expiresAt,
       revoked: 0,
-    }).execute()
+    })
     const context = await this.#context(user, scope, auditMethods, auditId, issuedAt, expiresAt)
     return { token, context }
   }
@@ -124,15 +124,15 @@ export class IdentityService {
   }
 
   async #lookup(h: string): Promise<AuthContext | null> {
-    const row = await this.#db.selectFrom('tokens').selectAll().where('token_hash', '=', h).executeTakeFirst()
+    const row = await this.#repo.tokenByHash(h)
     // The lookup is by hash; the compare keeps the check constant-time all the same.
     if (!row || !timingSafeEqual(Buffer.from(row.token_hash), Buffer.from(h))) return null
     if (row.revoked || new Date(row.expires_at).getTime() <= this.#clock.now().getTime()) return null
-    const user = await this.#db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst()
+    const user = await this.#repo.user(row.user_id)
     if (!user || !user.enabled) return null
     let projectName: string | null = null
     if (row.project_id) {
-      const p = await this.#db.selectFrom('projects').select(['name', 'enabled']).where('id', '=', row.project_id).executeTakeFirst()
+      const p = await this.#repo.projectNameAndEnabled(row.project_id)
       if (!p || !p.enabled) return null
       projectName = p.name
     }
@@ -142,84 +142,60 @@ export class IdentityService {
 
   async revoke(token: string): Promise<boolean> {
     this.#cache.delete(hashToken(token))
-    const r = await this.#db.updateTable('tokens').set({ revoked: 1 }).where('token_hash', '=', hashToken(token)).where('revoked', '=', 0).executeTakeFirst()
-    return r.numUpdatedRows > 0n
+    return this.#repo.revokeToken(hashToken(token))
   }
 
   /** Drop expired tokens; called now and then so the table does not grow without bound. */
   async purgeExpiredTokens(): Promise<void> {
-    await this.#db.deleteFrom('tokens').where('expires_at', '<', this.#clock.now().toISOString()).execute()
+    await this.#repo.deleteTokensExpiredBefore(this.#clock.now().toISOString())
   }
 
   async listProjects(filter: { name?: string; domainId?: string }) {
-    let q = this.#db.selectFrom('projects').selectAll().orderBy('name')
-    if (filter.name !== undefined) q = q.where('name', '=', filter.name)
-    if (filter.domainId !== undefined) q = q.where('domain_id', '=', filter.domainId)
-    return q.execute()
+    return this.#repo.listProjects(filter)
   }
 
   async getProject(id: string) {
-    const p = await this.#db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst()
+    const p = await this.#repo.project(id)
     if (!p) throw new NotFound(`Could not find project: ${id}.`)
     return p
   }
 
   async projectsOfUser(userId: string) {
-    return this.#db.selectFrom('projects').selectAll()
-      .where('id', 'in', this.#db.selectFrom('role_assignments').select('project_id').where('user_id', '=', userId))
-      .orderBy('name').execute()
+    return this.#repo.projectsOfUser(userId)
   }
 
   async listUsers(filter: { name?: string; domainId?: string }) {
-    let q = this.#db.selectFrom('users').select(['id', 'name', 'domain_id', 'default_project_id', 'enabled']).orderBy('name')
-    if (filter.name !== undefined) q = q.where('name', '=', filter.name)
-    if (filter.domainId !== undefined) q = q.where('domain_id', '=', filter.domainId)
-    return q.execute()
+    return this.#repo.listUsers(filter)
   }
 
   async getUser(id: string) {
-    const u = await this.#db.selectFrom('users').select(['id', 'name', 'domain_id', 'default_project_id', 'enabled']).where('id', '=', id).executeTakeFirst()
+    const u = await this.#repo.userSummary(id)
     if (!u) throw new NotFound(`Could not find user: ${id}.`)
     return u
   }
 
   async listRoles(filter: { name?: string }) {
-    let q = this.#db.selectFrom('roles').selectAll().orderBy('name')
-    if (filter.name !== undefined) q = q.where('name', '=', filter.name)
-    return q.execute()
+    return this.#repo.listRoles(filter)
   }
 
   async getRole(id: string) {
-    const r = await this.#db.selectFrom('roles').selectAll().where('id', '=', id).executeTakeFirst()
+    const r = await this.#repo.role(id)
     if (!r) throw new NotFound(`Could not find role: ${id}.`)
     return r
   }
 
   async listRoleAssignments(filter: { userId?: string; projectId?: string; roleId?: string }) {
-    let q = this.#db.selectFrom('role_assignments')
-      .innerJoin('roles', 'roles.id', 'role_assignments.role_id')
-      .innerJoin('users', 'users.id', 'role_assignments.user_id')
-      .innerJoin('projects', 'projects.id', 'role_assignments.project_id')
-      .select([
-        'role_assignments.user_id', 'role_assignments.project_id', 'role_assignments.role_id',
-        'roles.name as role_name', 'users.name as user_name', 'users.domain_id as user_domain_id',
-        'projects.name as project_name', 'projects.domain_id as project_domain_id',
-      ])
-      .orderBy('users.name').orderBy('projects.name').orderBy('roles.name')
-    if (filter.userId !== undefined) q = q.where('role_assignments.user_id', '=', filter.userId)
-    if (filter.projectId !== undefined) q = q.where('role_assignments.project_id', '=', filter.projectId)
-    if (filter.roleId !== undefined) q = q.where('role_assignments.role_id', '=', filter.roleId)
-    return q.execute()
+    return this.#repo.listRoleAssignments(filter)
   }
 
   async #findUserForPassword(u: { id?: string; name?: string; domain?: { id?: string; name?: string } }): Promise<UserRow> {
     let row: UserRow | undefined
     if (u.id) {
-      row = await this.#db.selectFrom('users').selectAll().where('id', '=', u.id).executeTakeFirst()
+      row = await this.#repo.user(u.id)
     } else if (u.name) {
       if (!u.domain || (!u.domain.id && !u.domain.name)) throw new BadRequest('Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
       const domainId = this.#domainId(u.domain)
-      row = domainId ? await this.#db.selectFrom('users').selectAll().where('name', '=', u.name).where('domain_id', '=', domainId).executeTakeFirst() : undefined
+      row = domainId ? await this.#repo.userByName(u.name, domainId) : undefined
     } else {
       throw new BadRequest('Expecting to find id or name in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
     }
@@ -244,11 +220,11 @@ export class IdentityService {
       const sp = scope.project
       let project
       if (sp.id) {
-        project = await this.#db.selectFrom('projects').selectAll().where('id', '=', sp.id).executeTakeFirst()
+        project = await this.#repo.project(sp.id)
       } else if (sp.name) {
         if (!sp.domain) throw new BadRequest('Expecting to find domain in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
         const domainId = this.#domainId(sp.domain)
-        project = domainId ? await this.#db.selectFrom('projects').selectAll().where('name', '=', sp.name).where('domain_id', '=', domainId).executeTakeFirst() : undefined
+        project = domainId ? await this.#repo.projectByName(sp.name, domainId) : undefined
       } else {
         throw new BadRequest('Expecting to find id or name in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
       }
@@ -259,16 +235,12 @@ export class IdentityService {
     }
     const domainId = scope.domain ? this.#domainId(scope.domain) : undefined
     if (!domainId) throw new Unauthorized()
-    const anyRole = await this.#db.selectFrom('role_assignments').select('role_id').where('user_id', '=', user.id).executeTakeFirst()
-    if (!anyRole) throw new Unauthorized(`User ${user.id} has no access to domain ${domainId}`)
+    if (!(await this.#repo.hasAnyRole(user.id))) throw new Unauthorized(`User ${user.id} has no access to domain ${domainId}`)
     return { projectId: null, projectName: null, domainScopeId: domainId }
   }
 
   async #rolesOn(userId: string, projectId: string | null): Promise<{ id: string; name: string }[]> {
-    let q = this.#db.selectFrom('role_assignments').innerJoin('roles', 'roles.id', 'role_assignments.role_id')
-      .select(['roles.id', 'roles.name']).where('role_assignments.user_id', '=', userId).orderBy('roles.name')
-    if (projectId !== null) q = q.where('role_assignments.project_id', '=', projectId)
-    const rows = await q.execute()
+    const rows = await this.#repo.rolesOn(userId, projectId)
     const seen = new Map(rows.map((r) => [r.id, r]))
     return [...seen.values()]
   }

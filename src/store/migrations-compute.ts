@@ -1,6 +1,5 @@
 // Part of the initial migration: compute's tables beside the servers (server groups and
-// their members; server_passwords, for the encrypted password a guest would leave for
-// os-server-password, is never written: Skiff has no metadata service, and no code reads it).
+// their members; server_passwords, never written nor read, is dropped by 0007).
 import type { Kysely } from 'kysely'
 
 export async function createComputeExtraTables(db: Kysely<any>): Promise<void> {

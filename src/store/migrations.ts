@@ -2,6 +2,7 @@
 // only portable column types (text, integer, bigint, double precision).
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { agentsOwnDriversMigration } from './migrations-agents.ts'
+import { dropUnusedTablesMigration } from './migrations-drop-unused.ts'
 import { createComputeExtraTables } from './migrations-compute.ts'
 import { hostCapacityMigration } from './migrations-hosts.ts'
 import { rescueMigration } from './migrations-rescue.ts'
@@ -10,6 +11,7 @@ import { serverBootDataMigration } from './migrations-boot-data.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
+    // Never used; dropped by 0007.
     await db.schema.createTable('settings')
       .addColumn('key', 'text', (c) => c.primaryKey())
       .addColumn('value', 'text', (c) => c.notNull())
@@ -206,6 +208,6 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration, '0007_drop_unused_tables': dropUnusedTablesMigration }
   },
 }

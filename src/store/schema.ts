@@ -301,7 +301,6 @@ export interface Database {
   tasks: TaskRow
   server_groups: ServerGroupRow
   server_group_members: ServerGroupMemberRow
-  settings: { key: string; value: string }
   rescues: RescueRow
   idempotency_keys: IdempotencyKeyRow
   hosts: HostRow

@@ -11,6 +11,7 @@ import pino from 'pino'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { buildSkiff, type SkiffCore } from '../../src/main.ts'
 import { syncCredentials } from '../../src/bootstrap.ts'
+import { IdentityRepo } from '../../src/store/identity-repo.ts'
 import { freshDatabase, harnessDialect, type TestDatabase } from '../helpers/database.ts'
 import { parseOpenrc } from '../e2e/helpers/skiff-process.ts'
 
@@ -173,7 +174,7 @@ test('a second Skiff with its own data dir on the same database changes no passw
 
     // `skiff credentials --reset demo` on host B: new password there; host A's demo file is stale,
     // and at its next start host A says so and removes it rather than keep a wrong password.
-    const reset = await syncCredentials({ db: b2.store.db, dataDir: dirB, authUrl: AUTH_URL, set: { demo: 'new-demo-password' } })
+    const reset = await syncCredentials({ accounts: new IdentityRepo(b2.store.db), dataDir: dirB, authUrl: AUTH_URL, set: { demo: 'new-demo-password' } })
     assert.deepEqual(reset.unknown.sort(), ['alt_demo', 'reader_demo'])
     assert.equal(clientFiles(dirB).demo, 'new-demo-password')
     assert.equal(await login(b2, 'demo', filesA.demo), 401)

@@ -16,6 +16,7 @@ import { IdentityService } from '../../src/identity/identity-service.ts'
 import { hashPassword } from '../../src/identity/password-hashing.ts'
 import { ImageService } from '../../src/images/image-service.ts'
 import { openStore, type Store } from '../../src/store/db.ts'
+import { IdentityRepo } from '../../src/store/identity-repo.ts'
 import { ImagesRepo } from '../../src/store/images-repo.ts'
 
 const PATCH = 'application/openstack-images-v2.1-json-patch'
@@ -35,7 +36,7 @@ before(async () => {
   store = await openStore('sqlite::memory:')
   const db = store.db
   dir = await mkdtemp(path.join(tmpdir(), 'skiff-images-'))
-  const identity = new IdentityService(db, systemClock, 3600)
+  const identity = new IdentityService(new IdentityRepo(db), systemClock, 3600)
   await db.insertInto('projects').values([
     { id: projects.p1, name: 'p1', domain_id: 'default', description: '', enabled: 1 },
     { id: projects.p2, name: 'p2', domain_id: 'default', description: '', enabled: 1 },

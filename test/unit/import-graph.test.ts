@@ -53,3 +53,12 @@ test('nothing below api/ imports api/', () => {
 test('route files never import the store', () => {
   assert.deepEqual(arrows(/^api\/routes\//, /^store\//), [])
 })
+
+// SQL lives in store/'s repositories; the task queue and the host registry keep theirs in their
+// own files on purpose (the whole queue is SQL one can read in one file).
+test('only store/, tasks/queue.ts and tasks/hosts.ts import kysely', () => {
+  const users = sourceFiles(SRC).filter((f) => /^\s*import\s[^'"]*?\sfrom\s+['"]kysely['"]/ms.test(readFileSync(f, 'utf8')))
+    .map((f) => path.relative(SRC, f))
+  assert.ok(users.includes('store/db.ts'), 'the check finds kysely where it is')
+  assert.deepEqual(users.filter((f) => !f.startsWith('store/') && f !== 'tasks/queue.ts' && f !== 'tasks/hosts.ts'), [])
+})

@@ -1,13 +1,8 @@
 // Request schemas of the compute API at 2.1, after Nova's (nova/api/openstack/compute/schemas).
 import { Type, type TSchema } from '@sinclair/typebox'
-import Ajv from 'ajv'
 import { BadRequest } from '../../../errors.ts'
-import { FORMATS } from '../../formats.ts'
+import { ajv } from '../../ajv.ts'
 import { novaValidationMessage, type AjvError } from '../../validation.ts'
-
-// One validator for bodies we dispatch ourselves (server actions): same options as the listeners.
-const ajv = new Ajv.default({ allErrors: false, verbose: true, coerceTypes: false, useDefaults: false, strict: false })
-for (const [name, re] of Object.entries(FORMATS)) ajv.addFormat(name, re)
 
 export const NAME = Type.String({ minLength: 1, maxLength: 255, format: 'name' })
 const ADMIN_PASSWORD = Type.String()
@@ -90,7 +85,8 @@ export const ACTION_SCHEMAS: Record<string, TSchema> = {
   }, { additionalProperties: false }),
 }
 
-// Compiled at an action's first use, not at start (see api/lazy-validators.ts).
+// Bodies we dispatch ourselves (server actions) compile with the listeners' Ajv (api/ajv.ts),
+// each at its action's first use, not at start (see api/lazy-validators.ts).
 const compiled = new Map<string, ReturnType<typeof ajv.compile>>()
 function validatorOf(action: string) {
   const schema = ACTION_SCHEMAS[action]

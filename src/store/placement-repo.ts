@@ -1,0 +1,61 @@
+// What the scheduler reads: each host's capacity and what its servers' flavors take, counted
+// from the servers table itself (so nothing can drift), and the host row's lock for a claim.
+import { sql, type Kysely } from 'kysely'
+import type { Dialect } from './db.ts'
+import type { Database, Db, Tx } from './schema.ts'
+
+/** A host's capacity (HostRow's) and the sums of its live servers' flavors. */
+export interface HostUsage {
+  name: string
+  vcpus: number
+  ram_mb: number
+  disk_gb: number
+  used_vcpus: number
+  used_ram_mb: number
+  used_disk_gb: number
+}
+
+export class PlacementRepo {
+  readonly #db: Kysely<Database>
+  readonly #dialect: Dialect
+
+  constructor(db: Kysely<Database>, dialect: Dialect) {
+    this.#db = db
+    this.#dialect = dialect
+  }
+
+  /** Every host that heartbeat at or after `upSince` (ISO), with its usage. */
+  async liveHosts(upSince: string): Promise<HostUsage[]> {
+    const rows = await this.#usage(this.#db).where('h.heartbeat_at', '>=', upSince).execute()
+    return rows.map(toUsage)
+  }
+
+  /**
+   * In the create transaction: the host's usage, counted under the host row's lock, so that two
+   * API processes claiming room on one host at once count one after the other. PostgreSQL locks
+   * the row (FOR UPDATE) until the transaction ends; SQLite has one writer, the transaction itself.
+   */
+  async lockedHost(trx: Tx, name: string): Promise<HostUsage | undefined> {
+    if (this.#dialect === 'postgres') await sql`select name from hosts where name = ${name} for update`.execute(trx)
+    const row = await this.#usage(trx).where('h.name', '=', name).executeTakeFirst()
+    return row && toUsage(row)
+  }
+
+  #usage(db: Db) {
+    const used = db.selectFrom('servers as s').innerJoin('flavors as f', 'f.id', 's.flavor_id')
+      .where('s.deleted', '=', 0).where('s.host', 'is not', null)
+      .select(['s.host',
+        (eb) => eb.fn.sum<number>('f.vcpus').as('vcpus'), (eb) => eb.fn.sum<number>('f.ram').as('ram'), (eb) => eb.fn.sum<number>('f.disk').as('disk')])
+      .groupBy('s.host')
+    return db.selectFrom('hosts as h').leftJoin(used.as('u'), 'u.host', 'h.name')
+      .select(['h.name', 'h.vcpus', 'h.ram_mb', 'h.disk_gb', 'u.vcpus as used_vcpus', 'u.ram as used_ram', 'u.disk as used_disk'])
+  }
+}
+
+// sum() is null for a host with no servers (and may come back as a string on PostgreSQL).
+function toUsage(r: { name: string; vcpus: number; ram_mb: number; disk_gb: number; used_vcpus: number | string | null; used_ram: number | string | null; used_disk: number | string | null }): HostUsage {
+  return {
+    name: r.name, vcpus: r.vcpus, ram_mb: r.ram_mb, disk_gb: r.disk_gb,
+    used_vcpus: Number(r.used_vcpus ?? 0), used_ram_mb: Number(r.used_ram ?? 0), used_disk_gb: Number(r.used_disk ?? 0),
+  }
+}
