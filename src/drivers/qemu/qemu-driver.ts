@@ -269,7 +269,8 @@ export class QemuDriver implements VirtDriver {
     let lastBanner = 0
     for (;;) {
       const text = await readFile(log, 'utf8').catch(() => '')
-      const hostKey = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]+)/.exec(text)?.[1] ?? null
+      // A whole fingerprint (43 base64 digits of SHA-256) or none: never a cut one.
+      const hostKey = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]{43})(?![A-Za-z0-9+/])/.exec(text)?.[1] ?? null
       if (text.includes('GUEST-READY')) {
         // Seen once in CI (a null fingerprint in rescue): say what the guest printed, to find why.
         if (!hostKey) this.#o.logger.warn({ dir: vmDir, guest: text.split(/\r?\n/).filter((l) => l.includes('GUEST')).slice(-12) }, 'guest ready without a host key line')
