@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import { jsonTextProblem, MAX_JSON_DEPTH, nestedDeeperThan } from '../../src/api/json-body.ts'
 import { canonicalJson } from '../../src/api/idempotency.ts'
 import { pyRepr } from '../../src/api/py-repr.ts'
-import { activeServer, startTestSkiff, type TestSkiff } from '../helpers/skiff.ts'
+import { activeServer, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 import { assertFault, type Service } from '../helpers/faults.ts'
 
 const PATCH = 'application/openstack-images-v2.1-json-patch'
@@ -150,6 +150,8 @@ describe('legitimate bodies still work', () => {
     const id = create.json().server.id as string
     const rename = await skiff.compute('PUT', `/v2.1/servers/${id}`, { token: tokens.demo, body: { server: { name: 'renamed' } } })
     assert.equal(rename.statusCode, 200, rename.body)
+    // Metadata changes wait for the build (409 while building, as Nova): on a busy machine it is not done yet.
+    await waitForStatus(skiff, tokens.demo!, id, 'ACTIVE')
     const meta = await skiff.compute('POST', `/v2.1/servers/${id}/metadata`, { token: tokens.demo, body: { metadata: { c: 'd' } } })
     assert.equal(meta.statusCode, 200, meta.body)
   })
