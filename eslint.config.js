@@ -9,7 +9,8 @@ export default defineConfig(
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    // The test runner's reporter is plain JavaScript, outside tsconfig's files.
+    languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['test/helpers/*.mjs'] }, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // node:test's test() and describe() return promises that the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [

@@ -1,6 +1,11 @@
 // Time, injectable so tests can move it.
 export interface Clock {
   now(): Date
+  /**
+   * Tests only: a clock the test moves calls `listener` when moved, so that work waiting for time
+   * to pass (the rescue expiry sweep) runs at once rather than at its next real tick.
+   */
+  onAdvance?(listener: () => Promise<unknown>): () => void
 }
 export const systemClock: Clock = { now: () => new Date() }
 

@@ -154,10 +154,11 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
     throw err
   }
   // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
-  const beat = setInterval(() => {
-    void d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running)).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
-  }, heartbeatMs)
+  const beatNow = () => d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running)).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
+  const beat = setInterval(() => void beatNow(), heartbeatMs)
   beat.unref()
+  // A test's clock moved ahead would find these hosts silent since: they beat at once (before the sweep).
+  const unlistenBeat = clock.onAdvance?.(beatNow)
   const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts)
   expiry.start()
   // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
@@ -178,6 +179,7 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
       clearInterval(beat)
       clearInterval(orphanSweep)
       await sweeping
+      unlistenBeat?.()
       expiry.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)

@@ -2,11 +2,42 @@
 # `npm test`: every test on SQLite; then, when a PostgreSQL is given (SKIFF_TEST_DATABASE_URL or
 # DATABASE_URL, as in CI), the store and API tests again on it (each harness in a fresh schema,
 # dropped after) and the scale-out tests, which need it. Node 20 does not expand globs: find lists.
+#
+# Files run side by side, SKIFF_TEST_CONCURRENCY at a time (default 4: of 2, 3 and 4 the shortest wall time on
+# a 2-core machine). Nothing is shared between them: every Skiff listens on port 0 (or is reached
+# with inject()) and has its own temp data dir and database (:memory:, or its own schema), the two
+# qemu files forward disjoint SSH port ranges, Tempest has its own workspace. The slowest files
+# start first, so that none of them starts last and runs alone.
+# SKIFF_TEST_TIMES=FILE writes how long each file took to FILE (slowest first, and their sum).
 set -e
 cd "$(dirname "$0")/.."
-env -u SKIFF_TEST_DATABASE_URL -u DATABASE_URL \
-  node --import tsx --test --test-concurrency=1 $(find test -name '*.test.ts' | sort)
+SLOW='test/e2e/qemu-lifecycle.test.ts
+test/e2e/tempest.test.ts
+test/e2e/openstack-cli.test.ts
+test/e2e/rescue-clients.test.ts
+test/e2e/startup-errors.test.ts'
+# The second qemu file last: it then boots its VMs beside the first one's, not beside everything.
+LAST='test/e2e/qemu-rescue.test.ts'
+
+# The files given on stdin, the slow ones first, the last one last.
+slowFirst() {
+  files=$(cat)
+  for f in $SLOW; do echo "$files" | grep -xF "$f" || true; done
+  echo "$files" | grep -vxF "$SLOW
+$LAST" || true
+  echo "$files" | grep -xF "$LAST" || true
+}
+
+# With SKIFF_TEST_TIMES: the usual report on stdout, and the file times into $SKIFF_TEST_TIMES$1.
+[ -t 1 ] && usual=spec || usual=tap
+reporters() {
+  [ -n "${SKIFF_TEST_TIMES:-}" ] || return 0
+  echo --test-reporter=$usual --test-reporter-destination=stdout --test-reporter=./test/helpers/file-times.mjs --test-reporter-destination="$SKIFF_TEST_TIMES$1"
+}
+run="node --import tsx --test --test-concurrency=${SKIFF_TEST_CONCURRENCY:-4}"
+
+env -u SKIFF_TEST_DATABASE_URL -u DATABASE_URL $run $(reporters) $(find test -name '*.test.ts' | sort | slowFirst)
 if [ -n "${SKIFF_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ]; then
   echo "# again on PostgreSQL"
-  node --import tsx --test --test-concurrency=1 $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|scale-out' | sort)
+  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|scale-out|cross-host' | sort | slowFirst)
 fi

@@ -14,6 +14,7 @@ export class RescueExpiry {
   readonly #logger: Logger
   readonly #hosts: string[]
   #timer: NodeJS.Timeout | undefined
+  #unlisten: (() => void) | undefined
   #sweeping = false
 
   constructor(rescues: RescueService, repo: RescuesRepo, clock: Clock, logger: Logger, hosts: string[]) {
@@ -27,10 +28,12 @@ export class RescueExpiry {
   start(intervalMs = 1000): void {
     this.#timer = setInterval(() => void this.sweep(), intervalMs)
     this.#timer.unref()
+    this.#unlisten = this.#clock.onAdvance?.(() => this.sweep())
   }
 
   stop(): void {
     if (this.#timer) clearInterval(this.#timer)
+    this.#unlisten?.()
   }
 
   /** Unrescue every rescued server of these hosts whose rescue has expired. */

@@ -83,7 +83,8 @@ test('a lease that runs out: another claim takes the task; the abandoned event e
   await action(id, { rescue: null })
   await waitForStatus(skiff, demo, id, 'RESCUE')
   const requestId = await startSlow(id, 'unrescue.boot', { unrescue: null })
-  await skiff.store.db.updateTable('tasks').set({ lease_until: '2000-01-01T00:00:00.000Z' }).where('subject_id', '=', id).execute()
+  // The lease (60 s, renewed every 20 s) runs out: time jumps past it, no renewal comes between.
+  await skiff.clock.advance(61_000)
   assert.equal(await skiff.queue.requeueExpired('skiff-1'), 1)
   skiff.agent!.wake()
   await waitForStatus(skiff, demo, id, 'ACTIVE')

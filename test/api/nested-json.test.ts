@@ -152,6 +152,8 @@ describe('legitimate bodies still work', () => {
     await waitForStatus(skiff, tokens.demo!, id, 'ACTIVE')
     const rename = await skiff.compute('PUT', `/v2.1/servers/${id}`, { token: tokens.demo, body: { server: { name: 'renamed' } } })
     assert.equal(rename.statusCode, 200, rename.body)
+    // Metadata changes wait for the build (409 while building, as Nova): on a busy machine it is not done yet.
+    await waitForStatus(skiff, tokens.demo!, id, 'ACTIVE')
     const meta = await skiff.compute('POST', `/v2.1/servers/${id}/metadata`, { token: tokens.demo, body: { metadata: { c: 'd' } } })
     assert.equal(meta.statusCode, 200, meta.body)
   })

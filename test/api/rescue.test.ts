@@ -203,9 +203,13 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
     const patched = await skiff.compute('PATCH', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: null } } })
     assert.equal(patched.statusCode, 200)
     assert.equal(patched.json().rescue.expires_at, null)
-    // One second from now: the sweeper unrescues it through the normal path.
-    await skiff.compute('PATCH', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: 1 } } })
-    await waitForStatus(skiff, demo, id, 'ACTIVE', 10_000)
+    // A minute from now: not yet; a minute later the sweeper unrescues it through the normal path.
+    await skiff.compute('PATCH', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: 60 } } })
+    await skiff.clock.advance(30_000)
+    const waiting = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).json().server
+    assert.deepEqual([waiting.status, waiting['OS-EXT-STS:task_state']], ['RESCUE', null], 'not unrescued before its time')
+    await skiff.clock.advance(30_000)
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
     const actions = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: demo })).json().instanceActions
     assert.equal(actions[0].action, 'unrescue')
     assert.equal(actions[0].user_id, 'skiff-rescue-timeout')
@@ -273,7 +277,7 @@ describe('beyond: safe failure and fault injection', () => {
 
 describe('a dead host', () => {
   test('actions on its servers answer 503 and change nothing; delete still works', async () => {
-    const dead = await startTestSkiff({ hostDownAfterSeconds: 1 })
+    const dead = await startTestSkiff({ hostDownAfterSeconds: 30 })
     try {
       const token = await dead.token('demo')
       const images = await dead.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': token } })
@@ -283,9 +287,11 @@ describe('a dead host', () => {
       const up = (await dead.compute('GET', '/v2.1/os-services', { token: await dead.token('admin') })).json().services
       assert.equal(up[0].state, 'up')
       await dead.agent!.stop()
+      // Time passes (a heartbeat already on its way when the agent stopped may land: more time passes).
       await waitFor('the host to be down', async () => {
+        await dead.clock.advance(31_000)
         const host = await dead.store.db.selectFrom('hosts').select('heartbeat_at').where('name', '=', 'skiff-1').executeTakeFirstOrThrow()
-        return Date.now() - Date.parse(host.heartbeat_at) > 1100
+        return dead.clock.now().getTime() - Date.parse(host.heartbeat_at) > 30_000
       }, 5000, 50)
       // Admins see the host down in os-services (`openstack compute service list`); others may not look.
       const admin = await dead.token('admin')

@@ -121,16 +121,23 @@ describe('a failed unrescue boots the rescue system again', () => {
   test('an auto-exit that fails leaves the server in RESCUE and tries again a rescue period later, not at every sweep', async () => {
     const id = await activeServer(skiff, demo, 'auto')
     await inject(skiff, { operation: 'unrescue.boot', server_id: id, error: 'still broken' })
-    const res = await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: 1 } } })
+    const res = await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: 60 } } })
     assert.equal(res.statusCode, 202, res.body)
+    await waitForStatus(skiff, demo, id, 'RESCUE')
+    await skiff.clock.advance(60_000)
     await waitFor('the auto-exit to fail', async () => (await actions(skiff, id)).find((a) => a.action === 'unrescue' && a.message === 'Error'), 10_000, 50)
-    const failedAt = Date.now()
+    const failedAt = skiff.clock.now().getTime()
     const s = await waitForStatus(skiff, demo, id, 'RESCUE')
     assert.equal(s['OS-EXT-STS:power_state'], 1)
     const state = (await skiff.compute('GET', `/v2.1/servers/${id}/rescue`, { token: demo })).json().rescue
-    assert.ok(Date.parse(state.expires_at) > failedAt - 1000, `expires_at ${state.expires_at} was moved on`)
+    // Not moved on, it would be due already (at most failedAt); moved on, it is about a minute later.
+    assert.ok(Date.parse(state.expires_at) > failedAt + 30_000, `expires_at ${state.expires_at} was moved on`)
+    // The next sweeps leave it alone while the new expiry has not come.
+    await skiff.clock.advance(30_000)
+    assert.deepEqual((await actions(skiff, id)).filter((a) => a.action === 'unrescue').length, 1, 'one try, not one a sweep')
     await skiff.compute('DELETE', '/v2.1/os-simulator/faults', { token: admin })
-    await waitForStatus(skiff, demo, id, 'ACTIVE', 10_000)
+    await skiff.clock.advance(30_000)
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
   })
 })
 

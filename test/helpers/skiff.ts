@@ -1,6 +1,7 @@
 // A whole Skiff in the test process: in-memory SQLite (or a fresh PostgreSQL schema when the
 // tests are given one, see database.ts), a temp data dir, the simulated driver, the agent
-// running, the three listeners reachable with inject() (no sockets).
+// running, the three listeners reachable with inject() (no sockets), and a clock the test moves
+// (clock.ts): rescue expiry, leases and host heartbeats without waiting real seconds.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -9,12 +10,15 @@ import type { LightMyRequestResponse } from 'fastify'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { buildSkiff, type SkiffCore } from '../../src/main.ts'
 import { SimulatedDriver } from '../../src/drivers/simulated/simulated-driver.ts'
+import { TestClock } from './clock.ts'
 import { freshDatabase } from './database.ts'
 
 export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
   /** These tests run on the simulated driver: what a user would observe of the VMs is asked of it. */
   driver: SimulatedDriver
   dataDir: string
+  /** The clock of this Skiff: `await skiff.clock.advance(ms)` instead of waiting for a rescue to expire or a host to go down. */
+  clock: TestClock
   /** A project-scoped token of one of the bootstrap users. */
   token(user: 'admin' | 'demo' | 'alt_demo' | 'reader_demo'): Promise<string>
   /** The id of a bootstrap image by name (`skiff-base`, `skiff-rescue`). */
@@ -28,9 +32,10 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
   const database = overrides.databaseUrl ? { url: overrides.databaseUrl, drop: async () => {} } : await freshDatabase()
   const config = { ...loadConfig({}, {}), dataDir, simulatedDelayMs: 0, logLevel: 'silent', ...overrides, databaseUrl: database.url }
   const roots = { identity: 'http://127.0.0.1:5000', compute: 'http://127.0.0.1:8774', image: 'http://127.0.0.1:9292' }
+  const clock = new TestClock()
   let core: SkiffCore
   try {
-    core = await buildSkiff(config, opts.logger ?? pino({ level: config.logLevel }), roots)
+    core = await buildSkiff(config, opts.logger ?? pino({ level: config.logLevel }), roots, clock)
   } catch (err) {
     await database.drop()
     throw err
@@ -42,6 +47,7 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
     ...core,
     driver,
     dataDir,
+    clock,
     async imageId(name) {
       const res = await core.apps.image.inject({ method: 'GET', url: `/v2/images?name=${encodeURIComponent(name)}`, headers: { 'x-auth-token': await skiff.token('admin') } })
       const id = res.json().images[0]?.id as string | undefined

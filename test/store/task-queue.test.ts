@@ -3,19 +3,21 @@
 // that run out and put a task back, and an old attempt that cannot finish its successor.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { systemClock } from '../../src/clock.ts'
 import { openStore, type Store } from '../../src/store/db.ts'
 import { TaskQueue } from '../../src/tasks/queue.ts'
+import { TestClock } from '../helpers/clock.ts'
 import { freshDatabase, type TestDatabase } from '../helpers/database.ts'
 
 let database: TestDatabase
 let store: Store
 let queue: TaskQueue
+// Rows order by created_at and leases run out by this clock: the tests move it, never wait.
+const clock = new TestClock()
 
 before(async () => {
   database = await freshDatabase()
   store = await openStore(database.url)
-  queue = new TaskQueue(store, systemClock)
+  queue = new TaskQueue(store, clock)
 })
 after(async () => {
   await queue.close()
@@ -28,7 +30,7 @@ const add = (host: string, subjectId: string, kind = 'server.rescue') =>
 
 test('claims go oldest first, one running task per subject, and only for their host', async () => {
   const first = await add('h1', 's1', 'server.rescue')
-  await new Promise((r) => setTimeout(r, 2)) // created_at orders them
+  await clock.advance(1) // created_at orders them
   const second = await add('h1', 's1', 'server.unrescue')
   const other = await add('h2', 's2')
   const a = await queue.claim('h1', 60_000)
@@ -55,9 +57,11 @@ test('many claimers at once never take the same task', async () => {
 
 test('a lease that runs out puts the task back; the old attempt can neither renew nor finish it', async () => {
   const id = await add('h4', 'l1')
-  const old = await queue.claim('h4', 1)
+  const old = await queue.claim('h4', 60_000)
   assert.equal(old?.id, id)
-  await new Promise((r) => setTimeout(r, 5))
+  await clock.advance(59_000)
+  assert.equal(await queue.requeueExpired('h4'), 0, 'not before its lease runs out')
+  await clock.advance(1_001)
   assert.equal(await queue.requeueExpired('h4'), 1)
   const next = await queue.claim('h4', 60_000)
   assert.equal(next?.id, id)
@@ -81,23 +85,28 @@ test('an agent that restarts takes back what it was running', async () => {
 test('an enqueue is heard by listeners (on PostgreSQL, through NOTIFY, by another connection)', async () => {
   // PostgreSQL: another queue object, as another process would have, hears it only by NOTIFY.
   // SQLite: one process owns the database; its one queue wakes its listeners in memory.
-  const other = store.dialect === 'postgres' ? new TaskQueue(store, systemClock) : queue
+  const other = store.dialect === 'postgres' ? new TaskQueue(store, clock) : queue
   const heard: string[] = []
   const unlisten = await other.onNotify((host) => heard.push(host))
   try {
     await store.db.transaction().execute(async (trx) => { await queue.enqueue(trx, { kind: 'k', subjectId: 'n1', host: 'h6', payload: {}, requestId: 'r' }) })
     queue.notify('h6') // in process, as the API does after its commit
-    const deadline = Date.now() + 5000
-    while (!heard.includes('h6') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-    assert.ok(heard.includes('h6'))
+    const hear = async (host: string) => {
+      const deadline = Date.now() + 5000
+      while (!heard.includes(host) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      assert.ok(heard.includes(host), `${host} heard`)
+    }
+    await hear('h6')
     if (store.dialect === 'postgres') {
-      // A rolled-back enqueue notifies nobody.
+      // A rolled-back enqueue notifies nobody. A listener gets notifications in commit order: once
+      // it has heard an enqueue committed after the rollback, it would have heard the rolled-back one.
       heard.length = 0
       await store.db.transaction().execute(async (trx) => {
         await queue.enqueue(trx, { kind: 'k', subjectId: 'n2', host: 'h7', payload: {}, requestId: 'r' })
         throw new Error('roll back')
       }).catch(() => {})
-      await new Promise((r) => setTimeout(r, 100))
+      await store.db.transaction().execute(async (trx) => { await queue.enqueue(trx, { kind: 'k', subjectId: 'n3', host: 'h8', payload: {}, requestId: 'r' }) })
+      await hear('h8')
       assert.deepEqual(heard.filter((h) => h === 'h7'), [])
     }
   } finally {
