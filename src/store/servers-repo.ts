@@ -224,15 +224,14 @@ export class ServersRepo {
   async latestFaults(serverIds: string[]): Promise<Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>> {
     const out = new Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>()
     if (serverIds.length === 0) return out
-    const [rows, actions] = await Promise.all([
-      this.#db.selectFrom('instance_faults').selectAll().where('server_id', 'in', serverIds).orderBy('created_at', 'desc').execute(),
-      this.#db.selectFrom('instance_actions').select((eb) => ['server_id', eb.fn.max('start_time').as('last')]).where('server_id', 'in', serverIds).groupBy('server_id').execute(),
-    ])
-    const lastAction = new Map(actions.map((a) => [a.server_id, String(a.last)]))
-    for (const r of rows) {
+    // The start of the latest action is read only for servers that have faults (few): a
+    // correlated subquery, rather than a second query over every server's actions.
+    const rows = await this.#db.selectFrom('instance_faults as f').selectAll('f')
+      .select((eb) => eb.selectFrom('instance_actions as a').select((a) => a.fn.max('a.start_time').as('m')).whereRef('a.server_id', '=', 'f.server_id').as('last'))
+      .where('f.server_id', 'in', serverIds).orderBy('f.created_at', 'desc').execute()
+    for (const { last, ...r } of rows) {
       if (out.has(r.server_id)) continue
-      const last = lastAction.get(r.server_id)
-      out.set(r.server_id, { ...r, ofLastAction: last === undefined || r.created_at >= last })
+      out.set(r.server_id, { ...r, ofLastAction: last === null || r.created_at >= String(last) })
     }
     return out
   }
