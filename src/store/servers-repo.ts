@@ -3,6 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
+import { prepared } from './prepared.ts'
 import { endOpenRescues } from './rescues-repo.ts'
 import type { Database, Db, ServerRow, TaskState, Tx, VmState } from './schema.ts'
 
@@ -35,10 +36,21 @@ export interface Usage { instances: number; cores: number; ram: number }
 export class ServersRepo {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
+  // The reads of every GET of a server, compiled once (prepared.ts).
+  readonly #get
+  readonly #fixedIps
+  readonly #faults
 
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
+    this.#get = prepared(db, ([id]) => db.selectFrom('servers').selectAll().where('id', '=', id!).where('deleted', '=', 0))
+    this.#fixedIps = prepared(db, (ids) => db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', ids).orderBy('allocated_at'))
+    // The start of the latest action is read only for servers that have faults (few): a
+    // correlated subquery, rather than a second query over every server's actions.
+    this.#faults = prepared(db, (ids) => db.selectFrom('instance_faults as f').selectAll('f')
+      .select((eb) => eb.selectFrom('instance_actions as a').select((a) => a.fn.max('a.start_time').as('m')).whereRef('a.server_id', '=', 'f.server_id').as('last'))
+      .where('f.server_id', 'in', ids).orderBy('f.created_at', 'desc'))
   }
 
   now(): string {
@@ -51,7 +63,7 @@ export class ServersRepo {
   }
 
   async get(id: string, db: Db = this.#db): Promise<ServerRow | undefined> {
-    return db.selectFrom('servers').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
+    return (await this.#get([id], db))[0]
   }
 
   /** Deleted servers too. */
@@ -181,7 +193,7 @@ export class ServersRepo {
   async fixedIps(serverIds: string[]): Promise<Map<string, { address: string; mac: string }[]>> {
     const out = new Map<string, { address: string; mac: string }[]>()
     if (serverIds.length === 0) return out
-    const rows = await this.#db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', serverIds).orderBy('allocated_at').execute()
+    const rows = await this.#fixedIps(serverIds)
     for (const r of rows) {
       const list = out.get(r.server_id) ?? []
       list.push({ address: r.address, mac: r.mac })
@@ -224,11 +236,7 @@ export class ServersRepo {
   async latestFaults(serverIds: string[]): Promise<Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>> {
     const out = new Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>()
     if (serverIds.length === 0) return out
-    // The start of the latest action is read only for servers that have faults (few): a
-    // correlated subquery, rather than a second query over every server's actions.
-    const rows = await this.#db.selectFrom('instance_faults as f').selectAll('f')
-      .select((eb) => eb.selectFrom('instance_actions as a').select((a) => a.fn.max('a.start_time').as('m')).whereRef('a.server_id', '=', 'f.server_id').as('last'))
-      .where('f.server_id', 'in', serverIds).orderBy('f.created_at', 'desc').execute()
+    const rows = await this.#faults(serverIds)
     for (const { last, ...r } of rows) {
       if (out.has(r.server_id)) continue
       out.set(r.server_id, { ...r, ofLastAction: last === null || r.created_at >= String(last) })
