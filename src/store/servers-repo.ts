@@ -30,6 +30,9 @@ export interface ServerFilter {
   reservationId?: string
 }
 
+/** A server's latest fault; `ofLastAction`: recorded at or after the start of its latest instance action. */
+export interface LatestFaultRow { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }
+
 /** A project's use of its quotas: servers that exist, and their flavors' cores and RAM. */
 export interface Usage { instances: number; cores: number; ram: number }
 
@@ -40,6 +43,7 @@ export class ServersRepo {
   readonly #get
   readonly #fixedIps
   readonly #faults
+  readonly #shown
 
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
@@ -51,6 +55,17 @@ export class ServersRepo {
     this.#faults = prepared(db, (ids) => db.selectFrom('instance_faults as f').selectAll('f')
       .select((eb) => eb.selectFrom('instance_actions as a').select((a) => a.fn.max('a.start_time').as('m')).whereRef('a.server_id', '=', 'f.server_id').as('last'))
       .where('f.server_id', 'in', ids).orderBy('f.created_at', 'desc'))
+    // One row per address (a server has one, or none): the server, the address, its latest
+    // fault and the start of its latest action; portable SQL, no JSON functions.
+    this.#shown = prepared(db, ([id]) => db.selectFrom('servers as s')
+      .leftJoin('fixed_ips as ip', 'ip.server_id', 's.id')
+      .leftJoin('instance_faults as f', (join) => join.on((eb) => eb('f.id', '=',
+        eb.selectFrom('instance_faults as g').select('g.id').whereRef('g.server_id', '=', 's.id').orderBy('g.created_at', 'desc').limit(1))))
+      .selectAll('s')
+      .select(['ip.address as ip_address', 'ip.mac as ip_mac', 'f.code as fault_code', 'f.message as fault_message', 'f.details as fault_details', 'f.created_at as fault_created_at'])
+      .select((eb) => eb.selectFrom('instance_actions as a').select((a) => a.fn.max('a.start_time').as('m')).whereRef('a.server_id', '=', 's.id').as('last_action'))
+      .where('s.id', '=', id!).where('s.deleted', '=', 0)
+      .orderBy('ip.allocated_at'))
   }
 
   now(): string {
@@ -64,6 +79,21 @@ export class ServersRepo {
 
   async get(id: string, db: Db = this.#db): Promise<ServerRow | undefined> {
     return (await this.#get([id], db))[0]
+  }
+
+  /**
+   * A server with what its own GET shows beside it, in one statement rather than three: its
+   * addresses (as fixedIps) and its latest fault (as latestFaults).
+   */
+  async getShown(id: string): Promise<{ server: ServerRow; ips: { address: string; mac: string }[]; fault: LatestFaultRow | undefined } | undefined> {
+    const rows = await this.#shown([id])
+    const first = rows[0]
+    if (!first) return undefined
+    const { ip_address: _a, ip_mac: _m, fault_code, fault_message, fault_details, fault_created_at, last_action, ...server } = first
+    const ips = rows.flatMap((r) => (r.ip_address === null || r.ip_mac === null ? [] : [{ address: r.ip_address, mac: r.ip_mac }]))
+    const fault = fault_code === null || fault_message === null || fault_details === null || fault_created_at === null ? undefined
+      : { code: fault_code, message: fault_message, details: fault_details, created_at: fault_created_at, ofLastAction: last_action === null || fault_created_at >= String(last_action) }
+    return { server, ips, fault }
   }
 
   /** Deleted servers too. */
@@ -233,8 +263,8 @@ export class ServersRepo {
    * instance action (that action failed, or the VM died since): a fault that a later action
    * has made history of is not.
    */
-  async latestFaults(serverIds: string[]): Promise<Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>> {
-    const out = new Map<string, { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }>()
+  async latestFaults(serverIds: string[]): Promise<Map<string, LatestFaultRow>> {
+    const out = new Map<string, LatestFaultRow>()
     if (serverIds.length === 0) return out
     const rows = await this.#faults(serverIds)
     for (const { last, ...r } of rows) {
