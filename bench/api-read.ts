@@ -18,7 +18,7 @@
 //   (b) GET /v2.1/servers/detail (all N servers)
 //   (c) node:http answering (a)'s bytes: what this machine can do at all with HTTP/1.1 + JSON
 // The runs are interleaved (a b c, a b c, ...) so a noisy neighbour hurts all targets alike.
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
 import path from 'node:path'
 import {
@@ -51,6 +51,8 @@ await runMain(async () => {
   const serverCount = option('servers', 100)
   const only = new Set(option('only', 'a,b,c').split(',').map((x) => x.trim()) as Target[])
   const cpuProf = option('cpu-prof', '')
+  // The child writes its profile there only at exit; phases.json goes there before.
+  if (cpuProf) mkdirSync(path.resolve(cpuProf), { recursive: true })
   const load0 = loadavg()[0]!
 
   console.log(`Skiff read benchmark: ${connections} connections, ${durationS} s per run, ${reps} runs per target (medians), ` +

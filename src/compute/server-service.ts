@@ -112,6 +112,15 @@ export class ServerService {
     return s
   }
 
+  /** What GET /servers/{id} shows: the server as `show` gives it, with its addresses and latest fault (one read). */
+  async showDetail(ctx: AuthContext, id: string): Promise<{ server: Server; ips: FixedIp[]; fault: LatestFault | undefined }> {
+    const shown = await this.#d.repo.getShown(id)
+    // As `get`: another project's server is 404, not 403; then the policy, as `show`.
+    if (!shown || (shown.server.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
+    authorize(ctx, 'os_compute_api:servers:show', 'reader')
+    return shown
+  }
+
   /** A server deleted or not, unchecked: for callers that decided already who may see it. */
   getIncludingDeleted(id: string): Promise<Server | undefined> {
     return this.#d.repo.getAny(id)

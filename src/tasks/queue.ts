@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Store } from '../store/db.ts'
+import { prepared } from '../store/prepared.ts'
 import type { Database, TaskRow } from '../store/schema.ts'
 
 const CHANNEL = 'skiff_tasks'
@@ -51,11 +52,31 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   /** Calls of this process waiting for an answer, by task id. */
   readonly #waiting = new Map<string, () => void>()
   #unlistenReplies: Promise<() => Promise<void>> | undefined
+  /** The claim runs after every task and on every wake-up: compiled once (store/prepared.ts). */
+  readonly #claim
 
   constructor(store: Store, clock: Clock) {
     this.#store = store
     this.#db = store.db
     this.#clock = clock
+    const db = store.db
+    this.#claim = prepared(db, ([host, leaseUntil, now]) => {
+      let next = db.selectFrom('tasks as t').select('t.id')
+        .where('t.host', '=', host!).where('t.state', '=', 'queued')
+        .where(({ not, exists, selectFrom }) => not(exists(
+          selectFrom('tasks as r').select('r.id').whereRef('r.subject_id', '=', 't.subject_id').where('r.state', '=', 'running'))))
+        // An earlier queued task of the same subject goes first.
+        .where(({ not, exists, selectFrom }) => not(exists(
+          selectFrom('tasks as e').select('e.id').whereRef('e.subject_id', '=', 't.subject_id').where('e.state', '=', 'queued')
+            .whereRef('e.created_at', '<', 't.created_at'))))
+        .orderBy('t.created_at').orderBy('t.id').limit(1)
+      // PostgreSQL: several claimers never wait on (nor take) the same row; SQLite has one writer.
+      if (store.dialect === 'postgres') next = next.forUpdate('t').skipLocked()
+      return db.updateTable('tasks')
+        .set({ state: 'running', lease_until: leaseUntil!, attempts: sql`attempts + 1`, updated_at: now! })
+        .where('id', '=', next).where('state', '=', 'queued')
+        .returningAll()
+    })
   }
 
   /** Insert a task in the caller's transaction. Call `notify` after the commit. */
@@ -170,21 +191,7 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   async claim(host: string, leaseMs: number): Promise<Task<P> | undefined> {
     const now = this.#clock.now()
     const leaseUntil = new Date(now.getTime() + leaseMs).toISOString()
-    let next = this.#db.selectFrom('tasks as t').select('t.id')
-      .where('t.host', '=', host).where('t.state', '=', 'queued')
-      .where(({ not, exists, selectFrom }) => not(exists(
-        selectFrom('tasks as r').select('r.id').whereRef('r.subject_id', '=', 't.subject_id').where('r.state', '=', 'running'))))
-      // An earlier queued task of the same subject goes first.
-      .where(({ not, exists, selectFrom }) => not(exists(
-        selectFrom('tasks as e').select('e.id').whereRef('e.subject_id', '=', 't.subject_id').where('e.state', '=', 'queued')
-          .whereRef('e.created_at', '<', 't.created_at'))))
-      .orderBy('t.created_at').orderBy('t.id').limit(1)
-    // PostgreSQL: several claimers never wait on (nor take) the same row; SQLite has one writer.
-    if (this.#store.dialect === 'postgres') next = next.forUpdate('t').skipLocked()
-    const row = await this.#db.updateTable('tasks')
-      .set({ state: 'running', lease_until: leaseUntil, attempts: sql`attempts + 1`, updated_at: now.toISOString() })
-      .where('id', '=', next).where('state', '=', 'queued')
-      .returningAll().executeTakeFirst()
+    const [row] = await this.#claim([host, leaseUntil, now.toISOString()])
     // The payload is what enqueue wrote for this kind (tasks of a kind no handler knows are dropped by the agent).
     return row ? ({ ...row, payload: JSON.parse(row.payload) as unknown } as Task<P>) : undefined
   }

@@ -89,8 +89,8 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   })
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
-    const s = await servers.show(req.auth, req.params.id)
-    return { server: (await details(req, [s]))[0] }
+    const { server, ips, fault } = await servers.showDetail(req.auth, req.params.id)
+    return { server: serverDetail(server, { base, ctx: req.auth, ips, fault }) }
   })
 
   app.post<{ Body: Static<typeof CreateServerBody> }>('/v2.1/servers', { schema: { body: CreateServerBody }, config: { idempotent: true } }, async (req, reply) => {
