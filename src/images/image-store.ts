@@ -2,6 +2,7 @@
 // rows of the database, which every API process and agent on one PostgreSQL reaches (Glance's
 // shared store). Both hash as the data arrives and publish it with the caller's status flip.
 import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
@@ -100,6 +101,12 @@ export class FileImageStore implements ImageStore {
 export const CHUNK_BYTES = 1024 * 1024
 
 /**
+ * Uploads to the database at once per process: each holds a connection of the pool (10) for as
+ * long as its client sends, so more wait their turn rather than starve every other request.
+ */
+export const DATABASE_UPLOADS = 4
+
+/**
  * The data in `image_chunks(image_id, seq, data)`, ~1 MiB a row. An upload writes its chunks and
  * the status flip in one transaction: a crash or a cut connection rolls the chunks back, and no
  * reader sees a half-written image (it stays `saving` until the commit). Reads go chunk by chunk,
@@ -110,10 +117,14 @@ export class DatabaseImageStore implements ImageStore {
   readonly kind = 'database'
   readonly #db: Kysely<Database>
   readonly #postgres: boolean
+  readonly #legacyDir: string | undefined
+  readonly #slots = new Slots(DATABASE_UPLOADS)
 
-  constructor(db: Kysely<Database>) {
+  /** `legacyDir`: the file store's directory, whose files of active images are copied in at start (upgrades). */
+  constructor(db: Kysely<Database>, opts: { legacyDir?: string } = {}) {
     this.#db = db
     this.#postgres = db.getExecutor().adapter instanceof PostgresAdapter
+    this.#legacyDir = opts.legacyDir
   }
 
   get locksUploads(): boolean {
@@ -122,6 +133,7 @@ export class DatabaseImageStore implements ImageStore {
 
   async put(id: string, data: ImageData, publish: Publish): Promise<Written | null> {
     const gone = new Error('image gone')
+    const release = await this.#slots.take()
     try {
       return await this.#db.transaction().execute(async (trx) => {
         // Held until the commit: another process starting up leaves this `saving` image alone.
@@ -138,6 +150,8 @@ export class DatabaseImageStore implements ImageStore {
     } catch (e) {
       if (e === gone) return null
       throw e
+    } finally {
+      release()
     }
   }
 
@@ -167,13 +181,65 @@ export class DatabaseImageStore implements ImageStore {
     return undefined
   }
 
+  /**
+   * Nothing to drop: an upload cut short rolled its chunks back with its transaction. But a data
+   * dir of a Skiff from before the database store holds the files of its images: each active
+   * image without chunks whose file is here, with the image's checksums, is copied in (the file
+   * stays; a file that does not match is left out, its image keeps no data).
+   */
   async recover(): Promise<void> {
-    // Nothing to drop: an upload cut short rolled its chunks back with its transaction.
+    const dir = this.#legacyDir
+    if (!dir) return
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => UUID.test(n))
+    for (const id of names) {
+      const row = await this.#db.selectFrom('images').select(['size', 'checksum', 'os_hash_value'])
+        .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
+      if (!row || !row.size || (await this.#chunk(id, 0))) continue
+      const mismatch = new Error('mismatch')
+      await this.#db.transaction().execute(async (trx) => {
+        // Another process starting on a copy of this data dir may be at the same image.
+        if (this.#postgres) await sql`select pg_advisory_xact_lock(hashtext(${uploadLockKey(id)}))`.execute(trx)
+        if (await trx.selectFrom('image_chunks').select('seq').where('image_id', '=', id).limit(1).executeTakeFirst()) return
+        let seq = 0
+        const written = await hashChunks(createReadStream(path.join(dir, id)), CHUNK_BYTES, async (chunk) => {
+          await trx.insertInto('image_chunks').values({ image_id: id, seq: seq++, data: chunk }).execute()
+        })
+        if (written.size !== row.size || written.md5 !== row.checksum || (row.os_hash_value !== null && written.sha512 !== row.os_hash_value)) throw mismatch
+      }).catch((e: unknown) => {
+        if (e !== mismatch) throw new Error(`cannot copy the image file ${path.join(dir, id)} into the database: ${(e as Error).message}`)
+      })
+    }
   }
 
   async #chunk(id: string, seq: number): Promise<Buffer | undefined> {
     const row = await this.#db.selectFrom('image_chunks').select('data').where('image_id', '=', id).where('seq', '=', seq).executeTakeFirst()
     return row ? Buffer.from(row.data) : undefined
+  }
+}
+
+// The names the file store gives image files (ids are uuids); its temp files start with a dot.
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+
+/** At most `n` holders at once; the others wait in order. */
+class Slots {
+  #free: number
+  readonly #waiting: (() => void)[] = []
+
+  constructor(n: number) {
+    this.#free = n
+  }
+
+  async take(): Promise<() => void> {
+    if (this.#free > 0) this.#free--
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const next = this.#waiting.shift()
+      if (next) next()
+      else this.#free++
+    }
   }
 }
 
@@ -186,7 +252,7 @@ export function uploadLockKey(id: string): string {
 export function chooseImageStore(choice: 'auto' | ImageStoreKind, db: Kysely<Database>, dir: string): ImageStore {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter
   const kind = choice === 'auto' ? (postgres ? 'database' : 'file') : choice
-  return kind === 'database' ? new DatabaseImageStore(db) : new FileImageStore(dir)
+  return kind === 'database' ? new DatabaseImageStore(db, { legacyDir: dir }) : new FileImageStore(dir)
 }
 
 /**

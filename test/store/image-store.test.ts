@@ -4,7 +4,7 @@
 // share the database) an upload under way seen from another connection and another process's start.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { buffer } from 'node:stream/consumers'
@@ -154,6 +154,31 @@ for (const kind of ['file', 'database'] as const) {
     })
   })
 }
+
+test('the database store takes in, at start, the files of active images a file store left (an upgrade); not one that does not match', async () => {
+  const legacyDir = path.join(dir, 'legacy')
+  const files = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, new FileImageStore(legacyDir))
+  const data = randomBytes(CHUNK_BYTES + 77)
+  const kept = await files.upload(admin, (await files.create(admin, { name: 'old', disk_format: 'raw', container_format: 'bare' })).id, pieces(data))
+  const bad = await files.upload(admin, (await files.create(admin, { name: 'bad', disk_format: 'raw', container_format: 'bare' })).id, [Buffer.from('abc')])
+  await writeFile(path.join(legacyDir, bad.id), 'abd')
+  const dbStore = new DatabaseImageStore(store.db, { legacyDir })
+  const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, dbStore)
+  assert.equal(await bytesOf(dbStore, kept.id, data.length), undefined, 'not in the database yet')
+  await images.recoverInterruptedUploads()
+  await images.recoverInterruptedUploads() // twice: copied once
+  assert.equal(await chunkRows(kept.id), 2)
+  assert.ok((await bytesOf(dbStore, kept.id, data.length))?.equals(data))
+  assert.equal(await chunkRows(bad.id), 0)
+})
+
+test('more uploads to the database at once than it takes: the others wait their turn, all arrive', async () => {
+  const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, new DatabaseImageStore(store.db))
+  const datas = Array.from({ length: 9 }, (_, i) => randomBytes(CHUNK_BYTES / 2 + i))
+  const ids = await Promise.all(datas.map(async () => (await images.create(admin, { name: 'many', disk_format: 'raw', container_format: 'bare' })).id))
+  await Promise.all(ids.map((id, i) => images.upload(admin, id, pieces(datas[i]!))))
+  for (const [i, id] of ids.entries()) assert.ok((await bytesOf(new DatabaseImageStore(store.db), id, datas[i]!.length))?.equals(datas[i]!))
+})
 
 describe('the database store on PostgreSQL, shared by processes', { skip: harnessDialect() === 'postgres' ? false : 'needs PostgreSQL' }, () => {
   test('an upload under way is `saving` with nothing readable from elsewhere; another process\'s start leaves it alone; a dead one\'s is requeued', async () => {
