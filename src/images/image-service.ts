@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict, Forbidden, NotFound, OverLimit } from '../errors.ts'
 import type { ImageFilter, ImagesRepo } from '../store/images-repo.ts'
 import type { ImageRow } from '../store/schema.ts'
-import type { ImageData, ImageStore } from './image-store.ts'
+import type { ImageData, ImageStore, Written } from './image-store.ts'
 import { enforce, visibleTo, type Caller, type ImageTarget } from './policy.ts'
 
 export const VISIBILITIES = ['community', 'public', 'private', 'shared'] as const
@@ -373,7 +373,7 @@ export class ImageService {
       if (!now) throw new NotFound(`No image found with ID ${id}`)
       throw new Conflict(`Image status transition from ${now.status} to saving is not allowed`)
     }
-    let written
+    let written: Written | null
     try {
       // The record turns active only once the data is whole (with the chunks, in the database store).
       written = await this.#store.put(id, data, (w, db) => (db ? this.#repo.on(db) : this.#repo)
