@@ -5,6 +5,8 @@ import path from 'node:path'
 
 export type DriverName = 'simulated' | 'qemu'
 export const DRIVERS: DriverName[] = ['simulated', 'qemu']
+export type ImageStoreChoice = 'auto' | 'file' | 'database'
+export const IMAGE_STORES: ImageStoreChoice[] = ['auto', 'file', 'database']
 
 export interface Config {
   host: string
@@ -13,6 +15,8 @@ export interface Config {
   imagePort: number
   dataDir: string
   databaseUrl: string
+  /** Where image data lives: `auto` (the database on PostgreSQL, else files), `file` or `database`. */
+  imageStore: ImageStoreChoice
   driver: DriverName
   adminPassword: string | undefined
   agent: boolean
@@ -80,6 +84,10 @@ export const OPTIONS: OptionSpec[] = [
     key: 'databaseUrl', flag: '--database-url', env: 'SKIFF_DATABASE_URL', kind: 'string',
     default: (p) => `sqlite:${path.join(p.dataDir ?? './data', 'skiff.sqlite')}`,
     help: '`sqlite:PATH` (default `sqlite:<data-dir>/skiff.sqlite`), `sqlite::memory:` or `postgres://USER@HOST/DB` (to scale out)',
+  },
+  {
+    key: 'imageStore', flag: '--image-store', env: 'SKIFF_IMAGE_STORE', kind: 'string', default: () => 'auto',
+    help: 'where image data lives: `file` (`<data-dir>/images`, one process\'s own), `database` (chunks in PostgreSQL, shared by every process and agent) or `auto` (`database` on PostgreSQL, else `file`)',
   },
   { key: 'driver', flag: '--driver', env: 'SKIFF_DRIVER', kind: 'string', default: () => 'simulated', help: 'hypervisor driver: `simulated` or `qemu` (real VMs; see "The qemu driver")' },
   { key: 'adminPassword', flag: '--admin-password', env: 'SKIFF_ADMIN_PASSWORD', kind: 'string', default: () => undefined, help: 'password of the `admin` user, set at start when given; generated at first start when absent (then kept)' },
@@ -157,6 +165,9 @@ export function loadConfig(flags: Partial<Record<keyof Config, unknown>>, env: N
   }
   const config = out as Config
   if (!DRIVERS.includes(config.driver)) throw new ConfigError(`unknown driver '${config.driver}' (available: ${DRIVERS.join(', ')})`)
+  if (!IMAGE_STORES.includes(config.imageStore)) throw new ConfigError(`--image-store expects auto, file or database, got '${config.imageStore}'`)
+  // On SQLite an upload's transaction would hold the one connection: every request would wait for it.
+  if (config.imageStore === 'database' && config.databaseUrl.startsWith('sqlite:')) throw new ConfigError('--image-store database needs a PostgreSQL --database-url (with SQLite, use file)')
   if (!['auto', 'kvm', 'tcg'].includes(config.qemuAccel)) throw new ConfigError(`--qemu-accel expects auto, kvm or tcg, got '${config.qemuAccel}'`)
   sshPortRange(config)
   checkValues(config)

@@ -29,7 +29,9 @@ import { buildGuestImage, guestBuilt, guestFiles } from './drivers/qemu/guest-im
 import { QemuDriver, type QemuImage } from './drivers/qemu/qemu-driver.ts'
 import type { Accel } from './drivers/qemu/qemu-args.ts'
 import { IdentityService } from './identity/identity-service.ts'
+import { ImageCache } from './images/image-cache.ts'
 import { ImageService } from './images/image-service.ts'
+import { chooseImageStore } from './images/image-store.ts'
 import { openStore, type Store } from './store/db.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
 import { FlavorsRepo } from './store/flavors-repo.ts'
@@ -42,7 +44,7 @@ import { PlacementRepo } from './store/placement-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
-import { prepareDataDir, privateDir } from './data-dir.ts'
+import { imageDir, prepareDataDir, privateDir } from './data-dir.ts'
 import { HostRegistry } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
@@ -86,7 +88,7 @@ export interface Skiff extends SkiffCore {
 /** The services every role builds on one store: the API serves them, the agent acts through them. */
 function buildDomain(config: Config, store: Store, clock: Clock) {
   const db = store.db
-  const images = new ImageService(new ImagesRepo(db, clock), clock, path.join(config.dataDir, 'images'))
+  const images = new ImageService(new ImagesRepo(db, clock), clock, chooseImageStore(config.imageStore, db, imageDir(config.dataDir)))
   const flavors = new FlavorService(new FlavorsRepo(db), clock)
   const keypairs = new KeypairService(new KeypairsRepo(db), clock)
   const repo = new ServersRepo(db, clock)
@@ -287,10 +289,13 @@ async function makeDriver(config: Config, logger: Logger, d: Domain): Promise<Dr
 async function qemuDriver(config: Config, logger: Logger, images: ImageService, repos: { servers: ServersRepo; actions: InstanceActionsRepo }): Promise<QemuDriver> {
   const log = logger.child({ component: 'qemu' })
   const guestDir = await ensureGuestImage(config, log)
+  // This host's copies of the images it boots, from the image store (with PostgreSQL, the database).
+  const cache = new ImageCache(path.join(config.dataDir, 'image-cache'), images.store)
   const fileOf = async (id: string, what: string) => {
     const row = await images.find(id)
     if (!row || row.status !== 'active') throw new DriverError(`${what} ${id} is not an active image`)
-    return { row, file: images.filePath(row) }
+    const file = await cache.fileOf(row).catch((err: Error) => { throw new DriverError(`${what} ${id}: ${err.message}`) })
+    return { row, file }
   }
   const resolveImage = async (imageId: string): Promise<QemuImage> => {
     const { row, file } = await fileOf(imageId, 'image')

@@ -7,10 +7,11 @@ import { endpointUrls } from '../api/app.ts'
 import { BOOTSTRAP_USERS, registerGuest, syncCredentials, type Credentials } from '../bootstrap.ts'
 import { systemClock } from '../clock.ts'
 import { ConfigError, loadConfig, OPTIONS, publicHost, type Config } from '../config.ts'
-import { prepareDataDir, privateDir } from '../data-dir.ts'
+import { imageDir, prepareDataDir, privateDir } from '../data-dir.ts'
 import { buildGuestImage, guestFiles, MissingPackages } from '../drivers/qemu/guest-image.ts'
 import { randomSecret } from '../identity/password-hashing.ts'
 import { ImageService } from '../images/image-service.ts'
+import { chooseImageStore } from '../images/image-store.ts'
 import { startAgent, startSkiff } from '../main.ts'
 import { describeDatabaseUrl, openStore } from '../store/db.ts'
 import { IdentityRepo } from '../store/identity-repo.ts'
@@ -178,7 +179,7 @@ images.command('build')
       failStart(err)
     }
     try {
-      const { kept } = await registerGuest(new ImageService(new ImagesRepo(store.db, systemClock), systemClock, path.join(config.dataDir, 'images')), guestFiles(outDir))
+      const { kept } = await registerGuest(new ImageService(new ImagesRepo(store.db, systemClock), systemClock, chooseImageStore(config.imageStore, store.db, imageDir(config.dataDir))), guestFiles(outDir))
       console.log(kept
         ? `kept the images already registered in ${describeDatabaseUrl(config.databaseUrl)} (images are immutable); to register this build, first: openstack image delete skiff-base skiff-rescue skiff-guest-kernel skiff-guest-ramdisk`
         : `registered skiff-base and skiff-rescue (qcow2) in ${describeDatabaseUrl(config.databaseUrl)}`)

@@ -1,13 +1,12 @@
-// Glance v2 semantics: image records (visibility, JSON-patch updates, protection) and the image
-// files under imagesDir/<id>. No HTTP here; errors are the domain errors of src/errors.ts.
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { ReadStream } from 'node:fs'
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
-import path from 'node:path'
+// Glance v2 semantics: image records (visibility, JSON-patch updates, protection) and their data
+// in an image store (image-store.ts). No HTTP here; errors are the domain errors of src/errors.ts.
+import { randomUUID } from 'node:crypto'
+import type { Readable } from 'node:stream'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict, Forbidden, NotFound, OverLimit } from '../errors.ts'
 import type { ImageFilter, ImagesRepo } from '../store/images-repo.ts'
 import type { ImageRow } from '../store/schema.ts'
+import type { ImageData, ImageStore, Written } from './image-store.ts'
 import { enforce, visibleTo, type Caller, type ImageTarget } from './policy.ts'
 
 export const VISIBILITIES = ['community', 'public', 'private', 'shared'] as const
@@ -23,8 +22,7 @@ export type { Caller }
 /** An image record, as the image API and compute see it. */
 export type Image = ImageRow
 
-/** Image bytes: the request stream, or chunks already in memory (bootstrap). */
-export type ImageData = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+export type { ImageData }
 
 export interface PatchOp {
   op: 'add' | 'replace' | 'remove'
@@ -127,12 +125,17 @@ function setAttribute(draft: Draft, key: string, value: unknown) {
 export class ImageService {
   readonly #repo: ImagesRepo
   readonly #clock: Clock
-  readonly #dir: string
+  readonly #store: ImageStore
 
-  constructor(repo: ImagesRepo, clock: Clock, imagesDir: string) {
+  constructor(repo: ImagesRepo, clock: Clock, store: ImageStore) {
     this.#repo = repo
     this.#clock = clock
-    this.#dir = imagesDir
+    this.#store = store
+  }
+
+  /** Where the data lives (agents fill their cache from it). */
+  get store(): ImageStore {
+    return this.#store
   }
 
   /** POST /v2/images: a `queued` record. `body` is the client's object, core fields and extra properties mixed. */
@@ -282,13 +285,13 @@ export class ImageService {
     return next
   }
 
-  /** DELETE /v2/images/{id}: the record, then the file. */
+  /** DELETE /v2/images/{id}: the record, then the data. */
   async delete(caller: Caller, id: string): Promise<void> {
     const row = await this.get(caller, id)
     enforce(caller, 'delete_image', row)
     if (row.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
     if (!(await this.#repo.deleteUnprotected(id))) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
-    await removeFile(this.#filePath(id))
+    await this.#store.delete(id)
   }
 
   /** PUT /v2/images/{id}/file: queued → saving → active; back to queued if the data does not all arrive. */
@@ -303,17 +306,15 @@ export class ImageService {
   }
 
   /** GET /v2/images/{id}/file: null when the image has no data yet (Glance answers 204). */
-  async download(caller: Caller, id: string): Promise<{ stream: ReadStream; size: number; checksum: string | null } | null> {
+  async download(caller: Caller, id: string): Promise<{ stream: Readable; size: number; checksum: string | null } | null> {
     const row = await this.get(caller, id)
     enforce(caller, 'download_image', row)
     if (row.status === 'deactivated' && !caller.isAdmin) throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.')
     if (row.status !== 'active') return null
-    // Open before answering, so a missing file is a clean error rather than a cut-off 200.
-    const fh = await open(this.#filePath(id), 'r').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') throw new NotFound(`Image data for ${id} not found.`)
-      throw e
-    })
-    return { stream: fh.createReadStream(), size: row.size ?? 0, checksum: row.checksum }
+    // Opened before answering, so missing data is a clean error rather than a cut-off 200.
+    const stream = await this.#store.get(id, row.size ?? 0)
+    if (!stream) throw new NotFound(`Image data for ${id} not found.`)
+    return { stream, size: row.size ?? 0, checksum: row.checksum }
   }
 
   /** For compute: the image if `projectId` may boot from it and it has data. */
@@ -337,11 +338,6 @@ export class ImageService {
     return this.#repo.byName(name)
   }
 
-  /** Where the data of an image lives (for drivers). */
-  filePath(row: ImageRow): string {
-    return this.#filePath(row.id)
-  }
-
   /** First-start bootstrap: a public, active image, created once; an image of that name is returned untouched. */
   async ensureImage(spec: {
     id?: string; name: string; visibility: 'public'; diskFormat: DiskFormat; containerFormat: ContainerFormat
@@ -361,13 +357,14 @@ export class ImageService {
   }
 
   /**
-   * At start-up, before serving: uploads cut short by a crash leave `saving` records and temp
-   * files; put the records back to `queued` (as Glance does after a failed upload) and drop the files.
+   * At start-up, before serving: uploads cut short by a crash leave `saving` records (and temp
+   * files in the file store); put the records back to `queued` (as Glance does after a failed
+   * upload) and drop the files. On PostgreSQL the database store's live uploads (of other
+   * processes) hold a lock, and keep their `saving`.
    */
   async recoverInterruptedUploads(): Promise<void> {
-    await this.#repo.requeueSaving()
-    const names = await readdir(this.#dir).catch(() => [] as string[])
-    await Promise.all(names.filter((n) => n.endsWith('.tmp')).map((n) => removeFile(path.join(this.#dir, n))))
+    await this.#repo.requeueSaving({ skipLocked: this.#store.locksUploads })
+    await this.#store.recover()
   }
 
   async #storeData(id: string, data: ImageData): Promise<ImageRow> {
@@ -376,24 +373,17 @@ export class ImageService {
       if (!now) throw new NotFound(`No image found with ID ${id}`)
       throw new Conflict(`Image status transition from ${now.status} to saving is not allowed`)
     }
-    // Private images too: only Skiff's user reads image files (0700 directory, 0600 files).
-    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
-    const tmp = path.join(this.#dir, `.${id}.${randomBytes(6).toString('hex')}.tmp`)
-    const final = this.#filePath(id)
-    let written: { size: number; md5: string; sha512: string }
+    let written: Written | null
     try {
-      written = await writeHashed(tmp, data)
-      // Only a complete, synced file takes the image's name; the record turns active after that.
-      await rename(tmp, final)
+      // The record turns active only once the data is whole (with the chunks, in the database store).
+      written = await this.#store.put(id, data, (w, db) => (db ? this.#repo.on(db) : this.#repo)
+        .moveStatus(id, 'saving', 'active', { size: w.size, checksum: w.md5, os_hash_algo: 'sha512', os_hash_value: w.sha512 }))
     } catch (e) {
-      await removeFile(tmp)
       await this.#repo.moveStatus(id, 'saving', 'queued')
       throw e
     }
-    const done = await this.#repo.moveStatus(id, 'saving', 'active', { size: written.size, checksum: written.md5, os_hash_algo: 'sha512', os_hash_value: written.sha512 })
-    if (!done) {
-      // Deleted while the data was arriving: nothing may keep the file.
-      await removeFile(final)
+    if (!written) {
+      // Deleted while the data was arriving: the store kept nothing.
       throw new NotFound(`Image ${id} could not be found after upload. The image may have been deleted during the upload.`)
     }
     const row = await this.#find(id)
@@ -416,11 +406,6 @@ export class ImageService {
   #find(id: string): Promise<ImageRow | undefined> {
     return this.#repo.get(id)
   }
-
-  // Ids of stored images are uuids (checked at create), so they are safe file names.
-  #filePath(id: string): string {
-    return path.join(this.#dir, id)
-  }
 }
 
 /** `/hw_rescue_device` → `hw_rescue_device` (RFC 6901 escapes); Glance allows one level only. */
@@ -431,40 +416,4 @@ function pointerKey(pointer: string): string {
   const raw = parts[0]!
   if (/~(?![01])/.test(raw)) throw new BadRequest(`Pointer \`${pointer}\` contains "~" not part of a recognized escape sequence.`)
   return raw.replace(/~1/g, '/').replace(/~0/g, '~')
-}
-
-/** Write the stream to `file`, hashing as it goes; fsync before returning so a rename publishes whole data. */
-async function writeHashed(file: string, data: ImageData) {
-  const md5 = createHash('md5')
-  const sha512 = createHash('sha512')
-  let size = 0
-  const fh = await open(file, 'wx', 0o600)
-  try {
-    await fh.chmod(0o600) // whatever the umask
-    const it = Symbol.asyncIterator in data ? data[Symbol.asyncIterator]() : data[Symbol.iterator]()
-    for (;;) {
-      let next: IteratorResult<Uint8Array, unknown>
-      try {
-        next = await it.next()
-      } catch {
-        throw new BadRequest('Client disconnected before sending all data to backend')
-      }
-      if (next.done) break
-      const chunk = next.value
-      md5.update(chunk)
-      sha512.update(chunk)
-      size += chunk.length
-      for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
-    }
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  return { size, md5: md5.digest('hex'), sha512: sha512.digest('hex') }
-}
-
-async function removeFile(file: string) {
-  await unlink(file).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ENOENT') throw e
-  })
 }

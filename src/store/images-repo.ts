@@ -1,6 +1,6 @@
 // Image records (Glance). Status moves by compare-and-set: queued → saving → active, and a
 // patch applies only to the record it was computed from.
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Database, ImageRow } from './schema.ts'
 
@@ -25,6 +25,11 @@ export class ImagesRepo {
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
+  }
+
+  /** The same repository on `db` (a transaction). */
+  on(db: Kysely<Database>): ImagesRepo {
+    return new ImagesRepo(db, this.#clock)
   }
 
   #now(): string {
@@ -99,8 +104,14 @@ export class ImagesRepo {
     return r.numUpdatedRows === 1n
   }
 
-  /** At start-up: uploads cut short by a crash go back from `saving` to `queued`. */
-  async requeueSaving(): Promise<void> {
-    await this.#db.updateTable('images').set({ status: 'queued', updated_at: this.#now() }).where('status', '=', 'saving').execute()
+  /**
+   * At start-up: uploads cut short by a crash go back from `saving` to `queued`. `skipLocked`
+   * (PostgreSQL): not those whose upload lock (image-store.ts) a live upload of another process holds.
+   */
+  async requeueSaving(opts: { skipLocked?: boolean } = {}): Promise<void> {
+    let q = this.#db.updateTable('images').set({ status: 'queued', updated_at: this.#now() }).where('status', '=', 'saving')
+    // Taken for the statement only: a lock that is free is released at its end.
+    if (opts.skipLocked) q = q.where(sql<boolean>`pg_try_advisory_xact_lock(hashtext('skiff-image-upload:' || id))`)
+    await q.execute()
   }
 }

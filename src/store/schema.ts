@@ -284,6 +284,13 @@ export interface TaskReplyRow {
   created_at: string
 }
 
+/** ~1 MiB of an image's data (the `database` image store), `seq` from 0. */
+export interface ImageChunkRow {
+  image_id: string
+  seq: number
+  data: Uint8Array
+}
+
 export interface Database {
   projects: ProjectRow
   users: UserRow
@@ -291,6 +298,7 @@ export interface Database {
   role_assignments: RoleAssignmentRow
   tokens: TokenRow
   images: ImageRow
+  image_chunks: ImageChunkRow
   flavors: FlavorRow
   keypairs: KeypairRow
   servers: ServerRow

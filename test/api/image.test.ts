@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config.ts'
 import { IdentityService } from '../../src/identity/identity-service.ts'
 import { hashPassword } from '../../src/identity/password-hashing.ts'
 import { ImageService } from '../../src/images/image-service.ts'
+import { FileImageStore } from '../../src/images/image-store.ts'
 import { openStore, type Store } from '../../src/store/db.ts'
 import { IdentityRepo } from '../../src/store/identity-repo.ts'
 import { ImagesRepo } from '../../src/store/images-repo.ts'
@@ -57,7 +58,7 @@ before(async () => {
     })
     tokens[u.name] = token
   }
-  images = new ImageService(new ImagesRepo(db, steppingClock), steppingClock, dir)
+  images = new ImageService(new ImagesRepo(db, steppingClock), steppingClock, new FileImageStore(dir))
   app = createListener('image', { config: loadConfig({}, {}), logger: pino({ level: 'silent' }), identity, identityUri: 'http://127.0.0.1:5000/v3' })
   imageRoutes(app, { images, imageUrl: 'http://127.0.0.1:9292' })
   await app.ready()

@@ -26,6 +26,13 @@ test('bad values are refused with the option named', () => {
   assert.throws(() => loadConfig({ driver: 'xen' }, {}), /unknown driver 'xen'/)
 })
 
+test('the image store: auto by default; the database store only with PostgreSQL', () => {
+  assert.equal(loadConfig({}, {}).imageStore, 'auto')
+  assert.equal(loadConfig({ imageStore: 'database', databaseUrl: 'postgres://skiff@db/skiff' }, {}).imageStore, 'database')
+  assert.throws(() => loadConfig({ imageStore: 'database' }, {}), /--image-store database needs a PostgreSQL/)
+  assert.throws(() => loadConfig({}, { SKIFF_IMAGE_STORE: 's3' }), /--image-store expects auto, file or database, got 's3'/)
+})
+
 test("the README's configuration table lists every option and its variable", () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
   for (const o of OPTIONS) {
