@@ -6,9 +6,9 @@ import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
-import { PostgresAdapter, sql, type Kysely } from 'kysely'
 import { BadRequest } from '../errors.ts'
-import type { Database } from '../store/schema.ts'
+import { ImageChunksRepo } from '../store/image-chunks-repo.ts'
+import type { DatabaseHandle, Db } from '../store/schema.ts'
 
 /** Image bytes: the request stream, or chunks already in memory (bootstrap). */
 export type ImageData = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
@@ -20,7 +20,7 @@ export interface Written { size: number; md5: string; sha512: string }
  * Makes written data the image's (the `saving` → `active` flip); false when the image went
  * meanwhile. The database store passes its transaction, so the flip commits with the chunks.
  */
-export type Publish = (written: Written, db?: Kysely<Database>) => Promise<boolean>
+export type Publish = (written: Written, db?: Db) => Promise<boolean>
 
 export type ImageStoreKind = 'file' | 'database'
 
@@ -115,35 +115,26 @@ export const DATABASE_UPLOADS = 4
  */
 export class DatabaseImageStore implements ImageStore {
   readonly kind = 'database'
-  readonly #db: Kysely<Database>
-  readonly #postgres: boolean
+  readonly #chunks: ImageChunksRepo
   readonly #legacyDir: string | undefined
   readonly #slots = new Slots(DATABASE_UPLOADS)
 
   /** `legacyDir`: the file store's directory, whose files of active images are copied in at start (upgrades). */
-  constructor(db: Kysely<Database>, opts: { legacyDir?: string } = {}) {
-    this.#db = db
-    this.#postgres = db.getExecutor().adapter instanceof PostgresAdapter
+  constructor(db: DatabaseHandle, opts: { legacyDir?: string } = {}) {
+    this.#chunks = new ImageChunksRepo(db)
     this.#legacyDir = opts.legacyDir
   }
 
   get locksUploads(): boolean {
-    return this.#postgres
+    return this.#chunks.postgres
   }
 
   async put(id: string, data: ImageData, publish: Publish): Promise<Written | null> {
     const gone = new Error('image gone')
     const release = await this.#slots.take()
     try {
-      return await this.#db.transaction().execute(async (trx) => {
-        // Held until the commit: another process starting up leaves this `saving` image alone.
-        if (this.#postgres) await sql`select pg_advisory_xact_lock(hashtext(${uploadLockKey(id)}))`.execute(trx)
-        // Anything an earlier upload of this id left (a record deleted and recreated with its id).
-        await trx.deleteFrom('image_chunks').where('image_id', '=', id).execute()
-        let seq = 0
-        const written = await hashChunks(data, CHUNK_BYTES, async (chunk) => {
-          await trx.insertInto('image_chunks').values({ image_id: id, seq: seq++, data: chunk }).execute()
-        })
+      return await this.#chunks.write(id, async (append, trx) => {
+        const written = await hashChunks(data, CHUNK_BYTES, append)
         if (!(await publish(written, trx))) throw gone
         return written
       })
@@ -158,9 +149,9 @@ export class DatabaseImageStore implements ImageStore {
   async get(id: string, size: number): Promise<Readable | undefined> {
     const count = Math.ceil(size / CHUNK_BYTES)
     if (count > 0) {
-      const first = await this.#chunk(id, 0)
+      const first = await this.#chunks.chunk(id, 0)
       if (!first) return undefined
-      const chunkAt = (seq: number) => this.#chunk(id, seq)
+      const chunkAt = (seq: number) => this.#chunks.chunk(id, seq)
       return Readable.from((async function* () {
         yield first
         for (let seq = 1; seq < count; seq++) {
@@ -174,7 +165,7 @@ export class DatabaseImageStore implements ImageStore {
   }
 
   async delete(id: string): Promise<void> {
-    await this.#db.deleteFrom('image_chunks').where('image_id', '=', id).execute()
+    await this.#chunks.deleteAll(id)
   }
 
   localPath(): undefined {
@@ -192,28 +183,17 @@ export class DatabaseImageStore implements ImageStore {
     if (!dir) return
     const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => UUID.test(n))
     for (const id of names) {
-      const row = await this.#db.selectFrom('images').select(['size', 'checksum', 'os_hash_value'])
-        .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
-      if (!row || !row.size || (await this.#chunk(id, 0))) continue
+      const row = await this.#chunks.activeSums(id)
+      if (!row || !row.size || (await this.#chunks.chunk(id, 0))) continue
       const mismatch = new Error('mismatch')
-      await this.#db.transaction().execute(async (trx) => {
-        // Another process starting on a copy of this data dir may be at the same image.
-        if (this.#postgres) await sql`select pg_advisory_xact_lock(hashtext(${uploadLockKey(id)}))`.execute(trx)
-        if (await trx.selectFrom('image_chunks').select('seq').where('image_id', '=', id).limit(1).executeTakeFirst()) return
-        let seq = 0
-        const written = await hashChunks(createReadStream(path.join(dir, id)), CHUNK_BYTES, async (chunk) => {
-          await trx.insertInto('image_chunks').values({ image_id: id, seq: seq++, data: chunk }).execute()
-        })
+      // Another process starting on a copy of this data dir may be at the same image.
+      await this.#chunks.writeIfEmpty(id, async (append) => {
+        const written = await hashChunks(createReadStream(path.join(dir, id)), CHUNK_BYTES, append)
         if (written.size !== row.size || written.md5 !== row.checksum || (row.os_hash_value !== null && written.sha512 !== row.os_hash_value)) throw mismatch
       }).catch((e: unknown) => {
         if (e !== mismatch) throw new Error(`cannot copy the image file ${path.join(dir, id)} into the database: ${(e as Error).message}`)
       })
     }
-  }
-
-  async #chunk(id: string, seq: number): Promise<Buffer | undefined> {
-    const row = await this.#db.selectFrom('image_chunks').select('data').where('image_id', '=', id).where('seq', '=', seq).executeTakeFirst()
-    return row ? Buffer.from(row.data) : undefined
   }
 }
 
@@ -243,15 +223,9 @@ class Slots {
   }
 }
 
-/** The advisory lock a live upload of `id` holds on PostgreSQL. */
-export function uploadLockKey(id: string): string {
-  return `skiff-image-upload:${id}`
-}
-
 /** The store of a deployment: `auto` is the database on PostgreSQL, files on SQLite. */
-export function chooseImageStore(choice: 'auto' | ImageStoreKind, db: Kysely<Database>, dir: string): ImageStore {
-  const postgres = db.getExecutor().adapter instanceof PostgresAdapter
-  const kind = choice === 'auto' ? (postgres ? 'database' : 'file') : choice
+export function chooseImageStore(choice: 'auto' | ImageStoreKind, db: DatabaseHandle, dir: string): ImageStore {
+  const kind = choice === 'auto' ? (new ImageChunksRepo(db).postgres ? 'database' : 'file') : choice
   return kind === 'database' ? new DatabaseImageStore(db, { legacyDir: dir }) : new FileImageStore(dir)
 }
 

@@ -323,3 +323,5 @@ export interface Database {
 export type Tx = Transaction<Database>
 /** The database, or a transaction on it. */
 export type Db = Kysely<Database> | Tx
+/** The database itself (not a transaction): what opens transactions. */
+export type DatabaseHandle = Kysely<Database>
