@@ -29,6 +29,7 @@ import { buildGuestImage, guestBuilt, guestFiles } from './drivers/qemu/guest-im
 import { QemuDriver, type QemuImage } from './drivers/qemu/qemu-driver.ts'
 import type { Accel } from './drivers/qemu/qemu-args.ts'
 import { IdentityService } from './identity/identity-service.ts'
+import { followRevocations } from './identity/token-revocations.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
@@ -194,8 +195,10 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const store = await openStore(config.databaseUrl)
   const d = buildDomain(config, store, clock)
   const { db, images, flavors, keypairs, repo, actionsRepo, queue, sealer, hosts, imageLookup, actions, rescues } = d
-  const accounts = new IdentityRepo(db)
+  const accounts = new IdentityRepo(db, store.dialect)
   const identity = new IdentityService(accounts, clock, config.tokenTtlSeconds)
+  // Revocations through other API processes (PostgreSQL NOTIFY) reach this one's token cache.
+  const stopRevocations = await followRevocations(store, identity, logger.child({ component: 'identity' }))
   await images.recoverInterruptedUploads()
   // Only agents hold drivers: with --no-agent this process has none, and reaches the hosts' VMs
   // through the database (console output by a task round-trip, fault rules in a table).
@@ -232,6 +235,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     reconcileOrphans: hostAgent?.reconcileOrphans,
     async close() {
       clearInterval(purge)
+      await stopRevocations()
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()

@@ -268,7 +268,7 @@ data dir knows and names the others; copy those files from the first host's data
     const set = opts.reset ? Object.fromEntries((users.length > 0 ? users : BOOTSTRAP_USERS).map((u) => [u, randomSecret()])) : {}
     let result: Credentials
     try {
-      const accounts = new IdentityRepo(store.db)
+      const accounts = new IdentityRepo(store.db, store.dialect)
       if ((await accounts.userNamesIn(BOOTSTRAP_USERS)).length === 0) fail(`no bootstrap accounts in ${describeDatabaseUrl(config.databaseUrl)}: start \`skiff serve\` on it first`)
       const host = publicHost(config)
       const authUrl = endpointUrls({ identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`, compute: '', image: '' }).identity
