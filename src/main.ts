@@ -44,7 +44,7 @@ import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
 import { prepareDataDir, privateDir } from './data-dir.ts'
-import { HostRegistry } from './tasks/hosts.ts'
+import { HostRegistry, newAgentId } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
 
@@ -135,13 +135,21 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
   const imageName = async (id: string | null) => (id ? (await d.images.find(id))?.name ?? null : null)
   const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
   const agents: Agent<ServerTaskPayloads>[] = []
-  const stopAll = async () => { await Promise.allSettled(agents.map((a) => a.stop())) }
+  // This process's claim on its hosts: a second agent with one of these names is refused (hosts.ts).
+  const agentId = newAgentId()
+  const registered: string[] = []
+  const stopAll = async () => {
+    await Promise.allSettled(agents.map((a) => a.stop()))
+    await d.hosts.release(registered, agentId).catch((err: unknown) => log.warn({ err }, 'could not release the hosts'))
+  }
   try {
     for (const host of hosts) {
       const hostLog = hosts.length === 1 ? log.child({ host }) : log
+      // The lease first: nothing of the host is touched while another agent holds it.
+      await d.hosts.register(host, driver.name, capacity, agentId)
+      registered.push(host)
       const worker = new ServerWorker({ repo: d.repo, actions: d.actionsRepo, rescues: d.rescuesRepo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: hostLog, imageName })
       await worker.adoptServers()
-      await d.hosts.register(host, driver.name, capacity)
       const agent = new Agent({
         queue: d.queue, host, handlers: { ...worker.handlers(), ...consoleHandlers(driver) }, logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
         // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
@@ -155,7 +163,9 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
     throw err
   }
   // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
-  const beatNow = () => d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running)).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
+  const beatNow = () => d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running), agentId)
+    .then((lost) => { for (const host of lost) log.error({ host }, 'another agent took this host over after our heartbeat stopped: this agent should be stopped') })
+    .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
   const beat = setInterval(() => void beatNow(), heartbeatMs)
   beat.unref()
   // A test's clock moved ahead would find these hosts silent since: they beat at once (before the sweep).

@@ -260,6 +260,9 @@ export interface HostRow {
   vcpus: number
   ram_mb: number
   disk_gb: number
+  /** The agent holding the host (`<machine>:<pid>:<random>`), until `lease_until`; null when released. */
+  agent_id: string | null
+  lease_until: string | null
 }
 
 export interface SimulatorFaultRow {
