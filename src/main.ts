@@ -164,7 +164,13 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
   }
   // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
   const beatNow = () => d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running), agentId)
-    .then((lost) => { for (const host of lost) log.error({ host }, 'another agent took this host over after our heartbeat stopped: this agent should be stopped') })
+    .then((lost) => {
+      // Taken over after our heartbeats stopped reaching the database: stop claiming its tasks.
+      for (const host of lost) {
+        log.error({ host }, 'another agent took this host over after this one\'s heartbeat stopped: no longer claiming its tasks')
+        void agents[hosts.indexOf(host)]?.stop()
+      }
+    })
     .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
   const beat = setInterval(() => void beatNow(), heartbeatMs)
   beat.unref()
