@@ -21,6 +21,8 @@ export interface Config {
   simulatedDelayMs: number
   enableInstancePassword: boolean
   logLevel: string
+  /** The deployment's sealing key: this file instead of `<data-dir>/secret.key`. */
+  secretKeyFile: string | undefined
   /** Clients keep connections alive longer than Node's 5 s default; never close them first. */
   keepAliveTimeoutMs: number
   /** Time a client has to send a request's headers (a connection that sends nothing is closed after it too), ms. */
@@ -88,6 +90,10 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'tokenTtlSeconds', flag: '--token-ttl', env: 'SKIFF_TOKEN_TTL', kind: 'int', default: () => 3600, help: 'lifetime of identity tokens, seconds' },
   { key: 'simulatedDelayMs', flag: '--simulated-delay', env: 'SKIFF_SIMULATED_DELAY', kind: 'int', default: () => 100, help: 'time each simulated hypervisor operation takes, ms (clients see the task state)' },
   { key: 'enableInstancePassword', flag: '--instance-password', env: 'SKIFF_INSTANCE_PASSWORD', kind: 'bool', default: () => true, help: 'return `adminPass` on create and rescue (Nova `[api] enable_instance_password`)' },
+  {
+    key: 'secretKeyFile', flag: '--secret-key-file', env: 'SKIFF_SECRET_KEY_FILE', kind: 'string', default: () => undefined,
+    help: 'the deployment\'s sealing key (default `<data-dir>/secret.key`, made by the first start): every API process and agent needs the same one, so copy that file to each new host (0600) and name it here or put it in its data dir',
+  },
   { key: 'logLevel', flag: '--log-level', env: 'SKIFF_LOG_LEVEL', kind: 'string', default: () => 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   { key: 'keepAliveTimeoutMs', flag: '--keep-alive-timeout', env: 'SKIFF_KEEP_ALIVE_TIMEOUT', kind: 'int', default: () => 75_000, help: 'idle keep-alive timeout of the listeners, ms' },
   { key: 'headersTimeoutMs', flag: '--headers-timeout', env: 'SKIFF_HEADERS_TIMEOUT', kind: 'int', default: () => 20_000, help: 'time a client has to send a request\'s headers, ms; a connection that sends nothing is closed after it too' },

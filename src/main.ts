@@ -32,6 +32,7 @@ import { IdentityService } from './identity/identity-service.ts'
 import { followRevocations } from './identity/token-revocations.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
+import { DeploymentRepo } from './store/deployment-repo.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
 import { FlavorsRepo } from './store/flavors-repo.ts'
 import { IdentityRepo } from './store/identity-repo.ts'
@@ -85,7 +86,7 @@ export interface Skiff extends SkiffCore {
 }
 
 /** The services every role builds on one store: the API serves them, the agent acts through them. */
-function buildDomain(config: Config, store: Store, clock: Clock) {
+function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer) {
   const db = store.db
   const images = new ImageService(new ImagesRepo(db, clock), clock, path.join(config.dataDir, 'images'))
   const flavors = new FlavorService(new FlavorsRepo(db), clock)
@@ -94,7 +95,6 @@ function buildDomain(config: Config, store: Store, clock: Clock) {
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
   const queue = new TaskQueue<ServerTaskPayloads>(store, clock)
-  const sealer = Sealer.fromDataDir(config.dataDir)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   // The simulated hypervisor's fault rules: written by any API process, read by every agent.
   const faults = new FaultRulesRepo(db, clock)
@@ -112,6 +112,16 @@ function buildDomain(config: Config, store: Store, clock: Clock) {
 }
 
 type Domain = ReturnType<typeof buildDomain>
+
+/**
+ * The deployment's sealing key, checked against the canary the first process sealed into the
+ * database: a process with another key would open none of the sealed passwords, so it does not start.
+ */
+async function deploymentSealer(config: Config, store: Store, clock: Clock): Promise<Sealer> {
+  const { sealer, source } = Sealer.load(config.dataDir, config.secretKeyFile)
+  sealer.assertOpens(await new DeploymentRepo(store.db, clock).sealingCanary(() => sealer.canary()), source)
+  return sealer
+}
 
 /** What runs on hypervisor hosts: per host an agent loop with compute's handlers; heartbeats and rescue expiry for all. */
 export interface HostAgent {
@@ -209,8 +219,15 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
 export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
-  const d = buildDomain(config, store, clock)
-  const { db, images, flavors, keypairs, repo, actionsRepo, queue, sealer, hosts, imageLookup, actions, rescues } = d
+  let sealer: Sealer
+  try {
+    sealer = await deploymentSealer(config, store, clock)
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  const d = buildDomain(config, store, clock, sealer)
+  const { db, images, flavors, keypairs, repo, actionsRepo, queue, hosts, imageLookup, actions, rescues } = d
   const accounts = new IdentityRepo(db, store.dialect)
   const identity = new IdentityService(accounts, clock, config.tokenTtlSeconds)
   // Revocations through other API processes (PostgreSQL NOTIFY) reach this one's token cache.
@@ -272,7 +289,7 @@ export async function startAgent(config: Config, logger: Logger, clock: Clock = 
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   try {
-    const d = buildDomain(config, store, clock)
+    const d = buildDomain(config, store, clock, await deploymentSealer(config, store, clock))
     const driver = await makeDriver(config, logger, d)
     // --simulated-hosts N: hosts NAME-1 ... NAME-N, all in this process, on the simulated driver.
     const hosts = simulatedHosts > 0 ? Array.from({ length: simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]

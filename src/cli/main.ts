@@ -189,7 +189,7 @@ images.command('build')
 
 // The agent takes the options that concern a host; `--host` names the host (the API's bind
 // address means nothing to an agent).
-const AGENT_KEYS: (keyof Config)[] = ['dataDir', 'databaseUrl', 'driver', 'simulatedDelayMs', 'logLevel', 'hostDownAfterSeconds', 'taskLeaseSeconds', 'hostVcpus', 'hostRamMb', 'hostDiskGb', 'rescueTimeoutSeconds', 'enableInstancePassword']
+const AGENT_KEYS: (keyof Config)[] = ['dataDir', 'databaseUrl', 'secretKeyFile', 'driver', 'simulatedDelayMs', 'logLevel', 'hostDownAfterSeconds', 'taskLeaseSeconds', 'hostVcpus', 'hostRamMb', 'hostDiskGb', 'rescueTimeoutSeconds', 'enableInstancePassword']
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
 agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')
 agentCmd.addOption(new Option('--host <name>', 'name of this hypervisor host [env SKIFF_AGENT_HOST]'))

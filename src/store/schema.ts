@@ -265,6 +265,13 @@ export interface HostRow {
   lease_until: string | null
 }
 
+export interface DeploymentRow {
+  id: number
+  /** A value sealed with the deployment's key at first start: a process whose key cannot open it is refused. */
+  sealing_canary: string
+  created_at: string
+}
+
 export interface SimulatorFaultRow {
   id: string
   seq: number
@@ -312,6 +319,7 @@ export interface Database {
   simulator_faults: SimulatorFaultRow
   simulator_faults_version: { id: number; version: number }
   task_replies: TaskReplyRow
+  deployment: DeploymentRow
 }
 
 /** A transaction, passed down so that several repositories write in one. */

@@ -66,6 +66,24 @@ describe('host leases: one agent per host name', { skip }, () => {
     assert.deepEqual(await lease(), { agent_id: null, lease_until: null })
   })
 
+  test('an agent whose sealing key is not the deployment\'s is refused; --secret-key-file gives it the key', async () => {
+    const fresh = mkdtempSync(path.join(tmpdir(), 'skiff-newhost-'))
+    try {
+      const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
+      const r = await run(process.execPath, [...SKIFF, 'agent', '--host', 'hv2', '--database-url', database.url, '--data-dir', fresh, '--log-level', 'error'],
+        { cwd: ROOT, env, timeoutMs: 30_000 })
+      const why = describeRun(r)
+      assert.equal(r.code, 1, why)
+      const lines = r.stderr.split('\n').filter((l) => l !== '')
+      assert.equal(lines.length, 1, why)
+      assert.equal(lines[0], `skiff: the sealing key in ${path.join(fresh, 'secret.key')} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)`, why)
+      const second = await startAgentProcess({ host: 'hv2', databaseUrl: database.url, dataDir: fresh, extraArgs: ['--secret-key-file', path.join(dataDir, 'secret.key')] })
+      await second.stop()
+    } finally {
+      rmSync(fresh, { recursive: true, force: true })
+    }
+  })
+
   test('a holder on another machine keeps the host until its lease runs out', async () => {
     const until = new Date(Date.now() + 3000).toISOString()
     await sql.query(`update hosts set agent_id = '4242@elsewhere/0000#beef', lease_until = $1 where name = 'hv1'`, [until])
