@@ -50,7 +50,7 @@ export interface Config {
   quotaInstances: number
   quotaCores: number
   quotaRamMb: number
-  /** Server actions per minute per project (token bucket per API process); 0 = no limit. */
+  /** Server actions per minute per project (one token bucket per project: in the database on PostgreSQL); 0 = no limit. */
   actionRateLimit: number
   /** qemu driver: VM directories, built guest, cached accelerator (default <data-dir>/qemu). */
   qemuDir: string
@@ -111,7 +111,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'bodyLimitBytes', flag: '--body-limit', env: 'SKIFF_BODY_LIMIT', kind: 'int', default: () => 1_048_576, help: 'largest JSON request body, bytes (413 above)' },
   { key: 'serverEventsIntervalMs', flag: '--server-events-interval', env: 'SKIFF_SERVER_EVENTS_INTERVAL', kind: 'int', default: () => 100, help: 'time between two reads of the server change feed while event streams are open, ms' },
   { key: 'serverEventsKeepAliveMs', flag: '--server-events-keep-alive', env: 'SKIFF_SERVER_EVENTS_KEEP_ALIVE', kind: 'int', default: () => 15_000, help: 'interval of the keep-alive comment on server event streams, ms' },
-  { key: 'actionRateLimit', flag: '--action-rate-limit', env: 'SKIFF_ACTION_RATE_LIMIT', kind: 'int', default: () => 1200, help: 'server actions per minute per project, counted in each API process (413 above; 0: no limit)' },
+  { key: 'actionRateLimit', flag: '--action-rate-limit', env: 'SKIFF_ACTION_RATE_LIMIT', kind: 'int', default: () => 1200, help: 'server actions per minute per project, counted in the database on PostgreSQL (shared by all API processes), in memory on SQLite (413 above; 0: no limit)' },
   { key: 'qemuDir', flag: '--qemu-dir', env: 'SKIFF_QEMU_DIR', kind: 'string', default: (p) => path.join(p.dataDir ?? './data', 'qemu'), help: 'qemu driver: VM directories and the built guest image' },
   { key: 'qemuAccel', flag: '--qemu-accel', env: 'SKIFF_QEMU_ACCEL', kind: 'string', default: () => 'auto', help: 'qemu driver: `auto` (probe KVM once, else TCG), `kvm` or `tcg`' },
   { key: 'qemuSshPorts', flag: '--qemu-ssh-ports', env: 'SKIFF_QEMU_SSH_PORTS', kind: 'string', default: () => '22200-22999', help: 'qemu driver: 127.0.0.1 ports forwarded to the guests\' SSH, `MIN-MAX`' },

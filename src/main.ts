@@ -32,6 +32,7 @@ import { IdentityService } from './identity/identity-service.ts'
 import { followRevocations } from './identity/token-revocations.ts'
 import { ImageService } from './images/image-service.ts'
 import { openStore, type Store } from './store/db.ts'
+import { SharedTokenBuckets } from './store/action-rate-repo.ts'
 import { DeploymentRepo } from './store/deployment-repo.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
 import { FlavorsRepo } from './store/flavors-repo.ts'
@@ -251,7 +252,9 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const idempotency = new IdempotencyRepo(db, clock)
   const serverFeed = new ServerChangeFeed({ servers: repo, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
-  const apps = buildApps({ config, logger, identity, images, servers, rescues, instanceActions, metadata, passwords, groups, flavors, keypairs, consoles, quotas, hosts, idempotency, serverEvents, roots,
+  // Counted in the database when several API processes share it; SQLite's one process counts in memory.
+  const actionBuckets = store.dialect === 'postgres' && config.actionRateLimit > 0 ? new SharedTokenBuckets(db, config.actionRateLimit) : undefined
+  const apps = buildApps({ config, logger, identity, actionBuckets, images, servers, rescues, instanceActions, metadata, passwords, groups, flavors, keypairs, consoles, quotas, hosts, idempotency, serverEvents, roots,
     faults: config.driver === 'simulated' ? d.faults : undefined })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({

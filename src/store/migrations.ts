@@ -7,6 +7,7 @@ import { createComputeExtraTables } from './migrations-compute.ts'
 import { hostCapacityMigration } from './migrations-hosts.ts'
 import { hostLeasesMigration } from './migrations-host-leases.ts'
 import { deploymentMigration } from './migrations-deployment.ts'
+import { actionRateMigration } from './migrations-action-rate.ts'
 import { rescueMigration } from './migrations-rescue.ts'
 import { serverAccessMigration } from './migrations-access.ts'
 import { serverBootDataMigration } from './migrations-boot-data.ts'
@@ -210,6 +211,6 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration, '0007_drop_unused_tables': dropUnusedTablesMigration, '0008_host_leases': hostLeasesMigration, '0009_deployment': deploymentMigration }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration, '0007_drop_unused_tables': dropUnusedTablesMigration, '0008_host_leases': hostLeasesMigration, '0009_deployment': deploymentMigration, '0010_action_rate': actionRateMigration }
   },
 }

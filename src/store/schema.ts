@@ -320,6 +320,7 @@ export interface Database {
   simulator_faults_version: { id: number; version: number }
   task_replies: TaskReplyRow
   deployment: DeploymentRow
+  action_rate_buckets: { scope: string; tokens: number; at_ms: number }
 }
 
 /** A transaction, passed down so that several repositories write in one. */

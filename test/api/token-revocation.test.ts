@@ -20,7 +20,7 @@ describe('token revocation across API processes', { skip }, () => {
   before(async () => {
     database = await freshDatabase('postgres')
     a = await startTestSkiff({ databaseUrl: database.url })
-    b = await startTestSkiff({ databaseUrl: database.url, agentHost: 'skiff-2' })
+    b = await startTestSkiff({ databaseUrl: database.url, agentHost: 'skiff-2', secretKeyFile: `${a.dataDir}/secret.key` })
   })
   after(async () => {
     await b?.close()
