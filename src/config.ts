@@ -25,6 +25,8 @@ export interface Config {
   simulatedDelayMs: number
   enableInstancePassword: boolean
   logLevel: string
+  /** The deployment's sealing key: this file instead of `<data-dir>/secret.key`. */
+  secretKeyFile: string | undefined
   /** Clients keep connections alive longer than Node's 5 s default; never close them first. */
   keepAliveTimeoutMs: number
   /** Time a client has to send a request's headers (a connection that sends nothing is closed after it too), ms. */
@@ -52,7 +54,7 @@ export interface Config {
   quotaInstances: number
   quotaCores: number
   quotaRamMb: number
-  /** Server actions per minute per project (token bucket per API process); 0 = no limit. */
+  /** Server actions per minute per project (one token bucket per project: in the database on PostgreSQL); 0 = no limit. */
   actionRateLimit: number
   /** qemu driver: VM directories, built guest, cached accelerator (default <data-dir>/qemu). */
   qemuDir: string
@@ -96,6 +98,10 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'tokenTtlSeconds', flag: '--token-ttl', env: 'SKIFF_TOKEN_TTL', kind: 'int', default: () => 3600, help: 'lifetime of identity tokens, seconds' },
   { key: 'simulatedDelayMs', flag: '--simulated-delay', env: 'SKIFF_SIMULATED_DELAY', kind: 'int', default: () => 100, help: 'time each simulated hypervisor operation takes, ms (clients see the task state)' },
   { key: 'enableInstancePassword', flag: '--instance-password', env: 'SKIFF_INSTANCE_PASSWORD', kind: 'bool', default: () => true, help: 'return `adminPass` on create and rescue (Nova `[api] enable_instance_password`)' },
+  {
+    key: 'secretKeyFile', flag: '--secret-key-file', env: 'SKIFF_SECRET_KEY_FILE', kind: 'string', default: () => undefined,
+    help: 'the deployment\'s sealing key (default `<data-dir>/secret.key`, made by the first start): every API process and agent needs the same one, so copy that file to each new host (0600) and name it here or put it in its data dir',
+  },
   { key: 'logLevel', flag: '--log-level', env: 'SKIFF_LOG_LEVEL', kind: 'string', default: () => 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   { key: 'keepAliveTimeoutMs', flag: '--keep-alive-timeout', env: 'SKIFF_KEEP_ALIVE_TIMEOUT', kind: 'int', default: () => 75_000, help: 'idle keep-alive timeout of the listeners, ms' },
   { key: 'headersTimeoutMs', flag: '--headers-timeout', env: 'SKIFF_HEADERS_TIMEOUT', kind: 'int', default: () => 20_000, help: 'time a client has to send a request\'s headers, ms; a connection that sends nothing is closed after it too' },
@@ -113,7 +119,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'bodyLimitBytes', flag: '--body-limit', env: 'SKIFF_BODY_LIMIT', kind: 'int', default: () => 1_048_576, help: 'largest JSON request body, bytes (413 above)' },
   { key: 'serverEventsIntervalMs', flag: '--server-events-interval', env: 'SKIFF_SERVER_EVENTS_INTERVAL', kind: 'int', default: () => 100, help: 'time between two reads of the server change feed while event streams are open, ms' },
   { key: 'serverEventsKeepAliveMs', flag: '--server-events-keep-alive', env: 'SKIFF_SERVER_EVENTS_KEEP_ALIVE', kind: 'int', default: () => 15_000, help: 'interval of the keep-alive comment on server event streams, ms' },
-  { key: 'actionRateLimit', flag: '--action-rate-limit', env: 'SKIFF_ACTION_RATE_LIMIT', kind: 'int', default: () => 1200, help: 'server actions per minute per project, counted in each API process (413 above; 0: no limit)' },
+  { key: 'actionRateLimit', flag: '--action-rate-limit', env: 'SKIFF_ACTION_RATE_LIMIT', kind: 'int', default: () => 1200, help: 'server actions per minute per project, counted in the database on PostgreSQL (shared by all API processes), in memory on SQLite (413 above; 0: no limit)' },
   { key: 'qemuDir', flag: '--qemu-dir', env: 'SKIFF_QEMU_DIR', kind: 'string', default: (p) => path.join(p.dataDir ?? './data', 'qemu'), help: 'qemu driver: VM directories and the built guest image' },
   { key: 'qemuAccel', flag: '--qemu-accel', env: 'SKIFF_QEMU_ACCEL', kind: 'string', default: () => 'auto', help: 'qemu driver: `auto` (probe KVM once, else TCG), `kvm` or `tcg`' },
   { key: 'qemuSshPorts', flag: '--qemu-ssh-ports', env: 'SKIFF_QEMU_SSH_PORTS', kind: 'string', default: () => '22200-22999', help: 'qemu driver: 127.0.0.1 ports forwarded to the guests\' SSH, `MIN-MAX`' },

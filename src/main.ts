@@ -30,9 +30,12 @@ import { QemuDriver, type QemuImage } from './drivers/qemu/qemu-driver.ts'
 import type { Accel } from './drivers/qemu/qemu-args.ts'
 import { IdentityService } from './identity/identity-service.ts'
 import { ImageCache } from './images/image-cache.ts'
+import { followRevocations } from './identity/token-revocations.ts'
 import { ImageService } from './images/image-service.ts'
 import { chooseImageStore } from './images/image-store.ts'
 import { openStore, type Store } from './store/db.ts'
+import { SharedTokenBuckets } from './store/action-rate-repo.ts'
+import { DeploymentRepo } from './store/deployment-repo.ts'
 import { FaultRulesRepo } from './store/fault-rules-repo.ts'
 import { FlavorsRepo } from './store/flavors-repo.ts'
 import { IdentityRepo } from './store/identity-repo.ts'
@@ -45,7 +48,7 @@ import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import { Sealer } from './secrets.ts'
 import { imageDir, prepareDataDir, privateDir } from './data-dir.ts'
-import { HostRegistry } from './tasks/hosts.ts'
+import { HostRegistry, newAgentId } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
 
@@ -86,7 +89,7 @@ export interface Skiff extends SkiffCore {
 }
 
 /** The services every role builds on one store: the API serves them, the agent acts through them. */
-function buildDomain(config: Config, store: Store, clock: Clock) {
+function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer) {
   const db = store.db
   const images = new ImageService(new ImagesRepo(db, clock), clock, chooseImageStore(config.imageStore, db, imageDir(config.dataDir)))
   const flavors = new FlavorService(new FlavorsRepo(db), clock)
@@ -95,7 +98,6 @@ function buildDomain(config: Config, store: Store, clock: Clock) {
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
   const queue = new TaskQueue<ServerTaskPayloads>(store, clock)
-  const sealer = Sealer.fromDataDir(config.dataDir)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   // The simulated hypervisor's fault rules: written by any API process, read by every agent.
   const faults = new FaultRulesRepo(db, clock)
@@ -113,6 +115,16 @@ function buildDomain(config: Config, store: Store, clock: Clock) {
 }
 
 type Domain = ReturnType<typeof buildDomain>
+
+/**
+ * The deployment's sealing key, checked against the canary the first process sealed into the
+ * database: a process with another key would open none of the sealed passwords, so it does not start.
+ */
+async function deploymentSealer(config: Config, store: Store, clock: Clock): Promise<Sealer> {
+  const { sealer, source } = Sealer.load(config.dataDir, config.secretKeyFile)
+  sealer.assertOpens(await new DeploymentRepo(store.db, clock).sealingCanary(() => sealer.canary()), source)
+  return sealer
+}
 
 /** What runs on hypervisor hosts: per host an agent loop with compute's handlers; heartbeats and rescue expiry for all. */
 export interface HostAgent {
@@ -136,13 +148,21 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
   const imageName = async (id: string | null) => (id ? (await d.images.find(id))?.name ?? null : null)
   const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
   const agents: Agent<ServerTaskPayloads>[] = []
-  const stopAll = async () => { await Promise.allSettled(agents.map((a) => a.stop())) }
+  // This process's claim on its hosts: a second agent with one of these names is refused (hosts.ts).
+  const agentId = newAgentId()
+  const registered: string[] = []
+  const stopAll = async () => {
+    await Promise.allSettled(agents.map((a) => a.stop()))
+    await d.hosts.release(registered, agentId).catch((err: unknown) => log.warn({ err }, 'could not release the hosts'))
+  }
   try {
     for (const host of hosts) {
       const hostLog = hosts.length === 1 ? log.child({ host }) : log
+      // The lease first: nothing of the host is touched while another agent holds it.
+      await d.hosts.register(host, driver.name, capacity, agentId)
+      registered.push(host)
       const worker = new ServerWorker({ repo: d.repo, actions: d.actionsRepo, rescues: d.rescuesRepo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: hostLog, imageName })
       await worker.adoptServers()
-      await d.hosts.register(host, driver.name, capacity)
       const agent = new Agent({
         queue: d.queue, host, handlers: { ...worker.handlers(), ...consoleHandlers(driver) }, logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
         // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
@@ -156,7 +176,15 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
     throw err
   }
   // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
-  const beatNow = () => d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running)).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
+  const beatNow = () => d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running), agentId)
+    .then((lost) => {
+      // Taken over after our heartbeats stopped reaching the database: stop claiming its tasks.
+      for (const host of lost) {
+        log.error({ host }, 'another agent took this host over after this one\'s heartbeat stopped: no longer claiming its tasks')
+        void agents[hosts.indexOf(host)]?.stop()
+      }
+    })
+    .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
   const beat = setInterval(() => void beatNow(), heartbeatMs)
   beat.unref()
   // A test's clock moved ahead would find these hosts silent since: they beat at once (before the sweep).
@@ -194,10 +222,19 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
 export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
-  const d = buildDomain(config, store, clock)
-  const { db, images, flavors, keypairs, repo, actionsRepo, queue, sealer, hosts, imageLookup, actions, rescues } = d
-  const accounts = new IdentityRepo(db)
+  let sealer: Sealer
+  try {
+    sealer = await deploymentSealer(config, store, clock)
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  const d = buildDomain(config, store, clock, sealer)
+  const { db, images, flavors, keypairs, repo, actionsRepo, queue, hosts, imageLookup, actions, rescues } = d
+  const accounts = new IdentityRepo(db, store.dialect)
   const identity = new IdentityService(accounts, clock, config.tokenTtlSeconds)
+  // Revocations through other API processes (PostgreSQL NOTIFY) reach this one's token cache.
+  const stopRevocations = await followRevocations(store, identity, logger.child({ component: 'identity' }))
   await images.recoverInterruptedUploads()
   // Only agents hold drivers: with --no-agent this process has none, and reaches the hosts' VMs
   // through the database (console output by a task round-trip, fault rules in a table).
@@ -217,7 +254,9 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const idempotency = new IdempotencyRepo(db, clock)
   const serverFeed = new ServerChangeFeed({ servers: repo, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
-  const apps = buildApps({ config, logger, identity, images, servers, rescues, instanceActions, metadata, passwords, groups, flavors, keypairs, consoles, quotas, hosts, idempotency, serverEvents, roots,
+  // Counted in the database when several API processes share it; SQLite's one process counts in memory.
+  const actionBuckets = store.dialect === 'postgres' && config.actionRateLimit > 0 ? new SharedTokenBuckets(db, config.actionRateLimit) : undefined
+  const apps = buildApps({ config, logger, identity, actionBuckets, images, servers, rescues, instanceActions, metadata, passwords, groups, flavors, keypairs, consoles, quotas, hosts, idempotency, serverEvents, roots,
     faults: config.driver === 'simulated' ? d.faults : undefined })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
@@ -234,6 +273,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     reconcileOrphans: hostAgent?.reconcileOrphans,
     async close() {
       clearInterval(purge)
+      await stopRevocations()
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
@@ -254,7 +294,7 @@ export async function startAgent(config: Config, logger: Logger, clock: Clock = 
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   try {
-    const d = buildDomain(config, store, clock)
+    const d = buildDomain(config, store, clock, await deploymentSealer(config, store, clock))
     const driver = await makeDriver(config, logger, d)
     // --simulated-hosts N: hosts NAME-1 ... NAME-N, all in this process, on the simulated driver.
     const hosts = simulatedHosts > 0 ? Array.from({ length: simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]

@@ -5,12 +5,49 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
+const CANARY = 'skiff sealing canary'
+
+/** This process's key cannot open what the database holds. */
+export class SealingKeyMismatch extends Error {}
+
 export class Sealer {
   readonly #key: Buffer
 
   constructor(key: Buffer) {
     if (key.length !== 32) throw new Error('a sealing key has 32 bytes')
     this.#key = key
+  }
+
+  /**
+   * The deployment's key: the file `--secret-key-file` names (it must exist), else
+   * `<dataDir>/secret.key`, created at first start. `source` names it in messages.
+   */
+  static load(dataDir: string, keyFile: string | undefined): { sealer: Sealer; source: string } {
+    if (keyFile === undefined) return { sealer: Sealer.fromDataDir(dataDir), source: path.resolve(dataDir, 'secret.key') }
+    let text: string
+    try {
+      text = readFileSync(keyFile, 'utf8')
+    } catch (err) {
+      throw new Error(`cannot read the sealing key --secret-key-file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+    const key = Buffer.from(text.trim(), 'base64')
+    if (key.length !== 32) throw new Error(`--secret-key-file ${keyFile} does not hold a sealing key (32 bytes in base64, as <data-dir>/secret.key)`)
+    return { sealer: new Sealer(key), source: path.resolve(keyFile) }
+  }
+
+  /**
+   * Refuse a key that is not the deployment's: `canary` is what the first process sealed with
+   * its key (deployment-repo.ts); this key must open it.
+   */
+  assertOpens(canary: string, source: string): void {
+    let ok = false
+    try { ok = this.open(canary) === CANARY } catch { /* another key: the tag does not match */ }
+    if (!ok) throw new SealingKeyMismatch(`the sealing key in ${source} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)`)
+  }
+
+  /** A new canary for assertOpens. */
+  canary(): string {
+    return this.seal(CANARY)
   }
 
   /** The key in `<dataDir>/secret.key`, created at first start. */

@@ -18,7 +18,7 @@ import type { ImageService } from '../images/image-service.ts'
 import { installIdempotency, type IdempotencyStore } from './idempotency.ts'
 import { jsonBodyParser } from './json-body.ts'
 import { createListener } from './listener.ts'
-import { installActionRateLimit } from './rate-limit.ts'
+import { installActionRateLimit, type ActionBuckets } from './rate-limit.ts'
 import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
 import type { ServerEventsDeps } from './routes/compute/events.ts'
 import { identityRoutes } from './routes/identity.ts'
@@ -45,6 +45,8 @@ export interface AppDeps {
   quotas: Quotas
   /** Agent hosts and their heartbeats (os-services). */
   hosts: HostRegistry
+  /** The action rate limit's buckets shared by every API process (PostgreSQL); absent: in memory. */
+  actionBuckets?: ActionBuckets | undefined
   /** Stored answers of requests sent with an Idempotency-Key. */
   idempotency: IdempotencyStore
   /** The change feed and keep-alive interval of the server event streams. */
@@ -75,7 +77,7 @@ export function buildApps(deps: AppDeps): Apps {
   compute.removeContentTypeParser(['text/plain'])
   compute.addContentTypeParser('*', { parseAs: 'string' }, jsonBodyParser(compute, 'compute'))
   installIdempotency(compute, deps.idempotency)
-  installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit })
+  installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit, buckets: deps.actionBuckets })
   computeRoutes(compute, {
     servers: deps.servers, rescues: deps.rescues, instanceActions: deps.instanceActions, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
     flavors: deps.flavors, keypairs: deps.keypairs, consoles: deps.consoles, faults: deps.faults, quotas: deps.quotas, hosts: deps.hosts,    computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,

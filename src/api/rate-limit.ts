@@ -1,9 +1,9 @@
 // Rate limit on server actions: one token bucket per project, `perMinute` tokens refilled evenly,
 // holding at most a minute's worth (so a quiet project may burst that many at once).
 //
-// The buckets live in memory, in this API process: every API process counts on its own, and a
-// restart forgets them. With N API processes behind a balancer a project gets up to N times the
-// limit. Over the limit the answer is Nova's legacy rate-limit fault, 413 with `retryAfter` and a
+// On SQLite (one process) the buckets live in memory. On PostgreSQL every API process takes from
+// the same buckets, rows in the database (store/action-rate-repo.ts, one statement per action),
+// so N processes allow the limit once. Over the limit the answer is Nova's legacy rate-limit fault, 413 with `retryAfter` and a
 // `Retry-After` header, and the request goes no further (nothing changes on the server).
 import type { FastifyInstance } from 'fastify'
 import { OverLimit } from '../errors.ts'
@@ -59,10 +59,18 @@ export class TokenBuckets {
   }
 }
 
-/** Limit routes with `config.rateLimited` to `perMinute` requests per project; 0 turns it off. */
-export function installActionRateLimit(app: FastifyInstance, opts: { perMinute: number; now?: () => number }) {
+/** Where the tokens are taken: 0 when granted, else the whole seconds to wait. */
+export interface ActionBuckets {
+  take(key: string): number | Promise<number>
+}
+
+/**
+ * Limit routes with `config.rateLimited` to `perMinute` requests per project; 0 turns it off.
+ * `buckets`: shared ones (PostgreSQL); by default this process's, in memory.
+ */
+export function installActionRateLimit(app: FastifyInstance, opts: { perMinute: number; now?: () => number; buckets?: ActionBuckets | undefined }) {
   if (opts.perMinute <= 0) return
-  const buckets = new TokenBuckets(opts.perMinute, opts.now)
+  const buckets = opts.buckets ?? new TokenBuckets(opts.perMinute, opts.now)
   // preValidation: after every onRequest hook (authentication, microversion), before the
   // idempotency check and the handler. A replayed retry takes a token too: it is still a request.
   app.addHook('preValidation', async (req) => {
@@ -70,7 +78,7 @@ export function installActionRateLimit(app: FastifyInstance, opts: { perMinute: 
     // Every server action needs member: a reader's request is refused by policy anyway, and must
     // not spend the project's budget (a reader could otherwise lock its members out).
     if (!holdsRole(req.auth.roles.map((r) => r.name), 'member')) return
-    const wait = buckets.take(scopeOf(req))
+    const wait = await buckets.take(scopeOf(req))
     // Nova's legacy limits middleware: 413 overLimit, "This request was rate-limited."
     if (wait > 0) throw new OverLimit('This request was rate-limited.', wait)
   })

@@ -190,7 +190,7 @@ images.command('build')
 
 // The agent takes the options that concern a host; `--host` names the host (the API's bind
 // address means nothing to an agent).
-const AGENT_KEYS: (keyof Config)[] = ['dataDir', 'databaseUrl', 'driver', 'simulatedDelayMs', 'logLevel', 'hostDownAfterSeconds', 'taskLeaseSeconds', 'hostVcpus', 'hostRamMb', 'hostDiskGb', 'rescueTimeoutSeconds', 'enableInstancePassword']
+const AGENT_KEYS: (keyof Config)[] = ['dataDir', 'databaseUrl', 'secretKeyFile', 'driver', 'simulatedDelayMs', 'logLevel', 'hostDownAfterSeconds', 'taskLeaseSeconds', 'hostVcpus', 'hostRamMb', 'hostDiskGb', 'rescueTimeoutSeconds', 'enableInstancePassword']
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
 agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')
 agentCmd.addOption(new Option('--host <name>', 'name of this hypervisor host [env SKIFF_AGENT_HOST]'))
@@ -269,7 +269,7 @@ data dir knows and names the others; copy those files from the first host's data
     const set = opts.reset ? Object.fromEntries((users.length > 0 ? users : BOOTSTRAP_USERS).map((u) => [u, randomSecret()])) : {}
     let result: Credentials
     try {
-      const accounts = new IdentityRepo(store.db)
+      const accounts = new IdentityRepo(store.db, store.dialect)
       if ((await accounts.userNamesIn(BOOTSTRAP_USERS)).length === 0) fail(`no bootstrap accounts in ${describeDatabaseUrl(config.databaseUrl)}: start \`skiff serve\` on it first`)
       const host = publicHost(config)
       const authUrl = endpointUrls({ identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`, compute: '', image: '' }).identity

@@ -42,7 +42,8 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest('
 /**
  * Validated tokens are remembered for a short while, as keystonemiddleware does (it keeps them
  * 300 s): four queries per request otherwise. A revocation through this process takes effect at
- * once; one through another API process within CACHE_MS.
+ * once; one through another API process when its NOTIFY arrives (token-revocations.ts), which
+ * also shortens `cacheMs` while it cannot hear them.
  */
 const CACHE_MS = 30_000
 const CACHE_MAX = 10_000
@@ -52,6 +53,8 @@ export class IdentityService {
   readonly #clock: Clock
   readonly #ttlSeconds: number
   readonly #cache = new Map<string, { ctx: AuthContext; until: number }>()
+  /** Counts forgetCached calls: a lookup that overlapped one does not cache its answer. */
+  #forgets = 0
 
   constructor(repo: IdentityRepo, clock: Clock, ttlSeconds: number) {
     this.#repo = repo
@@ -115,10 +118,12 @@ export class IdentityService {
     const cached = this.#cache.get(h)
     if (cached && cached.until > now) return cached.ctx
     if (cached) this.#cache.delete(h)
+    const forgets = this.#forgets
     const ctx = await this.#lookup(h)
-    if (ctx) {
+    // A revocation heard while the lookup ran may be newer than what it read: not cached.
+    if (ctx && forgets === this.#forgets) {
       if (this.#cache.size >= CACHE_MAX) this.#cache.delete(this.#cache.keys().next().value!)
-      this.#cache.set(h, { ctx, until: Math.min(now + CACHE_MS, new Date(ctx.expiresAt).getTime()) })
+      this.#cache.set(h, { ctx, until: Math.min(now + this.cacheMs(), new Date(ctx.expiresAt).getTime()) })
     }
     return ctx
   }
@@ -138,6 +143,16 @@ export class IdentityService {
     }
     return this.#context(user, { projectId: row.project_id, projectName, domainScopeId: row.domain_id },
       JSON.parse(row.methods) as string[], row.audit_id, row.issued_at, row.expires_at)
+  }
+
+  /** How long a validation may be cached, ms (token-revocations.ts lowers it while revocations go unheard). */
+  cacheMs: () => number = () => CACHE_MS
+
+  /** Drop cached validations: one token's (by its hash), or every one (a user-wide revocation). */
+  forgetCached(tokenHash?: string): void {
+    this.#forgets++
+    if (tokenHash === undefined) this.#cache.clear()
+    else this.#cache.delete(tokenHash)
   }
 
   async revoke(token: string): Promise<boolean> {

@@ -18,8 +18,10 @@ export interface Store {
    * PostgreSQL only: LISTEN on `channel` over a connection of its own (re-established when lost),
    * calling `onMessage` with each NOTIFY payload. Resolves once listening; returns the unlisten.
    * Undefined on SQLite, where one process owns the database and wakes itself in memory.
+   * `onState(false)` when the connection is lost (notifications are missed until it is back),
+   * `onState(true)` once it listens again.
    */
-  readonly listen?: (channel: string, onMessage: (payload: string) => void) => Promise<() => Promise<void>>
+  readonly listen?: (channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void) => Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -53,7 +55,7 @@ export async function openStore(url: string): Promise<Store> {
     pool.on('error', () => {})
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     dialect = 'postgres'
-    listen = (channel, onMessage) => listenPostgres(url, channel, onMessage)
+    listen = (channel, onMessage, onState) => listenPostgres(url, channel, onMessage, onState)
   } else {
     throw new Error(`unsupported database URL ${describeDatabaseUrl(url)} (use sqlite:PATH or postgres://...)`)
   }
@@ -72,8 +74,8 @@ export async function openStore(url: string): Promise<Store> {
   return {
     db, dialect,
     ...(listen ? {
-      listen: async (channel: string, onMessage: (payload: string) => void) => {
-        const stop = await listen(channel, onMessage)
+      listen: async (channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void) => {
+        const stop = await listen(channel, onMessage, onState)
         const once = async () => { unlisteners.delete(once); await stop() }
         unlisteners.add(once)
         return once
@@ -137,7 +139,7 @@ function reason(err: unknown): string {
  * A LISTEN connection. A notification sent while it is down is lost, so callers keep a slow
  * poll as a safety net; after a reconnect `onMessage('')` tells them to look for missed work.
  */
-async function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+async function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void): Promise<() => Promise<void>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`)
   let client: Pg.Client | undefined
   let stopped = false
@@ -145,17 +147,19 @@ async function listenPostgres(url: string, channel: string, onMessage: (payload:
   const reconnect = () => {
     retry = setTimeout(() => {
       if (stopped) return
-      connect().then(() => onMessage(''), () => reconnect())
+      connect().then(() => { onState?.(true); onMessage('') }, () => reconnect())
     }, 500)
     retry.unref()
   }
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url })
+    // TCP keep-alive: a connection lost without a reset (a network cut) ends within seconds, not hours.
+    const c = new pg.Client({ connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 1000 })
     c.on('notification', (n) => { if (n.channel === channel) onMessage(n.payload ?? '') })
     c.on('error', () => { /* 'end' follows; reconnect there */ })
     c.on('end', () => {
       if (stopped || client !== c) return
       client = undefined
+      onState?.(false)
       reconnect()
     })
     try {

@@ -1,8 +1,20 @@
 // Keystone's tables: users, projects, roles, role assignments and tokens (stored as hashes).
 // The identity service decides (scoping, expiry, the cache of validated tokens); this file holds
 // its SQL, and the bootstrap's.
-import type { Kysely } from 'kysely'
-import type { Database, ProjectRow, RoleRow, TokenRow, UserRow } from './schema.ts'
+import { sql, type Kysely } from 'kysely'
+import type { Dialect } from './db.ts'
+import type { Database, Db, ProjectRow, RoleRow, TokenRow, UserRow } from './schema.ts'
+
+/**
+ * PostgreSQL channel of token revocations: `t:<token hash>` (one token) or `u:<user id>` (all of
+ * a user's), sent in the revoking transaction, so every API process drops what it cached.
+ */
+export const REVOCATIONS_CHANNEL = 'skiff_revocations'
+
+/** A ping on the revocation channel: each process hears its own, and so knows its LISTEN is alive. */
+export async function pingRevocations(db: Kysely<Database>): Promise<void> {
+  await sql`select pg_notify(${REVOCATIONS_CHANNEL}, 'p')`.execute(db)
+}
 
 /** A user as the admin views show it: everything but the password hash. */
 export type UserSummary = Omit<UserRow, 'password_hash'>
@@ -23,9 +35,16 @@ const USER_SUMMARY = ['id', 'name', 'domain_id', 'default_project_id', 'enabled'
 
 export class IdentityRepo {
   readonly #db: Kysely<Database>
+  readonly #dialect: Dialect
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, dialect: Dialect = 'sqlite') {
     this.#db = db
+    this.#dialect = dialect
+  }
+
+  /** Tell the other API processes (delivered when `trx` commits; SQLite has no others). */
+  async #notifyRevoked(trx: Db, payload: string): Promise<void> {
+    if (this.#dialect === 'postgres') await sql`select pg_notify(${REVOCATIONS_CHANNEL}, ${payload})`.execute(trx)
   }
 
   // Users
@@ -64,6 +83,7 @@ export class IdentityRepo {
     await this.#db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', userId).execute()
       await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', userId).execute()
+      await this.#notifyRevoked(trx, `u:${userId}`)
     })
   }
 
@@ -169,8 +189,12 @@ export class IdentityRepo {
 
   /** Revoke the token; false if it is unknown or was revoked already. */
   async revokeToken(tokenHash: string): Promise<boolean> {
-    const r = await this.#db.updateTable('tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).where('revoked', '=', 0).executeTakeFirst()
-    return r.numUpdatedRows > 0n
+    return this.#db.transaction().execute(async (trx) => {
+      const r = await trx.updateTable('tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).where('revoked', '=', 0).executeTakeFirst()
+      if (r.numUpdatedRows === 0n) return false
+      await this.#notifyRevoked(trx, `t:${tokenHash}`)
+      return true
+    })
   }
 
   /** Drop tokens that expired before `before` (ISO). */

@@ -6,6 +6,9 @@ import { dropUnusedTablesMigration } from './migrations-drop-unused.ts'
 import { createComputeExtraTables } from './migrations-compute.ts'
 import { hostCapacityMigration } from './migrations-hosts.ts'
 import { imageChunksMigration } from './migrations-image-chunks.ts'
+import { hostLeasesMigration } from './migrations-host-leases.ts'
+import { deploymentMigration } from './migrations-deployment.ts'
+import { actionRateMigration } from './migrations-action-rate.ts'
 import { rescueMigration } from './migrations-rescue.ts'
 import { serverAccessMigration } from './migrations-access.ts'
 import { serverBootDataMigration } from './migrations-boot-data.ts'
@@ -209,6 +212,6 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration, '0007_drop_unused_tables': dropUnusedTablesMigration, '0008_image_chunks': imageChunksMigration }
+    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration, '0007_drop_unused_tables': dropUnusedTablesMigration, '0008_image_chunks': imageChunksMigration, '0009_host_leases': hostLeasesMigration, '0010_deployment': deploymentMigration, '0011_action_rate': actionRateMigration }
   },
 }

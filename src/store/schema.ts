@@ -260,6 +260,16 @@ export interface HostRow {
   vcpus: number
   ram_mb: number
   disk_gb: number
+  /** The agent holding the host (`<machine>:<pid>:<random>`), until `lease_until`; null when released. */
+  agent_id: string | null
+  lease_until: string | null
+}
+
+export interface DeploymentRow {
+  id: number
+  /** A value sealed with the deployment's key at first start: a process whose key cannot open it is refused. */
+  sealing_canary: string
+  created_at: string
 }
 
 export interface SimulatorFaultRow {
@@ -317,6 +327,8 @@ export interface Database {
   simulator_faults: SimulatorFaultRow
   simulator_faults_version: { id: number; version: number }
   task_replies: TaskReplyRow
+  deployment: DeploymentRow
+  action_rate_buckets: { scope: string; tokens: number; at_ms: number }
 }
 
 /** A transaction, passed down so that several repositories write in one. */

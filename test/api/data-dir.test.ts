@@ -3,7 +3,8 @@
 // passwords, which a second Skiff on the same database must not change behind the first one's
 // client files. SQLite (a file both share) or PostgreSQL (a fresh schema), as the harness runs.
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
@@ -140,8 +141,21 @@ test('a second Skiff with its own data dir on the same database changes no passw
     assert.deepEqual(Object.keys(filesA).sort(), ['admin', 'alt_demo', 'demo', 'reader_demo'])
     assert.deepEqual(clouds(dirA), filesA)
 
-    // Host B: a fresh data dir, the same database. It knows no password and writes no client file.
-    const b = await start(dirB, database.url)
+    // A host with a key of its own (a fresh data dir makes one) is refused: it could open none of
+    // the passwords sealed with the deployment's. So is a key file that is missing or not a key.
+    const refused = async (extra: Partial<Config>, message: RegExp) => {
+      await assert.rejects(async () => open.push(await start(path.join(scratch, 'host-c'), database.url, extra)), message)
+    }
+    await refused({}, /^Error: the sealing key in .*host-c\/secret\.key does not match this deployment's \(copy secret\.key from the first host, or pass --secret-key-file\)$/)
+    writeFileSync(path.join(scratch, 'other.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
+    await refused({ secretKeyFile: path.join(scratch, 'other.key') }, /the sealing key in .*other\.key does not match this deployment's/)
+    await refused({ secretKeyFile: path.join(scratch, 'no-such.key') }, /cannot read the sealing key --secret-key-file .*no-such\.key: ENOENT/)
+    writeFileSync(path.join(scratch, 'bad.key'), 'not a key\n', { mode: 0o600 })
+    await refused({ secretKeyFile: path.join(scratch, 'bad.key') }, /bad\.key does not hold a sealing key/)
+
+    // Host B: a fresh data dir, the same database, the deployment's key given by --secret-key-file.
+    // It knows no password and writes no client file.
+    const b = await start(dirB, database.url, { secretKeyFile: path.join(dirA, 'secret.key') })
     open.push(b)
     assert.deepEqual(b.unknown.sort(), ['admin', 'alt_demo', 'demo', 'reader_demo'])
     assert.deepEqual(b.files, [])
@@ -164,6 +178,8 @@ test('a second Skiff with its own data dir on the same database changes no passw
     // The operator asks for it: --admin-password on host B sets admin's password (and only admin's).
     await b.close()
     open.splice(open.indexOf(b), 1)
+    // This time with the key copied into its data dir, the other way to give a host the key.
+    copyFileSync(path.join(dirA, 'secret.key'), path.join(dirB, 'secret.key'))
     const b2 = await start(dirB, database.url, { adminPassword: 'chosen-by-the-operator' })
     open.push(b2)
     assert.deepEqual(b2.unknown.sort(), ['alt_demo', 'demo', 'reader_demo'])

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { TokenBuckets } from '../../src/api/rate-limit.ts'
-import { startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
+import { freshDatabase, testPostgresUrl } from '../helpers/database.ts'
+import { activeServer, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
 let skiff: TestSkiff
 let demo: string
@@ -76,5 +77,28 @@ test('0 turns the limit off', async () => {
     }
   } finally {
     await free.close()
+  }
+})
+
+test('on PostgreSQL two API processes share the limit: not twice as many', { skip: testPostgresUrl() ? false : 'needs PostgreSQL' }, async () => {
+  const database = await freshDatabase('postgres')
+  const a = await startTestSkiff({ databaseUrl: database.url, actionRateLimit: 3 })
+  const b = await startTestSkiff({ databaseUrl: database.url, actionRateLimit: 3, agentHost: 'skiff-2', secretKeyFile: `${a.dataDir}/secret.key` })
+  try {
+    const token = await a.token('demo')
+    const id = await activeServer(a, token)
+    const act = (s: TestSkiff, body: unknown) => s.compute('POST', `/v2.1/servers/${id}/action`, { token, body })
+    assert.equal((await act(a, { lock: null })).statusCode, 202)
+    assert.equal((await act(b, { unlock: null })).statusCode, 202)
+    assert.equal((await act(b, { lock: null })).statusCode, 202)
+    // The project's three are spent, through either process.
+    const limited = [await act(a, { unlock: null }), await act(b, { unlock: null })]
+    assert.deepEqual(limited.map((r) => r.statusCode), [413, 413])
+    const retryAfter = Number(limited[1]!.headers['retry-after'])
+    assert.ok(retryAfter >= 15 && retryAfter <= 20, String(retryAfter))
+  } finally {
+    await b.close()
+    await a.close()
+    await database.drop()
   }
 })

@@ -76,8 +76,17 @@ describe('two hosts, one database, their own data dirs', () => {
     rmSync(root, { recursive: true, force: true })
   })
 
+  test('a second `skiff serve` with a sealing key of its own is refused: one line, exit 1', async () => {
+    const r = await skiff(['serve', '--data-dir', path.join(root, 'c'), '--database-url', database, '--identity-port', '0', '--compute-port', '0', '--image-port', '0'])
+    const why = describeRun(r)
+    assert.equal(r.code, 1, why)
+    assert.equal(r.stderr, `skiff: the sealing key in ${path.join(root, 'c', 'secret.key')} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)\n`, why)
+    assert.equal(r.stdout, '', why)
+  })
+
   test('a second `skiff serve` says the passwords are unknown there, writes no file, and the first one\'s files keep working', async () => {
-    const banner = await serveBanner(['--data-dir', dirB, '--database-url', database])
+    // The deployment's sealing key, as an operator gives it to a new host.
+    const banner = await serveBanner(['--data-dir', dirB, '--database-url', database, '--secret-key-file', path.join(dirA, 'secret.key')])
     assert.match(banner, /^Skiff is running\.$/m)
     assert.match(banner, /^Passwords not known in .*\/b for admin, demo, alt_demo, reader_demo: .*skiff credentials --reset/m, banner)
     assert.doesNotMatch(banner, /clouds\.yaml\s*$/m)
