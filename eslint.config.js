@@ -10,7 +10,9 @@ export default defineConfig(
   tseslint.configs.recommendedTypeChecked,
   {
     // The test runner's reporter is plain JavaScript, outside tsconfig's files.
-    languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['test/helpers/*.mjs'] }, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['test/helpers/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       // node:test's test() and describe() return promises that the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [

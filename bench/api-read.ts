@@ -22,7 +22,21 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
 import path from 'node:path'
 import {
-  api, createServers, demoToken, load, median, memoryOf, option, ROOT, runMain, startBare, startSkiff, table, tempDir, waitAllActive, type LoadResult,
+  api,
+  createServers,
+  demoToken,
+  load,
+  median,
+  memoryOf,
+  option,
+  ROOT,
+  runMain,
+  startBare,
+  startSkiff,
+  table,
+  tempDir,
+  waitAllActive,
+  type LoadResult,
 } from './harness.ts'
 
 /** Real Nova 26, fake driver, same machine size (shared/anchors/nova/PERF.md), c=16, 10 s. */
@@ -49,17 +63,26 @@ await runMain(async () => {
   const connections = option('connections', 16)
   const warmupS = option('warmup', 2)
   const serverCount = option('servers', 100)
-  const only = new Set(option('only', 'a,b,c').split(',').map((x) => x.trim()) as Target[])
+  const only = new Set(
+    option('only', 'a,b,c')
+      .split(',')
+      .map((x) => x.trim()) as Target[],
+  )
   const cpuProf = option('cpu-prof', '')
   // The child writes its profile there only at exit; phases.json goes there before.
   if (cpuProf) mkdirSync(path.resolve(cpuProf), { recursive: true })
   const load0 = loadavg()[0]!
 
-  console.log(`Skiff read benchmark: ${connections} connections, ${durationS} s per run, ${reps} runs per target (medians), ` +
-    `${cpus().length} CPUs, node ${process.version}, load average ${load0.toFixed(2)} at start`)
+  console.log(
+    `Skiff read benchmark: ${connections} connections, ${durationS} s per run, ${reps} runs per target (medians), ` +
+      `${cpus().length} CPUs, node ${process.version}, load average ${load0.toFixed(2)} at start`,
+  )
 
   const t0 = performance.now()
-  const preload = option('preload', '').split(',').filter(Boolean).map((f) => path.resolve(f))
+  const preload = option('preload', '')
+    .split(',')
+    .filter(Boolean)
+    .map((f) => path.resolve(f))
   const nodeArgs = [
     ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : []),
     ...(preload.length ? ['--import', 'tsx', ...preload.flatMap((f) => ['--import', f])] : []),
@@ -69,12 +92,15 @@ await runMain(async () => {
   const token = await demoToken(skiff)
   const { ids, postMs } = await createServers(skiff, token, serverCount, 8)
   await waitAllActive(skiff, token, serverCount, 120_000)
-  console.log(`Skiff pid ${skiff.pid} up; ${serverCount} servers created (POSTs ${fmt(postMs)} ms) and ACTIVE after ${fmt(performance.now() - t0)} ms from start`)
+  console.log(
+    `Skiff pid ${skiff.pid} up; ${serverCount} servers created (POSTs ${fmt(postMs)} ms) and ACTIVE after ${fmt(performance.now() - t0)} ms from start`,
+  )
 
   // What the targets answer: (c) answers exactly (a)'s bytes.
   const one = await api(token, 'GET', `${skiff.compute}/v2.1/servers/${ids[0]}`)
   const all = await api<{ servers: unknown[] }>(token, 'GET', `${skiff.compute}/v2.1/servers/detail`)
-  if (one.status !== 200 || all.status !== 200 || all.body.servers.length !== serverCount) throw new Error('unexpected answers before the load')
+  if (one.status !== 200 || all.status !== 200 || all.body.servers.length !== serverCount)
+    throw new Error('unexpected answers before the load')
   const bodyFile = path.join(tempDir('skiff-bench-bare-'), 'server.json')
   writeFileSync(bodyFile, one.text)
   console.log(`Answer sizes: (a) ${fmt(one.bytes)} bytes, (b) ${fmt(all.bytes)} bytes (${serverCount} servers)`)
@@ -102,7 +128,9 @@ await runMain(async () => {
       phases.push({ target: t, rep, startUs, endUs: nowUs() })
       if (r.errors || r.non2xx) throw new Error(`${LABEL[t]}: ${r.errors} errors/timeouts, ${r.non2xx} non-2xx answers`)
       results[t].push(r)
-      console.log(`  run ${rep}/${reps} ${LABEL[t].padEnd(38)} ${fmt(r.rps, 1).padStart(9)} req/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms`)
+      console.log(
+        `  run ${rep}/${reps} ${LABEL[t].padEnd(38)} ${fmt(r.rps, 1).padStart(9)} req/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms`,
+      )
     }
   }
   const mem = memoryOf(skiff.pid)
@@ -133,18 +161,34 @@ await runMain(async () => {
     ]
   })
   console.log()
-  console.log(table(
-    ['measure (c=' + connections + ', ' + durationS + ' s, median of ' + reps + ')', 'req/s', 'req/s range', 'p50 ms', 'p99 ms', 'Skiff/bare',
-      'Nova req/s', 'Nova p50 ms', 'Nova p99 ms', 'Skiff/Nova'],
-    rows,
-  ))
+  console.log(
+    table(
+      [
+        'measure (c=' + connections + ', ' + durationS + ' s, median of ' + reps + ')',
+        'req/s',
+        'req/s range',
+        'p50 ms',
+        'p99 ms',
+        'Skiff/bare',
+        'Nova req/s',
+        'Nova p50 ms',
+        'Nova p99 ms',
+        'Skiff/Nova',
+      ],
+      rows,
+    ),
+  )
   console.log()
-  console.log(`Skiff process: VmRSS ${fmt(mem.rssMiB, 1)} MiB, VmHWM (peak) ${fmt(mem.hwmMiB, 1)} MiB. ` +
-    `Load average ${loadavg()[0]!.toFixed(2)} at end (was ${load0.toFixed(2)}). Total ${fmt((performance.now() - t0) / 1000, 0)} s.`)
+  console.log(
+    `Skiff process: VmRSS ${fmt(mem.rssMiB, 1)} MiB, VmHWM (peak) ${fmt(mem.hwmMiB, 1)} MiB. ` +
+      `Load average ${loadavg()[0]!.toFixed(2)} at end (was ${load0.toFixed(2)}). Total ${fmt((performance.now() - t0) / 1000, 0)} s.`,
+  )
   if (cpuProf) {
     console.log(`CPU profile of the Skiff child: ${path.resolve(cpuProf)}/*.cpuprofile (written at its exit), load windows in phases.json.`)
     console.log(`  node --import tsx bench/cpuprofile-top.ts ${cpuProf}/<file>.cpuprofile --phases ${cpuProf}/phases.json --target a`)
   }
-  console.log('autocannon runs in this process, on the same CPUs as Skiff and the bare server: above a few thousand req/s it is part of what is measured.')
+  console.log(
+    'autocannon runs in this process, on the same CPUs as Skiff and the bare server: above a few thousand req/s it is part of what is measured.',
+  )
   console.log('Nova: real Nova 26 with the fake driver on a 2-core machine (shared/anchors/nova/PERF.md; (b) there lists 101 servers).')
 })

@@ -10,10 +10,31 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ROOT, option, table } from './harness.ts'
 
-interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; hitCount?: number; children?: number[] }
-interface Profile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
-interface Phase { target: string; rep: number; startUs: number; endUs: number }
+interface CallFrame {
+  functionName: string
+  url: string
+  lineNumber: number
+  columnNumber: number
+}
+interface ProfileNode {
+  id: number
+  callFrame: CallFrame
+  hitCount?: number
+  children?: number[]
+}
+interface Profile {
+  nodes: ProfileNode[]
+  startTime: number
+  endTime: number
+  samples: number[]
+  timeDeltas: number[]
+}
+interface Phase {
+  target: string
+  rep: number
+  startUs: number
+  endUs: number
+}
 
 const file = process.argv.slice(2).find((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
 if (!file) {
@@ -26,22 +47,38 @@ const target = option('target', '')
 
 // tsx runs TypeScript as esbuild output with the whitespace minified: one line per file, so V8's
 // positions must go through the source map of that output, which tsx keeps in its cache dir.
-interface Transformed { code: string; lines: { col: number; srcLine: number }[][] }
+interface Transformed {
+  code: string
+  lines: { col: number; srcLine: number }[][]
+}
 const tsxCache = new Map<string, Transformed[]>()
 function loadTsxCache() {
   const dir = path.join(tmpdir(), `tsx-${process.getuid?.() ?? 0}`)
   let names: string[]
-  try { names = readdirSync(dir) } catch { return }
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return
+  }
   for (const name of names) {
     try {
-      const entry = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as { code?: string; map?: { sources?: string[]; mappings?: string } }
+      const entry = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as {
+        code?: string
+        map?: { sources?: string[]; mappings?: string }
+      }
       const src = entry.map?.sources?.[0]
       if (!entry.code || !src || !entry.map?.mappings) continue
       const list = tsxCache.get(src) ?? []
-      list.push({ code: entry.code, lines: decodeMappings(entry.map.mappings), mtime: statSync(path.join(dir, name)).mtimeMs } as Transformed & { mtime: number })
+      list.push({
+        code: entry.code,
+        lines: decodeMappings(entry.map.mappings),
+        mtime: statSync(path.join(dir, name)).mtimeMs,
+      } as Transformed & { mtime: number })
       list.sort((a, b) => (b as Transformed & { mtime: number }).mtime - (a as Transformed & { mtime: number }).mtime)
       tsxCache.set(src, list)
-    } catch { /* not a transform */ }
+    } catch {
+      /* not a transform */
+    }
   }
 }
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
@@ -55,16 +92,24 @@ function decodeMappings(mappings: string): { col: number; srcLine: number }[][] 
     for (const seg of line.split(',')) {
       if (!seg) continue
       const v: number[] = []
-      let shift = 0, value = 0
+      let shift = 0,
+        value = 0
       for (const ch of seg) {
         const d = B64.indexOf(ch)
         value += (d & 31) << shift
-        if (d & 32) { shift += 5; continue }
+        if (d & 32) {
+          shift += 5
+          continue
+        }
         v.push(value & 1 ? -(value >>> 1) : value >>> 1)
-        shift = 0; value = 0
+        shift = 0
+        value = 0
       }
       col += v[0] ?? 0
-      if (v.length >= 4) { srcLine += v[2]!; segs.push({ col, srcLine }) }
+      if (v.length >= 4) {
+        srcLine += v[2]!
+        segs.push({ col, srcLine })
+      }
     }
     out.push(segs)
   }
@@ -92,14 +137,20 @@ function tsLine(file: string, f: CallFrame): number | undefined {
     let bestScore = -1
     for (const t of tsxCache.get(file) ?? []) {
       const score = frames.filter((c) => fits(t, c)).length
-      if (score > bestScore) { best = t; bestScore = score }
+      if (score > bestScore) {
+        best = t
+        bestScore = score
+      }
     }
     chosen.set(file, best)
   }
   const t = chosen.get(file)
   if (!t || !fits(t, f)) return undefined
   let line: number | undefined
-  for (const s of t.lines[f.lineNumber] ?? []) { if (s.col <= f.columnNumber) line = s.srcLine; else break }
+  for (const s of t.lines[f.lineNumber] ?? []) {
+    if (s.col <= f.columnNumber) line = s.srcLine
+    else break
+  }
   return line === undefined ? undefined : line + 1
 }
 
@@ -108,9 +159,7 @@ const byId = new Map(prof.nodes.map((n) => [n.id, n]))
 const parent = new Map<number, number>()
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
 
-const windows = phasesFile
-  ? (JSON.parse(readFileSync(phasesFile, 'utf8')) as Phase[]).filter((p) => !target || p.target === target)
-  : []
+const windows = phasesFile ? (JSON.parse(readFileSync(phasesFile, 'utf8')) as Phase[]).filter((p) => !target || p.target === target) : []
 const inWindow = (t: number) => !phasesFile || windows.some((w) => t >= w.startUs && t <= w.endUs)
 
 /** Short location: src/... or node_modules/<pkg>/..., relative to the repo; node:internal as is. */
@@ -149,24 +198,45 @@ for (let i = 0; i < prof.samples.length; i++) {
   for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
     const f = byId.get(id)!.callFrame
     const k = fnKey(f)
-    if (!seen.has(k)) { seen.add(k); inclusive.set(k, (inclusive.get(k) ?? 0) + dt) }
+    if (!seen.has(k)) {
+      seen.add(k)
+      inclusive.set(k, (inclusive.get(k) ?? 0) + dt)
+    }
   }
 }
 
 const ms = (us: number) => (us / 1000).toFixed(0)
 const pct = (us: number) => `${((100 * us) / total).toFixed(1)}%`
 const rank = (m: Map<string, number>, filter: (k: string) => boolean = () => true) =>
-  [...m].filter(([k]) => filter(k)).sort((a, b) => b[1] - a[1]).slice(0, top)
+  [...m]
+    .filter(([k]) => filter(k))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
 
-console.log(`${file}${target ? `, target (${target})` : ''}: ${ms(total)} ms of samples` +
-  (phasesFile ? ` in ${windows.length} load windows` : ''))
-const idle = (self.get('(idle) ') ?? 0)
+console.log(
+  `${file}${target ? `, target (${target})` : ''}: ${ms(total)} ms of samples` + (phasesFile ? ` in ${windows.length} load windows` : ''),
+)
+const idle = self.get('(idle) ') ?? 0
 console.log(`idle ${pct(idle)}; busy ${pct(total - idle)}`)
 console.log()
-console.log(table(['self time by package / file', 'ms', 'share'], rank(buckets).map(([k, v]) => [k, ms(v), pct(v)])))
+console.log(
+  table(
+    ['self time by package / file', 'ms', 'share'],
+    rank(buckets).map(([k, v]) => [k, ms(v), pct(v)]),
+  ),
+)
 console.log()
-console.log(table(['self time by function', 'ms', 'share'], rank(self).map(([k, v]) => [k, ms(v), pct(v)])))
+console.log(
+  table(
+    ['self time by function', 'ms', 'share'],
+    rank(self).map(([k, v]) => [k, ms(v), pct(v)]),
+  ),
+)
 console.log()
 // dist/ is the compiled build (bin/skiff.js); its lines are those of the emitted JavaScript.
-console.log(table(['inclusive time, Skiff functions (src/, dist/)', 'ms', 'share'],
-  rank(inclusive, (k) => / (src|dist)\//.test(k)).map(([k, v]) => [k, ms(v), pct(v)])))
+console.log(
+  table(
+    ['inclusive time, Skiff functions (src/, dist/)', 'ms', 'share'],
+    rank(inclusive, (k) => / (src|dist)\//.test(k)).map(([k, v]) => [k, ms(v), pct(v)]),
+  ),
+)

@@ -17,7 +17,10 @@ let built = false
  */
 export function ensureBuilt(): void {
   if (built) return
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'inherit' })
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  })
   built = true
 }
 
@@ -33,7 +36,10 @@ export function tempDir(prefix: string): string {
 
 /** Stop a child with SIGTERM (Skiff shuts down cleanly and, with --cpu-prof, writes its profile); SIGKILL after `graceMs`. */
 export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) { children.delete(child); return }
+  if (child.exitCode !== null || child.signalCode !== null) {
+    children.delete(child)
+    return
+  }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGTERM')
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
@@ -54,7 +60,9 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   if (!handlersInstalled) {
     handlersInstalled = true
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(sig, () => { void cleanup().finally(() => process.exit(130)) })
+      process.once(sig, () => {
+        void cleanup().finally(() => process.exit(130))
+      })
     }
   }
   try {
@@ -73,9 +81,15 @@ function waitForOutput(child: ChildProcess, what: string, done: (text: string) =
     let text = ''
     let stderr = ''
     const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${text}\n${stderr}`)), timeoutMs)
-    const onData = (b: Buffer) => { text += b.toString(); if (done(text)) finish() }
-    const onErr = (b: Buffer) => { stderr += b.toString() }
-    const onExit = (code: number | null) => finish(new Error(`${what}: the process exited (${code}) before it was ready\n${text}\n${stderr}`))
+    const onData = (b: Buffer) => {
+      text += b.toString()
+      if (done(text)) finish()
+    }
+    const onErr = (b: Buffer) => {
+      stderr += b.toString()
+    }
+    const onExit = (code: number | null) =>
+      finish(new Error(`${what}: the process exited (${code}) before it was ready\n${text}\n${stderr}`))
     function finish(err?: Error) {
       clearTimeout(timer)
       child.stdout?.off('data', onData)
@@ -119,11 +133,26 @@ export interface SkiffOptions {
 export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess> {
   const dataDir = opts.dataDir ?? tempDir('skiff-bench-')
   ensureBuilt()
-  const child = spawn(process.execPath, [
-    ...(opts.nodeArgs ?? []), path.join(ROOT, 'bin/skiff.js'), 'serve',
-    '--data-dir', dataDir, '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--log-level', 'warn',
-    ...(opts.serveArgs ?? []),
-  ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+  const child = spawn(
+    process.execPath,
+    [
+      ...(opts.nodeArgs ?? []),
+      path.join(ROOT, 'bin/skiff.js'),
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--identity-port',
+      '0',
+      '--compute-port',
+      '0',
+      '--image-port',
+      '0',
+      '--log-level',
+      'warn',
+      ...(opts.serveArgs ?? []),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } },
+  )
   children.add(child)
   // Warnings keep coming on stderr while we measure; show them rather than let the pipe fill.
   const out = await waitForOutput(child, 'skiff serve', (t) => /^Try: /m.test(t), 60_000)
@@ -138,8 +167,12 @@ export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess>
   const pw = /^export OS_PASSWORD='((?:[^']|'\\'')*)'$/m.exec(rc)
   if (!pw?.[1]) throw new Error('no OS_PASSWORD in demo-openrc')
   return {
-    child, pid: child.pid!, dataDir,
-    identity: url('identity').replace(/\/v3$/, ''), compute: url('compute').replace(/\/v2\.1$/, ''), image: url('image'),
+    child,
+    pid: child.pid!,
+    dataDir,
+    identity: url('identity').replace(/\/v3$/, ''),
+    compute: url('compute').replace(/\/v2\.1$/, ''),
+    image: url('image'),
     password: pw[1].replace(/'\\''/g, "'"),
   }
 }
@@ -148,7 +181,10 @@ export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess>
 /** `skiff agent` in its own process; resolves once it says it is running. */
 export async function startAgent(args: string[], timeoutMs = 300_000): Promise<ChildProcess> {
   ensureBuilt()
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/skiff.js'), 'agent', '--log-level', 'warn', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin/skiff.js'), 'agent', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   children.add(child)
   await waitForOutput(child, 'skiff agent', (t) => /is running\./.test(t), timeoutMs)
   child.stderr?.on('data', (b: Buffer) => process.stderr.write(`[agent] ${b.toString()}`))
@@ -157,8 +193,10 @@ export async function startAgent(args: string[], timeoutMs = 300_000): Promise<C
 }
 
 export async function startBare(bodyFile: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/bare-server.ts'), bodyFile],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/bare-server.ts'), bodyFile], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   children.add(child)
   const out = await waitForOutput(child, 'bare server', (t) => /^listening \S+$/m.test(t), 30_000)
   child.stdout?.resume()
@@ -170,17 +208,24 @@ export async function demoToken(s: SkiffProcess): Promise<string> {
   const res = await fetch(`${s.identity}/v3/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth: {
-      identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: s.password } } },
-      scope: { project: { name: 'demo', domain: { name: 'Default' } } },
-    } }),
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: s.password } } },
+        scope: { project: { name: 'demo', domain: { name: 'Default' } } },
+      },
+    }),
   })
   if (res.status !== 201) throw new Error(`token: ${res.status} ${await res.text()}`)
   await res.arrayBuffer()
   return res.headers.get('x-subject-token')!
 }
 
-export async function api<T = unknown>(token: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: T; text: string; bytes: number }> {
+export async function api<T = unknown>(
+  token: string,
+  method: string,
+  url: string,
+  body?: unknown,
+): Promise<{ status: number; body: T; text: string; bytes: number }> {
   const res = await fetch(url, {
     method,
     headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -191,7 +236,12 @@ export async function api<T = unknown>(token: string, method: string, url: strin
 }
 
 /** Create `count` servers (m1.tiny, the base image), `concurrency` POSTs in flight. Returns their ids and how long the POSTs took. */
-export async function createServers(s: SkiffProcess, token: string, count: number, concurrency: number): Promise<{ ids: string[]; postMs: number }> {
+export async function createServers(
+  s: SkiffProcess,
+  token: string,
+  count: number,
+  concurrency: number,
+): Promise<{ ids: string[]; postMs: number }> {
   const images = await api<{ images: { id: string }[] }>(token, 'GET', `${s.image}/v2/images?name=skiff-base`)
   const imageRef = images.body.images[0]?.id
   if (!imageRef) throw new Error(`no skiff-base image: ${JSON.stringify(images.body)}`)
@@ -201,8 +251,9 @@ export async function createServers(s: SkiffProcess, token: string, count: numbe
   const worker = async () => {
     while (next < count) {
       const i = next++
-      const r = await api<{ server: { id: string } }>(token, 'POST', `${s.compute}/v2.1/servers`,
-        { server: { name: `bench-${String(i).padStart(4, '0')}`, imageRef, flavorRef: '1' } })
+      const r = await api<{ server: { id: string } }>(token, 'POST', `${s.compute}/v2.1/servers`, {
+        server: { name: `bench-${String(i).padStart(4, '0')}`, imageRef, flavorRef: '1' },
+      })
       if (r.status !== 202) throw new Error(`create #${i}: ${r.status} ${JSON.stringify(r.body)}`)
       ids.push(r.body.server.id)
     }
@@ -239,11 +290,15 @@ export function childrenRssMiB(pid: number): number {
   let kids: string[]
   try {
     kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
-  } catch { return 0 }
+  } catch {
+    return 0
+  }
   for (const kid of kids) {
     try {
       total += memoryOf(Number(kid)).rssMiB + childrenRssMiB(Number(kid))
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return total
 }
@@ -261,7 +316,13 @@ export interface LoadResult {
  * One autocannon run: `connections` keep-alive connections, each with one request in flight
  * (no pipelining, as a client would), for `durationS` seconds. Each connection cycles through `paths`.
  */
-export async function load(opts: { url: string; paths: string[]; token?: string; connections: number; durationS: number }): Promise<LoadResult> {
+export async function load(opts: {
+  url: string
+  paths: string[]
+  token?: string
+  connections: number
+  durationS: number
+}): Promise<LoadResult> {
   const r = await autocannon({
     url: opts.url,
     connections: opts.connections,
@@ -310,6 +371,10 @@ export function option(name: string, fallback: number | string): number | string
 /** A plain-text table, columns padded: the first and the `left` ones left-aligned, the others (figures) right-aligned. */
 export function table(header: string[], rows: string[][], left: number[] = []): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)))
-  const line = (cells: string[]) => cells.map((x, c) => (c === 0 || left.includes(c) ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ').trimEnd()
+  const line = (cells: string[]) =>
+    cells
+      .map((x, c) => (c === 0 || left.includes(c) ? x.padEnd(widths[c]!) : x.padStart(widths[c]!)))
+      .join('  ')
+      .trimEnd()
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }

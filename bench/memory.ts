@@ -12,7 +12,17 @@
 // image listeners and the agent all live in it).
 import { loadavg } from 'node:os'
 import {
-  api, childrenRssMiB, createServers, demoToken, load, memoryOf, option, runMain, startSkiff, table, waitAllActive,
+  api,
+  childrenRssMiB,
+  createServers,
+  demoToken,
+  load,
+  memoryOf,
+  option,
+  runMain,
+  startSkiff,
+  table,
+  waitAllActive,
 } from './harness.ts'
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
@@ -23,7 +33,9 @@ await runMain(async () => {
   const concurrency = option('concurrency', 16)
   const durationS = option('duration', 5)
   const restS = option('rest', 60)
-  console.log(`Skiff memory benchmark: ${count} servers, ${concurrency} POSTs in flight, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`)
+  console.log(
+    `Skiff memory benchmark: ${count} servers, ${concurrency} POSTs in flight, node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
+  )
 
   const t0 = performance.now()
   const skiff = await startSkiff()
@@ -35,7 +47,9 @@ await runMain(async () => {
     try {
       phaseMax = Math.max(phaseMax, memoryOf(skiff.pid).rssMiB)
       kidsMax = Math.max(kidsMax, childrenRssMiB(skiff.pid))
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   const sampler = setInterval(sample, 50)
   const mark = (phase: string, note = '') => {
@@ -68,8 +82,10 @@ await runMain(async () => {
   for (let i = 0; i < 5; i++) lists.push(await timed(`${skiff.compute}/v2.1/servers`))
   for (let i = 0; i < 5; i++) details.push(await timed(`${skiff.compute}/v2.1/servers/detail`))
   const best = (xs: { ms: number }[]) => Math.min(...xs.map((x) => x.ms))
-  mark('5 × list, 5 × detail, one at a time',
-    `list ${lists[0]!.n} servers ${fmt(lists[0]!.bytes / 1024)} KiB best ${fmt(best(lists))} ms; detail ${fmt(details[0]!.bytes / 1024)} KiB best ${fmt(best(details))} ms`)
+  mark(
+    '5 × list, 5 × detail, one at a time',
+    `list ${lists[0]!.n} servers ${fmt(lists[0]!.bytes / 1024)} KiB best ${fmt(best(lists))} ms; detail ${fmt(details[0]!.bytes / 1024)} KiB best ${fmt(best(details))} ms`,
+  )
   const burst = await load({ url: skiff.compute, paths: ['/v2.1/servers/detail'], token, connections: 16, durationS })
   if (burst.errors || burst.non2xx) throw new Error(`detail under load: ${burst.errors} errors, ${burst.non2xx} non-2xx`)
   mark(`detail at c=16 for ${durationS} s`, `${fmt(burst.rps, 1)} req/s, p50 ${fmt(burst.p50)} ms, p99 ${fmt(burst.p99)} ms`)
@@ -88,10 +104,16 @@ await runMain(async () => {
   console.log(table(['phase (Skiff process)', 'VmRSS MiB at end', 'max VmRSS MiB in phase', 'VmHWM MiB', 'note'], phases, [4]))
   const m = memoryOf(skiff.pid)
   console.log()
-  console.log(`Peak RSS (VmHWM) ${fmt(m.hwmMiB, 1)} MiB; RSS at rest ${fmt(m.rssMiB, 1)} MiB; ` +
-    `${count} creates: POSTs ${fmt(postMs / 1000, 1)} s, all ACTIVE ${fmt(activeMs / 1000, 1)} s.`)
-  console.log(kidsMax > 0
-    ? `Child processes of Skiff (tsx's esbuild service): at most ${fmt(kidsMax, 1)} MiB RSS, not included above.`
-    : 'Skiff had no child process while sampled: the figures above are all of it.')
-  console.log('Nova for comparison (shared/anchors/nova/PERF.md): 31 processes, RSS 2,986 MiB after listing 100 servers; 50 creates → ACTIVE 37–57 s.')
+  console.log(
+    `Peak RSS (VmHWM) ${fmt(m.hwmMiB, 1)} MiB; RSS at rest ${fmt(m.rssMiB, 1)} MiB; ` +
+      `${count} creates: POSTs ${fmt(postMs / 1000, 1)} s, all ACTIVE ${fmt(activeMs / 1000, 1)} s.`,
+  )
+  console.log(
+    kidsMax > 0
+      ? `Child processes of Skiff (tsx's esbuild service): at most ${fmt(kidsMax, 1)} MiB RSS, not included above.`
+      : 'Skiff had no child process while sampled: the figures above are all of it.',
+  )
+  console.log(
+    'Nova for comparison (shared/anchors/nova/PERF.md): 31 processes, RSS 2,986 MiB after listing 100 servers; 50 creates → ACTIVE 37–57 s.',
+  )
 })

@@ -44,7 +44,12 @@ const POLL_MS = 200
  * One phase of one run, ms from the request: SSH login, QEMU started, (driver) the API status;
  * and the guest's own uptime when it printed GUEST-READY (its boot, whoever started it).
  */
-interface Timing { login: number; qemuStart: number; status?: number; uptime: number }
+interface Timing {
+  login: number
+  qemuStart: number
+  status?: number
+  uptime: number
+}
 type RunTimes = Record<Phase, Timing>
 
 const password = (tag: string) => `${tag}-${randomBytes(6).toString('hex')}`
@@ -53,7 +58,12 @@ const password = (tag: string) => `${tag}-${randomBytes(6).toString('hex')}`
 async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
   let timer: NodeJS.Timeout | undefined
   try {
-    return await Promise.race([p, new Promise<null>((resolve) => { timer = setTimeout(resolve, ms, null) })])
+    return await Promise.race([
+      p,
+      new Promise<null>((resolve) => {
+        timer = setTimeout(resolve, ms, null)
+      }),
+    ])
   } finally {
     clearTimeout(timer)
   }
@@ -65,7 +75,10 @@ async function loginAt(port: () => Promise<number | undefined>, pw: string, what
   for (;;) {
     const p = await port()
     if (p !== undefined && (await sshBanner(p))) {
-      const r = await within(ssh(p, pw, 'true').catch(() => null), 10_000)
+      const r = await within(
+        ssh(p, pw, 'true').catch(() => null),
+        10_000,
+      )
       if (r?.ok) return Date.now()
     }
     if (Date.now() > deadline) throw new Error(`${what}: no SSH login within ${PHASE_TIMEOUT_MS / 1000} s`)
@@ -84,7 +97,10 @@ async function guestUptime(consoleLog: string): Promise<number> {
 }
 
 // ------------------------------------------------------------------ driver side
-interface GuestReady { time: number; seconds: number }
+interface GuestReady {
+  time: number
+  seconds: number
+}
 
 /** The driver's last `guest ready` log line for the server (rescue or not): when it logged it and the boot's seconds. */
 function lastGuestReady(skiff: SkiffProcess, id: string, rescue: boolean): GuestReady {
@@ -94,7 +110,9 @@ function lastGuestReady(skiff: SkiffProcess, id: string, rescue: boolean): Guest
     try {
       const j = JSON.parse(line) as { time: number; seconds: number; rescue: boolean }
       if (j.rescue === rescue) found = { time: j.time, seconds: j.seconds }
-    } catch { /* a line cut by the tail */ }
+    } catch {
+      /* a line cut by the tail */
+    }
   }
   if (!found) throw new Error(`no 'guest ready' log line for ${id} (rescue: ${rescue})`)
   return found
@@ -126,20 +144,35 @@ async function driverRun(skiff: SkiffProcess, api: VmApi, imageRef: string, n: n
     return { login: login - t0, status: status_ - t0, qemuStart: ready.time - ready.seconds * 1000 - t0, uptime }
   }
 
-  const create = await phase(async () => {
-    const r = await api.compute('POST', '/servers', { server: { name: `bench-${n}`, imageRef, flavorRef: '1', adminPass: p1 } })
-    if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`)
-    id = r.body.server.id as string
-  }, p1, 'ACTIVE', false)
+  const create = await phase(
+    async () => {
+      const r = await api.compute('POST', '/servers', { server: { name: `bench-${n}`, imageRef, flavorRef: '1', adminPass: p1 } })
+      if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`)
+      id = r.body.server.id as string
+    },
+    p1,
+    'ACTIVE',
+    false,
+  )
   try {
-    const rescue = await phase(async () => {
-      const r = await api.compute('POST', `/servers/${id}/action`, { rescue: { adminPass: p2 } })
-      if (r.status !== 200) throw new Error(`rescue: ${r.status} ${JSON.stringify(r.body)}`)
-    }, p2, 'RESCUE', true)
-    const unrescue = await phase(async () => {
-      const r = await api.compute('POST', `/servers/${id}/action`, { unrescue: null })
-      if (r.status !== 202) throw new Error(`unrescue: ${r.status} ${JSON.stringify(r.body)}`)
-    }, p1, 'ACTIVE', false)
+    const rescue = await phase(
+      async () => {
+        const r = await api.compute('POST', `/servers/${id}/action`, { rescue: { adminPass: p2 } })
+        if (r.status !== 200) throw new Error(`rescue: ${r.status} ${JSON.stringify(r.body)}`)
+      },
+      p2,
+      'RESCUE',
+      true,
+    )
+    const unrescue = await phase(
+      async () => {
+        const r = await api.compute('POST', `/servers/${id}/action`, { unrescue: null })
+        if (r.status !== 202) throw new Error(`unrescue: ${r.status} ${JSON.stringify(r.body)}`)
+      },
+      p1,
+      'ACTIVE',
+      false,
+    )
     return { create, rescue, unrescue }
   } finally {
     await api.compute('DELETE', `/servers/${id}`)
@@ -148,7 +181,12 @@ async function driverRun(skiff: SkiffProcess, api: VmApi, imageRef: string, n: n
 }
 
 // ------------------------------------------------------------------ bare side
-interface Bare { accel: Accel; vcpus: number; memMb: number; guest: { kernel: string; initrd: string; disk: string } }
+interface Bare {
+  accel: Accel
+  vcpus: number
+  memMb: number
+  guest: { kernel: string; initrd: string; disk: string }
+}
 
 /** What the driver does for a VM, by hand: overlay, config drive, QEMU with the driver's arguments. */
 async function prepare(dir: string, base: string, name: string, pw: string): Promise<void> {
@@ -158,9 +196,21 @@ async function prepare(dir: string, base: string, name: string, pw: string): Pro
 }
 
 async function startQemu(b: Bare, dir: string, name: string, disks: DiskArg[]): Promise<void> {
-  await run('qemu-system-x86_64', buildQemuArgs({
-    dir, name, accel: b.accel, vcpus: b.vcpus, memMb: b.memMb, kernel: b.guest.kernel, initrd: b.guest.initrd, disks, sshPort: BARE_PORT,
-  }), { timeout: 60_000 })
+  await run(
+    'qemu-system-x86_64',
+    buildQemuArgs({
+      dir,
+      name,
+      accel: b.accel,
+      vcpus: b.vcpus,
+      memMb: b.memMb,
+      kernel: b.guest.kernel,
+      initrd: b.guest.initrd,
+      disks,
+      sshPort: BARE_PORT,
+    }),
+    { timeout: 60_000 },
+  )
 }
 
 const pidOf = (dir: string) => Number(readFileSync(vmFiles(dir).pid, 'utf8').trim())
@@ -169,7 +219,11 @@ const pidOf = (dir: string) => Number(readFileSync(vmFiles(dir).pid, 'utf8').tri
 async function powerdown(dir: string): Promise<void> {
   const pid = pidOf(dir)
   const q = await QmpClient.connect(vmFiles(dir).qmp, 5000)
-  try { await q.execute('system_powerdown') } finally { q.close() }
+  try {
+    await q.execute('system_powerdown')
+  } finally {
+    q.close()
+  }
   const deadline = Date.now() + 30_000
   while (isAlive(pid)) {
     if (Date.now() > deadline) throw new Error(`QEMU ${pid} did not power down within 30 s`)
@@ -191,7 +245,10 @@ async function bareRun(b: Bare, root: string, n: number): Promise<RunTimes> {
   const dir = path.join(root, `b${n}`)
   const r = path.join(dir, 'r')
   const name = `bare-${n}`
-  const own: DiskArg[] = [{ id: 'vda', file: path.join(dir, 'disk.qcow2'), format: 'qcow2' }, { id: 'config-2', file: path.join(dir, 'config.iso'), format: 'raw', readOnly: true }]
+  const own: DiskArg[] = [
+    { id: 'vda', file: path.join(dir, 'disk.qcow2'), format: 'qcow2' },
+    { id: 'config-2', file: path.join(dir, 'config.iso'), format: 'raw', readOnly: true },
+  ]
   const rescued: DiskArg[] = [
     { id: 'vda', file: path.join(r, 'disk.qcow2'), format: 'qcow2' },
     { id: 'vdb', file: path.join(dir, 'disk.qcow2'), format: 'qcow2' },
@@ -227,7 +284,10 @@ async function bareRun(b: Bare, root: string, n: number): Promise<RunTimes> {
 
 // ------------------------------------------------------------------ main
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ')
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')
 
 await runMain(async () => {
   const runs = option('runs', 3)
@@ -241,7 +301,8 @@ await runMain(async () => {
   try {
     console.log(`starting skiff serve --driver qemu (the guest image is built at first start) ...`)
     skiff = await startSkiffProcess({
-      dataDir: path.join(root, 'skiff'), startTimeoutMs: 180_000,
+      dataDir: path.join(root, 'skiff'),
+      startTimeoutMs: 180_000,
       extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', PORTS, '--log-level', 'info'],
     })
     const api = await vmApi(skiff)
@@ -262,27 +323,45 @@ await runMain(async () => {
     for (let i = 1; i <= runs; i++) {
       const d = await driverRun(skiff, api, imageRef, i)
       results.driver.push(d)
-      console.log(`run ${i} driver: ${PHASES.map((p) => `${p} ${s(d[p].login)} (QEMU at ${s(d[p].qemuStart)}, uptime ${s(d[p].uptime)}, ${p === 'rescue' ? 'RESCUE' : 'ACTIVE'} at ${s(d[p].status!)})`).join(', ')}`)
+      console.log(
+        `run ${i} driver: ${PHASES.map((p) => `${p} ${s(d[p].login)} (QEMU at ${s(d[p].qemuStart)}, uptime ${s(d[p].uptime)}, ${p === 'rescue' ? 'RESCUE' : 'ACTIVE'} at ${s(d[p].status!)})`).join(', ')}`,
+      )
       const b = await bareRun(bare, bareRoot, i)
       results.bare.push(b)
-      console.log(`run ${i} bare:   ${PHASES.map((p) => `${p} ${s(b[p].login)} (QEMU at ${s(b[p].qemuStart)}, uptime ${s(b[p].uptime)})`).join(', ')}`)
+      console.log(
+        `run ${i} bare:   ${PHASES.map((p) => `${p} ${s(b[p].login)} (QEMU at ${s(b[p].qemuStart)}, uptime ${s(b[p].uptime)})`).join(', ')}`,
+      )
     }
 
     const of = (side: RunTimes[], p: Phase, k: keyof Timing) => side.map((r) => r[p][k]!)
     const range = (xs: number[]) => `${s(Math.min(...xs))}–${s(Math.max(...xs))}`
     console.log(`\nRequest → SSH login with the right password, qemu driver vs bare QEMU (${accel}, ${runs} run(s) each, medians)\n`)
-    console.log(table(['phase', 'driver', 'bare', 'driver/bare', 'overhead', 'driver min–max', 'bare min–max'], PHASES.map((p) => {
-      const d = of(results.driver, p, 'login')
-      const b = of(results.bare, p, 'login')
-      const ratio = median(d) / median(b)
-      return [p, s(median(d)), s(median(b)), ratio.toFixed(3), `${((ratio - 1) * 100).toFixed(1)} %`, range(d), range(b)]
-    })))
-    const pair = (p: Phase, f: (t: Timing) => number) => `${s(median(results.driver.map((r) => f(r[p]))))} / ${s(median(results.bare.map((r) => f(r[p]))))}`
+    console.log(
+      table(
+        ['phase', 'driver', 'bare', 'driver/bare', 'overhead', 'driver min–max', 'bare min–max'],
+        PHASES.map((p) => {
+          const d = of(results.driver, p, 'login')
+          const b = of(results.bare, p, 'login')
+          const ratio = median(d) / median(b)
+          return [p, s(median(d)), s(median(b)), ratio.toFixed(3), `${((ratio - 1) * 100).toFixed(1)} %`, range(d), range(b)]
+        }),
+      ),
+    )
+    const pair = (p: Phase, f: (t: Timing) => number) =>
+      `${s(median(results.driver.map((r) => f(r[p]))))} / ${s(median(results.bare.map((r) => f(r[p]))))}`
     console.log(`\nWhere the time goes (medians, driver / bare): request → QEMU started → SSH login; the guest's uptime at GUEST-READY\n`)
-    console.log(table(['phase', 'to QEMU start', 'QEMU start → login', 'guest uptime at ready', 'driver: API status'], PHASES.map((p) => [
-      p, pair(p, (t) => t.qemuStart), pair(p, (t) => t.login - t.qemuStart), pair(p, (t) => t.uptime),
-      `${p === 'rescue' ? 'RESCUE' : 'ACTIVE'} at ${s(median(of(results.driver, p, 'status')))}`,
-    ])))
+    console.log(
+      table(
+        ['phase', 'to QEMU start', 'QEMU start → login', 'guest uptime at ready', 'driver: API status'],
+        PHASES.map((p) => [
+          p,
+          pair(p, (t) => t.qemuStart),
+          pair(p, (t) => t.login - t.qemuStart),
+          pair(p, (t) => t.uptime),
+          `${p === 'rescue' ? 'RESCUE' : 'ACTIVE'} at ${s(median(of(results.driver, p, 'status')))}`,
+        ]),
+      ),
+    )
     console.log(`\naim: the driver adds < 10 %; load average (1, 5, 15 min) at start ${loadStart}, at end ${load()}`)
   } finally {
     killQemus(root)

@@ -11,7 +11,10 @@ const NOVA = { rescue: 238, unrescue: 216 }
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!
 const ms = (x: number) => `${x.toFixed(1)} ms`
 
-interface Server { status: string; 'OS-EXT-STS:task_state': string | null }
+interface Server {
+  status: string
+  'OS-EXT-STS:task_state': string | null
+}
 
 /** Poll back to back (no pause: a client waiting as hard as it can) until the status is reached. */
 async function waitStatus(s: SkiffProcess, token: string, id: string, status: string, timeoutMs = 10_000): Promise<void> {
@@ -64,12 +67,24 @@ await runMain(async () => {
     }
   }
 
-  const row = (label: string, xs: number[], nova: number) => [label, String(xs.length), ms(median(xs)), ms(p99(xs)), `${nova} ms`, `${(nova / median(xs)).toFixed(0)}x`]
+  const row = (label: string, xs: number[], nova: number) => [
+    label,
+    String(xs.length),
+    ms(median(xs)),
+    ms(p99(xs)),
+    `${nova} ms`,
+    `${(nova / median(xs)).toFixed(0)}x`,
+  ]
   console.log(`\nRescue latency, simulated driver with zero delay (client polls GET back to back)\n`)
-  console.log(table(['measure', 'n', 'median', 'p99', 'Nova median', 'Nova/Skiff'], [
-    row('rescue POST -> RESCUE, one server', serial.rescue, NOVA.rescue),
-    row('unrescue POST -> ACTIVE, one server', serial.unrescue, NOVA.unrescue),
-    row(`rescue POST -> RESCUE, ${parallel} in parallel`, par.rescue, NOVA.rescue),
-    row(`unrescue POST -> ACTIVE, ${parallel} in parallel`, par.unrescue, NOVA.unrescue),
-  ]))
+  console.log(
+    table(
+      ['measure', 'n', 'median', 'p99', 'Nova median', 'Nova/Skiff'],
+      [
+        row('rescue POST -> RESCUE, one server', serial.rescue, NOVA.rescue),
+        row('unrescue POST -> ACTIVE, one server', serial.unrescue, NOVA.unrescue),
+        row(`rescue POST -> RESCUE, ${parallel} in parallel`, par.rescue, NOVA.rescue),
+        row(`unrescue POST -> ACTIVE, ${parallel} in parallel`, par.unrescue, NOVA.unrescue),
+      ],
+    ),
+  )
 })

@@ -14,13 +14,20 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { api, demoToken, load, option, runMain, startAgent, startSkiff, table, tempDir, type SkiffProcess } from './harness.ts'
 
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.max(0, Math.ceil(s.length * p) - 1))] ?? NaN }
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(s.length * p) - 1))] ?? NaN
+}
 const ms = (x: number) => `${x.toFixed(1)} ms`
 
 async function waitStatus(s: SkiffProcess, token: string, id: string, status: string, timeoutMs = 30_000): Promise<void> {
   const deadline = performance.now() + timeoutMs
   for (;;) {
-    const r = await api<{ server: { status: string; 'OS-EXT-STS:task_state': string | null } }>(token, 'GET', `${s.compute}/v2.1/servers/${id}`)
+    const r = await api<{ server: { status: string; 'OS-EXT-STS:task_state': string | null } }>(
+      token,
+      'GET',
+      `${s.compute}/v2.1/servers/${id}`,
+    )
     if (r.body.server.status === status && r.body.server['OS-EXT-STS:task_state'] === null) return
     if (r.body.server.status === 'ERROR') throw new Error(`server ${id} went to ERROR`)
     if (performance.now() > deadline) throw new Error(`server ${id} not ${status} after ${timeoutMs} ms`)
@@ -66,10 +73,15 @@ class StateWatch {
             const key = e['OS-EXT-STS:task_state'] === null ? e.status : `${e.status}/${e['OS-EXT-STS:task_state']}`
             this.#state.set(e.id, key)
             const waiter = this.#waiters.get(e.id)
-            if (waiter && waiter.want === key) { this.#waiters.delete(e.id); waiter.resolve() }
+            if (waiter && waiter.want === key) {
+              this.#waiters.delete(e.id)
+              waiter.resolve()
+            }
           }
         }
-      } catch { /* closed */ }
+      } catch {
+        /* closed */
+      }
     })()
   }
 
@@ -77,16 +89,34 @@ class StateWatch {
   until(id: string, status: string, timeoutMs = 30_000): Promise<void> {
     if (this.#state.get(id) === status) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.#waiters.delete(id); reject(new Error(`server ${id} not ${status} after ${timeoutMs} ms`)) }, timeoutMs)
-      this.#waiters.set(id, { want: status, resolve: () => { clearTimeout(timer); resolve() } })
+      const timer = setTimeout(() => {
+        this.#waiters.delete(id)
+        reject(new Error(`server ${id} not ${status} after ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.#waiters.set(id, {
+        want: status,
+        resolve: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+      })
     })
   }
 
-  close(): void { this.#abort.abort() }
+  close(): void {
+    this.#abort.abort()
+  }
 }
 
 /** Open loop: one rescue every 1000/rate ms on the next idle server, for `seconds`; returns the POST -> RESCUE latencies. */
-async function rescueAtRate(apis: SkiffProcess[], watches: StateWatch[], token: string, ids: string[], rate: number, seconds: number): Promise<{ lat: number[]; late: number }> {
+async function rescueAtRate(
+  apis: SkiffProcess[],
+  watches: StateWatch[],
+  token: string,
+  ids: string[],
+  rate: number,
+  seconds: number,
+): Promise<{ lat: number[]; late: number }> {
   const idle = [...ids]
   const lat: number[] = []
   const inflight = new Set<Promise<void>>()
@@ -98,7 +128,10 @@ async function rescueAtRate(apis: SkiffProcess[], watches: StateWatch[], token: 
     const wait = due - performance.now()
     if (wait > 0) await new Promise((r) => setTimeout(r, wait))
     const id = idle.shift()
-    if (!id) { late++; continue }
+    if (!id) {
+      late++
+      continue
+    }
     const s = apis[i % apis.length]!
     const watch = watches[i % apis.length]!
     const p = (async () => {
@@ -140,34 +173,66 @@ await runMain(async () => {
   const url = u.toString()
   try {
     const dataDir = tempDir('skiff-scale-bench-')
-    const serveArgs = ['--no-agent', '--database-url', url, '--action-rate-limit', '0', '--server-events-interval', '10',
-      '--quota-instances', '1000000', '--quota-cores', '10000000', '--quota-ram', '2000000000']
+    const serveArgs = [
+      '--no-agent',
+      '--database-url',
+      url,
+      '--action-rate-limit',
+      '0',
+      '--server-events-interval',
+      '10',
+      '--quota-instances',
+      '1000000',
+      '--quota-cores',
+      '10000000',
+      '--quota-ram',
+      '2000000000',
+    ]
     const apis = [await startSkiff({ dataDir, serveArgs })]
     const token = await demoToken(apis[0]!)
 
     let t = performance.now()
-    await startAgent(['--host', 'sim', '--simulated-hosts', String(hosts), '--database-url', url, '--data-dir', dataDir, '--simulated-delay', String(delay)])
+    await startAgent([
+      '--host',
+      'sim',
+      '--simulated-hosts',
+      String(hosts),
+      '--database-url',
+      url,
+      '--data-dir',
+      dataDir,
+      '--simulated-delay',
+      String(delay),
+    ])
     const agentStartS = (performance.now() - t) / 1000
 
     // The bulk: servers of the demo project spread over the hosts, ACTIVE, no addresses.
     const db = new pg.Client({ connectionString: url })
     await db.connect()
     t = performance.now()
-    const demo = (await db.query<{ id: string; user_id: string }>(`select p.id, u.id as user_id from projects p join users u on u.default_project_id = p.id where p.name = 'demo'`)).rows[0]!
+    const demo = (
+      await db.query<{ id: string; user_id: string }>(
+        `select p.id, u.id as user_id from projects p join users u on u.default_project_id = p.id where p.name = 'demo'`,
+      )
+    ).rows[0]!
     const image = (await db.query<{ id: string }>(`select id from images where name = 'skiff-base'`)).rows[0]!
-    await db.query(`
+    await db.query(
+      `
       insert into servers (id, name, project_id, user_id, image_id, flavor_id, vm_state, power_state, host, reservation_id, launched_at, created_at, updated_at)
       select gen_random_uuid()::text, 'bulk-' || g, $1, $2, $3, '1', 'active', 1, 'sim-' || (1 + g % $4), 'r-bulk', ts, ts, ts
       from generate_series(1, $5::int) g,
         lateral (select to_char((now() - make_interval(secs => g)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts) x`,
-    [demo.id, demo.user_id, image.id, hosts, nServers])
+      [demo.id, demo.user_id, image.id, hosts, nServers],
+    )
     await db.query('analyze')
     const bulkS = (performance.now() - t) / 1000
 
     // Servers to rescue, through the API: the scheduler places them on the simulated hosts.
     const ids: string[] = []
     for (let i = 0; i < Math.max(20, rate); i++) {
-      const r = await api<{ server: { id: string } }>(token, 'POST', `${apis[0]!.compute}/v2.1/servers`, { server: { name: `r${i}`, imageRef: image.id, flavorRef: '1' } })
+      const r = await api<{ server: { id: string } }>(token, 'POST', `${apis[0]!.compute}/v2.1/servers`, {
+        server: { name: `r${i}`, imageRef: image.id, flavorRef: '1' },
+      })
       if (r.status !== 202) throw new Error(`create: ${r.status} ${r.text}`)
       ids.push(r.body.server.id)
     }
@@ -178,17 +243,51 @@ await runMain(async () => {
     for (let n = 1; n <= maxApis; n++) {
       if (apis.length < n) apis.push(await startSkiff({ dataDir, serveArgs }))
       const used = apis.slice(0, n)
-      const lists = await Promise.all(used.map((s) => load({ url: s.compute, paths: ['/v2.1/servers/detail?limit=1000'], token, connections: 4, durationS: listSeconds })))
+      const lists = await Promise.all(
+        used.map((s) =>
+          load({ url: s.compute, paths: ['/v2.1/servers/detail?limit=1000'], token, connections: 4, durationS: listSeconds }),
+        ),
+      )
       const rps = lists.reduce((a, l) => a + l.rps, 0)
       const watches = await Promise.all(used.map((s) => StateWatch.open(s, token, ids)))
       const { lat, late } = await rescueAtRate(used, watches, token, ids, rate, seconds)
       for (const w of watches) w.close()
-      rows.push([String(n), `${rps.toFixed(1)} req/s`, `${(rps * 1000).toFixed(0)} servers/s`, ms(pct(lists.map((l) => l.p50), 0.5)), String(lat.length), ms(pct(lat, 0.5)), ms(pct(lat, 0.99)), String(late)])
+      rows.push([
+        String(n),
+        `${rps.toFixed(1)} req/s`,
+        `${(rps * 1000).toFixed(0)} servers/s`,
+        ms(
+          pct(
+            lists.map((l) => l.p50),
+            0.5,
+          ),
+        ),
+        String(lat.length),
+        ms(pct(lat, 0.5)),
+        ms(pct(lat, 0.99)),
+        String(late),
+      ])
     }
     await db.end()
-    console.log(`\nScale-out on PostgreSQL: ${hosts} simulated hosts (agent up in ${agentStartS.toFixed(1)} s), ${nServers} servers (written in ${bulkS.toFixed(1)} s),`)
+    console.log(
+      `\nScale-out on PostgreSQL: ${hosts} simulated hosts (agent up in ${agentStartS.toFixed(1)} s), ${nServers} servers (written in ${bulkS.toFixed(1)} s),`,
+    )
     console.log(`${ids.length} servers rescued in turn, placed on ${spread} hosts; simulated operations take ${delay} ms\n`)
-    console.log(table(['API processes', 'detail?limit=1000', '= servers listed', 'list p50', 'rescues', `rescue p50 @${rate}/s`, 'rescue p99', 'skipped (no idle server)'], rows))
+    console.log(
+      table(
+        [
+          'API processes',
+          'detail?limit=1000',
+          '= servers listed',
+          'list p50',
+          'rescues',
+          `rescue p50 @${rate}/s`,
+          'rescue p99',
+          'skipped (no idle server)',
+        ],
+        rows,
+      ),
+    )
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {})
     await admin.end()

@@ -7,15 +7,29 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { api, createServers, demoToken, option, ROOT, runMain, startSkiff, table, tempDir, waitAllActive } from './harness.ts'
 
-interface Stat { prepares: number; prepareNs: number; runs: number; runNs: number; rows: number }
+interface Stat {
+  prepares: number
+  prepareNs: number
+  runs: number
+  runNs: number
+  rows: number
+}
 
 await runMain(async () => {
   const requests = option('requests', 200)
   const serverCount = option('servers', 100)
   const traceFile = path.join(tempDir('skiff-bench-sql-'), 'trace.json')
   const skiff = await startSkiff({
-    nodeArgs: ['--import', 'tsx', '--import', path.join(ROOT, 'bench/sql-trace.ts'),
-      ...option('preload', '').split(',').filter(Boolean).flatMap((f) => ['--import', path.resolve(f)])],
+    nodeArgs: [
+      '--import',
+      'tsx',
+      '--import',
+      path.join(ROOT, 'bench/sql-trace.ts'),
+      ...option('preload', '')
+        .split(',')
+        .filter(Boolean)
+        .flatMap((f) => ['--import', path.resolve(f)]),
+    ],
     env: { SKIFF_BENCH_SQL_TRACE: traceFile },
   })
   const token = await demoToken(skiff)
@@ -29,16 +43,36 @@ await runMain(async () => {
     return JSON.parse(readFileSync(traceFile, 'utf8')) as Record<string, Stat>
   }
   const report = (label: string, n: number, stats: Record<string, Stat>) => {
-    const rows = Object.entries(stats).sort((a, b) => (b[1].prepareNs + b[1].runNs) - (a[1].prepareNs + a[1].runNs))
-    const total = rows.reduce((acc, [, s]) => ({ runs: acc.runs + s.runs, prepares: acc.prepares + s.prepares, ns: acc.ns + s.prepareNs + s.runNs, prepNs: acc.prepNs + s.prepareNs }), { runs: 0, prepares: 0, ns: 0, prepNs: 0 })
-    console.log(`\n${label}: ${n} requests, one at a time. Per request: ${(total.runs / n).toFixed(1)} statements run, ` +
-      `${(total.prepares / n).toFixed(1)} prepared, ${(total.ns / n / 1000).toFixed(0)} µs in SQLite (of which prepare ${(total.prepNs / n / 1000).toFixed(0)} µs)`)
-    console.log(table(['statement (SQL, shortened)', 'runs/req', 'prepares/req', 'prepare µs/req', 'run µs/req', 'rows/run'],
-      rows.map(([sql, s]) => [
-        sql.replace(/\s+/g, ' ').replace(/\(\?(, \?)+\)/g, '(?, …)').slice(0, 110),
-        (s.runs / n).toFixed(1), (s.prepares / n).toFixed(1), (s.prepareNs / n / 1000).toFixed(1), (s.runNs / n / 1000).toFixed(1),
-        s.runs ? (s.rows / s.runs).toFixed(0) : '',
-      ])))
+    const rows = Object.entries(stats).sort((a, b) => b[1].prepareNs + b[1].runNs - (a[1].prepareNs + a[1].runNs))
+    const total = rows.reduce(
+      (acc, [, s]) => ({
+        runs: acc.runs + s.runs,
+        prepares: acc.prepares + s.prepares,
+        ns: acc.ns + s.prepareNs + s.runNs,
+        prepNs: acc.prepNs + s.prepareNs,
+      }),
+      { runs: 0, prepares: 0, ns: 0, prepNs: 0 },
+    )
+    console.log(
+      `\n${label}: ${n} requests, one at a time. Per request: ${(total.runs / n).toFixed(1)} statements run, ` +
+        `${(total.prepares / n).toFixed(1)} prepared, ${(total.ns / n / 1000).toFixed(0)} µs in SQLite (of which prepare ${(total.prepNs / n / 1000).toFixed(0)} µs)`,
+    )
+    console.log(
+      table(
+        ['statement (SQL, shortened)', 'runs/req', 'prepares/req', 'prepare µs/req', 'run µs/req', 'rows/run'],
+        rows.map(([sql, s]) => [
+          sql
+            .replace(/\s+/g, ' ')
+            .replace(/\(\?(, \?)+\)/g, '(?, …)')
+            .slice(0, 110),
+          (s.runs / n).toFixed(1),
+          (s.prepares / n).toFixed(1),
+          (s.prepareNs / n / 1000).toFixed(1),
+          (s.runNs / n / 1000).toFixed(1),
+          s.runs ? (s.rows / s.runs).toFixed(0) : '',
+        ]),
+      ),
+    )
   }
 
   await collect()

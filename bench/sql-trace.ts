@@ -5,7 +5,13 @@
 import { writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
-interface Stat { prepares: number; prepareNs: number; runs: number; runNs: number; rows: number }
+interface Stat {
+  prepares: number
+  prepareNs: number
+  runs: number
+  runNs: number
+  rows: number
+}
 type Stmt = { all(...a: unknown[]): unknown[]; get(...a: unknown[]): unknown; run(...a: unknown[]): unknown; source: string }
 
 const require = createRequire(import.meta.url)

@@ -91,13 +91,24 @@ export async function bootstrap(opts: {
     let project: { id: string } | undefined = await accounts.projectByName(acc.project, DEFAULT_DOMAIN.id)
     if (!project) {
       project = { id: newId() }
-      await accounts.insertProject({ id: project.id, name: acc.project, domain_id: DEFAULT_DOMAIN.id, description: `Bootstrap project ${acc.project}`, enabled: 1 })
+      await accounts.insertProject({
+        id: project.id,
+        name: acc.project,
+        domain_id: DEFAULT_DOMAIN.id,
+        description: `Bootstrap project ${acc.project}`,
+        enabled: 1,
+      })
     }
     let userId = (await accounts.userByName(acc.user, DEFAULT_DOMAIN.id))?.id
     if (userId === undefined) {
       userId = newId()
       await accounts.insertUser({
-        id: userId, name: acc.user, domain_id: DEFAULT_DOMAIN.id, password_hash: await (hashes[acc.user] ?? newAccount(acc.user)), default_project_id: project.id, enabled: 1,
+        id: userId,
+        name: acc.user,
+        domain_id: DEFAULT_DOMAIN.id,
+        password_hash: await (hashes[acc.user] ?? newAccount(acc.user)),
+        default_project_id: project.id,
+        enabled: 1,
       })
     } else {
       delete created[acc.user] // made meanwhile, by another Skiff on the database
@@ -112,8 +123,21 @@ export async function bootstrap(opts: {
 
   if (opts.guest) await registerGuest(opts.images, opts.guest)
   else {
-    await opts.images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', content: simulatedDisk(BASE_IMAGE) })
-    await opts.images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'raw', containerFormat: 'bare', properties: { skiff_purpose: 'rescue' }, content: simulatedDisk(RESCUE_IMAGE) })
+    await opts.images.ensureImage({
+      name: BASE_IMAGE,
+      visibility: 'public',
+      diskFormat: 'raw',
+      containerFormat: 'bare',
+      content: simulatedDisk(BASE_IMAGE),
+    })
+    await opts.images.ensureImage({
+      name: RESCUE_IMAGE,
+      visibility: 'public',
+      diskFormat: 'raw',
+      containerFormat: 'bare',
+      properties: { skiff_purpose: 'rescue' },
+      content: simulatedDisk(RESCUE_IMAGE),
+    })
   }
 
   // An existing account's password changes only when the operator says so (--admin-password).
@@ -138,21 +162,23 @@ export async function syncCredentials(opts: {
   const { accounts } = opts
   const kept = readKept(opts.dataDir)
   // The accounts are checked at once: each check is a scrypt hash, on libuv's thread pool.
-  const known = await Promise.all(ACCOUNTS.map(async (acc): Promise<string | undefined> => {
-    const created = opts.created?.[acc.user]
-    if (created !== undefined) return created
-    const user = await accounts.userByName(acc.user, DEFAULT_DOMAIN.id)
-    if (!user) return undefined
-    const wanted = opts.set?.[acc.user]
-    if (wanted !== undefined) {
-      if (!(await verifyPassword(wanted, user.password_hash))) {
-        await accounts.setPassword(user.id, await hashPassword(wanted))
+  const known = await Promise.all(
+    ACCOUNTS.map(async (acc): Promise<string | undefined> => {
+      const created = opts.created?.[acc.user]
+      if (created !== undefined) return created
+      const user = await accounts.userByName(acc.user, DEFAULT_DOMAIN.id)
+      if (!user) return undefined
+      const wanted = opts.set?.[acc.user]
+      if (wanted !== undefined) {
+        if (!(await verifyPassword(wanted, user.password_hash))) {
+          await accounts.setPassword(user.id, await hashPassword(wanted))
+        }
+        return wanted
       }
-      return wanted
-    }
-    if (kept[acc.user] !== undefined && (await verifyPassword(kept[acc.user]!, user.password_hash))) return kept[acc.user]
-    return undefined
-  }))
+      if (kept[acc.user] !== undefined && (await verifyPassword(kept[acc.user]!, user.password_hash))) return kept[acc.user]
+      return undefined
+    }),
+  )
   const passwords: Record<string, string> = {}
   const unknown: string[] = []
   ACCOUNTS.forEach((acc, i) => {
@@ -183,17 +209,46 @@ function readKept(dataDir: string): Record<string, string> {
  * disk images' `kernel_id`/`ramdisk_id` (Glance's convention for direct kernel boot). The rescue
  * image is the same system: each rescue boots a fresh overlay of it.
  */
-export async function registerGuest(images: ImageService, guest: { kernel: string; initrd: string; disk: string }): Promise<{ kept: boolean }> {
+export async function registerGuest(
+  images: ImageService,
+  guest: { kernel: string; initrd: string; disk: string },
+): Promise<{ kept: boolean }> {
   const base = await images.findByName(BASE_IMAGE)
   if (base && base.disk_format !== 'qcow2') {
     throw new Error(`this data dir holds the simulated driver's ${BASE_IMAGE} image; run --driver qemu with another --data-dir`)
   }
-  const kernel = await images.ensureImage({ name: GUEST_KERNEL_IMAGE, visibility: 'public', diskFormat: 'aki', containerFormat: 'aki', content: await readFile(guest.kernel) })
-  const ramdisk = await images.ensureImage({ name: GUEST_RAMDISK_IMAGE, visibility: 'public', diskFormat: 'ari', containerFormat: 'ari', content: await readFile(guest.initrd) })
+  const kernel = await images.ensureImage({
+    name: GUEST_KERNEL_IMAGE,
+    visibility: 'public',
+    diskFormat: 'aki',
+    containerFormat: 'aki',
+    content: await readFile(guest.kernel),
+  })
+  const ramdisk = await images.ensureImage({
+    name: GUEST_RAMDISK_IMAGE,
+    visibility: 'public',
+    diskFormat: 'ari',
+    containerFormat: 'ari',
+    content: await readFile(guest.initrd),
+  })
   const properties = { kernel_id: kernel.id, ramdisk_id: ramdisk.id, os_distro: 'debian', hw_disk_bus: 'virtio' }
   const disk = await readFile(guest.disk)
-  await images.ensureImage({ name: BASE_IMAGE, visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare', properties, content: disk })
-  await images.ensureImage({ name: RESCUE_IMAGE, visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare', properties: { ...properties, skiff_purpose: 'rescue' }, content: disk })
+  await images.ensureImage({
+    name: BASE_IMAGE,
+    visibility: 'public',
+    diskFormat: 'qcow2',
+    containerFormat: 'bare',
+    properties,
+    content: disk,
+  })
+  await images.ensureImage({
+    name: RESCUE_IMAGE,
+    visibility: 'public',
+    diskFormat: 'qcow2',
+    containerFormat: 'bare',
+    properties: { ...properties, skiff_purpose: 'rescue' },
+    content: disk,
+  })
   // Registered images are immutable (as in Glance): a new build is registered once they are deleted.
   return { kept: base !== undefined }
 }
@@ -233,19 +288,22 @@ function writeClientFiles(dataDir: string, authUrl: string, passwords: Record<st
     )
     const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
     const rc = path.join(dataDir, acc.rc)
-    writeSecret(rc, [
-      `# Skiff credentials for ${acc.user} (project ${acc.project}): source this file.`,
-      `export OS_AUTH_URL=${sh(authUrl)}`,
-      `export OS_USERNAME=${sh(acc.user)}`,
-      `export OS_PASSWORD=${sh(passwords[acc.user]!)}`,
-      `export OS_PROJECT_NAME=${sh(acc.project)}`,
-      `export OS_USER_DOMAIN_NAME=${DEFAULT_DOMAIN.name}`,
-      `export OS_PROJECT_DOMAIN_NAME=${DEFAULT_DOMAIN.name}`,
-      `export OS_REGION_NAME=${REGION}`,
-      'export OS_INTERFACE=public',
-      'export OS_IDENTITY_API_VERSION=3',
-      '',
-    ].join('\n'))
+    writeSecret(
+      rc,
+      [
+        `# Skiff credentials for ${acc.user} (project ${acc.project}): source this file.`,
+        `export OS_AUTH_URL=${sh(authUrl)}`,
+        `export OS_USERNAME=${sh(acc.user)}`,
+        `export OS_PASSWORD=${sh(passwords[acc.user]!)}`,
+        `export OS_PROJECT_NAME=${sh(acc.project)}`,
+        `export OS_USER_DOMAIN_NAME=${DEFAULT_DOMAIN.name}`,
+        `export OS_PROJECT_DOMAIN_NAME=${DEFAULT_DOMAIN.name}`,
+        `export OS_REGION_NAME=${REGION}`,
+        'export OS_INTERFACE=public',
+        'export OS_IDENTITY_API_VERSION=3',
+        '',
+      ].join('\n'),
+    )
     files.push(rc)
   }
   const clouds = path.join(dataDir, 'clouds.yaml')

@@ -77,53 +77,267 @@ interface OptionSpec {
 
 /** Every option, once: the CLI flags, the environment variables and the README table come from here. */
 export const OPTIONS: OptionSpec[] = [
-  { key: 'host', flag: '--host', env: 'SKIFF_HOST', kind: 'string', default: () => '127.0.0.1', help: 'address the three API listeners bind to' },
+  {
+    key: 'host',
+    flag: '--host',
+    env: 'SKIFF_HOST',
+    kind: 'string',
+    default: () => '127.0.0.1',
+    help: 'address the three API listeners bind to',
+  },
   { key: 'identityPort', flag: '--identity-port', env: 'SKIFF_IDENTITY_PORT', kind: 'int', default: () => 5000, help: 'Keystone v3 port' },
   { key: 'computePort', flag: '--compute-port', env: 'SKIFF_COMPUTE_PORT', kind: 'int', default: () => 8774, help: 'Nova v2.1 port' },
   { key: 'imagePort', flag: '--image-port', env: 'SKIFF_IMAGE_PORT', kind: 'int', default: () => 9292, help: 'Glance v2 port' },
-  { key: 'dataDir', flag: '--data-dir', env: 'SKIFF_DATA_DIR', kind: 'string', default: () => './data', help: 'database, image files, clouds.yaml and openrc files' },
   {
-    key: 'databaseUrl', flag: '--database-url', env: 'SKIFF_DATABASE_URL', kind: 'string',
+    key: 'dataDir',
+    flag: '--data-dir',
+    env: 'SKIFF_DATA_DIR',
+    kind: 'string',
+    default: () => './data',
+    help: 'database, image files, clouds.yaml and openrc files',
+  },
+  {
+    key: 'databaseUrl',
+    flag: '--database-url',
+    env: 'SKIFF_DATABASE_URL',
+    kind: 'string',
     default: (p) => `sqlite:${path.join(p.dataDir ?? './data', 'skiff.sqlite')}`,
     help: '`sqlite:PATH` (default `sqlite:<data-dir>/skiff.sqlite`), `sqlite::memory:` or `postgres://USER@HOST/DB` (to scale out)',
   },
   {
-    key: 'imageStore', flag: '--image-store', env: 'SKIFF_IMAGE_STORE', kind: 'string', default: () => 'auto',
-    help: 'where image data lives: `file` (`<data-dir>/images`, one process\'s own), `database` (chunks in PostgreSQL, shared by every process and agent) or `auto` (`database` on PostgreSQL, else `file`)',
+    key: 'imageStore',
+    flag: '--image-store',
+    env: 'SKIFF_IMAGE_STORE',
+    kind: 'string',
+    default: () => 'auto',
+    help: "where image data lives: `file` (`<data-dir>/images`, one process's own), `database` (chunks in PostgreSQL, shared by every process and agent) or `auto` (`database` on PostgreSQL, else `file`)",
   },
-  { key: 'driver', flag: '--driver', env: 'SKIFF_DRIVER', kind: 'string', default: () => 'simulated', help: 'hypervisor driver: `simulated` or `qemu` (real VMs; see "The qemu driver")' },
-  { key: 'adminPassword', flag: '--admin-password', env: 'SKIFF_ADMIN_PASSWORD', kind: 'string', default: () => undefined, help: 'password of the `admin` user, set at start when given; generated at first start when absent (then kept)' },
-  { key: 'agent', flag: '--agent', env: 'SKIFF_AGENT', kind: 'bool', default: () => true, help: 'run the in-process agent (`--no-agent` to run the API only)' },
-  { key: 'agentHost', flag: '--agent-host', env: 'SKIFF_AGENT_HOST', kind: 'string', default: () => 'skiff-1', help: 'host name of the in-process agent (shown as `OS-EXT-SRV-ATTR:host`)' },
-  { key: 'tokenTtlSeconds', flag: '--token-ttl', env: 'SKIFF_TOKEN_TTL', kind: 'int', default: () => 3600, help: 'lifetime of identity tokens, seconds' },
-  { key: 'simulatedDelayMs', flag: '--simulated-delay', env: 'SKIFF_SIMULATED_DELAY', kind: 'int', default: () => 100, help: 'time each simulated hypervisor operation takes, ms (clients see the task state)' },
-  { key: 'enableInstancePassword', flag: '--instance-password', env: 'SKIFF_INSTANCE_PASSWORD', kind: 'bool', default: () => true, help: 'return `adminPass` on create and rescue (Nova `[api] enable_instance_password`)' },
   {
-    key: 'secretKeyFile', flag: '--secret-key-file', env: 'SKIFF_SECRET_KEY_FILE', kind: 'string', default: () => undefined,
-    help: 'the deployment\'s sealing key (default `<data-dir>/secret.key`, made by the first start): every API process and agent needs the same one, so copy that file to each new host (0600) and name it here or put it in its data dir',
+    key: 'driver',
+    flag: '--driver',
+    env: 'SKIFF_DRIVER',
+    kind: 'string',
+    default: () => 'simulated',
+    help: 'hypervisor driver: `simulated` or `qemu` (real VMs; see "The qemu driver")',
   },
-  { key: 'logLevel', flag: '--log-level', env: 'SKIFF_LOG_LEVEL', kind: 'string', default: () => 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
-  { key: 'keepAliveTimeoutMs', flag: '--keep-alive-timeout', env: 'SKIFF_KEEP_ALIVE_TIMEOUT', kind: 'int', default: () => 75_000, help: 'idle keep-alive timeout of the listeners, ms' },
-  { key: 'headersTimeoutMs', flag: '--headers-timeout', env: 'SKIFF_HEADERS_TIMEOUT', kind: 'int', default: () => 20_000, help: 'time a client has to send a request\'s headers, ms; a connection that sends nothing is closed after it too' },
-  { key: 'requestTimeoutMs', flag: '--request-timeout', env: 'SKIFF_REQUEST_TIMEOUT', kind: 'int', default: () => 60_000, help: 'time a client has to send a JSON request body once its headers are in, ms (image uploads: closed only when idle for the keep-alive timeout)' },
-  { key: 'maxConnections', flag: '--max-connections', env: 'SKIFF_MAX_CONNECTIONS', kind: 'int', default: () => 0, help: 'open connections per listener, more are refused (0: a quarter of the open-file limit)' },
-  { key: 'rescueTimeoutSeconds', flag: '--rescue-timeout', env: 'SKIFF_RESCUE_TIMEOUT', kind: 'int', default: () => 0, help: 'seconds a rescue lasts before Skiff unrescues it (0: never, as Nova)' },
-  { key: 'hostDownAfterSeconds', flag: '--host-down-after', env: 'SKIFF_HOST_DOWN_AFTER', kind: 'int', default: () => 30, help: 'seconds without an agent heartbeat before its host is down (actions answer 503)' },
-  { key: 'taskLeaseSeconds', flag: '--task-lease', env: 'SKIFF_TASK_LEASE', kind: 'int', default: () => 60, help: 'seconds a running task stays claimed without its agent renewing the lease; then it runs again' },
-  { key: 'hostVcpus', flag: '--host-vcpus', env: 'SKIFF_HOST_VCPUS', kind: 'int', default: () => 512, help: 'vCPUs an agent\'s host offers to servers (the scheduler places a server where its flavor fits)' },
-  { key: 'hostRamMb', flag: '--host-ram', env: 'SKIFF_HOST_RAM', kind: 'int', default: () => 2_097_152, help: 'RAM an agent\'s host offers to servers, MB' },
-  { key: 'hostDiskGb', flag: '--host-disk', env: 'SKIFF_HOST_DISK', kind: 'int', default: () => 65_536, help: 'disk an agent\'s host offers to servers, GB' },
-  { key: 'quotaInstances', flag: '--quota-instances', env: 'SKIFF_QUOTA_INSTANCES', kind: 'int', default: () => 1000, help: 'servers per project' },
+  {
+    key: 'adminPassword',
+    flag: '--admin-password',
+    env: 'SKIFF_ADMIN_PASSWORD',
+    kind: 'string',
+    default: () => undefined,
+    help: 'password of the `admin` user, set at start when given; generated at first start when absent (then kept)',
+  },
+  {
+    key: 'agent',
+    flag: '--agent',
+    env: 'SKIFF_AGENT',
+    kind: 'bool',
+    default: () => true,
+    help: 'run the in-process agent (`--no-agent` to run the API only)',
+  },
+  {
+    key: 'agentHost',
+    flag: '--agent-host',
+    env: 'SKIFF_AGENT_HOST',
+    kind: 'string',
+    default: () => 'skiff-1',
+    help: 'host name of the in-process agent (shown as `OS-EXT-SRV-ATTR:host`)',
+  },
+  {
+    key: 'tokenTtlSeconds',
+    flag: '--token-ttl',
+    env: 'SKIFF_TOKEN_TTL',
+    kind: 'int',
+    default: () => 3600,
+    help: 'lifetime of identity tokens, seconds',
+  },
+  {
+    key: 'simulatedDelayMs',
+    flag: '--simulated-delay',
+    env: 'SKIFF_SIMULATED_DELAY',
+    kind: 'int',
+    default: () => 100,
+    help: 'time each simulated hypervisor operation takes, ms (clients see the task state)',
+  },
+  {
+    key: 'enableInstancePassword',
+    flag: '--instance-password',
+    env: 'SKIFF_INSTANCE_PASSWORD',
+    kind: 'bool',
+    default: () => true,
+    help: 'return `adminPass` on create and rescue (Nova `[api] enable_instance_password`)',
+  },
+  {
+    key: 'secretKeyFile',
+    flag: '--secret-key-file',
+    env: 'SKIFF_SECRET_KEY_FILE',
+    kind: 'string',
+    default: () => undefined,
+    help: "the deployment's sealing key (default `<data-dir>/secret.key`, made by the first start): every API process and agent needs the same one, so copy that file to each new host (0600) and name it here or put it in its data dir",
+  },
+  {
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'SKIFF_LOG_LEVEL',
+    kind: 'string',
+    default: () => 'info',
+    help: 'fatal, error, warn, info, debug, trace or silent',
+  },
+  {
+    key: 'keepAliveTimeoutMs',
+    flag: '--keep-alive-timeout',
+    env: 'SKIFF_KEEP_ALIVE_TIMEOUT',
+    kind: 'int',
+    default: () => 75_000,
+    help: 'idle keep-alive timeout of the listeners, ms',
+  },
+  {
+    key: 'headersTimeoutMs',
+    flag: '--headers-timeout',
+    env: 'SKIFF_HEADERS_TIMEOUT',
+    kind: 'int',
+    default: () => 20_000,
+    help: "time a client has to send a request's headers, ms; a connection that sends nothing is closed after it too",
+  },
+  {
+    key: 'requestTimeoutMs',
+    flag: '--request-timeout',
+    env: 'SKIFF_REQUEST_TIMEOUT',
+    kind: 'int',
+    default: () => 60_000,
+    help: 'time a client has to send a JSON request body once its headers are in, ms (image uploads: closed only when idle for the keep-alive timeout)',
+  },
+  {
+    key: 'maxConnections',
+    flag: '--max-connections',
+    env: 'SKIFF_MAX_CONNECTIONS',
+    kind: 'int',
+    default: () => 0,
+    help: 'open connections per listener, more are refused (0: a quarter of the open-file limit)',
+  },
+  {
+    key: 'rescueTimeoutSeconds',
+    flag: '--rescue-timeout',
+    env: 'SKIFF_RESCUE_TIMEOUT',
+    kind: 'int',
+    default: () => 0,
+    help: 'seconds a rescue lasts before Skiff unrescues it (0: never, as Nova)',
+  },
+  {
+    key: 'hostDownAfterSeconds',
+    flag: '--host-down-after',
+    env: 'SKIFF_HOST_DOWN_AFTER',
+    kind: 'int',
+    default: () => 30,
+    help: 'seconds without an agent heartbeat before its host is down (actions answer 503)',
+  },
+  {
+    key: 'taskLeaseSeconds',
+    flag: '--task-lease',
+    env: 'SKIFF_TASK_LEASE',
+    kind: 'int',
+    default: () => 60,
+    help: 'seconds a running task stays claimed without its agent renewing the lease; then it runs again',
+  },
+  {
+    key: 'hostVcpus',
+    flag: '--host-vcpus',
+    env: 'SKIFF_HOST_VCPUS',
+    kind: 'int',
+    default: () => 512,
+    help: "vCPUs an agent's host offers to servers (the scheduler places a server where its flavor fits)",
+  },
+  {
+    key: 'hostRamMb',
+    flag: '--host-ram',
+    env: 'SKIFF_HOST_RAM',
+    kind: 'int',
+    default: () => 2_097_152,
+    help: "RAM an agent's host offers to servers, MB",
+  },
+  {
+    key: 'hostDiskGb',
+    flag: '--host-disk',
+    env: 'SKIFF_HOST_DISK',
+    kind: 'int',
+    default: () => 65_536,
+    help: "disk an agent's host offers to servers, GB",
+  },
+  {
+    key: 'quotaInstances',
+    flag: '--quota-instances',
+    env: 'SKIFF_QUOTA_INSTANCES',
+    kind: 'int',
+    default: () => 1000,
+    help: 'servers per project',
+  },
   { key: 'quotaCores', flag: '--quota-cores', env: 'SKIFF_QUOTA_CORES', kind: 'int', default: () => 2000, help: 'vCPUs per project' },
   { key: 'quotaRamMb', flag: '--quota-ram', env: 'SKIFF_QUOTA_RAM', kind: 'int', default: () => 4_096_000, help: 'RAM per project, MB' },
-  { key: 'bodyLimitBytes', flag: '--body-limit', env: 'SKIFF_BODY_LIMIT', kind: 'int', default: () => 1_048_576, help: 'largest JSON request body, bytes (413 above)' },
-  { key: 'serverEventsIntervalMs', flag: '--server-events-interval', env: 'SKIFF_SERVER_EVENTS_INTERVAL', kind: 'int', default: () => 100, help: 'time between two reads of the server change feed while event streams are open, ms' },
-  { key: 'serverEventsKeepAliveMs', flag: '--server-events-keep-alive', env: 'SKIFF_SERVER_EVENTS_KEEP_ALIVE', kind: 'int', default: () => 15_000, help: 'interval of the keep-alive comment on server event streams, ms' },
-  { key: 'actionRateLimit', flag: '--action-rate-limit', env: 'SKIFF_ACTION_RATE_LIMIT', kind: 'int', default: () => 1200, help: 'server actions per minute per project, counted in the database on PostgreSQL (shared by all API processes), in memory on SQLite (413 above; 0: no limit)' },
-  { key: 'qemuDir', flag: '--qemu-dir', env: 'SKIFF_QEMU_DIR', kind: 'string', default: (p) => path.join(p.dataDir ?? './data', 'qemu'), help: 'qemu driver: VM directories and the built guest image' },
-  { key: 'qemuAccel', flag: '--qemu-accel', env: 'SKIFF_QEMU_ACCEL', kind: 'string', default: () => 'auto', help: 'qemu driver: `auto` (probe KVM once, else TCG), `kvm` or `tcg`' },
-  { key: 'qemuSshPorts', flag: '--qemu-ssh-ports', env: 'SKIFF_QEMU_SSH_PORTS', kind: 'string', default: () => '22200-22999', help: 'qemu driver: 127.0.0.1 ports forwarded to the guests\' SSH, `MIN-MAX`' },
-  { key: 'qemuBootTimeoutSeconds', flag: '--qemu-boot-timeout', env: 'SKIFF_QEMU_BOOT_TIMEOUT', kind: 'int', default: () => 180, help: 'qemu driver: seconds a guest may take to boot' },
+  {
+    key: 'bodyLimitBytes',
+    flag: '--body-limit',
+    env: 'SKIFF_BODY_LIMIT',
+    kind: 'int',
+    default: () => 1_048_576,
+    help: 'largest JSON request body, bytes (413 above)',
+  },
+  {
+    key: 'serverEventsIntervalMs',
+    flag: '--server-events-interval',
+    env: 'SKIFF_SERVER_EVENTS_INTERVAL',
+    kind: 'int',
+    default: () => 100,
+    help: 'time between two reads of the server change feed while event streams are open, ms',
+  },
+  {
+    key: 'serverEventsKeepAliveMs',
+    flag: '--server-events-keep-alive',
+    env: 'SKIFF_SERVER_EVENTS_KEEP_ALIVE',
+    kind: 'int',
+    default: () => 15_000,
+    help: 'interval of the keep-alive comment on server event streams, ms',
+  },
+  {
+    key: 'actionRateLimit',
+    flag: '--action-rate-limit',
+    env: 'SKIFF_ACTION_RATE_LIMIT',
+    kind: 'int',
+    default: () => 1200,
+    help: 'server actions per minute per project, counted in the database on PostgreSQL (shared by all API processes), in memory on SQLite (413 above; 0: no limit)',
+  },
+  {
+    key: 'qemuDir',
+    flag: '--qemu-dir',
+    env: 'SKIFF_QEMU_DIR',
+    kind: 'string',
+    default: (p) => path.join(p.dataDir ?? './data', 'qemu'),
+    help: 'qemu driver: VM directories and the built guest image',
+  },
+  {
+    key: 'qemuAccel',
+    flag: '--qemu-accel',
+    env: 'SKIFF_QEMU_ACCEL',
+    kind: 'string',
+    default: () => 'auto',
+    help: 'qemu driver: `auto` (probe KVM once, else TCG), `kvm` or `tcg`',
+  },
+  {
+    key: 'qemuSshPorts',
+    flag: '--qemu-ssh-ports',
+    env: 'SKIFF_QEMU_SSH_PORTS',
+    kind: 'string',
+    default: () => '22200-22999',
+    help: "qemu driver: 127.0.0.1 ports forwarded to the guests' SSH, `MIN-MAX`",
+  },
+  {
+    key: 'qemuBootTimeoutSeconds',
+    flag: '--qemu-boot-timeout',
+    env: 'SKIFF_QEMU_BOOT_TIMEOUT',
+    kind: 'int',
+    default: () => 180,
+    help: 'qemu driver: seconds a guest may take to boot',
+  },
 ]
 
 export class ConfigError extends Error {}
@@ -171,10 +385,13 @@ export function loadConfig(flags: Partial<Record<keyof Config, unknown>>, env: N
   }
   const config = out as Config
   if (!DRIVERS.includes(config.driver)) throw new ConfigError(`unknown driver '${config.driver}' (available: ${DRIVERS.join(', ')})`)
-  if (!IMAGE_STORES.includes(config.imageStore)) throw new ConfigError(`--image-store expects auto, file or database, got '${config.imageStore}'`)
+  if (!IMAGE_STORES.includes(config.imageStore))
+    throw new ConfigError(`--image-store expects auto, file or database, got '${config.imageStore}'`)
   // On SQLite an upload's transaction would hold the one connection: every request would wait for it.
-  if (config.imageStore === 'database' && config.databaseUrl.startsWith('sqlite:')) throw new ConfigError('--image-store database needs a PostgreSQL --database-url (with SQLite, use file)')
-  if (!['auto', 'kvm', 'tcg'].includes(config.qemuAccel)) throw new ConfigError(`--qemu-accel expects auto, kvm or tcg, got '${config.qemuAccel}'`)
+  if (config.imageStore === 'database' && config.databaseUrl.startsWith('sqlite:'))
+    throw new ConfigError('--image-store database needs a PostgreSQL --database-url (with SQLite, use file)')
+  if (!['auto', 'kvm', 'tcg'].includes(config.qemuAccel))
+    throw new ConfigError(`--qemu-accel expects auto, kvm or tcg, got '${config.qemuAccel}'`)
   sshPortRange(config)
   checkValues(config)
   return config
@@ -188,24 +405,38 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
  * longer than 2^31-1 ms after 1 ms (a keep-alive of "forever" would close at once).
  */
 const MAX: Partial<Record<keyof Config, number>> = {
-  identityPort: 65535, computePort: 65535, imagePort: 65535,
-  keepAliveTimeoutMs: 2 ** 31 - 1, headersTimeoutMs: 2 ** 31 - 1, requestTimeoutMs: 2 ** 31 - 1, serverEventsIntervalMs: 2 ** 31 - 1, serverEventsKeepAliveMs: 2 ** 31 - 1, simulatedDelayMs: 2 ** 31 - 1,
-  hostDownAfterSeconds: 2_147_483, taskLeaseSeconds: 2_147_483, qemuBootTimeoutSeconds: 2_147_483,
+  identityPort: 65535,
+  computePort: 65535,
+  imagePort: 65535,
+  keepAliveTimeoutMs: 2 ** 31 - 1,
+  headersTimeoutMs: 2 ** 31 - 1,
+  requestTimeoutMs: 2 ** 31 - 1,
+  serverEventsIntervalMs: 2 ** 31 - 1,
+  serverEventsKeepAliveMs: 2 ** 31 - 1,
+  simulatedDelayMs: 2 ** 31 - 1,
+  hostDownAfterSeconds: 2_147_483,
+  taskLeaseSeconds: 2_147_483,
+  qemuBootTimeoutSeconds: 2_147_483,
   // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
-  rescueTimeoutSeconds: 7 * 24 * 3600, tokenTtlSeconds: 10 * 365 * 24 * 3600,
+  rescueTimeoutSeconds: 7 * 24 * 3600,
+  tokenTtlSeconds: 10 * 365 * 24 * 3600,
 }
 
 function checkValues(config: Config) {
   for (const spec of OPTIONS) {
     const max = MAX[spec.key]
     const v = config[spec.key]
-    if (max !== undefined && typeof v === 'number' && v > max) throw new ConfigError(`${spec.flag} expects an integer from 0 to ${max}, got '${v}'`)
+    if (max !== undefined && typeof v === 'number' && v > max)
+      throw new ConfigError(`${spec.flag} expects an integer from 0 to ${max}, got '${v}'`)
   }
-  if (!LOG_LEVELS.includes(config.logLevel)) throw new ConfigError(`--log-level expects ${LOG_LEVELS.slice(0, -1).join(', ')} or silent, got '${config.logLevel}'`)
+  if (!LOG_LEVELS.includes(config.logLevel))
+    throw new ConfigError(`--log-level expects ${LOG_LEVELS.slice(0, -1).join(', ')} or silent, got '${config.logLevel}'`)
   if (config.dataDir === '') throw new ConfigError('--data-dir must not be empty')
   const url = config.databaseUrl
   if (url === 'sqlite:' || !/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(url)) {
-    throw new ConfigError(`--database-url expects sqlite:PATH, sqlite::memory: or postgres://USER@HOST/DB, got '${describeDatabaseUrl(url)}'`)
+    throw new ConfigError(
+      `--database-url expects sqlite:PATH, sqlite::memory: or postgres://USER@HOST/DB, got '${describeDatabaseUrl(url)}'`,
+    )
   }
 }
 
@@ -217,8 +448,10 @@ export function describeDatabaseUrl(url: string): string {
 /** `--qemu-ssh-ports` as numbers. */
 export function sshPortRange(config: Pick<Config, 'qemuSshPorts'>): { min: number; max: number } {
   const m = /^(\d+)-(\d+)$/.exec(config.qemuSshPorts)
-  const min = Number(m?.[1]), max = Number(m?.[2])
-  if (!m || min < 1024 || max > 65535 || min > max) throw new ConfigError(`--qemu-ssh-ports expects MIN-MAX within 1024-65535, got '${config.qemuSshPorts}'`)
+  const min = Number(m?.[1]),
+    max = Number(m?.[2])
+  if (!m || min < 1024 || max > 65535 || min > max)
+    throw new ConfigError(`--qemu-ssh-ports expects MIN-MAX within 1024-65535, got '${config.qemuSshPorts}'`)
   return { min, max }
 }
 

@@ -108,8 +108,15 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   }
   const actions = new ServerActions({ repo, actions: actionsRepo, queue, hosts })
   const rescues = new RescueService({
-    actions, repo, rescues: rescuesRepo, images: imageLookup, keypairs, sealer, enableInstancePassword: config.enableInstancePassword,
-    defaultRescueImageName: RESCUE_IMAGE, rescueTimeoutSeconds: config.rescueTimeoutSeconds,
+    actions,
+    repo,
+    rescues: rescuesRepo,
+    images: imageLookup,
+    keypairs,
+    sealer,
+    enableInstancePassword: config.enableInstancePassword,
+    defaultRescueImageName: RESCUE_IMAGE,
+    rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
   return { db, images, flavors, keypairs, repo, actionsRepo, rescuesRepo, queue, sealer, hosts, faults, imageLookup, actions, rescues }
 }
@@ -142,10 +149,17 @@ export interface HostAgent {
  * has its own agent loop (its own claims, its own leases) over the process's one queue (one
  * LISTEN connection); heartbeats go out in one statement and one sweep expires rescues of all.
  */
-async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: Domain, driver: Driver, hosts: string[]): Promise<HostAgent> {
+async function startHostAgents(
+  config: Config,
+  logger: Logger,
+  clock: Clock,
+  d: Domain,
+  driver: Driver,
+  hosts: string[],
+): Promise<HostAgent> {
   const log = logger.child({ component: 'agent' })
   const capacity = { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb }
-  const imageName = async (id: string | null) => (id ? (await d.images.find(id))?.name ?? null : null)
+  const imageName = async (id: string | null) => (id ? ((await d.images.find(id))?.name ?? null) : null)
   const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
   const agents: Agent<ServerTaskPayloads>[] = []
   // This process's claim on its hosts: a second agent with one of these names is refused (hosts.ts).
@@ -161,10 +175,24 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
       // The lease first: nothing of the host is touched while another agent holds it.
       await d.hosts.register(host, driver.name, capacity, agentId)
       registered.push(host)
-      const worker = new ServerWorker({ repo: d.repo, actions: d.actionsRepo, rescues: d.rescuesRepo, driver, flavors: d.flavors, sealer: d.sealer, host, logger: hostLog, imageName })
+      const worker = new ServerWorker({
+        repo: d.repo,
+        actions: d.actionsRepo,
+        rescues: d.rescuesRepo,
+        driver,
+        flavors: d.flavors,
+        sealer: d.sealer,
+        host,
+        logger: hostLog,
+        imageName,
+      })
       await worker.adoptServers()
       const agent = new Agent({
-        queue: d.queue, host, handlers: { ...worker.handlers(), ...consoleHandlers(driver) }, logger: hostLog, leaseMs: config.taskLeaseSeconds * 1000,
+        queue: d.queue,
+        host,
+        handlers: { ...worker.handlers(), ...consoleHandlers(driver) },
+        logger: hostLog,
+        leaseMs: config.taskLeaseSeconds * 1000,
         // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
         pollMs: Math.min(30_000, 1000 * Math.max(1, Math.ceil(hosts.length / 50))),
       })
@@ -176,15 +204,20 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
     throw err
   }
   // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
-  const beatNow = () => d.hosts.heartbeat(hosts.filter((_, i) => agents[i]!.running), agentId)
-    .then((lost) => {
-      // Taken over after our heartbeats stopped reaching the database: stop claiming its tasks.
-      for (const host of lost) {
-        log.error({ host }, 'another agent took this host over after this one\'s heartbeat stopped: no longer claiming its tasks')
-        void agents[hosts.indexOf(host)]?.stop()
-      }
-    })
-    .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
+  const beatNow = () =>
+    d.hosts
+      .heartbeat(
+        hosts.filter((_, i) => agents[i]!.running),
+        agentId,
+      )
+      .then((lost) => {
+        // Taken over after our heartbeats stopped reaching the database: stop claiming its tasks.
+        for (const host of lost) {
+          log.error({ host }, "another agent took this host over after this one's heartbeat stopped: no longer claiming its tasks")
+          void agents[hosts.indexOf(host)]?.stop()
+        }
+      })
+      .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
   const beat = setInterval(() => void beatNow(), heartbeatMs)
   beat.unref()
   // A test's clock moved ahead would find these hosts silent since: they beat at once (before the sweep).
@@ -196,15 +229,23 @@ async function startHostAgents(config: Config, logger: Logger, clock: Clock, d: 
   let sweeping: Promise<string[]> | undefined
   const reconcile = () => {
     sweeping ??= reconcileOrphans({ driver, repo: d.repo, logger: log })
-      .catch((err: unknown) => { log.error({ err }, 'orphan sweep failed'); return [] })
-      .finally(() => { sweeping = undefined })
+      .catch((err: unknown) => {
+        log.error({ err }, 'orphan sweep failed')
+        return []
+      })
+      .finally(() => {
+        sweeping = undefined
+      })
     return sweeping
   }
   void reconcile()
   const orphanSweep = setInterval(() => void reconcile(), ORPHAN_SWEEP_MS)
   orphanSweep.unref()
   return {
-    hosts, agent: agents[0]!, driver, reconcileOrphans: reconcile,
+    hosts,
+    agent: agents[0]!,
+    driver,
+    reconcileOrphans: reconcile,
     async stop() {
       clearInterval(beat)
       clearInterval(orphanSweep)
@@ -244,32 +285,86 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
   const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
   const servers = new ServerService({
-    repo, actionsRepo, queue, flavors, keypairs, images: imageLookup, quotas, scheduler,
-    enableInstancePassword: config.enableInstancePassword, sealer, hosts, actions, groups,
+    repo,
+    actionsRepo,
+    queue,
+    flavors,
+    keypairs,
+    images: imageLookup,
+    quotas,
+    scheduler,
+    enableInstancePassword: config.enableInstancePassword,
+    sealer,
+    hosts,
+    actions,
+    groups,
   })
   const metadata = new ServerMetadataService(servers, repo)
   const instanceActions = new InstanceActionService(actions, actionsRepo)
   const passwords = new ServerPasswordService(servers)
   const consoles = new ServerConsole({ servers, actions, queue, timeoutMs: CONSOLE_TIMEOUT_MS })
   const idempotency = new IdempotencyRepo(db, clock)
-  const serverFeed = new ServerChangeFeed({ servers: repo, clock, logger: logger.child({ component: 'server-feed' }), intervalMs: Math.max(1, config.serverEventsIntervalMs) })
+  const serverFeed = new ServerChangeFeed({
+    servers: repo,
+    clock,
+    logger: logger.child({ component: 'server-feed' }),
+    intervalMs: Math.max(1, config.serverEventsIntervalMs),
+  })
   const serverEvents = { feed: serverFeed, keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs) }
   // Counted in the database when several API processes share it; SQLite's one process counts in memory.
-  const actionBuckets = store.dialect === 'postgres' && config.actionRateLimit > 0 ? new SharedTokenBuckets(db, config.actionRateLimit) : undefined
-  const apps = buildApps({ config, logger, identity, actionBuckets, images, servers, rescues, instanceActions, metadata, passwords, groups, flavors, keypairs, consoles, quotas, hosts, idempotency, serverEvents, roots,
-    faults: config.driver === 'simulated' ? d.faults : undefined })
+  const actionBuckets =
+    store.dialect === 'postgres' && config.actionRateLimit > 0 ? new SharedTokenBuckets(db, config.actionRateLimit) : undefined
+  const apps = buildApps({
+    config,
+    logger,
+    identity,
+    actionBuckets,
+    images,
+    servers,
+    rescues,
+    instanceActions,
+    metadata,
+    passwords,
+    groups,
+    flavors,
+    keypairs,
+    consoles,
+    quotas,
+    hosts,
+    idempotency,
+    serverEvents,
+    roots,
+    faults: config.driver === 'simulated' ? d.faults : undefined,
+  })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
-    accounts, flavors, images, dataDir: config.dataDir, adminPassword: config.adminPassword, authUrl,
+    accounts,
+    flavors,
+    images,
+    dataDir: config.dataDir,
+    adminPassword: config.adminPassword,
+    authUrl,
     guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
   })
 
   const hostAgent = driver ? await startHostAgents(config, logger, clock, d, driver, [config.agentHost]) : undefined
-  const purge = setInterval(() => { void identity.purgeExpiredTokens().catch(() => {}) }, 3_600_000)
+  const purge = setInterval(() => {
+    void identity.purgeExpiredTokens().catch(() => {})
+  }, 3_600_000)
   purge.unref()
 
   return {
-    apps, roots, authUrl, files: boot.files, passwords: boot.passwords, unknown: boot.unknown, store, driver, queue, agent: hostAgent?.agent, serverFeed,
+    apps,
+    roots,
+    authUrl,
+    files: boot.files,
+    passwords: boot.passwords,
+    unknown: boot.unknown,
+    store,
+    driver,
+    queue,
+    agent: hostAgent?.agent,
+    serverFeed,
     reconcileOrphans: hostAgent?.reconcileOrphans,
     async close() {
       clearInterval(purge)
@@ -290,7 +385,12 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
  * (`skiff serve --no-agent`) on the same PostgreSQL. It needs the deployment's sealing key
  * (`<data-dir>/secret.key`) to open the passwords the API hands it.
  */
-export async function startAgent(config: Config, logger: Logger, clock: Clock = systemClock, simulatedHosts = 0): Promise<HostAgent & { store: Store }> {
+export async function startAgent(
+  config: Config,
+  logger: Logger,
+  clock: Clock = systemClock,
+  simulatedHosts = 0,
+): Promise<HostAgent & { store: Store }> {
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   try {
@@ -300,7 +400,8 @@ export async function startAgent(config: Config, logger: Logger, clock: Clock = 
     const hosts = simulatedHosts > 0 ? Array.from({ length: simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]
     const hostAgent = await startHostAgents(config, logger, clock, d, driver, hosts)
     return {
-      ...hostAgent, store,
+      ...hostAgent,
+      store,
       async stop() {
         await hostAgent.stop()
         driver.close()
@@ -326,7 +427,12 @@ async function makeDriver(config: Config, logger: Logger, d: Domain): Promise<Dr
  * error that says which and how to install them; nothing is installed here), images resolved
  * through the image service, and VMs found dead reconciled into the database.
  */
-async function qemuDriver(config: Config, logger: Logger, images: ImageService, repos: { servers: ServersRepo; actions: InstanceActionsRepo }): Promise<QemuDriver> {
+async function qemuDriver(
+  config: Config,
+  logger: Logger,
+  images: ImageService,
+  repos: { servers: ServersRepo; actions: InstanceActionsRepo },
+): Promise<QemuDriver> {
   const log = logger.child({ component: 'qemu' })
   const guestDir = await ensureGuestImage(config, log)
   // This host's copies of the images it boots, from the image store (with PostgreSQL, the database).
@@ -334,28 +440,40 @@ async function qemuDriver(config: Config, logger: Logger, images: ImageService, 
   const fileOf = async (id: string, what: string) => {
     const row = await images.find(id)
     if (!row || row.status !== 'active') throw new DriverError(`${what} ${id} is not an active image`)
-    const file = await cache.fileOf(row).catch((err: Error) => { throw new DriverError(`${what} ${id}: ${err.message}`) })
+    const file = await cache.fileOf(row).catch((err: Error) => {
+      throw new DriverError(`${what} ${id}: ${err.message}`)
+    })
     return { row, file }
   }
   const resolveImage = async (imageId: string): Promise<QemuImage> => {
     const { row, file } = await fileOf(imageId, 'image')
-    if (row.disk_format !== 'qcow2' && row.disk_format !== 'raw') throw new DriverError(`image ${imageId} has disk_format ${row.disk_format}; the qemu driver boots qcow2 or raw`)
+    if (row.disk_format !== 'qcow2' && row.disk_format !== 'raw')
+      throw new DriverError(`image ${imageId} has disk_format ${row.disk_format}; the qemu driver boots qcow2 or raw`)
     const props = JSON.parse(row.properties || '{}') as Record<string, string>
     const fallback = guestFiles(guestDir)
     return {
-      disk: file, format: row.disk_format,
+      disk: file,
+      format: row.disk_format,
       kernel: props.kernel_id ? (await fileOf(props.kernel_id, 'kernel image')).file : fallback.kernel,
       initrd: props.ramdisk_id ? (await fileOf(props.ramdisk_id, 'ramdisk image')).file : fallback.initrd,
     }
   }
   const { min, max } = sshPortRange(config)
   return new QemuDriver({
-    dir: path.resolve(config.qemuDir), resolveImage, accel: config.qemuAccel as 'auto' | Accel, sshPortMin: min, sshPortMax: max,
-    bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000, stopTimeoutMs: 30_000, logger: log,
+    dir: path.resolve(config.qemuDir),
+    resolveImage,
+    accel: config.qemuAccel as 'auto' | Accel,
+    sshPortMin: min,
+    sshPortMax: max,
+    bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000,
+    stopTimeoutMs: 30_000,
+    logger: log,
     // A QEMU that died under an idle server: the server shows it (SHUTOFF, or RESCUE powered off,
     // from which unrescue boots its own disk) with the fault, as Nova's power-state sync does.
-    onVmGone: (serverId, detail) => void recordVmGone(repos, serverId, detail)
-      .catch((err: Error) => log.error({ server: serverId, err: err.message }, 'could not record a VM that died')),
+    onVmGone: (serverId, detail) =>
+      void recordVmGone(repos, serverId, detail).catch((err: Error) =>
+        log.error({ server: serverId, err: err.message }, 'could not record a VM that died'),
+      ),
   })
 }
 

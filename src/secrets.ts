@@ -28,10 +28,13 @@ export class Sealer {
     try {
       text = readFileSync(keyFile, 'utf8')
     } catch (err) {
-      throw new Error(`cannot read the sealing key --secret-key-file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      throw new Error(
+        `cannot read the sealing key --secret-key-file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      )
     }
     const key = Buffer.from(text.trim(), 'base64')
-    if (key.length !== 32) throw new Error(`--secret-key-file ${keyFile} does not hold a sealing key (32 bytes in base64, as <data-dir>/secret.key)`)
+    if (key.length !== 32)
+      throw new Error(`--secret-key-file ${keyFile} does not hold a sealing key (32 bytes in base64, as <data-dir>/secret.key)`)
     return { sealer: new Sealer(key), source: path.resolve(keyFile) }
   }
 
@@ -41,8 +44,15 @@ export class Sealer {
    */
   assertOpens(canary: string, source: string): void {
     let ok = false
-    try { ok = this.open(canary) === CANARY } catch { /* another key: the tag does not match */ }
-    if (!ok) throw new SealingKeyMismatch(`the sealing key in ${source} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)`)
+    try {
+      ok = this.open(canary) === CANARY
+    } catch {
+      /* another key: the tag does not match */
+    }
+    if (!ok)
+      throw new SealingKeyMismatch(
+        `the sealing key in ${source} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)`,
+      )
   }
 
   /** A new canary for assertOpens. */

@@ -62,8 +62,11 @@ export interface Apps {
 }
 
 /** The catalog's URLs: identity at /v3, compute at /v2.1, image at the Glance root. */
-export const endpointUrls = (roots: AppDeps['roots']): EndpointUrls =>
-  ({ identity: `${roots.identity}/v3`, compute: `${roots.compute}/v2.1`, image: roots.image })
+export const endpointUrls = (roots: AppDeps['roots']): EndpointUrls => ({
+  identity: `${roots.identity}/v3`,
+  compute: `${roots.compute}/v2.1`,
+  image: roots.image,
+})
 
 export function buildApps(deps: AppDeps): Apps {
   const common = { config: deps.config, logger: deps.logger, identity: deps.identity, identityUri: `${deps.roots.identity}/v3` }
@@ -79,8 +82,21 @@ export function buildApps(deps: AppDeps): Apps {
   installIdempotency(compute, deps.idempotency)
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit, buckets: deps.actionBuckets })
   computeRoutes(compute, {
-    servers: deps.servers, rescues: deps.rescues, instanceActions: deps.instanceActions, metadata: deps.metadata, passwords: deps.passwords, groups: deps.groups,
-    flavors: deps.flavors, keypairs: deps.keypairs, consoles: deps.consoles, faults: deps.faults, quotas: deps.quotas, hosts: deps.hosts,    computeUrl: deps.roots.compute, maxLimit: 1000, serverEvents: deps.serverEvents,
+    servers: deps.servers,
+    rescues: deps.rescues,
+    instanceActions: deps.instanceActions,
+    metadata: deps.metadata,
+    passwords: deps.passwords,
+    groups: deps.groups,
+    flavors: deps.flavors,
+    keypairs: deps.keypairs,
+    consoles: deps.consoles,
+    faults: deps.faults,
+    quotas: deps.quotas,
+    hosts: deps.hosts,
+    computeUrl: deps.roots.compute,
+    maxLimit: 1000,
+    serverEvents: deps.serverEvents,
   })
 
   const image = createListener('image', common)

@@ -7,21 +7,50 @@ import { novaValidationMessage, type AjvError } from './validation.ts'
 export type ServiceFlavor = 'compute' | 'identity' | 'image'
 
 const STATUS: Record<ErrorKind, number> = {
-  badRequest: 400, unauthorized: 401, forbidden: 403, notFound: 404, badMethod: 405, notAcceptable: 406,
-  conflict: 409, overLimit: 413, badMediaType: 415, notImplemented: 501, unavailable: 503,
+  badRequest: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  notFound: 404,
+  badMethod: 405,
+  notAcceptable: 406,
+  conflict: 409,
+  overLimit: 413,
+  badMediaType: 415,
+  notImplemented: 501,
+  unavailable: 503,
 }
 
 // nova/api/openstack/wsgi.py Fault._fault_names
 const NOVA_FAULT: Record<number, string> = {
-  400: 'badRequest', 401: 'unauthorized', 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod',
-  409: 'conflictingRequest', 413: 'overLimit', 415: 'badMediaType', 429: 'overLimit',
-  501: 'notImplemented', 503: 'serviceUnavailable',
+  400: 'badRequest',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'itemNotFound',
+  405: 'badMethod',
+  409: 'conflictingRequest',
+  413: 'overLimit',
+  415: 'badMediaType',
+  429: 'overLimit',
+  501: 'notImplemented',
+  503: 'serviceUnavailable',
 }
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 413: 'Request Entity Too Large', 415: 'Unsupported Media Type',
-  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
 }
 
 /** Nova's fault body: {"conflictingRequest": {"code": 409, "message": "..."}}. */
@@ -32,12 +61,14 @@ export function novaFault(status: number, message: string, retryAfter?: number) 
 }
 
 /** Keystone's error body. */
-export const keystoneError = (status: number, message: string) =>
-  ({ error: { code: status, title: TITLES[status] ?? 'Error', message } })
+export const keystoneError = (status: number, message: string) => ({ error: { code: status, title: TITLES[status] ?? 'Error', message } })
 
 /** Glance (webob) error body. */
-export const glanceError = (status: number, message: string) =>
-  ({ message, code: `${status} ${TITLES[status] ?? 'Error'}`, title: TITLES[status] ?? 'Error' })
+export const glanceError = (status: number, message: string) => ({
+  message,
+  code: `${status} ${TITLES[status] ?? 'Error'}`,
+  title: TITLES[status] ?? 'Error',
+})
 
 export function errorBody(flavor: ServiceFlavor, status: number, message: string, retryAfter?: number) {
   if (flavor === 'identity') return keystoneError(status, message)
@@ -45,7 +76,11 @@ export function errorBody(flavor: ServiceFlavor, status: number, message: string
   return novaFault(status, message, retryAfter)
 }
 
-interface Classified { status: number; message: string; headers: Record<string, string> }
+interface Classified {
+  status: number
+  message: string
+  headers: Record<string, string>
+}
 
 function classify(err: FastifyError | DomainError | Error, flavor: ServiceFlavor): Classified | null {
   if (err instanceof DomainError) return { status: STATUS[err.kind], message: err.message, headers: err.headers }
@@ -84,14 +119,21 @@ export function makeErrorHandler(flavor: ServiceFlavor) {
     }
     if (!c) {
       req.log.error({ err }, 'unexpected error')
-      const message = flavor === 'compute'
-        ? `Unexpected API Error. Please report this and attach the Skiff API log if possible (request ${req.id}).`
-        : `An unexpected error prevented the server from fulfilling your request (request ${req.id}).`
-      return reply.code(500).type('application/json; charset=UTF-8').send(errorBody(flavor, 500, message))
+      const message =
+        flavor === 'compute'
+          ? `Unexpected API Error. Please report this and attach the Skiff API log if possible (request ${req.id}).`
+          : `An unexpected error prevented the server from fulfilling your request (request ${req.id}).`
+      return reply
+        .code(500)
+        .type('application/json; charset=UTF-8')
+        .send(errorBody(flavor, 500, message))
     }
     if (c.status >= 500) req.log.error({ err }, c.message)
     reply.headers(c.headers)
     const retryAfter = c.headers['retry-after'] !== undefined ? Number(c.headers['retry-after']) : undefined
-    return reply.code(c.status).type('application/json; charset=UTF-8').send(errorBody(flavor, c.status, c.message, retryAfter))
+    return reply
+      .code(c.status)
+      .type('application/json; charset=UTF-8')
+      .send(errorBody(flavor, c.status, c.message, retryAfter))
   }
 }

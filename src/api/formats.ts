@@ -8,7 +8,11 @@ import { isIPv6 } from 'node:net'
  * remain. So dashes are optional (anywhere), any case, `{...}` and `urn:uuid:...` pass.
  */
 export function isUuidLike(s: string): boolean {
-  const hex = s.replaceAll('urn:', '').replaceAll('uuid:', '').replace(/^[{}]+|[{}]+$/g, '').replaceAll('-', '')
+  const hex = s
+    .replaceAll('urn:', '')
+    .replaceAll('uuid:', '')
+    .replace(/^[{}]+|[{}]+$/g, '')
+    .replaceAll('-', '')
   return /^[0-9a-fA-F]{32}$/.test(hex)
 }
 

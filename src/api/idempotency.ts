@@ -28,7 +28,9 @@ declare module 'fastify' {
 export interface IdempotencyStore {
   now(): Date
   claim(c: { keyHash: string; projectId: string; bodyHash: string; owner: string; leaseSeconds: number }): Promise<boolean>
-  find(keyHash: string): Promise<{ project_id: string; body_hash: string; status: number; response: string; expires_at: string } | undefined>
+  find(
+    keyHash: string,
+  ): Promise<{ project_id: string; body_hash: string; status: number; response: string; expires_at: string } | undefined>
   complete(keyHash: string, owner: string, status: number, response: string, ttlSeconds: number): Promise<boolean>
   release(keyHash: string, owner: string): Promise<void>
   dropExpired(keyHash: string, expiresAt: string): Promise<void>
@@ -57,9 +59,16 @@ const REPLAYED_HEADERS = ['content-type', 'location'] as const
 const KEY_FORMAT = /^[\x20-\x7e]{1,255}$/
 const IN_PROGRESS = 'A request with this Idempotency-Key is still in progress.'
 
-interface Claimed { keyHash: string; owner: string; sealKey: Buffer }
+interface Claimed {
+  keyHash: string
+  owner: string
+  sealKey: Buffer
+}
 
-interface StoredAnswer { headers: Record<string, string>; body: unknown }
+interface StoredAnswer {
+  headers: Record<string, string>
+  body: unknown
+}
 
 export function installIdempotency(app: FastifyInstance, store: IdempotencyStore, opts: IdempotencyOptions = {}) {
   const ttlSeconds = opts.ttlSeconds ?? IDEMPOTENCY_TTL_SECONDS
@@ -172,13 +181,14 @@ function storableBody(payload: unknown): unknown {
 }
 
 /** Whose keys: the token's project (a domain-scoped token: its user); public routes share one space. */
-export const scopeOf = (req: FastifyRequest) =>
-  req.auth ? req.auth.projectId ?? `user:${req.auth.userId}` : 'anonymous'
+export const scopeOf = (req: FastifyRequest) => (req.auth ? (req.auth.projectId ?? `user:${req.auth.userId}`) : 'anonymous')
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex')
 
 /** A value still to write, as opposed to text to emit as it is. */
-class Pending { constructor(readonly v: unknown) {} }
+class Pending {
+  constructor(readonly v: unknown) {}
+}
 
 /**
  * JSON with object keys sorted at every depth: equal bodies hash equal whatever their key order.
@@ -189,7 +199,10 @@ export function canonicalJson(value: unknown): string {
   const todo: Array<string | Pending> = [new Pending(value)]
   while (todo.length > 0) {
     const t = todo.pop()!
-    if (typeof t === 'string') { out.push(t); continue }
+    if (typeof t === 'string') {
+      out.push(t)
+      continue
+    }
     const v = t.v
     if (Array.isArray(v)) {
       // Pushed in reverse: the work list is a stack.

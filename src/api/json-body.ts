@@ -52,7 +52,9 @@ export const nestedDeeperThan = (text: string, limit: number) => jsonTextProblem
 /** The message of the 400, in the words each service uses for a body it cannot read. */
 export function malformedMessage(flavor: ServiceFlavor, problem: 'tooDeep' | 'nul'): string {
   const why = problem === 'tooDeep' ? `nested more than ${MAX_JSON_DEPTH} levels deep` : 'NUL characters (\\u0000) are not allowed'
-  return flavor === 'compute' ? `Malformed request body: ${problem === 'tooDeep' ? 'JSON ' : ''}${why}.` : `Malformed JSON in request body: ${why}.`
+  return flavor === 'compute'
+    ? `Malformed request body: ${problem === 'tooDeep' ? 'JSON ' : ''}${why}.`
+    : `Malformed JSON in request body: ${why}.`
 }
 
 type Done = (err: Error | null, body?: unknown) => void

@@ -42,7 +42,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 const DRAIN_LIMIT_BYTES = 64 * 1024
 const DROP_WARN_EVERY_MS = 10_000
 
-export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: { rewriteUrl?: (req: { url?: string }) => string } = {}): FastifyInstance {
+export function createListener(
+  flavor: ServiceFlavor,
+  deps: ListenerDeps,
+  opts: { rewriteUrl?: (req: { url?: string }) => string } = {},
+): FastifyInstance {
   const { config } = deps
   const log = deps.logger.child({ service: flavor })
   const headersTimeout = Math.min(config.headersTimeoutMs, MAX_TIMER_MS)
@@ -73,7 +77,9 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
     requestIdHeader: false,
     return503OnClosing: true,
     // Errors fastify meets before routing (a malformed %-escape in the URL) get the service's fault shape too.
-    frameworkErrors: (err, req, reply) => { void makeErrorHandler(flavor)(err, req, reply) },
+    frameworkErrors: (err, req, reply) => {
+      void makeErrorHandler(flavor)(err, req, reply)
+    },
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     ...(opts.rewriteUrl ? { rewriteUrl: opts.rewriteUrl } : {}),
   }) as unknown as FastifyInstance
@@ -93,7 +99,8 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
   const json = jsonBodyParser(app, flavor)
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if ((body as string).length === 0 && (req.method === 'DELETE' || req.method === 'GET' || req.method === 'HEAD')) return done(null, undefined)
+    if ((body as string).length === 0 && (req.method === 'DELETE' || req.method === 'GET' || req.method === 'HEAD'))
+      return done(null, undefined)
     json(req, body as string, done)
   })
 
@@ -105,7 +112,8 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
     if (length > config.bodyLimitBytes && !isStreamingUpload(req)) throw new OverLimit('Request is too large.')
     // A JSON body must be in within the request timeout, however slowly it trickles. Image
     // uploads may take as long as they need; the idle timeout closes one that stalls.
-    if (config.requestTimeoutMs > 0 && hasBody(req) && !isStreamingUpload(req)) armBodyDeadline(req, Math.min(config.requestTimeoutMs, MAX_TIMER_MS))
+    if (config.requestTimeoutMs > 0 && hasBody(req) && !isStreamingUpload(req))
+      armBodyDeadline(req, Math.min(config.requestTimeoutMs, MAX_TIMER_MS))
   })
 
   app.addHook('onRequest', async (req, reply) => {
@@ -114,7 +122,10 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
     if (!ctx) {
       reply.header('www-authenticate', `Keystone uri="${deps.identityUri}"`)
       // keystonemiddleware answers this one, in Keystone's shape, for every service.
-      return reply.code(401).type('application/json').send(errorBody('identity', 401, new Unauthorized().message))
+      return reply
+        .code(401)
+        .type('application/json')
+        .send(errorBody('identity', 401, new Unauthorized().message))
     }
     req.auth = ctx
   })
@@ -125,7 +136,8 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
     // upload refused): Node would read the rest of the body, to the end, to keep the connection.
     // A large one is not worth it: `Connection: close`, and Node closes the socket once the
     // answer is written.
-    if (!bodyReceived(req) && hasBody(req) && !(Number(req.headers['content-length']) <= DRAIN_LIMIT_BYTES)) reply.header('connection', 'close')
+    if (!bodyReceived(req) && hasBody(req) && !(Number(req.headers['content-length']) <= DRAIN_LIMIT_BYTES))
+      reply.header('connection', 'close')
   })
 
   // Node answers `Expect: 100-continue` with 100 at once, so the client sends a body that an
@@ -142,13 +154,18 @@ export function createListener(flavor: ServiceFlavor, deps: ListenerDeps, opts: 
 
 function answerClientError(flavor: ServiceFlavor, log: Logger, err: NodeJS.ErrnoException, socket: Socket) {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? [408, 'The request was not received in time.']
-    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'The request headers are too large.'] : [400, 'Malformed HTTP request.']
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'The request was not received in time.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'The request headers are too large.']
+        : [400, 'Malformed HTTP request.']
   log.debug({ err: err.message, status }, 'connection closed before a request')
   if (socket.writable) {
     const body = JSON.stringify(errorBody(flavor, status, message))
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
   }
   socket.destroy(err)
 }
@@ -163,7 +180,10 @@ function limitConnections(app: FastifyInstance, flavor: ServiceFlavor, max: numb
     refused++
     const now = Date.now()
     if (now - lastWarning < DROP_WARN_EVERY_MS) return
-    log.warn({ maxConnections: max, refused }, `${flavor} listener: ${max} connections open (--max-connections); new connections are refused`)
+    log.warn(
+      { maxConnections: max, refused },
+      `${flavor} listener: ${max} connections open (--max-connections); new connections are refused`,
+    )
     lastWarning = now
     refused = 0
   })
@@ -184,8 +204,7 @@ export function defaultMaxConnections(): number {
   return Math.max(16, Math.floor(limit / 4))
 }
 
-const hasBody = (req: FastifyRequest) =>
-  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
+const hasBody = (req: FastifyRequest) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 
 /** The whole body has come in (`complete`: Node's parser saw its end; inject() has only `readableEnded`). */
 const bodyReceived = (req: FastifyRequest) => req.raw.complete || req.raw.readableEnded

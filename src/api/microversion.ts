@@ -2,7 +2,10 @@
 // `X-OpenStack-Nova-API-Version: X.Y`; absent means the minimum, `latest` the maximum.
 import { BadRequest, NotAcceptable } from '../errors.ts'
 
-export interface Microversion { major: number; minor: number }
+export interface Microversion {
+  major: number
+  minor: number
+}
 
 /** Only what Skiff implements faithfully is advertised: every shape is exact at each version. */
 export const MIN_VERSION: Microversion = { major: 2, minor: 1 }
@@ -33,7 +36,9 @@ export function parseMicroversion(raw: string | undefined): Microversion {
   if (!m) throw new BadRequest(`API Version String ${raw} is of invalid format. Must be of format MajorNum.MinorNum.`)
   const v = { major: Number(m[1]), minor: Number(m[2]) }
   if (compare(v, MIN_VERSION) < 0 || compare(v, MAX_VERSION) > 0) {
-    throw new NotAcceptable(`Version ${raw} is not supported by the API. Minimum is ${formatVersion(MIN_VERSION)} and maximum is ${formatVersion(MAX_VERSION)}.`)
+    throw new NotAcceptable(
+      `Version ${raw} is not supported by the API. Minimum is ${formatVersion(MIN_VERSION)} and maximum is ${formatVersion(MAX_VERSION)}.`,
+    )
   }
   return v
 }

@@ -5,7 +5,9 @@
 // not depend on it).
 
 /** A value still to print, as opposed to text to emit as it is. */
-class Pending { constructor(readonly v: unknown) {} }
+class Pending {
+  constructor(readonly v: unknown) {}
+}
 
 function reprScalar(v: unknown): string {
   if (v === null || v === undefined) return 'None'
@@ -20,7 +22,10 @@ export function pyRepr(value: unknown): string {
   const todo: Array<string | Pending> = [new Pending(value)]
   while (todo.length > 0) {
     const t = todo.pop()!
-    if (typeof t === 'string') { out.push(t); continue }
+    if (typeof t === 'string') {
+      out.push(t)
+      continue
+    }
     const v = t.v
     if (Array.isArray(v)) {
       // Pushed in reverse: the work list is a stack.

@@ -17,7 +17,10 @@ declare module 'fastify' {
   }
 }
 
-interface Bucket { tokens: number; at: number }
+interface Bucket {
+  tokens: number
+  at: number
+}
 
 /** Per-key token buckets; `now` in milliseconds, injectable for tests. */
 export class TokenBuckets {
@@ -68,7 +71,10 @@ export interface ActionBuckets {
  * Limit routes with `config.rateLimited` to `perMinute` requests per project; 0 turns it off.
  * `buckets`: shared ones (PostgreSQL); by default this process's, in memory.
  */
-export function installActionRateLimit(app: FastifyInstance, opts: { perMinute: number; now?: () => number; buckets?: ActionBuckets | undefined }) {
+export function installActionRateLimit(
+  app: FastifyInstance,
+  opts: { perMinute: number; now?: () => number; buckets?: ActionBuckets | undefined },
+) {
   if (opts.perMinute <= 0) return
   const buckets = opts.buckets ?? new TokenBuckets(opts.perMinute, opts.now)
   // preValidation: after every onRequest hook (authentication, microversion), before the
@@ -77,7 +83,13 @@ export function installActionRateLimit(app: FastifyInstance, opts: { perMinute: 
     if (!req.routeOptions.config?.rateLimited) return
     // Every server action needs member: a reader's request is refused by policy anyway, and must
     // not spend the project's budget (a reader could otherwise lock its members out).
-    if (!holdsRole(req.auth.roles.map((r) => r.name), 'member')) return
+    if (
+      !holdsRole(
+        req.auth.roles.map((r) => r.name),
+        'member',
+      )
+    )
+      return
     const wait = await buckets.take(scopeOf(req))
     // Nova's legacy limits middleware: 413 overLimit, "This request was rate-limited."
     if (wait > 0) throw new OverLimit('This request was rate-limited.', wait)

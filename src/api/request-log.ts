@@ -28,7 +28,11 @@ export function installRequestLog(app: FastifyInstance) {
 
   app.addHook('onResponse', async (req, reply) => {
     const line: Record<string, unknown> = {
-      method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, remote: req.ip,
+      method: req.method,
+      url: req.url,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      remote: req.ip,
     }
     const action = actionOf(req)
     if (action !== undefined) line.action = action

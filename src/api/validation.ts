@@ -71,7 +71,10 @@ export function novaValidationMessage(errors: AjvError[]): string {
   // only when no branch applies. Prefer a type error on the same path, as jsonschema does.
   const first = errors[0]
   if (!first) return 'Invalid input'
-  const segments = first.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+  const segments = first.instancePath
+    .split('/')
+    .filter(Boolean)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
   const message = jsonschemaMessage(first)
   if (segments.length === 0) return message
   const field = segments[segments.length - 1]!

@@ -24,11 +24,20 @@ process.umask(0o077)
 
 // Secrets never reach the logs, whatever logs them.
 const REDACT = [
-  'password', '*.password', 'adminPass', '*.adminPass', 'admin_pass', '*.admin_pass',
-  'req.headers["x-auth-token"]', 'req.headers["x-subject-token"]', 'res.headers["x-subject-token"]',
-  'headers["x-auth-token"]', 'headers["x-subject-token"]',
+  'password',
+  '*.password',
+  'adminPass',
+  '*.adminPass',
+  'admin_pass',
+  '*.admin_pass',
+  'req.headers["x-auth-token"]',
+  'req.headers["x-subject-token"]',
+  'res.headers["x-subject-token"]',
+  'headers["x-auth-token"]',
+  'headers["x-subject-token"]',
   // The Idempotency-Key unseals the adminPass stored with a replayable answer.
-  'req.headers["idempotency-key"]', 'headers["idempotency-key"]',
+  'req.headers["idempotency-key"]',
+  'headers["idempotency-key"]',
 ]
 
 function makeLogger(level: string) {
@@ -48,7 +57,8 @@ function fail(message: string): never {
 function failStart(err: unknown, logger?: pino.Logger): never {
   const e = err as NodeJS.ErrnoException
   if (err instanceof ConfigError) fail(err.message)
-  if (e.code === 'EADDRINUSE') fail(`cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port)`)
+  if (e.code === 'EADDRINUSE')
+    fail(`cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port)`)
   if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`cannot listen: ${e.message} (check --host)`)
   logger?.debug({ err }, 'start failed')
   fail((e.message || String(err)).split('\n')[0]!)
@@ -100,18 +110,22 @@ serve.action(async (opts: Record<string, unknown>) => {
   }
   const generated = config.adminPassword === undefined && skiff.passwords.admin !== undefined
   const cloud = skiff.passwords.demo !== undefined ? 'skiff-demo' : 'skiff-admin'
-  process.stdout.write([
-    'Skiff is running.',
-    `  identity  ${skiff.urls.identity}/v3`,
-    `  compute   ${skiff.urls.compute}/v2.1`,
-    `  image     ${skiff.urls.image}`,
-    `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
-    `  driver    ${config.driver}${config.agent ? ` (agent ${config.agentHost})` : ' (no agent)'}`,
-    ...credentialLines(skiff, config.dataDir),
-    generated ? '  (admin password generated at first start; it is in admin-openrc)' : '',
-    skiff.files.length > 0 ? `Try: OS_CLIENT_CONFIG_FILE=${skiff.files[0]} openstack --os-cloud ${cloud} server list` : '',
-    '',
-  ].filter((l) => l !== '').join('\n') + '\n')
+  process.stdout.write(
+    [
+      'Skiff is running.',
+      `  identity  ${skiff.urls.identity}/v3`,
+      `  compute   ${skiff.urls.compute}/v2.1`,
+      `  image     ${skiff.urls.image}`,
+      `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
+      `  driver    ${config.driver}${config.agent ? ` (agent ${config.agentHost})` : ' (no agent)'}`,
+      ...credentialLines(skiff, config.dataDir),
+      generated ? '  (admin password generated at first start; it is in admin-openrc)' : '',
+      skiff.files.length > 0 ? `Try: OS_CLIENT_CONFIG_FILE=${skiff.files[0]} openstack --os-cloud ${cloud} server list` : '',
+      '',
+    ]
+      .filter((l) => l !== '')
+      .join('\n') + '\n',
+  )
 
   let closing = false
   const shutdown = async (signal: string) => {
@@ -129,9 +143,11 @@ serve.action(async (opts: Record<string, unknown>) => {
 function credentialLines(c: Pick<Credentials, 'files' | 'unknown'>, dataDir: string): string[] {
   const lines = c.files.length > 0 ? ['Credentials (mode 0600):', ...c.files.map((f) => `  ${f}`)] : []
   if (c.unknown.length > 0) {
-    lines.push(`Passwords not known in ${path.resolve(dataDir)} for ${c.unknown.join(', ')}: their accounts were made by another Skiff on this database `
-      + 'and only password hashes are stored. Copy clouds.yaml and the openrc files from its data dir, or run '
-      + '`skiff credentials --reset` (same --data-dir and --database-url) to set new passwords (files written before then stop working).')
+    lines.push(
+      `Passwords not known in ${path.resolve(dataDir)} for ${c.unknown.join(', ')}: their accounts were made by another Skiff on this database ` +
+        'and only password hashes are stored. Copy clouds.yaml and the openrc files from its data dir, or run ' +
+        '`skiff credentials --reset` (same --data-dir and --database-url) to set new passwords (files written before then stop working).',
+    )
   }
   return lines
 }
@@ -153,8 +169,11 @@ function sharedConfig(opts: Record<string, unknown>): Config {
 }
 
 const images = program.command('images').description('guest images for the qemu driver')
-images.command('build')
-  .description('build the guest (kernel, initrd, qcow2 with busybox and dropbear) from Debian packages and register skiff-base and skiff-rescue')
+images
+  .command('build')
+  .description(
+    'build the guest (kernel, initrd, qcow2 with busybox and dropbear) from Debian packages and register skiff-base and skiff-rescue',
+  )
   .option('--config <file>', 'JSON file with configuration keys')
   .option('--data-dir <dir>', 'data dir (as for serve)')
   .option('--database-url <url>', 'database (as for serve)')
@@ -179,10 +198,19 @@ images.command('build')
       failStart(err)
     }
     try {
-      const { kept } = await registerGuest(new ImageService(new ImagesRepo(store.db, systemClock), systemClock, chooseImageStore(config.imageStore, store.db, imageDir(config.dataDir))), guestFiles(outDir))
-      console.log(kept
-        ? `kept the images already registered in ${describeDatabaseUrl(config.databaseUrl)} (images are immutable); to register this build, first: openstack image delete skiff-base skiff-rescue skiff-guest-kernel skiff-guest-ramdisk`
-        : `registered skiff-base and skiff-rescue (qcow2) in ${describeDatabaseUrl(config.databaseUrl)}`)
+      const { kept } = await registerGuest(
+        new ImageService(
+          new ImagesRepo(store.db, systemClock),
+          systemClock,
+          chooseImageStore(config.imageStore, store.db, imageDir(config.dataDir)),
+        ),
+        guestFiles(outDir),
+      )
+      console.log(
+        kept
+          ? `kept the images already registered in ${describeDatabaseUrl(config.databaseUrl)} (images are immutable); to register this build, first: openstack image delete skiff-base skiff-rescue skiff-guest-kernel skiff-guest-ramdisk`
+          : `registered skiff-base and skiff-rescue (qcow2) in ${describeDatabaseUrl(config.databaseUrl)}`,
+      )
     } finally {
       await store.close()
     }
@@ -190,15 +218,31 @@ images.command('build')
 
 // The agent takes the options that concern a host; `--host` names the host (the API's bind
 // address means nothing to an agent).
-const AGENT_KEYS: (keyof Config)[] = ['dataDir', 'databaseUrl', 'secretKeyFile', 'driver', 'simulatedDelayMs', 'logLevel', 'hostDownAfterSeconds', 'taskLeaseSeconds', 'hostVcpus', 'hostRamMb', 'hostDiskGb', 'rescueTimeoutSeconds', 'enableInstancePassword']
+const AGENT_KEYS: (keyof Config)[] = [
+  'dataDir',
+  'databaseUrl',
+  'secretKeyFile',
+  'driver',
+  'simulatedDelayMs',
+  'logLevel',
+  'hostDownAfterSeconds',
+  'taskLeaseSeconds',
+  'hostVcpus',
+  'hostRamMb',
+  'hostDiskGb',
+  'rescueTimeoutSeconds',
+  'enableInstancePassword',
+]
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
 agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')
 agentCmd.addOption(new Option('--host <name>', 'name of this hypervisor host [env SKIFF_AGENT_HOST]'))
-agentCmd.addOption(new Option('--simulated-hosts <n>', 'run N simulated hosts NAME-1 ... NAME-N in this process (load tests)').argParser((v) => {
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 1) fail(`--simulated-hosts expects a positive integer, got '${v}'`)
-  return n
-}))
+agentCmd.addOption(
+  new Option('--simulated-hosts <n>', 'run N simulated hosts NAME-1 ... NAME-N in this process (load tests)').argParser((v) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 1) fail(`--simulated-hosts expects a positive integer, got '${v}'`)
+    return n
+  }),
+)
 for (const o of OPTIONS.filter((x) => AGENT_KEYS.includes(x.key))) {
   if (o.kind === 'bool') {
     agentCmd.addOption(new Option(o.flag, `${o.help} [env ${o.env}]`))
@@ -220,13 +264,16 @@ agentCmd.action(async (opts: Record<string, unknown>) => {
     }
     failStart(err, logger)
   }
-  const names = agent.hosts.length === 1 ? `host ${agent.hosts[0]}` : `${agent.hosts.length} hosts ${agent.hosts[0]} ... ${agent.hosts.at(-1)}`
-  process.stdout.write([
-    `Skiff agent of ${names} is running.`,
-    `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
-    `  driver    ${config.driver}`,
-    '',
-  ].join('\n'))
+  const names =
+    agent.hosts.length === 1 ? `host ${agent.hosts[0]}` : `${agent.hosts.length} hosts ${agent.hosts[0]} ... ${agent.hosts.at(-1)}`
+  process.stdout.write(
+    [
+      `Skiff agent of ${names} is running.`,
+      `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
+      `  driver    ${config.driver}`,
+      '',
+    ].join('\n'),
+  )
   let closing = false
   const shutdown = async (signal: string) => {
     if (closing) return
@@ -239,7 +286,8 @@ agentCmd.action(async (opts: Record<string, unknown>) => {
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
 })
 
-program.command('credentials')
+program
+  .command('credentials')
   .description('write clouds.yaml and the openrc files of the bootstrap accounts into the data dir, for an admin who has the database')
   .argument('[user...]', `accounts to --reset (default: all of ${BOOTSTRAP_USERS.join(', ')})`)
   .option('--reset', 'set new passwords (the files written before for these accounts stop working; their tokens are revoked)')
@@ -248,11 +296,14 @@ program.command('credentials')
   .option('--database-url <url>', 'database (as for serve)')
   .option('--host <addr>', 'address identity listens on (as for serve), for the auth URL in the files')
   .option('--identity-port <port>', 'identity port (as for serve), for the auth URL in the files')
-  .addHelpText('after', `
+  .addHelpText(
+    'after',
+    `
 Only password hashes are in the database: the passwords are known only to the data dir that
 generated them (.credentials.json). Without --reset this writes the files of the accounts that
 data dir knows and names the others; copy those files from the first host's data dir, or reset.
-`)
+`,
+  )
   .action(async (users: string[], opts: Record<string, unknown>) => {
     const config = sharedConfig(opts)
     const wrong = users.filter((u) => !BOOTSTRAP_USERS.includes(u))
@@ -270,18 +321,28 @@ data dir knows and names the others; copy those files from the first host's data
     let result: Credentials
     try {
       const accounts = new IdentityRepo(store.db, store.dialect)
-      if ((await accounts.userNamesIn(BOOTSTRAP_USERS)).length === 0) fail(`no bootstrap accounts in ${describeDatabaseUrl(config.databaseUrl)}: start \`skiff serve\` on it first`)
+      if ((await accounts.userNamesIn(BOOTSTRAP_USERS)).length === 0)
+        fail(`no bootstrap accounts in ${describeDatabaseUrl(config.databaseUrl)}: start \`skiff serve\` on it first`)
       const host = publicHost(config)
-      const authUrl = endpointUrls({ identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`, compute: '', image: '' }).identity
+      const authUrl = endpointUrls({
+        identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`,
+        compute: '',
+        image: '',
+      }).identity
       result = await syncCredentials({ accounts, dataDir: config.dataDir, authUrl, set })
     } finally {
       await store.close()
     }
-    if (opts.reset) console.log(`New passwords for ${Object.keys(set).join(', ')}. Files written before for them no longer work; their tokens are revoked.`)
+    if (opts.reset)
+      console.log(
+        `New passwords for ${Object.keys(set).join(', ')}. Files written before for them no longer work; their tokens are revoked.`,
+      )
     const lines = credentialLines(result, config.dataDir)
     if (result.unknown.length > 0) {
       if (result.files.length > 0) console.log(lines.slice(0, -1).join('\n'))
-      fail(`passwords not known in ${path.resolve(config.dataDir)} for ${result.unknown.join(', ')} (only hashes are stored): copy clouds.yaml and the openrc files from the data dir of the Skiff that made them, or run \`skiff credentials --reset\` to set new ones`)
+      fail(
+        `passwords not known in ${path.resolve(config.dataDir)} for ${result.unknown.join(', ')} (only hashes are stored): copy clouds.yaml and the openrc files from the data dir of the Skiff that made them, or run \`skiff credentials --reset\` to set new ones`,
+      )
     }
     console.log(lines.join('\n'))
   })

@@ -10,7 +10,7 @@ export function canonicalIPv6(address: string): string {
   // netaddr keeps the dotted tail of IPv4-mapped addresses.
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host)
   if (!mapped) return host
-  const hi = parseInt(mapped[1]!, 16), lo = parseInt(mapped[2]!, 16)
+  const hi = parseInt(mapped[1]!, 16),
+    lo = parseInt(mapped[2]!, 16)
   return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`
 }
-

@@ -51,12 +51,17 @@ export class FlavorService {
   }
 
   async list(q: FlavorQuery): Promise<FlavorRow[]> {
-    const col = (['id', 'name', 'memory_mb', 'ram', 'vcpus', 'root_gb', 'disk', 'flavorid', 'swap', 'ephemeral_gb', 'rxtx_factor'].includes(q.sortKey) ? q.sortKey : 'flavorid')
+    const col = ['id', 'name', 'memory_mb', 'ram', 'vcpus', 'root_gb', 'disk', 'flavorid', 'swap', 'ephemeral_gb', 'rxtx_factor'].includes(
+      q.sortKey,
+    )
+      ? q.sortKey
+      : 'flavorid'
     const column = ({ memory_mb: 'ram', root_gb: 'disk', flavorid: 'id', ephemeral_gb: 'ephemeral' } as Record<string, string>)[col] ?? col
     let rows = await this.#repo.list(q)
     const numeric = column !== 'id' && column !== 'name'
     rows.sort((a, b) => {
-      const x = (a as unknown as Record<string, unknown>)[column], y = (b as unknown as Record<string, unknown>)[column]
+      const x = (a as unknown as Record<string, unknown>)[column],
+        y = (b as unknown as Record<string, unknown>)[column]
       const c = numeric ? Number(x) - Number(y) : String(x).localeCompare(String(y), 'en', { numeric: true })
       return (q.sortDir === 'desc' ? -c : c) || a.id.localeCompare(b.id)
     })
@@ -74,9 +79,20 @@ export class FlavorService {
     if (clash?.id === id) throw new Conflict(`Flavor with ID ${id} already exists.`)
     if (clash) throw new Conflict(`Flavor with name ${f.name} already exists.`)
     const row: FlavorRow = {
-      id, name: f.name, ram: f.ram, vcpus: f.vcpus, disk: f.disk, ephemeral: f.ephemeral ?? 0, swap: f.swap ?? 0,
-      rxtx_factor: f.rxtxFactor ?? 1, is_public: f.isPublic === false ? 0 : 1, disabled: 0, description: f.description ?? null,
-      extra_specs: '{}', created_at: this.#clock.now().toISOString(), deleted: 0,
+      id,
+      name: f.name,
+      ram: f.ram,
+      vcpus: f.vcpus,
+      disk: f.disk,
+      ephemeral: f.ephemeral ?? 0,
+      swap: f.swap ?? 0,
+      rxtx_factor: f.rxtxFactor ?? 1,
+      is_public: f.isPublic === false ? 0 : 1,
+      disabled: 0,
+      description: f.description ?? null,
+      extra_specs: '{}',
+      created_at: this.#clock.now().toISOString(),
+      deleted: 0,
     }
     // A deleted flavor keeps its row (servers still point at it); its id can be reused.
     await this.#repo.insertReplacingDeleted(row)
@@ -106,5 +122,7 @@ export class FlavorService {
 }
 
 export class FlavorExtraSpecNotFound extends NotFound {
-  constructor(id: string, key: string) { super(`Flavor ${id} has no extra specs with key ${key}.`) }
+  constructor(id: string, key: string) {
+    super(`Flavor ${id} has no extra specs with key ${key}.`)
+  }
 }

@@ -24,7 +24,11 @@ export class InstanceActionService {
   }
 
   /** The action of one request; its events only for admins (at 2.1, the os-instance-actions:events policy). */
-  async show(ctx: AuthContext, serverId: string, requestId: string): Promise<{ action: InstanceAction; events: InstanceActionEvent[] | undefined }> {
+  async show(
+    ctx: AuthContext,
+    serverId: string,
+    requestId: string,
+  ): Promise<{ action: InstanceAction; events: InstanceActionEvent[] | undefined }> {
     const s = await this.#servers.get(ctx, serverId)
     authorize(ctx, 'os_compute_api:os-instance-actions:show', 'reader')
     const action = await this.#repo.byRequest(s.id, requestId)

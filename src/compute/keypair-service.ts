@@ -73,7 +73,11 @@ export class KeypairService {
       // Generated off the event loop: an RSA key takes tens of milliseconds of CPU.
       const pair = await generateRsaPair('rsa', { modulusLength: 2048 })
       const jwk = pair.publicKey.export({ format: 'jwk' })
-      blob = Buffer.concat([sshString(Buffer.from('ssh-rsa')), mpint(Buffer.from(jwk.e!, 'base64url')), mpint(Buffer.from(jwk.n!, 'base64url'))])
+      blob = Buffer.concat([
+        sshString(Buffer.from('ssh-rsa')),
+        mpint(Buffer.from(jwk.e!, 'base64url')),
+        mpint(Buffer.from(jwk.n!, 'base64url')),
+      ])
       publicKey = `ssh-rsa ${blob.toString('base64')} Generated-by-Skiff`
       privateKey = pair.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString()
     } else {
@@ -81,8 +85,12 @@ export class KeypairService {
     }
     if (await this.find(userId, name)) throw new Conflict(`Key pair '${name}' already exists.`)
     const row: KeypairRow = {
-      user_id: userId, name, type: 'ssh',
-      public_key: publicKey.trim(), fingerprint: fingerprint(blob), created_at: this.#clock.now().toISOString(),
+      user_id: userId,
+      name,
+      type: 'ssh',
+      public_key: publicKey.trim(),
+      fingerprint: fingerprint(blob),
+      created_at: this.#clock.now().toISOString(),
     }
     try {
       await this.#repo.insert(row)

@@ -7,7 +7,13 @@ import { holdsRole, type Role } from '../identity/roles.ts'
 export type { Role }
 
 export function hasRole(ctx: AuthContext, needed: Role): boolean {
-  return ctx.isAdmin || holdsRole(ctx.roles.map((r) => r.name), needed)
+  return (
+    ctx.isAdmin ||
+    holdsRole(
+      ctx.roles.map((r) => r.name),
+      needed,
+    )
+  )
 }
 
 /** Throws Nova's 403 unless the caller holds `needed` (checked after the 404, as Nova does). */

@@ -67,7 +67,16 @@ export class RescueExpiry {
 function systemContext(projectId: string): AuthContext {
   const now = new Date().toISOString()
   return {
-    userId: 'skiff-rescue-timeout', userName: 'skiff', projectId, projectName: null, domainScopeId: null,
-    roles: [{ id: 'admin', name: 'admin' }], isAdmin: true, methods: [], auditId: '', issuedAt: now, expiresAt: now,
+    userId: 'skiff-rescue-timeout',
+    userName: 'skiff',
+    projectId,
+    projectName: null,
+    domainScopeId: null,
+    roles: [{ id: 'admin', name: 'admin' }],
+    isAdmin: true,
+    methods: [],
+    auditId: '',
+    issuedAt: now,
+    expiresAt: now,
   }
 }

@@ -61,16 +61,25 @@ export class RescueService {
     // Nova echoes a given password verbatim, even "" (its manager then generates another).
     const adminPass = req.adminPass ?? generateInstancePassword()
     const bootPass = adminPass === '' ? generateInstancePassword() : adminPass
-    const auto = req.autoUnrescueAfter === undefined ? (this.#d.rescueTimeoutSeconds || null) : req.autoUnrescueAfter
+    const auto = req.autoUnrescueAfter === undefined ? this.#d.rescueTimeoutSeconds || null : req.autoUnrescueAfter
     const payload = {
-      rescueImageId: image.id, previousVmState: s.vm_state, previousPowerState: s.power_state,
+      rescueImageId: image.id,
+      previousVmState: s.vm_state,
+      previousPowerState: s.power_state,
       sealed: this.#d.sealer.seal({ adminPass: bootPass, authorizedKeys }),
     }
     await this.#d.actions.begin(ctx, s, RULES.rescue, payload, requestId, {}, async (trx) => {
-      await this.#d.rescues.insert({
-        server_id: s.id, image_id: image.id, request_id: requestId, user_id: ctx.userId,
-        public_keys: JSON.stringify(authorizedKeys), auto_unrescue_seconds: auto,
-      }, trx)
+      await this.#d.rescues.insert(
+        {
+          server_id: s.id,
+          image_id: image.id,
+          request_id: requestId,
+          user_id: ctx.userId,
+          public_keys: JSON.stringify(authorizedKeys),
+          auto_unrescue_seconds: auto,
+        },
+        trx,
+      )
     })
     return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined, imageId: image.id }
   }

@@ -8,9 +8,16 @@ import type { HostUsage, PlacementRepo } from '../store/placement-repo.ts'
 import type { Tx } from '../store/schema.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 
-export interface Demand { vcpus: number; ramMb: number; diskGb: number }
+export interface Demand {
+  vcpus: number
+  ramMb: number
+  diskGb: number
+}
 
-export interface Candidate { name: string; free: Demand }
+export interface Candidate {
+  name: string
+  free: Demand
+}
 
 export class Scheduler {
   readonly #placement: PlacementRepo
@@ -24,7 +31,9 @@ export class Scheduler {
   /** Live hosts with room for `demand`, best first. Read outside the create transaction. */
   async candidates(demand: Demand): Promise<Candidate[]> {
     const rows = await this.#placement.liveHosts(this.#hosts.upSince())
-    return rows.map(toCandidate).filter((c) => fits(c.free, demand))
+    return rows
+      .map(toCandidate)
+      .filter((c) => fits(c.free, demand))
       .sort((a, b) => b.free.ramMb - a.free.ramMb || b.free.vcpus - a.free.vcpus || (a.name < b.name ? -1 : 1))
   }
 
@@ -39,7 +48,10 @@ export class Scheduler {
       const row = await this.#placement.lockedHost(trx, c.name)
       if (!row) continue
       const fresh = toCandidate(row)
-      if (!fits(fresh.free, demand)) { c.free = fresh.free; continue }
+      if (!fits(fresh.free, demand)) {
+        c.free = fresh.free
+        continue
+      }
       c.free = { vcpus: fresh.free.vcpus - demand.vcpus, ramMb: fresh.free.ramMb - demand.ramMb, diskGb: fresh.free.diskGb - demand.diskGb }
       return c.name
     }

@@ -26,19 +26,65 @@ export interface ActionRule<K extends ServerTaskKind = ServerTaskKind> {
 }
 
 export const RULES = {
-  stop: { action: 'stop', policy: 'os_compute_api:servers:stop', vmStates: ['active', 'error'], taskState: 'powering-off', kind: 'server.stop' },
-  start: { action: 'start', policy: 'os_compute_api:servers:start', vmStates: ['stopped'], taskState: 'powering-on', kind: 'server.start' },
-  pause: { action: 'pause', policy: 'os_compute_api:os-pause-server:pause', vmStates: ['active'], taskState: 'pausing', kind: 'server.pause' },
-  unpause: { action: 'unpause', policy: 'os_compute_api:os-pause-server:unpause', vmStates: ['paused'], taskState: 'unpausing', kind: 'server.unpause' },
-  softReboot: { action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active'], taskState: 'rebooting', kind: 'server.reboot' },
-  hardReboot: {
-    action: 'reboot', policy: 'os_compute_api:servers:reboot', vmStates: ['active', 'stopped', 'paused', 'suspended', 'error'],
-    taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'rebooting_hard', 'unpausing', 'pausing'],
-    taskState: 'rebooting_hard', kind: 'server.reboot',
+  stop: {
+    action: 'stop',
+    policy: 'os_compute_api:servers:stop',
+    vmStates: ['active', 'error'],
+    taskState: 'powering-off',
+    kind: 'server.stop',
   },
-  rebuild: { action: 'rebuild', policy: 'os_compute_api:servers:rebuild', vmStates: ['active', 'stopped', 'error'], taskState: 'rebuilding', kind: 'server.rebuild' },
-  rescue: { action: 'rescue', policy: 'os_compute_api:os-rescue', vmStates: ['active', 'stopped', 'error'], mustHaveLaunched: true, taskState: 'rescuing', kind: 'server.rescue' },
-  unrescue: { action: 'unrescue', policy: 'os_compute_api:os-unrescue', vmStates: ['rescued'], taskState: 'unrescuing', kind: 'server.unrescue' },
+  start: { action: 'start', policy: 'os_compute_api:servers:start', vmStates: ['stopped'], taskState: 'powering-on', kind: 'server.start' },
+  pause: {
+    action: 'pause',
+    policy: 'os_compute_api:os-pause-server:pause',
+    vmStates: ['active'],
+    taskState: 'pausing',
+    kind: 'server.pause',
+  },
+  unpause: {
+    action: 'unpause',
+    policy: 'os_compute_api:os-pause-server:unpause',
+    vmStates: ['paused'],
+    taskState: 'unpausing',
+    kind: 'server.unpause',
+  },
+  softReboot: {
+    action: 'reboot',
+    policy: 'os_compute_api:servers:reboot',
+    vmStates: ['active'],
+    taskState: 'rebooting',
+    kind: 'server.reboot',
+  },
+  hardReboot: {
+    action: 'reboot',
+    policy: 'os_compute_api:servers:reboot',
+    vmStates: ['active', 'stopped', 'paused', 'suspended', 'error'],
+    taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'rebooting_hard', 'unpausing', 'pausing'],
+    taskState: 'rebooting_hard',
+    kind: 'server.reboot',
+  },
+  rebuild: {
+    action: 'rebuild',
+    policy: 'os_compute_api:servers:rebuild',
+    vmStates: ['active', 'stopped', 'error'],
+    taskState: 'rebuilding',
+    kind: 'server.rebuild',
+  },
+  rescue: {
+    action: 'rescue',
+    policy: 'os_compute_api:os-rescue',
+    vmStates: ['active', 'stopped', 'error'],
+    mustHaveLaunched: true,
+    taskState: 'rescuing',
+    kind: 'server.rescue',
+  },
+  unrescue: {
+    action: 'unrescue',
+    policy: 'os_compute_api:os-unrescue',
+    vmStates: ['rescued'],
+    taskState: 'unrescuing',
+    kind: 'server.unrescue',
+  },
 } satisfies Record<string, ActionRule>
 
 export interface ServerActionsDeps {
@@ -76,20 +122,38 @@ export class ServerActions {
     if (host && !(await this.#d.hosts.isUp(host))) throw new ServiceUnavailable(`Compute service of ${host} is unavailable at this time.`)
   }
 
-  async start<K extends ServerTaskKind>(ctx: AuthContext, id: string, rule: ActionRule<K>, payload: ServerTaskPayloads[K], requestId: string): Promise<void> {
+  async start<K extends ServerTaskKind>(
+    ctx: AuthContext,
+    id: string,
+    rule: ActionRule<K>,
+    payload: ServerTaskPayloads[K],
+    requestId: string,
+  ): Promise<void> {
     const s = await this.check(ctx, id, rule)
     return this.begin(ctx, s, rule, payload, requestId)
   }
 
   /** The compare-and-set, the instance action and the task, in one transaction. */
-  async begin<K extends ServerTaskKind>(ctx: AuthContext, s: Server, rule: ActionRule<K>, payload: ServerTaskPayloads[K], requestId: string,
-    extra: Partial<Server> = {}, alsoInTransaction?: (trx: Tx) => Promise<void>): Promise<void> {
+  async begin<K extends ServerTaskKind>(
+    ctx: AuthContext,
+    s: Server,
+    rule: ActionRule<K>,
+    payload: ServerTaskPayloads[K],
+    requestId: string,
+    extra: Partial<Server> = {},
+    alsoInTransaction?: (trx: Tx) => Promise<void>,
+  ): Promise<void> {
     // Actions are refused before they start on a server without a host (they need one launched or
     // running: its vm_state says so); a server in ERROR for want of a host has none to act on.
     const host = s.host
     if (host === null) throw new InstanceInvalidState(s.id, rule.action, 'vm_state', s.vm_state)
     await this.#d.repo.transaction(async (trx) => {
-      const ok = await this.#d.repo.cas(s.id, { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] }, { ...extra, task_state: rule.taskState }, trx)
+      const ok = await this.#d.repo.cas(
+        s.id,
+        { vmStates: rule.vmStates, taskStates: rule.taskStates ?? [null] },
+        { ...extra, task_state: rule.taskState },
+        trx,
+      )
       if (!ok) {
         // Someone else changed it between our read and our write: answer as if we had seen it.
         const fresh = await this.#d.repo.get(s.id, trx)
@@ -97,7 +161,10 @@ export class ServerActions {
         assertState(fresh, rule)
         throw new InstanceInvalidState(s.id, rule.action, 'task_state', fresh.task_state)
       }
-      await this.#d.actions.record({ server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await this.#d.actions.record(
+        { server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
+        trx,
+      )
       await alsoInTransaction?.(trx)
       await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
     })

@@ -22,7 +22,9 @@ import type { ServerService } from './server-service.ts'
 import type { ConsolePayload, ServerTaskPayloads } from './server-tasks.ts'
 
 /** What the API sends and the agent answers. `output` null: the host has no VM for the server. */
-interface ConsoleAnswer { output: string | null }
+interface ConsoleAnswer {
+  output: string | null
+}
 
 /** The last `length` lines of a console (all when negative), as Nova's get_console_output cuts it. */
 export function lastLines(text: string, length: number): string {
@@ -56,9 +58,16 @@ export class ServerConsole {
     let answer: ConsoleAnswer
     try {
       // A subject of its own: the call runs beside whatever task the server has running.
-      answer = await this.#d.queue.call<ConsoleAnswer>({
-        kind: 'server.console', subjectId: `console-${randomUUID()}`, host: s.host, payload: { serverId: s.id, length } satisfies ConsolePayload, requestId,
-      }, this.#d.timeoutMs)
+      answer = await this.#d.queue.call<ConsoleAnswer>(
+        {
+          kind: 'server.console',
+          subjectId: `console-${randomUUID()}`,
+          host: s.host,
+          payload: { serverId: s.id, length } satisfies ConsolePayload,
+          requestId,
+        },
+        this.#d.timeoutMs,
+      )
     } catch (err) {
       if (err instanceof CallTimedOut) throw new ServiceUnavailable(`Compute service of ${s.host} is unavailable at this time.`)
       throw err

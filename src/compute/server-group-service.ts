@@ -13,7 +13,9 @@ export const SERVER_GROUP_QUOTAS = { groups: 10, members: 10 }
 export type GroupPolicy = 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity'
 
 export class InstanceGroupNotFound extends NotFound {
-  constructor(id: string) { super(`Instance group ${id} could not be found.`) }
+  constructor(id: string) {
+    super(`Instance group ${id} could not be found.`)
+  }
 }
 
 export interface ServerGroup extends ServerGroupRow {
@@ -44,7 +46,8 @@ export class ServerGroupService {
     if (!projectId) throw new Forbidden('A project-scoped token is required.')
     const row: ServerGroupRow = { id: randomUUID(), name, policy, project_id: projectId, user_id: ctx.userId, created_at: this.#now() }
     await this.#repo.transaction(async (trx) => {
-      if (await this.#repo.count(projectId, trx) >= SERVER_GROUP_QUOTAS.groups) throw new Forbidden('Quota exceeded, too many server groups.')
+      if ((await this.#repo.count(projectId, trx)) >= SERVER_GROUP_QUOTAS.groups)
+        throw new Forbidden('Quota exceeded, too many server groups.')
       await this.#repo.insert(row, trx)
     })
     return { ...row, members: [] }
@@ -53,7 +56,7 @@ export class ServerGroupService {
   async list(ctx: AuthContext, q: { allProjects: boolean; limit?: number; offset?: number }): Promise<ServerGroup[]> {
     authorize(ctx, 'os_compute_api:os-server-groups:index', 'reader')
     if (q.allProjects) authorize(ctx, 'os_compute_api:os-server-groups:index:all_projects', 'admin')
-    let rows = await this.#repo.list(q.allProjects ? undefined : ctx.projectId ?? '')
+    let rows = await this.#repo.list(q.allProjects ? undefined : (ctx.projectId ?? ''))
     rows = rows.slice(q.offset ?? 0)
     if (q.limit !== undefined) rows = rows.slice(0, q.limit)
     return this.#withMembers(rows)

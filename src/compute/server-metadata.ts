@@ -62,7 +62,13 @@ export class ServerMetadataService {
     await this.#update(ctx, id, item, 'update', key)
   }
 
-  async #update(ctx: AuthContext, id: string, items: Metadata, how: 'create' | 'update' | 'update_all', uriKey?: string): Promise<Metadata> {
+  async #update(
+    ctx: AuthContext,
+    id: string,
+    items: Metadata,
+    how: 'create' | 'update' | 'update_all',
+    uriKey?: string,
+  ): Promise<Metadata> {
     let s = await this.#servers.get(ctx, id)
     authorize(ctx, `os_compute_api:server-metadata:${how}`, 'member')
     if (uriKey !== undefined && !Object.hasOwn(items, uriKey)) throw new BadRequest('Request body and URI mismatch')
@@ -96,9 +102,16 @@ export class ServerMetadataService {
 
   /** False when the server changed since `s` was read: the caller re-reads and decides again. */
   #write(ctx: AuthContext, s: Server, metadata: Metadata): Promise<boolean> {
-    return this.#repo.cas(s.id, {
-      vmStates: WRITABLE_VM_STATES, taskStates: [null], metadata: s.metadata, unlocked: !ctx.isAdmin,
-    }, { metadata: JSON.stringify(metadata) })
+    return this.#repo.cas(
+      s.id,
+      {
+        vmStates: WRITABLE_VM_STATES,
+        taskStates: [null],
+        metadata: s.metadata,
+        unlocked: !ctx.isAdmin,
+      },
+      { metadata: JSON.stringify(metadata) },
+    )
   }
 
   async #fresh(id: string): Promise<Server> {

@@ -10,9 +10,7 @@ import type { AuthContext } from '../identity/identity-service.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { ImageRow } from '../store/schema.ts'
 import type { ServerFilter, ServersRepo, Usage } from '../store/servers-repo.ts'
-import {
-  InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef,
-} from './errors.ts'
+import { InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef } from './errors.ts'
 import type { FlavorService } from './flavor-service.ts'
 import type { KeypairService } from './keypair-service.ts'
 import { canonicalIPv6 } from './access-ips.ts'
@@ -34,7 +32,11 @@ export interface ImageLookup {
   get(id: string): Promise<ImageRow | undefined>
 }
 
-export interface Quotas { instances: number; cores: number; ram: number }
+export interface Quotas {
+  instances: number
+  cores: number
+  ram: number
+}
 
 export interface ServerServiceDeps {
   repo: ServersRepo
@@ -149,11 +151,12 @@ export class ServerService {
   async list(ctx: AuthContext, q: ListQuery): Promise<Server[]> {
     authorize(ctx, q.detail ? 'os_compute_api:servers:detail' : 'os_compute_api:servers:index', 'reader')
     const f: ServerFilter = {
-      projectId: q.allTenants && ctx.isAdmin ? q.projectId || undefined : ctx.projectId ?? '',
+      projectId: q.allTenants && ctx.isAdmin ? q.projectId || undefined : (ctx.projectId ?? ''),
       changesSince: q.changesSince || undefined,
     }
     if (q.status) {
-      const vm = new Set<VmState>(), tasks = new Set<TaskState>()
+      const vm = new Set<VmState>(),
+        tasks = new Set<TaskState>()
       let anyTask = false
       for (const st of q.status) {
         const m = statesForStatus(st)
@@ -194,7 +197,11 @@ export class ServerService {
     return q.limit !== undefined ? rows.slice(0, q.limit) : rows
   }
 
-  async create(ctx: AuthContext, req: CreateServer, requestId: string): Promise<{ servers: Server[]; adminPass: string | undefined; reservationId: string }> {
+  async create(
+    ctx: AuthContext,
+    req: CreateServer,
+    requestId: string,
+  ): Promise<{ servers: Server[]; adminPass: string | undefined; reservationId: string }> {
     authorize(ctx, 'os_compute_api:servers:create', 'member')
     const projectId = ctx.projectId
     if (!projectId) throw new Forbidden('A project-scoped token is required.')
@@ -235,12 +242,32 @@ export class ServerService {
         if (host !== null) taken.push(host)
         const placeable = host !== null
         const row: Server = {
-          id: randomUUID(), name: count > 1 ? `${req.name}-${i + 1}` : req.name, project_id: projectId, user_id: ctx.userId,
-          image_id: image.id, flavor_id: flavor.id, key_name: req.keyName ?? null,
-          vm_state: placeable ? 'building' : 'error', task_state: placeable ? 'scheduling' : null, power_state: PowerState.NOSTATE, host: placeable ? host : null,
-          metadata: JSON.stringify(req.metadata ?? {}), access_ipv4: req.accessIPv4 ?? '', access_ipv6: canonicalIPv6(req.accessIPv6 ?? ''),
-          availability_zone: 'nova', config_drive: req.configDrive ? 'True' : '', locked: 0, locked_by: null, locked_reason: null,
-          launched_at: null, terminated_at: null, reservation_id: reservationId, created_at: now, updated_at: now, deleted_at: null, deleted: 0,
+          id: randomUUID(),
+          name: count > 1 ? `${req.name}-${i + 1}` : req.name,
+          project_id: projectId,
+          user_id: ctx.userId,
+          image_id: image.id,
+          flavor_id: flavor.id,
+          key_name: req.keyName ?? null,
+          vm_state: placeable ? 'building' : 'error',
+          task_state: placeable ? 'scheduling' : null,
+          power_state: PowerState.NOSTATE,
+          host: placeable ? host : null,
+          metadata: JSON.stringify(req.metadata ?? {}),
+          access_ipv4: req.accessIPv4 ?? '',
+          access_ipv6: canonicalIPv6(req.accessIPv6 ?? ''),
+          availability_zone: 'nova',
+          config_drive: req.configDrive ? 'True' : '',
+          locked: 0,
+          locked_by: null,
+          locked_reason: null,
+          launched_at: null,
+          terminated_at: null,
+          reservation_id: reservationId,
+          created_at: now,
+          updated_at: now,
+          deleted_at: null,
+          deleted: 0,
         }
         await this.#d.repo.insert(row, trx)
         if (keypair || req.userData !== undefined) {
@@ -248,9 +275,18 @@ export class ServerService {
         }
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
-        await this.#d.actionsRepo.record({ server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId }, trx)
+        await this.#d.actionsRepo.record(
+          { server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId },
+          trx,
+        )
         if (host !== null) {
-          await this.#d.queue.enqueue(trx, { kind: 'server.create', subjectId: row.id, host, payload: { sealed: this.#d.sealer.seal({ adminPass }) }, requestId })
+          await this.#d.queue.enqueue(trx, {
+            kind: 'server.create',
+            subjectId: row.id,
+            host,
+            payload: { sealed: this.#d.sealer.seal({ adminPass }) },
+            requestId,
+          })
           hostsToWake.add(host)
         } else {
           const noHost = 'No valid host was found. There are not enough hosts available.'
@@ -268,11 +304,21 @@ export class ServerService {
   async #allowedCount(projectId: string, flavor: { vcpus: number; ram: number }, min: number, max: number): Promise<number> {
     const { instances: n, cores, ram } = await this.#d.repo.usage(projectId)
     const q = this.#d.quotas
-    const fit = Math.min(q.instances - n, Math.floor((q.cores - cores) / Math.max(1, flavor.vcpus)), Math.floor((q.ram - ram) / Math.max(1, flavor.ram)))
+    const fit = Math.min(
+      q.instances - n,
+      Math.floor((q.cores - cores) / Math.max(1, flavor.vcpus)),
+      Math.floor((q.ram - ram) / Math.max(1, flavor.ram)),
+    )
     if (fit < min) {
-      const [resource, usedNow, limit, each] = q.instances - n < min ? ['instances', n, q.instances, 1]
-        : (q.cores - cores) / Math.max(1, flavor.vcpus) < min ? ['cores', cores, q.cores, flavor.vcpus] : ['ram', ram, q.ram, flavor.ram]
-      throw new Forbidden(`Quota exceeded for ${resource}: Requested ${Number(each) * min}, but already used ${usedNow} of ${limit} ${resource}`)
+      const [resource, usedNow, limit, each] =
+        q.instances - n < min
+          ? ['instances', n, q.instances, 1]
+          : (q.cores - cores) / Math.max(1, flavor.vcpus) < min
+            ? ['cores', cores, q.cores, flavor.vcpus]
+            : ['ram', ram, q.ram, flavor.ram]
+      throw new Forbidden(
+        `Quota exceeded for ${resource}: Requested ${Number(each) * min}, but already used ${usedNow} of ${limit} ${resource}`,
+      )
     }
     return Math.min(max, fit)
   }
@@ -298,10 +344,17 @@ export class ServerService {
     const host = s.host
     if (!host || !(await this.#d.hosts.isUp(host))) return this.#deleteLocally(ctx, s, requestId)
     await this.#d.repo.transaction(async (trx) => {
-      const won = await this.#casOnce(s, 'delete', (from) => this.#d.repo.cas(s.id, from, { task_state: 'deleting' }, trx),
-        async () => this.#d.repo.get(s.id, trx))
+      const won = await this.#casOnce(
+        s,
+        'delete',
+        (from) => this.#d.repo.cas(s.id, from, { task_state: 'deleting' }, trx),
+        async () => this.#d.repo.get(s.id, trx),
+      )
       if (!won) return
-      await this.#d.actionsRepo.record({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await this.#d.actionsRepo.record(
+        { server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
+        trx,
+      )
       await this.#d.queue.enqueue(trx, { kind: 'server.delete', subjectId: s.id, host, payload: {}, requestId })
     })
     this.#d.queue.notify(host)
@@ -313,10 +366,17 @@ export class ServerService {
    */
   async #deleteLocally(ctx: AuthContext, s: Server, requestId: string): Promise<void> {
     await this.#d.repo.transaction(async (trx) => {
-      const won = await this.#casOnce(s, 'delete', (from) => this.#d.repo.softDelete(s.id, from, trx),
-        async () => this.#d.repo.get(s.id, trx))
+      const won = await this.#casOnce(
+        s,
+        'delete',
+        (from) => this.#d.repo.softDelete(s.id, from, trx),
+        async () => this.#d.repo.get(s.id, trx),
+      )
       if (!won) return
-      await this.#d.actionsRepo.record({ server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id }, trx)
+      await this.#d.actionsRepo.record(
+        { server_id: s.id, action: 'delete', request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
+        trx,
+      )
     })
   }
 
@@ -325,7 +385,12 @@ export class ServerService {
    * the server changed under us, once more on the fresh one. False: a delete is already under
    * way (nothing to do); lost twice: 409 with the state it is in.
    */
-  async #casOnce(s: Server, action: string, write: (from: { taskStates: TaskState[] }) => Promise<boolean>, reread: () => Promise<Server | undefined>): Promise<boolean> {
+  async #casOnce(
+    s: Server,
+    action: string,
+    write: (from: { taskStates: TaskState[] }) => Promise<boolean>,
+    reread: () => Promise<Server | undefined>,
+  ): Promise<boolean> {
     if (await write({ taskStates: [s.task_state] })) return true
     const fresh = await reread()
     if (!fresh) throw new InstanceNotFound(s.id)
@@ -352,16 +417,36 @@ export class ServerService {
     throw new InstanceInvalidState(s.id, 'restore', 'vm_state', s.vm_state)
   }
 
-  stop(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.stop, {}, requestId) }
-  start(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.start, {}, requestId) }
-  pause(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.pause, {}, requestId) }
-  unpause(ctx: AuthContext, id: string, requestId: string) { return this.#d.actions.start(ctx, id, RULES.unpause, {}, requestId) }
+  stop(ctx: AuthContext, id: string, requestId: string) {
+    return this.#d.actions.start(ctx, id, RULES.stop, {}, requestId)
+  }
+  start(ctx: AuthContext, id: string, requestId: string) {
+    return this.#d.actions.start(ctx, id, RULES.start, {}, requestId)
+  }
+  pause(ctx: AuthContext, id: string, requestId: string) {
+    return this.#d.actions.start(ctx, id, RULES.pause, {}, requestId)
+  }
+  unpause(ctx: AuthContext, id: string, requestId: string) {
+    return this.#d.actions.start(ctx, id, RULES.unpause, {}, requestId)
+  }
 
   reboot(ctx: AuthContext, id: string, type: 'SOFT' | 'HARD', requestId: string) {
     return this.#d.actions.start(ctx, id, type === 'HARD' ? RULES.hardReboot : RULES.softReboot, { type }, requestId)
   }
 
-  async rebuild(ctx: AuthContext, id: string, req: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }, requestId: string) {
+  async rebuild(
+    ctx: AuthContext,
+    id: string,
+    req: {
+      imageRef: string
+      name?: string
+      adminPass?: string
+      metadata?: Record<string, string>
+      accessIPv4?: string
+      accessIPv6?: string
+    },
+    requestId: string,
+  ) {
     const s = await this.#d.actions.check(ctx, id, RULES.rebuild)
     const imageId = lastSegment(req.imageRef)
     const image = await this.#d.images.usableImage(imageId, s.project_id, ctx.isAdmin)
@@ -375,7 +460,14 @@ export class ServerService {
     }
     if (req.accessIPv4 !== undefined) set.access_ipv4 = req.accessIPv4
     if (req.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(req.accessIPv6)
-    await this.#d.actions.begin(ctx, s, RULES.rebuild, { previousVmState: s.vm_state, sealed: this.#d.sealer.seal({ adminPass }) }, requestId, set)
+    await this.#d.actions.begin(
+      ctx,
+      s,
+      RULES.rebuild,
+      { previousVmState: s.vm_state, sealed: this.#d.sealer.seal({ adminPass }) },
+      requestId,
+      set,
+    )
     const server = (await this.#d.repo.get(s.id)) ?? s
     return { server, adminPass }
   }
@@ -383,13 +475,18 @@ export class ServerService {
   async lock(ctx: AuthContext, id: string, reason?: string): Promise<void> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:os-lock-server:lock', 'member')
-    await this.#d.repo.update(s.id, { locked: 1, locked_by: s.locked ? s.locked_by : ctx.isAdmin && ctx.projectId !== s.project_id ? 'admin' : 'owner', locked_reason: reason ?? null })
+    await this.#d.repo.update(s.id, {
+      locked: 1,
+      locked_by: s.locked ? s.locked_by : ctx.isAdmin && ctx.projectId !== s.project_id ? 'admin' : 'owner',
+      locked_reason: reason ?? null,
+    })
   }
 
   async unlock(ctx: AuthContext, id: string): Promise<void> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:os-lock-server:unlock', 'member')
-    if (s.locked && s.locked_by === 'admin' && !ctx.isAdmin) throw new PolicyNotAuthorized('os_compute_api:os-lock-server:unlock:unlock_override')
+    if (s.locked && s.locked_by === 'admin' && !ctx.isAdmin)
+      throw new PolicyNotAuthorized('os_compute_api:os-lock-server:unlock:unlock_override')
     await this.#d.repo.update(s.id, { locked: 0, locked_by: null, locked_reason: null })
   }
 
@@ -410,4 +507,3 @@ function safeRegex(pattern: string): RegExp {
     return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
   }
 }
-

@@ -22,11 +22,17 @@ export type ServerTaskPayloads = {
   'server.console': ConsolePayload
 }
 
-export interface ConsolePayload { serverId: string; length: number }
+export interface ConsolePayload {
+  serverId: string
+  length: number
+}
 
 export type ServerTaskKind = keyof ServerTaskPayloads
 
 /** What the sealed part of a payload holds, once opened by the agent. */
-export interface SealedSecrets { adminPass?: string; authorizedKeys?: string[] }
+export interface SealedSecrets {
+  adminPass?: string
+  authorizedKeys?: string[]
+}
 
 export type ServerTaskQueue = TaskQueue<ServerTaskPayloads>

@@ -43,7 +43,7 @@ interface Step<K extends ServerTaskKind> {
 /** A compare-and-set the task needed was lost: the server moved on (deleted, most likely). */
 class ServerMovedOn extends Error {
   constructor(serverId: string, taskState: TaskState | undefined) {
-    super(`server ${serverId} changed while its task ran (task_state ${taskState === undefined ? 'gone' : taskState ?? 'None'})`)
+    super(`server ${serverId} changed while its task ran (task_state ${taskState === undefined ? 'gone' : (taskState ?? 'None')})`)
   }
 }
 
@@ -59,98 +59,144 @@ export class ServerWorker {
     const d = this.#d
     const running = () => ({ power_state: PowerState.RUNNING })
     return {
-      'server.create': (t) => this.#run(t, {
-        event: 'compute__do_build_and_run_instance',
-        taskStates: ['scheduling', 'spawning'],
-        work: async (s, p) => {
-          await this.#advance(s, { vmStates: ['building'], taskStates: ['scheduling'] }, 'spawning')
-          await d.driver.spawn(await this.#bootSpec(s, p))
-          return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
-        },
-        onFailure: () => ({ vm_state: 'error', power_state: PowerState.NOSTATE }),
-      }),
-      'server.stop': (t) => this.#run(t, {
-        event: 'compute_stop_instance', taskStates: ['powering-off'],
-        work: async (s) => { await d.driver.powerOff(s.id, { clean: true, timeoutMs: 60_000 }); return { vm_state: 'stopped', power_state: PowerState.SHUTDOWN } },
-      }),
-      'server.start': (t) => this.#run(t, {
-        event: 'compute_start_instance', taskStates: ['powering-on'],
-        work: async (s) => { await d.driver.powerOn(s.id); return { vm_state: 'active', ...running() } },
-      }),
-      'server.reboot': (t) => this.#run(t, {
-        event: 'compute_reboot_instance', taskStates: ['rebooting', 'rebooting_hard'],
-        work: async (s, p) => { await d.driver.reboot(s.id, p.type); return { vm_state: 'active', ...running() } },
-      }),
-      'server.pause': (t) => this.#run(t, {
-        event: 'compute_pause_instance', taskStates: ['pausing'],
-        work: async (s) => { await d.driver.pause(s.id); return { vm_state: 'paused', power_state: PowerState.PAUSED } },
-      }),
-      'server.unpause': (t) => this.#run(t, {
-        event: 'compute_unpause_instance', taskStates: ['unpausing'],
-        work: async (s) => { await d.driver.unpause(s.id); return { vm_state: 'active', ...running() } },
-      }),
-      'server.rebuild': (t) => this.#run(t, {
-        event: 'compute_rebuild_instance', taskStates: ['rebuilding', 'rebuild_spawning'],
-        work: async (s, p) => {
-          await this.#advance(s, { taskStates: ['rebuilding'] }, 'rebuild_spawning')
-          await d.driver.rebuild(await this.#bootSpec(s, p))
-          // A stopped server stays stopped after a rebuild, as in Nova.
-          if (p.previousVmState === 'stopped') {
-            await d.driver.powerOff(s.id, { clean: false, timeoutMs: 0 })
-            return { vm_state: 'stopped', power_state: PowerState.SHUTDOWN, launched_at: d.repo.now() }
-          }
-          return { vm_state: 'active', ...running(), launched_at: d.repo.now() }
-        },
-      }),
-      'server.rescue': (t) => this.#run(t, {
-        event: 'compute_rescue_instance', taskStates: ['rescuing'],
-        work: async (s, p) => {
-          const imageId = p.rescueImageId
-          const secret = this.#open(p)
-          await d.driver.rescue(s.id, { imageId, imageName: await d.imageName(imageId), adminPass: secret.adminPass ?? '', authorizedKeys: secret.authorizedKeys ?? [] })
-          const { powerState } = await d.driver.getInfo(s.id)
-          const now = d.repo.now()
-          // The auto-unrescue clock runs from the moment the rescue is usable.
-          await d.rescues.markRescued(s.id, t.request_id, now, d.driver.hostKeyFingerprint?.(s.id) ?? null)
-          return { vm_state: 'rescued', power_state: powerState, launched_at: now }
-        },
-        // Safe failure: back to the server's own disk in its former power state; ERROR only if even that fails.
-        onFailure: async (s, p) => {
-          await d.rescues.endRequest(s.id, t.request_id)
-          const previous = p.previousPowerState as PowerStateValue
-          try {
-            await d.driver.restore(s.id, previous)
-            return { vm_state: p.previousVmState, power_state: (await d.driver.getInfo(s.id)).powerState }
-          } catch (err) {
-            d.logger.error({ server: s.id, err: (err as Error).message }, 'could not restore the server after a failed rescue')
-            return { vm_state: 'error', power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState }
-          }
-        },
-      }),
-      'server.unrescue': (t) => this.#run(t, {
-        event: 'compute_unrescue_instance', taskStates: ['unrescuing'],
-        work: async (s) => {
-          await d.driver.unrescue(s.id)
-          await d.rescues.endOpen(s.id)
-          return { vm_state: 'active', ...running() }
-        },
-        // Safe failure, the other way: the rescue system boots again (same disk, same password),
-        // so the user is back in RESCUE and can retry; ERROR only if even that fails.
-        onFailure: async (s) => {
-          try {
-            await d.driver.restoreRescue(s.id)
-            // An auto-exit that failed would be tried again at the next sweep, every second, for as
-            // long as the fault lasts: the next try comes one rescue period later.
-            await d.rescues.postponeExpired(s.id)
-            return { vm_state: 'rescued', power_state: (await d.driver.getInfo(s.id)).powerState }
-          } catch (err) {
-            d.logger.error({ server: s.id, err: (err as Error).message }, 'could not boot the rescue system again after a failed unrescue')
-            // Nothing runs for this rescue any more: it ends (and its auto-exit with it).
+      'server.create': (t) =>
+        this.#run(t, {
+          event: 'compute__do_build_and_run_instance',
+          taskStates: ['scheduling', 'spawning'],
+          work: async (s, p) => {
+            await this.#advance(s, { vmStates: ['building'], taskStates: ['scheduling'] }, 'spawning')
+            await d.driver.spawn(await this.#bootSpec(s, p))
+            return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
+          },
+          onFailure: () => ({ vm_state: 'error', power_state: PowerState.NOSTATE }),
+        }),
+      'server.stop': (t) =>
+        this.#run(t, {
+          event: 'compute_stop_instance',
+          taskStates: ['powering-off'],
+          work: async (s) => {
+            await d.driver.powerOff(s.id, { clean: true, timeoutMs: 60_000 })
+            return { vm_state: 'stopped', power_state: PowerState.SHUTDOWN }
+          },
+        }),
+      'server.start': (t) =>
+        this.#run(t, {
+          event: 'compute_start_instance',
+          taskStates: ['powering-on'],
+          work: async (s) => {
+            await d.driver.powerOn(s.id)
+            return { vm_state: 'active', ...running() }
+          },
+        }),
+      'server.reboot': (t) =>
+        this.#run(t, {
+          event: 'compute_reboot_instance',
+          taskStates: ['rebooting', 'rebooting_hard'],
+          work: async (s, p) => {
+            await d.driver.reboot(s.id, p.type)
+            return { vm_state: 'active', ...running() }
+          },
+        }),
+      'server.pause': (t) =>
+        this.#run(t, {
+          event: 'compute_pause_instance',
+          taskStates: ['pausing'],
+          work: async (s) => {
+            await d.driver.pause(s.id)
+            return { vm_state: 'paused', power_state: PowerState.PAUSED }
+          },
+        }),
+      'server.unpause': (t) =>
+        this.#run(t, {
+          event: 'compute_unpause_instance',
+          taskStates: ['unpausing'],
+          work: async (s) => {
+            await d.driver.unpause(s.id)
+            return { vm_state: 'active', ...running() }
+          },
+        }),
+      'server.rebuild': (t) =>
+        this.#run(t, {
+          event: 'compute_rebuild_instance',
+          taskStates: ['rebuilding', 'rebuild_spawning'],
+          work: async (s, p) => {
+            await this.#advance(s, { taskStates: ['rebuilding'] }, 'rebuild_spawning')
+            await d.driver.rebuild(await this.#bootSpec(s, p))
+            // A stopped server stays stopped after a rebuild, as in Nova.
+            if (p.previousVmState === 'stopped') {
+              await d.driver.powerOff(s.id, { clean: false, timeoutMs: 0 })
+              return { vm_state: 'stopped', power_state: PowerState.SHUTDOWN, launched_at: d.repo.now() }
+            }
+            return { vm_state: 'active', ...running(), launched_at: d.repo.now() }
+          },
+        }),
+      'server.rescue': (t) =>
+        this.#run(t, {
+          event: 'compute_rescue_instance',
+          taskStates: ['rescuing'],
+          work: async (s, p) => {
+            const imageId = p.rescueImageId
+            const secret = this.#open(p)
+            await d.driver.rescue(s.id, {
+              imageId,
+              imageName: await d.imageName(imageId),
+              adminPass: secret.adminPass ?? '',
+              authorizedKeys: secret.authorizedKeys ?? [],
+            })
+            const { powerState } = await d.driver.getInfo(s.id)
+            const now = d.repo.now()
+            // The auto-unrescue clock runs from the moment the rescue is usable.
+            await d.rescues.markRescued(s.id, t.request_id, now, d.driver.hostKeyFingerprint?.(s.id) ?? null)
+            return { vm_state: 'rescued', power_state: powerState, launched_at: now }
+          },
+          // Safe failure: back to the server's own disk in its former power state; ERROR only if even that fails.
+          onFailure: async (s, p) => {
+            await d.rescues.endRequest(s.id, t.request_id)
+            const previous = p.previousPowerState as PowerStateValue
+            try {
+              await d.driver.restore(s.id, previous)
+              return { vm_state: p.previousVmState, power_state: (await d.driver.getInfo(s.id)).powerState }
+            } catch (err) {
+              d.logger.error({ server: s.id, err: (err as Error).message }, 'could not restore the server after a failed rescue')
+              return {
+                vm_state: 'error',
+                power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState,
+              }
+            }
+          },
+        }),
+      'server.unrescue': (t) =>
+        this.#run(t, {
+          event: 'compute_unrescue_instance',
+          taskStates: ['unrescuing'],
+          work: async (s) => {
+            await d.driver.unrescue(s.id)
             await d.rescues.endOpen(s.id)
-            return { vm_state: 'error', power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState }
-          }
-        },
-      }),
+            return { vm_state: 'active', ...running() }
+          },
+          // Safe failure, the other way: the rescue system boots again (same disk, same password),
+          // so the user is back in RESCUE and can retry; ERROR only if even that fails.
+          onFailure: async (s) => {
+            try {
+              await d.driver.restoreRescue(s.id)
+              // An auto-exit that failed would be tried again at the next sweep, every second, for as
+              // long as the fault lasts: the next try comes one rescue period later.
+              await d.rescues.postponeExpired(s.id)
+              return { vm_state: 'rescued', power_state: (await d.driver.getInfo(s.id)).powerState }
+            } catch (err) {
+              d.logger.error(
+                { server: s.id, err: (err as Error).message },
+                'could not boot the rescue system again after a failed unrescue',
+              )
+              // Nothing runs for this rescue any more: it ends (and its auto-exit with it).
+              await d.rescues.endOpen(s.id)
+              return {
+                vm_state: 'error',
+                power_state: (await d.driver.getInfo(s.id).catch(() => ({ powerState: PowerState.NOSTATE }))).powerState,
+              }
+            }
+          },
+        }),
       'server.delete': (t) => this.#delete(t),
     }
   }
@@ -161,7 +207,11 @@ export class ServerWorker {
     const servers = []
     for (const s of rows) {
       if (!s.launched_at) continue
-      servers.push({ spec: await this.#spec(s), powerState: s.power_state as (typeof PowerState)[keyof typeof PowerState], rescued: s.vm_state === 'rescued' })
+      servers.push({
+        spec: await this.#spec(s),
+        powerState: s.power_state as (typeof PowerState)[keyof typeof PowerState],
+        rescued: s.vm_state === 'rescued',
+      })
     }
     await this.#d.driver.adopt(servers)
   }
@@ -175,7 +225,11 @@ export class ServerWorker {
    * rebuild_spawning), by compare-and-set. A re-run finds it set already; a server found
    * anywhere else moved on, and the task stops before it touches the hypervisor.
    */
-  async #advance(s: Server, from: { vmStates?: Server['vm_state'][]; taskStates: TaskState[] }, to: Exclude<TaskState, null>): Promise<void> {
+  async #advance(
+    s: Server,
+    from: { vmStates?: Server['vm_state'][]; taskStates: TaskState[] },
+    to: Exclude<TaskState, null>,
+  ): Promise<void> {
     if (await this.#d.repo.cas(s.id, from, { task_state: to })) return
     const fresh = await this.#d.repo.get(s.id)
     if (fresh?.task_state === to) return
@@ -185,8 +239,13 @@ export class ServerWorker {
   async #spec(s: Server): Promise<ServerSpec> {
     const flavor = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
     return {
-      id: s.id, name: s.name, vcpus: flavor?.vcpus ?? 1, ramMb: flavor?.ram ?? 512, diskGb: flavor?.disk ?? 1,
-      imageId: s.image_id ?? '', imageName: await this.#d.imageName(s.image_id),
+      id: s.id,
+      name: s.name,
+      vcpus: flavor?.vcpus ?? 1,
+      ramMb: flavor?.ram ?? 512,
+      diskGb: flavor?.disk ?? 1,
+      imageId: s.image_id ?? '',
+      imageName: await this.#d.imageName(s.image_id),
     }
   }
 
@@ -208,10 +267,15 @@ export class ServerWorker {
    */
   async #closeAbandoned(task: ServerTask): Promise<number> {
     if (task.attempts <= 1) return 0
-    const reason = `The agent running this task stopped before it finished (killed, crashed or lost its lease); ` +
+    const reason =
+      `The agent running this task stopped before it finished (killed, crashed or lost its lease); ` +
       `the task was taken over and run again by the agent of host ${this.#d.host} (attempt ${task.attempts}).`
     const n = await this.#d.actions.finishAbandonedEvents(task.subject_id, task.request_id, reason)
-    if (n) this.#d.logger.warn({ server: task.subject_id, kind: task.kind, attempt: task.attempts, events: n }, 'task taken over: the abandoned attempt\'s events finished with Error')
+    if (n)
+      this.#d.logger.warn(
+        { server: task.subject_id, kind: task.kind, attempt: task.attempts, events: n },
+        "task taken over: the abandoned attempt's events finished with Error",
+      )
     return n
   }
 
@@ -308,15 +372,23 @@ export class ServerWorker {
  * force_stop leaves; a rescued one stays RESCUE, powered off, and unrescue boots its own disk.
  * The fault says what happened. Nothing changes for a server with a task running.
  */
-export async function recordVmGone(repos: { servers: ServersRepo; actions: InstanceActionsRepo }, serverId: string, detail: { rescued: boolean; reason: string }): Promise<boolean> {
+export async function recordVmGone(
+  repos: { servers: ServersRepo; actions: InstanceActionsRepo },
+  serverId: string,
+  detail: { rescued: boolean; reason: string },
+): Promise<boolean> {
   const { servers: repo, actions } = repos
   return repo.transaction(async (trx) => {
     const server = await repo.get(serverId, trx)
     if (!server) return false
     const to: Partial<Server> = { power_state: PowerState.SHUTDOWN, ...(detail.rescued ? {} : { vm_state: 'stopped' }) }
-    if (!(await repo.cas(serverId, { vmStates: detail.rescued ? ['rescued'] : ['active', 'paused'], taskStates: [null] }, to, trx))) return false
+    if (!(await repo.cas(serverId, { vmStates: detail.rescued ? ['rescued'] : ['active', 'paused'], taskStates: [null] }, to, trx)))
+      return false
     if (!detail.rescued) {
-      await actions.record({ server_id: serverId, action: 'stop', request_id: `req-${randomUUID()}`, user_id: server.user_id, project_id: server.project_id }, trx)
+      await actions.record(
+        { server_id: serverId, action: 'stop', request_id: `req-${randomUUID()}`, user_id: server.user_id, project_id: server.project_id },
+        trx,
+      )
     }
     await repo.recordFault(serverId, 500, detail.reason, detail.reason, trx)
     return true

@@ -74,5 +74,7 @@ export interface VirtDriver {
 
 export class DriverError extends Error {}
 export class VmNotFound extends DriverError {
-  constructor(id: string) { super(`no VM for server ${id}`) }
+  constructor(id: string) {
+    super(`no VM for server ${id}`)
+  }
 }

@@ -31,10 +31,12 @@ export interface AuthRequest {
     password?: { user: { id?: string; name?: string; password: string; domain?: { id?: string; name?: string } } }
     token?: { id: string }
   }
-  scope?: {
-    project?: { id?: string; name?: string; domain?: { id?: string; name?: string } }
-    domain?: { id?: string; name?: string }
-  } | 'unscoped'
+  scope?:
+    | {
+        project?: { id?: string; name?: string; domain?: { id?: string; name?: string } }
+        domain?: { id?: string; name?: string }
+      }
+    | 'unscoped'
 }
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
@@ -141,8 +143,14 @@ export class IdentityService {
       if (!p || !p.enabled) return null
       projectName = p.name
     }
-    return this.#context(user, { projectId: row.project_id, projectName, domainScopeId: row.domain_id },
-      JSON.parse(row.methods) as string[], row.audit_id, row.issued_at, row.expires_at)
+    return this.#context(
+      user,
+      { projectId: row.project_id, projectName, domainScopeId: row.domain_id },
+      JSON.parse(row.methods) as string[],
+      row.audit_id,
+      row.issued_at,
+      row.expires_at,
+    )
   }
 
   /** How long a validation may be cached, ms (token-revocations.ts lowers it while revocations go unheard). */
@@ -208,11 +216,16 @@ export class IdentityService {
     if (u.id) {
       row = await this.#repo.user(u.id)
     } else if (u.name) {
-      if (!u.domain || (!u.domain.id && !u.domain.name)) throw new BadRequest('Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+      if (!u.domain || (!u.domain.id && !u.domain.name))
+        throw new BadRequest(
+          'Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+        )
       const domainId = this.#domainId(u.domain)
       row = domainId ? await this.#repo.userByName(u.name, domainId) : undefined
     } else {
-      throw new BadRequest('Expecting to find id or name in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+      throw new BadRequest(
+        'Expecting to find id or name in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+      )
     }
     // The same answer for an unknown user as for a wrong password: no account probing.
     if (!row) throw new Unauthorized()
@@ -237,11 +250,16 @@ export class IdentityService {
       if (sp.id) {
         project = await this.#repo.project(sp.id)
       } else if (sp.name) {
-        if (!sp.domain) throw new BadRequest('Expecting to find domain in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+        if (!sp.domain)
+          throw new BadRequest(
+            'Expecting to find domain in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+          )
         const domainId = this.#domainId(sp.domain)
         project = domainId ? await this.#repo.projectByName(sp.name, domainId) : undefined
       } else {
-        throw new BadRequest('Expecting to find id or name in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.')
+        throw new BadRequest(
+          'Expecting to find id or name in project. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.',
+        )
       }
       if (!project || !project.enabled) throw new Unauthorized(`The request you have made requires authentication.`)
       const roles = await this.#rolesOn(user.id, project.id)
@@ -260,8 +278,14 @@ export class IdentityService {
     return [...seen.values()]
   }
 
-  async #context(user: UserRow, scope: { projectId: string | null; projectName: string | null; domainScopeId: string | null },
-    methods: string[], auditId: string, issuedAt: string, expiresAt: string): Promise<AuthContext> {
+  async #context(
+    user: UserRow,
+    scope: { projectId: string | null; projectName: string | null; domainScopeId: string | null },
+    methods: string[],
+    auditId: string,
+    issuedAt: string,
+    expiresAt: string,
+  ): Promise<AuthContext> {
     const roles = scope.projectId || scope.domainScopeId ? await this.#rolesOn(user.id, scope.projectId) : []
     return {
       userId: user.id,

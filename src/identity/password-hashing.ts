@@ -3,7 +3,10 @@ import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto'
 import { promisify } from 'node:util'
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>
-const N = 16384, R = 8, P = 1, KEYLEN = 32
+const N = 16384,
+  R = 8,
+  P = 1,
+  KEYLEN = 32
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16)

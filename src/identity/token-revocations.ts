@@ -35,7 +35,10 @@ export async function followRevocations(store: Store, identity: IdentityService,
   const onMessage = (payload: string) => {
     heardAt = performance.now()
     if (payload === 'p') {
-      if (!trusted && connected) { trusted = true; logger.info('hearing token revocations again') }
+      if (!trusted && connected) {
+        trusted = true
+        logger.info('hearing token revocations again')
+      }
       return
     }
     // '' after a reconnect: what was sent meanwhile is lost, so nothing cached before is trusted.

@@ -57,16 +57,19 @@ export class ImageCache {
     try {
       try {
         await fh.chmod(0o600)
-        await pipeline(stream, new Writable({
-          write(chunk: Buffer, _enc, done) {
-            sha512.update(chunk)
-            md5.update(chunk)
-            size += chunk.length
-            void (async () => {
-              for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
-            })().then(() => done(), done)
-          },
-        }))
+        await pipeline(
+          stream,
+          new Writable({
+            write(chunk: Buffer, _enc, done) {
+              sha512.update(chunk)
+              md5.update(chunk)
+              size += chunk.length
+              void (async () => {
+                for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
+              })().then(() => done(), done)
+            },
+          }),
+        )
         await fh.sync()
       } finally {
         await fh.close()
@@ -86,5 +89,8 @@ export class ImageCache {
 }
 
 async function isFile(file: string): Promise<boolean> {
-  return stat(file).then((s) => s.isFile(), () => false)
+  return stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  )
 }

@@ -44,8 +44,22 @@ export interface ListQuery {
 }
 
 // glance/api/v2/images.py and glance/domain: what a client may never set, and what Glance keeps for itself.
-const READ_ONLY = new Set(['id', 'status', 'size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value',
-  'created_at', 'updated_at', 'direct_url', 'self', 'file', 'schema', 'stores'])
+const READ_ONLY = new Set([
+  'id',
+  'status',
+  'size',
+  'virtual_size',
+  'checksum',
+  'os_hash_algo',
+  'os_hash_value',
+  'created_at',
+  'updated_at',
+  'direct_url',
+  'self',
+  'file',
+  'schema',
+  'stores',
+])
 const RESERVED = new Set(['location', 'locations', 'deleted', 'deleted_at'])
 const RESERVED_PREFIX = 'os_glance'
 // Glance's defaults for image_property_quota and image_tag_quota.
@@ -55,13 +69,25 @@ const MAX_INT32 = 2 ** 31 - 1
 export const DEFAULT_LIMIT = 25
 export const MAX_LIMIT = 1000
 
-interface Rule { ok: (v: unknown) => boolean; expected: string }
+interface Rule {
+  ok: (v: unknown) => boolean
+  expected: string
+}
 const str255: Rule = { ok: (v) => typeof v === 'string' && v.length <= 255, expected: 'a string of at most 255 characters' }
 const nullable = (r: Rule): Rule => ({ ok: (v) => v === null || r.ok(v), expected: `${r.expected} or null` })
-const oneOf = (values: readonly string[]): Rule => ({ ok: (v) => typeof v === 'string' && values.includes(v), expected: `one of ${values.join(', ')}` })
+const oneOf = (values: readonly string[]): Rule => ({
+  ok: (v) => typeof v === 'string' && values.includes(v),
+  expected: `one of ${values.join(', ')}`,
+})
 const bool: Rule = { ok: (v) => typeof v === 'boolean', expected: 'a boolean' }
-const int32: Rule = { ok: (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_INT32, expected: `an integer from 0 to ${MAX_INT32}` }
-const tagList: Rule = { ok: (v) => Array.isArray(v) && v.every((t) => str255.ok(t)), expected: 'a list of strings of at most 255 characters' }
+const int32: Rule = {
+  ok: (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_INT32,
+  expected: `an integer from 0 to ${MAX_INT32}`,
+}
+const tagList: Rule = {
+  ok: (v) => Array.isArray(v) && v.every((t) => str255.ok(t)),
+  expected: 'a list of strings of at most 255 characters',
+}
 
 /** The core attributes a client may write, each with the type Glance's image schema gives it. */
 export const CORE_FIELDS = {
@@ -89,7 +115,9 @@ interface Draft {
 }
 
 function invalid(field: string, value: unknown, expected: string): BadRequest {
-  return new BadRequest(`Provided object does not match schema 'image': ${shown(value)} is not valid for '${field}' (expected ${expected}).`)
+  return new BadRequest(
+    `Provided object does not match schema 'image': ${shown(value)} is not valid for '${field}' (expected ${expected}).`,
+  )
 }
 
 /** A client's value as JSON, for a message. JSON.stringify recurses: a value nested deeper than the stack allows is named, not printed. */
@@ -117,7 +145,8 @@ function setAttribute(draft: Draft, key: string, value: unknown) {
   }
   // `__proto__` would not be stored as a property of a plain object; refuse it rather than lose it.
   if (key === '__proto__') throw new BadRequest(`Property name '__proto__' is not allowed.`)
-  if (key.length === 0 || key.length > 255) throw new BadRequest(`Provided object does not match schema 'image': property names must have 1 to 255 characters.`)
+  if (key.length === 0 || key.length > 255)
+    throw new BadRequest(`Provided object does not match schema 'image': property names must have 1 to 255 characters.`)
   if (typeof value !== 'string' || value.length > 65535) throw invalid(key, value, 'a string of at most 65535 characters')
   draft.properties[key] = value
 }
@@ -206,12 +235,18 @@ export class ImageService {
     let hidden = false
     if (query.osHidden !== undefined) {
       const v = query.osHidden.toLowerCase()
-      if (v !== 'true' && v !== 'false') throw new BadRequest(`Invalid value '${query.osHidden}' for 'os_hidden' filter. Valid values are 'true' or 'false'.`)
+      if (v !== 'true' && v !== 'false')
+        throw new BadRequest(`Invalid value '${query.osHidden}' for 'os_hidden' filter. Valid values are 'true' or 'false'.`)
       hidden = v === 'true'
     }
 
     const filter: ImageFilter = {
-      hidden, projectId: caller.projectId, visibility: query.visibility, name: query.name, status: query.status, owner: query.owner,
+      hidden,
+      projectId: caller.projectId,
+      visibility: query.visibility,
+      name: query.name,
+      status: query.status,
+      owner: query.owner,
       ...(caller.isAdmin ? {} : { visibleTo: { projectId: caller.projectId } }),
     }
     let after: ImageRow | undefined
@@ -227,11 +262,13 @@ export class ImageService {
       images = await this.#repo.list(filter, { after, limit })
     } else {
       // Tags and extra properties live in JSON text: filtered here, one code path for every dialect.
-      images = (await this.#repo.list(filter, { after })).filter((r) => {
-        const p = JSON.parse(r.properties) as Record<string, string>
-        const t = JSON.parse(r.tags) as string[]
-        return props.every(([k, v]) => Object.hasOwn(p, k) && p[k] === v) && tags.every((x) => t.includes(x))
-      }).slice(0, limit)
+      images = (await this.#repo.list(filter, { after }))
+        .filter((r) => {
+          const p = JSON.parse(r.properties) as Record<string, string>
+          const t = JSON.parse(r.tags) as string[]
+          return props.every(([k, v]) => Object.hasOwn(p, k) && p[k] === v) && tags.every((x) => t.includes(x))
+        })
+        .slice(0, limit)
     }
     const last = images[images.length - 1]
     return images.length === limit && last ? { images, nextMarker: last.id } : { images }
@@ -254,14 +291,18 @@ export class ImageService {
       }
       if (!('value' in op)) throw new BadRequest(`Unable to find 'value' in JSON Schema change`)
       // 'replace' of an extra property needs it to exist; 'add' overwrites (JSON-patch schema v10).
-      if (op.op === 'replace' && !isCore(key) && !Object.hasOwn(draft.properties, key)) throw new Conflict(`Property ${key} does not exist.`)
+      if (op.op === 'replace' && !isCore(key) && !Object.hasOwn(draft.properties, key))
+        throw new Conflict(`Property ${key} does not exist.`)
       setAttribute(draft, key, op.value)
     }
     const c = draft.core
-    if (c.owner !== undefined && c.owner !== row.owner && !caller.isAdmin) throw new Forbidden(`You are not permitted to modify 'owner' on this image.`)
-    if (c.visibility !== undefined && c.visibility !== row.visibility) this.#checkVisibility(caller, { owner: row.owner, visibility: c.visibility as string })
+    if (c.owner !== undefined && c.owner !== row.owner && !caller.isAdmin)
+      throw new Forbidden(`You are not permitted to modify 'owner' on this image.`)
+    if (c.visibility !== undefined && c.visibility !== row.visibility)
+      this.#checkVisibility(caller, { owner: row.owner, visibility: c.visibility as string })
     for (const f of ['disk_format', 'container_format'] as const) {
-      if (c[f] !== undefined && c[f] !== row[f] && row.status !== 'queued') throw new Forbidden(`Attribute ${f} can be only replaced for a queued image.`)
+      if (c[f] !== undefined && c[f] !== row[f] && row.status !== 'queued')
+        throw new Forbidden(`Attribute ${f} can be only replaced for a queued image.`)
     }
     this.#checkQuotas(draft)
     const next: ImageRow = {
@@ -309,7 +350,8 @@ export class ImageService {
   async download(caller: Caller, id: string): Promise<{ stream: Readable; size: number; checksum: string | null } | null> {
     const row = await this.get(caller, id)
     enforce(caller, 'download_image', row)
-    if (row.status === 'deactivated' && !caller.isAdmin) throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.')
+    if (row.status === 'deactivated' && !caller.isAdmin)
+      throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.')
     if (row.status !== 'active') return null
     // Opened before answering, so missing data is a clean error rather than a cut-off 200.
     const stream = await this.#store.get(id, row.size ?? 0)
@@ -340,19 +382,27 @@ export class ImageService {
 
   /** First-start bootstrap: a public, active image, created once; an image of that name is returned untouched. */
   async ensureImage(spec: {
-    id?: string; name: string; visibility: 'public'; diskFormat: DiskFormat; containerFormat: ContainerFormat
-    properties?: Record<string, string>; content: Buffer
+    id?: string
+    name: string
+    visibility: 'public'
+    diskFormat: DiskFormat
+    containerFormat: ContainerFormat
+    properties?: Record<string, string>
+    content: Buffer
   }): Promise<ImageRow> {
     const existing = await this.#repo.byName(spec.name)
     if (existing) return existing
-    const row = await this.create({ projectId: null, isAdmin: true, roles: ['admin'] }, {
-      ...spec.properties,
-      ...(spec.id !== undefined ? { id: spec.id } : {}),
-      name: spec.name,
-      visibility: spec.visibility,
-      disk_format: spec.diskFormat,
-      container_format: spec.containerFormat,
-    })
+    const row = await this.create(
+      { projectId: null, isAdmin: true, roles: ['admin'] },
+      {
+        ...spec.properties,
+        ...(spec.id !== undefined ? { id: spec.id } : {}),
+        name: spec.name,
+        visibility: spec.visibility,
+        disk_format: spec.diskFormat,
+        container_format: spec.containerFormat,
+      },
+    )
     return this.#storeData(row.id, [spec.content])
   }
 
@@ -376,8 +426,14 @@ export class ImageService {
     let written: Written | null
     try {
       // The record turns active only once the data is whole (with the chunks, in the database store).
-      written = await this.#store.put(id, data, (w, db) => (db ? this.#repo.on(db) : this.#repo)
-        .moveStatus(id, 'saving', 'active', { size: w.size, checksum: w.md5, os_hash_algo: 'sha512', os_hash_value: w.sha512 }))
+      written = await this.#store.put(id, data, (w, db) =>
+        (db ? this.#repo.on(db) : this.#repo).moveStatus(id, 'saving', 'active', {
+          size: w.size,
+          checksum: w.md5,
+          os_hash_algo: 'sha512',
+          os_hash_value: w.sha512,
+        }),
+      )
     } catch (e) {
       await this.#repo.moveStatus(id, 'saving', 'queued')
       throw e
@@ -398,7 +454,8 @@ export class ImageService {
   }
 
   #checkQuotas(draft: Draft) {
-    if (Object.keys(draft.properties).length > MAX_PROPERTIES) throw new OverLimit(`Maximum number of properties exceeded (${MAX_PROPERTIES}).`)
+    if (Object.keys(draft.properties).length > MAX_PROPERTIES)
+      throw new OverLimit(`Maximum number of properties exceeded (${MAX_PROPERTIES}).`)
     const tags = draft.core.tags as string[] | undefined
     if (tags && tags.length > MAX_TAGS) throw new OverLimit(`Maximum number of tags exceeded (${MAX_TAGS}).`)
   }

@@ -14,7 +14,11 @@ import type { DatabaseHandle, Db } from '../store/schema.ts'
 export type ImageData = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
 
 /** What an upload wrote: Glance's `size`, `checksum` (md5) and `os_hash_value` (sha512). */
-export interface Written { size: number; md5: string; sha512: string }
+export interface Written {
+  size: number
+  md5: string
+  sha512: string
+}
 
 /**
  * Makes written data the image's (the `saving` → `active` flip); false when the image went
@@ -152,14 +156,17 @@ export class DatabaseImageStore implements ImageStore {
       const first = await this.#chunks.chunk(id, 0)
       if (!first) return undefined
       const chunkAt = (seq: number) => this.#chunks.chunk(id, seq)
-      return Readable.from((async function* () {
-        yield first
-        for (let seq = 1; seq < count; seq++) {
-          const chunk = await chunkAt(seq)
-          if (!chunk) throw new Error(`image ${id}: chunk ${seq} of ${count} is missing (deleted while read?)`)
-          yield chunk
-        }
-      })(), { objectMode: false })
+      return Readable.from(
+        (async function* () {
+          yield first
+          for (let seq = 1; seq < count; seq++) {
+            const chunk = await chunkAt(seq)
+            if (!chunk) throw new Error(`image ${id}: chunk ${seq} of ${count} is missing (deleted while read?)`)
+            yield chunk
+          }
+        })(),
+        { objectMode: false },
+      )
     }
     return Readable.from([], { objectMode: false })
   }
@@ -187,12 +194,19 @@ export class DatabaseImageStore implements ImageStore {
       if (!row || !row.size || (await this.#chunks.chunk(id, 0))) continue
       const mismatch = new Error('mismatch')
       // Another process starting on a copy of this data dir may be at the same image.
-      await this.#chunks.writeIfEmpty(id, async (append) => {
-        const written = await hashChunks(createReadStream(path.join(dir, id)), CHUNK_BYTES, append)
-        if (written.size !== row.size || written.md5 !== row.checksum || (row.os_hash_value !== null && written.sha512 !== row.os_hash_value)) throw mismatch
-      }).catch((e: unknown) => {
-        if (e !== mismatch) throw new Error(`cannot copy the image file ${path.join(dir, id)} into the database: ${(e as Error).message}`)
-      })
+      await this.#chunks
+        .writeIfEmpty(id, async (append) => {
+          const written = await hashChunks(createReadStream(path.join(dir, id)), CHUNK_BYTES, append)
+          if (
+            written.size !== row.size ||
+            written.md5 !== row.checksum ||
+            (row.os_hash_value !== null && written.sha512 !== row.os_hash_value)
+          )
+            throw mismatch
+        })
+        .catch((e: unknown) => {
+          if (e !== mismatch) throw new Error(`cannot copy the image file ${path.join(dir, id)} into the database: ${(e as Error).message}`)
+        })
     }
   }
 }

@@ -20,13 +20,24 @@ export interface ImageTarget {
 }
 
 export type ImageRule =
-  | 'get_images' | 'get_image' | 'download_image'
-  | 'add_image' | 'modify_image' | 'upload_image' | 'delete_image' | 'publicize_image' | 'communitize_image'
+  | 'get_images'
+  | 'get_image'
+  | 'download_image'
+  | 'add_image'
+  | 'modify_image'
+  | 'upload_image'
+  | 'delete_image'
+  | 'publicize_image'
+  | 'communitize_image'
 
 /** Public and community images are everyone's to see; the others only their owner's (Skiff has no image members). */
 export function visibleTo(image: ImageTarget, viewer: Pick<Caller, 'projectId' | 'isAdmin'>): boolean {
-  return image.visibility === 'public' || image.visibility === 'community' || viewer.isAdmin
-    || (image.owner !== null && image.owner === viewer.projectId)
+  return (
+    image.visibility === 'public' ||
+    image.visibility === 'community' ||
+    viewer.isAdmin ||
+    (image.owner !== null && image.owner === viewer.projectId)
+  )
 }
 
 const reader = (c: Caller) => holdsRole(c.roles, 'reader')
@@ -53,6 +64,7 @@ const RULES: Record<ImageRule, (c: Caller, t: ImageTarget) => boolean> = {
  */
 export function enforce(caller: Caller, rule: ImageRule, image: ImageTarget & { id?: string }): void {
   if (caller.isAdmin || RULES[rule](caller, image)) return
-  if (image.id !== undefined && (rule === 'get_image' || !RULES.get_image(caller, image))) throw new NotFound(`No image found with ID ${image.id}`)
+  if (image.id !== undefined && (rule === 'get_image' || !RULES.get_image(caller, image)))
+    throw new NotFound(`No image found with ID ${image.id}`)
   throw new Forbidden(`You are not authorized to complete ${rule} action.`)
 }

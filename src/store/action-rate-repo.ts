@@ -31,8 +31,10 @@ export class SharedTokenBuckets {
       where least(${cap}, b.tokens + (excluded.at_ms - b.at_ms) * ${perMs}) >= 1
       returning tokens`.execute(this.#db)
     if (granted.rows.length > 0) return 0
-    const row = (await sql<{ have: number }>`
-      select least(${cap}, tokens + (${nowMs} - at_ms) * ${perMs}) as have from action_rate_buckets where scope = ${key}`.execute(this.#db)).rows[0]
+    const row = (
+      await sql<{ have: number }>`
+      select least(${cap}, tokens + (${nowMs} - at_ms) * ${perMs}) as have from action_rate_buckets where scope = ${key}`.execute(this.#db)
+    ).rows[0]
     return Math.max(1, Math.ceil((1 - Number(row?.have ?? 0)) / this.#perMs / 1000))
   }
 }

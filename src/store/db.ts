@@ -21,7 +21,11 @@ export interface Store {
    * `onState(false)` when the connection is lost (notifications are missed until it is back),
    * `onState(true)` once it listens again.
    */
-  readonly listen?: (channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void) => Promise<() => Promise<void>>
+  readonly listen?: (
+    channel: string,
+    onMessage: (payload: string) => void,
+    onState?: (listening: boolean) => void,
+  ) => Promise<() => Promise<void>>
   close(): Promise<void>
 }
 
@@ -48,7 +52,10 @@ export async function openStore(url: string): Promise<Store> {
     pg = (await import('pg')).default
     await reachPostgres(url)
     // bigint (int8) and count(*) come back as strings by default: numbers, as SQLite gives them.
-    const types = { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : (pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown)) }
+    const types = {
+      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+        oid === 20 ? (v: string) => Number(v) : (pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown),
+    }
     const pool = new pg.Pool({ connectionString: url, max: 10, types })
     // An idle connection that breaks (the server restarts) is dropped from the pool and the next
     // query opens a new one; without a listener the pool's 'error' event would end the process.
@@ -61,9 +68,8 @@ export async function openStore(url: string): Promise<Store> {
   }
   // Kysely looks for its own tables in every schema of a PostgreSQL: name ours, the first of the
   // search_path, or a Skiff in schema B would take the tables of a Skiff in schema A for its own.
-  const migrationTableSchema = dialect === 'postgres'
-    ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema
-    : undefined
+  const migrationTableSchema =
+    dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined
   const migrator = new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema ? { migrationTableSchema } : {}) })
   const { error } = await migrator.migrateToLatest()
   if (error) {
@@ -72,15 +78,21 @@ export async function openStore(url: string): Promise<Store> {
   }
   const unlisteners = new Set<() => Promise<void>>()
   return {
-    db, dialect,
-    ...(listen ? {
-      listen: async (channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void) => {
-        const stop = await listen(channel, onMessage, onState)
-        const once = async () => { unlisteners.delete(once); await stop() }
-        unlisteners.add(once)
-        return once
-      },
-    } : {}),
+    db,
+    dialect,
+    ...(listen
+      ? {
+          listen: async (channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void) => {
+            const stop = await listen(channel, onMessage, onState)
+            const once = async () => {
+              unlisteners.delete(once)
+              await stop()
+            }
+            unlisteners.add(once)
+            return once
+          },
+        }
+      : {}),
     async close() {
       await Promise.allSettled([...unlisteners].map((u) => u()))
       await db.destroy()
@@ -139,7 +151,12 @@ function reason(err: unknown): string {
  * A LISTEN connection. A notification sent while it is down is lost, so callers keep a slow
  * poll as a safety net; after a reconnect `onMessage('')` tells them to look for missed work.
  */
-async function listenPostgres(url: string, channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void): Promise<() => Promise<void>> {
+async function listenPostgres(
+  url: string,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onState?: (listening: boolean) => void,
+): Promise<() => Promise<void>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`)
   let client: Pg.Client | undefined
   let stopped = false
@@ -147,15 +164,25 @@ async function listenPostgres(url: string, channel: string, onMessage: (payload:
   const reconnect = () => {
     retry = setTimeout(() => {
       if (stopped) return
-      connect().then(() => { onState?.(true); onMessage('') }, () => reconnect())
+      connect().then(
+        () => {
+          onState?.(true)
+          onMessage('')
+        },
+        () => reconnect(),
+      )
     }, 500)
     retry.unref()
   }
   const connect = async (): Promise<void> => {
     // TCP keep-alive: a connection lost without a reset (a network cut) ends within seconds, not hours.
     const c = new pg.Client({ connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 1000 })
-    c.on('notification', (n) => { if (n.channel === channel) onMessage(n.payload ?? '') })
-    c.on('error', () => { /* 'end' follows; reconnect there */ })
+    c.on('notification', (n) => {
+      if (n.channel === channel) onMessage(n.payload ?? '')
+    })
+    c.on('error', () => {
+      /* 'end' follows; reconnect there */
+    })
     c.on('end', () => {
       if (stopped || client !== c) return
       client = undefined
@@ -169,7 +196,10 @@ async function listenPostgres(url: string, channel: string, onMessage: (payload:
       await c.end().catch(() => {})
       throw err
     }
-    if (stopped) { await c.end(); return }
+    if (stopped) {
+      await c.end()
+      return
+    }
     client = c
   }
   await connect()
@@ -242,12 +272,16 @@ function cachedStatement(stmt: SQLite.Statement): CachedStatement {
 }
 
 /** Arrays of column values into row objects; undefined for a column named __proto__ (an object literal would set the prototype). */
-function rowMapper(stmt: SQLite.Statement): ((rows: unknown[][]) => unknown[]) & { width: number } | undefined {
+function rowMapper(stmt: SQLite.Statement): (((rows: unknown[][]) => unknown[]) & { width: number }) | undefined {
   const names = stmt.columns().map((c) => c.name)
   if (names.includes('__proto__')) return undefined
   // The names are quoted by JSON.stringify: the text is column names, never data.
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const fn = new Function('rows', `for (let i = 0; i < rows.length; i++) { const r = rows[i]; rows[i] = { ${
-    names.map((n, i) => `${JSON.stringify(n)}: r[${i}]`).join(', ')} } } return rows`) as (rows: unknown[][]) => unknown[]
+  const fn = new Function(
+    'rows',
+    `for (let i = 0; i < rows.length; i++) { const r = rows[i]; rows[i] = { ${names
+      .map((n, i) => `${JSON.stringify(n)}: r[${i}]`)
+      .join(', ')} } } return rows`,
+  ) as (rows: unknown[][]) => unknown[]
   return Object.assign(fn, { width: names.length })
 }

@@ -14,8 +14,11 @@ export class DeploymentRepo {
 
   /** The stored sealing canary; `make()`'s, stored now, if there was none (the first start wins a race). */
   async sealingCanary(make: () => string): Promise<string> {
-    await this.#db.insertInto('deployment').values({ id: 1, sealing_canary: make(), created_at: this.#clock.now().toISOString() })
-      .onConflict((oc) => oc.column('id').doNothing()).execute()
+    await this.#db
+      .insertInto('deployment')
+      .values({ id: 1, sealing_canary: make(), created_at: this.#clock.now().toISOString() })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute()
     const row = await this.#db.selectFrom('deployment').select('sealing_canary').where('id', '=', 1).executeTakeFirstOrThrow()
     return row.sealing_canary
   }

@@ -8,7 +8,8 @@ import { newFaultId, type ActiveFault, type FaultRule, type FaultRules } from '.
 import type { Database, SimulatorFaultRow } from './schema.ts'
 
 const toRule = (r: SimulatorFaultRow): ActiveFault => ({
-  id: r.id, operation: r.operation as ActiveFault['operation'],
+  id: r.id,
+  operation: r.operation as ActiveFault['operation'],
   ...(r.server_id !== null ? { serverId: r.server_id } : {}),
   ...(r.error !== null ? { error: r.error } : {}),
   ...(r.delay_ms !== null ? { delayMs: r.delay_ms } : {}),
@@ -41,8 +42,13 @@ export class FaultRulesRepo implements FaultRules {
       // The compare-and-set on the uses left: of two agents after the last use, one updates the
       // row (PostgreSQL locks it; the other re-checks `remaining > 0` after the first commits
       // and finds nothing); SQLite has one writer.
-      const counted = await trx.updateTable('simulator_faults').set((eb) => ({ remaining: eb('remaining', '-', 1) }))
-        .where('id', 'in', ids).where('remaining', '>', 0).returningAll().execute()
+      const counted = await trx
+        .updateTable('simulator_faults')
+        .set((eb) => ({ remaining: eb('remaining', '-', 1) }))
+        .where('id', 'in', ids)
+        .where('remaining', '>', 0)
+        .returningAll()
+        .execute()
       const forever = await trx.selectFrom('simulator_faults').selectAll().where('id', 'in', ids).where('remaining', 'is', null).execute()
       const usedUp = counted.filter((r) => r.remaining !== null && r.remaining <= 0).map((r) => r.id)
       if (usedUp.length) await trx.deleteFrom('simulator_faults').where('id', 'in', usedUp).where('remaining', '<=', 0).execute()
@@ -54,10 +60,16 @@ export class FaultRulesRepo implements FaultRules {
     return this.#db.transaction().execute(async (trx) => {
       const seq = await this.#bump(trx)
       const row: SimulatorFaultRow = {
-        id: newFaultId(), seq, operation: rule.operation,
+        id: newFaultId(),
+        seq,
+        operation: rule.operation,
         // Server ids are lower-case UUIDs; the API's uuid format also accepts upper case.
-        server_id: rule.serverId?.toLowerCase() ?? null, error: rule.error ?? null, delay_ms: rule.delayMs ?? null,
-        hang: rule.hang ? 1 : 0, remaining: rule.count ?? null, created_at: this.#clock.now().toISOString(),
+        server_id: rule.serverId?.toLowerCase() ?? null,
+        error: rule.error ?? null,
+        delay_ms: rule.delayMs ?? null,
+        hang: rule.hang ? 1 : 0,
+        remaining: rule.count ?? null,
+        created_at: this.#clock.now().toISOString(),
       }
       await trx.insertInto('simulator_faults').values(row).execute()
       return toRule(row)
@@ -82,8 +94,12 @@ export class FaultRulesRepo implements FaultRules {
 
   /** Move the version on, in the caller's transaction (its row lock orders concurrent changes). */
   async #bump(trx: Kysely<Database>): Promise<number> {
-    const row = await trx.updateTable('simulator_faults_version').set((eb) => ({ version: eb('version', '+', 1) }))
-      .where('id', '=', 1).returning('version').executeTakeFirstOrThrow()
+    const row = await trx
+      .updateTable('simulator_faults_version')
+      .set((eb) => ({ version: eb('version', '+', 1) }))
+      .where('id', '=', 1)
+      .returning('version')
+      .executeTakeFirstOrThrow()
     return Number(row.version)
   }
 }

@@ -36,8 +36,12 @@ export class FlavorsRepo {
 
   /** A flavor, not deleted, with this id or this name. */
   async findClash(id: string, name: string): Promise<Pick<FlavorRow, 'id' | 'name'> | undefined> {
-    return this.#db.selectFrom('flavors').select(['id', 'name']).where('deleted', '=', 0)
-      .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', name)])).executeTakeFirst()
+    return this.#db
+      .selectFrom('flavors')
+      .select(['id', 'name'])
+      .where('deleted', '=', 0)
+      .where((eb) => eb.or([eb('id', '=', id), eb('name', '=', name)]))
+      .executeTakeFirst()
   }
 
   /** Insert, first dropping a deleted flavor of the same id: a deleted flavor's id can be reused. */

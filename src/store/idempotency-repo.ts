@@ -27,11 +27,19 @@ export class IdempotencyRepo {
    */
   async claim(c: { keyHash: string; projectId: string; bodyHash: string; owner: string; leaseSeconds: number }): Promise<boolean> {
     const now = this.#clock.now()
-    const r = await this.#db.insertInto('idempotency_keys').values({
-      key_hash: c.keyHash, project_id: c.projectId, body_hash: c.bodyHash, status: PENDING_STATUS,
-      response: pendingMarker(c.owner), created_at: now.toISOString(),
-      expires_at: new Date(now.getTime() + c.leaseSeconds * 1000).toISOString(),
-    }).onConflict((oc) => oc.column('key_hash').doNothing()).executeTakeFirst()
+    const r = await this.#db
+      .insertInto('idempotency_keys')
+      .values({
+        key_hash: c.keyHash,
+        project_id: c.projectId,
+        body_hash: c.bodyHash,
+        status: PENDING_STATUS,
+        response: pendingMarker(c.owner),
+        created_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + c.leaseSeconds * 1000).toISOString(),
+      })
+      .onConflict((oc) => oc.column('key_hash').doNothing())
+      .executeTakeFirst()
     return r.numInsertedOrUpdatedRows === 1n
   }
 
@@ -42,17 +50,23 @@ export class IdempotencyRepo {
   /** Replace our pending row by the answer. False if the row is no longer ours (its lease ran out). */
   async complete(keyHash: string, owner: string, status: number, response: string, ttlSeconds: number): Promise<boolean> {
     const now = this.#clock.now()
-    const r = await this.#db.updateTable('idempotency_keys')
+    const r = await this.#db
+      .updateTable('idempotency_keys')
       .set({ status, response, created_at: now.toISOString(), expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString() })
-      .where('key_hash', '=', keyHash).where('status', '=', PENDING_STATUS).where('response', '=', pendingMarker(owner))
+      .where('key_hash', '=', keyHash)
+      .where('status', '=', PENDING_STATUS)
+      .where('response', '=', pendingMarker(owner))
       .executeTakeFirst()
     return r.numUpdatedRows === 1n
   }
 
   /** Drop our pending row (the request failed): a retry with the same key runs again. */
   async release(keyHash: string, owner: string): Promise<void> {
-    await this.#db.deleteFrom('idempotency_keys')
-      .where('key_hash', '=', keyHash).where('status', '=', PENDING_STATUS).where('response', '=', pendingMarker(owner))
+    await this.#db
+      .deleteFrom('idempotency_keys')
+      .where('key_hash', '=', keyHash)
+      .where('status', '=', PENDING_STATUS)
+      .where('response', '=', pendingMarker(owner))
       .execute()
   }
 

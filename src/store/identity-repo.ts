@@ -111,9 +111,12 @@ export class IdentityRepo {
 
   /** The projects the user has a role on, by name. */
   async projectsOfUser(userId: string): Promise<ProjectRow[]> {
-    return this.#db.selectFrom('projects').selectAll()
+    return this.#db
+      .selectFrom('projects')
+      .selectAll()
       .where('id', 'in', this.#db.selectFrom('role_assignments').select('project_id').where('user_id', '=', userId))
-      .orderBy('name').execute()
+      .orderBy('name')
+      .execute()
   }
 
   async insertProject(row: ProjectRow): Promise<void> {
@@ -142,8 +145,12 @@ export class IdentityRepo {
 
   /** The user's roles on the project (null: on any project), by name; a role held twice comes twice. */
   async rolesOn(userId: string, projectId: string | null): Promise<{ id: string; name: string }[]> {
-    let q = this.#db.selectFrom('role_assignments').innerJoin('roles', 'roles.id', 'role_assignments.role_id')
-      .select(['roles.id', 'roles.name']).where('role_assignments.user_id', '=', userId).orderBy('roles.name')
+    let q = this.#db
+      .selectFrom('role_assignments')
+      .innerJoin('roles', 'roles.id', 'role_assignments.role_id')
+      .select(['roles.id', 'roles.name'])
+      .where('role_assignments.user_id', '=', userId)
+      .orderBy('roles.name')
     if (projectId !== null) q = q.where('role_assignments.project_id', '=', projectId)
     return q.execute()
   }
@@ -154,16 +161,24 @@ export class IdentityRepo {
   }
 
   async listRoleAssignments(filter: { userId?: string; projectId?: string; roleId?: string }): Promise<RoleAssignmentView[]> {
-    let q = this.#db.selectFrom('role_assignments')
+    let q = this.#db
+      .selectFrom('role_assignments')
       .innerJoin('roles', 'roles.id', 'role_assignments.role_id')
       .innerJoin('users', 'users.id', 'role_assignments.user_id')
       .innerJoin('projects', 'projects.id', 'role_assignments.project_id')
       .select([
-        'role_assignments.user_id', 'role_assignments.project_id', 'role_assignments.role_id',
-        'roles.name as role_name', 'users.name as user_name', 'users.domain_id as user_domain_id',
-        'projects.name as project_name', 'projects.domain_id as project_domain_id',
+        'role_assignments.user_id',
+        'role_assignments.project_id',
+        'role_assignments.role_id',
+        'roles.name as role_name',
+        'users.name as user_name',
+        'users.domain_id as user_domain_id',
+        'projects.name as project_name',
+        'projects.domain_id as project_domain_id',
       ])
-      .orderBy('users.name').orderBy('projects.name').orderBy('roles.name')
+      .orderBy('users.name')
+      .orderBy('projects.name')
+      .orderBy('roles.name')
     if (filter.userId !== undefined) q = q.where('role_assignments.user_id', '=', filter.userId)
     if (filter.projectId !== undefined) q = q.where('role_assignments.project_id', '=', filter.projectId)
     if (filter.roleId !== undefined) q = q.where('role_assignments.role_id', '=', filter.roleId)
@@ -172,8 +187,13 @@ export class IdentityRepo {
 
   /** Give the user the role on the project, unless it has it already. */
   async assignRole(userId: string, projectId: string, roleId: string): Promise<void> {
-    const has = await this.#db.selectFrom('role_assignments').select('user_id')
-      .where('user_id', '=', userId).where('project_id', '=', projectId).where('role_id', '=', roleId).executeTakeFirst()
+    const has = await this.#db
+      .selectFrom('role_assignments')
+      .select('user_id')
+      .where('user_id', '=', userId)
+      .where('project_id', '=', projectId)
+      .where('role_id', '=', roleId)
+      .executeTakeFirst()
     if (!has) await this.#db.insertInto('role_assignments').values({ user_id: userId, project_id: projectId, role_id: roleId }).execute()
   }
 
@@ -190,7 +210,12 @@ export class IdentityRepo {
   /** Revoke the token; false if it is unknown or was revoked already. */
   async revokeToken(tokenHash: string): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
-      const r = await trx.updateTable('tokens').set({ revoked: 1 }).where('token_hash', '=', tokenHash).where('revoked', '=', 0).executeTakeFirst()
+      const r = await trx
+        .updateTable('tokens')
+        .set({ revoked: 1 })
+        .where('token_hash', '=', tokenHash)
+        .where('revoked', '=', 0)
+        .executeTakeFirst()
       if (r.numUpdatedRows === 0n) return false
       await this.#notifyRevoked(trx, `t:${tokenHash}`)
       return true

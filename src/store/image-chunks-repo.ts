@@ -39,7 +39,12 @@ export class ImageChunksRepo {
   }
 
   async chunk(imageId: string, seq: number): Promise<Buffer | undefined> {
-    const row = await this.#db.selectFrom('image_chunks').select('data').where('image_id', '=', imageId).where('seq', '=', seq).executeTakeFirst()
+    const row = await this.#db
+      .selectFrom('image_chunks')
+      .select('data')
+      .where('image_id', '=', imageId)
+      .where('seq', '=', seq)
+      .executeTakeFirst()
     return row ? Buffer.from(row.data) : undefined
   }
 
@@ -49,8 +54,12 @@ export class ImageChunksRepo {
 
   /** Size and checksums of an active image (what copied data must match). */
   async activeSums(imageId: string): Promise<{ size: number | null; checksum: string | null; os_hash_value: string | null } | undefined> {
-    return this.#db.selectFrom('images').select(['size', 'checksum', 'os_hash_value'])
-      .where('id', '=', imageId).where('status', '=', 'active').executeTakeFirst()
+    return this.#db
+      .selectFrom('images')
+      .select(['size', 'checksum', 'os_hash_value'])
+      .where('id', '=', imageId)
+      .where('status', '=', 'active')
+      .executeTakeFirst()
   }
 
   #appender(trx: Db, imageId: string): AppendChunk {

@@ -53,17 +53,17 @@ export class ImagesRepo {
 
   /** Newest first, after `marker` (an image row) when given; `limit` undefined: all. */
   async list(f: ImageFilter, page: { after?: ImageRow; limit?: number }): Promise<ImageRow[]> {
-    let q = this.#db.selectFrom('images').selectAll()
+    let q = this.#db
+      .selectFrom('images')
+      .selectAll()
       .where('os_hidden', '=', f.hidden ? 1 : 0)
-      .orderBy('created_at', 'desc').orderBy('id', 'desc')
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
     const project = f.projectId
     if (f.visibleTo) {
       // Glance: public and community images, plus the caller's own (no image members here).
       const own = f.visibleTo.projectId
-      q = q.where((eb) => eb.or([
-        eb('visibility', 'in', ['public', 'community']),
-        ...(own ? [eb('owner', '=', own)] : []),
-      ]))
+      q = q.where((eb) => eb.or([eb('visibility', 'in', ['public', 'community']), ...(own ? [eb('owner', '=', own)] : [])]))
     }
     if (f.visibility === undefined) {
       // Community images are listed only when asked for, or to their owner.
@@ -76,18 +76,20 @@ export class ImagesRepo {
     if (f.owner !== undefined) q = q.where('owner', '=', f.owner)
     const m = page.after
     if (m) {
-      q = q.where((eb) => eb.or([
-        eb('created_at', '<', m.created_at),
-        eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)]),
-      ]))
+      q = q.where((eb) => eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]))
     }
     return page.limit !== undefined ? q.limit(page.limit).execute() : q.execute()
   }
 
   /** Compare-and-set on what the change was computed from (status and updated_at). False: changed meanwhile. */
   async update(from: ImageRow, changes: Partial<Omit<ImageRow, 'id' | 'created_at'>>): Promise<boolean> {
-    const r = await this.#db.updateTable('images').set(changes).where('id', '=', from.id)
-      .where('status', '=', from.status).where('updated_at', '=', from.updated_at).executeTakeFirst()
+    const r = await this.#db
+      .updateTable('images')
+      .set(changes)
+      .where('id', '=', from.id)
+      .where('status', '=', from.status)
+      .where('updated_at', '=', from.updated_at)
+      .executeTakeFirst()
     return r.numUpdatedRows === 1n
   }
 
@@ -98,9 +100,18 @@ export class ImagesRepo {
   }
 
   /** Move the status from `from` to `to` (with `set`), by compare-and-set; false if it was elsewhere. */
-  async moveStatus(id: string, from: string, to: string, set: Partial<Pick<ImageRow, 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value'>> = {}): Promise<boolean> {
-    const r = await this.#db.updateTable('images').set({ ...set, status: to, updated_at: this.#now() })
-      .where('id', '=', id).where('status', '=', from).executeTakeFirst()
+  async moveStatus(
+    id: string,
+    from: string,
+    to: string,
+    set: Partial<Pick<ImageRow, 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value'>> = {},
+  ): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('images')
+      .set({ ...set, status: to, updated_at: this.#now() })
+      .where('id', '=', id)
+      .where('status', '=', from)
+      .executeTakeFirst()
     return r.numUpdatedRows === 1n
   }
 

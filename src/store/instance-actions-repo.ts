@@ -22,17 +22,30 @@ export class InstanceActionsRepo {
 
   async record(a: NewInstanceAction, db: Db): Promise<void> {
     const now = this.#now()
-    await db.insertInto('instance_actions').values({ id: randomUUID(), ...a, start_time: now, updated_at: now, message: null }).execute()
+    await db
+      .insertInto('instance_actions')
+      .values({ id: randomUUID(), ...a, start_time: now, updated_at: now, message: null })
+      .execute()
   }
 
   /** A server's actions, newest first. */
   async list(serverId: string): Promise<InstanceActionRow[]> {
-    return this.#db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId)
-      .orderBy('start_time', 'desc').orderBy('id', 'desc').execute()
+    return this.#db
+      .selectFrom('instance_actions')
+      .selectAll()
+      .where('server_id', '=', serverId)
+      .orderBy('start_time', 'desc')
+      .orderBy('id', 'desc')
+      .execute()
   }
 
   async byRequest(serverId: string, requestId: string): Promise<InstanceActionRow | undefined> {
-    return this.#db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+    return this.#db
+      .selectFrom('instance_actions')
+      .selectAll()
+      .where('server_id', '=', serverId)
+      .where('request_id', '=', requestId)
+      .executeTakeFirst()
   }
 
   /** An action's events, oldest first. */
@@ -43,27 +56,49 @@ export class InstanceActionsRepo {
   /** The event of the action that `requestId` started, in one statement; undefined without one. */
   async startEvent(serverId: string, requestId: string, event: string, host: string | null): Promise<string | undefined> {
     const id = randomUUID()
-    const r = await this.#db.insertInto('instance_action_events')
+    const r = await this.#db
+      .insertInto('instance_action_events')
       .columns(['id', 'action_id', 'event', 'start_time', 'host'])
-      .expression((eb) => eb.selectFrom('instance_actions')
-        .select([eb.val(id).as('id'), 'instance_actions.id as action_id', eb.val(event).as('event'), eb.val(this.#now()).as('start_time'), eb.val(host).as('host')])
-        .where('server_id', '=', serverId).where('request_id', '=', requestId).limit(1))
+      .expression((eb) =>
+        eb
+          .selectFrom('instance_actions')
+          .select([
+            eb.val(id).as('id'),
+            'instance_actions.id as action_id',
+            eb.val(event).as('event'),
+            eb.val(this.#now()).as('start_time'),
+            eb.val(host).as('host'),
+          ])
+          .where('server_id', '=', serverId)
+          .where('request_id', '=', requestId)
+          .limit(1),
+      )
       .executeTakeFirst()
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 ? id : undefined
   }
 
   /** `onlyIfOpen`: leave an event that is already finished (a later attempt closed it) as it is. */
-  async finishEvent(eventId: string | undefined, result: 'Success' | 'Error', error?: string, db: Db = this.#db, opts: { onlyIfOpen?: boolean } = {}): Promise<void> {
+  async finishEvent(
+    eventId: string | undefined,
+    result: 'Success' | 'Error',
+    error?: string,
+    db: Db = this.#db,
+    opts: { onlyIfOpen?: boolean } = {},
+  ): Promise<void> {
     if (!eventId) return
     const now = this.#now()
-    let q = db.updateTable('instance_action_events')
+    let q = db
+      .updateTable('instance_action_events')
       .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
       .where('id', '=', eventId)
     if (opts.onlyIfOpen) q = q.where('finish_time', 'is', null)
     const ev = await q.returning('action_id').executeTakeFirst()
     if (ev) {
-      await db.updateTable('instance_actions').set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
-        .where('id', '=', ev.action_id).execute()
+      await db
+        .updateTable('instance_actions')
+        .set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
+        .where('id', '=', ev.action_id)
+        .execute()
     }
   }
 
@@ -72,11 +107,20 @@ export class InstanceActionsRepo {
    * started and never finished (its agent was killed, or lost its lease). Returns how many.
    */
   async finishAbandonedEvents(serverId: string, requestId: string, reason: string, db: Db = this.#db): Promise<number> {
-    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+    const action = await db
+      .selectFrom('instance_actions')
+      .select('id')
+      .where('server_id', '=', serverId)
+      .where('request_id', '=', requestId)
+      .executeTakeFirst()
     if (!action) return 0
     const now = this.#now()
-    const r = await db.updateTable('instance_action_events').set({ finish_time: now, result: 'Error', traceback: reason, details: reason })
-      .where('action_id', '=', action.id).where('finish_time', 'is', null).executeTakeFirst()
+    const r = await db
+      .updateTable('instance_action_events')
+      .set({ finish_time: now, result: 'Error', traceback: reason, details: reason })
+      .where('action_id', '=', action.id)
+      .where('finish_time', 'is', null)
+      .executeTakeFirst()
     const n = Number(r.numUpdatedRows)
     if (n > 0) await db.updateTable('instance_actions').set({ updated_at: now }).where('id', '=', action.id).execute()
     return n
@@ -84,18 +128,38 @@ export class InstanceActionsRepo {
 
   /** An event that failed as it began (no host for a new server: Nova's conductor event), and its action marked Error. */
   async recordFailedEvent(serverId: string, requestId: string, event: string, error: string, db: Db = this.#db): Promise<void> {
-    const action = await db.selectFrom('instance_actions').select('id').where('server_id', '=', serverId).where('request_id', '=', requestId).executeTakeFirst()
+    const action = await db
+      .selectFrom('instance_actions')
+      .select('id')
+      .where('server_id', '=', serverId)
+      .where('request_id', '=', requestId)
+      .executeTakeFirst()
     if (!action) return
     const now = this.#now()
-    await db.insertInto('instance_action_events').values({
-      id: randomUUID(), action_id: action.id, event, start_time: now, finish_time: now, result: 'Error', traceback: error, host: null, details: error,
-    }).execute()
+    await db
+      .insertInto('instance_action_events')
+      .values({
+        id: randomUUID(),
+        action_id: action.id,
+        event,
+        start_time: now,
+        finish_time: now,
+        result: 'Error',
+        traceback: error,
+        host: null,
+        details: error,
+      })
+      .execute()
     await db.updateTable('instance_actions').set({ message: 'Error', updated_at: now }).where('id', '=', action.id).execute()
   }
 
   /** An action that will not complete (its task was abandoned, then found stale): message Error, as Nova marks a failed one. */
   async markFailed(serverId: string, requestId: string, db: Db = this.#db): Promise<void> {
-    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: this.#now() })
-      .where('server_id', '=', serverId).where('request_id', '=', requestId).execute()
+    await db
+      .updateTable('instance_actions')
+      .set({ message: 'Error', updated_at: this.#now() })
+      .where('server_id', '=', serverId)
+      .where('request_id', '=', requestId)
+      .execute()
   }
 }

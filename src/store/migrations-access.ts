@@ -5,7 +5,8 @@ import type { Kysely, Migration } from 'kysely'
 
 export const serverAccessMigration: Migration = {
   async up(db: Kysely<any>) {
-    await db.schema.createTable('server_access')
+    await db.schema
+      .createTable('server_access')
       .addColumn('server_id', 'text', (c) => c.primaryKey())
       .addColumn('ssh_host', 'text', (c) => c.notNull())
       .addColumn('ssh_port', 'integer', (c) => c.notNull())

@@ -4,7 +4,8 @@ import type { Kysely, Migration } from 'kysely'
 
 export const actionRateMigration: Migration = {
   async up(db: Kysely<any>) {
-    await db.schema.createTable('action_rate_buckets')
+    await db.schema
+      .createTable('action_rate_buckets')
       .addColumn('scope', 'text', (c) => c.primaryKey())
       .addColumn('tokens', 'double precision', (c) => c.notNull())
       // Milliseconds since the epoch, by the database's clock: every API process reads the same one.

@@ -6,7 +6,8 @@ import type { Kysely, Migration } from 'kysely'
 
 export const agentsOwnDriversMigration: Migration = {
   async up(db: Kysely<any>) {
-    await db.schema.createTable('simulator_faults')
+    await db.schema
+      .createTable('simulator_faults')
       .addColumn('id', 'text', (c) => c.primaryKey())
       // Creation order (the version the rule's creation moved to): the order rules are listed in.
       .addColumn('seq', 'bigint', (c) => c.notNull())
@@ -19,13 +20,15 @@ export const agentsOwnDriversMigration: Migration = {
       .addColumn('remaining', 'integer')
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute()
-    await db.schema.createTable('simulator_faults_version')
+    await db.schema
+      .createTable('simulator_faults_version')
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('version', 'bigint', (c) => c.notNull())
       .execute()
     await db.insertInto('simulator_faults_version').values({ id: 1, version: 0 }).execute()
 
-    await db.schema.createTable('task_replies')
+    await db.schema
+      .createTable('task_replies')
       .addColumn('task_id', 'text', (c) => c.primaryKey())
       // Null until the agent answered; then the value (JSON) or the error message.
       .addColumn('answered_at', 'text')

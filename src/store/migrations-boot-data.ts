@@ -5,7 +5,8 @@ import type { Kysely, Migration } from 'kysely'
 
 export const serverBootDataMigration: Migration = {
   async up(db: Kysely<any>) {
-    await db.schema.createTable('server_boot_data')
+    await db.schema
+      .createTable('server_boot_data')
       .addColumn('server_id', 'text', (c) => c.primaryKey())
       .addColumn('key_data', 'text')
       .addColumn('user_data', 'text')

@@ -3,7 +3,8 @@
 import type { Kysely } from 'kysely'
 
 export async function createComputeExtraTables(db: Kysely<any>): Promise<void> {
-  await db.schema.createTable('server_groups')
+  await db.schema
+    .createTable('server_groups')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('policy', 'text', (c) => c.notNull())
@@ -13,14 +14,16 @@ export async function createComputeExtraTables(db: Kysely<any>): Promise<void> {
     .execute()
   await db.schema.createIndex('server_groups_project').on('server_groups').columns(['project_id', 'created_at']).execute()
 
-  await db.schema.createTable('server_group_members')
+  await db.schema
+    .createTable('server_group_members')
     .addColumn('group_id', 'text', (c) => c.notNull())
     .addColumn('server_id', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('server_group_members_pk', ['group_id', 'server_id'])
     .execute()
   await db.schema.createIndex('server_group_members_server').on('server_group_members').column('server_id').execute()
 
-  await db.schema.createTable('server_passwords')
+  await db.schema
+    .createTable('server_passwords')
     .addColumn('server_id', 'text', (c) => c.primaryKey())
     .addColumn('password', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'text', (c) => c.notNull())

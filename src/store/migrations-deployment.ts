@@ -5,7 +5,8 @@ import type { Kysely, Migration } from 'kysely'
 
 export const deploymentMigration: Migration = {
   async up(db: Kysely<any>) {
-    await db.schema.createTable('deployment')
+    await db.schema
+      .createTable('deployment')
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('sealing_canary', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())

@@ -6,7 +6,8 @@ export const imageChunksMigration: Migration = {
   async up(db: Kysely<any>) {
     // The one column type that differs by dialect: bytes are bytea on PostgreSQL, blob on SQLite.
     const bytes = db.getExecutor().adapter instanceof PostgresAdapter ? 'bytea' : 'blob'
-    await db.schema.createTable('image_chunks')
+    await db.schema
+      .createTable('image_chunks')
       .addColumn('image_id', 'text', (c) => c.notNull())
       .addColumn('seq', 'integer', (c) => c.notNull())
       .addColumn('data', bytes, (c) => c.notNull())

@@ -4,7 +4,8 @@ import type { Kysely, Migration } from 'kysely'
 export const rescueMigration: Migration = {
   async up(db: Kysely<any>) {
     // One row per rescue of a server (kept after unrescue, with ended_at, as history).
-    await db.schema.createTable('rescues')
+    await db.schema
+      .createTable('rescues')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('server_id', 'text', (c) => c.notNull())
       .addColumn('image_id', 'text', (c) => c.notNull())
@@ -23,7 +24,8 @@ export const rescueMigration: Migration = {
 
     // Replies to requests sent with an Idempotency-Key; secrets in them are sealed with a key
     // derived from the client's Idempotency-Key, which is itself stored only as a hash.
-    await db.schema.createTable('idempotency_keys')
+    await db.schema
+      .createTable('idempotency_keys')
       .addColumn('key_hash', 'text', (c) => c.primaryKey())
       .addColumn('project_id', 'text', (c) => c.notNull())
       .addColumn('body_hash', 'text', (c) => c.notNull())
@@ -35,7 +37,8 @@ export const rescueMigration: Migration = {
     await db.schema.createIndex('idempotency_expiry').on('idempotency_keys').column('expires_at').execute()
 
     // Agents register their host and heartbeat; a silent host makes actions on its servers 503.
-    await db.schema.createTable('hosts')
+    await db.schema
+      .createTable('hosts')
       .addColumn('name', 'text', (c) => c.primaryKey())
       .addColumn('started_at', 'text', (c) => c.notNull())
       .addColumn('heartbeat_at', 'text', (c) => c.notNull())

@@ -16,12 +16,14 @@ import { serverBootDataMigration } from './migrations-boot-data.ts'
 const initial: Migration = {
   async up(db: Kysely<any>) {
     // Never used; dropped by 0007.
-    await db.schema.createTable('settings')
+    await db.schema
+      .createTable('settings')
       .addColumn('key', 'text', (c) => c.primaryKey())
       .addColumn('value', 'text', (c) => c.notNull())
       .execute()
 
-    await db.schema.createTable('projects')
+    await db.schema
+      .createTable('projects')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('domain_id', 'text', (c) => c.notNull())
@@ -30,7 +32,8 @@ const initial: Migration = {
       .addUniqueConstraint('projects_domain_name', ['domain_id', 'name'])
       .execute()
 
-    await db.schema.createTable('users')
+    await db.schema
+      .createTable('users')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('domain_id', 'text', (c) => c.notNull())
@@ -40,19 +43,22 @@ const initial: Migration = {
       .addUniqueConstraint('users_domain_name', ['domain_id', 'name'])
       .execute()
 
-    await db.schema.createTable('roles')
+    await db.schema
+      .createTable('roles')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull().unique())
       .execute()
 
-    await db.schema.createTable('role_assignments')
+    await db.schema
+      .createTable('role_assignments')
       .addColumn('user_id', 'text', (c) => c.notNull())
       .addColumn('project_id', 'text', (c) => c.notNull())
       .addColumn('role_id', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('role_assignments_pk', ['user_id', 'project_id', 'role_id'])
       .execute()
 
-    await db.schema.createTable('tokens')
+    await db.schema
+      .createTable('tokens')
       .addColumn('token_hash', 'text', (c) => c.primaryKey())
       .addColumn('user_id', 'text', (c) => c.notNull())
       .addColumn('project_id', 'text')
@@ -65,7 +71,8 @@ const initial: Migration = {
       .execute()
     await db.schema.createIndex('tokens_expires').on('tokens').column('expires_at').execute()
 
-    await db.schema.createTable('images')
+    await db.schema
+      .createTable('images')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text')
       .addColumn('status', 'text', (c) => c.notNull())
@@ -88,7 +95,8 @@ const initial: Migration = {
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .execute()
 
-    await db.schema.createTable('flavors')
+    await db.schema
+      .createTable('flavors')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('ram', 'integer', (c) => c.notNull())
@@ -105,7 +113,8 @@ const initial: Migration = {
       .addColumn('deleted', 'integer', (c) => c.notNull().defaultTo(0))
       .execute()
 
-    await db.schema.createTable('keypairs')
+    await db.schema
+      .createTable('keypairs')
       .addColumn('user_id', 'text', (c) => c.notNull())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('type', 'text', (c) => c.notNull())
@@ -115,7 +124,8 @@ const initial: Migration = {
       .addPrimaryKeyConstraint('keypairs_pk', ['user_id', 'name'])
       .execute()
 
-    await db.schema.createTable('servers')
+    await db.schema
+      .createTable('servers')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('project_id', 'text', (c) => c.notNull())
@@ -147,7 +157,8 @@ const initial: Migration = {
     await db.schema.createIndex('servers_project_created').on('servers').columns(['project_id', 'created_at', 'id']).execute()
     await db.schema.createIndex('servers_updated').on('servers').column('updated_at').execute()
 
-    await db.schema.createTable('fixed_ips')
+    await db.schema
+      .createTable('fixed_ips')
       .addColumn('address', 'text', (c) => c.primaryKey())
       .addColumn('server_id', 'text', (c) => c.notNull())
       .addColumn('mac', 'text', (c) => c.notNull())
@@ -155,7 +166,8 @@ const initial: Migration = {
       .execute()
     await db.schema.createIndex('fixed_ips_server').on('fixed_ips').column('server_id').execute()
 
-    await db.schema.createTable('instance_actions')
+    await db.schema
+      .createTable('instance_actions')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('server_id', 'text', (c) => c.notNull())
       .addColumn('action', 'text', (c) => c.notNull())
@@ -168,7 +180,8 @@ const initial: Migration = {
       .execute()
     await db.schema.createIndex('instance_actions_server').on('instance_actions').columns(['server_id', 'start_time']).execute()
 
-    await db.schema.createTable('instance_action_events')
+    await db.schema
+      .createTable('instance_action_events')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('action_id', 'text', (c) => c.notNull())
       .addColumn('event', 'text', (c) => c.notNull())
@@ -181,7 +194,8 @@ const initial: Migration = {
       .execute()
     await db.schema.createIndex('instance_action_events_action').on('instance_action_events').column('action_id').execute()
 
-    await db.schema.createTable('instance_faults')
+    await db.schema
+      .createTable('instance_faults')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('server_id', 'text', (c) => c.notNull())
       .addColumn('code', 'integer', (c) => c.notNull())
@@ -191,7 +205,8 @@ const initial: Migration = {
       .execute()
     await db.schema.createIndex('instance_faults_server').on('instance_faults').columns(['server_id', 'created_at']).execute()
 
-    await db.schema.createTable('tasks')
+    await db.schema
+      .createTable('tasks')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('kind', 'text', (c) => c.notNull())
       .addColumn('subject_id', 'text', (c) => c.notNull())
@@ -212,6 +227,18 @@ const initial: Migration = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { '0001_initial': initial, '0002_rescue': rescueMigration, '0003_host_capacity': hostCapacityMigration, '0004_server_access': serverAccessMigration, '0005_server_boot_data': serverBootDataMigration, '0006_agents_own_drivers': agentsOwnDriversMigration, '0007_drop_unused_tables': dropUnusedTablesMigration, '0008_image_chunks': imageChunksMigration, '0009_host_leases': hostLeasesMigration, '0010_deployment': deploymentMigration, '0011_action_rate': actionRateMigration }
+    return {
+      '0001_initial': initial,
+      '0002_rescue': rescueMigration,
+      '0003_host_capacity': hostCapacityMigration,
+      '0004_server_access': serverAccessMigration,
+      '0005_server_boot_data': serverBootDataMigration,
+      '0006_agents_own_drivers': agentsOwnDriversMigration,
+      '0007_drop_unused_tables': dropUnusedTablesMigration,
+      '0008_image_chunks': imageChunksMigration,
+      '0009_host_leases': hostLeasesMigration,
+      '0010_deployment': deploymentMigration,
+      '0011_action_rate': actionRateMigration,
+    }
   },
 }

@@ -42,20 +42,42 @@ export class PlacementRepo {
   }
 
   #usage(db: Db) {
-    const used = db.selectFrom('servers as s').innerJoin('flavors as f', 'f.id', 's.flavor_id')
-      .where('s.deleted', '=', 0).where('s.host', 'is not', null)
-      .select(['s.host',
-        (eb) => eb.fn.sum<number>('f.vcpus').as('vcpus'), (eb) => eb.fn.sum<number>('f.ram').as('ram'), (eb) => eb.fn.sum<number>('f.disk').as('disk')])
+    const used = db
+      .selectFrom('servers as s')
+      .innerJoin('flavors as f', 'f.id', 's.flavor_id')
+      .where('s.deleted', '=', 0)
+      .where('s.host', 'is not', null)
+      .select([
+        's.host',
+        (eb) => eb.fn.sum<number>('f.vcpus').as('vcpus'),
+        (eb) => eb.fn.sum<number>('f.ram').as('ram'),
+        (eb) => eb.fn.sum<number>('f.disk').as('disk'),
+      ])
       .groupBy('s.host')
-    return db.selectFrom('hosts as h').leftJoin(used.as('u'), 'u.host', 'h.name')
+    return db
+      .selectFrom('hosts as h')
+      .leftJoin(used.as('u'), 'u.host', 'h.name')
       .select(['h.name', 'h.vcpus', 'h.ram_mb', 'h.disk_gb', 'u.vcpus as used_vcpus', 'u.ram as used_ram', 'u.disk as used_disk'])
   }
 }
 
 // sum() is null for a host with no servers (and may come back as a string on PostgreSQL).
-function toUsage(r: { name: string; vcpus: number; ram_mb: number; disk_gb: number; used_vcpus: number | string | null; used_ram: number | string | null; used_disk: number | string | null }): HostUsage {
+function toUsage(r: {
+  name: string
+  vcpus: number
+  ram_mb: number
+  disk_gb: number
+  used_vcpus: number | string | null
+  used_ram: number | string | null
+  used_disk: number | string | null
+}): HostUsage {
   return {
-    name: r.name, vcpus: r.vcpus, ram_mb: r.ram_mb, disk_gb: r.disk_gb,
-    used_vcpus: Number(r.used_vcpus ?? 0), used_ram_mb: Number(r.used_ram ?? 0), used_disk_gb: Number(r.used_disk ?? 0),
+    name: r.name,
+    vcpus: r.vcpus,
+    ram_mb: r.ram_mb,
+    disk_gb: r.disk_gb,
+    used_vcpus: Number(r.used_vcpus ?? 0),
+    used_ram_mb: Number(r.used_ram ?? 0),
+    used_disk_gb: Number(r.used_disk ?? 0),
   }
 }

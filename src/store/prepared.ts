@@ -8,7 +8,10 @@ import type { Db } from './schema.ts'
 /** Compiled forms kept per query: one per length of the value list (`in` lists of a page of servers). */
 const MAX_SHAPES = 64
 
-interface Shape { compiled: CompiledQuery; slots: number[] }
+interface Shape {
+  compiled: CompiledQuery
+  slots: number[]
+}
 
 /**
  * `build(values)` returns the query with `values` (stand-in strings) where the caller's values go;
@@ -22,8 +25,9 @@ export function prepared<R>(db: Db, build: (values: string[]) => Compilable<R>):
     const stands = Array.from({ length: n }, (_, i) => `\u0000skiff-value-${i}\u0000`)
     const index = new Map(stands.map((s, i) => [s, i]))
     const compiled = build(stands).compile()
-    const slots = compiled.parameters.map((p) => (typeof p === 'string' ? index.get(p) ?? -1 : -1))
-    if (new Set(slots.filter((s) => s >= 0)).size !== n) throw new Error(`prepared query: every value must be a parameter, once: ${compiled.sql}`)
+    const slots = compiled.parameters.map((p) => (typeof p === 'string' ? (index.get(p) ?? -1) : -1))
+    if (new Set(slots.filter((s) => s >= 0)).size !== n)
+      throw new Error(`prepared query: every value must be a parameter, once: ${compiled.sql}`)
     shape = { compiled, slots }
     if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!)
     shapes.set(n, shape)

@@ -28,30 +28,59 @@ export class RescuesRepo {
   }
 
   async insert(r: NewRescue, db: Db): Promise<void> {
-    await db.insertInto('rescues').values({
-      id: randomUUID(), ...r, requested_at: this.#now(), rescued_at: null, expires_at: null, host_key_fingerprint: null, ended_at: null,
-    }).execute()
+    await db
+      .insertInto('rescues')
+      .values({
+        id: randomUUID(),
+        ...r,
+        requested_at: this.#now(),
+        rescued_at: null,
+        expires_at: null,
+        host_key_fingerprint: null,
+        ended_at: null,
+      })
+      .execute()
   }
 
   /** The server's open rescue, the newest if several. */
   async open(serverId: string): Promise<RescueRow | undefined> {
-    return this.#db.selectFrom('rescues').selectAll().where('server_id', '=', serverId).where('ended_at', 'is', null)
-      .orderBy('requested_at', 'desc').executeTakeFirst()
+    return this.#db
+      .selectFrom('rescues')
+      .selectAll()
+      .where('server_id', '=', serverId)
+      .where('ended_at', 'is', null)
+      .orderBy('requested_at', 'desc')
+      .executeTakeFirst()
   }
 
   /** The rescue of request `requestId` is usable from `now`: the auto-unrescue clock starts. */
   async markRescued(serverId: string, requestId: string, now: string, hostKeyFingerprint: string | null): Promise<void> {
-    const r = await this.#db.selectFrom('rescues').select(['id', 'auto_unrescue_seconds']).where('request_id', '=', requestId).where('server_id', '=', serverId).executeTakeFirst()
+    const r = await this.#db
+      .selectFrom('rescues')
+      .select(['id', 'auto_unrescue_seconds'])
+      .where('request_id', '=', requestId)
+      .where('server_id', '=', serverId)
+      .executeTakeFirst()
     if (!r) return
-    await this.#db.updateTable('rescues').set({
-      rescued_at: now, host_key_fingerprint: hostKeyFingerprint,
-      expires_at: r.auto_unrescue_seconds === null ? null : after(now, r.auto_unrescue_seconds),
-    }).where('id', '=', r.id).execute()
+    await this.#db
+      .updateTable('rescues')
+      .set({
+        rescued_at: now,
+        host_key_fingerprint: hostKeyFingerprint,
+        expires_at: r.auto_unrescue_seconds === null ? null : after(now, r.auto_unrescue_seconds),
+      })
+      .where('id', '=', r.id)
+      .execute()
   }
 
   /** The rescue of request `requestId` ended before it began (its rescue failed). */
   async endRequest(serverId: string, requestId: string): Promise<void> {
-    await this.#db.updateTable('rescues').set({ ended_at: this.#now() }).where('request_id', '=', requestId).where('server_id', '=', serverId).execute()
+    await this.#db
+      .updateTable('rescues')
+      .set({ ended_at: this.#now() })
+      .where('request_id', '=', requestId)
+      .where('server_id', '=', serverId)
+      .execute()
   }
 
   async endOpen(serverId: string, db: Db = this.#db): Promise<void> {
@@ -61,28 +90,45 @@ export class RescuesRepo {
   /** When the open rescue ends by itself: `seconds` from now, or never (null). False without an open rescue. */
   async setExpiry(serverId: string, seconds: number | null): Promise<boolean> {
     const now = this.#now()
-    const r = await this.#db.updateTable('rescues')
+    const r = await this.#db
+      .updateTable('rescues')
       .set({ auto_unrescue_seconds: seconds, expires_at: seconds === null ? null : after(now, seconds) })
-      .where('server_id', '=', serverId).where('ended_at', 'is', null).executeTakeFirst()
+      .where('server_id', '=', serverId)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst()
     return r.numUpdatedRows > 0n
   }
 
   /** An expired rescue whose auto-exit failed gets one more rescue period, as if it had just begun. */
   async postponeExpired(serverId: string): Promise<void> {
     const now = this.#now()
-    const r = await this.#db.selectFrom('rescues').select(['id', 'auto_unrescue_seconds', 'expires_at'])
-      .where('server_id', '=', serverId).where('ended_at', 'is', null).where('expires_at', '<=', now).executeTakeFirst()
+    const r = await this.#db
+      .selectFrom('rescues')
+      .select(['id', 'auto_unrescue_seconds', 'expires_at'])
+      .where('server_id', '=', serverId)
+      .where('ended_at', 'is', null)
+      .where('expires_at', '<=', now)
+      .executeTakeFirst()
     if (!r || r.auto_unrescue_seconds === null) return
-    await this.#db.updateTable('rescues').set({ expires_at: after(now, r.auto_unrescue_seconds) }).where('id', '=', r.id).execute()
+    await this.#db
+      .updateTable('rescues')
+      .set({ expires_at: after(now, r.auto_unrescue_seconds) })
+      .where('id', '=', r.id)
+      .execute()
   }
 
   /** Rescued, idle servers of these hosts whose rescue has expired. */
   async expired(hosts: string[], now: string): Promise<{ id: string; project_id: string }[]> {
-    return this.#db.selectFrom('rescues').innerJoin('servers', 'servers.id', 'rescues.server_id')
+    return this.#db
+      .selectFrom('rescues')
+      .innerJoin('servers', 'servers.id', 'rescues.server_id')
       .select(['servers.id', 'servers.project_id'])
-      .where('rescues.ended_at', 'is', null).where('rescues.expires_at', '<=', now)
-      .where('servers.vm_state', '=', 'rescued').where('servers.task_state', 'is', null)
-      .where('servers.deleted', '=', 0).where('servers.host', 'in', hosts)
+      .where('rescues.ended_at', 'is', null)
+      .where('rescues.expires_at', '<=', now)
+      .where('servers.vm_state', '=', 'rescued')
+      .where('servers.task_state', 'is', null)
+      .where('servers.deleted', '=', 0)
+      .where('servers.host', 'in', hosts)
       .execute()
   }
 }

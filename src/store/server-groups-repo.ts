@@ -26,7 +26,11 @@ export class ServerGroupsRepo {
   }
 
   async count(projectId: string, db: Db = this.#db): Promise<number> {
-    const r = await db.selectFrom('server_groups').select((eb) => eb.fn.countAll<number>().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow()
+    const r = await db
+      .selectFrom('server_groups')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('project_id', '=', projectId)
+      .executeTakeFirstOrThrow()
     return Number(r.n)
   }
 
@@ -47,10 +51,15 @@ export class ServerGroupsRepo {
   async members(groupIds: string[], db: Db = this.#db): Promise<Map<string, { id: string; host: string | null }[]>> {
     const out = new Map<string, { id: string; host: string | null }[]>()
     if (groupIds.length === 0) return out
-    const rows = await db.selectFrom('server_group_members').innerJoin('servers', 'servers.id', 'server_group_members.server_id')
+    const rows = await db
+      .selectFrom('server_group_members')
+      .innerJoin('servers', 'servers.id', 'server_group_members.server_id')
       .select(['server_group_members.group_id', 'servers.id', 'servers.host'])
-      .where('server_group_members.group_id', 'in', groupIds).where('servers.deleted', '=', 0)
-      .orderBy('servers.created_at').orderBy('servers.id').execute()
+      .where('server_group_members.group_id', 'in', groupIds)
+      .where('servers.deleted', '=', 0)
+      .orderBy('servers.created_at')
+      .orderBy('servers.id')
+      .execute()
     for (const r of rows) {
       const list = out.get(r.group_id) ?? []
       list.push({ id: r.id, host: r.host })

@@ -31,10 +31,20 @@ export interface ServerFilter {
 }
 
 /** A server's latest fault; `ofLastAction`: recorded at or after the start of its latest instance action. */
-export interface LatestFaultRow { code: number; message: string; details: string; created_at: string; ofLastAction: boolean }
+export interface LatestFaultRow {
+  code: number
+  message: string
+  details: string
+  created_at: string
+  ofLastAction: boolean
+}
 
 /** A project's use of its quotas: servers that exist, and their flavors' cores and RAM. */
-export interface Usage { instances: number; cores: number; ram: number }
+export interface Usage {
+  instances: number
+  cores: number
+  ram: number
+}
 
 export class ServersRepo {
   readonly #db: Kysely<Database>
@@ -49,23 +59,65 @@ export class ServersRepo {
     this.#db = db
     this.#clock = clock
     this.#get = prepared(db, ([id]) => db.selectFrom('servers').selectAll().where('id', '=', id!).where('deleted', '=', 0))
-    this.#fixedIps = prepared(db, (ids) => db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', ids).orderBy('allocated_at'))
+    this.#fixedIps = prepared(db, (ids) =>
+      db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', ids).orderBy('allocated_at'),
+    )
     // The start of the latest action is read only for servers that have faults (few): a
     // correlated subquery, rather than a second query over every server's actions.
-    this.#faults = prepared(db, (ids) => db.selectFrom('instance_faults as f').selectAll('f')
-      .select((eb) => eb.selectFrom('instance_actions as a').select((a) => a.fn.max('a.start_time').as('m')).whereRef('a.server_id', '=', 'f.server_id').as('last'))
-      .where('f.server_id', 'in', ids).orderBy('f.created_at', 'desc'))
+    this.#faults = prepared(db, (ids) =>
+      db
+        .selectFrom('instance_faults as f')
+        .selectAll('f')
+        .select((eb) =>
+          eb
+            .selectFrom('instance_actions as a')
+            .select((a) => a.fn.max('a.start_time').as('m'))
+            .whereRef('a.server_id', '=', 'f.server_id')
+            .as('last'),
+        )
+        .where('f.server_id', 'in', ids)
+        .orderBy('f.created_at', 'desc'),
+    )
     // One row per address (a server has one, or none): the server, the address, its latest
     // fault and the start of its latest action; portable SQL, no JSON functions.
-    this.#shown = prepared(db, ([id]) => db.selectFrom('servers as s')
-      .leftJoin('fixed_ips as ip', 'ip.server_id', 's.id')
-      .leftJoin('instance_faults as f', (join) => join.on((eb) => eb('f.id', '=',
-        eb.selectFrom('instance_faults as g').select('g.id').whereRef('g.server_id', '=', 's.id').orderBy('g.created_at', 'desc').limit(1))))
-      .selectAll('s')
-      .select(['ip.address as ip_address', 'ip.mac as ip_mac', 'f.code as fault_code', 'f.message as fault_message', 'f.details as fault_details', 'f.created_at as fault_created_at'])
-      .select((eb) => eb.selectFrom('instance_actions as a').select((a) => a.fn.max('a.start_time').as('m')).whereRef('a.server_id', '=', 's.id').as('last_action'))
-      .where('s.id', '=', id!).where('s.deleted', '=', 0)
-      .orderBy('ip.allocated_at'))
+    this.#shown = prepared(db, ([id]) =>
+      db
+        .selectFrom('servers as s')
+        .leftJoin('fixed_ips as ip', 'ip.server_id', 's.id')
+        .leftJoin('instance_faults as f', (join) =>
+          join.on((eb) =>
+            eb(
+              'f.id',
+              '=',
+              eb
+                .selectFrom('instance_faults as g')
+                .select('g.id')
+                .whereRef('g.server_id', '=', 's.id')
+                .orderBy('g.created_at', 'desc')
+                .limit(1),
+            ),
+          ),
+        )
+        .selectAll('s')
+        .select([
+          'ip.address as ip_address',
+          'ip.mac as ip_mac',
+          'f.code as fault_code',
+          'f.message as fault_message',
+          'f.details as fault_details',
+          'f.created_at as fault_created_at',
+        ])
+        .select((eb) =>
+          eb
+            .selectFrom('instance_actions as a')
+            .select((a) => a.fn.max('a.start_time').as('m'))
+            .whereRef('a.server_id', '=', 's.id')
+            .as('last_action'),
+        )
+        .where('s.id', '=', id!)
+        .where('s.deleted', '=', 0)
+        .orderBy('ip.allocated_at'),
+    )
   }
 
   now(): string {
@@ -85,14 +137,24 @@ export class ServersRepo {
    * A server with what its own GET shows beside it, in one statement rather than three: its
    * addresses (as fixedIps) and its latest fault (as latestFaults).
    */
-  async getShown(id: string): Promise<{ server: ServerRow; ips: { address: string; mac: string }[]; fault: LatestFaultRow | undefined } | undefined> {
+  async getShown(
+    id: string,
+  ): Promise<{ server: ServerRow; ips: { address: string; mac: string }[]; fault: LatestFaultRow | undefined } | undefined> {
     const rows = await this.#shown([id])
     const first = rows[0]
     if (!first) return undefined
     const { ip_address: _a, ip_mac: _m, fault_code, fault_message, fault_details, fault_created_at, last_action, ...server } = first
     const ips = rows.flatMap((r) => (r.ip_address === null || r.ip_mac === null ? [] : [{ address: r.ip_address, mac: r.ip_mac }]))
-    const fault = fault_code === null || fault_message === null || fault_details === null || fault_created_at === null ? undefined
-      : { code: fault_code, message: fault_message, details: fault_details, created_at: fault_created_at, ofLastAction: last_action === null || fault_created_at >= String(last_action) }
+    const fault =
+      fault_code === null || fault_message === null || fault_details === null || fault_created_at === null
+        ? undefined
+        : {
+            code: fault_code,
+            message: fault_message,
+            details: fault_details,
+            created_at: fault_created_at,
+            ofLastAction: last_action === null || fault_created_at >= String(last_action),
+          }
     return { server, ips, fault }
   }
 
@@ -121,15 +183,22 @@ export class ServersRepo {
     if (page.marker !== undefined) {
       const m = await query.where('id', '=', page.marker).executeTakeFirst()
       if (!m) return undefined
-      query = query.where((eb) => eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]))
+      query = query.where((eb) =>
+        eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]),
+      )
     }
     return page.limit !== undefined ? query.limit(page.limit).execute() : query.execute()
   }
 
   /** Servers of a host in these states (an agent adopting its servers after a restart). */
   async onHost(host: string, vmStates: VmState[]): Promise<ServerRow[]> {
-    return this.#db.selectFrom('servers').selectAll().where('host', '=', host).where('deleted', '=', 0)
-      .where('vm_state', 'in', vmStates).execute()
+    return this.#db
+      .selectFrom('servers')
+      .selectAll()
+      .where('host', '=', host)
+      .where('deleted', '=', 0)
+      .where('vm_state', 'in', vmStates)
+      .execute()
   }
 
   /**
@@ -141,9 +210,17 @@ export class ServersRepo {
   }
 
   async usage(projectId: string, db: Db = this.#db): Promise<Usage> {
-    const used = await db.selectFrom('servers').innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
-      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('flavors.vcpus').as('cores'), eb.fn.sum<number>('flavors.ram').as('ram')])
-      .where('servers.project_id', '=', projectId).where('servers.deleted', '=', 0).executeTakeFirstOrThrow()
+    const used = await db
+      .selectFrom('servers')
+      .innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn.sum<number>('flavors.vcpus').as('cores'),
+        eb.fn.sum<number>('flavors.ram').as('ram'),
+      ])
+      .where('servers.project_id', '=', projectId)
+      .where('servers.deleted', '=', 0)
+      .executeTakeFirstOrThrow()
     return { instances: Number(used.n), cores: Number(used.cores ?? 0), ram: Number(used.ram ?? 0) }
   }
 
@@ -152,7 +229,11 @@ export class ServersRepo {
    * save(expected_task_state=...)). False when someone else changed it first.
    */
   async cas(id: string, from: CasFrom, to: Partial<ServerRow>, db: Db = this.#db): Promise<boolean> {
-    let q = db.updateTable('servers').set({ ...to, updated_at: this.now() }).where('id', '=', id).where('deleted', '=', 0)
+    let q = db
+      .updateTable('servers')
+      .set({ ...to, updated_at: this.now() })
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
     if (from.vmStates) q = q.where('vm_state', 'in', from.vmStates)
     if (from.metadata !== undefined) q = q.where('metadata', '=', from.metadata)
     if (from.unlocked) q = q.where('locked', '=', 0)
@@ -169,8 +250,16 @@ export class ServersRepo {
   }
 
   /** Fields that change whatever the server's state (name, access addresses, lock); false if it is gone. */
-  async update(id: string, to: Partial<Pick<ServerRow, 'name' | 'access_ipv4' | 'access_ipv6' | 'locked' | 'locked_by' | 'locked_reason'>>): Promise<boolean> {
-    const r = await this.#db.updateTable('servers').set({ ...to, updated_at: this.now() }).where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
+  async update(
+    id: string,
+    to: Partial<Pick<ServerRow, 'name' | 'access_ipv4' | 'access_ipv6' | 'locked' | 'locked_by' | 'locked_reason'>>,
+  ): Promise<boolean> {
+    const r = await this.#db
+      .updateTable('servers')
+      .set({ ...to, updated_at: this.now() })
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .executeTakeFirst()
     return r.numUpdatedRows === 1n
   }
 
@@ -209,8 +298,11 @@ export class ServersRepo {
       if ((n & 255) === 0 || (n & 255) === 255 || used.has(address)) continue
       const mac = 'fa:16:3e:' + [...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')
       // Another API process may take the same address at the same moment: the loser moves on.
-      const r = await db.insertInto('fixed_ips').values({ address, server_id: serverId, mac, allocated_at: this.now() })
-        .onConflict((oc) => oc.column('address').doNothing()).executeTakeFirst()
+      const r = await db
+        .insertInto('fixed_ips')
+        .values({ address, server_id: serverId, mac, allocated_at: this.now() })
+        .onConflict((oc) => oc.column('address').doNothing())
+        .executeTakeFirst()
       if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 1) return address
     }
     throw new Error('the private network is full')
@@ -233,20 +325,35 @@ export class ServersRepo {
   }
 
   async recordFault(serverId: string, code: number, message: string, details: string, db: Db = this.#db): Promise<void> {
-    await db.insertInto('instance_faults').values({
-      id: randomUUID(), server_id: serverId, code, message, details, created_at: this.now(),
-    }).execute()
+    await db
+      .insertInto('instance_faults')
+      .values({
+        id: randomUUID(),
+        server_id: serverId,
+        code,
+        message,
+        details,
+        created_at: this.now(),
+      })
+      .execute()
   }
 
   /** Where the server's SSH is reached now (null: nowhere, e.g. deleted). */
-  async recordAccess(serverId: string, ssh: { host: string; port: number; hostKeyFingerprint: string | null } | null, db: Db = this.#db): Promise<void> {
+  async recordAccess(
+    serverId: string,
+    ssh: { host: string; port: number; hostKeyFingerprint: string | null } | null,
+    db: Db = this.#db,
+  ): Promise<void> {
     if (!ssh) {
       await db.deleteFrom('server_access').where('server_id', '=', serverId).execute()
       return
     }
     const row = { ssh_host: ssh.host, ssh_port: ssh.port, host_key_fingerprint: ssh.hostKeyFingerprint, updated_at: this.now() }
-    await db.insertInto('server_access').values({ server_id: serverId, ...row })
-      .onConflict((oc) => oc.column('server_id').doUpdateSet(row)).execute()
+    await db
+      .insertInto('server_access')
+      .values({ server_id: serverId, ...row })
+      .onConflict((oc) => oc.column('server_id').doUpdateSet(row))
+      .execute()
   }
 
   /** The key pair's key and the user data a server's first boot is given (see ServerBootDataRow). */
@@ -255,7 +362,11 @@ export class ServersRepo {
   }
 
   async access(serverId: string): Promise<{ ssh_host: string; ssh_port: number; host_key_fingerprint: string | null } | undefined> {
-    return this.#db.selectFrom('server_access').select(['ssh_host', 'ssh_port', 'host_key_fingerprint']).where('server_id', '=', serverId).executeTakeFirst()
+    return this.#db
+      .selectFrom('server_access')
+      .select(['ssh_host', 'ssh_port', 'host_key_fingerprint'])
+      .where('server_id', '=', serverId)
+      .executeTakeFirst()
   }
 
   /**
@@ -279,7 +390,12 @@ export class ServersRepo {
     const live = new Set<string>()
     // In slices: a host may hold many VMs, a statement only so many parameters.
     for (let i = 0; i < ids.length; i += 1000) {
-      const rows = await this.#db.selectFrom('servers').select('id').where('id', 'in', ids.slice(i, i + 1000)).where('deleted', '=', 0).execute()
+      const rows = await this.#db
+        .selectFrom('servers')
+        .select('id')
+        .where('id', 'in', ids.slice(i, i + 1000))
+        .where('deleted', '=', 0)
+        .execute()
       for (const r of rows) live.add(r.id)
     }
     return live

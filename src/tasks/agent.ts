@@ -7,7 +7,9 @@ import type { PayloadMap, Task, TaskQueue } from './queue.ts'
  * Runs a task. Handlers of ordinary tasks record their own outcome and return nothing; the
  * handler of a call (`TaskQueue.call`) returns its answer, which goes back to the caller.
  */
-export type TaskHandler<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> = (task: Task<P, K>) => Promise<unknown>
+export type TaskHandler<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> = (
+  task: Task<P, K>,
+) => Promise<unknown>
 
 /** One handler per kind, each given the payload of its kind. */
 export type TaskHandlers<P extends PayloadMap> = { [K in keyof P & string]: TaskHandler<P, K> }
@@ -45,23 +47,37 @@ export class Agent<P extends PayloadMap = PayloadMap> {
     if (requeued) this.#o.logger.warn({ requeued }, 'resuming tasks left running by a previous agent')
     this.#stopped = false
     // '' is "the wake-up channel was down a while": look, something may have been missed.
-    this.#unsubscribe = await this.#o.queue.onNotify((host) => { if (host === this.#o.host || host === '') this.wake() })
+    this.#unsubscribe = await this.#o.queue.onNotify((host) => {
+      if (host === this.#o.host || host === '') this.wake()
+    })
     this.#timer = setInterval(() => this.wake(), this.#o.pollMs)
     this.#timer.unref()
     // A task whose lease ran out (its renewals failed: the database was unreachable, the
     // process stalled) goes back to the queue and runs again; handlers are safe to re-run.
-    this.#sweep = setInterval(() => {
-      void this.#o.queue.requeueExpired(this.#o.host).then((n) => {
-        if (n) { this.#o.logger.warn({ requeued: n }, 'tasks whose lease ran out go back to the queue'); this.wake() }
-      }, (err: unknown) => this.#o.logger.warn({ err }, 'could not requeue expired tasks'))
-    }, Math.max(100, this.#o.leaseMs / 2))
+    this.#sweep = setInterval(
+      () => {
+        void this.#o.queue.requeueExpired(this.#o.host).then(
+          (n) => {
+            if (n) {
+              this.#o.logger.warn({ requeued: n }, 'tasks whose lease ran out go back to the queue')
+              this.wake()
+            }
+          },
+          (err: unknown) => this.#o.logger.warn({ err }, 'could not requeue expired tasks'),
+        )
+      },
+      Math.max(100, this.#o.leaseMs / 2),
+    )
     this.#sweep.unref()
     this.wake()
   }
 
   wake(): void {
     if (this.#stopped) return
-    if (this.#pumping) { this.#again = true; return }
+    if (this.#pumping) {
+      this.#again = true
+      return
+    }
     void this.#pump()
   }
 
@@ -73,7 +89,10 @@ export class Agent<P extends PayloadMap = PayloadMap> {
         while (!this.#stopped && this.#running.size < this.#o.concurrency) {
           const task = await this.#o.queue.claim(this.#o.host, this.#o.leaseMs)
           if (!task) break
-          const run = this.#run(task).finally(() => { this.#running.delete(run); this.wake() })
+          const run = this.#run(task).finally(() => {
+            this.#running.delete(run)
+            this.wake()
+          })
           this.#running.add(run)
         }
       } while (this.#again && !this.#stopped)
@@ -89,9 +108,12 @@ export class Agent<P extends PayloadMap = PayloadMap> {
     // Own keys only: a row's kind is data, and handlers is a plain object.
     const handler = Object.hasOwn(this.#o.handlers, task.kind) ? (this.#o.handlers[task.kind] as TaskHandler<P>) : undefined
     const renew = setInterval(() => {
-      void this.#o.queue.renewLease(task, this.#o.leaseMs).then((mine) => {
-        if (!mine) log.warn('lease lost: the task was taken back and runs again elsewhere')
-      }, () => {})
+      void this.#o.queue.renewLease(task, this.#o.leaseMs).then(
+        (mine) => {
+          if (!mine) log.warn('lease lost: the task was taken back and runs again elsewhere')
+        },
+        () => {},
+      )
     }, this.#o.leaseMs / 3)
     renew.unref()
     try {

@@ -16,17 +16,27 @@ import type { Database, HostRow } from '../store/schema.ts'
 
 /** Another live agent holds the host. */
 export class HostHeld extends Error {
-  constructor(readonly host: string, readonly holder: string, readonly until: string) {
+  constructor(
+    readonly host: string,
+    readonly holder: string,
+    readonly until: string,
+  ) {
     const h = parseAgentId(holder)
-    super(`host ${host} is held by another agent (${h ? `pid ${h.pid} on ${h.machine}` : holder}) until ${until}`
-      + ' (stop it first; a holder that died frees the host when its lease runs out)')
+    super(
+      `host ${host} is held by another agent (${h ? `pid ${h.pid} on ${h.machine}` : holder}) until ${until}` +
+        ' (stop it first; a holder that died frees the host when its lease runs out)',
+    )
   }
 }
 
 /** This machine, as agent ids name it: the host name and the boot (a pid means nothing across reboots). */
 function machine(): string {
   let boot = ''
-  try { boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().slice(0, 8) } catch { /* not Linux */ }
+  try {
+    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().slice(0, 8)
+  } catch {
+    /* not Linux */
+  }
   return boot ? `${hostname()}/${boot}` : hostname()
 }
 
@@ -77,21 +87,42 @@ export class HostRegistry {
     const now = this.#clock.now()
     const nowIso = now.toISOString()
     const current = await this.#lease(name)
-    if (current?.agent_id && current.agent_id !== agentId && current.lease_until && current.lease_until > nowIso && holderMayLive(current.agent_id)) {
+    if (
+      current?.agent_id &&
+      current.agent_id !== agentId &&
+      current.lease_until &&
+      current.lease_until > nowIso &&
+      holderMayLive(current.agent_id)
+    ) {
       throw new HostHeld(name, current.agent_id, current.lease_until)
     }
     const row = {
-      started_at: nowIso, heartbeat_at: nowIso, driver, vcpus: capacity.vcpus, ram_mb: capacity.ramMb, disk_gb: capacity.diskGb,
-      agent_id: agentId, lease_until: new Date(now.getTime() + this.downAfterMs).toISOString(),
+      started_at: nowIso,
+      heartbeat_at: nowIso,
+      driver,
+      vcpus: capacity.vcpus,
+      ram_mb: capacity.ramMb,
+      disk_gb: capacity.diskGb,
+      agent_id: agentId,
+      lease_until: new Date(now.getTime() + this.downAfterMs).toISOString(),
     }
     // Compare-and-set: take the row only from the holder seen above (or a free or lapsed lease);
     // of two agents starting at once, one wins and the other reads the winner below.
-    await this.#db.insertInto('hosts').values({ name, ...row })
-      .onConflict((oc) => oc.column('name').doUpdateSet(row).where((eb) => eb.or([
-        eb('hosts.agent_id', 'is', null),
-        eb('hosts.lease_until', '<=', nowIso),
-        eb('hosts.agent_id', '=', current?.agent_id ?? agentId),
-      ])))
+    await this.#db
+      .insertInto('hosts')
+      .values({ name, ...row })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet(row)
+          .where((eb) =>
+            eb.or([
+              eb('hosts.agent_id', 'is', null),
+              eb('hosts.lease_until', '<=', nowIso),
+              eb('hosts.agent_id', '=', current?.agent_id ?? agentId),
+            ]),
+          ),
+      )
       .execute()
     const after = await this.#lease(name)
     if (after?.agent_id !== agentId) throw new HostHeld(name, after?.agent_id ?? '?', after?.lease_until ?? '?')
@@ -109,20 +140,33 @@ export class HostRegistry {
     const list = typeof names === 'string' ? [names] : names
     if (list.length === 0) return []
     const now = this.#clock.now()
-    let q = this.#db.updateTable('hosts')
-      .set({ heartbeat_at: now.toISOString(), ...(agentId ? { lease_until: new Date(now.getTime() + this.downAfterMs).toISOString() } : {}) })
+    let q = this.#db
+      .updateTable('hosts')
+      .set({
+        heartbeat_at: now.toISOString(),
+        ...(agentId ? { lease_until: new Date(now.getTime() + this.downAfterMs).toISOString() } : {}),
+      })
       .where('name', 'in', list)
     if (agentId) q = q.where('agent_id', '=', agentId)
     const r = await q.executeTakeFirst()
     if (!agentId || Number(r.numUpdatedRows) === list.length) return []
-    const held = new Set((await this.#db.selectFrom('hosts').select('name').where('name', 'in', list).where('agent_id', '=', agentId).execute()).map((x) => x.name))
+    const held = new Set(
+      (await this.#db.selectFrom('hosts').select('name').where('name', 'in', list).where('agent_id', '=', agentId).execute()).map(
+        (x) => x.name,
+      ),
+    )
     return list.filter((n) => !held.has(n))
   }
 
   /** A clean stop: the hosts are free for another agent at once (they go down when their heartbeat is old). */
   async release(names: string[], agentId: string): Promise<void> {
     if (names.length === 0) return
-    await this.#db.updateTable('hosts').set({ agent_id: null, lease_until: null }).where('name', 'in', names).where('agent_id', '=', agentId).execute()
+    await this.#db
+      .updateTable('hosts')
+      .set({ agent_id: null, lease_until: null })
+      .where('name', 'in', names)
+      .where('agent_id', '=', agentId)
+      .execute()
   }
 
   /** Oldest heartbeat of a live host: hosts that beat since then are up. */

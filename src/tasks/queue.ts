@@ -40,8 +40,10 @@ export interface NewTask<P extends PayloadMap = PayloadMap, K extends keyof P & 
  * was running, or its lease ran out). Handlers are safe to re-run; the attempt number tells
  * them to tidy what an abandoned attempt left (for compute: its unfinished events).
  */
-export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> =
-  Omit<TaskRow, 'kind' | 'payload'> & { kind: K; payload: P[K] }
+export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string = keyof P & string> = Omit<TaskRow, 'kind' | 'payload'> & {
+  kind: K
+  payload: P[K]
+}
 
 export class TaskQueue<P extends PayloadMap = PayloadMap> {
   readonly #store: Store
@@ -61,20 +63,38 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     this.#clock = clock
     const db = store.db
     this.#claim = prepared(db, ([host, leaseUntil, now]) => {
-      let next = db.selectFrom('tasks as t').select('t.id')
-        .where('t.host', '=', host!).where('t.state', '=', 'queued')
-        .where(({ not, exists, selectFrom }) => not(exists(
-          selectFrom('tasks as r').select('r.id').whereRef('r.subject_id', '=', 't.subject_id').where('r.state', '=', 'running'))))
+      let next = db
+        .selectFrom('tasks as t')
+        .select('t.id')
+        .where('t.host', '=', host!)
+        .where('t.state', '=', 'queued')
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(selectFrom('tasks as r').select('r.id').whereRef('r.subject_id', '=', 't.subject_id').where('r.state', '=', 'running')),
+          ),
+        )
         // An earlier queued task of the same subject goes first.
-        .where(({ not, exists, selectFrom }) => not(exists(
-          selectFrom('tasks as e').select('e.id').whereRef('e.subject_id', '=', 't.subject_id').where('e.state', '=', 'queued')
-            .whereRef('e.created_at', '<', 't.created_at'))))
-        .orderBy('t.created_at').orderBy('t.id').limit(1)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('tasks as e')
+                .select('e.id')
+                .whereRef('e.subject_id', '=', 't.subject_id')
+                .where('e.state', '=', 'queued')
+                .whereRef('e.created_at', '<', 't.created_at'),
+            ),
+          ),
+        )
+        .orderBy('t.created_at')
+        .orderBy('t.id')
+        .limit(1)
       // PostgreSQL: several claimers never wait on (nor take) the same row; SQLite has one writer.
       if (store.dialect === 'postgres') next = next.forUpdate('t').skipLocked()
-      return db.updateTable('tasks')
+      return db
+        .updateTable('tasks')
         .set({ state: 'running', lease_until: leaseUntil!, attempts: sql`attempts + 1`, updated_at: now! })
-        .where('id', '=', next).where('state', '=', 'queued')
+        .where('id', '=', next)
+        .where('state', '=', 'queued')
         .returningAll()
     })
   }
@@ -83,10 +103,22 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   async enqueue<K extends keyof P & string>(trx: Transaction<Database> | Kysely<Database>, task: NewTask<P, K>): Promise<string> {
     const id = randomUUID()
     const now = this.#clock.now().toISOString()
-    await trx.insertInto('tasks').values({
-      id, kind: task.kind, subject_id: task.subjectId, host: task.host, payload: JSON.stringify(task.payload ?? {}),
-      state: 'queued', attempts: 0, lease_until: null, request_id: task.requestId, created_at: now, updated_at: now,
-    }).execute()
+    await trx
+      .insertInto('tasks')
+      .values({
+        id,
+        kind: task.kind,
+        subject_id: task.subjectId,
+        host: task.host,
+        payload: JSON.stringify(task.payload ?? {}),
+        state: 'queued',
+        attempts: 0,
+        lease_until: null,
+        request_id: task.requestId,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute()
     if (this.#store.dialect === 'postgres') await sql`select pg_notify(${CHANNEL}, ${task.host})`.execute(trx)
     return id
   }
@@ -103,8 +135,12 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   async onNotify(listener: (host: string) => void): Promise<() => Promise<void>> {
     this.#listeners.add(listener)
     if (this.#store.listen && !this.#unlisten) {
-      this.#unlisten = this.#store.listen(CHANNEL, (host) => { for (const l of this.#listeners) l(host) })
-      this.#unlisten.catch(() => { this.#unlisten = undefined })
+      this.#unlisten = this.#store.listen(CHANNEL, (host) => {
+        for (const l of this.#listeners) l(host)
+      })
+      this.#unlisten.catch(() => {
+        this.#unlisten = undefined
+      })
     }
     await this.#unlisten
     return async () => {
@@ -112,7 +148,9 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
       if (this.#listeners.size === 0 && this.#unlisten) {
         const unlisten = this.#unlisten
         this.#unlisten = undefined
-        await (await unlisten)()
+        await (
+          await unlisten
+        )()
       }
     }
   }
@@ -132,14 +170,22 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
         if (id === '') for (const wake of this.#waiting.values()) wake()
         else this.#waiting.get(id)?.()
       })
-      this.#unlistenReplies.catch(() => { this.#unlistenReplies = undefined })
+      this.#unlistenReplies.catch(() => {
+        this.#unlistenReplies = undefined
+      })
     }
     await this.#unlistenReplies?.catch(() => {})
     const id = await this.#db.transaction().execute(async (trx) => {
       const taskId = await this.enqueue(trx, task)
       // Answers whose caller died before reading them: nobody will (calls are rare; this is cheap).
-      await trx.deleteFrom('task_replies').where('created_at', '<', new Date(this.#clock.now().getTime() - 3_600_000).toISOString()).execute()
-      await trx.insertInto('task_replies').values({ task_id: taskId, answered_at: null, value: null, error: null, created_at: this.#clock.now().toISOString() }).execute()
+      await trx
+        .deleteFrom('task_replies')
+        .where('created_at', '<', new Date(this.#clock.now().getTime() - 3_600_000).toISOString())
+        .execute()
+      await trx
+        .insertInto('task_replies')
+        .values({ task_id: taskId, answered_at: null, value: null, error: null, created_at: this.#clock.now().toISOString() })
+        .execute()
       return taskId
     })
     this.notify(task.host)
@@ -147,7 +193,12 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     let pollMs = 2
     try {
       for (;;) {
-        const row = await this.#db.selectFrom('task_replies').selectAll().where('task_id', '=', id).where('answered_at', 'is not', null).executeTakeFirst()
+        const row = await this.#db
+          .selectFrom('task_replies')
+          .selectAll()
+          .where('task_id', '=', id)
+          .where('answered_at', 'is not', null)
+          .executeTakeFirst()
         if (row) {
           if (row.error !== null) throw new CallFailed(row.error)
           return (row.value === null ? undefined : JSON.parse(row.value)) as T
@@ -159,13 +210,20 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(pollMs, left))
-          this.#waiting.set(id, () => { clearTimeout(timer); resolve() })
+          this.#waiting.set(id, () => {
+            clearTimeout(timer)
+            resolve()
+          })
         })
         pollMs = Math.min(pollMs * 2, 200)
       }
     } finally {
       this.#waiting.delete(id)
-      await this.#db.deleteFrom('task_replies').where('task_id', '=', id).execute().catch(() => {})
+      await this.#db
+        .deleteFrom('task_replies')
+        .where('task_id', '=', id)
+        .execute()
+        .catch(() => {})
     }
   }
 
@@ -175,11 +233,16 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
    */
   async reply(taskId: string, outcome: { value: unknown } | { error: string }): Promise<void> {
     const answered = await this.#db.transaction().execute(async (trx) => {
-      const r = await trx.updateTable('task_replies').set({
-        answered_at: this.#clock.now().toISOString(),
-        value: 'value' in outcome ? JSON.stringify(outcome.value ?? null) : null,
-        error: 'error' in outcome ? outcome.error : null,
-      }).where('task_id', '=', taskId).where('answered_at', 'is', null).executeTakeFirst()
+      const r = await trx
+        .updateTable('task_replies')
+        .set({
+          answered_at: this.#clock.now().toISOString(),
+          value: 'value' in outcome ? JSON.stringify(outcome.value ?? null) : null,
+          error: 'error' in outcome ? outcome.error : null,
+        })
+        .where('task_id', '=', taskId)
+        .where('answered_at', 'is', null)
+        .executeTakeFirst()
       if (r.numUpdatedRows === 0n) return false
       if (this.#store.dialect === 'postgres') await sql`select pg_notify(${REPLIES}, ${taskId})`.execute(trx)
       return true
@@ -199,8 +262,13 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   /** Extend the lease of this attempt. False if the task is no longer ours (the lease ran out and it was taken back). */
   async renewLease(task: Pick<Task, 'id' | 'attempts'>, leaseMs: number): Promise<boolean> {
     const until = new Date(this.#clock.now().getTime() + leaseMs).toISOString()
-    const r = await this.#db.updateTable('tasks').set({ lease_until: until })
-      .where('id', '=', task.id).where('state', '=', 'running').where('attempts', '=', task.attempts).executeTakeFirst()
+    const r = await this.#db
+      .updateTable('tasks')
+      .set({ lease_until: until })
+      .where('id', '=', task.id)
+      .where('state', '=', 'running')
+      .where('attempts', '=', task.attempts)
+      .executeTakeFirst()
     return r.numUpdatedRows === 1n
   }
 
@@ -225,16 +293,25 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   /** Running tasks whose lease ran out (their agent died) go back to the queue. */
   async requeueExpired(host: string): Promise<number> {
     const now = this.#clock.now().toISOString()
-    const r = await this.#db.updateTable('tasks').set({ state: 'queued', lease_until: null, updated_at: now })
-      .where('host', '=', host).where('state', '=', 'running').where('lease_until', '<', now).executeTakeFirst()
+    const r = await this.#db
+      .updateTable('tasks')
+      .set({ state: 'queued', lease_until: null, updated_at: now })
+      .where('host', '=', host)
+      .where('state', '=', 'running')
+      .where('lease_until', '<', now)
+      .executeTakeFirst()
     return Number(r.numUpdatedRows)
   }
 
   /** At agent start every task it was running is orphaned: put them all back. */
   async requeueAllRunning(host: string): Promise<number> {
     const now = this.#clock.now().toISOString()
-    const r = await this.#db.updateTable('tasks').set({ state: 'queued', lease_until: null, updated_at: now })
-      .where('host', '=', host).where('state', '=', 'running').executeTakeFirst()
+    const r = await this.#db
+      .updateTable('tasks')
+      .set({ state: 'queued', lease_until: null, updated_at: now })
+      .where('host', '=', host)
+      .where('state', '=', 'running')
+      .executeTakeFirst()
     return Number(r.numUpdatedRows)
   }
 

@@ -18,18 +18,35 @@ before(async () => {
 })
 after(() => skiff.close())
 
-interface Event { event: string; result: string | null; start_time: string; finish_time: string | null; traceback: string | null }
+interface Event {
+  event: string
+  result: string | null
+  start_time: string
+  finish_time: string | null
+  traceback: string | null
+}
 
 const action = (id: string, body: unknown) => skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body })
 const latestAction = async (id: string) =>
-  (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: demo })).json().instanceActions[0] as { action: string; request_id: string; message: string | null }
+  (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: demo })).json().instanceActions[0] as {
+    action: string
+    request_id: string
+    message: string | null
+  }
 const detail = async (id: string, requestId: string) =>
-  (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${requestId}`, { token: admin })).json().instanceAction as { message: string | null; events: Event[] }
-const openEvents = async () => skiff.store.db.selectFrom('instance_action_events').select(['id', 'event']).where('finish_time', 'is', null).execute()
+  (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${requestId}`, { token: admin })).json().instanceAction as {
+    message: string | null
+    events: Event[]
+  }
+const openEvents = async () =>
+  skiff.store.db.selectFrom('instance_action_events').select(['id', 'event']).where('finish_time', 'is', null).execute()
 
 /** Start `body` on a server whose phase `phase` takes a second this once; resolves once its event is open. */
 async function startSlow(id: string, phase: string, body: unknown) {
-  const fault = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: phase, server_id: id, delay_ms: 1000, count: 1 } } })
+  const fault = await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+    token: admin,
+    body: { fault: { operation: phase, server_id: id, delay_ms: 1000, count: 1 } },
+  })
   assert.equal(fault.statusCode, 201, fault.body)
   const res = await action(id, body)
   assert.ok(res.statusCode === 200 || res.statusCode === 202, res.body)
@@ -97,7 +114,10 @@ test('a lease that runs out: another claim takes the task; the abandoned event e
 test('a task taken over that then fails: two Error events, the fault, the action Error', async () => {
   const id = await activeServer(skiff, demo, 'fails')
   const requestId = await startSlow(id, 'powerOff', { 'os-stop': null })
-  await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'powerOff', server_id: id, error: 'ACPI ignored', count: 1 } } })
+  await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+    token: admin,
+    body: { fault: { operation: 'powerOff', server_id: id, error: 'ACPI ignored', count: 1 } },
+  })
   const agent = skiff.agent!
   void agent.stop()
   await agent.start()
@@ -118,26 +138,52 @@ test('an abandoned action whose server moved on meanwhile (deleted) ends as an E
   // While the agent is away the server is deleted (allowed while rescuing, as in Nova).
   assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${id}`, { token: demo })).statusCode, 204)
   await agent.start()
-  await waitFor('the server to be gone', async () => (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).statusCode === 404)
+  await waitFor(
+    'the server to be gone',
+    async () => (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).statusCode === 404,
+  )
   await waitFor('the first attempt to end', async () => agent.idle, 5000, 20)
   // The server is gone from the API: read its actions where they are kept.
-  const rescue = await skiff.store.db.selectFrom('instance_actions').selectAll().where('server_id', '=', id).where('request_id', '=', requestId).executeTakeFirstOrThrow()
+  const rescue = await skiff.store.db
+    .selectFrom('instance_actions')
+    .selectAll()
+    .where('server_id', '=', id)
+    .where('request_id', '=', requestId)
+    .executeTakeFirstOrThrow()
   assert.equal(rescue.message, 'Error')
   const evs = await skiff.store.db.selectFrom('instance_action_events').selectAll().where('action_id', '=', rescue.id).execute()
-  assert.deepEqual(evs.map((e) => [e.event, e.result]), [['compute_rescue_instance', 'Error']])
+  assert.deepEqual(
+    evs.map((e) => [e.event, e.result]),
+    [['compute_rescue_instance', 'Error']],
+  )
   assert.match(evs[0]!.traceback ?? '', /agent .*stopped/)
-  const del = await skiff.store.db.selectFrom('instance_actions').select('id').where('server_id', '=', id).where('action', '=', 'delete').executeTakeFirstOrThrow()
-  const delEvents = await skiff.store.db.selectFrom('instance_action_events').select(['result', 'finish_time']).where('action_id', '=', del.id).execute()
-  assert.deepEqual(delEvents.map((e) => e.result), ['Success'])
+  const del = await skiff.store.db
+    .selectFrom('instance_actions')
+    .select('id')
+    .where('server_id', '=', id)
+    .where('action', '=', 'delete')
+    .executeTakeFirstOrThrow()
+  const delEvents = await skiff.store.db
+    .selectFrom('instance_action_events')
+    .select(['result', 'finish_time'])
+    .where('action_id', '=', del.id)
+    .execute()
+  assert.deepEqual(
+    delEvents.map((e) => e.result),
+    ['Success'],
+  )
   assert.deepEqual(await openEvents(), [])
 })
 
-test('a server that finds no valid host: its create action says Error, with the scheduler\'s event', async () => {
+test("a server that finds no valid host: its create action says Error, with the scheduler's event", async () => {
   // A host with room for one m1.tiny and nothing bigger: m1.small (2048 MB) fits nowhere.
   const small = await startTestSkiff({ hostVcpus: 1, hostRamMb: 512, hostDiskGb: 1 })
   try {
     const token = await small.token('admin')
-    const res = await small.compute('POST', '/v2.1/servers', { token, body: { server: { name: 'big', imageRef: await small.imageId('skiff-base'), flavorRef: '2' } } })
+    const res = await small.compute('POST', '/v2.1/servers', {
+      token,
+      body: { server: { name: 'big', imageRef: await small.imageId('skiff-base'), flavorRef: '2' } },
+    })
     assert.equal(res.statusCode, 202, res.body)
     const id = res.json().server.id as string
     const s = (await small.compute('GET', `/v2.1/servers/${id}`, { token })).json().server
@@ -146,8 +192,12 @@ test('a server that finds no valid host: its create action says Error, with the 
     const create = (await small.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token })).json().instanceActions[0]
     assert.equal(create.action, 'create')
     assert.equal(create.message, 'Error')
-    const { events } = (await small.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${create.request_id}`, { token })).json().instanceAction as { events: Event[] }
-    assert.deepEqual(events.map((e) => [e.event, e.result]), [['conductor_schedule_and_build_instances', 'Error']])
+    const { events } = (await small.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${create.request_id}`, { token })).json()
+      .instanceAction as { events: Event[] }
+    assert.deepEqual(
+      events.map((e) => [e.event, e.result]),
+      [['conductor_schedule_and_build_instances', 'Error']],
+    )
     assert.ok(events[0]!.finish_time)
     assert.match(events[0]!.traceback ?? '', /No valid host/)
   } finally {

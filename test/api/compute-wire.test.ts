@@ -18,7 +18,10 @@ test('version documents: root without version headers, /v2.1 with them', async (
   const root = await skiff.compute('GET', '/')
   assert.equal(root.statusCode, 200)
   assert.equal(root.headers['openstack-api-version'], undefined)
-  assert.deepEqual(root.json().versions.map((v: { id: string }) => v.id), ['v2.0', 'v2.1'])
+  assert.deepEqual(
+    root.json().versions.map((v: { id: string }) => v.id),
+    ['v2.0', 'v2.1'],
+  )
   const v21 = await skiff.compute('GET', '/v2.1')
   assert.equal(v21.json().version.min_version, '2.1')
   assert.equal(v21.headers['openstack-api-version'], 'compute 2.1')
@@ -35,7 +38,9 @@ test('microversions: echoed, 406 outside the range (echoing the request), 400 wh
 
   const high = await skiff.compute('GET', '/v2.1/servers', { token: demo, headers: { 'openstack-api-version': 'compute 2.96' } })
   assert.equal(high.statusCode, 406)
-  assert.deepEqual(high.json(), { computeFault: { code: 406, message: 'Version 2.96 is not supported by the API. Minimum is 2.1 and maximum is 2.1.' } })
+  assert.deepEqual(high.json(), {
+    computeFault: { code: 406, message: 'Version 2.96 is not supported by the API. Minimum is 2.1 and maximum is 2.1.' },
+  })
   assert.equal(high.headers['openstack-api-version'], 'compute 2.96')
 
   const legacy = await skiff.compute('GET', '/v2.1/servers', { token: demo, headers: { 'x-openstack-nova-api-version': '3.0' } })
@@ -51,7 +56,9 @@ test('no token or a bad token: 401 in Keystone shape, with WWW-Authenticate, wit
   for (const token of [undefined, 'bogus']) {
     const res = await skiff.compute('POST', '/v2.1/servers/x/action', { token, body: { rescue: null } })
     assert.equal(res.statusCode, 401)
-    assert.deepEqual(res.json(), { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } })
+    assert.deepEqual(res.json(), {
+      error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' },
+    })
     assert.ok(res.headers['www-authenticate'])
     assert.equal(res.headers['openstack-api-version'], undefined)
   }
@@ -68,7 +75,12 @@ test('unknown server: 404 itemNotFound with Nova message, for uuids and other id
 
 test('action bodies: malformed, not one key, unknown action, and other methods', async () => {
   const id = await activeServer()
-  const raw = await skiff.apps.compute.inject({ method: 'POST', url: `/v2.1/servers/${id}/action`, headers: { 'x-auth-token': demo, 'content-type': 'application/json' }, payload: '{"rescue": ' })
+  const raw = await skiff.apps.compute.inject({
+    method: 'POST',
+    url: `/v2.1/servers/${id}/action`,
+    headers: { 'x-auth-token': demo, 'content-type': 'application/json' },
+    payload: '{"rescue": ',
+  })
   assert.deepEqual(raw.json(), { badRequest: { code: 400, message: 'Malformed request body' } })
   for (const body of [[], {}, { rescue: null, foo: 1 }, { rescue: null, unrescue: null }]) {
     const res = await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body })
@@ -97,7 +109,12 @@ test('a JSON body is read whatever its Content-Type says, as Nova does', async (
 
 test('a body over the limit is 413 overLimit, decided before authentication', async () => {
   const big = JSON.stringify({ server: { name: 'x'.repeat(2_000_000) } })
-  const res = await skiff.apps.compute.inject({ method: 'POST', url: '/v2.1/servers', headers: { 'content-type': 'application/json' }, payload: big })
+  const res = await skiff.apps.compute.inject({
+    method: 'POST',
+    url: '/v2.1/servers',
+    headers: { 'content-type': 'application/json' },
+    payload: big,
+  })
   assert.equal(res.statusCode, 413)
   assert.equal(res.json().overLimit.code, 413)
 })
@@ -115,7 +132,9 @@ test('rescue answers 200 with the password, then RESCUE; unrescue 202 then ACTIV
 
   const again = await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body: { rescue: null } })
   assert.equal(again.statusCode, 409)
-  assert.deepEqual(again.json(), { conflictingRequest: { code: 409, message: `Cannot 'rescue' instance ${id} while it is in vm_state rescued` } })
+  assert.deepEqual(again.json(), {
+    conflictingRequest: { code: 409, message: `Cannot 'rescue' instance ${id} while it is in vm_state rescued` },
+  })
   const reboot = await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body: { reboot: { type: 'HARD' } } })
   assert.equal(reboot.statusCode, 409)
 
@@ -129,8 +148,13 @@ test('rescue answers 200 with the password, then RESCUE; unrescue 202 then ACTIV
 
 test('a generated rescue password follows Nova; an unknown rescue image is 400 and changes nothing', async () => {
   const id = await activeServer()
-  const bad = await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body: { rescue: { rescue_image_ref: '3e0fbb1c-3a0e-4b2f-9d4a-0c9f5b0c8d11' } } })
-  assert.deepEqual(bad.json(), { badRequest: { code: 400, message: "Requested rescue image '3e0fbb1c-3a0e-4b2f-9d4a-0c9f5b0c8d11' is not supported" } })
+  const bad = await skiff.compute('POST', `/v2.1/servers/${id}/action`, {
+    token: demo,
+    body: { rescue: { rescue_image_ref: '3e0fbb1c-3a0e-4b2f-9d4a-0c9f5b0c8d11' } },
+  })
+  assert.deepEqual(bad.json(), {
+    badRequest: { code: 400, message: "Requested rescue image '3e0fbb1c-3a0e-4b2f-9d4a-0c9f5b0c8d11' is not supported" },
+  })
   const still = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).json().server
   assert.equal(still.status, 'ACTIVE')
   assert.equal(still['OS-EXT-STS:task_state'], null)
@@ -141,7 +165,11 @@ test('a generated rescue password follows Nova; an unknown rescue image is 400 a
 test("another project's server is 404, not 403", async () => {
   const id = await activeServer()
   const alt = await skiff.token('alt_demo')
-  for (const [method, url, body] of [['GET', `/v2.1/servers/${id}`, undefined], ['POST', `/v2.1/servers/${id}/action`, { rescue: null }], ['DELETE', `/v2.1/servers/${id}`, undefined]] as const) {
+  for (const [method, url, body] of [
+    ['GET', `/v2.1/servers/${id}`, undefined],
+    ['POST', `/v2.1/servers/${id}/action`, { rescue: null }],
+    ['DELETE', `/v2.1/servers/${id}`, undefined],
+  ] as const) {
     const res = await skiff.compute(method, url, { token: alt, body })
     assert.equal(res.statusCode, 404, `${method} ${url}`)
   }
@@ -160,7 +188,9 @@ test('anything unexpected is 500 computeFault with the request id and no interna
   const fresh = await startTestSkiff()
   try {
     // A route that fails the way a bug would: the message must not reach the client.
-    fresh.apps.compute.get('/v2.1/test-crash', async () => { throw new TypeError('internal detail /var/lib/secret at line 42') })
+    fresh.apps.compute.get('/v2.1/test-crash', async () => {
+      throw new TypeError('internal detail /var/lib/secret at line 42')
+    })
     const res = await fresh.compute('GET', '/v2.1/test-crash', { token: await fresh.token('demo') })
     assert.equal(res.statusCode, 500)
     const fault = res.json().computeFault

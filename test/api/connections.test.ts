@@ -17,15 +17,25 @@ import { startTestSkiff } from '../helpers/skiff.ts'
 
 const GOOD_TOKEN = 'good-token'
 const open: FastifyInstance[] = []
-after(async () => { await Promise.all(open.map((a) => a.close())) })
+after(async () => {
+  await Promise.all(open.map((a) => a.close()))
+})
 
 /** A compute-flavoured listener with a stub identity (one good token) and a few routes, on port 0. */
 async function listener(overrides: Partial<Config>, logs: Record<string, unknown>[] = []) {
   const config = { ...loadConfig({}, {}), ...overrides }
   const identity = {
-    validate: async (token?: string) => (token === GOOD_TOKEN ? ({ userId: 'u', projectId: 'p', roles: [], isAdmin: false } as unknown as AuthContext) : undefined),
+    validate: async (token?: string) =>
+      token === GOOD_TOKEN ? ({ userId: 'u', projectId: 'p', roles: [], isAdmin: false } as unknown as AuthContext) : undefined,
   } as unknown as IdentityService
-  const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line)) } })
+  const logger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        logs.push(JSON.parse(line))
+      },
+    },
+  )
   const app = createListener('compute', { config, logger, identity, identityUri: 'http://127.0.0.1:5000/v3' })
   app.get('/', { config: { public: true } }, async () => ({ ok: true }))
   app.post('/echo', { config: { public: true } }, async (req) => ({ got: req.body }))
@@ -51,25 +61,46 @@ async function connect(port: number): Promise<Client> {
   let closedAfter: number | undefined
   const waiters: (() => void)[] = []
   // Reading is what lets the client see the server's FIN: a paused socket never learns it closed.
-  socket.on('data', (d) => { data += d.toString('latin1') })
+  socket.on('data', (d) => {
+    data += d.toString('latin1')
+  })
   socket.on('error', () => {})
-  socket.on('close', () => { closedAfter = Date.now() - start; waiters.forEach((w) => w()) })
+  socket.on('close', () => {
+    closedAfter = Date.now() - start
+    waiters.forEach((w) => w())
+  })
   return {
     socket,
     received: () => data,
-    closed: (deadlineMs) => new Promise((resolve, reject) => {
-      if (closedAfter !== undefined) return resolve(closedAfter)
-      const timer = setTimeout(() => reject(new Error(`still open after ${deadlineMs} ms; received ${JSON.stringify(data.slice(0, 200))}`)), deadlineMs)
-      waiters.push(() => { clearTimeout(timer); resolve(closedAfter!) })
-    }),
+    closed: (deadlineMs) =>
+      new Promise((resolve, reject) => {
+        if (closedAfter !== undefined) return resolve(closedAfter)
+        const timer = setTimeout(
+          () => reject(new Error(`still open after ${deadlineMs} ms; received ${JSON.stringify(data.slice(0, 200))}`)),
+          deadlineMs,
+        )
+        waiters.push(() => {
+          clearTimeout(timer)
+          resolve(closedAfter!)
+        })
+      }),
   }
 }
 
 /** Resolves when the client has received `text`; rejects after `deadlineMs`. */
 function receivedText(c: Client, text: string, deadlineMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const check = () => { if (c.received().includes(text)) { clearTimeout(timer); c.socket.off('data', check); resolve() } }
-    const timer = setTimeout(() => { c.socket.off('data', check); reject(new Error(`no ${JSON.stringify(text)} within ${deadlineMs} ms: ${JSON.stringify(c.received().slice(0, 200))}`)) }, deadlineMs)
+    const check = () => {
+      if (c.received().includes(text)) {
+        clearTimeout(timer)
+        c.socket.off('data', check)
+        resolve()
+      }
+    }
+    const timer = setTimeout(() => {
+      c.socket.off('data', check)
+      reject(new Error(`no ${JSON.stringify(text)} within ${deadlineMs} ms: ${JSON.stringify(c.received().slice(0, 200))}`))
+    }, deadlineMs)
     c.socket.on('data', check)
     check()
   })
@@ -89,7 +120,10 @@ describe('connections that do not send a request are closed in bounded time', ()
     }
     t.diagnostic(`headers timeout 300 ms: silent closed after ${times.slice(0, 3).join(', ')} ms, partial after ${times[3]} ms`)
     // In the listener's fault shape (Nova's here: 408 has no fault name of its own).
-    assert.match(partial.received(), /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"computeFault":\{"code":408,"message":"The request was not received in time\."\}\}$/)
+    assert.match(
+      partial.received(),
+      /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"computeFault":\{"code":408,"message":"The request was not received in time\."\}\}$/,
+    )
   })
 
   test('malformed HTTP: 400 in the fault shape, and closed', async () => {
@@ -122,7 +156,9 @@ describe('connections that do not send a request are closed in bounded time', ()
     const c = await connect(port)
     c.socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"a":"')
     // One byte every 50 ms: never idle, never done.
-    const drip = setInterval(() => { if (!c.socket.destroyed) c.socket.write('x') }, 50)
+    const drip = setInterval(() => {
+      if (!c.socket.destroyed) c.socket.write('x')
+    }, 50)
     try {
       const ms = await c.closed(3000)
       assert.ok(ms >= 350 && ms < 2000, `closed after ${ms} ms (request timeout 400 ms)`)
@@ -134,7 +170,9 @@ describe('connections that do not send a request are closed in bounded time', ()
   test('a request within the bounds is answered', async () => {
     const { port } = await listener({ headersTimeoutMs: 300, requestTimeoutMs: 300 })
     const c = await connect(port)
-    c.socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"a":1}')
+    c.socket.write(
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"a":1}',
+    )
     await c.closed(3000)
     assert.match(c.received(), /^HTTP\/1\.1 200 [^]*\{"got":\{"a":1\}\}$/)
   })
@@ -195,13 +233,17 @@ describe('an answer given before a large body was read closes the connection', (
   test('Expect: 100-continue: no 100 before a 401, so the client never sends the body', async () => {
     const { port } = await listener(slow)
     const refused = await connect(port)
-    refused.socket.write('POST /private HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900000\r\nExpect: 100-continue\r\n\r\n')
+    refused.socket.write(
+      'POST /private HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900000\r\nExpect: 100-continue\r\n\r\n',
+    )
     await refused.closed(2000)
     assert.match(refused.received(), /^HTTP\/1\.1 401 /)
     assert.doesNotMatch(refused.received(), /100 Continue/)
 
     const accepted = await connect(port)
-    accepted.socket.write(`POST /private HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${GOOD_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n`)
+    accepted.socket.write(
+      `POST /private HTTP/1.1\r\nHost: x\r\nX-Auth-Token: ${GOOD_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\n`,
+    )
     await receivedText(accepted, 'HTTP/1.1 100 Continue\r\n\r\n', 2000)
     accepted.socket.write('{"a":1}')
     await receivedText(accepted, '{"got":{"a":1}}', 2000)
@@ -214,7 +256,9 @@ test('an image upload that takes longer than the request timeout still completes
   try {
     const token = await skiff.token('demo')
     const created = await skiff.apps.image.inject({
-      method: 'POST', url: '/v2/images', headers: { 'x-auth-token': token },
+      method: 'POST',
+      url: '/v2/images',
+      headers: { 'x-auth-token': token },
       payload: { name: 'slow', disk_format: 'raw', container_format: 'bare' },
     })
     assert.equal(created.statusCode, 201, created.body)
@@ -223,16 +267,28 @@ test('an image upload that takes longer than the request timeout still completes
     const port = (skiff.apps.image.server.address() as net.AddressInfo).port
     const chunks = 12
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ port, host: '127.0.0.1', method: 'PUT', path: `/v2/images/${id}/file`, headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream', 'content-length': chunks * 1024 } }, (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.statusCode ?? 0))
-      })
+      const req = request(
+        {
+          port,
+          host: '127.0.0.1',
+          method: 'PUT',
+          path: `/v2/images/${id}/file`,
+          headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream', 'content-length': chunks * 1024 },
+        },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        },
+      )
       req.on('error', reject)
       let sent = 0
       // 12 chunks 50 ms apart: 600 ms, three times the request timeout.
       const tick = setInterval(() => {
         req.write(Buffer.alloc(1024, sent))
-        if (++sent === chunks) { clearInterval(tick); req.end() }
+        if (++sent === chunks) {
+          clearInterval(tick)
+          req.end()
+        }
       }, 50)
     })
     assert.equal(status, 204)

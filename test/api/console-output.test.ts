@@ -11,7 +11,9 @@ before(async () => {
   skiff = await startTestSkiff()
   demo = await skiff.token('demo')
 })
-after(async () => { await skiff.close() })
+after(async () => {
+  await skiff.close()
+})
 
 const consoleOf = (id: string, body: Record<string, unknown> = {}) =>
   skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body: { 'os-getConsoleOutput': body } })

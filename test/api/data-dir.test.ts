@@ -29,9 +29,14 @@ function start(dataDir: string, databaseUrl: string, extra: Partial<Config> = {}
 
 async function login(core: SkiffCore, user: string, password: string | undefined): Promise<number> {
   const res = await core.apps.identity.inject({
-    method: 'POST', url: '/v3/auth/tokens',
-    payload: { auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
-      scope: { project: { name: user === 'reader_demo' ? 'demo' : user, domain: { name: 'Default' } } } } },
+    method: 'POST',
+    url: '/v3/auth/tokens',
+    payload: {
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+        scope: { project: { name: user === 'reader_demo' ? 'demo' : user, domain: { name: 'Default' } } },
+      },
+    },
   })
   return res.statusCode
 }
@@ -83,20 +88,42 @@ test('under umask 022: data dir and image dir 0700; database, -wal, -shm, image 
       // A private image with data, uploaded by a member of demo.
       const password = core.passwords.demo!
       const auth = await core.apps.identity.inject({
-        method: 'POST', url: '/v3/auth/tokens',
-        payload: { auth: { identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password } } },
-          scope: { project: { name: 'demo', domain: { name: 'Default' } } } } },
+        method: 'POST',
+        url: '/v3/auth/tokens',
+        payload: {
+          auth: {
+            identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password } } },
+            scope: { project: { name: 'demo', domain: { name: 'Default' } } },
+          },
+        },
       })
       const token = String(auth.headers['x-subject-token'])
-      const created = await core.apps.image.inject({ method: 'POST', url: '/v2/images', headers: { 'x-auth-token': token },
-        payload: { name: 'mine', visibility: 'private', disk_format: 'raw', container_format: 'bare' } })
+      const created = await core.apps.image.inject({
+        method: 'POST',
+        url: '/v2/images',
+        headers: { 'x-auth-token': token },
+        payload: { name: 'mine', visibility: 'private', disk_format: 'raw', container_format: 'bare' },
+      })
       assert.equal(created.statusCode, 201, created.body)
       const id = created.json().id as string
-      const put = await core.apps.image.inject({ method: 'PUT', url: `/v2/images/${id}/file`,
-        headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' }, payload: Buffer.from('private disk') })
+      const put = await core.apps.image.inject({
+        method: 'PUT',
+        url: `/v2/images/${id}/file`,
+        headers: { 'x-auth-token': token, 'content-type': 'application/octet-stream' },
+        payload: Buffer.from('private disk'),
+      })
       assert.equal(put.statusCode, 204, put.body)
 
-      for (const f of ['skiff.sqlite', 'skiff.sqlite-wal', 'skiff.sqlite-shm', 'secret.key', '.credentials.json', 'clouds.yaml', 'demo-openrc', `images/${id}`]) {
+      for (const f of [
+        'skiff.sqlite',
+        'skiff.sqlite-wal',
+        'skiff.sqlite-shm',
+        'secret.key',
+        '.credentials.json',
+        'clouds.yaml',
+        'demo-openrc',
+        `images/${id}`,
+      ]) {
         assert.ok(existsSync(path.join(dataDir, f)), `${f} exists`)
       }
       assert.deepEqual(notPrivate(dataDir), [])
@@ -122,7 +149,7 @@ test('under umask 022: data dir and image dir 0700; database, -wal, -shm, image 
   }
 })
 
-test('a second Skiff with its own data dir on the same database changes no password; the first one\'s files keep working', async () => {
+test("a second Skiff with its own data dir on the same database changes no password; the first one's files keep working", async () => {
   let database: TestDatabase
   if (harnessDialect() === 'sqlite') {
     const file = path.join(scratch, 'shared', 'skiff.sqlite')
@@ -146,10 +173,16 @@ test('a second Skiff with its own data dir on the same database changes no passw
     const refused = async (extra: Partial<Config>, message: RegExp) => {
       await assert.rejects(async () => open.push(await start(path.join(scratch, 'host-c'), database.url, extra)), message)
     }
-    await refused({}, /^Error: the sealing key in .*host-c\/secret\.key does not match this deployment's \(copy secret\.key from the first host, or pass --secret-key-file\)$/)
+    await refused(
+      {},
+      /^Error: the sealing key in .*host-c\/secret\.key does not match this deployment's \(copy secret\.key from the first host, or pass --secret-key-file\)$/,
+    )
     writeFileSync(path.join(scratch, 'other.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
     await refused({ secretKeyFile: path.join(scratch, 'other.key') }, /the sealing key in .*other\.key does not match this deployment's/)
-    await refused({ secretKeyFile: path.join(scratch, 'no-such.key') }, /cannot read the sealing key --secret-key-file .*no-such\.key: ENOENT/)
+    await refused(
+      { secretKeyFile: path.join(scratch, 'no-such.key') },
+      /cannot read the sealing key --secret-key-file .*no-such\.key: ENOENT/,
+    )
     writeFileSync(path.join(scratch, 'bad.key'), 'not a key\n', { mode: 0o600 })
     await refused({ secretKeyFile: path.join(scratch, 'bad.key') }, /bad\.key does not hold a sealing key/)
 
@@ -190,7 +223,12 @@ test('a second Skiff with its own data dir on the same database changes no passw
 
     // `skiff credentials --reset demo` on host B: new password there; host A's demo file is stale,
     // and at its next start host A says so and removes it rather than keep a wrong password.
-    const reset = await syncCredentials({ accounts: new IdentityRepo(b2.store.db), dataDir: dirB, authUrl: AUTH_URL, set: { demo: 'new-demo-password' } })
+    const reset = await syncCredentials({
+      accounts: new IdentityRepo(b2.store.db),
+      dataDir: dirB,
+      authUrl: AUTH_URL,
+      set: { demo: 'new-demo-password' },
+    })
     assert.deepEqual(reset.unknown.sort(), ['alt_demo', 'reader_demo'])
     assert.equal(clientFiles(dirB).demo, 'new-demo-password')
     assert.equal(await login(b2, 'demo', filesA.demo), 401)

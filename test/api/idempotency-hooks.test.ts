@@ -42,17 +42,26 @@ after(async () => {
 })
 
 const post = (url: string, key?: string, body: unknown = { a: 1 }, project = 'p1') =>
-  app.inject({ method: 'POST', url, payload: body as object, headers: { 'x-project': project, ...(key === undefined ? {} : { 'idempotency-key': key }) } })
+  app.inject({
+    method: 'POST',
+    url,
+    payload: body as object,
+    headers: { 'x-project': project, ...(key === undefined ? {} : { 'idempotency-key': key }) },
+  })
 
 test('a second request while the first still runs gets 409; afterwards the answer is replayed', async () => {
   runs = 0
   let open!: () => void
-  gate = new Promise((r) => { open = r })
+  gate = new Promise((r) => {
+    open = r
+  })
   const first = post('/things', 'k-slow')
   while (runs === 0) await new Promise((r) => setTimeout(r, 1))
   const second = await post('/things', 'k-slow')
   assert.equal(second.statusCode, 409)
-  assert.deepEqual(second.json(), { conflictingRequest: { code: 409, message: 'A request with this Idempotency-Key is still in progress.' } })
+  assert.deepEqual(second.json(), {
+    conflictingRequest: { code: 409, message: 'A request with this Idempotency-Key is still in progress.' },
+  })
   open()
   const a = await first
   assert.equal(a.statusCode, 201)

@@ -46,7 +46,10 @@ test('rescue twice with the same key: both 200 with the same generated password,
   const third = await action(id, { rescue: null }, key)
   assert.equal(third.statusCode, 200)
   assert.deepEqual(third.json(), { adminPass })
-  assert.deepEqual((await actionNames(id)).filter((a) => a === 'rescue'), ['rescue'])
+  assert.deepEqual(
+    (await actionNames(id)).filter((a) => a === 'rescue'),
+    ['rescue'],
+  )
 })
 
 test('without a key a second rescue is refused with 409, as Nova does', async () => {
@@ -55,7 +58,9 @@ test('without a key a second rescue is refused with 409, as Nova does', async ()
   await waitForStatus(skiff, demo, id, 'RESCUE')
   const second = await action(id, { rescue: null })
   assert.equal(second.statusCode, 409)
-  assert.deepEqual(second.json(), { conflictingRequest: { code: 409, message: `Cannot 'rescue' instance ${id} while it is in vm_state rescued` } })
+  assert.deepEqual(second.json(), {
+    conflictingRequest: { code: 409, message: `Cannot 'rescue' instance ${id} while it is in vm_state rescued` },
+  })
 })
 
 test('the same key with a different body: 400, and nothing runs', async () => {
@@ -64,17 +69,24 @@ test('the same key with a different body: 400, and nothing runs', async () => {
   assert.equal((await action(id, { rescue: { adminPass: 'FirstPass1' } }, key)).statusCode, 200)
   const other = await action(id, { rescue: { adminPass: 'OtherPass2' } }, key)
   assert.equal(other.statusCode, 400)
-  assert.deepEqual(other.json(), { badRequest: { code: 400, message: 'This Idempotency-Key was already used with a different request; use a new key for a new request.' } })
+  assert.deepEqual(other.json(), {
+    badRequest: { code: 400, message: 'This Idempotency-Key was already used with a different request; use a new key for a new request.' },
+  })
   const otherAction = await action(id, { 'os-stop': null }, key)
   assert.equal(otherAction.statusCode, 400)
   // Key order does not make a body different.
   const reordered = await skiff.apps.compute.inject({
-    method: 'POST', url: `/v2.1/servers/${id}/action`, headers: { 'x-auth-token': demo, 'idempotency-key': key, 'content-type': 'application/json' },
+    method: 'POST',
+    url: `/v2.1/servers/${id}/action`,
+    headers: { 'x-auth-token': demo, 'idempotency-key': key, 'content-type': 'application/json' },
     payload: '{ "rescue": { "adminPass": "FirstPass1" } }',
   })
   assert.equal(reordered.statusCode, 200)
   assert.equal(reordered.headers['idempotent-replayed'], 'true')
-  assert.deepEqual((await actionNames(id)).filter((a) => a === 'rescue'), ['rescue'])
+  assert.deepEqual(
+    (await actionNames(id)).filter((a) => a === 'rescue'),
+    ['rescue'],
+  )
 })
 
 test('the stored row holds neither the key nor the password in plain text', async () => {
@@ -123,7 +135,10 @@ test('concurrent requests with one key run the action once; the others wait thei
     assert.equal(a.statusCode, 409)
     assert.deepEqual(a.json(), { conflictingRequest: { code: 409, message: 'A request with this Idempotency-Key is still in progress.' } })
   }
-  assert.deepEqual((await actionNames(id)).filter((a) => a === 'rescue'), ['rescue'])
+  assert.deepEqual(
+    (await actionNames(id)).filter((a) => a === 'rescue'),
+    ['rescue'],
+  )
 })
 
 test('server create with a key: one server, the same answer (and Location) replayed', async () => {
@@ -157,11 +172,15 @@ test('a malformed Idempotency-Key is refused with 400 before anything runs', asy
   const id = await activeServer()
   for (const key of ['', 'x'.repeat(256), 'clé', 'tab\there']) {
     const res = await skiff.apps.compute.inject({
-      method: 'POST', url: `/v2.1/servers/${id}/action`,
-      headers: { 'x-auth-token': demo, 'content-type': 'application/json', 'idempotency-key': key }, payload: { 'os-stop': null },
+      method: 'POST',
+      url: `/v2.1/servers/${id}/action`,
+      headers: { 'x-auth-token': demo, 'content-type': 'application/json', 'idempotency-key': key },
+      payload: { 'os-stop': null },
     })
     assert.equal(res.statusCode, 400, `key ${JSON.stringify(key)}: ${res.body}`)
-    assert.deepEqual(res.json(), { badRequest: { code: 400, message: 'Invalid Idempotency-Key header: it must be 1 to 255 printable ASCII characters.' } })
+    assert.deepEqual(res.json(), {
+      badRequest: { code: 400, message: 'Invalid Idempotency-Key header: it must be 1 to 255 printable ASCII characters.' },
+    })
   }
   assert.equal((await action(id, { 'os-stop': null }, 'k'.repeat(255))).statusCode, 202)
 })

@@ -31,13 +31,21 @@ describe('images across API processes on one PostgreSQL', { skip }, () => {
   test('uploaded through one, downloaded byte for byte through the other; deleted through the other, gone for both', async () => {
     const token = await a.token('demo')
     const headers = { 'x-auth-token': token }
-    const created = await a.apps.image.inject({ method: 'POST', url: '/v2/images', headers,
-      payload: { name: 'shared', visibility: 'private', disk_format: 'raw', container_format: 'bare' } })
+    const created = await a.apps.image.inject({
+      method: 'POST',
+      url: '/v2/images',
+      headers,
+      payload: { name: 'shared', visibility: 'private', disk_format: 'raw', container_format: 'bare' },
+    })
     assert.equal(created.statusCode, 201, created.body)
     const id = created.json().id as string
     const data = randomBytes(2 * CHUNK_BYTES + 4321)
-    const put = await a.apps.image.inject({ method: 'PUT', url: `/v2/images/${id}/file`,
-      headers: { ...headers, 'content-type': 'application/octet-stream' }, payload: data })
+    const put = await a.apps.image.inject({
+      method: 'PUT',
+      url: `/v2/images/${id}/file`,
+      headers: { ...headers, 'content-type': 'application/octet-stream' },
+      payload: data,
+    })
     assert.equal(put.statusCode, 204, put.body)
 
     const got = await b.apps.image.inject({ method: 'GET', url: `/v2/images/${id}/file`, headers })

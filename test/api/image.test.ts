@@ -38,11 +38,20 @@ before(async () => {
   const db = store.db
   dir = await mkdtemp(path.join(tmpdir(), 'skiff-images-'))
   const identity = new IdentityService(new IdentityRepo(db), systemClock, 3600)
-  await db.insertInto('projects').values([
-    { id: projects.p1, name: 'p1', domain_id: 'default', description: '', enabled: 1 },
-    { id: projects.p2, name: 'p2', domain_id: 'default', description: '', enabled: 1 },
-  ]).execute()
-  await db.insertInto('roles').values([{ id: 'r-member', name: 'member' }, { id: 'r-admin', name: 'admin' }]).execute()
+  await db
+    .insertInto('projects')
+    .values([
+      { id: projects.p1, name: 'p1', domain_id: 'default', description: '', enabled: 1 },
+      { id: projects.p2, name: 'p2', domain_id: 'default', description: '', enabled: 1 },
+    ])
+    .execute()
+  await db
+    .insertInto('roles')
+    .values([
+      { id: 'r-member', name: 'member' },
+      { id: 'r-admin', name: 'admin' },
+    ])
+    .execute()
   const pw = await hashPassword('secret')
   const users = [
     { name: 'alice', project: projects.p1, role: 'r-member' },
@@ -50,8 +59,14 @@ before(async () => {
     { name: 'admin', project: projects.p1, role: 'r-admin' },
   ] as const
   for (const u of users) {
-    await db.insertInto('users').values({ id: `u-${u.name}`, name: u.name, domain_id: 'default', password_hash: pw, default_project_id: u.project, enabled: 1 }).execute()
-    await db.insertInto('role_assignments').values({ user_id: `u-${u.name}`, project_id: u.project, role_id: u.role }).execute()
+    await db
+      .insertInto('users')
+      .values({ id: `u-${u.name}`, name: u.name, domain_id: 'default', password_hash: pw, default_project_id: u.project, enabled: 1 })
+      .execute()
+    await db
+      .insertInto('role_assignments')
+      .values({ user_id: `u-${u.name}`, project_id: u.project, role_id: u.role })
+      .execute()
     const { token } = await identity.issueToken({
       identity: { methods: ['password'], password: { user: { id: `u-${u.name}`, password: 'secret' } } },
       scope: { project: { id: u.project } },
@@ -59,7 +74,12 @@ before(async () => {
     tokens[u.name] = token
   }
   images = new ImageService(new ImagesRepo(db, steppingClock), steppingClock, new FileImageStore(dir))
-  app = createListener('image', { config: loadConfig({}, {}), logger: pino({ level: 'silent' }), identity, identityUri: 'http://127.0.0.1:5000/v3' })
+  app = createListener('image', {
+    config: loadConfig({}, {}),
+    logger: pino({ level: 'silent' }),
+    identity,
+    identityUri: 'http://127.0.0.1:5000/v3',
+  })
   imageRoutes(app, { images, imageUrl: 'http://127.0.0.1:9292' })
   await app.ready()
 })
@@ -71,7 +91,12 @@ after(async () => {
 })
 
 type Who = keyof typeof tokens
-interface Call { as?: Who | null; body?: unknown; payload?: Buffer | string; type?: string }
+interface Call {
+  as?: Who | null
+  body?: unknown
+  payload?: Buffer | string
+  type?: string
+}
 
 async function call(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', url: string, c: Call = {}) {
   const headers: Record<string, string> = {}
@@ -123,7 +148,13 @@ test('401 without a token', async () => {
 })
 
 test('create → upload → show → download → patch → protected delete refused → delete → 404', async () => {
-  const img = await create({ name: 'cirros', disk_format: 'qcow2', container_format: 'bare', tags: ['a', 'a', 'b'], hw_rescue_device: 'cdrom' })
+  const img = await create({
+    name: 'cirros',
+    disk_format: 'qcow2',
+    container_format: 'bare',
+    tags: ['a', 'a', 'b'],
+    hw_rescue_device: 'cdrom',
+  })
   assert.equal(img.status, 'queued')
   assert.equal(img.visibility, 'shared')
   assert.equal(img.owner, projects.p1)
@@ -160,20 +191,27 @@ test('create → upload → show → download → patch → protected delete ref
 
   assertGlanceError(await upload(img.id, Buffer.from('again')), 409, 'Image status transition from active to saving is not allowed')
 
-  const patched = await call('PATCH', `/v2/images/${img.id}`, { body: [
-    { op: 'add', path: '/hw_rescue_bus', value: 'usb' },
-    { op: 'replace', path: '/hw_rescue_device', value: 'disk' },
-    { op: 'replace', path: '/name', value: 'cirros-2' },
-    { op: 'add', path: '/tags', value: ['rescue'] },
-    { op: 'replace', path: '/min_ram', value: 64 },
-  ] })
+  const patched = await call('PATCH', `/v2/images/${img.id}`, {
+    body: [
+      { op: 'add', path: '/hw_rescue_bus', value: 'usb' },
+      { op: 'replace', path: '/hw_rescue_device', value: 'disk' },
+      { op: 'replace', path: '/name', value: 'cirros-2' },
+      { op: 'add', path: '/tags', value: ['rescue'] },
+      { op: 'replace', path: '/min_ram', value: 64 },
+    ],
+  })
   assert.equal(patched.status, 200, patched.raw.toString())
   assert.equal(patched.json().hw_rescue_bus, 'usb')
   assert.equal(patched.json().hw_rescue_device, 'disk')
   assert.equal(patched.json().name, 'cirros-2')
   assert.deepEqual(patched.json().tags, ['rescue'])
   assert.equal(patched.json().min_ram, 64)
-  const removed = await call('PATCH', `/v2/images/${img.id}`, { body: [{ op: 'remove', path: '/hw_rescue_bus' }, { op: 'replace', path: '/protected', value: true }] })
+  const removed = await call('PATCH', `/v2/images/${img.id}`, {
+    body: [
+      { op: 'remove', path: '/hw_rescue_bus' },
+      { op: 'replace', path: '/protected', value: true },
+    ],
+  })
   assert.equal(removed.status, 200)
   assert.equal('hw_rescue_bus' in removed.json(), false)
   assert.equal(removed.json().protected, true)
@@ -189,7 +227,11 @@ test('create → upload → show → download → patch → protected delete ref
 
 test('uploads need both formats; PUT requires application/octet-stream', async () => {
   const img = await create({ name: 'no-formats' })
-  assertGlanceError(await upload(img.id, Buffer.from('x')), 400, 'Properties disk_format, container_format must be set prior to saving data.')
+  assertGlanceError(
+    await upload(img.id, Buffer.from('x')),
+    400,
+    'Properties disk_format, container_format must be set prior to saving data.',
+  )
   assertGlanceError(await call('PUT', `/v2/images/${img.id}/file`, { body: {} }), 415, 'Unsupported Content-Type')
   assertGlanceError(await call('POST', '/v2/images', { payload: 'x', type: 'application/octet-stream' }), 415, 'Unsupported Content-Type')
   const empty = await create({ name: 'empty', disk_format: 'raw', container_format: 'bare' })
@@ -201,7 +243,11 @@ test('uploads need both formats; PUT requires application/octet-stream', async (
 
 test('list: filters, os_hidden, pagination with next', async () => {
   const ids: string[] = []
-  for (let i = 0; i < 5; i++) ids.push((await create({ name: `page-${i}`, tags: ['paged'], disk_format: 'raw', container_format: 'bare', flavour: i % 2 ? 'odd' : 'even' })).id)
+  for (let i = 0; i < 5; i++)
+    ids.push(
+      (await create({ name: `page-${i}`, tags: ['paged'], disk_format: 'raw', container_format: 'bare', flavour: i % 2 ? 'odd' : 'even' }))
+        .id,
+    )
   const hidden = await create({ name: 'page-hidden', tags: ['paged'], os_hidden: true })
   const newestFirst = [...ids].reverse()
 
@@ -227,14 +273,23 @@ test('list: filters, os_hidden, pagination with next', async () => {
   assert.deepEqual(seen, newestFirst, 'newest first, the hidden one left out')
 
   const byName = (await call('GET', '/v2/images?name=page-3')).json().images
-  assert.deepEqual(byName.map((x: { id: string }) => x.id), [ids[3]])
+  assert.deepEqual(
+    byName.map((x: { id: string }) => x.id),
+    [ids[3]],
+  )
   const queued = (await call('GET', '/v2/images?tag=paged&status=queued')).json().images
   assert.equal(queued.length, 5)
   assert.equal((await call('GET', '/v2/images?tag=paged&status=active')).json().images.length, 0)
   const odd = (await call('GET', '/v2/images?tag=paged&flavour=odd')).json().images
-  assert.deepEqual(odd.map((x: { id: string }) => x.id), [ids[3], ids[1]])
+  assert.deepEqual(
+    odd.map((x: { id: string }) => x.id),
+    [ids[3], ids[1]],
+  )
   const hiddenOnly = (await call('GET', '/v2/images?tag=paged&os_hidden=True')).json().images
-  assert.deepEqual(hiddenOnly.map((x: { id: string }) => x.id), [hidden.id])
+  assert.deepEqual(
+    hiddenOnly.map((x: { id: string }) => x.id),
+    [hidden.id],
+  )
   assert.equal((await call('GET', `/v2/images/${hidden.id}`)).status, 200, 'hidden only from lists')
 
   assertGlanceError(await call('GET', `/v2/images?marker=${randomUUID()}`), 400, /^Invalid marker/)
@@ -252,7 +307,10 @@ test('visibility isolates projects', async () => {
 
   for (const img of [priv, shared]) {
     assertGlanceError(await call('GET', `/v2/images/${img.id}`, { as: 'bob' }), 404, `No image found with ID ${img.id}`)
-    assert.equal((await call('PATCH', `/v2/images/${img.id}`, { as: 'bob', body: [{ op: 'replace', path: '/name', value: 'x' }] })).status, 404)
+    assert.equal(
+      (await call('PATCH', `/v2/images/${img.id}`, { as: 'bob', body: [{ op: 'replace', path: '/name', value: 'x' }] })).status,
+      404,
+    )
     assert.equal((await call('DELETE', `/v2/images/${img.id}`, { as: 'bob' })).status, 404)
     assert.equal((await call('GET', `/v2/images/${img.id}/file`, { as: 'bob' })).status, 404)
     assert.equal((await call('GET', `/v2/images/${img.id}`, { as: 'admin' })).status, 200)
@@ -266,23 +324,42 @@ test('visibility isolates projects', async () => {
   assert.ok(!bobList.includes(community.id))
   const comm = (await call('GET', '/v2/images?visibility=community', { as: 'bob' })).json().images
   assert.ok(comm.some((x: { id: string }) => x.id === community.id))
-  assertGlanceError(await call('PATCH', `/v2/images/${community.id}`, { as: 'bob', body: [{ op: 'replace', path: '/name', value: 'mine' }] }),
-    403, 'You are not authorized to complete modify_image action.')
-  assertGlanceError(await call('DELETE', `/v2/images/${community.id}`, { as: 'bob' }), 403, 'You are not authorized to complete delete_image action.')
+  assertGlanceError(
+    await call('PATCH', `/v2/images/${community.id}`, { as: 'bob', body: [{ op: 'replace', path: '/name', value: 'mine' }] }),
+    403,
+    'You are not authorized to complete modify_image action.',
+  )
+  assertGlanceError(
+    await call('DELETE', `/v2/images/${community.id}`, { as: 'bob' }),
+    403,
+    'You are not authorized to complete delete_image action.',
+  )
 
   // Publicizing is admin-only, as in Glance's default policy.
-  assertGlanceError(await call('POST', '/v2/images', { body: { name: 'pub', visibility: 'public' } }), 403, 'You are not authorized to complete publicize_image action.')
+  assertGlanceError(
+    await call('POST', '/v2/images', { body: { name: 'pub', visibility: 'public' } }),
+    403,
+    'You are not authorized to complete publicize_image action.',
+  )
   const pub = await create({ name: 'admin-public', visibility: 'public' }, 'admin')
   assert.equal((await call('GET', `/v2/images/${pub.id}`, { as: 'bob' })).status, 200)
   assert.ok((await call('GET', '/v2/images?name=admin-public', { as: 'bob' })).json().images.length === 1)
-  assertGlanceError(await call('POST', '/v2/images', { body: { owner: projects.p2 } }), 403, 'You are not authorized to complete add_image action.')
+  assertGlanceError(
+    await call('POST', '/v2/images', { body: { owner: projects.p2 } }),
+    403,
+    'You are not authorized to complete add_image action.',
+  )
 })
 
-test('bad bodies: 400, 403, 409 and 415 in Glance\'s shape', async () => {
+test("bad bodies: 400, 403, 409 and 415 in Glance's shape", async () => {
   const img = await create({ name: 'target' })
   const post = (body: unknown) => call('POST', '/v2/images', { body })
   assertGlanceError(await post([]), 400, /^Invalid input/)
-  assertGlanceError(await call('POST', '/v2/images', { payload: '{"name": ', type: 'application/json' }), 400, 'Malformed JSON in request body.')
+  assertGlanceError(
+    await call('POST', '/v2/images', { payload: '{"name": ', type: 'application/json' }),
+    400,
+    'Malformed JSON in request body.',
+  )
   assertGlanceError(await post({ visibility: 'bogus' }), 400, /visibility/)
   assertGlanceError(await post({ min_ram: -1 }), 400, /min_ram/)
   assertGlanceError(await post({ protected: 'yes' }), 400, /protected/)
@@ -318,8 +395,11 @@ test('bad bodies: 400, 403, 409 and 415 in Glance\'s shape', async () => {
   // Formats are fixed once there is data.
   const active = await create({ name: 'fixed', disk_format: 'raw', container_format: 'bare' })
   assert.equal((await upload(active.id, Buffer.from('data'))).status, 204)
-  assertGlanceError(await call('PATCH', `/v2/images/${active.id}`, { body: [{ op: 'replace', path: '/disk_format', value: 'qcow2' }] }),
-    403, 'Attribute disk_format can be only replaced for a queued image.')
+  assertGlanceError(
+    await call('PATCH', `/v2/images/${active.id}`, { body: [{ op: 'replace', path: '/disk_format', value: 'qcow2' }] }),
+    403,
+    'Attribute disk_format can be only replaced for a queued image.',
+  )
 
   assertGlanceError(await call('GET', '/v2/images/not-a-uuid'), 404, 'No image found with ID not-a-uuid')
   assertGlanceError(await call('GET', `/v2/images/${randomUUID()}/file`), 404, /^No image found/)
@@ -347,12 +427,24 @@ test('service: interrupted upload goes back to queued; usableImage; ensureImage 
   assert.ok(!(await readdir(dir)).some((n) => n.includes(img.id)), 'neither temp nor final file remains')
   assert.equal(await images.usableImage(img.id, projects.p1, false), undefined, 'not active')
 
-  const boot = await images.ensureImage({ name: 'skiff-rescue', visibility: 'public', diskFormat: 'raw', containerFormat: 'bare',
-    properties: { hw_rescue_device: 'cdrom' }, content: Buffer.from('rescue') })
+  const boot = await images.ensureImage({
+    name: 'skiff-rescue',
+    visibility: 'public',
+    diskFormat: 'raw',
+    containerFormat: 'bare',
+    properties: { hw_rescue_device: 'cdrom' },
+    content: Buffer.from('rescue'),
+  })
   assert.equal(boot.status, 'active')
   assert.equal(boot.size, 6)
   assert.equal(JSON.parse(boot.properties).hw_rescue_device, 'cdrom')
-  const again = await images.ensureImage({ name: 'skiff-rescue', visibility: 'public', diskFormat: 'qcow2', containerFormat: 'bare', content: Buffer.from('other') })
+  const again = await images.ensureImage({
+    name: 'skiff-rescue',
+    visibility: 'public',
+    diskFormat: 'qcow2',
+    containerFormat: 'bare',
+    content: Buffer.from('other'),
+  })
   assert.deepEqual(again, boot)
   assert.equal((await images.usableImage(boot.id, projects.p2, false))?.id, boot.id)
 

@@ -15,7 +15,14 @@ const DEPTHS = [100, 1_000, 5_000, 100_000]
 const arrays = (d: number) => '['.repeat(d) + ']'.repeat(d)
 const objects = (d: number) => '{"a":'.repeat(d) + '1' + '}'.repeat(d)
 
-interface Route { service: Service; method: 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string; token: 'demo' | 'admin' | null; type?: string; wrap: (deep: string) => string }
+interface Route {
+  service: Service
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+  url: string
+  token: 'demo' | 'admin' | null
+  type?: string
+  wrap: (deep: string) => string
+}
 
 let skiff: TestSkiff
 let routes: Route[]
@@ -26,7 +33,12 @@ before(async () => {
   tokens.demo = await skiff.token('demo')
   tokens.admin = await skiff.token('admin')
   const server = await activeServer(skiff, tokens.demo)
-  const created = await skiff.apps.image.inject({ method: 'POST', url: '/v2/images', headers: { 'x-auth-token': tokens.demo }, payload: { name: 'mine' } })
+  const created = await skiff.apps.image.inject({
+    method: 'POST',
+    url: '/v2/images',
+    headers: { 'x-auth-token': tokens.demo },
+    payload: { name: 'mine' },
+  })
   assert.equal(created.statusCode, 201, created.body)
   const image = created.json().id as string
   const key = (k: string) => (deep: string) => `{"${k}": ${deep}}`
@@ -58,12 +70,21 @@ before(async () => {
     { service: 'compute', method: 'POST', url: '/v2.1/os-simulator/faults', token: 'admin', wrap: key('fault') },
     { service: 'image', method: 'POST', url: '/v2/images', token: 'demo', wrap: key('name') },
     { service: 'image', method: 'POST', url: '/v2/images', token: 'demo', wrap: key('tags') },
-    { service: 'image', method: 'PATCH', url: `/v2/images/${image}`, token: 'demo', type: PATCH, wrap: (d) => `[{"op": "add", "path": "/x", "value": ${d}}]` },
+    {
+      service: 'image',
+      method: 'PATCH',
+      url: `/v2/images/${image}`,
+      token: 'demo',
+      type: PATCH,
+      wrap: (d) => `[{"op": "add", "path": "/x", "value": ${d}}]`,
+    },
     { service: 'image', method: 'DELETE', url: `/v2/images/${image}`, token: 'demo', wrap: key('x') },
   ]
 })
 
-after(async () => { await skiff?.close() })
+after(async () => {
+  await skiff?.close()
+})
 
 function send(r: Route, payload: string) {
   const headers: Record<string, string> = {}
@@ -77,7 +98,10 @@ describe('nested JSON on every JSON route', () => {
   for (const depth of DEPTHS) {
     test(`depth ${depth.toLocaleString('en')}: 400 in the service's fault shape, never 5xx`, async () => {
       for (const r of routes) {
-        for (const [shape, deep] of [['arrays', arrays(depth)], ['objects', objects(depth)]] as const) {
+        for (const [shape, deep] of [
+          ['arrays', arrays(depth)],
+          ['objects', objects(depth)],
+        ] as const) {
           for (const payload of [deep, r.wrap(deep)]) {
             const res = await send(r, payload)
             const message = assertFault(r.service, res, 400, `${r.method} ${r.url} ${shape} ${payload.slice(0, 20)}`)
@@ -100,7 +124,10 @@ describe('nested JSON on every JSON route', () => {
   test('brackets inside strings do not count', async () => {
     const create = routes.find((r) => r.url === '/v2.1/servers' && !r.type)!
     const name = `${'['.repeat(120)}\\"${'{'.repeat(120)}`
-    const res = await send(create, JSON.stringify({ server: { name: JSON.parse(`"${name}"`), imageRef: await skiff.imageId('skiff-base'), flavorRef: '1' } }))
+    const res = await send(
+      create,
+      JSON.stringify({ server: { name: JSON.parse(`"${name}"`), imageRef: await skiff.imageId('skiff-base'), flavorRef: '1' } }),
+    )
     assert.equal(res.statusCode, 202, res.body)
   })
 })
@@ -122,9 +149,14 @@ describe('NUL characters, which PostgreSQL text cannot hold (a 500 there)', () =
     assert.equal(res.json().server.name, 'a\\u0000b')
   })
 
-  test('in a URL: 400 in each service\'s shape', async () => {
+  test("in a URL: 400 in each service's shape", async () => {
     const headers = { 'x-auth-token': tokens.demo! }
-    for (const [service, url] of [['compute', '/v2.1/servers/a%00b'], ['compute', '/v2.1/servers?name=a%00'], ['image', '/v2/images/a%00'], ['identity', '/v3/projects/a%00']] as const) {
+    for (const [service, url] of [
+      ['compute', '/v2.1/servers/a%00b'],
+      ['compute', '/v2.1/servers?name=a%00'],
+      ['image', '/v2/images/a%00'],
+      ['identity', '/v3/projects/a%00'],
+    ] as const) {
       const res = await skiff.apps[service].inject({ method: 'GET', url, headers })
       assert.match(assertFault(service, res, 400, url), /NUL characters \(%00\) are not allowed/)
     }
@@ -134,18 +166,29 @@ describe('NUL characters, which PostgreSQL text cannot hold (a 500 there)', () =
 describe('legitimate bodies still work', () => {
   test('Keystone: password auth scoped to a project in a domain (the deepest body, 6 levels)', async () => {
     const res = await skiff.apps.identity.inject({
-      method: 'POST', url: '/v3/auth/tokens',
-      payload: { auth: { identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: skiff.passwords.demo } } },
-        scope: { project: { name: 'demo', domain: { name: 'Default' } } } } },
+      method: 'POST',
+      url: '/v3/auth/tokens',
+      payload: {
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: { user: { name: 'demo', domain: { name: 'Default' }, password: skiff.passwords.demo } },
+          },
+          scope: { project: { name: 'demo', domain: { name: 'Default' } } },
+        },
+      },
     })
     assert.equal(res.statusCode, 201, res.body)
   })
 
   test('Nova: create with scheduler hints, rename, metadata', async () => {
-    const create = await skiff.compute('POST', '/v2.1/servers', { token: tokens.demo, body: {
-      server: { name: 'legit', imageRef: await skiff.imageId('skiff-base'), flavorRef: '1', metadata: { a: 'b' } },
-      'os:scheduler_hints': { anything: [[['deep', { but: 'legal' }]]] },
-    } })
+    const create = await skiff.compute('POST', '/v2.1/servers', {
+      token: tokens.demo,
+      body: {
+        server: { name: 'legit', imageRef: await skiff.imageId('skiff-base'), flavorRef: '1', metadata: { a: 'b' } },
+        'os:scheduler_hints': { anything: [[['deep', { but: 'legal' }]]] },
+      },
+    })
     assert.equal(create.statusCode, 202, create.body)
     const id = create.json().server.id as string
     // Nova updates metadata of a built server only (409 while building).
@@ -160,11 +203,21 @@ describe('legitimate bodies still work', () => {
 
   test('Glance: create with properties and tags, then a JSON patch', async () => {
     const headers = { 'x-auth-token': tokens.demo }
-    const created = await skiff.apps.image.inject({ method: 'POST', url: '/v2/images', headers, payload: { name: 'legit', tags: ['a', 'b'], hw_disk_bus: 'virtio' } })
+    const created = await skiff.apps.image.inject({
+      method: 'POST',
+      url: '/v2/images',
+      headers,
+      payload: { name: 'legit', tags: ['a', 'b'], hw_disk_bus: 'virtio' },
+    })
     assert.equal(created.statusCode, 201, created.body)
     const patched = await skiff.apps.image.inject({
-      method: 'PATCH', url: `/v2/images/${created.json().id}`, headers: { ...headers, 'content-type': PATCH },
-      payload: JSON.stringify([{ op: 'replace', path: '/tags', value: ['c'] }, { op: 'add', path: '/os_distro', value: 'debian' }]),
+      method: 'PATCH',
+      url: `/v2/images/${created.json().id}`,
+      headers: { ...headers, 'content-type': PATCH },
+      payload: JSON.stringify([
+        { op: 'replace', path: '/tags', value: ['c'] },
+        { op: 'add', path: '/os_distro', value: 'debian' },
+      ]),
     })
     assert.equal(patched.statusCode, 200, patched.body)
     assert.deepEqual(patched.json().tags, ['c'])

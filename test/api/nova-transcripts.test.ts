@@ -29,8 +29,19 @@ import { startTestSkiff, waitFor, waitForStatus, type TestSkiff } from '../helpe
 
 type Who = 'admin' | 'demo'
 type StateTuple = [status: string, vmState: string, taskState: string | null, powerState: number]
-interface Given { server: string; owner: Who; name: string; cycles?: number; actionRequest?: 'rescue' | 'unrescue' }
-interface Expected { status: number; headers: Record<string, string>; absentHeaders: string[]; body: unknown }
+interface Given {
+  server: string
+  owner: Who
+  name: string
+  cycles?: number
+  actionRequest?: 'rescue' | 'unrescue'
+}
+interface Expected {
+  status: number
+  headers: Record<string, string>
+  absentHeaders: string[]
+  body: unknown
+}
 interface Sample {
   name: string
   transcript: string
@@ -100,7 +111,9 @@ function matchTemplate(template: string, actual: unknown, ctx: Bindings): string
   source += escape(template.slice(last))
   const m = new RegExp(`^${source}$`).exec(actual)
   if (!m) return `expected ${JSON.stringify(template)}, got ${JSON.stringify(actual)}`
-  toBind.forEach((name, i) => { if (name) ctx.set(name, m[i + 1]!) })
+  toBind.forEach((name, i) => {
+    if (name) ctx.set(name, m[i + 1]!)
+  })
   return null
 }
 
@@ -113,8 +126,10 @@ function compareJson(expected: unknown, actual: unknown, at: string, ctx: Bindin
     if (expected.length !== actual.length) out.push(`${at}: expected ${expected.length} items, got ${actual.length}`)
     for (let i = 0; i < Math.min(expected.length, actual.length); i++) compareJson(expected[i], actual[i], `${at}[${i}]`, ctx, out)
   } else if (expected !== null && typeof expected === 'object') {
-    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return void out.push(`${at}: expected an object, got ${JSON.stringify(actual)}`)
-    const e = expected as Record<string, unknown>, a = actual as Record<string, unknown>
+    if (actual === null || typeof actual !== 'object' || Array.isArray(actual))
+      return void out.push(`${at}: expected an object, got ${JSON.stringify(actual)}`)
+    const e = expected as Record<string, unknown>,
+      a = actual as Record<string, unknown>
     for (const k of Object.keys(e)) if (!(k in a)) out.push(`${at}.${k}: missing`)
     for (const k of Object.keys(a)) if (!(k in e)) out.push(`${at}.${k}: not in Nova's answer (${JSON.stringify(a[k])})`)
     for (const k of Object.keys(e)) if (k in a) compareJson(e[k], a[k], `${at}.${k}`, ctx, out)
@@ -124,7 +139,12 @@ function compareJson(expected: unknown, actual: unknown, at: string, ctx: Bindin
 }
 
 const mediaType = (v: string) => v.split(';')[0]!.trim().toLowerCase()
-const tokens = (v: string) => v.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean).sort()
+const tokens = (v: string) =>
+  v
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean)
+    .sort()
 
 /** Every way the answer differs from `expected`; empty when it matches. */
 function differences(expected: Expected, res: LightMyRequestResponse, bindings: Bindings): string[] {
@@ -133,7 +153,10 @@ function differences(expected: Expected, res: LightMyRequestResponse, bindings: 
   if (res.statusCode !== expected.status) out.push(`status: expected ${expected.status}, got ${res.statusCode}`)
   for (const [name, want] of Object.entries(expected.headers)) {
     const raw = res.headers[name]
-    if (raw === undefined) { out.push(`header ${name}: missing`); continue }
+    if (raw === undefined) {
+      out.push(`header ${name}: missing`)
+      continue
+    }
     const got = Array.isArray(raw) ? raw.join(', ') : String(raw)
     if (name === 'content-type') {
       // The family (media type): Nova adds charset=UTF-8 on its faults only; parameters are not compared.
@@ -145,12 +168,17 @@ function differences(expected: Expected, res: LightMyRequestResponse, bindings: 
       if (err) out.push(`header ${name}: ${err}`)
     }
   }
-  for (const name of expected.absentHeaders) if (res.headers[name] !== undefined) out.push(`header ${name}: Nova sends none, got ${String(res.headers[name])}`)
+  for (const name of expected.absentHeaders)
+    if (res.headers[name] !== undefined) out.push(`header ${name}: Nova sends none, got ${String(res.headers[name])}`)
   if (expected.body === null) {
     if (res.body !== '') out.push(`body: expected none, got ${res.body}`)
   } else {
     let json: unknown
-    try { json = JSON.parse(res.body) } catch { out.push(`body: not JSON: ${res.body}`) }
+    try {
+      json = JSON.parse(res.body)
+    } catch {
+      out.push(`body: not JSON: ${res.body}`)
+    }
     if (json !== undefined) compareJson(expected.body, json, 'body', ctx, out)
   }
   return out
@@ -184,7 +212,10 @@ const tupleWithRunningRescue = (t: StateTuple): StateTuple => (t[1] === 'rescued
 
 let skiff: TestSkiff
 const tokenOf: Record<Who, string> = { admin: '', demo: '' }
-const ids: Record<Who, { userId: string; projectId: string }> = { admin: { userId: '', projectId: '' }, demo: { userId: '', projectId: '' } }
+const ids: Record<Who, { userId: string; projectId: string }> = {
+  admin: { userId: '', projectId: '' },
+  demo: { userId: '', projectId: '' },
+}
 let baseImage: string
 let rescueImage: string
 
@@ -207,21 +238,28 @@ const state = async (id: string): Promise<StateTuple | undefined> => {
   const s = res.json().server
   return [s.status, s['OS-EXT-STS:vm_state'], s['OS-EXT-STS:task_state'], s['OS-EXT-STS:power_state']]
 }
-const settled = (id: string) => waitFor(`server ${id} to settle`, async () => {
-  const t = await state(id)
-  return t === undefined ? 'gone' : t[2] === null ? t : undefined
-})
+const settled = (id: string) =>
+  waitFor(`server ${id} to settle`, async () => {
+    const t = await state(id)
+    return t === undefined ? 'gone' : t[2] === null ? t : undefined
+  })
 
 /** Samples that differ only in which action they look at share a situation. */
 const keyOf = (given: Given | null) => JSON.stringify(given && { ...given, actionRequest: undefined })
 
 async function build(given: Given | null): Promise<Situation> {
-  const bindings: Bindings = new Map([['image_id', baseImage], ['rescue_image_id', rescueImage]])
+  const bindings: Bindings = new Map([
+    ['image_id', baseImage],
+    ['rescue_image_id', rescueImage],
+  ])
   const key = keyOf(given)
   if (!given) return { key, bindings, history: [], transient: false }
   const owner = tokenOf[given.owner]
   const history: Situation['history'] = []
-  const create = await skiff.compute('POST', '/v2.1/servers', { token: owner, body: { server: { name: given.name, imageRef: baseImage, flavorRef: '1' } } })
+  const create = await skiff.compute('POST', '/v2.1/servers', {
+    token: owner,
+    body: { server: { name: given.name, imageRef: baseImage, flavorRef: '1' } },
+  })
   assert.equal(create.statusCode, 202, create.body)
   const id = create.json().server.id as string
   history.push({ action: 'create', requestId: String(create.headers['x-openstack-request-id']) })
@@ -230,49 +268,115 @@ async function build(given: Given | null): Promise<Situation> {
   await skiff.store.db.deleteFrom('fixed_ips').where('server_id', '=', id).execute()
   const host = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: tokenOf.admin })).json().server['OS-EXT-SRV-ATTR:host'] as string
   const { userId, projectId } = ids[given.owner]
-  bindings.set('server_id', id).set('project_id', projectId).set('user_id', userId).set('host', host)
+  bindings
+    .set('server_id', id)
+    .set('project_id', projectId)
+    .set('user_id', userId)
+    .set('host', host)
     // Nova's hostId: sha224 of the server's project id and its host.
-    .set('host_id', createHash('sha224').update(projectId + host).digest('hex'))
+    .set(
+      'host_id',
+      createHash('sha224')
+        .update(projectId + host)
+        .digest('hex'),
+    )
 
   const act = async (body: Record<string, unknown>, token = owner) => {
     const res = await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token, body })
     assert.ok(res.statusCode === 200 || res.statusCode === 202, `set-up ${JSON.stringify(body)}: ${res.statusCode} ${res.body}`)
     history.push({ action: Object.keys(body)[0]!, requestId: String(res.headers['x-openstack-request-id']) })
   }
-  const hold = (operation: 'rescue.boot' | 'unrescue.boot') => skiff.driver.injectFault({ operation, serverId: id, delayMs: HOLD_MS, count: 1 })
+  const hold = (operation: 'rescue.boot' | 'unrescue.boot') =>
+    skiff.driver.injectFault({ operation, serverId: id, delayMs: HOLD_MS, count: 1 })
   const until = (status: string) => waitForStatus(skiff, owner, id, status)
-  const rescued = async (token = owner) => { await act({ rescue: null }, token); await until('RESCUE') }
-  const unrescued = async (token = owner) => { await act({ unrescue: null }, token); await until('ACTIVE') }
-  const shutoff = async () => { await act({ 'os-stop': null }); await until('SHUTOFF') }
+  const rescued = async (token = owner) => {
+    await act({ rescue: null }, token)
+    await until('RESCUE')
+  }
+  const unrescued = async (token = owner) => {
+    await act({ unrescue: null }, token)
+    await until('ACTIVE')
+  }
+  const shutoff = async () => {
+    await act({ 'os-stop': null })
+    await until('SHUTOFF')
+  }
   // As os-resetState leaves it: vm_state error, no task (Skiff has no API for it).
   const error = async () => {
-    await skiff.store.db.updateTable('servers').set({ vm_state: 'error', task_state: null, updated_at: new Date().toISOString() }).where('id', '=', id).execute()
+    await skiff.store.db
+      .updateTable('servers')
+      .set({ vm_state: 'error', task_state: null, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .execute()
   }
   let transient = false
   switch (given.server) {
-    case 'active': break
-    case 'rescued': await rescued(); break
-    case 'rescuing': await hold('rescue.boot'); await act({ rescue: null }); transient = true; break
-    case 'unrescuing': await rescued(); await hold('unrescue.boot'); await act({ unrescue: null }); transient = true; break
-    case 'unrescued': await rescued(); await unrescued(); break
-    case 'shutoff': await shutoff(); break
-    case 'rescued-from-shutoff': await shutoff(); await rescued(); break
-    case 'unrescued-from-shutoff': await shutoff(); await rescued(); await unrescued(); break
-    case 'error': await error(); break
-    case 'rescued-from-error': await error(); await rescued(); break
-    case 'paused': await act({ pause: null }); await until('PAUSED'); break
-    case 'locked-by-owner': await act({ lock: null }); break
-    case 'locked-by-admin': await act({ lock: null }, tokenOf.admin); break
-    case 'rescued-locked-by-admin': await act({ lock: null }, tokenOf.admin); await rescued(tokenOf.admin); break
+    case 'active':
+      break
+    case 'rescued':
+      await rescued()
+      break
+    case 'rescuing':
+      await hold('rescue.boot')
+      await act({ rescue: null })
+      transient = true
+      break
+    case 'unrescuing':
+      await rescued()
+      await hold('unrescue.boot')
+      await act({ unrescue: null })
+      transient = true
+      break
+    case 'unrescued':
+      await rescued()
+      await unrescued()
+      break
+    case 'shutoff':
+      await shutoff()
+      break
+    case 'rescued-from-shutoff':
+      await shutoff()
+      await rescued()
+      break
+    case 'unrescued-from-shutoff':
+      await shutoff()
+      await rescued()
+      await unrescued()
+      break
+    case 'error':
+      await error()
+      break
+    case 'rescued-from-error':
+      await error()
+      await rescued()
+      break
+    case 'paused':
+      await act({ pause: null })
+      await until('PAUSED')
+      break
+    case 'locked-by-owner':
+      await act({ lock: null })
+      break
+    case 'locked-by-admin':
+      await act({ lock: null }, tokenOf.admin)
+      break
+    case 'rescued-locked-by-admin':
+      await act({ lock: null }, tokenOf.admin)
+      await rescued(tokenOf.admin)
+      break
     case 'deleted': {
       assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${id}`, { token: owner })).statusCode, 204)
       await waitFor(`server ${id} to be gone`, async () => (await state(id)) === undefined)
       break
     }
     case 'cycled':
-      for (let i = 0; i < (given.cycles ?? 1); i++) { await rescued(); await unrescued() }
+      for (let i = 0; i < (given.cycles ?? 1); i++) {
+        await rescued()
+        await unrescued()
+      }
       break
-    default: throw new Error(`golden: unknown situation ${given.server}`)
+    default:
+      throw new Error(`golden: unknown situation ${given.server}`)
   }
   return { key, serverId: id, bindings, history, transient }
 }
@@ -317,7 +421,10 @@ async function replay(sample: Sample, s: Situation): Promise<{ res: LightMyReque
   if (sample.as === 'bogus-token') headers['x-auth-token'] = 'gAAAAABbogus'
   const payload = sample.request.body !== undefined ? JSON.stringify(fill(sample.request.body, bindings)) : sample.request.rawBody
   const res = await skiff.apps.compute.inject({
-    method: sample.request.method as 'GET', url: fill(sample.request.path, bindings), headers, ...(payload !== undefined ? { payload } : {}),
+    method: sample.request.method as 'GET',
+    url: fill(sample.request.path, bindings),
+    headers,
+    ...(payload !== undefined ? { payload } : {}),
   })
   return { res, bindings }
 }
@@ -330,7 +437,11 @@ async function check(sample: Sample, expected: Expected, states?: { during: Stat
     if (states && s.serverId) await skiff.driver.injectFault({ operation: phase, serverId: s.serverId, delayMs: HOLD_MS, count: 1 })
     const { res, bindings } = await replay(sample, s)
     const diff = differences(expected, res, bindings)
-    assert.deepEqual(diff, [], `${sample.name} (${sample.transcript}) differs from Nova:\n  ${diff.join('\n  ')}\n  Skiff answered ${res.statusCode} ${res.body.slice(0, 400)}`)
+    assert.deepEqual(
+      diff,
+      [],
+      `${sample.name} (${sample.transcript}) differs from Nova:\n  ${diff.join('\n  ')}\n  Skiff answered ${res.statusCode} ${res.body.slice(0, 400)}`,
+    )
     if (states && s.serverId) {
       assert.deepEqual(await state(s.serverId), states.during, `${sample.name}: GET right after the POST`)
       assert.deepEqual(await settled(s.serverId), states.after, `${sample.name}: GET once the task ended`)
@@ -363,19 +474,25 @@ test('the golden file covers the transcripts: every sample is compared in one of
   assert.equal(strictSamples.length + microversionSamples.length + otherMethodSamples.length, golden.samples.length)
   // 95 of the 96 HTTP transcripts (c16, os-resetState, is not replayed) and the --debug exchange in cli-e2e.txt.
   assert.equal(golden.samples.length, 96)
-  assert.deepEqual(golden.notReplayed.map((n) => n.transcript), ['c16-reset-state-error.txt'])
+  assert.deepEqual(
+    golden.notReplayed.map((n) => n.transcript),
+    ['c16-reset-state-error.txt'],
+  )
 })
 
 describe('as Nova: replayed and compared strictly (difference 2 applied: power_state 1 in RESCUE)', () => {
   for (const sample of strictSamples) {
     test(`${sample.name}: ${sample.request.method} ${sample.request.path} → ${sample.response.status}`, async () => {
-      const states = sample.states && { during: tupleWithRunningRescue(sample.states.during), after: tupleWithRunningRescue(sample.states.after) }
+      const states = sample.states && {
+        during: tupleWithRunningRescue(sample.states.during),
+        after: tupleWithRunningRescue(sample.states.after),
+      }
       await check(sample, { ...sample.response, body: withRunningRescue(sample.response.body) }, states)
     })
   }
 })
 
-describe('difference 4: microversions above 2.1 are not advertised (406 with Nova\'s message; latest is 2.1)', () => {
+describe("difference 4: microversions above 2.1 are not advertised (406 with Nova's message; latest is 2.1)", () => {
   for (const sample of microversionSamples) {
     const v = requestedVersion(sample)
     test(`${sample.name}: ${v ?? 'version document'}`, async () => {
@@ -395,11 +512,17 @@ describe('difference 4: microversions above 2.1 are not advertised (406 with Nov
         const expected: Expected = {
           status: 406,
           headers: {
-            'content-type': 'application/json; charset=UTF-8', 'openstack-api-version': `compute ${v}`, 'x-openstack-nova-api-version': v,
-            vary: 'OpenStack-API-Version, X-OpenStack-Nova-API-Version', 'x-openstack-request-id': '{request_id}', 'x-compute-request-id': '{request_id}',
+            'content-type': 'application/json; charset=UTF-8',
+            'openstack-api-version': `compute ${v}`,
+            'x-openstack-nova-api-version': v,
+            vary: 'OpenStack-API-Version, X-OpenStack-Nova-API-Version',
+            'x-openstack-request-id': '{request_id}',
+            'x-compute-request-id': '{request_id}',
           },
           absentHeaders: [],
-          body: { computeFault: { code: 406, message: `Version ${v} is not supported by the API. Minimum is 2.1 and maximum is ${SKIFF_MAX}.` } },
+          body: {
+            computeFault: { code: 406, message: `Version ${v} is not supported by the API. Minimum is 2.1 and maximum is ${SKIFF_MAX}.` },
+          },
         }
         const diff = differences(expected, res, bindings)
         assert.deepEqual(diff, [], `${sample.name}:\n  ${diff.join('\n  ')}`)
@@ -418,8 +541,13 @@ describe('difference 1: other methods on /action are 405 badMethod with Allow: P
       await check(sample, {
         status: 405,
         headers: {
-          allow: 'POST', 'content-type': 'application/json; charset=UTF-8', 'openstack-api-version': 'compute 2.1', 'x-openstack-nova-api-version': '2.1',
-          vary: 'OpenStack-API-Version, X-OpenStack-Nova-API-Version', 'x-openstack-request-id': '{request_id}', 'x-compute-request-id': '{request_id}',
+          allow: 'POST',
+          'content-type': 'application/json; charset=UTF-8',
+          'openstack-api-version': 'compute 2.1',
+          'x-openstack-nova-api-version': '2.1',
+          vary: 'OpenStack-API-Version, X-OpenStack-Nova-API-Version',
+          'x-openstack-request-id': '{request_id}',
+          'x-compute-request-id': '{request_id}',
         },
         absentHeaders: [],
         body: { badMethod: { code: 405, message: 'The method specified is not allowed for this resource.' } },
@@ -430,14 +558,18 @@ describe('difference 1: other methods on /action are 405 badMethod with Allow: P
 
 describe('difference 3: the legacy /v2/{project_id} path takes the seed\'s {"rescue": "none"}', () => {
   const a5 = golden.samples.find((s) => s.name === 'a5-rescue-legacy-string-none')!
-  test('a5 on /v2/{project_id}: 200 with a generated password, then RESCUE (on /v2.1 it is Nova\'s 400, compared above)', async () => {
+  test("a5 on /v2/{project_id}: 200 with a generated password, then RESCUE (on /v2.1 it is Nova's 400, compared above)", async () => {
     const legacy: Sample = { ...a5, request: { ...a5.request, path: '/v2/{project_id}/servers/{server_id}/action' } }
-    await check(legacy, {
-      status: 200,
-      headers: { 'content-type': 'application/json', 'x-openstack-request-id': '{request_id}', 'x-compute-request-id': '{request_id}' },
-      // The legacy path is v2.0: no microversion headers, as Nova's /v2 answers (e5).
-      absentHeaders: ['openstack-api-version', 'x-openstack-nova-api-version', 'vary'],
-      body: { adminPass: '{generated_password}' },
-    }, { during: ['ACTIVE', 'active', 'rescuing', 1], after: ['RESCUE', 'rescued', null, RUNNING] })
+    await check(
+      legacy,
+      {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-openstack-request-id': '{request_id}', 'x-compute-request-id': '{request_id}' },
+        // The legacy path is v2.0: no microversion headers, as Nova's /v2 answers (e5).
+        absentHeaders: ['openstack-api-version', 'x-openstack-nova-api-version', 'vary'],
+        body: { adminPass: '{generated_password}' },
+      },
+      { during: ['ACTIVE', 'active', 'rescuing', 1], after: ['RESCUE', 'rescued', null, RUNNING] },
+    )
   })
 })

@@ -20,8 +20,15 @@ type Expect = Record<Caller, number>
 const e = (admin: number, member: number, reader: number, other: number, none: number): Expect => ({ admin, member, reader, other, none })
 
 /** What a row's request builders get: who asks, and whether this cell should succeed (fixtures then are fresh). */
-interface Cell { as: Caller; ok: boolean }
-interface Request { url: string; body?: unknown; headers?: Record<string, string> }
+interface Cell {
+  as: Caller
+  ok: boolean
+}
+interface Request {
+  url: string
+  body?: unknown
+  headers?: Record<string, string>
+}
 interface Row {
   service: Service
   method: string
@@ -46,8 +53,16 @@ const unique = (prefix: string) => `${prefix}-${++seq}`
 
 type ServerState = 'active' | 'stopped' | 'paused' | 'rescued' | 'locked'
 const shared = {} as {
-  server: string; rescued: string; requestId: string; baseImage: string
-  image: string; activeImage: string; group: string; keypair: string; flavor: string; userId: string
+  server: string
+  rescued: string
+  requestId: string
+  baseImage: string
+  image: string
+  activeImage: string
+  group: string
+  keypair: string
+  flavor: string
+  userId: string
 }
 
 async function ok<T extends { statusCode: number; body: string }>(what: string, res: T, status: number): Promise<T> {
@@ -61,8 +76,11 @@ const act = (id: string, body: unknown) => skiff.compute('POST', `/v2.1/servers/
 async function newServer(state: ServerState): Promise<string> {
   const id = await activeServer(skiff, tokens.member, unique('srv'), { metadata: { k: 'v' } })
   const to: Record<ServerState, [unknown, string] | null> = {
-    active: null, locked: null,
-    stopped: [{ 'os-stop': null }, 'SHUTOFF'], paused: [{ pause: null }, 'PAUSED'], rescued: [{ rescue: null }, 'RESCUE'],
+    active: null,
+    locked: null,
+    stopped: [{ 'os-stop': null }, 'SHUTOFF'],
+    paused: [{ pause: null }, 'PAUSED'],
+    rescued: [{ rescue: null }, 'RESCUE'],
   }
   if (state === 'locked') await ok('lock', await act(id, { lock: null }), 202)
   const step = to[state]
@@ -77,21 +95,41 @@ async function newServer(state: ServerState): Promise<string> {
 const server = async (cell: Cell, state: ServerState = 'active') => (cell.ok ? newServer(state) : shared.server)
 
 async function imageCall(method: string, url: string, token: string, body?: unknown, headers: Record<string, string> = {}) {
-  return skiff.apps.image.inject({ method: method as 'GET', url, headers: { 'x-auth-token': token, ...headers }, ...(body !== undefined ? { payload: body as object } : {}) })
+  return skiff.apps.image.inject({
+    method: method as 'GET',
+    url,
+    headers: { 'x-auth-token': token, ...headers },
+    ...(body !== undefined ? { payload: body as object } : {}),
+  })
 }
 /** An image owned by `owner`'s project, queued with its formats set (ready for data). */
 async function newImage(owner: 'member' | 'admin', extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await ok('image create', await imageCall('POST', '/v2/images', tokens[owner], { name: unique('img'), disk_format: 'raw', container_format: 'bare', ...extra }), 201)
+  const res = await ok(
+    'image create',
+    await imageCall('POST', '/v2/images', tokens[owner], { name: unique('img'), disk_format: 'raw', container_format: 'bare', ...extra }),
+    201,
+  )
   return res.json().id as string
 }
 async function upload(id: string, token: string) {
-  await ok('upload', await imageCall('PUT', `/v2/images/${id}/file`, token, Buffer.from('data'), { 'content-type': 'application/octet-stream' }), 204)
+  await ok(
+    'upload',
+    await imageCall('PUT', `/v2/images/${id}/file`, token, Buffer.from('data'), { 'content-type': 'application/octet-stream' }),
+    204,
+  )
 }
 const image = async (cell: Cell) => (cell.ok ? newImage('member') : shared.image)
 const publicImage = async (cell: Cell) => (cell.ok ? newImage('admin', { visibility: 'public' }) : shared.baseImage)
 
 async function newGroup(): Promise<string> {
-  const res = await ok('group', await skiff.compute('POST', '/v2.1/os-server-groups', { token: tokens.member, body: { server_group: { name: unique('grp'), policies: ['affinity'] } } }), 200)
+  const res = await ok(
+    'group',
+    await skiff.compute('POST', '/v2.1/os-server-groups', {
+      token: tokens.member,
+      body: { server_group: { name: unique('grp'), policies: ['affinity'] } },
+    }),
+    200,
+  )
   return res.json().server_group.id as string
 }
 async function newKeypair(): Promise<string> {
@@ -101,29 +139,56 @@ async function newKeypair(): Promise<string> {
 }
 async function newFlavor(): Promise<string> {
   const id = unique('flv')
-  await ok('flavor', await skiff.compute('POST', '/v2.1/flavors', { token: tokens.admin, body: { flavor: { id, name: id, ram: 64, vcpus: 1, disk: 1 } } }), 200)
-  await ok('extra spec', await skiff.compute('POST', `/v2.1/flavors/${id}/os-extra_specs`, { token: tokens.admin, body: { extra_specs: { 'hw:k': 'v' } } }), 200)
+  await ok(
+    'flavor',
+    await skiff.compute('POST', '/v2.1/flavors', { token: tokens.admin, body: { flavor: { id, name: id, ram: 64, vcpus: 1, disk: 1 } } }),
+    200,
+  )
+  await ok(
+    'extra spec',
+    await skiff.compute('POST', `/v2.1/flavors/${id}/os-extra_specs`, { token: tokens.admin, body: { extra_specs: { 'hw:k': 'v' } } }),
+    200,
+  )
   return id
 }
 async function newFault(): Promise<string> {
-  const res = await ok('fault', await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: tokens.admin, body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000', error: 'unused' } } }), 201)
+  const res = await ok(
+    'fault',
+    await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+      token: tokens.admin,
+      body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000', error: 'unused' } },
+    }),
+    201,
+  )
   return res.json().fault.id as string
 }
 async function newToken(account: string): Promise<string> {
-  const res = await ok('token', await skiff.apps.identity.inject({ method: 'POST', url: '/v3/auth/tokens', payload: passwordAuth(account) }), 201)
+  const res = await ok(
+    'token',
+    await skiff.apps.identity.inject({ method: 'POST', url: '/v3/auth/tokens', payload: passwordAuth(account) }),
+    201,
+  )
   return String(res.headers['x-subject-token'])
 }
 const passwordAuth = (account: string) => ({
   auth: {
-    identity: { methods: ['password'], password: { user: { name: account, domain: { name: 'Default' }, password: skiff.passwords[account] } } },
+    identity: {
+      methods: ['password'],
+      password: { user: { name: account, domain: { name: 'Default' }, password: skiff.passwords[account] } },
+    },
     scope: { project: { name: account === 'reader_demo' ? 'demo' : account, domain: { name: 'Default' } } },
   },
 })
 
 // ---- the matrix ----
 
-const get = (service: Service, route: string, expect: Expect, url: Row['request'] | string = route): Row =>
-  ({ service, method: 'GET', route, expect, request: typeof url === 'string' ? () => ({ url }) : url })
+const get = (service: Service, route: string, expect: Expect, url: Row['request'] | string = route): Row => ({
+  service,
+  method: 'GET',
+  route,
+  expect,
+  request: typeof url === 'string' ? () => ({ url }) : url,
+})
 const PUBLIC = (status: number) => e(status, status, status, status, status)
 const ANY_TOKEN = e(200, 200, 200, 200, 401)
 const ADMIN_ONLY = (status: number) => e(status, 403, 403, 403, 401)
@@ -132,26 +197,55 @@ const PROJECT_READ = e(200, 200, 200, 404, 401)
 /** A member (or an admin) may change the project's resource; a reader may not; another project finds nothing. */
 const PROJECT_WRITE = (status: number) => e(status, status, 403, 404, 401)
 
-const srv = (path = '') => async (cell: Cell) => ({ url: `/v2.1/servers/${await server(cell)}${path}` })
+const srv =
+  (path = '') =>
+  async (cell: Cell) => ({ url: `/v2.1/servers/${await server(cell)}${path}` })
 const action = (name: string, value: unknown, expect: Expect, state: ServerState = 'active'): Row => ({
-  service: 'compute', method: 'POST', route: '/v2.1/servers/:id/action', label: name, expect,
-  request: async (cell) => ({ url: `/v2.1/servers/${await server(cell, state)}/action`, body: { [name]: typeof value === 'function' ? value() : value } }),
+  service: 'compute',
+  method: 'POST',
+  route: '/v2.1/servers/:id/action',
+  label: name,
+  expect,
+  request: async (cell) => ({
+    url: `/v2.1/servers/${await server(cell, state)}/action`,
+    body: { [name]: typeof value === 'function' ? value() : value },
+  }),
 })
 
 const ROWS: Row[] = [
   // -- identity --
   get('identity', '/', PUBLIC(300)),
   get('identity', '/v3', PUBLIC(200)),
-  { service: 'identity', method: 'POST', route: '/v3/auth/tokens', expect: PUBLIC(201), request: () => ({ url: '/v3/auth/tokens', body: passwordAuth('demo') }) },
+  {
+    service: 'identity',
+    method: 'POST',
+    route: '/v3/auth/tokens',
+    expect: PUBLIC(201),
+    request: () => ({ url: '/v3/auth/tokens', body: passwordAuth('demo') }),
+  },
   // Validating a token: one's own, or any as admin (Keystone's identity:validate_token).
-  get('identity', '/v3/auth/tokens', e(200, 200, 403, 403, 401), () => ({ url: '/v3/auth/tokens', headers: { 'x-subject-token': tokens.member } })),
+  get('identity', '/v3/auth/tokens', e(200, 200, 403, 403, 401), () => ({
+    url: '/v3/auth/tokens',
+    headers: { 'x-subject-token': tokens.member },
+  })),
   // Revoking one's own token is every user's right, a reader's too (Keystone's identity:revoke_token).
   {
-    service: 'identity', method: 'DELETE', route: '/v3/auth/tokens', label: 'own token', expect: e(204, 204, 204, 204, 401),
-    request: async (cell) => ({ url: '/v3/auth/tokens', headers: { 'x-subject-token': await newToken(ACCOUNT[cell.as === 'none' ? 'member' : cell.as]) } }),
+    service: 'identity',
+    method: 'DELETE',
+    route: '/v3/auth/tokens',
+    label: 'own token',
+    expect: e(204, 204, 204, 204, 401),
+    request: async (cell) => ({
+      url: '/v3/auth/tokens',
+      headers: { 'x-subject-token': await newToken(ACCOUNT[cell.as === 'none' ? 'member' : cell.as]) },
+    }),
   },
   {
-    service: 'identity', method: 'DELETE', route: '/v3/auth/tokens', label: "demo's token", expect: e(204, 204, 403, 403, 401),
+    service: 'identity',
+    method: 'DELETE',
+    route: '/v3/auth/tokens',
+    label: "demo's token",
+    expect: e(204, 204, 403, 403, 401),
     request: async () => ({ url: '/v3/auth/tokens', headers: { 'x-subject-token': await newToken('demo') } }),
   },
   get('identity', '/v3/auth/catalog', ANY_TOKEN),
@@ -176,25 +270,66 @@ const ROWS: Row[] = [
   get('compute', '/v2.1/servers/detail', ANY_TOKEN),
   { ...get('compute', '/v2.1/servers/events', ANY_TOKEN), stream: true },
   {
-    service: 'compute', method: 'POST', route: '/v2.1/servers', expect: e(202, 202, 403, 202, 401),
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/servers',
+    expect: e(202, 202, 403, 202, 401),
     request: () => ({ url: '/v2.1/servers', body: { server: { name: unique('new'), imageRef: shared.baseImage, flavorRef: '1' } } }),
   },
   get('compute', '/v2.1/servers/:id', PROJECT_READ, srv()),
-  { service: 'compute', method: 'PUT', route: '/v2.1/servers/:id', expect: PROJECT_WRITE(200), request: async (cell) => ({ ...(await srv()(cell)), body: { server: { name: 'renamed' } } }) },
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/servers/:id',
+    expect: PROJECT_WRITE(200),
+    request: async (cell) => ({ ...(await srv()(cell)), body: { server: { name: 'renamed' } } }),
+  },
   { service: 'compute', method: 'DELETE', route: '/v2.1/servers/:id', expect: PROJECT_WRITE(204), request: srv() },
   get('compute', '/v2.1/servers/:id/ips', PROJECT_READ, srv('/ips')),
   get('compute', '/v2.1/servers/:id/ips/:network', PROJECT_READ, srv('/ips/private')),
   get('compute', '/v2.1/servers/:id/os-virtual-interfaces', PROJECT_READ, srv('/os-virtual-interfaces')),
   get('compute', '/v2.1/servers/:id/os-server-password', PROJECT_READ, srv('/os-server-password')),
-  { service: 'compute', method: 'DELETE', route: '/v2.1/servers/:id/os-server-password', expect: PROJECT_WRITE(204), request: srv('/os-server-password') },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/servers/:id/os-server-password',
+    expect: PROJECT_WRITE(204),
+    request: srv('/os-server-password'),
+  },
   get('compute', '/v2.1/servers/:id/os-instance-actions', PROJECT_READ, srv('/os-instance-actions')),
-  get('compute', '/v2.1/servers/:id/os-instance-actions/:requestId', PROJECT_READ, () => ({ url: `/v2.1/servers/${shared.server}/os-instance-actions/${shared.requestId}` })),
+  get('compute', '/v2.1/servers/:id/os-instance-actions/:requestId', PROJECT_READ, () => ({
+    url: `/v2.1/servers/${shared.server}/os-instance-actions/${shared.requestId}`,
+  })),
   get('compute', '/v2.1/servers/:id/metadata', PROJECT_READ, srv('/metadata')),
-  { service: 'compute', method: 'POST', route: '/v2.1/servers/:id/metadata', expect: PROJECT_WRITE(200), request: async (cell) => ({ ...(await srv('/metadata')(cell)), body: { metadata: { a: 'b' } } }) },
-  { service: 'compute', method: 'PUT', route: '/v2.1/servers/:id/metadata', expect: PROJECT_WRITE(200), request: async (cell) => ({ ...(await srv('/metadata')(cell)), body: { metadata: { k: 'w' } } }) },
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/servers/:id/metadata',
+    expect: PROJECT_WRITE(200),
+    request: async (cell) => ({ ...(await srv('/metadata')(cell)), body: { metadata: { a: 'b' } } }),
+  },
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/servers/:id/metadata',
+    expect: PROJECT_WRITE(200),
+    request: async (cell) => ({ ...(await srv('/metadata')(cell)), body: { metadata: { k: 'w' } } }),
+  },
   get('compute', '/v2.1/servers/:id/metadata/:key', PROJECT_READ, srv('/metadata/k')),
-  { service: 'compute', method: 'PUT', route: '/v2.1/servers/:id/metadata/:key', expect: PROJECT_WRITE(200), request: async (cell) => ({ ...(await srv('/metadata/k')(cell)), body: { meta: { k: 'w' } } }) },
-  { service: 'compute', method: 'DELETE', route: '/v2.1/servers/:id/metadata/:key', expect: PROJECT_WRITE(204), request: srv('/metadata/k') },
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/servers/:id/metadata/:key',
+    expect: PROJECT_WRITE(200),
+    request: async (cell) => ({ ...(await srv('/metadata/k')(cell)), body: { meta: { k: 'w' } } }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/servers/:id/metadata/:key',
+    expect: PROJECT_WRITE(204),
+    request: srv('/metadata/k'),
+  },
   { ...get('compute', '/v2.1/servers/:id/events', PROJECT_READ, srv('/events')), stream: true },
   get('compute', '/v2.1/servers/:id/access', PROJECT_READ, srv('/access')),
   // Nova's order for actions: 404 (another project), policy (403), lock and state (409).
@@ -213,62 +348,144 @@ const ROWS: Row[] = [
   action('unlock', null, PROJECT_WRITE(202), 'locked'),
   action('os-getConsoleOutput', {}, PROJECT_WRITE(200)),
   ...(['GET', 'PUT', 'DELETE', 'PATCH'] as const).map((method): Row => ({
-    service: 'compute', method, route: '/v2.1/servers/:id/action', expect: e(405, 405, 405, 405, 401), request: () => ({ url: `/v2.1/servers/${shared.server}/action` }),
+    service: 'compute',
+    method,
+    route: '/v2.1/servers/:id/action',
+    expect: e(405, 405, 405, 405, 401),
+    request: () => ({ url: `/v2.1/servers/${shared.server}/action` }),
   })),
   get('compute', '/v2.1/servers/:id/rescue', PROJECT_READ, () => ({ url: `/v2.1/servers/${shared.rescued}/rescue` })),
-  { service: 'compute', method: 'POST', route: '/v2.1/servers/:id/rescue', expect: PROJECT_WRITE(202), request: async (cell) => ({ ...(await srv('/rescue')(cell)), body: { rescue: {} } }) },
   {
-    service: 'compute', method: 'PATCH', route: '/v2.1/servers/:id/rescue', expect: PROJECT_WRITE(200),
-    request: async (cell) => ({ url: `/v2.1/servers/${await server(cell, 'rescued')}/rescue`, body: { rescue: { auto_unrescue_after: 60 } } }),
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/servers/:id/rescue',
+    expect: PROJECT_WRITE(202),
+    request: async (cell) => ({ ...(await srv('/rescue')(cell)), body: { rescue: {} } }),
   },
-  { service: 'compute', method: 'DELETE', route: '/v2.1/servers/:id/rescue', expect: PROJECT_WRITE(202), request: async (cell) => ({ url: `/v2.1/servers/${await server(cell, 'rescued')}/rescue` }) },
   {
-    service: 'compute', method: 'POST', route: '/v2.1/os-server-groups', expect: e(200, 200, 403, 200, 401),
+    service: 'compute',
+    method: 'PATCH',
+    route: '/v2.1/servers/:id/rescue',
+    expect: PROJECT_WRITE(200),
+    request: async (cell) => ({
+      url: `/v2.1/servers/${await server(cell, 'rescued')}/rescue`,
+      body: { rescue: { auto_unrescue_after: 60 } },
+    }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/servers/:id/rescue',
+    expect: PROJECT_WRITE(202),
+    request: async (cell) => ({ url: `/v2.1/servers/${await server(cell, 'rescued')}/rescue` }),
+  },
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-server-groups',
+    expect: e(200, 200, 403, 200, 401),
     request: () => ({ url: '/v2.1/os-server-groups', body: { server_group: { name: unique('grp'), policies: ['anti-affinity'] } } }),
   },
   get('compute', '/v2.1/os-server-groups', ANY_TOKEN),
   get('compute', '/v2.1/os-server-groups/:id', PROJECT_READ, () => ({ url: `/v2.1/os-server-groups/${shared.group}` })),
-  { service: 'compute', method: 'DELETE', route: '/v2.1/os-server-groups/:id', expect: PROJECT_WRITE(204), request: async (cell) => ({ url: `/v2.1/os-server-groups/${cell.ok ? await newGroup() : shared.group}` }) },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-server-groups/:id',
+    expect: PROJECT_WRITE(204),
+    request: async (cell) => ({ url: `/v2.1/os-server-groups/${cell.ok ? await newGroup() : shared.group}` }),
+  },
   get('compute', '/v2.1/os-services', ADMIN_ONLY(200)),
   get('compute', '/v2.1/os-simulator/faults', ADMIN_ONLY(200)),
   {
-    service: 'compute', method: 'POST', route: '/v2.1/os-simulator/faults', expect: ADMIN_ONLY(201),
-    request: () => ({ url: '/v2.1/os-simulator/faults', body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000', error: 'unused' } } }),
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-simulator/faults',
+    expect: ADMIN_ONLY(201),
+    request: () => ({
+      url: '/v2.1/os-simulator/faults',
+      body: { fault: { operation: 'spawn', server_id: '00000000-0000-4000-8000-000000000000', error: 'unused' } },
+    }),
   },
-  { service: 'compute', method: 'DELETE', route: '/v2.1/os-simulator/faults', expect: ADMIN_ONLY(204), request: () => ({ url: '/v2.1/os-simulator/faults' }) },
-  { service: 'compute', method: 'DELETE', route: '/v2.1/os-simulator/faults/:id', expect: ADMIN_ONLY(204), request: async () => ({ url: `/v2.1/os-simulator/faults/${await newFault()}` }) },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-simulator/faults',
+    expect: ADMIN_ONLY(204),
+    request: () => ({ url: '/v2.1/os-simulator/faults' }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-simulator/faults/:id',
+    expect: ADMIN_ONLY(204),
+    request: async () => ({ url: `/v2.1/os-simulator/faults/${await newFault()}` }),
+  },
   // Key pairs are each user's own: the name is looked up among the caller's, so demo's key pair
   // is 404 to everyone else, an admin included (no ?user_id= at 2.1). Nova's default lets any
   // user, a reader too, keep key pairs (admin_or_owner); Skiff asks for member to write them,
   // as for every other write: a reader can boot nothing a key pair would serve.
   get('compute', '/v2.1/os-keypairs', ANY_TOKEN),
   {
-    service: 'compute', method: 'POST', route: '/v2.1/os-keypairs', expect: e(200, 200, 403, 200, 401),
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-keypairs',
+    expect: e(200, 200, 403, 200, 401),
     request: () => ({ url: '/v2.1/os-keypairs', body: { keypair: { name: unique('kp') } } }),
   },
   get('compute', '/v2.1/os-keypairs/:name', e(404, 200, 404, 404, 401), () => ({ url: `/v2.1/os-keypairs/${shared.keypair}` })),
-  { service: 'compute', method: 'DELETE', route: '/v2.1/os-keypairs/:name', expect: e(404, 202, 403, 404, 401), request: async (cell) => ({ url: `/v2.1/os-keypairs/${cell.ok ? await newKeypair() : shared.keypair}` }) },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-keypairs/:name',
+    expect: e(404, 202, 403, 404, 401),
+    request: async (cell) => ({ url: `/v2.1/os-keypairs/${cell.ok ? await newKeypair() : shared.keypair}` }),
+  },
   get('compute', '/v2.1/os-availability-zone', ANY_TOKEN),
   get('compute', '/v2.1/limits', ANY_TOKEN),
   get('compute', '/v2.1/flavors', ANY_TOKEN),
   get('compute', '/v2.1/flavors/detail', ANY_TOKEN),
   get('compute', '/v2.1/flavors/:id', ANY_TOKEN, '/v2.1/flavors/1'),
   {
-    service: 'compute', method: 'POST', route: '/v2.1/flavors', expect: ADMIN_ONLY(200),
-    request: () => { const id = unique('flv'); return { url: '/v2.1/flavors', body: { flavor: { id, name: id, ram: 64, vcpus: 1, disk: 1 } } } },
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/flavors',
+    expect: ADMIN_ONLY(200),
+    request: () => {
+      const id = unique('flv')
+      return { url: '/v2.1/flavors', body: { flavor: { id, name: id, ram: 64, vcpus: 1, disk: 1 } } }
+    },
   },
-  { service: 'compute', method: 'DELETE', route: '/v2.1/flavors/:id', expect: ADMIN_ONLY(202), request: async (cell) => ({ url: `/v2.1/flavors/${cell.ok ? await newFlavor() : shared.flavor}` }) },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/flavors/:id',
+    expect: ADMIN_ONLY(202),
+    request: async (cell) => ({ url: `/v2.1/flavors/${cell.ok ? await newFlavor() : shared.flavor}` }),
+  },
   get('compute', '/v2.1/flavors/:id/os-extra_specs', ANY_TOKEN, () => ({ url: `/v2.1/flavors/${shared.flavor}/os-extra_specs` })),
   {
-    service: 'compute', method: 'POST', route: '/v2.1/flavors/:id/os-extra_specs', expect: ADMIN_ONLY(200),
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/flavors/:id/os-extra_specs',
+    expect: ADMIN_ONLY(200),
     request: () => ({ url: `/v2.1/flavors/${shared.flavor}/os-extra_specs`, body: { extra_specs: { 'hw:x': '1' } } }),
   },
   get('compute', '/v2.1/flavors/:id/os-extra_specs/:key', ANY_TOKEN, () => ({ url: `/v2.1/flavors/${shared.flavor}/os-extra_specs/hw:k` })),
   {
-    service: 'compute', method: 'PUT', route: '/v2.1/flavors/:id/os-extra_specs/:key', expect: ADMIN_ONLY(200),
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/flavors/:id/os-extra_specs/:key',
+    expect: ADMIN_ONLY(200),
     request: () => ({ url: `/v2.1/flavors/${shared.flavor}/os-extra_specs/hw:k`, body: { 'hw:k': 'w' } }),
   },
-  { service: 'compute', method: 'DELETE', route: '/v2.1/flavors/:id/os-extra_specs/:key', expect: ADMIN_ONLY(202), request: async (cell) => ({ url: `/v2.1/flavors/${cell.ok ? await newFlavor() : shared.flavor}/os-extra_specs/hw:k` }) },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/flavors/:id/os-extra_specs/:key',
+    expect: ADMIN_ONLY(202),
+    request: async (cell) => ({ url: `/v2.1/flavors/${cell.ok ? await newFlavor() : shared.flavor}/os-extra_specs/hw:k` }),
+  },
 
   // -- image: Glance's defaults (glance/policies/image.py): get_images and get_image need
   // reader, download_image, add_image, modify_image, upload_image and delete_image need member
@@ -279,30 +496,85 @@ const ROWS: Row[] = [
   get('image', '/v2/schemas/image', ANY_TOKEN),
   get('image', '/v2/schemas/images', ANY_TOKEN),
   get('image', '/v2/images', ANY_TOKEN),
-  { service: 'image', method: 'POST', route: '/v2/images', expect: e(201, 201, 403, 201, 401), request: () => ({ url: '/v2/images', body: { name: unique('img') } }) },
-  { service: 'image', method: 'POST', route: '/v2/images', label: 'public', expect: ADMIN_ONLY(201), request: () => ({ url: '/v2/images', body: { name: unique('img'), visibility: 'public' } }) },
+  {
+    service: 'image',
+    method: 'POST',
+    route: '/v2/images',
+    expect: e(201, 201, 403, 201, 401),
+    request: () => ({ url: '/v2/images', body: { name: unique('img') } }),
+  },
+  {
+    service: 'image',
+    method: 'POST',
+    route: '/v2/images',
+    label: 'public',
+    expect: ADMIN_ONLY(201),
+    request: () => ({ url: '/v2/images', body: { name: unique('img'), visibility: 'public' } }),
+  },
   get('image', '/v2/images/:id', PROJECT_READ, () => ({ url: `/v2/images/${shared.image}` })),
   {
-    service: 'image', method: 'PATCH', route: '/v2/images/:id', expect: PROJECT_WRITE(200),
-    request: async (cell) => ({ url: `/v2/images/${await image(cell)}`, body: [{ op: 'replace', path: '/name', value: 'renamed' }], headers: { 'content-type': PATCH } }),
+    service: 'image',
+    method: 'PATCH',
+    route: '/v2/images/:id',
+    expect: PROJECT_WRITE(200),
+    request: async (cell) => ({
+      url: `/v2/images/${await image(cell)}`,
+      body: [{ op: 'replace', path: '/name', value: 'renamed' }],
+      headers: { 'content-type': PATCH },
+    }),
   },
   {
-    service: 'image', method: 'PATCH', route: '/v2/images/:id', label: 'public image', expect: e(200, 403, 403, 403, 401),
-    request: async (cell) => ({ url: `/v2/images/${await publicImage(cell)}`, body: [{ op: 'replace', path: '/name', value: 'renamed' }], headers: { 'content-type': PATCH } }),
+    service: 'image',
+    method: 'PATCH',
+    route: '/v2/images/:id',
+    label: 'public image',
+    expect: e(200, 403, 403, 403, 401),
+    request: async (cell) => ({
+      url: `/v2/images/${await publicImage(cell)}`,
+      body: [{ op: 'replace', path: '/name', value: 'renamed' }],
+      headers: { 'content-type': PATCH },
+    }),
   },
-  { service: 'image', method: 'DELETE', route: '/v2/images/:id', expect: PROJECT_WRITE(204), request: async (cell) => ({ url: `/v2/images/${await image(cell)}` }) },
-  { service: 'image', method: 'DELETE', route: '/v2/images/:id', label: 'public image', expect: e(204, 403, 403, 403, 401), request: async (cell) => ({ url: `/v2/images/${await publicImage(cell)}` }) },
   {
-    service: 'image', method: 'PUT', route: '/v2/images/:id/file', expect: PROJECT_WRITE(204),
-    request: async (cell) => ({ url: `/v2/images/${await image(cell)}/file`, body: Buffer.from('data'), headers: { 'content-type': 'application/octet-stream' } }),
+    service: 'image',
+    method: 'DELETE',
+    route: '/v2/images/:id',
+    expect: PROJECT_WRITE(204),
+    request: async (cell) => ({ url: `/v2/images/${await image(cell)}` }),
+  },
+  {
+    service: 'image',
+    method: 'DELETE',
+    route: '/v2/images/:id',
+    label: 'public image',
+    expect: e(204, 403, 403, 403, 401),
+    request: async (cell) => ({ url: `/v2/images/${await publicImage(cell)}` }),
+  },
+  {
+    service: 'image',
+    method: 'PUT',
+    route: '/v2/images/:id/file',
+    expect: PROJECT_WRITE(204),
+    request: async (cell) => ({
+      url: `/v2/images/${await image(cell)}/file`,
+      body: Buffer.from('data'),
+      headers: { 'content-type': 'application/octet-stream' },
+    }),
   },
   // download_image needs member: a reader sees the image but may not have its data.
   get('image', '/v2/images/:id/file', e(200, 200, 403, 404, 401), () => ({ url: `/v2/images/${shared.activeImage}/file` })),
-  { ...get('image', '/v2/images/:id/file', e(200, 200, 403, 200, 401), () => ({ url: `/v2/images/${shared.baseImage}/file` })), label: 'public image' },
+  {
+    ...get('image', '/v2/images/:id/file', e(200, 200, 403, 200, 401), () => ({ url: `/v2/images/${shared.baseImage}/file` })),
+    label: 'public image',
+  },
 ]
 
 async function projectId(name: string): Promise<string> {
-  const res = await skiff.apps.identity.inject({ method: 'GET', url: `/v3/projects?name=${name}`, headers: { 'x-auth-token': tokens.admin } })
+  const res = await skiff.apps.identity.inject({
+    method: 'GET',
+    url: `/v3/projects?name=${name}`,
+    headers: { 'x-auth-token': tokens.admin },
+  })
   return res.json().projects[0].id as string
 }
 async function roleId(name: string): Promise<string> {
@@ -321,7 +593,12 @@ function streamStatus(url: string, token: string | undefined): Promise<{ statusC
         return resolve({ statusCode: 200, body: '' })
       }
       let body = ''
-      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve({ statusCode: res.statusCode ?? 0, body }))
+      res
+        .setEncoding('utf8')
+        .on('data', (c: string) => {
+          body += c
+        })
+        .on('end', () => resolve({ statusCode: res.statusCode ?? 0, body }))
     })
     req.on('error', reject)
   })
@@ -337,7 +614,13 @@ async function run(row: Row, as: Caller): Promise<{ statusCode: number; body: st
   return app.inject({ method: row.method as 'GET', url: r.url, headers, ...(r.body !== undefined ? { payload: r.body as object } : {}) })
 }
 
-const TITLES: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict' }
+const TITLES: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+}
 const NOVA_FAULT: Record<number, string> = { 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod', 409: 'conflictingRequest' }
 
 /** The fault body each service answers with (401 comes from the token check, in Keystone's shape, on every service). */
@@ -389,7 +672,11 @@ before(async () => {
   shared.group = await newGroup()
   shared.keypair = await newKeypair()
   shared.flavor = await newFlavor()
-  const me = await skiff.apps.identity.inject({ method: 'GET', url: '/v3/auth/tokens', headers: { 'x-auth-token': tokens.member, 'x-subject-token': tokens.member } })
+  const me = await skiff.apps.identity.inject({
+    method: 'GET',
+    url: '/v3/auth/tokens',
+    headers: { 'x-auth-token': tokens.member, 'x-subject-token': tokens.member },
+  })
   shared.userId = me.json().token.user.id
 })
 after(() => skiff.close())
@@ -402,8 +689,16 @@ test('every route of the three services has a row, and every row a route', () =>
     for (const r of routesOf(skiff.apps[service])) served.add(`${service} ${r}`)
   }
   const rows = new Set(ROWS.map((r) => key(r.service, r.method, r.route)))
-  assert.deepEqual([...served].filter((r) => !rows.has(r)), [], 'routes without a row in the policy matrix')
-  assert.deepEqual([...rows].filter((r) => !served.has(r)), [], 'rows for routes that do not exist')
+  assert.deepEqual(
+    [...served].filter((r) => !rows.has(r)),
+    [],
+    'routes without a row in the policy matrix',
+  )
+  assert.deepEqual(
+    [...rows].filter((r) => !served.has(r)),
+    [],
+    'rows for routes that do not exist',
+  )
 })
 
 for (const row of ROWS) {
@@ -425,16 +720,28 @@ for (const row of ROWS) {
 
 test("a reader's refusals name the rule, in each service's words", async () => {
   const reader = tokens.reader
-  const glance = (rule: string) => ({ message: `You are not authorized to complete ${rule} action.`, code: '403 Forbidden', title: 'Forbidden' })
+  const glance = (rule: string) => ({
+    message: `You are not authorized to complete ${rule} action.`,
+    code: '403 Forbidden',
+    title: 'Forbidden',
+  })
   const img = shared.activeImage
   const cases: [Promise<{ statusCode: number; json(): unknown }>, unknown][] = [
     [imageCall('POST', '/v2/images', reader, { name: 'r' }), glance('add_image')],
-    [imageCall('PATCH', `/v2/images/${img}`, reader, [{ op: 'replace', path: '/name', value: 'r' }], { 'content-type': PATCH }), glance('modify_image')],
-    [imageCall('PUT', `/v2/images/${shared.image}/file`, reader, Buffer.from('r'), { 'content-type': 'application/octet-stream' }), glance('upload_image')],
+    [
+      imageCall('PATCH', `/v2/images/${img}`, reader, [{ op: 'replace', path: '/name', value: 'r' }], { 'content-type': PATCH }),
+      glance('modify_image'),
+    ],
+    [
+      imageCall('PUT', `/v2/images/${shared.image}/file`, reader, Buffer.from('r'), { 'content-type': 'application/octet-stream' }),
+      glance('upload_image'),
+    ],
     [imageCall('DELETE', `/v2/images/${img}`, reader), glance('delete_image')],
     [imageCall('GET', `/v2/images/${img}/file`, reader), glance('download_image')],
-    [skiff.compute('POST', '/v2.1/os-keypairs', { token: reader, body: { keypair: { name: 'r' } } }),
-      { forbidden: { code: 403, message: "Policy doesn't allow os_compute_api:os-keypairs:create to be performed." } }],
+    [
+      skiff.compute('POST', '/v2.1/os-keypairs', { token: reader, body: { keypair: { name: 'r' } } }),
+      { forbidden: { code: 403, message: "Policy doesn't allow os_compute_api:os-keypairs:create to be performed." } },
+    ],
   ]
   for (const [res, body] of cases) {
     const r = await res

@@ -18,7 +18,10 @@ before(async () => {
 after(() => skiff.close())
 
 test('over the action limit: 413 overLimit with retryAfter and Retry-After, and the server is unchanged', async () => {
-  const create = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'limited', imageRef: imageId, flavorRef: '1' } } })
+  const create = await skiff.compute('POST', '/v2.1/servers', {
+    token: demo,
+    body: { server: { name: 'limited', imageRef: imageId, flavorRef: '1' } },
+  })
   assert.equal(create.statusCode, 202)
   const id = create.json().server.id as string
   await waitForStatus(skiff, demo, id, 'ACTIVE')
@@ -72,7 +75,10 @@ test('0 turns the limit off', async () => {
   try {
     const token = await free.token('demo')
     for (let i = 0; i < 5; i++) {
-      const res = await free.compute('POST', '/v2.1/servers/00000000-0000-4000-8000-000000000000/action', { token, body: { unpause: null } })
+      const res = await free.compute('POST', '/v2.1/servers/00000000-0000-4000-8000-000000000000/action', {
+        token,
+        body: { unpause: null },
+      })
       assert.equal(res.statusCode, 404)
     }
   } finally {
@@ -80,25 +86,37 @@ test('0 turns the limit off', async () => {
   }
 })
 
-test('on PostgreSQL two API processes share the limit: not twice as many', { skip: testPostgresUrl() ? false : 'needs PostgreSQL' }, async () => {
-  const database = await freshDatabase('postgres')
-  const a = await startTestSkiff({ databaseUrl: database.url, actionRateLimit: 3 })
-  const b = await startTestSkiff({ databaseUrl: database.url, actionRateLimit: 3, agentHost: 'skiff-2', secretKeyFile: `${a.dataDir}/secret.key` })
-  try {
-    const token = await a.token('demo')
-    const id = await activeServer(a, token)
-    const act = (s: TestSkiff, body: unknown) => s.compute('POST', `/v2.1/servers/${id}/action`, { token, body })
-    assert.equal((await act(a, { lock: null })).statusCode, 202)
-    assert.equal((await act(b, { unlock: null })).statusCode, 202)
-    assert.equal((await act(b, { lock: null })).statusCode, 202)
-    // The project's three are spent, through either process.
-    const limited = [await act(a, { unlock: null }), await act(b, { unlock: null })]
-    assert.deepEqual(limited.map((r) => r.statusCode), [413, 413])
-    const retryAfter = Number(limited[1]!.headers['retry-after'])
-    assert.ok(retryAfter >= 15 && retryAfter <= 20, String(retryAfter))
-  } finally {
-    await b.close()
-    await a.close()
-    await database.drop()
-  }
-})
+test(
+  'on PostgreSQL two API processes share the limit: not twice as many',
+  { skip: testPostgresUrl() ? false : 'needs PostgreSQL' },
+  async () => {
+    const database = await freshDatabase('postgres')
+    const a = await startTestSkiff({ databaseUrl: database.url, actionRateLimit: 3 })
+    const b = await startTestSkiff({
+      databaseUrl: database.url,
+      actionRateLimit: 3,
+      agentHost: 'skiff-2',
+      secretKeyFile: `${a.dataDir}/secret.key`,
+    })
+    try {
+      const token = await a.token('demo')
+      const id = await activeServer(a, token)
+      const act = (s: TestSkiff, body: unknown) => s.compute('POST', `/v2.1/servers/${id}/action`, { token, body })
+      assert.equal((await act(a, { lock: null })).statusCode, 202)
+      assert.equal((await act(b, { unlock: null })).statusCode, 202)
+      assert.equal((await act(b, { lock: null })).statusCode, 202)
+      // The project's three are spent, through either process.
+      const limited = [await act(a, { unlock: null }), await act(b, { unlock: null })]
+      assert.deepEqual(
+        limited.map((r) => r.statusCode),
+        [413, 413],
+      )
+      const retryAfter = Number(limited[1]!.headers['retry-after'])
+      assert.ok(retryAfter >= 15 && retryAfter <= 20, String(retryAfter))
+    } finally {
+      await b.close()
+      await a.close()
+      await database.drop()
+    }
+  },
+)

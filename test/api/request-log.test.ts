@@ -13,13 +13,23 @@ let demo: string
 let server: string
 
 before(async () => {
-  const logger = pino({ level: 'info' }, { write: (line: string) => { raw += line; lines.push(JSON.parse(line)) } })
+  const logger = pino(
+    { level: 'info' },
+    {
+      write: (line: string) => {
+        raw += line
+        lines.push(JSON.parse(line))
+      },
+    },
+  )
   skiff = await startTestSkiff({}, { logger })
   demo = await skiff.token('demo')
   server = await activeServer(skiff, demo)
 })
 
-after(async () => { await skiff?.close() })
+after(async () => {
+  await skiff?.close()
+})
 
 /** The log lines of the request that answered `res`. */
 const linesOf = (res: { headers: Record<string, unknown> }) => lines.filter((l) => l.reqId === res.headers['x-openstack-request-id'])
@@ -52,7 +62,10 @@ test('a server action names its action; a 409 says why', async () => {
 })
 
 test('the legacy v2 action path names its action too', async () => {
-  const res = await skiff.compute('POST', `/v2/${'0'.repeat(32)}/servers/${server}/action`, { token: demo, body: { 'os-getConsoleOutput': { length: 'x' } } })
+  const res = await skiff.compute('POST', `/v2/${'0'.repeat(32)}/servers/${server}/action`, {
+    token: demo,
+    body: { 'os-getConsoleOutput': { length: 'x' } },
+  })
   assert.equal(linesOf(res)[0]?.action, 'os-getConsoleOutput')
 })
 
@@ -60,26 +73,59 @@ test('Keystone and Glance faults are logged with their messages', async () => {
   const bad = await skiff.apps.identity.inject({ method: 'GET', url: '/v3/auth/tokens', headers: { 'x-auth-token': 'nope' } })
   assert.equal(bad.statusCode, 401)
   assert.equal(linesOf(bad)[0]?.fault, bad.json().error.message)
-  const missing = await skiff.apps.image.inject({ method: 'GET', url: `/v2/images/${'1'.repeat(8)}-1111-1111-1111-${'1'.repeat(12)}`, headers: { 'x-auth-token': demo } })
+  const missing = await skiff.apps.image.inject({
+    method: 'GET',
+    url: `/v2/images/${'1'.repeat(8)}-1111-1111-1111-${'1'.repeat(12)}`,
+    headers: { 'x-auth-token': demo },
+  })
   assert.equal(missing.statusCode, 404)
   assert.equal(linesOf(missing)[0]?.fault, missing.json().message)
 })
 
 test('secrets quoted by a fault message are blanked out of the log', async () => {
-  const secrets = ['Sup3r-s3cret!', "it's-\"quoted\"\\too", 'only-in-user-data', 'token-id-secret', '98765432123']
+  const secrets = ['Sup3r-s3cret!', 'it\'s-"quoted"\\too', 'only-in-user-data', 'token-id-secret', '98765432123']
   const calls = [
     // The rescue password of the wrong type: the message quotes it.
     skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { rescue: { adminPass: [secrets[0]] } } }),
     // A parent object quoted whole, with an escaped password inside.
     skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { rescue: { adminPass: secrets[1], bogus: 1 } } }),
-    skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'x', flavorRef: '1', imageRef: '00000000-0000-0000-0000-000000000000', user_data: 7, adminPass: secrets[0] } } }),
+    skiff.compute('POST', '/v2.1/servers', {
+      token: demo,
+      body: {
+        server: { name: 'x', flavorRef: '1', imageRef: '00000000-0000-0000-0000-000000000000', user_data: 7, adminPass: secrets[0] },
+      },
+    }),
     skiff.compute('POST', `/v2.1/servers/${server}/rescue`, { token: demo, body: { rescue: { admin_pass: { p: secrets[2] } } } }),
-    skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'x', flavorRef: '1', user_data: ['only-in-user-data'] } } }),
+    skiff.compute('POST', '/v2.1/servers', {
+      token: demo,
+      body: { server: { name: 'x', flavorRef: '1', user_data: ['only-in-user-data'] } },
+    }),
     // Keystone: a password and a token of the wrong type, a numeric password, a body that is not JSON.
-    skiff.apps.identity.inject({ method: 'POST', url: '/v3/auth/tokens', payload: { auth: { identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: [secrets[0]] } } } } } }),
-    skiff.apps.identity.inject({ method: 'POST', url: '/v3/auth/tokens', payload: { auth: { identity: { methods: ['token'], token: { id: [secrets[3]] } } } } }),
-    skiff.apps.identity.inject({ method: 'POST', url: '/v3/auth/tokens', payload: { auth: { identity: { methods: ['password'], password: { user: { name: 'demo', password: Number(secrets[4]) } } } } } }),
-    skiff.apps.identity.inject({ method: 'POST', url: '/v3/auth/tokens', headers: { 'content-type': 'text/plain' }, payload: `{"auth": {"identity": {"password": {"user": {"password": "${secrets[0]}"}}}}}` }),
+    skiff.apps.identity.inject({
+      method: 'POST',
+      url: '/v3/auth/tokens',
+      payload: {
+        auth: {
+          identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: [secrets[0]] } } },
+        },
+      },
+    }),
+    skiff.apps.identity.inject({
+      method: 'POST',
+      url: '/v3/auth/tokens',
+      payload: { auth: { identity: { methods: ['token'], token: { id: [secrets[3]] } } } },
+    }),
+    skiff.apps.identity.inject({
+      method: 'POST',
+      url: '/v3/auth/tokens',
+      payload: { auth: { identity: { methods: ['password'], password: { user: { name: 'demo', password: Number(secrets[4]) } } } } },
+    }),
+    skiff.apps.identity.inject({
+      method: 'POST',
+      url: '/v3/auth/tokens',
+      headers: { 'content-type': 'text/plain' },
+      payload: `{"auth": {"identity": {"password": {"user": {"password": "${secrets[0]}"}}}}}`,
+    }),
   ]
   for (const res of await Promise.all(calls)) {
     assert.equal(res.statusCode, 400, res.body)
@@ -92,8 +138,16 @@ test('secrets quoted by a fault message are blanked out of the log', async () =>
 
 test('a successful login logs no password', async () => {
   const res = await skiff.apps.identity.inject({
-    method: 'POST', url: '/v3/auth/tokens',
-    payload: { auth: { identity: { methods: ['password'], password: { user: { name: 'demo', domain: { name: 'Default' }, password: skiff.passwords.demo } } } } },
+    method: 'POST',
+    url: '/v3/auth/tokens',
+    payload: {
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'demo', domain: { name: 'Default' }, password: skiff.passwords.demo } },
+        },
+      },
+    },
   })
   assert.equal(res.statusCode, 201)
   assert.equal(linesOf(res).length, 1)

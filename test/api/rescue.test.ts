@@ -25,7 +25,10 @@ before(async () => {
 after(() => skiff.close())
 
 async function server(adminPass = 'Orig1nalPass') {
-  const res = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'r', imageRef: baseImage, flavorRef: '1', adminPass } } })
+  const res = await skiff.compute('POST', '/v2.1/servers', {
+    token: demo,
+    body: { server: { name: 'r', imageRef: baseImage, flavorRef: '1', adminPass } },
+  })
   assert.equal(res.statusCode, 202, res.body)
   const id = res.json().server.id as string
   await waitForStatus(skiff, demo, id, 'ACTIVE')
@@ -64,9 +67,15 @@ describe('the seed: a clean rescue system with a new password, the disk second, 
     assert.equal(legacy.statusCode, 200, legacy.body)
     assert.match(legacy.json().adminPass, /^[2-9A-HJ-NP-Za-km-z]{12}$/)
     await waitForStatus(skiff, demo, id, 'RESCUE')
-    assert.equal((await skiff.compute('POST', `/v2/${projectId}/servers/${id}/action`, { token: demo, body: { unrescue: null } })).statusCode, 202)
+    assert.equal(
+      (await skiff.compute('POST', `/v2/${projectId}/servers/${id}/action`, { token: demo, body: { unrescue: null } })).statusCode,
+      202,
+    )
     await waitForStatus(skiff, demo, id, 'ACTIVE')
-    const withImage = await skiff.compute('POST', `/v2/${projectId}/servers/${id}/action`, { token: demo, body: { rescue: { rescue_image_ref: rescueImage } } })
+    const withImage = await skiff.compute('POST', `/v2/${projectId}/servers/${id}/action`, {
+      token: demo,
+      body: { rescue: { rescue_image_ref: rescueImage } },
+    })
     assert.equal(withImage.statusCode, 200)
     // On /v2.1 the same "none" is refused with Nova's message.
     const strict = await action(id, { rescue: 'none' })
@@ -100,7 +109,10 @@ describe('as Nova', () => {
     assert.equal((await action(id, { reboot: { type: 'HARD' } })).statusCode, 409)
     assert.equal((await action(id, { rebuild: { imageRef: baseImage } })).statusCode, 409)
     assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${id}`, { token: demo })).statusCode, 204)
-    await waitFor('the server to be gone', async () => (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).statusCode === 404)
+    await waitFor(
+      'the server to be gone',
+      async () => (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).statusCode === 404,
+    )
   })
 
   test('instance actions record rescue and unrescue with their events', async () => {
@@ -110,24 +122,48 @@ describe('as Nova', () => {
     await action(id, { unrescue: null })
     await waitForStatus(skiff, demo, id, 'ACTIVE')
     const list = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: demo })).json().instanceActions
-    assert.deepEqual(list.map((a: { action: string }) => a.action), ['unrescue', 'rescue', 'create'])
+    assert.deepEqual(
+      list.map((a: { action: string }) => a.action),
+      ['unrescue', 'rescue', 'create'],
+    )
     const rescue = list[1]
-    const detail = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${rescue.request_id}`, { token: admin })).json().instanceAction
+    const detail = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${rescue.request_id}`, { token: admin })).json()
+      .instanceAction
     assert.equal(detail.events[0].event, 'compute_rescue_instance')
     assert.equal(detail.events[0].result, 'Success')
     // A member sees no events at 2.1 (Nova's policy).
-    const asMember = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${rescue.request_id}`, { token: demo })).json().instanceAction
+    const asMember = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${rescue.request_id}`, { token: demo })).json()
+      .instanceAction
     assert.equal(asMember.events, undefined)
   })
 
-  test('a reader can look but not rescue: 403 with Nova\'s message', async () => {
+  test("a reader can look but not rescue: 403 with Nova's message", async () => {
     const id = await server()
     const db = skiff.store.db
     const project = await db.selectFrom('projects').select('id').where('name', '=', 'demo').executeTakeFirstOrThrow()
     const role = await db.selectFrom('roles').select('id').where('name', '=', 'reader').executeTakeFirstOrThrow()
-    await db.insertInto('users').values({ id: 'reader0000', name: 'reader', domain_id: 'default', password_hash: await hashPassword('readerpw'), default_project_id: project.id, enabled: 1 }).execute()
+    await db
+      .insertInto('users')
+      .values({
+        id: 'reader0000',
+        name: 'reader',
+        domain_id: 'default',
+        password_hash: await hashPassword('readerpw'),
+        default_project_id: project.id,
+        enabled: 1,
+      })
+      .execute()
     await db.insertInto('role_assignments').values({ user_id: 'reader0000', project_id: project.id, role_id: role.id }).execute()
-    const tok = await skiff.apps.identity.inject({ method: 'POST', url: '/v3/auth/tokens', payload: { auth: { identity: { methods: ['password'], password: { user: { id: 'reader0000', password: 'readerpw' } } }, scope: { project: { id: project.id } } } } })
+    const tok = await skiff.apps.identity.inject({
+      method: 'POST',
+      url: '/v3/auth/tokens',
+      payload: {
+        auth: {
+          identity: { methods: ['password'], password: { user: { id: 'reader0000', password: 'readerpw' } } },
+          scope: { project: { id: project.id } },
+        },
+      },
+    })
     const reader = String(tok.headers['x-subject-token'])
     assert.equal((await skiff.compute('GET', `/v2.1/servers/${id}`, { token: reader })).statusCode, 200)
     const res = await action(id, { rescue: null }, reader)
@@ -138,7 +174,10 @@ describe('as Nova', () => {
 describe('beyond: the rescue resource, keys, auto-exit', () => {
   test('POST /servers/{id}/rescue with a public key; GET shows image, times, keys and access', async () => {
     const id = await server()
-    const res = await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { image_ref: rescueImage, public_key: PUBLIC_KEY, admin_pass: 'RescuePw1' } } })
+    const res = await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, {
+      token: demo,
+      body: { rescue: { image_ref: rescueImage, public_key: PUBLIC_KEY, admin_pass: 'RescuePw1' } },
+    })
     assert.equal(res.statusCode, 202, res.body)
     assert.equal(res.json().adminPass, 'RescuePw1')
     await waitForStatus(skiff, demo, id, 'RESCUE')
@@ -159,11 +198,24 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
 
   test('a keypair by name; bad keys and unknown keypairs are 400', async () => {
     const id = await server()
-    const kp = await skiff.compute('POST', '/v2.1/os-keypairs', { token: demo, body: { keypair: { name: 'rescue-kp', public_key: PUBLIC_KEY } } })
+    const kp = await skiff.compute('POST', '/v2.1/os-keypairs', {
+      token: demo,
+      body: { keypair: { name: 'rescue-kp', public_key: PUBLIC_KEY } },
+    })
     assert.equal(kp.statusCode, 200, kp.body)
-    assert.equal((await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { key_name: 'nope' } } })).statusCode, 400)
-    assert.equal((await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { public_key: 'ssh-rsa !!!' } } })).statusCode, 400)
-    assert.equal((await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { bogus: 1 } } })).statusCode, 400)
+    assert.equal(
+      (await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { key_name: 'nope' } } })).statusCode,
+      400,
+    )
+    assert.equal(
+      (await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { public_key: 'ssh-rsa !!!' } } }))
+        .statusCode,
+      400,
+    )
+    assert.equal(
+      (await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { bogus: 1 } } })).statusCode,
+      400,
+    )
     assert.equal((await show(id))['OS-EXT-STS:task_state'], null, 'refused requests change nothing')
     const ok = await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { key_name: 'rescue-kp' } } })
     assert.equal(ok.statusCode, 202)
@@ -172,9 +224,15 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
   })
 
   test("the server's own key pair is authorized in its system and, as in Nova, in the rescue system", async () => {
-    const kp = await skiff.compute('POST', '/v2.1/os-keypairs', { token: demo, body: { keypair: { name: 'own-kp', public_key: PUBLIC_KEY } } })
+    const kp = await skiff.compute('POST', '/v2.1/os-keypairs', {
+      token: demo,
+      body: { keypair: { name: 'own-kp', public_key: PUBLIC_KEY } },
+    })
     assert.equal(kp.statusCode, 200, kp.body)
-    const res = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'k', imageRef: baseImage, flavorRef: '1', key_name: 'own-kp' } } })
+    const res = await skiff.compute('POST', '/v2.1/servers', {
+      token: demo,
+      body: { server: { name: 'k', imageRef: baseImage, flavorRef: '1', key_name: 'own-kp' } },
+    })
     assert.equal(res.statusCode, 202, res.body)
     const id = res.json().server.id as string
     await waitForStatus(skiff, demo, id, 'ACTIVE')
@@ -200,7 +258,10 @@ describe('beyond: the rescue resource, keys, auto-exit', () => {
     const state = (await skiff.compute('GET', `/v2.1/servers/${id}/rescue`, { token: demo })).json().rescue
     assert.equal(state.auto_unrescue_after, 3600)
     assert.ok(Date.parse(state.expires_at) - Date.parse(state.rescued_at) >= 3599_000)
-    const patched = await skiff.compute('PATCH', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { auto_unrescue_after: null } } })
+    const patched = await skiff.compute('PATCH', `/v2.1/servers/${id}/rescue`, {
+      token: demo,
+      body: { rescue: { auto_unrescue_after: null } },
+    })
     assert.equal(patched.statusCode, 200)
     assert.equal(patched.json().rescue.expires_at, null)
     // A minute from now: not yet; a minute later the sweeper unrescues it through the normal path.
@@ -220,13 +281,18 @@ describe('beyond: safe failure and fault injection', () => {
   test('a fault rule that would change nothing is refused', async () => {
     const res = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'unrescue.boot' } } })
     assert.equal(res.statusCode, 400)
-    assert.deepEqual(res.json(), { badRequest: { code: 400, message: 'A fault must fail (error), delay (delay_ms) or hang (hang) its operation.' } })
+    assert.deepEqual(res.json(), {
+      badRequest: { code: 400, message: 'A fault must fail (error), delay (delay_ms) or hang (hang) its operation.' },
+    })
     assert.deepEqual((await skiff.compute('GET', '/v2.1/os-simulator/faults', { token: admin })).json().faults, [])
   })
 
   test('a failure booting the rescue system puts the server back on its own disk, running, with the fault recorded', async () => {
     const id = await server('Orig1nalPass')
-    const inject = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'rescue.boot', server_id: id, error: 'rescue disk unreadable', count: 1 } } })
+    const inject = await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+      token: admin,
+      body: { fault: { operation: 'rescue.boot', server_id: id, error: 'rescue disk unreadable', count: 1 } },
+    })
     assert.equal(inject.statusCode, 201, inject.body)
     assert.equal((await action(id, { rescue: null })).statusCode, 200)
     const back = await waitForStatus(skiff, demo, id, 'ACTIVE')
@@ -235,7 +301,8 @@ describe('beyond: safe failure and fault injection', () => {
     const actions = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: admin })).json().instanceActions
     const rescue = actions.find((a: { action: string }) => a.action === 'rescue')
     assert.equal(rescue.message, 'Error')
-    const detail = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${rescue.request_id}`, { token: admin })).json().instanceAction
+    const detail = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${rescue.request_id}`, { token: admin })).json()
+      .instanceAction
     assert.equal(detail.events[0].result, 'Error')
     assert.match(detail.events[0].traceback, /rescue disk unreadable/)
     // The rule was for one call: the next rescue works.
@@ -247,13 +314,22 @@ describe('beyond: safe failure and fault injection', () => {
     const id = await server()
     await action(id, { 'os-stop': null })
     await waitForStatus(skiff, demo, id, 'SHUTOFF')
-    await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'rescue.power_off', server_id: id, error: 'boom', count: 1 } } })
+    await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+      token: admin,
+      body: { fault: { operation: 'rescue.power_off', server_id: id, error: 'boom', count: 1 } },
+    })
     await action(id, { rescue: null })
     const off = await waitForStatus(skiff, demo, id, 'SHUTOFF')
     assert.equal(off['OS-EXT-STS:power_state'], 4)
 
-    await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'rescue', server_id: id, error: 'boom', count: 2 } } })
-    await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'restore', server_id: id, error: 'still boom', count: 1 } } })
+    await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+      token: admin,
+      body: { fault: { operation: 'rescue', server_id: id, error: 'boom', count: 2 } },
+    })
+    await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+      token: admin,
+      body: { fault: { operation: 'restore', server_id: id, error: 'still boom', count: 1 } },
+    })
     await action(id, { rescue: null })
     const broken = await waitForStatus(skiff, demo, id, 'ERROR')
     assert.equal(broken['OS-EXT-STS:vm_state'], 'error')
@@ -267,7 +343,10 @@ describe('beyond: safe failure and fault injection', () => {
     assert.equal((await skiff.compute('GET', '/v2.1/os-simulator/faults', { token: demo })).statusCode, 403)
     const bad = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'explode' } } })
     assert.equal(bad.statusCode, 400)
-    const made = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault: { operation: 'unrescue.boot', delay_ms: 5 } } })
+    const made = await skiff.compute('POST', '/v2.1/os-simulator/faults', {
+      token: admin,
+      body: { fault: { operation: 'unrescue.boot', delay_ms: 5 } },
+    })
     const listed = (await skiff.compute('GET', '/v2.1/os-simulator/faults', { token: admin })).json().faults
     assert.ok(listed.some((f: { id: string }) => f.id === made.json().fault.id))
     assert.equal((await skiff.compute('DELETE', `/v2.1/os-simulator/faults/${made.json().fault.id}`, { token: admin })).statusCode, 204)
@@ -281,33 +360,54 @@ describe('a dead host', () => {
     try {
       const token = await dead.token('demo')
       const images = await dead.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': token } })
-      const res = await dead.compute('POST', '/v2.1/servers', { token, body: { server: { name: 'd', imageRef: images.json().images[0].id, flavorRef: '1' } } })
+      const res = await dead.compute('POST', '/v2.1/servers', {
+        token,
+        body: { server: { name: 'd', imageRef: images.json().images[0].id, flavorRef: '1' } },
+      })
       const id = res.json().server.id
       await waitForStatus(dead, token, id, 'ACTIVE')
       const up = (await dead.compute('GET', '/v2.1/os-services', { token: await dead.token('admin') })).json().services
       assert.equal(up[0].state, 'up')
       await dead.agent!.stop()
       // Time passes (a heartbeat already on its way when the agent stopped may land: more time passes).
-      await waitFor('the host to be down', async () => {
-        await dead.clock.advance(31_000)
-        const host = await dead.store.db.selectFrom('hosts').select('heartbeat_at').where('name', '=', 'skiff-1').executeTakeFirstOrThrow()
-        return dead.clock.now().getTime() - Date.parse(host.heartbeat_at) > 30_000
-      }, 5000, 50)
+      await waitFor(
+        'the host to be down',
+        async () => {
+          await dead.clock.advance(31_000)
+          const host = await dead.store.db
+            .selectFrom('hosts')
+            .select('heartbeat_at')
+            .where('name', '=', 'skiff-1')
+            .executeTakeFirstOrThrow()
+          return dead.clock.now().getTime() - Date.parse(host.heartbeat_at) > 30_000
+        },
+        5000,
+        50,
+      )
       // Admins see the host down in os-services (`openstack compute service list`); others may not look.
       const admin = await dead.token('admin')
       const services = (await dead.compute('GET', '/v2.1/os-services', { token: admin })).json().services
-      assert.deepEqual(services.map((x: Record<string, unknown>) => [x.binary, x.host, x.status, x.state]), [['nova-compute', 'skiff-1', 'enabled', 'down']])
+      assert.deepEqual(
+        services.map((x: Record<string, unknown>) => [x.binary, x.host, x.status, x.state]),
+        [['nova-compute', 'skiff-1', 'enabled', 'down']],
+      )
       assert.equal((await dead.compute('GET', '/v2.1/os-services', { token })).statusCode, 403)
       const r = await dead.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { rescue: null } })
       assert.deepEqual(r.json(), { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } })
       // Console output is asked of the host's agent: none answers, 503 at once.
       const c = await dead.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { 'os-getConsoleOutput': {} } })
-      assert.deepEqual([c.statusCode, c.json()], [503, { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } }])
+      assert.deepEqual(
+        [c.statusCode, c.json()],
+        [503, { serviceUnavailable: { code: 503, message: 'Compute service of skiff-1 is unavailable at this time.' } }],
+      )
       const s = (await dead.compute('GET', `/v2.1/servers/${id}`, { token })).json().server
       assert.equal(s.status, 'ACTIVE')
       assert.equal(s['OS-EXT-STS:task_state'], null)
       // A new server finds no valid host: ERROR with Nova's fault.
-      const create = await dead.compute('POST', '/v2.1/servers', { token, body: { server: { name: 'e', imageRef: images.json().images[0].id, flavorRef: '1' } } })
+      const create = await dead.compute('POST', '/v2.1/servers', {
+        token,
+        body: { server: { name: 'e', imageRef: images.json().images[0].id, flavorRef: '1' } },
+      })
       const err = (await dead.compute('GET', `/v2.1/servers/${create.json().server.id}`, { token })).json().server
       assert.equal(err.status, 'ERROR')
       assert.match(err.fault.message, /No valid host was found/)

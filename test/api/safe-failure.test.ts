@@ -26,10 +26,18 @@ const inject = async (s: TestSkiff, fault: Record<string, unknown>) => {
   return res.json().fault as { id: string }
 }
 const actions = async (s: TestSkiff, id: string) =>
-  (await s.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: demo })).json().instanceActions as { action: string; request_id: string; message: string | null }[]
+  (await s.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: demo })).json().instanceActions as {
+    action: string
+    request_id: string
+    message: string | null
+  }[]
 const events = async (s: TestSkiff, id: string, requestId: string) =>
-  (await s.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${requestId}`, { token: admin })).json().instanceAction.events as
-    { event: string; result: string | null; finish_time: string | null; traceback: string | null }[]
+  (await s.compute('GET', `/v2.1/servers/${id}/os-instance-actions/${requestId}`, { token: admin })).json().instanceAction.events as {
+    event: string
+    result: string | null
+    finish_time: string | null
+    traceback: string | null
+  }[]
 
 /** An ACTIVE server with a known password, rescued with a known rescue password. */
 async function rescued(s: TestSkiff, token: string) {
@@ -51,14 +59,19 @@ describe('a failed unrescue boots the rescue system again', () => {
     assert.equal(back['OS-EXT-STS:vm_state'], 'rescued')
     assert.equal(skiff.driver.canLogin(id, 'RescuePass1'), true, 'the rescue password still logs in')
     assert.equal(skiff.driver.canLogin(id, 'Orig1nalPass'), false)
-    assert.deepEqual(skiff.driver.describe(id)!.disks.map((d) => d.split(' ')[0]), ['rescue', 'server'])
+    assert.deepEqual(
+      skiff.driver.describe(id)!.disks.map((d) => d.split(' ')[0]),
+      ['rescue', 'server'],
+    )
     // The fault as Nova shows one: code, message, created (details only for admins when 500).
     assert.equal(back.fault.code, 500)
     assert.equal(back.fault.message, 'the server disk does not boot')
     assert.match(back.fault.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
     assert.equal(back.fault.details, undefined)
     assert.equal(typeof (await show(skiff, id, admin)).fault.details, 'string')
-    const listed = (await skiff.compute('GET', '/v2.1/servers/detail', { token: demo })).json().servers.find((s: { id: string }) => s.id === id)
+    const listed = (await skiff.compute('GET', '/v2.1/servers/detail', { token: demo }))
+      .json()
+      .servers.find((s: { id: string }) => s.id === id)
     assert.equal(listed.fault.message, 'the server disk does not boot')
     // Still rescued, as the rescue resource says.
     const state = await skiff.compute('GET', `/v2.1/servers/${id}/rescue`, { token: demo })
@@ -82,7 +95,15 @@ describe('a failed unrescue boots the rescue system again', () => {
     assert.equal(skiff.driver.canLogin(id, 'Orig1nalPass'), true)
     assert.equal(skiff.driver.canLogin(id, 'RescuePass1'), false)
     assert.equal((await skiff.compute('GET', `/v2.1/servers/${id}/rescue`, { token: demo })).statusCode, 404)
-    assert.deepEqual((await actions(skiff, id)).map((a) => [a.action, a.message]), [['unrescue', null], ['unrescue', 'Error'], ['rescue', null], ['create', null]])
+    assert.deepEqual(
+      (await actions(skiff, id)).map((a) => [a.action, a.message]),
+      [
+        ['unrescue', null],
+        ['unrescue', 'Error'],
+        ['rescue', null],
+        ['create', null],
+      ],
+    )
   })
 
   test('unrescue.stop_rescue fails: the rescue system never stopped; RESCUE, power 1, with the fault', async () => {
@@ -125,7 +146,12 @@ describe('a failed unrescue boots the rescue system again', () => {
     assert.equal(res.statusCode, 202, res.body)
     await waitForStatus(skiff, demo, id, 'RESCUE')
     await skiff.clock.advance(60_000)
-    await waitFor('the auto-exit to fail', async () => (await actions(skiff, id)).find((a) => a.action === 'unrescue' && a.message === 'Error'), 10_000, 50)
+    await waitFor(
+      'the auto-exit to fail',
+      async () => (await actions(skiff, id)).find((a) => a.action === 'unrescue' && a.message === 'Error'),
+      10_000,
+      50,
+    )
     const failedAt = skiff.clock.now().getTime()
     const s = await waitForStatus(skiff, demo, id, 'RESCUE')
     assert.equal(s['OS-EXT-STS:power_state'], 1)
@@ -148,14 +174,22 @@ describe('fault rules: every rule that matches a phase applies', () => {
       const token = await slow.token('demo')
       const adminToken = await slow.token('admin')
       const id = await rescued(slow, token)
-      const add = async (fault: Record<string, unknown>) => (await slow.compute('POST', '/v2.1/os-simulator/faults', { token: adminToken, body: { fault } })).json().fault as { id: string }
+      const add = async (fault: Record<string, unknown>) =>
+        (await slow.compute('POST', '/v2.1/os-simulator/faults', { token: adminToken, body: { fault } })).json().fault as { id: string }
       const delay = await add({ operation: 'unrescue', delay_ms: 20 })
       await add({ operation: 'unrescue.boot', server_id: id, error: 'boot failed', count: 1 })
       await action(slow, id, { unrescue: null }, token)
       const back = await waitForStatus(slow, token, id, 'RESCUE', 10_000)
       assert.equal(back.fault?.message, 'boot failed', 'the unrescue.boot rule was consulted')
-      const rules = (await slow.compute('GET', '/v2.1/os-simulator/faults', { token: adminToken })).json().faults as { id: string; remaining: number | null }[]
-      assert.deepEqual(rules.map((r) => [r.id, r.remaining]), [[delay.id, null]], 'the one-shot rule was used up; the delay stays')
+      const rules = (await slow.compute('GET', '/v2.1/os-simulator/faults', { token: adminToken })).json().faults as {
+        id: string
+        remaining: number | null
+      }[]
+      assert.deepEqual(
+        rules.map((r) => [r.id, r.remaining]),
+        [[delay.id, null]],
+        'the one-shot rule was used up; the delay stays',
+      )
 
       // A rule for one server given in upper case still matches it (ids are lower case).
       await add({ operation: 'unrescue.boot', server_id: id.toUpperCase(), error: 'boot failed again', count: 1 })

@@ -15,7 +15,9 @@ before(async () => {
   const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': admin } })
   imageId = images.json().images[0].id
 })
-after(async () => { await skiff?.close() })
+after(async () => {
+  await skiff?.close()
+})
 
 const create = async (name: string, flavorRef = '1') => {
   const res = await skiff.compute('POST', '/v2.1/servers', { token: admin, body: { server: { name, imageRef: imageId, flavorRef } } })
@@ -31,7 +33,10 @@ test('servers fill the hosts with room; a flavor that fits nowhere, or a full cl
 
   // A second host, with more free RAM: the next server goes there (no agent: it stays BUILD).
   const now = new Date().toISOString()
-  await skiff.store.db.insertInto('hosts').values({ name: 'skiff-2', started_at: now, heartbeat_at: now, driver: 'simulated', vcpus: 4, ram_mb: 4096, disk_gb: 100 }).execute()
+  await skiff.store.db
+    .insertInto('hosts')
+    .values({ name: 'skiff-2', started_at: now, heartbeat_at: now, driver: 'simulated', vcpus: 4, ram_mb: 4096, disk_gb: 100 })
+    .execute()
   const b = await create('b')
   assert.equal((await show(b))['OS-EXT-SRV-ATTR:host'], 'skiff-2')
 
@@ -50,13 +55,20 @@ test('servers fill the hosts with room; a flavor that fits nowhere, or a full cl
 
   // A deleted server gives its room back.
   assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${a}`, { token: admin })).statusCode, 204)
-  await waitFor('the server to be gone', async () => (await skiff.compute('GET', `/v2.1/servers/${a}`, { token: admin })).statusCode === 404)
+  await waitFor(
+    'the server to be gone',
+    async () => (await skiff.compute('GET', `/v2.1/servers/${a}`, { token: admin })).statusCode === 404,
+  )
   const c = await show(await create('c'))
   assert.equal(c['OS-EXT-SRV-ATTR:host'], 'skiff-1')
 })
 
 test('a host that stopped heartbeating gets no new servers', async () => {
-  await skiff.store.db.updateTable('hosts').set({ heartbeat_at: new Date(Date.now() - 3_600_000).toISOString(), vcpus: 100, ram_mb: 100_000 }).where('name', '=', 'skiff-2').execute()
+  await skiff.store.db
+    .updateTable('hosts')
+    .set({ heartbeat_at: new Date(Date.now() - 3_600_000).toISOString(), vcpus: 100, ram_mb: 100_000 })
+    .where('name', '=', 'skiff-2')
+    .execute()
   const s = await show(await create('after-down'))
   assert.notEqual(s['OS-EXT-SRV-ATTR:host'], 'skiff-2')
 })
@@ -68,13 +80,22 @@ test('server groups across hosts: anti-affinity spreads members over hosts, affi
     const images = await other.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': token } })
     const imageRef = images.json().images[0].id
     const now = new Date().toISOString()
-    await other.store.db.insertInto('hosts').values({ name: 'skiff-2', started_at: now, heartbeat_at: now, driver: 'simulated', vcpus: 64, ram_mb: 65536, disk_gb: 1000 }).execute()
+    await other.store.db
+      .insertInto('hosts')
+      .values({ name: 'skiff-2', started_at: now, heartbeat_at: now, driver: 'simulated', vcpus: 64, ram_mb: 65536, disk_gb: 1000 })
+      .execute()
     const hostsOf = async (policy: string, n: number) => {
-      const g = await other.compute('POST', '/v2.1/os-server-groups', { token, body: { server_group: { name: policy, policies: [policy] } } })
+      const g = await other.compute('POST', '/v2.1/os-server-groups', {
+        token,
+        body: { server_group: { name: policy, policies: [policy] } },
+      })
       assert.equal(g.statusCode, 200, g.body)
       const out: (string | null)[] = []
       for (let i = 0; i < n; i++) {
-        const r = await other.compute('POST', '/v2.1/servers', { token, body: { server: { name: `${policy}-${i}`, imageRef, flavorRef: '1' }, 'os:scheduler_hints': { group: g.json().server_group.id } } })
+        const r = await other.compute('POST', '/v2.1/servers', {
+          token,
+          body: { server: { name: `${policy}-${i}`, imageRef, flavorRef: '1' }, 'os:scheduler_hints': { group: g.json().server_group.id } },
+        })
         assert.equal(r.statusCode, 202, r.body)
         out.push((await other.compute('GET', `/v2.1/servers/${r.json().server.id}`, { token })).json().server['OS-EXT-SRV-ATTR:host'])
       }

@@ -25,8 +25,10 @@ test('a driver that forwards nothing: ssh is null', async () => {
   assert.equal(await access(id), null)
 })
 
-test('the address and the booted system\'s host key, through rescue, from the database', async () => {
-  const driver = skiff.driver as typeof skiff.driver & { sshAccess?: (id: string) => { host: string; port: number; hostKeyFingerprint: string | null } | null }
+test("the address and the booted system's host key, through rescue, from the database", async () => {
+  const driver = skiff.driver as typeof skiff.driver & {
+    sshAccess?: (id: string) => { host: string; port: number; hostKeyFingerprint: string | null } | null
+  }
   driver.sshAccess = (id) => ({ host: '127.0.0.1', port: 22555, hostKeyFingerprint: driver.hostKeyFingerprint(id) })
   try {
     const id = await activeServer(skiff, demo, 'forwarded')
@@ -49,10 +51,13 @@ test('the address and the booted system\'s host key, through rescue, from the da
     driver.sshAccess = (sid) => ({ host: '127.0.0.1', port: 22555, hostKeyFingerprint: driver.hostKeyFingerprint(sid) })
     assert.equal((await skiff.compute('POST', `/v2.1/servers/${id}/action`, { token: demo, body: { unrescue: null } })).statusCode, 202)
     await waitForStatus(skiff, demo, id, 'ACTIVE')
-    assert.deepEqual(await access(id), own, 'the server\'s own host key again')
+    assert.deepEqual(await access(id), own, "the server's own host key again")
 
     assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${id}`, { token: demo })).statusCode, 204)
-    await waitFor('the server to be deleted', async () => (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).statusCode === 404)
+    await waitFor(
+      'the server to be deleted',
+      async () => (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).statusCode === 404,
+    )
     const rows = await skiff.store.db.selectFrom('server_access').selectAll().where('server_id', '=', id).execute()
     assert.deepEqual(rows, [], 'deleted with the server')
   } finally {

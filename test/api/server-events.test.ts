@@ -15,7 +15,10 @@ interface ServerState {
   'OS-EXT-STS:power_state': number
   updated: string
 }
-interface ServerEvent { id: string; data: ServerState }
+interface ServerEvent {
+  id: string
+  data: ServerState
+}
 
 const DEADLINE_MS = 5000
 
@@ -39,15 +42,23 @@ class EventReader {
       }
       this.#notify()
     })
-    const ended = () => { this.ended = true; this.#notify() }
+    const ended = () => {
+      this.ended = true
+      this.#notify()
+    }
     res.on('end', ended)
     res.on('close', ended)
   }
 
   #parse(block: string) {
-    let event = 'message', id = '', data = ''
+    let event = 'message',
+      id = '',
+      data = ''
     for (const line of block.split('\n')) {
-      if (line.startsWith(':')) { this.comments.push(line); continue }
+      if (line.startsWith(':')) {
+        this.comments.push(line)
+        continue
+      }
       const i = line.indexOf(':')
       const field = i < 0 ? line : line.slice(0, i)
       const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '')
@@ -71,9 +82,16 @@ class EventReader {
       const v = get()
       if (v !== undefined) return v
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events so far: ${JSON.stringify(this.events.map((e) => e.data))}`)
+      if (left <= 0)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}; events so far: ${JSON.stringify(this.events.map((e) => e.data))}`,
+        )
       await new Promise<void>((resolve) => {
-        const wake = () => { clearTimeout(timer); this.#waiters.delete(wake); resolve() }
+        const wake = () => {
+          clearTimeout(timer)
+          this.#waiters.delete(wake)
+          resolve()
+        }
         const timer = setTimeout(wake, left)
         this.#waiters.add(wake)
       })
@@ -82,7 +100,11 @@ class EventReader {
 
   /** The next server event, in order. */
   next(timeoutMs = DEADLINE_MS): Promise<ServerEvent> {
-    return this.#until('the next event', () => this.events[this.#next] ? this.events[this.#next++] : this.ended ? fail('the stream ended') : undefined, timeoutMs)
+    return this.#until(
+      'the next event',
+      () => (this.events[this.#next] ? this.events[this.#next++] : this.ended ? fail('the stream ended') : undefined),
+      timeoutMs,
+    )
   }
 
   /** Events up to and including the first one `done` accepts. */
@@ -140,19 +162,30 @@ type Opened = { status: number; headers: http.IncomingHttpHeaders; reader: Event
 
 function open(path: string, token: string | undefined, headers: Record<string, string> = {}): Promise<Opened> {
   return new Promise((resolve, reject) => {
-    const req = http.get({
-      host: '127.0.0.1', port, path, agent: false,
-      headers: { accept: 'text/event-stream', ...(token ? { 'x-auth-token': token } : {}), ...headers },
-    }, (res) => {
-      const reader = new EventReader(res)
-      readers.push(reader)
-      const body = async () => { await reader.end(); return '' }
-      if (res.statusCode === 200) return resolve({ status: 200, headers: res.headers, reader, body })
-      let text = ''
-      res.removeAllListeners('data')
-      res.on('data', (c: string) => { text += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, reader, body: async () => text }))
-    })
+    const req = http.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        agent: false,
+        headers: { accept: 'text/event-stream', ...(token ? { 'x-auth-token': token } : {}), ...headers },
+      },
+      (res) => {
+        const reader = new EventReader(res)
+        readers.push(reader)
+        const body = async () => {
+          await reader.end()
+          return ''
+        }
+        if (res.statusCode === 200) return resolve({ status: 200, headers: res.headers, reader, body })
+        let text = ''
+        res.removeAllListeners('data')
+        res.on('data', (c: string) => {
+          text += c
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, reader, body: async () => text }))
+      },
+    )
     req.on('error', reject)
   })
 }
@@ -191,16 +224,31 @@ test('one server: current state first, then ACTIVE(rescuing) → RESCUE, then ba
   const events = o.reader
 
   const first = await events.next()
-  assert.deepEqual(Object.keys(first.data).sort(),
-    ['OS-EXT-STS:power_state', 'OS-EXT-STS:task_state', 'OS-EXT-STS:vm_state', 'id', 'name', 'status', 'updated'])
+  assert.deepEqual(Object.keys(first.data).sort(), [
+    'OS-EXT-STS:power_state',
+    'OS-EXT-STS:task_state',
+    'OS-EXT-STS:vm_state',
+    'id',
+    'name',
+    'status',
+    'updated',
+  ])
   assert.deepEqual(first.data, {
-    id, name: 'events-rescue', status: 'ACTIVE', 'OS-EXT-STS:vm_state': 'active', 'OS-EXT-STS:task_state': null,
-    'OS-EXT-STS:power_state': 1, updated: first.data.updated,
+    id,
+    name: 'events-rescue',
+    status: 'ACTIVE',
+    'OS-EXT-STS:vm_state': 'active',
+    'OS-EXT-STS:task_state': null,
+    'OS-EXT-STS:power_state': 1,
+    updated: first.data.updated,
   })
   assert.match(first.id, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
 
   // A rename changes updated_at but not the state: no event for it.
-  assert.equal((await skiff.compute('PUT', `/v2.1/servers/${id}`, { token: demo, body: { server: { name: 'events-rescue' } } })).statusCode, 200)
+  assert.equal(
+    (await skiff.compute('PUT', `/v2.1/servers/${id}`, { token: demo, body: { server: { name: 'events-rescue' } } })).statusCode,
+    200,
+  )
 
   const rescue = await action(id, { rescue: {} })
   assert.equal(rescue.statusCode, 200, rescue.body)
@@ -253,7 +301,10 @@ test('the project stream sees a new server go BUILD → ACTIVE, and no other pro
   // An admin's all_tenants stream starts with both projects' servers.
   const all = await stream('/v2.1/servers/events?all_tenants=1', admin)
   const seen = new Set<string>()
-  await all.until((s) => { seen.add(s.id); return seen.has(id) && seen.has(altId) })
+  await all.until((s) => {
+    seen.add(s.id)
+    return seen.has(id) && seen.has(altId)
+  })
   all.close()
 })
 
@@ -319,7 +370,18 @@ test('close() ends the open streams instead of waiting for them', async () => {
   await other.apps.compute.listen({ port: 0, host: '127.0.0.1' })
   const token = await other.token('demo')
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: (other.apps.compute.server.address() as AddressInfo).port, path: '/v2.1/servers/events', agent: false, headers: { 'x-auth-token': token } }, resolve).on('error', reject)
+    http
+      .get(
+        {
+          host: '127.0.0.1',
+          port: (other.apps.compute.server.address() as AddressInfo).port,
+          path: '/v2.1/servers/events',
+          agent: false,
+          headers: { 'x-auth-token': token },
+        },
+        resolve,
+      )
+      .on('error', reject)
   })
   assert.equal(res.statusCode, 200)
   const reader = new EventReader(res)

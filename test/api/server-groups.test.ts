@@ -10,7 +10,10 @@ let imageRef: string
 const createGroup = (name: string, policies: unknown, token = demo) =>
   skiff.compute('POST', '/v2.1/os-server-groups', { token, body: { server_group: { name, policies } } })
 const createServer = (name: string, group: string) =>
-  skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name, imageRef, flavorRef: '1' }, 'os:scheduler_hints': { group } } })
+  skiff.compute('POST', '/v2.1/servers', {
+    token: demo,
+    body: { server: { name, imageRef, flavorRef: '1' }, 'os:scheduler_hints': { group } },
+  })
 
 before(async () => {
   skiff = await startTestSkiff()
@@ -29,26 +32,39 @@ test('a group is created (200, exactly the 2.1 keys), listed, shown and deleted 
   assert.deepEqual({ ...g, id: undefined }, { id: undefined, name: 'web', policies: ['anti-affinity'], members: [], metadata: {} })
 
   assert.deepEqual((await skiff.compute('GET', `/v2.1/os-server-groups/${g.id}`, { token: demo })).json(), { server_group: g })
-  assert.deepEqual((await skiff.compute('GET', '/v2.1/os-server-groups', { token: demo })).json().server_groups.map((x: { id: string }) => x.id), [g.id])
+  assert.deepEqual(
+    (await skiff.compute('GET', '/v2.1/os-server-groups', { token: demo })).json().server_groups.map((x: { id: string }) => x.id),
+    [g.id],
+  )
   // Another project neither sees nor reaches it.
   assert.deepEqual((await skiff.compute('GET', '/v2.1/os-server-groups', { token: alt })).json(), { server_groups: [] })
   const hidden = await skiff.compute('GET', `/v2.1/os-server-groups/${g.id}`, { token: alt })
   assert.deepEqual(hidden.json(), { itemNotFound: { code: 404, message: `Instance group ${g.id} could not be found.` } })
   assert.equal((await skiff.compute('DELETE', `/v2.1/os-server-groups/${g.id}`, { token: alt })).statusCode, 404)
 
-  const del = await skiff.compute('DELETE', `/v2.1/os-server-groups/${g.id}`, { token: demo, headers: { 'content-type': 'application/json' } })
+  const del = await skiff.compute('DELETE', `/v2.1/os-server-groups/${g.id}`, {
+    token: demo,
+    headers: { 'content-type': 'application/json' },
+  })
   assert.equal(del.statusCode, 204)
   assert.equal((await skiff.compute('GET', `/v2.1/os-server-groups/${g.id}`, { token: demo })).statusCode, 404)
 })
 
 test('policies must be exactly one of the 2.1 ones', async () => {
   const soft = await createGroup('x', ['soft-affinity'])
-  assert.deepEqual(soft.json(), { badRequest: { code: 400, message: "Invalid input for field/attribute 0. Value: soft-affinity. 'soft-affinity' is not one of ['anti-affinity', 'affinity']" } })
+  assert.deepEqual(soft.json(), {
+    badRequest: {
+      code: 400,
+      message: "Invalid input for field/attribute 0. Value: soft-affinity. 'soft-affinity' is not one of ['anti-affinity', 'affinity']",
+    },
+  })
   assert.equal((await createGroup('x', ['affinity', 'anti-affinity'])).statusCode, 400)
   assert.equal((await createGroup('x', [])).statusCode, 400)
   assert.equal((await createGroup('', ['affinity'])).statusCode, 400)
   const limit = await skiff.compute('GET', '/v2.1/os-server-groups?limit=-1', { token: demo })
-  assert.deepEqual(limit.json(), { badRequest: { code: 400, message: "Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'" } })
+  assert.deepEqual(limit.json(), {
+    badRequest: { code: 400, message: "Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'" },
+  })
 })
 
 test('limit 0 means no limit; all_projects from a non-admin lists its own groups', async () => {
@@ -70,7 +86,10 @@ test('the group hint adds members; anti-affinity leaves a second server no host 
   const second = (await createServer('two', g.id)).json().server.id
   const failed = await waitForStatus(skiff, demo, second, 'ERROR')
   assert.match(failed.fault.message, /^No valid host was found/)
-  assert.deepEqual((await skiff.compute('GET', `/v2.1/os-server-groups/${g.id}`, { token: demo })).json().server_group.members, [first, second])
+  assert.deepEqual((await skiff.compute('GET', `/v2.1/os-server-groups/${g.id}`, { token: demo })).json().server_group.members, [
+    first,
+    second,
+  ])
 
   // A deleted server leaves its group.
   await skiff.compute('DELETE', `/v2.1/servers/${second}`, { token: demo })

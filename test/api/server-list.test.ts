@@ -12,11 +12,19 @@ before(async () => {
   token = await skiff.token('demo')
   const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': token } })
   // Created at once: several share a created_at millisecond, so the id breaks the ties.
-  const made = await Promise.all(Array.from({ length: 7 }, (_, i) =>
-    skiff.compute('POST', '/v2.1/servers', { token, body: { server: { name: `page-${i}`, imageRef: images.json().images[0].id, flavorRef: '1' } } })))
+  const made = await Promise.all(
+    Array.from({ length: 7 }, (_, i) =>
+      skiff.compute('POST', '/v2.1/servers', {
+        token,
+        body: { server: { name: `page-${i}`, imageRef: images.json().images[0].id, flavorRef: '1' } },
+      }),
+    ),
+  )
   for (const r of made) assert.equal(r.statusCode, 202)
 })
-after(async () => { await skiff?.close() })
+after(async () => {
+  await skiff?.close()
+})
 
 const ids = async (url: string) => {
   const r = await skiff.compute('GET', url, { token })

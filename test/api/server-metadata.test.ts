@@ -16,7 +16,10 @@ before(async () => {
   admin = await skiff.token('admin')
   const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': demo } })
   const imageRef = images.json().images[0].id
-  const res = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'meta', imageRef, flavorRef: '1', metadata: { a: '1' } } } })
+  const res = await skiff.compute('POST', '/v2.1/servers', {
+    token: demo,
+    body: { server: { name: 'meta', imageRef, flavorRef: '1', metadata: { a: '1' } } },
+  })
   serverId = res.json().server.id
   await waitForStatus(skiff, demo, serverId, 'ACTIVE')
 })
@@ -55,7 +58,10 @@ test('unknown items and servers are 404 with Nova messages', async () => {
   const res = await skiff.compute('GET', `/v2.1/servers/${id}/metadata`, { token: demo })
   assert.equal(res.statusCode, 404)
   assert.deepEqual(res.json(), { itemNotFound: { code: 404, message: `Instance ${id} could not be found.` } })
-  assert.equal((await skiff.compute('POST', `/v2.1/servers/${id}/metadata`, { token: demo, body: { metadata: { k: 'v' } } })).statusCode, 404)
+  assert.equal(
+    (await skiff.compute('POST', `/v2.1/servers/${id}/metadata`, { token: demo, body: { metadata: { k: 'v' } } })).statusCode,
+    404,
+  )
 })
 
 test('bad bodies are 400: blank key, missing field, key/URI mismatch, two items', async () => {
@@ -77,7 +83,10 @@ test('more than 128 items is 403 (quota), on writes and on create', async () => 
     assert.deepEqual(res.json(), { forbidden: { code: 403, message: 'Maximum number of metadata items exceeds 128' } })
   }
   const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': demo } })
-  const create = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'm', imageRef: images.json().images[0].id, flavorRef: '1', metadata: many } } })
+  const create = await skiff.compute('POST', '/v2.1/servers', {
+    token: demo,
+    body: { server: { name: 'm', imageRef: images.json().images[0].id, flavorRef: '1', metadata: many } },
+  })
   assert.equal(create.statusCode, 403)
 })
 
@@ -92,7 +101,7 @@ test('a locked server refuses metadata writes from its owner (409), not from an 
   assert.equal((await meta('DELETE', '/z')).statusCode, 204)
 })
 
-test('concurrent writers never lose each other\'s keys', async () => {
+test("concurrent writers never lose each other's keys", async () => {
   await meta('PUT', '', { metadata: {} })
   await Promise.all(Array.from({ length: 10 }, (_, i) => meta('PUT', `/k${i}`, { meta: { [`k${i}`]: String(i) } })))
   assert.equal(Object.keys((await meta('GET', '')).json().metadata).length, 10)

@@ -30,8 +30,13 @@ test('ips lists the addresses without extension keys; by network, or 404', async
   assert.equal(res.statusCode, 200)
   const { addresses } = res.json()
   assert.deepEqual(Object.keys(addresses), ['private'])
-  assert.deepEqual(addresses.private, server.addresses.private.map((a: { version: number; addr: string }) => ({ version: a.version, addr: a.addr })))
-  assert.deepEqual((await skiff.compute('GET', `/v2.1/servers/${serverId}/ips/private`, { token: demo })).json(), { private: addresses.private })
+  assert.deepEqual(
+    addresses.private,
+    server.addresses.private.map((a: { version: number; addr: string }) => ({ version: a.version, addr: a.addr })),
+  )
+  assert.deepEqual((await skiff.compute('GET', `/v2.1/servers/${serverId}/ips/private`, { token: demo })).json(), {
+    private: addresses.private,
+  })
   const other = await skiff.compute('GET', `/v2.1/servers/${serverId}/ips/public`, { token: demo })
   assert.deepEqual(other.json(), { itemNotFound: { code: 404, message: 'Instance is not a member of specified network' } })
   assert.equal((await skiff.compute('GET', `/v2.1/servers/${UNKNOWN}/ips`, { token: demo })).statusCode, 404)
@@ -53,7 +58,10 @@ test('os-virtual-interfaces lists one interface per address with its MAC', async
 test('os-server-password is "" until a guest leaves one; clearing answers 204', async () => {
   const res = await skiff.compute('GET', `/v2.1/servers/${serverId}/os-server-password`, { token: demo })
   assert.deepEqual(res.json(), { password: '' })
-  const del = await skiff.compute('DELETE', `/v2.1/servers/${serverId}/os-server-password`, { token: demo, headers: { 'content-type': 'application/json' } })
+  const del = await skiff.compute('DELETE', `/v2.1/servers/${serverId}/os-server-password`, {
+    token: demo,
+    headers: { 'content-type': 'application/json' },
+  })
   assert.equal(del.statusCode, 204)
   assert.equal((await skiff.compute('GET', `/v2.1/servers/${UNKNOWN}/os-server-password`, { token: demo })).statusCode, 404)
 })
@@ -61,7 +69,10 @@ test('os-server-password is "" until a guest leaves one; clearing answers 204', 
 test('accessIPv6 is stored and shown in canonical form', async () => {
   const server = (await skiff.compute('GET', `/v2.1/servers/${serverId}`, { token: demo })).json().server
   assert.equal(server.accessIPv6, '::babe:dc0c:1602')
-  const put = await skiff.compute('PUT', `/v2.1/servers/${serverId}`, { token: demo, body: { server: { accessIPv6: '2001:DB8:0:0:0:0:0:1' } } })
+  const put = await skiff.compute('PUT', `/v2.1/servers/${serverId}`, {
+    token: demo,
+    body: { server: { accessIPv6: '2001:DB8:0:0:0:0:0:1' } },
+  })
   assert.equal(put.json().server.accessIPv6, '2001:db8::1')
 })
 
@@ -90,7 +101,9 @@ test('restore is 404 for an unknown server and 409 for a live one; forceDelete 4
   assert.equal((await action(UNKNOWN, { restore: null })).statusCode, 404)
   assert.equal((await action(UNKNOWN, { forceDelete: null })).statusCode, 404)
   const res = await action(serverId, { restore: null })
-  assert.deepEqual(res.json(), { conflictingRequest: { code: 409, message: `Cannot 'restore' instance ${serverId} while it is in vm_state active` } })
+  assert.deepEqual(res.json(), {
+    conflictingRequest: { code: 409, message: `Cannot 'restore' instance ${serverId} while it is in vm_state active` },
+  })
 })
 
 test('DELETE with Content-Type application/json and no body is 204 (as tempest sends it)', async () => {
@@ -99,6 +112,9 @@ test('DELETE with Content-Type application/json and no body is 204 (as tempest s
   const del = await skiff.compute('DELETE', `/v2.1/servers/${id}`, { token: demo, headers: { 'content-type': 'application/json' } })
   assert.equal(del.statusCode, 204)
   // A POST with an empty JSON body stays malformed.
-  const post = await skiff.compute('POST', `/v2.1/servers/${serverId}/action`, { token: demo, headers: { 'content-type': 'application/json' } })
+  const post = await skiff.compute('POST', `/v2.1/servers/${serverId}/action`, {
+    token: demo,
+    headers: { 'content-type': 'application/json' },
+  })
   assert.equal(post.statusCode, 400)
 })

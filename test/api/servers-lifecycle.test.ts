@@ -14,7 +14,10 @@ before(async () => {
 after(() => skiff.close())
 
 test('a server is created, goes ACTIVE, stops, starts and is deleted', async () => {
-  const create = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name: 'life', imageRef: imageId, flavorRef: '1' } } })
+  const create = await skiff.compute('POST', '/v2.1/servers', {
+    token: demo,
+    body: { server: { name: 'life', imageRef: imageId, flavorRef: '1' } },
+  })
   assert.equal(create.statusCode, 202)
   assert.ok(create.headers['x-openstack-request-id'])
   assert.match(String(create.headers.location), /\/v2\.1\/servers\/[0-9a-f-]{36}$/)
@@ -29,7 +32,10 @@ test('a server is created, goes ACTIVE, stops, starts and is deleted', async () 
   assert.equal((await skiff.compute('POST', `/v2.1/servers/${body.id}/action`, { token: demo, body: { 'os-stop': null } })).statusCode, 202)
   const off = await waitForStatus(skiff, demo, body.id, 'SHUTOFF')
   assert.equal(off['OS-EXT-STS:power_state'], 4)
-  assert.equal((await skiff.compute('POST', `/v2.1/servers/${body.id}/action`, { token: demo, body: { 'os-start': null } })).statusCode, 202)
+  assert.equal(
+    (await skiff.compute('POST', `/v2.1/servers/${body.id}/action`, { token: demo, body: { 'os-start': null } })).statusCode,
+    202,
+  )
   await waitForStatus(skiff, demo, body.id, 'ACTIVE')
 
   const del = await skiff.compute('DELETE', `/v2.1/servers/${body.id}`, { token: demo })

@@ -30,9 +30,14 @@ describe('token revocation across API processes', { skip }, () => {
 
   const login = async (user: string, password: string) => {
     const res = await a.apps.identity.inject({
-      method: 'POST', url: '/v3/auth/tokens',
-      payload: { auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
-        scope: { project: { name: user, domain: { name: 'Default' } } } } },
+      method: 'POST',
+      url: '/v3/auth/tokens',
+      payload: {
+        auth: {
+          identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+          scope: { project: { name: user, domain: { name: 'Default' } } },
+        },
+      },
     })
     assert.equal(res.statusCode, 201, res.body)
     return String(res.headers['x-subject-token'])
@@ -50,34 +55,49 @@ describe('token revocation across API processes', { skip }, () => {
     assert.equal(await statusOnB(token), 200) // cached on B now (for 30 s without the NOTIFY)
     assert.equal(await statusOnB(token), 200)
     const t0 = Date.now()
-    const res = await a.apps.identity.inject({ method: 'DELETE', url: '/v3/auth/tokens', headers: { 'x-auth-token': await a.token('admin'), 'x-subject-token': token } })
+    const res = await a.apps.identity.inject({
+      method: 'DELETE',
+      url: '/v3/auth/tokens',
+      headers: { 'x-auth-token': await a.token('admin'), 'x-subject-token': token },
+    })
     assert.equal(res.statusCode, 204, res.body)
     await refusedWithinASecond(token, t0)
   })
 
-  test('a password reset on A revokes the user\'s tokens on B within a second', async () => {
+  test("a password reset on A revokes the user's tokens on B within a second", async () => {
     const token = await login('alt_demo', a.passwords.alt_demo!)
     assert.equal(await statusOnB(token), 200)
     const t0 = Date.now()
-    await syncCredentials({ accounts: new IdentityRepo(a.store.db, a.store.dialect), dataDir: a.dataDir, authUrl: a.authUrl, set: { alt_demo: 'a-new-password-1' } })
+    await syncCredentials({
+      accounts: new IdentityRepo(a.store.db, a.store.dialect),
+      dataDir: a.dataDir,
+      authUrl: a.authUrl,
+      set: { alt_demo: 'a-new-password-1' },
+    })
     await refusedWithinASecond(token, t0)
   })
 
-  test('while B\'s LISTEN connection is down, a revocation still reaches B within a second', async () => {
+  test("while B's LISTEN connection is down, a revocation still reaches B within a second", async () => {
     const token = await login('demo', a.passwords.demo!)
     assert.equal(await statusOnB(token), 200)
     // Cut every LISTEN connection of this database (A's and B's): notifications are lost until they reconnect.
     const sql = new pg.Client({ connectionString: database.url })
     await sql.connect()
     try {
-      const r = await sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where query = 'LISTEN skiff_revocations' and pid <> pg_backend_pid()`)
+      const r = await sql.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where query = 'LISTEN skiff_revocations' and pid <> pg_backend_pid()`,
+      )
       assert.ok(r.rowCount! >= 2)
     } finally {
       await sql.end()
     }
     assert.equal(await statusOnB(token), 200)
     const t0 = Date.now()
-    const res = await a.apps.identity.inject({ method: 'DELETE', url: '/v3/auth/tokens', headers: { 'x-auth-token': token, 'x-subject-token': token } })
+    const res = await a.apps.identity.inject({
+      method: 'DELETE',
+      url: '/v3/auth/tokens',
+      headers: { 'x-auth-token': token, 'x-subject-token': token },
+    })
     assert.equal(res.statusCode, 204, res.body)
     await refusedWithinASecond(token, t0)
   })

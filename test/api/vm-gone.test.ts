@@ -28,7 +28,10 @@ test('an active server whose VM died is SHUTOFF, with a stop action, and starts 
   assert.equal(s.status, 'SHUTOFF')
   assert.equal(s['OS-EXT-STS:power_state'], 4)
   const actions = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: demo })).json().instanceActions
-  assert.deepEqual(actions.map((a: { action: string }) => a.action), ['stop', 'create'])
+  assert.deepEqual(
+    actions.map((a: { action: string }) => a.action),
+    ['stop', 'create'],
+  )
   assert.equal((await action(id, { 'os-start': null })).statusCode, 202)
   await waitForStatus(skiff, demo, id, 'ACTIVE')
 })

@@ -20,8 +20,11 @@ describe('QMP client against qemu-system-x86_64 -machine none', { skip }, () => 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'skiff-qmp-'))
     sock = path.join(dir, 'qmp.sock')
-    qemu = spawn('qemu-system-x86_64', ['-machine', 'none', '-nodefaults', '-no-user-config', '-display', 'none', '-S',
-      '-qmp', `unix:${sock},server=on,wait=off`], { stdio: 'ignore' })
+    qemu = spawn(
+      'qemu-system-x86_64',
+      ['-machine', 'none', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-qmp', `unix:${sock},server=on,wait=off`],
+      { stdio: 'ignore' },
+    )
     const deadline = Date.now() + 15_000
     while (!existsSync(sock)) {
       if (Date.now() > deadline) throw new Error('QEMU did not create its QMP socket within 15 s')

@@ -20,8 +20,11 @@ const skiff = (args: string[]) => run(process.execPath, [...SKIFF, ...args], { c
 
 /** `skiff serve` on `dataDir` until its banner is out (a data dir that knows no password prints no file), then SIGTERM. */
 async function serveBanner(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [...SKIFF, 'serve', '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--no-agent', '--log-level', 'warn', ...args],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(
+    process.execPath,
+    [...SKIFF, 'serve', '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--no-agent', '--log-level', 'warn', ...args],
+    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   try {
@@ -29,10 +32,18 @@ async function serveBanner(args: string[]): Promise<string> {
       const timer = setTimeout(() => reject(new Error(`no banner within 60 s:\n${out}`)), 60_000)
       child.stdout!.on('data', (b: Buffer) => {
         out += b.toString('utf8')
-        if (/^(Try: |Passwords not known)/m.test(out) && out.endsWith('\n')) { clearTimeout(timer); resolve() }
+        if (/^(Try: |Passwords not known)/m.test(out) && out.endsWith('\n')) {
+          clearTimeout(timer)
+          resolve()
+        }
       })
-      child.stderr!.on('data', (b: Buffer) => { out += b.toString('utf8') })
-      void exited.then((code) => { clearTimeout(timer); reject(new Error(`skiff exited (${code}):\n${out}`)) })
+      child.stderr!.on('data', (b: Buffer) => {
+        out += b.toString('utf8')
+      })
+      void exited.then((code) => {
+        clearTimeout(timer)
+        reject(new Error(`skiff exited (${code}):\n${out}`))
+      })
     })
   } finally {
     child.kill('SIGTERM')
@@ -44,9 +55,14 @@ async function serveBanner(args: string[]): Promise<string> {
 async function login(identityUrl: string, openrcOrPassword: { user: string; password: string }): Promise<number> {
   const { user, password } = openrcOrPassword
   const res = await fetch(`${identityUrl}/auth/tokens`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
-      scope: { project: { name: user === 'reader_demo' ? 'demo' : user, domain: { name: 'Default' } } } } }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+        scope: { project: { name: user === 'reader_demo' ? 'demo' : user, domain: { name: 'Default' } } },
+      },
+    }),
   })
   await res.arrayBuffer()
   return res.status
@@ -69,7 +85,12 @@ describe('two hosts, one database, their own data dirs', () => {
   before(async () => {
     a = await startSkiffProcess({ dataDir: dirA, extraArgs: ['--database-url', database] })
     port = new URL(a.urls.identity).port
-    original = { admin: account(a.openrc.admin), demo: account(a.openrc.demo), alt: account(a.openrc.alt), reader: account(a.openrc.reader) }
+    original = {
+      admin: account(a.openrc.admin),
+      demo: account(a.openrc.demo),
+      alt: account(a.openrc.alt),
+      reader: account(a.openrc.reader),
+    }
   })
   after(async () => {
     await a?.stop()
@@ -77,27 +98,48 @@ describe('two hosts, one database, their own data dirs', () => {
   })
 
   test('a second `skiff serve` with a sealing key of its own is refused: one line, exit 1', async () => {
-    const r = await skiff(['serve', '--data-dir', path.join(root, 'c'), '--database-url', database, '--identity-port', '0', '--compute-port', '0', '--image-port', '0'])
+    const r = await skiff([
+      'serve',
+      '--data-dir',
+      path.join(root, 'c'),
+      '--database-url',
+      database,
+      '--identity-port',
+      '0',
+      '--compute-port',
+      '0',
+      '--image-port',
+      '0',
+    ])
     const why = describeRun(r)
     assert.equal(r.code, 1, why)
-    assert.equal(r.stderr, `skiff: the sealing key in ${path.join(root, 'c', 'secret.key')} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)\n`, why)
+    assert.equal(
+      r.stderr,
+      `skiff: the sealing key in ${path.join(root, 'c', 'secret.key')} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)\n`,
+      why,
+    )
     assert.equal(r.stdout, '', why)
   })
 
-  test('a second `skiff serve` says the passwords are unknown there, writes no file, and the first one\'s files keep working', async () => {
+  test("a second `skiff serve` says the passwords are unknown there, writes no file, and the first one's files keep working", async () => {
     // The deployment's sealing key, as an operator gives it to a new host.
     const banner = await serveBanner(['--data-dir', dirB, '--database-url', database, '--secret-key-file', path.join(dirA, 'secret.key')])
     assert.match(banner, /^Skiff is running\.$/m)
     assert.match(banner, /^Passwords not known in .*\/b for admin, demo, alt_demo, reader_demo: .*skiff credentials --reset/m, banner)
     assert.doesNotMatch(banner, /clouds\.yaml\s*$/m)
     assert.ok(!existsSync(path.join(dirB, 'clouds.yaml')))
-    for (const acc of Object.values(original)) assert.equal(await login(a.urls.identity, acc), 201, `${acc.user} with the first host's file`)
+    for (const acc of Object.values(original))
+      assert.equal(await login(a.urls.identity, acc), 201, `${acc.user} with the first host's file`)
   })
 
   test('`skiff credentials` where the passwords are unknown: one line that says how to get them, exit 1', async () => {
     const r = await skiff(['credentials', '--data-dir', dirB, '--database-url', database])
     assert.equal(r.code, 1, describeRun(r))
-    assert.match(r.stderr, /^skiff: passwords not known in .*\/b for admin, demo, alt_demo, reader_demo .*copy clouds\.yaml .* or run `skiff credentials --reset`/, describeRun(r))
+    assert.match(
+      r.stderr,
+      /^skiff: passwords not known in .*\/b for admin, demo, alt_demo, reader_demo .*copy clouds\.yaml .* or run `skiff credentials --reset`/,
+      describeRun(r),
+    )
     assert.equal(r.stderr.trim().split('\n').length, 1, describeRun(r))
   })
 

@@ -27,22 +27,36 @@ describe('across hosts: API processes and an agent with their own data dirs', { 
 
   const call = async (i: number, token: string, method: string, url: string, body?: unknown) => {
     const res = await fetch(`${apis[i]!.urls.compute}${url.replace(/^\/v2\.1/, '')}`, {
-      method, headers: { 'x-auth-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      method,
+      headers: { 'x-auth-token': token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
     const text = await res.text()
-    return { status: res.status, body: text ? JSON.parse(text) as Record<string, any> : {} }
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} }
   }
-  const settled = (id: string, statuses: string[]) => pollUntil(`server ${id} to be ${statuses.join(' or ')}`, async () => {
-    const s = (await call(0, demo, 'GET', `/v2.1/servers/${id}`)).body.server as Record<string, any>
-    return statuses.includes(s.status) && s['OS-EXT-STS:task_state'] === null ? s : undefined
-  }, { timeoutMs: 30_000, intervalMs: 50 })
+  const settled = (id: string, statuses: string[]) =>
+    pollUntil(
+      `server ${id} to be ${statuses.join(' or ')}`,
+      async () => {
+        const s = (await call(0, demo, 'GET', `/v2.1/servers/${id}`)).body.server as Record<string, any>
+        return statuses.includes(s.status) && s['OS-EXT-STS:task_state'] === null ? s : undefined
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    )
   const tokenOf = async (openrc: string) => {
     const rc = parseOpenrc(readFileSync(openrc, 'utf8'))
     const auth = await fetch(`${apis[0]!.urls.identity}/auth/tokens`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } } },
-        scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } } } }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } },
+          },
+          scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } },
+        },
+      }),
     })
     assert.equal(auth.status, 201)
     return auth.headers.get('x-subject-token')!
@@ -59,10 +73,17 @@ describe('across hosts: API processes and an agent with their own data dirs', { 
       if (existsSync(path.join(dirs[0]!, f))) copyFileSync(path.join(dirs[0]!, f), path.join(dirs[1]!, f))
     }
     apis.push(await startSkiffProcess({ dataDir: dirs[1], extraArgs: apiArgs }))
-    agent = await startAgentProcess({ host: 'hv1', databaseUrl: database.url, dataDir: dirs[2]!, extraArgs: ['--simulated-delay', '20', '--host-down-after', '4'] })
+    agent = await startAgentProcess({
+      host: 'hv1',
+      databaseUrl: database.url,
+      dataDir: dirs[2]!,
+      extraArgs: ['--simulated-delay', '20', '--host-down-after', '4'],
+    })
     demo = await tokenOf(apis[0]!.openrc.demo)
     admin = await tokenOf(apis[0]!.openrc.admin)
-    const images = await (await fetch(`${apis[0]!.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': demo } })).json() as { images: { id: string }[] }
+    const images = (await (
+      await fetch(`${apis[0]!.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': demo } })
+    ).json()) as { images: { id: string }[] }
     imageId = images.images[0]!.id
   })
 
@@ -106,11 +127,16 @@ describe('across hosts: API processes and an agent with their own data dirs', { 
 
   test('a fault injected through one API process fails the next rescue run by the agent, safely', async () => {
     const id = await create('xfault')
-    const made = await call(1, admin, 'POST', '/v2.1/os-simulator/faults', { fault: { operation: 'rescue.boot', server_id: id, error: 'rescue disk unreadable', count: 1 } })
+    const made = await call(1, admin, 'POST', '/v2.1/os-simulator/faults', {
+      fault: { operation: 'rescue.boot', server_id: id, error: 'rescue disk unreadable', count: 1 },
+    })
     assert.equal(made.status, 201, JSON.stringify(made.body))
     // Listed by the other API process too: the rules are rows.
     const listed = await call(0, admin, 'GET', '/v2.1/os-simulator/faults')
-    assert.deepEqual(listed.body.faults.map((f: { id: string; remaining: number }) => [f.id, f.remaining]), [[made.body.fault.id, 1]])
+    assert.deepEqual(
+      listed.body.faults.map((f: { id: string; remaining: number }) => [f.id, f.remaining]),
+      [[made.body.fault.id, 1]],
+    )
 
     assert.equal((await call(0, demo, 'POST', `/v2.1/servers/${id}/action`, { rescue: null })).status, 200)
     const back = await settled(id, ['ACTIVE', 'RESCUE'])

@@ -41,10 +41,15 @@ describe('host leases: one agent per host name', { skip }, () => {
   /** `skiff agent --host hv1` that is expected to be refused at once. */
   const secondAgent = () => {
     const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
-    return run(process.execPath, [...SKIFF, 'agent', '--host', 'hv1', '--database-url', database.url, '--data-dir', dataDir, '--log-level', 'error'],
-      { cwd: ROOT, env, timeoutMs: 30_000 })
+    return run(
+      process.execPath,
+      [...SKIFF, 'agent', '--host', 'hv1', '--database-url', database.url, '--data-dir', dataDir, '--log-level', 'error'],
+      { cwd: ROOT, env, timeoutMs: 30_000 },
+    )
   }
-  const lease = async () => (await sql.query<{ agent_id: string | null; lease_until: string | null }>(`select agent_id, lease_until from hosts where name = 'hv1'`)).rows[0]
+  const lease = async () =>
+    (await sql.query<{ agent_id: string | null; lease_until: string | null }>(`select agent_id, lease_until from hosts where name = 'hv1'`))
+      .rows[0]
 
   test('a second agent with the same host name is refused: one line, exit 1', async () => {
     const r = await secondAgent()
@@ -52,7 +57,11 @@ describe('host leases: one agent per host name', { skip }, () => {
     assert.equal(r.code, 1, why)
     const lines = r.stderr.split('\n').filter((l) => l !== '')
     assert.equal(lines.length, 1, why)
-    assert.match(lines[0]!, new RegExp(`^skiff: host hv1 is held by another agent \\(pid ${agent!.pid} on [^)]+\\) until \\d{4}-\\d\\d-\\d\\dT`), why)
+    assert.match(
+      lines[0]!,
+      new RegExp(`^skiff: host hv1 is held by another agent \\(pid ${agent!.pid} on [^)]+\\) until \\d{4}-\\d\\d-\\d\\dT`),
+      why,
+    )
     assert.equal(r.stdout, '', why)
     assert.match((await lease())!.agent_id!, new RegExp(`^${agent!.pid}@`)) // the first agent keeps its host
   })
@@ -66,18 +75,30 @@ describe('host leases: one agent per host name', { skip }, () => {
     assert.deepEqual(await lease(), { agent_id: null, lease_until: null })
   })
 
-  test('an agent whose sealing key is not the deployment\'s is refused; --secret-key-file gives it the key', async () => {
+  test("an agent whose sealing key is not the deployment's is refused; --secret-key-file gives it the key", async () => {
     const fresh = mkdtempSync(path.join(tmpdir(), 'skiff-newhost-'))
     try {
       const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
-      const r = await run(process.execPath, [...SKIFF, 'agent', '--host', 'hv2', '--database-url', database.url, '--data-dir', fresh, '--log-level', 'error'],
-        { cwd: ROOT, env, timeoutMs: 30_000 })
+      const r = await run(
+        process.execPath,
+        [...SKIFF, 'agent', '--host', 'hv2', '--database-url', database.url, '--data-dir', fresh, '--log-level', 'error'],
+        { cwd: ROOT, env, timeoutMs: 30_000 },
+      )
       const why = describeRun(r)
       assert.equal(r.code, 1, why)
       const lines = r.stderr.split('\n').filter((l) => l !== '')
       assert.equal(lines.length, 1, why)
-      assert.equal(lines[0], `skiff: the sealing key in ${path.join(fresh, 'secret.key')} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)`, why)
-      const second = await startAgentProcess({ host: 'hv2', databaseUrl: database.url, dataDir: fresh, extraArgs: ['--secret-key-file', path.join(dataDir, 'secret.key')] })
+      assert.equal(
+        lines[0],
+        `skiff: the sealing key in ${path.join(fresh, 'secret.key')} does not match this deployment's (copy secret.key from the first host, or pass --secret-key-file)`,
+        why,
+      )
+      const second = await startAgentProcess({
+        host: 'hv2',
+        databaseUrl: database.url,
+        dataDir: fresh,
+        extraArgs: ['--secret-key-file', path.join(dataDir, 'secret.key')],
+      })
       await second.stop()
     } finally {
       rmSync(fresh, { recursive: true, force: true })
@@ -89,12 +110,19 @@ describe('host leases: one agent per host name', { skip }, () => {
     await sql.query(`update hosts set agent_id = '4242@elsewhere/0000#beef', lease_until = $1 where name = 'hv1'`, [until])
     const r = await secondAgent()
     assert.equal(r.code, 1, describeRun(r))
-    assert.match(r.stderr, new RegExp(`^skiff: host hv1 is held by another agent \\(pid 4242 on elsewhere/0000\\) until ${until.replace(/\./g, '\\.')}`))
+    assert.match(
+      r.stderr,
+      new RegExp(`^skiff: host hv1 is held by another agent \\(pid 4242 on elsewhere/0000\\) until ${until.replace(/\./g, '\\.')}`),
+    )
     // Once the lease ran out the host is free: a new agent starts (polled; each refused try is a second process).
-    agent = await pollUntil('the lease to run out', async () => {
-      if (Date.now() < Date.parse(until)) return undefined
-      return startAgentProcess({ host: 'hv1', databaseUrl: database.url, dataDir })
-    }, { timeoutMs: 15_000, intervalMs: 100 })
+    agent = await pollUntil(
+      'the lease to run out',
+      async () => {
+        if (Date.now() < Date.parse(until)) return undefined
+        return startAgentProcess({ host: 'hv1', databaseUrl: database.url, dataDir })
+      },
+      { timeoutMs: 15_000, intervalMs: 100 },
+    )
     assert.match((await lease())!.agent_id!, new RegExp(`^${agent.pid}@`))
   })
 })

@@ -42,7 +42,16 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
     let baseImageId = ''
 
     test('server create --image skiff-base --flavor m1.tiny --wait: ACTIVE, with its adminPass', T, async () => {
-      const s = await cli.openstackJson<ServerView>('demo', ['server', 'create', '--image', 'skiff-base', '--flavor', 'm1.tiny', '--wait', name])
+      const s = await cli.openstackJson<ServerView>('demo', [
+        'server',
+        'create',
+        '--image',
+        'skiff-base',
+        '--flavor',
+        'm1.tiny',
+        '--wait',
+        name,
+      ])
       assert.match(s.id, UUID)
       id = s.id
       assert.equal(s.name, name)
@@ -64,7 +73,10 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
       assert.equal(row.Image, 'skiff-base')
       assert.equal(row.Flavor, 'm1.tiny')
       const byName = await cli.openstackJson<Record<string, unknown>[]>('demo', ['server', 'list', '--name', `^${name}$`])
-      assert.deepEqual(byName.map((r) => r.ID), [id])
+      assert.deepEqual(
+        byName.map((r) => r.ID),
+        [id],
+      )
     })
 
     test('server show: its fields, settled', T, async () => {
@@ -162,7 +174,11 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
     })
 
     test('another project (alt) cannot act on the server: stop, reboot, delete all "No server"', T, async () => {
-      for (const args of [['stop', id], ['reboot', '--hard', id], ['delete', id]]) {
+      for (const args of [
+        ['stop', id],
+        ['reboot', '--hard', id],
+        ['delete', id],
+      ]) {
         const r = failed(await cli.openstack('alt', ['server', ...args]))
         assert.match(r.stderr, noServer(id), describeRun(r))
       }
@@ -207,11 +223,21 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
       assert.match(String(img.checksum), /^[0-9a-f]{32}$/)
     })
 
-    test('image create --file: image show has the file\'s size and checksums', T, async () => {
+    test("image create --file: image show has the file's size and checksums", T, async () => {
       bytes = randomBytes(300_000 + Math.floor(Math.random() * 1000))
       file = path.join(work, 'disk.raw')
       writeFileSync(file, bytes)
-      const created = await cli.openstackJson<Record<string, unknown>>('demo', ['image', 'create', '--file', file, '--disk-format', 'raw', '--container-format', 'bare', name])
+      const created = await cli.openstackJson<Record<string, unknown>>('demo', [
+        'image',
+        'create',
+        '--file',
+        file,
+        '--disk-format',
+        'raw',
+        '--container-format',
+        'bare',
+        name,
+      ])
       assert.match(String(created.id), UUID)
       id = String(created.id)
       assert.equal(created.name, name)
@@ -223,7 +249,10 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
       assert.equal(props.os_hash_algo, 'sha512')
       assert.equal(props.os_hash_value, createHash('sha512').update(bytes).digest('hex'))
       const rows = await cli.openstackJson<{ ID: string }[]>('demo', ['image', 'list'])
-      assert.ok(rows.some((r) => r.ID === id), JSON.stringify(rows))
+      assert.ok(
+        rows.some((r) => r.ID === id),
+        JSON.stringify(rows),
+      )
     })
 
     test('image save: the same bytes back', T, async () => {
@@ -264,11 +293,23 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
     const key = newEd25519PublicKey(`e2e@${tag}`)
 
     test('flavor list: the four m1 flavors with their sizes', T, async () => {
-      const rows = await cli.openstackJson<{ ID: string; Name: string; RAM: number; Disk: number; VCPUs: number; 'Is Public': boolean }[]>('demo', ['flavor', 'list'])
+      const rows = await cli.openstackJson<{ ID: string; Name: string; RAM: number; Disk: number; VCPUs: number; 'Is Public': boolean }[]>(
+        'demo',
+        ['flavor', 'list'],
+      )
       const tiny = rows.find((r) => r.Name === 'm1.tiny')
-      assert.deepEqual(tiny && { id: tiny.ID, ram: tiny.RAM, disk: tiny.Disk, vcpus: tiny.VCPUs, public: tiny['Is Public'] },
-        { id: '1', ram: 512, disk: 1, vcpus: 1, public: true })
-      for (const n of ['m1.small', 'm1.medium', 'm1.large']) assert.ok(rows.some((r) => r.Name === n), `${n} missing: ${JSON.stringify(rows)}`)
+      assert.deepEqual(tiny && { id: tiny.ID, ram: tiny.RAM, disk: tiny.Disk, vcpus: tiny.VCPUs, public: tiny['Is Public'] }, {
+        id: '1',
+        ram: 512,
+        disk: 1,
+        vcpus: 1,
+        public: true,
+      })
+      for (const n of ['m1.small', 'm1.medium', 'm1.large'])
+        assert.ok(
+          rows.some((r) => r.Name === n),
+          `${n} missing: ${JSON.stringify(rows)}`,
+        )
       const show = await cli.openstackJson<Record<string, unknown>>('demo', ['flavor', 'show', 'm1.small'])
       assert.equal(show.ram, 2048)
       assert.equal(show.vcpus, 1)
@@ -285,7 +326,7 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
       assert.ok(blobOfPublicKeyLine(stored).equals(blob), `the printed private key does not match the stored public key ${stored}`)
     })
 
-    test('keypair create --public-key FILE: its fingerprint is the key\'s', T, async () => {
+    test("keypair create --public-key FILE: its fingerprint is the key's", T, async () => {
       const file = path.join(work, 'id_ed25519.pub')
       writeFileSync(file, key.line + '\n')
       const kp = await cli.openstackJson<Record<string, unknown>>('demo', ['keypair', 'create', '--public-key', file, imported])
@@ -325,21 +366,36 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
     })
 
     test('role assignment list --names: who has which role on which project', T, async () => {
-      const rows = await cli.openstackJson<{ Role: string; User: string; Project: string }[]>('admin', ['role', 'assignment', 'list', '--names'])
+      const rows = await cli.openstackJson<{ Role: string; User: string; Project: string }[]>('admin', [
+        'role',
+        'assignment',
+        'list',
+        '--names',
+      ])
       const has = (role: string, user: string, project: string) =>
         rows.some((r) => r.Role === role && r.User === `${user}@Default` && r.Project === `${project}@Default`)
       assert.ok(has('admin', 'admin', 'admin'), JSON.stringify(rows))
       assert.ok(has('member', 'demo', 'demo'), JSON.stringify(rows))
       assert.ok(has('member', 'alt_demo', 'alt_demo'), JSON.stringify(rows))
       assert.ok(!rows.some((r) => r.Role === 'admin' && r.User === 'demo@Default'), 'demo is no admin')
-      const demoOnly = await cli.openstackJson<{ Role: string; User: string }[]>('admin', ['role', 'assignment', 'list', '--names', '--user', 'demo'])
+      const demoOnly = await cli.openstackJson<{ Role: string; User: string }[]>('admin', [
+        'role',
+        'assignment',
+        'list',
+        '--names',
+        '--user',
+        'demo',
+      ])
       assert.ok(demoOnly.length > 0 && demoOnly.every((r) => r.User === 'demo@Default'), JSON.stringify(demoOnly))
     })
 
     test('a member (demo): project list shows only demo; user list is refused (403)', T, async () => {
       // OSC falls back to the user's own projects when /v3/projects is refused, as with Keystone.
       const own = await cli.openstackJson<{ Name: string }[]>('demo', ['project', 'list'])
-      assert.deepEqual(own.map((r) => r.Name), ['demo'])
+      assert.deepEqual(
+        own.map((r) => r.Name),
+        ['demo'],
+      )
       const r = failed(await cli.openstack('demo', ['user', 'list']))
       assert.match(r.stderr, /You are not authorized to perform the requested action: identity:list_users\. \(HTTP 403\)/, describeRun(r))
     })

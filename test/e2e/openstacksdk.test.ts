@@ -20,7 +20,17 @@ const name = `e2e-sdk-${process.pid}-${randomBytes(3).toString('hex')}`
 const imageBytes = randomBytes(200_000 + Math.floor(Math.random() * 1000))
 const key = newEd25519PublicKey(`e2e@${name}`)
 
-interface Server { id: string; name: string; status: string; vm_state: string | null; task_state: string | null; image_id: string; flavor_id: string; networks: string[]; admin_pass: string | null }
+interface Server {
+  id: string
+  name: string
+  status: string
+  vm_state: string | null
+  task_state: string | null
+  image_id: string
+  flavor_id: string
+  networks: string[]
+  admin_pass: string | null
+}
 
 let skiff: SkiffProcess
 let work: string
@@ -51,7 +61,10 @@ describe('openstacksdk against skiff serve', gate, () => {
 
   test('flavors: the m1 flavors; find_flavor by name', () => {
     const flavors = sdk.value<{ id: string; name: string; ram: number; vcpus: number; disk: number }[]>('flavors')
-    assert.deepEqual(flavors.find((f) => f.name === 'm1.tiny'), { id: '1', name: 'm1.tiny', ram: 512, vcpus: 1, disk: 1 })
+    assert.deepEqual(
+      flavors.find((f) => f.name === 'm1.tiny'),
+      { id: '1', name: 'm1.tiny', ram: 512, vcpus: 1, disk: 1 },
+    )
     assert.deepEqual(flavors.map((f) => f.name).sort(), ['m1.large', 'm1.medium', 'm1.small', 'm1.tiny'])
     assert.deepEqual(sdk.value('find_flavor m1.tiny'), { id: '1', name: 'm1.tiny', ram: 512 })
   })
@@ -78,8 +91,10 @@ describe('openstacksdk against skiff serve', gate, () => {
 
   test('get_server: its name, image, flavor and network', () => {
     const s = sdk.value<Server>('get_server')
-    assert.deepEqual({ id: s.id, name: s.name, status: s.status, image: s.image_id, flavor: s.flavor_id },
-      { id: serverId(), name, status: 'ACTIVE', image: baseImage(), flavor: '1' })
+    assert.deepEqual(
+      { id: s.id, name: s.name, status: s.status, image: s.image_id, flavor: s.flavor_id },
+      { id: serverId(), name, status: 'ACTIVE', image: baseImage(), flavor: '1' },
+    )
     assert.ok(s.networks.length > 0, 'no addresses')
     assert.equal(s.admin_pass, null, 'the password is shown once, at create')
   })
@@ -142,7 +157,10 @@ describe('openstacksdk against skiff serve', gate, () => {
   })
 
   test('keypairs(): both; delete_keypair: then get_keypair is NotFound', () => {
-    const names = sdk.value<{ name: string }[]>('keypairs').map((k) => k.name).sort()
+    const names = sdk
+      .value<{ name: string }[]>('keypairs')
+      .map((k) => k.name)
+      .sort()
     assert.deepEqual(names, [`sdk-gen-${name}`, `sdk-imp-${name}`])
     sdk.value('delete_keypair')
     const e = sdk.error('get_keypair after delete')
@@ -150,7 +168,7 @@ describe('openstacksdk against skiff serve', gate, () => {
     assert.ok(e.classes.includes('NotFoundException'), e.classes.join(','))
   })
 
-  test('image.create_image(data=...): the image is active with the data\'s size and checksum', () => {
+  test("image.create_image(data=...): the image is active with the data's size and checksum", () => {
     const created = sdk.value<{ id: string; name: string }>('create_image (data)')
     assert.match(created.id, UUID)
     assert.equal(created.name, `sdk-image-${name}`)

@@ -22,7 +22,12 @@ const BOOT_MS = 240_000
 describe('qemu driver: power operations, a killed rescue VM, a restart', { skip, timeout: 25 * 60_000 }, () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-qemu-'))
   const qemuDir = path.join(dataDir, 'qemu')
-  const start = () => startSkiffProcess({ dataDir, startTimeoutMs: 180_000, extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23200-23299', '--log-level', 'info'] })
+  const start = () =>
+    startSkiffProcess({
+      dataDir,
+      startTimeoutMs: 180_000,
+      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23200-23299', '--log-level', 'info'],
+    })
   let skiff: SkiffProcess
   let api: VmApi
   let imageRef = ''
@@ -90,7 +95,10 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     const key = { privateKey: keypair.body.keypair.private_key as string }
     const script = '#!/bin/sh\necho "ran as $(id -un) on $(hostname)" > /root/user-data-ran\n'
     const p1 = `P1-${randomBytes(6).toString('hex')}`
-    const { id, port } = await create('power', p1, { key_name: keypair.body.keypair.name, user_data: Buffer.from(script).toString('base64') })
+    const { id, port } = await create('power', p1, {
+      key_name: keypair.body.keypair.name,
+      user_data: Buffer.from(script).toString('base64'),
+    })
     assert.equal(await power(id), 1)
     assert.equal(await userDataRan(port, key), 'ran as root on power', 'the key pair logs in; the user data ran')
     await sshOk(port, p1, 'echo kept > /root/kept && sync')
@@ -153,8 +161,14 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     }
     assert.ok(killed, 'the rescue VM started')
     await api.waitStatus(id, 'ACTIVE', BOOT_MS)
-    const events = (await api.compute('GET', `/servers/${id}/os-instance-actions`)).body.instanceActions as { action: string; message: string | null }[]
-    assert.deepEqual(events.map((e) => [e.action, e.message]).slice(0, 2), [['rescue', 'Error'], ['create', null]])
+    const events = (await api.compute('GET', `/servers/${id}/os-instance-actions`)).body.instanceActions as {
+      action: string
+      message: string | null
+    }[]
+    assert.deepEqual(events.map((e) => [e.action, e.message]).slice(0, 2), [
+      ['rescue', 'Error'],
+      ['create', null],
+    ])
     assert.equal((await sshOk(port, p1, 'cat /root/marker')).out.trim(), 'intact', 'the original password and the disk')
     assert.equal(existsSync(path.join(qemuDir, 's', id, 'r')), false, 'the rescue overlay is gone')
     await remove(id)
@@ -165,7 +179,7 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     await api.waitStatus(id, 'RESCUE', BOOT_MS)
     await sshOk(port, p2, 'true')
     process.kill(vmPid(id, 'rescue')!, 'SIGKILL')
-    for (const deadline = Date.now() + 30_000; await power(id) !== 4; await sleep(250)) {
+    for (const deadline = Date.now() + 30_000; (await power(id)) !== 4; await sleep(250)) {
       assert.ok(Date.now() < deadline, 'the dead rescue VM shows as powered off')
     }
     assert.equal((await api.compute('GET', `/servers/${id}`)).body.server.status, 'RESCUE')
@@ -196,8 +210,14 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     const again = await sshOk(port, p2, 'mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb && cat /mnt/vdb/root/marker; umount /mnt/vdb')
     assert.equal(again.out.trim(), 'intact')
     assert.equal(again.hostKey, first.hostKey)
-    const actions = (await api.compute('GET', `/servers/${id}/os-instance-actions`)).body.instanceActions as { action: string; message: string | null }[]
-    assert.deepEqual(actions.map((a) => [a.action, a.message]).slice(0, 2), [['unrescue', 'Error'], ['rescue', null]])
+    const actions = (await api.compute('GET', `/servers/${id}/os-instance-actions`)).body.instanceActions as {
+      action: string
+      message: string | null
+    }[]
+    assert.deepEqual(actions.map((a) => [a.action, a.message]).slice(0, 2), [
+      ['unrescue', 'Error'],
+      ['rescue', null],
+    ])
     await act(id, { unrescue: null })
     await api.waitStatus(id, 'ACTIVE', BOOT_MS)
     assert.equal((await sshOk(port, p1, 'cat /root/marker')).out.trim(), 'intact')

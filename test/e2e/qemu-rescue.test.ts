@@ -28,7 +28,10 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
 
   before(async () => {
     const t0 = Date.now()
-    skiff = await startSkiffProcess({ startTimeoutMs: 180_000, extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23100-23199', '--log-level', 'info'] })
+    skiff = await startSkiffProcess({
+      startTimeoutMs: 180_000,
+      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23100-23199', '--log-level', 'info'],
+    })
     figures['first start (guest build, accelerator probe)'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`
     qemuDir = path.join(skiff.dataDir, 'qemu')
     api = await vmApi(skiff)
@@ -38,14 +41,21 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
   after(async () => {
     if (qemuDir) killQemus(qemuDir)
     await skiff?.stop()
-    console.log(Object.entries(figures).map(([k, v]) => `# ${k}: ${v}`).join('\n'))
+    console.log(
+      Object.entries(figures)
+        .map(([k, v]) => `# ${k}: ${v}`)
+        .join('\n'),
+    )
   })
 
   test('create, break, rescue, repair from the rescue system, unrescue, delete', async () => {
     const marker = `marker-${randomBytes(6).toString('hex')}`
     let t = Date.now()
-    const created = await cli.openstackJson<{ id: string; adminPass: string; status: string }>('demo',
-      ['server', 'create', '--image', 'skiff-base', '--flavor', 'm1.tiny', '--wait', 'vm one'], { timeoutMs: BOOT_MS })
+    const created = await cli.openstackJson<{ id: string; adminPass: string; status: string }>(
+      'demo',
+      ['server', 'create', '--image', 'skiff-base', '--flavor', 'm1.tiny', '--wait', 'vm one'],
+      { timeoutMs: BOOT_MS },
+    )
     figures['openstack server create --wait (boot to SSH)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
     assert.equal(created.status, 'ACTIVE')
     const { id, adminPass: p1 } = created
@@ -71,14 +81,26 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
     assert.equal(inRescue.port, access.port, 'the same address through rescue')
     assert.notEqual(inRescue.host_key_fingerprint, access.host_key_fingerprint, 'the host key differs in rescue')
     const readable = await api.compute('GET', `/servers/${id}/rescue`)
-    assert.equal(readable.body.rescue.access.ssh.host_key_fingerprint, inRescue.host_key_fingerprint, 'the rescue state shows the rescue host key')
+    assert.equal(
+      readable.body.rescue.access.ssh.host_key_fingerprint,
+      inRescue.host_key_fingerprint,
+      'the rescue state shows the rescue host key',
+    )
     assert.equal(readable.body.rescue.access.ssh.port, access.port)
     assert.equal((await ssh(access.port, p1, 'true')).ok, false, 'the original password is refused by the rescue system')
-    const look = await sshOk(access.port, p2, 'cat /sys/block/vdb/serial; echo; mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb && cat /mnt/vdb/root/marker && (test -e /mnt/vdb/sbin/init || echo no-init); umount /mnt/vdb')
+    const look = await sshOk(
+      access.port,
+      p2,
+      'cat /sys/block/vdb/serial; echo; mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb && cat /mnt/vdb/root/marker && (test -e /mnt/vdb/sbin/init || echo no-init); umount /mnt/vdb',
+    )
     assert.deepEqual(look.out.trim().split('\n'), ['vdb', marker, 'no-init'], 'the broken server disk, with the file, is the second disk')
     assert.equal(look.hostKey, inRescue.host_key_fingerprint)
     // Repair: put init back on the server's disk.
-    const repair = await sshOk(access.port, p2, 'mount /dev/vdb /mnt/vdb && ln -s /bin/busybox /mnt/vdb/sbin/init && readlink /mnt/vdb/sbin/init; umount /mnt/vdb && sync')
+    const repair = await sshOk(
+      access.port,
+      p2,
+      'mount /dev/vdb /mnt/vdb && ln -s /bin/busybox /mnt/vdb/sbin/init && readlink /mnt/vdb/sbin/init; umount /mnt/vdb && sync',
+    )
     assert.equal(repair.out.trim(), '/bin/busybox')
 
     // Unrescue: the repaired disk boots, with its own password and host key.

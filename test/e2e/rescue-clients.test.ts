@@ -41,7 +41,16 @@ describe('rescue with the real clients against skiff serve', { ...gate, concurre
     const status = async () => (await cli.showServer('demo', id)).status
 
     test('server create --wait: an ACTIVE server to rescue', T, async () => {
-      const s = await cli.openstackJson<ServerView>('demo', ['server', 'create', '--image', 'skiff-base', '--flavor', 'm1.tiny', '--wait', name])
+      const s = await cli.openstackJson<ServerView>('demo', [
+        'server',
+        'create',
+        '--image',
+        'skiff-base',
+        '--flavor',
+        'm1.tiny',
+        '--wait',
+        name,
+      ])
       assert.equal(s.status, 'ACTIVE')
       id = s.id
       baseImage = String(s.image)
@@ -129,7 +138,10 @@ describe('rescue with the real clients against skiff serve', { ...gate, concurre
     })
 
     test('rescue and unrescue of a nonexistent server: "No server with a name or ID"', T, async () => {
-      for (const args of [['server', 'rescue', nosuch], ['server', 'unrescue', nosuch]]) {
+      for (const args of [
+        ['server', 'rescue', nosuch],
+        ['server', 'unrescue', nosuch],
+      ]) {
         const r = failed(await cli.openstack('demo', args))
         assert.match(r.stderr, noServer(nosuch), describeRun(r))
       }
@@ -165,10 +177,19 @@ describe('rescue with the real clients against skiff serve', { ...gate, concurre
     const password = `Sdk-Pw-${randomBytes(6).toString('hex')}`
     let sdk: SdkResults
 
-    interface Server { id: string; status: string; vm_state: string | null; task_state: string | null; image_id: string }
+    interface Server {
+      id: string
+      status: string
+      vm_state: string | null
+      task_state: string | null
+      image_id: string
+    }
     const settled = (check: string, status: string, vmState: string) => {
       const s = sdk.value<Server>(check)
-      assert.deepEqual({ status: s.status, vm_state: s.vm_state, task_state: s.task_state }, { status, vm_state: vmState, task_state: null })
+      assert.deepEqual(
+        { status: s.status, vm_state: s.vm_state, task_state: s.task_state },
+        { status, vm_state: vmState, task_state: null },
+      )
       return s
     }
     const conflictError = (check: string, action: string, vmState: string) => {
@@ -254,8 +275,10 @@ describe('rescue with the real clients against skiff serve', { ...gate, concurre
       assert.match(String(first?.body?.adminPass), /^\S{8,}$/)
       assert.equal(second?.status, 409)
       // Still rescuing, or already rescued: either way Nova's words.
-      assert.match(String(second?.body?.conflictingRequest?.message),
-        new RegExp(`^Cannot 'rescue' instance ${id} while it is in (task_state rescuing|vm_state rescued)$`))
+      assert.match(
+        String(second?.body?.conflictingRequest?.message),
+        new RegExp(`^Cannot 'rescue' instance ${id} while it is in (task_state rescuing|vm_state rescued)$`),
+      )
       settled('wait_for_server RESCUE (double click)', 'RESCUE', 'rescued')
     })
 
@@ -263,12 +286,14 @@ describe('rescue with the real clients against skiff serve', { ...gate, concurre
       const id = sdk.value<Server>('create_server').id
       const r = sdk.value<{ status: number; body: unknown }>('raw reboot HARD while RESCUE')
       assert.equal(r.status, 409)
-      assert.deepEqual(r.body, { conflictingRequest: { code: 409, message: `Cannot 'reboot' instance ${id} while it is in vm_state rescued` } })
+      assert.deepEqual(r.body, {
+        conflictingRequest: { code: 409, message: `Cannot 'reboot' instance ${id} while it is in vm_state rescued` },
+      })
       sdk.value('unrescue_server (double click)')
       settled('wait_for_server ACTIVE (double click)', 'ACTIVE', 'active')
     })
 
-    test('a locked server: the owner\'s rescue and unrescue are refused (409 locked), an admin\'s are not', () => {
+    test("a locked server: the owner's rescue and unrescue are refused (409 locked), an admin's are not", () => {
       const id = sdk.value<Server>('create_server').id
       sdk.value('lock_server')
       for (const check of ['rescue_server while locked', 'unrescue_server while locked']) {

@@ -19,20 +19,57 @@ writeFileSync(aFile, 'not a directory\n')
 const badJson = path.join(dir, 'bad.json')
 writeFileSync(badJson, '{"computePort": ')
 
-interface Case { name: string; args: string[]; env?: Record<string, string>; says: RegExp }
+interface Case {
+  name: string
+  args: string[]
+  env?: Record<string, string>
+  says: RegExp
+}
 
 // Every case would otherwise start: fresh data dir, free ports, the simulated driver.
 const SERVE: Case[] = [
-  { name: 'unreachable PostgreSQL', args: ['--database-url', 'postgres://nouser@127.0.0.1:1/x'], says: /cannot connect to the database postgres:\/\/nouser@127\.0\.0\.1:1\/x: .*ECONNREFUSED/ },
-  { name: 'PostgreSQL password stays hidden', args: ['--database-url', 'postgres://u:s3cret@127.0.0.1:1/x'], says: /postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/x(?![\s\S]*s3cret)/ },
-  { name: 'compute port above 65535', args: ['--compute-port', '99999'], says: /--compute-port expects an integer from 0 to 65535, got '99999'/ },
+  {
+    name: 'unreachable PostgreSQL',
+    args: ['--database-url', 'postgres://nouser@127.0.0.1:1/x'],
+    says: /cannot connect to the database postgres:\/\/nouser@127\.0\.0\.1:1\/x: .*ECONNREFUSED/,
+  },
+  {
+    name: 'PostgreSQL password stays hidden',
+    args: ['--database-url', 'postgres://u:s3cret@127.0.0.1:1/x'],
+    says: /postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/x(?![\s\S]*s3cret)/,
+  },
+  {
+    name: 'compute port above 65535',
+    args: ['--compute-port', '99999'],
+    says: /--compute-port expects an integer from 0 to 65535, got '99999'/,
+  },
   { name: 'negative image port', args: ['--image-port', '-1'], says: /--image-port/ },
   { name: 'bad value in the environment', args: [], env: { SKIFF_LOG_LEVEL: 'loud' }, says: /--log-level .*'loud'/ },
-  { name: 'unknown log level', args: ['--log-level', 'loud'], says: /--log-level expects fatal, error, warn, info, debug, trace or silent, got 'loud'/ },
-  { name: 'unsupported database scheme', args: ['--database-url', 'mysql://db/skiff'], says: /--database-url expects sqlite:PATH, sqlite::memory: or postgres:\/\/USER@HOST\/DB, got 'mysql:\/\/db\/skiff'/ },
-  { name: 'data dir under a file', args: ['--data-dir', path.join(aFile, 'data')], says: /cannot create the data dir .*a-file\/data: ENOTDIR/ },
-  { name: 'SQLite file under a file', args: ['--database-url', `sqlite:${path.join(aFile, 'db', 'skiff.sqlite')}`], says: /cannot open the database sqlite:.*a-file/ },
-  { name: 'timer beyond what Node can wait', args: ['--keep-alive-timeout', '99999999999'], says: /--keep-alive-timeout expects an integer from 0 to 2147483647/ },
+  {
+    name: 'unknown log level',
+    args: ['--log-level', 'loud'],
+    says: /--log-level expects fatal, error, warn, info, debug, trace or silent, got 'loud'/,
+  },
+  {
+    name: 'unsupported database scheme',
+    args: ['--database-url', 'mysql://db/skiff'],
+    says: /--database-url expects sqlite:PATH, sqlite::memory: or postgres:\/\/USER@HOST\/DB, got 'mysql:\/\/db\/skiff'/,
+  },
+  {
+    name: 'data dir under a file',
+    args: ['--data-dir', path.join(aFile, 'data')],
+    says: /cannot create the data dir .*a-file\/data: ENOTDIR/,
+  },
+  {
+    name: 'SQLite file under a file',
+    args: ['--database-url', `sqlite:${path.join(aFile, 'db', 'skiff.sqlite')}`],
+    says: /cannot open the database sqlite:.*a-file/,
+  },
+  {
+    name: 'timer beyond what Node can wait',
+    args: ['--keep-alive-timeout', '99999999999'],
+    says: /--keep-alive-timeout expects an integer from 0 to 2147483647/,
+  },
   { name: 'unknown driver', args: ['--driver', 'xen'], says: /unknown driver 'xen'/ },
   { name: 'unreadable config file', args: ['--config', badJson], says: /cannot read config file .*bad\.json/ },
   { name: 'unknown option', args: ['--no-such-option'], says: /unknown option '--no-such-option'/ },
@@ -64,7 +101,10 @@ describe('skiff serve: a bad option is one line and exit 1', { concurrency: 3 },
   for (const c of SERVE) {
     test(c.name, async () => {
       const dataDir = path.join(dir, `serve-${SERVE.indexOf(c)}`)
-      const r = await skiff(['serve', '--data-dir', dataDir, '--identity-port', '0', '--compute-port', '0', '--image-port', '0', ...c.args], c.env)
+      const r = await skiff(
+        ['serve', '--data-dir', dataDir, '--identity-port', '0', '--compute-port', '0', '--image-port', '0', ...c.args],
+        c.env,
+      )
       assertOneLine(r, c.says)
     })
   }

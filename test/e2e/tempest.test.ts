@@ -15,7 +15,11 @@ const EXCLUDE = 'test_rescued_vm_add_remove_security_group|test_remove_server_al
 /** What each run must reach at least (real Nova configured the same way: 5 and 108). */
 const SUITES = [
   { name: 'rescue tests', regex: '^tempest\\.api\\.compute\\..*([Rr]escue)', minPassed: 5 },
-  { name: 'tempest.api.compute.servers', regex: '^tempest\\.api\\.compute\\.servers', minPassed: Number(process.env.SKIFF_TEMPEST_MIN_SERVERS ?? 108) },
+  {
+    name: 'tempest.api.compute.servers',
+    regex: '^tempest\\.api\\.compute\\.servers',
+    minPassed: Number(process.env.SKIFF_TEMPEST_MIN_SERVERS ?? 108),
+  },
 ]
 
 async function tempestAvailable(): Promise<string | false> {
@@ -135,7 +139,11 @@ connect_method = fixed
 `
 }
 
-interface Totals { passed: number; failed: number; skipped: number }
+interface Totals {
+  passed: number
+  failed: number
+  skipped: number
+}
 
 function totals(out: string): Totals | undefined {
   const n = (label: string) => Number(new RegExp(`^ - ${label}: (\\d+)`, 'm').exec(out)?.[1] ?? NaN)
@@ -152,11 +160,23 @@ describe('Tempest 33 against skiff serve', { skip }, () => {
   before(async () => {
     skiff = await startSkiffProcess({ simulatedDelayMs: 20 })
     dir = mkdtempSync(path.join(tmpdir(), 'skiff-tempest-'))
-    ok(await run('tempest', ['init', '--workspace-path', path.join(dir, 'workspace.yaml'), '--name', `skiff-${process.pid}`, path.join(dir, 'ws')], { timeoutMs: 120_000 }))
+    ok(
+      await run(
+        'tempest',
+        ['init', '--workspace-path', path.join(dir, 'workspace.yaml'), '--name', `skiff-${process.pid}`, path.join(dir, 'ws')],
+        { timeoutMs: 120_000 },
+      ),
+    )
     const ws = path.join(dir, 'ws')
-    const images = JSON.parse(ok(await run('openstack', ['image', 'list', '-f', 'json'], { env: skiff.cloudEnv('demo') })).stdout) as { ID: string; Name: string }[]
+    const images = JSON.parse(ok(await run('openstack', ['image', 'list', '-f', 'json'], { env: skiff.cloudEnv('demo') })).stdout) as {
+      ID: string
+      Name: string
+    }[]
     const id = (name: string) => images.find((i) => i.Name === name)!.ID
-    writeFileSync(path.join(ws, 'etc', 'accounts.yaml'), [account(skiff.openrc.demo), account(skiff.openrc.alt), account(skiff.openrc.admin, 'admin')].join('\n') + '\n')
+    writeFileSync(
+      path.join(ws, 'etc', 'accounts.yaml'),
+      [account(skiff.openrc.demo), account(skiff.openrc.alt), account(skiff.openrc.admin, 'admin')].join('\n') + '\n',
+    )
     writeFileSync(path.join(ws, 'etc', 'tempest.conf'), tempestConf(ws, skiff, { image: id('skiff-base'), imageAlt: id('skiff-rescue') }))
   })
 
@@ -167,7 +187,10 @@ describe('Tempest 33 against skiff serve', { skip }, () => {
 
   for (const suite of SUITES) {
     test(`${suite.name}: none fails, at least ${suite.minPassed} pass`, { timeout: 30 * 60_000 }, async () => {
-      const r = await run('tempest', ['run', '--regex', suite.regex, '--exclude-regex', EXCLUDE, '--concurrency', '1'], { cwd: path.join(dir, 'ws'), timeoutMs: 30 * 60_000 })
+      const r = await run('tempest', ['run', '--regex', suite.regex, '--exclude-regex', EXCLUDE, '--concurrency', '1'], {
+        cwd: path.join(dir, 'ws'),
+        timeoutMs: 30 * 60_000,
+      })
       const t = totals(r.stdout)
       assert.ok(t, `tempest printed no totals\n${describeRun(r)}`)
       const failures = [...r.stdout.matchAll(/^\{\d+\} (\S+) .*\.\.\. FAILED/gm)].map((m) => m[1])

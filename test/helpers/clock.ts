@@ -23,6 +23,8 @@ export class TestClock implements Clock {
 
   onAdvance(listener: () => Promise<unknown>): () => void {
     this.#listeners.add(listener)
-    return () => { this.#listeners.delete(listener) }
+    return () => {
+      this.#listeners.delete(listener)
+    }
   }
 }

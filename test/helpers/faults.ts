@@ -5,8 +5,19 @@ import type { LightMyRequestResponse } from 'fastify'
 
 export type Service = 'identity' | 'compute' | 'image'
 
-const NOVA_FAULTS = new Set(['badRequest', 'unauthorized', 'forbidden', 'itemNotFound', 'badMethod', 'conflictingRequest',
-  'overLimit', 'badMediaType', 'notImplemented', 'serviceUnavailable', 'computeFault'])
+const NOVA_FAULTS = new Set([
+  'badRequest',
+  'unauthorized',
+  'forbidden',
+  'itemNotFound',
+  'badMethod',
+  'conflictingRequest',
+  'overLimit',
+  'badMediaType',
+  'notImplemented',
+  'serviceUnavailable',
+  'computeFault',
+])
 
 /** Why `body` (already parsed) is not `service`'s fault for `status`; undefined when it is. */
 export function faultShapeProblem(service: Service, status: number, body: unknown): string | undefined {
@@ -21,7 +32,8 @@ export function faultShapeProblem(service: Service, status: number, body: unknow
   }
   if (service === 'identity') {
     if (Object.keys(b).join() !== 'error') return 'not a Keystone error'
-    if (b.error?.code !== status || typeof b.error?.title !== 'string' || typeof b.error?.message !== 'string') return 'Keystone error without code, title or message'
+    if (b.error?.code !== status || typeof b.error?.title !== 'string' || typeof b.error?.message !== 'string')
+      return 'Keystone error without code, title or message'
     return undefined
   }
   if (typeof b.message !== 'string' || typeof b.title !== 'string' || typeof b.code !== 'string' || !b.code.startsWith(`${status} `)) {
@@ -36,7 +48,11 @@ export function assertFault(service: Service, res: LightMyRequestResponse, statu
   if (status !== undefined) assert.equal(res.statusCode, status, where)
   else assert.ok(res.statusCode >= 400 && res.statusCode < 500, where)
   let body: unknown
-  try { body = res.json() } catch { assert.fail(`not JSON: ${where}`) }
+  try {
+    body = res.json()
+  } catch {
+    assert.fail(`not JSON: ${where}`)
+  }
   const problem = faultShapeProblem(service, res.statusCode, body)
   assert.equal(problem, undefined, `${problem}: ${where}`)
   const b = body as Record<string, any>

@@ -20,8 +20,11 @@ function gate(reason: string | false): string | false {
 
 /** Why QMP tests cannot run here, or false. */
 export function qemuSkipReason(): string | false {
-  return gate(has('qemu-system-x86_64', ['--version']) ? false
-    : 'qemu-system-x86_64 is not installed (apt-get install --no-install-recommends qemu-system-x86 qemu-utils)')
+  return gate(
+    has('qemu-system-x86_64', ['--version'])
+      ? false
+      : 'qemu-system-x86_64 is not installed (apt-get install --no-install-recommends qemu-system-x86 qemu-utils)',
+  )
 }
 
 /** Why real guest VMs cannot run here, or false. */
@@ -29,8 +32,13 @@ export function guestSkipReason(): string | false {
   const q = qemuSkipReason()
   if (q) return q
   const missing = [
-    ['qemu-img', ['--version']], ['genisoimage', ['--version']], ['mke2fs', ['-V']], ['cpio', ['--version']],
-  ].filter(([c, a]) => !has(c as string, a as string[])).map(([c]) => c)
+    ['qemu-img', ['--version']],
+    ['genisoimage', ['--version']],
+    ['mke2fs', ['-V']],
+    ['cpio', ['--version']],
+  ]
+    .filter(([c, a]) => !has(c as string, a as string[]))
+    .map(([c]) => c)
   const kernel = existsSync('/boot') && readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'))
   if (!kernel) missing.push('a kernel in /boot (linux-image-amd64)')
   if (!existsSync('/bin/busybox') || !existsSync('/usr/sbin/dropbear')) missing.push('busybox-static, dropbear-bin')

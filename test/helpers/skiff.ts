@@ -23,7 +23,11 @@ export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
   token(user: 'admin' | 'demo' | 'alt_demo' | 'reader_demo'): Promise<string>
   /** The id of a bootstrap image by name (`skiff-base`, `skiff-rescue`). */
   imageId(name: string): Promise<string>
-  compute(method: string, url: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>
+  compute(
+    method: string,
+    url: string,
+    opts?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<LightMyRequestResponse>
 }
 
 /** `opts.logger`: where the log goes (by default nowhere: `logLevel` is silent). */
@@ -49,7 +53,11 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
     dataDir,
     clock,
     async imageId(name) {
-      const res = await core.apps.image.inject({ method: 'GET', url: `/v2/images?name=${encodeURIComponent(name)}`, headers: { 'x-auth-token': await skiff.token('admin') } })
+      const res = await core.apps.image.inject({
+        method: 'GET',
+        url: `/v2/images?name=${encodeURIComponent(name)}`,
+        headers: { 'x-auth-token': await skiff.token('admin') },
+      })
       const id = res.json().images[0]?.id as string | undefined
       if (!id) throw new Error(`no image named ${name}: ${res.body}`)
       return id
@@ -58,9 +66,17 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
       const cached = tokens.get(user)
       if (cached) return cached
       const res = await core.apps.identity.inject({
-        method: 'POST', url: '/v3/auth/tokens',
-        payload: { auth: { identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password: core.passwords[user] } } },
-          scope: { project: { name: user === 'reader_demo' ? 'demo' : user, domain: { name: 'Default' } } } } },
+        method: 'POST',
+        url: '/v3/auth/tokens',
+        payload: {
+          auth: {
+            identity: {
+              methods: ['password'],
+              password: { user: { name: user, domain: { name: 'Default' }, password: core.passwords[user] } },
+            },
+            scope: { project: { name: user === 'reader_demo' ? 'demo' : user, domain: { name: 'Default' } } },
+          },
+        },
       })
       if (res.statusCode !== 201) throw new Error(`token for ${user}: ${res.statusCode} ${res.body}`)
       const token = String(res.headers['x-subject-token'])
@@ -70,7 +86,12 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
     async compute(method, url, opts = {}) {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) }
       if (opts.token) headers['x-auth-token'] = opts.token
-      return core.apps.compute.inject({ method: method as 'GET', url, headers, ...(opts.body !== undefined ? { payload: opts.body as object } : {}) })
+      return core.apps.compute.inject({
+        method: method as 'GET',
+        url,
+        headers,
+        ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
+      })
     },
     async close() {
       await core.close()
@@ -94,17 +115,24 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 
 /** Wait until a server's status is `status` with no task running (as tempest waits). */
 export async function waitForStatus(skiff: TestSkiff, token: string, id: string, status: string, timeoutMs = 5000) {
-  return waitFor(`server ${id} to be ${status}`, async () => {
-    const res = await skiff.compute('GET', `/v2.1/servers/${id}`, { token })
-    if (res.statusCode !== 200) return undefined
-    const s = res.json().server
-    return s.status === status && s['OS-EXT-STS:task_state'] === null ? s : undefined
-  }, timeoutMs)
+  return waitFor(
+    `server ${id} to be ${status}`,
+    async () => {
+      const res = await skiff.compute('GET', `/v2.1/servers/${id}`, { token })
+      if (res.statusCode !== 200) return undefined
+      const s = res.json().server
+      return s.status === status && s['OS-EXT-STS:task_state'] === null ? s : undefined
+    },
+    timeoutMs,
+  )
 }
 
 /** A server created through the API by `token`'s user, once it is ACTIVE. */
 export async function activeServer(skiff: TestSkiff, token: string, name = 'test', extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await skiff.compute('POST', '/v2.1/servers', { token, body: { server: { name, imageRef: await skiff.imageId('skiff-base'), flavorRef: '1', ...extra } } })
+  const res = await skiff.compute('POST', '/v2.1/servers', {
+    token,
+    body: { server: { name, imageRef: await skiff.imageId('skiff-base'), flavorRef: '1', ...extra } },
+  })
   if (res.statusCode !== 202) throw new Error(`create: ${res.statusCode} ${res.body}`)
   const id = res.json().server.id as string
   await waitForStatus(skiff, token, id, 'ACTIVE')

@@ -31,13 +31,26 @@ test('add, list in order, remove and clear move the version; taking a use does n
   const a = await repo.add({ operation: 'rescue.boot', serverId: 'ABC', error: 'boom', count: 2 })
   const b = await repo.add({ operation: 'spawn', delayMs: 5, hang: false })
   assert.equal(a.serverId, 'abc', 'server ids are matched in lower case')
-  assert.deepEqual((await repo.list()).map((f) => f.id), [a.id, b.id])
+  assert.deepEqual(
+    (await repo.list()).map((f) => f.id),
+    [a.id, b.id],
+  )
   assert.ok((await repo.version()) > v0)
   const v1 = await repo.version()
-  assert.deepEqual((await repo.take([a.id, b.id])).map((f) => [f.id, f.count]), [[a.id, 1], [b.id, undefined]])
+  assert.deepEqual(
+    (await repo.take([a.id, b.id])).map((f) => [f.id, f.count]),
+    [
+      [a.id, 1],
+      [b.id, undefined],
+    ],
+  )
   assert.equal(await repo.version(), v1)
   assert.equal((await repo.take([a.id])).length, 1)
-  assert.deepEqual((await repo.list()).map((f) => f.id), [b.id], 'a rule used up is gone')
+  assert.deepEqual(
+    (await repo.list()).map((f) => f.id),
+    [b.id],
+    'a rule used up is gone',
+  )
   assert.deepEqual(await repo.take([a.id]), [])
   assert.equal(await repo.remove(b.id), true)
   assert.equal(await repo.remove(b.id), false)
@@ -59,8 +72,12 @@ test('a driver applies a rule created elsewhere to its next operation, and lists
   const repo = new FaultRulesRepo(store.db, systemClock)
   let lists = 0
   const counting = Object.assign(Object.create(repo) as FaultRulesRepo, {
-    version: () => repo.version(), take: (ids: string[]) => repo.take(ids),
-    list: () => { lists++; return repo.list() },
+    version: () => repo.version(),
+    take: (ids: string[]) => repo.take(ids),
+    list: () => {
+      lists++
+      return repo.list()
+    },
   })
   const driver = new SimulatedDriver({ delayMs: 0, faults: counting })
   try {

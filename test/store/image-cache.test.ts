@@ -38,9 +38,13 @@ function countingStore(): { store: ImageStore; reads: () => number } {
   return {
     reads: () => reads,
     store: {
-      kind: inner.kind, locksUploads: inner.locksUploads,
+      kind: inner.kind,
+      locksUploads: inner.locksUploads,
       put: (id, data, publish) => inner.put(id, data, publish),
-      get: (id, size) => { reads++; return inner.get(id, size) },
+      get: (id, size) => {
+        reads++
+        return inner.get(id, size)
+      },
       delete: (id) => inner.delete(id),
       localPath: () => undefined,
       recover: () => inner.recover(),
@@ -48,11 +52,15 @@ function countingStore(): { store: ImageStore; reads: () => number } {
   }
 }
 
-test('the cache fills once, from the store, under the image\'s sha512; private file modes', async () => {
+test("the cache fills once, from the store, under the image's sha512; private file modes", async () => {
   const { store: imageStore, reads } = countingStore()
   const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, imageStore)
   const data = randomBytes(2 * CHUNK_BYTES + 5)
-  const row = await images.upload(admin, (await images.create(admin, { name: 'disk', disk_format: 'qcow2', container_format: 'bare' })).id, [data])
+  const row = await images.upload(
+    admin,
+    (await images.create(admin, { name: 'disk', disk_format: 'qcow2', container_format: 'bare' })).id,
+    [data],
+  )
   const cacheDir = path.join(dir, 'agent-a', 'image-cache')
   const cache = new ImageCache(cacheDir, imageStore)
   // Three boots at once, then one later: one read of the store.
@@ -67,26 +75,37 @@ test('the cache fills once, from the store, under the image\'s sha512; private f
   assert.deepEqual(await readdir(cacheDir), [path.basename(files[0]!)], 'no temp file left')
 
   // Another agent's cache (another data dir) fetching at the same time gets the same bytes.
-  const [b, c] = await Promise.all([new ImageCache(path.join(dir, 'agent-b'), imageStore).fileOf(row), new ImageCache(path.join(dir, 'agent-b'), imageStore).fileOf(row)])
+  const [b, c] = await Promise.all([
+    new ImageCache(path.join(dir, 'agent-b'), imageStore).fileOf(row),
+    new ImageCache(path.join(dir, 'agent-b'), imageStore).fileOf(row),
+  ])
   assert.equal(b, c)
   assert.ok((await readFile(b)).equals(data))
 })
 
-test('data that does not match the image\'s checksums is refused and not kept', async () => {
+test("data that does not match the image's checksums is refused and not kept", async () => {
   const imageStore = new DatabaseImageStore(store.db)
   const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, imageStore)
-  const row = await images.upload(admin, (await images.create(admin, { name: 'disk', disk_format: 'raw', container_format: 'bare' })).id, [randomBytes(1000)])
+  const row = await images.upload(admin, (await images.create(admin, { name: 'disk', disk_format: 'raw', container_format: 'bare' })).id, [
+    randomBytes(1000),
+  ])
   // The stored bytes changed under the record (a corrupted row): the cache must not take them.
-  await store.db.updateTable('image_chunks').set({ data: randomBytes(1000) }).where('image_id', '=', row.id).execute()
+  await store.db
+    .updateTable('image_chunks')
+    .set({ data: randomBytes(1000) })
+    .where('image_id', '=', row.id)
+    .execute()
   const cacheDir = path.join(dir, 'agent-c')
   await assert.rejects(new ImageCache(cacheDir, imageStore).fileOf(row), /does not match its checksum, os_hash_value/)
   assert.deepEqual(await readdir(cacheDir), [])
 })
 
-test('with the file store, the image\'s own file is used in place', async () => {
+test("with the file store, the image's own file is used in place", async () => {
   const imagesDir = path.join(dir, 'images')
   const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, new FileImageStore(imagesDir))
-  const row = await images.upload(admin, (await images.create(admin, { name: 'disk', disk_format: 'raw', container_format: 'bare' })).id, [Buffer.from('disk')])
+  const row = await images.upload(admin, (await images.create(admin, { name: 'disk', disk_format: 'raw', container_format: 'bare' })).id, [
+    Buffer.from('disk'),
+  ])
   const cacheDir = path.join(dir, 'agent-d')
   assert.equal(await new ImageCache(cacheDir, images.store).fileOf(row), path.join(imagesDir, row.id))
   await assert.rejects(stat(cacheDir), { code: 'ENOENT' })

@@ -34,7 +34,10 @@ after(async () => {
 })
 
 /** `data` in pieces of awkward sizes (never aligned on a chunk), as a request stream arrives. */
-async function* pieces(data: Buffer, opts: { failAfter?: number; waitAt?: { bytes: number; until: Promise<void>; reached: () => void } } = {}) {
+async function* pieces(
+  data: Buffer,
+  opts: { failAfter?: number; waitAt?: { bytes: number; until: Promise<void>; reached: () => void } } = {},
+) {
   let off = 0
   let n = 0
   while (off < data.length) {
@@ -61,7 +64,15 @@ async function bytesOf(s: ImageStore, id: string, size: number): Promise<Buffer 
 }
 
 const chunkRows = async (id: string) =>
-  Number((await store.db.selectFrom('image_chunks').select((eb) => eb.fn.countAll().as('n')).where('image_id', '=', id).executeTakeFirstOrThrow()).n)
+  Number(
+    (
+      await store.db
+        .selectFrom('image_chunks')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('image_id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).n,
+  )
 
 for (const kind of ['file', 'database'] as const) {
   describe(`the ${kind} store`, () => {
@@ -73,7 +84,7 @@ for (const kind of ['file', 'database'] as const) {
     })
     const newImage = async () => (await images.create(admin, { name: 'img', disk_format: 'raw', container_format: 'bare' })).id
 
-    test('an image of several chunks comes back byte for byte, with Glance\'s size and checksums; delete removes the data', async () => {
+    test("an image of several chunks comes back byte for byte, with Glance's size and checksums; delete removes the data", async () => {
       const data = randomBytes(2 * CHUNK_BYTES + 12_345)
       const id = await newImage()
       const row = await images.upload(admin, id, pieces(data))
@@ -109,7 +120,11 @@ for (const kind of ['file', 'database'] as const) {
       assert.equal(row?.status, 'queued')
       assert.equal(await images.download(admin, id), null, 'no data (Glance answers 204)')
       if (kind === 'database') assert.equal(await chunkRows(id), 0, 'the chunks written went with the transaction')
-      else assert.deepEqual((await readdir(path.join(dir, 'images'))).filter((n) => n.includes(id)), [])
+      else
+        assert.deepEqual(
+          (await readdir(path.join(dir, 'images'))).filter((n) => n.includes(id)),
+          [],
+        )
       const again = await images.upload(admin, id, pieces(data))
       assert.equal(again.status, 'active')
       assert.ok((await bytesOf(imageStore, id, data.length))?.equals(data))
@@ -117,7 +132,8 @@ for (const kind of ['file', 'database'] as const) {
 
     test('two uploads of one image at once: one wins, the other is refused with 409; two images at once both arrive', async () => {
       const id = await newImage()
-      const a = randomBytes(CHUNK_BYTES + 1), b = randomBytes(CHUNK_BYTES + 2)
+      const a = randomBytes(CHUNK_BYTES + 1),
+        b = randomBytes(CHUNK_BYTES + 2)
       const results = await Promise.allSettled([images.upload(admin, id, pieces(a)), images.upload(admin, id, pieces(b))])
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1)
       const lost = results.find((r) => r.status === 'rejected')
@@ -135,9 +151,13 @@ for (const kind of ['file', 'database'] as const) {
     test('an image deleted while its data arrives keeps no data', async () => {
       const id = await newImage()
       let reached!: () => void
-      const atHalf = new Promise<void>((r) => { reached = r })
+      const atHalf = new Promise<void>((r) => {
+        reached = r
+      })
       let release!: () => void
-      const until = new Promise<void>((r) => { release = r })
+      const until = new Promise<void>((r) => {
+        release = r
+      })
       const data = randomBytes(CHUNK_BYTES * 2)
       const upload = images.upload(admin, id, pieces(data, { waitAt: { bytes: CHUNK_BYTES + 1, until, reached } }))
       await atHalf
@@ -159,8 +179,14 @@ test('the database store takes in, at start, the files of active images a file s
   const legacyDir = path.join(dir, 'legacy')
   const files = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, new FileImageStore(legacyDir))
   const data = randomBytes(CHUNK_BYTES + 77)
-  const kept = await files.upload(admin, (await files.create(admin, { name: 'old', disk_format: 'raw', container_format: 'bare' })).id, pieces(data))
-  const bad = await files.upload(admin, (await files.create(admin, { name: 'bad', disk_format: 'raw', container_format: 'bare' })).id, [Buffer.from('abc')])
+  const kept = await files.upload(
+    admin,
+    (await files.create(admin, { name: 'old', disk_format: 'raw', container_format: 'bare' })).id,
+    pieces(data),
+  )
+  const bad = await files.upload(admin, (await files.create(admin, { name: 'bad', disk_format: 'raw', container_format: 'bare' })).id, [
+    Buffer.from('abc'),
+  ])
   await writeFile(path.join(legacyDir, bad.id), 'abd')
   const dbStore = new DatabaseImageStore(store.db, { legacyDir })
   const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, dbStore)
@@ -175,43 +201,53 @@ test('the database store takes in, at start, the files of active images a file s
 test('more uploads to the database at once than it takes: the others wait their turn, all arrive', async () => {
   const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, new DatabaseImageStore(store.db))
   const datas = Array.from({ length: 9 }, (_, i) => randomBytes(CHUNK_BYTES / 2 + i))
-  const ids = await Promise.all(datas.map(async () => (await images.create(admin, { name: 'many', disk_format: 'raw', container_format: 'bare' })).id))
+  const ids = await Promise.all(
+    datas.map(async () => (await images.create(admin, { name: 'many', disk_format: 'raw', container_format: 'bare' })).id),
+  )
   await Promise.all(ids.map((id, i) => images.upload(admin, id, pieces(datas[i]!))))
   for (const [i, id] of ids.entries()) assert.ok((await bytesOf(new DatabaseImageStore(store.db), id, datas[i]!.length))?.equals(datas[i]!))
 })
 
-describe('the database store on PostgreSQL, shared by processes', { skip: harnessDialect() === 'postgres' ? false : 'needs PostgreSQL' }, () => {
-  test('an upload under way is `saving` with nothing readable from elsewhere; another process\'s start leaves it alone; a dead one\'s is requeued', async () => {
-    const other = await openStore(database.url) // another process: its own pool
-    try {
-      const mine = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, new DatabaseImageStore(store.db))
-      const theirs = new ImageService(new ImagesRepo(other.db, systemClock), systemClock, new DatabaseImageStore(other.db))
-      const id = (await mine.create(admin, { name: 'big', disk_format: 'raw', container_format: 'bare' })).id
-      let reached!: () => void
-      const atHalf = new Promise<void>((r) => { reached = r })
-      let release!: () => void
-      const until = new Promise<void>((r) => { release = r })
-      const data = randomBytes(CHUNK_BYTES * 3)
-      const upload = mine.upload(admin, id, pieces(data, { waitAt: { bytes: 2 * CHUNK_BYTES + 1, until, reached } }))
-      await atHalf
-      assert.equal((await theirs.find(id))?.status, 'saving')
-      assert.equal(await theirs.download(admin, id), null)
-      assert.equal(await new DatabaseImageStore(other.db).get(id, data.length), undefined, 'no committed chunk')
+describe(
+  'the database store on PostgreSQL, shared by processes',
+  { skip: harnessDialect() === 'postgres' ? false : 'needs PostgreSQL' },
+  () => {
+    test("an upload under way is `saving` with nothing readable from elsewhere; another process's start leaves it alone; a dead one's is requeued", async () => {
+      const other = await openStore(database.url) // another process: its own pool
+      try {
+        const mine = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, new DatabaseImageStore(store.db))
+        const theirs = new ImageService(new ImagesRepo(other.db, systemClock), systemClock, new DatabaseImageStore(other.db))
+        const id = (await mine.create(admin, { name: 'big', disk_format: 'raw', container_format: 'bare' })).id
+        let reached!: () => void
+        const atHalf = new Promise<void>((r) => {
+          reached = r
+        })
+        let release!: () => void
+        const until = new Promise<void>((r) => {
+          release = r
+        })
+        const data = randomBytes(CHUNK_BYTES * 3)
+        const upload = mine.upload(admin, id, pieces(data, { waitAt: { bytes: 2 * CHUNK_BYTES + 1, until, reached } }))
+        await atHalf
+        assert.equal((await theirs.find(id))?.status, 'saving')
+        assert.equal(await theirs.download(admin, id), null)
+        assert.equal(await new DatabaseImageStore(other.db).get(id, data.length), undefined, 'no committed chunk')
 
-      // A `saving` image whose upload died with its process (no lock held): requeued at the other's start.
-      const dead = (await mine.create(admin, { name: 'dead', disk_format: 'raw', container_format: 'bare' })).id
-      await other.db.updateTable('images').set({ status: 'saving' }).where('id', '=', dead).execute()
-      await theirs.recoverInterruptedUploads()
-      assert.equal((await theirs.find(dead))?.status, 'queued')
-      assert.equal((await theirs.find(id))?.status, 'saving', 'the live upload keeps its status')
+        // A `saving` image whose upload died with its process (no lock held): requeued at the other's start.
+        const dead = (await mine.create(admin, { name: 'dead', disk_format: 'raw', container_format: 'bare' })).id
+        await other.db.updateTable('images').set({ status: 'saving' }).where('id', '=', dead).execute()
+        await theirs.recoverInterruptedUploads()
+        assert.equal((await theirs.find(dead))?.status, 'queued')
+        assert.equal((await theirs.find(id))?.status, 'saving', 'the live upload keeps its status')
 
-      release()
-      assert.equal((await upload).status, 'active')
-      const got = await theirs.download(admin, id)
-      assert.ok(got)
-      assert.ok((await buffer(got.stream)).equals(data), 'the same bytes through the other process')
-    } finally {
-      await other.close()
-    }
-  })
-})
+        release()
+        assert.equal((await upload).status, 'active')
+        const got = await theirs.download(admin, id)
+        assert.ok(got)
+        assert.ok((await buffer(got.stream)).equals(data), 'the same bytes through the other process')
+      } finally {
+        await other.close()
+      }
+    })
+  },
+)

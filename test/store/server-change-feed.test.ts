@@ -18,7 +18,10 @@ before(async () => {
   const demo = await skiff.token('demo')
   const images = await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=skiff-base', headers: { 'x-auth-token': demo } })
   for (const name of ['feed-a', 'feed-b', 'feed-c']) {
-    const res = await skiff.compute('POST', '/v2.1/servers', { token: demo, body: { server: { name, imageRef: images.json().images[0].id, flavorRef: '1' } } })
+    const res = await skiff.compute('POST', '/v2.1/servers', {
+      token: demo,
+      body: { server: { name, imageRef: images.json().images[0].id, flavorRef: '1' } },
+    })
     assert.equal(res.statusCode, 202, res.body)
     ids.push(res.json().server.id)
   }
@@ -27,13 +30,29 @@ before(async () => {
 after(() => skiff.close())
 // Each test writes timestamps in the future; put them back in the past so that they do not
 // show up as fresh changes in the next test's feed.
-beforeEach(() => skiff.store.db.updateTable('servers').set({ updated_at: new Date(Date.now() - 600_000).toISOString() }).execute())
+beforeEach(() =>
+  skiff.store.db
+    .updateTable('servers')
+    .set({ updated_at: new Date(Date.now() - 600_000).toISOString() })
+    .execute(),
+)
 
-const feed = (lookbackMs: number) => new ServerChangeFeed({ servers: new ServersRepo(skiff.store.db, systemClock), clock: systemClock, logger: pino({ level: 'silent' }), intervalMs: 5, lookbackMs })
+const feed = (lookbackMs: number) =>
+  new ServerChangeFeed({
+    servers: new ServersRepo(skiff.store.db, systemClock),
+    clock: systemClock,
+    logger: pino({ level: 'silent' }),
+    intervalMs: 5,
+    lookbackMs,
+  })
 
 /** Write a server row as another process would: any updated_at, no API in between. */
 const write = (id: string, updatedAt: string, set: Partial<ServerRow> = {}) =>
-  skiff.store.db.updateTable('servers').set({ ...set, updated_at: updatedAt }).where('id', '=', id).execute()
+  skiff.store.db
+    .updateTable('servers')
+    .set({ ...set, updated_at: updatedAt })
+    .where('id', '=', id)
+    .execute()
 
 function collect(f: ServerChangeFeed, watch: ServerWatch) {
   const rows: ServerRow[] = []
@@ -58,7 +77,10 @@ test('rows written in the same millisecond as the newest one seen are not lost; 
   // Each version once: the rows read again on every tick are dropped.
   await write(b, new Date(Date.parse(t) + 1).toISOString(), { name: 'b2' })
   await all.seen('b later', (r) => r.id === b && r.name === 'b2')
-  assert.deepEqual(all.rows.map((r) => r.name), ['a1', 'b1', 'a2', 'b2'])
+  assert.deepEqual(
+    all.rows.map((r) => r.name),
+    ['a1', 'b1', 'a2', 'b2'],
+  )
   f.close()
 })
 
@@ -75,7 +97,9 @@ test('a row committed late, behind the newest one seen, is delivered within the 
 
 test('subscribers get only what they watch; a failing listener does not stop the others', async () => {
   const f = feed(0)
-  f.subscribe({ allProjects: true }, () => { throw new Error('a broken listener') })
+  f.subscribe({ allProjects: true }, () => {
+    throw new Error('a broken listener')
+  })
   const one = collect(f, { serverId: ids[2]! })
   const mine = collect(f, { projectId: project })
   const others = collect(f, { projectId: 'another-project' })
@@ -84,8 +108,14 @@ test('subscribers get only what they watch; a failing listener does not stop the
   await write(ids[2]!, new Date(t + 1).toISOString(), { name: 'x2' })
   await mine.seen('x2 in the project', (r) => r.name === 'x2')
   await one.seen('x2 for its watcher', (r) => r.name === 'x2')
-  assert.deepEqual(one.rows.map((r) => r.name), ['x2'])
-  assert.deepEqual(mine.rows.map((r) => r.name), ['x0', 'x2'])
+  assert.deepEqual(
+    one.rows.map((r) => r.name),
+    ['x2'],
+  )
+  assert.deepEqual(
+    mine.rows.map((r) => r.name),
+    ['x0', 'x2'],
+  )
   assert.deepEqual(others.rows, [])
   f.close()
 })

@@ -50,7 +50,11 @@ test('many claimers at once never take the same task', async () => {
   const seen = claimed.map((t) => t.id)
   assert.equal(new Set(seen).size, seen.length, 'a task was claimed twice')
   // Whatever a claimer missed (it lost a race) is still there for the next claim.
-  for (;;) { const t = await queue.claim('h3', 60_000); if (!t) break; seen.push(t.id) }
+  for (;;) {
+    const t = await queue.claim('h3', 60_000)
+    if (!t) break
+    seen.push(t.id)
+  }
   assert.deepEqual(new Set(seen), ids)
   await store.db.deleteFrom('tasks').execute()
 })
@@ -89,7 +93,9 @@ test('an enqueue is heard by listeners (on PostgreSQL, through NOTIFY, by anothe
   const heard: string[] = []
   const unlisten = await other.onNotify((host) => heard.push(host))
   try {
-    await store.db.transaction().execute(async (trx) => { await queue.enqueue(trx, { kind: 'k', subjectId: 'n1', host: 'h6', payload: {}, requestId: 'r' }) })
+    await store.db.transaction().execute(async (trx) => {
+      await queue.enqueue(trx, { kind: 'k', subjectId: 'n1', host: 'h6', payload: {}, requestId: 'r' })
+    })
     queue.notify('h6') // in process, as the API does after its commit
     const hear = async (host: string) => {
       const deadline = Date.now() + 5000
@@ -101,13 +107,21 @@ test('an enqueue is heard by listeners (on PostgreSQL, through NOTIFY, by anothe
       // A rolled-back enqueue notifies nobody. A listener gets notifications in commit order: once
       // it has heard an enqueue committed after the rollback, it would have heard the rolled-back one.
       heard.length = 0
+      await store.db
+        .transaction()
+        .execute(async (trx) => {
+          await queue.enqueue(trx, { kind: 'k', subjectId: 'n2', host: 'h7', payload: {}, requestId: 'r' })
+          throw new Error('roll back')
+        })
+        .catch(() => {})
       await store.db.transaction().execute(async (trx) => {
-        await queue.enqueue(trx, { kind: 'k', subjectId: 'n2', host: 'h7', payload: {}, requestId: 'r' })
-        throw new Error('roll back')
-      }).catch(() => {})
-      await store.db.transaction().execute(async (trx) => { await queue.enqueue(trx, { kind: 'k', subjectId: 'n3', host: 'h8', payload: {}, requestId: 'r' }) })
+        await queue.enqueue(trx, { kind: 'k', subjectId: 'n3', host: 'h8', payload: {}, requestId: 'r' })
+      })
       await hear('h8')
-      assert.deepEqual(heard.filter((h) => h === 'h7'), [])
+      assert.deepEqual(
+        heard.filter((h) => h === 'h7'),
+        [],
+      )
     }
   } finally {
     await unlisten()

@@ -21,7 +21,10 @@ test('the database defaults to a SQLite file in the data dir', () => {
 })
 
 test('bad values are refused with the option named', () => {
-  assert.throws(() => loadConfig({}, { SKIFF_COMPUTE_PORT: 'eighty' }), (e: Error) => e instanceof ConfigError && /--compute-port/.test(e.message))
+  assert.throws(
+    () => loadConfig({}, { SKIFF_COMPUTE_PORT: 'eighty' }),
+    (e: Error) => e instanceof ConfigError && /--compute-port/.test(e.message),
+  )
   assert.throws(() => loadConfig({ agent: 'maybe' }, {}), ConfigError)
   assert.throws(() => loadConfig({ driver: 'xen' }, {}), /unknown driver 'xen'/)
 })
@@ -43,14 +46,21 @@ test("the README's configuration table lists every option and its variable", () 
 
 test('values that would fail after a listener is up are refused by loadConfig, naming the option', () => {
   const refused = (flags: Record<string, unknown>, env: NodeJS.ProcessEnv, message: RegExp) =>
-    assert.throws(() => loadConfig(flags, env), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify({ flags, env }))
+    assert.throws(
+      () => loadConfig(flags, env),
+      (e: Error) => e instanceof ConfigError && message.test(e.message),
+      JSON.stringify({ flags, env }),
+    )
   refused({ computePort: '99999' }, {}, /^--compute-port expects an integer from 0 to 65535, got '99999'$/)
   refused({}, { SKIFF_IDENTITY_PORT: '65536' }, /--identity-port/)
   refused({ logLevel: 'loud' }, {}, /^--log-level expects fatal, error, warn, info, debug, trace or silent, got 'loud'$/)
   refused({ databaseUrl: 'mysql://db/skiff' }, {}, /^--database-url expects sqlite:PATH/)
   refused({ databaseUrl: 'sqlite:' }, {}, /--database-url/)
   // The password of a URL never reaches a message.
-  assert.throws(() => loadConfig({ databaseUrl: 'mysql://u:s3cret@db/skiff' }, {}), (e: Error) => /u:\*\*\*@db/.test(e.message) && !e.message.includes('s3cret'))
+  assert.throws(
+    () => loadConfig({ databaseUrl: 'mysql://u:s3cret@db/skiff' }, {}),
+    (e: Error) => /u:\*\*\*@db/.test(e.message) && !e.message.includes('s3cret'),
+  )
   // Node fires a timer longer than 2^31-1 ms after 1 ms.
   refused({ keepAliveTimeoutMs: String(2 ** 31) }, {}, /--keep-alive-timeout expects an integer from 0 to 2147483647/)
   refused({ taskLeaseSeconds: '3000000' }, {}, /--task-lease/)

@@ -36,7 +36,10 @@ function arrows(from: RegExp, to: RegExp): string[] {
 
 test('the parser sees the imports (a check that finds nothing must be able to find something)', () => {
   const main = graph.find((f) => f.file === 'main.ts')
-  assert.ok(main && main.imports.includes('compute/server-worker.ts') && main.imports.includes('store/db.ts'), JSON.stringify(main?.imports))
+  assert.ok(
+    main && main.imports.includes('compute/server-worker.ts') && main.imports.includes('store/db.ts'),
+    JSON.stringify(main?.imports),
+  )
   assert.ok(arrows(/^compute\//, /^drivers\//).length > 0)
 })
 
@@ -57,8 +60,12 @@ test('route files never import the store', () => {
 // SQL lives in store/'s repositories; the task queue and the host registry keep theirs in their
 // own files on purpose (the whole queue is SQL one can read in one file).
 test('only store/, tasks/queue.ts and tasks/hosts.ts import kysely', () => {
-  const users = sourceFiles(SRC).filter((f) => /^\s*import\s[^'"]*?\sfrom\s+['"]kysely['"]/ms.test(readFileSync(f, 'utf8')))
+  const users = sourceFiles(SRC)
+    .filter((f) => /^\s*import\s[^'"]*?\sfrom\s+['"]kysely['"]/ms.test(readFileSync(f, 'utf8')))
     .map((f) => path.relative(SRC, f))
   assert.ok(users.includes('store/db.ts'), 'the check finds kysely where it is')
-  assert.deepEqual(users.filter((f) => !f.startsWith('store/') && f !== 'tasks/queue.ts' && f !== 'tasks/hosts.ts'), [])
+  assert.deepEqual(
+    users.filter((f) => !f.startsWith('store/') && f !== 'tasks/queue.ts' && f !== 'tasks/hosts.ts'),
+    [],
+  )
 })

@@ -4,9 +4,18 @@ import { buildQemuArgs, KERNEL_CMDLINE, optValue, vmFiles } from '../../src/driv
 import { metaData } from '../../src/drivers/qemu/config-drive.ts'
 
 const base = {
-  dir: '/var/lib/skiff/qemu/s1', name: 'skiff-s1', accel: 'tcg' as const, vcpus: 1, memMb: 512,
-  kernel: '/g/vmlinuz', initrd: '/g/initrd.img', sshPort: 22201,
-  disks: [{ id: 'vda', file: '/var/lib/skiff/qemu/s1/disk.qcow2', format: 'qcow2' as const }, { id: 'config-2', file: '/var/lib/skiff/qemu/s1/config.iso', format: 'raw' as const, readOnly: true }],
+  dir: '/var/lib/skiff/qemu/s1',
+  name: 'skiff-s1',
+  accel: 'tcg' as const,
+  vcpus: 1,
+  memMb: 512,
+  kernel: '/g/vmlinuz',
+  initrd: '/g/initrd.img',
+  sshPort: 22201,
+  disks: [
+    { id: 'vda', file: '/var/lib/skiff/qemu/s1/disk.qcow2', format: 'qcow2' as const },
+    { id: 'config-2', file: '/var/lib/skiff/qemu/s1/config.iso', format: 'raw' as const, readOnly: true },
+  ],
 }
 const after = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag)
 
@@ -15,7 +24,10 @@ test('a server VM: direct kernel boot, disks in order, loopback-only SSH forward
   assert.deepEqual(after(a, '-accel'), ['tcg'])
   assert.deepEqual(after(a, '-append'), [KERNEL_CMDLINE])
   assert.match(KERNEL_CMDLINE, /root=\/dev\/vda /)
-  assert.deepEqual(after(a, '-device').filter((d) => d.startsWith('virtio-blk')), ['virtio-blk-pci,drive=vda,serial=vda', 'virtio-blk-pci,drive=config-2,serial=config-2'])
+  assert.deepEqual(
+    after(a, '-device').filter((d) => d.startsWith('virtio-blk')),
+    ['virtio-blk-pci,drive=vda,serial=vda', 'virtio-blk-pci,drive=config-2,serial=config-2'],
+  )
   assert.deepEqual(after(a, '-drive'), [
     'file=/var/lib/skiff/qemu/s1/disk.qcow2,if=none,id=vda,format=qcow2,discard=unmap',
     'file=/var/lib/skiff/qemu/s1/config.iso,if=none,id=config-2,format=raw,readonly=on',
@@ -24,7 +36,9 @@ test('a server VM: direct kernel boot, disks in order, loopback-only SSH forward
   assert.deepEqual(after(a, '-qmp'), [`unix:${vmFiles(base.dir).qmp},server=on,wait=off`])
   assert.deepEqual(after(a, '-pidfile'), [vmFiles(base.dir).pid])
   assert.ok(a.includes('-daemonize') && a.includes('-nodefaults'))
-  assert.deepEqual(after(a, '-chardev'), [`socket,id=ser0,path=${vmFiles(base.dir).serial},server=on,wait=off,logfile=${vmFiles(base.dir).console},logappend=on`])
+  assert.deepEqual(after(a, '-chardev'), [
+    `socket,id=ser0,path=${vmFiles(base.dir).serial},server=on,wait=off,logfile=${vmFiles(base.dir).console},logappend=on`,
+  ])
 })
 
 test('confined: seccomp without obsolete or resource-control calls; no root once started', () => {
@@ -34,10 +48,19 @@ test('confined: seccomp without obsolete or resource-control calls; no root once
 })
 
 test('rescue: the rescue disk first, the server disk second; kvm uses the host CPU', () => {
-  const a = buildQemuArgs({ ...base, accel: 'kvm', disks: [
-    { id: 'vda', file: '/q/s1/rescue/disk.qcow2', format: 'qcow2' }, { id: 'vdb', file: '/q/s1/disk.qcow2', format: 'qcow2' },
-    { id: 'config-2', file: '/q/s1/rescue/config.iso', format: 'raw', readOnly: true }] })
-  assert.deepEqual(after(a, '-drive').map((d) => d.split(',')[0]), ['file=/q/s1/rescue/disk.qcow2', 'file=/q/s1/disk.qcow2', 'file=/q/s1/rescue/config.iso'])
+  const a = buildQemuArgs({
+    ...base,
+    accel: 'kvm',
+    disks: [
+      { id: 'vda', file: '/q/s1/rescue/disk.qcow2', format: 'qcow2' },
+      { id: 'vdb', file: '/q/s1/disk.qcow2', format: 'qcow2' },
+      { id: 'config-2', file: '/q/s1/rescue/config.iso', format: 'raw', readOnly: true },
+    ],
+  })
+  assert.deepEqual(
+    after(a, '-drive').map((d) => d.split(',')[0]),
+    ['file=/q/s1/rescue/disk.qcow2', 'file=/q/s1/disk.qcow2', 'file=/q/s1/rescue/config.iso'],
+  )
   assert.deepEqual(after(a, '-accel'), ['kvm'])
   assert.deepEqual(after(a, '-cpu'), ['host'])
 })
@@ -52,7 +75,15 @@ test('commas in paths are doubled; bad ports and relative dirs are refused', () 
 
 test('config drive metadata is JSON, one key per line, keys under public_keys', () => {
   const text = metaData({ uuid: 'u1', name: 'n', hostname: 'h', adminPass: 'p"w', publicKeys: ['ssh-ed25519 AAAA a@b'] })
-  assert.deepEqual(JSON.parse(text), { uuid: 'u1', name: 'n', hostname: 'h', launch_index: 0, availability_zone: 'nova', admin_pass: 'p"w', public_keys: { 'key-0': 'ssh-ed25519 AAAA a@b' } })
+  assert.deepEqual(JSON.parse(text), {
+    uuid: 'u1',
+    name: 'n',
+    hostname: 'h',
+    launch_index: 0,
+    availability_zone: 'nova',
+    admin_pass: 'p"w',
+    public_keys: { 'key-0': 'ssh-ed25519 AAAA a@b' },
+  })
   assert.ok(text.split('\n').some((l) => l.trim() === '"admin_pass": "p\\"w",'))
   assert.deepEqual(JSON.parse(metaData({ uuid: 'u', name: 'n', hostname: 'h' })).public_keys, {})
 })

@@ -14,19 +14,37 @@ const message = (action: string, body: Record<string, unknown>) => {
 
 // Word for word what real Nova answered (anchors/nova/BEHAVIOUR.md §4).
 test('rescue validation messages match Nova', () => {
-  assert.equal(message('rescue', { rescue: 'none' }), "Invalid input for field/attribute rescue. Value: none. 'none' is not of type 'object', 'null'")
+  assert.equal(
+    message('rescue', { rescue: 'none' }),
+    "Invalid input for field/attribute rescue. Value: none. 'none' is not of type 'object', 'null'",
+  )
   assert.equal(message('rescue', { rescue: '' }), "Invalid input for field/attribute rescue. Value: . '' is not of type 'object', 'null'")
-  assert.equal(message('rescue', { rescue: true }), "Invalid input for field/attribute rescue. Value: True. True is not of type 'object', 'null'")
-  assert.equal(message('rescue', { rescue: { foo: 'bar' } }), "Invalid input for field/attribute rescue. Value: {'foo': 'bar'}. Additional properties are not allowed ('foo' was unexpected)")
-  assert.equal(message('rescue', { rescue: { adminPass: 123 } }), "Invalid input for field/attribute adminPass. Value: 123. 123 is not of type 'string'")
-  assert.equal(message('rescue', { rescue: { rescue_image_ref: 'not-a-uuid' } }), "Invalid input for field/attribute rescue_image_ref. Value: not-a-uuid. 'not-a-uuid' is not a 'uuid'")
+  assert.equal(
+    message('rescue', { rescue: true }),
+    "Invalid input for field/attribute rescue. Value: True. True is not of type 'object', 'null'",
+  )
+  assert.equal(
+    message('rescue', { rescue: { foo: 'bar' } }),
+    "Invalid input for field/attribute rescue. Value: {'foo': 'bar'}. Additional properties are not allowed ('foo' was unexpected)",
+  )
+  assert.equal(
+    message('rescue', { rescue: { adminPass: 123 } }),
+    "Invalid input for field/attribute adminPass. Value: 123. 123 is not of type 'string'",
+  )
+  assert.equal(
+    message('rescue', { rescue: { rescue_image_ref: 'not-a-uuid' } }),
+    "Invalid input for field/attribute rescue_image_ref. Value: not-a-uuid. 'not-a-uuid' is not a 'uuid'",
+  )
   assert.equal(message('rescue', { rescue: null }), 'valid')
   assert.equal(message('rescue', { rescue: { adminPass: 'x', rescue_image_ref: '769aced4-1e44-48ef-89c2-f13342871251' } }), 'valid')
 })
 
 test('reboot type must be one of the six spellings', () => {
   assert.equal(message('reboot', { reboot: { type: 'hard' } }), 'valid')
-  assert.equal(message('reboot', { reboot: { type: 'WARM' } }), "Invalid input for field/attribute type. Value: WARM. 'WARM' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']")
+  assert.equal(
+    message('reboot', { reboot: { type: 'WARM' } }),
+    "Invalid input for field/attribute type. Value: WARM. 'WARM' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']",
+  )
   assert.equal(message('reboot', { reboot: {} }), "Invalid input for field/attribute reboot. Value: {}. 'type' is a required property")
 })
 

@@ -12,29 +12,35 @@ const AuthBody = Type.Object({
   auth: Type.Object({
     identity: Type.Object({
       methods: Type.Array(Type.String(), { minItems: 1 }),
-      password: Type.Optional(Type.Object({
-        user: Type.Object({
-          id: Type.Optional(Type.String({ maxLength: 255 })),
-          name: Type.Optional(Type.String({ maxLength: 255 })),
-          password: Type.String({ maxLength: 4096 }),
-          domain: Type.Optional(NameOrId),
+      password: Type.Optional(
+        Type.Object({
+          user: Type.Object({
+            id: Type.Optional(Type.String({ maxLength: 255 })),
+            name: Type.Optional(Type.String({ maxLength: 255 })),
+            password: Type.String({ maxLength: 4096 }),
+            domain: Type.Optional(NameOrId),
+          }),
         }),
-      })),
+      ),
       token: Type.Optional(Type.Object({ id: Type.String({ maxLength: 1024 }) })),
     }),
-    scope: Type.Optional(Type.Union([
-      Type.Literal('unscoped'),
-      Type.Object({
-        project: Type.Optional(Type.Object({
-          id: Type.Optional(Type.String({ maxLength: 255 })),
-          name: Type.Optional(Type.String({ maxLength: 255 })),
+    scope: Type.Optional(
+      Type.Union([
+        Type.Literal('unscoped'),
+        Type.Object({
+          project: Type.Optional(
+            Type.Object({
+              id: Type.Optional(Type.String({ maxLength: 255 })),
+              name: Type.Optional(Type.String({ maxLength: 255 })),
+              domain: Type.Optional(NameOrId),
+            }),
+          ),
           domain: Type.Optional(NameOrId),
-        })),
-        domain: Type.Optional(NameOrId),
-        system: Type.Optional(Type.Unknown()),
-        'OS-TRUST:trust': Type.Optional(Type.Unknown()),
-      }),
-    ])),
+          system: Type.Optional(Type.Unknown()),
+          'OS-TRUST:trust': Type.Optional(Type.Unknown()),
+        }),
+      ]),
+    ),
   }),
 })
 
@@ -61,19 +67,22 @@ const link = (base: string, kind: string, id: string) => ({ self: `${base}/v3/${
 
 export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
   const base = deps.identityUrl
-  app.get('/', { config: { public: true } }, async (_req, reply) =>
-    reply.code(300).send({ versions: { values: [V3(base)] } }))
+  app.get('/', { config: { public: true } }, async (_req, reply) => reply.code(300).send({ versions: { values: [V3(base)] } }))
   app.get('/v3', { config: { public: true } }, async () => ({ version: V3(base) }))
 
-  app.post<{ Body: Static<typeof AuthBody>; Querystring: { nocatalog?: string } }>('/v3/auth/tokens', {
-    config: { public: true },
-    schema: { body: AuthBody },
-  }, async (req, reply) => {
-    const { token, context } = await deps.identity.issueToken(req.body.auth as AuthRequest)
-    const withCatalog = req.query.nocatalog === undefined
-    reply.code(201).header('x-subject-token', token)
-    return { token: tokenBody(context, withCatalog ? deps.catalog : undefined) }
-  })
+  app.post<{ Body: Static<typeof AuthBody>; Querystring: { nocatalog?: string } }>(
+    '/v3/auth/tokens',
+    {
+      config: { public: true },
+      schema: { body: AuthBody },
+    },
+    async (req, reply) => {
+      const { token, context } = await deps.identity.issueToken(req.body.auth as AuthRequest)
+      const withCatalog = req.query.nocatalog === undefined
+      reply.code(201).header('x-subject-token', token)
+      return { token: tokenBody(context, withCatalog ? deps.catalog : undefined) }
+    },
+  )
 
   // Validation of another token (services do this); the caller's token authenticates the call.
   const subject = async (req: FastifyRequest) => {
@@ -100,7 +109,10 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
     const projects = await deps.identity.projectsOfUser(req.auth.userId)
     return { projects: projects.map((p) => projectView(base, p)), links: { self: `${base}/v3/auth/projects`, previous: null, next: null } }
   })
-  app.get('/v3/auth/domains', async () => ({ domains: [domainView(base)], links: { self: `${base}/v3/auth/domains`, previous: null, next: null } }))
+  app.get('/v3/auth/domains', async () => ({
+    domains: [domainView(base)],
+    links: { self: `${base}/v3/auth/domains`, previous: null, next: null },
+  }))
 
   app.get('/v3/domains', async () => ({ domains: [domainView(base)], links: { self: `${base}/v3/domains`, previous: null, next: null } }))
   app.get<{ Params: { id: string } }>('/v3/domains/:id', async (req) => {
@@ -117,7 +129,8 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
     return { projects: rows.map((p) => projectView(base, p)), links: { self: `${base}/v3/projects`, previous: null, next: null } }
   })
   app.get<{ Params: { id: string } }>('/v3/projects/:id', async (req) => {
-    if (!req.auth.isAdmin && req.auth.projectId !== req.params.id) throw new Forbidden('You are not authorized to perform the requested action: identity:get_project.')
+    if (!req.auth.isAdmin && req.auth.projectId !== req.params.id)
+      throw new Forbidden('You are not authorized to perform the requested action: identity:get_project.')
     return { project: projectView(base, await deps.identity.getProject(req.params.id)) }
   })
 
@@ -127,13 +140,18 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
     return { users: rows.map((u) => userView(base, u)), links: { self: `${base}/v3/users`, previous: null, next: null } }
   })
   app.get<{ Params: { id: string } }>('/v3/users/:id', async (req) => {
-    if (!req.auth.isAdmin && req.auth.userId !== req.params.id) throw new Forbidden('You are not authorized to perform the requested action: identity:get_user.')
+    if (!req.auth.isAdmin && req.auth.userId !== req.params.id)
+      throw new Forbidden('You are not authorized to perform the requested action: identity:get_user.')
     return { user: userView(base, await deps.identity.getUser(req.params.id)) }
   })
   app.get<{ Params: { id: string } }>('/v3/users/:id/projects', async (req) => {
-    if (!req.auth.isAdmin && req.auth.userId !== req.params.id) throw new Forbidden('You are not authorized to perform the requested action: identity:list_user_projects.')
+    if (!req.auth.isAdmin && req.auth.userId !== req.params.id)
+      throw new Forbidden('You are not authorized to perform the requested action: identity:list_user_projects.')
     const projects = await deps.identity.projectsOfUser(req.params.id)
-    return { projects: projects.map((p) => projectView(base, p)), links: { self: `${base}/v3/users/${req.params.id}/projects`, previous: null, next: null } }
+    return {
+      projects: projects.map((p) => projectView(base, p)),
+      links: { self: `${base}/v3/users/${req.params.id}/projects`, previous: null, next: null },
+    }
   })
 
   app.get<{ Querystring: { name?: string } }>('/v3/roles', async (req) => {
@@ -149,7 +167,8 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
   app.get<{ Querystring: Record<string, string | undefined> }>('/v3/role_assignments', async (req) => {
     const q = req.query
     const userId = q['user.id']
-    if (!req.auth.isAdmin && userId !== req.auth.userId) throw new Forbidden('You are not authorized to perform the requested action: identity:list_role_assignments.')
+    if (!req.auth.isAdmin && userId !== req.auth.userId)
+      throw new Forbidden('You are not authorized to perform the requested action: identity:list_role_assignments.')
     const rows = await deps.identity.listRoleAssignments({ userId, projectId: q['scope.project.id'], roleId: q['role.id'] })
     const include = q.include_names !== undefined && q.include_names !== '0' && q.include_names.toLowerCase() !== 'false'
     return {
@@ -162,17 +181,43 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
       links: { self: `${base}/v3/role_assignments`, previous: null, next: null },
     }
   })
-
 }
 
 function domainView(base: string) {
-  return { id: DEFAULT_DOMAIN.id, name: DEFAULT_DOMAIN.name, description: 'The default domain', enabled: true, tags: [], options: {}, links: link(base, 'domains', DEFAULT_DOMAIN.id) }
+  return {
+    id: DEFAULT_DOMAIN.id,
+    name: DEFAULT_DOMAIN.name,
+    description: 'The default domain',
+    enabled: true,
+    tags: [],
+    options: {},
+    links: link(base, 'domains', DEFAULT_DOMAIN.id),
+  }
 }
 function projectView(base: string, p: { id: string; name: string; domain_id: string; description: string; enabled: number }) {
-  return { id: p.id, name: p.name, domain_id: p.domain_id, description: p.description, enabled: !!p.enabled, is_domain: false, parent_id: p.domain_id, tags: [], options: {}, links: link(base, 'projects', p.id) }
+  return {
+    id: p.id,
+    name: p.name,
+    domain_id: p.domain_id,
+    description: p.description,
+    enabled: !!p.enabled,
+    is_domain: false,
+    parent_id: p.domain_id,
+    tags: [],
+    options: {},
+    links: link(base, 'projects', p.id),
+  }
 }
 function userView(base: string, u: { id: string; name: string; domain_id: string; default_project_id: string | null; enabled: number }) {
-  const v: Record<string, unknown> = { id: u.id, name: u.name, domain_id: u.domain_id, enabled: !!u.enabled, password_expires_at: null, options: {}, links: link(base, 'users', u.id) }
+  const v: Record<string, unknown> = {
+    id: u.id,
+    name: u.name,
+    domain_id: u.domain_id,
+    enabled: !!u.enabled,
+    password_expires_at: null,
+    options: {},
+    links: link(base, 'users', u.id),
+  }
   if (u.default_project_id) v.default_project_id = u.default_project_id
   return v
 }

@@ -5,8 +5,17 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isoSeconds } from '../../clock.ts'
 import { BadRequest, DomainError } from '../../errors.ts'
 import {
-  CONTAINER_FORMATS, DISK_FORMATS, MAX_LIMIT, STATUSES, VISIBILITIES,
-  type Caller, type Image, type ImageData, type ImageService, type ListQuery, type PatchOp,
+  CONTAINER_FORMATS,
+  DISK_FORMATS,
+  MAX_LIMIT,
+  STATUSES,
+  VISIBILITIES,
+  type Caller,
+  type Image,
+  type ImageData,
+  type ImageService,
+  type ListQuery,
+  type PatchOp,
 } from '../../images/image-service.ts'
 import { jsonBodyParser } from '../json-body.ts'
 
@@ -20,16 +29,25 @@ const PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
 const UPLOAD_URL = '/v2/images/:id/file'
 
 const CreateBody = Type.Object({}, { additionalProperties: true, maxProperties: 512 })
-const PatchBody = Type.Array(Type.Object({
-  op: Type.Unsafe<PatchOp['op']>({ type: 'string', enum: ['add', 'remove', 'replace'] }),
-  path: Type.String({ maxLength: 1024 }),
-  value: Type.Optional(Type.Unknown()),
-}, { additionalProperties: false }), { maxItems: 512 })
+const PatchBody = Type.Array(
+  Type.Object(
+    {
+      op: Type.Unsafe<PatchOp['op']>({ type: 'string', enum: ['add', 'remove', 'replace'] }),
+      path: Type.String({ maxLength: 1024 }),
+      value: Type.Optional(Type.Unknown()),
+    },
+    { additionalProperties: false },
+  ),
+  { maxItems: 512 },
+)
 const ListQuerystring = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
 type Query = Record<string, string | string[]>
 
-const caller = (req: FastifyRequest): Caller =>
-  ({ projectId: req.auth.projectId, isAdmin: req.auth.isAdmin, roles: req.auth.roles.map((r) => r.name) })
+const caller = (req: FastifyRequest): Caller => ({
+  projectId: req.auth.projectId,
+  isAdmin: req.auth.isAdmin,
+  roles: req.auth.roles.map((r) => r.name),
+})
 
 /** The image as Glance shows it: core attributes, links, then each extra property at top level. */
 export function imageView(row: Image): Record<string, unknown> {
@@ -80,7 +98,11 @@ const readOnly = (s: Record<string, unknown>) => ({ ...s, readOnly: true })
 export const IMAGE_SCHEMA = {
   name: 'image',
   properties: {
-    id: { type: 'string', description: 'An identifier for the image', pattern: '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$' },
+    id: {
+      type: 'string',
+      description: 'An identifier for the image',
+      pattern: '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$',
+    },
     name: nullable({ type: 'string', maxLength: 255, description: 'Descriptive name for the image' }),
     status: readOnly({ type: 'string', enum: [...STATUSES], description: 'Status of the image' }),
     visibility: { type: 'string', enum: [...VISIBILITIES], description: 'Scope of image accessibility' },
@@ -88,7 +110,13 @@ export const IMAGE_SCHEMA = {
     os_hidden: { type: 'boolean', description: 'If true, image will not appear in default image list response.' },
     checksum: readOnly(nullable({ type: 'string', maxLength: 32, description: 'md5 hash of image contents.' })),
     os_hash_algo: readOnly(nullable({ type: 'string', maxLength: 64, description: 'Algorithm to calculate the os_hash_value' })),
-    os_hash_value: readOnly(nullable({ type: 'string', maxLength: 128, description: 'Hexdigest of the image contents using the algorithm specified by the os_hash_algo' })),
+    os_hash_value: readOnly(
+      nullable({
+        type: 'string',
+        maxLength: 128,
+        description: 'Hexdigest of the image contents using the algorithm specified by the os_hash_algo',
+      }),
+    ),
     owner: nullable({ type: 'string', maxLength: 255, description: 'Owner of the image' }),
     size: readOnly(nullable({ type: 'integer', description: 'Size of image file in bytes' })),
     virtual_size: readOnly(nullable({ type: 'integer', description: 'Virtual size of image in bytes' })),
@@ -139,14 +167,31 @@ function parseListQuery(query: Query): ListQuery {
   for (const key of Object.keys(query)) {
     const value = key === 'tag' ? undefined : single(query, key)
     switch (key) {
-      case 'name': out.name = value; break
-      case 'status': out.status = value; break
-      case 'visibility': out.visibility = value; break
-      case 'owner': out.owner = value; break
-      case 'os_hidden': out.osHidden = value; break
-      case 'marker': out.marker = value; break
-      case 'tag': { const t = query.tag; out.tags = Array.isArray(t) ? t : [t as string]; break }
-      case 'member_status': break // no image members in Skiff: every listed image is the caller's or public
+      case 'name':
+        out.name = value
+        break
+      case 'status':
+        out.status = value
+        break
+      case 'visibility':
+        out.visibility = value
+        break
+      case 'owner':
+        out.owner = value
+        break
+      case 'os_hidden':
+        out.osHidden = value
+        break
+      case 'marker':
+        out.marker = value
+        break
+      case 'tag': {
+        const t = query.tag
+        out.tags = Array.isArray(t) ? t : [t as string]
+        break
+      }
+      case 'member_status':
+        break // no image members in Skiff: every listed image is the caller's or public
       case 'limit': {
         if (!/^-?\d+$/.test(value!)) throw new BadRequest('limit param must be an integer')
         const n = Number(value)
@@ -154,13 +199,16 @@ function parseListQuery(query: Query): ListQuery {
         out.limit = Math.min(n, MAX_LIMIT)
         break
       }
-      case 'sort_key': case 'sort_dir': case 'sort':
+      case 'sort_key':
+      case 'sort_dir':
+      case 'sort':
         // Only Glance's default order is kept; saying so beats ignoring the request.
         if (!['created_at', 'desc', 'created_at:desc'].includes(value!)) {
           throw new BadRequest(`Unsupported sort '${value}': images are listed by created_at, newest first.`)
         }
         break
-      default: properties[key] = value!
+      default:
+        properties[key] = value!
     }
   }
   if (Object.keys(properties).length > 0) out.properties = properties
@@ -216,27 +264,34 @@ export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
     return reply.code(201).header('location', `/v2/images/${row.id}`).send(imageView(row))
   })
 
-  app.get<{ Params: { id: string } }>('/v2/images/:id', async (req) =>
-    imageView(await images.get(caller(req), req.params.id)))
+  app.get<{ Params: { id: string } }>('/v2/images/:id', async (req) => imageView(await images.get(caller(req), req.params.id)))
 
-  app.patch<{ Params: { id: string }; Body: PatchOp[] }>('/v2/images/:id', {
-    schema: { body: PatchBody },
-    // Glance answers 415 with the patch types it accepts, before reading the body.
-    preParsing: async (req) => requireContentType(req, PATCH_TYPE, { 'accept-patch': PATCH_TYPE }),
-  }, async (req) => imageView(await images.update(caller(req), req.params.id, req.body)))
+  app.patch<{ Params: { id: string }; Body: PatchOp[] }>(
+    '/v2/images/:id',
+    {
+      schema: { body: PatchBody },
+      // Glance answers 415 with the patch types it accepts, before reading the body.
+      preParsing: async (req) => requireContentType(req, PATCH_TYPE, { 'accept-patch': PATCH_TYPE }),
+    },
+    async (req) => imageView(await images.update(caller(req), req.params.id, req.body)),
+  )
 
   app.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {
     await images.delete(caller(req), req.params.id)
     return reply.code(204).send()
   })
 
-  app.put<{ Params: { id: string }; Body: ImageData | undefined }>(UPLOAD_URL, {
-    preParsing: async (req) => requireContentType(req, 'application/octet-stream'),
-  }, async (req, reply) => {
-    // A PUT without a body still uploads an empty image, as Glance does.
-    await images.upload(caller(req), req.params.id, req.body ?? [])
-    return reply.code(204).send()
-  })
+  app.put<{ Params: { id: string }; Body: ImageData | undefined }>(
+    UPLOAD_URL,
+    {
+      preParsing: async (req) => requireContentType(req, 'application/octet-stream'),
+    },
+    async (req, reply) => {
+      // A PUT without a body still uploads an empty image, as Glance does.
+      await images.upload(caller(req), req.params.id, req.body ?? [])
+      return reply.code(204).send()
+    },
+  )
 
   app.get<{ Params: { id: string } }>(UPLOAD_URL, async (req, reply) => {
     const data = await images.download(caller(req), req.params.id)

@@ -10,7 +10,11 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Accel } from './qemu-args.ts'
 
-export async function probeAccel(opts: { kernel: string; cacheFile: string; timeoutMs?: number }): Promise<{ accel: Accel; cached: boolean }> {
+export async function probeAccel(opts: {
+  kernel: string
+  cacheFile: string
+  timeoutMs?: number
+}): Promise<{ accel: Accel; cached: boolean }> {
   const cached = (await readFile(opts.cacheFile, 'utf8').catch(() => '')).trim()
   if (cached === 'kvm' || cached === 'tcg') return { accel: cached, cached: true }
   const accel = (await kvmBoots(opts.kernel, opts.timeoutMs ?? 10_000)) ? 'kvm' : 'tcg'
@@ -19,14 +23,45 @@ export async function probeAccel(opts: { kernel: string; cacheFile: string; time
 }
 
 async function kvmBoots(kernel: string, timeoutMs: number): Promise<boolean> {
-  if (!(await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false))) return false
+  if (
+    !(await access('/dev/kvm', constants.R_OK | constants.W_OK).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return false
   const dir = await mkdtemp(path.join(tmpdir(), 'skiff-kvm-probe-'))
   const log = path.join(dir, 'serial.log')
-  const child = spawn('qemu-system-x86_64', ['-accel', 'kvm', '-cpu', 'host', '-m', '128', '-nodefaults', '-no-user-config',
-    '-display', 'none', '-no-reboot', '-serial', `file:${log}`, '-kernel', kernel, '-append', 'console=ttyS0 panic=-1'], { stdio: 'ignore' })
+  const child = spawn(
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'kvm',
+      '-cpu',
+      'host',
+      '-m',
+      '128',
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-no-reboot',
+      '-serial',
+      `file:${log}`,
+      '-kernel',
+      kernel,
+      '-append',
+      'console=ttyS0 panic=-1',
+    ],
+    { stdio: 'ignore' },
+  )
   let exited = false
-  child.once('exit', () => { exited = true })
-  child.once('error', () => { exited = true })
+  child.once('exit', () => {
+    exited = true
+  })
+  child.once('error', () => {
+    exited = true
+  })
   try {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline && !exited) {

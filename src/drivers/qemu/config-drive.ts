@@ -24,13 +24,18 @@ export interface ConfigDriveSpec {
  */
 export function metaData(spec: ConfigDriveSpec): string {
   const fields: [string, unknown][] = [
-    ['uuid', spec.uuid], ['name', spec.name], ['hostname', spec.hostname], ['launch_index', 0],
+    ['uuid', spec.uuid],
+    ['name', spec.name],
+    ['hostname', spec.hostname],
+    ['launch_index', 0],
     ['availability_zone', 'nova'],
   ]
   if (spec.adminPass !== undefined) fields.push(['admin_pass', spec.adminPass])
   const keys = spec.publicKeys ?? []
   const lines = fields.map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
-  lines.push(`  "public_keys": {${keys.length ? '\n' + keys.map((k, i) => `    "key-${i}": ${JSON.stringify(k.trim())}`).join(',\n') + '\n  ' : ''}}`)
+  lines.push(
+    `  "public_keys": {${keys.length ? '\n' + keys.map((k, i) => `    "key-${i}": ${JSON.stringify(k.trim())}`).join(',\n') + '\n  ' : ''}}`,
+  )
   return `{\n${lines.join(',\n')}\n}\n`
 }
 

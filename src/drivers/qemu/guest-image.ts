@@ -44,21 +44,36 @@ async function publicDirs(dir: string, except: Record<string, number>, rel = '')
 
 export class MissingPackages extends Error {
   constructor(readonly packages: string[]) {
-    super(`missing Debian packages: ${packages.join(' ')}\n  install them with: apt-get install --no-install-recommends ${packages.join(' ')}`)
+    super(
+      `missing Debian packages: ${packages.join(' ')}\n  install them with: apt-get install --no-install-recommends ${packages.join(' ')}`,
+    )
   }
 }
 
-export interface GuestFiles { kernel: string; initrd: string; disk: string }
+export interface GuestFiles {
+  kernel: string
+  initrd: string
+  disk: string
+}
 
 export const guestFiles = (dir: string): GuestFiles => ({
-  kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), disk: path.join(dir, 'base.qcow2'),
+  kernel: path.join(dir, 'vmlinuz'),
+  initrd: path.join(dir, 'initrd.img'),
+  disk: path.join(dir, 'base.qcow2'),
 })
 
 export const guestBuilt = (dir: string) => Object.values(guestFiles(dir)).every((f: string) => existsSync(f))
 
 function newestKernel(): string | undefined {
-  const versions = existsSync('/boot') ? readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).map((f) => f.slice(8)) : []
-  return versions.filter((v) => existsSync(`/lib/modules/${v}`)).sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).at(-1)
+  const versions = existsSync('/boot')
+    ? readdirSync('/boot')
+        .filter((f) => f.startsWith('vmlinuz-'))
+        .map((f) => f.slice(8))
+    : []
+  return versions
+    .filter((v) => existsSync(`/lib/modules/${v}`))
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+    .at(-1)
 }
 
 /** Names the packages that are missing; installs nothing. */
@@ -69,7 +84,12 @@ export function missingPackages(): string[] {
 }
 
 // ------------------------------------------------------------------ initramfs (newc cpio)
-interface CpioEntry { name: string; mode: number; data?: Buffer; target?: string }
+interface CpioEntry {
+  name: string
+  mode: number
+  data?: Buffer
+  target?: string
+}
 
 function cpio(entries: CpioEntry[]): Buffer {
   const parts: Buffer[] = []
@@ -221,8 +241,10 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
     const names: string[] = []
     for (const f of order) {
       const base = path.basename(f).replace(/\.(xz|zst)$/, '')
-      const data = f.endsWith('.xz') ? (await run('xz', ['-dc', f], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout
-        : f.endsWith('.zst') ? (await run('zstd', ['-dc', f], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout
+      const data = f.endsWith('.xz')
+        ? (await run('xz', ['-dc', f], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout
+        : f.endsWith('.zst')
+          ? (await run('zstd', ['-dc', f], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout
           : await readFile(f)
       entries.push({ name: `lib/modules/${base}`, mode: 0o100644, data })
       names.push(base)
@@ -234,8 +256,26 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
 
     // ---- root file system
     const r = path.join(work, 'root')
-    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/init.d', 'etc/dropbear', 'etc/acpi/PWRF', 'dev', 'proc', 'sys',
-      'tmp', 'run', 'root', 'mnt', 'var/lib/firstboot', 'var/log', 'var/empty']) await mkdir(path.join(r, d), { recursive: true })
+    for (const d of [
+      'bin',
+      'sbin',
+      'usr/bin',
+      'usr/sbin',
+      'etc/init.d',
+      'etc/dropbear',
+      'etc/acpi/PWRF',
+      'dev',
+      'proc',
+      'sys',
+      'tmp',
+      'run',
+      'root',
+      'mnt',
+      'var/lib/firstboot',
+      'var/log',
+      'var/empty',
+    ])
+      await mkdir(path.join(r, d), { recursive: true })
     await chmod(path.join(r, 'tmp'), 0o1777)
     await chmod(path.join(r, 'root'), 0o700)
     await copyFile('/bin/busybox', path.join(r, 'bin/busybox'))
@@ -260,7 +300,11 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
       ['etc/group', 'root:x:0:\n', 0o644],
       ['etc/shells', '/bin/sh\n', 0o644],
       ['etc/hostname', 'skiff-guest\n', 0o644],
-      ['etc/inittab', '::sysinit:/etc/init.d/rcS\nttyS0::respawn:/bin/getty -L 115200 ttyS0 vt100\n::ctrlaltdel:/bin/reboot\n::shutdown:/etc/init.d/rcK\n', 0o644],
+      [
+        'etc/inittab',
+        '::sysinit:/etc/init.d/rcS\nttyS0::respawn:/bin/getty -L 115200 ttyS0 vt100\n::ctrlaltdel:/bin/reboot\n::shutdown:/etc/init.d/rcK\n',
+        0o644,
+      ],
       // QMP system_powerdown → ACPI power button → busybox acpid → poweroff
       ['etc/acpi/PWRF/00000080', '#!/bin/sh\necho "GUEST: ACPI power button" > /dev/console\n/bin/poweroff\n', 0o755],
       ['etc/init.d/rcS', GUEST_RCS, 0o755],
@@ -281,7 +325,11 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
 
     await mkdir(opts.outDir, { recursive: true })
     const out = guestFiles(opts.outDir)
-    for (const [key, name] of [['kernel', 'vmlinuz'], ['initrd', 'initrd.img'], ['disk', 'base.qcow2']] as const) {
+    for (const [key, name] of [
+      ['kernel', 'vmlinuz'],
+      ['initrd', 'initrd.img'],
+      ['disk', 'base.qcow2'],
+    ] as const) {
       await copyFile(path.join(work, name), out[key] + '.tmp')
       await rename(out[key] + '.tmp', out[key])
     }

@@ -60,11 +60,25 @@ export function buildQemuArgs(v: VmArgs): string[] {
   if (!path.isAbsolute(v.dir)) throw new Error(`instance dir must be absolute: ${v.dir}`)
   const f = vmFiles(v.dir)
   const args = [
-    '-name', optValue(v.name),
+    '-name',
+    optValue(v.name),
     ...(v.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
-    '-machine', 'pc', '-smp', String(Math.max(1, v.vcpus)), '-m', String(Math.max(64, v.memMb)),
-    '-nodefaults', '-no-user-config', '-display', 'none',
-    '-kernel', v.kernel, '-initrd', v.initrd, '-append', v.cmdline ?? KERNEL_CMDLINE,
+    '-machine',
+    'pc',
+    '-smp',
+    String(Math.max(1, v.vcpus)),
+    '-m',
+    String(Math.max(64, v.memMb)),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-kernel',
+    v.kernel,
+    '-initrd',
+    v.initrd,
+    '-append',
+    v.cmdline ?? KERNEL_CMDLINE,
   ]
   for (const d of v.disks) {
     const drive = [`file=${optValue(d.file)}`, 'if=none', `id=${d.id}`, `format=${d.format}`]
@@ -74,14 +88,25 @@ export function buildQemuArgs(v: VmArgs): string[] {
   }
   args.push(
     // restrict=on: no guest traffic leaves slirp; only the hostfwd rule below reaches the guest.
-    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${v.sshPort}-:22`, '-device', 'virtio-net-pci,netdev=n0',
-    '-device', 'virtio-rng-pci',
-    '-chardev', `socket,id=ser0,path=${optValue(f.serial)},server=on,wait=off,logfile=${optValue(f.console)},logappend=on`, '-serial', 'chardev:ser0',
-    '-qmp', `unix:${optValue(f.qmp)},server=on,wait=off`,
-    '-pidfile', f.pid, '-daemonize',
+    '-netdev',
+    `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${v.sshPort}-:22`,
+    '-device',
+    'virtio-net-pci,netdev=n0',
+    '-device',
+    'virtio-rng-pci',
+    '-chardev',
+    `socket,id=ser0,path=${optValue(f.serial)},server=on,wait=off,logfile=${optValue(f.console)},logappend=on`,
+    '-serial',
+    'chardev:ser0',
+    '-qmp',
+    `unix:${optValue(f.qmp)},server=on,wait=off`,
+    '-pidfile',
+    f.pid,
+    '-daemonize',
     // seccomp: no obsolete or resource-control syscalls. Not spawn=deny (-daemonize forks) nor
     // elevateprivileges=deny (-runas needs setuid once).
-    '-sandbox', 'on,obsolete=deny,resourcecontrol=deny',
+    '-sandbox',
+    'on,obsolete=deny,resourcecontrol=deny',
   )
   if (v.runAs) args.push('-runas', v.runAs)
   return args

@@ -19,7 +19,16 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
-import { PowerState, type PowerStateValue, DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
+import {
+  PowerState,
+  type PowerStateValue,
+  DriverError,
+  VmNotFound,
+  type RebootType,
+  type RescueSpec,
+  type ServerSpec,
+  type VirtDriver,
+} from '../driver.ts'
 import { probeAccel } from './accel.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from './qemu-args.ts'
@@ -28,7 +37,12 @@ import { QmpClient } from './qmp.ts'
 const run = promisify(execFile)
 
 /** What the driver boots for an image: its disk, and the kernel and initrd for direct boot. */
-export interface QemuImage { disk: string; format: 'qcow2' | 'raw'; kernel: string; initrd: string }
+export interface QemuImage {
+  disk: string
+  format: 'qcow2' | 'raw'
+  kernel: string
+  initrd: string
+}
 
 export interface QemuDriverOptions {
   dir: string
@@ -47,7 +61,10 @@ export interface QemuDriverOptions {
   logger: Logger
 }
 
-interface BootFiles { kernel: string; initrd: string }
+interface BootFiles {
+  kernel: string
+  initrd: string
+}
 interface State {
   id: string
   name: string
@@ -65,7 +82,9 @@ interface State {
 class Limiter {
   #free: number
   readonly #queue: (() => void)[] = []
-  constructor(n: number) { this.#free = n }
+  constructor(n: number) {
+    this.#free = n
+  }
   async use<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#free > 0) this.#free--
     else await new Promise<void>((resolve) => this.#queue.push(resolve))
@@ -79,7 +98,14 @@ class Limiter {
   }
 }
 
-export const isAlive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
+export const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 export class QemuDriver implements VirtDriver {
   readonly name = 'qemu'
@@ -121,9 +147,15 @@ export class QemuDriver implements VirtDriver {
   }
 
   // ------------------------------------------------------------------ paths and state
-  #serverDir(id: string) { return path.join(this.#o.dir, 's', id) }
-  #rescueDir(id: string) { return path.join(this.#serverDir(id), 'r') }
-  #currentDir(s: State) { return s.rescue ? this.#rescueDir(s.id) : this.#serverDir(s.id) }
+  #serverDir(id: string) {
+    return path.join(this.#o.dir, 's', id)
+  }
+  #rescueDir(id: string) {
+    return path.join(this.#serverDir(id), 'r')
+  }
+  #currentDir(s: State) {
+    return s.rescue ? this.#rescueDir(s.id) : this.#serverDir(s.id)
+  }
 
   #vm(id: string): State {
     const s = this.#vms.get(id)
@@ -154,7 +186,13 @@ export class QemuDriver implements VirtDriver {
     const dir = path.join(this.#o.dir, 'base')
     await mkdir(dir, { recursive: true })
     const st = await stat(file)
-    const target = path.join(dir, createHash('sha256').update(`${path.resolve(file)}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 24) + path.extname(file))
+    const target = path.join(
+      dir,
+      createHash('sha256')
+        .update(`${path.resolve(file)}:${st.size}:${st.mtimeMs}`)
+        .digest('hex')
+        .slice(0, 24) + path.extname(file),
+    )
     if (existsSync(target)) return target
     const tmp = `${target}.${process.pid}.tmp`
     await link(file, tmp).catch(() => copyFile(file, tmp))
@@ -186,14 +224,16 @@ export class QemuDriver implements VirtDriver {
   /** One QMP client at a time per VM: QEMU serves one, and the second would wait for the greeting. */
   async #qmp<T>(vmDir: string, fn: (q: QmpClient) => Promise<T>): Promise<T> {
     const prev = this.#qmpLocks.get(vmDir) ?? Promise.resolve()
-    const next = prev.catch(() => {}).then(async () => {
-      const q = await QmpClient.connect(vmFiles(vmDir).qmp, 5000)
-      try {
-        return await fn(q)
-      } finally {
-        q.close()
-      }
-    })
+    const next = prev
+      .catch(() => {})
+      .then(async () => {
+        const q = await QmpClient.connect(vmFiles(vmDir).qmp, 5000)
+        try {
+          return await fn(q)
+        } finally {
+          q.close()
+        }
+      })
     this.#qmpLocks.set(vmDir, next)
     try {
       return await next
@@ -235,14 +275,23 @@ export class QemuDriver implements VirtDriver {
       const f = vmFiles(vmDir)
       // A QEMU left by an attempt cut short (Skiff killed, the task run again) holds the disks' locks.
       await this.#stop(vmDir, false, 0)
-      if (Buffer.byteLength(f.serial) > 107) throw new DriverError(`instance path too long for a unix socket: ${f.serial} (choose a shorter --qemu-dir)`)
+      if (Buffer.byteLength(f.serial) > 107)
+        throw new DriverError(`instance path too long for a unix socket: ${f.serial} (choose a shorter --qemu-dir)`)
       await Promise.all([f.pid, f.qmp, f.serial].map((p) => rm(p, { force: true })))
       // The log starts with where to log in (QEMU appends the serial output after it).
       const system = vmDir === this.#serverDir(s.id) ? 'the server' : 'the rescue system'
       await writeFile(f.console, `SKIFF: ${system} boots; SSH: ssh -p ${s.port} root@127.0.0.1\n`, { mode: 0o600 })
       const args = buildQemuArgs({
-        dir: vmDir, name: `skiff-${s.id}`, accel: await this.accel(files.kernel), vcpus: s.vcpus, memMb: s.memMb,
-        kernel: files.kernel, initrd: files.initrd, disks, sshPort: s.port, runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
+        dir: vmDir,
+        name: `skiff-${s.id}`,
+        accel: await this.accel(files.kernel),
+        vcpus: s.vcpus,
+        memMb: s.memMb,
+        kernel: files.kernel,
+        initrd: files.initrd,
+        disks,
+        sshPort: s.port,
+        runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
       })
       const t0 = performance.now()
       try {
@@ -253,7 +302,10 @@ export class QemuDriver implements VirtDriver {
         throw new DriverError(`QEMU did not start: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`)
       }
       const hostKey = await this.#waitReady(vmDir, s.port, this.#o.bootTimeoutMs)
-      this.#o.logger.info({ server: s.id, rescue: vmDir !== this.#serverDir(s.id), seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'guest ready')
+      this.#o.logger.info(
+        { server: s.id, rescue: vmDir !== this.#serverDir(s.id), seconds: +((performance.now() - t0) / 1000).toFixed(1) },
+        'guest ready',
+      )
       return hostKey
     })
   }
@@ -273,7 +325,17 @@ export class QemuDriver implements VirtDriver {
       const hostKey = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]{43})(?![A-Za-z0-9+/])/.exec(text)?.[1] ?? null
       if (text.includes('GUEST-READY')) {
         // Seen once in CI (a null fingerprint in rescue): say what the guest printed, to find why.
-        if (!hostKey) this.#o.logger.warn({ dir: vmDir, guest: text.split(/\r?\n/).filter((l) => l.includes('GUEST')).slice(-12) }, 'guest ready without a host key line')
+        if (!hostKey)
+          this.#o.logger.warn(
+            {
+              dir: vmDir,
+              guest: text
+                .split(/\r?\n/)
+                .filter((l) => l.includes('GUEST'))
+                .slice(-12),
+            },
+            'guest ready without a host key line',
+          )
         return hostKey
       }
       const failed = /BOOT-FAILED: ([^\r\n]*)/.exec(text)
@@ -293,7 +355,10 @@ export class QemuDriver implements VirtDriver {
 
   #ownDisks(id: string): DiskArg[] {
     const d = this.#serverDir(id)
-    return [{ id: 'vda', file: path.join(d, 'disk.qcow2'), format: 'qcow2' }, { id: 'config-2', file: path.join(d, 'config.iso'), format: 'raw', readOnly: true }]
+    return [
+      { id: 'vda', file: path.join(d, 'disk.qcow2'), format: 'qcow2' },
+      { id: 'config-2', file: path.join(d, 'config.iso'), format: 'raw', readOnly: true },
+    ]
   }
 
   #rescueDisks(id: string): DiskArg[] {
@@ -330,16 +395,30 @@ export class QemuDriver implements VirtDriver {
       const dir = this.#serverDir(server.id)
       await mkdir(dir, { recursive: true, mode: 0o700 })
       await this.#stop(dir, false, 0) // a VM of an attempt cut short
-      const port = this.#vms.get(server.id)?.port ?? await this.#allocatePort()
+      const port = this.#vms.get(server.id)?.port ?? (await this.#allocatePort())
       const s: State = {
-        id: server.id, name: server.name, port, vcpus: server.vcpus, memMb: server.ramMb,
-        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) }, hostKey: null, rescue: null, running: false,
+        id: server.id,
+        name: server.name,
+        port,
+        vcpus: server.vcpus,
+        memMb: server.ramMb,
+        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) },
+        hostKey: null,
+        rescue: null,
+        running: false,
       }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       await this.#save(s)
       await this.#overlay(image, path.join(dir, 'disk.qcow2'))
-      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys, userData: server.userData }
+      const cfg = {
+        uuid: server.id,
+        name: server.name,
+        hostname: hostname(server.name),
+        adminPass: server.adminPass,
+        publicKeys: server.authorizedKeys,
+        userData: server.userData,
+      }
       await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
       await this.#bootOwn(s)
       await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
@@ -401,7 +480,14 @@ export class QemuDriver implements VirtDriver {
       s.own = { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) }
       s.name = server.name
       s.hostKey = null
-      const cfg = { uuid: server.id, name: server.name, hostname: hostname(server.name), adminPass: server.adminPass, publicKeys: server.authorizedKeys, userData: server.userData }
+      const cfg = {
+        uuid: server.id,
+        name: server.name,
+        hostname: hostname(server.name),
+        adminPass: server.adminPass,
+        publicKeys: server.authorizedKeys,
+        userData: server.userData,
+      }
       await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
       await this.#bootOwn(s)
       await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
@@ -475,14 +561,17 @@ export class QemuDriver implements VirtDriver {
       const up = (await this.#pid(this.#serverDir(s.id))) !== null
       if (powerState === PowerState.RUNNING && !up) await this.#bootOwn(s)
       else if (powerState !== PowerState.RUNNING && up) await this.#stop(this.#serverDir(s.id), true, this.#o.stopTimeoutMs)
-      else if (up) { s.running = true; await this.#save(s) }
+      else if (up) {
+        s.running = true
+        await this.#save(s)
+      }
     })
   }
 
   async destroy(serverId: string): Promise<void> {
     const dir = this.#serverDir(serverId)
     // A QEMU can outlive its directory (removed by hand, or by an interrupted destroy): found by its command line.
-    const strays = !this.#vms.has(serverId) && !existsSync(dir) ? (await this.#qemuProcesses()).get(serverId) ?? [] : []
+    const strays = !this.#vms.has(serverId) && !existsSync(dir) ? ((await this.#qemuProcesses()).get(serverId) ?? []) : []
     if (!this.#vms.has(serverId) && !existsSync(dir) && strays.length === 0) throw new VmNotFound(serverId)
     await this.#op(serverId, async () => {
       const s = this.#vms.get(serverId)
@@ -490,7 +579,11 @@ export class QemuDriver implements VirtDriver {
       await this.#stop(this.#rescueDir(serverId), false, 0)
       await this.#stop(dir, false, 0)
       for (const pid of strays) {
-        try { process.kill(pid, 'SIGKILL') } catch { /* gone already */ }
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          /* gone already */
+        }
         if (!(await this.#waitExit(pid, 10_000))) throw new DriverError(`QEMU ${pid} did not exit after SIGKILL`)
       }
       this.#vms.delete(serverId)
@@ -576,7 +669,10 @@ export class QemuDriver implements VirtDriver {
       s.running = powerState === PowerState.RUNNING || powerState === PowerState.PAUSED
       this.#vms.set(s.id, s)
       const pid = await this.#pid(this.#currentDir(s))
-      this.#o.logger.info({ server: s.id, pid, rescued: s.rescue !== null }, pid ? 're-attached to a running VM' : 'adopted a VM that is not running')
+      this.#o.logger.info(
+        { server: s.id, pid, rescued: s.rescue !== null },
+        pid ? 're-attached to a running VM' : 'adopted a VM that is not running',
+      )
     }
     await this.#checkVms()
   }
@@ -604,7 +700,13 @@ export class QemuDriver implements VirtDriver {
 
 /** A host name from a server name, as Nova sanitizes it. */
 function hostname(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'server'
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 63) || 'server'
+  )
 }
 
 /** True if nothing listens on 127.0.0.1:`port`. */
@@ -621,11 +723,16 @@ export function sshBanner(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(port, '127.0.0.1')
     let got = ''
-    const done = (ok: boolean) => { sock.destroy(); resolve(ok) }
+    const done = (ok: boolean) => {
+      sock.destroy()
+      resolve(ok)
+    }
     sock.setTimeout(1000, () => done(false))
-    sock.on('data', (b) => { got += b.toString('latin1'); if (got.length >= 4) done(got.startsWith('SSH-')) })
+    sock.on('data', (b) => {
+      got += b.toString('latin1')
+      if (got.length >= 4) done(got.startsWith('SSH-'))
+    })
     sock.on('error', () => done(false))
     sock.on('close', () => done(got.startsWith('SSH-')))
   })
 }
-

@@ -11,16 +11,24 @@ export interface QmpEvent {
 
 /** An error answer from QEMU (`{"error": {"class": ..., "desc": ...}}`). */
 export class QmpError extends Error {
-  constructor(readonly errorClass: string, desc: string) {
+  constructor(
+    readonly errorClass: string,
+    desc: string,
+  ) {
     super(`${errorClass}: ${desc}`)
   }
 }
 
 export class QmpClosed extends Error {
-  constructor() { super('QMP connection closed') }
+  constructor() {
+    super('QMP connection closed')
+  }
 }
 
-interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void }
+interface Pending {
+  resolve: (v: unknown) => void
+  reject: (e: Error) => void
+}
 
 export class QmpClient {
   readonly #sock: Socket
@@ -33,12 +41,14 @@ export class QmpClient {
 
   private constructor(sock: Socket) {
     this.#sock = sock
-    this.#closed = new Promise((resolve) => sock.once('close', () => {
-      this.#isClosed = true
-      for (const p of this.#pending.values()) p.reject(new QmpClosed())
-      this.#pending.clear()
-      resolve()
-    }))
+    this.#closed = new Promise((resolve) =>
+      sock.once('close', () => {
+        this.#isClosed = true
+        for (const p of this.#pending.values()) p.reject(new QmpClosed())
+        this.#pending.clear()
+        resolve()
+      }),
+    )
   }
 
   /** Connect to a QMP unix socket and negotiate capabilities; rejects after `timeoutMs`. */
@@ -47,10 +57,22 @@ export class QmpClient {
     sock.setEncoding('utf8')
     const client = new QmpClient(sock)
     const greeting = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { sock.destroy(); reject(new Error(`QMP ${socketPath}: no greeting within ${timeoutMs} ms`)) }, timeoutMs)
-      sock.once('error', (e) => { clearTimeout(timer); reject(e) })
-      client.#onGreeting = () => { clearTimeout(timer); resolve() }
-      sock.once('close', () => { clearTimeout(timer); reject(new QmpClosed()) })
+      const timer = setTimeout(() => {
+        sock.destroy()
+        reject(new Error(`QMP ${socketPath}: no greeting within ${timeoutMs} ms`))
+      }, timeoutMs)
+      sock.once('error', (e) => {
+        clearTimeout(timer)
+        reject(e)
+      })
+      client.#onGreeting = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      sock.once('close', () => {
+        clearTimeout(timer)
+        reject(new QmpClosed())
+      })
     })
     sock.on('error', () => {}) // later errors surface as 'close', which fails what is pending
     sock.on('data', (chunk: string) => client.#onData(chunk))
@@ -112,17 +134,28 @@ export class QmpClient {
     return new Promise((resolve, reject) => {
       const off = this.onEvent((e) => {
         if (e.event !== name) return
-        clearTimeout(timer); off(); resolve(e)
+        clearTimeout(timer)
+        off()
+        resolve(e)
       })
-      const timer = setTimeout(() => { off(); reject(new Error(`no ${name} event within ${timeoutMs} ms`)) }, timeoutMs)
-      void this.#closed.then(() => { clearTimeout(timer); off(); reject(new QmpClosed()) })
+      const timer = setTimeout(() => {
+        off()
+        reject(new Error(`no ${name} event within ${timeoutMs} ms`))
+      }, timeoutMs)
+      void this.#closed.then(() => {
+        clearTimeout(timer)
+        off()
+        reject(new QmpClosed())
+      })
     })
   }
 
   /** True once QEMU closed the connection (it exits), false if it is still open after `timeoutMs`. */
   async waitClosed(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs) })
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs)
+    })
     const r = await Promise.race([this.#closed.then(() => true), timeout])
     clearTimeout(timer)
     return r

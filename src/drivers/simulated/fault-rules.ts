@@ -10,8 +10,20 @@ import { randomBytes } from 'node:crypto'
  * unrescue) are the safe-failure steps: failing one as well is what ends in ERROR.
  */
 export const SIMULATED_PHASES = [
-  'spawn', 'powerOff', 'powerOn', 'reboot', 'pause', 'unpause', 'rebuild', 'destroy', 'restore', 'restoreRescue',
-  'rescue.power_off', 'rescue.boot', 'unrescue.stop_rescue', 'unrescue.boot',
+  'spawn',
+  'powerOff',
+  'powerOn',
+  'reboot',
+  'pause',
+  'unpause',
+  'rebuild',
+  'destroy',
+  'restore',
+  'restoreRescue',
+  'rescue.power_off',
+  'rescue.boot',
+  'unrescue.stop_rescue',
+  'unrescue.boot',
 ] as const
 export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
 
@@ -61,8 +73,12 @@ export class MemoryFaultRules implements FaultRules {
   readonly #rules: ActiveFault[] = []
   #version = 0
 
-  async version(): Promise<number> { return this.#version }
-  async list(): Promise<ActiveFault[]> { return this.#rules.map((f) => ({ ...f })) }
+  async version(): Promise<number> {
+    return this.#version
+  }
+  async list(): Promise<ActiveFault[]> {
+    return this.#rules.map((f) => ({ ...f }))
+  }
 
   async take(ids: string[]): Promise<ActiveFault[]> {
     const taken: ActiveFault[] = []
@@ -87,7 +103,10 @@ export class MemoryFaultRules implements FaultRules {
 
   async remove(id: string): Promise<boolean> {
     const i = this.#rules.findIndex((f) => f.id === id)
-    if (i >= 0) { this.#rules.splice(i, 1); this.#version++ }
+    if (i >= 0) {
+      this.#rules.splice(i, 1)
+      this.#version++
+    }
     return i >= 0
   }
 

@@ -5,7 +5,16 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryFaultRules, type ActiveFault, type FaultRule, type FaultRules, type SimulatedPhase } from './fault-rules.ts'
-import { PowerState, type PowerStateValue, DriverError, VmNotFound, type RebootType, type RescueSpec, type ServerSpec, type VirtDriver } from '../driver.ts'
+import {
+  PowerState,
+  type PowerStateValue,
+  DriverError,
+  VmNotFound,
+  type RebootType,
+  type RescueSpec,
+  type ServerSpec,
+  type VirtDriver,
+} from '../driver.ts'
 
 interface System {
   description: string
@@ -160,8 +169,17 @@ export class SimulatedDriver implements VirtDriver {
     await this.#refreshRules()
     await this.#step('spawn', server.id)
     const vm: Vm = {
-      spec: server, power: PowerState.RUNNING, rescue: null, console: [], boots: 0, hostKey: randomBytes(16).toString('hex'),
-      own: { description: `image ${server.imageName ?? server.imageId}`, passwordHash: server.adminPass ? hash(server.adminPass) : null, authorizedKeys: server.authorizedKeys ?? [] },
+      spec: server,
+      power: PowerState.RUNNING,
+      rescue: null,
+      console: [],
+      boots: 0,
+      hostKey: randomBytes(16).toString('hex'),
+      own: {
+        description: `image ${server.imageName ?? server.imageId}`,
+        passwordHash: server.adminPass ? hash(server.adminPass) : null,
+        authorizedKeys: server.authorizedKeys ?? [],
+      },
     }
     this.#vms.set(server.id, vm)
     this.#boot(vm, vm.own.description)
@@ -211,7 +229,11 @@ export class SimulatedDriver implements VirtDriver {
     const vm = this.#vm(server.id)
     await this.#step('rebuild', server.id)
     vm.spec = server
-    vm.own = { description: `image ${server.imageName ?? server.imageId}`, passwordHash: server.adminPass ? hash(server.adminPass) : null, authorizedKeys: server.authorizedKeys ?? [] }
+    vm.own = {
+      description: `image ${server.imageName ?? server.imageId}`,
+      passwordHash: server.adminPass ? hash(server.adminPass) : null,
+      authorizedKeys: server.authorizedKeys ?? [],
+    }
     vm.power = PowerState.RUNNING
     this.#boot(vm, `${vm.own.description} (rebuilt)`)
   }
@@ -224,8 +246,10 @@ export class SimulatedDriver implements VirtDriver {
     vm.console.push('reboot: Power down (entering rescue)')
     await this.#step('rescue.boot', serverId)
     vm.rescue = {
-      imageId: rescue.imageId, description: `rescue image ${rescue.imageName ?? rescue.imageId}`,
-      passwordHash: hash(rescue.adminPass), authorizedKeys: [...rescue.authorizedKeys],
+      imageId: rescue.imageId,
+      description: `rescue image ${rescue.imageName ?? rescue.imageId}`,
+      passwordHash: hash(rescue.adminPass),
+      authorizedKeys: [...rescue.authorizedKeys],
     }
     vm.power = PowerState.RUNNING
     this.#boot(vm, `${vm.rescue.description} with the server's disk as second disk`)
@@ -288,7 +312,11 @@ export class SimulatedDriver implements VirtDriver {
       if (this.#vms.has(s.spec.id)) continue
       // Passwords are not known after a restart of the simulator: logins fail until a rebuild.
       const vm: Vm = {
-        spec: s.spec, power: s.powerState, console: [], boots: 0, hostKey: randomBytes(16).toString('hex'),
+        spec: s.spec,
+        power: s.powerState,
+        console: [],
+        boots: 0,
+        hostKey: randomBytes(16).toString('hex'),
         own: { description: `image ${s.spec.imageName ?? s.spec.imageId}`, passwordHash: null, authorizedKeys: [] },
         rescue: s.rescued ? { imageId: s.spec.imageId, description: 'rescue system', passwordHash: null, authorizedKeys: [] } : null,
       }

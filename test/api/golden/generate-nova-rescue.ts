@@ -20,28 +20,42 @@ const out = path.join(here, 'nova-rescue.json')
 // their Content-Length (a truncated JSON body ends in a space that matters).
 
 type Header = [name: string, value: string]
-interface Message { line: string; headers: Header[]; body: string }
-interface Exchange { request: Message; response: Message; note: string | undefined }
+interface Message {
+  line: string
+  headers: Header[]
+  body: string
+}
+interface Exchange {
+  request: Message
+  response: Message
+  note: string | undefined
+}
 
 function parseMessage(text: string): Message {
   const blank = text.indexOf('\n\n')
   const head = (blank < 0 ? text : text.slice(0, blank)).split('\n')
   const rest = blank < 0 ? '' : text.slice(blank + 2)
-  const headers = head.slice(1).filter(Boolean).map((l): Header => {
-    const i = l.indexOf(':')
-    return [l.slice(0, i).trim(), l.slice(i + 1).trim()]
-  })
+  const headers = head
+    .slice(1)
+    .filter(Boolean)
+    .map((l): Header => {
+      const i = l.indexOf(':')
+      return [l.slice(0, i).trim(), l.slice(i + 1).trim()]
+    })
   const length = headers.find(([n]) => n.toLowerCase() === 'content-length')
   const body = length ? Buffer.from(rest).subarray(0, Number(length[1])).toString() : rest.trim()
   return { line: head[0]!, headers, body }
 }
 
 function parseTranscript(text: string): Exchange[] {
-  return text.split(/^### REQUEST\n/m).slice(1).map((part) => {
-    const [req, rest = ''] = part.split(/^### RESPONSE\n/m)
-    const [resp = '', note] = rest.split(/^### NOTE\n/m)
-    return { request: parseMessage(req!), response: parseMessage(resp), note: note?.trim() || undefined }
-  })
+  return text
+    .split(/^### REQUEST\n/m)
+    .slice(1)
+    .map((part) => {
+      const [req, rest = ''] = part.split(/^### RESPONSE\n/m)
+      const [resp = '', note] = rest.split(/^### NOTE\n/m)
+      return { request: parseMessage(req!), response: parseMessage(resp), note: note?.trim() || undefined }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -53,8 +67,18 @@ function parseTranscript(text: string): Exchange[] {
 // `actionRequest` binds {action_request_id} to the newest instance action of that name.
 
 type Who = 'admin' | 'demo'
-interface Given { server: string; owner: Who; name: string; cycles?: number; actionRequest?: 'rescue' | 'unrescue' }
-interface Spec { given: Given | null; as?: Who | 'anonymous' | 'bogus-token'; note?: string }
+interface Given {
+  server: string
+  owner: Who
+  name: string
+  cycles?: number
+  actionRequest?: 'rescue' | 'unrescue'
+}
+interface Spec {
+  given: Given | null
+  as?: Who | 'anonymous' | 'bogus-token'
+  note?: string
+}
 
 const capA = (server: string, extra: Partial<Given> = {}): Given => ({ server, owner: 'admin', name: 'cap-a', ...extra })
 const capOff = (server: string): Given => ({ server, owner: 'admin', name: 'cap-off' })
@@ -86,9 +110,10 @@ const SPECS: Record<string, Spec> = {
 
   'b1-get-during-rescue-rescuing': {
     given: capA('rescuing'),
-    note: 'anchor defect: the transcript body is the post-rescue document (identical to b1-get-during-rescue-rescue); '
-      + 'its name, its NOTE (27.0 ms) and sequences.json (a1-rescue-null at 27.0 ms) say ACTIVE/active/rescuing/1. '
-      + 'The generator keeps the body shape and takes the four state fields from sequences.json (status ACTIVE adds progress 0, as in b4).',
+    note:
+      'anchor defect: the transcript body is the post-rescue document (identical to b1-get-during-rescue-rescue); ' +
+      'its name, its NOTE (27.0 ms) and sequences.json (a1-rescue-null at 27.0 ms) say ACTIVE/active/rescuing/1. ' +
+      'The generator keeps the body shape and takes the four state fields from sequences.json (status ACTIVE adds progress 0, as in b4).',
   },
   'b1-get-during-rescue-rescue': { given: capA('rescued') },
   'b2-get-after-rescue': { given: capA('rescued') },
@@ -171,7 +196,8 @@ const SPECS: Record<string, Spec> = {
 
 /** Transcripts that are not replayed, and why. */
 const NOT_REPLAYED: Record<string, string> = {
-  'c16-reset-state-error': 'os-resetState is not a Skiff action: the test sets vm_state error through the store, as os-resetState would (given "error")',
+  'c16-reset-state-error':
+    'os-resetState is not a Skiff action: the test sets vm_state error through the store, as os-resetState would (given "error")',
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,8 +212,15 @@ const PLACEHOLDERS = {
   host: { means: 'the compute host of the given server' },
   host_id: { means: 'hostId: sha224 of project id and host, hex', pattern: '[0-9a-f]{56}' },
   instance_name: { means: 'OS-EXT-SRV-ATTR:instance_name', pattern: 'instance-[0-9a-f]{8}' },
-  action_request_id: { means: 'request id of the newest instance action named by given.actionRequest', pattern: 'req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}' },
-  request_id: { means: 'this answer\'s request id: every occurrence in one answer is the same value', pattern: 'req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}', bind: true },
+  action_request_id: {
+    means: 'request id of the newest instance action named by given.actionRequest',
+    pattern: 'req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}',
+  },
+  request_id: {
+    means: "this answer's request id: every occurrence in one answer is the same value",
+    pattern: 'req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}',
+    bind: true,
+  },
   req_id: { means: 'some request id', pattern: 'req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}' },
   generated_password: { means: 'nova.utils.generate_password: 12 characters, no 0, 1, I, O, l', pattern: '[2-9A-HJ-NP-Za-km-z]{12}' },
   iso_seconds: { means: 'server created/updated', pattern: '\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z' },
@@ -239,7 +272,17 @@ function placeholdJson(v: unknown, ctx: { actionRequestId?: string; givenPasswor
 // Samples.
 
 const KEEP_REQUEST_HEADERS = ['content-type', 'openstack-api-version', 'x-openstack-nova-api-version']
-const KEEP_RESPONSE_HEADERS = ['content-type', 'openstack-api-version', 'x-openstack-nova-api-version', 'vary', 'www-authenticate', 'allow', 'location', 'x-openstack-request-id', 'x-compute-request-id']
+const KEEP_RESPONSE_HEADERS = [
+  'content-type',
+  'openstack-api-version',
+  'x-openstack-nova-api-version',
+  'vary',
+  'www-authenticate',
+  'allow',
+  'location',
+  'x-openstack-request-id',
+  'x-compute-request-id',
+]
 const VERSION_HEADERS = ['openstack-api-version', 'x-openstack-nova-api-version', 'vary']
 type StateTuple = [string, string, string | null, number]
 
@@ -257,7 +300,9 @@ function sample(name: string, file: string, ex: Exchange, spec: Spec) {
   const [method, url] = ex.request.line.split(' ') as [string, string]
   const rawPath = url.replace(/^https?:\/\/[^/]+/, '')
   const actionRequestId = /\/os-instance-actions\/(req-[0-9a-f-]{36})$/.exec(rawPath)?.[1]
-  const reqHeaders = Object.fromEntries(ex.request.headers.map(([n, v]) => [n.toLowerCase(), v]).filter(([n]) => KEEP_REQUEST_HEADERS.includes(n!)))
+  const reqHeaders = Object.fromEntries(
+    ex.request.headers.map(([n, v]) => [n.toLowerCase(), v]).filter(([n]) => KEEP_REQUEST_HEADERS.includes(n!)),
+  )
   const as = tokenOf(ex.request.headers)
   if (spec.as !== undefined && spec.as !== as) throw new Error(`${name}: spec says ${spec.as}, transcript ${as}`)
   // A JSON body is kept as JSON; a malformed or empty one (sent with a body-bearing method) as text.
@@ -295,7 +340,12 @@ function sample(name: string, file: string, ex: Exchange, spec: Spec) {
       fixed[k] = v
       if (k === 'OS-DCF:diskConfig' && during[0] === 'ACTIVE') fixed.progress = 0
     }
-    Object.assign(fixed, { status: during[0], 'OS-EXT-STS:vm_state': during[1], 'OS-EXT-STS:task_state': during[2], 'OS-EXT-STS:power_state': during[3] })
+    Object.assign(fixed, {
+      status: during[0],
+      'OS-EXT-STS:vm_state': during[1],
+      'OS-EXT-STS:task_state': during[2],
+      'OS-EXT-STS:power_state': during[3],
+    })
     body = { server: fixed }
   }
 
@@ -324,14 +374,27 @@ function cliSample() {
   const respBody = /^RESP BODY: (.*)$/m.exec(text)
   if (!req || !resp || !respBody) throw new Error('cli-e2e.txt: the --debug exchange is not where it was')
   const reqHeaders: Record<string, string> = {}
-  for (const m of req[3]!.matchAll(/-H "([^:]+): ([^"]*)"/g)) if (KEEP_REQUEST_HEADERS.includes(m[1]!.toLowerCase())) reqHeaders[m[1]!.toLowerCase()] = m[2]!
+  for (const m of req[3]!.matchAll(/-H "([^:]+): ([^"]*)"/g))
+    if (KEEP_REQUEST_HEADERS.includes(m[1]!.toLowerCase())) reqHeaders[m[1]!.toLowerCase()] = m[2]!
   const headers: Record<string, string> = {}
   // novaclient prints the headers as "Name: value" pairs on one line; the known names delimit them.
-  const names = ['Content-Length', 'Content-Type', 'OpenStack-API-Version', 'Vary', 'X-OpenStack-Nova-API-Version', 'x-compute-request-id', 'x-openstack-request-id']
+  const names = [
+    'Content-Length',
+    'Content-Type',
+    'OpenStack-API-Version',
+    'Vary',
+    'X-OpenStack-Nova-API-Version',
+    'x-compute-request-id',
+    'x-openstack-request-id',
+  ]
   const line = resp[2]!
   for (const [i, n] of names.entries()) {
     const start = line.indexOf(`${n}: `)
-    const next = names.slice(i + 1).map((m) => line.indexOf(` ${m}: `)).filter((x) => x > start)[0] ?? line.length
+    const next =
+      names
+        .slice(i + 1)
+        .map((m) => line.indexOf(` ${m}: `))
+        .filter((x) => x > start)[0] ?? line.length
     const v = line.slice(start + n.length + 2, next).trim()
     const lower = n.toLowerCase()
     if (KEEP_RESPONSE_HEADERS.includes(lower)) headers[lower] = lower.endsWith('request-id') ? '{request_id}' : v
@@ -342,8 +405,18 @@ function cliSample() {
     note: 'python-novaclient (OSC 6.0.0) --debug: the request openstack server rescue --image rescue --password MyPass123 sends',
     given: { server: 'active', owner: 'admin', name: 's1' } satisfies Given,
     as: 'admin',
-    request: { method: req[1], path: placeholdText(req[2]!.replace(/^https?:\/\/[^/]+/, ''), {}), headers: reqHeaders, body: placeholdJson(JSON.parse(req[4]!), { givenPassword: true }) },
-    response: { status: Number(resp[1]), headers, absentHeaders: [], body: placeholdJson(JSON.parse(respBody[1]!), { givenPassword: true }) },
+    request: {
+      method: req[1],
+      path: placeholdText(req[2]!.replace(/^https?:\/\/[^/]+/, ''), {}),
+      headers: reqHeaders,
+      body: placeholdJson(JSON.parse(req[4]!), { givenPassword: true }),
+    },
+    response: {
+      status: Number(resp[1]),
+      headers,
+      absentHeaders: [],
+      body: placeholdJson(JSON.parse(respBody[1]!), { givenPassword: true }),
+    },
   }
 }
 
@@ -362,15 +435,18 @@ for (const [name, spec] of Object.entries(SPECS)) {
 samples.push(cliSample())
 
 const golden = {
-  about: 'Golden samples of the compute API around rescue, derived by generate-nova-rescue.ts from raw transcripts of real '
-    + 'OpenStack Nova 26.2.2 (Zed, fake driver, default policy, no Neutron: addresses are {}). Strings may hold {placeholders}; '
-    + 'see `placeholders`. response.headers: the headers a client depends on (two Vary fields joined with ", "); '
-    + 'response.absentHeaders: version headers Nova did not send. states: (status, vm_state, task_state, power_state) '
-    + 'seen by a GET right after the POST (during) and once the task ended (after), from sequences.json.',
+  about:
+    'Golden samples of the compute API around rescue, derived by generate-nova-rescue.ts from raw transcripts of real ' +
+    'OpenStack Nova 26.2.2 (Zed, fake driver, default policy, no Neutron: addresses are {}). Strings may hold {placeholders}; ' +
+    'see `placeholders`. response.headers: the headers a client depends on (two Vary fields joined with ", "); ' +
+    'response.absentHeaders: version headers Nova did not send. states: (status, vm_state, task_state, power_state) ' +
+    'seen by a GET right after the POST (during) and once the task ended (after), from sequences.json.',
   source: 'shared/anchors/nova/transcripts',
   placeholders: PLACEHOLDERS,
   notReplayed: Object.entries(NOT_REPLAYED).map(([name, why]) => ({ transcript: `${name}.txt`, why })),
   samples,
 }
 writeFileSync(out, JSON.stringify(golden, null, 2) + '\n')
-console.log(`${samples.length} samples from ${files.length + 1} transcript files (${Object.keys(NOT_REPLAYED).length} not replayed) → ${path.relative(process.cwd(), out)}`)
+console.log(
+  `${samples.length} samples from ${files.length + 1} transcript files (${Object.keys(NOT_REPLAYED).length} not replayed) → ${path.relative(process.cwd(), out)}`,
+)

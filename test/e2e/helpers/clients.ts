@@ -83,10 +83,15 @@ export class Clients {
    */
   async waitForStatus(account: Account, id: string, status: string, timeoutMs = 60_000): Promise<ServerView> {
     let last: ServerView | undefined
-    return pollUntil(`server ${id} to be ${status}`, async () => {
-      last = await this.showServer(account, id)
-      if (last.status === 'ERROR' && status !== 'ERROR') throw new Error(`server ${id} went to ERROR: ${JSON.stringify(last.fault ?? last)}`)
-      return last.status === status && !last['OS-EXT-STS:task_state'] ? last : undefined
-    }, { timeoutMs, intervalMs: 50, describe: () => `last seen: ${JSON.stringify(last)}` })
+    return pollUntil(
+      `server ${id} to be ${status}`,
+      async () => {
+        last = await this.showServer(account, id)
+        if (last.status === 'ERROR' && status !== 'ERROR')
+          throw new Error(`server ${id} went to ERROR: ${JSON.stringify(last.fault ?? last)}`)
+        return last.status === status && !last['OS-EXT-STS:task_state'] ? last : undefined
+      },
+      { timeoutMs, intervalMs: 50, describe: () => `last seen: ${JSON.stringify(last)}` },
+    )
   }
 }

@@ -38,7 +38,8 @@ export class SdkResults {
   /** The value a check observed; fails with the sdk's error if it raised. */
   value<T = any>(name: string): T {
     const r = this.#get(name)
-    if (r.error) throw new Error(`sdk check '${name}' raised ${r.error.type} (HTTP ${r.error.status}): ${r.error.message}\n${r.error.traceback}`)
+    if (r.error)
+      throw new Error(`sdk check '${name}' raised ${r.error.type} (HTTP ${r.error.status}): ${r.error.message}\n${r.error.traceback}`)
     return r.value as T
   }
 
@@ -59,7 +60,11 @@ export async function runSdkChecks(skiff: SkiffProcess, scenario: 'lifecycle' | 
   // The clouds are named on the command line; OS_CLIENT_CONFIG_FILE says where they are.
   const env = skiff.cloudEnv('demo')
   delete env.OS_CLOUD
-  const r = await run(PYTHON, [SCRIPT, scenario, '--cloud', 'skiff-demo', '--alt-cloud', 'skiff-alt', '--admin-cloud', 'skiff-admin', ...args], { env, timeoutMs: 240_000 })
+  const r = await run(
+    PYTHON,
+    [SCRIPT, scenario, '--cloud', 'skiff-demo', '--alt-cloud', 'skiff-alt', '--admin-cloud', 'skiff-admin', ...args],
+    { env, timeoutMs: 240_000 },
+  )
   const results = new SdkResults(r)
   if (r.code !== 0 || !results.finished) throw new Error(`the openstacksdk script did not finish\n${describeRun(r)}`)
   return results

@@ -77,10 +77,20 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'skiff-e2e-'))
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000
   const args = [
-    ...SKIFF, 'serve', '--data-dir', dataDir,
-    '--identity-port', '0', '--compute-port', '0', '--image-port', '0',
-    '--simulated-delay', String(opts.simulatedDelayMs ?? 20),
-    '--log-level', process.env.SKIFF_E2E_LOG_LEVEL ?? 'warn',
+    ...SKIFF,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--identity-port',
+    '0',
+    '--compute-port',
+    '0',
+    '--image-port',
+    '0',
+    '--simulated-delay',
+    String(opts.simulatedDelayMs ?? 20),
+    '--log-level',
+    process.env.SKIFF_E2E_LOG_LEVEL ?? 'warn',
     ...(opts.extraArgs ?? []),
   ]
   // No SKIFF_* from the caller's environment: the test decides the configuration.
@@ -95,10 +105,12 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
   }
   child.stderr!.on('data', remember)
 
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    running.delete(child)
-    resolve(code)
-  }))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child)
+      resolve(code)
+    }),
+  )
 
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -133,7 +145,14 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
         if (u) urls[u[1] as keyof SkiffProcess['urls']] = u[2]!
         const f = /^\s+(\/\S*(?:clouds\.yaml|-openrc))\s*$/.exec(line)
         if (f) files.push(f[1]!)
-        if (urls.identity && urls.compute && urls.image && files.some((x) => x.endsWith('clouds.yaml')) && files.filter((x) => x.endsWith('-openrc')).length >= 3) done()
+        if (
+          urls.identity &&
+          urls.compute &&
+          urls.image &&
+          files.some((x) => x.endsWith('clouds.yaml')) &&
+          files.filter((x) => x.endsWith('-openrc')).length >= 3
+        )
+          done()
       }
     })
     void exited.then((code) => {

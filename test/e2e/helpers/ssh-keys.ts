@@ -20,7 +20,11 @@ export function sshBlobFromPem(pem: string): Buffer {
   const key = createPublicKey(pem.includes('PRIVATE KEY') ? createPrivateKey(pem) : pem)
   const jwk = key.export({ format: 'jwk' })
   if (jwk.kty === 'RSA') {
-    return Buffer.concat([sshString(Buffer.from('ssh-rsa')), mpint(Buffer.from(jwk.e!, 'base64url')), mpint(Buffer.from(jwk.n!, 'base64url'))])
+    return Buffer.concat([
+      sshString(Buffer.from('ssh-rsa')),
+      mpint(Buffer.from(jwk.e!, 'base64url')),
+      mpint(Buffer.from(jwk.n!, 'base64url')),
+    ])
   }
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') {
     return Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(Buffer.from(jwk.x!, 'base64url'))])

@@ -12,7 +12,13 @@ export function qemuPids(needle: string): number[] {
   const pids: number[] = []
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue
-    const cmd = (() => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8') } catch { return '' } })()
+    const cmd = (() => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8')
+      } catch {
+        return ''
+      }
+    })()
     if (cmd.startsWith('qemu-system') && cmd.includes(needle)) pids.push(Number(p))
   }
   return pids
@@ -20,7 +26,13 @@ export function qemuPids(needle: string): number[] {
 
 /** SIGKILL every QEMU under `dir`: no VM outlives a test, whatever failed. */
 export function killQemus(dir: string): void {
-  for (const pid of qemuPids(dir)) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+  for (const pid of qemuPids(dir)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 export type SshResult = { ok: true; out: string; hostKey: string } | { ok: false; reason: string }
@@ -35,11 +47,21 @@ export function ssh(port: number, password: string | { privateKey: string }, com
     let hostKey = ''
     c.on('ready', () => {
       c.exec(command, (err, stream) => {
-        if (err) { c.end(); return reject(err) }
+        if (err) {
+          c.end()
+          return reject(err)
+        }
         let out = ''
-        stream.on('data', (b: Buffer) => { out += b.toString() })
-        stream.stderr.on('data', (b: Buffer) => { out += b.toString() })
-        stream.on('close', () => { c.end(); resolve({ ok: true, out, hostKey }) })
+        stream.on('data', (b: Buffer) => {
+          out += b.toString()
+        })
+        stream.stderr.on('data', (b: Buffer) => {
+          out += b.toString()
+        })
+        stream.on('close', () => {
+          c.end()
+          resolve({ ok: true, out, hostKey })
+        })
       })
     })
     c.on('error', (e: Error & { level?: string }) => {
@@ -47,20 +69,35 @@ export function ssh(port: number, password: string | { privateKey: string }, com
       else reject(e)
     })
     c.connect({
-      host: '127.0.0.1', port, username: 'root', ...(typeof password === 'string' ? { password } : password), readyTimeout: 30_000, tryKeyboard: false,
-      hostVerifier: (key: Buffer) => { hostKey = 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, ''); return true },
+      host: '127.0.0.1',
+      port,
+      username: 'root',
+      ...(typeof password === 'string' ? { password } : password),
+      readyTimeout: 30_000,
+      tryKeyboard: false,
+      hostVerifier: (key: Buffer) => {
+        hostKey = 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '')
+        return true
+      },
     })
   })
 }
 
 /** `ssh`, asserting the login works: the command's output and the host key. */
-export async function sshOk(port: number, password: string | { privateKey: string }, command: string): Promise<{ out: string; hostKey: string }> {
+export async function sshOk(
+  port: number,
+  password: string | { privateKey: string },
+  command: string,
+): Promise<{ out: string; hostKey: string }> {
   const r = await ssh(port, password, command)
   if (!r.ok) throw new Error(`ssh root@127.0.0.1:${port} refused the password: ${r.reason}`)
   return r
 }
 
-export interface ApiAnswer { status: number; body: Record<string, any> }
+export interface ApiAnswer {
+  status: number
+  body: Record<string, any>
+}
 
 /** The Skiff API as the demo user, over plain HTTP. */
 export interface VmApi {
@@ -75,15 +112,28 @@ export interface VmApi {
 export async function vmApi(skiff: SkiffProcess): Promise<VmApi> {
   const rc = parseOpenrc(readFileSync(skiff.openrc.demo, 'utf8'))
   const auth = await fetch(`${skiff.urls.identity}/auth/tokens`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } } }, scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } } } }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } },
+        },
+        scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } },
+      },
+    }),
   })
   if (auth.status !== 201) throw new Error(`login as the demo user: ${auth.status} ${await auth.text()}`)
   const token = auth.headers.get('x-subject-token')!
   const call = async (method: string, url: string, body?: unknown): Promise<ApiAnswer> => {
-    const res = await fetch(url, { method, headers: { 'x-auth-token': token, 'content-type': 'application/json', 'openstack-api-version': 'compute 2.1' }, body: body === undefined ? undefined : JSON.stringify(body) })
+    const res = await fetch(url, {
+      method,
+      headers: { 'x-auth-token': token, 'content-type': 'application/json', 'openstack-api-version': 'compute 2.1' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
     const text = await res.text()
-    return { status: res.status, body: text ? JSON.parse(text) as Record<string, any> : {} }
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} }
   }
   const compute = (method: string, p: string, body?: unknown) => call(method, `${skiff.urls.compute}${p}`, body)
   return {

@@ -18,23 +18,63 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const handlers: Record<string, Handler> = {
     // Nova answers 200, not 202, to rescue: every client (gophercloud, fog) depends on it.
     rescue: async (req, reply, v: { adminPass?: string; rescue_image_ref?: string } | null) => {
-      const { adminPass } = await deps.rescues.rescue(req.auth, req.params.id, { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref }, req.id)
+      const { adminPass } = await deps.rescues.rescue(
+        req.auth,
+        req.params.id,
+        { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref },
+        req.id,
+      )
       return reply.code(200).send(adminPass === undefined ? {} : { adminPass })
     },
-    unrescue: async (req, reply) => { await deps.rescues.unrescue(req.auth, req.params.id, req.id); return accepted(reply) },
-    'os-stop': async (req, reply) => { await servers.stop(req.auth, req.params.id, req.id); return accepted(reply) },
-    'os-start': async (req, reply) => { await servers.start(req.auth, req.params.id, req.id); return accepted(reply) },
-    pause: async (req, reply) => { await servers.pause(req.auth, req.params.id, req.id); return accepted(reply) },
-    unpause: async (req, reply) => { await servers.unpause(req.auth, req.params.id, req.id); return accepted(reply) },
+    unrescue: async (req, reply) => {
+      await deps.rescues.unrescue(req.auth, req.params.id, req.id)
+      return accepted(reply)
+    },
+    'os-stop': async (req, reply) => {
+      await servers.stop(req.auth, req.params.id, req.id)
+      return accepted(reply)
+    },
+    'os-start': async (req, reply) => {
+      await servers.start(req.auth, req.params.id, req.id)
+      return accepted(reply)
+    },
+    pause: async (req, reply) => {
+      await servers.pause(req.auth, req.params.id, req.id)
+      return accepted(reply)
+    },
+    unpause: async (req, reply) => {
+      await servers.unpause(req.auth, req.params.id, req.id)
+      return accepted(reply)
+    },
     reboot: async (req, reply, v: { type: string }) => {
       await servers.reboot(req.auth, req.params.id, v.type.toUpperCase() === 'HARD' ? 'HARD' : 'SOFT', req.id)
       return accepted(reply)
     },
-    forceDelete: async (req, reply) => { await servers.forceDelete(req.auth, req.params.id, req.id); return accepted(reply) },
+    forceDelete: async (req, reply) => {
+      await servers.forceDelete(req.auth, req.params.id, req.id)
+      return accepted(reply)
+    },
     restore: async (req) => servers.restore(req.auth, req.params.id),
-    lock: async (req, reply) => { await servers.lock(req.auth, req.params.id); return accepted(reply) },
-    unlock: async (req, reply) => { await servers.unlock(req.auth, req.params.id); return accepted(reply) },
-    rebuild: async (req, reply, v: { imageRef: string; name?: string; adminPass?: string; metadata?: Record<string, string>; accessIPv4?: string; accessIPv6?: string }) => {
+    lock: async (req, reply) => {
+      await servers.lock(req.auth, req.params.id)
+      return accepted(reply)
+    },
+    unlock: async (req, reply) => {
+      await servers.unlock(req.auth, req.params.id)
+      return accepted(reply)
+    },
+    rebuild: async (
+      req,
+      reply,
+      v: {
+        imageRef: string
+        name?: string
+        adminPass?: string
+        metadata?: Record<string, string>
+        accessIPv4?: string
+        accessIPv6?: string
+      },
+    ) => {
       const { server, adminPass } = await servers.rebuild(req.auth, req.params.id, v, req.id)
       const ips = await servers.fixedIps([server.id])
       const view = serverDetail(server, { base, ctx: req.auth, ips: ips.get(server.id) ?? [], core: true })
@@ -51,26 +91,31 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   }
 
   // idempotent: Idempotency-Key replays (api/idempotency.ts); rateLimited: per-project bucket (api/rate-limit.ts).
-  app.post<{ Params: { id: string }; Body: unknown }>('/v2.1/servers/:id/action', { config: { idempotent: true, rateLimited: true } }, async (req, reply) => {
-    const body = req.body
-    // Exactly one action per body, else Nova's "Malformed request body".
-    if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {
-      throw new BadRequest('Malformed request body')
-    }
-    const [action, value] = Object.entries(body as Record<string, unknown>)[0]!
-    // Own keys only: `{"hasOwnProperty": ...}` is no action (a lookup would find Object.prototype's).
-    const handler = Object.hasOwn(handlers, action) ? handlers[action] : undefined
-    if (!handler) throw new BadRequest(`There is no such action: ${action}`)
-    // The legacy v2 path accepts the seed's {"rescue": "none"}: rescue from the base image.
-    const normalized = req.legacyV2 && action === 'rescue' && (value === 'none' || value === '') ? null : value
-    validateAction(action, { [action]: normalized })
-    return handler(req, reply, normalized)
-  })
+  app.post<{ Params: { id: string }; Body: unknown }>(
+    '/v2.1/servers/:id/action',
+    { config: { idempotent: true, rateLimited: true } },
+    async (req, reply) => {
+      const body = req.body
+      // Exactly one action per body, else Nova's "Malformed request body".
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length !== 1) {
+        throw new BadRequest('Malformed request body')
+      }
+      const [action, value] = Object.entries(body as Record<string, unknown>)[0]!
+      // Own keys only: `{"hasOwnProperty": ...}` is no action (a lookup would find Object.prototype's).
+      const handler = Object.hasOwn(handlers, action) ? handlers[action] : undefined
+      if (!handler) throw new BadRequest(`There is no such action: ${action}`)
+      // The legacy v2 path accepts the seed's {"rescue": "none"}: rescue from the base image.
+      const normalized = req.legacyV2 && action === 'rescue' && (value === 'none' || value === '') ? null : value
+      validateAction(action, { [action]: normalized })
+      return handler(req, reply, normalized)
+    },
+  )
 
   // Other methods on /action: 405 with the allowed one named.
   for (const method of ['GET', 'PUT', 'DELETE', 'PATCH'] as const) {
     app.route({
-      method, url: '/v2.1/servers/:id/action',
+      method,
+      url: '/v2.1/servers/:id/action',
       handler: async () => {
         throw new DomainError('badMethod', 'The method specified is not allowed for this resource.', { allow: 'POST' })
       },

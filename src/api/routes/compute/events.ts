@@ -48,7 +48,10 @@ export function serverStateView(s: Server) {
 const stateKey = (s: Server) => `${statusOf(s.vm_state, s.task_state)}|${s.vm_state}|${s.task_state ?? ''}|${s.power_state}`
 
 /** The last state sent for one server; rows older than it (replays of the feed) are ignored. */
-interface Sent { key: string; updatedAt: string }
+interface Sent {
+  key: string
+  updatedAt: string
+}
 
 /** Decides, row by row, whether a row is news for the client. */
 function isChange(sent: Sent | undefined, row: Server): boolean {
@@ -156,7 +159,13 @@ export function eventRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
    * Subscribe first, then read the current state, then replay what the feed delivered
    * meanwhile: a change between the read and the subscription cannot fall in between.
    */
-  const follow = async (stream: EventStream, req: FastifyRequest, watch: ServerWatch, current: () => Promise<Server[]>, onRow: (row: Server) => void) => {
+  const follow = async (
+    stream: EventStream,
+    req: FastifyRequest,
+    watch: ServerWatch,
+    current: () => Promise<Server[]>,
+    onRow: (row: Server) => void,
+  ) => {
     let pending: Server[] | undefined = []
     const unsubscribe = feed.subscribe(watch, (row) => (pending ? pending.push(row) : onRow(row)))
     stream.onClose(unsubscribe)
@@ -192,13 +201,19 @@ export function eventRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const server = await watched(req.auth, req.params.id, resuming)
     const stream = start(req, reply)
     let sent: Sent | undefined
-    await follow(stream, req, { serverId: server.id }, async () => [(await servers.getIncludingDeleted(server.id)) ?? server], (row) => {
-      if (stream.closed || !isChange(sent, row)) return
-      sent = { key: stateKey(row), updatedAt: row.updated_at }
-      stream.send(row)
-      // DELETED is the last word about a server: the stream ends with it.
-      if (isDeleted(row)) stream.end()
-    })
+    await follow(
+      stream,
+      req,
+      { serverId: server.id },
+      async () => [(await servers.getIncludingDeleted(server.id)) ?? server],
+      (row) => {
+        if (stream.closed || !isChange(sent, row)) return
+        sent = { key: stateKey(row), updatedAt: row.updated_at }
+        stream.send(row)
+        // DELETED is the last word about a server: the stream ends with it.
+        if (isDeleted(row)) stream.end()
+      },
+    )
   })
 
   app.get<{ Querystring: Query }>('/v2.1/servers/events', async (req, reply) => {
@@ -206,7 +221,7 @@ export function eventRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     authorize(ctx, 'os_compute_api:servers:detail', 'reader')
     // As for the server list: all_tenants is an admin's; for others it is ignored.
     const allTenants = ctx.isAdmin && truthy(one(req.query.all_tenants))
-    const projectId = allTenants ? one(req.query.project_id) ?? one(req.query.tenant_id) : ctx.projectId ?? undefined
+    const projectId = allTenants ? (one(req.query.project_id) ?? one(req.query.tenant_id)) : (ctx.projectId ?? undefined)
     if (!allTenants && !projectId) throw new Forbidden('A project-scoped token is required.')
     const watch: ServerWatch = projectId ? { projectId } : { allProjects: true }
     const stream = start(req, reply)

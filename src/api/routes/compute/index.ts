@@ -87,7 +87,14 @@ function versionDoc(base: string) {
     links: [{ rel: 'self', href: `${base}/v2.1/` }],
   }
 }
-const V2_0 = (base: string) => ({ id: 'v2.0', status: 'SUPPORTED', version: '', min_version: '', updated: '2011-01-21T11:33:21Z', links: [{ rel: 'self', href: `${base}/v2/` }] })
+const V2_0 = (base: string) => ({
+  id: 'v2.0',
+  status: 'SUPPORTED',
+  version: '',
+  min_version: '',
+  updated: '2011-01-21T11:33:21Z',
+  links: [{ rel: 'self', href: `${base}/v2/` }],
+})
 const describedBy = { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' }
 
 export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
@@ -104,7 +111,8 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
     const raw = requestedVersion(req.headers)
     // Echo what was asked for, also on a 406; a malformed version gets no version headers.
-    if (raw !== undefined && /^\d+\.\d+$|^latest$/i.test(raw)) req.versionEcho = raw.toLowerCase() === 'latest' ? formatVersion(MAX_VERSION) : raw
+    if (raw !== undefined && /^\d+\.\d+$|^latest$/i.test(raw))
+      req.versionEcho = raw.toLowerCase() === 'latest' ? formatVersion(MAX_VERSION) : raw
     req.microversion = parseMicroversion(raw)
     req.versionEcho = formatVersion(req.microversion)
   })
@@ -119,17 +127,32 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   })
 
   app.setNotFoundHandler(async (_req, reply) =>
-    reply.code(404).type('application/json; charset=UTF-8').send({ itemNotFound: { code: 404, message: 'The resource could not be found.' } }))
+    reply
+      .code(404)
+      .type('application/json; charset=UTF-8')
+      .send({ itemNotFound: { code: 404, message: 'The resource could not be found.' } }),
+  )
 
-  app.get('/', { config: { public: true, unversioned: true } }, async () =>
-    ({ versions: [V2_0(base), versionDoc(base)] }))
+  app.get('/', { config: { public: true, unversioned: true } }, async () => ({ versions: [V2_0(base), versionDoc(base)] }))
   app.get('/v2.1', { config: { public: true } }, async () => {
     const doc = versionDoc(base)
-    return { version: { ...doc, links: [...doc.links, describedBy], 'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }] } }
+    return {
+      version: {
+        ...doc,
+        links: [...doc.links, describedBy],
+        'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }],
+      },
+    }
   })
   app.get('/v2', { config: { public: true, unversioned: true } }, async () => {
     const doc = V2_0(base)
-    return { version: { ...doc, links: [...doc.links, describedBy], 'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' }] } }
+    return {
+      version: {
+        ...doc,
+        links: [...doc.links, describedBy],
+        'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' }],
+      },
+    }
   })
 
   serverRoutes(app, deps)

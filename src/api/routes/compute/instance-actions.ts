@@ -6,8 +6,13 @@ import type { InstanceAction } from '../../../compute/server.ts'
 import type { ComputeRouteDeps } from './index.ts'
 
 const actionView = (a: InstanceAction) => ({
-  action: a.action, instance_uuid: a.server_id, request_id: a.request_id, user_id: a.user_id, project_id: a.project_id,
-  start_time: isoMicrosNoZone(a.start_time), message: a.message,
+  action: a.action,
+  instance_uuid: a.server_id,
+  request_id: a.request_id,
+  user_id: a.user_id,
+  project_id: a.project_id,
+  start_time: isoMicrosNoZone(a.start_time),
+  message: a.message,
 })
 
 export function instanceActionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
@@ -21,8 +26,11 @@ export function instanceActionRoutes(app: FastifyInstance, deps: ComputeRouteDep
     const view: Record<string, unknown> = actionView(action)
     if (events) {
       view.events = events.map((e) => ({
-        event: e.event, start_time: isoMicrosNoZone(e.start_time), finish_time: e.finish_time ? isoMicrosNoZone(e.finish_time) : null,
-        result: e.result, traceback: e.traceback,
+        event: e.event,
+        start_time: isoMicrosNoZone(e.start_time),
+        finish_time: e.finish_time ? isoMicrosNoZone(e.finish_time) : null,
+        result: e.result,
+        traceback: e.traceback,
       }))
     }
     return { instanceAction: view }

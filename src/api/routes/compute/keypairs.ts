@@ -5,12 +5,18 @@ import { authorize } from '../../../compute/policy.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { keypairView } from './views.ts'
 
-const CreateKeypairBody = Type.Object({
-  keypair: Type.Object({
-    name: Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9 _-]+$' }),
-    public_key: Type.Optional(Type.String()),
-  }, { additionalProperties: false }),
-}, { additionalProperties: false })
+const CreateKeypairBody = Type.Object(
+  {
+    keypair: Type.Object(
+      {
+        name: Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9 _-]+$' }),
+        public_key: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
 
 export function keypairRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const { keypairs } = deps

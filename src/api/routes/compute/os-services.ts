@@ -11,12 +11,20 @@ export function serviceRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.get('/v2.1/os-services', async (req) => {
     authorize(req.auth, 'os_compute_api:os-services:list', 'admin')
     const q = req.query as Record<string, string | undefined>
-    const hosts = (await deps.hosts.list())
-      .filter((h) => q.host === undefined || h.name === q.host)
-    const services = q.binary !== undefined && q.binary !== 'nova-compute' ? [] : hosts.map((h, i) => ({
-      id: i + 1, binary: 'nova-compute', host: h.name, zone: 'nova', status: 'enabled', state: h.up ? 'up' : 'down',
-      updated_at: isoMicrosNoZone(h.heartbeat_at), disabled_reason: null,
-    }))
+    const hosts = (await deps.hosts.list()).filter((h) => q.host === undefined || h.name === q.host)
+    const services =
+      q.binary !== undefined && q.binary !== 'nova-compute'
+        ? []
+        : hosts.map((h, i) => ({
+            id: i + 1,
+            binary: 'nova-compute',
+            host: h.name,
+            zone: 'nova',
+            status: 'enabled',
+            state: h.up ? 'up' : 'down',
+            updated_at: isoMicrosNoZone(h.heartbeat_at),
+            disabled_reason: null,
+          }))
     return { services }
   })
 

@@ -16,19 +16,28 @@ import type { ComputeRouteDeps } from './index.ts'
 const MAX_SECONDS = 7 * 24 * 3600
 const AutoUnrescueAfter = Type.Union([Type.Integer({ minimum: 1, maximum: MAX_SECONDS }), Type.Null()])
 
-const RescueBody = Type.Object({
-  rescue: Type.Object({
-    image_ref: Type.Optional(Type.String({ format: 'uuid' })),
-    admin_pass: Type.Optional(Type.String({ maxLength: 255 })),
-    key_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    public_key: Type.Optional(Type.String({ minLength: 1, maxLength: 16384 })),
-    auto_unrescue_after: Type.Optional(AutoUnrescueAfter),
-  }, { additionalProperties: false }),
-}, { additionalProperties: false })
+const RescueBody = Type.Object(
+  {
+    rescue: Type.Object(
+      {
+        image_ref: Type.Optional(Type.String({ format: 'uuid' })),
+        admin_pass: Type.Optional(Type.String({ maxLength: 255 })),
+        key_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        public_key: Type.Optional(Type.String({ minLength: 1, maxLength: 16384 })),
+        auto_unrescue_after: Type.Optional(AutoUnrescueAfter),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
 
-const PatchBody = Type.Object({
-  rescue: Type.Object({ auto_unrescue_after: AutoUnrescueAfter }, { additionalProperties: false }),
-}, { additionalProperties: false })
+const PatchBody = Type.Object(
+  {
+    rescue: Type.Object({ auto_unrescue_after: AutoUnrescueAfter }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+)
 
 export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const { servers } = deps
@@ -56,7 +65,10 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       auto_unrescue_after: r.auto_unrescue_seconds,
       authorized_keys: keys,
       // The server's own disk is the rescue system's second disk, untouched until unrescue.
-      disks: [{ role: 'rescue', image_id: r.image_id }, { role: 'server', note: "the server's own disk, attached second" }],
+      disks: [
+        { role: 'rescue', image_id: r.image_id },
+        { role: 'server', note: "the server's own disk, attached second" },
+      ],
       access: {
         console: { action: 'os-getConsoleOutput', href: `${base}/v2.1/servers/${s.id}/action` },
         ssh: sshView(r.host_key_fingerprint, access),
@@ -70,21 +82,38 @@ export function rescueRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return { rescue: await view(s) }
   })
 
-  app.post<{ Params: { id: string }; Body: Static<typeof RescueBody> }>('/v2.1/servers/:id/rescue', { schema: { body: RescueBody } }, async (req, reply) => {
-    const b = req.body.rescue
-    if (b.key_name !== undefined && b.public_key !== undefined) throw new BadRequest('Give key_name or public_key, not both.')
-    const { adminPass } = await deps.rescues.rescue(req.auth, req.params.id, {
-      adminPass: b.admin_pass, rescueImageRef: b.image_ref, keyName: b.key_name, publicKey: b.public_key, autoUnrescueAfter: b.auto_unrescue_after,
-    }, req.id)
-    const s = await servers.show(req.auth, req.params.id)
-    reply.code(202)
-    return { rescue: await view(s), ...(adminPass === undefined ? {} : { adminPass }) }
-  })
+  app.post<{ Params: { id: string }; Body: Static<typeof RescueBody> }>(
+    '/v2.1/servers/:id/rescue',
+    { schema: { body: RescueBody } },
+    async (req, reply) => {
+      const b = req.body.rescue
+      if (b.key_name !== undefined && b.public_key !== undefined) throw new BadRequest('Give key_name or public_key, not both.')
+      const { adminPass } = await deps.rescues.rescue(
+        req.auth,
+        req.params.id,
+        {
+          adminPass: b.admin_pass,
+          rescueImageRef: b.image_ref,
+          keyName: b.key_name,
+          publicKey: b.public_key,
+          autoUnrescueAfter: b.auto_unrescue_after,
+        },
+        req.id,
+      )
+      const s = await servers.show(req.auth, req.params.id)
+      reply.code(202)
+      return { rescue: await view(s), ...(adminPass === undefined ? {} : { adminPass }) }
+    },
+  )
 
-  app.patch<{ Params: { id: string }; Body: Static<typeof PatchBody> }>('/v2.1/servers/:id/rescue', { schema: { body: PatchBody } }, async (req) => {
-    await deps.rescues.setRescueExpiry(req.auth, req.params.id, req.body.rescue.auto_unrescue_after)
-    return { rescue: await view(await servers.show(req.auth, req.params.id)) }
-  })
+  app.patch<{ Params: { id: string }; Body: Static<typeof PatchBody> }>(
+    '/v2.1/servers/:id/rescue',
+    { schema: { body: PatchBody } },
+    async (req) => {
+      await deps.rescues.setRescueExpiry(req.auth, req.params.id, req.body.rescue.auto_unrescue_after)
+      return { rescue: await view(await servers.show(req.auth, req.params.id)) }
+    },
+  )
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id/rescue', async (req, reply) => {
     await deps.rescues.unrescue(req.auth, req.params.id, req.id)

@@ -6,17 +6,26 @@ import { BadRequest } from '../../../errors.ts'
 import type { GroupPolicy, ServerGroup, ServerGroupService } from '../../../compute/server-group-service.ts'
 import { NAME } from './schemas.ts'
 
-const CreateBody = Type.Object({
-  server_group: Type.Object({
-    name: NAME,
-    // At 2.1 exactly one of the two hard policies (soft ones come with 2.15).
-    policies: Type.Unsafe<string[]>({
-      type: 'array',
-      items: [{ type: 'string', enum: ['anti-affinity', 'affinity'] }],
-      uniqueItems: true, minItems: 1, maxItems: 1, additionalItems: false,
-    }),
-  }, { additionalProperties: false }),
-}, { additionalProperties: false })
+const CreateBody = Type.Object(
+  {
+    server_group: Type.Object(
+      {
+        name: NAME,
+        // At 2.1 exactly one of the two hard policies (soft ones come with 2.15).
+        policies: Type.Unsafe<string[]>({
+          type: 'array',
+          items: [{ type: 'string', enum: ['anti-affinity', 'affinity'] }],
+          uniqueItems: true,
+          minItems: 1,
+          maxItems: 1,
+          additionalItems: false,
+        }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
 
 type Query = Record<string, string | string[] | undefined>
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[v.length - 1] : v)
@@ -50,8 +59,9 @@ export function serverGroupRoutes(app: FastifyInstance, groups: ServerGroupServi
     return { server_groups: rows.map(view) }
   })
 
-  app.get<{ Params: { id: string } }>('/v2.1/os-server-groups/:id', async (req) =>
-    ({ server_group: view(await groups.show(req.auth, req.params.id)) }))
+  app.get<{ Params: { id: string } }>('/v2.1/os-server-groups/:id', async (req) => ({
+    server_group: view(await groups.show(req.auth, req.params.id)),
+  }))
 
   app.delete<{ Params: { id: string } }>('/v2.1/os-server-groups/:id', async (req, reply) => {
     await groups.delete(req.auth, req.params.id)

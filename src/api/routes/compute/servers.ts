@@ -54,10 +54,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   /** Detail views of many servers with two queries for their addresses and faults. */
   const details = async (req: FastifyRequest, rows: Server[]) => {
     const ids = rows.map((r) => r.id)
-    const [ips, faults] = await Promise.all([
-      servers.fixedIps(ids),
-      servers.latestFaults(ids),
-    ])
+    const [ips, faults] = await Promise.all([servers.fixedIps(ids), servers.latestFaults(ids)])
     return rows.map((r) => serverDetail(r, { base, ctx: req.auth, ips: ips.get(r.id) ?? [], fault: faults.get(r.id) }))
   }
 
@@ -93,50 +90,75 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return { server: serverDetail(server, { base, ctx: req.auth, ips, fault }) }
   })
 
-  app.post<{ Body: Static<typeof CreateServerBody> }>('/v2.1/servers', { schema: { body: CreateServerBody }, config: { idempotent: true } }, async (req, reply) => {
-    const b = req.body.server
-    if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
-    const minCount = Number(b.min_count ?? 1)
-    const maxCount = Number(b.max_count ?? minCount)
-    if (b.networks) {
-      for (const n of b.networks) {
-        if (n.uuid !== undefined && n.uuid !== PRIVATE_NETWORK_ID) throw new BadRequest(`Network ${n.uuid} could not be found.`)
-        if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`)
+  app.post<{ Body: Static<typeof CreateServerBody> }>(
+    '/v2.1/servers',
+    { schema: { body: CreateServerBody }, config: { idempotent: true } },
+    async (req, reply) => {
+      const b = req.body.server
+      if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
+      const minCount = Number(b.min_count ?? 1)
+      const maxCount = Number(b.max_count ?? minCount)
+      if (b.networks) {
+        for (const n of b.networks) {
+          if (n.uuid !== undefined && n.uuid !== PRIVATE_NETWORK_ID) throw new BadRequest(`Network ${n.uuid} could not be found.`)
+          if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`)
+        }
       }
-    }
-    const userData = b.user_data?.replace(/\s/g, '')
-    if (userData !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(userData)) {
-      throw new BadRequest('Invalid input for field/attribute user_data. Value: (truncated). Not a valid base64 string')
-    }
-    const { servers: created, adminPass, reservationId } = await servers.create(req.auth, {
-      name: b.name, imageRef: b.imageRef, flavorRef: String(b.flavorRef), adminPass: b.adminPass, keyName: b.key_name,
-      userData,
-      metadata: b.metadata as Record<string, string> | undefined, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6,
-      availabilityZone: b.availability_zone, networks: 'default', minCount, maxCount,
-      group: (req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints'])?.group,
-      securityGroups: b.security_groups?.map((g) => g.name),
-      configDrive: b.config_drive === undefined ? undefined : truthy(b.config_drive),
-    }, req.id)
-    reply.code(202)
-    if (truthy(b.return_reservation_id)) return { reservation_id: reservationId }
-    const first = created[0]!
-    reply.header('location', `${base}/v2.1/servers/${first.id}`)
-    const server: Record<string, unknown> = {
-      id: first.id,
-      links: serverLinks(base, first.id),
-      'OS-DCF:diskConfig': b['OS-DCF:diskConfig'] ?? 'MANUAL',
-      security_groups: [{ name: 'default' }],
-    }
-    if (adminPass !== undefined) server.adminPass = adminPass
-    return { server }
-  })
+      const userData = b.user_data?.replace(/\s/g, '')
+      if (userData !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(userData)) {
+        throw new BadRequest('Invalid input for field/attribute user_data. Value: (truncated). Not a valid base64 string')
+      }
+      const {
+        servers: created,
+        adminPass,
+        reservationId,
+      } = await servers.create(
+        req.auth,
+        {
+          name: b.name,
+          imageRef: b.imageRef,
+          flavorRef: String(b.flavorRef),
+          adminPass: b.adminPass,
+          keyName: b.key_name,
+          userData,
+          metadata: b.metadata as Record<string, string> | undefined,
+          accessIPv4: b.accessIPv4,
+          accessIPv6: b.accessIPv6,
+          availabilityZone: b.availability_zone,
+          networks: 'default',
+          minCount,
+          maxCount,
+          group: (req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints'])?.group,
+          securityGroups: b.security_groups?.map((g) => g.name),
+          configDrive: b.config_drive === undefined ? undefined : truthy(b.config_drive),
+        },
+        req.id,
+      )
+      reply.code(202)
+      if (truthy(b.return_reservation_id)) return { reservation_id: reservationId }
+      const first = created[0]!
+      reply.header('location', `${base}/v2.1/servers/${first.id}`)
+      const server: Record<string, unknown> = {
+        id: first.id,
+        links: serverLinks(base, first.id),
+        'OS-DCF:diskConfig': b['OS-DCF:diskConfig'] ?? 'MANUAL',
+        security_groups: [{ name: 'default' }],
+      }
+      if (adminPass !== undefined) server.adminPass = adminPass
+      return { server }
+    },
+  )
 
-  app.put<{ Params: { id: string }; Body: Static<typeof UpdateServerBody> }>('/v2.1/servers/:id', { schema: { body: UpdateServerBody } }, async (req) => {
-    const b = req.body.server
-    const s = await servers.update(req.auth, req.params.id, { name: b.name, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6 })
-    const ips = await servers.fixedIps([s.id])
-    return { server: serverDetail(s, { base, ctx: req.auth, ips: ips.get(s.id) ?? [], core: true }) }
-  })
+  app.put<{ Params: { id: string }; Body: Static<typeof UpdateServerBody> }>(
+    '/v2.1/servers/:id',
+    { schema: { body: UpdateServerBody } },
+    async (req) => {
+      const b = req.body.server
+      const s = await servers.update(req.auth, req.params.id, { name: b.name, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6 })
+      const ips = await servers.fixedIps([s.id])
+      return { server: serverDetail(s, { base, ctx: req.auth, ips: ips.get(s.id) ?? [], core: true }) }
+    },
+  )
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
     await servers.delete(req.auth, req.params.id, req.id)

@@ -10,20 +10,31 @@ import { authorize } from '../../../compute/policy.ts'
 import { SIMULATED_PHASES, type ActiveFault } from '../../../drivers/simulated/fault-rules.ts'
 import type { ComputeRouteDeps } from './index.ts'
 
-const FaultBody = Type.Object({
-  fault: Type.Object({
-    operation: Type.Unsafe<ActiveFault['operation']>({ type: 'string', enum: [...SIMULATED_PHASES, 'rescue', 'unrescue'] }),
-    server_id: Type.Optional(Type.String({ format: 'uuid' })),
-    error: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-    delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
-    hang: Type.Optional(Type.Boolean()),
-    count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-  }, { additionalProperties: false }),
-}, { additionalProperties: false })
+const FaultBody = Type.Object(
+  {
+    fault: Type.Object(
+      {
+        operation: Type.Unsafe<ActiveFault['operation']>({ type: 'string', enum: [...SIMULATED_PHASES, 'rescue', 'unrescue'] }),
+        server_id: Type.Optional(Type.String({ format: 'uuid' })),
+        error: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+        delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+        hang: Type.Optional(Type.Boolean()),
+        count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+)
 
 const view = (f: ActiveFault) => ({
-  id: f.id, operation: f.operation, server_id: f.serverId ?? null, error: f.error ?? null,
-  delay_ms: f.delayMs ?? 0, hang: f.hang ?? false, remaining: f.count ?? null,
+  id: f.id,
+  operation: f.operation,
+  server_id: f.serverId ?? null,
+  error: f.error ?? null,
+  delay_ms: f.delayMs ?? 0,
+  hang: f.hang ?? false,
+  remaining: f.count ?? null,
 })
 
 const RULE = 'skiff:simulator:faults'
@@ -40,8 +51,16 @@ export function simulatorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     authorize(req.auth, RULE, 'admin')
     const f = req.body.fault
     // A rule that neither fails, delays nor hangs would be listed and counted but change nothing.
-    if (f.error === undefined && !f.delay_ms && !f.hang) throw new BadRequest('A fault must fail (error), delay (delay_ms) or hang (hang) its operation.')
-    const fault = await faults.add({ operation: f.operation, serverId: f.server_id, error: f.error, delayMs: f.delay_ms, hang: f.hang, count: f.count })
+    if (f.error === undefined && !f.delay_ms && !f.hang)
+      throw new BadRequest('A fault must fail (error), delay (delay_ms) or hang (hang) its operation.')
+    const fault = await faults.add({
+      operation: f.operation,
+      serverId: f.server_id,
+      error: f.error,
+      delayMs: f.delay_ms,
+      hang: f.hang,
+      count: f.count,
+    })
     reply.code(201)
     return { fault: view(fault) }
   })

@@ -11,7 +11,10 @@ import type { Server } from '../../../compute/server.ts'
 export const NETWORK_NAME = 'private'
 
 export interface Fault {
-  code: number; message: string; details: string; created_at: string
+  code: number
+  message: string
+  details: string
+  created_at: string
   /** Recorded at or after the start of the server's latest instance action (see ServerService.latestFaults). */
   ofLastAction?: boolean
 }
@@ -23,7 +26,9 @@ export function hostId(projectId: string, host: string | null): string {
   const key = `${projectId} ${host}`
   let id = hostIds.get(key)
   if (id === undefined) {
-    id = createHash('sha224').update(projectId + host).digest('hex')
+    id = createHash('sha224')
+      .update(projectId + host)
+      .digest('hex')
     if (hostIds.size > 10_000) hostIds.clear()
     hostIds.set(key, id)
   }
@@ -106,9 +111,11 @@ export function serverDetail(s: Server, o: ServerViewOptions): Record<string, un
 export function addressesView(ips: { address: string; mac: string }[], extended: boolean): Record<string, unknown[]> {
   if (ips.length === 0) return {}
   return {
-    [NETWORK_NAME]: ips.map((ip) => extended
-      ? { version: 4, addr: ip.address, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': ip.mac }
-      : { version: 4, addr: ip.address }),
+    [NETWORK_NAME]: ips.map((ip) =>
+      extended
+        ? { version: 4, addr: ip.address, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': ip.mac }
+        : { version: 4, addr: ip.address },
+    ),
   }
 }
 
@@ -142,7 +149,13 @@ export function keypairView(k: Keypair, extra: { privateKey?: string; created?: 
   if (extra.privateKey !== undefined) v.private_key = extra.privateKey
   if (extra.full || extra.created) v.user_id = k.user_id
   if (extra.full) {
-    Object.assign(v, { created_at: isoMicrosNoZone(k.created_at), deleted: false, deleted_at: null, updated_at: null, id: idNumber(k.name) })
+    Object.assign(v, {
+      created_at: isoMicrosNoZone(k.created_at),
+      deleted: false,
+      deleted_at: null,
+      updated_at: null,
+      id: idNumber(k.name),
+    })
   }
   return v
 }
