@@ -16,6 +16,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequest, Conflict } from '../errors.ts'
+import { writeNested } from './write-nested.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -185,48 +186,22 @@ export const scopeOf = (req: FastifyRequest) => (req.auth ? (req.auth.projectId 
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex')
 
-/** A value still to write, as opposed to text to emit as it is. */
-class Pending {
-  constructor(readonly v: unknown) {}
-}
-
 /**
  * JSON with object keys sorted at every depth: equal bodies hash equal whatever their key order.
  * Iterative (a work list, no recursion): the body is a client's, of any depth.
  */
 export function canonicalJson(value: unknown): string {
-  const out: string[] = []
-  const todo: Array<string | Pending> = [new Pending(value)]
-  while (todo.length > 0) {
-    const t = todo.pop()!
-    if (typeof t === 'string') {
-      out.push(t)
-      continue
-    }
-    const v = t.v
-    if (Array.isArray(v)) {
-      // Pushed in reverse: the work list is a stack.
-      todo.push(']')
-      for (let i = v.length - 1; i >= 0; i--) {
-        todo.push(new Pending(v[i]))
-        if (i > 0) todo.push(',')
-      }
-      out.push('[')
-    } else if (v !== null && typeof v === 'object') {
-      const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined)
-      entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      todo.push('}')
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [k, x] = entries[i]!
-        todo.push(new Pending(x), `${JSON.stringify(k)}:`)
-        if (i > 0) todo.push(',')
-      }
-      out.push('{')
-    } else {
-      out.push(JSON.stringify(v) ?? 'null')
-    }
-  }
-  return out.join('')
+  return writeNested(value, CANONICAL)
+}
+
+const CANONICAL = {
+  scalar: (v: unknown) => JSON.stringify(v) ?? 'null',
+  key: (k: string) => `${JSON.stringify(k)}:`,
+  comma: ',',
+  entries: (o: Record<string, unknown>) =>
+    Object.entries(o)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
 }
 
 /** Apply `fn` to the value of every secret field, at any depth. */

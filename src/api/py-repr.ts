@@ -3,11 +3,7 @@
 // Iterative, with its own work list: the value is a client's, and a recursive walk of a deeply
 // nested one would overflow the stack (bodies are refused above MAX_JSON_DEPTH, but this must
 // not depend on it).
-
-/** A value still to print, as opposed to text to emit as it is. */
-class Pending {
-  constructor(readonly v: unknown) {}
-}
+import { writeNested } from './write-nested.ts'
 
 function reprScalar(v: unknown): string {
   if (v === null || v === undefined) return 'None'
@@ -17,38 +13,10 @@ function reprScalar(v: unknown): string {
   return String(v)
 }
 
+const REPR = { scalar: reprScalar, key: (k: string) => `${reprScalar(k)}: `, comma: ', ' }
+
 export function pyRepr(value: unknown): string {
-  const out: string[] = []
-  const todo: Array<string | Pending> = [new Pending(value)]
-  while (todo.length > 0) {
-    const t = todo.pop()!
-    if (typeof t === 'string') {
-      out.push(t)
-      continue
-    }
-    const v = t.v
-    if (Array.isArray(v)) {
-      // Pushed in reverse: the work list is a stack.
-      todo.push(']')
-      for (let i = v.length - 1; i >= 0; i--) {
-        todo.push(new Pending(v[i]))
-        if (i > 0) todo.push(', ')
-      }
-      out.push('[')
-    } else if (v !== null && typeof v === 'object') {
-      const entries = Object.entries(v as Record<string, unknown>)
-      todo.push('}')
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [k, x] = entries[i]!
-        todo.push(new Pending(x), `${reprScalar(k)}: `)
-        if (i > 0) todo.push(', ')
-      }
-      out.push('{')
-    } else {
-      out.push(reprScalar(v))
-    }
-  }
-  return out.join('')
+  return writeNested(value, REPR)
 }
 
 /** str(): strings bare, everything else as repr. */
