@@ -96,6 +96,16 @@ export interface ListQuery {
 
 const lastSegment = (ref: string) => ref.replace(/\/+$/, '').split('/').pop() ?? ref
 
+/** The rebuild action's body, as Nova's schema takes it at 2.1. */
+export interface RebuildRequest {
+  imageRef: string
+  name?: string
+  adminPass?: string
+  metadata?: Record<string, string>
+  accessIPv4?: string
+  accessIPv6?: string
+}
+
 export class ServerService {
   readonly #d: ServerServiceDeps
 
@@ -434,19 +444,7 @@ export class ServerService {
     return this.#d.actions.start(ctx, id, type === 'HARD' ? RULES.hardReboot : RULES.softReboot, { type }, requestId)
   }
 
-  async rebuild(
-    ctx: AuthContext,
-    id: string,
-    req: {
-      imageRef: string
-      name?: string
-      adminPass?: string
-      metadata?: Record<string, string>
-      accessIPv4?: string
-      accessIPv6?: string
-    },
-    requestId: string,
-  ) {
+  async rebuild(ctx: AuthContext, id: string, req: RebuildRequest, requestId: string) {
     const s = await this.#d.actions.check(ctx, id, RULES.rebuild)
     const imageId = lastSegment(req.imageRef)
     const image = await this.#d.images.usableImage(imageId, s.project_id, ctx.isAdmin)

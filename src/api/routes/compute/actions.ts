@@ -2,6 +2,7 @@
 // against Nova's schema before the server is looked up.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequest, DomainError } from '../../../errors.ts'
+import type { RebuildRequest } from '../../../compute/server-service.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { validateAction } from './schemas.ts'
 import { serverDetail, serverLinks } from './views.ts'
@@ -63,18 +64,7 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       await servers.unlock(req.auth, req.params.id)
       return accepted(reply)
     },
-    rebuild: async (
-      req,
-      reply,
-      v: {
-        imageRef: string
-        name?: string
-        adminPass?: string
-        metadata?: Record<string, string>
-        accessIPv4?: string
-        accessIPv6?: string
-      },
-    ) => {
+    rebuild: async (req, reply, v: RebuildRequest) => {
       const { server, adminPass } = await servers.rebuild(req.auth, req.params.id, v, req.id)
       const ips = await servers.fixedIps([server.id])
       const view = serverDetail(server, { base, ctx: req.auth, ips: ips.get(server.id) ?? [], core: true })
