@@ -370,6 +370,21 @@ export class QemuDriver implements VirtDriver {
     ]
   }
 
+  /** A first boot of the server's own disk (create, rebuild): the config drive carries its password and keys until the guest has read them. */
+  async #firstBoot(s: State, dir: string, server: ServerSpec): Promise<void> {
+    const cfg = {
+      uuid: server.id,
+      name: server.name,
+      hostname: hostname(server.name),
+      adminPass: server.adminPass,
+      publicKeys: server.authorizedKeys,
+      userData: server.userData,
+    }
+    await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
+    await this.#bootOwn(s)
+    await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
+  }
+
   async #bootOwn(s: State) {
     s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s.id))) ?? s.hostKey
     s.running = true
@@ -411,17 +426,7 @@ export class QemuDriver implements VirtDriver {
       this.#reservedPorts.delete(port)
       await this.#save(s)
       await this.#overlay(image, path.join(dir, 'disk.qcow2'))
-      const cfg = {
-        uuid: server.id,
-        name: server.name,
-        hostname: hostname(server.name),
-        adminPass: server.adminPass,
-        publicKeys: server.authorizedKeys,
-        userData: server.userData,
-      }
-      await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
-      await this.#bootOwn(s)
-      await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
+      await this.#firstBoot(s, dir, server)
     })
   }
 
@@ -480,17 +485,7 @@ export class QemuDriver implements VirtDriver {
       s.own = { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) }
       s.name = server.name
       s.hostKey = null
-      const cfg = {
-        uuid: server.id,
-        name: server.name,
-        hostname: hostname(server.name),
-        adminPass: server.adminPass,
-        publicKeys: server.authorizedKeys,
-        userData: server.userData,
-      }
-      await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
-      await this.#bootOwn(s)
-      await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
+      await this.#firstBoot(s, dir, server)
     })
   }
 
