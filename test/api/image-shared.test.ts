@@ -20,7 +20,8 @@ describe('images across API processes on one PostgreSQL', { skip }, () => {
   before(async () => {
     database = await freshDatabase('postgres')
     a = await startTestSkiff({ databaseUrl: database.url, agentHost: 'host-a' })
-    b = await startTestSkiff({ databaseUrl: database.url, agentHost: 'host-b' })
+    // Another host: its own data dir, the deployment's sealing key.
+    b = await startTestSkiff({ databaseUrl: database.url, agentHost: 'host-b', secretKeyFile: path.join(a.dataDir, 'secret.key') })
   })
   after(async () => {
     await b?.close()

@@ -85,7 +85,7 @@ describe('token revocation across API processes', { skip }, () => {
     await sql.connect()
     try {
       const r = await sql.query(
-        `select pg_terminate_backend(pid) from pg_stat_activity where query = 'LISTEN skiff_revocations' and pid <> pg_backend_pid()`,
+        `select pg_terminate_backend(pid) from pg_stat_activity where query = 'LISTEN skiff_revocations' and datname = current_database() and pid <> pg_backend_pid()`,
       )
       assert.ok(r.rowCount! >= 2)
     } finally {

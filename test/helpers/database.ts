@@ -1,5 +1,7 @@
 // The database a test runs on: in-memory SQLite, or — when SKIFF_TEST_DATABASE_URL or
-// DATABASE_URL names a PostgreSQL — a fresh schema of it, dropped when the test is done.
+// DATABASE_URL names a PostgreSQL — a fresh database on its server, dropped when the test is done.
+// A database, not a schema: kysely's migrator looks at the tables of every schema of its
+// database, and fails when a test running beside it drops its schema in the middle of that.
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 
@@ -24,16 +26,16 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
-/** A fresh, empty database of `dialect`: its own schema on PostgreSQL (search_path set in the URL). */
+/** A fresh, empty database of `dialect`: on PostgreSQL a database of its own on the given server. */
 export async function freshDatabase(dialect: TestDialect = harnessDialect()): Promise<TestDatabase> {
   if (dialect === 'sqlite') return { url: 'sqlite::memory:', drop: async () => {} }
   const base = testPostgresUrl()
   if (!base) throw new Error('no PostgreSQL for the tests: set SKIFF_TEST_DATABASE_URL or DATABASE_URL')
-  const schema = `skiff_t_${randomBytes(6).toString('hex')}`
-  await adminQuery(base, `CREATE SCHEMA ${schema}`)
+  const name = `skiff_t_${randomBytes(6).toString('hex')}`
+  await adminQuery(base, `CREATE DATABASE ${name}`)
   const u = new URL(base)
-  u.searchParams.set('options', `-c search_path=${schema}`)
-  return { url: u.toString(), drop: () => adminQuery(base, `DROP SCHEMA IF EXISTS ${schema} CASCADE`) }
+  u.pathname = `/${name}`
+  return { url: u.toString(), drop: () => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
 
 async function adminQuery(url: string, text: string): Promise<void> {
