@@ -39,5 +39,5 @@ run="node --import tsx --test --test-concurrency=${SKIFF_TEST_CONCURRENCY:-4}"
 env -u SKIFF_TEST_DATABASE_URL -u DATABASE_URL $run $(reporters) $(find test -name '*.test.ts' | sort | slowFirst)
 if [ -n "${SKIFF_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ]; then
   echo "# again on PostgreSQL"
-  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|scale-out|cross-host' | sort | slowFirst)
+  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|scale-out|cross-host|host-lease' | sort | slowFirst)
 fi

@@ -110,6 +110,18 @@ serve.action(async (opts: Record<string, unknown>) => {
   }
   const generated = config.adminPassword === undefined && skiff.passwords.admin !== undefined
   const cloud = skiff.passwords.demo !== undefined ? 'skiff-demo' : 'skiff-admin'
+  // Handlers first: whoever reads the banner may signal at once, and a signal that comes before
+  // a handler is installed ends the process on the spot (no clean stop, a host lease kept).
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) return
+    closing = true
+    logger.info({ signal }, 'shutting down')
+    await skiff.close()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.stdout.write(
     [
       'Skiff is running.',
@@ -126,17 +138,6 @@ serve.action(async (opts: Record<string, unknown>) => {
       .filter((l) => l !== '')
       .join('\n') + '\n',
   )
-
-  let closing = false
-  const shutdown = async (signal: string) => {
-    if (closing) return
-    closing = true
-    logger.info({ signal }, 'shutting down')
-    await skiff.close()
-    process.exit(0)
-  }
-  process.on('SIGINT', () => void shutdown('SIGINT'))
-  process.on('SIGTERM', () => void shutdown('SIGTERM'))
 })
 
 /** The client files written, and a line for the accounts whose passwords this data dir does not know. */
@@ -266,14 +267,8 @@ agentCmd.action(async (opts: Record<string, unknown>) => {
   }
   const names =
     agent.hosts.length === 1 ? `host ${agent.hosts[0]}` : `${agent.hosts.length} hosts ${agent.hosts[0]} ... ${agent.hosts.at(-1)}`
-  process.stdout.write(
-    [
-      `Skiff agent of ${names} is running.`,
-      `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
-      `  driver    ${config.driver}`,
-      '',
-    ].join('\n'),
-  )
+  // Handlers first: whoever reads the banner may signal at once, and a signal that comes before
+  // a handler is installed ends the process on the spot (no clean stop, a host lease kept).
   let closing = false
   const shutdown = async (signal: string) => {
     if (closing) return
@@ -284,6 +279,14 @@ agentCmd.action(async (opts: Record<string, unknown>) => {
   }
   process.on('SIGINT', () => void shutdown('SIGINT'))
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.stdout.write(
+    [
+      `Skiff agent of ${names} is running.`,
+      `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
+      `  driver    ${config.driver}`,
+      '',
+    ].join('\n'),
+  )
 })
 
 program

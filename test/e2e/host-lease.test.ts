@@ -70,9 +70,10 @@ describe('host leases: one agent per host name', { skip }, () => {
     await agent!.kill9()
     agent = await startAgentProcess({ host: 'hv1', databaseUrl: database.url, dataDir })
     assert.match((await lease())!.agent_id!, new RegExp(`^${agent.pid}@`))
-    await agent.stop()
+    const stopped = agent
+    await stopped.stop()
     agent = undefined
-    assert.deepEqual(await lease(), { agent_id: null, lease_until: null })
+    assert.deepEqual(await lease(), { agent_id: null, lease_until: null }, stopped.output())
   })
 
   test("an agent whose sealing key is not the deployment's is refused; --secret-key-file gives it the key", async () => {
