@@ -4,7 +4,7 @@
 // from the agent (a task round-trip) and fault rules reach it through the database. Needs a
 // PostgreSQL (SKIFF_TEST_DATABASE_URL or DATABASE_URL); skipped without one.
 import assert from 'node:assert/strict'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -12,7 +12,7 @@ import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/da
 import { activeServer, startTestSkiff } from '../helpers/skiff.ts'
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
 import { pollUntil } from './helpers/process.ts'
-import { parseOpenrc, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
 const skip = testPostgresUrl() ? false : 'needs PostgreSQL (SKIFF_TEST_DATABASE_URL or DATABASE_URL)'
 
@@ -43,24 +43,7 @@ describe('across hosts: API processes and an agent with their own data dirs', { 
       },
       { timeoutMs: 30_000, intervalMs: 50 },
     )
-  const tokenOf = async (openrc: string) => {
-    const rc = parseOpenrc(readFileSync(openrc, 'utf8'))
-    const auth = await fetch(`${apis[0]!.urls.identity}/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } },
-          },
-          scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } },
-        },
-      }),
-    })
-    assert.equal(auth.status, 201)
-    return auth.headers.get('x-subject-token')!
-  }
+  const tokenOf = (openrc: string) => openrcToken(apis[0]!.urls.identity, openrc)
 
   before(async () => {
     database = await freshDatabase('postgres')

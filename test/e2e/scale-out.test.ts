@@ -2,7 +2,7 @@
 // host, real processes sharing one database and nothing else (no broker). Needs a PostgreSQL:
 // SKIFF_TEST_DATABASE_URL or DATABASE_URL (CI sets it); skipped without one.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -10,7 +10,7 @@ import pg from 'pg'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
 import { pollUntil } from './helpers/process.ts'
-import { parseOpenrc, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
 const skip = testPostgresUrl() ? false : 'needs PostgreSQL (SKIFF_TEST_DATABASE_URL or DATABASE_URL)'
 
@@ -73,22 +73,7 @@ describe('scale-out: API processes and host agents on one PostgreSQL', { skip },
     agent = await startAgentProcess({ host: 'skiff-1', databaseUrl: database.url, dataDir, extraArgs: agentArgs })
     sql = new pg.Client({ connectionString: database.url })
     await sql.connect()
-    const rc = parseOpenrc(readFileSync(apis[0]!.openrc.demo, 'utf8'))
-    const auth = await fetch(`${apis[0]!.urls.identity}/auth/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ['password'],
-            password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } },
-          },
-          scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } },
-        },
-      }),
-    })
-    assert.equal(auth.status, 201)
-    token = auth.headers.get('x-subject-token')!
+    token = await openrcToken(apis[0]!.urls.identity, apis[0]!.openrc.demo)
     const images = (await (
       await fetch(`${apis[0]!.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })
     ).json()) as { images: { id: string }[] }

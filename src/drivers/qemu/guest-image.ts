@@ -192,6 +192,8 @@ if [ -f $ud ] && [ ! -f $ud.ran ]; then
     say "user data kept in $ud (not a #! script)"
   fi
 fi
+# The host key once more: a kernel message printed into the first line leaves this one whole.
+say "hostkey $(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | sed -n 's/^Fingerprint: //p')"
 echo "GUEST-READY $(hostname) $(cut -d' ' -f1 /proc/uptime)" > /dev/console
 `
 

@@ -11,11 +11,12 @@ export type Accel = 'kvm' | 'tcg'
  * The guest contract (see guest-image.ts): root is the FIRST virtio disk by device name, never
  * by UUID or label: in rescue both disks come from the same image and share them.
  * `no_timer_check` keeps starved TCG vCPUs from panicking at boot; `panic=-1` reboots at once.
- * A starved TCG vCPU also makes RCU report stalls at KERN_ERR, which `quiet` still prints: their
+ * A starved TCG vCPU also makes RCU report stalls at KERN_ERR and the soft-lockup watchdog at
+ * KERN_EMERG (`nowatchdog`), which `quiet` still prints: their
  * lines land in the middle of the guest's marker lines on the shared serial console (a host key
  * lost, seen under load), and say nothing about the guest.
  */
-export const KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet no_timer_check panic=-1 rcupdate.rcu_cpu_stall_suppress=1'
+export const KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet no_timer_check panic=-1 rcupdate.rcu_cpu_stall_suppress=1 nowatchdog'
 
 export interface DiskArg {
   /** QEMU drive id; also the disk's serial (`/sys/block/vdX/serial` in the guest). */

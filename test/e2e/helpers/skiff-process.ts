@@ -53,6 +53,26 @@ export function cleanEnv(): NodeJS.ProcessEnv {
   return env
 }
 
+/** A project-scoped token for the account of an openrc file, from the identity root (`.../v3`). */
+export async function openrcToken(identityUrl: string, openrcFile: string): Promise<string> {
+  const rc = parseOpenrc(readFileSync(openrcFile, 'utf8'))
+  const auth = await fetch(`${identityUrl}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } },
+        },
+        scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } },
+      },
+    }),
+  })
+  if (auth.status !== 201) throw new Error(`login as ${rc.OS_USERNAME}: ${auth.status} ${await auth.text()}`)
+  return auth.headers.get('x-subject-token')!
+}
+
 /** `export K='v'` lines of an openrc, as Skiff writes them (single-quoted, '\'' escapes). */
 export function parseOpenrc(text: string): Record<string, string> {
   const vars: Record<string, string> = {}

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from 'ssh2'
-import { parseOpenrc, type SkiffProcess } from './skiff-process.ts'
+import { openrcToken, type SkiffProcess } from './skiff-process.ts'
 
 /** Pids of QEMU processes whose command line mentions `needle`. */
 export function qemuPids(needle: string): number[] {
@@ -110,22 +110,7 @@ export interface VmApi {
 }
 
 export async function vmApi(skiff: SkiffProcess): Promise<VmApi> {
-  const rc = parseOpenrc(readFileSync(skiff.openrc.demo, 'utf8'))
-  const auth = await fetch(`${skiff.urls.identity}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: rc.OS_USERNAME, domain: { name: 'Default' }, password: rc.OS_PASSWORD } },
-        },
-        scope: { project: { name: rc.OS_PROJECT_NAME, domain: { name: 'Default' } } },
-      },
-    }),
-  })
-  if (auth.status !== 201) throw new Error(`login as the demo user: ${auth.status} ${await auth.text()}`)
-  const token = auth.headers.get('x-subject-token')!
+  const token = await openrcToken(skiff.urls.identity, skiff.openrc.demo)
   const call = async (method: string, url: string, body?: unknown): Promise<ApiAnswer> => {
     const res = await fetch(url, {
       method,
