@@ -13,7 +13,6 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
 import { cpus } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -33,6 +32,7 @@ import { probeAccel } from './accel.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from './qemu-args.ts'
 import { QmpClient } from './qmp.ts'
+import { portFree, sshBanner, sshHostKey } from './ssh-probe.ts'
 
 const run = promisify(execFile)
 
@@ -313,7 +313,9 @@ export class QemuDriver implements VirtDriver {
   /**
    * Ready = `GUEST-READY` on the serial console, or an SSH banner on the forwarded port for
    * images that print no `GUEST:` lines (a guest that does says when it is ready, after its host
-   * key). Never a bare TCP connect: slirp accepts before the guest exists.
+   * key). Never a bare TCP connect: slirp accepts before the guest exists. Returns the host key's
+   * fingerprint as the SSH handshake presents it (the console's `GUEST: hostkey` line only where
+   * no handshake answers: a starved guest's console can cut a line).
    */
   async #waitReady(vmDir: string, port: number, timeoutMs: number): Promise<string | null> {
     const deadline = Date.now() + timeoutMs
@@ -321,35 +323,35 @@ export class QemuDriver implements VirtDriver {
     let lastBanner = 0
     for (;;) {
       const text = await readFile(log, 'utf8').catch(() => '')
-      // A whole fingerprint (43 base64 digits of SHA-256) or none: never a cut one.
-      const hostKey = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]{43})(?![A-Za-z0-9+/])/.exec(text)?.[1] ?? null
-      if (text.includes('GUEST-READY')) {
-        // Seen once in CI (a null fingerprint in rescue): say what the guest printed, to find why.
-        if (!hostKey)
-          this.#o.logger.warn(
-            {
-              dir: vmDir,
-              guest: text
-                .split(/\r?\n/)
-                .filter((l) => l.includes('GUEST'))
-                .slice(-12),
-            },
-            'guest ready without a host key line',
-          )
-        return hostKey
+      let ready = text.includes('GUEST-READY')
+      if (!ready && !text.includes('GUEST: ') && Date.now() - lastBanner > 1000) {
+        lastBanner = Date.now()
+        ready = await sshBanner(port)
+      }
+      if (ready) {
+        const fromConsole = /GUEST: hostkey (SHA256:[A-Za-z0-9+/]{43})(?![A-Za-z0-9+/])/.exec(text)?.[1] ?? null
+        return (await this.#handshakeHostKey(port, Math.min(deadline, Date.now() + 30_000))) ?? fromConsole
       }
       const failed = /BOOT-FAILED: ([^\r\n]*)/.exec(text)
       if (failed) throw new DriverError(`the guest did not boot: ${failed[1]}`)
       if ((await this.#pid(vmDir)) === null) throw new DriverError('QEMU exited while the guest was booting')
-      if (!text.includes('GUEST: ') && Date.now() - lastBanner > 1000) {
-        lastBanner = Date.now()
-        if (await sshBanner(port)) return hostKey
-      }
       if (Date.now() > deadline) {
         await this.#stop(vmDir, false, 0).catch(() => {})
         throw new DriverError(`the guest was not ready within ${Math.round(timeoutMs / 1000)} s`)
       }
       await sleep(100)
+    }
+  }
+
+  /** The host key from an SSH handshake, retried until `deadline` (sshd may still be starting). */
+  async #handshakeHostKey(port: number, deadline: number): Promise<string | null> {
+    for (;;) {
+      const key = await sshHostKey(port, 5000)
+      if (key || Date.now() > deadline) {
+        if (!key) this.#o.logger.warn({ port }, 'no SSH handshake with a ready guest: its host key is unknown')
+        return key
+      }
+      await sleep(250)
     }
   }
 
@@ -702,32 +704,4 @@ function hostname(name: string): string {
       .replace(/^-+|-+$/g, '')
       .slice(0, 63) || 'server'
   )
-}
-
-/** True if nothing listens on 127.0.0.1:`port`. */
-export function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer()
-    srv.once('error', () => resolve(false))
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
-  })
-}
-
-/** True if the port answers with an SSH identification string within a second. */
-export function sshBanner(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1')
-    let got = ''
-    const done = (ok: boolean) => {
-      sock.destroy()
-      resolve(ok)
-    }
-    sock.setTimeout(1000, () => done(false))
-    sock.on('data', (b) => {
-      got += b.toString('latin1')
-      if (got.length >= 4) done(got.startsWith('SSH-'))
-    })
-    sock.on('error', () => done(false))
-    sock.on('close', () => done(got.startsWith('SSH-')))
-  })
 }

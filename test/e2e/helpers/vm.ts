@@ -1,10 +1,10 @@
 // Helpers for the tests that run real VMs: the QEMU processes of a directory, SSH logins with
 // ssh2 (the host key's SHA256 fingerprint as OpenSSH prints it), and a client of the Skiff API
 // that waits for a status with a deadline.
-import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from 'ssh2'
+import { sshFingerprint } from '../../../src/drivers/qemu/ssh-probe.ts'
 import { openrcToken, type SkiffProcess } from './skiff-process.ts'
 
 /** Pids of QEMU processes whose command line mentions `needle`. */
@@ -76,7 +76,7 @@ export function ssh(port: number, password: string | { privateKey: string }, com
       readyTimeout: 30_000,
       tryKeyboard: false,
       hostVerifier: (key: Buffer) => {
-        hostKey = 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '')
+        hostKey = sshFingerprint(key)
         return true
       },
     })
