@@ -12,7 +12,6 @@ export const MIN_VERSION: Microversion = { major: 2, minor: 1 }
 export const MAX_VERSION: Microversion = { major: 2, minor: 1 }
 
 export const formatVersion = (v: Microversion) => `${v.major}.${v.minor}`
-export const atLeast = (v: Microversion, minor: number) => v.major > 2 || (v.major === 2 && v.minor >= minor)
 const compare = (a: Microversion, b: Microversion) => a.major - b.major || a.minor - b.minor
 
 /** The version a request asked for, as a string, before range checks (echoed even on 406). */

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { validateAction } from '../../src/api/routes/compute/schemas.ts'
 import { pyRepr } from '../../src/api/py-repr.ts'
+import { MIN_VERSION } from '../../src/api/microversion.ts'
 
 const message = (action: string, body: Record<string, unknown>) => {
   try {
-    validateAction(action, body)
+    validateAction(action, body, MIN_VERSION)
     return 'valid'
   } catch (e) {
     return (e as Error).message

@@ -96,7 +96,7 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       if (!handler) throw new BadRequest(`There is no such action: ${action}`)
       // The legacy v2 path accepts the seed's {"rescue": "none"}: rescue from the base image.
       const normalized = req.legacyV2 && action === 'rescue' && (value === 'none' || value === '') ? null : value
-      validateAction(action, { [action]: normalized })
+      validateAction(action, { [action]: normalized }, req.microversion)
       return handler(req, reply, normalized)
     },
   )

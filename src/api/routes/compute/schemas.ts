@@ -2,6 +2,7 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import { BadRequest } from '../../../errors.ts'
 import { ajv } from '../../ajv.ts'
+import type { Microversion } from '../../microversion.ts'
 import { novaValidationMessage, type AjvError } from '../../validation.ts'
 
 export const NAME = Type.String({ minLength: 1, maxLength: 255, format: 'name' })
@@ -98,8 +99,11 @@ export const UpdateServerBody = Type.Object(
   { additionalProperties: false },
 )
 
-/** Action schemas, by action name; an action absent here takes any value (as Nova). */
-export const ACTION_SCHEMAS: Record<string, TSchema> = {
+/**
+ * Action schemas, by action name; an action absent here takes any value (as Nova). Where the
+ * schema depends on the microversion, a function of it (built with atVersion, microversion-changes.ts).
+ */
+export const ACTION_SCHEMAS: Record<string, TSchema | ((v: Microversion) => TSchema)> = {
   // One type list, not a union: Nova's one-type error ("... is not of type 'object', 'null'").
   rescue: Type.Unsafe<{ adminPass?: string; rescue_image_ref?: string } | null>({
     type: ['object', 'null'],
@@ -134,18 +138,31 @@ export const ACTION_SCHEMAS: Record<string, TSchema> = {
   ),
 }
 
-// Bodies we dispatch ourselves (server actions) compile with the listeners' Ajv (api/ajv.ts),
-// each at its action's first use, not at start (see api/lazy-validators.ts).
-const compiled = new Map<string, ReturnType<typeof ajv.compile>>()
-function validatorOf(action: string) {
-  const schema = ACTION_SCHEMAS[action]
-  if (!schema || compiled.has(action)) return compiled.get(action)
-  compiled.set(action, ajv.compile({ type: 'object', properties: { [action]: schema }, required: [action], additionalProperties: false }))
-  return compiled.get(action)
+// Bodies we validate ourselves (server actions, and bodies whose schema depends on the
+// microversion) compile with the listeners' Ajv (api/ajv.ts), each at its first use, not at start
+// (see api/lazy-validators.ts).
+const compiled = new WeakMap<object, ReturnType<typeof ajv.compile>>()
+
+/** Validate `body` against `schema` as Nova's `@validation.schema` does; throws Nova's 400. */
+export function validateBody(schema: object, body: unknown): void {
+  let validate = compiled.get(schema)
+  if (!validate) {
+    validate = ajv.compile(schema)
+    compiled.set(schema, validate)
+  }
+  if (!validate(body)) throw new BadRequest(novaValidationMessage(validate.errors as AjvError[]))
 }
 
-/** Validate `{action: value}` as Nova does; throws Nova's 400. */
-export function validateAction(action: string, body: Record<string, unknown>): void {
-  const validate = validatorOf(action)
-  if (validate && !validate(body)) throw new BadRequest(novaValidationMessage(validate.errors as AjvError[]))
+const actionBodies = new Map<TSchema, object>()
+/** Validate `{action: value}` at microversion `v` as Nova does; throws Nova's 400. */
+export function validateAction(action: string, body: Record<string, unknown>, v: Microversion): void {
+  const entry = ACTION_SCHEMAS[action]
+  if (!entry) return
+  const schema = typeof entry === 'function' ? entry(v) : entry
+  let whole = actionBodies.get(schema)
+  if (!whole) {
+    whole = { type: 'object', properties: { [action]: schema }, required: [action], additionalProperties: false }
+    actionBodies.set(schema, whole)
+  }
+  validateBody(whole, body)
 }
