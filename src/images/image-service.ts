@@ -4,8 +4,9 @@ import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict, Forbidden, NotFound, OverLimit } from '../errors.ts'
-import type { ImageFilter, ImagesRepo } from '../store/images-repo.ts'
+import type { ImagesRepo } from '../store/images-repo.ts'
 import type { ImageRow } from '../store/schema.ts'
+import { listConditions, listFlags, listOrder, type ListRequest } from './image-list.ts'
 import type { ImageData, ImageStore, Written } from './image-store.ts'
 import { enforce, visibleTo, type Caller, type ImageTarget } from './policy.ts'
 
@@ -30,18 +31,7 @@ export interface PatchOp {
   value?: unknown
 }
 
-export interface ListQuery {
-  name?: string
-  status?: string
-  visibility?: string
-  owner?: string
-  osHidden?: string
-  tags?: string[]
-  /** Any other query parameter: Glance filters on extra properties by equality. */
-  properties?: Record<string, string>
-  limit?: number
-  marker?: string
-}
+export type { ListRequest }
 
 // glance/api/v2/images.py and glance/domain: what a client may never set, and what Glance keeps for itself.
 const READ_ONLY = new Set([
@@ -222,56 +212,46 @@ export class ImageService {
     return row
   }
 
-  /** GET /v2/images: one page, newest first, and the marker of the next page when this one is full. */
-  async list(caller: Caller, query: ListQuery): Promise<{ images: ImageRow[]; nextMarker?: string }> {
+  /**
+   * GET /v2/images: one page in the order asked for (newest first by default), and the marker of
+   * the next page when this one is full. Checks in Glance's order: the request (parseListRequest,
+   * before this), `os_hidden`/`protected`, policy, the filters, the marker.
+   */
+  async list(caller: Caller, req: ListRequest): Promise<{ images: ImageRow[]; nextMarker?: string }> {
+    const flags = listFlags(req.filters)
+    const limit = Math.min(req.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
     enforce(caller, 'get_images', { owner: caller.projectId, visibility: 'private' })
-    const limit = Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT)
-    if (query.visibility !== undefined && query.visibility !== 'all' && !(VISIBILITIES as readonly string[]).includes(query.visibility)) {
-      throw new BadRequest(`Invalid visibility value: ${query.visibility}`)
-    }
-    if (query.status !== undefined && !(STATUSES as readonly string[]).includes(query.status)) {
-      throw new BadRequest(`Invalid status value: ${query.status}`)
-    }
-    let hidden = false
-    if (query.osHidden !== undefined) {
-      const v = query.osHidden.toLowerCase()
-      if (v !== 'true' && v !== 'false')
-        throw new BadRequest(`Invalid value '${query.osHidden}' for 'os_hidden' filter. Valid values are 'true' or 'false'.`)
-      hidden = v === 'true'
-    }
-
-    const filter: ImageFilter = {
-      hidden,
-      projectId: caller.projectId,
-      visibility: query.visibility,
-      name: query.name,
-      status: query.status,
-      owner: query.owner,
-      ...(caller.isAdmin ? {} : { visibleTo: { projectId: caller.projectId } }),
-    }
+    const { visibility, conditions } = listConditions(req.filters, req.tags, flags)
     let after: ImageRow | undefined
-    if (query.marker !== undefined) {
-      after = await this.#find(query.marker)
-      if (!after || !visibleTo(after, caller)) throw new BadRequest(`Invalid marker. Image ${query.marker} could not be found.`)
-    }
-
-    const props = Object.entries(query.properties ?? {})
-    const tags = query.tags ?? []
-    let images: ImageRow[]
-    if (props.length === 0 && tags.length === 0) {
-      images = await this.#repo.list(filter, { after, limit })
-    } else {
-      // Tags and extra properties live in JSON text: filtered here, one code path for every dialect.
-      images = (await this.#repo.list(filter, { after }))
-        .filter((r) => {
-          const p = JSON.parse(r.properties) as Record<string, string>
-          const t = JSON.parse(r.tags) as string[]
-          return props.every(([k, v]) => Object.hasOwn(p, k) && p[k] === v) && tags.every((x) => t.includes(x))
-        })
-        .slice(0, limit)
-    }
+    if (req.marker !== undefined) after = await this.#marker(caller, req.marker)
+    // Skiff has no image members: `member_status` (checked) selects none, every listed image is the caller's or open to all.
+    const images = await this.#repo.list({
+      viewer: { projectId: caller.projectId, isAdmin: caller.isAdmin },
+      ...(visibility !== undefined ? { visibility } : {}),
+      conditions,
+      order: listOrder(req.sortKeys, req.sortDirs),
+      ...(after ? { after } : {}),
+      limit,
+    })
     const last = images[images.length - 1]
     return images.length === limit && last ? { images, nextMarker: last.id } : { images }
+  }
+
+  /** The marker image, as glance/db/sqlalchemy/api.py `_image_get` finds it, with its errors (a 400, or 403 for an image not visible). */
+  async #marker(caller: Caller, id: string): Promise<ImageRow> {
+    // Longer than the id column: ImageNotFound() with its message template unformatted, as Glance sends it.
+    if ([...id].length > 36) throw new BadRequest('Image with the given id %(image_id)s was not found')
+    const row = await this.#find(id)
+    if (!row) throw new BadRequest(`No image found with ID ${id}`)
+    // glance/db/utils.py is_image_visible: an image without an owner is visible to all.
+    const visible =
+      caller.isAdmin ||
+      row.owner === null ||
+      row.visibility === 'public' ||
+      row.visibility === 'community' ||
+      row.owner === caller.projectId
+    if (!visible) throw new Forbidden(`Forbidding request, image ${id} not visible`)
+    return row
   }
 
   /** PATCH /v2/images/{id} with application/openstack-images-v2.1-json-patch operations. */

@@ -1,30 +1,57 @@
 // Image records (Glance). Status moves by compare-and-set: queued → saving → active, and a
 // patch applies only to the record it was computed from.
-import { sql, type Kysely } from 'kysely'
+import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Database, ImageRow } from './schema.ts'
 
-/** What an image list filters on in SQL (tags and extra properties live in JSON text: the service filters those). */
-export interface ImageFilter {
-  hidden: boolean
-  /** Not an admin: public and community images, plus this project's own (null: no project). */
-  visibleTo?: { projectId: string | null }
-  /** undefined: community images only to their owner; 'all': every visibility. */
+/** Glance's sort keys (RequestDeserializer._available_sort_keys). */
+export type SortKey = 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at'
+export type SortDir = 'asc' | 'desc'
+/** Columns compared as text; on Glance's reference database (MariaDB, utf8_general_ci) without regard to case. */
+export type TextColumn =
+  'id' | 'name' | 'status' | 'visibility' | 'owner' | 'container_format' | 'disk_format' | 'checksum' | 'os_hash_algo' | 'os_hash_value'
+export type IntColumn = 'size' | 'virtual_size' | 'min_disk' | 'min_ram'
+export type TimeColumn = 'created_at' | 'updated_at'
+export type TimeOp = 'gt' | 'gte' | 'lt' | 'lte' | 'eq' | 'neq'
+
+/** One condition of an image list, every one of which an image must meet. */
+export type ImageCondition =
+  | { kind: 'text'; column: TextColumn; value: string }
+  | { kind: 'text-in'; column: TextColumn; values: string[] }
+  | { kind: 'int'; column: IntColumn; op: '=' | '>=' | '<='; value: number }
+  /** `at`: UTC, `YYYY-MM-DDTHH:MM:SS` and `.ffffff` when there is a fraction; compared with the time as shown (whole seconds). */
+  | { kind: 'time'; column: TimeColumn; op: TimeOp; at: string }
+  | { kind: 'flag'; column: 'protected' | 'os_hidden'; value: boolean }
+  | { kind: 'tag'; value: string }
+  | { kind: 'property'; name: string; value: string }
+  /** Glance compares with a column that never holds the value (a relation, `deleted_at`): nothing matches. */
+  | { kind: 'none' }
+
+/** One page of an image list. */
+export interface ImageListQuery {
+  /** Who lists: an admin sees every image; others public and community images and their project's own. */
+  viewer: { projectId: string | null; isAdmin: boolean }
+  /** Glance's `visibility` filter: undefined, community images only to their owner; 'all': any; else that one. */
   visibility?: string
-  /** The caller's project, for "community images only to their owner". */
-  projectId: string | null
-  name?: string
-  status?: string
-  owner?: string
+  conditions: ImageCondition[]
+  /** Unique at its end (`created_at`, `id`), so that pages neither repeat nor skip an image. */
+  order: { key: SortKey; dir: SortDir }[]
+  /** The marker image: the page starts after it, in `order`. */
+  after?: ImageRow
+  limit: number
 }
+
+const TEXT_SORT_KEYS = new Set<SortKey>(['name', 'status', 'container_format', 'disk_format', 'id'])
 
 export class ImagesRepo {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
+  readonly #pg: boolean
 
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
+    this.#pg = db.getExecutor().adapter instanceof PostgresAdapter
   }
 
   /** The same repository on `db` (a transaction). */
@@ -51,34 +78,95 @@ export class ImagesRepo {
     return q.orderBy('created_at').limit(1).executeTakeFirst()
   }
 
-  /** Newest first, after `marker` (an image row) when given; `limit` undefined: all. */
-  async list(f: ImageFilter, page: { after?: ImageRow; limit?: number }): Promise<ImageRow[]> {
-    let q = this.#db
-      .selectFrom('images')
-      .selectAll()
-      .where('os_hidden', '=', f.hidden ? 1 : 0)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-    const project = f.projectId
-    if (f.visibleTo) {
-      // Glance: public and community images, plus the caller's own (no image members here).
-      const own = f.visibleTo.projectId
-      q = q.where((eb) => eb.or([eb('visibility', 'in', ['public', 'community']), ...(own ? [eb('owner', '=', own)] : [])]))
+  /**
+   * One page of Glance's image list (glance/db/sqlalchemy/api.py `_image_get_all`): who may see
+   * what, the conditions, Glance's order and the page after the marker image.
+   */
+  async list(query: ImageListQuery): Promise<ImageRow[]> {
+    // Glance lists only images not deleted, and never `killed` ones ("deleted" filter).
+    let q = this.#db.selectFrom('images').selectAll().where('status', '!=', 'killed')
+    const { viewer } = query
+    if (!viewer.isAdmin) {
+      // Public and community images, plus the viewer's own (Skiff has no image members).
+      const own = viewer.projectId
+      q = q.where((eb) => eb.or([eb('visibility', 'in', ['public', 'community']), ...(own !== null ? [eb('owner', '=', own)] : [])]))
     }
-    if (f.visibility === undefined) {
-      // Community images are listed only when asked for, or to their owner.
-      q = q.where((eb) => eb.or([eb('visibility', '!=', 'community'), ...(project ? [eb('owner', '=', project)] : [])]))
-    } else if (f.visibility !== 'all') {
-      q = q.where('visibility', '=', f.visibility)
+    if (query.visibility === undefined) {
+      // Community images are listed only when asked for, or to their owner (admins too).
+      const own = viewer.projectId
+      q = q.where((eb) => eb.or([eb('visibility', '!=', 'community'), ...(own !== null ? [eb('owner', '=', own)] : [])]))
+    } else if (query.visibility !== 'all') {
+      q = q.where('visibility', '=', query.visibility)
     }
-    if (f.name !== undefined) q = q.where('name', '=', f.name)
-    if (f.status !== undefined) q = q.where('status', '=', f.status)
-    if (f.owner !== undefined) q = q.where('owner', '=', f.owner)
-    const m = page.after
-    if (m) {
-      q = q.where((eb) => eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]))
+    for (const c of query.conditions) q = q.where(this.#condition(c))
+    if (query.after) q = q.where(this.#after(query.order, query.after))
+    for (const { key, dir } of query.order) q = q.orderBy(this.#sortExpr(key), dir)
+    return q.limit(query.limit).execute()
+  }
+
+  /** `lower()` of ASCII letters only, on both dialects (SQLite's lower() folds no others), compared bytewise. */
+  #fold(e: RawBuilder<unknown>): RawBuilder<string> {
+    return this.#pg ? sql<string>`lower(cast(${e} as text) collate "C")` : sql<string>`lower(${e})`
+  }
+
+  /** Bytewise on PostgreSQL whatever the database's collation, as SQLite compares. */
+  #bytes(e: RawBuilder<unknown>): RawBuilder<string> {
+    return this.#pg ? sql<string>`(cast(${e} as text) collate "C")` : sql<string>`${e}`
+  }
+
+  #condition(c: ImageCondition): RawBuilder<boolean> {
+    switch (c.kind) {
+      case 'text':
+        return sql<boolean>`${this.#fold(sql.ref(c.column))} = ${this.#fold(sql.val(c.value))}`
+      case 'text-in':
+        // SQLAlchemy's empty IN is false.
+        if (c.values.length === 0) return sql<boolean>`1 = 0`
+        return sql<boolean>`${this.#fold(sql.ref(c.column))} in (${sql.join(c.values.map((v) => this.#fold(sql.val(v))))})`
+      case 'int':
+        return sql<boolean>`${sql.ref(c.column)} ${sql.raw(c.op)} ${c.value}`
+      case 'time': {
+        // Stored with milliseconds, shown (and kept by Glance on MariaDB) in whole seconds.
+        const op = { gt: '>', gte: '>=', lt: '<', lte: '<=', eq: '=', neq: '<>' }[c.op]
+        return sql<boolean>`${this.#bytes(sql`substr(${sql.ref(c.column)}, 1, 19)`)} ${sql.raw(op)} ${this.#bytes(sql.val(c.at))}`
+      }
+      case 'flag':
+        return sql<boolean>`${sql.ref(c.column)} = ${c.value ? 1 : 0}`
+      case 'tag': {
+        const elements = this.#pg ? sql`json_array_elements_text(cast(images.tags as json)) as t(value)` : sql`json_each(images.tags) as t`
+        return sql<boolean>`exists (select 1 from ${elements} where ${this.#fold(sql.ref('t.value'))} = ${this.#fold(sql.val(c.value))})`
+      }
+      case 'property': {
+        const pairs = this.#pg ? sql`json_each_text(cast(images.properties as json)) as p` : sql`json_each(images.properties) as p`
+        return sql<boolean>`exists (select 1 from ${pairs} where ${this.#fold(sql.ref('p.key'))} = ${this.#fold(sql.val(c.name))} and ${this.#fold(sql.ref('p.value'))} = ${this.#fold(sql.val(c.value))})`
+      }
+      case 'none':
+        return sql<boolean>`1 = 0`
     }
-    return page.limit !== undefined ? q.limit(page.limit).execute() : q.execute()
+  }
+
+  /** What a sort key orders on: text without regard to case and NULL as '', a NULL size as 0 (Glance's marker defaults). */
+  #sortExpr(key: SortKey): RawBuilder<unknown> {
+    if (TEXT_SORT_KEYS.has(key)) return this.#fold(sql`coalesce(${sql.ref(key)}, '')`)
+    if (key === 'size') return sql`coalesce(${sql.ref(key)}, 0)`
+    return this.#bytes(sql.ref(key))
+  }
+
+  /** The marker image's value of a sort key, as #sortExpr orders on it. */
+  #sortValue(key: SortKey, row: ImageRow): RawBuilder<unknown> {
+    if (TEXT_SORT_KEYS.has(key)) return this.#fold(sql.val(row[key] ?? ''))
+    // bigint columns may come back as strings from PostgreSQL.
+    if (key === 'size') return sql`${Number(row.size ?? 0)}`
+    return this.#bytes(sql.val(row[key]))
+  }
+
+  /** Glance's `_paginate_query`: (k1 > m1) or (k1 = m1 and k2 > m2) or ..., each in its direction. */
+  #after(order: ImageListQuery['order'], marker: ImageRow): RawBuilder<boolean> {
+    const terms = order.map(({ key, dir }, i) => {
+      const equal = order.slice(0, i).map((o) => sql`${this.#sortExpr(o.key)} = ${this.#sortValue(o.key, marker)}`)
+      const beyond = sql`${this.#sortExpr(key)} ${sql.raw(dir === 'asc' ? '>' : '<')} ${this.#sortValue(key, marker)}`
+      return sql`(${sql.join([...equal, beyond], sql` and `)})`
+    })
+    return sql<boolean>`(${sql.join(terms, sql` or `)})`
   }
 
   /** Compare-and-set on what the change was computed from (status and updated_at). False: changed meanwhile. */

@@ -263,7 +263,7 @@ test('list: filters, os_hidden, pagination with next', async () => {
     seen.push(...b.images.map((x: { id: string }) => x.id))
     if (b.next) {
       assert.equal(b.images.length, 2)
-      assert.match(b.next, /^\/v2\/images\?marker=[0-9a-f-]{36}&tag=paged&limit=2$/)
+      assert.match(b.next, /^\/v2\/images\?tag=paged&limit=2&marker=[0-9a-f-]{36}$/)
     }
     url = b.next
     pages++
@@ -292,12 +292,18 @@ test('list: filters, os_hidden, pagination with next', async () => {
   )
   assert.equal((await call('GET', `/v2/images/${hidden.id}`)).status, 200, 'hidden only from lists')
 
-  assertGlanceError(await call('GET', `/v2/images?marker=${randomUUID()}`), 400, /^Invalid marker/)
+  const unknown = randomUUID()
+  assertGlanceError(await call('GET', `/v2/images?marker=${unknown}`), 400, `No image found with ID ${unknown}`)
   assertGlanceError(await call('GET', '/v2/images?limit=abc'), 400, 'limit param must be an integer')
   assertGlanceError(await call('GET', '/v2/images?limit=-1'), 400, 'limit param must be positive')
   assertGlanceError(await call('GET', '/v2/images?visibility=bogus'), 400, 'Invalid visibility value: bogus')
   assertGlanceError(await call('GET', '/v2/images?os_hidden=maybe'), 400, /os_hidden/)
-  assertGlanceError(await call('GET', '/v2/images?name=a&name=b'), 400, /only once/)
+  const lastName = (await call('GET', '/v2/images?name=page-1&name=page-3')).json().images
+  assert.deepEqual(
+    lastName.map((x: { id: string }) => x.id),
+    [ids[3]],
+    'a repeated filter counts with its last value, as in Glance',
+  )
 })
 
 test('visibility isolates projects', async () => {
@@ -317,7 +323,12 @@ test('visibility isolates projects', async () => {
   }
   const bobList = (await call('GET', '/v2/images?limit=1000', { as: 'bob' })).json().images.map((x: { id: string }) => x.id)
   assert.ok(!bobList.includes(priv.id) && !bobList.includes(shared.id))
-  assertGlanceError(await call('GET', `/v2/images?marker=${priv.id}`, { as: 'bob' }), 400, /^Invalid marker/)
+  // Glance's marker lookup answers 403 for an image the caller may not see.
+  assertGlanceError(
+    await call('GET', `/v2/images?marker=${priv.id}`, { as: 'bob' }),
+    403,
+    `Forbidding request, image ${priv.id} not visible`,
+  )
 
   // Community: visible by id to everyone, listed only when asked for, changed only by its owner.
   assert.equal((await call('GET', `/v2/images/${community.id}`, { as: 'bob' })).status, 200)

@@ -270,6 +270,99 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
       assert.equal(img.properties.os_distro, 'debian')
     })
 
+    // Each CLI run takes seconds when the suites run side by side: a longer deadline.
+    test(
+      'image list with --tag (repeated), --long, --hidden, --status, --sort, --limit, --marker and --property',
+      { timeout: 300_000 },
+      async () => {
+        // Two more images of this run, with a little data: A tagged t1 and t2, b tagged t1 and then hidden.
+        const t1 = `e2e-t1-${tag}`
+        const t2 = `e2e-t2-${tag}`
+        const mk = async (n: string, tags: string[]) => {
+          const args = [
+            'image',
+            'create',
+            '--file',
+            file,
+            '--disk-format',
+            'raw',
+            '--container-format',
+            'bare',
+            '--property',
+            `e2e_list=${tag}`,
+          ]
+          for (const t of tags) args.push('--tag', t)
+          return String((await cli.openstackJson<Record<string, unknown>>('demo', [...args, n])).id)
+        }
+        const a = await mk(`${name}-list-A`, [t1, t2])
+        const b = await mk(`${name}-list-b`, [t1])
+        ok(await cli.openstack('demo', ['image', 'set', '--hidden', b]))
+        try {
+          type Row = Record<string, unknown>
+          const long = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--tag', t1, '--long'])
+          assert.deepEqual(
+            long.map((r) => r.ID),
+            [a],
+            'the hidden one is left out',
+          )
+          const row = long[0]!
+          assert.equal(row.Name, `${name}-list-A`)
+          assert.equal(row.Status, 'active')
+          assert.equal(row.Size, bytes.length)
+          assert.equal(row.Visibility, 'shared')
+          assert.equal(row['Disk Format'], 'raw')
+          assert.deepEqual([...(row.Tags as string[])].sort(), [t1, t2].sort())
+
+          const hidden = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--tag', t1, '--hidden'])
+          assert.deepEqual(
+            hidden.map((r) => r.ID),
+            [b],
+          )
+          const both = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--tag', t1, '--tag', t2])
+          assert.deepEqual(
+            both.map((r) => r.ID),
+            [a],
+            'every tag must match',
+          )
+          assert.deepEqual(await cli.openstackJson<Row[]>('demo', ['image', 'list', '--tag', t1, '--status', 'queued']), [])
+
+          const active = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--status', 'active', '--sort', 'name:asc'])
+          const names = active.map((r) => String(r.Name))
+          assert.ok(names.includes('skiff-base') && names.includes(name), JSON.stringify(names))
+          assert.ok(
+            active.every((r) => r.Status === 'active'),
+            JSON.stringify(active),
+          )
+          assert.deepEqual(names, [...names].sort(), 'sorted by name')
+
+          // --limit is the server's page: Glance's default order, newest first; --marker the page after.
+          const two = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--sort', 'name:asc', '--limit', '2'])
+          assert.equal(two.length, 2, JSON.stringify(two))
+          assert.deepEqual(
+            two.map((r) => String(r.Name)),
+            two.map((r) => String(r.Name)).sort(),
+          )
+          // OSC sorts what it shows by name (its --sort default), but the pages are the server's,
+          // newest first: A (b is hidden), then the image made by the test before this one.
+          const page1 = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--limit', '1'])
+          const page2 = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--limit', '1', '--marker', String(page1[0]!.ID)])
+          assert.deepEqual(
+            [...page1, ...page2].map((r) => r.ID),
+            [a, id],
+            'two pages of one: the two newest images',
+          )
+          // --property filters in the client, on what the server listed.
+          const prop = await cli.openstackJson<Row[]>('demo', ['image', 'list', '--property', `e2e_list=${tag}`])
+          assert.deepEqual(
+            prop.map((r) => r.ID),
+            [a],
+          )
+        } finally {
+          ok(await cli.openstack('demo', ['image', 'delete', a, b]))
+        }
+      },
+    )
+
     test('another project (alt) does not see the image', T, async () => {
       const rows = await cli.openstackJson<{ ID: string }[]>('alt', ['image', 'list'])
       assert.ok(!rows.some((r) => r.ID === id), JSON.stringify(rows))

@@ -179,6 +179,21 @@ describe('openstacksdk against skiff serve', gate, () => {
     assert.ok(sdk.value<string[]>('images() lists it').includes(created.id))
   })
 
+  test("image.images(): Glance's sort, sort_key/sort_dir, in: and size filters, pages of one followed to the end", () => {
+    const fold = (s: string) => s.replace(/[A-Z]/g, (c) => c.toLowerCase())
+    const byName = (x: string, y: string) => (fold(x) < fold(y) ? -1 : fold(x) > fold(y) ? 1 : 0)
+    const asc = sdk.value<string[]>('images(sort=name:asc, limit=1)')
+    for (const n of ['skiff-base', 'skiff-rescue', `sdk-image-${name}`]) assert.ok(asc.includes(n), `${n} in ${JSON.stringify(asc)}`)
+    assert.deepEqual(asc, [...asc].sort(byName))
+    assert.deepEqual(sdk.value<string[]>('images(sort_key=name, sort_dir=desc)'), [...asc].reverse())
+    assert.deepEqual(sdk.value<string[]>('images(name=in:...)'), [`sdk-image-${name}`, 'skiff-base'])
+    const created = sdk.value<{ id: string }>('create_image (data)')
+    assert.deepEqual(sdk.value<string[]>('images(size_min=, size_max=)'), [created.id])
+    const e = sdk.error('images(sort=bogus)')
+    assert.equal(e.status, 400)
+    assert.match(e.message, /Invalid sort key: bogus/)
+  })
+
   test('image.download_image: the same bytes', () => {
     const d = sdk.value<{ size: number; md5: string; sha256: string }>('download_image')
     assert.equal(d.size, imageBytes.length)

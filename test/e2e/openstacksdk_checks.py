@@ -145,6 +145,13 @@ def lifecycle(conn, alt, args):
                                                     "sha256": hashlib.sha256(c).hexdigest()})(
             conn.image.download_image(iid).content))
         check("images() lists it", lambda: [i.id for i in conn.image.images()])
+        # Glance's list semantics, served: the sdk follows `next` page by page (limit=1).
+        check("images(sort=name:asc, limit=1)", lambda: [i.name for i in conn.image.images(sort="name:asc", limit=1)])
+        check("images(sort_key=name, sort_dir=desc)",
+              lambda: [i.name for i in conn.image.images(sort_key="name", sort_dir="desc")])
+        check("images(name=in:...)", lambda: sorted(i.name for i in conn.image.images(name="in:skiff-base," + img_name)))
+        check("images(size_min=, size_max=)", lambda: [i.id for i in conn.image.images(size_min=len(data), size_max=len(data))])
+        check("images(sort=bogus)", lambda: [i.id for i in conn.image.images(sort="bogus:asc")])
         check("update_image (property)", lambda: conn.image.update_image(iid, e2e_key="sdk value").id)
         check("get_image after update", lambda: (lambda i: {"properties": i.properties, "e2e_key": getattr(i, "e2e_key", None)})(
             conn.image.get_image(iid)))

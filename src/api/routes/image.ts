@@ -3,18 +3,17 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isoSeconds } from '../../clock.ts'
-import { BadRequest, DomainError } from '../../errors.ts'
+import { DomainError } from '../../errors.ts'
+import { parseListRequest, QueryParams } from '../../images/image-list.ts'
 import {
   CONTAINER_FORMATS,
   DISK_FORMATS,
-  MAX_LIMIT,
   STATUSES,
   VISIBILITIES,
   type Caller,
   type Image,
   type ImageData,
   type ImageService,
-  type ListQuery,
   type PatchOp,
 } from '../../images/image-service.ts'
 import { jsonBodyParser } from '../json-body.ts'
@@ -40,9 +39,6 @@ const PatchBody = Type.Array(
   ),
   { maxItems: 512 },
 )
-const ListQuerystring = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
-type Query = Record<string, string | string[]>
-
 const caller = (req: FastifyRequest): Caller => ({
   projectId: req.auth.projectId,
   isAdmin: req.auth.isAdmin,
@@ -154,76 +150,21 @@ const IMAGES_SCHEMA = {
   ],
 }
 
-/** One value per parameter, except `tag` which may repeat. */
-function single(query: Query, key: string): string | undefined {
-  const v = query[key]
-  if (Array.isArray(v)) throw new BadRequest(`Parameter '${key}' may be given only once.`)
-  return v
-}
+// Python's quote_plus: only letters, digits and `_.-~` stay as they are; a space is `+`.
+const quotePlus = (s: string) =>
+  encodeURIComponent(s)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+')
 
-function parseListQuery(query: Query): ListQuery {
-  const out: ListQuery = {}
-  const properties: Record<string, string> = {}
-  for (const key of Object.keys(query)) {
-    const value = key === 'tag' ? undefined : single(query, key)
-    switch (key) {
-      case 'name':
-        out.name = value
-        break
-      case 'status':
-        out.status = value
-        break
-      case 'visibility':
-        out.visibility = value
-        break
-      case 'owner':
-        out.owner = value
-        break
-      case 'os_hidden':
-        out.osHidden = value
-        break
-      case 'marker':
-        out.marker = value
-        break
-      case 'tag': {
-        const t = query.tag
-        out.tags = Array.isArray(t) ? t : [t as string]
-        break
-      }
-      case 'member_status':
-        break // no image members in Skiff: every listed image is the caller's or public
-      case 'limit': {
-        if (!/^-?\d+$/.test(value!)) throw new BadRequest('limit param must be an integer')
-        const n = Number(value)
-        if (n < 0) throw new BadRequest('limit param must be positive')
-        out.limit = Math.min(n, MAX_LIMIT)
-        break
-      }
-      case 'sort_key':
-      case 'sort_dir':
-      case 'sort':
-        // Only Glance's default order is kept; saying so beats ignoring the request.
-        if (!['created_at', 'desc', 'created_at:desc'].includes(value!)) {
-          throw new BadRequest(`Unsupported sort '${value}': images are listed by created_at, newest first.`)
-        }
-        break
-      default:
-        properties[key] = value!
-    }
-  }
-  if (Object.keys(properties).length > 0) out.properties = properties
-  return out
-}
-
-/** Glance keeps the caller's other parameters in `first` and `next`, replacing only the marker. */
-function pageLink(query: Query, marker?: string): string {
-  const params = new URLSearchParams()
-  if (marker !== undefined) params.append('marker', marker)
-  for (const [k, v] of Object.entries(query)) {
-    if (k === 'marker') continue
-    for (const x of Array.isArray(v) ? v : [v]) params.append(k, x)
-  }
-  const qs = params.toString()
+/**
+ * Glance's `first` and `next`: the caller's parameters without `marker`, then the next page's
+ * marker last (ImagesResponseSerializer.index). Glance keeps one value per parameter there (a
+ * dict), which drops all but the last `tag` of a next page; Skiff keeps every value.
+ */
+function pageLink(params: QueryParams, marker?: string): string {
+  const pairs = params.items().filter(([k]) => k !== 'marker')
+  if (marker !== undefined) pairs.push(['marker', marker])
+  const qs = pairs.map(([k, v]) => `${quotePlus(k)}=${quotePlus(v)}`).join('&')
   return qs ? `/v2/images?${qs}` : '/v2/images'
 }
 
@@ -248,14 +189,16 @@ export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
   app.get('/v2/schemas/image', async () => IMAGE_SCHEMA)
   app.get('/v2/schemas/images', async () => IMAGES_SCHEMA)
 
-  app.get<{ Querystring: Query }>('/v2/images', { schema: { querystring: ListQuerystring } }, async (req) => {
-    const query = req.query
-    const page = await images.list(caller(req), parseListQuery(query))
+  app.get('/v2/images', async (req) => {
+    // The raw query string, in order: Glance reads repeated parameters by position (webob's MultiDict).
+    const q = req.url.indexOf('?')
+    const params = QueryParams.parse(q < 0 ? '' : req.url.slice(q + 1))
+    const page = await images.list(caller(req), parseListRequest(params))
     return {
       images: page.images.map(imageView),
-      first: pageLink(query),
+      first: pageLink(params),
       schema: '/v2/schemas/images',
-      ...(page.nextMarker !== undefined ? { next: pageLink(query, page.nextMarker) } : {}),
+      ...(page.nextMarker !== undefined ? { next: pageLink(params, page.nextMarker) } : {}),
     }
   })
 
