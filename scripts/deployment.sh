@@ -29,7 +29,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-READY_TIMEOUT=${DEPLOYMENT_READY_TIMEOUT:-90}
+# Seconds a process may take to say it is ready (a start takes seconds; a machine at load 30, minutes).
+READY_TIMEOUT=${DEPLOYMENT_READY_TIMEOUT:-150}
 
 die() {
   echo "deployment: $*" >&2
@@ -171,8 +172,10 @@ up() {
   for ((i = 1; i <= apis; i++)); do hosts+=("api$i"); done
   for ((i = 1; i <= agents; i++)); do hosts+=("hv$i"); done
   printf '%s\n' "${hosts[@]}" >"$dir/hosts"
-  # From here on a failure takes down what was started.
-  trap 'echo "deployment: start failed; stopping what was started" >&2; down "$dir" >/dev/null 2>&1 || true' ERR
+  # From here on a failure (set -e, die) takes down what was started.
+  started=''
+  # shellcheck disable=SC2064 # the directory now, whatever scope the trap runs in
+  trap "[ -n \"\$started\" ] || { echo 'deployment: start failed; stopping what was started' >&2; down $(printf %q "$dir") >/dev/null 2>&1 || true; }" EXIT
 
   local forwards=()
   for host in "${hosts[@]}"; do
@@ -239,7 +242,7 @@ up() {
     starting+=($!)
   done
   for p in "${starting[@]}"; do wait "$p"; done
-  trap - ERR
+  started=yes
 
   echo "Skiff deployment in $dir: $apis API processes, $agents agents, database $dbhost:$dbport/$dbname"
   echo "network namespaces: $([ "$netns" = on ] && echo "yes, database reached through scripts/tcp-forward.js" || echo no)"

@@ -53,7 +53,7 @@ export async function startDeployment(opts: {
   const name = `sk${randomInt(0x10000).toString(16)}`
   const subnet = `10.${randomInt(100, 250)}`
   const logLevel = process.env.SKIFF_E2E_LOG_LEVEL ?? 'warn'
-  const script = (args: string[], timeoutMs = 180_000) => run(SCRIPT, args, { cwd: ROOT, env: env(), timeoutMs })
+  const script = (args: string[], timeoutMs = 360_000) => run(SCRIPT, args, { cwd: ROOT, env: env(), timeoutMs })
   const r = await script([
     'up',
     '--dir',
