@@ -17,6 +17,8 @@ export interface Config {
   databaseUrl: string
   /** Where image data lives: `auto` (the database on PostgreSQL, else files), `file` or `database`. */
   imageStore: ImageStoreChoice
+  /** Cap of an agent's image cache (`<data-dir>/image-cache`), MiB; 0: no cap. */
+  imageCacheSizeMb: number
   driver: DriverName
   adminPassword: string | undefined
   agent: boolean
@@ -111,6 +113,14 @@ export const OPTIONS: OptionSpec[] = [
     kind: 'string',
     default: () => 'auto',
     help: "where image data lives: `file` (`<data-dir>/images`, one process's own), `database` (chunks in PostgreSQL, shared by every process and agent) or `auto` (`database` on PostgreSQL, else `file`)",
+  },
+  {
+    key: 'imageCacheSizeMb',
+    flag: '--image-cache-size',
+    env: 'SKIFF_IMAGE_CACHE_SIZE',
+    kind: 'int',
+    default: () => 20_480,
+    help: "cap of an agent's image cache (`<data-dir>/image-cache`, qemu driver), MiB: the least recently used images go first, never one a server of the host boots from; 0: no cap",
   },
   {
     key: 'driver',

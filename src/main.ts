@@ -46,6 +46,7 @@ import { KeypairsRepo } from './store/keypairs-repo.ts'
 import { PlacementRepo } from './store/placement-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
+import type { VmState } from './store/schema.ts'
 import { Sealer } from './secrets.ts'
 import { imageDir, prepareDataDir, privateDir } from './data-dir.ts'
 import { HostRegistry, newAgentId } from './tasks/hosts.ts'
@@ -56,6 +57,19 @@ export type Roots = { identity: string; compute: string; image: string }
 
 /** How long os-getConsoleOutput waits for the agent's answer before it answers 503. */
 const CONSOLE_TIMEOUT_MS = 30_000
+/** The states of a server that has (or may have) a VM on its host. */
+const LIVE_VM_STATES: VmState[] = [
+  'active',
+  'building',
+  'paused',
+  'suspended',
+  'stopped',
+  'rescued',
+  'resized',
+  'soft-delete',
+  'error',
+  'shelved',
+]
 /** How often an agent looks for VMs of deleted servers (and once at its start). */
 const ORPHAN_SWEEP_MS = 5 * 60_000
 
@@ -418,7 +432,7 @@ export async function startAgent(
 /** The configured hypervisor driver: the simulated one, or QEMU (real VMs). */
 async function makeDriver(config: Config, logger: Logger, d: Domain): Promise<Driver> {
   return config.driver === 'qemu'
-    ? qemuDriver(config, logger, d.images, { servers: d.repo, actions: d.actionsRepo })
+    ? qemuDriver(config, logger, d.images, { servers: d.repo, actions: d.actionsRepo, rescues: d.rescuesRepo })
     : new SimulatedDriver({ delayMs: config.simulatedDelayMs, faults: d.faults })
 }
 
@@ -431,12 +445,36 @@ async function qemuDriver(
   config: Config,
   logger: Logger,
   images: ImageService,
-  repos: { servers: ServersRepo; actions: InstanceActionsRepo },
+  repos: { servers: ServersRepo; actions: InstanceActionsRepo; rescues: RescuesRepo },
 ): Promise<QemuDriver> {
   const log = logger.child({ component: 'qemu' })
   const guestDir = await ensureGuestImage(config, log)
-  // This host's copies of the images it boots, from the image store (with PostgreSQL, the database).
-  const cache = new ImageCache(path.join(config.dataDir, 'image-cache'), images.store)
+  // This host's copies of the images it boots, from the image store (with PostgreSQL, the database),
+  // pruned to --image-cache-size: never an image (or its kernel, ramdisk) of a server of this host.
+  const inUse = async () => {
+    const servers = await repos.servers.onHost(config.agentHost, LIVE_VM_STATES)
+    const ids = new Set(servers.flatMap((s) => (s.image_id ? [s.image_id] : [])))
+    for (const s of servers.filter((x) => x.vm_state === 'rescued' || x.task_state === 'rescuing')) {
+      const rescue = await repos.rescues.open(s.id)
+      if (rescue) ids.add(rescue.image_id)
+    }
+    const keys: string[] = []
+    for (const id of ids) {
+      const row = await images.find(id)
+      if (!row) continue
+      const props = JSON.parse(row.properties || '{}') as Record<string, string>
+      for (const r of [row, ...(await Promise.all([props.kernel_id, props.ramdisk_id].filter((x) => x).map((x) => images.find(x!))))]) {
+        const key = r?.os_hash_value ?? r?.checksum
+        if (key) keys.push(key)
+      }
+    }
+    return keys
+  }
+  const cache = new ImageCache(path.join(config.dataDir, 'image-cache'), images.store, {
+    maxBytes: config.imageCacheSizeMb * 1024 * 1024,
+    inUse,
+    onPruneError: (err) => log.warn({ err }, 'could not prune the image cache'),
+  })
   const fileOf = async (id: string, what: string) => {
     const row = await images.find(id)
     if (!row || row.status !== 'active') throw new DriverError(`${what} ${id} is not an active image`)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # `npm test`: every test on SQLite; then, when a PostgreSQL is given (SKIFF_TEST_DATABASE_URL or
 # DATABASE_URL, as in CI), the store and API tests again on it (each harness in a fresh schema,
-# dropped after) and the scale-out tests, which need it. Node 20 does not expand globs: find lists.
+# dropped after) and the end-to-end tests of several hosts (deployment, host-lease), which need it.
+# Node 20 does not expand globs: find lists.
 #
 # Files run side by side, SKIFF_TEST_CONCURRENCY at a time (default 4: of 2, 3 and 4 the shortest wall time on
 # a 2-core machine). Nothing is shared between them: every Skiff listens on port 0 (or is reached
@@ -13,6 +14,7 @@ set -e
 cd "$(dirname "$0")/.."
 SLOW='test/e2e/qemu-lifecycle.test.ts
 test/e2e/tempest.test.ts
+test/e2e/deployment.test.ts
 test/e2e/openstack-cli.test.ts
 test/e2e/rescue-clients.test.ts
 test/e2e/startup-errors.test.ts'
@@ -39,5 +41,5 @@ run="node --import tsx --test --test-concurrency=${SKIFF_TEST_CONCURRENCY:-4}"
 env -u SKIFF_TEST_DATABASE_URL -u DATABASE_URL $run $(reporters) $(find test -name '*.test.ts' | sort | slowFirst)
 if [ -n "${SKIFF_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ]; then
   echo "# again on PostgreSQL"
-  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|scale-out|cross-host|host-lease' | sort | slowFirst)
+  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|deployment|host-lease' | sort | slowFirst)
 fi

@@ -1,5 +1,5 @@
-// One agent per host name, with real `skiff agent` processes on one PostgreSQL: a second agent
-// with a host name that a live agent holds is refused with one line and exit 1; an agent killed
+// One agent per host name, with real `skiff agent` processes on one PostgreSQL (a second agent
+// beside a live one is refused: deployment.test.ts, across hosts); an agent killed
 // with -9 and started again on the same machine takes its host back at once; a clean stop frees
 // the host; a holder on another machine keeps it until its lease runs out. Skipped without PostgreSQL.
 import assert from 'node:assert/strict'
@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
-import { describeRun, pollUntil, run } from './helpers/process.ts'
+import { describeRun, run } from './helpers/process.ts'
 import { cleanEnv } from './helpers/skiff-process.ts'
 import { SKIFF } from './helpers/skiff-command.ts'
 
@@ -44,27 +44,12 @@ describe('host leases: one agent per host name', { skip }, () => {
     return run(
       process.execPath,
       [...SKIFF, 'agent', '--host', 'hv1', '--database-url', database.url, '--data-dir', dataDir, '--log-level', 'error'],
-      { cwd: ROOT, env, timeoutMs: 30_000 },
+      { cwd: ROOT, env, timeoutMs: 120_000 },
     )
   }
   const lease = async () =>
     (await sql.query<{ agent_id: string | null; lease_until: string | null }>(`select agent_id, lease_until from hosts where name = 'hv1'`))
       .rows[0]
-
-  test('a second agent with the same host name is refused: one line, exit 1', async () => {
-    const r = await secondAgent()
-    const why = describeRun(r)
-    assert.equal(r.code, 1, why)
-    const lines = r.stderr.split('\n').filter((l) => l !== '')
-    assert.equal(lines.length, 1, why)
-    assert.match(
-      lines[0]!,
-      new RegExp(`^skiff: host hv1 is held by another agent \\(pid ${agent!.pid} on [^)]+\\) until \\d{4}-\\d\\d-\\d\\dT`),
-      why,
-    )
-    assert.equal(r.stdout, '', why)
-    assert.match((await lease())!.agent_id!, new RegExp(`^${agent!.pid}@`)) // the first agent keeps its host
-  })
 
   test('kill -9, then a new agent on this machine takes the host at once; a clean stop frees it', async () => {
     await agent!.kill9()
@@ -83,7 +68,7 @@ describe('host leases: one agent per host name', { skip }, () => {
       const r = await run(
         process.execPath,
         [...SKIFF, 'agent', '--host', 'hv2', '--database-url', database.url, '--data-dir', fresh, '--log-level', 'error'],
-        { cwd: ROOT, env, timeoutMs: 30_000 },
+        { cwd: ROOT, env, timeoutMs: 120_000 },
       )
       const why = describeRun(r)
       assert.equal(r.code, 1, why)
@@ -107,7 +92,8 @@ describe('host leases: one agent per host name', { skip }, () => {
   })
 
   test('a holder on another machine keeps the host until its lease runs out', async () => {
-    const until = new Date(Date.now() + 3000).toISOString()
+    // Held for ten minutes: however slowly the refused agent starts (minutes on a machine at load 30), it meets the lease.
+    const until = new Date(Date.now() + 600_000).toISOString()
     await sql.query(`update hosts set agent_id = '4242@elsewhere/0000#beef', lease_until = $1 where name = 'hv1'`, [until])
     const r = await secondAgent()
     assert.equal(r.code, 1, describeRun(r))
@@ -115,15 +101,9 @@ describe('host leases: one agent per host name', { skip }, () => {
       r.stderr,
       new RegExp(`^skiff: host hv1 is held by another agent \\(pid 4242 on elsewhere/0000\\) until ${until.replace(/\./g, '\\.')}`),
     )
-    // Once the lease ran out the host is free: a new agent starts (polled; each refused try is a second process).
-    agent = await pollUntil(
-      'the lease to run out',
-      async () => {
-        if (Date.now() < Date.parse(until)) return undefined
-        return startAgentProcess({ host: 'hv1', databaseUrl: database.url, dataDir })
-      },
-      { timeoutMs: 15_000, intervalMs: 100 },
-    )
+    // Once the lease ran out (moved into the past here, not waited for) the host is free: a new agent starts.
+    await sql.query(`update hosts set lease_until = $1 where name = 'hv1'`, [new Date(Date.now() - 1000).toISOString()])
+    agent = await startAgentProcess({ host: 'hv1', databaseUrl: database.url, dataDir })
     assert.match((await lease())!.agent_id!, new RegExp(`^${agent.pid}@`))
   })
 })

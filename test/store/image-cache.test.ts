@@ -3,7 +3,7 @@
 // checksums (a mismatch leaves nothing behind), and the file store's own file used in place.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
@@ -109,4 +109,53 @@ test("with the file store, the image's own file is used in place", async () => {
   const cacheDir = path.join(dir, 'agent-d')
   assert.equal(await new ImageCache(cacheDir, images.store).fileOf(row), path.join(imagesDir, row.id))
   await assert.rejects(stat(cacheDir), { code: 'ENOENT' })
+})
+
+test('pruned to its cap after each fetch: least recently used first, never an image in use', async () => {
+  const { store: imageStore, reads } = countingStore()
+  const images = new ImageService(new ImagesRepo(store.db, systemClock), systemClock, imageStore)
+  const size = 100_000
+  const upload = async (name: string) =>
+    images.upload(admin, (await images.create(admin, { name, disk_format: 'raw', container_format: 'bare' })).id, [randomBytes(size)])
+  const [used, a, b, c] = [await upload('in-use'), await upload('a'), await upload('b'), await upload('c')]
+  const key = (row: typeof used) => row.os_hash_value!
+  const cacheDir = path.join(dir, 'agent-prune')
+  // Room for three and a half images; a server of this host boots from `used`.
+  const cache = new ImageCache(cacheDir, imageStore, { maxBytes: 3.5 * size, inUse: async () => [key(used)] })
+  const cached = async () => (await readdir(cacheDir)).sort()
+  const lastUsed = (row: typeof used, msAgo: number) => utimes(path.join(cacheDir, key(row)), new Date(Date.now() - msAgo), new Date(0))
+
+  for (const row of [used, a, b]) await cache.fileOf(row)
+  await cache.prune()
+  assert.deepEqual(await cached(), [key(used), key(a), key(b)].sort(), 'within the cap: nothing pruned')
+  // `used` was used longest ago, then a, then b; a is used again now (a hit: no read).
+  await lastUsed(used, 3 * 3600_000)
+  await lastUsed(a, 2 * 3600_000)
+  await lastUsed(b, 3600_000)
+  const readsBefore = reads()
+  await cache.fileOf(a)
+  assert.equal(reads(), readsBefore)
+
+  // c goes over the cap: b, the least recently used of those not in use, goes.
+  await cache.fileOf(c)
+  await cache.prune()
+  assert.deepEqual(await cached(), [key(used), key(a), key(c)].sort())
+  // b again: fetched again, the same bytes; now a is the least recently used.
+  const again = await cache.fileOf(b)
+  assert.equal(reads(), readsBefore + 2)
+  assert.equal(
+    createHash('sha512')
+      .update(await readFile(again))
+      .digest('hex'),
+    key(b),
+  )
+  await cache.prune()
+  assert.deepEqual(await cached(), [key(used), key(b), key(c)].sort())
+
+  // A cap below what is in use: the image in use stays, whatever the cap.
+  const tiny = new ImageCache(cacheDir, imageStore, { maxBytes: 1, inUse: async () => [key(used)] })
+  assert.deepEqual((await tiny.prune()).map((f) => path.basename(f)).sort(), [key(b), key(c)].sort())
+  assert.deepEqual(await cached(), [key(used)])
+  // No cap: nothing is ever removed.
+  assert.deepEqual(await new ImageCache(cacheDir, imageStore, { maxBytes: 0 }).prune(), [])
 })
