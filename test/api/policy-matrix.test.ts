@@ -458,6 +458,18 @@ const ROWS: Row[] = [
   },
   {
     service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/flavors/:id',
+    expect: ADMIN_ONLY(200),
+    // From 2.55 (below, no such method: 404).
+    request: () => ({
+      url: `/v2.1/flavors/${shared.flavor}`,
+      body: { flavor: { description: 'd' } },
+      headers: { 'openstack-api-version': 'compute 2.55' },
+    }),
+  },
+  {
+    service: 'compute',
     method: 'DELETE',
     route: '/v2.1/flavors/:id',
     expect: ADMIN_ONLY(202),

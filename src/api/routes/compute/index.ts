@@ -111,8 +111,8 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
     const raw = requestedVersion(req.headers)
     // Echo what was asked for, also on a 406; a malformed version gets no version headers.
-    if (raw !== undefined && /^\d+\.\d+$|^latest$/i.test(raw))
-      req.versionEcho = raw.toLowerCase() === 'latest' ? formatVersion(MAX_VERSION) : raw
+    if (raw !== undefined && /^([1-9]\d*)\.([1-9]\d*|0)$|^latest$/.test(raw))
+      req.versionEcho = raw === 'latest' ? formatVersion(MAX_VERSION) : raw
     req.microversion = parseMicroversion(raw)
     req.versionEcho = formatVersion(req.microversion)
   })
