@@ -23,6 +23,8 @@ import { instanceActionRoutes } from './instance-actions.ts'
 import { limitRoutes } from './limits.ts'
 import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
+import { remoteConsoleRoutes } from './remote-consoles.ts'
+import { proxyApiRoutes } from './proxy-apis.ts'
 import { accessRoutes } from './access.ts'
 import { serverRoutes } from './servers.ts'
 import { simulatorRoutes } from './simulator.ts'
@@ -168,6 +170,8 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   serviceRoutes(app, deps)
   instanceActionRoutes(app, deps)
   rescueRoutes(app, deps)
+  remoteConsoleRoutes(app, deps)
+  proxyApiRoutes(app)
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)
 }
