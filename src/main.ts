@@ -314,7 +314,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     groups,
   })
   const metadata = new ServerMetadataService(servers, repo)
-  const instanceActions = new InstanceActionService(actions, actionsRepo)
+  const instanceActions = new InstanceActionService(actionsRepo)
   const passwords = new ServerPasswordService(servers)
   const consoles = new ServerConsole({ servers, actions, queue, timeoutMs: CONSOLE_TIMEOUT_MS })
   const idempotency = new IdempotencyRepo(db, clock)

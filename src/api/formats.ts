@@ -16,6 +16,27 @@ export function isUuidLike(s: string): boolean {
   return /^[0-9a-fA-F]{32}$/.test(hex)
 }
 
+const NAME = /^(?!\s)[^\p{Cc}]*(?<!\s)$/u
+const KEYPAIR_CHARS_20 = '_- 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+const KEYPAIR_CHARS_292 = '@._- 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+/**
+ * Why a keypair name is refused, as Nova's InvalidName says it (its schema is allOf the 'name'
+ * format and keypair_name_20 / keypair_name_292: the first that fails speaks); undefined if valid.
+ */
+export function keypairNameReason(s: string, since292: boolean): string | undefined {
+  if (!NAME.test(s)) return 'printable characters. Can not start or end with whitespace.'
+  const safe = since292 ? KEYPAIR_CHARS_292 : KEYPAIR_CHARS_20
+  for (const c of s) if (!safe.includes(c)) return `Only expected characters: [${safe}]`
+  return undefined
+}
+
+/** Formats whose failure Nova reports as InvalidName (the whole message, no field prefix). */
+export const INVALID_NAME_FORMATS: Record<string, (s: string) => string | undefined> = {
+  keypair_name_20: (s) => keypairNameReason(s, false),
+  keypair_name_292: (s) => keypairNameReason(s, true),
+}
+
 export const FORMATS = {
   uuid: isUuidLike,
   // jsonschema's ipv4 (Python's ipaddress.IPv4Address): four decimal octets, no leading zeros.
@@ -23,6 +44,8 @@ export const FORMATS = {
   // jsonschema's ipv6 (ipaddress.IPv6Address, and no zone such as %eth0).
   ipv6: (s: string) => isIPv6(s) && !s.includes('%'),
   // Nova's 'name' format: printable, no leading or trailing whitespace.
-  name: /^(?!\s)[^\p{Cc}]*(?<!\s)$/u,
+  name: NAME,
+  keypair_name_20: (s: string) => keypairNameReason(s, false) === undefined,
+  keypair_name_292: (s: string) => keypairNameReason(s, true) === undefined,
   'date-time': /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/,
 }

@@ -7,36 +7,42 @@ export interface Microversion {
   minor: number
 }
 
-/** Only what Skiff implements faithfully is advertised: every shape is exact at each version. */
+/** Nova Zed's range (nova/api/openstack/api_version_request.py: _MIN_API_VERSION, _MAX_API_VERSION). */
 export const MIN_VERSION: Microversion = { major: 2, minor: 1 }
-export const MAX_VERSION: Microversion = { major: 2, minor: 1 }
+export const MAX_VERSION: Microversion = { major: 2, minor: 93 }
 
 export const formatVersion = (v: Microversion) => `${v.major}.${v.minor}`
 const compare = (a: Microversion, b: Microversion) => a.major - b.major || a.minor - b.minor
 
-/** The version a request asked for, as a string, before range checks (echoed even on 406). */
+const header = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v.join(',') : v)
+
+/**
+ * The version a request asked for, as microversion_parse.get_version finds it: the last
+ * `compute <version>` of OpenStack-API-Version, else the last value of the legacy header.
+ */
 export function requestedVersion(headers: Record<string, string | string[] | undefined>): string | undefined {
-  const modern = headers['openstack-api-version']
+  const modern = header(headers['openstack-api-version'])
   if (modern !== undefined) {
-    for (const part of String(modern).split(',')) {
-      const [service, version] = part.trim().split(/\s+/)
-      if (service?.toLowerCase() === 'compute' && version) return version
+    for (const part of modern.split(',').reverse()) {
+      const m = /^(\S+)\s+(.+)$/.exec(part.trim())
+      // An empty version is no version: the legacy header is looked at next.
+      if (m && m[1]!.toLowerCase() === 'compute' && m[2]!.trim()) return m[2]!.trim()
     }
-    return undefined
   }
-  const legacy = headers['x-openstack-nova-api-version']
-  return legacy === undefined ? undefined : String(legacy).trim()
+  const legacy = header(headers['x-openstack-nova-api-version'])
+  return legacy === undefined ? undefined : legacy.split(',').pop()!.trim()
 }
 
+/** Nova's APIVersionRequest: `latest` (exactly) is the maximum; else MajorNum.MinorNum within the range. */
 export function parseMicroversion(raw: string | undefined): Microversion {
   if (raw === undefined) return MIN_VERSION
-  if (raw.toLowerCase() === 'latest') return MAX_VERSION
-  const m = /^([1-9]\d*)\.(0|[1-9]\d*)$/.exec(raw)
+  if (raw === 'latest') return MAX_VERSION
+  const m = /^([1-9]\d*)\.([1-9]\d*|0)$/.exec(raw)
   if (!m) throw new BadRequest(`API Version String ${raw} is of invalid format. Must be of format MajorNum.MinorNum.`)
   const v = { major: Number(m[1]), minor: Number(m[2]) }
   if (compare(v, MIN_VERSION) < 0 || compare(v, MAX_VERSION) > 0) {
     throw new NotAcceptable(
-      `Version ${raw} is not supported by the API. Minimum is ${formatVersion(MIN_VERSION)} and maximum is ${formatVersion(MAX_VERSION)}.`,
+      `Version ${formatVersion(v)} is not supported by the API. Minimum is ${formatVersion(MIN_VERSION)} and maximum is ${formatVersion(MAX_VERSION)}.`,
     )
   }
   return v

@@ -1,5 +1,6 @@
 // Turns an Ajv error into the message Nova's jsonschema validation gives, word for word:
 //   "Invalid input for field/attribute <field>. Value: <value>. <jsonschema message>"
+import { INVALID_NAME_FORMATS } from './formats.ts'
 import { pyRepr, pyStr } from './py-repr.ts'
 
 export interface AjvError {
@@ -75,8 +76,26 @@ export function novaValidationMessage(errors: AjvError[]): string {
     .split('/')
     .filter(Boolean)
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+  // A format that raises InvalidName: Nova gives that exception's message alone.
+  const invalidName = first.keyword === 'format' ? INVALID_NAME_FORMATS[String(first.params.format)] : undefined
+  if (invalidName && typeof first.data === 'string') {
+    return `An invalid 'name' value was provided. The name must be: ${invalidName(first.data)}`
+  }
   const message = jsonschemaMessage(first)
   if (segments.length === 0) return message
   const field = segments[segments.length - 1]!
   return `Invalid input for field/attribute ${field}. Value: ${pyStr(first.data)}. ${message}`
+}
+
+/**
+ * Nova's message for a query parameter (its query schemas see each parameter as a list of
+ * values): "Invalid input for query parameters <name>. Value: <value>. <message>".
+ */
+export function novaQueryMessage(errors: AjvError[]): string {
+  const first = errors[0]
+  if (!first) return 'Invalid input'
+  const name = first.instancePath.split('/').filter(Boolean)[0]
+  const message = jsonschemaMessage(first)
+  if (name === undefined) return message
+  return `Invalid input for query parameters ${name.replace(/~1/g, '/').replace(/~0/g, '~')}. Value: ${pyStr(first.data)}. ${message}`
 }

@@ -99,6 +99,12 @@ export class FlavorService {
     return row
   }
 
+  /** PUT /flavors/{id} (2.55): the description is all that changes. */
+  async updateDescription(id: string, description: string | null): Promise<FlavorRow> {
+    if (!(await this.#repo.setDescription(id, description))) throw new FlavorNotFound(id)
+    return this.get(id)
+  }
+
   async delete(id: string): Promise<void> {
     if (!(await this.#repo.markDeleted(id))) throw new FlavorNotFound(id)
   }

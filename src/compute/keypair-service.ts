@@ -1,8 +1,8 @@
 // Keypairs: generated (RSA, with the private key returned once) or imported, per user.
-import { createHash, generateKeyPair } from 'node:crypto'
+import { createHash, generateKeyPair, X509Certificate } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { Clock } from '../clock.ts'
-import { BadRequest, Conflict } from '../errors.ts'
+import { BadRequest, Conflict, Forbidden } from '../errors.ts'
 import type { KeypairsRepo } from '../store/keypairs-repo.ts'
 import type { KeypairRow } from '../store/schema.ts'
 import { KeypairNotFound } from './errors.ts'
@@ -42,6 +42,18 @@ export function parsePublicKey(text: string): { type: string; blob: Buffer } {
 /** Nova's fingerprint: MD5 of the key blob, colon-separated hex. */
 export const fingerprint = (blob: Buffer) => createHash('md5').update(blob).digest('hex').match(/../g)!.join(':')
 
+/** Nova's key_pairs quota (per user). */
+export const KEYPAIR_QUOTA = 100
+
+/** nova.crypto.generate_x509_fingerprint: SHA-1 of the certificate, lowercase, colon-separated. */
+function x509Fingerprint(pem: string): string {
+  try {
+    return new X509Certificate(pem).fingerprint.toLowerCase()
+  } catch (e) {
+    throw new BadRequest(`Keypair data is invalid: failed to generate X509 fingerprint. Error message: ${(e as Error).message}`)
+  }
+}
+
 export class KeypairService {
   readonly #repo: KeypairsRepo
   readonly #clock: Clock
@@ -51,8 +63,12 @@ export class KeypairService {
     this.#clock = clock
   }
 
-  async list(userId: string): Promise<KeypairRow[]> {
-    return this.#repo.list(userId)
+  /** By name; from a marker (a name of the user's, else Nova's 400) and at most `limit`. */
+  async list(userId: string, page: { limit?: number; marker?: string } = {}): Promise<KeypairRow[]> {
+    if (page.marker !== undefined && !(await this.#repo.find(userId, page.marker))) {
+      throw new BadRequest(`Marker ${page.marker} could not be found.`)
+    }
+    return this.#repo.list(userId, page)
   }
 
   async get(userId: string, name: string): Promise<KeypairRow> {
@@ -66,30 +82,40 @@ export class KeypairService {
   }
 
   /** Import `publicKey`, or generate an RSA pair and return its private key (never stored). */
-  async create(userId: string, name: string, publicKey?: string): Promise<{ row: KeypairRow; privateKey?: string }> {
+  async create(
+    userId: string,
+    name: string,
+    publicKey?: string,
+    type: 'ssh' | 'x509' = 'ssh',
+  ): Promise<{ row: KeypairRow; privateKey?: string }> {
     let privateKey: string | undefined
-    let blob: Buffer
+    let fp: string
+    // Nova checks the quota first (KeypairAPI._check_key_pair_quotas): 100 per user.
+    if ((await this.#repo.count(userId)) >= KEYPAIR_QUOTA) throw new Forbidden('Quota exceeded, too many key pairs.')
     if (publicKey === undefined) {
       // Generated off the event loop: an RSA key takes tens of milliseconds of CPU.
       const pair = await generateRsaPair('rsa', { modulusLength: 2048 })
       const jwk = pair.publicKey.export({ format: 'jwk' })
-      blob = Buffer.concat([
+      const blob = Buffer.concat([
         sshString(Buffer.from('ssh-rsa')),
         mpint(Buffer.from(jwk.e!, 'base64url')),
         mpint(Buffer.from(jwk.n!, 'base64url')),
       ])
       publicKey = `ssh-rsa ${blob.toString('base64')} Generated-by-Skiff`
       privateKey = pair.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString()
+      fp = fingerprint(blob)
+    } else if (type === 'x509') {
+      fp = x509Fingerprint(publicKey)
     } else {
-      ;({ blob } = parsePublicKey(publicKey))
+      fp = fingerprint(parsePublicKey(publicKey).blob)
     }
     if (await this.find(userId, name)) throw new Conflict(`Key pair '${name}' already exists.`)
     const row: KeypairRow = {
       user_id: userId,
       name,
-      type: 'ssh',
-      public_key: publicKey.trim(),
-      fingerprint: fingerprint(blob),
+      type,
+      public_key: type === 'x509' ? publicKey : publicKey.trim(),
+      fingerprint: fp,
       created_at: this.#clock.now().toISOString(),
     }
     try {

@@ -22,6 +22,17 @@ export interface ServerGroup extends ServerGroupRow {
   members: string[]
 }
 
+/** A group's rules (2.64): anti-affinity may allow up to max_server_per_host members per host. */
+export interface GroupRules {
+  max_server_per_host?: number
+}
+
+/** The rules as Nova shows them (InstanceGroup.rules: max_server_per_host coerced to an integer). */
+export function groupRules(g: ServerGroupRow): GroupRules {
+  const raw = JSON.parse(g.rules || '{}') as Record<string, unknown>
+  return raw.max_server_per_host === undefined ? {} : { max_server_per_host: Number(raw.max_server_per_host) }
+}
+
 /** Where the new members of a group may go, host by host, given the hosts its members are on. */
 export interface GroupPlacement {
   groupId: string
@@ -40,11 +51,19 @@ export class ServerGroupService {
     this.#now = now
   }
 
-  async create(ctx: AuthContext, name: string, policy: GroupPolicy): Promise<ServerGroup> {
+  async create(ctx: AuthContext, name: string, policy: GroupPolicy, rules: GroupRules = {}): Promise<ServerGroup> {
     authorize(ctx, 'os_compute_api:os-server-groups:create', 'member')
     const projectId = ctx.projectId
     if (!projectId) throw new Forbidden('A project-scoped token is required.')
-    const row: ServerGroupRow = { id: randomUUID(), name, policy, project_id: projectId, user_id: ctx.userId, created_at: this.#now() }
+    const row: ServerGroupRow = {
+      id: randomUUID(),
+      name,
+      policy,
+      rules: JSON.stringify(rules),
+      project_id: projectId,
+      user_id: ctx.userId,
+      created_at: this.#now(),
+    }
     await this.#repo.transaction(async (trx) => {
       if ((await this.#repo.count(projectId, trx)) >= SERVER_GROUP_QUOTAS.groups)
         throw new Forbidden('Quota exceeded, too many server groups.')
@@ -81,8 +100,9 @@ export class ServerGroupService {
     const members = (await this.#repo.members([g.id])).get(g.id) ?? []
     if (members.length + count > SERVER_GROUP_QUOTAS.members) throw new Forbidden('Quota exceeded, too many servers in group')
     const memberHosts = members.map((m) => m.host).filter((h): h is string => h !== null)
+    const perHost = groupRules(g).max_server_per_host ?? 1
     const allows = (host: string, taken: string[]) => {
-      if (g.policy === 'anti-affinity') return !taken.includes(host)
+      if (g.policy === 'anti-affinity') return taken.filter((h) => h === host).length < perHost
       if (g.policy === 'affinity') return taken.every((h) => h === host)
       return true // the soft policies only prefer
     }

@@ -56,6 +56,12 @@ export class FlavorsRepo {
     return r.numUpdatedRows !== 0n
   }
 
+  /** False if there is no such flavor (not deleted). */
+  async setDescription(id: string, description: string | null): Promise<boolean> {
+    const r = await this.#db.updateTable('flavors').set({ description }).where('id', '=', id).where('deleted', '=', 0).executeTakeFirst()
+    return r.numUpdatedRows !== 0n
+  }
+
   /** `extraSpecs`: the JSON text of the whole map. */
   async setExtraSpecs(id: string, extraSpecs: string): Promise<void> {
     await this.#db.updateTable('flavors').set({ extra_specs: extraSpecs }).where('id', '=', id).execute()

@@ -39,6 +39,35 @@ export class InstanceActionsRepo {
       .execute()
   }
 
+  /**
+   * A page of a server's actions, newest first (Nova's created_at, id descending): after the
+   * action `after` (a row of this server), at most `limit`, updated at or after `changesSince`
+   * and at or before `changesBefore` (ISO).
+   */
+  async page(
+    serverId: string,
+    p: { limit?: number; after?: InstanceActionRow; changesSince?: string; changesBefore?: string },
+  ): Promise<InstanceActionRow[]> {
+    let q = this.#db.selectFrom('instance_actions').selectAll().where('server_id', '=', serverId)
+    if (p.changesSince !== undefined) q = q.where('updated_at', '>=', p.changesSince)
+    if (p.changesBefore !== undefined) q = q.where('updated_at', '<=', p.changesBefore)
+    const after = p.after
+    if (after) {
+      q = q.where((eb) =>
+        eb.or([eb('start_time', '<', after.start_time), eb.and([eb('start_time', '=', after.start_time), eb('id', '<', after.id)])]),
+      )
+    }
+    if (p.limit !== undefined) q = q.limit(p.limit)
+    return q.orderBy('start_time', 'desc').orderBy('id', 'desc').execute()
+  }
+
+  /** The project of a server, deleted or not (2.21 shows the actions of deleted servers). */
+  async serverProject(serverId: string, includeDeleted: boolean): Promise<{ id: string; project_id: string } | undefined> {
+    let q = this.#db.selectFrom('servers').select(['id', 'project_id']).where('id', '=', serverId)
+    if (!includeDeleted) q = q.where('deleted', '=', 0)
+    return q.executeTakeFirst()
+  }
+
   async byRequest(serverId: string, requestId: string): Promise<InstanceActionRow | undefined> {
     return this.#db
       .selectFrom('instance_actions')

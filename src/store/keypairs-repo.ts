@@ -9,8 +9,21 @@ export class KeypairsRepo {
     this.#db = db
   }
 
-  async list(userId: string): Promise<KeypairRow[]> {
-    return this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId).orderBy('name').execute()
+  /** By name, after `marker` (a name), at most `limit` (Nova's paginate_query on name). */
+  async list(userId: string, page: { limit?: number; marker?: string } = {}): Promise<KeypairRow[]> {
+    let q = this.#db.selectFrom('keypairs').selectAll().where('user_id', '=', userId)
+    if (page.marker !== undefined) q = q.where('name', '>', page.marker)
+    if (page.limit !== undefined) q = q.limit(page.limit)
+    return q.orderBy('name').execute()
+  }
+
+  async count(userId: string): Promise<number> {
+    const r = await this.#db
+      .selectFrom('keypairs')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('user_id', '=', userId)
+      .executeTakeFirstOrThrow()
+    return Number(r.n)
   }
 
   async find(userId: string, name: string): Promise<KeypairRow | undefined> {

@@ -24,9 +24,16 @@ export class PlacementRepo {
     this.#dialect = dialect
   }
 
-  /** Every host that heartbeat at or after `upSince` (ISO), with its usage. */
+  /**
+   * Every host that heartbeat at or after `upSince` (ISO), with its usage; not one whose compute
+   * service an admin disabled or forced down (os-services: Nova's ComputeFilter skips them).
+   */
   async liveHosts(upSince: string): Promise<HostUsage[]> {
-    const rows = await this.#usage(this.#db).where('h.heartbeat_at', '>=', upSince).execute()
+    const rows = await this.#usage(this.#db)
+      .where('h.heartbeat_at', '>=', upSince)
+      .where('h.service_disabled', '=', 0)
+      .where('h.forced_down', '=', 0)
+      .execute()
     return rows.map(toUsage)
   }
 

@@ -1,6 +1,6 @@
 // Row types of every table, as stored. Timestamps are ISO-8601 strings (UTC, ms), booleans are
 // 0/1 integers and structured values JSON text: the same on SQLite and PostgreSQL.
-import type { Kysely, Transaction } from 'kysely'
+import type { Generated, Kysely, Transaction } from 'kysely'
 
 // Nova's vm_state and task_state, as stored (compute/states.ts derives the API status from them).
 // They live here, below compute, so that rows are typed without an arrow up into compute/.
@@ -213,6 +213,8 @@ export interface ServerGroupRow {
   name: string
   /** One policy (Nova < 2.64 shows it as a one-item `policies` list). */
   policy: string
+  /** JSON text of the rules (2.64): {} or {"max_server_per_host": n}. */
+  rules: string
   project_id: string
   user_id: string
   created_at: string
@@ -295,6 +297,17 @@ export interface HostRow {
   /** The agent holding the host (`<machine>:<pid>:<random>`), until `lease_until`; null when released. */
   agent_id: string | null
   lease_until: string | null
+  /** os-services: an admin disabled the nova-compute service (no new servers are placed there). */
+  service_disabled: number
+  disabled_reason: string | null
+  /** os-services force-down (2.11): shown down, and no new servers placed there. */
+  forced_down: number
+}
+
+/** The hosts table: its administrative columns have defaults (an agent's upsert leaves them alone). */
+export interface HostsTable extends Omit<HostRow, 'service_disabled' | 'forced_down'> {
+  service_disabled: Generated<number>
+  forced_down: Generated<number>
 }
 
 export interface DeploymentRow {
@@ -353,7 +366,7 @@ export interface Database {
   server_group_members: ServerGroupMemberRow
   rescues: RescueRow
   idempotency_keys: IdempotencyKeyRow
-  hosts: HostRow
+  hosts: HostsTable
   server_access: ServerAccessRow
   server_boot_data: ServerBootDataRow
   simulator_faults: SimulatorFaultRow

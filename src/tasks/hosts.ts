@@ -182,6 +182,37 @@ export class HostRegistry {
     return this.isUpRow(await this.#db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst())
   }
 
+  /** os-services: disable or enable a host's compute service, force it down or up. False if there is no such host. */
+  async setServiceState(name: string, change: { disabled?: boolean; reason?: string | null; forcedDown?: boolean }): Promise<boolean> {
+    const set: { service_disabled?: number; disabled_reason?: string | null; forced_down?: number } = {}
+    if (change.disabled !== undefined) set.service_disabled = change.disabled ? 1 : 0
+    if (change.reason !== undefined) set.disabled_reason = change.reason
+    if (change.forcedDown !== undefined) set.forced_down = change.forcedDown ? 1 : 0
+    if (Object.keys(set).length === 0)
+      return (await this.#db.selectFrom('hosts').select('name').where('name', '=', name).executeTakeFirst()) !== undefined
+    const r = await this.#db.updateTable('hosts').set(set).where('name', '=', name).executeTakeFirst()
+    return r.numUpdatedRows !== 0n
+  }
+
+  /**
+   * os-services DELETE: forget a host, unless servers (not deleted) are on it. Its agent, if it
+   * runs, registers it again at its next start (as a nova-compute service re-creates its record).
+   */
+  async remove(name: string): Promise<'removed' | 'busy' | 'missing'> {
+    return this.#db.transaction().execute(async (trx) => {
+      const busy = await trx
+        .selectFrom('servers')
+        .select('id')
+        .where('host', '=', name)
+        .where('deleted', '=', 0)
+        .limit(1)
+        .executeTakeFirst()
+      if (busy) return 'busy'
+      const r = await trx.deleteFrom('hosts').where('name', '=', name).executeTakeFirst()
+      return r.numDeletedRows === 0n ? 'missing' : 'removed'
+    })
+  }
+
   async list(): Promise<(HostRow & { up: boolean })[]> {
     const rows = await this.#db.selectFrom('hosts').selectAll().orderBy('name').execute()
     return rows.map((r) => ({ ...r, up: this.isUpRow(r) }))

@@ -22,34 +22,65 @@ test('version documents: root without version headers, /v2.1 with them', async (
     root.json().versions.map((v: { id: string }) => v.id),
     ['v2.0', 'v2.1'],
   )
+  const current = root.json().versions[1]
+  assert.equal(current.version, '2.93')
+  assert.equal(current.min_version, '2.1')
   const v21 = await skiff.compute('GET', '/v2.1')
   assert.equal(v21.json().version.min_version, '2.1')
+  assert.equal(v21.json().version.version, '2.93')
   assert.equal(v21.headers['openstack-api-version'], 'compute 2.1')
   assert.equal(v21.headers['x-openstack-nova-api-version'], '2.1')
+  const latest = await skiff.compute('GET', '/v2.1', { headers: { 'openstack-api-version': 'compute latest' } })
+  assert.equal(latest.headers['openstack-api-version'], 'compute 2.93')
+  assert.deepEqual(latest.json(), v21.json())
 })
 
-test('microversions: echoed, 406 outside the range (echoing the request), 400 when malformed', async () => {
-  const ok = await skiff.compute('GET', '/v2.1/servers', { token: demo, headers: { 'openstack-api-version': 'compute 2.1' } })
+test('microversions: echoed, 406 outside 2.1–2.93 (echoing the request), 400 when malformed', async () => {
+  const ok = await skiff.compute('GET', '/v2.1/flavors', { token: demo, headers: { 'openstack-api-version': 'compute 2.1' } })
   assert.equal(ok.statusCode, 200)
   assert.equal(ok.headers['openstack-api-version'], 'compute 2.1')
-  assert.ok(String(ok.headers.vary).includes('OpenStack-API-Version'))
+  // Nova adds both names to Vary (wsgi.py: headers.add('Vary', ...) twice), as the rescue transcripts show.
+  assert.equal(ok.headers.vary, 'OpenStack-API-Version, X-OpenStack-Nova-API-Version')
   assert.equal(ok.headers['x-compute-request-id'], ok.headers['x-openstack-request-id'])
   assert.match(String(ok.headers['x-openstack-request-id']), /^req-[0-9a-f-]{36}$/)
 
-  const high = await skiff.compute('GET', '/v2.1/servers', { token: demo, headers: { 'openstack-api-version': 'compute 2.96' } })
+  // anchors/nova/microversions/mv-2.94-refused.txt
+  const high = await skiff.compute('GET', '/v2.1/flavors', { token: demo, headers: { 'openstack-api-version': 'compute 2.94' } })
   assert.equal(high.statusCode, 406)
   assert.deepEqual(high.json(), {
-    computeFault: { code: 406, message: 'Version 2.96 is not supported by the API. Minimum is 2.1 and maximum is 2.1.' },
+    computeFault: { code: 406, message: 'Version 2.94 is not supported by the API. Minimum is 2.1 and maximum is 2.93.' },
   })
-  assert.equal(high.headers['openstack-api-version'], 'compute 2.96')
+  assert.equal(high.headers['openstack-api-version'], 'compute 2.94')
+  assert.equal(high.headers['x-openstack-nova-api-version'], '2.94')
 
-  const legacy = await skiff.compute('GET', '/v2.1/servers', { token: demo, headers: { 'x-openstack-nova-api-version': '3.0' } })
+  const legacy = await skiff.compute('GET', '/v2.1/flavors', { token: demo, headers: { 'x-openstack-nova-api-version': '3.0' } })
   assert.equal(legacy.statusCode, 406)
+  assert.equal(legacy.json().computeFault.message, 'Version 3.0 is not supported by the API. Minimum is 2.1 and maximum is 2.93.')
+  const low = await skiff.compute('GET', '/v2.1/flavors', { token: demo, headers: { 'x-openstack-nova-api-version': '2.0' } })
+  assert.equal(low.statusCode, 406)
 
-  const bad = await skiff.compute('GET', '/v2.1/servers', { token: demo, headers: { 'openstack-api-version': 'compute 2.latest' } })
-  assert.equal(bad.statusCode, 400)
-  assert.equal(bad.json().badRequest.message, 'API Version String 2.latest is of invalid format. Must be of format MajorNum.MinorNum.')
-  assert.equal(bad.headers['openstack-api-version'], undefined)
+  for (const [headers, echoed] of [
+    [{ 'openstack-api-version': 'compute 2.93' }, '2.93'],
+    [{ 'openstack-api-version': 'compute latest' }, '2.93'],
+    [{ 'x-openstack-nova-api-version': 'latest' }, '2.93'],
+    [{ 'x-openstack-nova-api-version': '2.10' }, '2.10'],
+    // microversion_parse: the last compute entry wins; none for compute falls back to the legacy header.
+    [{ 'openstack-api-version': 'compute 2.2, identity 3.1, compute 2.35' }, '2.35'],
+    [{ 'openstack-api-version': 'identity 3.1', 'x-openstack-nova-api-version': '2.55' }, '2.55'],
+    [{ 'openstack-api-version': 'compute 2.61', 'x-openstack-nova-api-version': '2.55' }, '2.61'],
+  ] as const) {
+    const res = await skiff.compute('GET', '/v2.1/flavors', { token: demo, headers })
+    assert.equal(res.statusCode, 200, JSON.stringify(headers))
+    assert.equal(res.headers['openstack-api-version'], `compute ${echoed}`, JSON.stringify(headers))
+    assert.equal(res.headers['x-openstack-nova-api-version'], echoed)
+  }
+
+  for (const raw of ['2.latest', 'LATEST', '2.01', '2', 'compute', '2.1 2.2', '']) {
+    const bad = await skiff.compute('GET', '/v2.1/flavors', { token: demo, headers: { 'x-openstack-nova-api-version': raw } })
+    assert.equal(bad.statusCode, 400, raw)
+    assert.equal(bad.json().badRequest.message, `API Version String ${raw} is of invalid format. Must be of format MajorNum.MinorNum.`)
+    assert.equal(bad.headers['openstack-api-version'], undefined)
+  }
 })
 
 test('no token or a bad token: 401 in Keystone shape, with WWW-Authenticate, without version headers', async () => {

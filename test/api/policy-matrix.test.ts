@@ -396,6 +396,39 @@ const ROWS: Row[] = [
     request: async (cell) => ({ url: `/v2.1/os-server-groups/${cell.ok ? await newGroup() : shared.group}` }),
   },
   get('compute', '/v2.1/os-services', ADMIN_ONLY(200)),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-services/:id',
+    expect: ADMIN_ONLY(200),
+    // Before 2.53 the id is the action's name, the body names the host.
+    request: async () => {
+      const list = await skiff.compute('GET', '/v2.1/os-services', { token: tokens.admin })
+      return { url: '/v2.1/os-services/enable', body: { host: list.json().services[0].host, binary: 'nova-compute' } }
+    },
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-services/:id',
+    // No such service: the policy is checked first.
+    expect: e(404, 403, 403, 403, 401),
+    request: () => ({ url: '/v2.1/os-services/999' }),
+  },
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/servers/:id/remote-consoles',
+    // From 2.6; no console is configured: Nova's 400 "Unavailable console type novnc." once allowed.
+    expect: PROJECT_WRITE(400),
+    request: () => ({
+      url: `/v2.1/servers/${shared.server}/remote-consoles`,
+      body: { remote_console: { protocol: 'vnc', type: 'novnc' } },
+      headers: { 'openstack-api-version': 'compute 2.6' },
+    }),
+  },
+  // The one proxy API Skiff serves up to 2.35 (an empty list).
+  get('compute', '/v2.1/os-security-groups', ANY_TOKEN),
   get('compute', '/v2.1/os-simulator/faults', ADMIN_ONLY(200)),
   {
     service: 'compute',
@@ -455,6 +488,18 @@ const ROWS: Row[] = [
       const id = unique('flv')
       return { url: '/v2.1/flavors', body: { flavor: { id, name: id, ram: 64, vcpus: 1, disk: 1 } } }
     },
+  },
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/flavors/:id',
+    expect: ADMIN_ONLY(200),
+    // From 2.55 (below, no such method: 404).
+    request: () => ({
+      url: `/v2.1/flavors/${shared.flavor}`,
+      body: { flavor: { description: 'd' } },
+      headers: { 'openstack-api-version': 'compute 2.55' },
+    }),
   },
   {
     service: 'compute',
@@ -615,13 +660,20 @@ async function run(row: Row, as: Caller): Promise<{ statusCode: number; body: st
 }
 
 const TITLES: Record<number, string> = {
+  400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
 }
-const NOVA_FAULT: Record<number, string> = { 403: 'forbidden', 404: 'itemNotFound', 405: 'badMethod', 409: 'conflictingRequest' }
+const NOVA_FAULT: Record<number, string> = {
+  400: 'badRequest',
+  403: 'forbidden',
+  404: 'itemNotFound',
+  405: 'badMethod',
+  409: 'conflictingRequest',
+}
 
 /** The fault body each service answers with (401 comes from the token check, in Keystone's shape, on every service). */
 function assertFault(row: Row, status: number, body: string, where: string) {

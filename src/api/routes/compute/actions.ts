@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequest, DomainError } from '../../../errors.ts'
 import type { RebuildRequest } from '../../../compute/server-service.ts'
 import type { ComputeRouteDeps } from './index.ts'
+import { consoleActions } from './remote-consoles.ts'
 import { validateAction } from './schemas.ts'
 import { serverDetail, serverLinks } from './views.ts'
 
@@ -78,6 +79,8 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       const output = await deps.consoles.output(req.auth, req.params.id, length, req.id)
       return reply.code(200).send({ output })
     },
+    // os-getVNCConsole, os-getSPICEConsole, os-getRDPConsole, os-getSerialConsole (2.1–2.5).
+    ...consoleActions(deps),
   }
 
   // idempotent: Idempotency-Key replays (api/idempotency.ts); rateLimited: per-project bucket (api/rate-limit.ts).

@@ -1,44 +1,65 @@
 // /flavors: list, detail, show, extra specs; create and delete for admins.
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { BadRequest, NotFound } from '../../../errors.ts'
 import { pyRepr, pyStr } from '../../py-repr.ts'
-import { authorize } from '../../../compute/policy.ts'
-import type { FlavorQuery } from '../../../compute/flavor-service.ts'
+import { authorize, hasRole } from '../../../compute/policy.ts'
+import type { Flavor, FlavorQuery } from '../../../compute/flavor-service.ts'
+import { atVersion, has } from '../../microversion-changes.ts'
+import type { Microversion } from '../../microversion.ts'
 import type { ComputeRouteDeps } from './index.ts'
-import { parseLimit } from './servers.ts'
-import { flavorView } from './views.ts'
+import { collectionLinks } from './collection-links.ts'
+import { flavorBasicView, flavorView } from './flavor-views.ts'
+import { multi, NON_NEGATIVE_INTEGER, querySchema, validateQuery, type Query } from './query-schemas.ts'
+import { validateBody } from './schemas.ts'
 
-type Query = Record<string, string | string[] | undefined>
-const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[v.length - 1] : v)
+const one = (v: string[] | undefined) => v?.[v.length - 1]
 
 /** nova.db.constants.MAX_INT: the columns are 32-bit (PostgreSQL refuses more: it was a 500). */
 const MAX_INT = 2_147_483_647
 
-const CreateFlavorBody = Type.Object(
-  {
-    flavor: Type.Object(
-      {
-        name: Type.String({ minLength: 1, maxLength: 255, format: 'name' }),
-        id: Type.Optional(
-          Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' }), Type.Null()]),
-        ),
-        ram: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
-        vcpus: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
-        disk: Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
-        'OS-FLV-EXT-DATA:ephemeral': Type.Optional(
-          Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
-        ),
-        swap: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]*$' })])),
-        // Nova's pattern for the string form: `Number('x')` was NaN, which the NOT NULL column refused (a 500).
-        rxtx_factor: Type.Optional(
-          Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 3.40282e38 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })]),
-        ),
-        'os-flavor-access:is_public': Type.Optional(Type.Boolean()),
-      },
-      { additionalProperties: false },
-    ),
-  },
+const flavorCreateBody = (extra: Record<string, TSchema>) =>
+  Type.Object(
+    {
+      flavor: Type.Object(
+        {
+          name: Type.String({ minLength: 1, maxLength: 255, format: 'name' }),
+          id: Type.Optional(
+            Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' }), Type.Null()]),
+          ),
+          ram: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
+          vcpus: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
+          disk: Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
+          'OS-FLV-EXT-DATA:ephemeral': Type.Optional(
+            Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
+          ),
+          swap: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]*$' })])),
+          // Nova's pattern for the string form: `Number('x')` was NaN, which the NOT NULL column refused (a 500).
+          rxtx_factor: Type.Optional(
+            Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 3.40282e38 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })]),
+          ),
+          'os-flavor-access:is_public': Type.Optional(Type.Boolean()),
+          ...extra,
+        },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  )
+
+/**
+ * schemas/flavor_manage.py flavor_description: a string or null of printable characters
+ * (parameter_types._is_printable: no category C, no line or paragraph separator).
+ */
+const DESCRIPTION_SCHEMA = { type: ['string', 'null'], minLength: 0, maxLength: 65535, pattern: '^[^\\p{C}\\p{Zl}\\p{Zp}]*$' }
+const DESCRIPTION = Type.Optional(Type.Unsafe<string | null>(DESCRIPTION_SCHEMA))
+const CREATE_21 = flavorCreateBody({})
+const CREATE_255 = flavorCreateBody({ description: DESCRIPTION })
+type CreateFlavorBody = { flavor: Static<typeof CREATE_21>['flavor'] & { description?: string | null } }
+const createSchema = (v: Microversion) => atVersion(v, CREATE_21, [['flavorDescription', CREATE_255]])
+/** update_v2_55: the description only, required. PUT /flavors/{id} exists from 2.55. */
+const UPDATE_255 = Type.Object(
+  { flavor: Type.Object({ description: Type.Unsafe<string | null>(DESCRIPTION_SCHEMA) }, { additionalProperties: false }) },
   { additionalProperties: false },
 )
 
@@ -63,12 +84,41 @@ function flavorInteger(v: number | string, name: string, min: number): number {
   return n
 }
 
-function flavorQuery(req: FastifyRequest, q: Query, maxLimit: number): FlavorQuery {
+// schemas/flavors.py VALID_SORT_KEYS, VALID_SORT_DIR.
+const SORT_KEYS = [
+  'created_at',
+  'description',
+  'disabled',
+  'ephemeral_gb',
+  'flavorid',
+  'id',
+  'is_public',
+  'memory_mb',
+  'name',
+  'root_gb',
+  'rxtx_factor',
+  'swap',
+  'updated_at',
+  'vcpu_weight',
+  'vcpus',
+]
+const INDEX_QUERY = {
+  limit: multi(NON_NEGATIVE_INTEGER),
+  marker: multi({ type: 'string' }),
+  is_public: multi({ type: 'string' }),
+  minRam: multi({ type: 'string' }),
+  minDisk: multi({ type: 'string' }),
+  sort_key: multi({ type: 'string', enum: SORT_KEYS }),
+  sort_dir: multi({ type: 'string', enum: ['asc', 'desc'] }),
+}
+
+function flavorQuery(req: FastifyRequest, raw: Query, maxLimit: number): FlavorQuery {
+  const q = validateQuery(querySchema(INDEX_QUERY, req.microversion), raw)
   // Non-admins see public flavors; admins choose with is_public (None = all).
-  const raw = one(q.is_public)
+  const isPublicRaw = one(q.is_public)
   let isPublic: boolean | null = true
-  if (req.auth.isAdmin && raw !== undefined) {
-    isPublic = raw.toLowerCase() === 'none' ? null : ['true', '1', 'yes', 't', 'y', 'on'].includes(raw.toLowerCase())
+  if (req.auth.isAdmin && isPublicRaw !== undefined) {
+    isPublic = isPublicRaw.toLowerCase() === 'none' ? null : ['true', '1', 'yes', 't', 'y', 'on'].includes(isPublicRaw.toLowerCase())
   }
   const num = (name: string) => {
     const v = one(q[name])
@@ -76,47 +126,41 @@ function flavorQuery(req: FastifyRequest, q: Query, maxLimit: number): FlavorQue
     if (!/^\d+$/.test(v)) throw new BadRequest(`Invalid ${name} filter [${v}]`)
     return Number(v)
   }
-  const sortDir = (one(q.sort_dir) ?? 'asc').toLowerCase()
-  if (sortDir !== 'asc' && sortDir !== 'desc') throw new BadRequest(`Invalid input for query parameters sort_dir. Value: ${sortDir}.`)
+  // common.get_limit_and_marker: max_limit at most (and when absent).
+  const limit = one(q.limit)
   return {
     isPublic,
     minRam: num('minRam'),
     minDisk: num('minDisk'),
-    limit: parseLimit(one(q.limit), maxLimit),
+    limit: Math.min(limit === undefined ? maxLimit : Number(limit), maxLimit),
     marker: one(q.marker),
-    sortKey: one(q.sort_key) ?? 'flavorid',
-    sortDir,
+    sortKey: one(q.sort_key) || 'flavorid',
+    sortDir: (one(q.sort_dir) || 'asc') as 'asc' | 'desc',
   }
 }
 
 export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const base = deps.computeUrl
   const { flavors } = deps
-  const links = (req: FastifyRequest, path: string, rows: { id: string }[], limit: number | undefined) => {
-    const last = rows[rows.length - 1]
-    if (!last || !((limit !== undefined && rows.length === limit) || rows.length === deps.maxLimit)) return {}
-    const params = new URLSearchParams(Object.entries(req.query as Record<string, string>).filter(([k]) => k !== 'marker'))
-    params.set('marker', last.id)
-    return { flavors_links: [{ rel: 'next', href: `${base}/v2.1/${path}?${params.toString()}` }] }
+  // From 2.61 the views carry extra_specs for whoever os-flavor-extra-specs:index allows
+  // (PROJECT_READER_OR_ADMIN), without refusing anyone else.
+  const options = (req: FastifyRequest) => ({ base, v: req.microversion, extraSpecs: hasRole(req.auth, 'reader') })
+  const list = async (req: FastifyRequest<{ Querystring: Query }>, path: string, view: (f: Flavor) => Record<string, unknown>) => {
+    const rows = await flavors.list(flavorQuery(req, req.query, deps.maxLimit))
+    const links = collectionLinks(req, base, path, rows.length, rows.at(-1)?.id, deps.maxLimit)
+    return { flavors: rows.map(view), ...(links.length ? { flavors_links: links } : {}) }
   }
 
-  app.get<{ Querystring: Query }>('/v2.1/flavors', async (req) => {
-    const q = flavorQuery(req, req.query, deps.maxLimit)
-    const rows = await flavors.list(q)
-    return { flavors: rows.map((f) => flavorView(f, base, false)), ...links(req, 'flavors', rows, q.limit) }
-  })
-  app.get<{ Querystring: Query }>('/v2.1/flavors/detail', async (req) => {
-    const q = flavorQuery(req, req.query, deps.maxLimit)
-    const rows = await flavors.list(q)
-    return { flavors: rows.map((f) => flavorView(f, base, true)), ...links(req, 'flavors/detail', rows, q.limit) }
-  })
+  app.get<{ Querystring: Query }>('/v2.1/flavors', async (req) => list(req, 'flavors', (f) => flavorBasicView(f, options(req))))
+  app.get<{ Querystring: Query }>('/v2.1/flavors/detail', async (req) => list(req, 'flavors/detail', (f) => flavorView(f, options(req))))
   app.get<{ Params: { id: string } }>('/v2.1/flavors/:id', async (req) => ({
-    flavor: flavorView(await flavors.get(req.params.id), base, true),
+    flavor: flavorView(await flavors.get(req.params.id), options(req)),
   }))
 
-  app.post<{ Body: Static<typeof CreateFlavorBody> }>('/v2.1/flavors', { schema: { body: CreateFlavorBody } }, async (req) => {
+  app.post<{ Body: unknown }>('/v2.1/flavors', async (req) => {
+    validateBody(createSchema(req.microversion), req.body)
     authorize(req.auth, 'os_compute_api:os-flavor-manage:create', 'admin')
-    const f = req.body.flavor
+    const f = (req.body as CreateFlavorBody).flavor
     const row = await flavors.create({
       id: f.id ?? undefined,
       name: f.name,
@@ -127,8 +171,17 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       swap: flavorInteger(f.swap || 0, 'swap', 0),
       rxtxFactor: Number(f.rxtx_factor ?? 1),
       isPublic: f['os-flavor-access:is_public'],
+      description: f.description ?? null,
     })
-    return { flavor: flavorView(row, base, true) }
+    return { flavor: flavorView(row, options(req)) }
+  })
+  // From 2.55 (flavorDescription): only the description changes. Below, no such method (404).
+  app.put<{ Params: { id: string }; Body: unknown }>('/v2.1/flavors/:id', async (req, reply) => {
+    if (!has(req.microversion, 'flavorDescription')) return reply.callNotFound()
+    validateBody(UPDATE_255, req.body)
+    authorize(req.auth, 'os_compute_api:os-flavor-manage:update', 'admin')
+    const row = await flavors.updateDescription(req.params.id, (req.body as Static<typeof UPDATE_255>).flavor.description)
+    return { flavor: flavorView(row, options(req)) }
   })
   app.delete<{ Params: { id: string } }>('/v2.1/flavors/:id', async (req, reply) => {
     authorize(req.auth, 'os_compute_api:os-flavor-manage:delete', 'admin')

@@ -23,6 +23,8 @@ import { instanceActionRoutes } from './instance-actions.ts'
 import { limitRoutes } from './limits.ts'
 import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
+import { remoteConsoleRoutes } from './remote-consoles.ts'
+import { proxyApiRoutes } from './proxy-apis.ts'
 import { accessRoutes } from './access.ts'
 import { serverRoutes } from './servers.ts'
 import { simulatorRoutes } from './simulator.ts'
@@ -111,8 +113,8 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
     const raw = requestedVersion(req.headers)
     // Echo what was asked for, also on a 406; a malformed version gets no version headers.
-    if (raw !== undefined && /^\d+\.\d+$|^latest$/i.test(raw))
-      req.versionEcho = raw.toLowerCase() === 'latest' ? formatVersion(MAX_VERSION) : raw
+    if (raw !== undefined && /^([1-9]\d*)\.([1-9]\d*|0)$|^latest$/.test(raw))
+      req.versionEcho = raw === 'latest' ? formatVersion(MAX_VERSION) : raw
     req.microversion = parseMicroversion(raw)
     req.versionEcho = formatVersion(req.microversion)
   })
@@ -168,6 +170,8 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   serviceRoutes(app, deps)
   instanceActionRoutes(app, deps)
   rescueRoutes(app, deps)
+  remoteConsoleRoutes(app, deps)
+  proxyApiRoutes(app)
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)
 }

@@ -4,8 +4,6 @@ import { createHash } from 'node:crypto'
 import { isoMicrosNoZone, isoSeconds } from '../../../clock.ts'
 import { statusOf } from '../../../compute/states.ts'
 import type { AuthContext } from '../../../identity/identity-service.ts'
-import type { Flavor } from '../../../compute/flavor-service.ts'
-import type { Keypair } from '../../../compute/keypair-service.ts'
 import type { Server } from '../../../compute/server.ts'
 
 export const NETWORK_NAME = 'private'
@@ -122,43 +120,3 @@ export function addressesView(ips: { address: string; mac: string }[], extended:
 export function serverSummary(s: Server, base: string) {
   return { id: s.id, name: s.name, links: serverLinks(base, s.id) }
 }
-
-export function flavorView(f: Flavor, base: string, detail: boolean) {
-  const links = [
-    { rel: 'self', href: `${base}/v2.1/flavors/${f.id}` },
-    { rel: 'bookmark', href: `${base}/flavors/${f.id}` },
-  ]
-  if (!detail) return { id: f.id, name: f.name, links }
-  return {
-    id: f.id,
-    name: f.name,
-    ram: f.ram,
-    disk: f.disk,
-    swap: f.swap ? f.swap : '',
-    'OS-FLV-EXT-DATA:ephemeral': f.ephemeral,
-    'OS-FLV-DISABLED:disabled': !!f.disabled,
-    vcpus: f.vcpus,
-    'os-flavor-access:is_public': !!f.is_public,
-    rxtx_factor: f.rxtx_factor,
-    links,
-  }
-}
-
-export function keypairView(k: Keypair, extra: { privateKey?: string; created?: boolean; full?: boolean } = {}) {
-  const v: Record<string, unknown> = { name: k.name, public_key: k.public_key, fingerprint: k.fingerprint }
-  if (extra.privateKey !== undefined) v.private_key = extra.privateKey
-  if (extra.full || extra.created) v.user_id = k.user_id
-  if (extra.full) {
-    Object.assign(v, {
-      created_at: isoMicrosNoZone(k.created_at),
-      deleted: false,
-      deleted_at: null,
-      updated_at: null,
-      id: idNumber(k.name),
-    })
-  }
-  return v
-}
-
-/** Nova shows an integer id for keypairs; a stable number derived from the name will do. */
-const idNumber = (s: string) => parseInt(createHash('md5').update(s).digest('hex').slice(0, 7), 16)
