@@ -46,6 +46,8 @@ import { KeypairsRepo } from './store/keypairs-repo.ts'
 import { PlacementRepo } from './store/placement-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
+import { ServerDetailsRepo } from './store/server-details-repo.ts'
+import { ServerTagService } from './compute/server-tags.ts'
 import { Sealer } from './secrets.ts'
 import { imageDir, prepareDataDir, privateDir } from './data-dir.ts'
 import { HostRegistry, newAgentId } from './tasks/hosts.ts'
@@ -284,6 +286,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
   const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  const serverDetails = new ServerDetailsRepo(db)
   const servers = new ServerService({
     repo,
     actionsRepo,
@@ -298,9 +301,11 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     hosts,
     actions,
     groups,
+    details: serverDetails,
   })
   const metadata = new ServerMetadataService(servers, repo)
   const instanceActions = new InstanceActionService(actions, actionsRepo)
+  const serverTags = new ServerTagService(repo, serverDetails)
   const passwords = new ServerPasswordService(servers)
   const consoles = new ServerConsole({ servers, actions, queue, timeoutMs: CONSOLE_TIMEOUT_MS })
   const idempotency = new IdempotencyRepo(db, clock)
@@ -323,6 +328,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     servers,
     rescues,
     instanceActions,
+    serverTags,
     metadata,
     passwords,
     groups,

@@ -9,7 +9,7 @@ export interface Microversion {
 
 /** Only what Skiff implements faithfully is advertised: every shape is exact at each version. */
 export const MIN_VERSION: Microversion = { major: 2, minor: 1 }
-export const MAX_VERSION: Microversion = { major: 2, minor: 1 }
+export const MAX_VERSION: Microversion = { major: 2, minor: 93 }
 
 export const formatVersion = (v: Microversion) => `${v.major}.${v.minor}`
 const compare = (a: Microversion, b: Microversion) => a.major - b.major || a.minor - b.minor

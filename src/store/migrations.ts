@@ -12,6 +12,7 @@ import { actionRateMigration } from './migrations-action-rate.ts'
 import { rescueMigration } from './migrations-rescue.ts'
 import { serverAccessMigration } from './migrations-access.ts'
 import { serverBootDataMigration } from './migrations-boot-data.ts'
+import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -239,6 +240,7 @@ export const migrationProvider: MigrationProvider = {
       '0009_host_leases': hostLeasesMigration,
       '0010_deployment': deploymentMigration,
       '0011_action_rate': actionRateMigration,
+      '0012_server_microversion_fields': serverMicroversionFieldsMigration,
     }
   },
 }

@@ -39,7 +39,7 @@ test('microversions: echoed, 406 outside the range (echoing the request), 400 wh
   const high = await skiff.compute('GET', '/v2.1/servers', { token: demo, headers: { 'openstack-api-version': 'compute 2.96' } })
   assert.equal(high.statusCode, 406)
   assert.deepEqual(high.json(), {
-    computeFault: { code: 406, message: 'Version 2.96 is not supported by the API. Minimum is 2.1 and maximum is 2.1.' },
+    computeFault: { code: 406, message: 'Version 2.96 is not supported by the API. Minimum is 2.1 and maximum is 2.93.' },
   })
   assert.equal(high.headers['openstack-api-version'], 'compute 2.96')
 
