@@ -62,7 +62,7 @@ export class ServerTagService {
       )
     }
     return this.#details.transaction(async (trx) => {
-      const tags = (await this.#details.tags([s.id])).get(s.id) ?? []
+      const tags = (await this.#details.tags([s.id], trx)).get(s.id) ?? []
       if (tags.length >= MAX_TAG_COUNT) throw new BadRequest(`The number of tags exceeded the per-server limit ${MAX_TAG_COUNT}`)
       if (tags.includes(tag)) return false
       return this.#details.addTag(s.id, tag, trx)

@@ -12,10 +12,10 @@ export class ServerDetailsRepo {
   }
 
   /** Each server's tags, sorted (Nova's order: the tag table's). */
-  async tags(serverIds: string[]): Promise<Map<string, string[]>> {
+  async tags(serverIds: string[], db: Db = this.#db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>()
     if (serverIds.length === 0) return out
-    const rows = await this.#db
+    const rows = await db
       .selectFrom('server_tags')
       .select(['server_id', 'tag'])
       .where('server_id', 'in', serverIds)
@@ -94,14 +94,5 @@ export class ServerDetailsRepo {
   /** Transaction for a read-check-write of one server's tags (the 50-tag limit). */
   transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
     return this.#db.transaction().execute(fn)
-  }
-
-  async countTags(serverId: string, db: Db = this.#db): Promise<number> {
-    const r = await db
-      .selectFrom('server_tags')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('server_id', '=', serverId)
-      .executeTakeFirstOrThrow()
-    return Number(r.n)
   }
 }

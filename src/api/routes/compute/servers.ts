@@ -155,11 +155,11 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const { servers } = deps
 
   /** Detail views of servers: their addresses, faults and what the version shows besides, a query each. */
-  const details = async (req: FastifyRequest, rows: Server[], answering: 'show' | 'update' | 'rebuild' = 'show') => {
+  const details = async (req: FastifyRequest, rows: Server[], answering: 'detail' | 'update') => {
     const ids = rows.map((r) => r.id)
     const [ips, faults, extras] = await Promise.all([
       servers.fixedIps(ids),
-      answering === 'show' ? servers.latestFaults(ids) : undefined,
+      answering === 'detail' ? servers.latestFaults(ids) : undefined,
       servers.extras(rows, extrasWanted(req.microversion, req.auth)),
     ])
     return rows.map((r) =>
@@ -199,7 +199,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const q = parseListQuery(req.query, true, deps.maxLimit, req.microversion, req.auth)
     const rows = await servers.list(req.auth, q)
     const links = nextLinks(req, 'servers/detail', rows, q.limit)
-    return { servers: await details(req, rows), ...(links ? { servers_links: links } : {}) }
+    return { servers: await details(req, rows, 'detail'), ...(links ? { servers_links: links } : {}) }
   })
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {

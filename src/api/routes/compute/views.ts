@@ -57,10 +57,10 @@ export interface ServerViewOptions {
   fault?: Fault
   extras?: ServerExtras
   /**
-   * GET (show, detail), or the answer to PUT / rebuild: below 2.75 they answer without the
+   * GET of one (show) or of a list (detail), or the answer to PUT / rebuild: below 2.75 they answer without the
    * extension attributes (Nova's show_all_attributes), and rebuild's user data is its own key.
    */
-  answering?: 'show' | 'update' | 'rebuild'
+  answering?: 'show' | 'detail' | 'update' | 'rebuild'
 }
 
 /** Which extras a view at `v` shows (so that a list reads no more than it shows). */
@@ -82,7 +82,7 @@ export function serverDetail(s: Server, o: ServerViewOptions): Record<string, un
   const status = statusOf(s.vm_state, s.task_state)
   const answering = o.answering ?? 'show'
   // Nova's show_all_attributes: PUT and rebuild answer like GET from 2.75.
-  const all = answering === 'show' || has(o.v, 'consistentServerViews')
+  const all = answering === 'show' || answering === 'detail' || has(o.v, 'consistentServerViews')
   const x = o.extras
   const v: Record<string, unknown> = {
     id: s.id,
@@ -157,7 +157,8 @@ export function serverDetail(s: Server, o: ServerViewOptions): Record<string, un
     v.trusted_image_certificates = s.trusted_certs ? (JSON.parse(s.trusted_certs) as string[]) : null
   // 2.90 shows the hostname to everyone (admins have it among the extended attributes).
   if (has(o.v, 'serverHostname') && !extended) v['OS-EXT-SRV-ATTR:hostname'] = s.hostname
-  if (has(o.v, 'serverGroupsInServer')) v.server_groups = x?.groupId ? [x.groupId] : []
+  // One server's answers (show, PUT, rebuild) name its group; the detail list does not.
+  if (has(o.v, 'serverGroupsInServer') && answering !== 'detail') v.server_groups = x?.groupId ? [x.groupId] : []
   return v
 }
 
