@@ -47,6 +47,8 @@ import { PlacementRepo } from './store/placement-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
 import type { VmState } from './store/schema.ts'
+import { ServerDetailsRepo } from './store/server-details-repo.ts'
+import { ServerTagService } from './compute/server-tags.ts'
 import { Sealer } from './secrets.ts'
 import { imageDir, prepareDataDir, privateDir } from './data-dir.ts'
 import { HostRegistry, newAgentId } from './tasks/hosts.ts'
@@ -298,6 +300,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
   const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  const serverDetails = new ServerDetailsRepo(db)
   const servers = new ServerService({
     repo,
     actionsRepo,
@@ -312,9 +315,11 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     hosts,
     actions,
     groups,
+    details: serverDetails,
   })
   const metadata = new ServerMetadataService(servers, repo)
   const instanceActions = new InstanceActionService(actionsRepo)
+  const serverTags = new ServerTagService(repo, serverDetails)
   const passwords = new ServerPasswordService(servers)
   const consoles = new ServerConsole({ servers, actions, queue, timeoutMs: CONSOLE_TIMEOUT_MS })
   const idempotency = new IdempotencyRepo(db, clock)
@@ -337,6 +342,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     servers,
     rescues,
     instanceActions,
+    serverTags,
     metadata,
     passwords,
     groups,

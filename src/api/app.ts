@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 import type { FlavorService } from '../compute/flavor-service.ts'
+import type { ServerTagService } from '../compute/server-tags.ts'
 import type { InstanceActionService } from '../compute/instance-actions.ts'
 import type { KeypairService } from '../compute/keypair-service.ts'
 import type { RescueService } from '../compute/rescue-service.ts'
@@ -33,6 +34,7 @@ export interface AppDeps {
   servers: ServerService
   rescues: RescueService
   instanceActions: InstanceActionService
+  serverTags: ServerTagService
   metadata: ServerMetadataService
   passwords: ServerPasswordService
   groups: ServerGroupService
@@ -85,6 +87,7 @@ export function buildApps(deps: AppDeps): Apps {
     servers: deps.servers,
     rescues: deps.rescues,
     instanceActions: deps.instanceActions,
+    serverTags: deps.serverTags,
     metadata: deps.metadata,
     passwords: deps.passwords,
     groups: deps.groups,

@@ -9,13 +9,14 @@ import type { Scheduler } from './scheduler.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { ImageRow } from '../store/schema.ts'
+import type { ServerDetailsRepo } from '../store/server-details-repo.ts'
 import type { ServerFilter, ServersRepo, Usage } from '../store/servers-repo.ts'
 import { InstanceInvalidState, InstanceIsLocked, InstanceNotFound, InstanceNotReady, InvalidImageRef } from './errors.ts'
 import type { FlavorService } from './flavor-service.ts'
 import type { KeypairService } from './keypair-service.ts'
 import { canonicalIPv6 } from './access-ips.ts'
 import { generateInstancePassword } from './admin-pass.ts'
-import type { FixedIp, LatestFault, Server, ServerAccess } from './server.ts'
+import type { ExtrasWanted, FixedIp, LatestFault, Server, ServerAccess, ServerExtras } from './server.ts'
 import type { ServerTaskQueue } from './server-tasks.ts'
 import type { ServerGroupService } from './server-group-service.ts'
 import { RULES, type ServerActions } from './server-actions.ts'
@@ -54,6 +55,8 @@ export interface ServerServiceDeps {
   actions: ServerActions
   /** Server groups: the `group` scheduler hint's checks, placement rule and membership. */
   groups: Pick<ServerGroupService, 'place' | 'addMember'>
+  /** Tags, groups and user data of the views (server-details-repo.ts). */
+  details: ServerDetailsRepo
 }
 
 export interface CreateServer {
@@ -77,6 +80,17 @@ export interface CreateServer {
   /** Security groups by name; Skiff has only 'default'. */
   securityGroups?: string[]
   configDrive?: boolean
+  /** null: none (2.19+ without one); below 2.19 Nova sets the name. */
+  description?: string | null
+  /** 2.90: the guest's hostname; otherwise derived from the name (Nova's sanitize_hostname). */
+  hostname?: string
+  /** 2.52. */
+  tags?: string[]
+  /** 2.63. */
+  trustedCerts?: string[]
+  /** 2.74 (admins): the host (Skiff's host and hypervisor node are one name). */
+  host?: string
+  hypervisorHostname?: string
 }
 
 export interface ListQuery {
@@ -92,11 +106,29 @@ export interface ListQuery {
   projectId?: string
   limit?: number
   marker?: string
+  changesBefore?: string
+  /** 2.38: a status that names no state is 400, not an empty list. */
+  unknownStatusRefused?: boolean
+  locked?: boolean
+  tags?: string[]
+  tagsAny?: string[]
+  notTags?: string[]
+  notTagsAny?: string[]
+  /** Filters Nova allows admins at every version and everyone from 2.83. */
+  userId?: string
+  vmState?: string[]
+  taskState?: string[]
+  powerState?: string
+  keyName?: string
+  availabilityZone?: string
+  configDrive?: string
+  hostname?: string
+  description?: string
 }
 
 const lastSegment = (ref: string) => ref.replace(/\/+$/, '').split('/').pop() ?? ref
 
-/** The rebuild action's body, as Nova's schema takes it at 2.1. */
+/** The rebuild action's body, as Nova's schemas take it up to 2.93 (each key from its version). */
 export interface RebuildRequest {
   imageRef: string
   name?: string
@@ -104,6 +136,26 @@ export interface RebuildRequest {
   metadata?: Record<string, string>
   accessIPv4?: string
   accessIPv6?: string
+  /** 2.19; null clears. */
+  description?: string | null
+  /** 2.54; null unsets. */
+  key_name?: string | null
+  /** 2.57; null clears. */
+  user_data?: string | null
+  /** 2.63; null resets. */
+  trusted_image_certificates?: string[] | null
+  /** 2.90. */
+  hostname?: string
+}
+
+/** Nova's utils.sanitize_hostname: what a guest's hostname is made of its display name. */
+export function sanitizeHostname(name: string): string {
+  let h = [...name].filter((c) => c.codePointAt(0)! <= 0xff).join('')
+  h = h.slice(0, 63)
+  h = h.replace(/[ _.]/g, '-')
+  h = h.replace(/[^\p{L}\p{N}_.-]+/gu, '')
+  h = h.toLowerCase()
+  return h.replace(/^[.-]+|[.-]+$/g, '')
 }
 
 export class ServerService {
@@ -148,6 +200,33 @@ export class ServerService {
     return this.#d.repo.latestFaults(serverIds)
   }
 
+  /** What the views at the caller's microversion show beyond the rows (views.ts extrasWanted). */
+  async extras(servers: Server[], wanted: ExtrasWanted): Promise<Map<string, ServerExtras>> {
+    const ids = servers.map((s) => s.id)
+    const [tags, groups, userData, hosts, flavors] = await Promise.all([
+      wanted.tags ? this.#d.details.tags(ids) : undefined,
+      wanted.groups ? this.#d.details.groups(ids) : undefined,
+      wanted.userData ? this.#d.details.userData(ids) : undefined,
+      wanted.hostStatus ? this.#d.hosts.list() : undefined,
+      wanted.flavor
+        ? Promise.all([...new Set(servers.map((s) => s.flavor_id))].map((id) => this.#d.flavors.getIncludingDeleted(id)))
+        : undefined,
+    ])
+    const up = new Map(hosts?.map((h) => [h.name, h.up]))
+    const out = new Map<string, ServerExtras>()
+    for (const s of servers) {
+      out.set(s.id, {
+        tags: tags?.get(s.id) ?? [],
+        groupId: groups?.get(s.id),
+        userData: userData?.get(s.id) ?? null,
+        // Nova: '' without a host, UP or DOWN by its service (UNKNOWN when it cannot tell).
+        hostStatus: hosts ? (s.host === null ? '' : up.get(s.host) ? 'UP' : up.has(s.host) ? 'DOWN' : 'UNKNOWN') : undefined,
+        flavor: flavors?.find((f) => f?.id === s.flavor_id),
+      })
+    }
+    return out
+  }
+
   /** Where a server the caller was given is reached by SSH (recorded by its agent). */
   access(serverId: string): Promise<ServerAccess | undefined> {
     return this.#d.repo.access(serverId)
@@ -163,6 +242,18 @@ export class ServerService {
     const f: ServerFilter = {
       projectId: q.allTenants && ctx.isAdmin ? q.projectId || undefined : (ctx.projectId ?? ''),
       changesSince: q.changesSince || undefined,
+      changesBefore: q.changesBefore || undefined,
+      locked: q.locked,
+      userId: q.userId,
+      tags: q.tags,
+      tagsAny: q.tagsAny,
+      notTags: q.notTags,
+      notTagsAny: q.notTagsAny,
+    }
+    if (q.powerState !== undefined) {
+      // Nova matches the number; anything else matches no server.
+      if (!/^\d+$/.test(q.powerState)) return []
+      f.powerState = Number(q.powerState)
     }
     if (q.status) {
       const vm = new Set<VmState>(),
@@ -175,24 +266,45 @@ export class ServerService {
         if (m.taskStates === 'any') anyTask = true
         else m.taskStates.forEach((t) => tasks.add(t))
       }
-      if (vm.size === 0) return []
+      if (vm.size === 0) {
+        if (q.unknownStatusRefused) throw new BadRequest('Invalid status value')
+        return []
+      }
       f.vmStates = [...vm]
       if (!anyTask && tasks.size) f.taskStates = [...tasks].filter((t) => t !== null)
     }
     if (q.image) f.imageId = lastSegment(q.image)
     if (q.flavor) f.flavorId = lastSegment(q.flavor)
     if (q.reservationId) f.reservationId = q.reservationId
-    if (q.name === undefined && q.ip === undefined) {
+    // vm_state / task_state as given (exact), on top of the status filter.
+    if (q.vmState) f.vmStates = f.vmStates ? f.vmStates.filter((x) => q.vmState!.includes(x)) : (q.vmState as VmState[])
+    if (q.taskState)
+      f.taskStates = f.taskStates ? f.taskStates.filter((x) => q.taskState!.includes(String(x))) : (q.taskState as TaskState[])
+    if (f.vmStates?.length === 0 || f.taskStates?.length === 0) return []
+    // The regular-expression filters (Nova's regex match on the column).
+    const regex: [string | undefined, (r: Server) => string | null][] = [
+      [q.name, (r) => r.name],
+      [q.keyName, (r) => r.key_name],
+      [q.availabilityZone, (r) => r.availability_zone],
+      [q.configDrive, (r) => r.config_drive],
+      [q.hostname, (r) => r.hostname],
+      [q.description, (r) => r.description],
+    ]
+    const regexFilters = regex.filter(([p]) => p !== undefined) as [string, (r: Server) => string | null][]
+    if (regexFilters.length === 0 && q.ip === undefined) {
       // Every filter is SQL: the page is read by keyset from the marker.
       const page = await this.#d.repo.list(f, { marker: q.marker, limit: q.limit })
       if (!page) throw new BadRequest(`marker [${q.marker}] not found`)
       return page
     }
-    // Name and IP filters are regular expressions, applied here.
+    // Name, IP and the other regular-expression filters are applied here.
     let rows = (await this.#d.repo.list(f)) ?? []
-    if (q.name !== undefined) {
-      const re = safeRegex(q.name)
-      rows = rows.filter((r) => re.test(r.name))
+    for (const [pattern, column] of regexFilters) {
+      const re = safeRegex(pattern)
+      rows = rows.filter((r) => {
+        const value = column(r)
+        return value !== null && re.test(value)
+      })
     }
     if (q.ip !== undefined) {
       const re = safeRegex(q.ip)
@@ -232,6 +344,19 @@ export class ServerService {
     const unknownGroup = (req.securityGroups ?? []).find((g) => g !== 'default')
     if (unknownGroup !== undefined) throw new BadRequest(`Security group ${unknownGroup} not found for project ${projectId}.`)
     checkMetadataQuota(req.metadata ?? {})
+    const forcedHost = req.host ?? req.hypervisorHostname
+    if (forcedHost !== undefined) {
+      authorize(ctx, 'compute:servers:create:requested_destination', 'admin')
+      if (req.host !== undefined && req.hypervisorHostname !== undefined && req.host !== req.hypervisorHostname) {
+        throw new BadRequest(`Compute host ${req.host} could not be found.`)
+      }
+      if (!(await this.#d.hosts.list()).some((h) => h.name === forcedHost)) {
+        throw new BadRequest(`Compute host ${forcedHost} could not be found.`)
+      }
+    }
+    if (req.hostname !== undefined && req.maxCount > 1) {
+      throw new BadRequest('Unable to allocate a single hostname to multiple instances')
+    }
     const count = await this.#allowedCount(projectId, flavor, req.minCount, req.maxCount)
 
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
@@ -248,11 +373,19 @@ export class ServerService {
     await this.#d.repo.transaction(async (trx) => {
       for (let i = 0; i < count; i++) {
         // No room on a live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
-        const host = await this.#d.scheduler.claim(trx, candidates, demand, placement ? (h) => placement.allows(h, taken) : undefined)
+        // No Skiff host verifies image signatures (Nova's COMPUTE_TRUSTED_CERTS trait): a server
+        // that asks for trusted certificates finds no valid host, as it would on such a cloud.
+        const host = req.trustedCerts?.length
+          ? null
+          : await this.#d.scheduler.claim(trx, candidates, demand, (h) => {
+              if (forcedHost !== undefined && h !== forcedHost) return false
+              return placement ? placement.allows(h, taken) : true
+            })
         if (host !== null) taken.push(host)
         const placeable = host !== null
+        const id = randomUUID()
         const row: Server = {
-          id: randomUUID(),
+          id,
           name: count > 1 ? `${req.name}-${i + 1}` : req.name,
           project_id: projectId,
           user_id: ctx.userId,
@@ -271,6 +404,12 @@ export class ServerService {
           locked: 0,
           locked_by: null,
           locked_reason: null,
+          description: req.description === undefined ? req.name : req.description,
+          hostname:
+            req.hostname ??
+            (sanitizeHostname(req.name) === '' ? `Server-${id}` : sanitizeHostname(req.name) + (count > 1 ? `-${i + 1}` : '')),
+          trusted_certs: req.trustedCerts?.length ? JSON.stringify(req.trustedCerts) : null,
+          launch_index: i,
           launched_at: null,
           terminated_at: null,
           reservation_id: reservationId,
@@ -284,6 +423,7 @@ export class ServerService {
           await this.#d.repo.insertBootData(row.id, { keyData: keypair?.public_key ?? null, userData: req.userData ?? null }, trx)
         }
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
+        if (req.tags?.length) await this.#d.details.setTags(row.id, [...new Set(req.tags)].sort(), trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.actionsRepo.record(
           { server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId },
@@ -333,13 +473,19 @@ export class ServerService {
     return Math.min(max, fit)
   }
 
-  async update(ctx: AuthContext, id: string, change: { name?: string; accessIPv4?: string; accessIPv6?: string }): Promise<Server> {
+  async update(
+    ctx: AuthContext,
+    id: string,
+    change: { name?: string; accessIPv4?: string; accessIPv6?: string; description?: string | null; hostname?: string },
+  ): Promise<Server> {
     const s = await this.get(ctx, id)
     authorize(ctx, 'os_compute_api:servers:update', 'member')
     const set: Partial<Server> = {}
     if (change.name !== undefined) set.name = change.name
     if (change.accessIPv4 !== undefined) set.access_ipv4 = change.accessIPv4
     if (change.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(change.accessIPv6)
+    if (change.description !== undefined) set.description = change.description
+    if (change.hostname !== undefined) set.hostname = change.hostname
     // Deleted meanwhile: the answer shows the server as it was read (it is gone at the next read).
     await this.#d.repo.update(s.id, set)
     return (await this.#d.repo.get(s.id)) ?? s
@@ -458,6 +604,22 @@ export class ServerService {
     }
     if (req.accessIPv4 !== undefined) set.access_ipv4 = req.accessIPv4
     if (req.accessIPv6 !== undefined) set.access_ipv6 = canonicalIPv6(req.accessIPv6)
+    if (req.description !== undefined) set.description = req.description
+    if (req.hostname !== undefined) set.hostname = req.hostname
+    if (req.trusted_image_certificates !== undefined) {
+      set.trusted_certs = req.trusted_image_certificates?.length ? JSON.stringify(req.trusted_image_certificates) : null
+    }
+    // 2.54: a key pair of the caller's, or null for none; the rebuilt guest is given its key.
+    let keyData: string | null | undefined
+    if (req.key_name !== undefined) {
+      const keypair = req.key_name === null ? undefined : await this.#d.keypairs.find(ctx.userId, req.key_name)
+      if (req.key_name !== null && !keypair) throw new BadRequest('Invalid key_name provided.')
+      set.key_name = req.key_name
+      keyData = keypair?.public_key ?? null
+    }
+    if (keyData !== undefined || req.user_data !== undefined) {
+      await this.#d.details.updateBootData(s.id, { keyData, userData: req.user_data })
+    }
     await this.#d.actions.begin(
       ctx,
       s,
@@ -467,7 +629,8 @@ export class ServerService {
       set,
     )
     const server = (await this.#d.repo.get(s.id)) ?? s
-    return { server, adminPass }
+    const userData = (await this.#d.details.userData([s.id])).get(s.id) ?? null
+    return { server, adminPass, userData }
   }
 
   async lock(ctx: AuthContext, id: string, reason?: string): Promise<void> {
@@ -486,6 +649,13 @@ export class ServerService {
     if (s.locked && s.locked_by === 'admin' && !ctx.isAdmin)
       throw new PolicyNotAuthorized('os_compute_api:os-lock-server:unlock:unlock_override')
     await this.#d.repo.update(s.id, { locked: 0, locked_by: null, locked_reason: null })
+  }
+
+  /** GET /servers/{id}/topology: the server, then the policy (Nova's order). */
+  async topology(ctx: AuthContext, id: string): Promise<Server> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'compute:server:topology:index', 'reader')
+    return s
   }
 
   /** Console output is read by the API from the agent's driver when both share the process. */

@@ -1,6 +1,6 @@
 // What compute hands up to its callers (the API): servers and what belongs to them, as the
 // repositories read them. Routes depend on these names, never on the store.
-import type { InstanceActionEventRow, InstanceActionRow, RescueRow, ServerRow } from '../store/schema.ts'
+import type { FlavorRow, InstanceActionEventRow, InstanceActionRow, RescueRow, ServerRow } from '../store/schema.ts'
 
 export type Server = ServerRow
 export type InstanceAction = InstanceActionRow
@@ -27,4 +27,26 @@ export interface LatestFault {
   details: string
   created_at: string
   ofLastAction: boolean
+}
+
+/** What a server view shows besides the row, read only where the microversion shows it. */
+export interface ServerExtras {
+  /** The server's flavor (2.47 embeds it); absent if its record is gone. */
+  flavor?: FlavorRow
+  tags: string[]
+  /** The server group it belongs to (2.71). */
+  groupId?: string
+  /** UP, DOWN, UNKNOWN, or '' without a host (2.16, admins). */
+  hostStatus?: string
+  /** Base64 user data given at create (2.3, admins). */
+  userData: string | null
+}
+
+/** Which extras a view needs read (the API decides by microversion and caller). */
+export interface ExtrasWanted {
+  flavor: boolean
+  tags: boolean
+  groups: boolean
+  hostStatus: boolean
+  userData: boolean
 }

@@ -13,6 +13,7 @@ import { rescueMigration } from './migrations-rescue.ts'
 import { serverAccessMigration } from './migrations-access.ts'
 import { serverBootDataMigration } from './migrations-boot-data.ts'
 import { computeMicroversionsMigration } from './migrations-compute-microversions.ts'
+import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -241,6 +242,7 @@ export const migrationProvider: MigrationProvider = {
       '0010_deployment': deploymentMigration,
       '0011_action_rate': actionRateMigration,
       '0012_compute_microversions_beside_servers': computeMicroversionsMigration,
+      '0013_server_microversion_fields': serverMicroversionFieldsMigration,
     }
   },
 }

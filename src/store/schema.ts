@@ -157,6 +157,14 @@ export interface ServerRow {
   locked: number
   locked_by: string | null
   locked_reason: string | null
+  /** Microversion 2.19; null when unset (a server created below 2.19 has its name). */
+  description: string | null
+  /** The guest's hostname (OS-EXT-SRV-ATTR:hostname; settable from 2.90). */
+  hostname: string
+  /** JSON list of trusted image certificate ids (2.63), or null. */
+  trusted_certs: string | null
+  /** Its index among the servers of one create request. */
+  launch_index: number
   launched_at: string | null
   terminated_at: string | null
   /** Groups the servers of one create request (`reservation_id` filter). */
@@ -369,6 +377,7 @@ export interface Database {
   hosts: HostsTable
   server_access: ServerAccessRow
   server_boot_data: ServerBootDataRow
+  server_tags: { server_id: string; tag: string }
   simulator_faults: SimulatorFaultRow
   simulator_faults_version: { id: number; version: number }
   task_replies: TaskReplyRow

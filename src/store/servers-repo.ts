@@ -28,6 +28,16 @@ export interface ServerFilter {
   imageId?: string
   flavorId?: string
   reservationId?: string
+  /** Servers changed before (deleted ones included): 2.66's changes-before. */
+  changesBefore?: string
+  locked?: boolean
+  userId?: string
+  powerState?: number
+  /** Tag filters (2.26): all of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
+  tags?: string[]
+  tagsAny?: string[]
+  notTags?: string[]
+  notTagsAny?: string[]
 }
 
 /** A server's latest fault; `ofLastAction`: recorded at or after the start of its latest instance action. */
@@ -173,7 +183,21 @@ export class ServersRepo {
     if (f.projectId !== undefined) query = query.where('project_id', '=', f.projectId)
     // changes-since shows deleted servers too: that is how clients see deletions.
     if (f.changesSince !== undefined) query = query.where('updated_at', '>=', f.changesSince)
-    else query = query.where('deleted', '=', 0)
+    if (f.changesBefore !== undefined) query = query.where('updated_at', '<=', f.changesBefore)
+    if (f.changesSince === undefined && f.changesBefore === undefined) query = query.where('deleted', '=', 0)
+    if (f.locked !== undefined) query = query.where('locked', '=', f.locked ? 1 : 0)
+    if (f.userId !== undefined) query = query.where('user_id', '=', f.userId)
+    if (f.powerState !== undefined) query = query.where('power_state', '=', f.powerState)
+    // Tags as Nova's instance_get_all_by_filters reads them: subqueries on the tag table.
+    const tagged = (tags: string[]) => this.#db.selectFrom('server_tags').select('server_id').where('tag', 'in', tags)
+    const withAll = (tags: string[]) =>
+      tagged(tags)
+        .groupBy('server_id')
+        .having((eb) => eb.fn.count('tag').distinct(), '=', tags.length)
+    if (f.tags?.length) query = query.where('id', 'in', withAll(f.tags))
+    if (f.tagsAny?.length) query = query.where('id', 'in', tagged(f.tagsAny))
+    if (f.notTags?.length) query = query.where('id', 'not in', withAll(f.notTags))
+    if (f.notTagsAny?.length) query = query.where('id', 'not in', tagged(f.notTagsAny))
     if (f.vmStates) query = query.where('vm_state', 'in', f.vmStates)
     if (f.taskStates) query = query.where('task_state', 'in', f.taskStates)
     if (f.imageId !== undefined) query = query.where('image_id', '=', f.imageId)
@@ -252,7 +276,9 @@ export class ServersRepo {
   /** Fields that change whatever the server's state (name, access addresses, lock); false if it is gone. */
   async update(
     id: string,
-    to: Partial<Pick<ServerRow, 'name' | 'access_ipv4' | 'access_ipv6' | 'locked' | 'locked_by' | 'locked_reason'>>,
+    to: Partial<
+      Pick<ServerRow, 'name' | 'access_ipv4' | 'access_ipv6' | 'locked' | 'locked_by' | 'locked_reason' | 'description' | 'hostname'>
+    >,
   ): Promise<boolean> {
     const r = await this.#db
       .updateTable('servers')

@@ -200,6 +200,33 @@ const PROJECT_WRITE = (status: number) => e(status, status, 403, 404, 401)
 const srv =
   (path = '') =>
   async (cell: Cell) => ({ url: `/v2.1/servers/${await server(cell)}${path}` })
+
+const mv = (v: string) => ({ 'openstack-api-version': `compute ${v}` })
+/** The /servers/{id}/tags rows, at 2.26 (below it the paths do not exist). */
+function tagRows(): Row[] {
+  const TAGS_READ = e(200, 200, 200, 403, 401)
+  const TAGS_WRITE = (status: number) => e(status, status, 403, 403, 401)
+  const at = (path: string, body?: unknown) => async (cell: Cell) => ({
+    ...(await srv(path)(cell)),
+    headers: mv('2.26'),
+    ...(body !== undefined ? { body } : {}),
+  })
+  const row = (method: string, route: string, expect: Expect, request: Row['request']): Row => ({
+    service: 'compute',
+    method,
+    route,
+    expect,
+    request,
+  })
+  return [
+    row('GET', '/v2.1/servers/:id/tags', TAGS_READ, at('/tags')),
+    row('PUT', '/v2.1/servers/:id/tags', TAGS_WRITE(200), at('/tags', { tags: ['a'] })),
+    row('DELETE', '/v2.1/servers/:id/tags', TAGS_WRITE(204), at('/tags')),
+    row('GET', '/v2.1/servers/:id/tags/:tag', e(404, 404, 404, 403, 401), at('/tags/none')),
+    row('PUT', '/v2.1/servers/:id/tags/:tag', TAGS_WRITE(201), at('/tags/a')),
+    row('DELETE', '/v2.1/servers/:id/tags/:tag', e(404, 404, 403, 403, 401), at('/tags/none')),
+  ]
+}
 const action = (name: string, value: unknown, expect: Expect, state: ServerState = 'active'): Row => ({
   service: 'compute',
   method: 'POST',
@@ -332,6 +359,16 @@ const ROWS: Row[] = [
   },
   { ...get('compute', '/v2.1/servers/:id/events', PROJECT_READ, srv('/events')), stream: true },
   get('compute', '/v2.1/servers/:id/access', PROJECT_READ, srv('/access')),
+  // Tags (2.26): Nova checks the policy against the server's project before reading the server,
+  // so another project's server is 403 here, not 404 (server_tags.py).
+  ...tagRows(),
+  {
+    service: 'compute',
+    method: 'GET',
+    route: '/v2.1/servers/:id/topology',
+    expect: PROJECT_READ,
+    request: async (cell) => ({ ...(await srv('/topology')(cell)), headers: mv('2.78') }),
+  },
   // Nova's order for actions: 404 (another project), policy (403), lock and state (409).
   action('rescue', null, PROJECT_WRITE(200)),
   action('unrescue', null, PROJECT_WRITE(202), 'rescued'),

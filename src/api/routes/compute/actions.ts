@@ -6,7 +6,8 @@ import type { RebuildRequest } from '../../../compute/server-service.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { consoleActions } from './remote-consoles.ts'
 import { validateAction } from './schemas.ts'
-import { serverDetail, serverLinks } from './views.ts'
+import { has } from '../../microversion-changes.ts'
+import { extrasWanted, serverDetail } from './views.ts'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action's handler takes its own body, validated before
 type Handler = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, value: any) => Promise<unknown>
@@ -57,8 +58,10 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       return accepted(reply)
     },
     restore: async (req) => servers.restore(req.auth, req.params.id),
-    lock: async (req, reply) => {
-      await servers.lock(req.auth, req.params.id)
+    // 2.73: with a reason (the schema admits one only from there).
+    lock: async (req, reply, v: { locked_reason?: string } | null | undefined) => {
+      const reason = has(req.microversion, 'lockedReason') ? (v?.locked_reason ?? undefined) : undefined
+      await servers.lock(req.auth, req.params.id, reason)
       return accepted(reply)
     },
     unlock: async (req, reply) => {
@@ -66,12 +69,22 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       return accepted(reply)
     },
     rebuild: async (req, reply, v: RebuildRequest) => {
-      const { server, adminPass } = await servers.rebuild(req.auth, req.params.id, v, req.id)
-      const ips = await servers.fixedIps([server.id])
-      const view = serverDetail(server, { base, ctx: req.auth, ips: ips.get(server.id) ?? [], core: true })
+      const { server, adminPass, userData } = await servers.rebuild(req.auth, req.params.id, v, req.id)
+      const mv = req.microversion
+      const [ips, extras] = await Promise.all([servers.fixedIps([server.id]), servers.extras([server], extrasWanted(mv, req.auth))])
+      const view = serverDetail(server, {
+        base,
+        ctx: req.auth,
+        v: mv,
+        ips: ips.get(server.id) ?? [],
+        extras: extras.get(server.id),
+        answering: 'rebuild',
+      })
       if (adminPass !== undefined) view.adminPass = adminPass
-      view.links = serverLinks(base, server.id)
-      return reply.code(202).send({ server: view })
+      // 2.57: the user data, under its own key (the extended attribute's is left out).
+      if (has(mv, 'personalityRemoved')) view.user_data = userData
+      // Nova's rebuild answer carries a Location too (its _add_location).
+      return reply.code(202).header('location', `${base}/v2.1/servers/${server.id}`).send({ server: view })
     },
     // Nova asks the compute host: the server's agent answers with its live console.
     'os-getConsoleOutput': async (req, reply, v: { length?: number | string | null }) => {

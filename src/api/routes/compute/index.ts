@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { FaultRules } from '../../../drivers/simulated/fault-rules.ts'
 import type { FlavorService } from '../../../compute/flavor-service.ts'
 import type { InstanceActionService } from '../../../compute/instance-actions.ts'
+import type { ServerTagService } from '../../../compute/server-tags.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
 import type { ServerConsole } from '../../../compute/server-console.ts'
@@ -27,6 +28,8 @@ import { remoteConsoleRoutes } from './remote-consoles.ts'
 import { proxyApiRoutes } from './proxy-apis.ts'
 import { accessRoutes } from './access.ts'
 import { serverRoutes } from './servers.ts'
+import { serverTagRoutes } from './server-tags.ts'
+import { serverTopologyRoutes } from './server-topology.ts'
 import { simulatorRoutes } from './simulator.ts'
 import { eventRoutes, type ServerEventsDeps } from './events.ts'
 
@@ -48,6 +51,7 @@ export interface ComputeRouteDeps {
   servers: ServerService
   rescues: RescueService
   instanceActions: InstanceActionService
+  serverTags: ServerTagService
   metadata: ServerMetadataService
   passwords: ServerPasswordService
   groups: ServerGroupService
@@ -158,6 +162,8 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   })
 
   serverRoutes(app, deps)
+  serverTagRoutes(app, deps.serverTags, base)
+  serverTopologyRoutes(app, deps)
   addressRoutes(app, deps)
   metadataRoutes(app, deps.metadata)
   passwordRoutes(app, deps.passwords)

@@ -1,8 +1,9 @@
-// Request schemas of the compute API at 2.1, after Nova's (nova/api/openstack/compute/schemas).
+// Request schemas of the compute API at each microversion, after Nova's (nova/api/openstack/compute/schemas).
 import { Type, type TSchema } from '@sinclair/typebox'
 import { BadRequest } from '../../../errors.ts'
 import { ajv } from '../../ajv.ts'
 import type { Microversion } from '../../microversion.ts'
+import { atVersion } from '../../microversion-changes.ts'
 import { novaValidationMessage, type AjvError } from '../../validation.ts'
 
 export const NAME = Type.String({ minLength: 1, maxLength: 255, format: 'name' })
@@ -40,64 +41,194 @@ const SCHEDULER_HINTS = Type.Object(
   { additionalProperties: true },
 )
 
-export const CreateServerBody = Type.Object(
-  {
-    server: Type.Object(
-      {
-        name: NAME,
-        imageRef: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.String({ maxLength: 0 })])),
-        flavorRef: Type.Union([Type.String({ minLength: 1 }), Type.Integer()]),
-        adminPass: Type.Optional(ADMIN_PASSWORD),
-        metadata: Type.Optional(METADATA),
-        networks: Type.Optional(
-          Type.Array(
-            Type.Object(
-              {
-                fixed_ip: Type.Optional(Type.String({ format: 'ipv4' })),
-                port: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
-                uuid: Type.Optional(Type.String()),
-              },
-              { additionalProperties: false },
-            ),
-          ),
-        ),
-        'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG),
-        accessIPv4: Type.Optional(Type.String({ format: 'ipv4' })),
-        accessIPv6: Type.Optional(Type.String({ format: 'ipv6' })),
-        key_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-        availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-        config_drive: Type.Optional(BOOLEAN),
-        min_count: Type.Optional(POSITIVE_INTEGER),
-        max_count: Type.Optional(POSITIVE_INTEGER),
-        return_reservation_id: Type.Optional(BOOLEAN),
-        security_groups: Type.Optional(Type.Array(Type.Object({ name: Type.String() }, { additionalProperties: false }))),
-        user_data: Type.Optional(Type.String({ maxLength: 65535 })),
-        personality: Type.Optional(
-          Type.Array(Type.Object({ path: Type.String(), contents: Type.String() }, { additionalProperties: false })),
-        ),
-      },
-      { additionalProperties: false },
-    ),
-    'os:scheduler_hints': Type.Optional(SCHEDULER_HINTS),
-    'OS-SCH-HNT:scheduler_hints': Type.Optional(SCHEDULER_HINTS),
-  },
-  { additionalProperties: false },
-)
+// Microversion 2.19's description: printable, up to 255, null allowed (clears it).
+const DESCRIPTION = Type.Union([Type.String({ maxLength: 255, pattern: '^[^\\p{Cc}]*$' }), Type.Null()])
+// 2.26's tag: no comma, no slash, up to 60 (Nova's MAX_TAG_LENGTH).
+export const TAG = Type.String({ minLength: 1, maxLength: 60, pattern: '^[^,/]*$' })
+export const MAX_TAG_COUNT = 50
+// 2.63: a list of up to 50 unique ids; null (rebuild) resets them.
+const TRUSTED_CERTS = Type.Unsafe<string[] | null>({
+  type: ['array', 'null'],
+  minItems: 1,
+  maxItems: 50,
+  uniqueItems: true,
+  items: { type: 'string', minLength: 1 },
+})
+// 2.90's hostname (RFC 952/1123, 2 to 63) and 2.74's host / hypervisor_hostname (fqdn).
+const HOSTNAME = Type.String({ minLength: 2, maxLength: 63, pattern: '^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$' })
+const FQDN = Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9-._]*$' })
+const USER_DATA = Type.String({ maxLength: 65535 })
+const PERSONALITY = Type.Array(Type.Object({ path: Type.String(), contents: Type.String() }, { additionalProperties: false }))
 
-export const UpdateServerBody = Type.Object(
-  {
-    server: Type.Object(
-      {
-        name: Type.Optional(NAME),
-        accessIPv4: Type.Optional(Type.String({ format: 'ipv4' })),
-        accessIPv6: Type.Optional(Type.String({ format: 'ipv6' })),
-        'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG),
-      },
-      { additionalProperties: false },
-    ),
-  },
-  { additionalProperties: false },
-)
+const networkItem = (uuid: TSchema, withTag: boolean) =>
+  Type.Object(
+    {
+      fixed_ip: Type.Optional(Type.String({ format: 'ipv4' })),
+      port: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
+      uuid: Type.Optional(uuid),
+      ...(withTag ? { tag: Type.Optional(TAG) } : {}),
+    },
+    { additionalProperties: false },
+  )
+// Below 2.37 a list (uuid any string; a tag on an item at 2.32); from 2.37 required, a list of
+// uuids or 'auto' / 'none' (Nova's oneOf).
+const NETWORKS_V21 = Type.Array(networkItem(Type.String(), false))
+const NETWORKS_V232 = Type.Array(networkItem(Type.String(), true))
+const NETWORKS_V237 = Type.Unsafe<unknown>({
+  oneOf: [Type.Array(networkItem(Type.String({ format: 'uuid' }), true)), { type: 'string', enum: ['none', 'auto'] }],
+})
+
+const CREATE_V21 = {
+  name: NAME,
+  imageRef: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.String({ maxLength: 0 })])),
+  flavorRef: Type.Union([Type.String({ minLength: 1 }), Type.Integer()]),
+  adminPass: Type.Optional(ADMIN_PASSWORD),
+  metadata: Type.Optional(METADATA),
+  networks: Type.Optional(NETWORKS_V21) as TSchema,
+  'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG),
+  accessIPv4: Type.Optional(Type.String({ format: 'ipv4' })),
+  accessIPv6: Type.Optional(Type.String({ format: 'ipv6' })),
+  key_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  availability_zone: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  config_drive: Type.Optional(BOOLEAN),
+  min_count: Type.Optional(POSITIVE_INTEGER),
+  max_count: Type.Optional(POSITIVE_INTEGER),
+  return_reservation_id: Type.Optional(BOOLEAN),
+  security_groups: Type.Optional(Type.Array(Type.Object({ name: Type.String() }, { additionalProperties: false }))),
+  user_data: Type.Optional(USER_DATA),
+  personality: Type.Optional(PERSONALITY),
+} as Record<string, TSchema>
+
+/** The create body, `server` holding `props` (Nova's create_v2xx: each a copy of the one before, changed). */
+const createBody = (props: Record<string, TSchema>) =>
+  Type.Object(
+    {
+      server: Type.Object(props, { additionalProperties: false }),
+      'os:scheduler_hints': Type.Optional(SCHEDULER_HINTS),
+      'OS-SCH-HNT:scheduler_hints': Type.Optional(SCHEDULER_HINTS),
+    },
+    { additionalProperties: false },
+  )
+const without = (o: Record<string, TSchema>, key: string) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key))
+
+const C219 = { ...CREATE_V21, description: Type.Optional(DESCRIPTION) }
+const C232 = { ...C219, networks: Type.Optional(NETWORKS_V232) }
+const C237 = { ...C232, networks: NETWORKS_V237 }
+const C252 = { ...C237, tags: Type.Optional(Type.Array(TAG, { maxItems: MAX_TAG_COUNT })) }
+const C257 = without(C252, 'personality')
+const C263 = { ...C257, trusted_image_certificates: Type.Optional(TRUSTED_CERTS) }
+const C274 = { ...C263, host: Type.Optional(FQDN), hypervisor_hostname: Type.Optional(FQDN) }
+const C290 = { ...C274, hostname: Type.Optional(HOSTNAME) }
+
+type Bool = boolean | string
+/** A server's create body at the widest (what the route reads once a version's schema passed it). */
+export interface CreateServerRequest {
+  server: {
+    name: string
+    imageRef?: string
+    flavorRef: string | number
+    adminPass?: string
+    metadata?: Record<string, string>
+    networks?: { fixed_ip?: string; port?: string | null; uuid?: string; tag?: string }[] | 'auto' | 'none'
+    'OS-DCF:diskConfig'?: string
+    accessIPv4?: string
+    accessIPv6?: string
+    key_name?: string
+    availability_zone?: string
+    config_drive?: Bool
+    min_count?: number | string
+    max_count?: number | string
+    return_reservation_id?: Bool
+    security_groups?: { name: string }[]
+    user_data?: string
+    personality?: { path: string; contents: string }[]
+    description?: string | null
+    tags?: string[]
+    trusted_image_certificates?: string[] | null
+    host?: string
+    hypervisor_hostname?: string
+    hostname?: string
+  }
+  'os:scheduler_hints'?: { group?: string }
+  'OS-SCH-HNT:scheduler_hints'?: { group?: string }
+}
+const CREATE_SCHEMAS = {
+  v21: createBody(CREATE_V21),
+  v219: createBody(C219),
+  v232: createBody(C232),
+  v237: createBody(C237),
+  v252: createBody(C252),
+  v257: createBody(C257),
+  v263: createBody(C263),
+  v274: createBody(C274),
+  v290: createBody(C290),
+}
+/** POST /servers' schema at `v` (Nova's `@validation.schema(create_v2xx, min, max)` ladder). */
+export const createServerSchema = (v: Microversion): TSchema =>
+  atVersion(v, CREATE_SCHEMAS.v21, [
+    ['serverDescription', CREATE_SCHEMAS.v219],
+    ['deviceTagsAtBoot', CREATE_SCHEMAS.v232],
+    ['networksRequired', CREATE_SCHEMAS.v237],
+    ['tagsAtCreate', CREATE_SCHEMAS.v252],
+    ['personalityRemoved', CREATE_SCHEMAS.v257],
+    ['trustedImageCertificates', CREATE_SCHEMAS.v263],
+    ['createOnHost', CREATE_SCHEMAS.v274],
+    ['serverHostname', CREATE_SCHEMAS.v290],
+  ])
+
+const UPDATE_V21 = {
+  name: Type.Optional(NAME),
+  accessIPv4: Type.Optional(Type.String({ format: 'ipv4' })),
+  accessIPv6: Type.Optional(Type.String({ format: 'ipv6' })),
+  'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG),
+} as Record<string, TSchema>
+const updateBody = (props: Record<string, TSchema>) =>
+  Type.Object({ server: Type.Object(props, { additionalProperties: false }) }, { additionalProperties: false })
+const U219 = { ...UPDATE_V21, description: Type.Optional(DESCRIPTION) }
+const U290 = { ...U219, hostname: Type.Optional(HOSTNAME) }
+export interface UpdateServerRequest {
+  server: { name?: string; accessIPv4?: string; accessIPv6?: string; description?: string | null; hostname?: string }
+}
+const UPDATE_SCHEMAS = { v21: updateBody(UPDATE_V21), v219: updateBody(U219), v290: updateBody(U290) }
+/** PUT /servers/{id}'s schema at `v`. */
+export const updateServerSchema = (v: Microversion): TSchema =>
+  atVersion(v, UPDATE_SCHEMAS.v21, [
+    ['serverDescription', UPDATE_SCHEMAS.v219],
+    ['serverHostname', UPDATE_SCHEMAS.v290],
+  ])
+
+const REBUILD_V21 = {
+  imageRef: Type.String({ minLength: 1 }),
+  name: Type.Optional(NAME),
+  adminPass: Type.Optional(ADMIN_PASSWORD),
+  metadata: Type.Optional(METADATA),
+  preserve_ephemeral: Type.Optional(Type.Boolean()),
+  'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG),
+  accessIPv4: Type.Optional(Type.String({ format: 'ipv4' })),
+  accessIPv6: Type.Optional(Type.String({ format: 'ipv6' })),
+  personality: Type.Optional(Type.Array(Type.Unknown())),
+} as Record<string, TSchema>
+const rebuildAction = (props: Record<string, TSchema>) => Type.Object(props, { additionalProperties: false })
+const R219 = { ...REBUILD_V21, description: Type.Optional(DESCRIPTION) }
+const R254 = { ...R219, key_name: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()])) }
+const R257 = { ...without(R254, 'personality'), user_data: Type.Optional(Type.Union([USER_DATA, Type.Null()])) }
+const R263 = { ...R257, trusted_image_certificates: Type.Optional(TRUSTED_CERTS) }
+const R290 = { ...R263, hostname: Type.Optional(HOSTNAME) }
+const REBUILD_SCHEMAS = {
+  v21: rebuildAction(REBUILD_V21),
+  v219: rebuildAction(R219),
+  v254: rebuildAction(R254),
+  v257: rebuildAction(R257),
+  v263: rebuildAction(R263),
+  v290: rebuildAction(R290),
+}
+// Lock takes a reason from 2.73 (below, any body: Nova has no schema there).
+const LOCK_V273 = Type.Unsafe<{ locked_reason?: string } | null>({
+  type: ['object', 'null'],
+  properties: { locked_reason: { type: 'string', minLength: 1, maxLength: 255 } },
+  additionalProperties: false,
+})
+const ANY = Type.Unknown()
 
 /**
  * Action schemas, by action name; an action absent here takes any value (as Nova). Where the
@@ -116,20 +247,15 @@ export const ACTION_SCHEMAS: Record<string, TSchema | ((v: Microversion) => TSch
     },
     { additionalProperties: false },
   ),
-  rebuild: Type.Object(
-    {
-      imageRef: Type.String({ minLength: 1 }),
-      name: Type.Optional(NAME),
-      adminPass: Type.Optional(ADMIN_PASSWORD),
-      metadata: Type.Optional(METADATA),
-      preserve_ephemeral: Type.Optional(Type.Boolean()),
-      'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG),
-      accessIPv4: Type.Optional(Type.String({ format: 'ipv4' })),
-      accessIPv6: Type.Optional(Type.String({ format: 'ipv6' })),
-      personality: Type.Optional(Type.Array(Type.Unknown())),
-    },
-    { additionalProperties: false },
-  ),
+  rebuild: (v) =>
+    atVersion(v, REBUILD_SCHEMAS.v21, [
+      ['serverDescription', REBUILD_SCHEMAS.v219],
+      ['rebuildKeyName', REBUILD_SCHEMAS.v254],
+      ['personalityRemoved', REBUILD_SCHEMAS.v257],
+      ['trustedImageCertificates', REBUILD_SCHEMAS.v263],
+      ['serverHostname', REBUILD_SCHEMAS.v290],
+    ]),
+  lock: (v) => atVersion<TSchema>(v, ANY, [['lockedReason', LOCK_V273]]),
   'os-getConsoleOutput': Type.Object(
     {
       length: Type.Optional(Type.Union([Type.Integer({ minimum: -1 }), Type.String({ pattern: '^-?[0-9]+$' }), Type.Null()])),

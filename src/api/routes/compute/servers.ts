@@ -1,13 +1,16 @@
-// /servers: create, list, detail, show, update, delete.
-import type { Static } from '@sinclair/typebox'
+// /servers: create, list, detail, show, update, delete — at every microversion, the request
+// schema and the view chosen by the microversion table (microversion-changes.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { BadRequest } from '../../../errors.ts'
 import type { Server } from '../../../compute/server.ts'
 import type { ListQuery } from '../../../compute/server-service.ts'
+import type { AuthContext } from '../../../identity/identity-service.ts'
 import { FORMATS } from '../../formats.ts'
+import type { Microversion } from '../../microversion.ts'
+import { atVersion, has } from '../../microversion-changes.ts'
 import type { ComputeRouteDeps } from './index.ts'
-import { CreateServerBody, UpdateServerBody } from './schemas.ts'
-import { serverDetail, serverLinks, serverSummary } from './views.ts'
+import { createServerSchema, updateServerSchema, validateBody, type CreateServerRequest, type UpdateServerRequest } from './schemas.ts'
+import { extrasWanted, serverDetail, serverLinks, serverSummary } from './views.ts'
 
 type Query = Record<string, string | string[] | undefined>
 
@@ -16,6 +19,7 @@ export const PRIVATE_NETWORK_ID = '4e8e5957-649f-477b-9e5b-f1f75b21c03c'
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[v.length - 1] : v)
 const many = (v: string | string[] | undefined) => (v === undefined ? undefined : Array.isArray(v) ? v : [v])
 const truthy = (v: unknown) => v === true || (typeof v === 'string' && ['true', '1', 'yes', 'on', 't', 'y'].includes(v.toLowerCase()))
+const csv = (v: string | string[] | undefined) => (v === undefined ? undefined : one(v)!.split(','))
 
 /** Nova's limit: a non-negative integer, capped at max_limit. */
 export function parseLimit(raw: string | undefined, maxLimit: number): number | undefined {
@@ -26,24 +30,123 @@ export function parseLimit(raw: string | undefined, maxLimit: number): number | 
   return Math.min(n, maxLimit)
 }
 
-function parseListQuery(q: Query, detail: boolean, maxLimit: number): ListQuery {
-  const changesSince = one(q['changes-since'])
-  if (changesSince !== undefined && (!FORMATS['date-time'].test(changesSince) || Number.isNaN(Date.parse(changesSince)))) {
-    throw new BadRequest(`Invalid input for query parameters changes-since. Value: ${changesSince}. '${changesSince}' is not a 'date-time'`)
+// The query parameters Nova's list schemas name (query_params_v21 … v275); from 2.75 any other
+// is refused (additionalProperties: false), below it ignored.
+const QUERY_V21 = [
+  'user_id', 'project_id', 'tenant_id', 'launch_index', 'image_ref', 'image', 'kernel_id', 'ramdisk_id', 'hostname',
+  'key_name', 'power_state', 'vm_state', 'task_state', 'host', 'node', 'flavor', 'reservation_id', 'launched_at',
+  'terminated_at', 'availability_zone', 'name', 'display_name', 'description', 'display_description', 'locked_by',
+  'uuid', 'root_device_name', 'config_drive', 'access_ip_v4', 'access_ip_v6', 'auto_disk_config', 'progress',
+  'sort_key', 'sort_dir', 'all_tenants', 'soft_deleted', 'deleted', 'status', 'changes-since', 'ip', 'ip6',
+  'created_at', 'block_device_mapping', 'services', 'metadata', 'system_metadata', 'info_cache', 'security_groups',
+  'pci_devices', 'limit', 'marker',
+] // prettier-ignore
+const QUERY_V275 = new Set([...QUERY_V21, 'tags', 'tags-any', 'not-tags', 'not-tags-any', 'changes-before', 'locked'])
+const JOINED_TABLES = new Set([
+  'block_device_mapping',
+  'services',
+  'metadata',
+  'system_metadata',
+  'info_cache',
+  'security_groups',
+  'pci_devices',
+])
+
+/** What a non-admin may filter on at `v` (Nova's _get_server_search_options); admins: everything. */
+function allowedFilters(v: Microversion): Set<string> {
+  const opts = ['reservation_id', 'name', 'status', 'image', 'flavor', 'ip', 'changes-since', 'all_tenants']
+  if (has(v, 'ip6FilterForAll')) opts.push('ip6')
+  if (has(v, 'serverTags')) opts.push('tags', 'tags-any', 'not-tags', 'not-tags-any')
+  if (has(v, 'changesBefore')) opts.push('changes-before')
+  if (has(v, 'lockedReason')) opts.push('locked')
+  if (has(v, 'moreFiltersForAll'))
+    opts.push(
+      'availability_zone',
+      'config_drive',
+      'key_name',
+      'created_at',
+      'launched_at',
+      'terminated_at',
+      'power_state',
+      'task_state',
+      'vm_state',
+      'progress',
+      'user_id',
+    )
+  if (has(v, 'serverHostname')) opts.push('hostname')
+  return new Set([...opts, 'limit', 'marker', 'sort_key', 'sort_dir'])
+}
+
+const isoDateTime = (name: string, raw: string | undefined) => {
+  if (raw === undefined) return undefined
+  if (!FORMATS['date-time'].test(raw) || Number.isNaN(Date.parse(raw))) {
+    throw new BadRequest(`Invalid input for query parameters ${name}. Value: ${raw}. '${raw}' is not a 'date-time'`)
   }
+  return new Date(raw).toISOString()
+}
+
+const BOOL_STRINGS = ['0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes']
+/** oslo's bool_from_string(strict=True), as Nova's `locked` filter reads it. */
+function strictBool(raw: string): boolean {
+  const s = raw.trim().toLowerCase()
+  if (!BOOL_STRINGS.includes(s)) {
+    throw new BadRequest(
+      `Invalid input received: Unrecognized value '${raw}', acceptable values are: ${BOOL_STRINGS.map((x) => `'${x}'`).join(', ')}`,
+    )
+  }
+  return ['1', 't', 'true', 'on', 'y', 'yes'].includes(s)
+}
+
+function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microversion, ctx: AuthContext): ListQuery {
+  if (has(v, 'consistentServerViews')) {
+    const unknown = Object.keys(raw).filter((k) => !QUERY_V275.has(k) && !k.startsWith('_'))
+    if (unknown.length) {
+      const list = unknown.map((k) => `'${k}'`).join(', ')
+      throw new BadRequest(`Additional properties are not allowed (${list} ${unknown.length > 1 ? 'were' : 'was'} unexpected)`)
+    }
+  }
+  // Nova strips what a non-admin may not filter on (silently); admins keep everything.
+  const allowed = ctx.isAdmin ? undefined : allowedFilters(v)
+  const q: Query = Object.fromEntries(Object.entries(raw).filter(([k]) => !allowed || allowed.has(k)))
+  for (const k of Object.keys(q)) {
+    if (JOINED_TABLES.has(k) || k.startsWith('_')) throw new BadRequest(`Invalid filter field: ${k}.`)
+  }
+  const changesSince = isoDateTime('changes-since', one(q['changes-since']))
+  const changesBefore = has(v, 'changesBefore') ? isoDateTime('changes-before', one(q['changes-before'])) : undefined
+  if (changesSince !== undefined && changesBefore !== undefined && changesBefore < changesSince) {
+    throw new BadRequest('The value of changes-since must be less than or equal to changes-before.')
+  }
+  const tagFilters = has(v, 'serverTags')
+  const locked = one(q.locked)
   return {
     detail,
     name: one(q.name),
     status: many(q.status),
+    unknownStatusRefused: has(v, 'invalidStatusFilterRefused'),
     image: one(q.image),
     flavor: one(q.flavor),
     ip: one(q.ip),
-    changesSince: changesSince === undefined ? undefined : new Date(changesSince).toISOString(),
+    changesSince,
+    changesBefore,
     reservationId: one(q.reservation_id),
     allTenants: q.all_tenants !== undefined && (one(q.all_tenants) === '' || truthy(one(q.all_tenants))),
     projectId: one(q.project_id) ?? one(q.tenant_id),
     limit: parseLimit(one(q.limit), maxLimit),
     marker: one(q.marker),
+    locked: has(v, 'lockedReason') && locked !== undefined ? strictBool(locked) : undefined,
+    tags: tagFilters ? csv(q.tags) : undefined,
+    tagsAny: tagFilters ? csv(q['tags-any']) : undefined,
+    notTags: tagFilters ? csv(q['not-tags']) : undefined,
+    notTagsAny: tagFilters ? csv(q['not-tags-any']) : undefined,
+    userId: one(q.user_id),
+    vmState: many(q.vm_state),
+    taskState: many(q.task_state),
+    powerState: one(q.power_state),
+    keyName: one(q.key_name),
+    availabilityZone: one(q.availability_zone),
+    configDrive: one(q.config_drive),
+    hostname: one(q.hostname),
+    description: one(q.description),
   }
 }
 
@@ -51,11 +154,25 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const base = deps.computeUrl
   const { servers } = deps
 
-  /** Detail views of many servers with two queries for their addresses and faults. */
-  const details = async (req: FastifyRequest, rows: Server[]) => {
+  /** Detail views of servers: their addresses, faults and what the version shows besides, a query each. */
+  const details = async (req: FastifyRequest, rows: Server[], answering: 'detail' | 'update') => {
     const ids = rows.map((r) => r.id)
-    const [ips, faults] = await Promise.all([servers.fixedIps(ids), servers.latestFaults(ids)])
-    return rows.map((r) => serverDetail(r, { base, ctx: req.auth, ips: ips.get(r.id) ?? [], fault: faults.get(r.id) }))
+    const [ips, faults, extras] = await Promise.all([
+      servers.fixedIps(ids),
+      answering === 'detail' ? servers.latestFaults(ids) : undefined,
+      servers.extras(rows, extrasWanted(req.microversion, req.auth)),
+    ])
+    return rows.map((r) =>
+      serverDetail(r, {
+        base,
+        ctx: req.auth,
+        v: req.microversion,
+        ips: ips.get(r.id) ?? [],
+        fault: faults?.get(r.id),
+        extras: extras.get(r.id),
+        answering,
+      }),
+    )
   }
 
   const nextLinks = (req: FastifyRequest, path: string, rows: Server[], limit: number | undefined) => {
@@ -72,93 +189,104 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   }
 
   app.get<{ Querystring: Query }>('/v2.1/servers', async (req) => {
-    const q = parseListQuery(req.query, false, deps.maxLimit)
+    const q = parseListQuery(req.query, false, deps.maxLimit, req.microversion, req.auth)
     const rows = await servers.list(req.auth, q)
     const links = nextLinks(req, 'servers', rows, q.limit)
     return { servers: rows.map((r) => serverSummary(r, base)), ...(links ? { servers_links: links } : {}) }
   })
 
   app.get<{ Querystring: Query }>('/v2.1/servers/detail', async (req) => {
-    const q = parseListQuery(req.query, true, deps.maxLimit)
+    const q = parseListQuery(req.query, true, deps.maxLimit, req.microversion, req.auth)
     const rows = await servers.list(req.auth, q)
     const links = nextLinks(req, 'servers/detail', rows, q.limit)
-    return { servers: await details(req, rows), ...(links ? { servers_links: links } : {}) }
+    return { servers: await details(req, rows, 'detail'), ...(links ? { servers_links: links } : {}) }
   })
 
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
     const { server, ips, fault } = await servers.showDetail(req.auth, req.params.id)
-    return { server: serverDetail(server, { base, ctx: req.auth, ips, fault }) }
+    const extras = await servers.extras([server], extrasWanted(req.microversion, req.auth))
+    return {
+      server: serverDetail(server, { base, ctx: req.auth, v: req.microversion, ips, fault, extras: extras.get(server.id) }),
+    }
   })
 
-  app.post<{ Body: Static<typeof CreateServerBody> }>(
-    '/v2.1/servers',
-    { schema: { body: CreateServerBody }, config: { idempotent: true } },
-    async (req, reply) => {
-      const b = req.body.server
-      if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
-      const minCount = Number(b.min_count ?? 1)
-      const maxCount = Number(b.max_count ?? minCount)
-      if (b.networks) {
-        for (const n of b.networks) {
-          if (n.uuid !== undefined && n.uuid !== PRIVATE_NETWORK_ID) throw new BadRequest(`Network ${n.uuid} could not be found.`)
-          if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`)
-        }
+  app.post<{ Body: CreateServerRequest }>('/v2.1/servers', { config: { idempotent: true } }, async (req, reply) => {
+    const v = req.microversion
+    validateBody(createServerSchema(v), req.body)
+    const b = req.body.server
+    if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
+    const minCount = Number(b.min_count ?? 1)
+    const maxCount = Number(b.max_count ?? minCount)
+    // 'auto' is the built-in network (Skiff's "auto-allocated" one), 'none' no address at all.
+    if (Array.isArray(b.networks)) {
+      for (const n of b.networks) {
+        if (n.uuid !== undefined && n.uuid !== PRIVATE_NETWORK_ID) throw new BadRequest(`Network ${n.uuid} could not be found.`)
+        if (n.port) throw new BadRequest(`Port ${n.port} could not be found.`)
       }
-      const userData = b.user_data?.replace(/\s/g, '')
-      if (userData !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(userData)) {
-        throw new BadRequest('Invalid input for field/attribute user_data. Value: (truncated). Not a valid base64 string')
-      }
-      const {
-        servers: created,
-        adminPass,
-        reservationId,
-      } = await servers.create(
-        req.auth,
-        {
-          name: b.name,
-          imageRef: b.imageRef,
-          flavorRef: String(b.flavorRef),
-          adminPass: b.adminPass,
-          keyName: b.key_name,
-          userData,
-          metadata: b.metadata as Record<string, string> | undefined,
-          accessIPv4: b.accessIPv4,
-          accessIPv6: b.accessIPv6,
-          availabilityZone: b.availability_zone,
-          networks: 'default',
-          minCount,
-          maxCount,
-          group: (req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints'])?.group,
-          securityGroups: b.security_groups?.map((g) => g.name),
-          configDrive: b.config_drive === undefined ? undefined : truthy(b.config_drive),
-        },
-        req.id,
-      )
-      reply.code(202)
-      if (truthy(b.return_reservation_id)) return { reservation_id: reservationId }
-      const first = created[0]!
-      reply.header('location', `${base}/v2.1/servers/${first.id}`)
-      const server: Record<string, unknown> = {
-        id: first.id,
-        links: serverLinks(base, first.id),
-        'OS-DCF:diskConfig': b['OS-DCF:diskConfig'] ?? 'MANUAL',
-        security_groups: [{ name: 'default' }],
-      }
-      if (adminPass !== undefined) server.adminPass = adminPass
-      return { server }
-    },
-  )
+    }
+    const userData = b.user_data?.replace(/\s/g, '')
+    if (userData !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(userData)) {
+      throw new BadRequest('Invalid input for field/attribute user_data. Value: (truncated). Not a valid base64 string')
+    }
+    const {
+      servers: created,
+      adminPass,
+      reservationId,
+    } = await servers.create(
+      req.auth,
+      {
+        name: b.name,
+        imageRef: b.imageRef,
+        flavorRef: String(b.flavorRef),
+        adminPass: b.adminPass,
+        keyName: b.key_name,
+        userData,
+        metadata: b.metadata,
+        accessIPv4: b.accessIPv4,
+        accessIPv6: b.accessIPv6,
+        availabilityZone: b.availability_zone,
+        networks: b.networks === 'none' ? 'none' : 'default',
+        minCount,
+        maxCount,
+        group: (req.body['os:scheduler_hints'] ?? req.body['OS-SCH-HNT:scheduler_hints'])?.group,
+        securityGroups: b.security_groups?.map((g) => g.name),
+        configDrive: b.config_drive === undefined ? undefined : truthy(b.config_drive),
+        // Below 2.19 Nova gives a server its name as description; from 2.19 what was asked (or none).
+        description: atVersion<string | null>(v, b.name, [['serverDescription', b.description ?? null]]),
+        hostname: b.hostname,
+        tags: b.tags,
+        trustedCerts: b.trusted_image_certificates ?? undefined,
+        host: b.host,
+        hypervisorHostname: b.hypervisor_hostname,
+      },
+      req.id,
+    )
+    reply.code(202)
+    if (truthy(b.return_reservation_id)) return { reservation_id: reservationId }
+    const first = created[0]!
+    reply.header('location', `${base}/v2.1/servers/${first.id}`)
+    const server: Record<string, unknown> = {
+      id: first.id,
+      links: serverLinks(base, first.id),
+      'OS-DCF:diskConfig': b['OS-DCF:diskConfig'] ?? 'MANUAL',
+      security_groups: b.security_groups ?? [{ name: 'default' }],
+    }
+    if (adminPass !== undefined) server.adminPass = adminPass
+    return { server }
+  })
 
-  app.put<{ Params: { id: string }; Body: Static<typeof UpdateServerBody> }>(
-    '/v2.1/servers/:id',
-    { schema: { body: UpdateServerBody } },
-    async (req) => {
-      const b = req.body.server
-      const s = await servers.update(req.auth, req.params.id, { name: b.name, accessIPv4: b.accessIPv4, accessIPv6: b.accessIPv6 })
-      const ips = await servers.fixedIps([s.id])
-      return { server: serverDetail(s, { base, ctx: req.auth, ips: ips.get(s.id) ?? [], core: true }) }
-    },
-  )
+  app.put<{ Params: { id: string }; Body: UpdateServerRequest }>('/v2.1/servers/:id', async (req) => {
+    validateBody(updateServerSchema(req.microversion), req.body)
+    const b = req.body.server
+    const s = await servers.update(req.auth, req.params.id, {
+      name: b.name,
+      accessIPv4: b.accessIPv4,
+      accessIPv6: b.accessIPv6,
+      description: b.description,
+      hostname: b.hostname,
+    })
+    return { server: (await details(req, [s], 'update'))[0] }
+  })
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
     await servers.delete(req.auth, req.params.id, req.id)
