@@ -5,9 +5,11 @@ import { BadRequest } from '../../../errors.ts'
 import type { Server } from '../../../compute/server.ts'
 import type { ListQuery } from '../../../compute/server-service.ts'
 import { FORMATS } from '../../formats.ts'
+import { JsonMemo, keyOf, rowKey } from '../../json-memo.ts'
+import { formatVersion } from '../../microversion.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { CreateServerBody, UpdateServerBody } from './schemas.ts'
-import { serverDetail, serverLinks, serverSummary } from './views.ts'
+import { serverDetail, serverLinks, serverSummary, type Fault } from './views.ts'
 
 type Query = Record<string, string | string[] | undefined>
 
@@ -47,15 +49,37 @@ function parseListQuery(q: Query, detail: boolean, maxLimit: number): ListQuery 
   }
 }
 
+/** JSON text answered as is: fastify would otherwise call it text/plain. */
+const JSON_TYPE = 'application/json; charset=utf-8'
+
 export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const base = deps.computeUrl
   const { servers } = deps
 
-  /** Detail views of many servers with two queries for their addresses and faults. */
+  // A server's detail view as JSON, made again only when one of its inputs changed (json-memo.ts):
+  // the row, its addresses and fault, and what of the request the view depends on.
+  const memo = new JsonMemo()
+  /** What of the request a detail view depends on: policy (admin keys), microversion, legacy v2. */
+  const requestKey = (req: FastifyRequest) => keyOf([req.auth.isAdmin, formatVersion(req.microversion), req.legacyV2])
+  const detailJson = (
+    req: FastifyRequest,
+    server: Server,
+    ips: { address: string; mac: string }[],
+    fault: Fault | undefined,
+    reqKey = requestKey(req),
+  ) => {
+    let key = rowKey(server) + reqKey
+    for (const ip of ips) key += keyOf([ip.address, ip.mac])
+    if (fault) key += keyOf([fault.code, fault.message, fault.details, fault.created_at, fault.ofLastAction])
+    return memo.json(server.id, key, () => serverDetail(server, { base, ctx: req.auth, ips, fault }))
+  }
+
+  /** Detail views of many servers, as JSON texts, with two queries for their addresses and faults. */
   const details = async (req: FastifyRequest, rows: Server[]) => {
     const ids = rows.map((r) => r.id)
     const [ips, faults] = await Promise.all([servers.fixedIps(ids), servers.latestFaults(ids)])
-    return rows.map((r) => serverDetail(r, { base, ctx: req.auth, ips: ips.get(r.id) ?? [], fault: faults.get(r.id) }))
+    const reqKey = requestKey(req)
+    return rows.map((r) => detailJson(req, r, ips.get(r.id) ?? [], faults.get(r.id), reqKey))
   }
 
   const nextLinks = (req: FastifyRequest, path: string, rows: Server[], limit: number | undefined) => {
@@ -78,16 +102,19 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return { servers: rows.map((r) => serverSummary(r, base)), ...(links ? { servers_links: links } : {}) }
   })
 
-  app.get<{ Querystring: Query }>('/v2.1/servers/detail', async (req) => {
+  app.get<{ Querystring: Query }>('/v2.1/servers/detail', async (req, reply) => {
     const q = parseListQuery(req.query, true, deps.maxLimit)
     const rows = await servers.list(req.auth, q)
     const links = nextLinks(req, 'servers/detail', rows, q.limit)
-    return { servers: await details(req, rows), ...(links ? { servers_links: links } : {}) }
+    const list = (await details(req, rows)).join(',')
+    reply.type(JSON_TYPE)
+    return `{"servers":[${list}]${links ? `,"servers_links":${JSON.stringify(links)}` : ''}}`
   })
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
     const { server, ips, fault } = await servers.showDetail(req.auth, req.params.id)
-    return { server: serverDetail(server, { base, ctx: req.auth, ips, fault }) }
+    reply.type(JSON_TYPE)
+    return `{"server":${detailJson(req, server, ips, fault)}}`
   })
 
   app.post<{ Body: Static<typeof CreateServerBody> }>(
