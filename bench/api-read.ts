@@ -12,17 +12,21 @@
 //                      (summarize with bench/cpuprofile-top.ts; figures are slower while profiling)
 //     --preload F,G    modules imported into the Skiff child before it starts (bench/experiments/*:
 //                      measure a suggested change without touching src/)
+//     --bin FILE       also another checkout's bin/skiff.js (built, with node_modules; e.g. an older
+//                      commit): its (a) and (b) run interleaved with this one's, as (a0) and (b0)
 //
 // Targets, each measured with autocannon at C connections for S seconds:
 //   (a) GET /v2.1/servers/{id}  (cycling through the servers)
 //   (b) GET /v2.1/servers/detail (all N servers)
 //   (c) node:http answering (a)'s bytes: what this machine can do at all with HTTP/1.1 + JSON
 // The runs are interleaved (a b c, a b c, ...) so a noisy neighbour hurts all targets alike.
+// Each run also reads the server's CPU time (/proc/<pid>/stat) and prints it per request.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
 import path from 'node:path'
 import {
   api,
+  cpuMsOf,
   createServers,
   demoToken,
   load,
@@ -45,11 +49,13 @@ const NOVA = {
   b: { rps: [10, 15], p50: [965, 1248], p99: [1500, 3591] },
 } as const
 
-type Target = 'a' | 'b' | 'c'
+type Target = 'a' | 'b' | 'c' | 'a0' | 'b0'
 const LABEL: Record<Target, string> = {
   a: '(a) GET /v2.1/servers/{id}',
   b: '(b) GET /v2.1/servers/detail',
   c: '(c) bare node:http, same bytes as (a)',
+  a0: '(a0) the same, --bin',
+  b0: '(b0) the same, --bin',
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
@@ -92,6 +98,11 @@ await runMain(async () => {
   const token = await demoToken(skiff)
   const { ids, postMs } = await createServers(skiff, token, serverCount, 8)
   await waitAllActive(skiff, token, serverCount, 120_000)
+  const bin = option('bin', '')
+  const before = bin ? await startSkiff({ bin }) : undefined
+  const beforeToken = before ? await demoToken(before) : ''
+  const beforeIds = before ? (await createServers(before, beforeToken, serverCount, 8)).ids : []
+  if (before) await waitAllActive(before, beforeToken, serverCount, 120_000)
   console.log(
     `Skiff pid ${skiff.pid} up; ${serverCount} servers created (POSTs ${fmt(postMs)} ms) and ACTIVE after ${fmt(performance.now() - t0)} ms from start`,
   )
@@ -110,13 +121,16 @@ await runMain(async () => {
     a: { url: skiff.compute, paths: ids.map((id) => `/v2.1/servers/${id}`), token },
     b: { url: skiff.compute, paths: ['/v2.1/servers/detail'], token },
     c: { url: bare.url, paths: ['/'] },
+    a0: { url: before?.compute ?? '', paths: beforeIds.map((id) => `/v2.1/servers/${id}`), token: beforeToken },
+    b0: { url: before?.compute ?? '', paths: ['/v2.1/servers/detail'], token: beforeToken },
   }
-  const targets = (['a', 'b', 'c'] as const).filter((t) => only.has(t))
+  const pidOf: Record<Target, number> = { a: skiff.pid, b: skiff.pid, c: bare.child.pid!, a0: before?.pid ?? 0, b0: before?.pid ?? 0 }
+  const targets = (['a', 'a0', 'b', 'b0', 'c'] as const).filter((t) => only.has(t.slice(0, 1) as Target) && (before || t.length === 1))
 
   if (warmupS > 0) {
     for (const t of targets) await load({ ...specs[t], connections, durationS: warmupS })
   }
-  const results: Record<Target, LoadResult[]> = { a: [], b: [], c: [] }
+  const results: Record<Target, (LoadResult & { cpuUs: number })[]> = { a: [], b: [], c: [], a0: [], b0: [] }
   // When profiling: the load windows on the monotonic clock V8's profile timestamps use (µs),
   // so bench/cpuprofile-top.ts can keep only one target's samples.
   const phases: { target: Target; rep: number; startUs: number; endUs: number }[] = []
@@ -124,12 +138,15 @@ await runMain(async () => {
   for (let rep = 1; rep <= reps; rep++) {
     for (const t of targets) {
       const startUs = nowUs()
+      const cpu0 = cpuMsOf(pidOf[t])
       const r = await load({ ...specs[t], connections, durationS })
+      // The server's own CPU per request: steadier than req/s on a machine others keep busy.
+      const cpuUs = ((cpuMsOf(pidOf[t]) - cpu0) * 1000) / Math.max(1, r.requests)
       phases.push({ target: t, rep, startUs, endUs: nowUs() })
       if (r.errors || r.non2xx) throw new Error(`${LABEL[t]}: ${r.errors} errors/timeouts, ${r.non2xx} non-2xx answers`)
-      results[t].push(r)
+      results[t].push({ ...r, cpuUs })
       console.log(
-        `  run ${rep}/${reps} ${LABEL[t].padEnd(38)} ${fmt(r.rps, 1).padStart(9)} req/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms`,
+        `  run ${rep}/${reps} ${LABEL[t].padEnd(38)} ${fmt(r.rps, 1).padStart(9)} req/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms  CPU ${fmt(cpuUs, 1)} µs/req`,
       )
     }
   }
@@ -142,11 +159,12 @@ await runMain(async () => {
     p99: median(results[t].map((r) => r.p99)),
     min: Math.min(...results[t].map((r) => r.rps)),
     max: Math.max(...results[t].map((r) => r.rps)),
+    cpuUs: median(results[t].map((r) => r.cpuUs)),
   })
   const bareRps = only.has('c') ? med('c').rps : NaN
   const rows = targets.map((t) => {
     const m = med(t)
-    const nova = t === 'c' ? undefined : NOVA[t]
+    const nova = t === 'a' || t === 'b' ? NOVA[t] : undefined
     return [
       LABEL[t],
       fmt(m.rps, 1),
@@ -154,6 +172,7 @@ await runMain(async () => {
       ms(m.p50),
       ms(m.p99),
       t === 'c' ? '1' : Number.isNaN(bareRps) ? '–' : (m.rps / bareRps).toFixed(3),
+      fmt(m.cpuUs, 1),
       nova ? range(nova.rps) : '',
       nova ? range(nova.p50) : '',
       nova ? range(nova.p99) : '',
@@ -170,6 +189,7 @@ await runMain(async () => {
         'p50 ms',
         'p99 ms',
         'Skiff/bare',
+        'CPU µs/req',
         'Nova req/s',
         'Nova p50 ms',
         'Nova p99 ms',

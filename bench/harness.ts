@@ -123,6 +123,8 @@ export interface SkiffOptions {
   env?: Record<string, string>
   /** A data dir shared with other processes (the sealing key, the credentials) instead of a fresh one. */
   dataDir?: string
+  /** Another checkout's bin/skiff.js (built, with its node_modules) instead of this one's. */
+  bin?: string
 }
 
 /**
@@ -132,12 +134,12 @@ export interface SkiffOptions {
  */
 export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess> {
   const dataDir = opts.dataDir ?? tempDir('skiff-bench-')
-  ensureBuilt()
+  if (!opts.bin) ensureBuilt()
   const child = spawn(
     process.execPath,
     [
       ...(opts.nodeArgs ?? []),
-      path.join(ROOT, 'bin/skiff.js'),
+      opts.bin ? path.resolve(opts.bin) : path.join(ROOT, 'bin/skiff.js'),
       'serve',
       '--data-dir',
       dataDir,
@@ -282,6 +284,17 @@ export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
   return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024 }
+}
+
+/**
+ * CPU time a process has used so far (user + system, all its threads), ms, from /proc/<pid>/stat:
+ * per request, a figure that a busy machine disturbs far less than requests per second.
+ */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces), from field 3: utime is 14, stime 15, in clock ticks (100 Hz).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 /** VmRSS of a process's descendants, MiB (the sources run through tsx have its esbuild service as a child process; the compiled build has none). */

@@ -16,6 +16,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequest, Conflict } from '../errors.ts'
+import { addRouteHooks } from './route-hooks.ts'
 import { writeNested } from './write-nested.ts'
 
 declare module 'fastify' {
@@ -77,11 +78,12 @@ export function installIdempotency(app: FastifyInstance, store: IdempotencyStore
   const claimed = new WeakMap<FastifyRequest, Claimed>()
   let lastPurge = 0
 
+  // Only on the routes that set `idempotent: true` (route-hooks.ts).
   // preHandler: after authentication (the project is known) and after body parsing and schema
   // validation, so a malformed request never takes a key.
-  app.addHook('preHandler', async (req, reply) => {
+  const preHandler = async (req: FastifyRequest, reply: FastifyReply) => {
     // GET and HEAD are idempotent by nature: a key there means nothing.
-    if (!req.routeOptions.config?.idempotent || req.method === 'GET' || req.method === 'HEAD') return
+    if (req.method === 'GET' || req.method === 'HEAD') return
     const raw = req.headers['idempotency-key']
     if (raw === undefined) return
     if (typeof raw !== 'string' || !KEY_FORMAT.test(raw)) {
@@ -113,11 +115,11 @@ export function installIdempotency(app: FastifyInstance, store: IdempotencyStore
       return replay(req, reply, row.status, row.response, deriveSealKey(raw, context), keyHash)
     }
     throw new Conflict(IN_PROGRESS)
-  })
+  }
 
   // onSend sees the serialized answer before it leaves: a 2xx is stored before the client can
   // retry, anything else releases the key.
-  app.addHook('onSend', async (req, reply, payload) => {
+  const onSend = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const c = claimed.get(req)
     if (!c) return payload
     claimed.delete(req)
@@ -147,15 +149,17 @@ export function installIdempotency(app: FastifyInstance, store: IdempotencyStore
       store.purgeExpired().catch((err: Error) => req.log.warn({ error: err.message }, 'idempotency: purge failed'))
     }
     return payload
-  })
+  }
 
   // A request that ends without onSend (connection gone mid-way) must not hold its key.
-  app.addHook('onResponse', async (req) => {
+  const onResponse = async (req: FastifyRequest) => {
     const c = claimed.get(req)
     if (!c) return
     claimed.delete(req)
     await store.release(c.keyHash, c.owner).catch(() => {})
-  })
+  }
+
+  addRouteHooks(app, 'idempotent', { preHandler, onSend, onResponse })
 }
 
 function replay(req: FastifyRequest, reply: FastifyReply, status: number, stored: string, sealKey: Buffer, keyHash: string) {

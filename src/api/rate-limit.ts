@@ -5,10 +5,11 @@
 // the same buckets, rows in the database (store/action-rate-repo.ts, one statement per action),
 // so N processes allow the limit once. Over the limit the answer is Nova's legacy rate-limit fault, 413 with `retryAfter` and a
 // `Retry-After` header, and the request goes no further (nothing changes on the server).
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { OverLimit } from '../errors.ts'
 import { holdsRole } from '../identity/roles.ts'
 import { scopeOf } from './idempotency.ts'
+import { addRouteHooks } from './route-hooks.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -77,10 +78,10 @@ export function installActionRateLimit(
 ) {
   if (opts.perMinute <= 0) return
   const buckets = opts.buckets ?? new TokenBuckets(opts.perMinute, opts.now)
-  // preValidation: after every onRequest hook (authentication, microversion), before the
-  // idempotency check and the handler. A replayed retry takes a token too: it is still a request.
-  app.addHook('preValidation', async (req) => {
-    if (!req.routeOptions.config?.rateLimited) return
+  // Only on the routes that set `rateLimited: true` (route-hooks.ts). preValidation: after every
+  // onRequest hook (authentication, microversion), before the idempotency check and the handler.
+  // A replayed retry takes a token too: it is still a request.
+  const preValidation = async (req: FastifyRequest) => {
     // Every server action needs member: a reader's request is refused by policy anyway, and must
     // not spend the project's budget (a reader could otherwise lock its members out).
     if (
@@ -93,5 +94,6 @@ export function installActionRateLimit(
     const wait = await buckets.take(scopeOf(req))
     // Nova's legacy limits middleware: 413 overLimit, "This request was rate-limited."
     if (wait > 0) throw new OverLimit('This request was rate-limited.', wait)
-  })
+  }
+  addRouteHooks(app, 'rateLimited', { preValidation })
 }

@@ -18,15 +18,18 @@ const CENSOR = '***'
 export function installRequestLog(app: FastifyInstance) {
   const faults = new WeakMap<FastifyRequest, string>()
 
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (reply.statusCode >= 400) {
+  // Callback-form hooks: neither waits, and every request runs both (listener.ts says why).
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (reply.statusCode >= 400 && infoEnabled(req)) {
       const message = faultMessage(payload)
       if (message !== undefined) faults.set(req, message)
     }
-    return payload
+    done(null, payload)
   })
 
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
+    // The level is the request logger's (a route may set its own): below info, nothing to build.
+    if (!infoEnabled(req)) return done()
     const line: Record<string, unknown> = {
       method: req.method,
       url: req.url,
@@ -39,7 +42,14 @@ export function installRequestLog(app: FastifyInstance) {
     const fault = faults.get(req)
     if (fault !== undefined) line.fault = truncate(redact(fault, req.body), MAX_FAULT_CHARS)
     req.log.info(line, 'request')
+    done()
   })
+}
+
+/** pino's own check; a logger without one (fastify's abstract logger) logs as asked. */
+function infoEnabled(req: FastifyRequest): boolean {
+  const log = req.log as unknown as { isLevelEnabled?: (level: string) => boolean }
+  return typeof log.isLevelEnabled === 'function' ? log.isLevelEnabled('info') : true
 }
 
 /** The action of `POST /servers/{id}/action` (and its legacy v2 path): the body's single key. */

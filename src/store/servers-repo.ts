@@ -40,6 +40,17 @@ export interface ServerFilter {
   notTagsAny?: string[]
 }
 
+/** The filters a prepared list query takes (ServersRepo.list); the others are built each time. */
+const PREPARED_FILTERS = new Set<keyof ServerFilter>([
+  'projectId',
+  'changesSince',
+  'vmStates',
+  'taskStates',
+  'imageId',
+  'flavorId',
+  'reservationId',
+])
+
 /** A server's latest fault; `ofLastAction`: recorded at or after the start of its latest instance action. */
 export interface LatestFaultRow {
   code: number
@@ -64,6 +75,8 @@ export class ServersRepo {
   readonly #fixedIps
   readonly #faults
   readonly #shown
+  /** Server lists compiled once per shape of filter (see list). */
+  readonly #lists = new Map<string, (values: readonly unknown[]) => Promise<ServerRow[]>>()
 
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
@@ -179,6 +192,55 @@ export class ServersRepo {
    * among the servers the filter selects.
    */
   async list(f: ServerFilter, page: { marker?: string; limit?: number } = {}): Promise<ServerRow[] | undefined> {
+    // The common case, no marker and only the filters of 2.1, is compiled once per shape of
+    // filter (prepared.ts): which filters are set and how long their lists are. A page from a
+    // marker, or a filter of a later microversion, takes the long way.
+    const common = (Object.keys(f) as (keyof ServerFilter)[]).every((k) => f[k] === undefined || PREPARED_FILTERS.has(k))
+    if (page.marker !== undefined || !common) return this.#listFrom(f, page.marker, page.limit)
+    const values: unknown[] = []
+    // -1: not set; else how many values (an empty list is a filter too: it matches nothing).
+    const has = (v: unknown) => {
+      if (v === undefined) return -1
+      if (Array.isArray(v)) values.push(...(v as unknown[]))
+      else values.push(v)
+      return Array.isArray(v) ? v.length : 1
+    }
+    const shape = [
+      has(f.projectId),
+      has(f.changesSince),
+      has(f.vmStates),
+      has(f.taskStates),
+      has(f.imageId),
+      has(f.flavorId),
+      has(f.reservationId),
+      has(page.limit),
+    ]
+    const key = shape.join(',')
+    let run = this.#lists.get(key)
+    if (!run) {
+      run = prepared(this.#db, (stands) => {
+        let next = 0
+        const take = (n: number) => stands.slice(next, (next += n))
+        const [project, since, vms, tasks, image, flavor, reservation, limit] = shape.map((n) => (n >= 0 ? take(n) : undefined))
+        const q = this.#listQuery({
+          projectId: project?.[0],
+          changesSince: since?.[0],
+          vmStates: vms as VmState[] | undefined,
+          taskStates: tasks as TaskState[] | undefined,
+          imageId: image?.[0],
+          flavorId: flavor?.[0],
+          reservationId: reservation?.[0],
+        })
+        return limit ? q.limit(limit[0] as unknown as number) : q
+      })
+      // A client picks the filters: bounded, oldest shape out first.
+      if (this.#lists.size >= 64) this.#lists.delete(this.#lists.keys().next().value!)
+      this.#lists.set(key, run)
+    }
+    return run(values)
+  }
+
+  #listQuery(f: ServerFilter) {
     let query = this.#db.selectFrom('servers').selectAll()
     if (f.projectId !== undefined) query = query.where('project_id', '=', f.projectId)
     // changes-since shows deleted servers too: that is how clients see deletions.
@@ -203,15 +265,18 @@ export class ServersRepo {
     if (f.imageId !== undefined) query = query.where('image_id', '=', f.imageId)
     if (f.flavorId !== undefined) query = query.where('flavor_id', '=', f.flavorId)
     if (f.reservationId !== undefined) query = query.where('reservation_id', '=', f.reservationId)
-    query = query.orderBy('created_at', 'desc').orderBy('id', 'desc')
-    if (page.marker !== undefined) {
-      const m = await query.where('id', '=', page.marker).executeTakeFirst()
-      if (!m) return undefined
-      query = query.where((eb) =>
-        eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]),
-      )
-    }
-    return page.limit !== undefined ? query.limit(page.limit).execute() : query.execute()
+    return query.orderBy('created_at', 'desc').orderBy('id', 'desc')
+  }
+
+  async #listFrom(f: ServerFilter, marker: string | undefined, limit: number | undefined): Promise<ServerRow[] | undefined> {
+    let query = this.#listQuery(f)
+    if (marker === undefined) return limit !== undefined ? query.limit(limit).execute() : query.execute()
+    const m = await query.where('id', '=', marker).executeTakeFirst()
+    if (!m) return undefined
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]),
+    )
+    return limit !== undefined ? query.limit(limit).execute() : query.execute()
   }
 
   /** Servers of a host in these states (an agent adopting its servers after a restart). */

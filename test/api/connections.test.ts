@@ -25,6 +25,8 @@ after(async () => {
 async function listener(overrides: Partial<Config>, logs: Record<string, unknown>[] = []) {
   const config = { ...loadConfig({}, {}), ...overrides }
   const identity = {
+    // Nothing cached: every token goes through validate.
+    cachedContext: () => undefined,
     validate: async (token?: string) =>
       token === GOOD_TOKEN ? ({ userId: 'u', projectId: 'p', roles: [], isAdmin: false } as unknown as AuthContext) : undefined,
   } as unknown as IdentityService
