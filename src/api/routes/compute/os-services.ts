@@ -7,7 +7,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isoMicrosNoZone } from '../../../clock.ts'
 import { authorize } from '../../../compute/policy.ts'
 import { BadRequest, Conflict, NotFound } from '../../../errors.ts'
-import type { HostRow } from '../../../store/schema.ts'
 import { isUuidLike } from '../../formats.ts'
 import { has } from '../../microversion-changes.ts'
 import type { Microversion } from '../../microversion.ts'
@@ -15,7 +14,7 @@ import type { ComputeRouteDeps } from './index.ts'
 import { COMMON, querySchema, validateQuery, type Query } from './query-schemas.ts'
 import { validateBody } from './schemas.ts'
 
-type Host = HostRow & { up: boolean }
+type Host = Awaited<ReturnType<ComputeRouteDeps['hosts']['list']>>[number]
 
 /** A service's uuid (2.53): stable, derived from its host name (a name-based, version 5 style UUID). */
 export function serviceUuid(host: string): string {
