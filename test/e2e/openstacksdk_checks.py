@@ -92,8 +92,10 @@ def lifecycle(conn, alt, args):
         return
 
     # ---------------------------------------------------------------- servers
+    # The SDK negotiates the highest microversion (Skiff's is 2.93): from 2.37 `networks` is
+    # required, on real Nova too.
     server = check("create_server", lambda: conn.compute.create_server(
-        name=name, image_id=image["id"], flavor_id=flavor["id"]), view=server_view)
+        name=name, image_id=image["id"], flavor_id=flavor["id"], networks="auto"), view=server_view)
     if not server:
         return
     sid = server.id
