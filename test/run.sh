@@ -14,7 +14,9 @@ set -e
 cd "$(dirname "$0")/.."
 SLOW='test/e2e/qemu-lifecycle.test.ts
 test/e2e/tempest.test.ts
+test/e2e/cli-microversions.test.ts
 test/e2e/deployment.test.ts
+test/e2e/openstack-cli-microversions.test.ts
 test/e2e/openstack-cli.test.ts
 test/e2e/rescue-clients.test.ts
 test/e2e/startup-errors.test.ts'

@@ -55,9 +55,6 @@ interface Golden {
 
 const golden = JSON.parse(readFileSync(new URL('./golden/nova-rescue.json', import.meta.url), 'utf8')) as Golden
 
-const requestedVersion = (s: Sample) =>
-  s.request.headers['openstack-api-version']?.replace(/^compute\s+/i, '') ?? s.request.headers['x-openstack-nova-api-version']
-
 /** Difference 1. */
 const isOtherMethodOnAction = (s: Sample) => s.request.method !== 'POST' && s.request.path.endsWith('/action')
 
@@ -364,16 +361,9 @@ test('the golden file covers the transcripts: every sample is compared in one of
   )
 })
 
-// Instance actions above 2.1 (updated_at 2.58, events for all 2.51, host/hostId 2.62, details
-// 2.84) are built on the instance-actions branch of issue #12: until it is merged these samples
-// run as todo (their differences are reported, not failed).
-const INSTANCE_ACTIONS_TODO = 'instance actions per microversion: the instance-actions branch of issue #12'
-const instanceActionsAbove21 = (s: Sample) => s.request.path.includes('/os-instance-actions') && requestedVersion(s) !== undefined
-
 describe('as Nova: replayed and compared strictly (differences 2 and 4 applied: power_state 1 in RESCUE, /dev/vda)', () => {
   for (const sample of strictSamples) {
-    const todo = instanceActionsAbove21(sample) ? INSTANCE_ACTIONS_TODO : undefined
-    test(`${sample.name}: ${sample.request.method} ${sample.request.path} → ${sample.response.status}`, { todo }, async () => {
+    test(`${sample.name}: ${sample.request.method} ${sample.request.path} → ${sample.response.status}`, async () => {
       const states = sample.states && {
         during: tupleWithRunningRescue(sample.states.during),
         after: tupleWithRunningRescue(sample.states.after),
