@@ -64,6 +64,9 @@ export function jsonBodyParser(app: FastifyInstance, flavor: ServiceFlavor) {
   const parse = app.getDefaultJsonParser('error', 'error')
   return (req: FastifyRequest, body: string | Buffer, done: Done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8')
+    // Nova takes an empty PUT or POST as no body (wsgi's _get_request_content): `PUT
+    // /servers/{id}/tags/{tag}` with a JSON content type and nothing else is a normal request.
+    if (flavor === 'compute' && text === '') return done(null, null)
     const problem = jsonTextProblem(text, MAX_JSON_DEPTH)
     if (problem) return done(new BadRequest(malformedMessage(flavor, problem)), undefined)
     void parse(req, text, done)

@@ -174,7 +174,7 @@ def rescue(conn, alt, args):
     base = conn.image.find_image("skiff-base", ignore_missing=False)
     rescue_image = conn.image.find_image("skiff-rescue", ignore_missing=False)
     server = check("create_server", lambda: conn.compute.create_server(
-        name=name, image_id=base.id, flavor_id=flavor.id), view=server_view)
+        name=name, image_id=base.id, flavor_id=flavor.id, networks="auto"), view=server_view)
     if not server:
         return
     sid = server.id
