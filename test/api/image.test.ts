@@ -13,11 +13,11 @@ import { imageRoutes } from '../../src/api/routes/image.ts'
 import { systemClock, type Clock } from '../../src/clock.ts'
 import { loadConfig } from '../../src/config.ts'
 import { IdentityService } from '../../src/identity/identity-service.ts'
-import { hashPassword } from '../../src/identity/password-hashing.ts'
 import { ImageService } from '../../src/images/image-service.ts'
 import { FileImageStore } from '../../src/images/image-store.ts'
 import { openStore, type Store } from '../../src/store/db.ts'
 import { IdentityRepo } from '../../src/store/identity-repo.ts'
+import { projects, seedImageAccounts } from '../helpers/image-accounts.ts'
 import { ImagesRepo } from '../../src/store/images-repo.ts'
 
 const PATCH = 'application/openstack-images-v2.1-json-patch'
@@ -27,7 +27,6 @@ let app: FastifyInstance
 let images: ImageService
 let dir: string
 const tokens: Record<'alice' | 'bob' | 'admin', string> = { alice: '', bob: '', admin: '' }
-const projects = { p1: 'p1'.padEnd(32, '0'), p2: 'p2'.padEnd(32, '0') }
 
 // A clock that moves 1 s per reading, so creation order is also created_at order.
 let tick = Date.parse('2026-11-27T20:00:00Z')
@@ -38,41 +37,7 @@ before(async () => {
   const db = store.db
   dir = await mkdtemp(path.join(tmpdir(), 'skiff-images-'))
   const identity = new IdentityService(new IdentityRepo(db), systemClock, 3600)
-  await db
-    .insertInto('projects')
-    .values([
-      { id: projects.p1, name: 'p1', domain_id: 'default', description: '', enabled: 1 },
-      { id: projects.p2, name: 'p2', domain_id: 'default', description: '', enabled: 1 },
-    ])
-    .execute()
-  await db
-    .insertInto('roles')
-    .values([
-      { id: 'r-member', name: 'member' },
-      { id: 'r-admin', name: 'admin' },
-    ])
-    .execute()
-  const pw = await hashPassword('secret')
-  const users = [
-    { name: 'alice', project: projects.p1, role: 'r-member' },
-    { name: 'bob', project: projects.p2, role: 'r-member' },
-    { name: 'admin', project: projects.p1, role: 'r-admin' },
-  ] as const
-  for (const u of users) {
-    await db
-      .insertInto('users')
-      .values({ id: `u-${u.name}`, name: u.name, domain_id: 'default', password_hash: pw, default_project_id: u.project, enabled: 1 })
-      .execute()
-    await db
-      .insertInto('role_assignments')
-      .values({ user_id: `u-${u.name}`, project_id: u.project, role_id: u.role })
-      .execute()
-    const { token } = await identity.issueToken({
-      identity: { methods: ['password'], password: { user: { id: `u-${u.name}`, password: 'secret' } } },
-      scope: { project: { id: u.project } },
-    })
-    tokens[u.name] = token
-  }
+  Object.assign(tokens, await seedImageAccounts(db, identity))
   images = new ImageService(new ImagesRepo(db, steppingClock), steppingClock, new FileImageStore(dir))
   app = createListener('image', {
     config: loadConfig({}, {}),
