@@ -45,6 +45,12 @@ export interface Config {
   serverEventsKeepAliveMs: number
   /** Default lifetime of a rescue before Skiff unrescues it; 0 = never (Nova's default). */
   rescueTimeoutSeconds: number
+  /** Nova's resize_confirm_window: a resize or cold migration waiting this long is confirmed by Skiff; 0 = never. */
+  resizeConfirmWindowSeconds: number
+  /** Nova's allow_resize_to_same_host: a resize may stay on the server's host (default false, as Nova). */
+  allowResizeToSameHost: boolean
+  /** The in-process agent runs this many simulated hosts, NAME-1 ... NAME-N (0: one host, NAME). */
+  simulatedHosts: number
   /** A host whose agent has not heartbeaten for this long is down: actions on its servers get 503. */
   hostDownAfterSeconds: number
   /** A running task whose agent has not renewed its lease for this long goes back to the queue. */
@@ -233,6 +239,30 @@ export const OPTIONS: OptionSpec[] = [
     kind: 'int',
     default: () => 0,
     help: 'seconds a rescue lasts before Skiff unrescues it (0: never, as Nova)',
+  },
+  {
+    key: 'resizeConfirmWindowSeconds',
+    flag: '--resize-confirm-window',
+    env: 'SKIFF_RESIZE_CONFIRM_WINDOW',
+    kind: 'int',
+    default: () => 0,
+    help: "seconds a resize or cold migration waits in VERIFY_RESIZE before Skiff confirms it (0: never, as Nova's resize_confirm_window)",
+  },
+  {
+    key: 'allowResizeToSameHost',
+    flag: '--allow-resize-to-same-host',
+    env: 'SKIFF_ALLOW_RESIZE_TO_SAME_HOST',
+    kind: 'bool',
+    default: () => false,
+    help: "a resize may stay on the server's host (Nova's allow_resize_to_same_host; off by default, as Nova)",
+  },
+  {
+    key: 'simulatedHosts',
+    flag: '--simulated-hosts',
+    env: 'SKIFF_SIMULATED_HOSTS',
+    kind: 'int',
+    default: () => 0,
+    help: 'the in-process agent runs N simulated hosts NAME-1 ... NAME-N (0: one host, NAME)',
   },
   {
     key: 'hostDownAfterSeconds',
@@ -429,6 +459,8 @@ const MAX: Partial<Record<keyof Config, number>> = {
   qemuBootTimeoutSeconds: 2_147_483,
   // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
   rescueTimeoutSeconds: 7 * 24 * 3600,
+  resizeConfirmWindowSeconds: 2_147_483,
+  simulatedHosts: 10_000,
   tokenTtlSeconds: 10 * 365 * 24 * 3600,
 }
 

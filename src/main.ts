@@ -22,6 +22,10 @@ import type { ServerTaskPayloads } from './compute/server-tasks.ts'
 import { Scheduler } from './compute/scheduler.ts'
 import { reconcileOrphans } from './compute/orphans.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
+import { MigrationService } from './compute/migration-service.ts'
+import { MoveWorker } from './compute/worker-migrate.ts'
+import { ResizeConfirmer } from './compute/resize-confirmer.ts'
+import { MigrationsRepo } from './store/migrations-repo.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
 import { DriverError, type VirtDriver } from './drivers/driver.ts'
@@ -134,7 +138,39 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     defaultRescueImageName: RESCUE_IMAGE,
     rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
-  return { db, images, flavors, keypairs, repo, actionsRepo, rescuesRepo, queue, sealer, hosts, faults, imageLookup, actions, rescues }
+  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  const migrationsRepo = new MigrationsRepo(db, clock, store.dialect)
+  const moves = new MigrationService({
+    actions,
+    repo,
+    migrations: migrationsRepo,
+    flavors,
+    scheduler,
+    hosts,
+    sealer,
+    quotas: { cores: config.quotaCores, ram: config.quotaRamMb },
+    enableInstancePassword: config.enableInstancePassword,
+    allowResizeToSameHost: config.allowResizeToSameHost,
+  })
+  return {
+    db,
+    images,
+    flavors,
+    keypairs,
+    repo,
+    actionsRepo,
+    rescuesRepo,
+    queue,
+    sealer,
+    hosts,
+    faults,
+    imageLookup,
+    actions,
+    rescues,
+    scheduler,
+    migrationsRepo,
+    moves,
+  }
 }
 
 type Domain = ReturnType<typeof buildDomain>
@@ -202,11 +238,23 @@ async function startHostAgents(
         logger: hostLog,
         imageName,
       })
+      const moveWorker = new MoveWorker({
+        repo: d.repo,
+        actions: d.actionsRepo,
+        migrations: d.migrationsRepo,
+        queue: d.queue,
+        driver,
+        flavors: d.flavors,
+        sealer: d.sealer,
+        host,
+        logger: hostLog,
+        imageName,
+      })
       await worker.adoptServers()
       const agent = new Agent({
         queue: d.queue,
         host,
-        handlers: { ...worker.handlers(), ...consoleHandlers(driver) },
+        handlers: { ...worker.handlers(), ...moveWorker.handlers(), ...consoleHandlers(driver) },
         logger: hostLog,
         leaseMs: config.taskLeaseSeconds * 1000,
         // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
@@ -240,6 +288,8 @@ async function startHostAgents(
   const unlistenBeat = clock.onAdvance?.(beatNow)
   const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts)
   expiry.start()
+  const confirmer = new ResizeConfirmer(d.moves, clock, log, hosts, config.resizeConfirmWindowSeconds)
+  confirmer.start()
   // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
   // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.
   let sweeping: Promise<string[]> | undefined
@@ -268,6 +318,7 @@ async function startHostAgents(
       await sweeping
       unlistenBeat?.()
       expiry.stop()
+      confirmer.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
       await stopAll()
@@ -299,7 +350,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const driver = config.agent ? await makeDriver(config, logger, d) : undefined
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
-  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  const scheduler = d.scheduler
   const serverDetails = new ServerDetailsRepo(db)
   const servers = new ServerService({
     repo,
@@ -349,6 +400,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     flavors,
     keypairs,
     consoles,
+    moves: d.moves,
     quotas,
     hosts,
     idempotency,
@@ -367,7 +419,10 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
   })
 
-  const hostAgent = driver ? await startHostAgents(config, logger, clock, d, driver, [config.agentHost]) : undefined
+  // --simulated-hosts N: the in-process agent runs hosts NAME-1 ... NAME-N (moves between hosts in one process).
+  const agentHosts =
+    config.simulatedHosts > 0 ? Array.from({ length: config.simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]
+  const hostAgent = driver ? await startHostAgents(config, logger, clock, d, driver, agentHosts) : undefined
   const purge = setInterval(() => {
     void identity.purgeExpiredTokens().catch(() => {})
   }, 3_600_000)

@@ -12,6 +12,7 @@ import type { ServerMetadataService } from '../compute/server-metadata.ts'
 import type { ServerPasswordService } from '../compute/server-password-metadata.ts'
 import type { Quotas, ServerService } from '../compute/server-service.ts'
 import type { ServerConsole } from '../compute/server-console.ts'
+import type { MigrationService } from '../compute/migration-service.ts'
 import type { FaultRules } from '../drivers/simulated/fault-rules.ts'
 import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
 import type { IdentityService } from '../identity/identity-service.ts'
@@ -42,6 +43,7 @@ export interface AppDeps {
   keypairs: KeypairService
   /** Console output, asked of the agent of the server's host (the API holds no driver). */
   consoles: ServerConsole
+  moves: MigrationService
   /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
   faults?: FaultRules
   quotas: Quotas
@@ -94,6 +96,7 @@ export function buildApps(deps: AppDeps): Apps {
     flavors: deps.flavors,
     keypairs: deps.keypairs,
     consoles: deps.consoles,
+    moves: deps.moves,
     faults: deps.faults,
     quotas: deps.quotas,
     hosts: deps.hosts,

@@ -141,7 +141,8 @@ export class ServerActions {
     payload: ServerTaskPayloads[K],
     requestId: string,
     extra: Partial<Server> = {},
-    alsoInTransaction?: (trx: Tx) => Promise<void>,
+    /** More writes of the transaction; what it returns (if anything) is the task's payload (ids it created). */
+    alsoInTransaction?: (trx: Tx) => Promise<ServerTaskPayloads[K] | undefined | void>,
   ): Promise<void> {
     // Actions are refused before they start on a server without a host (they need one launched or
     // running: its vm_state says so); a server in ERROR for want of a host has none to act on.
@@ -165,8 +166,8 @@ export class ServerActions {
         { server_id: s.id, action: rule.action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
         trx,
       )
-      await alsoInTransaction?.(trx)
-      await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload, requestId })
+      const created = await alsoInTransaction?.(trx)
+      await this.#d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host, payload: created ?? payload, requestId })
     })
     this.#d.queue.notify(host)
   }

@@ -1,6 +1,7 @@
 // The one contract between the API side that enqueues server tasks and the agent that runs
 // them: each kind (`server.<verb>`) with its payload. Passwords travel sealed (secrets.ts).
 import type { TaskQueue } from '../tasks/queue.ts'
+import type { MigratedDisk } from '../drivers/driver.ts'
 import type { VmState } from './states.ts'
 
 type NoPayload = Record<string, never>
@@ -18,8 +19,27 @@ export type ServerTaskPayloads = {
   'server.rescue': { rescueImageId: string; previousVmState: VmState; previousPowerState: number; sealed: string }
   'server.unrescue': NoPayload
   'server.delete': NoPayload
+  // Moves (compute/migration-service.ts → worker-migrate.ts): Nova's prep_resize (destination) →
+  // resize_instance (source) → finish_resize (destination); confirm on the source; revert_resize
+  // (destination) → finish_revert_resize (source); live: live_migration (source) →
+  // post_live_migration (destination); evacuate: a rebuild on the destination.
+  'server.prep_resize': MoveTask
+  'server.resize_instance': MoveTask
+  'server.finish_resize': MoveTask & { disk: MigratedDisk }
+  'server.confirm_resize': MoveTask
+  'server.revert_resize': MoveTask
+  /** `rollback`: a move that failed on the destination puts the server back on its source. */
+  'server.finish_revert_resize': MoveTask & { rollback?: string }
+  'server.live_migration': MoveTask
+  'server.post_live_migration': MoveTask & { disk: MigratedDisk }
+  'server.evacuate': MoveTask & { sealed: string }
   /** A call (TaskQueue.call): the last `length` lines of the console, answered to the API. */
   'server.console': ConsolePayload
+}
+
+/** A task of a move names its migration record (Nova's Migration, by integer id). */
+export interface MoveTask {
+  migrationId: number
 }
 
 export interface ConsolePayload {
@@ -28,6 +48,18 @@ export interface ConsolePayload {
 }
 
 export type ServerTaskKind = keyof ServerTaskPayloads
+
+/** The kinds of a move's steps (compute/worker-migrate.ts runs them). */
+export type MoveTaskKind =
+  | 'server.prep_resize'
+  | 'server.resize_instance'
+  | 'server.finish_resize'
+  | 'server.confirm_resize'
+  | 'server.revert_resize'
+  | 'server.finish_revert_resize'
+  | 'server.live_migration'
+  | 'server.post_live_migration'
+  | 'server.evacuate'
 
 /** What the sealed part of a payload holds, once opened by the agent. */
 export interface SealedSecrets {

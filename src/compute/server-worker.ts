@@ -12,7 +12,7 @@ import type { Task } from '../tasks/queue.ts'
 import type { FlavorService } from './flavor-service.ts'
 import type { Sealer } from '../secrets.ts'
 import type { Server } from './server.ts'
-import type { SealedSecrets, ServerTaskKind, ServerTaskPayloads } from './server-tasks.ts'
+import type { MoveTaskKind, SealedSecrets, ServerTaskKind, ServerTaskPayloads } from './server-tasks.ts'
 import { PowerState, type PowerStateValue, type TaskState } from './states.ts'
 
 export interface WorkerDeps {
@@ -54,8 +54,8 @@ export class ServerWorker {
     this.#d = deps
   }
 
-  /** The handlers the agent runs, by task kind. */
-  handlers(): Omit<TaskHandlers<ServerTaskPayloads>, 'server.console'> {
+  /** The handlers the agent runs, by task kind (moves: worker-migrate.ts). */
+  handlers(): Omit<TaskHandlers<ServerTaskPayloads>, 'server.console' | MoveTaskKind> {
     const d = this.#d
     const running = () => ({ power_state: PowerState.RUNNING })
     return {

@@ -32,6 +32,12 @@ export interface RescueSpec {
 
 export type RebootType = 'SOFT' | 'HARD'
 
+/**
+ * What the source of a move hands its destination (it travels in a task): the simulated guest's
+ * state, or where the qemu disk was put (a path both hosts' agents reach on this machine).
+ */
+export type MigratedDisk = { kind: 'simulated'; state: string } | { kind: 'local'; path: string }
+
 export interface VirtDriver {
   readonly name: string
   spawn(server: ServerSpec): Promise<void>
@@ -56,6 +62,22 @@ export interface VirtDriver {
   /** After a failed rescue: the server's own disk, in the power state it had before. */
   restore(serverId: string, powerState: PowerStateValue): Promise<void>
   destroy(serverId: string): Promise<void>
+  // Moves (resize, cold and live migration), in Nova's order: the source powers off and hands its
+  // disk over (migrateDiskAndPowerOff), the destination boots it with the new flavor
+  // (finishMigration); the source keeps its VM and disk until confirmMigration, or boots them
+  // again (finishRevertMigration) once the destination dropped its copy (dropMigrationTarget).
+  /** Source: power off and hand the disk over; refuses a smaller root disk ("Unable to resize disk down."). */
+  migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk>
+  /** Destination: the server from the handed disk, with `spec`'s flavor (its disk grown to it). */
+  finishMigration(spec: ServerSpec, disk: MigratedDisk, powerOn: boolean): Promise<void>
+  /** Source, once confirmed: drop the old VM and disk. */
+  confirmMigration(serverId: string): Promise<void>
+  /** Destination of a revert (or of a failed finish): drop the copy, never the source's disk. */
+  dropMigrationTarget(serverId: string): Promise<void>
+  /** Source: the server's own VM and disk, as before the move (revert, or a failure mid-way). */
+  finishRevertMigration(serverId: string, powerOn: boolean): Promise<void>
+  /** Source of a live migration: hand the running guest over (finishMigration boots it running on the destination). */
+  liveMigrate(serverId: string): Promise<MigratedDisk>
   getInfo(serverId: string): Promise<{ powerState: PowerStateValue }>
   consoleOutput(serverId: string): Promise<string>
   /** The SSH host key fingerprint of the system booted now, where the driver knows it. */

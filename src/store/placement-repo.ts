@@ -49,18 +49,28 @@ export class PlacementRepo {
   }
 
   #usage(db: Db) {
-    const used = db
+    // What a server takes where it is, plus what a move of it holds on the other host (the new
+    // flavor on the destination until it gets there, the old one on the source until confirmed).
+    const servers = db
       .selectFrom('servers as s')
-      .innerJoin('flavors as f', 'f.id', 's.flavor_id')
       .where('s.deleted', '=', 0)
       .where('s.host', 'is not', null)
+      .select(['s.host as host', 's.flavor_id as flavor_id'])
+    const moves = db
+      .selectFrom('migrations as m')
+      .where('m.alloc_host', 'is not', null)
+      .where('m.alloc_flavor_id', 'is not', null)
+      .select(['m.alloc_host as host', (eb) => eb.fn.coalesce('m.alloc_flavor_id', sql.lit('')).as('flavor_id')])
+    const used = db
+      .selectFrom(servers.unionAll(moves).as('a'))
+      .innerJoin('flavors as f', 'f.id', 'a.flavor_id')
       .select([
-        's.host',
+        'a.host',
         (eb) => eb.fn.sum<number>('f.vcpus').as('vcpus'),
         (eb) => eb.fn.sum<number>('f.ram').as('ram'),
         (eb) => eb.fn.sum<number>('f.disk').as('disk'),
       ])
-      .groupBy('s.host')
+      .groupBy('a.host')
     return db
       .selectFrom('hosts as h')
       .leftJoin(used.as('u'), 'u.host', 'h.name')

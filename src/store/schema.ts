@@ -318,6 +318,32 @@ export interface HostsTable extends Omit<HostRow, 'service_disabled' | 'forced_d
   forced_down: Generated<number>
 }
 
+export type MigrationType = 'resize' | 'migration' | 'live-migration' | 'evacuation'
+
+/** Nova's migration record (nova.objects.Migration): one move of a server. */
+export interface MigrationRow {
+  id: number
+  uuid: string
+  server_id: string
+  project_id: string
+  user_id: string
+  migration_type: MigrationType
+  /** Nova's words: pre-migrating, migrating, post-migrating, finished, confirming, confirmed, reverting, reverted, error, queued, preparing, running, completed, accepted, done, failed, cancelled. */
+  status: string
+  source_compute: string | null
+  dest_compute: string | null
+  old_flavor_id: string
+  new_flavor_id: string
+  /** Where a revert (or a failure) puts the server back: active or stopped. */
+  old_vm_state: string
+  /** Room this move holds on a host the server is not on (see migrations-migrations.ts). */
+  alloc_host: string | null
+  alloc_flavor_id: string | null
+  request_id: string
+  created_at: string
+  updated_at: string
+}
+
 export interface DeploymentRow {
   id: number
   /** A value sealed with the deployment's key at first start: a process whose key cannot open it is refused. */
@@ -383,6 +409,7 @@ export interface Database {
   task_replies: TaskReplyRow
   deployment: DeploymentRow
   action_rate_buckets: { scope: string; tokens: number; at_ms: number }
+  migrations: MigrationRow
 }
 
 /** A transaction, passed down so that several repositories write in one. */

@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
 import {
+  type MigratedDisk,
   PowerState,
   type PowerStateValue,
   DriverError,
@@ -589,6 +590,23 @@ export class QemuDriver implements VirtDriver {
   }
 
   /** Instance directories, and QEMU processes of this driver's dir (even one whose directory is gone). */
+  // Moves: not yet done for real VMs (the resize/migration work of issue 13 has the simulated
+  // driver only so far). Refused before anything is touched, so the server stays as it was.
+  async migrateDiskAndPowerOff(): Promise<MigratedDisk> {
+    throw new DriverError('Resize error: the qemu driver does not resize or migrate servers yet.')
+  }
+  async liveMigrate(): Promise<MigratedDisk> {
+    throw new DriverError('Live migration failed: the qemu driver does not migrate servers yet.')
+  }
+  async finishMigration(): Promise<void> {
+    throw new DriverError('the qemu driver does not migrate servers yet')
+  }
+  async confirmMigration(): Promise<void> {}
+  async dropMigrationTarget(): Promise<void> {}
+  async finishRevertMigration(serverId: string, powerOn: boolean): Promise<void> {
+    if (powerOn && (await this.getInfo(serverId)).powerState !== PowerState.RUNNING) await this.powerOn(serverId)
+  }
+
   async listVms(): Promise<string[]> {
     const dirs = await readdir(path.join(this.#o.dir, 's'), { withFileTypes: true }).catch(() => [])
     const ids = new Set(dirs.filter((d) => d.isDirectory()).map((d) => d.name))

@@ -24,12 +24,20 @@ export const SIMULATED_PHASES = [
   'rescue.boot',
   'unrescue.stop_rescue',
   'unrescue.boot',
+  // Moves (resize, cold and live migration), by driver call: the source's two steps, then the destination's.
+  'migrate.power_off',
+  'migrate.disk',
+  'finishMigration',
+  'confirmMigration',
+  'dropMigrationTarget',
+  'finishRevertMigration',
+  'liveMigrate',
 ] as const
 export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
 
 export interface FaultRule {
   /** A phase, or an operation name meaning all its phases (`rescue`, `unrescue`). */
-  operation: SimulatedPhase | 'rescue' | 'unrescue'
+  operation: SimulatedPhase | 'rescue' | 'unrescue' | 'migrate'
   /** Only for this server; every server when absent. */
   serverId?: string
   /** Fail with this message (after the delay, if any). */

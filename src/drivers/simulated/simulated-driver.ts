@@ -6,6 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryFaultRules, type ActiveFault, type FaultRule, type FaultRules, type SimulatedPhase } from './fault-rules.ts'
 import {
+  type MigratedDisk,
   PowerState,
   type PowerStateValue,
   DriverError,
@@ -40,6 +41,11 @@ const fingerprint = (key: string) => 'SHA256:' + createHash('sha256').update(key
 export class SimulatedDriver implements VirtDriver {
   readonly name = 'simulated'
   readonly #vms = new Map<string, Vm>()
+  /**
+   * The source's VM of a move until it is confirmed or reverted. One driver may hold both hosts
+   * of a move (`--simulated-hosts`): the destination's VM is then the one in #vms, a new object.
+   */
+  readonly #kept = new Map<string, Vm>()
   readonly #faults: FaultRules
   readonly #delayMs: number
   readonly #abort = new AbortController()
@@ -293,6 +299,84 @@ export class SimulatedDriver implements VirtDriver {
     await this.#refreshRules()
     await this.#step('destroy', serverId)
     this.#vms.delete(serverId)
+    this.#kept.delete(serverId)
+  }
+
+  async migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk> {
+    await this.#refreshRules()
+    const vm = this.#vm(serverId)
+    // As libvirt's driver: a root disk is never shrunk (the server stays as it was).
+    if (to.diskGb < vm.spec.diskGb) throw new DriverError('Resize error: Unable to resize disk down.')
+    await this.#step('migrate.power_off', serverId)
+    vm.power = PowerState.SHUTDOWN
+    vm.console.push('reboot: Power down (migrating)')
+    await this.#step('migrate.disk', serverId)
+    this.#kept.set(serverId, vm)
+    return this.#handOver(vm)
+  }
+
+  async liveMigrate(serverId: string): Promise<MigratedDisk> {
+    await this.#refreshRules()
+    const vm = this.#vm(serverId)
+    await this.#step('liveMigrate', serverId)
+    this.#kept.set(serverId, vm)
+    return this.#handOver(vm)
+  }
+
+  #handOver(vm: Vm): MigratedDisk {
+    const state = { own: { ...vm.own, passwordHash: vm.own.passwordHash?.toString('hex') ?? null }, hostKey: vm.hostKey, boots: vm.boots }
+    return { kind: 'simulated', state: JSON.stringify(state) }
+  }
+
+  async finishMigration(spec: ServerSpec, disk: MigratedDisk, powerOn: boolean): Promise<void> {
+    await this.#refreshRules()
+    if (disk.kind !== 'simulated') throw new DriverError(`the simulated driver cannot boot a ${disk.kind} disk`)
+    await this.#step('finishMigration', spec.id)
+    const state = JSON.parse(disk.state) as { own: Omit<System, 'passwordHash'> & { passwordHash: string | null }; hostKey: string; boots: number }
+    const vm: Vm = {
+      spec,
+      power: powerOn ? PowerState.RUNNING : PowerState.SHUTDOWN,
+      own: { ...state.own, passwordHash: state.own.passwordHash === null ? null : Buffer.from(state.own.passwordHash, 'hex') },
+      rescue: null,
+      hostKey: state.hostKey,
+      console: [],
+      boots: state.boots,
+    }
+    this.#vms.set(spec.id, vm)
+    if (powerOn) this.#boot(vm, 'its disk (migrated)')
+  }
+
+  async confirmMigration(serverId: string): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('confirmMigration', serverId)
+    const kept = this.#kept.get(serverId)
+    // The source's own VM (another driver holds the destination's): it goes with its disk.
+    if (kept && this.#vms.get(serverId) === kept) this.#vms.delete(serverId)
+    this.#kept.delete(serverId)
+  }
+
+  async dropMigrationTarget(serverId: string): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('dropMigrationTarget', serverId)
+    const vm = this.#vms.get(serverId)
+    if (vm && vm !== this.#kept.get(serverId)) this.#vms.delete(serverId)
+  }
+
+  async finishRevertMigration(serverId: string, powerOn: boolean): Promise<void> {
+    await this.#refreshRules()
+    const vm = this.#kept.get(serverId) ?? this.#vm(serverId)
+    await this.#step('finishRevertMigration', serverId)
+    this.#vms.set(serverId, vm)
+    this.#kept.delete(serverId)
+    const wasRunning = vm.power === PowerState.RUNNING
+    vm.power = powerOn ? PowerState.RUNNING : PowerState.SHUTDOWN
+    if (powerOn && !wasRunning) this.#boot(vm, 'its disk (move reverted)')
+  }
+
+  /** What a user sees of the guest's size (memory in /proc/meminfo, nproc, disk). */
+  size(serverId: string): { vcpus: number; ramMb: number; diskGb: number } | undefined {
+    const vm = this.#vms.get(serverId)
+    return vm && { vcpus: vm.spec.vcpus, ramMb: vm.spec.ramMb, diskGb: vm.spec.diskGb }
   }
 
   async getInfo(serverId: string): Promise<{ powerState: PowerStateValue }> {

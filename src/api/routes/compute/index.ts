@@ -7,6 +7,8 @@ import type { ServerTagService } from '../../../compute/server-tags.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
 import type { ServerConsole } from '../../../compute/server-console.ts'
+import type { MigrationService } from '../../../compute/migration-service.ts'
+import { migrationRoutes } from './migrations.ts'
 import type { Quotas, ServerService } from '../../../compute/server-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
 import type { ServerGroupService } from '../../../compute/server-group-service.ts'
@@ -59,6 +61,8 @@ export interface ComputeRouteDeps {
   keypairs: KeypairService
   /** Console output, from the agent of the server's host. */
   consoles: ServerConsole
+  /** Resize, migrations, evacuation (move-actions.ts, migrations.ts). */
+  moves: MigrationService
   /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
   faults?: FaultRules
   quotas: Quotas
@@ -175,6 +179,7 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   limitRoutes(app, deps)
   serviceRoutes(app, deps)
   instanceActionRoutes(app, deps)
+  migrationRoutes(app, deps)
   rescueRoutes(app, deps)
   remoteConsoleRoutes(app, deps)
   proxyApiRoutes(app)

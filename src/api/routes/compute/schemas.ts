@@ -230,6 +230,39 @@ const LOCK_V273 = Type.Unsafe<{ locked_reason?: string } | null>({
 })
 const ANY = Type.Unknown()
 
+// Moves (resize, migrate, os-migrateLive, evacuate): nova/api/openstack/compute/schemas/{servers,
+// migrate_server,evacuate}.py. Nova's parameter_types.boolean is one enum of booleans and strings.
+const BOOL_VALUES = [true, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', false, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']
+const NOVA_BOOLEAN = Type.Unsafe<boolean | string>({ type: ['boolean', 'string'], enum: BOOL_VALUES })
+const BLOCK_MIGRATION_V225 = Type.Unsafe<boolean | string>({ type: ['boolean', 'string'], enum: [...BOOL_VALUES, 'auto'] })
+const MOVE_HOST = Type.Unsafe<string | null>({ type: ['string', 'null'], minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9-._]*$' })
+const RESIZE = Type.Object(
+  { flavorRef: Type.Union([Type.String({ minLength: 1 }), Type.Integer()]), 'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG) },
+  { additionalProperties: false },
+)
+const MIGRATE_V256 = Type.Unsafe<{ host?: string | null } | null>({
+  type: ['object', 'null'],
+  properties: { host: MOVE_HOST },
+  additionalProperties: false,
+})
+const LIVE_V21 = Type.Object({ block_migration: NOVA_BOOLEAN, disk_over_commit: NOVA_BOOLEAN, host: MOVE_HOST }, { additionalProperties: false })
+const LIVE_V225 = Type.Object({ block_migration: BLOCK_MIGRATION_V225, host: MOVE_HOST }, { additionalProperties: false })
+const LIVE_V230 = Type.Object(
+  { block_migration: BLOCK_MIGRATION_V225, host: MOVE_HOST, force: Type.Optional(NOVA_BOOLEAN) },
+  { additionalProperties: false },
+)
+const EVACUATE_V21 = Type.Object(
+  { host: Type.Optional(FQDN), onSharedStorage: NOVA_BOOLEAN, adminPass: Type.Optional(ADMIN_PASSWORD) },
+  { additionalProperties: false },
+)
+const EVACUATE_V214 = Type.Object({ host: Type.Optional(FQDN), adminPass: Type.Optional(ADMIN_PASSWORD) }, { additionalProperties: false })
+const EVACUATE_V229 = Type.Object(
+  { host: Type.Optional(FQDN), adminPass: Type.Optional(ADMIN_PASSWORD), force: Type.Optional(NOVA_BOOLEAN) },
+  { additionalProperties: false },
+)
+/** Nova's strutils.bool_from_string(strict=True) on a value the schema let through. */
+export const novaBool = (v: unknown): boolean => v === true || (typeof v === 'string' && ['true', '1', 'on', 'yes'].includes(v.toLowerCase()))
+
 /**
  * Action schemas, by action name; an action absent here takes any value (as Nova). Where the
  * schema depends on the microversion, a function of it (built with atVersion, microversion-changes.ts).
@@ -256,6 +289,21 @@ export const ACTION_SCHEMAS: Record<string, TSchema | ((v: Microversion) => TSch
       ['serverHostname', REBUILD_SCHEMAS.v290],
     ]),
   lock: (v) => atVersion<TSchema>(v, ANY, [['lockedReason', LOCK_V273]]),
+  resize: RESIZE,
+  // Below 2.56 migrate takes any value (Nova has no schema there).
+  migrate: (v) => atVersion<TSchema>(v, ANY, [['migrateToHost', MIGRATE_V256]]),
+  'os-migrateLive': (v) =>
+    atVersion<TSchema>(v, LIVE_V21, [
+      ['blockMigrationAuto', LIVE_V225],
+      ['liveMigrateForce', LIVE_V230],
+      ['forceRemoved', LIVE_V225],
+    ]),
+  evacuate: (v) =>
+    atVersion<TSchema>(v, EVACUATE_V21, [
+      ['evacuateWithoutSharedStorage', EVACUATE_V214],
+      ['evacuateForce', EVACUATE_V229],
+      ['forceRemoved', EVACUATE_V214],
+    ]),
   'os-getConsoleOutput': Type.Object(
     {
       length: Type.Optional(Type.Union([Type.Integer({ minimum: -1 }), Type.String({ pattern: '^-?[0-9]+$' }), Type.Null()])),

@@ -14,7 +14,7 @@ const FaultBody = Type.Object(
   {
     fault: Type.Object(
       {
-        operation: Type.Unsafe<ActiveFault['operation']>({ type: 'string', enum: [...SIMULATED_PHASES, 'rescue', 'unrescue'] }),
+        operation: Type.Unsafe<ActiveFault['operation']>({ type: 'string', enum: [...SIMULATED_PHASES, 'rescue', 'unrescue', 'migrate'] }),
         server_id: Type.Optional(Type.String({ format: 'uuid' })),
         error: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
         delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),

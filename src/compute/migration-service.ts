@@ -1,0 +1,416 @@
+// Moves of a server, API side, as Nova's compute API does them (nova/compute/api.py resize,
+// confirm_resize, revert_resize, live_migrate, evacuate; the migrations APIs): 404 → policy →
+// lock → state → the checks of the request, then ServerActions.begin (compare-and-set, the
+// instance action, the migration record and the first task, in one transaction). The scheduler
+// chooses the destination here, in that transaction (Nova's conductor does it asynchronously;
+// with no room, as in Nova, the request is accepted and the move fails on its first step).
+import { BadRequest, Forbidden, NotFound } from '../errors.ts'
+import type { AuthContext } from '../identity/identity-service.ts'
+import type { MigrationFilters, MigrationsRepo } from '../store/migrations-repo.ts'
+import type { FlavorRow, MigrationRow, MigrationType, Tx } from '../store/schema.ts'
+import type { ServersRepo } from '../store/servers-repo.ts'
+import type { HostRegistry } from '../tasks/hosts.ts'
+import type { Sealer } from '../secrets.ts'
+import { generateInstancePassword } from './admin-pass.ts'
+import { FlavorNotFound, InstanceInvalidState, InstanceIsLocked } from './errors.ts'
+import type { FlavorService } from './flavor-service.ts'
+import { authorize } from './policy.ts'
+import type { Scheduler } from './scheduler.ts'
+import { assertState, type ActionRule, type ServerActions } from './server-actions.ts'
+import type { Server } from './server.ts'
+import type { MoveTaskKind } from './server-tasks.ts'
+import type { Conflict } from '../errors.ts'
+
+export type Migration = MigrationRow
+
+/** The rules of the move actions (beside server-actions.ts RULES: one contract, kept apart to keep that file small). */
+export const MOVE_RULES = {
+  resize: {
+    action: 'resize',
+    policy: 'os_compute_api:servers:resize',
+    vmStates: ['active', 'stopped'],
+    taskState: 'resize_prep',
+    kind: 'server.prep_resize',
+  },
+  migrate: {
+    action: 'migrate',
+    policy: 'os_compute_api:os-migrate-server:migrate',
+    vmStates: ['active', 'stopped'],
+    taskState: 'resize_prep',
+    kind: 'server.prep_resize',
+  },
+  // Nova's confirm sets no task state: the migration's status (finished → confirming) is the compare-and-set.
+  confirmResize: {
+    action: 'confirmResize',
+    policy: 'os_compute_api:servers:confirm_resize',
+    vmStates: ['resized'],
+    taskState: null as never,
+    kind: 'server.confirm_resize',
+  },
+  revertResize: {
+    action: 'revertResize',
+    policy: 'os_compute_api:servers:revert_resize',
+    vmStates: ['resized'],
+    taskState: 'resize_reverting',
+    kind: 'server.revert_resize',
+  },
+  liveMigrate: {
+    action: 'live-migration',
+    policy: 'os_compute_api:os-migrate-server:migrate_live',
+    vmStates: ['active', 'paused'],
+    taskState: 'migrating',
+    kind: 'server.live_migration',
+  },
+  evacuate: {
+    action: 'evacuate',
+    policy: 'os_compute_api:os-evacuate',
+    vmStates: ['active', 'stopped', 'error'],
+    taskState: 'rebuilding',
+    kind: 'server.evacuate',
+  },
+} satisfies Record<string, ActionRule<MoveTaskKind>>
+
+export interface MigrationServiceDeps {
+  actions: ServerActions
+  repo: ServersRepo
+  migrations: MigrationsRepo
+  flavors: FlavorService
+  scheduler: Scheduler
+  hosts: HostRegistry
+  sealer: Sealer
+  quotas: { cores: number; ram: number }
+  enableInstancePassword: boolean
+  /** Nova's allow_resize_to_same_host (default false): a resize may stay on its host. */
+  allowResizeToSameHost: boolean
+}
+
+/** Statuses of a live migration still under way (Nova's in-progress list). */
+const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating']
+
+export class MigrationService {
+  readonly #d: MigrationServiceDeps
+
+  constructor(deps: MigrationServiceDeps) {
+    this.#d = deps
+  }
+
+  /** 404, policy (at `role`), lock, state: ServerActions.check with Nova's admin-only moves. */
+  async #check(ctx: AuthContext, id: string, rule: ActionRule, role: 'member' | 'admin', policy = rule.policy): Promise<Server> {
+    const s = await this.#d.actions.get(ctx, id)
+    authorize(ctx, policy, role)
+    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    assertState(s, rule)
+    return s
+  }
+
+  async resize(ctx: AuthContext, id: string, flavorRef: string, requestId: string): Promise<void> {
+    const s = await this.#check(ctx, id, MOVE_RULES.resize, 'member')
+    await this.#d.actions.assertHostUp(s.host)
+    const current = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
+    const flavor = await this.#d.flavors.getIncludingDeleted(flavorRef)
+    // Nova answers 400 here (FlavorNotFound is a bad request to resize), with the usual words.
+    if (!flavor || flavor.deleted || (flavor.disabled && flavor.id !== s.flavor_id))
+      throw new BadRequest(`Flavor ${flavorRef} could not be found.`)
+    if (flavor.id === s.flavor_id) throw new BadRequest('When resizing, instances must change flavor!')
+    if (flavor.disk === 0 && (current?.disk ?? 0) !== 0) {
+      throw new BadRequest('Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.')
+    }
+    await this.#checkQuota(s, current, flavor)
+    await this.#move(ctx, s, MOVE_RULES.resize, 'resize', flavor, requestId, this.#d.allowResizeToSameHost)
+  }
+
+  async migrate(ctx: AuthContext, id: string, host: string | null, requestId: string): Promise<void> {
+    const policy = host ? 'os_compute_api:os-migrate-server:migrate:host' : MOVE_RULES.migrate.policy
+    const s = await this.#check(ctx, id, MOVE_RULES.migrate, 'admin', policy)
+    await this.#d.actions.assertHostUp(s.host)
+    if (host) {
+      if (!(await this.#hostExists(host))) throw new BadRequest(`Compute host ${host} could not be found.`)
+      if (host === s.host) throw new BadRequest('Cannot migrate to the host where the server exists.')
+    }
+    const flavor = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
+    if (!flavor) throw new FlavorNotFound(s.flavor_id)
+    // Nova lets a cold migration stay on its host only where the driver can (libvirt cannot).
+    await this.#move(ctx, s, MOVE_RULES.migrate, 'migration', flavor, requestId, false, host ?? undefined)
+  }
+
+  async confirmResize(ctx: AuthContext, id: string, requestId: string): Promise<void> {
+    const rule = MOVE_RULES.confirmResize
+    const s = await this.#check(ctx, id, rule, 'member')
+    const m = await this.#d.migrations.latest(s.id, ['finished'])
+    if (!m || !m.source_compute) throw new BadRequest('Instance has not been resized.')
+    await this.#d.actions.assertHostUp(m.source_compute)
+    await this.#d.actions.begin(ctx, { ...s, host: m.source_compute }, rule, { migrationId: m.id }, requestId, {}, async (trx) =>
+      this.#casMigration(m, ['finished'], 'confirming', s, rule.action, trx),
+    )
+  }
+
+  async revertResize(ctx: AuthContext, id: string, requestId: string): Promise<void> {
+    const rule = MOVE_RULES.revertResize
+    const s = await this.#check(ctx, id, rule, 'member')
+    const m = await this.#d.migrations.latest(s.id, ['finished'])
+    if (!m || !m.source_compute) throw new BadRequest('Instance has not been resized.')
+    await this.#d.actions.assertHostUp(s.host)
+    await this.#d.actions.begin(ctx, s, rule, { migrationId: m.id }, requestId, {}, async (trx) =>
+      this.#casMigration(m, ['finished'], 'reverting', s, rule.action, trx),
+    )
+  }
+
+  /** The sweep of auto-confirm (Nova's resize_confirm_window): a confirm by Skiff itself. */
+  async unconfirmed(hosts: string[], windowSeconds: number, now: Date): Promise<Migration[]> {
+    return this.#d.migrations.unconfirmed(hosts, new Date(now.getTime() - windowSeconds * 1000).toISOString())
+  }
+
+  async liveMigrate(ctx: AuthContext, id: string, host: string | null, force: boolean, requestId: string): Promise<void> {
+    const policy = host ? 'os_compute_api:os-migrate-server:migrate_live:host' : MOVE_RULES.liveMigrate.policy
+    const s = await this.#check(ctx, id, MOVE_RULES.liveMigrate, 'admin', policy)
+    if (force && !host) throw new BadRequest("Can't force to a non-provided destination")
+    await this.#d.actions.assertHostUp(s.host)
+    if (host) {
+      if (!(await this.#hostExists(host))) throw new BadRequest(`Compute host ${host} could not be found.`)
+      if (host === s.host) throw new BadRequest(`Unable to migrate instance (${s.id}) to current host (${host}).`)
+    }
+    const flavor = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
+    if (!flavor) throw new FlavorNotFound(s.flavor_id)
+    // Nova's live migration answers 202 and fails in the conductor when no host has room; here the
+    // destination is known at once, so "No valid host" is the 400 Nova gives without async (below 2.34).
+    const demand = { vcpus: flavor.vcpus, ramMb: flavor.ram, diskGb: flavor.disk }
+    const candidates = (await this.#d.scheduler.candidates(demand)).filter((c) => c.name !== s.host && (!host || c.name === host))
+    await this.#d.actions.begin(ctx, s, MOVE_RULES.liveMigrate, { migrationId: 0 }, requestId, {}, async (trx) => {
+      const dest = await this.#d.scheduler.claim(trx, candidates, demand)
+      if (!dest) throw new BadRequest('No valid host was found. ')
+      const m = await this.#insert(ctx, s, 'live-migration', 'accepted', s.host, dest, flavor, flavor, { host: dest }, requestId, trx)
+      return { migrationId: m.id }
+    })
+  }
+
+  async evacuate(
+    ctx: AuthContext,
+    id: string,
+    req: { host?: string; adminPass?: string; onSharedStorage?: boolean; force?: boolean },
+    requestId: string,
+  ): Promise<{ adminPass?: string }> {
+    const s = await this.#d.actions.get(ctx, id)
+    authorize(ctx, MOVE_RULES.evacuate.policy, 'admin')
+    if (req.force && !req.host) throw new BadRequest("Can't force to a non-provided destination")
+    if (req.onSharedStorage && req.adminPass !== undefined) throw new BadRequest("admin password can't be changed on existing disk")
+    if (req.host !== undefined && !(await this.#hostExists(req.host))) throw new NotFound(`Compute host ${req.host} not found.`)
+    if (req.host !== undefined && s.host === req.host) throw new BadRequest("The target host can't be the same one.")
+    assertState(s, MOVE_RULES.evacuate)
+    if (!s.host) throw new InstanceInvalidState(s.id, 'evacuate', 'vm_state', s.vm_state)
+    // Nova's service_is_up: a service forced down (os-services) is down whatever its heartbeat.
+    const source = (await this.#d.hosts.list()).find((h) => h.name === s.host)
+    if (source?.up && !source.forced_down) throw new BadRequest(`Compute service of ${s.host} is still in use.`)
+    const flavor = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
+    if (!flavor) throw new FlavorNotFound(s.flavor_id)
+    const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
+    const demand = { vcpus: flavor.vcpus, ramMb: flavor.ram, diskGb: flavor.disk }
+    const candidates = (await this.#d.scheduler.candidates(demand)).filter((c) => c.name !== s.host && (!req.host || c.name === req.host))
+    // The task goes to the destination: the source is down. No host: Nova's conductor fails the
+    // evacuation and the server stays where it is; here nothing is started (400 "No valid host").
+    let dest: string | null = null
+    const from = s.host
+    const sealed = this.#d.sealer.seal({ adminPass })
+    await this.#d.repo.transaction(async (trx) => {
+      dest = await this.#d.scheduler.claim(trx, candidates, demand)
+    })
+    if (!dest) throw new BadRequest('No valid host was found. ')
+    const to: string = dest
+    await this.#d.actions.begin(
+      ctx,
+      { ...s, host: to },
+      MOVE_RULES.evacuate,
+      { migrationId: 0, sealed },
+      requestId,
+      { host: to },
+      async (trx) => {
+        const m = await this.#insert(ctx, s, 'evacuation', 'accepted', from, to, flavor, flavor, {}, requestId, trx)
+        return { migrationId: m.id, sealed }
+      },
+    )
+    return { adminPass }
+  }
+
+  // Migrations APIs (os-migrations; /servers/{id}/migrations).
+
+  async list(ctx: AuthContext, filters: MigrationFilters): Promise<Migration[]> {
+    authorize(ctx, 'os_compute_api:os-migrations:index', 'admin')
+    return this.#d.migrations.list(filters)
+  }
+
+  async markerId(uuid: string): Promise<number | undefined> {
+    return (await this.#d.migrations.getByUuid(uuid))?.id
+  }
+
+  /** A server's live migrations under way (GET /servers/{id}/migrations). */
+  async ofServer(ctx: AuthContext, serverId: string): Promise<Migration[]> {
+    const s = await this.#d.actions.get(ctx, serverId)
+    authorize(ctx, 'os_compute_api:servers:migrations:index', 'admin')
+    const rows = await this.#d.migrations.list({ serverId: s.id, migrationType: 'live-migration' })
+    return rows.filter((m) => LIVE_IN_PROGRESS.includes(m.status))
+  }
+
+  async showOfServer(ctx: AuthContext, serverId: string, migrationId: number): Promise<Migration> {
+    const s = await this.#d.actions.get(ctx, serverId)
+    authorize(ctx, 'os_compute_api:servers:migrations:show', 'admin')
+    const m = await this.#d.migrations.get(migrationId)
+    if (!m || m.server_id !== s.id) throw new NotFound(`Migration ${migrationId} not found for instance ${s.id}`)
+    if (m.migration_type !== 'live-migration') throw new NotFound(`Migration ${migrationId} for server ${s.id} is not live-migration.`)
+    if (!LIVE_IN_PROGRESS.includes(m.status)) throw new NotFound(`Migration ${migrationId} not found for instance ${s.id}`)
+    return m
+  }
+
+  /**
+   * force_complete: Skiff's live migrations copy no memory over time (they complete at once), so a
+   * migration still under way is already completing; Nova's checks and messages are kept.
+   */
+  async forceComplete(ctx: AuthContext, serverId: string, migrationId: number): Promise<void> {
+    const s = await this.#d.actions.get(ctx, serverId)
+    authorize(ctx, 'os_compute_api:servers:migrations:force_complete', 'admin')
+    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    if (s.vm_state !== 'active' || s.task_state !== 'migrating') {
+      throw new InstanceInvalidState(
+        s.id,
+        'force_complete',
+        s.vm_state !== 'active' ? 'vm_state' : 'task_state',
+        s.vm_state !== 'active' ? s.vm_state : s.task_state,
+      )
+    }
+    const m = await this.#d.migrations.get(migrationId)
+    if (!m || m.server_id !== s.id) throw new NotFound(`Migration ${migrationId} not found for instance ${s.id}`)
+    if (m.status !== 'running') {
+      throw new BadRequest(
+        `Migration ${migrationId} state of instance ${s.id} is ${m.status}. Cannot force complete while the migration is in this state.`,
+      )
+    }
+  }
+
+  /** DELETE: abort a live migration that has not started copying (queued/preparing), as Nova allows. */
+  async abort(ctx: AuthContext, serverId: string, migrationId: number): Promise<void> {
+    const s = await this.#d.actions.get(ctx, serverId)
+    authorize(ctx, 'os_compute_api:servers:migrations:delete', 'admin')
+    if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
+    if (s.task_state !== 'migrating') throw new InstanceInvalidState(s.id, 'abort live migration', 'task_state', s.task_state)
+    const m = await this.#d.migrations.get(migrationId)
+    if (!m || m.server_id !== s.id) throw new NotFound(`Migration ${migrationId} not found for instance ${s.id}`)
+    if (m.migration_type !== 'live-migration') throw new BadRequest(`Migration ${migrationId} for server ${s.id} is not live-migration.`)
+    throw new BadRequest(
+      `Migration ${migrationId} state of instance ${s.id} is ${m.status}. Cannot abort live migration while the migration is in this state.`,
+    )
+  }
+
+  async #hostExists(name: string): Promise<boolean> {
+    return (await this.#d.hosts.list()).some((h) => h.name === name)
+  }
+
+  async #checkQuota(s: Server, current: FlavorRow | undefined, next: FlavorRow): Promise<void> {
+    const dCores = next.vcpus - (current?.vcpus ?? 0)
+    const dRam = next.ram - (current?.ram ?? 0)
+    if (dCores <= 0 && dRam <= 0) return
+    const used = await this.#d.repo.usage(s.project_id)
+    const q = this.#d.quotas
+    if (dCores > 0 && used.cores + dCores > q.cores) {
+      throw new Forbidden(`Quota exceeded for cores: Requested ${dCores}, but already used ${used.cores} of ${q.cores} cores`)
+    }
+    if (dRam > 0 && used.ram + dRam > q.ram) {
+      throw new Forbidden(`Quota exceeded for ram: Requested ${dRam}, but already used ${used.ram} of ${q.ram} ram`)
+    }
+  }
+
+  /** Resize and cold migration: the destination claimed, the migration recorded, prep_resize on the destination. */
+  async #move(
+    ctx: AuthContext,
+    s: Server,
+    rule: ActionRule<'server.prep_resize'>,
+    type: MigrationType,
+    flavor: FlavorRow,
+    requestId: string,
+    sameHostAllowed: boolean,
+    requestedHost?: string,
+  ): Promise<void> {
+    const demand = { vcpus: flavor.vcpus, ramMb: flavor.ram, diskGb: flavor.disk }
+    const candidates = (await this.#d.scheduler.candidates(demand)).filter(
+      (c) => (sameHostAllowed || c.name !== s.host) && (!requestedHost || c.name === requestedHost),
+    )
+    // The first task goes to the destination (Nova's prep_resize); with none, to the source, whose
+    // step fails the move as Nova's conductor does ("No valid host was found").
+    let dest: string | null = null
+    const source = s.host!
+    await this.#d.repo.transaction(async (trx) => {
+      dest = await this.#d.scheduler.claim(trx, candidates, demand)
+    })
+    const to: string | null = dest
+    const current = await this.#flavorOf(s)
+    await this.#d.actions.begin(ctx, { ...s, host: to ?? source }, rule, { migrationId: 0 }, requestId, {}, async (trx) => {
+      // Claimed again under the host row's lock, in this transaction: the last room is never given
+      // twice. (Only `trx` in here: SQLite's one connection is the transaction's until it ends.)
+      const claimed = to
+        ? await this.#d.scheduler.claim(
+            trx,
+            candidates.filter((c) => c.name === to),
+            demand,
+          )
+        : null
+      const m = await this.#insert(
+        ctx,
+        s,
+        type,
+        'pre-migrating',
+        source,
+        claimed,
+        current,
+        flavor,
+        claimed ? { host: claimed } : {},
+        requestId,
+        trx,
+      )
+      return { migrationId: m.id }
+    })
+  }
+
+  async #flavorOf(s: Server): Promise<FlavorRow> {
+    const f = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
+    if (!f) throw new FlavorNotFound(s.flavor_id)
+    return f
+  }
+
+  async #insert(
+    ctx: AuthContext,
+    s: Server,
+    type: MigrationType,
+    status: string,
+    source: string | null,
+    dest: string | null,
+    from: FlavorRow,
+    to: FlavorRow,
+    alloc: { host?: string },
+    requestId: string,
+    trx: Tx,
+  ): Promise<Migration> {
+    return this.#d.migrations.insert(
+      {
+        server_id: s.id,
+        project_id: s.project_id,
+        user_id: ctx.userId,
+        migration_type: type,
+        status,
+        source_compute: source,
+        dest_compute: dest,
+        old_flavor_id: from.id,
+        new_flavor_id: to.id,
+        old_vm_state: s.vm_state,
+        alloc_host: alloc.host ?? null,
+        alloc_flavor_id: alloc.host ? to.id : null,
+        request_id: requestId,
+      },
+      trx,
+    )
+  }
+
+  async #casMigration(m: Migration, from: string[], to: string, s: Server, action: string, trx: Tx): Promise<undefined> {
+    if (!(await this.#d.migrations.cas(m.id, from, { status: to }, trx))) {
+      // Someone else confirmed or reverted it first.
+      throw new InstanceInvalidState(s.id, action, 'vm_state', s.vm_state) as Conflict
+    }
+    return undefined
+  }
+}
