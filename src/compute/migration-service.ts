@@ -160,7 +160,12 @@ export class MigrationService {
     return this.#d.migrations.unconfirmed(hosts, new Date(now.getTime() - windowSeconds * 1000).toISOString())
   }
 
-  async liveMigrate(ctx: AuthContext, id: string, host: string | null, force: boolean, requestId: string): Promise<void> {
+  /**
+   * `async_` (2.34+): Nova checks the destination in the conductor after answering 202, so "No
+   * valid host" fails the migration (server back to ACTIVE, migration `error`); below 2.34 it is
+   * the answer, 400.
+   */
+  async liveMigrate(ctx: AuthContext, id: string, host: string | null, force: boolean, async_: boolean, requestId: string): Promise<void> {
     const policy = host ? 'os_compute_api:os-migrate-server:migrate_live:host' : MOVE_RULES.liveMigrate.policy
     const s = await this.#check(ctx, id, MOVE_RULES.liveMigrate, 'admin', policy)
     if (force && !host) throw new BadRequest("Can't force to a non-provided destination")
@@ -169,16 +174,37 @@ export class MigrationService {
       if (!(await this.#hostExists(host))) throw new BadRequest(`Compute host ${host} could not be found.`)
       if (host === s.host) throw new BadRequest(`Unable to migrate instance (${s.id}) to current host (${host}).`)
     }
-    const flavor = await this.#d.flavors.getIncludingDeleted(s.flavor_id)
-    if (!flavor) throw new FlavorNotFound(s.flavor_id)
-    // Nova's live migration answers 202 and fails in the conductor when no host has room; here the
-    // destination is known at once, so "No valid host" is the 400 Nova gives without async (below 2.34).
+    const flavor = await this.#flavorOf(s)
     const demand = { vcpus: flavor.vcpus, ramMb: flavor.ram, diskGb: flavor.disk }
     const candidates = (await this.#d.scheduler.candidates(demand)).filter((c) => c.name !== s.host && (!host || c.name === host))
+    let dest: string | null = null
+    await this.#d.repo.transaction(async (trx) => {
+      dest = await this.#d.scheduler.claim(trx, candidates, demand)
+    })
+    if (!dest && !async_) throw new BadRequest('No valid host was found. ')
+    const to: string | null = dest
+    // The first step runs on the source (Nova's live_migration); without a destination it fails there.
     await this.#d.actions.begin(ctx, s, MOVE_RULES.liveMigrate, { migrationId: 0 }, requestId, {}, async (trx) => {
-      const dest = await this.#d.scheduler.claim(trx, candidates, demand)
-      if (!dest) throw new BadRequest('No valid host was found. ')
-      const m = await this.#insert(ctx, s, 'live-migration', 'accepted', s.host, dest, flavor, flavor, { host: dest }, requestId, trx)
+      const claimed = to
+        ? await this.#d.scheduler.claim(
+            trx,
+            candidates.filter((c) => c.name === to),
+            demand,
+          )
+        : null
+      const m = await this.#insert(
+        ctx,
+        s,
+        'live-migration',
+        'accepted',
+        s.host,
+        claimed,
+        flavor,
+        flavor,
+        claimed ? { host: claimed } : {},
+        requestId,
+        trx,
+      )
       return { migrationId: m.id }
     })
   }

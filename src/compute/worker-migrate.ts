@@ -97,7 +97,10 @@ export class MoveWorker {
             if (!m.dest_compute || !m.source_compute) throw new Error(NO_VALID_HOST(m))
             return { migration: {}, next: task('server.resize_instance', m.source_compute, { migrationId: m.id }, t.request_id) }
           },
-          onFailure: async (_s, m) => ({ server: backToSource(m), migration: { status: 'error', alloc_host: null, alloc_flavor_id: null } }),
+          onFailure: async (_s, m) => ({
+            server: backToSource(m),
+            migration: { status: 'error', alloc_host: null, alloc_flavor_id: null },
+          }),
         }),
       'server.resize_instance': (t) =>
         this.#run(t, {
@@ -147,15 +150,26 @@ export class MoveWorker {
         this.#run(t, {
           event: (m) => (m.migration_type === 'live-migration' ? 'compute_live_migration_cleanup' : 'compute_confirm_resize'),
           taskStates: [null, 'migrating'],
-          statuses: ['confirming', 'completed'],
+          statuses: ['confirming', 'running'],
           work: async (s, m) => {
             await d.driver.confirmMigration(s.id)
-            if (m.migration_type === 'live-migration') return { migration: {} }
+            // A live migration ends here, the source cleaned up (Nova's post_live_migration).
+            if (m.migration_type === 'live-migration') {
+              return { server: { task_state: null }, migration: { status: 'completed', alloc_host: null, alloc_flavor_id: null } }
+            }
             const vm = s.power_state === PowerState.SHUTDOWN ? 'stopped' : 'active'
-            return { server: { vm_state: vm, task_state: null }, migration: { status: 'confirmed', alloc_host: null, alloc_flavor_id: null } }
+            return {
+              server: { vm_state: vm, task_state: null },
+              migration: { status: 'confirmed', alloc_host: null, alloc_flavor_id: null },
+            }
           },
-          // The server stays in VERIFY_RESIZE: the user may confirm again (or revert).
-          onFailure: async (_s, m) => (m.migration_type === 'live-migration' ? { migration: {} } : { server: {}, migration: { status: 'finished' } }),
+          // The server stays in VERIFY_RESIZE: the user may confirm again (or revert). A live
+          // migration's guest runs on the destination already: it is done, the source's leftovers
+          // go with the next orphan sweep.
+          onFailure: async (_s, m) =>
+            m.migration_type === 'live-migration'
+              ? { server: { task_state: null }, migration: { status: 'completed', alloc_host: null, alloc_flavor_id: null } }
+              : { server: {}, migration: { status: 'finished' } },
         }),
       'server.revert_resize': (t) =>
         this.#run(t, {
@@ -184,20 +198,27 @@ export class MoveWorker {
             }
           },
           // Nova's finish_revert_resize errors the instance out: the copy is gone, the source would not boot.
-          onFailure: async () => ({ server: { vm_state: 'error', task_state: null }, migration: { status: 'error', alloc_host: null, alloc_flavor_id: null } }),
+          onFailure: async () => ({
+            server: { vm_state: 'error', task_state: null },
+            migration: { status: 'error', alloc_host: null, alloc_flavor_id: null },
+          }),
         }),
       'server.live_migration': (t) =>
         this.#run(t, {
-          event: 'compute_live_migration',
+          event: (m) => (m.dest_compute ? 'compute_live_migration' : 'conductor_live_migrate_instance'),
           taskStates: ['migrating'],
           statuses: ['accepted', 'queued', 'preparing', 'running'],
           work: async (s, m) => {
+            if (!m.dest_compute) throw new Error('No valid host was found. ')
             await d.migrations.update(m.id, { status: 'running' })
             const disk = await d.driver.liveMigrate(s.id)
             return { migration: {}, next: task('server.post_live_migration', m.dest_compute!, { migrationId: m.id, disk }, t.request_id) }
           },
           // The guest never stopped: it runs on as before, on its host.
-          onFailure: async () => ({ server: { task_state: null }, migration: { status: 'error', alloc_host: null, alloc_flavor_id: null } }),
+          onFailure: async () => ({
+            server: { task_state: null },
+            migration: { status: 'error', alloc_host: null, alloc_flavor_id: null },
+          }),
         }),
       'server.post_live_migration': (t) =>
         this.#run(t, {
@@ -207,9 +228,10 @@ export class MoveWorker {
           work: async (s, m, p) => {
             await d.driver.finishMigration(await this.#spec(s, s.flavor_id), p.disk, true)
             const { powerState } = await d.driver.getInfo(s.id)
+            // The server is on the destination now; the source cleans up and ends the migration.
             return {
-              server: { task_state: null, host: m.dest_compute, power_state: powerState },
-              migration: { status: 'completed', alloc_host: null, alloc_flavor_id: null },
+              server: { host: m.dest_compute, power_state: powerState },
+              migration: {},
               next: task('server.confirm_resize', m.source_compute!, { migrationId: m.id }, t.request_id),
             }
           },
@@ -241,7 +263,10 @@ export class MoveWorker {
             if (m.old_vm_state === 'stopped') await d.driver.powerOff(s.id, { clean: false, timeoutMs: 0 })
             const { powerState } = await d.driver.getInfo(s.id)
             const vm: VmState = m.old_vm_state === 'stopped' ? 'stopped' : 'active'
-            return { server: { vm_state: vm, task_state: null, power_state: powerState, launched_at: d.repo.now() }, migration: { status: 'done' } }
+            return {
+              server: { vm_state: vm, task_state: null, power_state: powerState, launched_at: d.repo.now() },
+              migration: { status: 'done' },
+            }
           },
           onFailure: async () => ({ server: { vm_state: 'error', task_state: null }, migration: { status: 'failed' } }),
         }),

@@ -51,7 +51,7 @@ const unique = (prefix: string) => `${prefix}-${++seq}`
 
 // ---- fixtures: shared ones for cells that must be refused, fresh ones for cells that succeed ----
 
-type ServerState = 'active' | 'stopped' | 'paused' | 'rescued' | 'locked'
+type ServerState = 'active' | 'stopped' | 'paused' | 'rescued' | 'locked' | 'resized'
 const shared = {} as {
   server: string
   rescued: string
@@ -81,6 +81,7 @@ async function newServer(state: ServerState): Promise<string> {
     stopped: [{ 'os-stop': null }, 'SHUTOFF'],
     paused: [{ pause: null }, 'PAUSED'],
     rescued: [{ rescue: null }, 'RESCUE'],
+    resized: [{ resize: { flavorRef: '2' } }, 'VERIFY_RESIZE'],
   }
   if (state === 'locked') await ok('lock', await act(id, { lock: null }), 202)
   const step = to[state]
@@ -384,6 +385,46 @@ const ROWS: Row[] = [
   action('lock', null, PROJECT_WRITE(202)),
   action('unlock', null, PROJECT_WRITE(202), 'locked'),
   action('os-getConsoleOutput', {}, PROJECT_WRITE(200)),
+  // Moves: resize and its confirm/revert by the project's members; the rest admin only (another
+  // project's server is 404 before the policy). One host: the admin's live migration is accepted
+  // (2.34+, checked afterwards) and its evacuation refused (the host is up).
+  action('resize', { flavorRef: '2' }, PROJECT_WRITE(202)),
+  action('confirmResize', null, PROJECT_WRITE(204), 'resized'),
+  action('revertResize', null, PROJECT_WRITE(202), 'resized'),
+  action('migrate', null, e(202, 403, 403, 404, 401)),
+  {
+    ...action('os-migrateLive', { host: null, block_migration: 'auto' }, e(202, 403, 403, 404, 401)),
+    request: async (cell) => ({
+      url: `/v2.1/servers/${await server(cell)}/action`,
+      body: { 'os-migrateLive': { host: null, block_migration: 'auto' } },
+      headers: mv('2.93'),
+    }),
+  },
+  action('evacuate', { onSharedStorage: false }, e(400, 403, 403, 404, 401)),
+  get('compute', '/v2.1/os-migrations', ADMIN_ONLY(200)),
+  {
+    ...get('compute', '/v2.1/servers/:id/migrations', e(200, 403, 403, 404, 401), srv('/migrations')),
+    request: async (cell) => ({ ...(await srv('/migrations')(cell)), headers: mv('2.23') }),
+  },
+  {
+    ...get('compute', '/v2.1/servers/:id/migrations/:migrationId', e(404, 403, 403, 404, 401)),
+    request: async (cell) => ({ ...(await srv('/migrations/1')(cell)), headers: mv('2.23') }),
+  },
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/servers/:id/migrations/:migrationId/action',
+    // The server is not migrating: Nova's 409.
+    expect: e(409, 403, 403, 404, 401),
+    request: async (cell) => ({ ...(await srv('/migrations/1/action')(cell)), headers: mv('2.22'), body: { force_complete: null } }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/servers/:id/migrations/:migrationId',
+    expect: e(409, 403, 403, 404, 401),
+    request: async (cell) => ({ ...(await srv('/migrations/1')(cell)), headers: mv('2.24') }),
+  },
   ...(['GET', 'PUT', 'DELETE', 'PATCH'] as const).map((method): Row => ({
     service: 'compute',
     method,
@@ -746,7 +787,7 @@ function routesOf(app: FastifyInstance): string[] {
 }
 
 before(async () => {
-  skiff = await startTestSkiff({ actionRateLimit: 0 })
+  skiff = await startTestSkiff({ actionRateLimit: 0, allowResizeToSameHost: true })
   await skiff.apps.compute.listen({ port: 0, host: '127.0.0.1' })
   port = (skiff.apps.compute.server.address() as AddressInfo).port
   for (const [caller, account] of Object.entries(ACCOUNT)) tokens[caller as keyof typeof ACCOUNT] = await skiff.token(account)

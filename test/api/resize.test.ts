@@ -15,7 +15,12 @@ let reader: string
 
 before(async () => {
   skiff = await startTestSkiff({ simulatedHosts: 2, resizeConfirmWindowSeconds: 0 })
-  ;[admin, demo, alt, reader] = await Promise.all([skiff.token('admin'), skiff.token('demo'), skiff.token('alt_demo'), skiff.token('reader_demo')])
+  ;[admin, demo, alt, reader] = await Promise.all([
+    skiff.token('admin'),
+    skiff.token('demo'),
+    skiff.token('alt_demo'),
+    skiff.token('reader_demo'),
+  ])
 })
 after(() => skiff.close())
 
@@ -24,8 +29,9 @@ const action = (id: string, body: unknown, token = demo, headers: Record<string,
 const show = async (id: string, token = admin, mv = '2.1') =>
   (await skiff.compute('GET', `/v2.1/servers/${id}`, { token, headers: { 'openstack-api-version': `compute ${mv}` } })).json().server
 const migrations = async (query = '', mv = '2.93') =>
-  (await skiff.compute('GET', `/v2.1/os-migrations${query}`, { token: admin, headers: { 'openstack-api-version': `compute ${mv}` } })).json()
-    .migrations as Record<string, unknown>[]
+  (
+    await skiff.compute('GET', `/v2.1/os-migrations${query}`, { token: admin, headers: { 'openstack-api-version': `compute ${mv}` } })
+  ).json().migrations as Record<string, unknown>[]
 const events = async (id: string, name: string) => {
   const list = (await skiff.compute('GET', `/v2.1/servers/${id}/os-instance-actions`, { token: admin })).json().instanceActions
   const a = list.find((x: { action: string }) => x.action === name)
@@ -73,14 +79,11 @@ describe('resize to a larger flavor, then confirm', () => {
     assert.match(String(m!.uuid), /^[0-9a-f-]{36}$/)
 
     const resize = await events(id, 'resize')
-    assert.deepEqual(
-      resize.events.map((e) => [e.event, e.result]).sort(),
-      [
-        ['compute_finish_resize', 'Success'],
-        ['compute_prep_resize', 'Success'],
-        ['compute_resize_instance', 'Success'],
-      ],
-    )
+    assert.deepEqual(resize.events.map((e) => [e.event, e.result]).sort(), [
+      ['compute_finish_resize', 'Success'],
+      ['compute_prep_resize', 'Success'],
+      ['compute_resize_instance', 'Success'],
+    ])
     assert.equal(resize.events.find((e) => e.event === 'compute_resize_instance')!.host, source)
 
     const confirm = await action(id, { confirmResize: null })
@@ -127,10 +130,10 @@ describe('revert', () => {
     assert.deepEqual(skiff.driver.size(id), { vcpus: 1, ramMb: 512, diskGb: 1 })
     const [m] = await migrations(`?instance_uuid=${id}`)
     assert.equal(m!.status, 'reverted')
-    assert.deepEqual(
-      (await events(id, 'revertResize')).events.map((e) => e.event).sort(),
-      ['compute_finish_revert_resize', 'compute_revert_resize'],
-    )
+    assert.deepEqual((await events(id, 'revertResize')).events.map((e) => e.event).sort(), [
+      'compute_finish_revert_resize',
+      'compute_revert_resize',
+    ])
     const none = await action(id, { revertResize: null })
     assertFault('compute', none, 409)
     assert.equal(none.json().conflictingRequest.message, `Cannot 'revertResize' instance ${id} while it is in vm_state active`)
@@ -194,7 +197,10 @@ describe("Nova's refusals", () => {
       assertFault('compute', res, 400, JSON.stringify(body))
     }
     const missing = await action(id, { resize: {} })
-    assert.equal(missing.json().badRequest.message, "Invalid input for field/attribute resize. Value: {}. 'flavorRef' is a required property")
+    assert.equal(
+      missing.json().badRequest.message,
+      "Invalid input for field/attribute resize. Value: {}. 'flavorRef' is a required property",
+    )
   })
 
   test('policy: reader 403, another project 404, locked 409, wrong state 409', async () => {
@@ -251,7 +257,10 @@ describe('one host, allow_resize_to_same_host', () => {
     try {
       const token = await one.token('demo')
       const id = await activeServer(one, token, 'alone')
-      assert.equal((await one.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode, 202)
+      assert.equal(
+        (await one.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode,
+        202,
+      )
       const s = await waitFor('the failed resize', async () => {
         const v = (await one.compute('GET', `/v2.1/servers/${id}`, { token: await one.token('admin') })).json().server
         return v.status === 'ACTIVE' && v['OS-EXT-STS:task_state'] === null && v.fault ? v : undefined
@@ -268,13 +277,19 @@ describe('one host, allow_resize_to_same_host', () => {
     try {
       const token = await same.token('demo')
       const id = await activeServer(same, token, 'same-host')
-      assert.equal((await same.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode, 202)
+      assert.equal(
+        (await same.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode,
+        202,
+      )
       await waitForStatus(same, token, id, 'VERIFY_RESIZE')
       assert.equal((await same.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { revertResize: null } })).statusCode, 202)
       const back = await waitForStatus(same, token, id, 'ACTIVE')
       assert.equal(back.flavor.id, '1')
       assert.equal(same.driver.size(id)!.ramMb, 512)
-      assert.equal((await same.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode, 202)
+      assert.equal(
+        (await same.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode,
+        202,
+      )
       await waitForStatus(same, token, id, 'VERIFY_RESIZE')
       assert.equal((await same.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { confirmResize: null } })).statusCode, 204)
       const grown = await waitForStatus(same, token, id, 'ACTIVE')
@@ -292,7 +307,10 @@ describe('auto-confirm (resize_confirm_window)', () => {
     try {
       const token = await auto.token('demo')
       const id = await activeServer(auto, token, 'auto')
-      assert.equal((await auto.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode, 202)
+      assert.equal(
+        (await auto.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode,
+        202,
+      )
       await waitForStatus(auto, token, id, 'VERIFY_RESIZE')
       await auto.clock.advance(599_000)
       assert.equal((await auto.compute('GET', `/v2.1/servers/${id}`, { token })).json().server.status, 'VERIFY_RESIZE')

@@ -320,11 +320,18 @@ export class SimulatedDriver implements VirtDriver {
     const vm = this.#vm(serverId)
     await this.#step('liveMigrate', serverId)
     this.#kept.set(serverId, vm)
-    return this.#handOver(vm)
+    return this.#handOver(vm, true)
   }
 
-  #handOver(vm: Vm): MigratedDisk {
-    const state = { own: { ...vm.own, passwordHash: vm.own.passwordHash?.toString('hex') ?? null }, hostKey: vm.hostKey, boots: vm.boots }
+  /** `live`: the guest goes on running on the destination (its console with it), not booted again. */
+  #handOver(vm: Vm, live = false): MigratedDisk {
+    const state = {
+      own: { ...vm.own, passwordHash: vm.own.passwordHash?.toString('hex') ?? null },
+      hostKey: vm.hostKey,
+      boots: vm.boots,
+      live,
+      console: live ? vm.console : [],
+    }
     return { kind: 'simulated', state: JSON.stringify(state) }
   }
 
@@ -332,18 +339,24 @@ export class SimulatedDriver implements VirtDriver {
     await this.#refreshRules()
     if (disk.kind !== 'simulated') throw new DriverError(`the simulated driver cannot boot a ${disk.kind} disk`)
     await this.#step('finishMigration', spec.id)
-    const state = JSON.parse(disk.state) as { own: Omit<System, 'passwordHash'> & { passwordHash: string | null }; hostKey: string; boots: number }
+    const state = JSON.parse(disk.state) as {
+      own: Omit<System, 'passwordHash'> & { passwordHash: string | null }
+      hostKey: string
+      boots: number
+      live: boolean
+      console: string[]
+    }
     const vm: Vm = {
       spec,
       power: powerOn ? PowerState.RUNNING : PowerState.SHUTDOWN,
       own: { ...state.own, passwordHash: state.own.passwordHash === null ? null : Buffer.from(state.own.passwordHash, 'hex') },
       rescue: null,
       hostKey: state.hostKey,
-      console: [],
+      console: [...state.console],
       boots: state.boots,
     }
     this.#vms.set(spec.id, vm)
-    if (powerOn) this.#boot(vm, 'its disk (migrated)')
+    if (powerOn && !state.live) this.#boot(vm, 'its disk (migrated)')
   }
 
   async confirmMigration(serverId: string): Promise<void> {

@@ -32,7 +32,8 @@ function querySchema(v: Microversion): object {
   if (!has(v, 'migrationsPagination')) return { type: 'object', properties, additionalProperties: true }
   Object.assign(properties, { limit: single(NON_NEGATIVE_INTEGER), marker: single({ type: 'string' }), 'changes-since': DATE_TIME })
   if (has(v, 'changesBefore')) properties['changes-before'] = DATE_TIME
-  if (has(v, 'migrationsUserProject')) Object.assign(properties, { user_id: single({ type: 'string' }), project_id: single({ type: 'string' }) })
+  if (has(v, 'migrationsUserProject'))
+    Object.assign(properties, { user_id: single({ type: 'string' }), project_id: single({ type: 'string' }) })
   return { type: 'object', properties, additionalProperties: false }
 }
 
@@ -99,7 +100,8 @@ function serverMigrationView(m: Migration, v: Microversion): Record<string, unkn
 
 /** Nova's route requirement for a migration id: an integer, else 404 ("not found"). */
 function migrationId(req: FastifyRequest<{ Params: { id: string; migrationId: string } }>): number {
-  if (!/^\d+$/.test(req.params.migrationId)) throw new NotFound(`Migration ${req.params.migrationId} not found for instance ${req.params.id}`)
+  if (!/^\d+$/.test(req.params.migrationId))
+    throw new NotFound(`Migration ${req.params.migrationId} not found for instance ${req.params.id}`)
   return Number(req.params.migrationId)
 }
 
@@ -131,7 +133,11 @@ export function migrationRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       sourceCompute: last('source_compute'),
       host: last('host'),
       migrationType:
-        type === 'live-migration' || type === 'resize' || type === 'migration' || type === 'evacuation' ? type : type ? ('none' as never) : undefined,
+        type === 'live-migration' || type === 'resize' || type === 'migration' || type === 'evacuation'
+          ? type
+          : type
+            ? ('none' as never)
+            : undefined,
       projectId: has(v, 'migrationsUserProject') ? last('project_id') : undefined,
       userId: has(v, 'migrationsUserProject') ? last('user_id') : undefined,
       changesSince: since === undefined ? undefined : utc(since),
@@ -157,19 +163,28 @@ export function migrationRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return { migration: serverMigrationView(m, req.microversion) }
   })
 
-  app.post<{ Params: { id: string; migrationId: string }; Body: unknown }>('/v2.1/servers/:id/migrations/:migrationId/action', async (req, reply) => {
-    const body = req.body
-    if (body === null || typeof body !== 'object' || Array.isArray(body) || !('force_complete' in body) || Object.keys(body).length !== 1) {
-      throw new BadRequest("Invalid input for field/attribute force_complete. Value: None. 'force_complete' is a required property")
-    }
-    if ((body as { force_complete: unknown }).force_complete !== null) {
-      throw new BadRequest(
-        `Invalid input for field/attribute force_complete. Value: ${JSON.stringify((body as { force_complete: unknown }).force_complete)}. None is not of type 'null'`,
-      )
-    }
-    await moves.forceComplete(req.auth, req.params.id, migrationId(req))
-    return reply.code(202).type('application/json').send()
-  })
+  app.post<{ Params: { id: string; migrationId: string }; Body: unknown }>(
+    '/v2.1/servers/:id/migrations/:migrationId/action',
+    async (req, reply) => {
+      const body = req.body
+      if (
+        body === null ||
+        typeof body !== 'object' ||
+        Array.isArray(body) ||
+        !('force_complete' in body) ||
+        Object.keys(body).length !== 1
+      ) {
+        throw new BadRequest("Invalid input for field/attribute force_complete. Value: None. 'force_complete' is a required property")
+      }
+      if ((body as { force_complete: unknown }).force_complete !== null) {
+        throw new BadRequest(
+          `Invalid input for field/attribute force_complete. Value: ${JSON.stringify((body as { force_complete: unknown }).force_complete)}. None is not of type 'null'`,
+        )
+      }
+      await moves.forceComplete(req.auth, req.params.id, migrationId(req))
+      return reply.code(202).type('application/json').send()
+    },
+  )
 
   app.delete<{ Params: { id: string; migrationId: string } }>('/v2.1/servers/:id/migrations/:migrationId', async (req, reply) => {
     await moves.abort(req.auth, req.params.id, migrationId(req))

@@ -32,10 +32,14 @@ export function moveActions(deps: ComputeRouteDeps) {
     },
     'os-migrateLive': async (req: Req, reply: FastifyReply, v: { host: string | null; force?: unknown }) => {
       const force = has(req.microversion, 'liveMigrateForce') && !has(req.microversion, 'forceRemoved') && novaBool(v.force)
-      await moves.liveMigrate(req.auth, req.params.id, v.host ?? null, force, req.id)
+      await moves.liveMigrate(req.auth, req.params.id, v.host ?? null, force, has(req.microversion, 'asyncLiveMigrationChecks'), req.id)
       return accepted(reply)
     },
-    evacuate: async (req: Req, reply: FastifyReply, v: { host?: string; adminPass?: string; onSharedStorage?: unknown; force?: unknown }) => {
+    evacuate: async (
+      req: Req,
+      reply: FastifyReply,
+      v: { host?: string; adminPass?: string; onSharedStorage?: unknown; force?: unknown },
+    ) => {
       const mv = req.microversion
       const below214 = !has(mv, 'evacuateWithoutSharedStorage')
       const { adminPass } = await moves.evacuate(
@@ -51,7 +55,10 @@ export function moveActions(deps: ComputeRouteDeps) {
       )
       // Below 2.14 the new password is in the answer (with enable_instance_password); from 2.14 nothing.
       if (below214 && adminPass !== undefined) return reply.code(200).send({ adminPass })
-      return reply.code(200).type('application/json').send(below214 ? {} : undefined)
+      return reply
+        .code(200)
+        .type('application/json')
+        .send(below214 ? {} : undefined)
     },
   }
 }

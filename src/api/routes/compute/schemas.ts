@@ -232,9 +232,32 @@ const ANY = Type.Unknown()
 
 // Moves (resize, migrate, os-migrateLive, evacuate): nova/api/openstack/compute/schemas/{servers,
 // migrate_server,evacuate}.py. Nova's parameter_types.boolean is one enum of booleans and strings.
-const BOOL_VALUES = [true, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', false, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']
-const NOVA_BOOLEAN = Type.Unsafe<boolean | string>({ type: ['boolean', 'string'], enum: BOOL_VALUES })
-const BLOCK_MIGRATION_V225 = Type.Unsafe<boolean | string>({ type: ['boolean', 'string'], enum: [...BOOL_VALUES, 'auto'] })
+const BOOL_VALUES = [
+  true,
+  'True',
+  'TRUE',
+  'true',
+  '1',
+  'ON',
+  'On',
+  'on',
+  'YES',
+  'Yes',
+  'yes',
+  false,
+  'False',
+  'FALSE',
+  'false',
+  '0',
+  'OFF',
+  'Off',
+  'off',
+  'NO',
+  'No',
+  'no',
+]
+const NOVA_BOOLEAN = Type.Unsafe<boolean | string>({ enum: BOOL_VALUES })
+const BLOCK_MIGRATION_V225 = Type.Unsafe<boolean | string>({ enum: [...BOOL_VALUES, 'auto'] })
 const MOVE_HOST = Type.Unsafe<string | null>({ type: ['string', 'null'], minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9-._]*$' })
 const RESIZE = Type.Object(
   { flavorRef: Type.Union([Type.String({ minLength: 1 }), Type.Integer()]), 'OS-DCF:diskConfig': Type.Optional(DISK_CONFIG) },
@@ -245,7 +268,10 @@ const MIGRATE_V256 = Type.Unsafe<{ host?: string | null } | null>({
   properties: { host: MOVE_HOST },
   additionalProperties: false,
 })
-const LIVE_V21 = Type.Object({ block_migration: NOVA_BOOLEAN, disk_over_commit: NOVA_BOOLEAN, host: MOVE_HOST }, { additionalProperties: false })
+const LIVE_V21 = Type.Object(
+  { block_migration: NOVA_BOOLEAN, disk_over_commit: NOVA_BOOLEAN, host: MOVE_HOST },
+  { additionalProperties: false },
+)
 const LIVE_V225 = Type.Object({ block_migration: BLOCK_MIGRATION_V225, host: MOVE_HOST }, { additionalProperties: false })
 const LIVE_V230 = Type.Object(
   { block_migration: BLOCK_MIGRATION_V225, host: MOVE_HOST, force: Type.Optional(NOVA_BOOLEAN) },
@@ -261,7 +287,8 @@ const EVACUATE_V229 = Type.Object(
   { additionalProperties: false },
 )
 /** Nova's strutils.bool_from_string(strict=True) on a value the schema let through. */
-export const novaBool = (v: unknown): boolean => v === true || (typeof v === 'string' && ['true', '1', 'on', 'yes'].includes(v.toLowerCase()))
+export const novaBool = (v: unknown): boolean =>
+  v === true || (typeof v === 'string' && ['true', '1', 'on', 'yes'].includes(v.toLowerCase()))
 
 /**
  * Action schemas, by action name; an action absent here takes any value (as Nova). Where the
@@ -327,16 +354,19 @@ export function validateBody(schema: object, body: unknown): void {
   if (!validate(body)) throw new BadRequest(novaValidationMessage(validate.errors as AjvError[]))
 }
 
-const actionBodies = new Map<TSchema, object>()
+// By action and schema: one schema object (ANY) serves several actions, each its own body.
+const actionBodies = new Map<string, Map<TSchema, object>>()
 /** Validate `{action: value}` at microversion `v` as Nova does; throws Nova's 400. */
 export function validateAction(action: string, body: Record<string, unknown>, v: Microversion): void {
   const entry = ACTION_SCHEMAS[action]
   if (!entry) return
   const schema = typeof entry === 'function' ? entry(v) : entry
-  let whole = actionBodies.get(schema)
+  let byAction = actionBodies.get(action)
+  if (!byAction) actionBodies.set(action, (byAction = new Map()))
+  let whole = byAction.get(schema)
   if (!whole) {
     whole = { type: 'object', properties: { [action]: schema }, required: [action], additionalProperties: false }
-    actionBodies.set(schema, whole)
+    byAction.set(schema, whole)
   }
   validateBody(whole, body)
 }
