@@ -166,7 +166,7 @@ describe('os-migrations and /servers/{id}/migrations', () => {
     const id = await activeServer(skiff, demo, 'listed')
     await action(id, { migrate: null })
     await waitForStatus(skiff, demo, id, 'VERIFY_RESIZE')
-    const v21 = (await migrations(`?instance_uuid=${id}`, '2.1')).migrations[0]!
+    const v21 = (await migrations(`?instance_uuid=${id}`, '2.1')).migrations[0]! as Record<string, unknown> & { id: number }
     assert.deepEqual(Object.keys(v21).sort(), [
       'created_at',
       'dest_compute',
@@ -195,7 +195,7 @@ describe('os-migrations and /servers/{id}/migrations', () => {
     const page = await migrations('?limit=1', '2.59')
     assert.equal(page.migrations.length, 1)
     assert.match(page.migrations_links![0]!.href, /\/v2\.1\/os-migrations\?limit=1&marker=[0-9a-f-]{36}$/)
-    const next = await migrations(`?limit=1&marker=${page.migrations[0]!.uuid}`, '2.59')
+    const next = await migrations(`?limit=1&marker=${String(page.migrations[0]!.uuid)}`, '2.59')
     assert.ok((next.migrations[0]!.id as number) < (page.migrations[0]!.id as number))
     const badMarker = await skiff.compute('GET', '/v2.1/os-migrations?marker=nope', { token: admin, headers: mv('2.59') })
     assertFault('compute', badMarker, 400)

@@ -362,7 +362,7 @@ export function validateAction(action: string, body: Record<string, unknown>, v:
   if (!entry) return
   const schema = typeof entry === 'function' ? entry(v) : entry
   let byAction = actionBodies.get(action)
-  if (!byAction) actionBodies.set(action, (byAction = new Map()))
+  if (!byAction) actionBodies.set(action, (byAction = new Map<TSchema, object>()))
   let whole = byAction.get(schema)
   if (!whole) {
     whole = { type: 'object', properties: { [action]: schema }, required: [action], additionalProperties: false }
