@@ -589,24 +589,132 @@ export class QemuDriver implements VirtDriver {
     })
   }
 
-  /** Instance directories, and QEMU processes of this driver's dir (even one whose directory is gone). */
-  // Moves: not yet done for real VMs (the resize/migration work of issue 13 has the simulated
-  // driver only so far). Refused before anything is touched, so the server stays as it was.
-  async migrateDiskAndPowerOff(): Promise<MigratedDisk> {
-    throw new DriverError('Resize error: the qemu driver does not resize or migrate servers yet.')
-  }
-  async liveMigrate(): Promise<MigratedDisk> {
-    throw new DriverError('Live migration failed: the qemu driver does not migrate servers yet.')
-  }
-  async finishMigration(): Promise<void> {
-    throw new DriverError('the qemu driver does not migrate servers yet')
-  }
-  async confirmMigration(): Promise<void> {}
-  async dropMigrationTarget(): Promise<void> {}
-  async finishRevertMigration(serverId: string, powerOn: boolean): Promise<void> {
-    if (powerOn && (await this.getInfo(serverId)).powerState !== PowerState.RUNNING) await this.powerOn(serverId)
+  // ------------------------------------------------------------------ moves (resize, cold migration)
+  // The source stops its VM and copies its overlay (disk.qcow2) into `<qemu-dir>/handoff/`, a path
+  // the destination's agent reads on this machine (two agents of one machine have data dirs of
+  // their own; both run as the same user). The destination moves the copy into its instance dir,
+  // rebases it onto its own pinned copy of the image (the base a qcow2 overlay names is a path of
+  // the source's dir), grows it to the flavor's disk (qemu-img resize) and boots it with the new
+  // flavor's vCPUs and memory. The source keeps its VM dir until confirm (dropped) or revert
+  // (booted again). A resize on one host keeps the old overlay beside the new one
+  // (old-disk.qcow2, state.old.json) for the same purpose.
+
+  async #virtualSize(file: string): Promise<number> {
+    const { stdout } = await run('qemu-img', ['info', '-U', '--output', 'json', file])
+    return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size']
   }
 
+  async migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk> {
+    const s = this.#vm(serverId)
+    if (s.rescue) throw new DriverError('Resize error: the server is rescued.')
+    return this.#op(serverId, async () => {
+      const disk = path.join(this.#serverDir(serverId), 'disk.qcow2')
+      // As libvirt's driver: a root disk is never shrunk.
+      if (to.diskGb * 2 ** 30 < (await this.#virtualSize(disk))) throw new DriverError('Resize error: Unable to resize disk down.')
+      await this.#stop(this.#serverDir(serverId), true, this.#o.stopTimeoutMs)
+      s.running = false
+      await this.#save(s)
+      const handoff = path.join(this.#o.dir, 'handoff', `${serverId}-${Date.now().toString(36)}`)
+      await mkdir(handoff, { recursive: true, mode: 0o700 })
+      await copyFile(disk, path.join(handoff, 'disk.qcow2'))
+      // The config drive too (already without the password): the guest finds its metadata as before.
+      await copyFile(path.join(this.#serverDir(serverId), 'config.iso'), path.join(handoff, 'config.iso')).catch(() => {})
+      return { kind: 'local', path: path.join(handoff, 'disk.qcow2') }
+    })
+  }
+
+  async finishMigration(spec: ServerSpec, handed: MigratedDisk, powerOn: boolean): Promise<void> {
+    if (handed.kind !== 'local') throw new DriverError(`the qemu driver cannot boot a ${handed.kind} disk`)
+    await this.#op(spec.id, async () => {
+      const dir = this.#serverDir(spec.id)
+      const disk = path.join(dir, 'disk.qcow2')
+      const old = this.#vms.get(spec.id)
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      if (old && existsSync(disk)) {
+        // Resize on this host: the old overlay and state stay beside the new ones until confirm or revert.
+        await this.#stop(dir, false, 0)
+        await rename(disk, path.join(dir, 'old-disk.qcow2'))
+        await writeFile(path.join(dir, 'state.old.json'), JSON.stringify(old) + '\n', { mode: 0o600 })
+      }
+      const image = await this.#o.resolveImage(spec.imageId)
+      const port = old?.port ?? (await this.#allocatePort())
+      const s: State = {
+        id: spec.id,
+        name: spec.name,
+        port,
+        vcpus: spec.vcpus,
+        memMb: spec.ramMb,
+        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) },
+        hostKey: old?.hostKey ?? null,
+        rescue: null,
+        running: false,
+      }
+      await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
+      const iso = path.join(path.dirname(handed.path), 'config.iso')
+      if (!old && existsSync(iso)) await copyFile(iso, path.join(dir, 'config.iso'))
+      await rm(path.dirname(handed.path), { recursive: true, force: true })
+      // The overlay's base is a path of the source's dir: this host's own copy of the same image.
+      await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
+      if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
+      if (!existsSync(path.join(dir, 'config.iso'))) {
+        await writeConfigDrive(path.join(dir, 'config.iso'), { uuid: spec.id, name: spec.name, hostname: hostname(spec.name) })
+      }
+      this.#vms.set(s.id, s)
+      this.#reservedPorts.delete(port)
+      await this.#save(s)
+      if (powerOn) await this.#bootOwn(s)
+    })
+  }
+
+  async confirmMigration(serverId: string): Promise<void> {
+    await this.#op(serverId, async () => {
+      const dir = this.#serverDir(serverId)
+      if (existsSync(path.join(dir, 'old-disk.qcow2'))) {
+        await rm(path.join(dir, 'old-disk.qcow2'), { force: true })
+        await rm(path.join(dir, 'state.old.json'), { force: true })
+        return
+      }
+      // The source of a move to another host: its VM and disk go.
+      await this.#stop(dir, false, 0)
+      this.#vms.delete(serverId)
+      await rm(dir, { recursive: true, force: true })
+    })
+  }
+
+  async dropMigrationTarget(serverId: string): Promise<void> {
+    await this.#op(serverId, async () => {
+      const dir = this.#serverDir(serverId)
+      await this.#stop(dir, false, 0)
+      const oldDisk = path.join(dir, 'old-disk.qcow2')
+      if (existsSync(oldDisk)) {
+        await rename(oldDisk, path.join(dir, 'disk.qcow2'))
+        const old = JSON.parse(await readFile(path.join(dir, 'state.old.json'), 'utf8')) as State
+        old.running = false
+        this.#vms.set(serverId, old)
+        await this.#save(old)
+        await rm(path.join(dir, 'state.old.json'), { force: true })
+        return
+      }
+      this.#vms.delete(serverId)
+      await rm(dir, { recursive: true, force: true })
+    })
+  }
+
+  async finishRevertMigration(serverId: string, powerOn: boolean): Promise<void> {
+    const s = this.#vm(serverId)
+    await this.#op(serverId, async () => {
+      const up = (await this.#pid(this.#serverDir(serverId))) !== null
+      if (powerOn && !up) await this.#bootOwn(s)
+      else if (!powerOn && up) await this.#stop(this.#serverDir(serverId), true, this.#o.stopTimeoutMs)
+    })
+  }
+
+  /** Live migration of real VMs (QMP migrate between two QEMUs) is not done yet: refused, the guest runs on. */
+  async liveMigrate(): Promise<MigratedDisk> {
+    throw new DriverError('Live migration failed: the qemu driver does not live-migrate servers yet.')
+  }
+
+  /** Instance directories, and QEMU processes of this driver's dir (even one whose directory is gone). */
   async listVms(): Promise<string[]> {
     const dirs = await readdir(path.join(this.#o.dir, 's'), { withFileTypes: true }).catch(() => [])
     const ids = new Set(dirs.filter((d) => d.isDirectory()).map((d) => d.name))
