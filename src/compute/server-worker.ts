@@ -203,7 +203,7 @@ export class ServerWorker {
 
   /** After a restart: tell the driver which servers live on this host. */
   async adoptServers(): Promise<void> {
-    const rows = await this.#d.repo.onHost(this.#d.host, ['active', 'stopped', 'paused', 'rescued', 'error', 'suspended'])
+    const rows = await this.#d.repo.onHost(this.#d.host, ['active', 'stopped', 'paused', 'rescued', 'error', 'suspended', 'resized'])
     const servers = []
     for (const s of rows) {
       if (!s.launched_at) continue

@@ -701,6 +701,12 @@ export class QemuDriver implements VirtDriver {
   }
 
   async finishRevertMigration(serverId: string, powerOn: boolean): Promise<void> {
+    // The source of a move to another host does not adopt the server after a restart (its host is
+    // the destination's): its VM dir still holds the state.
+    if (!this.#vms.has(serverId)) {
+      const text = await readFile(path.join(this.#serverDir(serverId), 'state.json'), 'utf8').catch(() => null)
+      if (text) this.#vms.set(serverId, JSON.parse(text) as State)
+    }
     const s = this.#vm(serverId)
     await this.#op(serverId, async () => {
       const up = (await this.#pid(this.#serverDir(serverId))) !== null
