@@ -234,6 +234,11 @@ const AGENT_KEYS: (keyof Config)[] = [
   'rescueTimeoutSeconds',
   'resizeConfirmWindowSeconds',
   'enableInstancePassword',
+  // An agent with --driver qemu: where its VMs live, their accelerator, SSH ports, boot timeout.
+  'qemuDir',
+  'qemuAccel',
+  'qemuSshPorts',
+  'qemuBootTimeoutSeconds',
 ]
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
 agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')

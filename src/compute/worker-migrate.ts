@@ -49,6 +49,8 @@ interface Outcome {
   next?: Next
   /** A fault to record although the step itself succeeded (a rollback's cause). */
   fault?: string
+  /** The server's VM runs on this host now: where its SSH is reached is recorded (drivers that forward it). */
+  access?: true
 }
 
 interface MoveStep<K extends MoveTaskKind> {
@@ -131,6 +133,7 @@ export class MoveWorker {
             await d.driver.finishMigration(await this.#spec(s, m.new_flavor_id), p.disk, oldPowerOn(m))
             const { powerState } = await d.driver.getInfo(s.id)
             return {
+              access: true,
               server: { vm_state: 'resized', task_state: null, host: m.dest_compute, flavor_id: m.new_flavor_id, power_state: powerState },
               // From now on the source's old disk holds the old flavor's room there, until confirm or revert.
               migration: { status: 'finished', alloc_host: m.source_compute, alloc_flavor_id: m.old_flavor_id },
@@ -193,6 +196,7 @@ export class MoveWorker {
             const { powerState } = await d.driver.getInfo(s.id)
             const vm = m.migration_type === 'live-migration' ? s.vm_state : (m.old_vm_state as VmState)
             return {
+              access: true,
               server: { vm_state: vm, task_state: null, host: m.source_compute, flavor_id: m.old_flavor_id, power_state: powerState },
               migration: { status: p.rollback === undefined ? 'reverted' : 'error', alloc_host: null, alloc_flavor_id: null },
             }
@@ -230,6 +234,7 @@ export class MoveWorker {
             const { powerState } = await d.driver.getInfo(s.id)
             // The server is on the destination now; the source cleans up and ends the migration.
             return {
+              access: true,
               server: { host: m.dest_compute, power_state: powerState },
               migration: {},
               next: task('server.confirm_resize', m.source_compute!, { migrationId: m.id }, t.request_id),
@@ -264,6 +269,7 @@ export class MoveWorker {
             const { powerState } = await d.driver.getInfo(s.id)
             const vm: VmState = m.old_vm_state === 'stopped' ? 'stopped' : 'active'
             return {
+              access: true,
               server: { vm_state: vm, task_state: null, power_state: powerState, launched_at: d.repo.now() },
               migration: { status: 'done' },
             }
@@ -331,6 +337,7 @@ export class MoveWorker {
       const fromNow = { vmStates: from.vmStates, taskStates: [...new Set([from.taskStates[0]!, server.task_state])] }
       const won = out.server === undefined || (await repo.cas(server.id, fromNow, out.server, trx))
       if (won) {
+        if (out.access && this.#d.driver.sshAccess) await repo.recordAccess(server.id, this.#d.driver.sshAccess(server.id), trx)
         await migrations.update(m.id, out.migration, trx)
         const fault = error?.message ?? out.fault
         if (fault) await repo.recordFault(server.id, 500, fault, error?.stack ?? fault, trx)
