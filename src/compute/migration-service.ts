@@ -15,7 +15,7 @@ import { generateInstancePassword } from './admin-pass.ts'
 import { FlavorNotFound, InstanceInvalidState, InstanceIsLocked } from './errors.ts'
 import type { FlavorService } from './flavor-service.ts'
 import { authorize } from './policy.ts'
-import type { Scheduler } from './scheduler.ts'
+import type { Candidate, Scheduler } from './scheduler.ts'
 import { assertState, type ActionRule, type ServerActions } from './server-actions.ts'
 import type { Server } from './server.ts'
 import type { MoveTaskKind } from './server-tasks.ts'
@@ -83,6 +83,12 @@ export interface MigrationServiceDeps {
   /** Nova's allow_resize_to_same_host (default false): a resize may stay on its host. */
   allowResizeToSameHost: boolean
 }
+
+/**
+ * A copy of the candidates for a first look (a claim shrinks the room it counts): the claim in
+ * the move's own transaction then counts from what was read.
+ */
+const fresh = (cs: Candidate[]): Candidate[] => cs.map((c) => ({ ...c, free: { ...c.free } }))
 
 /** Statuses of a live migration still under way (Nova's in-progress list). */
 const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating']
@@ -179,7 +185,7 @@ export class MigrationService {
     const candidates = (await this.#d.scheduler.candidates(demand)).filter((c) => c.name !== s.host && (!host || c.name === host))
     let dest: string | null = null
     await this.#d.repo.transaction(async (trx) => {
-      dest = await this.#d.scheduler.claim(trx, candidates, demand)
+      dest = await this.#d.scheduler.claim(trx, fresh(candidates), demand)
     })
     if (!dest && !async_) throw new BadRequest('No valid host was found. ')
     const to: string | null = dest
@@ -237,7 +243,7 @@ export class MigrationService {
     const from = s.host
     const sealed = this.#d.sealer.seal({ adminPass })
     await this.#d.repo.transaction(async (trx) => {
-      dest = await this.#d.scheduler.claim(trx, candidates, demand)
+      dest = await this.#d.scheduler.claim(trx, fresh(candidates), demand)
     })
     if (!dest) throw new BadRequest('No valid host was found. ')
     const to: string = dest
@@ -362,7 +368,7 @@ export class MigrationService {
     let dest: string | null = null
     const source = s.host!
     await this.#d.repo.transaction(async (trx) => {
-      dest = await this.#d.scheduler.claim(trx, candidates, demand)
+      dest = await this.#d.scheduler.claim(trx, fresh(candidates), demand)
     })
     const to: string | null = dest
     const current = await this.#flavorOf(s)

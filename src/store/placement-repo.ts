@@ -56,8 +56,11 @@ export class PlacementRepo {
       .where('s.deleted', '=', 0)
       .where('s.host', 'is not', null)
       .select(['s.host as host', 's.flavor_id as flavor_id'])
+    // A deleted server's moves hold nothing (its delete ended them wherever they stood).
     const moves = db
       .selectFrom('migrations as m')
+      .innerJoin('servers as ms', 'ms.id', 'm.server_id')
+      .where('ms.deleted', '=', 0)
       .where('m.alloc_host', 'is not', null)
       .where('m.alloc_flavor_id', 'is not', null)
       .select(['m.alloc_host as host', (eb) => eb.fn.coalesce('m.alloc_flavor_id', sql.lit('')).as('flavor_id')])

@@ -326,3 +326,46 @@ describe('auto-confirm (resize_confirm_window)', () => {
     }
   })
 })
+
+describe('room held by a move (placement)', () => {
+  test('VERIFY_RESIZE holds the old flavor on the source and the new one on the destination; a delete frees both', async () => {
+    // Two hosts of 2100 MB: m1.tiny 512, m1.small 2048.
+    const tight = await startTestSkiff({ simulatedHosts: 2, hostRamMb: 2100 })
+    try {
+      const token = await tight.token('demo')
+      const admin = await tight.token('admin')
+      const create = async (name: string) => {
+        const res = await tight.compute('POST', '/v2.1/servers', {
+          token,
+          body: { server: { name, imageRef: await tight.imageId('skiff-base'), flavorRef: '2' } },
+        })
+        const id = res.json().server.id as string
+        return waitFor(`${name} settled`, async () => {
+          const s = (await tight.compute('GET', `/v2.1/servers/${id}`, { token: admin })).json().server
+          return s.status === 'ACTIVE' || s.status === 'ERROR' ? s : undefined
+        })
+      }
+      const id = await activeServer(tight, token, 'mover')
+      assert.equal(
+        (await tight.compute('POST', `/v2.1/servers/${id}/action`, { token, body: { resize: { flavorRef: '2' } } })).statusCode,
+        202,
+      )
+      await waitForStatus(tight, token, id, 'VERIFY_RESIZE')
+      // The source still holds the old 512 MB until confirm or revert: no host has 2048 MB free.
+      const refused = await create('no-room')
+      assert.equal(refused.status, 'ERROR')
+      assert.match(refused.fault.message, /No valid host was found/)
+      assert.equal((await tight.compute('DELETE', `/v2.1/servers/${refused.id}`, { token })).statusCode, 204)
+      assert.equal((await tight.compute('DELETE', `/v2.1/servers/${id}`, { token })).statusCode, 204)
+      await waitFor(
+        'the resized server gone',
+        async () => (await tight.compute('GET', `/v2.1/servers/${id}`, { token })).statusCode === 404,
+      )
+      // Both hosts are free again: one m1.small on each.
+      assert.equal((await create('one')).status, 'ACTIVE')
+      assert.equal((await create('two')).status, 'ACTIVE')
+    } finally {
+      await tight.close()
+    }
+  })
+})
