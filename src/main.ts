@@ -162,8 +162,9 @@ export interface HostAgent {
 
 /**
  * One host, or many simulated ones in one process (`skiff agent --simulated-hosts N`): each host
- * has its own agent loop (its own claims, its own leases) over the process's one queue (one
- * LISTEN connection); heartbeats go out in one statement and one sweep expires rescues of all.
+ * has its own lease and its own worker; one agent loop claims the tasks of all of them (by the
+ * agent id that holds their leases), heartbeats go out in one statement and one sweep expires
+ * rescues of all.
  */
 async function startHostAgents(
   config: Config,
@@ -177,16 +178,20 @@ async function startHostAgents(
   const capacity = { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb }
   const imageName = async (id: string | null) => (id ? ((await d.images.find(id))?.name ?? null) : null)
   const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
-  const agents: Agent<ServerTaskPayloads>[] = []
   // This process's claim on its hosts: a second agent with one of these names is refused (hosts.ts).
   const agentId = newAgentId()
   const registered: string[] = []
+  /** Hosts another agent took over after this one's heartbeats stopped reaching the database. */
+  const lost = new Set<string>()
+  let agent: Agent<ServerTaskPayloads> | undefined
   const stopAll = async () => {
-    await Promise.allSettled(agents.map((a) => a.stop()))
+    await agent?.stop()
     await d.hosts.release(registered, agentId).catch((err: unknown) => log.warn({ err }, 'could not release the hosts'))
   }
+  const workers = new Map<string, WorkerHandlers>()
   try {
-    for (const host of hosts) {
+    // Hosts are set up side by side (a simulator's thousands would take a minute one by one).
+    await eachAtMost(16, hosts, async (host) => {
       const hostLog = hosts.length === 1 ? log.child({ host }) : log
       // The lease first: nothing of the host is touched while another agent holds it.
       await d.hosts.register(host, driver.name, capacity, agentId)
@@ -203,35 +208,37 @@ async function startHostAgents(
         imageName,
       })
       await worker.adoptServers()
-      const agent = new Agent({
-        queue: d.queue,
-        host,
-        handlers: { ...worker.handlers(), ...consoleHandlers(driver) },
-        logger: hostLog,
-        leaseMs: config.taskLeaseSeconds * 1000,
-        // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
-        pollMs: Math.min(30_000, 1000 * Math.max(1, Math.ceil(hosts.length / 50))),
-      })
-      agents.push(agent)
-      await agent.start()
-    }
+      workers.set(host, worker.handlers())
+    })
+    // One loop for all the hosts of the process: one claim, one poll, one lease sweep, whatever
+    // their number; each task goes to the worker of its host.
+    agent = new Agent({
+      queue: d.queue,
+      hosts,
+      agentId,
+      handlers: { ...byHost(workers), ...consoleHandlers(driver) },
+      logger: hosts.length === 1 ? log.child({ host: hosts[0] }) : log,
+      leaseMs: config.taskLeaseSeconds * 1000,
+      concurrency: Math.min(64, 8 * hosts.length),
+    })
+    await agent.start()
   } catch (err) {
     await stopAll()
     throw err
   }
-  // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
+  const running = agent
+  // Only hosts whose agent still claims work say they are alive (a stopped agent's hosts go down).
   const beatNow = () =>
     d.hosts
-      .heartbeat(
-        hosts.filter((_, i) => agents[i]!.running),
-        agentId,
-      )
-      .then((lost) => {
-        // Taken over after our heartbeats stopped reaching the database: stop claiming its tasks.
-        for (const host of lost) {
+      .heartbeat(running.running ? hosts.filter((h) => !lost.has(h)) : [], agentId)
+      .then((taken) => {
+        // Taken over after our heartbeats stopped reaching the database: its tasks are no longer
+        // claimed here (the claim reads the leases); an agent of one host stops altogether.
+        for (const host of taken) {
           log.error({ host }, "another agent took this host over after this one's heartbeat stopped: no longer claiming its tasks")
-          void agents[hosts.indexOf(host)]?.stop()
+          lost.add(host)
         }
+        if (lost.size === hosts.length) void running.stop()
       })
       .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
   const beat = setInterval(() => void beatNow(), heartbeatMs)
@@ -259,7 +266,7 @@ async function startHostAgents(
   orphanSweep.unref()
   return {
     hosts,
-    agent: agents[0]!,
+    agent: running,
     driver,
     reconcileOrphans: reconcile,
     async stop() {
@@ -573,4 +580,43 @@ async function resolvePort(host: string, port: number): Promise<number> {
   await new Promise((resolve) => server.close(resolve))
   if (typeof address !== 'object' || !address) throw new Error('could not find a free port')
   return address.port
+}
+
+type WorkerHandlers = ReturnType<ServerWorker['handlers']>
+
+/** The handlers of several hosts' workers as one set: each task goes to its host's worker. */
+function byHost(workers: Map<string, WorkerHandlers>): WorkerHandlers {
+  const [first] = workers.values()
+  if (!first) throw new Error('no host')
+  if (workers.size === 1) return first
+  const kinds = Object.keys(first) as (keyof typeof first)[]
+  return Object.fromEntries(
+    kinds.map((kind) => [
+      kind,
+      (task: { host: string }) => {
+        const w = workers.get(task.host)
+        if (!w) throw new Error(`no worker for host ${task.host}`)
+        return (w[kind] as (t: typeof task) => Promise<unknown>)(task)
+      },
+    ]),
+  ) as unknown as typeof first
+}
+
+/** `fn` for every item, at most `n` at a time; after a failure no more start, and it rejects once the running ones end. */
+async function eachAtMost<T>(n: number, items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let stop = false
+  const lanes = Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (!stop && next < items.length) {
+      try {
+        await fn(items[next++]!)
+      } catch (err) {
+        stop = true
+        throw err
+      }
+    }
+  })
+  const results = await Promise.allSettled(lanes)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
 }
