@@ -229,12 +229,13 @@ async function startHostAgents(
   const running = agent
   // Only hosts whose agent still claims work say they are alive (a stopped agent's hosts go down).
   const beatNow = () =>
-    d.hosts
-      .heartbeat(running.running ? hosts.filter((h) => !lost.has(h)) : [], agentId)
-      .then((taken) => {
+    (running.running ? d.hosts.heartbeat(agentId) : Promise.resolve(undefined))
+      .then((held) => {
+        if (!held) return
         // Taken over after our heartbeats stopped reaching the database: its tasks are no longer
         // claimed here (the claim reads the leases); an agent of one host stops altogether.
-        for (const host of taken) {
+        for (const host of hosts) {
+          if (held.has(host) || lost.has(host)) continue
           log.error({ host }, "another agent took this host over after this one's heartbeat stopped: no longer claiming its tasks")
           lost.add(host)
         }
@@ -245,7 +246,7 @@ async function startHostAgents(
   beat.unref()
   // A test's clock moved ahead would find these hosts silent since: they beat at once (before the sweep).
   const unlistenBeat = clock.onAdvance?.(beatNow)
-  const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts)
+  const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts.length === 1 ? { host: hosts[0]! } : { agentId })
   expiry.start()
   // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
   // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.

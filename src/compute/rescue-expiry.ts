@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { RescuesRepo } from '../store/rescues-repo.ts'
+import type { HostScope } from '../store/schema.ts'
 import type { RescueService } from './rescue-service.ts'
 
 export class RescueExpiry {
@@ -12,12 +13,12 @@ export class RescueExpiry {
   readonly #repo: RescuesRepo
   readonly #clock: Clock
   readonly #logger: Logger
-  readonly #hosts: string[]
+  readonly #hosts: HostScope
   #timer: NodeJS.Timeout | undefined
   #unlisten: (() => void) | undefined
   #sweeping = false
 
-  constructor(rescues: RescueService, repo: RescuesRepo, clock: Clock, logger: Logger, hosts: string[]) {
+  constructor(rescues: RescueService, repo: RescuesRepo, clock: Clock, logger: Logger, hosts: HostScope) {
     this.#rescues = rescues
     this.#repo = repo
     this.#clock = clock

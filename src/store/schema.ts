@@ -47,6 +47,12 @@ export type TaskState =
   | 'resize_reverting'
   | null
 
+/**
+ * Which hosts a query is about: one host, or every host whose lease an agent process holds (a
+ * simulator runs thousands of hosts in one process: one statement for all of them).
+ */
+export type HostScope = { host: string } | { agentId: string }
+
 export interface ProjectRow {
   id: string
   name: string

@@ -9,7 +9,9 @@ import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kyse
 import type { Clock } from '../clock.ts'
 import type { Store } from '../store/db.ts'
 import { prepared } from '../store/prepared.ts'
-import type { Database, TaskRow } from '../store/schema.ts'
+import type { Database, HostScope, TaskRow } from '../store/schema.ts'
+
+export type { HostScope }
 
 const CHANNEL = 'skiff_tasks'
 /** PostgreSQL: an agent answered a call (payload: the task id). */
@@ -44,12 +46,6 @@ export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string =
   kind: K
   payload: P[K]
 }
-
-/**
- * Whose tasks an agent takes: one host's, or those of every host whose lease an agent process
- * holds (a simulator runs thousands of hosts in one process: one claim, one sweep for all).
- */
-export type HostScope = { host: string } | { agentId: string }
 
 export class TaskQueue<P extends PayloadMap = PayloadMap> {
   readonly #store: Store
