@@ -7,7 +7,8 @@
 // latest fault is about it). A flavor's record and a host's liveness are not covered: the
 // memo keys on those itself.
 //
-// Also a covering index for the addresses of a page of servers (read in the index alone).
+// Also covering indexes, so that what a page of servers reads comes from an index alone: the
+// servers' refs (ServersRepo's ServerRef, in list order) and their addresses.
 import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely'
 
 /** The tables whose rows belong to one server (column server_id) and change what its views show. */
@@ -33,6 +34,11 @@ export const serverVersionMigration: Migration = {
       .execute()
     if (db.getExecutor().adapter instanceof PostgresAdapter) await postgresTriggers(db)
     else await sqliteTriggers(db)
+    await db.schema
+      .createIndex('servers_refs')
+      .on('servers')
+      .columns(['project_id', 'deleted', 'created_at', 'id', 'version', 'flavor_id', 'host'])
+      .execute()
     await db.schema
       .createIndex('fixed_ips_server_covering')
       .on('fixed_ips')

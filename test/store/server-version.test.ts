@@ -3,11 +3,11 @@
 // every table that holds rows of a server is either among those or named here as not shown.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import { openStore, type Store } from '../../src/store/db.ts'
 import { SERVER_VIEW_TABLES } from '../../src/store/migrations-server-version.ts'
 import type { ServerRow } from '../../src/store/schema.ts'
-import { freshDatabase, type TestDatabase } from '../helpers/database.ts'
+import { freshDatabase, harnessDialect, type TestDatabase } from '../helpers/database.ts'
 
 /** Tables with a server_id that no server view shows (a change there need not bump the version). */
 const NOT_SHOWN: Record<string, string> = {
@@ -157,18 +157,21 @@ test('every table with rows of a server is bumped by the triggers or named as no
   for (const t of SERVER_VIEW_TABLES) assert.ok(withServer.includes(t), t)
 })
 
-test('the addresses of a page of servers are read from the covering index', async () => {
-  const plan =
-    store.dialect === 'sqlite'
-      ? (
-          await sql<{
-            detail: string
-          }>`explain query plan select server_id, address, mac from fixed_ips where server_id in (${ID}, ${OTHER}) order by allocated_at`.execute(
-            store.db,
-          )
-        ).rows
-          .map((r) => r.detail)
-          .join('\n')
-      : ''
-  if (store.dialect === 'sqlite') assert.match(plan, /USING COVERING INDEX fixed_ips_server_covering/)
-})
+test(
+  'SQLite reads the refs and addresses of a page of servers from covering indexes',
+  { skip: harnessDialect() !== 'sqlite' },
+  async () => {
+    const plan = async (q: RawBuilder<unknown>) =>
+      (await sql<{ detail: string }>`explain query plan ${q}`.execute(store.db)).rows.map((r) => r.detail).join('\n')
+    assert.match(
+      await plan(sql`select server_id, address, mac from fixed_ips where server_id in (${ID}, ${OTHER}) order by allocated_at`),
+      /USING COVERING INDEX fixed_ips_server_covering/,
+    )
+    assert.match(
+      await plan(
+        sql`select id, project_id, version, flavor_id, host from servers where project_id = ${'p'} and deleted = ${0} order by created_at desc, id desc`,
+      ),
+      /USING COVERING INDEX servers_refs/,
+    )
+  },
+)
