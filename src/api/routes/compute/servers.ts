@@ -23,6 +23,7 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 const OPEN_SERVERS = Buffer.from('{"servers":[')
 const CLOSE_SERVERS = Buffer.from(']}')
 const COMMA = Buffer.from(',')
+const EMPTY = Buffer.alloc(0)
 const OPEN_SERVER = Buffer.from('{"server":')
 const CLOSE_SERVER = Buffer.from('}')
 
@@ -253,7 +254,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const links = nextLinks(req, 'servers/detail', refs, q.limit)
     const parts = await views(req, refs, 'detail', loadDetails)
     const body: Buffer[] = [OPEN_SERVERS]
-    parts.forEach((p, i) => body.push(...(i ? [COMMA, p] : [p])))
+    for (let i = 0; i < parts.length; i++) body.push(i ? COMMA : EMPTY, parts[i]!)
     body.push(links ? Buffer.from(`],"servers_links":${JSON.stringify(links)}}`) : CLOSE_SERVERS)
     return reply.type(JSON_TYPE).send(Buffer.concat(body))
   })
