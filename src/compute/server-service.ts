@@ -16,7 +16,7 @@ import type { FlavorService } from './flavor-service.ts'
 import type { KeypairService } from './keypair-service.ts'
 import { canonicalIPv6 } from './access-ips.ts'
 import { generateInstancePassword } from './admin-pass.ts'
-import type { ExtrasWanted, FixedIp, LatestFault, Server, ServerAccess, ServerExtras } from './server.ts'
+import type { ExtrasWanted, FixedIp, LatestFault, Server, ServerAccess, ServerExtras, ServerRef } from './server.ts'
 import type { ServerTaskQueue } from './server-tasks.ts'
 import type { ServerGroupService } from './server-group-service.ts'
 import { RULES, type ServerActions } from './server-actions.ts'
@@ -201,7 +201,7 @@ export class ServerService {
   }
 
   /** What the views at the caller's microversion show beyond the rows (views.ts extrasWanted). */
-  async extras(servers: Server[], wanted: ExtrasWanted): Promise<Map<string, ServerExtras>> {
+  async extras(servers: Pick<Server, 'id' | 'flavor_id' | 'host'>[], wanted: ExtrasWanted): Promise<Map<string, ServerExtras>> {
     const ids = servers.map((s) => s.id)
     const [tags, groups, userData, hosts, flavors] = await Promise.all([
       wanted.tags ? this.#d.details.tags(ids) : undefined,
@@ -238,6 +238,31 @@ export class ServerService {
   }
 
   async list(ctx: AuthContext, q: ListQuery): Promise<Server[]> {
+    return (await this.#list(ctx, q, false)) as Server[]
+  }
+
+  /**
+   * The servers `list` gives, as ServerRefs (whole rows where a filter applied here needed
+   * them): what finds each one's view built before (views are memoized by the API).
+   */
+  listRefs(ctx: AuthContext, q: ListQuery): Promise<ServerRef[]> {
+    return this.#list(ctx, q, true)
+  }
+
+  /** The ServerRef of the server GET /servers/{id} shows, checked as showDetail checks it. */
+  async showRef(ctx: AuthContext, id: string): Promise<ServerRef> {
+    const ref = await this.#d.repo.ref(id)
+    if (!ref || (ref.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
+    authorize(ctx, 'os_compute_api:servers:show', 'reader')
+    return ref
+  }
+
+  /** Servers the caller was given (by listRefs), deleted or not, in no particular order. */
+  byIds(ids: string[]): Promise<Server[]> {
+    return this.#d.repo.byIds(ids)
+  }
+
+  async #list(ctx: AuthContext, q: ListQuery, refs: boolean): Promise<ServerRef[]> {
     authorize(ctx, q.detail ? 'os_compute_api:servers:detail' : 'os_compute_api:servers:index', 'reader')
     const f: ServerFilter = {
       projectId: q.allTenants && ctx.isAdmin ? q.projectId || undefined : (ctx.projectId ?? ''),
@@ -293,7 +318,9 @@ export class ServerService {
     const regexFilters = regex.filter(([p]) => p !== undefined) as [string, (r: Server) => string | null][]
     if (regexFilters.length === 0 && q.ip === undefined) {
       // Every filter is SQL: the page is read by keyset from the marker.
-      const page = await this.#d.repo.list(f, { marker: q.marker, limit: q.limit })
+      const page = await (refs
+        ? this.#d.repo.list(f, { marker: q.marker, limit: q.limit }, true)
+        : this.#d.repo.list(f, { marker: q.marker, limit: q.limit }))
       if (!page) throw new BadRequest(`marker [${q.marker}] not found`)
       return page
     }
@@ -417,6 +444,7 @@ export class ServerService {
           updated_at: now,
           deleted_at: null,
           deleted: 0,
+          version: 0,
         }
         await this.#d.repo.insert(row, trx)
         if (keypair || req.userData !== undefined) {

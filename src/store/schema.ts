@@ -180,6 +180,17 @@ export interface ServerRow {
   deleted_at: string | null
   /** 0 while the server exists; set on delete (soft delete, so changes-since can show deletions). */
   deleted: number
+  /**
+   * Bumped by the database (triggers, migration 0017) at every change of the row and of the rows
+   * its views show (addresses, faults, tags, group, user data, instance actions): the key of the
+   * API's memo of server views.
+   */
+  version: number
+}
+
+/** The servers table: the version starts at 0 and only the triggers change it. */
+export interface ServersTable extends Omit<ServerRow, 'version'> {
+  version: Generated<number>
 }
 
 export interface FixedIpRow {
@@ -370,7 +381,7 @@ export interface Database {
   image_chunks: ImageChunkRow
   flavors: FlavorRow
   keypairs: KeypairRow
-  servers: ServerRow
+  servers: ServersTable
   fixed_ips: FixedIpRow
   instance_actions: InstanceActionRow
   instance_action_events: InstanceActionEventRow

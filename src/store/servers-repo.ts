@@ -1,7 +1,7 @@
 // Server rows: reads, the compare-and-set that every state change goes through, the one
 // soft-delete, and the rows that belong to a server (fixed IPs, faults, access, boot data).
 import { randomBytes, randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import type { Kysely, SelectQueryBuilder } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { prepared } from './prepared.ts'
 import { endOpenRescues } from './rescues-repo.ts'
@@ -51,6 +51,14 @@ const PREPARED_FILTERS = new Set<keyof ServerFilter>([
   'reservationId',
 ])
 
+/**
+ * What a list reads of each server before its view: enough to find a view built before (its
+ * version, bumped by the database at every change its views show) and what the views show that
+ * the version does not cover (its flavor's record, its host's liveness).
+ */
+export type ServerRef = Pick<ServerRow, 'id' | 'project_id' | 'version' | 'flavor_id' | 'host'>
+const REF_COLUMNS = ['id', 'project_id', 'version', 'flavor_id', 'host'] as const
+
 /** A server's latest fault; `ofLastAction`: recorded at or after the start of its latest instance action. */
 export interface LatestFaultRow {
   code: number
@@ -75,6 +83,8 @@ export class ServersRepo {
   readonly #fixedIps
   readonly #faults
   readonly #shown
+  readonly #ref
+  readonly #byIds
   /** Server lists compiled once per shape of filter (see list). */
   readonly #lists = new Map<string, (values: readonly unknown[]) => Promise<ServerRow[]>>()
 
@@ -82,6 +92,9 @@ export class ServersRepo {
     this.#db = db
     this.#clock = clock
     this.#get = prepared(db, ([id]) => db.selectFrom('servers').selectAll().where('id', '=', id!).where('deleted', '=', 0))
+    this.#ref = prepared(db, ([id]) => db.selectFrom('servers').select(REF_COLUMNS).where('id', '=', id!).where('deleted', '=', 0))
+    // Deleted ones too: a list that named them (changes-since, or a delete since) shows them as they are.
+    this.#byIds = prepared(db, (ids) => db.selectFrom('servers').selectAll().where('id', 'in', ids))
     this.#fixedIps = prepared(db, (ids) =>
       db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', ids).orderBy('allocated_at'),
     )
@@ -181,6 +194,17 @@ export class ServersRepo {
     return { server, ips, fault }
   }
 
+  /** What a server's view is found by (ServerRef); undefined if there is none or it is deleted. */
+  async ref(id: string): Promise<ServerRef | undefined> {
+    return (await this.#ref([id]))[0]
+  }
+
+  /** These servers, deleted or not, in no particular order. */
+  async byIds(ids: string[]): Promise<ServerRow[]> {
+    if (ids.length === 0) return []
+    return this.#byIds(ids)
+  }
+
   /** Deleted servers too. */
   async getAny(id: string): Promise<ServerRow | undefined> {
     return this.#db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst()
@@ -191,12 +215,15 @@ export class ServersRepo {
    * id) index, never the whole project (100,000 servers, say); undefined when the marker is not
    * among the servers the filter selects.
    */
-  async list(f: ServerFilter, page: { marker?: string; limit?: number } = {}): Promise<ServerRow[] | undefined> {
+  async list(f: ServerFilter, page?: { marker?: string; limit?: number }): Promise<ServerRow[] | undefined>
+  /** `refs`: only what finds each server's view (ServerRef), not the whole row. */
+  async list(f: ServerFilter, page: { marker?: string; limit?: number }, refs: true): Promise<ServerRef[] | undefined>
+  async list(f: ServerFilter, page: { marker?: string; limit?: number } = {}, refs = false): Promise<ServerRef[] | undefined> {
     // The common case, no marker and only the filters of 2.1, is compiled once per shape of
     // filter (prepared.ts): which filters are set and how long their lists are. A page from a
     // marker, or a filter of a later microversion, takes the long way.
     const common = (Object.keys(f) as (keyof ServerFilter)[]).every((k) => f[k] === undefined || PREPARED_FILTERS.has(k))
-    if (page.marker !== undefined || !common) return this.#listFrom(f, page.marker, page.limit)
+    if (page.marker !== undefined || !common) return this.#listFrom(f, page.marker, page.limit, refs)
     const values: unknown[] = []
     // -1: not set; else how many values (an empty list is a filter too: it matches nothing).
     const has = (v: unknown) => {
@@ -215,22 +242,25 @@ export class ServersRepo {
       has(f.reservationId),
       has(page.limit),
     ]
-    const key = shape.join(',')
+    const key = `${shape.join(',')}${refs ? ' refs' : ''}`
     let run = this.#lists.get(key)
     if (!run) {
       run = prepared(this.#db, (stands) => {
         let next = 0
         const take = (n: number) => stands.slice(next, (next += n))
         const [project, since, vms, tasks, image, flavor, reservation, limit] = shape.map((n) => (n >= 0 ? take(n) : undefined))
-        const q = this.#listQuery({
-          projectId: project?.[0],
-          changesSince: since?.[0],
-          vmStates: vms as VmState[] | undefined,
-          taskStates: tasks as TaskState[] | undefined,
-          imageId: image?.[0],
-          flavorId: flavor?.[0],
-          reservationId: reservation?.[0],
-        })
+        const q = this.#listQuery(
+          {
+            projectId: project?.[0],
+            changesSince: since?.[0],
+            vmStates: vms as VmState[] | undefined,
+            taskStates: tasks as TaskState[] | undefined,
+            imageId: image?.[0],
+            flavorId: flavor?.[0],
+            reservationId: reservation?.[0],
+          },
+          refs,
+        )
         return limit ? q.limit(limit[0] as unknown as number) : q
       })
       // A client picks the filters: bounded, oldest shape out first.
@@ -240,8 +270,11 @@ export class ServersRepo {
     return run(values)
   }
 
-  #listQuery(f: ServerFilter) {
-    let query = this.#db.selectFrom('servers').selectAll()
+  #listQuery(f: ServerFilter, refs = false) {
+    // One builder type for both: the callers of `refs` are typed by list's overloads.
+    let query = refs
+      ? (this.#db.selectFrom('servers').select(REF_COLUMNS) as unknown as SelectQueryBuilder<Database, 'servers', ServerRow>)
+      : this.#db.selectFrom('servers').selectAll()
     if (f.projectId !== undefined) query = query.where('project_id', '=', f.projectId)
     // changes-since shows deleted servers too: that is how clients see deletions.
     if (f.changesSince !== undefined) query = query.where('updated_at', '>=', f.changesSince)
@@ -268,10 +301,10 @@ export class ServersRepo {
     return query.orderBy('created_at', 'desc').orderBy('id', 'desc')
   }
 
-  async #listFrom(f: ServerFilter, marker: string | undefined, limit: number | undefined): Promise<ServerRow[] | undefined> {
-    let query = this.#listQuery(f)
+  async #listFrom(f: ServerFilter, marker: string | undefined, limit: number | undefined, refs: boolean): Promise<ServerRef[] | undefined> {
+    let query = this.#listQuery(f, refs)
     if (marker === undefined) return limit !== undefined ? query.limit(limit).execute() : query.execute()
-    const m = await query.where('id', '=', marker).executeTakeFirst()
+    const m = await this.#listQuery(f).where('id', '=', marker).executeTakeFirst()
     if (!m) return undefined
     query = query.where((eb) =>
       eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]),

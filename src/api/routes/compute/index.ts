@@ -109,11 +109,12 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.decorateRequest('versionEcho', undefined)
   app.decorateRequest('legacyV2', false)
 
-  app.addHook('onRequest', async (req) => {
+  // Callback-form hooks, as the listener's (listener.ts says why); a throw is caught by fastify's hook runner.
+  app.addHook('onRequest', (req, _reply, done) => {
     req.legacyV2 = (req.raw as { skiffLegacyV2?: boolean }).skiffLegacyV2 === true
     if (req.routeOptions.config?.unversioned || req.legacyV2) {
       req.microversion = MIN_VERSION
-      return
+      return done()
     }
     const raw = requestedVersion(req.headers)
     // Echo what was asked for, also on a 406; a malformed version gets no version headers.
@@ -121,15 +122,17 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       req.versionEcho = raw === 'latest' ? formatVersion(MAX_VERSION) : raw
     req.microversion = parseMicroversion(raw)
     req.versionEcho = formatVersion(req.microversion)
+    done()
   })
 
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-compute-request-id', req.id)
     if (req.versionEcho !== undefined) {
       reply.header('openstack-api-version', `compute ${req.versionEcho}`)
       reply.header('x-openstack-nova-api-version', req.versionEcho)
       reply.header('vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version')
     }
+    done(null, payload)
   })
 
   app.setNotFoundHandler(async (_req, reply) =>
