@@ -84,7 +84,8 @@ export function tenantUsageRoutes(app: FastifyInstance, deps: ComputeRouteDeps) 
     // parse_qs: the first value of each.
     const now = deps.usage.now()
     const start = parseTime(q.start?.[0], now)
-    const stop = parseTime(q.end?.[0], now)
+    // Nova reads the clock once for each: an end left out is a moment after a start left out.
+    const stop = parseTime(q.end?.[0], new Date(now.getTime() + 1))
     if (!(start < stop)) throw new BadRequest('Invalid start time. The start time cannot occur after the end time.')
     const p: UsagePeriod = { start, stop, limit: deps.maxLimit }
     if (has(v, 'usagePagination')) {
