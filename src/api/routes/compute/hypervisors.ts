@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { arch } from 'node:process'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Hypervisor } from '../../../compute/hypervisor-service.ts'
-import { BadRequest, NotFound } from '../../../errors.ts'
+import { BadRequest, DomainError, NotFound } from '../../../errors.ts'
 import { isUuidLike } from '../../formats.ts'
 import { has } from '../../microversion-changes.ts'
 import type { Microversion } from '../../microversion.ts'
@@ -209,11 +209,12 @@ export function hypervisorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return { hypervisor: view(h, v, true, withServers ? await hypervisors.servers(h.name) : undefined, withServers) }
   })
 
-  // Before 2.88: the hypervisor with its host's uptime (none reported: Nova's fake driver's answer).
+  // Before 2.88: the host's `uptime`. Skiff's agents do not report one: Nova's answer for a driver
+  // without get_host_uptime (501), which the clients expect (openstack hypervisor show skips it).
   app.get<{ Params: { id: string } }>('/v2.1/os-hypervisors/:id/uptime', async (req) => {
     if (v288(req.microversion)) throw new NotFound('The resource could not be found.')
-    const h = await find(req, 'uptime')
-    return { hypervisor: { ...view(h, req.microversion, false), uptime: null } }
+    await find(req, 'uptime')
+    throw new DomainError('notImplemented', 'The requested functionality is not supported.')
   })
 
   // Before 2.53: search by hostname pattern, with or without the servers of each.
@@ -221,10 +222,11 @@ export function hypervisorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     ['search', 'search'],
     ['servers', 'servers'],
   ] as const) {
-    app.get<{ Params: { pattern: string }; Querystring: Query }>(`/v2.1/os-hypervisors/:pattern/${suffix}`, async (req) => {
+    // The same path parameter name as /:id's (fastify keeps one name per position): it holds a pattern here.
+    app.get<{ Params: { id: string }; Querystring: Query }>(`/v2.1/os-hypervisors/:id/${suffix}`, async (req) => {
       const v = req.microversion
       if (has(v, 'serviceUuids')) throw new NotFound('The resource could not be found.')
-      const pattern = req.params.pattern
+      const pattern = req.params.id
       const all = (await hypervisors.list(req.auth, rule)).filter((h) => h.name.includes(pattern))
       if (!all.length) throw new NotFound(`No hypervisor matching '${pattern}' could be found.`)
       const list = []
