@@ -107,3 +107,28 @@ test('a rescue stuck on the hypervisor: reset to active ends it; the agent recor
   assert.equal((await action(id, { 'os-stop': null }, demo)).statusCode, 202)
   await waitFor('the stop', async () => (await show(id)).status === 'SHUTOFF')
 })
+
+test('a task no agent has claimed yet (its agent stopped) is dropped by the reset: the agent, back, does nothing to the server', async () => {
+  const id = await activeServer(skiff, demo, 'queued')
+  const agent = skiff.agent!
+  await agent.stop()
+  try {
+    // The host still counts as up (its heartbeats are recent): the reboot is accepted and waits.
+    assert.equal((await action(id, { reboot: { type: 'HARD' } }, demo)).statusCode, 202)
+    assert.equal((await show(id))['OS-EXT-STS:task_state'], 'rebooting_hard')
+    assert.equal(await skiff.queue.pending('skiff-1'), 1)
+    assert.equal((await action(id, { 'os-resetState': { state: 'error' } })).statusCode, 202)
+    assert.equal(await skiff.queue.pending('skiff-1'), 0)
+  } finally {
+    await agent.start()
+  }
+  agent.wake()
+  await waitFor('the agent to be idle', async () => agent.idle)
+  const s = await show(id)
+  assert.equal(s.status, 'ERROR')
+  assert.equal(s['OS-EXT-STS:task_state'], null)
+  assert.deepEqual(
+    (await actions(id)).map((a) => a.action),
+    ['resetState', 'reboot', 'create'],
+  )
+})
