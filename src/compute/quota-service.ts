@@ -196,8 +196,9 @@ export class QuotaService {
   /** Nova stores any class name; only 'default' is ever read (quota classes are otherwise unused). */
   async updateClass(ctx: AuthContext, className: string, values: Partial<Record<QuotaResource, number>>): Promise<QuotaLimits> {
     authorize(ctx, 'os_compute_api:os-quota-class-sets:update', 'admin')
-    if (className.length < 1 || className.length > 255)
-      throw new BadRequest(`quota_class_name has a length of ${className.length} characters, it must be between 1 and 255`)
+    // utils.check_string_length(id, 'quota_class_name', min_length=1, max_length=255).
+    // oslo's check_string_length message.
+    if (className.length > 255) throw new BadRequest(`quota_class_name has ${className.length} characters, more than 255.`)
     for (const [resource, limit] of Object.entries(values)) await this.#d.repo.setClassLimit(className, resource, limit)
     return this.#classLimits(className)
   }
