@@ -1,4 +1,10 @@
 // Composition root: open the store, build the services, bootstrap, start the agent, listen.
+import { AggregateService } from './compute/aggregate-service.ts'
+import { HypervisorService } from './compute/hypervisor-service.ts'
+import { UsageService } from './compute/usage-service.ts'
+import { AggregatesRepo } from './store/aggregates-repo.ts'
+import { QuotaService } from './compute/quota-service.ts'
+import { QuotasRepo } from './store/quotas-repo.ts'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import type { Logger } from 'pino'
@@ -109,8 +115,21 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const db = store.db
   const images = new ImageService(new ImagesRepo(db, clock), clock, chooseImageStore(config.imageStore, db, imageDir(config.dataDir)))
   const flavors = new FlavorService(new FlavorsRepo(db), clock)
-  const keypairs = new KeypairService(new KeypairsRepo(db), clock)
+  const keypairsRepo = new KeypairsRepo(db)
   const repo = new ServersRepo(db, clock)
+  const groupsRepo = new ServerGroupsRepo(db)
+  const projects = new IdentityRepo(db, store.dialect)
+  const quotas = new QuotaService({
+    repo: new QuotasRepo(db, store.dialect),
+    defaults: { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb },
+    usage: {
+      servers: (projectId, db, userId) => repo.usage(projectId, db, userId),
+      keyPairs: (userId) => keypairsRepo.count(userId),
+      serverGroups: (projectId, db, userId) => groupsRepo.count(projectId, db, userId),
+    },
+    projectExists: async (id) => (await projects.project(id)) !== undefined,
+  })
+  const keypairs = new KeypairService(keypairsRepo, clock, quotas)
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
   const queue = new TaskQueue<ServerTaskPayloads>(store, clock)
@@ -134,7 +153,24 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     defaultRescueImageName: RESCUE_IMAGE,
     rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
-  return { db, images, flavors, keypairs, repo, actionsRepo, rescuesRepo, queue, sealer, hosts, faults, imageLookup, actions, rescues }
+  return {
+    db,
+    images,
+    flavors,
+    keypairs,
+    repo,
+    actionsRepo,
+    rescuesRepo,
+    queue,
+    sealer,
+    hosts,
+    faults,
+    imageLookup,
+    actions,
+    rescues,
+    quotas,
+    groupsRepo,
+  }
 }
 
 type Domain = ReturnType<typeof buildDomain>
@@ -295,7 +331,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     throw err
   }
   const d = buildDomain(config, store, clock, sealer)
-  const { db, images, flavors, keypairs, repo, actionsRepo, queue, hosts, imageLookup, actions, rescues } = d
+  const { db, images, flavors, keypairs, repo, actionsRepo, queue, hosts, imageLookup, actions, rescues, quotas } = d
   const accounts = new IdentityRepo(db, store.dialect)
   const identity = new IdentityService(accounts, clock, config.tokenTtlSeconds)
   // Revocations through other API processes (PostgreSQL NOTIFY) reach this one's token cache.
@@ -305,9 +341,17 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   // through the database (console output by a task round-trip, fault rules in a table).
   if (config.driver === 'qemu') await ensureGuestImage(config, logger.child({ component: 'qemu' }))
   const driver = config.agent ? await makeDriver(config, logger, d) : undefined
-  const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
-  const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
-  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  const groups = new ServerGroupService(d.groupsRepo, () => repo.now(), quotas)
+  const placement = new PlacementRepo(db, store.dialect)
+  const aggregates = new AggregateService({
+    repo: new AggregatesRepo(db, store.dialect),
+    hosts,
+    serversOnHosts: (names) => repo.countOnHosts(names),
+    now: () => repo.now(),
+  })
+  const hypervisors = new HypervisorService({ hosts, usage: () => placement.allHosts(), serversOn: (host) => repo.allOnHost(host) })
+  const usage = new UsageService(repo, () => clock.now())
+  const scheduler = new Scheduler(placement, hosts)
   const serverDetails = new ServerDetailsRepo(db)
   const servers = new ServerService({
     repo,
@@ -324,8 +368,9 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     actions,
     groups,
     details: serverDetails,
+    zones: aggregates,
   })
-  const metadata = new ServerMetadataService(servers, repo)
+  const metadata = new ServerMetadataService(servers, repo, quotas)
   const instanceActions = new InstanceActionService(actionsRepo)
   const serverTags = new ServerTagService(repo, serverDetails)
   const passwords = new ServerPasswordService(servers)
@@ -358,6 +403,9 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     keypairs,
     consoles,
     quotas,
+    aggregates,
+    hypervisors,
+    usage,
     hosts,
     idempotency,
     serverEvents,

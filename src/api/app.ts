@@ -10,7 +10,11 @@ import type { RescueService } from '../compute/rescue-service.ts'
 import type { ServerGroupService } from '../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../compute/server-metadata.ts'
 import type { ServerPasswordService } from '../compute/server-password-metadata.ts'
-import type { Quotas, ServerService } from '../compute/server-service.ts'
+import type { ServerService } from '../compute/server-service.ts'
+import type { QuotaService } from '../compute/quota-service.ts'
+import type { AggregateService } from '../compute/aggregate-service.ts'
+import type { HypervisorService } from '../compute/hypervisor-service.ts'
+import type { UsageService } from '../compute/usage-service.ts'
 import type { ServerConsole } from '../compute/server-console.ts'
 import type { FaultRules } from '../drivers/simulated/fault-rules.ts'
 import { buildCatalog, type EndpointUrls } from '../identity/catalog.ts'
@@ -44,7 +48,10 @@ export interface AppDeps {
   consoles: ServerConsole
   /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
   faults?: FaultRules
-  quotas: Quotas
+  quotas: QuotaService
+  aggregates: AggregateService
+  hypervisors: HypervisorService
+  usage: UsageService
   /** Agent hosts and their heartbeats (os-services). */
   hosts: HostRegistry
   /** The action rate limit's buckets shared by every API process (PostgreSQL); absent: in memory. */
@@ -96,6 +103,9 @@ export function buildApps(deps: AppDeps): Apps {
     consoles: deps.consoles,
     faults: deps.faults,
     quotas: deps.quotas,
+    aggregates: deps.aggregates,
+    hypervisors: deps.hypervisors,
+    usage: deps.usage,
     hosts: deps.hosts,
     computeUrl: deps.roots.compute,
     maxLimit: 1000,

@@ -1,5 +1,6 @@
 // Migrations, listed in code (kysely's Migrator). One schema for SQLite and PostgreSQL:
 // only portable column types (text, integer, bigint, double precision).
+import { quotasAggregatesMigration } from './migrations-quotas-aggregates.ts'
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { agentsOwnDriversMigration } from './migrations-agents.ts'
 import { dropUnusedTablesMigration } from './migrations-drop-unused.ts'
@@ -244,6 +245,7 @@ export const migrationProvider: MigrationProvider = {
       '0011_action_rate': actionRateMigration,
       '0012_compute_microversions_beside_servers': computeMicroversionsMigration,
       '0013_server_microversion_fields': serverMicroversionFieldsMigration,
+      '0014_quotas_aggregates': quotasAggregatesMigration,
       '0017_server_version': serverVersionMigration,
     }
   },

@@ -400,6 +400,21 @@ export interface Database {
   task_replies: TaskReplyRow
   deployment: DeploymentRow
   action_rate_buckets: { scope: string; tokens: number; at_ms: number }
+  quotas: { project_id: string; user_id: string; resource: string; hard_limit: number }
+  quota_classes: { class_name: string; resource: string; hard_limit: number }
+  aggregates: AggregateRow
+  aggregate_hosts: { aggregate_id: number; host: string }
+  aggregate_metadata: { aggregate_id: number; key: string; value: string }
+}
+
+export interface AggregateRow {
+  id: number
+  uuid: string
+  name: string
+  created_at: string
+  updated_at: string | null
+  deleted_at: string | null
+  deleted: number
 }
 
 /** A transaction, passed down so that several repositories write in one. */

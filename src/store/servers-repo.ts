@@ -68,6 +68,21 @@ export interface LatestFaultRow {
   ofLastAction: boolean
 }
 
+/** A server as os-simple-tenant-usage reads it: its times and its flavor's figures (null: flavor gone). */
+export interface UsageRow {
+  id: string
+  name: string
+  project_id: string
+  vm_state: string
+  launched_at: string | null
+  terminated_at: string | null
+  flavor_name: string | null
+  ram: number | null
+  vcpus: number | null
+  disk: number | null
+  ephemeral: number | null
+}
+
 /** A project's use of its quotas: servers that exist, and their flavors' cores and RAM. */
 export interface Usage {
   instances: number
@@ -313,6 +328,72 @@ export class ServersRepo {
   }
 
   /** Servers of a host in these states (an agent adopting its servers after a restart). */
+  /**
+   * os-simple-tenant-usage: servers, deleted ones included, that ran in [begin, end)
+   * (get_active_by_window_joined: not terminated before `begin`, launched before `end`), with
+   * their flavors, by project then id (Nova's sort), after the `marker` server, at most `limit`.
+   * Undefined when the marker names no such server.
+   */
+  async activeInWindow(
+    begin: string,
+    end: string,
+    page: { projectId?: string; limit?: number; marker?: string },
+  ): Promise<UsageRow[] | undefined> {
+    let q = this.#db
+      .selectFrom('servers as s')
+      .leftJoin('flavors as f', 'f.id', 's.flavor_id')
+      .select([
+        's.id',
+        's.name',
+        's.project_id',
+        's.vm_state',
+        's.launched_at',
+        's.terminated_at',
+        'f.name as flavor_name',
+        'f.ram',
+        'f.vcpus',
+        'f.disk',
+        'f.ephemeral',
+      ])
+      .where((eb) => eb.or([eb('s.terminated_at', 'is', null), eb('s.terminated_at', '>', begin)]))
+      .where('s.launched_at', '<', end)
+    if (page.projectId !== undefined) q = q.where('s.project_id', '=', page.projectId)
+    if (page.marker !== undefined) {
+      const m = await this.#db.selectFrom('servers').select(['id', 'project_id']).where('id', '=', page.marker).executeTakeFirst()
+      if (!m) return undefined
+      q = q.where((eb) =>
+        eb.or([eb('s.project_id', '>', m.project_id), eb.and([eb('s.project_id', '=', m.project_id), eb('s.id', '>', m.id)])]),
+      )
+    }
+    q = q.orderBy('s.project_id').orderBy('s.id')
+    if (page.limit !== undefined) q = q.limit(page.limit)
+    return q.execute()
+  }
+
+  /** Servers (not deleted) on these hosts: how many (an aggregate's zone may not change under them). */
+  async countOnHosts(hosts: string[]): Promise<number> {
+    if (hosts.length === 0) return 0
+    const r = await this.#db
+      .selectFrom('servers')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('host', 'in', hosts)
+      .where('deleted', '=', 0)
+      .executeTakeFirstOrThrow()
+    return Number(r.n)
+  }
+
+  /** Every server (not deleted) of a host, oldest first: os-hypervisors' servers. */
+  async allOnHost(host: string): Promise<Pick<ServerRow, 'id' | 'name' | 'task_state'>[]> {
+    return this.#db
+      .selectFrom('servers')
+      .select(['id', 'name', 'task_state'])
+      .where('host', '=', host)
+      .where('deleted', '=', 0)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+  }
+
   async onHost(host: string, vmStates: VmState[]): Promise<ServerRow[]> {
     return this.#db
       .selectFrom('servers')
@@ -331,8 +412,9 @@ export class ServersRepo {
     return this.#db.selectFrom('servers').selectAll().where('updated_at', '>=', from).orderBy('updated_at').orderBy('id').execute()
   }
 
-  async usage(projectId: string, db: Db = this.#db): Promise<Usage> {
-    const used = await db
+  /** The project's use (or, with `userId`, that user's within the project): quotas and /limits. */
+  async usage(projectId: string, db: Db = this.#db, userId?: string): Promise<Usage> {
+    let q = db
       .selectFrom('servers')
       .innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
       .select((eb) => [
@@ -342,7 +424,8 @@ export class ServersRepo {
       ])
       .where('servers.project_id', '=', projectId)
       .where('servers.deleted', '=', 0)
-      .executeTakeFirstOrThrow()
+    if (userId !== undefined) q = q.where('servers.user_id', '=', userId)
+    const used = await q.executeTakeFirstOrThrow()
     return { instances: Number(used.n), cores: Number(used.cores ?? 0), ram: Number(used.ram ?? 0) }
   }
 
@@ -369,6 +452,23 @@ export class ServersRepo {
     })
     const r = await q.executeTakeFirst()
     return r.numUpdatedRows === 1n
+  }
+
+  /**
+   * os-resetState: the vm_state an admin names, no task, whatever the server was doing (Nova's
+   * save(admin_state_reset=True)); its open rescue, if any, ends. False if it is gone.
+   */
+  async resetState(id: string, vmState: 'active' | 'error', trx: Tx): Promise<boolean> {
+    const now = this.now()
+    const r = await trx
+      .updateTable('servers')
+      .set({ vm_state: vmState, task_state: null, updated_at: now })
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .executeTakeFirst()
+    if (r.numUpdatedRows !== 1n) return false
+    await endOpenRescues(trx, id, now)
+    return true
   }
 
   /** Fields that change whatever the server's state (name, access addresses, lock); false if it is gone. */

@@ -311,6 +311,18 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     if (unlistenReplies) await (await unlistenReplies.catch(() => async () => {}))()
   }
 
+  /**
+   * Drop the subject's tasks that no agent has claimed yet (an admin's reset of its state ends
+   * the work it was waiting for), but for `keepKinds`. A running task is left to its agent: its
+   * handler's compare-and-set finds the subject moved on and records nothing. Returns how many.
+   */
+  async cancelQueued(trx: Transaction<Database>, subjectId: string, keepKinds: string[] = []): Promise<number> {
+    let q = trx.deleteFrom('tasks').where('subject_id', '=', subjectId).where('state', '=', 'queued')
+    if (keepKinds.length) q = q.where('kind', 'not in', keepKinds)
+    const r = await q.executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
   /** Running tasks whose lease ran out (their agent died) go back to the queue. */
   async requeueExpired(scope: string | HostScope): Promise<number> {
     const now = this.#clock.now().toISOString()

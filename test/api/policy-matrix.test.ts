@@ -63,6 +63,8 @@ const shared = {} as {
   keypair: string
   flavor: string
   userId: string
+  projectId: string
+  aggregate: number
 }
 
 async function ok<T extends { statusCode: number; body: string }>(what: string, res: T, status: number): Promise<T> {
@@ -132,6 +134,15 @@ async function newGroup(): Promise<string> {
   )
   return res.json().server_group.id as string
 }
+async function newAggregate(): Promise<number> {
+  const res = await ok(
+    'aggregate',
+    await skiff.compute('POST', '/v2.1/os-aggregates', { token: tokens.admin, body: { aggregate: { name: unique('agg') } } }),
+    200,
+  )
+  return res.json().aggregate.id as number
+}
+
 async function newKeypair(): Promise<string> {
   const name = unique('kp')
   await ok('keypair', await skiff.compute('POST', '/v2.1/os-keypairs', { token: tokens.member, body: { keypair: { name } } }), 200)
@@ -384,6 +395,8 @@ const ROWS: Row[] = [
   action('lock', null, PROJECT_WRITE(202)),
   action('unlock', null, PROJECT_WRITE(202), 'locked'),
   action('os-getConsoleOutput', {}, PROJECT_WRITE(200)),
+  // Admins only; another project's server is not found first (Nova's get_instance, then the policy).
+  action('os-resetState', { state: 'active' }, e(202, 403, 403, 404, 401)),
   ...(['GET', 'PUT', 'DELETE', 'PATCH'] as const).map((method): Row => ({
     service: 'compute',
     method,
@@ -512,6 +525,78 @@ const ROWS: Row[] = [
     request: async (cell) => ({ url: `/v2.1/os-keypairs/${cell.ok ? await newKeypair() : shared.keypair}` }),
   },
   get('compute', '/v2.1/os-availability-zone', ANY_TOKEN),
+  get('compute', '/v2.1/os-availability-zone/detail', ADMIN_ONLY(200)),
+  // Quotas: a reader of the project (or an admin) reads them; another project's are refused by
+  // the policy (a project is not a resource the caller cannot see); only admins change them.
+  get('compute', '/v2.1/os-quota-sets/:id', e(200, 200, 200, 403, 401), () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}` })),
+  get('compute', '/v2.1/os-quota-sets/:id/detail', e(200, 200, 200, 403, 401), () => ({
+    url: `/v2.1/os-quota-sets/${shared.projectId}/detail`,
+  })),
+  get('compute', '/v2.1/os-quota-sets/:id/defaults', ANY_TOKEN, () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}/defaults` })),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-quota-sets/:id',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}`, body: { quota_set: { metadata_items: 128 } } }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-quota-sets/:id',
+    expect: ADMIN_ONLY(202),
+    request: () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}` }),
+  },
+  get('compute', '/v2.1/os-quota-class-sets/:id', ADMIN_ONLY(200), '/v2.1/os-quota-class-sets/default'),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-quota-class-sets/:id',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: '/v2.1/os-quota-class-sets/default', body: { quota_class_set: { metadata_items: 128 } } }),
+  },
+  get('compute', '/v2.1/os-simple-tenant-usage', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-simple-tenant-usage/:id', e(200, 200, 200, 403, 401), () => ({
+    url: `/v2.1/os-simple-tenant-usage/${shared.projectId}`,
+  })),
+  get('compute', '/v2.1/os-hypervisors', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-hypervisors/detail', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-hypervisors/statistics', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-hypervisors/:id', ADMIN_ONLY(200), '/v2.1/os-hypervisors/1'),
+  // Skiff's hosts report no uptime: Nova's 501 for such a driver, once allowed.
+  get('compute', '/v2.1/os-hypervisors/:id/uptime', ADMIN_ONLY(501), '/v2.1/os-hypervisors/1/uptime'),
+  get('compute', '/v2.1/os-hypervisors/:id/search', ADMIN_ONLY(200), '/v2.1/os-hypervisors/skiff/search'),
+  get('compute', '/v2.1/os-hypervisors/:id/servers', ADMIN_ONLY(200), '/v2.1/os-hypervisors/skiff/servers'),
+  get('compute', '/v2.1/os-aggregates', ADMIN_ONLY(200)),
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-aggregates',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: '/v2.1/os-aggregates', body: { aggregate: { name: unique('agg') } } }),
+  },
+  get('compute', '/v2.1/os-aggregates/:id', ADMIN_ONLY(200), () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}` })),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-aggregates/:id',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}`, body: { aggregate: { name: unique('agg') } } }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-aggregates/:id',
+    expect: ADMIN_ONLY(200),
+    request: async (cell) => ({ url: `/v2.1/os-aggregates/${cell.ok ? await newAggregate() : shared.aggregate}` }),
+  },
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-aggregates/:id/action',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}/action`, body: { set_metadata: { metadata: { k: 'v' } } } }),
+  },
   get('compute', '/v2.1/limits', ANY_TOKEN),
   get('compute', '/v2.1/flavors', ANY_TOKEN),
   get('compute', '/v2.1/flavors/detail', ANY_TOKEN),
@@ -710,6 +795,7 @@ const NOVA_FAULT: Record<number, string> = {
   404: 'itemNotFound',
   405: 'badMethod',
   409: 'conflictingRequest',
+  501: 'notImplemented',
 }
 
 /** The fault body each service answers with (401 comes from the token check, in Keystone's shape, on every service). */
@@ -767,6 +853,8 @@ before(async () => {
     headers: { 'x-auth-token': tokens.member, 'x-subject-token': tokens.member },
   })
   shared.userId = me.json().token.user.id
+  shared.projectId = me.json().token.project.id
+  shared.aggregate = await newAggregate()
 })
 after(() => skiff.close())
 

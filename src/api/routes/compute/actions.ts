@@ -58,6 +58,11 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       return accepted(reply)
     },
     restore: async (req) => servers.restore(req.auth, req.params.id),
+    // Admins: vm_state active or error, no task (and the stuck task's work ends).
+    'os-resetState': async (req, reply, v: { state: 'active' | 'error' }) => {
+      await servers.resetState(req.auth, req.params.id, v.state, req.id)
+      return accepted(reply)
+    },
     // 2.73: with a reason (the schema admits one only from there).
     lock: async (req, reply, v: { locked_reason?: string } | null | undefined) => {
       const reason = has(req.microversion, 'lockedReason') ? (v?.locked_reason ?? undefined) : undefined

@@ -7,7 +7,11 @@ import type { ServerTagService } from '../../../compute/server-tags.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
 import type { ServerConsole } from '../../../compute/server-console.ts'
-import type { Quotas, ServerService } from '../../../compute/server-service.ts'
+import type { ServerService } from '../../../compute/server-service.ts'
+import type { QuotaService } from '../../../compute/quota-service.ts'
+import type { AggregateService } from '../../../compute/aggregate-service.ts'
+import type { HypervisorService } from '../../../compute/hypervisor-service.ts'
+import type { UsageService } from '../../../compute/usage-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
 import type { ServerGroupService } from '../../../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../../../compute/server-metadata.ts'
@@ -22,6 +26,11 @@ import { flavorRoutes } from './flavors.ts'
 import { keypairRoutes } from './keypairs.ts'
 import { instanceActionRoutes } from './instance-actions.ts'
 import { limitRoutes } from './limits.ts'
+import { quotaRoutes } from './quota-sets.ts'
+import { aggregateRoutes } from './aggregates.ts'
+import { availabilityZoneRoutes } from './availability-zones.ts'
+import { hypervisorRoutes } from './hypervisors.ts'
+import { tenantUsageRoutes } from './tenant-usage.ts'
 import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
 import { remoteConsoleRoutes } from './remote-consoles.ts'
@@ -61,7 +70,12 @@ export interface ComputeRouteDeps {
   consoles: ServerConsole
   /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
   faults?: FaultRules
-  quotas: Quotas
+  quotas: QuotaService
+  /** Host aggregates and the availability zones they make. */
+  aggregates: AggregateService
+  hypervisors: HypervisorService
+  /** os-simple-tenant-usage. */
+  usage: UsageService
   hosts: HostRegistry
   /** Scheme, host and port, without a path: links are built from it. */
   computeUrl: string
@@ -176,6 +190,11 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   flavorRoutes(app, deps)
   keypairRoutes(app, deps)
   limitRoutes(app, deps)
+  quotaRoutes(app, deps)
+  aggregateRoutes(app, deps)
+  availabilityZoneRoutes(app, deps)
+  hypervisorRoutes(app, deps)
+  tenantUsageRoutes(app, deps)
   serviceRoutes(app, deps)
   instanceActionRoutes(app, deps)
   rescueRoutes(app, deps)

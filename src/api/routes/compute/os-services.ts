@@ -1,5 +1,5 @@
-// /os-services and /os-availability-zone: the compute hosts (one nova-compute per agent host)
-// and Skiff's one zone. Per microversion as nova/api/openstack/compute/services.py: forced_down
+// /os-services: the compute hosts (one nova-compute per agent host); their zones are in
+// availability-zones.ts. Per microversion as nova/api/openstack/compute/services.py: forced_down
 // and PUT /os-services/force-down from 2.11; from 2.53 uuid ids and PUT /os-services/{id}
 // instead of the action names (2.69's down-cell answers need cells: none here).
 import { createHash } from 'node:crypto'
@@ -77,12 +77,12 @@ function boolFrom(v: boolean | string, strict: boolean): boolean {
   )
 }
 
-function serviceView(h: Host, id: number | string, v: Microversion): Record<string, unknown> {
+function serviceView(h: Host, id: number | string, v: Microversion, zone = 'nova'): Record<string, unknown> {
   const view: Record<string, unknown> = {
     id,
     binary: 'nova-compute',
     host: h.name,
-    zone: 'nova',
+    zone,
     status: h.service_disabled ? 'disabled' : 'enabled',
     // servicegroup's service_is_up: a forced-down service is down.
     state: h.up && !h.forced_down ? 'up' : 'down',
@@ -108,7 +108,8 @@ export function serviceRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const host = q.host?.at(-1)
     const binary = q.binary?.at(-1)
     const list = (await services(v)).filter(({ host: h }) => !host || h.name === host).filter(() => !binary || binary === 'nova-compute')
-    return { services: list.map(({ host: h, id }) => serviceView(h, id, v)) }
+    const zones = await deps.aggregates.hostZones()
+    return { services: list.map(({ host: h, id }) => serviceView(h, id, v, zones.get(h.name))) }
   })
 
   // Before 2.53: PUT /os-services/{enable|disable|disable-log-reason|force-down} with host and binary.
@@ -169,7 +170,7 @@ export function serviceRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
     await deps.hosts.setServiceState(found.host.name, change)
     const after = (await services(v)).find((s) => s.id === found.id)
-    return { service: serviceView(after?.host ?? found.host, found.id, v) }
+    return { service: serviceView(after?.host ?? found.host, found.id, v, (await deps.aggregates.hostZones()).get(found.host.name)) }
   }
 
   app.put<{ Params: { id: string } }>('/v2.1/os-services/:id', async (req) =>
@@ -194,8 +195,4 @@ export function serviceRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     if (r === 'missing') throw new NotFound(`Service ${id} not found.`)
     return reply.code(204).send()
   })
-
-  app.get('/v2.1/os-availability-zone', async () => ({
-    availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }],
-  }))
 }

@@ -256,6 +256,8 @@ export const ACTION_SCHEMAS: Record<string, TSchema | ((v: Microversion) => TSch
       ['serverHostname', REBUILD_SCHEMAS.v290],
     ]),
   lock: (v) => atVersion<TSchema>(v, ANY, [['lockedReason', LOCK_V273]]),
+  // admin_actions.reset_state: {"state": "active" | "error"}.
+  'os-resetState': Type.Object({ state: enumOf(['active', 'error']) }, { additionalProperties: false }),
   'os-getConsoleOutput': Type.Object(
     {
       length: Type.Optional(Type.Union([Type.Integer({ minimum: -1 }), Type.String({ pattern: '^-?[0-9]+$' }), Type.Null()])),
