@@ -22,6 +22,9 @@ import type { ServerTaskPayloads } from './compute/server-tasks.ts'
 import { Scheduler } from './compute/scheduler.ts'
 import { reconcileOrphans } from './compute/orphans.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
+import { ShelveOffloader } from './compute/shelve-offload.ts'
+import { ShelveService } from './compute/shelve-service.ts'
+import { ShelvesRepo } from './store/shelves-repo.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
 import { DriverError, type VirtDriver } from './drivers/driver.ts'
@@ -134,7 +137,29 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     defaultRescueImageName: RESCUE_IMAGE,
     rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
-  return { db, images, flavors, keypairs, repo, actionsRepo, rescuesRepo, queue, sealer, hosts, faults, imageLookup, actions, rescues }
+  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve (their images in the image service)
+  const shelvesRepo = new ShelvesRepo(db)
+  const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images })
+  return {
+    db,
+    images,
+    flavors,
+    keypairs,
+    repo,
+    actionsRepo,
+    rescuesRepo,
+    queue,
+    sealer,
+    hosts,
+    faults,
+    imageLookup,
+    actions,
+    rescues,
+    scheduler,
+    shelvesRepo,
+    shelve,
+  }
 }
 
 type Domain = ReturnType<typeof buildDomain>
@@ -201,6 +226,17 @@ async function startHostAgents(
         host,
         logger: hostLog,
         imageName,
+        shelve: {
+          images: {
+            upload: async (id, copy) => {
+              await d.images.uploadSnapshot(id, { diskFormat: copy.diskFormat, containerFormat: 'bare' }, copy.data)
+            },
+            delete: (id) => d.images.deleteForServer(id),
+            backups: (serverId, type) => d.images.backupsOf(serverId, type),
+          },
+          shelves: d.shelvesRepo,
+          shelvedOffloadTime: config.shelvedOffloadTimeSeconds,
+        },
       })
       await worker.adoptServers()
       const agent = new Agent({
@@ -240,6 +276,15 @@ async function startHostAgents(
   const unlistenBeat = clock.onAdvance?.(beatNow)
   const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts)
   expiry.start()
+  const offloader = new ShelveOffloader({
+    service: d.shelve,
+    repo: d.shelvesRepo,
+    clock,
+    logger: log,
+    hosts,
+    afterSeconds: config.shelvedOffloadTimeSeconds,
+  })
+  offloader.start()
   // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
   // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.
   let sweeping: Promise<string[]> | undefined
@@ -268,6 +313,7 @@ async function startHostAgents(
       await sweeping
       unlistenBeat?.()
       expiry.stop()
+      offloader.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
       await stopAll()
@@ -299,7 +345,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const driver = config.agent ? await makeDriver(config, logger, d) : undefined
   const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
   const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
-  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  const scheduler = d.scheduler
   const serverDetails = new ServerDetailsRepo(db)
   const servers = new ServerService({
     repo,
@@ -341,6 +387,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     images,
     servers,
     rescues,
+    shelve: d.shelve,
     instanceActions,
     serverTags,
     metadata,

@@ -14,6 +14,7 @@ import { serverAccessMigration } from './migrations-access.ts'
 import { serverBootDataMigration } from './migrations-boot-data.ts'
 import { computeMicroversionsMigration } from './migrations-compute-microversions.ts'
 import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
+import { shelveMigration } from './migrations-shelve.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -243,6 +244,7 @@ export const migrationProvider: MigrationProvider = {
       '0011_action_rate': actionRateMigration,
       '0012_compute_microversions_beside_servers': computeMicroversionsMigration,
       '0013_server_microversion_fields': serverMicroversionFieldsMigration,
+      '0015_server_shelves': shelveMigration,
     }
   },
 }

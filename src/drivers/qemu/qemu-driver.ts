@@ -24,6 +24,7 @@ import {
   DriverError,
   VmNotFound,
   type RebootType,
+  type DiskSnapshot,
   type RescueSpec,
   type ServerSpec,
   type VirtDriver,
@@ -473,6 +474,18 @@ export class QemuDriver implements VirtDriver {
   async unpause(serverId: string): Promise<void> {
     const s = this.#vm(serverId)
     await this.#qmp(this.#currentDir(s), (q) => q.execute('cont'))
+  }
+
+  async suspend(serverId: string): Promise<void> {
+    throw new DriverError(`suspend of ${serverId} is not supported by the qemu driver yet`)
+  }
+
+  async resume(serverId: string): Promise<void> {
+    throw new DriverError(`resume of ${serverId} is not supported by the qemu driver yet`)
+  }
+
+  async snapshot(serverId: string, _imageId: string): Promise<DiskSnapshot> {
+    throw new DriverError(`snapshot of ${serverId} is not supported by the qemu driver yet`)
   }
 
   async rebuild(server: ServerSpec): Promise<void> {

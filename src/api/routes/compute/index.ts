@@ -6,6 +6,7 @@ import type { InstanceActionService } from '../../../compute/instance-actions.ts
 import type { ServerTagService } from '../../../compute/server-tags.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
+import type { ShelveService } from '../../../compute/shelve-service.ts'
 import type { ServerConsole } from '../../../compute/server-console.ts'
 import type { Quotas, ServerService } from '../../../compute/server-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
@@ -50,6 +51,10 @@ declare module 'fastify' {
 export interface ComputeRouteDeps {
   servers: ServerService
   rescues: RescueService
+  /** suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve */
+  shelve: ShelveService
+  /** The image service's root, for createImage's and createBackup's Location (below 2.45). */
+  imageUrl: string
   instanceActions: InstanceActionService
   serverTags: ServerTagService
   metadata: ServerMetadataService
