@@ -140,7 +140,7 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
   // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve (their images in the image service)
   const shelvesRepo = new ShelvesRepo(db)
-  const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images })
+  const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images, shelves: shelvesRepo })
   return {
     db,
     images,
@@ -362,6 +362,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     actions,
     groups,
     details: serverDetails,
+    shelved: d.shelve,
   })
   const metadata = new ServerMetadataService(servers, repo)
   const instanceActions = new InstanceActionService(actionsRepo)

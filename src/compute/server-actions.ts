@@ -25,19 +25,30 @@ export interface ActionRule<K extends ServerTaskKind = ServerTaskKind> {
   kind: K
 }
 
+// must_have_launched is Nova's default in check_instance_state: a server that never booted is
+// refused with "... while it is in launched_at None".
 export const RULES = {
   stop: {
     action: 'stop',
     policy: 'os_compute_api:servers:stop',
     vmStates: ['active', 'error'],
+    mustHaveLaunched: true,
     taskState: 'powering-off',
     kind: 'server.stop',
   },
-  start: { action: 'start', policy: 'os_compute_api:servers:start', vmStates: ['stopped'], taskState: 'powering-on', kind: 'server.start' },
+  start: {
+    action: 'start',
+    policy: 'os_compute_api:servers:start',
+    vmStates: ['stopped'],
+    mustHaveLaunched: true,
+    taskState: 'powering-on',
+    kind: 'server.start',
+  },
   pause: {
     action: 'pause',
     policy: 'os_compute_api:os-pause-server:pause',
     vmStates: ['active'],
+    mustHaveLaunched: true,
     taskState: 'pausing',
     kind: 'server.pause',
   },
@@ -45,6 +56,7 @@ export const RULES = {
     action: 'unpause',
     policy: 'os_compute_api:os-pause-server:unpause',
     vmStates: ['paused'],
+    mustHaveLaunched: true,
     taskState: 'unpausing',
     kind: 'server.unpause',
   },
@@ -52,6 +64,7 @@ export const RULES = {
     action: 'reboot',
     policy: 'os_compute_api:servers:reboot',
     vmStates: ['active'],
+    mustHaveLaunched: true,
     taskState: 'rebooting',
     kind: 'server.reboot',
   },
@@ -61,6 +74,7 @@ export const RULES = {
     vmStates: ['active', 'stopped', 'paused', 'suspended', 'error'],
     // Nova's task_states.ALLOW_REBOOT.
     taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'resuming', 'rebooting_hard', 'unpausing', 'pausing', 'suspending'],
+    mustHaveLaunched: true,
     taskState: 'rebooting_hard',
     kind: 'server.reboot',
   },
@@ -68,6 +82,7 @@ export const RULES = {
     action: 'rebuild',
     policy: 'os_compute_api:servers:rebuild',
     vmStates: ['active', 'stopped', 'error'],
+    mustHaveLaunched: true,
     taskState: 'rebuilding',
     kind: 'server.rebuild',
   },
@@ -83,6 +98,7 @@ export const RULES = {
     action: 'unrescue',
     policy: 'os_compute_api:os-unrescue',
     vmStates: ['rescued'],
+    mustHaveLaunched: true,
     taskState: 'unrescuing',
     kind: 'server.unrescue',
   },

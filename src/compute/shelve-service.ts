@@ -7,6 +7,7 @@ import { BadRequest, Conflict } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
+import type { ShelvesRepo } from '../store/shelves-repo.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import { InstanceInvalidState, InstanceIsLocked, InstanceNotFound } from './errors.ts'
 import type { FlavorService } from './flavor-service.ts'
@@ -51,6 +52,7 @@ export interface ShelveServiceDeps {
   hosts: HostRegistry
   flavors: FlavorService
   images: ServerImages
+  shelves: ShelvesRepo
 }
 
 // nova/compute/utils.py NON_INHERITABLE_IMAGE_PROPERTIES and _NAMESPACES, plus what the snapshot sets anew.
@@ -150,6 +152,14 @@ export class ShelveService {
     assertState(s, RULES.shelveOffload)
     await this.#d.actions.assertHostUp(s.host)
     await this.#d.actions.begin(ctx, s, RULES.shelveOffload, {}, requestId)
+  }
+
+  /** A shelved server is deleted: its shelve image goes too (Nova's _delete); a missing one is no error. */
+  async dropImage(serverId: string): Promise<void> {
+    const shelf = await this.#d.shelves.get(serverId)
+    if (!shelf) return
+    await this.#d.images.deleteForServer(shelf.image_id).catch(() => undefined)
+    await this.#d.shelves.remove(serverId)
   }
 
   /** The offload sweep (shelved_offload_time > 0): Skiff itself, through the same path. */

@@ -375,6 +375,18 @@ describe('shelve', () => {
     await action(skiff, id, { unshelve: null })
     await waitForStatus(skiff, demo, id, 'ACTIVE')
   })
+
+  test('deleting a shelved server deletes its shelve image', async () => {
+    const id = await activeServer(skiff, demo, 'shelf-del')
+    await action(skiff, id, { shelve: null })
+    await waitForStatus(skiff, demo, id, 'SHELVED_OFFLOADED')
+    const list = async () =>
+      (await skiff.apps.image.inject({ method: 'GET', url: '/v2/images?name=shelf-del-shelved', headers: { 'x-auth-token': demo } })).json()
+        .images as unknown[]
+    assert.equal((await list()).length, 1)
+    assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${id}`, { token: demo })).statusCode, 204)
+    assert.deepEqual(await list(), [])
+  })
 })
 
 describe('shelved_offload_time', () => {
