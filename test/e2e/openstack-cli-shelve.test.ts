@@ -65,7 +65,7 @@ describe('openstack server suspend/resume, image create, backup create, shelve/u
       id,
     ])
     assert.equal(img.name, `snap-${tag}`)
-    assert.equal(img.status, 'active')
+    assert.equal((await cli.openstackJson<Record<string, unknown>>('demo', ['image', 'show', `snap-${tag}`])).status, 'active')
     const props = JSON.stringify(img.properties ?? img)
     assert.match(props, /image_type.{0,6}snapshot/)
     assert.match(props, new RegExp(id))
@@ -86,7 +86,9 @@ describe('openstack server suspend/resume, image create, backup create, shelve/u
       '--wait',
       id,
     ])
-    assert.equal(first.status, 'active')
+    // The CLI prints the image as it found it before waiting: its status is read again after.
+    assert.equal(first.name, `bk1-${tag}`)
+    assert.equal((await cli.openstackJson<Record<string, unknown>>('demo', ['image', 'show', `bk1-${tag}`])).status, 'active')
     await until('ACTIVE')
     const second = await cli.openstackJson<Record<string, unknown>>('demo', [
       'server',
@@ -101,7 +103,8 @@ describe('openstack server suspend/resume, image create, backup create, shelve/u
       '--wait',
       id,
     ])
-    assert.equal(second.status, 'active')
+    assert.equal(second.name, `bk2-${tag}`)
+    assert.equal((await cli.openstackJson<Record<string, unknown>>('demo', ['image', 'show', `bk2-${tag}`])).status, 'active')
     await until('ACTIVE')
     const names = (await cli.openstackJson<{ Name: string }[]>('demo', ['image', 'list'])).map((r) => r.Name)
     assert.ok(names.includes(`bk2-${tag}`), names.join(','))
