@@ -232,7 +232,12 @@ export class ShelveService {
       await d.queue.enqueue(trx, { kind: rule.kind, subjectId: s.id, host: chosen, payload: { offloaded: true }, requestId })
       return chosen
     })
-    if (host !== null) d.queue.notify(host)
+    if (host === null) return
+    // As Nova's conductor reports them: the shelve image looked up, the host scheduled.
+    for (const event of ['get_image_info', 'schedule_instances']) {
+      await d.actionsRepo.finishEvent(await d.actionsRepo.startEvent(s.id, requestId, event, null), 'Success')
+    }
+    d.queue.notify(host)
   }
 
   /** The compare-and-set; lost (the server moved on meanwhile), the image made for it goes (as Nova's snapshot). */

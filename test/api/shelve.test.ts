@@ -309,10 +309,12 @@ describe('shelve', () => {
     assert.equal((await image(skiff, images[0]!.id)).statusCode, 404, 'the shelve image is deleted after unshelve')
     const un = await lastEvent(skiff, id)
     assert.equal(un.action.action, 'unshelve')
-    assert.deepEqual(
-      un.events.map((e) => [e.event, e.result]),
-      [['compute_unshelve_instance', 'Success']],
-    )
+    // Nova's conductor events, then the compute host's.
+    assert.deepEqual(un.events.map((e) => [e.event, e.result]).sort(), [
+      ['compute_unshelve_instance', 'Success'],
+      ['get_image_info', 'Success'],
+      ['schedule_instances', 'Success'],
+    ])
   })
 
   test('policy and bodies: shelveOffload is admin only; unshelve 2.77 and 2.91 schemas and their 409/400/403', async () => {
@@ -376,6 +378,43 @@ describe('shelve', () => {
     await waitForStatus(skiff, demo, id, 'ACTIVE')
   })
 
+  test('a failed offload (destroy) leaves it SHELVED on its host, the fault recorded; an admin offload then works', async () => {
+    const id = await activeServer(skiff, demo, 'shelf-offload-fail')
+    await inject(skiff, { operation: 'destroy', server_id: id, error: 'VM will not go', count: 1 })
+    await action(skiff, id, { shelve: null })
+    const shelved = await waitFor('fault', async () => {
+      const s = await show(skiff, id, admin)
+      return s.fault && s['OS-EXT-STS:task_state'] === null ? s : undefined
+    })
+    assert.equal(shelved.status, 'SHELVED')
+    assert.equal(shelved.fault.message, 'VM will not go')
+    assert.ok(shelved['OS-EXT-SRV-ATTR:host'])
+    assert.equal((await action(skiff, id, { shelveOffload: null }, admin)).statusCode, 202)
+    await waitForStatus(skiff, demo, id, 'SHELVED_OFFLOADED')
+    const [offload] = await actions(skiff, id)
+    assert.equal(offload!.action, 'shelveOffload')
+    assert.deepEqual(
+      (await events(skiff, id, offload!.request_id)).map((e) => [e.event, e.result]),
+      [['compute_shelve_offload_instance', 'Success']],
+    )
+  })
+
+  test('a failed backup leaves no image and the server as it was (stopped stays stopped)', async () => {
+    const id = await activeServer(skiff, demo, 'bk-fail')
+    await action(skiff, id, { 'os-stop': null })
+    await waitForStatus(skiff, demo, id, 'SHUTOFF')
+    await inject(skiff, { operation: 'snapshot', server_id: id, error: 'backup copy failed', count: 1 })
+    const res = await action(skiff, id, { createBackup: { name: 'bk-doomed', backup_type: 'daily', rotation: 1 } }, demo, '2.45')
+    const imageId = res.json().image_id as string
+    const back = await waitFor('fault', async () => {
+      const s = await show(skiff, id)
+      return s.fault && s['OS-EXT-STS:task_state'] === null ? s : undefined
+    })
+    assert.equal(back.status, 'SHUTOFF')
+    assert.equal(back.fault.message, 'backup copy failed')
+    assert.equal((await image(skiff, imageId)).statusCode, 404)
+  })
+
   test('deleting a shelved server deletes its shelve image', async () => {
     const id = await activeServer(skiff, demo, 'shelf-del')
     await action(skiff, id, { shelve: null })
@@ -425,5 +464,39 @@ describe('shelved_offload_time', () => {
     await action(s2, id, { unshelve: null }, token)
     await waitForStatus(s2, token, id, 'ACTIVE')
     assert.equal(s2.driver.readFile(id, '/root/a'), 'b')
+  })
+})
+
+describe('capacity', () => {
+  let s3: TestSkiff
+  let token: string
+  before(async () => {
+    s3 = await startTestSkiff({ hostVcpus: 1 })
+    token = await s3.token('demo')
+  })
+  after(() => s3.close())
+
+  test("an offloaded server frees its host's room; unshelve with no room: SHELVED_OFFLOADED, Nova's fault", async () => {
+    const a = await activeServer(s3, token, 'room-a')
+    await action(s3, a, { shelve: null }, token)
+    await waitForStatus(s3, token, a, 'SHELVED_OFFLOADED')
+    // The one vCPU is free again: another server fits.
+    const b = await activeServer(s3, token, 'room-b')
+    assert.equal((await action(s3, a, { unshelve: null }, token)).statusCode, 202)
+    const still = await show(s3, a, token)
+    assert.equal(still.status, 'SHELVED_OFFLOADED')
+    assert.equal(still['OS-EXT-STS:task_state'], null)
+    assert.equal(still.fault.message, 'No valid host was found. There are not enough hosts available.')
+    const un = await lastEvent(s3, a, token)
+    assert.equal(un.action.action, 'unshelve')
+    assert.deepEqual(
+      un.events.map((e) => [e.event, e.result]),
+      [['schedule_instances', 'Error']],
+    )
+    // Room again: the unshelve goes through.
+    assert.equal((await s3.compute('DELETE', `/v2.1/servers/${b}`, { token })).statusCode, 204)
+    await waitFor('b gone', async () => (await s3.compute('GET', `/v2.1/servers/${b}`, { token })).statusCode === 404)
+    await action(s3, a, { unshelve: null }, token)
+    await waitForStatus(s3, token, a, 'ACTIVE')
   })
 })
