@@ -3,7 +3,7 @@
 // nova/compute/api.py do them: checks in Nova's order, then ServerActions' one compare-and-set,
 // instance action and task. Snapshots, backups and shelves first create their image (queued),
 // as Nova's compute_utils.create_image; the agent fills it (worker-shelve.ts).
-import { BadRequest, Conflict } from '../errors.ts'
+import { BadRequest, Conflict, Forbidden } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
@@ -81,6 +81,11 @@ export interface UnshelveRequest {
   host?: string
 }
 
+/** Below 2.39, Nova's common.check_img_metadata_properties_quota (metadata_items, 128 by default). */
+function checkImageMetadataQuota(metadata: Record<string, string>): void {
+  if (Object.keys(metadata).length > 128) throw new Forbidden('Image metadata limit exceeded')
+}
+
 export class ShelveService {
   readonly #d: ShelveServiceDeps
 
@@ -102,7 +107,12 @@ export class ShelveService {
     id: string,
     req: { name: string; metadata?: Record<string, string> },
     requestId: string,
+    opts: { checkMetadataQuota?: boolean } = {},
   ): Promise<string> {
+    // Nova's order: 404, policy, the metadata quota (below 2.39), then lock and state.
+    await this.#d.actions.get(ctx, id)
+    authorize(ctx, RULES.createImage.policy, 'member')
+    if (opts.checkMetadataQuota) checkImageMetadataQuota(req.metadata ?? {})
     const s = await this.#d.actions.check(ctx, id, RULES.createImage)
     const image = await this.#createImage(ctx, s, req.name.trim(), 'snapshot', req.metadata ?? {})
     await this.#beginOrDrop(ctx, s, RULES.createImage, image.id, { imageId: image.id }, requestId)
@@ -115,7 +125,11 @@ export class ShelveService {
     id: string,
     req: { name: string; backup_type: string; rotation: number | string; metadata?: Record<string, string> },
     requestId: string,
+    opts: { checkMetadataQuota?: boolean } = {},
   ): Promise<string> {
+    await this.#d.actions.get(ctx, id)
+    authorize(ctx, RULES.createBackup.policy, 'member')
+    if (opts.checkMetadataQuota) checkImageMetadataQuota(req.metadata ?? {})
     const s = await this.#d.actions.check(ctx, id, RULES.createBackup)
     const rotation = Number(req.rotation)
     const props = { ...(req.metadata ?? {}), backup_type: req.backup_type }

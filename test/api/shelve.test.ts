@@ -206,6 +206,11 @@ describe('createImage', () => {
       assert.equal(res.statusCode, 400, JSON.stringify(body))
       assert.match(res.json().badRequest.message, /^Invalid input for field\/attribute /, res.body)
     }
+    // Below 2.39 the metadata counts against metadata_items (128): Nova's 403; from 2.39 it does not.
+    const many = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`k${i}`, 'v']))
+    const over = await action(skiff, id, { createImage: { name: 'many', metadata: many } })
+    assert.equal(over.statusCode, 403)
+    assert.deepEqual(over.json(), { forbidden: { code: 403, message: 'Image metadata limit exceeded' } })
     assert.equal((await action(skiff, id, { createImage: { name: 'x' } }, reader)).statusCode, 403)
     assert.equal((await action(skiff, id, { createImage: { name: 'x' } }, alt)).statusCode, 404)
   })

@@ -17,6 +17,8 @@ export function shelveActions(deps: ComputeRouteDeps): Record<string, Handler> {
     if (location) reply.header('location', `${deps.imageUrl}/images/${imageId}`)
     return accepted(reply)
   }
+  // From 2.39 Nova no longer checks the image metadata against the metadata_items quota.
+  const quota = (req: FastifyRequest) => ({ checkMetadataQuota: !has(req.microversion, 'imageMetadataProxyRemoved') })
   return {
     suspend: async (req, reply) => {
       await s.suspend(req.auth, req.params.id, req.id)
@@ -27,7 +29,7 @@ export function shelveActions(deps: ComputeRouteDeps): Record<string, Handler> {
       return accepted(reply)
     },
     createImage: async (req, reply, v: { name: string; metadata?: Record<string, string> }) => {
-      const imageId = await s.createImage(req.auth, req.params.id, v, req.id)
+      const imageId = await s.createImage(req.auth, req.params.id, v, req.id, quota(req))
       return imageAnswer(req, reply, imageId, true)
     },
     createBackup: async (
@@ -35,7 +37,7 @@ export function shelveActions(deps: ComputeRouteDeps): Record<string, Handler> {
       reply,
       v: { name: string; backup_type: string; rotation: number | string; metadata?: Record<string, string> },
     ) => {
-      const imageId = await s.createBackup(req.auth, req.params.id, v, req.id)
+      const imageId = await s.createBackup(req.auth, req.params.id, v, req.id, quota(req))
       return imageAnswer(req, reply, imageId, Number(v.rotation) > 0)
     },
     shelve: async (req, reply) => {
