@@ -45,6 +45,8 @@ export interface Config {
   serverEventsKeepAliveMs: number
   /** Default lifetime of a rescue before Skiff unrescues it; 0 = never (Nova's default). */
   rescueTimeoutSeconds: number
+  /** Nova's shelved_offload_time: seconds a shelved server keeps its host; 0 offloads at once (Nova's default), -1 never. */
+  shelvedOffloadTimeSeconds: number
   /** A host whose agent has not heartbeaten for this long is down: actions on its servers get 503. */
   hostDownAfterSeconds: number
   /** A running task whose agent has not renewed its lease for this long goes back to the queue. */
@@ -73,6 +75,8 @@ interface OptionSpec {
   flag: string
   env: string
   kind: 'string' | 'int' | 'bool'
+  /** Smallest int accepted (default 0). */
+  min?: number
   default: (partial: Partial<Config>) => Config[keyof Config]
   help: string
 }
@@ -235,6 +239,15 @@ export const OPTIONS: OptionSpec[] = [
     help: 'seconds a rescue lasts before Skiff unrescues it (0: never, as Nova)',
   },
   {
+    key: 'shelvedOffloadTimeSeconds',
+    flag: '--shelved-offload-time',
+    env: 'SKIFF_SHELVED_OFFLOAD_TIME',
+    kind: 'int',
+    min: -1,
+    default: () => 0,
+    help: 'seconds a shelved server keeps its host before it is offloaded (0: at once, as Nova; -1: never)',
+  },
+  {
     key: 'hostDownAfterSeconds',
     flag: '--host-down-after',
     env: 'SKIFF_HOST_DOWN_AFTER',
@@ -363,7 +376,11 @@ function coerce(spec: OptionSpec, raw: unknown, source: string): Config[keyof Co
   }
   if (spec.kind === 'int') {
     const n = typeof raw === 'number' ? raw : Number(String(raw))
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${source}: ${spec.flag} expects a non-negative integer, got '${String(raw)}'`)
+    const min = spec.min ?? 0
+    if (!Number.isInteger(n) || n < min)
+      throw new ConfigError(
+        `${source}: ${spec.flag} expects ${min === 0 ? 'a non-negative integer' : `an integer from ${min}`}, got '${String(raw)}'`,
+      )
     return n
   }
   return String(raw)
@@ -429,6 +446,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   qemuBootTimeoutSeconds: 2_147_483,
   // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
   rescueTimeoutSeconds: 7 * 24 * 3600,
+  shelvedOffloadTimeSeconds: 2_147_483,
   tokenTtlSeconds: 10 * 365 * 24 * 3600,
 }
 

@@ -28,6 +28,9 @@ import type { ServerTaskPayloads } from './compute/server-tasks.ts'
 import { Scheduler } from './compute/scheduler.ts'
 import { reconcileOrphans } from './compute/orphans.ts'
 import { RescueExpiry } from './compute/rescue-expiry.ts'
+import { ShelveOffloader } from './compute/shelve-offload.ts'
+import { ShelveService } from './compute/shelve-service.ts'
+import { ShelvesRepo } from './store/shelves-repo.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
 import { DriverError, type VirtDriver } from './drivers/driver.ts'
@@ -153,6 +156,10 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     defaultRescueImageName: RESCUE_IMAGE,
     rescueTimeoutSeconds: config.rescueTimeoutSeconds,
   })
+  const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
+  // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve (their images in the image service)
+  const shelvesRepo = new ShelvesRepo(db)
+  const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images, shelves: shelvesRepo })
   return {
     db,
     images,
@@ -170,6 +177,9 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     rescues,
     quotas,
     groupsRepo,
+    scheduler,
+    shelvesRepo,
+    shelve,
   }
 }
 
@@ -242,6 +252,17 @@ async function startHostAgents(
         host,
         logger: hostLog,
         imageName,
+        shelve: {
+          images: {
+            upload: async (id, copy) => {
+              await d.images.uploadSnapshot(id, { diskFormat: copy.diskFormat, containerFormat: 'bare' }, copy.data)
+            },
+            delete: (id) => d.images.deleteForServer(id),
+            backups: (serverId, type) => d.images.backupsOf(serverId, type),
+          },
+          shelves: d.shelvesRepo,
+          shelvedOffloadTime: config.shelvedOffloadTimeSeconds,
+        },
       })
       await worker.adoptServers()
       workers.set(host, worker.handlers())
@@ -284,6 +305,15 @@ async function startHostAgents(
   const unlistenBeat = clock.onAdvance?.(beatNow)
   const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts.length === 1 ? { host: hosts[0]! } : { agentId })
   expiry.start()
+  const offloader = new ShelveOffloader({
+    service: d.shelve,
+    repo: d.shelvesRepo,
+    clock,
+    logger: log,
+    hosts,
+    afterSeconds: config.shelvedOffloadTimeSeconds,
+  })
+  offloader.start()
   // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
   // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.
   let sweeping: Promise<string[]> | undefined
@@ -312,6 +342,7 @@ async function startHostAgents(
       await sweeping
       unlistenBeat?.()
       expiry.stop()
+      offloader.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
       await stopAll()
@@ -351,7 +382,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   })
   const hypervisors = new HypervisorService({ hosts, usage: () => placement.allHosts(), serversOn: (host) => repo.allOnHost(host) })
   const usage = new UsageService(repo, () => clock.now())
-  const scheduler = new Scheduler(placement, hosts)
+  const scheduler = d.scheduler
   const serverDetails = new ServerDetailsRepo(db)
   const servers = new ServerService({
     repo,
@@ -369,6 +400,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     groups,
     details: serverDetails,
     zones: aggregates,
+    shelved: d.shelve,
   })
   const metadata = new ServerMetadataService(servers, repo, quotas)
   const instanceActions = new InstanceActionService(actionsRepo)
@@ -394,6 +426,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     images,
     servers,
     rescues,
+    shelve: d.shelve,
     instanceActions,
     serverTags,
     metadata,

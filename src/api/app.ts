@@ -27,6 +27,7 @@ import { installActionRateLimit, type ActionBuckets } from './rate-limit.ts'
 import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
 import type { ServerEventsDeps } from './routes/compute/events.ts'
 import { identityRoutes } from './routes/identity.ts'
+import type { ShelveService } from '../compute/shelve-service.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import { imageRoutes } from './routes/image.ts'
 
@@ -37,6 +38,8 @@ export interface AppDeps {
   images: ImageService
   servers: ServerService
   rescues: RescueService
+  /** suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve */
+  shelve: ShelveService
   instanceActions: InstanceActionService
   serverTags: ServerTagService
   metadata: ServerMetadataService
@@ -93,6 +96,8 @@ export function buildApps(deps: AppDeps): Apps {
   computeRoutes(compute, {
     servers: deps.servers,
     rescues: deps.rescues,
+    shelve: deps.shelve,
+    imageUrl: deps.roots.image,
     instanceActions: deps.instanceActions,
     serverTags: deps.serverTags,
     metadata: deps.metadata,

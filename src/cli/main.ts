@@ -232,6 +232,7 @@ const AGENT_KEYS: (keyof Config)[] = [
   'hostRamMb',
   'hostDiskGb',
   'rescueTimeoutSeconds',
+  'shelvedOffloadTimeSeconds',
   'enableInstancePassword',
 ]
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')

@@ -54,6 +54,8 @@ export interface ServerServiceDeps {
   details: ServerDetailsRepo
   /** Availability zones (aggregates' availability_zone): where a create that names one may go. */
   zones: Pick<AggregateService, 'hostZones' | 'zones'>
+  /** A shelved server's image goes with the server (Nova's _delete); shelve-service.ts. */
+  shelved?: { dropImage(serverId: string): Promise<void> }
 }
 
 export interface CreateServer {
@@ -508,6 +510,7 @@ export class ServerService {
     authorize(ctx, 'os_compute_api:servers:delete', 'member')
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (s.task_state === 'deleting') return
+    if (s.vm_state === 'shelved' || s.vm_state === 'shelved_offloaded') await this.#d.shelved?.dropImage(s.id)
     const host = s.host
     if (!host || !(await this.#d.hosts.isUp(host))) return this.#deleteLocally(ctx, s, requestId)
     await this.#d.repo.transaction(async (trx) => {

@@ -32,6 +32,15 @@ export interface RescueSpec {
 
 export type RebootType = 'SOFT' | 'HARD'
 
+/** A copy of a server's disk (snapshot, backup, shelve), for the worker to upload as an image. */
+export interface DiskSnapshot {
+  diskFormat: 'qcow2' | 'raw'
+  /** Its bytes, read once. */
+  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+  /** Remove what the copy left on the host (a temp file); called once uploaded or abandoned. */
+  cleanup(): Promise<void>
+}
+
 export interface VirtDriver {
   readonly name: string
   spawn(server: ServerSpec): Promise<void>
@@ -41,6 +50,16 @@ export interface VirtDriver {
   pause(serverId: string): Promise<void>
   unpause(serverId: string): Promise<void>
   rebuild(server: ServerSpec): Promise<void>
+  /** Save the guest's memory and stop its VM (power state SUSPENDED); resume continues the same boot. */
+  suspend(serverId: string): Promise<void>
+  resume(serverId: string): Promise<void>
+  /**
+   * A standalone copy of the server's disk as image `imageId` will hold it (Nova's cold snapshot:
+   * a running guest is paused while its disk is read, then runs on). The server is left in the
+   * power state it had, whether the copy succeeds or not. Spawning a server from that image
+   * boots what the disk held.
+   */
+  snapshot(serverId: string, imageId: string): Promise<DiskSnapshot>
   /** Shut the server's VM down and boot the rescue image with the server's disk second. */
   rescue(serverId: string, rescue: RescueSpec): Promise<void>
   /**

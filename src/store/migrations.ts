@@ -16,6 +16,7 @@ import { serverBootDataMigration } from './migrations-boot-data.ts'
 import { computeMicroversionsMigration } from './migrations-compute-microversions.ts'
 import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
 import { serverVersionMigration } from './migrations-server-version.ts'
+import { shelveMigration } from './migrations-shelve.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -246,6 +247,7 @@ export const migrationProvider: MigrationProvider = {
       '0012_compute_microversions_beside_servers': computeMicroversionsMigration,
       '0013_server_microversion_fields': serverMicroversionFieldsMigration,
       '0014_quotas_aggregates': quotasAggregatesMigration,
+      '0015_server_shelves': shelveMigration,
       '0017_server_version': serverVersionMigration,
     }
   },

@@ -45,6 +45,19 @@ export type TaskState =
   | 'resize_migrated'
   | 'resize_finish'
   | 'resize_reverting'
+  // suspend, resume, snapshot and backup, shelve (nova/compute/task_states.py)
+  | 'suspending'
+  | 'resuming'
+  | 'image_snapshot'
+  | 'image_snapshot_pending'
+  | 'image_pending_upload'
+  | 'image_uploading'
+  | 'image_backup'
+  | 'shelving'
+  | 'shelving_image_pending_upload'
+  | 'shelving_image_uploading'
+  | 'shelving_offloading'
+  | 'unshelving'
   | null
 
 /**
@@ -371,6 +384,14 @@ export interface ImageChunkRow {
   data: Uint8Array
 }
 
+/** Nova's shelve keys of system_metadata: the shelved server's image, when and where it was shelved. */
+export interface ServerShelfRow {
+  server_id: string
+  image_id: string
+  shelved_at: string
+  shelved_host: string
+}
+
 export interface Database {
   projects: ProjectRow
   users: UserRow
@@ -390,6 +411,7 @@ export interface Database {
   server_groups: ServerGroupRow
   server_group_members: ServerGroupMemberRow
   rescues: RescueRow
+  server_shelves: ServerShelfRow
   idempotency_keys: IdempotencyKeyRow
   hosts: HostsTable
   server_access: ServerAccessRow

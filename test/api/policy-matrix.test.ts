@@ -51,7 +51,7 @@ const unique = (prefix: string) => `${prefix}-${++seq}`
 
 // ---- fixtures: shared ones for cells that must be refused, fresh ones for cells that succeed ----
 
-type ServerState = 'active' | 'stopped' | 'paused' | 'rescued' | 'locked'
+type ServerState = 'active' | 'stopped' | 'paused' | 'rescued' | 'locked' | 'suspended' | 'shelved'
 const shared = {} as {
   server: string
   rescued: string
@@ -83,6 +83,9 @@ async function newServer(state: ServerState): Promise<string> {
     stopped: [{ 'os-stop': null }, 'SHUTOFF'],
     paused: [{ pause: null }, 'PAUSED'],
     rescued: [{ rescue: null }, 'RESCUE'],
+    suspended: [{ suspend: null }, 'SUSPENDED'],
+    // This Skiff never offloads by itself (shelved_offload_time -1): shelveOffload has a SHELVED server to act on.
+    shelved: [{ shelve: null }, 'SHELVED'],
   }
   if (state === 'locked') await ok('lock', await act(id, { lock: null }), 202)
   const step = to[state]
@@ -397,6 +400,14 @@ const ROWS: Row[] = [
   action('os-getConsoleOutput', {}, PROJECT_WRITE(200)),
   // Admins only; another project's server is not found first (Nova's get_instance, then the policy).
   action('os-resetState', { state: 'active' }, e(202, 403, 403, 404, 401)),
+  action('suspend', null, PROJECT_WRITE(202)),
+  action('resume', null, PROJECT_WRITE(202), 'suspended'),
+  action('createImage', { name: 'pm-snap' }, PROJECT_WRITE(202)),
+  action('createBackup', { name: 'pm-backup', backup_type: 'daily', rotation: 1 }, PROJECT_WRITE(202)),
+  action('shelve', null, PROJECT_WRITE(202)),
+  // Nova's default: admins only (os_compute_api:os-shelve:shelve_offload).
+  action('shelveOffload', null, e(202, 403, 403, 404, 401), 'shelved'),
+  action('unshelve', null, PROJECT_WRITE(202), 'shelved'),
   ...(['GET', 'PUT', 'DELETE', 'PATCH'] as const).map((method): Row => ({
     service: 'compute',
     method,
@@ -832,7 +843,7 @@ function routesOf(app: FastifyInstance): string[] {
 }
 
 before(async () => {
-  skiff = await startTestSkiff({ actionRateLimit: 0 })
+  skiff = await startTestSkiff({ actionRateLimit: 0, shelvedOffloadTimeSeconds: -1 })
   await skiff.apps.compute.listen({ port: 0, host: '127.0.0.1' })
   port = (skiff.apps.compute.server.address() as AddressInfo).port
   for (const [caller, account] of Object.entries(ACCOUNT)) tokens[caller as keyof typeof ACCOUNT] = await skiff.token(account)

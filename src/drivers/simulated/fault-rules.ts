@@ -24,6 +24,9 @@ export const SIMULATED_PHASES = [
   'rescue.boot',
   'unrescue.stop_rescue',
   'unrescue.boot',
+  'suspend',
+  'resume',
+  'snapshot',
 ] as const
 export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
 

@@ -5,6 +5,7 @@ import { BadRequest, DomainError } from '../../../errors.ts'
 import type { RebuildRequest } from '../../../compute/server-service.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { consoleActions } from './remote-consoles.ts'
+import { shelveActions } from './shelve-actions.ts'
 import { validateAction } from './schemas.ts'
 import { has } from '../../microversion-changes.ts'
 import { extrasWanted, serverDetail } from './views.ts'
@@ -99,6 +100,8 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     },
     // os-getVNCConsole, os-getSPICEConsole, os-getRDPConsole, os-getSerialConsole (2.1–2.5).
     ...consoleActions(deps),
+    // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve
+    ...shelveActions(deps),
   }
 
   // idempotent: Idempotency-Key replays (api/idempotency.ts); rateLimited: per-project bucket (api/rate-limit.ts).

@@ -6,6 +6,7 @@ import type { InstanceActionService } from '../../../compute/instance-actions.ts
 import type { ServerTagService } from '../../../compute/server-tags.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
+import type { ShelveService } from '../../../compute/shelve-service.ts'
 import type { ServerConsole } from '../../../compute/server-console.ts'
 import type { ServerService } from '../../../compute/server-service.ts'
 import type { QuotaService } from '../../../compute/quota-service.ts'
@@ -59,6 +60,10 @@ declare module 'fastify' {
 export interface ComputeRouteDeps {
   servers: ServerService
   rescues: RescueService
+  /** suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve */
+  shelve: ShelveService
+  /** The image service's root, for createImage's and createBackup's Location (below 2.45). */
+  imageUrl: string
   instanceActions: InstanceActionService
   serverTags: ServerTagService
   metadata: ServerMetadataService
