@@ -86,16 +86,18 @@ export class AggregateService {
   async update(ctx: AuthContext, id: string, change: { name?: string; availability_zone?: string | null }): Promise<AggregateView> {
     authorize(ctx, 'os_compute_api:os-aggregates:update', 'admin')
     const agg = await this.#get(id)
+    const zone = change.availability_zone !== undefined ? { [AZ]: change.availability_zone } : undefined
+    // Checked before the transaction: its reads are not the transaction's (on SQLite's one
+    // connection, a read outside the open transaction would wait for it forever).
+    if (zone) await this.#safeZoneChange(agg, zone, agg.hosts, (r) => `Cannot update aggregate ${agg.id}. Reason: ${r}.`, true)
     await this.#d.repo.transaction(async (trx) => {
       if (change.name !== undefined) {
         const other = await this.#d.repo.byName(change.name, trx)
         if (other && Number(other.id) !== agg.id) throw new Conflict(`Aggregate ${change.name} already exists.`)
         await this.#d.repo.rename(agg.id, change.name, this.#d.now(), trx)
       }
-      if (change.availability_zone !== undefined) {
-        const meta = { [AZ]: change.availability_zone }
-        await this.#safeZoneChange(agg, meta, agg.hosts, (r) => `Cannot update aggregate ${agg.id}. Reason: ${r}.`, true)
-        await this.#d.repo.setMetadata(agg.id, meta, trx)
+      if (zone) {
+        await this.#d.repo.setMetadata(agg.id, zone, trx)
         await this.#d.repo.touch(agg.id, this.#d.now(), trx)
       }
     })

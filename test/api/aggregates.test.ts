@@ -57,6 +57,13 @@ test('create, list, show, update, set_metadata, add_host, remove_host and delete
   assert.equal(upd.json().aggregate.name, 'agg1-renamed')
   assert.match(upd.json().aggregate.uuid, /^[0-9a-f-]{36}$/)
   assert.notEqual(upd.json().aggregate.updated_at, null)
+  // Name and zone in one update (Tempest's test_aggregate_create_update_with_az), back to az1.
+  for (const zone of ['az1-moved', 'az1']) {
+    const both = await call('PUT', `/v2.1/os-aggregates/${a.id}`, { aggregate: { name: `agg1-${zone}`, availability_zone: zone } })
+    assert.equal(both.statusCode, 200, both.body)
+    assert.equal(both.json().aggregate.availability_zone, zone)
+  }
+  await call('PUT', `/v2.1/os-aggregates/${a.id}`, { aggregate: { name: 'agg1-renamed' } })
 
   const list = (await call('GET', '/v2.1/os-aggregates')).json().aggregates
   assert.equal(list.length, 1)
