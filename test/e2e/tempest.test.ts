@@ -10,8 +10,21 @@ import { formatVersion, MAX_VERSION } from '../../src/api/microversion.ts'
 import { describeRun, ok, run } from './helpers/process.ts'
 import { parseOpenrc, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
-/** Need Neutron (security groups through Nova's proxy), which a Neutron-less cloud has not. */
-const EXCLUDE = 'test_rescued_vm_add_remove_security_group|test_remove_server_all_security_groups'
+/**
+ * Need Neutron (security groups through Nova's proxy), which a Neutron-less cloud has not; and
+ * nova-network's APIs (os-networks, os-security-groups for admins, bulk floating IPs), excluded
+ * from real Nova's run too (shared/anchors/harness/RESULTS-nova-2.93.md), and os-fixed-ips, which
+ * that run skipped only because its fake network gave the test server no fixed IP: gone from
+ * Nova since Rocky, they fail on Nova as soon as a server has one (410).
+ */
+const EXCLUDE = [
+  'test_rescued_vm_add_remove_security_group',
+  'test_remove_server_all_security_groups',
+  'admin\\.test_fixed_ips',
+  'admin\\.test_networks\\.',
+  'admin\\.test_security_groups\\.',
+  'admin\\.test_floating_ips_bulk',
+].join('|')
 
 /** Tempest asks for every microversion Skiff advertises (its tests pick theirs within the range). */
 const MAX_MICROVERSION = formatVersion(MAX_VERSION)
