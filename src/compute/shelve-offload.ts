@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
-import type { AuthContext } from '../identity/identity-service.ts'
 import type { ShelvesRepo } from '../store/shelves-repo.ts'
 import type { ShelveService } from './shelve-service.ts'
+import { systemContext } from './policy.ts'
 
 export class ShelveOffloader {
   readonly #service: ShelveService
@@ -49,7 +49,7 @@ export class ShelveOffloader {
       const before = new Date(this.#clock.now().getTime() - this.#afterSeconds * 1000).toISOString()
       for (const s of await this.#repo.dueForOffload(this.#hosts, before)) {
         try {
-          await this.#service.offloadDue(offloadContext(s.project_id), s.id, `req-${randomUUID()}`)
+          await this.#service.offloadDue(systemContext(s.project_id, 'skiff-shelved-offload'), s.id, `req-${randomUUID()}`)
           n++
           this.#logger.info({ server: s.id }, 'shelved_offload_time reached: offloading')
         } catch (err) {
@@ -63,23 +63,5 @@ export class ShelveOffloader {
       this.#sweeping = false
     }
     return n
-  }
-}
-
-/** Skiff acting on its own: an admin of the server's project, named so in instance actions. */
-function offloadContext(projectId: string): AuthContext {
-  const now = new Date().toISOString()
-  return {
-    userId: 'skiff-shelved-offload',
-    userName: 'skiff',
-    projectId,
-    projectName: null,
-    domainScopeId: null,
-    roles: [{ id: 'admin', name: 'admin' }],
-    isAdmin: true,
-    methods: [],
-    auditId: '',
-    issuedAt: now,
-    expiresAt: now,
   }
 }

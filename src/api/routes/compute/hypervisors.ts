@@ -15,6 +15,7 @@ import { collectionLinks } from './collection-links.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { serviceUuid } from './os-services.ts'
 import { multi, NON_NEGATIVE_INTEGER, PAGINATION, validateQuery, type Query } from './query-schemas.ts'
+import { BOOLEAN_STRING } from './parameter-types.ts'
 
 const v233 = (v: Microversion) => has(v, 'hypervisorsPagination')
 const v288 = (v: Microversion) => has(v, 'hypervisorStatisticsRemoved')
@@ -27,42 +28,17 @@ export function hypervisorUuid(host: string): string {
 }
 
 const single = (schema: object) => ({ ...multi(schema), maxItems: 1 })
-const BOOLEAN_PARAM = {
-  type: 'string',
-  enum: [
-    'True',
-    'TRUE',
-    'true',
-    '1',
-    'ON',
-    'On',
-    'on',
-    'YES',
-    'Yes',
-    'yes',
-    'False',
-    'FALSE',
-    'false',
-    '0',
-    'OFF',
-    'Off',
-    'off',
-    'NO',
-    'No',
-    'no',
-  ],
-}
 const INDEX_253 = {
   type: 'object',
   properties: {
     limit: single(NON_NEGATIVE_INTEGER),
     marker: single({ type: 'string' }),
     hypervisor_hostname_pattern: single({ type: 'string', pattern: '^[a-zA-Z0-9-._]*$', minLength: 1, maxLength: 255 }),
-    with_servers: single(BOOLEAN_PARAM),
+    with_servers: single(BOOLEAN_STRING),
   },
   additionalProperties: false,
 }
-const SHOW_253 = { type: 'object', properties: { with_servers: single(BOOLEAN_PARAM) }, additionalProperties: false }
+const SHOW_253 = { type: 'object', properties: { with_servers: single(BOOLEAN_STRING) }, additionalProperties: false }
 const ANY = { type: 'object', properties: {}, additionalProperties: true }
 const truthy = (s: string | undefined) => s !== undefined && ['1', 'true', 'on', 'yes'].includes(s.toLowerCase())
 

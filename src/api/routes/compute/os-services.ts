@@ -13,6 +13,7 @@ import type { Microversion } from '../../microversion.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { COMMON, querySchema, validateQuery, type Query } from './query-schemas.ts'
 import { validateBody } from './schemas.ts'
+import { BOOLEAN } from './parameter-types.ts'
 
 type Host = Awaited<ReturnType<ComputeRouteDeps['hosts']['list']>>[number]
 
@@ -23,34 +24,6 @@ export function serviceUuid(host: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
-// parameter_types.boolean.
-const BOOLEAN = {
-  type: ['boolean', 'string'],
-  enum: [
-    true,
-    'True',
-    'TRUE',
-    'true',
-    '1',
-    'ON',
-    'On',
-    'on',
-    'YES',
-    'Yes',
-    'yes',
-    false,
-    'False',
-    'FALSE',
-    'false',
-    '0',
-    'OFF',
-    'Off',
-    'off',
-    'NO',
-    'No',
-    'no',
-  ],
-}
 const REASON = { type: 'string', minLength: 1, maxLength: 255 }
 const HOST_AND_BINARY = { host: { type: 'string', minLength: 1, maxLength: 255 }, binary: { type: 'string', minLength: 1, maxLength: 255 } }
 const UPDATE_21 = {

@@ -9,6 +9,7 @@ import type { Microversion } from '../../microversion.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { COMMON, validateQuery, type Query } from './query-schemas.ts'
 import { validateBody } from './schemas.ts'
+import { BOOLEAN } from './parameter-types.ts'
 
 const NETWORK = ['fixed_ips', 'floating_ips', 'security_group_rules', 'security_groups']
 const INJECTED = ['injected_files', 'injected_file_content_bytes', 'injected_file_path_bytes']
@@ -26,23 +27,6 @@ function filteredClasses(v: Microversion): string[] {
 }
 
 const COMMON_QUOTA = { type: ['integer', 'string'], pattern: '^-?[0-9]+$', minimum: -1, maximum: 0x7fffffff }
-// parameter_types.boolean.
-const BOOLEAN = {
-  type: ['boolean', 'string'],
-  enum: [true, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes'].concat([
-    false,
-    'False',
-    'FALSE',
-    'false',
-    '0',
-    'OFF',
-    'Off',
-    'off',
-    'NO',
-    'No',
-    'no',
-  ] as never[]),
-}
 const updateSchema = (key: string, resources: readonly string[], extra: Record<string, object> = {}) => ({
   type: 'object',
   properties: {
