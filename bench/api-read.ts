@@ -7,7 +7,7 @@
 //     --connections C  concurrent keep-alive connections (16; env BENCH_CONNECTIONS)
 //     --warmup S       unrecorded run of each target first, JIT and caches warm (2; env BENCH_WARMUP)
 //     --servers N      servers created for the demo user (100; env BENCH_SERVERS)
-//     --only a,b,c     targets to run (all; env BENCH_ONLY)
+//     --only a,b,c,d   targets to run (all; env BENCH_ONLY)
 //     --cpu-prof DIR   run the Skiff child under `node --cpu-prof`, profile written to DIR at exit
 //                      (summarize with bench/cpuprofile-top.ts; figures are slower while profiling)
 //     --preload F,G    modules imported into the Skiff child before it starts (bench/experiments/*:
@@ -19,7 +19,9 @@
 //   (a) GET /v2.1/servers/{id}  (cycling through the servers)
 //   (b) GET /v2.1/servers/detail (all N servers)
 //   (c) node:http answering (a)'s bytes: what this machine can do at all with HTTP/1.1 + JSON
-// The runs are interleaved (a b c, a b c, ...) so a noisy neighbour hurts all targets alike.
+//   (d) node:http answering (b)'s bytes: the same ceiling for the detail list
+// Skiff/bare is (a) against (c) and (b) against (d).
+// The runs are interleaved (a b c d, a b c d, ...) so a noisy neighbour hurts all targets alike.
 // Each run also reads the server's CPU time (/proc/<pid>/stat) and prints it per request.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg, cpus } from 'node:os'
@@ -49,11 +51,12 @@ const NOVA = {
   b: { rps: [10, 15], p50: [965, 1248], p99: [1500, 3591] },
 } as const
 
-type Target = 'a' | 'b' | 'c' | 'a0' | 'b0'
+type Target = 'a' | 'b' | 'c' | 'd' | 'a0' | 'b0'
 const LABEL: Record<Target, string> = {
   a: '(a) GET /v2.1/servers/{id}',
   b: '(b) GET /v2.1/servers/detail',
   c: '(c) bare node:http, same bytes as (a)',
+  d: '(d) bare node:http, same bytes as (b)',
   a0: '(a0) the same, --bin',
   b0: '(b0) the same, --bin',
 }
@@ -70,7 +73,7 @@ await runMain(async () => {
   const warmupS = option('warmup', 2)
   const serverCount = option('servers', 100)
   const only = new Set(
-    option('only', 'a,b,c')
+    option('only', 'a,b,c,d')
       .split(',')
       .map((x) => x.trim()) as Target[],
   )
@@ -107,30 +110,40 @@ await runMain(async () => {
     `Skiff pid ${skiff.pid} up; ${serverCount} servers created (POSTs ${fmt(postMs)} ms) and ACTIVE after ${fmt(performance.now() - t0)} ms from start`,
   )
 
-  // What the targets answer: (c) answers exactly (a)'s bytes.
+  // What the targets answer: (c) answers exactly (a)'s bytes, (d) (b)'s.
   const one = await api(token, 'GET', `${skiff.compute}/v2.1/servers/${ids[0]}`)
   const all = await api<{ servers: unknown[] }>(token, 'GET', `${skiff.compute}/v2.1/servers/detail`)
   if (one.status !== 200 || all.status !== 200 || all.body.servers.length !== serverCount)
     throw new Error('unexpected answers before the load')
-  const bodyFile = path.join(tempDir('skiff-bench-bare-'), 'server.json')
-  writeFileSync(bodyFile, one.text)
+  const bareDir = tempDir('skiff-bench-bare-')
+  writeFileSync(path.join(bareDir, 'server.json'), one.text)
+  writeFileSync(path.join(bareDir, 'detail.json'), all.text)
   console.log(`Answer sizes: (a) ${fmt(one.bytes)} bytes, (b) ${fmt(all.bytes)} bytes (${serverCount} servers)`)
-  const bare = await startBare(bodyFile)
+  const bare = await startBare(path.join(bareDir, 'server.json'))
+  const bareDetail = only.has('d') ? await startBare(path.join(bareDir, 'detail.json')) : undefined
 
   const specs: Record<Target, { url: string; paths: string[]; token?: string }> = {
     a: { url: skiff.compute, paths: ids.map((id) => `/v2.1/servers/${id}`), token },
     b: { url: skiff.compute, paths: ['/v2.1/servers/detail'], token },
     c: { url: bare.url, paths: ['/'] },
+    d: { url: bareDetail?.url ?? '', paths: ['/'] },
     a0: { url: before?.compute ?? '', paths: beforeIds.map((id) => `/v2.1/servers/${id}`), token: beforeToken },
     b0: { url: before?.compute ?? '', paths: ['/v2.1/servers/detail'], token: beforeToken },
   }
-  const pidOf: Record<Target, number> = { a: skiff.pid, b: skiff.pid, c: bare.child.pid!, a0: before?.pid ?? 0, b0: before?.pid ?? 0 }
-  const targets = (['a', 'a0', 'b', 'b0', 'c'] as const).filter((t) => only.has(t.slice(0, 1) as Target) && (before || t.length === 1))
+  const pidOf: Record<Target, number> = {
+    a: skiff.pid,
+    b: skiff.pid,
+    c: bare.child.pid!,
+    d: bareDetail?.child.pid ?? 0,
+    a0: before?.pid ?? 0,
+    b0: before?.pid ?? 0,
+  }
+  const targets = (['a', 'a0', 'b', 'b0', 'c', 'd'] as const).filter((t) => only.has(t.slice(0, 1) as Target) && (before || t.length === 1))
 
   if (warmupS > 0) {
     for (const t of targets) await load({ ...specs[t], connections, durationS: warmupS })
   }
-  const results: Record<Target, (LoadResult & { cpuUs: number })[]> = { a: [], b: [], c: [], a0: [], b0: [] }
+  const results: Record<Target, (LoadResult & { cpuUs: number })[]> = { a: [], b: [], c: [], d: [], a0: [], b0: [] }
   // When profiling: the load windows on the monotonic clock V8's profile timestamps use (µs),
   // so bench/cpuprofile-top.ts can keep only one target's samples.
   const phases: { target: Target; rep: number; startUs: number; endUs: number }[] = []
@@ -161,9 +174,11 @@ await runMain(async () => {
     max: Math.max(...results[t].map((r) => r.rps)),
     cpuUs: median(results[t].map((r) => r.cpuUs)),
   })
-  const bareRps = only.has('c') ? med('c').rps : NaN
+  // Each Skiff target against the bare server answering its bytes.
+  const bareOf = (t: Target) => (t.startsWith('a') ? 'c' : 'd')
   const rows = targets.map((t) => {
     const m = med(t)
+    const bareRps = only.has(bareOf(t)) ? med(bareOf(t)).rps : NaN
     const nova = t === 'a' || t === 'b' ? NOVA[t] : undefined
     return [
       LABEL[t],
@@ -171,7 +186,7 @@ await runMain(async () => {
       `${fmt(m.min, 0)}–${fmt(m.max, 0)}`,
       ms(m.p50),
       ms(m.p99),
-      t === 'c' ? '1' : Number.isNaN(bareRps) ? '–' : (m.rps / bareRps).toFixed(3),
+      t === 'c' || t === 'd' ? '1' : Number.isNaN(bareRps) ? '–' : (m.rps / bareRps).toFixed(3),
       fmt(m.cpuUs, 1),
       nova ? range(nova.rps) : '',
       nova ? range(nova.p50) : '',

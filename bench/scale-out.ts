@@ -181,12 +181,13 @@ await runMain(async () => {
       '0',
       '--server-events-interval',
       '10',
+      // Room for the written servers and the rescued ones created through the API.
       '--quota-instances',
-      '1000000',
+      String(nServers * 2 + 10_000),
       '--quota-cores',
-      '10000000',
+      String(nServers * 20 + 100_000),
       '--quota-ram',
-      '2000000000',
+      String(nServers * 40_000 + 20_000_000),
     ]
     const apis = [await startSkiff({ dataDir, serveArgs })]
     const token = await demoToken(apis[0]!)

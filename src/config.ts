@@ -51,6 +51,8 @@ export interface Config {
   allowResizeToSameHost: boolean
   /** The in-process agent runs this many simulated hosts, NAME-1 ... NAME-N (0: one host, NAME). */
   simulatedHosts: number
+  /** Nova's shelved_offload_time: seconds a shelved server keeps its host; 0 offloads at once (Nova's default), -1 never. */
+  shelvedOffloadTimeSeconds: number
   /** A host whose agent has not heartbeaten for this long is down: actions on its servers get 503. */
   hostDownAfterSeconds: number
   /** A running task whose agent has not renewed its lease for this long goes back to the queue. */
@@ -79,6 +81,8 @@ interface OptionSpec {
   flag: string
   env: string
   kind: 'string' | 'int' | 'bool'
+  /** Smallest int accepted (default 0). */
+  min?: number
   default: (partial: Partial<Config>) => Config[keyof Config]
   help: string
 }
@@ -265,6 +269,15 @@ export const OPTIONS: OptionSpec[] = [
     help: 'the in-process agent runs N simulated hosts NAME-1 ... NAME-N (0: one host, NAME)',
   },
   {
+    key: 'shelvedOffloadTimeSeconds',
+    flag: '--shelved-offload-time',
+    env: 'SKIFF_SHELVED_OFFLOAD_TIME',
+    kind: 'int',
+    min: -1,
+    default: () => 0,
+    help: 'seconds a shelved server keeps its host before it is offloaded (0: at once, as Nova; -1: never)',
+  },
+  {
     key: 'hostDownAfterSeconds',
     flag: '--host-down-after',
     env: 'SKIFF_HOST_DOWN_AFTER',
@@ -393,7 +406,11 @@ function coerce(spec: OptionSpec, raw: unknown, source: string): Config[keyof Co
   }
   if (spec.kind === 'int') {
     const n = typeof raw === 'number' ? raw : Number(String(raw))
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${source}: ${spec.flag} expects a non-negative integer, got '${String(raw)}'`)
+    const min = spec.min ?? 0
+    if (!Number.isInteger(n) || n < min)
+      throw new ConfigError(
+        `${source}: ${spec.flag} expects ${min === 0 ? 'a non-negative integer' : `an integer from ${min}`}, got '${String(raw)}'`,
+      )
     return n
   }
   return String(raw)
@@ -461,6 +478,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   rescueTimeoutSeconds: 7 * 24 * 3600,
   resizeConfirmWindowSeconds: 2_147_483,
   simulatedHosts: 10_000,
+  shelvedOffloadTimeSeconds: 2_147_483,
   tokenTtlSeconds: 10 * 365 * 24 * 3600,
 }
 

@@ -1,4 +1,10 @@
 // Composition root: open the store, build the services, bootstrap, start the agent, listen.
+import { AggregateService } from './compute/aggregate-service.ts'
+import { HypervisorService } from './compute/hypervisor-service.ts'
+import { UsageService } from './compute/usage-service.ts'
+import { AggregatesRepo } from './store/aggregates-repo.ts'
+import { QuotaService } from './compute/quota-service.ts'
+import { QuotasRepo } from './store/quotas-repo.ts'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import type { Logger } from 'pino'
@@ -26,6 +32,9 @@ import { MigrationService } from './compute/migration-service.ts'
 import { MoveWorker } from './compute/worker-migrate.ts'
 import { ResizeConfirmer } from './compute/resize-confirmer.ts'
 import { MigrationsRepo } from './store/migrations-repo.ts'
+import { ShelveOffloader } from './compute/shelve-offload.ts'
+import { ShelveService } from './compute/shelve-service.ts'
+import { ShelvesRepo } from './store/shelves-repo.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
 import { SimulatedDriver } from './drivers/simulated/simulated-driver.ts'
 import { DriverError, type VirtDriver } from './drivers/driver.ts'
@@ -113,8 +122,21 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const db = store.db
   const images = new ImageService(new ImagesRepo(db, clock), clock, chooseImageStore(config.imageStore, db, imageDir(config.dataDir)))
   const flavors = new FlavorService(new FlavorsRepo(db), clock)
-  const keypairs = new KeypairService(new KeypairsRepo(db), clock)
+  const keypairsRepo = new KeypairsRepo(db)
   const repo = new ServersRepo(db, clock)
+  const groupsRepo = new ServerGroupsRepo(db)
+  const projects = new IdentityRepo(db, store.dialect)
+  const quotas = new QuotaService({
+    repo: new QuotasRepo(db, store.dialect),
+    defaults: { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb },
+    usage: {
+      servers: (projectId, db, userId) => repo.usage(projectId, db, userId),
+      keyPairs: (userId) => keypairsRepo.count(userId),
+      serverGroups: (projectId, db, userId) => groupsRepo.count(projectId, db, userId),
+    },
+    projectExists: async (id) => (await projects.project(id)) !== undefined,
+  })
+  const keypairs = new KeypairService(keypairsRepo, clock, quotas)
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
   const queue = new TaskQueue<ServerTaskPayloads>(store, clock)
@@ -148,10 +170,13 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     scheduler,
     hosts,
     sealer,
-    quotas: { cores: config.quotaCores, ram: config.quotaRamMb },
+    quotas,
     enableInstancePassword: config.enableInstancePassword,
     allowResizeToSameHost: config.allowResizeToSameHost,
   })
+  // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve (their images in the image service)
+  const shelvesRepo = new ShelvesRepo(db)
+  const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images, shelves: shelvesRepo })
   return {
     db,
     images,
@@ -170,6 +195,10 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     scheduler,
     migrationsRepo,
     moves,
+    quotas,
+    groupsRepo,
+    shelvesRepo,
+    shelve,
   }
 }
 
@@ -198,8 +227,9 @@ export interface HostAgent {
 
 /**
  * One host, or many simulated ones in one process (`skiff agent --simulated-hosts N`): each host
- * has its own agent loop (its own claims, its own leases) over the process's one queue (one
- * LISTEN connection); heartbeats go out in one statement and one sweep expires rescues of all.
+ * has its own lease and its own worker; one agent loop claims the tasks of all of them (by the
+ * agent id that holds their leases), heartbeats go out in one statement and one sweep expires
+ * rescues of all.
  */
 async function startHostAgents(
   config: Config,
@@ -213,16 +243,20 @@ async function startHostAgents(
   const capacity = { vcpus: config.hostVcpus, ramMb: config.hostRamMb, diskGb: config.hostDiskGb }
   const imageName = async (id: string | null) => (id ? ((await d.images.find(id))?.name ?? null) : null)
   const heartbeatMs = Math.max(200, (config.hostDownAfterSeconds * 1000) / 6)
-  const agents: Agent<ServerTaskPayloads>[] = []
   // This process's claim on its hosts: a second agent with one of these names is refused (hosts.ts).
   const agentId = newAgentId()
   const registered: string[] = []
+  /** Hosts another agent took over after this one's heartbeats stopped reaching the database. */
+  const lost = new Set<string>()
+  let agent: Agent<ServerTaskPayloads> | undefined
   const stopAll = async () => {
-    await Promise.allSettled(agents.map((a) => a.stop()))
+    await agent?.stop()
     await d.hosts.release(registered, agentId).catch((err: unknown) => log.warn({ err }, 'could not release the hosts'))
   }
+  const workers = new Map<string, WorkerHandlers>()
   try {
-    for (const host of hosts) {
+    // Hosts are set up side by side (a simulator's thousands would take a minute one by one).
+    await eachAtMost(16, hosts, async (host) => {
       const hostLog = hosts.length === 1 ? log.child({ host }) : log
       // The lease first: nothing of the host is touched while another agent holds it.
       await d.hosts.register(host, driver.name, capacity, agentId)
@@ -237,6 +271,17 @@ async function startHostAgents(
         host,
         logger: hostLog,
         imageName,
+        shelve: {
+          images: {
+            upload: async (id, copy) => {
+              await d.images.uploadSnapshot(id, { diskFormat: copy.diskFormat, containerFormat: 'bare' }, copy.data)
+            },
+            delete: (id) => d.images.deleteForServer(id),
+            backups: (serverId, type) => d.images.backupsOf(serverId, type),
+          },
+          shelves: d.shelvesRepo,
+          shelvedOffloadTime: config.shelvedOffloadTimeSeconds,
+        },
       })
       const moveWorker = new MoveWorker({
         repo: d.repo,
@@ -251,45 +296,57 @@ async function startHostAgents(
         imageName,
       })
       await worker.adoptServers()
-      const agent = new Agent({
-        queue: d.queue,
-        host,
-        handlers: { ...worker.handlers(), ...moveWorker.handlers(), ...consoleHandlers(driver) },
-        logger: hostLog,
-        leaseMs: config.taskLeaseSeconds * 1000,
-        // NOTIFY wakes an agent at once; the poll is a safety net, slower when one process runs many hosts.
-        pollMs: Math.min(30_000, 1000 * Math.max(1, Math.ceil(hosts.length / 50))),
-      })
-      agents.push(agent)
-      await agent.start()
-    }
+      workers.set(host, { ...worker.handlers(), ...moveWorker.handlers() })
+    })
+    // One loop for all the hosts of the process: one claim, one poll, one lease sweep, whatever
+    // their number; each task goes to the worker of its host.
+    agent = new Agent({
+      queue: d.queue,
+      hosts,
+      agentId,
+      handlers: { ...byHost(workers), ...consoleHandlers(driver) },
+      logger: hosts.length === 1 ? log.child({ host: hosts[0] }) : log,
+      leaseMs: config.taskLeaseSeconds * 1000,
+      concurrency: Math.min(64, 8 * hosts.length),
+    })
+    await agent.start()
   } catch (err) {
     await stopAll()
     throw err
   }
-  // Only hosts whose agent still claims work say they are alive (a stopped agent's host goes down).
+  const running = agent
+  // Only hosts whose agent still claims work say they are alive (a stopped agent's hosts go down).
   const beatNow = () =>
-    d.hosts
-      .heartbeat(
-        hosts.filter((_, i) => agents[i]!.running),
-        agentId,
-      )
-      .then((lost) => {
-        // Taken over after our heartbeats stopped reaching the database: stop claiming its tasks.
-        for (const host of lost) {
+    (running.running ? d.hosts.heartbeat(agentId) : Promise.resolve(undefined))
+      .then((held) => {
+        if (!held) return
+        // Taken over after our heartbeats stopped reaching the database: its tasks are no longer
+        // claimed here (the claim reads the leases); an agent of one host stops altogether.
+        for (const host of hosts) {
+          if (held.has(host) || lost.has(host)) continue
           log.error({ host }, "another agent took this host over after this one's heartbeat stopped: no longer claiming its tasks")
-          void agents[hosts.indexOf(host)]?.stop()
+          lost.add(host)
         }
+        if (lost.size === hosts.length) void running.stop()
       })
       .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'))
   const beat = setInterval(() => void beatNow(), heartbeatMs)
   beat.unref()
   // A test's clock moved ahead would find these hosts silent since: they beat at once (before the sweep).
   const unlistenBeat = clock.onAdvance?.(beatNow)
-  const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts)
+  const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts.length === 1 ? { host: hosts[0]! } : { agentId })
   expiry.start()
   const confirmer = new ResizeConfirmer(d.moves, clock, log, hosts, config.resizeConfirmWindowSeconds)
   confirmer.start()
+  const offloader = new ShelveOffloader({
+    service: d.shelve,
+    repo: d.shelvesRepo,
+    clock,
+    logger: log,
+    hosts,
+    afterSeconds: config.shelvedOffloadTimeSeconds,
+  })
+  offloader.start()
   // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
   // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.
   let sweeping: Promise<string[]> | undefined
@@ -309,7 +366,7 @@ async function startHostAgents(
   orphanSweep.unref()
   return {
     hosts,
-    agent: agents[0]!,
+    agent: running,
     driver,
     reconcileOrphans: reconcile,
     async stop() {
@@ -319,6 +376,7 @@ async function startHostAgents(
       unlistenBeat?.()
       expiry.stop()
       confirmer.stop()
+      offloader.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
       await stopAll()
@@ -338,7 +396,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     throw err
   }
   const d = buildDomain(config, store, clock, sealer)
-  const { db, images, flavors, keypairs, repo, actionsRepo, queue, hosts, imageLookup, actions, rescues } = d
+  const { db, images, flavors, keypairs, repo, actionsRepo, queue, hosts, imageLookup, actions, rescues, quotas } = d
   const accounts = new IdentityRepo(db, store.dialect)
   const identity = new IdentityService(accounts, clock, config.tokenTtlSeconds)
   // Revocations through other API processes (PostgreSQL NOTIFY) reach this one's token cache.
@@ -348,8 +406,16 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   // through the database (console output by a task round-trip, fault rules in a table).
   if (config.driver === 'qemu') await ensureGuestImage(config, logger.child({ component: 'qemu' }))
   const driver = config.agent ? await makeDriver(config, logger, d) : undefined
-  const quotas = { instances: config.quotaInstances, cores: config.quotaCores, ram: config.quotaRamMb }
-  const groups = new ServerGroupService(new ServerGroupsRepo(db), () => repo.now())
+  const groups = new ServerGroupService(d.groupsRepo, () => repo.now(), quotas)
+  const placement = new PlacementRepo(db, store.dialect)
+  const aggregates = new AggregateService({
+    repo: new AggregatesRepo(db, store.dialect),
+    hosts,
+    serversOnHosts: (names) => repo.countOnHosts(names),
+    now: () => repo.now(),
+  })
+  const hypervisors = new HypervisorService({ hosts, usage: () => placement.allHosts(), serversOn: (host) => repo.allOnHost(host) })
+  const usage = new UsageService(repo, () => clock.now())
   const scheduler = d.scheduler
   const serverDetails = new ServerDetailsRepo(db)
   const servers = new ServerService({
@@ -367,8 +433,10 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     actions,
     groups,
     details: serverDetails,
+    zones: aggregates,
+    shelved: d.shelve,
   })
-  const metadata = new ServerMetadataService(servers, repo)
+  const metadata = new ServerMetadataService(servers, repo, quotas)
   const instanceActions = new InstanceActionService(actionsRepo)
   const serverTags = new ServerTagService(repo, serverDetails)
   const passwords = new ServerPasswordService(servers)
@@ -392,6 +460,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     images,
     servers,
     rescues,
+    shelve: d.shelve,
     instanceActions,
     serverTags,
     metadata,
@@ -402,6 +471,9 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     consoles,
     moves: d.moves,
     quotas,
+    aggregates,
+    hypervisors,
+    usage,
     hosts,
     idempotency,
     serverEvents,
@@ -628,4 +700,44 @@ async function resolvePort(host: string, port: number): Promise<number> {
   await new Promise((resolve) => server.close(resolve))
   if (typeof address !== 'object' || !address) throw new Error('could not find a free port')
   return address.port
+}
+
+/** What one host's workers run: every kind of server task but the console call. */
+type WorkerHandlers = ReturnType<ServerWorker['handlers']> & ReturnType<MoveWorker['handlers']>
+
+/** The handlers of several hosts' workers as one set: each task goes to its host's worker. */
+function byHost(workers: Map<string, WorkerHandlers>): WorkerHandlers {
+  const [first] = workers.values()
+  if (!first) throw new Error('no host')
+  if (workers.size === 1) return first
+  const kinds = Object.keys(first) as (keyof typeof first)[]
+  return Object.fromEntries(
+    kinds.map((kind) => [
+      kind,
+      (task: { host: string }) => {
+        const w = workers.get(task.host)
+        if (!w) throw new Error(`no worker for host ${task.host}`)
+        return (w[kind] as (t: typeof task) => Promise<unknown>)(task)
+      },
+    ]),
+  ) as unknown as typeof first
+}
+
+/** `fn` for every item, at most `n` at a time; after a failure no more start, and it rejects once the running ones end. */
+async function eachAtMost<T>(n: number, items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let stop = false
+  const lanes = Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (!stop && next < items.length) {
+      try {
+        await fn(items[next++]!)
+      } catch (err) {
+        stop = true
+        throw err
+      }
+    }
+  })
+  const results = await Promise.allSettled(lanes)
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed) throw failed.reason
 }

@@ -10,7 +10,11 @@ import type { RescueService } from '../compute/rescue-service.ts'
 import type { ServerGroupService } from '../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../compute/server-metadata.ts'
 import type { ServerPasswordService } from '../compute/server-password-metadata.ts'
-import type { Quotas, ServerService } from '../compute/server-service.ts'
+import type { ServerService } from '../compute/server-service.ts'
+import type { QuotaService } from '../compute/quota-service.ts'
+import type { AggregateService } from '../compute/aggregate-service.ts'
+import type { HypervisorService } from '../compute/hypervisor-service.ts'
+import type { UsageService } from '../compute/usage-service.ts'
 import type { ServerConsole } from '../compute/server-console.ts'
 import type { MigrationService } from '../compute/migration-service.ts'
 import type { FaultRules } from '../drivers/simulated/fault-rules.ts'
@@ -24,6 +28,7 @@ import { installActionRateLimit, type ActionBuckets } from './rate-limit.ts'
 import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
 import type { ServerEventsDeps } from './routes/compute/events.ts'
 import { identityRoutes } from './routes/identity.ts'
+import type { ShelveService } from '../compute/shelve-service.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import { imageRoutes } from './routes/image.ts'
 
@@ -34,6 +39,8 @@ export interface AppDeps {
   images: ImageService
   servers: ServerService
   rescues: RescueService
+  /** suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve */
+  shelve: ShelveService
   instanceActions: InstanceActionService
   serverTags: ServerTagService
   metadata: ServerMetadataService
@@ -46,7 +53,10 @@ export interface AppDeps {
   moves: MigrationService
   /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
   faults?: FaultRules
-  quotas: Quotas
+  quotas: QuotaService
+  aggregates: AggregateService
+  hypervisors: HypervisorService
+  usage: UsageService
   /** Agent hosts and their heartbeats (os-services). */
   hosts: HostRegistry
   /** The action rate limit's buckets shared by every API process (PostgreSQL); absent: in memory. */
@@ -88,6 +98,8 @@ export function buildApps(deps: AppDeps): Apps {
   computeRoutes(compute, {
     servers: deps.servers,
     rescues: deps.rescues,
+    shelve: deps.shelve,
+    imageUrl: deps.roots.image,
     instanceActions: deps.instanceActions,
     serverTags: deps.serverTags,
     metadata: deps.metadata,
@@ -99,6 +111,9 @@ export function buildApps(deps: AppDeps): Apps {
     moves: deps.moves,
     faults: deps.faults,
     quotas: deps.quotas,
+    aggregates: deps.aggregates,
+    hypervisors: deps.hypervisors,
+    usage: deps.usage,
     hosts: deps.hosts,
     computeUrl: deps.roots.compute,
     maxLimit: 1000,

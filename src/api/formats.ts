@@ -45,6 +45,10 @@ export const FORMATS = {
   ipv6: (s: string) => isIPv6(s) && !s.includes('%'),
   // Nova's 'name' format: printable, no leading or trailing whitespace.
   name: NAME,
+  // Nova's az_name: a name without ':' (that separates a zone from a host at server create).
+  az_name: (s: string) => NAME.test(s) && !s.includes(':'),
+  az_name_with_leading_trailing_spaces: (s: string) => /^[^\p{Cc}]*$/u.test(s) && !s.includes(':'),
+  name_with_leading_trailing_spaces: /^[^\p{Cc}]*$/u,
   keypair_name_20: (s: string) => keypairNameReason(s, false) === undefined,
   keypair_name_292: (s: string) => keypairNameReason(s, true) === undefined,
   'date-time': /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/,

@@ -233,6 +233,7 @@ const AGENT_KEYS: (keyof Config)[] = [
   'hostDiskGb',
   'rescueTimeoutSeconds',
   'resizeConfirmWindowSeconds',
+  'shelvedOffloadTimeSeconds',
   'enableInstancePassword',
   // An agent with --driver qemu: where its VMs live, their accelerator, SSH ports, boot timeout.
   'qemuDir',

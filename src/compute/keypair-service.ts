@@ -1,4 +1,5 @@
 // Keypairs: generated (RSA, with the private key returned once) or imported, per user.
+import type { QuotaService } from './quota-service.ts'
 import { createHash, generateKeyPair, X509Certificate } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { Clock } from '../clock.ts'
@@ -42,9 +43,6 @@ export function parsePublicKey(text: string): { type: string; blob: Buffer } {
 /** Nova's fingerprint: MD5 of the key blob, colon-separated hex. */
 export const fingerprint = (blob: Buffer) => createHash('md5').update(blob).digest('hex').match(/../g)!.join(':')
 
-/** Nova's key_pairs quota (per user). */
-export const KEYPAIR_QUOTA = 100
-
 /** nova.crypto.generate_x509_fingerprint: SHA-1 of the certificate, lowercase, colon-separated. */
 function x509Fingerprint(pem: string): string {
   try {
@@ -57,10 +55,12 @@ function x509Fingerprint(pem: string): string {
 export class KeypairService {
   readonly #repo: KeypairsRepo
   readonly #clock: Clock
+  readonly #quotas: Pick<QuotaService, 'limit'>
 
-  constructor(repo: KeypairsRepo, clock: Clock) {
+  constructor(repo: KeypairsRepo, clock: Clock, quotas: Pick<QuotaService, 'limit'>) {
     this.#repo = repo
     this.#clock = clock
+    this.#quotas = quotas
   }
 
   /** By name; from a marker (a name of the user's, else Nova's 400) and at most `limit`. */
@@ -87,11 +87,13 @@ export class KeypairService {
     name: string,
     publicKey?: string,
     type: 'ssh' | 'x509' = 'ssh',
+    projectId: string = '',
   ): Promise<{ row: KeypairRow; privateKey?: string }> {
     let privateKey: string | undefined
     let fp: string
-    // Nova checks the quota first (KeypairAPI._check_key_pair_quotas): 100 per user.
-    if ((await this.#repo.count(userId)) >= KEYPAIR_QUOTA) throw new Forbidden('Quota exceeded, too many key pairs.')
+    // Nova checks the quota first (KeypairAPI._check_key_pair_quotas): the user's key_pairs limit in the project.
+    const allowed = await this.#quotas.limit(projectId, userId, 'key_pairs')
+    if (allowed >= 0 && (await this.#repo.count(userId)) >= allowed) throw new Forbidden('Quota exceeded, too many key pairs.')
     if (publicKey === undefined) {
       // Generated off the event loop: an RSA key takes tens of milliseconds of CPU.
       const pair = await generateRsaPair('rsa', { modulusLength: 2048 })

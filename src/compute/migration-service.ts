@@ -78,7 +78,8 @@ export interface MigrationServiceDeps {
   scheduler: Scheduler
   hosts: HostRegistry
   sealer: Sealer
-  quotas: { cores: number; ram: number }
+  /** The project's limits (quota-service.ts; -1: unlimited). */
+  quotas: { limits(projectId: string): Promise<{ cores: number; ram: number }> }
   enableInstancePassword: boolean
   /** Nova's allow_resize_to_same_host (default false): a resize may stay on its host. */
   allowResizeToSameHost: boolean
@@ -339,11 +340,11 @@ export class MigrationService {
     const dRam = next.ram - (current?.ram ?? 0)
     if (dCores <= 0 && dRam <= 0) return
     const used = await this.#d.repo.usage(s.project_id)
-    const q = this.#d.quotas
-    if (dCores > 0 && used.cores + dCores > q.cores) {
+    const q = await this.#d.quotas.limits(s.project_id)
+    if (dCores > 0 && q.cores >= 0 && used.cores + dCores > q.cores) {
       throw new Forbidden(`Quota exceeded for cores: Requested ${dCores}, but already used ${used.cores} of ${q.cores} cores`)
     }
-    if (dRam > 0 && used.ram + dRam > q.ram) {
+    if (dRam > 0 && q.ram >= 0 && used.ram + dRam > q.ram) {
       throw new Forbidden(`Quota exceeded for ram: Requested ${dRam}, but already used ${used.ram} of ${q.ram} ram`)
     }
   }

@@ -20,3 +20,24 @@ export function hasRole(ctx: AuthContext, needed: Role): boolean {
 export function authorize(ctx: AuthContext, rule: string, needed: Role): void {
   if (!hasRole(ctx, needed)) throw new PolicyNotAuthorized(rule)
 }
+
+/**
+ * Skiff acting on its own (a rescue's auto-exit, a shelved server's offload): an admin of the
+ * server's project, whose user id names what acted in the instance actions.
+ */
+export function systemContext(projectId: string, actor: string): AuthContext {
+  const now = new Date().toISOString()
+  return {
+    userId: actor,
+    userName: 'skiff',
+    projectId,
+    projectName: null,
+    domainScopeId: null,
+    roles: [{ id: 'admin', name: 'admin' }],
+    isAdmin: true,
+    methods: [],
+    auditId: '',
+    issuedAt: now,
+    expiresAt: now,
+  }
+}

@@ -3,21 +3,22 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
-import type { AuthContext } from '../identity/identity-service.ts'
 import type { RescuesRepo } from '../store/rescues-repo.ts'
+import type { HostScope } from '../store/schema.ts'
 import type { RescueService } from './rescue-service.ts'
+import { systemContext } from './policy.ts'
 
 export class RescueExpiry {
   readonly #rescues: RescueService
   readonly #repo: RescuesRepo
   readonly #clock: Clock
   readonly #logger: Logger
-  readonly #hosts: string[]
+  readonly #hosts: HostScope
   #timer: NodeJS.Timeout | undefined
   #unlisten: (() => void) | undefined
   #sweeping = false
 
-  constructor(rescues: RescueService, repo: RescuesRepo, clock: Clock, logger: Logger, hosts: string[]) {
+  constructor(rescues: RescueService, repo: RescuesRepo, clock: Clock, logger: Logger, hosts: HostScope) {
     this.#rescues = rescues
     this.#repo = repo
     this.#clock = clock
@@ -46,7 +47,7 @@ export class RescueExpiry {
       const due = await this.#repo.expired(this.#hosts, now)
       for (const s of due) {
         try {
-          await this.#rescues.unrescue(systemContext(s.project_id), s.id, `req-${randomUUID()}`)
+          await this.#rescues.unrescue(systemContext(s.project_id, 'skiff-rescue-timeout'), s.id, `req-${randomUUID()}`)
           n++
           this.#logger.info({ server: s.id }, 'rescue expired: unrescuing')
         } catch (err) {
@@ -60,23 +61,5 @@ export class RescueExpiry {
       this.#sweeping = false
     }
     return n
-  }
-}
-
-/** Skiff acting on its own: an admin of the server's project, named so in instance actions. */
-function systemContext(projectId: string): AuthContext {
-  const now = new Date().toISOString()
-  return {
-    userId: 'skiff-rescue-timeout',
-    userName: 'skiff',
-    projectId,
-    projectName: null,
-    domainScopeId: null,
-    roles: [{ id: 'admin', name: 'admin' }],
-    isAdmin: true,
-    methods: [],
-    auditId: '',
-    issuedAt: now,
-    expiresAt: now,
   }
 }

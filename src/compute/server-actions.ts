@@ -25,19 +25,30 @@ export interface ActionRule<K extends ServerTaskKind = ServerTaskKind> {
   kind: K
 }
 
+// must_have_launched is Nova's default in check_instance_state: a server that never booted is
+// refused with "... while it is in launched_at None".
 export const RULES = {
   stop: {
     action: 'stop',
     policy: 'os_compute_api:servers:stop',
     vmStates: ['active', 'error'],
+    mustHaveLaunched: true,
     taskState: 'powering-off',
     kind: 'server.stop',
   },
-  start: { action: 'start', policy: 'os_compute_api:servers:start', vmStates: ['stopped'], taskState: 'powering-on', kind: 'server.start' },
+  start: {
+    action: 'start',
+    policy: 'os_compute_api:servers:start',
+    vmStates: ['stopped'],
+    mustHaveLaunched: true,
+    taskState: 'powering-on',
+    kind: 'server.start',
+  },
   pause: {
     action: 'pause',
     policy: 'os_compute_api:os-pause-server:pause',
     vmStates: ['active'],
+    mustHaveLaunched: true,
     taskState: 'pausing',
     kind: 'server.pause',
   },
@@ -45,6 +56,7 @@ export const RULES = {
     action: 'unpause',
     policy: 'os_compute_api:os-pause-server:unpause',
     vmStates: ['paused'],
+    mustHaveLaunched: true,
     taskState: 'unpausing',
     kind: 'server.unpause',
   },
@@ -52,6 +64,7 @@ export const RULES = {
     action: 'reboot',
     policy: 'os_compute_api:servers:reboot',
     vmStates: ['active'],
+    mustHaveLaunched: true,
     taskState: 'rebooting',
     kind: 'server.reboot',
   },
@@ -59,7 +72,9 @@ export const RULES = {
     action: 'reboot',
     policy: 'os_compute_api:servers:reboot',
     vmStates: ['active', 'stopped', 'paused', 'suspended', 'error'],
-    taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'rebooting_hard', 'unpausing', 'pausing'],
+    // Nova's task_states.ALLOW_REBOOT.
+    taskStates: [null, 'rebooting', 'reboot_pending', 'reboot_started', 'resuming', 'rebooting_hard', 'unpausing', 'pausing', 'suspending'],
+    mustHaveLaunched: true,
     taskState: 'rebooting_hard',
     kind: 'server.reboot',
   },
@@ -67,6 +82,7 @@ export const RULES = {
     action: 'rebuild',
     policy: 'os_compute_api:servers:rebuild',
     vmStates: ['active', 'stopped', 'error'],
+    mustHaveLaunched: true,
     taskState: 'rebuilding',
     kind: 'server.rebuild',
   },
@@ -82,8 +98,70 @@ export const RULES = {
     action: 'unrescue',
     policy: 'os_compute_api:os-unrescue',
     vmStates: ['rescued'],
+    mustHaveLaunched: true,
     taskState: 'unrescuing',
     kind: 'server.unrescue',
+  },
+  // nova/compute/api.py's @check_instance_state of suspend, resume, snapshot, backup, shelve,
+  // shelve_offload and unshelve (must_have_launched is Nova's default there). Snapshot and backup
+  // do not check the lock (Nova: a lock guards against change, and an image changes nothing).
+  suspend: {
+    action: 'suspend',
+    policy: 'os_compute_api:os-suspend-server:suspend',
+    vmStates: ['active'],
+    mustHaveLaunched: true,
+    taskState: 'suspending',
+    kind: 'server.suspend',
+  },
+  resume: {
+    action: 'resume',
+    policy: 'os_compute_api:os-suspend-server:resume',
+    vmStates: ['suspended'],
+    mustHaveLaunched: true,
+    taskState: 'resuming',
+    kind: 'server.resume',
+  },
+  createImage: {
+    action: 'createImage',
+    policy: 'os_compute_api:servers:create_image',
+    vmStates: ['active', 'stopped', 'paused', 'suspended'],
+    mustHaveLaunched: true,
+    checkLock: false,
+    taskState: 'image_snapshot_pending',
+    kind: 'server.snapshot',
+  },
+  createBackup: {
+    action: 'createBackup',
+    policy: 'os_compute_api:os-create-backup',
+    vmStates: ['active', 'stopped', 'paused', 'suspended'],
+    mustHaveLaunched: true,
+    checkLock: false,
+    taskState: 'image_backup',
+    kind: 'server.snapshot',
+  },
+  shelve: {
+    action: 'shelve',
+    policy: 'os_compute_api:os-shelve:shelve',
+    vmStates: ['active', 'stopped', 'paused', 'suspended'],
+    mustHaveLaunched: true,
+    taskState: 'shelving',
+    kind: 'server.shelve',
+  },
+  shelveOffload: {
+    action: 'shelveOffload',
+    policy: 'os_compute_api:os-shelve:shelve_offload',
+    vmStates: ['shelved'],
+    mustHaveLaunched: true,
+    taskState: 'shelving_offloading',
+    kind: 'server.shelveOffload',
+  },
+  unshelve: {
+    action: 'unshelve',
+    policy: 'os_compute_api:os-shelve:unshelve',
+    vmStates: ['shelved', 'shelved_offloaded'],
+    mustHaveLaunched: true,
+    taskState: 'unshelving',
+    kind: 'server.unshelve',
   },
 } satisfies Record<string, ActionRule>
 

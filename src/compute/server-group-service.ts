@@ -1,14 +1,12 @@
 // Server groups (os-server-groups at 2.1: one policy, shown as a one-item `policies` list) and
 // the placement rule they impose on new members (scheduler hint `group`).
+import type { QuotaService } from './quota-service.ts'
 import { randomUUID } from 'node:crypto'
 import { BadRequest, Forbidden, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { ServerGroupRow, Tx } from '../store/schema.ts'
 import type { ServerGroupsRepo } from '../store/server-groups-repo.ts'
 import { authorize } from './policy.ts'
-
-/** Nova's default quotas: server_groups and server_group_members. */
-export const SERVER_GROUP_QUOTAS = { groups: 10, members: 10 }
 
 export type GroupPolicy = 'affinity' | 'anti-affinity' | 'soft-affinity' | 'soft-anti-affinity'
 
@@ -45,10 +43,12 @@ export interface GroupPlacement {
 export class ServerGroupService {
   readonly #repo: ServerGroupsRepo
   readonly #now: () => string
+  readonly #quotas: Pick<QuotaService, 'limit' | 'lockProject'>
 
-  constructor(repo: ServerGroupsRepo, now: () => string) {
+  constructor(repo: ServerGroupsRepo, now: () => string, quotas: Pick<QuotaService, 'limit' | 'lockProject'>) {
     this.#repo = repo
     this.#now = now
+    this.#quotas = quotas
   }
 
   async create(ctx: AuthContext, name: string, policy: GroupPolicy, rules: GroupRules = {}): Promise<ServerGroup> {
@@ -65,7 +65,10 @@ export class ServerGroupService {
       created_at: this.#now(),
     }
     await this.#repo.transaction(async (trx) => {
-      if ((await this.#repo.count(projectId, trx)) >= SERVER_GROUP_QUOTAS.groups)
+      // Counted and inserted under the project's quota lock: the last group is given once.
+      await this.#quotas.lockProject(trx, projectId)
+      const allowed = await this.#quotas.limit(projectId, ctx.userId, 'server_groups', trx)
+      if (allowed >= 0 && (await this.#repo.count(projectId, trx)) >= allowed)
         throw new Forbidden('Quota exceeded, too many server groups.')
       await this.#repo.insert(row, trx)
     })
@@ -98,7 +101,8 @@ export class ServerGroupService {
     const g = await this.#repo.get(groupId)
     if (!g || !this.#visible(ctx, g)) throw new BadRequest(`Instance group ${groupId} could not be found.`)
     const members = (await this.#repo.members([g.id])).get(g.id) ?? []
-    if (members.length + count > SERVER_GROUP_QUOTAS.members) throw new Forbidden('Quota exceeded, too many servers in group')
+    const allowed = await this.#quotas.limit(g.project_id, ctx.userId, 'server_group_members')
+    if (allowed >= 0 && members.length + count > allowed) throw new Forbidden('Quota exceeded, too many servers in group')
     const memberHosts = members.map((m) => m.host).filter((h): h is string => h !== null)
     const perHost = groupRules(g).max_server_per_host ?? 1
     const allows = (host: string, taken: string[]) => {

@@ -2,7 +2,7 @@
 // compute API: reads for readers; writes for members, refused while locked (409) or outside
 // active/paused/suspended/stopped with no task (409), and over the metadata_items quota (403).
 // Each write is a compare-and-set on the metadata text, so concurrent writers never lose keys.
-import { BadRequest, Forbidden, NotFound } from '../errors.ts'
+import { BadRequest, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import { InstanceInvalidState, InstanceIsLocked, InstanceNotFound } from './errors.ts'
 import { authorize } from './policy.ts'
@@ -10,30 +10,23 @@ import type { Server } from './server.ts'
 import type { ServerService } from './server-service.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import type { VmState } from './states.ts'
-
-/** Nova's default quota of metadata items per server (also `maxServerMeta` in /limits). */
-export const METADATA_ITEMS_QUOTA = 128
+import type { QuotaService } from './quota-service.ts'
 
 const WRITABLE_VM_STATES: VmState[] = ['active', 'paused', 'suspended', 'stopped']
 
 export type Metadata = Record<string, string>
-
-/** Nova's MetadataLimitExceeded, answered 403. */
-export function checkMetadataQuota(metadata: Metadata): void {
-  if (Object.keys(metadata).length > METADATA_ITEMS_QUOTA) {
-    throw new Forbidden(`Maximum number of metadata items exceeds ${METADATA_ITEMS_QUOTA}`)
-  }
-}
 
 const parse = (s: Server): Metadata => JSON.parse(s.metadata) as Metadata
 
 export class ServerMetadataService {
   readonly #servers: ServerService
   readonly #repo: ServersRepo
+  readonly #quotas: Pick<QuotaService, 'checkMetadata'>
 
-  constructor(servers: ServerService, repo: ServersRepo) {
+  constructor(servers: ServerService, repo: ServersRepo, quotas: Pick<QuotaService, 'checkMetadata'>) {
     this.#servers = servers
     this.#repo = repo
+    this.#quotas = quotas
   }
 
   async list(ctx: AuthContext, id: string): Promise<Metadata> {
@@ -75,7 +68,8 @@ export class ServerMetadataService {
     for (;;) {
       this.#assertWritable(ctx, s, 'update metadata')
       const next = how === 'update_all' ? { ...items } : { ...parse(s), ...items }
-      checkMetadataQuota(next)
+      // Nova's MetadataLimitExceeded (403), against the project's metadata_items quota.
+      await this.#quotas.checkMetadata(s.project_id, undefined, Object.keys(next).length)
       if (await this.#write(ctx, s, next)) return next
       s = await this.#fresh(s.id)
     }

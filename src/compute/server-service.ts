@@ -16,11 +16,12 @@ import type { FlavorService } from './flavor-service.ts'
 import type { KeypairService } from './keypair-service.ts'
 import { canonicalIPv6 } from './access-ips.ts'
 import { generateInstancePassword } from './admin-pass.ts'
-import type { ExtrasWanted, FixedIp, LatestFault, Server, ServerAccess, ServerExtras } from './server.ts'
+import type { ExtrasWanted, FixedIp, LatestFault, Server, ServerAccess, ServerExtras, ServerRef } from './server.ts'
 import type { ServerTaskQueue } from './server-tasks.ts'
 import type { ServerGroupService } from './server-group-service.ts'
 import { RULES, type ServerActions } from './server-actions.ts'
-import { checkMetadataQuota } from './server-metadata.ts'
+import type { QuotaService } from './quota-service.ts'
+import { DEFAULT_ZONE, type AggregateService } from './aggregate-service.ts'
 import { authorize } from './policy.ts'
 import { PowerState, statesForStatus, type TaskState, type VmState } from './states.ts'
 
@@ -33,12 +34,6 @@ export interface ImageLookup {
   get(id: string): Promise<ImageRow | undefined>
 }
 
-export interface Quotas {
-  instances: number
-  cores: number
-  ram: number
-}
-
 export interface ServerServiceDeps {
   repo: ServersRepo
   actionsRepo: InstanceActionsRepo
@@ -46,7 +41,7 @@ export interface ServerServiceDeps {
   flavors: FlavorService
   keypairs: KeypairService
   images: ImageLookup
-  quotas: Quotas
+  quotas: QuotaService
   enableInstancePassword: boolean
   /** Seals the passwords that travel to the agent inside tasks. */
   sealer: Sealer
@@ -57,6 +52,10 @@ export interface ServerServiceDeps {
   groups: Pick<ServerGroupService, 'place' | 'addMember'>
   /** Tags, groups and user data of the views (server-details-repo.ts). */
   details: ServerDetailsRepo
+  /** Availability zones (aggregates' availability_zone): where a create that names one may go. */
+  zones: Pick<AggregateService, 'hostZones' | 'zones'>
+  /** A shelved server's image goes with the server (Nova's _delete); shelve-service.ts. */
+  shelved?: { dropImage(serverId: string): Promise<void> }
 }
 
 export interface CreateServer {
@@ -201,7 +200,7 @@ export class ServerService {
   }
 
   /** What the views at the caller's microversion show beyond the rows (views.ts extrasWanted). */
-  async extras(servers: Server[], wanted: ExtrasWanted): Promise<Map<string, ServerExtras>> {
+  async extras(servers: Pick<Server, 'id' | 'flavor_id' | 'host'>[], wanted: ExtrasWanted): Promise<Map<string, ServerExtras>> {
     const ids = servers.map((s) => s.id)
     const [tags, groups, userData, hosts, flavors] = await Promise.all([
       wanted.tags ? this.#d.details.tags(ids) : undefined,
@@ -238,6 +237,31 @@ export class ServerService {
   }
 
   async list(ctx: AuthContext, q: ListQuery): Promise<Server[]> {
+    return (await this.#list(ctx, q, false)) as Server[]
+  }
+
+  /**
+   * The servers `list` gives, as ServerRefs (whole rows where a filter applied here needed
+   * them): what finds each one's view built before (views are memoized by the API).
+   */
+  listRefs(ctx: AuthContext, q: ListQuery): Promise<ServerRef[]> {
+    return this.#list(ctx, q, true)
+  }
+
+  /** The ServerRef of the server GET /servers/{id} shows, checked as showDetail checks it. */
+  async showRef(ctx: AuthContext, id: string): Promise<ServerRef> {
+    const ref = await this.#d.repo.ref(id)
+    if (!ref || (ref.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
+    authorize(ctx, 'os_compute_api:servers:show', 'reader')
+    return ref
+  }
+
+  /** Servers the caller was given (by listRefs), deleted or not, in no particular order. */
+  byIds(ids: string[]): Promise<Server[]> {
+    return this.#d.repo.byIds(ids)
+  }
+
+  async #list(ctx: AuthContext, q: ListQuery, refs: boolean): Promise<ServerRef[]> {
     authorize(ctx, q.detail ? 'os_compute_api:servers:detail' : 'os_compute_api:servers:index', 'reader')
     const f: ServerFilter = {
       projectId: q.allTenants && ctx.isAdmin ? q.projectId || undefined : (ctx.projectId ?? ''),
@@ -293,7 +317,9 @@ export class ServerService {
     const regexFilters = regex.filter(([p]) => p !== undefined) as [string, (r: Server) => string | null][]
     if (regexFilters.length === 0 && q.ip === undefined) {
       // Every filter is SQL: the page is read by keyset from the marker.
-      const page = await this.#d.repo.list(f, { marker: q.marker, limit: q.limit })
+      const page = await (refs
+        ? this.#d.repo.list(f, { marker: q.marker, limit: q.limit }, true)
+        : this.#d.repo.list(f, { marker: q.marker, limit: q.limit }))
       if (!page) throw new BadRequest(`marker [${q.marker}] not found`)
       return page
     }
@@ -337,13 +363,16 @@ export class ServerService {
     const keypair = req.keyName === undefined ? undefined : await this.#d.keypairs.find(ctx.userId, req.keyName)
     if (req.keyName !== undefined && !keypair) throw new BadRequest('Invalid key_name provided.')
     if (req.minCount > req.maxCount) throw new BadRequest('min_count must be <= max_count')
-    if (req.availabilityZone !== undefined && req.availabilityZone !== 'nova' && !req.availabilityZone.startsWith('nova:')) {
+    // 'zone', or 'zone:host[:node]' (the host part is the admins' forced host; its zone is what is checked).
+    const zone = req.availabilityZone === undefined ? undefined : req.availabilityZone.split(':')[0]!
+    if (zone !== undefined && zone !== DEFAULT_ZONE && !(await this.#d.zones.zones()).has(zone)) {
       throw new BadRequest(`The requested availability zone is not available`)
     }
+    const zoneOf = await this.#d.zones.hostZones()
     // Skiff's built-in network has one security group: Nova's SecurityGroupNotFound for others.
     const unknownGroup = (req.securityGroups ?? []).find((g) => g !== 'default')
     if (unknownGroup !== undefined) throw new BadRequest(`Security group ${unknownGroup} not found for project ${projectId}.`)
-    checkMetadataQuota(req.metadata ?? {})
+    await this.#d.quotas.checkMetadata(projectId, ctx.userId, Object.keys(req.metadata ?? {}).length)
     const forcedHost = req.host ?? req.hypervisorHostname
     if (forcedHost !== undefined) {
       authorize(ctx, 'compute:servers:create:requested_destination', 'admin')
@@ -357,7 +386,7 @@ export class ServerService {
     if (req.hostname !== undefined && req.maxCount > 1) {
       throw new BadRequest('Unable to allocate a single hostname to multiple instances')
     }
-    const count = await this.#allowedCount(projectId, flavor, req.minCount, req.maxCount)
+    let count = await this.#d.quotas.checkInstances(undefined, projectId, ctx.userId, flavor, req.minCount, req.maxCount)
 
     const adminPass = req.adminPass ?? (this.#d.enableInstancePassword ? generateInstancePassword() : undefined)
     const reservationId = 'r-' + randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8).toLowerCase()
@@ -371,6 +400,8 @@ export class ServerService {
     const now = this.#d.repo.now()
     const servers: Server[] = []
     await this.#d.repo.transaction(async (trx) => {
+      // Counted again under the project's lock, with the inserts: the last slot is given once.
+      count = await this.#d.quotas.checkInstances(trx, projectId, ctx.userId, flavor, req.minCount, count)
       for (let i = 0; i < count; i++) {
         // No room on a live host: the server is recorded in ERROR with Nova's fault, as its scheduler does.
         // No Skiff host verifies image signatures (Nova's COMPUTE_TRUSTED_CERTS trait): a server
@@ -379,6 +410,8 @@ export class ServerService {
           ? null
           : await this.#d.scheduler.claim(trx, candidates, demand, (h) => {
               if (forcedHost !== undefined && h !== forcedHost) return false
+              // Nova's AvailabilityZoneFilter: only the hosts of the zone asked for.
+              if (zone !== undefined && (zoneOf.get(h) ?? DEFAULT_ZONE) !== zone) return false
               return placement ? placement.allows(h, taken) : true
             })
         if (host !== null) taken.push(host)
@@ -399,7 +432,8 @@ export class ServerService {
           metadata: JSON.stringify(req.metadata ?? {}),
           access_ipv4: req.accessIPv4 ?? '',
           access_ipv6: canonicalIPv6(req.accessIPv6 ?? ''),
-          availability_zone: 'nova',
+          // The host's zone (Nova sets the instance's zone from its host once scheduled).
+          availability_zone: host !== null ? (zoneOf.get(host) ?? DEFAULT_ZONE) : (zone ?? DEFAULT_ZONE),
           config_drive: req.configDrive ? 'True' : '',
           locked: 0,
           locked_by: null,
@@ -417,6 +451,7 @@ export class ServerService {
           updated_at: now,
           deleted_at: null,
           deleted: 0,
+          version: 0,
         }
         await this.#d.repo.insert(row, trx)
         if (keypair || req.userData !== undefined) {
@@ -451,28 +486,6 @@ export class ServerService {
     return { servers, adminPass, reservationId }
   }
 
-  async #allowedCount(projectId: string, flavor: { vcpus: number; ram: number }, min: number, max: number): Promise<number> {
-    const { instances: n, cores, ram } = await this.#d.repo.usage(projectId)
-    const q = this.#d.quotas
-    const fit = Math.min(
-      q.instances - n,
-      Math.floor((q.cores - cores) / Math.max(1, flavor.vcpus)),
-      Math.floor((q.ram - ram) / Math.max(1, flavor.ram)),
-    )
-    if (fit < min) {
-      const [resource, usedNow, limit, each] =
-        q.instances - n < min
-          ? ['instances', n, q.instances, 1]
-          : (q.cores - cores) / Math.max(1, flavor.vcpus) < min
-            ? ['cores', cores, q.cores, flavor.vcpus]
-            : ['ram', ram, q.ram, flavor.ram]
-      throw new Forbidden(
-        `Quota exceeded for ${resource}: Requested ${Number(each) * min}, but already used ${usedNow} of ${limit} ${resource}`,
-      )
-    }
-    return Math.min(max, fit)
-  }
-
   async update(
     ctx: AuthContext,
     id: string,
@@ -497,6 +510,7 @@ export class ServerService {
     authorize(ctx, 'os_compute_api:servers:delete', 'member')
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (s.task_state === 'deleting') return
+    if (s.vm_state === 'shelved' || s.vm_state === 'shelved_offloaded') await this.#d.shelved?.dropImage(s.id)
     const host = s.host
     if (!host || !(await this.#d.hosts.isUp(host))) return this.#deleteLocally(ctx, s, requestId)
     await this.#d.repo.transaction(async (trx) => {
@@ -599,7 +613,7 @@ export class ServerService {
     const set: Partial<Server> = { image_id: image.id }
     if (req.name !== undefined) set.name = req.name
     if (req.metadata !== undefined) {
-      checkMetadataQuota(req.metadata)
+      await this.#d.quotas.checkMetadata(s.project_id, undefined, Object.keys(req.metadata).length)
       set.metadata = JSON.stringify(req.metadata)
     }
     if (req.accessIPv4 !== undefined) set.access_ipv4 = req.accessIPv4
@@ -649,6 +663,26 @@ export class ServerService {
     if (s.locked && s.locked_by === 'admin' && !ctx.isAdmin)
       throw new PolicyNotAuthorized('os_compute_api:os-lock-server:unlock:unlock_override')
     await this.#d.repo.update(s.id, { locked: 0, locked_by: null, locked_reason: null })
+  }
+
+  /**
+   * os-resetState (admins): the server's vm_state becomes `state` with no task, whatever it was
+   * doing, as Nova's admin_actions reset_state; recorded as a 'resetState' action. The work it
+   * was waiting for ends too: its queued tasks are dropped, and a task an agent is running finds
+   * the server moved on at its final compare-and-set and records nothing (server-worker.ts).
+   */
+  async resetState(ctx: AuthContext, id: string, state: 'active' | 'error', requestId: string): Promise<void> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-admin-actions:reset_state', 'admin')
+    await this.#d.repo.transaction(async (trx) => {
+      if (!(await this.#d.repo.resetState(s.id, state, trx))) throw new InstanceNotFound(s.id)
+      await this.#d.actionsRepo.record(
+        { server_id: s.id, action: 'resetState', request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
+        trx,
+      )
+      // Console output is a call another request waits for: it is not the server's state to reset.
+      await this.#d.queue.cancelQueued(trx, s.id, ['server.console'])
+    })
   }
 
   /** GET /servers/{id}/topology: the server, then the policy (Nova's order). */

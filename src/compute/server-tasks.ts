@@ -33,6 +33,15 @@ export type ServerTaskPayloads = {
   'server.live_migration': MoveTask
   'server.post_live_migration': MoveTask & { disk: MigratedDisk }
   'server.evacuate': MoveTask & { sealed: string }
+  'server.suspend': NoPayload
+  'server.resume': NoPayload
+  /** createImage and createBackup: the image the API created (queued), which the agent fills. */
+  'server.snapshot': { imageId: string; backup?: { type: string; rotation: number } }
+  /** Where a failed shelve puts the server back; the image the API created for it. */
+  'server.shelve': { imageId: string; previousVmState: VmState; previousPowerState: number }
+  'server.shelveOffload': NoPayload
+  /** Offloaded: boot on the host the API scheduled, from the shelve image; else power on where it is. */
+  'server.unshelve': { offloaded: boolean }
   /** A call (TaskQueue.call): the last `length` lines of the console, answered to the API. */
   'server.console': ConsolePayload
 }

@@ -14,6 +14,7 @@ import type { Sealer } from '../secrets.ts'
 import type { Server } from './server.ts'
 import type { MoveTaskKind, SealedSecrets, ServerTaskKind, ServerTaskPayloads } from './server-tasks.ts'
 import { PowerState, type PowerStateValue, type TaskState } from './states.ts'
+import { shelveHandlers, type ShelveWorkerDeps, type WorkerCore } from './worker-shelve.ts'
 
 export interface WorkerDeps {
   repo: ServersRepo
@@ -26,11 +27,13 @@ export interface WorkerDeps {
   sealer: Sealer
   host: string
   logger: Logger
+  /** Snapshots and shelve (worker-shelve.ts): the image service, the shelve keys, shelved_offload_time. */
+  shelve: ShelveWorkerDeps
 }
 
 type ServerTask<K extends ServerTaskKind = ServerTaskKind> = Task<ServerTaskPayloads, K>
 
-interface Step<K extends ServerTaskKind> {
+export interface Step<K extends ServerTaskKind> {
   /** The instance-action event name (Nova's). */
   event: string
   /** The task state the API set; a server elsewhere means the task is stale (a delete won). */
@@ -47,7 +50,7 @@ class ServerMovedOn extends Error {
   }
 }
 
-export class ServerWorker {
+export class ServerWorker implements WorkerCore {
   readonly #d: WorkerDeps
 
   constructor(deps: WorkerDeps) {
@@ -198,12 +201,38 @@ export class ServerWorker {
           },
         }),
       'server.delete': (t) => this.#delete(t),
+      // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve
+      ...shelveHandlers(this, d),
     }
+  }
+
+  /** The one run path, for the handlers of worker-shelve.ts. */
+  runStep<K extends ServerTaskKind>(task: ServerTask<K>, step: Step<K>): Promise<void> {
+    return this.#run(task, step)
+  }
+
+  advanceTask(s: Server, from: { vmStates?: Server['vm_state'][]; taskStates: TaskState[] }, to: Exclude<TaskState, null>): Promise<void> {
+    return this.#advance(s, from, to)
+  }
+
+  /** The server's spec, booting `imageId` when given (unshelve: the shelve image). */
+  async specOf(s: Server, imageId?: string): Promise<ServerSpec> {
+    const spec = await this.#spec(s)
+    return imageId === undefined ? spec : { ...spec, imageId, imageName: await this.#d.imageName(imageId) }
   }
 
   /** After a restart: tell the driver which servers live on this host. */
   async adoptServers(): Promise<void> {
-    const rows = await this.#d.repo.onHost(this.#d.host, ['active', 'stopped', 'paused', 'rescued', 'error', 'suspended', 'resized'])
+    const rows = await this.#d.repo.onHost(this.#d.host, [
+      'active',
+      'stopped',
+      'paused',
+      'rescued',
+      'error',
+      'suspended',
+      'resized',
+      'shelved',
+    ])
     const servers = []
     for (const s of rows) {
       if (!s.launched_at) continue

@@ -3,6 +3,8 @@
 import type { FlavorRow, InstanceActionEventRow, InstanceActionRow, RescueRow, ServerRow } from '../store/schema.ts'
 
 export type Server = ServerRow
+/** What finds a server's view built before (see ServersRepo's ServerRef). */
+export type { ServerRef } from '../store/servers-repo.ts'
 export type InstanceAction = InstanceActionRow
 export type InstanceActionEvent = InstanceActionEventRow
 export type Rescue = RescueRow

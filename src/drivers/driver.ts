@@ -37,6 +37,14 @@ export type RebootType = 'SOFT' | 'HARD'
  * state, or where the qemu disk was put (a path both hosts' agents reach on this machine).
  */
 export type MigratedDisk = { kind: 'simulated'; state: string } | { kind: 'local'; path: string }
+/** A copy of a server's disk (snapshot, backup, shelve), for the worker to upload as an image. */
+export interface DiskSnapshot {
+  diskFormat: 'qcow2' | 'raw'
+  /** Its bytes, read once. */
+  data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+  /** Remove what the copy left on the host (a temp file); called once uploaded or abandoned. */
+  cleanup(): Promise<void>
+}
 
 export interface VirtDriver {
   readonly name: string
@@ -47,6 +55,16 @@ export interface VirtDriver {
   pause(serverId: string): Promise<void>
   unpause(serverId: string): Promise<void>
   rebuild(server: ServerSpec): Promise<void>
+  /** Save the guest's memory and stop its VM (power state SUSPENDED); resume continues the same boot. */
+  suspend(serverId: string): Promise<void>
+  resume(serverId: string): Promise<void>
+  /**
+   * A standalone copy of the server's disk as image `imageId` will hold it (Nova's cold snapshot:
+   * a running guest is paused while its disk is read, then runs on). The server is left in the
+   * power state it had, whether the copy succeeds or not. Spawning a server from that image
+   * boots what the disk held.
+   */
+  snapshot(serverId: string, imageId: string): Promise<DiskSnapshot>
   /** Shut the server's VM down and boot the rescue image with the server's disk second. */
   rescue(serverId: string, rescue: RescueSpec): Promise<void>
   /**

@@ -350,6 +350,94 @@ export class ImageService {
     return this.#find(id)
   }
 
+  /**
+   * For compute: the image a server's snapshot, backup or shelve fills (Nova's
+   * compute_utils.create_image), `queued` until the agent uploads the copy. Unchecked by image
+   * policy: the compute API has authorized the action.
+   */
+  async createForServer(spec: {
+    name: string
+    owner: string | null
+    visibility: 'private' | 'shared'
+    minDisk: number
+    minRam: number
+    diskFormat: string | null
+    containerFormat: string | null
+    properties: Record<string, string>
+  }): Promise<ImageRow> {
+    const draft: Draft = { core: {}, properties: {} }
+    for (const [key, value] of Object.entries(spec.properties)) {
+      // Properties Glance keeps for itself are not inherited from the base image.
+      if (READ_ONLY.has(key) || RESERVED.has(key) || key.startsWith(RESERVED_PREFIX) || isCore(key)) continue
+      setAttribute(draft, key, value)
+    }
+    this.#checkQuotas(draft)
+    const now = this.#clock.now().toISOString()
+    const row: ImageRow = {
+      id: randomUUID(),
+      name: spec.name,
+      status: 'queued',
+      visibility: spec.visibility,
+      owner: spec.owner,
+      protected: 0,
+      os_hidden: 0,
+      disk_format: spec.diskFormat,
+      container_format: spec.containerFormat,
+      size: null,
+      virtual_size: null,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      min_disk: spec.minDisk,
+      min_ram: spec.minRam,
+      tags: '[]',
+      properties: JSON.stringify(draft.properties),
+      created_at: now,
+      updated_at: now,
+    }
+    await this.#repo.insert(row)
+    return row
+  }
+
+  /** For the agent: a snapshot's data; a format not set yet is the copy's (Nova's driver sets it at upload). */
+  async uploadSnapshot(id: string, format: { diskFormat: string; containerFormat: string }, data: ImageData): Promise<ImageRow> {
+    const row = await this.#find(id)
+    if (!row) throw new NotFound(`No image found with ID ${id}`)
+    if (!row.disk_format || !row.container_format) {
+      const changes = {
+        disk_format: row.disk_format ?? format.diskFormat,
+        container_format: row.container_format ?? format.containerFormat,
+      }
+      if (!(await this.#repo.update(row, changes))) throw new Conflict(`Image ${id} was changed by another request; retry.`)
+    }
+    return this.#storeData(id, data)
+  }
+
+  /** For the agent: delete an image it made (a failed snapshot, a rotated backup, an unshelved server's); gone is fine. */
+  async deleteForServer(id: string): Promise<void> {
+    if (!(await this.#find(id))) return
+    await this.#repo.deleteUnprotected(id)
+    await this.#store.delete(id)
+  }
+
+  /** Nova's _rotate_backups query: a server's backups of one type, newest first. */
+  async backupsOf(serverId: string, backupType: string): Promise<ImageRow[]> {
+    return this.#repo.list({
+      viewer: { projectId: null, isAdmin: true },
+      visibility: 'all',
+      conditions: [
+        { kind: 'property', name: 'image_type', value: 'backup' },
+        { kind: 'property', name: 'backup_type', value: backupType },
+        { kind: 'property', name: 'instance_uuid', value: serverId },
+      ],
+      order: [
+        { key: 'created_at', dir: 'desc' },
+        { key: 'id', dir: 'desc' },
+      ],
+      limit: MAX_LIMIT,
+    })
+  }
+
   /** For compute: the oldest active image of that name (the default rescue image). */
   async findActiveByName(name: string): Promise<ImageRow | undefined> {
     return this.#repo.byName(name, 'active')

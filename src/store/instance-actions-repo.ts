@@ -77,9 +77,15 @@ export class InstanceActionsRepo {
       .executeTakeFirst()
   }
 
-  /** An action's events, oldest first. */
+  /** An action's events, newest first (Nova's action_events_get: created_at desc, id desc). */
   async events(actionId: string): Promise<InstanceActionEventRow[]> {
-    return this.#db.selectFrom('instance_action_events').selectAll().where('action_id', '=', actionId).orderBy('start_time').execute()
+    return this.#db
+      .selectFrom('instance_action_events')
+      .selectAll()
+      .where('action_id', '=', actionId)
+      .orderBy('start_time', 'desc')
+      .orderBy('id', 'desc')
+      .execute()
   }
 
   /** The event of the action that `requestId` started, in one statement; undefined without one. */

@@ -1,5 +1,6 @@
 // Migrations, listed in code (kysely's Migrator). One schema for SQLite and PostgreSQL:
 // only portable column types (text, integer, bigint, double precision).
+import { quotasAggregatesMigration } from './migrations-quotas-aggregates.ts'
 import type { Kysely, Migration, MigrationProvider } from 'kysely'
 import { agentsOwnDriversMigration } from './migrations-agents.ts'
 import { dropUnusedTablesMigration } from './migrations-drop-unused.ts'
@@ -15,6 +16,8 @@ import { serverBootDataMigration } from './migrations-boot-data.ts'
 import { computeMicroversionsMigration } from './migrations-compute-microversions.ts'
 import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
 import { migrationsMigration } from './migrations-migrations.ts'
+import { serverVersionMigration } from './migrations-server-version.ts'
+import { shelveMigration } from './migrations-shelve.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -244,7 +247,10 @@ export const migrationProvider: MigrationProvider = {
       '0011_action_rate': actionRateMigration,
       '0012_compute_microversions_beside_servers': computeMicroversionsMigration,
       '0013_server_microversion_fields': serverMicroversionFieldsMigration,
+      '0014_quotas_aggregates': quotasAggregatesMigration,
+      '0015_server_shelves': shelveMigration,
       '0016_migrations': migrationsMigration,
+      '0017_server_version': serverVersionMigration,
     }
   },
 }

@@ -13,6 +13,8 @@ export interface HostUsage {
   used_vcpus: number
   used_ram_mb: number
   used_disk_gb: number
+  /** Servers (not deleted) on the host. */
+  servers: number
 }
 
 export class PlacementRepo {
@@ -35,6 +37,11 @@ export class PlacementRepo {
       .where('h.forced_down', '=', 0)
       .execute()
     return rows.map(toUsage)
+  }
+
+  /** Every host, up or down, with its usage (os-hypervisors). */
+  async allHosts(): Promise<HostUsage[]> {
+    return (await this.#usage(this.#db).orderBy('h.name').execute()).map(toUsage)
   }
 
   /**
@@ -72,12 +79,22 @@ export class PlacementRepo {
         (eb) => eb.fn.sum<number>('f.vcpus').as('vcpus'),
         (eb) => eb.fn.sum<number>('f.ram').as('ram'),
         (eb) => eb.fn.sum<number>('f.disk').as('disk'),
+        (eb) => eb.fn.countAll<number>().as('n'),
       ])
       .groupBy('a.host')
     return db
       .selectFrom('hosts as h')
       .leftJoin(used.as('u'), 'u.host', 'h.name')
-      .select(['h.name', 'h.vcpus', 'h.ram_mb', 'h.disk_gb', 'u.vcpus as used_vcpus', 'u.ram as used_ram', 'u.disk as used_disk'])
+      .select([
+        'h.name',
+        'h.vcpus',
+        'h.ram_mb',
+        'h.disk_gb',
+        'u.vcpus as used_vcpus',
+        'u.ram as used_ram',
+        'u.disk as used_disk',
+        'u.n as used_count',
+      ])
   }
 }
 
@@ -90,6 +107,7 @@ function toUsage(r: {
   used_vcpus: number | string | null
   used_ram: number | string | null
   used_disk: number | string | null
+  used_count: number | string | null
 }): HostUsage {
   return {
     name: r.name,
@@ -99,5 +117,6 @@ function toUsage(r: {
     used_vcpus: Number(r.used_vcpus ?? 0),
     used_ram_mb: Number(r.used_ram ?? 0),
     used_disk_gb: Number(r.used_disk ?? 0),
+    servers: Number(r.used_count ?? 0),
   }
 }

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
-import type { Database, Db, RescueRow } from './schema.ts'
+import type { Database, Db, HostScope, RescueRow } from './schema.ts'
 
 export type NewRescue = Pick<RescueRow, 'server_id' | 'image_id' | 'request_id' | 'user_id' | 'public_keys' | 'auto_unrescue_seconds'>
 
@@ -118,7 +118,7 @@ export class RescuesRepo {
   }
 
   /** Rescued, idle servers of these hosts whose rescue has expired. */
-  async expired(hosts: string[], now: string): Promise<{ id: string; project_id: string }[]> {
+  async expired(scope: HostScope, now: string): Promise<{ id: string; project_id: string }[]> {
     return this.#db
       .selectFrom('rescues')
       .innerJoin('servers', 'servers.id', 'rescues.server_id')
@@ -128,7 +128,11 @@ export class RescuesRepo {
       .where('servers.vm_state', '=', 'rescued')
       .where('servers.task_state', 'is', null)
       .where('servers.deleted', '=', 0)
-      .where('servers.host', 'in', hosts)
+      .where((eb) =>
+        'host' in scope
+          ? eb('servers.host', '=', scope.host)
+          : eb('servers.host', 'in', eb.selectFrom('hosts').select('hosts.name').where('hosts.agent_id', '=', scope.agentId)),
+      )
       .execute()
   }
 }

@@ -45,7 +45,26 @@ export type TaskState =
   | 'resize_migrated'
   | 'resize_finish'
   | 'resize_reverting'
+  // suspend, resume, snapshot and backup, shelve (nova/compute/task_states.py)
+  | 'suspending'
+  | 'resuming'
+  | 'image_snapshot'
+  | 'image_snapshot_pending'
+  | 'image_pending_upload'
+  | 'image_uploading'
+  | 'image_backup'
+  | 'shelving'
+  | 'shelving_image_pending_upload'
+  | 'shelving_image_uploading'
+  | 'shelving_offloading'
+  | 'unshelving'
   | null
+
+/**
+ * Which hosts a query is about: one host, or every host whose lease an agent process holds (a
+ * simulator runs thousands of hosts in one process: one statement for all of them).
+ */
+export type HostScope = { host: string } | { agentId: string }
 
 export interface ProjectRow {
   id: string
@@ -174,6 +193,17 @@ export interface ServerRow {
   deleted_at: string | null
   /** 0 while the server exists; set on delete (soft delete, so changes-since can show deletions). */
   deleted: number
+  /**
+   * Bumped by the database (triggers, migration 0017) at every change of the row and of the rows
+   * its views show (addresses, faults, tags, group, user data, instance actions): the key of the
+   * API's memo of server views.
+   */
+  version: number
+}
+
+/** The servers table: the version starts at 0 and only the triggers change it. */
+export interface ServersTable extends Omit<ServerRow, 'version'> {
+  version: Generated<number>
 }
 
 export interface FixedIpRow {
@@ -380,6 +410,14 @@ export interface ImageChunkRow {
   data: Uint8Array
 }
 
+/** Nova's shelve keys of system_metadata: the shelved server's image, when and where it was shelved. */
+export interface ServerShelfRow {
+  server_id: string
+  image_id: string
+  shelved_at: string
+  shelved_host: string
+}
+
 export interface Database {
   projects: ProjectRow
   users: UserRow
@@ -390,7 +428,7 @@ export interface Database {
   image_chunks: ImageChunkRow
   flavors: FlavorRow
   keypairs: KeypairRow
-  servers: ServerRow
+  servers: ServersTable
   fixed_ips: FixedIpRow
   instance_actions: InstanceActionRow
   instance_action_events: InstanceActionEventRow
@@ -399,6 +437,7 @@ export interface Database {
   server_groups: ServerGroupRow
   server_group_members: ServerGroupMemberRow
   rescues: RescueRow
+  server_shelves: ServerShelfRow
   idempotency_keys: IdempotencyKeyRow
   hosts: HostsTable
   server_access: ServerAccessRow
@@ -410,6 +449,21 @@ export interface Database {
   deployment: DeploymentRow
   action_rate_buckets: { scope: string; tokens: number; at_ms: number }
   migrations: MigrationRow
+  quotas: { project_id: string; user_id: string; resource: string; hard_limit: number }
+  quota_classes: { class_name: string; resource: string; hard_limit: number }
+  aggregates: AggregateRow
+  aggregate_hosts: { aggregate_id: number; host: string }
+  aggregate_metadata: { aggregate_id: number; key: string; value: string }
+}
+
+export interface AggregateRow {
+  id: number
+  uuid: string
+  name: string
+  created_at: string
+  updated_at: string | null
+  deleted_at: string | null
+  deleted: number
 }
 
 /** A transaction, passed down so that several repositories write in one. */

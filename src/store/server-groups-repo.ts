@@ -25,12 +25,13 @@ export class ServerGroupsRepo {
     return q.orderBy('created_at').orderBy('id').execute()
   }
 
-  async count(projectId: string, db: Db = this.#db): Promise<number> {
-    const r = await db
+  async count(projectId: string, db: Db = this.#db, userId?: string): Promise<number> {
+    let q = db
       .selectFrom('server_groups')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('project_id', '=', projectId)
-      .executeTakeFirstOrThrow()
+    if (userId !== undefined) q = q.where('user_id', '=', userId)
+    const r = await q.executeTakeFirstOrThrow()
     return Number(r.n)
   }
 

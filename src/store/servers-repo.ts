@@ -1,7 +1,7 @@
 // Server rows: reads, the compare-and-set that every state change goes through, the one
 // soft-delete, and the rows that belong to a server (fixed IPs, faults, access, boot data).
 import { randomBytes, randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import type { Kysely, SelectQueryBuilder } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { prepared } from './prepared.ts'
 import { endOpenRescues } from './rescues-repo.ts'
@@ -51,6 +51,14 @@ const PREPARED_FILTERS = new Set<keyof ServerFilter>([
   'reservationId',
 ])
 
+/**
+ * What a list reads of each server before its view: enough to find a view built before (its
+ * version, bumped by the database at every change its views show) and what the views show that
+ * the version does not cover (its flavor's record, its host's liveness).
+ */
+export type ServerRef = Pick<ServerRow, 'id' | 'project_id' | 'version' | 'flavor_id' | 'host'>
+const REF_COLUMNS = ['id', 'project_id', 'version', 'flavor_id', 'host'] as const
+
 /** A server's latest fault; `ofLastAction`: recorded at or after the start of its latest instance action. */
 export interface LatestFaultRow {
   code: number
@@ -58,6 +66,21 @@ export interface LatestFaultRow {
   details: string
   created_at: string
   ofLastAction: boolean
+}
+
+/** A server as os-simple-tenant-usage reads it: its times and its flavor's figures (null: flavor gone). */
+export interface UsageRow {
+  id: string
+  name: string
+  project_id: string
+  vm_state: string
+  launched_at: string | null
+  terminated_at: string | null
+  flavor_name: string | null
+  ram: number | null
+  vcpus: number | null
+  disk: number | null
+  ephemeral: number | null
 }
 
 /** A project's use of its quotas: servers that exist, and their flavors' cores and RAM. */
@@ -75,6 +98,8 @@ export class ServersRepo {
   readonly #fixedIps
   readonly #faults
   readonly #shown
+  readonly #ref
+  readonly #byIds
   /** Server lists compiled once per shape of filter (see list). */
   readonly #lists = new Map<string, (values: readonly unknown[]) => Promise<ServerRow[]>>()
 
@@ -82,6 +107,9 @@ export class ServersRepo {
     this.#db = db
     this.#clock = clock
     this.#get = prepared(db, ([id]) => db.selectFrom('servers').selectAll().where('id', '=', id!).where('deleted', '=', 0))
+    this.#ref = prepared(db, ([id]) => db.selectFrom('servers').select(REF_COLUMNS).where('id', '=', id!).where('deleted', '=', 0))
+    // Deleted ones too: a list that named them (changes-since, or a delete since) shows them as they are.
+    this.#byIds = prepared(db, (ids) => db.selectFrom('servers').selectAll().where('id', 'in', ids))
     this.#fixedIps = prepared(db, (ids) =>
       db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', ids).orderBy('allocated_at'),
     )
@@ -181,6 +209,17 @@ export class ServersRepo {
     return { server, ips, fault }
   }
 
+  /** What a server's view is found by (ServerRef); undefined if there is none or it is deleted. */
+  async ref(id: string): Promise<ServerRef | undefined> {
+    return (await this.#ref([id]))[0]
+  }
+
+  /** These servers, deleted or not, in no particular order. */
+  async byIds(ids: string[]): Promise<ServerRow[]> {
+    if (ids.length === 0) return []
+    return this.#byIds(ids)
+  }
+
   /** Deleted servers too. */
   async getAny(id: string): Promise<ServerRow | undefined> {
     return this.#db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst()
@@ -191,12 +230,15 @@ export class ServersRepo {
    * id) index, never the whole project (100,000 servers, say); undefined when the marker is not
    * among the servers the filter selects.
    */
-  async list(f: ServerFilter, page: { marker?: string; limit?: number } = {}): Promise<ServerRow[] | undefined> {
+  async list(f: ServerFilter, page?: { marker?: string; limit?: number }): Promise<ServerRow[] | undefined>
+  /** `refs`: only what finds each server's view (ServerRef), not the whole row. */
+  async list(f: ServerFilter, page: { marker?: string; limit?: number }, refs: true): Promise<ServerRef[] | undefined>
+  async list(f: ServerFilter, page: { marker?: string; limit?: number } = {}, refs = false): Promise<ServerRef[] | undefined> {
     // The common case, no marker and only the filters of 2.1, is compiled once per shape of
     // filter (prepared.ts): which filters are set and how long their lists are. A page from a
     // marker, or a filter of a later microversion, takes the long way.
     const common = (Object.keys(f) as (keyof ServerFilter)[]).every((k) => f[k] === undefined || PREPARED_FILTERS.has(k))
-    if (page.marker !== undefined || !common) return this.#listFrom(f, page.marker, page.limit)
+    if (page.marker !== undefined || !common) return this.#listFrom(f, page.marker, page.limit, refs)
     const values: unknown[] = []
     // -1: not set; else how many values (an empty list is a filter too: it matches nothing).
     const has = (v: unknown) => {
@@ -215,22 +257,25 @@ export class ServersRepo {
       has(f.reservationId),
       has(page.limit),
     ]
-    const key = shape.join(',')
+    const key = `${shape.join(',')}${refs ? ' refs' : ''}`
     let run = this.#lists.get(key)
     if (!run) {
       run = prepared(this.#db, (stands) => {
         let next = 0
         const take = (n: number) => stands.slice(next, (next += n))
         const [project, since, vms, tasks, image, flavor, reservation, limit] = shape.map((n) => (n >= 0 ? take(n) : undefined))
-        const q = this.#listQuery({
-          projectId: project?.[0],
-          changesSince: since?.[0],
-          vmStates: vms as VmState[] | undefined,
-          taskStates: tasks as TaskState[] | undefined,
-          imageId: image?.[0],
-          flavorId: flavor?.[0],
-          reservationId: reservation?.[0],
-        })
+        const q = this.#listQuery(
+          {
+            projectId: project?.[0],
+            changesSince: since?.[0],
+            vmStates: vms as VmState[] | undefined,
+            taskStates: tasks as TaskState[] | undefined,
+            imageId: image?.[0],
+            flavorId: flavor?.[0],
+            reservationId: reservation?.[0],
+          },
+          refs,
+        )
         return limit ? q.limit(limit[0] as unknown as number) : q
       })
       // A client picks the filters: bounded, oldest shape out first.
@@ -240,8 +285,11 @@ export class ServersRepo {
     return run(values)
   }
 
-  #listQuery(f: ServerFilter) {
-    let query = this.#db.selectFrom('servers').selectAll()
+  #listQuery(f: ServerFilter, refs = false) {
+    // One builder type for both: the callers of `refs` are typed by list's overloads.
+    let query = refs
+      ? (this.#db.selectFrom('servers').select(REF_COLUMNS) as unknown as SelectQueryBuilder<Database, 'servers', ServerRow>)
+      : this.#db.selectFrom('servers').selectAll()
     if (f.projectId !== undefined) query = query.where('project_id', '=', f.projectId)
     // changes-since shows deleted servers too: that is how clients see deletions.
     if (f.changesSince !== undefined) query = query.where('updated_at', '>=', f.changesSince)
@@ -268,10 +316,10 @@ export class ServersRepo {
     return query.orderBy('created_at', 'desc').orderBy('id', 'desc')
   }
 
-  async #listFrom(f: ServerFilter, marker: string | undefined, limit: number | undefined): Promise<ServerRow[] | undefined> {
-    let query = this.#listQuery(f)
+  async #listFrom(f: ServerFilter, marker: string | undefined, limit: number | undefined, refs: boolean): Promise<ServerRef[] | undefined> {
+    let query = this.#listQuery(f, refs)
     if (marker === undefined) return limit !== undefined ? query.limit(limit).execute() : query.execute()
-    const m = await query.where('id', '=', marker).executeTakeFirst()
+    const m = await this.#listQuery(f).where('id', '=', marker).executeTakeFirst()
     if (!m) return undefined
     query = query.where((eb) =>
       eb.or([eb('created_at', '<', m.created_at), eb.and([eb('created_at', '=', m.created_at), eb('id', '<', m.id)])]),
@@ -280,6 +328,72 @@ export class ServersRepo {
   }
 
   /** Servers of a host in these states (an agent adopting its servers after a restart). */
+  /**
+   * os-simple-tenant-usage: servers, deleted ones included, that ran in [begin, end)
+   * (get_active_by_window_joined: not terminated before `begin`, launched before `end`), with
+   * their flavors, by project then id (Nova's sort), after the `marker` server, at most `limit`.
+   * Undefined when the marker names no such server.
+   */
+  async activeInWindow(
+    begin: string,
+    end: string,
+    page: { projectId?: string; limit?: number; marker?: string },
+  ): Promise<UsageRow[] | undefined> {
+    let q = this.#db
+      .selectFrom('servers as s')
+      .leftJoin('flavors as f', 'f.id', 's.flavor_id')
+      .select([
+        's.id',
+        's.name',
+        's.project_id',
+        's.vm_state',
+        's.launched_at',
+        's.terminated_at',
+        'f.name as flavor_name',
+        'f.ram',
+        'f.vcpus',
+        'f.disk',
+        'f.ephemeral',
+      ])
+      .where((eb) => eb.or([eb('s.terminated_at', 'is', null), eb('s.terminated_at', '>', begin)]))
+      .where('s.launched_at', '<', end)
+    if (page.projectId !== undefined) q = q.where('s.project_id', '=', page.projectId)
+    if (page.marker !== undefined) {
+      const m = await this.#db.selectFrom('servers').select(['id', 'project_id']).where('id', '=', page.marker).executeTakeFirst()
+      if (!m) return undefined
+      q = q.where((eb) =>
+        eb.or([eb('s.project_id', '>', m.project_id), eb.and([eb('s.project_id', '=', m.project_id), eb('s.id', '>', m.id)])]),
+      )
+    }
+    q = q.orderBy('s.project_id').orderBy('s.id')
+    if (page.limit !== undefined) q = q.limit(page.limit)
+    return q.execute()
+  }
+
+  /** Servers (not deleted) on these hosts: how many (an aggregate's zone may not change under them). */
+  async countOnHosts(hosts: string[]): Promise<number> {
+    if (hosts.length === 0) return 0
+    const r = await this.#db
+      .selectFrom('servers')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('host', 'in', hosts)
+      .where('deleted', '=', 0)
+      .executeTakeFirstOrThrow()
+    return Number(r.n)
+  }
+
+  /** Every server (not deleted) of a host, oldest first: os-hypervisors' servers. */
+  async allOnHost(host: string): Promise<Pick<ServerRow, 'id' | 'name' | 'task_state'>[]> {
+    return this.#db
+      .selectFrom('servers')
+      .select(['id', 'name', 'task_state'])
+      .where('host', '=', host)
+      .where('deleted', '=', 0)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+  }
+
   async onHost(host: string, vmStates: VmState[]): Promise<ServerRow[]> {
     return this.#db
       .selectFrom('servers')
@@ -298,8 +412,9 @@ export class ServersRepo {
     return this.#db.selectFrom('servers').selectAll().where('updated_at', '>=', from).orderBy('updated_at').orderBy('id').execute()
   }
 
-  async usage(projectId: string, db: Db = this.#db): Promise<Usage> {
-    const used = await db
+  /** The project's use (or, with `userId`, that user's within the project): quotas and /limits. */
+  async usage(projectId: string, db: Db = this.#db, userId?: string): Promise<Usage> {
+    let q = db
       .selectFrom('servers')
       .innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
       .select((eb) => [
@@ -309,7 +424,8 @@ export class ServersRepo {
       ])
       .where('servers.project_id', '=', projectId)
       .where('servers.deleted', '=', 0)
-      .executeTakeFirstOrThrow()
+    if (userId !== undefined) q = q.where('servers.user_id', '=', userId)
+    const used = await q.executeTakeFirstOrThrow()
     return { instances: Number(used.n), cores: Number(used.cores ?? 0), ram: Number(used.ram ?? 0) }
   }
 
@@ -336,6 +452,23 @@ export class ServersRepo {
     })
     const r = await q.executeTakeFirst()
     return r.numUpdatedRows === 1n
+  }
+
+  /**
+   * os-resetState: the vm_state an admin names, no task, whatever the server was doing (Nova's
+   * save(admin_state_reset=True)); its open rescue, if any, ends. False if it is gone.
+   */
+  async resetState(id: string, vmState: 'active' | 'error', trx: Tx): Promise<boolean> {
+    const now = this.now()
+    const r = await trx
+      .updateTable('servers')
+      .set({ vm_state: vmState, task_state: null, updated_at: now })
+      .where('id', '=', id)
+      .where('deleted', '=', 0)
+      .executeTakeFirst()
+    if (r.numUpdatedRows !== 1n) return false
+    await endOpenRescues(trx, id, now)
+    return true
   }
 
   /** Fields that change whatever the server's state (name, access addresses, lock); false if it is gone. */

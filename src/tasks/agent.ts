@@ -1,7 +1,8 @@
-// The agent loop: claims the tasks of its host and runs them with the handler registered for
-// their kind. It knows nothing of servers: whoever starts it passes the handlers.
+// The agent loop: claims the tasks of its hosts and runs them with the handler registered for
+// their kind. It knows nothing of servers: whoever starts it passes the handlers (which look at
+// the task's host where one loop serves several).
 import type { Logger } from 'pino'
-import type { PayloadMap, Task, TaskQueue } from './queue.ts'
+import type { HostScope, PayloadMap, Task, TaskQueue } from './queue.ts'
 
 /**
  * Runs a task. Handlers of ordinary tasks record their own outcome and return nothing; the
@@ -16,7 +17,10 @@ export type TaskHandlers<P extends PayloadMap> = { [K in keyof P & string]: Task
 
 export interface AgentOptions<P extends PayloadMap = PayloadMap> {
   queue: TaskQueue<P>
-  host: string
+  /** The hosts whose tasks this loop runs: one, or all the hosts of a process (a simulator's). */
+  hosts: readonly string[]
+  /** With several hosts: the agent id holding their leases (tasks are claimed by it). */
+  agentId?: string
   handlers: TaskHandlers<P>
   logger: Logger
   /** Tasks run at once (each on a different subject). */
@@ -27,7 +31,9 @@ export interface AgentOptions<P extends PayloadMap = PayloadMap> {
 }
 
 export class Agent<P extends PayloadMap = PayloadMap> {
-  readonly #o: Required<AgentOptions<P>>
+  readonly #o: Required<Omit<AgentOptions<P>, 'agentId'>>
+  readonly #scope: HostScope
+  readonly #hosts: Set<string>
   readonly #running = new Set<Promise<void>>()
   #stopped = true
   #timer: NodeJS.Timeout | undefined
@@ -40,15 +46,19 @@ export class Agent<P extends PayloadMap = PayloadMap> {
     // Heartbeats are not the loop's business: whoever runs the agents beats for their hosts
     // (one statement for all the hosts of a process), while `running` says so.
     this.#o = { concurrency: 8, leaseMs: 60_000, pollMs: 1_000, ...options }
+    this.#hosts = new Set(options.hosts)
+    if (options.hosts.length === 1) this.#scope = { host: options.hosts[0]! }
+    else if (options.agentId) this.#scope = { agentId: options.agentId }
+    else throw new Error('an agent of several hosts claims their tasks by the agent id holding their leases')
   }
 
   async start(): Promise<void> {
-    const requeued = await this.#o.queue.requeueAllRunning(this.#o.host)
+    const requeued = await this.#o.queue.requeueAllRunning(this.#scope)
     if (requeued) this.#o.logger.warn({ requeued }, 'resuming tasks left running by a previous agent')
     this.#stopped = false
     // '' is "the wake-up channel was down a while": look, something may have been missed.
     this.#unsubscribe = await this.#o.queue.onNotify((host) => {
-      if (host === this.#o.host || host === '') this.wake()
+      if (host === '' || this.#hosts.has(host)) this.wake()
     })
     this.#timer = setInterval(() => this.wake(), this.#o.pollMs)
     this.#timer.unref()
@@ -56,7 +66,7 @@ export class Agent<P extends PayloadMap = PayloadMap> {
     // process stalled) goes back to the queue and runs again; handlers are safe to re-run.
     this.#sweep = setInterval(
       () => {
-        void this.#o.queue.requeueExpired(this.#o.host).then(
+        void this.#o.queue.requeueExpired(this.#scope).then(
           (n) => {
             if (n) {
               this.#o.logger.warn({ requeued: n }, 'tasks whose lease ran out go back to the queue')
@@ -87,7 +97,7 @@ export class Agent<P extends PayloadMap = PayloadMap> {
       do {
         this.#again = false
         while (!this.#stopped && this.#running.size < this.#o.concurrency) {
-          const task = await this.#o.queue.claim(this.#o.host, this.#o.leaseMs)
+          const task = await this.#o.queue.claim(this.#scope, this.#o.leaseMs)
           if (!task) break
           const run = this.#run(task).finally(() => {
             this.#running.delete(run)

@@ -133,29 +133,18 @@ export class HostRegistry {
   }
 
   /**
-   * One statement for all the hosts of a process (a simulator runs a thousand), renewing their
-   * leases. Returns the hosts whose lease `agentId` no longer holds (taken over after a silence).
+   * One statement for all the hosts of a process (a simulator runs thousands), renewing the
+   * leases `agentId` holds. Returns the hosts it holds: one missing was taken over after a silence.
    */
-  async heartbeat(names: string | string[], agentId?: string): Promise<string[]> {
-    const list = typeof names === 'string' ? [names] : names
-    if (list.length === 0) return []
+  async heartbeat(agentId: string): Promise<Set<string>> {
     const now = this.#clock.now()
-    let q = this.#db
+    const rows = await this.#db
       .updateTable('hosts')
-      .set({
-        heartbeat_at: now.toISOString(),
-        ...(agentId ? { lease_until: new Date(now.getTime() + this.downAfterMs).toISOString() } : {}),
-      })
-      .where('name', 'in', list)
-    if (agentId) q = q.where('agent_id', '=', agentId)
-    const r = await q.executeTakeFirst()
-    if (!agentId || Number(r.numUpdatedRows) === list.length) return []
-    const held = new Set(
-      (await this.#db.selectFrom('hosts').select('name').where('name', 'in', list).where('agent_id', '=', agentId).execute()).map(
-        (x) => x.name,
-      ),
-    )
-    return list.filter((n) => !held.has(n))
+      .set({ heartbeat_at: now.toISOString(), lease_until: new Date(now.getTime() + this.downAfterMs).toISOString() })
+      .where('agent_id', '=', agentId)
+      .returning('name')
+      .execute()
+    return new Set(rows.map((r) => r.name))
   }
 
   /** A clean stop: the hosts are free for another agent at once (they go down when their heartbeat is old). */

@@ -5,11 +5,13 @@
 // transaction itself (delivered at commit, never for a rolled-back task) to every process
 // that LISTENs, so an agent hears of work from any API process.
 import { randomUUID } from 'node:crypto'
-import { sql, type Kysely, type Transaction } from 'kysely'
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Store } from '../store/db.ts'
 import { prepared } from '../store/prepared.ts'
-import type { Database, TaskRow } from '../store/schema.ts'
+import type { Database, HostScope, TaskRow } from '../store/schema.ts'
+
+export type { HostScope }
 
 const CHANNEL = 'skiff_tasks'
 /** PostgreSQL: an agent answered a call (payload: the task id). */
@@ -56,17 +58,32 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   #unlistenReplies: Promise<() => Promise<void>> | undefined
   /** The claim runs after every task and on every wake-up: compiled once (store/prepared.ts). */
   readonly #claim
+  readonly #claimForAgent
 
   constructor(store: Store, clock: Clock) {
     this.#store = store
     this.#db = store.db
     this.#clock = clock
-    const db = store.db
-    this.#claim = prepared(db, ([host, leaseUntil, now]) => {
+    this.#claim = this.#prepareClaim(false)
+    this.#claimForAgent = this.#prepareClaim(true)
+  }
+
+  /**
+   * The claim of the oldest runnable task of one host, or of the hosts whose lease an agent holds
+   * (a host taken over by another agent drops out by itself), compiled once.
+   */
+  #prepareClaim(byAgent: boolean) {
+    const db = this.#db
+    const store = this.#store
+    return prepared(db, ([scope, leaseUntil, now]) => {
       let next = db
         .selectFrom('tasks as t')
         .select('t.id')
-        .where('t.host', '=', host!)
+        .where((eb) =>
+          byAgent
+            ? eb('t.host', 'in', eb.selectFrom('hosts').select('hosts.name').where('hosts.agent_id', '=', scope!))
+            : eb('t.host', '=', scope!),
+        )
         .where('t.state', '=', 'queued')
         .where(({ not, exists, selectFrom }) =>
           not(
@@ -251,10 +268,14 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   }
 
   /** Claim the oldest runnable task of a host: queued, and no other task of its subject running. */
-  async claim(host: string, leaseMs: number): Promise<Task<P> | undefined> {
+  async claim(scope: string | HostScope, leaseMs: number): Promise<Task<P> | undefined> {
     const now = this.#clock.now()
     const leaseUntil = new Date(now.getTime() + leaseMs).toISOString()
-    const [row] = await this.#claim([host, leaseUntil, now.toISOString()])
+    const s = typeof scope === 'string' ? { host: scope } : scope
+    const [row] =
+      'host' in s
+        ? await this.#claim([s.host, leaseUntil, now.toISOString()])
+        : await this.#claimForAgent([s.agentId, leaseUntil, now.toISOString()])
     // The payload is what enqueue wrote for this kind (tasks of a kind no handler knows are dropped by the agent).
     return row ? ({ ...row, payload: JSON.parse(row.payload) as unknown } as Task<P>) : undefined
   }
@@ -290,13 +311,25 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     if (unlistenReplies) await (await unlistenReplies.catch(() => async () => {}))()
   }
 
+  /**
+   * Drop the subject's tasks that no agent has claimed yet (an admin's reset of its state ends
+   * the work it was waiting for), but for `keepKinds`. A running task is left to its agent: its
+   * handler's compare-and-set finds the subject moved on and records nothing. Returns how many.
+   */
+  async cancelQueued(trx: Transaction<Database>, subjectId: string, keepKinds: string[] = []): Promise<number> {
+    let q = trx.deleteFrom('tasks').where('subject_id', '=', subjectId).where('state', '=', 'queued')
+    if (keepKinds.length) q = q.where('kind', 'not in', keepKinds)
+    const r = await q.executeTakeFirst()
+    return Number(r.numDeletedRows)
+  }
+
   /** Running tasks whose lease ran out (their agent died) go back to the queue. */
-  async requeueExpired(host: string): Promise<number> {
+  async requeueExpired(scope: string | HostScope): Promise<number> {
     const now = this.#clock.now().toISOString()
     const r = await this.#db
       .updateTable('tasks')
       .set({ state: 'queued', lease_until: null, updated_at: now })
-      .where('host', '=', host)
+      .where((eb) => this.#inScope(eb, scope))
       .where('state', '=', 'running')
       .where('lease_until', '<', now)
       .executeTakeFirst()
@@ -304,15 +337,21 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   }
 
   /** At agent start every task it was running is orphaned: put them all back. */
-  async requeueAllRunning(host: string): Promise<number> {
+  async requeueAllRunning(scope: string | HostScope): Promise<number> {
     const now = this.#clock.now().toISOString()
     const r = await this.#db
       .updateTable('tasks')
       .set({ state: 'queued', lease_until: null, updated_at: now })
-      .where('host', '=', host)
+      .where((eb) => this.#inScope(eb, scope))
       .where('state', '=', 'running')
       .executeTakeFirst()
     return Number(r.numUpdatedRows)
+  }
+
+  #inScope(eb: ExpressionBuilder<Database, 'tasks'>, scope: string | HostScope) {
+    const s = typeof scope === 'string' ? { host: scope } : scope
+    if ('host' in s) return eb('tasks.host', '=', s.host)
+    return eb('tasks.host', 'in', eb.selectFrom('hosts').select('hosts.name').where('hosts.agent_id', '=', s.agentId))
   }
 
   async pending(host?: string): Promise<number> {

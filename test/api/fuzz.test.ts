@@ -287,6 +287,16 @@ before(async () => {
   })
   const image = created.json().id as string
   const password = skiff.passwords.demo!
+  const project = (
+    await skiff.apps.identity.inject({
+      method: 'GET',
+      url: '/v3/auth/tokens',
+      headers: { 'x-auth-token': tokens.demo, 'x-subject-token': tokens.demo },
+    })
+  ).json().token.project.id as string
+  const aggregate = (
+    await skiff.compute('POST', '/v2.1/os-aggregates', { token: tokens.admin, body: { aggregate: { name: 'fuzzed' } } })
+  ).json().aggregate.id as number
   const action = (body: () => unknown): Target => ({
     service: 'compute',
     method: 'POST',
@@ -365,6 +375,55 @@ before(async () => {
     action(() => ({ unpause: null })),
     action(() => ({ lock: {} })),
     action(() => ({ unlock: null })),
+    {
+      service: 'compute',
+      method: 'POST',
+      url: `/v2.1/servers/${server}/action`,
+      token: 'admin',
+      seed: () => ({ 'os-resetState': { state: 'active' } }),
+    },
+    {
+      service: 'compute',
+      method: 'PUT',
+      url: `/v2.1/os-quota-sets/${project}`,
+      token: 'admin',
+      seed: () => ({ quota_set: { cores: 2000, instances: '1000', force: 'true' } }),
+    },
+    {
+      service: 'compute',
+      method: 'PUT',
+      url: '/v2.1/os-quota-class-sets/default',
+      token: 'admin',
+      seed: () => ({ quota_class_set: { metadata_items: 128 } }),
+    },
+    {
+      service: 'compute',
+      method: 'POST',
+      url: '/v2.1/os-aggregates',
+      token: 'admin',
+      seed: () => ({ aggregate: { name: `a${randomUUID().slice(0, 8)}`, availability_zone: 'z1' } }),
+    },
+    {
+      service: 'compute',
+      method: 'PUT',
+      url: `/v2.1/os-aggregates/${aggregate}`,
+      token: 'admin',
+      seed: () => ({ aggregate: { name: 'fuzzed' } }),
+    },
+    {
+      service: 'compute',
+      method: 'POST',
+      url: `/v2.1/os-aggregates/${aggregate}/action`,
+      token: 'admin',
+      seed: () => ({ set_metadata: { metadata: { k: 'v', gone: null } } }),
+    },
+    {
+      service: 'compute',
+      method: 'POST',
+      url: `/v2.1/os-aggregates/${aggregate}/action`,
+      token: 'admin',
+      seed: () => ({ add_host: { host: 'skiff-1' } }),
+    },
     action(() => ({
       rebuild: { imageRef: base, name: 'r', adminPass: 'p', metadata: { a: 'b' }, preserve_ephemeral: false, personality: [] },
     })),

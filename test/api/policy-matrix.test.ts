@@ -51,7 +51,7 @@ const unique = (prefix: string) => `${prefix}-${++seq}`
 
 // ---- fixtures: shared ones for cells that must be refused, fresh ones for cells that succeed ----
 
-type ServerState = 'active' | 'stopped' | 'paused' | 'rescued' | 'locked' | 'resized'
+type ServerState = 'active' | 'stopped' | 'paused' | 'rescued' | 'locked' | 'resized' | 'suspended' | 'shelved'
 const shared = {} as {
   server: string
   rescued: string
@@ -63,6 +63,8 @@ const shared = {} as {
   keypair: string
   flavor: string
   userId: string
+  projectId: string
+  aggregate: number
 }
 
 async function ok<T extends { statusCode: number; body: string }>(what: string, res: T, status: number): Promise<T> {
@@ -82,6 +84,9 @@ async function newServer(state: ServerState): Promise<string> {
     paused: [{ pause: null }, 'PAUSED'],
     rescued: [{ rescue: null }, 'RESCUE'],
     resized: [{ resize: { flavorRef: '2' } }, 'VERIFY_RESIZE'],
+    suspended: [{ suspend: null }, 'SUSPENDED'],
+    // This Skiff never offloads by itself (shelved_offload_time -1): shelveOffload has a SHELVED server to act on.
+    shelved: [{ shelve: null }, 'SHELVED'],
   }
   if (state === 'locked') await ok('lock', await act(id, { lock: null }), 202)
   const step = to[state]
@@ -133,6 +138,15 @@ async function newGroup(): Promise<string> {
   )
   return res.json().server_group.id as string
 }
+async function newAggregate(): Promise<number> {
+  const res = await ok(
+    'aggregate',
+    await skiff.compute('POST', '/v2.1/os-aggregates', { token: tokens.admin, body: { aggregate: { name: unique('agg') } } }),
+    200,
+  )
+  return res.json().aggregate.id as number
+}
+
 async function newKeypair(): Promise<string> {
   const name = unique('kp')
   await ok('keypair', await skiff.compute('POST', '/v2.1/os-keypairs', { token: tokens.member, body: { keypair: { name } } }), 200)
@@ -425,6 +439,16 @@ const ROWS: Row[] = [
     expect: e(409, 403, 403, 404, 401),
     request: async (cell) => ({ ...(await srv('/migrations/1')(cell)), headers: mv('2.24') }),
   },
+  // Admins only; another project's server is not found first (Nova's get_instance, then the policy).
+  action('os-resetState', { state: 'active' }, e(202, 403, 403, 404, 401)),
+  action('suspend', null, PROJECT_WRITE(202)),
+  action('resume', null, PROJECT_WRITE(202), 'suspended'),
+  action('createImage', { name: 'pm-snap' }, PROJECT_WRITE(202)),
+  action('createBackup', { name: 'pm-backup', backup_type: 'daily', rotation: 1 }, PROJECT_WRITE(202)),
+  action('shelve', null, PROJECT_WRITE(202)),
+  // Nova's default: admins only (os_compute_api:os-shelve:shelve_offload).
+  action('shelveOffload', null, e(202, 403, 403, 404, 401), 'shelved'),
+  action('unshelve', null, PROJECT_WRITE(202), 'shelved'),
   ...(['GET', 'PUT', 'DELETE', 'PATCH'] as const).map((method): Row => ({
     service: 'compute',
     method,
@@ -553,6 +577,78 @@ const ROWS: Row[] = [
     request: async (cell) => ({ url: `/v2.1/os-keypairs/${cell.ok ? await newKeypair() : shared.keypair}` }),
   },
   get('compute', '/v2.1/os-availability-zone', ANY_TOKEN),
+  get('compute', '/v2.1/os-availability-zone/detail', ADMIN_ONLY(200)),
+  // Quotas: a reader of the project (or an admin) reads them; another project's are refused by
+  // the policy (a project is not a resource the caller cannot see); only admins change them.
+  get('compute', '/v2.1/os-quota-sets/:id', e(200, 200, 200, 403, 401), () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}` })),
+  get('compute', '/v2.1/os-quota-sets/:id/detail', e(200, 200, 200, 403, 401), () => ({
+    url: `/v2.1/os-quota-sets/${shared.projectId}/detail`,
+  })),
+  get('compute', '/v2.1/os-quota-sets/:id/defaults', ANY_TOKEN, () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}/defaults` })),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-quota-sets/:id',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}`, body: { quota_set: { metadata_items: 128 } } }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-quota-sets/:id',
+    expect: ADMIN_ONLY(202),
+    request: () => ({ url: `/v2.1/os-quota-sets/${shared.projectId}` }),
+  },
+  get('compute', '/v2.1/os-quota-class-sets/:id', ADMIN_ONLY(200), '/v2.1/os-quota-class-sets/default'),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-quota-class-sets/:id',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: '/v2.1/os-quota-class-sets/default', body: { quota_class_set: { metadata_items: 128 } } }),
+  },
+  get('compute', '/v2.1/os-simple-tenant-usage', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-simple-tenant-usage/:id', e(200, 200, 200, 403, 401), () => ({
+    url: `/v2.1/os-simple-tenant-usage/${shared.projectId}`,
+  })),
+  get('compute', '/v2.1/os-hypervisors', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-hypervisors/detail', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-hypervisors/statistics', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-hypervisors/:id', ADMIN_ONLY(200), '/v2.1/os-hypervisors/1'),
+  // Skiff's hosts report no uptime: Nova's 501 for such a driver, once allowed.
+  get('compute', '/v2.1/os-hypervisors/:id/uptime', ADMIN_ONLY(501), '/v2.1/os-hypervisors/1/uptime'),
+  get('compute', '/v2.1/os-hypervisors/:id/search', ADMIN_ONLY(200), '/v2.1/os-hypervisors/skiff/search'),
+  get('compute', '/v2.1/os-hypervisors/:id/servers', ADMIN_ONLY(200), '/v2.1/os-hypervisors/skiff/servers'),
+  get('compute', '/v2.1/os-aggregates', ADMIN_ONLY(200)),
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-aggregates',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: '/v2.1/os-aggregates', body: { aggregate: { name: unique('agg') } } }),
+  },
+  get('compute', '/v2.1/os-aggregates/:id', ADMIN_ONLY(200), () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}` })),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-aggregates/:id',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}`, body: { aggregate: { name: unique('agg') } } }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/os-aggregates/:id',
+    expect: ADMIN_ONLY(200),
+    request: async (cell) => ({ url: `/v2.1/os-aggregates/${cell.ok ? await newAggregate() : shared.aggregate}` }),
+  },
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-aggregates/:id/action',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}/action`, body: { set_metadata: { metadata: { k: 'v' } } } }),
+  },
   get('compute', '/v2.1/limits', ANY_TOKEN),
   get('compute', '/v2.1/flavors', ANY_TOKEN),
   get('compute', '/v2.1/flavors/detail', ANY_TOKEN),
@@ -751,6 +847,7 @@ const NOVA_FAULT: Record<number, string> = {
   404: 'itemNotFound',
   405: 'badMethod',
   409: 'conflictingRequest',
+  501: 'notImplemented',
 }
 
 /** The fault body each service answers with (401 comes from the token check, in Keystone's shape, on every service). */
@@ -787,7 +884,7 @@ function routesOf(app: FastifyInstance): string[] {
 }
 
 before(async () => {
-  skiff = await startTestSkiff({ actionRateLimit: 0, allowResizeToSameHost: true })
+  skiff = await startTestSkiff({ actionRateLimit: 0, allowResizeToSameHost: true, shelvedOffloadTimeSeconds: -1 })
   await skiff.apps.compute.listen({ port: 0, host: '127.0.0.1' })
   port = (skiff.apps.compute.server.address() as AddressInfo).port
   for (const [caller, account] of Object.entries(ACCOUNT)) tokens[caller as keyof typeof ACCOUNT] = await skiff.token(account)
@@ -808,6 +905,8 @@ before(async () => {
     headers: { 'x-auth-token': tokens.member, 'x-subject-token': tokens.member },
   })
   shared.userId = me.json().token.user.id
+  shared.projectId = me.json().token.project.id
+  shared.aggregate = await newAggregate()
 })
 after(() => skiff.close())
 

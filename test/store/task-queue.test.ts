@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { openStore, type Store } from '../../src/store/db.ts'
+import { HostRegistry } from '../../src/tasks/hosts.ts'
 import { TaskQueue } from '../../src/tasks/queue.ts'
 import { TestClock } from '../helpers/clock.ts'
 import { freshDatabase, type TestDatabase } from '../helpers/database.ts'
@@ -83,6 +84,31 @@ test('an agent that restarts takes back what it was running', async () => {
   assert.ok(await queue.claim('h5', 60_000))
   assert.equal(await queue.requeueAllRunning('h5'), 1)
   assert.equal((await queue.claim('h5', 60_000))?.attempts, 2)
+  await store.db.deleteFrom('tasks').execute()
+})
+
+test('an agent of many hosts claims the tasks of the hosts whose lease it holds, and only those', async () => {
+  const hosts = new HostRegistry(store.db, clock, 30_000)
+  const capacity = { vcpus: 8, ramMb: 8192, diskGb: 100 }
+  for (const h of ['m1', 'm2']) await hosts.register(h, 'simulated', capacity, 'agent-a')
+  await hosts.register('m3', 'simulated', capacity, 'agent-b')
+  const onM1 = await add('m1', 'ma')
+  await clock.advance(1)
+  const onM3 = await add('m3', 'mb')
+  await clock.advance(1)
+  const onM2 = await add('m2', 'mc')
+  const a = { agentId: 'agent-a' }
+  assert.equal((await queue.claim(a, 60_000))?.id, onM1)
+  assert.equal((await queue.claim(a, 60_000))?.id, onM2, "m3's task belongs to agent-b")
+  assert.equal(await queue.claim(a, 60_000), undefined)
+  assert.equal((await queue.claim({ agentId: 'agent-b' }, 60_000))?.id, onM3)
+  // agent-a comes back after a crash: it takes back both of its running tasks, not agent-b's.
+  assert.equal(await queue.requeueAllRunning(a), 2)
+  // m2's lease taken over by agent-b (agent-a's heartbeats stopped): its task is no longer agent-a's.
+  await store.db.updateTable('hosts').set({ agent_id: 'agent-b' }).where('name', '=', 'm2').execute()
+  assert.equal((await queue.claim(a, 60_000))?.id, onM1)
+  assert.equal(await queue.claim(a, 60_000), undefined)
+  assert.equal((await queue.claim({ agentId: 'agent-b' }, 60_000))?.id, onM2)
   await store.db.deleteFrom('tasks').execute()
 })
 

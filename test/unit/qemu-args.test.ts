@@ -73,6 +73,11 @@ test('commas in paths are doubled; bad ports and relative dirs are refused', () 
   assert.throws(() => buildQemuArgs({ ...base, dir: 'rel/dir' }))
 })
 
+test('a resume starts from the saved state: -loadvm with its tag, and nothing of it otherwise', () => {
+  assert.deepEqual(after(buildQemuArgs({ ...base, loadVm: 'skiff-suspend' }), '-loadvm'), ['skiff-suspend'])
+  assert.ok(!buildQemuArgs(base).includes('-loadvm'))
+})
+
 test('config drive metadata is JSON, one key per line, keys under public_keys', () => {
   const text = metaData({ uuid: 'u1', name: 'n', hostname: 'h', adminPass: 'p"w', publicKeys: ['ssh-ed25519 AAAA a@b'] })
   assert.deepEqual(JSON.parse(text), {

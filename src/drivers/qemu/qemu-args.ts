@@ -41,6 +41,8 @@ export interface VmArgs {
   sshPort: number
   /** Drop to this user once the files are open (QEMU started as root). */
   runAs?: string
+  /** Resume: start from this internal snapshot of the first disk (memory and devices, `savevm`). */
+  loadVm?: string
 }
 
 /** The files QEMU keeps in an instance dir. */
@@ -110,5 +112,6 @@ export function buildQemuArgs(v: VmArgs): string[] {
     'on,obsolete=deny,resourcecontrol=deny',
   )
   if (v.runAs) args.push('-runas', v.runAs)
+  if (v.loadVm !== undefined) args.push('-loadvm', optValue(v.loadVm))
   return args
 }

@@ -3,6 +3,8 @@
 //                          qemu.pid, qmp.sock, serial.sock, console.log
 //   <dir>/s/<server id>/r/ the rescue VM while rescued: its own overlay of the rescue image,
 //                          its own config drive, pidfile, sockets and console log
+//   disk.qcow2's internal snapshot `skiff-suspend`: a suspended guest's memory and devices
+//   <dir>/snap/            disk copies of snapshots, until uploaded to the image store
 //   <dir>/base/            the images' data, kernels and initrds the overlays rest on (links)
 // Rescue never writes the server's disk: the server's QEMU exits (it holds the qcow2 write
 // lock), the rescue VM boots a fresh overlay with the server's disk.qcow2 as its SECOND disk,
@@ -11,7 +13,7 @@
 // stay short: unix socket paths are limited to 107 bytes.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { createReadStream, existsSync } from 'node:fs'
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import path from 'node:path'
@@ -25,6 +27,7 @@ import {
   DriverError,
   VmNotFound,
   type RebootType,
+  type DiskSnapshot,
   type RescueSpec,
   type ServerSpec,
   type VirtDriver,
@@ -77,6 +80,8 @@ interface State {
   rescue: (BootFiles & { imageId: string; hostKey: string | null }) | null
   /** Should a QEMU be running now (the watcher reports it when it is not)? */
   running: boolean
+  /** Suspended: no QEMU, the guest's memory in memory.state; resume continues that boot. */
+  suspended?: boolean
 }
 
 /** FIFO semaphore: boots beyond the limit wait (TCG boots are CPU-bound; see RECIPE §7). */
@@ -446,6 +451,11 @@ export class QemuDriver implements VirtDriver {
     const s = this.#vm(serverId)
     await this.#op(serverId, async () => {
       if ((await this.#pid(this.#currentDir(s))) !== null) return
+      // A boot, not a resume (a hard reboot or a shelve of a suspended server): the saved memory is dropped.
+      if (s.suspended) {
+        await run('qemu-img', ['snapshot', '-d', SUSPEND_TAG, path.join(this.#serverDir(s.id), 'disk.qcow2')]).catch(() => {})
+        s.suspended = false
+      }
       if (s.rescue) {
         s.rescue.hostKey = (await this.#boot(s, this.#rescueDir(s.id), s.rescue, this.#rescueDisks(s.id))) ?? s.rescue.hostKey
         s.running = true
@@ -474,6 +484,112 @@ export class QemuDriver implements VirtDriver {
   async unpause(serverId: string): Promise<void> {
     const s = this.#vm(serverId)
     await this.#qmp(this.#currentDir(s), (q) => q.execute('cont'))
+  }
+
+  /**
+   * Suspend as Nova's libvirt managedSave: the vCPUs stop, the guest's memory and device state
+   * are saved (`savevm`) as an internal snapshot of the server's own qcow2 overlay, then QEMU
+   * quits. (A QMP `migrate` to a stream fails here: at its end QEMU reopens the disks read-only,
+   * which it cannot do once it has dropped to `nobody` in a 0700 directory.)
+   */
+  async suspend(serverId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    if (s.rescue) throw new DriverError(`server ${serverId} is rescued: it cannot be suspended`)
+    await this.#op(serverId, async () => {
+      const dir = this.#serverDir(s.id)
+      if ((await this.#pid(dir)) === null) throw new DriverError(`server ${serverId} has no running VM to suspend`)
+      await this.#qmp(dir, async (q) => {
+        await q.execute('stop')
+        // HMP answers errors as text; success is empty.
+        const out = await q.execute<string>('human-monitor-command', { 'command-line': `savevm ${SUSPEND_TAG}` })
+        if (out.trim()) {
+          await q.execute('cont').catch(() => {})
+          throw new DriverError(`saving the guest's memory failed: ${out.trim()}`)
+        }
+      })
+      await this.#stop(dir, false, 0)
+      s.running = false
+      s.suspended = true
+      await this.#save(s)
+    })
+  }
+
+  /** Resume: QEMU starts from the saved state (`-loadvm`): the same boot goes on (same boot id, uptime). */
+  async resume(serverId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    if (!s.suspended) throw new DriverError(`server ${serverId} has no saved memory to resume from`)
+    await this.#op(serverId, async () => {
+      const dir = this.#serverDir(s.id)
+      await this.#boots.use(async () => {
+        await this.#stop(dir, false, 0)
+        const f = vmFiles(dir)
+        await Promise.all([f.pid, f.qmp, f.serial].map((p) => rm(p, { force: true })))
+        const args = buildQemuArgs({
+          dir,
+          name: `skiff-${s.id}`,
+          accel: await this.accel(s.own.kernel),
+          vcpus: s.vcpus,
+          memMb: s.memMb,
+          kernel: s.own.kernel,
+          initrd: s.own.initrd,
+          disks: this.#ownDisks(s.id),
+          sshPort: s.port,
+          runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
+          loadVm: SUSPEND_TAG,
+        })
+        try {
+          await run('qemu-system-x86_64', args, { timeout: 120_000 })
+        } catch (e) {
+          const err = e as { stderr?: string; message: string }
+          throw new DriverError(`QEMU did not resume: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`)
+        }
+        const st = await this.#qmp(dir, (q) => q.execute<{ status: string }>('query-status'))
+        if (st.status !== 'running') await this.#qmp(dir, (q) => q.execute('cont'))
+        // The saved state is spent: dropped from the disk (a later boot is a boot, not a resume).
+        await this.#qmp(dir, (q) => q.execute<string>('human-monitor-command', { 'command-line': `delvm ${SUSPEND_TAG}` })).catch(
+          (err: unknown) => this.#o.logger.warn({ server: s.id, err }, 'saved state not dropped'),
+        )
+      })
+      s.running = true
+      s.suspended = false
+      await this.#save(s)
+    })
+  }
+
+  /**
+   * A standalone qcow2 of the server's disk (its backing image merged in), by `qemu-img convert`.
+   * A running guest is paused for the copy (QMP `stop` flushes its disks: Nova's cold snapshot,
+   * the guest's memory kept) and runs on after it, whatever happened; a stopped one is copied as
+   * it is. What the guest had not yet written to its disk (unsynced) is not in the copy.
+   */
+  async snapshot(serverId: string, imageId: string): Promise<DiskSnapshot> {
+    const s = this.#vm(serverId)
+    return this.#op(serverId, async () => {
+      const dir = this.#serverDir(s.id)
+      const outDir = path.join(this.#o.dir, 'snap')
+      await mkdir(outDir, { recursive: true, mode: 0o700 })
+      const out = path.join(outDir, `${imageId}.qcow2`)
+      const running = !s.rescue && (await this.#pid(dir)) !== null
+      let wasRunning = false
+      if (running) {
+        const st = await this.#qmp(dir, (q) => q.execute<{ status: string }>('query-status'))
+        wasRunning = st.status === 'running'
+        if (wasRunning) await this.#qmp(dir, (q) => q.execute('stop'))
+      }
+      try {
+        // -U: QEMU holds the image's lock while it runs (paused); its disks were flushed by `stop`.
+        await run('qemu-img', ['convert', ...(running ? ['-U'] : []), '-O', 'qcow2', path.join(dir, 'disk.qcow2'), out], {
+          timeout: 30 * 60_000,
+        })
+      } catch (e) {
+        await rm(out, { force: true })
+        const err = e as { stderr?: string; message: string }
+        throw new DriverError(`qemu-img convert failed: ${(err.stderr || err.message).trim().split('\n').slice(-2).join(' ')}`)
+      } finally {
+        if (wasRunning) await this.#qmp(dir, (q) => q.execute('cont')).catch(() => {})
+      }
+      return { diskFormat: 'qcow2', data: createReadStream(out), cleanup: () => rm(out, { force: true }) }
+    })
   }
 
   async rebuild(server: ServerSpec): Promise<void> {
@@ -750,7 +866,7 @@ export class QemuDriver implements VirtDriver {
     const s = this.#vms.get(serverId)
     if (!s) return { powerState: PowerState.NOSTATE }
     const dir = this.#currentDir(s)
-    if ((await this.#pid(dir)) === null) return { powerState: PowerState.SHUTDOWN }
+    if ((await this.#pid(dir)) === null) return { powerState: s.suspended ? PowerState.SUSPENDED : PowerState.SHUTDOWN }
     const status = await this.#qmp(dir, (q) => q.execute<{ status: string }>('query-status')).catch(() => ({ status: 'running' }))
     if (status.status === 'paused') return { powerState: PowerState.PAUSED }
     if (status.status === 'shutdown') return { powerState: PowerState.SHUTDOWN }
@@ -826,6 +942,9 @@ export class QemuDriver implements VirtDriver {
     }
   }
 }
+
+/** The internal snapshot of disk.qcow2 that holds a suspended guest's memory and devices. */
+const SUSPEND_TAG = 'skiff-suspend'
 
 /** A host name from a server name, as Nova sanitizes it. */
 function hostname(name: string): string {

@@ -32,6 +32,9 @@ export const SIMULATED_PHASES = [
   'dropMigrationTarget',
   'finishRevertMigration',
   'liveMigrate',
+  'suspend',
+  'resume',
+  'snapshot',
 ] as const
 export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
 

@@ -12,6 +12,7 @@ import {
   DriverError,
   VmNotFound,
   type RebootType,
+  type DiskSnapshot,
   type RescueSpec,
   type ServerSpec,
   type VirtDriver,
@@ -33,7 +34,14 @@ interface Vm {
   hostKey: string
   console: string[]
   boots: number
+  /** What the server's own disk holds, as a test writes it (path → content); copied by snapshots. */
+  files: Map<string, string>
+  /** The guest's memory, saved by suspend: which boot it was in. */
+  saved: { boot: number } | null
 }
+
+/** What a simulated snapshot image holds: the disk's files, as JSON after a header line. */
+const SNAPSHOT_HEADER = 'skiff-simulated-disk v1\n'
 
 const hash = (password: string) => createHash('sha256').update(password).digest()
 const fingerprint = (key: string) => 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '')
@@ -52,6 +60,8 @@ export class SimulatedDriver implements VirtDriver {
   /** The rules as of #faultsVersion: consulted without a query while no rule changes. */
   #rules: ActiveFault[] = []
   #faultsVersion: number | undefined
+  /** The disk contents of the snapshots this driver made, by image id: a server spawned from one boots them. */
+  readonly #imageFiles = new Map<string, Map<string, string>>()
 
   constructor(options: { delayMs: number; faults?: FaultRules }) {
     this.#delayMs = options.delayMs
@@ -125,6 +135,21 @@ export class SimulatedDriver implements VirtDriver {
     return this.describe(serverId)?.hostKeyFingerprint ?? null
   }
 
+  /** Test hook: what a user writes on the server's disk (a file), to find it again in its snapshots. */
+  writeFile(serverId: string, file: string, content: string): void {
+    this.#vm(serverId).files.set(file, content)
+  }
+
+  /** Test hook: a file of the server's disk, undefined when absent (or no VM). */
+  readFile(serverId: string, file: string): string | undefined {
+    return this.#vms.get(serverId)?.files.get(file)
+  }
+
+  /** Test hook: how many times the server's VM has booted (a resume continues a boot: no new one). */
+  bootCount(serverId: string): number | undefined {
+    return this.#vms.get(serverId)?.boots
+  }
+
   /**
    * Every rule that matches the phase applies to this call and counts it, not only the first one
    * registered: a delay on all of `unrescue` (or on every server) must not hide an
@@ -180,6 +205,9 @@ export class SimulatedDriver implements VirtDriver {
       rescue: null,
       console: [],
       boots: 0,
+      // A server spawned from a snapshot boots the files its disk held (unshelve, a new server).
+      files: new Map(this.#imageFiles.get(server.imageId) ?? []),
+      saved: null,
       hostKey: randomBytes(16).toString('hex'),
       own: {
         description: `image ${server.imageName ?? server.imageId}`,
@@ -230,11 +258,51 @@ export class SimulatedDriver implements VirtDriver {
     vm.power = PowerState.RUNNING
   }
 
+  async suspend(serverId: string): Promise<void> {
+    await this.#refreshRules()
+    const vm = this.#vm(serverId)
+    if (vm.power !== PowerState.RUNNING && vm.power !== PowerState.PAUSED) throw new DriverError(`server ${serverId} is not running`)
+    await this.#step('suspend', serverId)
+    vm.saved = { boot: vm.boots }
+    vm.power = PowerState.SUSPENDED
+    vm.console.push('PM: suspend to disk (memory saved)')
+  }
+
+  async resume(serverId: string): Promise<void> {
+    await this.#refreshRules()
+    const vm = this.#vm(serverId)
+    if (!vm.saved) throw new DriverError(`server ${serverId} has no saved memory to resume from`)
+    await this.#step('resume', serverId)
+    // The same boot goes on: no new boot, the console continues.
+    vm.saved = null
+    vm.power = PowerState.RUNNING
+    vm.console.push('PM: resumed')
+  }
+
+  async snapshot(serverId: string, imageId: string): Promise<DiskSnapshot> {
+    await this.#refreshRules()
+    const vm = this.#vm(serverId)
+    const before = vm.power
+    // A cold snapshot: a running guest is paused while its disk is read, and runs on after, whatever happens.
+    if (before === PowerState.RUNNING) vm.power = PowerState.PAUSED
+    try {
+      await this.#step('snapshot', serverId)
+    } finally {
+      vm.power = before
+    }
+    const files = new Map(vm.files)
+    this.#imageFiles.set(imageId, files)
+    const bytes = Buffer.from(SNAPSHOT_HEADER + JSON.stringify(Object.fromEntries(files)))
+    return { diskFormat: 'raw', data: [bytes], cleanup: async () => {} }
+  }
+
   async rebuild(server: ServerSpec): Promise<void> {
     await this.#refreshRules()
     const vm = this.#vm(server.id)
     await this.#step('rebuild', server.id)
     vm.spec = server
+    // A rebuild writes the image over the disk: what was on it is gone.
+    vm.files = new Map(this.#imageFiles.get(server.imageId) ?? [])
     vm.own = {
       description: `image ${server.imageName ?? server.imageId}`,
       passwordHash: server.adminPass ? hash(server.adminPass) : null,
@@ -331,6 +399,8 @@ export class SimulatedDriver implements VirtDriver {
       boots: vm.boots,
       live,
       console: live ? vm.console : [],
+      // The disk goes with the server: what was written on it is there after the move.
+      files: [...vm.files],
     }
     return { kind: 'simulated', state: JSON.stringify(state) }
   }
@@ -345,6 +415,7 @@ export class SimulatedDriver implements VirtDriver {
       boots: number
       live: boolean
       console: string[]
+      files: [string, string][]
     }
     const vm: Vm = {
       spec,
@@ -354,6 +425,8 @@ export class SimulatedDriver implements VirtDriver {
       hostKey: state.hostKey,
       console: [...state.console],
       boots: state.boots,
+      files: new Map(state.files),
+      saved: null,
     }
     this.#vms.set(spec.id, vm)
     if (powerOn && !state.live) this.#boot(vm, 'its disk (migrated)')
@@ -414,6 +487,8 @@ export class SimulatedDriver implements VirtDriver {
         console: [],
         boots: 0,
         hostKey: randomBytes(16).toString('hex'),
+        files: new Map(),
+        saved: null,
         own: { description: `image ${s.spec.imageName ?? s.spec.imageId}`, passwordHash: null, authorizedKeys: [] },
         rescue: s.rescued ? { imageId: s.spec.imageId, description: 'rescue system', passwordHash: null, authorizedKeys: [] } : null,
       }

@@ -6,7 +6,8 @@
 //
 // Each sample keeps the request (ids in the path become {server_id}, {request_id}, {group_id}),
 // the status, the version headers and the body with ids, times, hosts, fingerprints and keys as
-// placeholders ("{uuid}", "{time}", ...). The servers' own samples are left to the servers work.
+// placeholders ("{uuid}", "{time}", ...); host names ({host}), also as the keys of an availability
+// zone's `hosts`. The servers' own samples are left to the servers work.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +17,7 @@ const dir = path.resolve(process.argv[2] ?? path.join(here, '../../../../shared/
 const out = path.join(here, 'nova-microversions.json')
 
 const FAMILIES =
-  /^(flavor|flavors|keypair|keypairs|limits|instance-action|instance-actions|os-services|server-group|server-groups|os-security-groups|version|mv-2\.94)/
+  /^(flavor|flavors|keypair|keypairs|limits|instance-action|instance-actions|os-services|server-group|server-groups|os-security-groups|version|mv-2\.94|os-quota-sets|os-hypervisors|os-availability-zone|os-aggregates|os-simple-tenant-usage)/
 
 const PLACEHOLDERS: [RegExp, string][] = [
   [/^req-[0-9a-f-]{36}$/, '{request_id}'],
@@ -27,10 +28,12 @@ const PLACEHOLDERS: [RegExp, string][] = [
   [/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/, '{fingerprint}'],
   [/^ssh-rsa /, '{public_key}'],
 ]
-const HOST_KEYS = new Set(['host'])
+const HOST_KEYS = new Set(['host', 'hypervisor_hostname'])
 /** Values kept as they are: they are the same on any cloud (version documents, names of things, links aside). */
 function normalize(v: unknown, key?: string): unknown {
   if (Array.isArray(v)) return v.map((x) => normalize(x))
+  // os-availability-zone/detail: `hosts` is keyed by host name.
+  if (v && typeof v === 'object' && key === 'hosts') return Object.fromEntries(Object.entries(v).map(([, x]) => ['{host}', normalize(x)]))
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x, k)]))
   if (typeof v === 'string') {
     if (key === 'href') return v.replace(/^https?:\/\/[^/]+/, '{base}').replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '{uuid}')
@@ -72,6 +75,7 @@ for (const file of readdirSync(dir)
     .replace(/^\/servers\/[0-9a-f-]{36}/, '/servers/{server_id}')
     .replace(/\/os-instance-actions\/req-[0-9a-f-]{36}/, '/os-instance-actions/{request_id}')
     .replace(/^\/os-server-groups\/[0-9a-f-]{36}/, '/os-server-groups/{group_id}')
+    .replace(/^\/os-quota-sets\/[0-9a-f]{32}/, '/os-quota-sets/{project_id}')
   samples.push({
     name: file.replace(/\.txt$/, ''),
     method,

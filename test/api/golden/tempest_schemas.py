@@ -3,7 +3,8 @@
 Reads a JSON list on stdin: [{"name", "module", "attr", "microversion", "status", "body"}]. For each,
 the schema is `attr` of tempest.lib.api_schema.response.compute.v2_X.<module> for the highest
 v2_X <= microversion that defines it (as Tempest's clients pick theirs), checked as Tempest's
-rest_client.validate_response does (status among status_code, body by Draft 4). Prints one line
+rest_client.validate_response does (status among status_code, body by Draft 4 with Tempest's
+format checker). Prints one line
 per failure; exit status 1 if any.
 """
 import importlib
@@ -13,6 +14,8 @@ import sys
 
 import jsonschema
 import tempest.lib.api_schema.response.compute as compute
+# Tempest's own validator and format checker (ipv4/ipv6 in oneOf need it, as in Tempest's clients).
+from tempest.lib.common.jsonschema_validator import FORMAT_CHECKER, JSONSCHEMA_VALIDATOR
 
 BASE = os.path.dirname(compute.__file__)
 VERSIONS = sorted(
@@ -48,7 +51,7 @@ for case in json.load(sys.stdin):
     body_schema = schema.get('response_body')
     if body_schema:
         try:
-            jsonschema.Draft4Validator(body_schema).validate(case['body'])
+            JSONSCHEMA_VALIDATOR(body_schema, format_checker=FORMAT_CHECKER).validate(case['body'])
         except jsonschema.ValidationError as e:
             print('%s: %s (%s at %s)' % (case['name'], e.message, where, list(e.absolute_path)))
             failures += 1

@@ -1,6 +1,7 @@
 // The real OpenStack clients (Debian's python3-openstackclient, python3-novaclient,
 // python3-openstacksdk) pointed at a SkiffProcess, the way a user runs them.
 import { test } from 'node:test'
+import { runCli } from './cli-runner.ts'
 import { describeRun, ok, pollUntil, run, type RunOptions, type RunResult } from './process.ts'
 import type { Account, SkiffProcess } from './skiff-process.ts'
 
@@ -54,7 +55,7 @@ export class Clients {
 
   /** `openstack ARGS` with clouds.yaml (OS_CLIENT_CONFIG_FILE + OS_CLOUD) for `account`. */
   openstack(account: Account, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return run('openstack', args, { env: this.skiff.cloudEnv(account), ...opts })
+    return runCli('openstack', args, { env: this.skiff.cloudEnv(account), ...opts })
   }
 
   /** `openstack ARGS -f json`, which must succeed; its output parsed. */
@@ -69,7 +70,7 @@ export class Clients {
 
   /** `nova ARGS` with the OS_* variables of the account's openrc (novaclient does not read clouds.yaml). */
   nova(account: Account, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return run('nova', args, { env: this.skiff.openrcEnv(account), ...opts })
+    return runCli('nova', args, { env: this.skiff.openrcEnv(account), ...opts })
   }
 
   /** `openstack server show ID -f json` as `account`. */

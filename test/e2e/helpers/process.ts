@@ -20,10 +20,15 @@ export interface RunOptions {
   input?: string | Buffer
 }
 
+/** `cmd args` as a shell would need it typed, for messages. */
+export function commandLine(cmd: string, args: readonly string[]): string {
+  return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')
+}
+
 /** Run `cmd args` (no shell), collect its output; never rejects for a non-zero exit. */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 90_000
-  const command = [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')
+  const command = commandLine(cmd, args)
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []

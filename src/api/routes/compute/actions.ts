@@ -6,6 +6,7 @@ import type { RebuildRequest } from '../../../compute/server-service.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { consoleActions } from './remote-consoles.ts'
 import { moveActions } from './move-actions.ts'
+import { shelveActions } from './shelve-actions.ts'
 import { validateAction } from './schemas.ts'
 import { has } from '../../microversion-changes.ts'
 import { extrasWanted, serverDetail } from './views.ts'
@@ -59,6 +60,11 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       return accepted(reply)
     },
     restore: async (req) => servers.restore(req.auth, req.params.id),
+    // Admins: vm_state active or error, no task (and the stuck task's work ends).
+    'os-resetState': async (req, reply, v: { state: 'active' | 'error' }) => {
+      await servers.resetState(req.auth, req.params.id, v.state, req.id)
+      return accepted(reply)
+    },
     // 2.73: with a reason (the schema admits one only from there).
     lock: async (req, reply, v: { locked_reason?: string } | null | undefined) => {
       const reason = has(req.microversion, 'lockedReason') ? (v?.locked_reason ?? undefined) : undefined
@@ -97,6 +103,8 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     ...consoleActions(deps),
     // resize, confirmResize, revertResize, migrate, os-migrateLive, evacuate.
     ...moveActions(deps),
+    // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve
+    ...shelveActions(deps),
   }
 
   // idempotent: Idempotency-Key replays (api/idempotency.ts); rateLimited: per-project bucket (api/rate-limit.ts).

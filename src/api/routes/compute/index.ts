@@ -6,10 +6,15 @@ import type { InstanceActionService } from '../../../compute/instance-actions.ts
 import type { ServerTagService } from '../../../compute/server-tags.ts'
 import type { KeypairService } from '../../../compute/keypair-service.ts'
 import type { RescueService } from '../../../compute/rescue-service.ts'
+import type { ShelveService } from '../../../compute/shelve-service.ts'
 import type { ServerConsole } from '../../../compute/server-console.ts'
 import type { MigrationService } from '../../../compute/migration-service.ts'
 import { migrationRoutes } from './migrations.ts'
-import type { Quotas, ServerService } from '../../../compute/server-service.ts'
+import type { ServerService } from '../../../compute/server-service.ts'
+import type { QuotaService } from '../../../compute/quota-service.ts'
+import type { AggregateService } from '../../../compute/aggregate-service.ts'
+import type { HypervisorService } from '../../../compute/hypervisor-service.ts'
+import type { UsageService } from '../../../compute/usage-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
 import type { ServerGroupService } from '../../../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../../../compute/server-metadata.ts'
@@ -24,6 +29,11 @@ import { flavorRoutes } from './flavors.ts'
 import { keypairRoutes } from './keypairs.ts'
 import { instanceActionRoutes } from './instance-actions.ts'
 import { limitRoutes } from './limits.ts'
+import { quotaRoutes } from './quota-sets.ts'
+import { aggregateRoutes } from './aggregates.ts'
+import { availabilityZoneRoutes } from './availability-zones.ts'
+import { hypervisorRoutes } from './hypervisors.ts'
+import { tenantUsageRoutes } from './tenant-usage.ts'
 import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
 import { remoteConsoleRoutes } from './remote-consoles.ts'
@@ -52,6 +62,10 @@ declare module 'fastify' {
 export interface ComputeRouteDeps {
   servers: ServerService
   rescues: RescueService
+  /** suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve */
+  shelve: ShelveService
+  /** The image service's root, for createImage's and createBackup's Location (below 2.45). */
+  imageUrl: string
   instanceActions: InstanceActionService
   serverTags: ServerTagService
   metadata: ServerMetadataService
@@ -65,7 +79,12 @@ export interface ComputeRouteDeps {
   moves: MigrationService
   /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
   faults?: FaultRules
-  quotas: Quotas
+  quotas: QuotaService
+  /** Host aggregates and the availability zones they make. */
+  aggregates: AggregateService
+  hypervisors: HypervisorService
+  /** os-simple-tenant-usage. */
+  usage: UsageService
   hosts: HostRegistry
   /** Scheme, host and port, without a path: links are built from it. */
   computeUrl: string
@@ -113,11 +132,12 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.decorateRequest('versionEcho', undefined)
   app.decorateRequest('legacyV2', false)
 
-  app.addHook('onRequest', async (req) => {
+  // Callback-form hooks, as the listener's (listener.ts says why); a throw is caught by fastify's hook runner.
+  app.addHook('onRequest', (req, _reply, done) => {
     req.legacyV2 = (req.raw as { skiffLegacyV2?: boolean }).skiffLegacyV2 === true
     if (req.routeOptions.config?.unversioned || req.legacyV2) {
       req.microversion = MIN_VERSION
-      return
+      return done()
     }
     const raw = requestedVersion(req.headers)
     // Echo what was asked for, also on a 406; a malformed version gets no version headers.
@@ -125,15 +145,17 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       req.versionEcho = raw === 'latest' ? formatVersion(MAX_VERSION) : raw
     req.microversion = parseMicroversion(raw)
     req.versionEcho = formatVersion(req.microversion)
+    done()
   })
 
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-compute-request-id', req.id)
     if (req.versionEcho !== undefined) {
       reply.header('openstack-api-version', `compute ${req.versionEcho}`)
       reply.header('x-openstack-nova-api-version', req.versionEcho)
       reply.header('vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version')
     }
+    done(null, payload)
   })
 
   app.setNotFoundHandler(async (_req, reply) =>
@@ -177,6 +199,11 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   flavorRoutes(app, deps)
   keypairRoutes(app, deps)
   limitRoutes(app, deps)
+  quotaRoutes(app, deps)
+  aggregateRoutes(app, deps)
+  availabilityZoneRoutes(app, deps)
+  hypervisorRoutes(app, deps)
+  tenantUsageRoutes(app, deps)
   serviceRoutes(app, deps)
   instanceActionRoutes(app, deps)
   migrationRoutes(app, deps)

@@ -96,7 +96,7 @@ export function keypairRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       // Nova generates an X509 certificate with openssl; Skiff generates SSH keys only.
       throw new BadRequest('Keypair data is invalid: generating x509 keypairs is not supported')
     }
-    const { row, privateKey } = await keypairs.create(userId, kp.name, kp.public_key, type)
+    const { row, privateKey } = await keypairs.create(userId, kp.name, kp.public_key, type, req.auth.projectId ?? '')
     // 200 at 2.1, 201 from 2.2 (keypairType).
     return reply.code(has(v, 'keypairType') ? 201 : 200).send({ keypair: keypairCreateView(row, v, privateKey) })
   })

@@ -2,9 +2,6 @@
 // microversion as nova/api/openstack/compute/limits.py: no network or security-group limits from
 // 2.36 (proxyApisRemoved), no maxImageMeta from 2.39, no personality limits from 2.57.
 import type { FastifyInstance } from 'fastify'
-import { SERVER_GROUP_QUOTAS } from '../../../compute/server-group-service.ts'
-import { METADATA_ITEMS_QUOTA } from '../../../compute/server-metadata.ts'
-import { KEYPAIR_QUOTA } from '../../../compute/keypair-service.ts'
 import { authorize } from '../../../compute/policy.ts'
 import { has } from '../../microversion-changes.ts'
 import type { ComputeRouteDeps } from './index.ts'
@@ -22,21 +19,25 @@ export function limitRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       authorize(req.auth, 'os_compute_api:limits:other_project', 'admin')
       projectId = tenant
     }
-    const [used, groups] = await Promise.all([deps.servers.usage(projectId), deps.groups.count(projectId)])
-    const q = deps.quotas
+    // The quota tables (os-quota-sets), as Nova's limits view reads QUOTAS.get_project_quotas.
+    const [used, groups, q] = await Promise.all([
+      deps.servers.usage(projectId),
+      deps.groups.count(projectId),
+      deps.quotas.limits(projectId),
+    ])
     const absolute: Record<string, number> = {
-      maxImageMeta: METADATA_ITEMS_QUOTA,
-      maxPersonality: 5,
-      maxPersonalitySize: 10240,
-      maxSecurityGroupRules: -1,
-      maxSecurityGroups: -1,
-      maxServerGroupMembers: SERVER_GROUP_QUOTAS.members,
-      maxServerGroups: SERVER_GROUP_QUOTAS.groups,
-      maxServerMeta: METADATA_ITEMS_QUOTA,
+      maxImageMeta: q.metadata_items,
+      maxPersonality: q.injected_files,
+      maxPersonalitySize: q.injected_file_content_bytes,
+      maxSecurityGroupRules: q.security_group_rules,
+      maxSecurityGroups: q.security_groups,
+      maxServerGroupMembers: q.server_group_members,
+      maxServerGroups: q.server_groups,
+      maxServerMeta: q.metadata_items,
       maxTotalCores: q.cores,
-      maxTotalFloatingIps: -1,
+      maxTotalFloatingIps: q.floating_ips,
       maxTotalInstances: q.instances,
-      maxTotalKeypairs: KEYPAIR_QUOTA,
+      maxTotalKeypairs: q.key_pairs,
       maxTotalRAMSize: q.ram,
       totalCoresUsed: used.cores,
       totalFloatingIpsUsed: 0,

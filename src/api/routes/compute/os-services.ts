@@ -1,5 +1,5 @@
-// /os-services and /os-availability-zone: the compute hosts (one nova-compute per agent host)
-// and Skiff's one zone. Per microversion as nova/api/openstack/compute/services.py: forced_down
+// /os-services: the compute hosts (one nova-compute per agent host); their zones are in
+// availability-zones.ts. Per microversion as nova/api/openstack/compute/services.py: forced_down
 // and PUT /os-services/force-down from 2.11; from 2.53 uuid ids and PUT /os-services/{id}
 // instead of the action names (2.69's down-cell answers need cells: none here).
 import { createHash } from 'node:crypto'
@@ -13,6 +13,7 @@ import type { Microversion } from '../../microversion.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { COMMON, querySchema, validateQuery, type Query } from './query-schemas.ts'
 import { validateBody } from './schemas.ts'
+import { BOOLEAN } from './parameter-types.ts'
 
 type Host = Awaited<ReturnType<ComputeRouteDeps['hosts']['list']>>[number]
 
@@ -23,34 +24,6 @@ export function serviceUuid(host: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`
 }
 
-// parameter_types.boolean.
-const BOOLEAN = {
-  type: ['boolean', 'string'],
-  enum: [
-    true,
-    'True',
-    'TRUE',
-    'true',
-    '1',
-    'ON',
-    'On',
-    'on',
-    'YES',
-    'Yes',
-    'yes',
-    false,
-    'False',
-    'FALSE',
-    'false',
-    '0',
-    'OFF',
-    'Off',
-    'off',
-    'NO',
-    'No',
-    'no',
-  ],
-}
 const REASON = { type: 'string', minLength: 1, maxLength: 255 }
 const HOST_AND_BINARY = { host: { type: 'string', minLength: 1, maxLength: 255 }, binary: { type: 'string', minLength: 1, maxLength: 255 } }
 const UPDATE_21 = {
@@ -77,12 +50,12 @@ function boolFrom(v: boolean | string, strict: boolean): boolean {
   )
 }
 
-function serviceView(h: Host, id: number | string, v: Microversion): Record<string, unknown> {
+function serviceView(h: Host, id: number | string, v: Microversion, zone = 'nova'): Record<string, unknown> {
   const view: Record<string, unknown> = {
     id,
     binary: 'nova-compute',
     host: h.name,
-    zone: 'nova',
+    zone,
     status: h.service_disabled ? 'disabled' : 'enabled',
     // servicegroup's service_is_up: a forced-down service is down.
     state: h.up && !h.forced_down ? 'up' : 'down',
@@ -108,7 +81,8 @@ export function serviceRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const host = q.host?.at(-1)
     const binary = q.binary?.at(-1)
     const list = (await services(v)).filter(({ host: h }) => !host || h.name === host).filter(() => !binary || binary === 'nova-compute')
-    return { services: list.map(({ host: h, id }) => serviceView(h, id, v)) }
+    const zones = await deps.aggregates.hostZones()
+    return { services: list.map(({ host: h, id }) => serviceView(h, id, v, zones.get(h.name))) }
   })
 
   // Before 2.53: PUT /os-services/{enable|disable|disable-log-reason|force-down} with host and binary.
@@ -169,7 +143,7 @@ export function serviceRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
     await deps.hosts.setServiceState(found.host.name, change)
     const after = (await services(v)).find((s) => s.id === found.id)
-    return { service: serviceView(after?.host ?? found.host, found.id, v) }
+    return { service: serviceView(after?.host ?? found.host, found.id, v, (await deps.aggregates.hostZones()).get(found.host.name)) }
   }
 
   app.put<{ Params: { id: string } }>('/v2.1/os-services/:id', async (req) =>
@@ -194,8 +168,4 @@ export function serviceRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     if (r === 'missing') throw new NotFound(`Service ${id} not found.`)
     return reply.code(204).send()
   })
-
-  app.get('/v2.1/os-availability-zone', async () => ({
-    availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }],
-  }))
 }

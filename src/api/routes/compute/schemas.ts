@@ -5,6 +5,7 @@ import { ajv } from '../../ajv.ts'
 import type { Microversion } from '../../microversion.ts'
 import { atVersion } from '../../microversion-changes.ts'
 import { novaValidationMessage, type AjvError } from '../../validation.ts'
+import { SHELVE_ACTION_SCHEMAS } from './shelve-schemas.ts'
 
 export const NAME = Type.String({ minLength: 1, maxLength: 255, format: 'name' })
 const ADMIN_PASSWORD = Type.String()
@@ -295,6 +296,8 @@ export const novaBool = (v: unknown): boolean =>
  * schema depends on the microversion, a function of it (built with atVersion, microversion-changes.ts).
  */
 export const ACTION_SCHEMAS: Record<string, TSchema | ((v: Microversion) => TSchema)> = {
+  // createImage, createBackup, unshelve (shelve-schemas.ts)
+  ...SHELVE_ACTION_SCHEMAS,
   // One type list, not a union: Nova's one-type error ("... is not of type 'object', 'null'").
   rescue: Type.Unsafe<{ adminPass?: string; rescue_image_ref?: string } | null>({
     type: ['object', 'null'],
@@ -331,6 +334,8 @@ export const ACTION_SCHEMAS: Record<string, TSchema | ((v: Microversion) => TSch
       ['evacuateForce', EVACUATE_V229],
       ['forceRemoved', EVACUATE_V214],
     ]),
+  // admin_actions.reset_state: {"state": "active" | "error"}.
+  'os-resetState': Type.Object({ state: enumOf(['active', 'error']) }, { additionalProperties: false }),
   'os-getConsoleOutput': Type.Object(
     {
       length: Type.Optional(Type.Union([Type.Integer({ minimum: -1 }), Type.String({ pattern: '^-?[0-9]+$' }), Type.Null()])),

@@ -2,7 +2,7 @@
 // schema and the view chosen by the microversion table (microversion-changes.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { BadRequest } from '../../../errors.ts'
-import type { Server } from '../../../compute/server.ts'
+import type { ExtrasWanted, FixedIp, LatestFault, Server, ServerRef } from '../../../compute/server.ts'
 import type { ListQuery } from '../../../compute/server-service.ts'
 import type { AuthContext } from '../../../identity/identity-service.ts'
 import { FORMATS } from '../../formats.ts'
@@ -10,9 +10,22 @@ import type { Microversion } from '../../microversion.ts'
 import { atVersion, has } from '../../microversion-changes.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { createServerSchema, updateServerSchema, validateBody, type CreateServerRequest, type UpdateServerRequest } from './schemas.ts'
+import { ServerViewMemo } from './server-view-memo.ts'
 import { extrasWanted, serverDetail, serverLinks, serverSummary } from './views.ts'
 
 type Query = Record<string, string | string[] | undefined>
+/** Reads the servers a view must be built for (not in the memo): the row, its addresses, its latest fault. */
+type Loader = (missing: ServerRef[]) => Promise<{ server: Server; ips: FixedIp[]; fault?: LatestFault | undefined }[]>
+
+const NO_EXTRAS: ExtrasWanted = { flavor: false, tags: false, groups: false, hostStatus: false, userData: false }
+/** What fastify sends for an object. */
+const JSON_TYPE = 'application/json; charset=utf-8'
+const OPEN_SERVERS = Buffer.from('{"servers":[')
+const CLOSE_SERVERS = Buffer.from(']}')
+const COMMA = Buffer.from(',')
+const EMPTY = Buffer.alloc(0)
+const OPEN_SERVER = Buffer.from('{"server":')
+const CLOSE_SERVER = Buffer.from('}')
 
 export const PRIVATE_NETWORK_ID = '4e8e5957-649f-477b-9e5b-f1f75b21c03c'
 
@@ -154,28 +167,66 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const base = deps.computeUrl
   const { servers } = deps
 
-  /** Detail views of servers: their addresses, faults and what the version shows besides, a query each. */
-  const details = async (req: FastifyRequest, rows: Server[], answering: 'detail' | 'update') => {
+  /** Views of servers built afresh (PUT's answer): their addresses and what the version shows besides. */
+  const details = async (req: FastifyRequest, rows: Server[], answering: 'update') => {
     const ids = rows.map((r) => r.id)
-    const [ips, faults, extras] = await Promise.all([
-      servers.fixedIps(ids),
-      answering === 'detail' ? servers.latestFaults(ids) : undefined,
-      servers.extras(rows, extrasWanted(req.microversion, req.auth)),
-    ])
+    const [ips, extras] = await Promise.all([servers.fixedIps(ids), servers.extras(rows, extrasWanted(req.microversion, req.auth))])
     return rows.map((r) =>
-      serverDetail(r, {
-        base,
-        ctx: req.auth,
-        v: req.microversion,
-        ips: ips.get(r.id) ?? [],
-        fault: faults?.get(r.id),
-        extras: extras.get(r.id),
-        answering,
-      }),
+      serverDetail(r, { base, ctx: req.auth, v: req.microversion, ips: ips.get(r.id) ?? [], extras: extras.get(r.id), answering }),
     )
   }
 
-  const nextLinks = (req: FastifyRequest, path: string, rows: Server[], limit: number | undefined) => {
+  const memo = new ServerViewMemo()
+  /**
+   * The JSON of each server's view, in the order of `refs`: kept from an earlier request while
+   * the server's version and what the version does not cover are the same (server-view-memo.ts),
+   * else built from what `load` reads. `load` reads after the versions were read, so a view is
+   * never older than the version it is kept under.
+   */
+  const views = async (req: FastifyRequest, refs: ServerRef[], answering: 'show' | 'detail', load: Loader): Promise<Buffer[]> => {
+    const { microversion: v, auth: ctx } = req
+    const wanted = extrasWanted(v, ctx)
+    const variant = ServerViewMemo.variant(base, answering, v, ctx)
+    const outside =
+      wanted.flavor || wanted.hostStatus
+        ? await servers.extras(refs, { ...NO_EXTRAS, flavor: wanted.flavor, hostStatus: wanted.hostStatus })
+        : undefined
+    const flavorJson = new Map<unknown, string>()
+    const outsideKey = (id: string) => {
+      const x = outside?.get(id)
+      if (!x) return ''
+      let f = flavorJson.get(x.flavor)
+      if (f === undefined) flavorJson.set(x.flavor, (f = JSON.stringify(x.flavor ?? null)))
+      return `${x.hostStatus ?? '-'} ${f}`
+    }
+    const out = refs.map((r) => memo.get(variant, r.id, r.version, outsideKey(r.id)))
+    const missing = refs.filter((_, i) => out[i] === undefined)
+    if (missing.length === 0) return out as Buffer[]
+    const loaded = await load(missing)
+    const own = await servers.extras(
+      loaded.map((l) => l.server),
+      { ...wanted, flavor: false, hostStatus: false },
+    )
+    const built = new Map<string, Buffer>()
+    for (const { server, ips, fault } of loaded) {
+      const o = outside?.get(server.id)
+      const extras = { ...own.get(server.id)!, flavor: o?.flavor, hostStatus: o?.hostStatus }
+      const json = Buffer.from(JSON.stringify(serverDetail(server, { base, ctx, v, ips, fault, extras, answering })))
+      memo.set(variant, server.id, server.version, outsideKey(server.id), json)
+      built.set(server.id, json)
+    }
+    return refs.flatMap((r, i) => out[i] ?? built.get(r.id) ?? [])
+  }
+
+  /** The servers of a list that were not in the memo, as their detail views show them. */
+  const loadDetails: Loader = async (missing) => {
+    const rows = await servers.byIds(missing.map((r) => r.id))
+    const ids = rows.map((r) => r.id)
+    const [ips, faults] = await Promise.all([servers.fixedIps(ids), servers.latestFaults(ids)])
+    return rows.map((server) => ({ server, ips: ips.get(server.id) ?? [], fault: faults.get(server.id) }))
+  }
+
+  const nextLinks = (req: FastifyRequest, path: string, rows: { id: string }[], limit: number | undefined) => {
     const last = rows[rows.length - 1]
     const full = (limit !== undefined && rows.length === limit && limit > 0) || rows.length === deps.maxLimit
     if (!full || !last) return undefined
@@ -195,19 +246,23 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return { servers: rows.map((r) => serverSummary(r, base)), ...(links ? { servers_links: links } : {}) }
   })
 
-  app.get<{ Querystring: Query }>('/v2.1/servers/detail', async (req) => {
+  // The two GETs answer JSON assembled from the views' bytes: what JSON.stringify would give of
+  // { servers: [...], servers_links } and { server }, without serializing the views again.
+  app.get<{ Querystring: Query }>('/v2.1/servers/detail', async (req, reply) => {
     const q = parseListQuery(req.query, true, deps.maxLimit, req.microversion, req.auth)
-    const rows = await servers.list(req.auth, q)
-    const links = nextLinks(req, 'servers/detail', rows, q.limit)
-    return { servers: await details(req, rows, 'detail'), ...(links ? { servers_links: links } : {}) }
+    const refs = await servers.listRefs(req.auth, q)
+    const links = nextLinks(req, 'servers/detail', refs, q.limit)
+    const parts = await views(req, refs, 'detail', loadDetails)
+    const body: Buffer[] = [OPEN_SERVERS]
+    for (let i = 0; i < parts.length; i++) body.push(i ? COMMA : EMPTY, parts[i]!)
+    body.push(links ? Buffer.from(`],"servers_links":${JSON.stringify(links)}}`) : CLOSE_SERVERS)
+    return reply.type(JSON_TYPE).send(Buffer.concat(body))
   })
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req) => {
-    const { server, ips, fault } = await servers.showDetail(req.auth, req.params.id)
-    const extras = await servers.extras([server], extrasWanted(req.microversion, req.auth))
-    return {
-      server: serverDetail(server, { base, ctx: req.auth, v: req.microversion, ips, fault, extras: extras.get(server.id) }),
-    }
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
+    const ref = await servers.showRef(req.auth, req.params.id)
+    const [part] = await views(req, [ref], 'show', async () => [await servers.showDetail(req.auth, req.params.id)])
+    return reply.type(JSON_TYPE).send(Buffer.concat([OPEN_SERVER, part!, CLOSE_SERVER]))
   })
 
   app.post<{ Body: CreateServerRequest }>('/v2.1/servers', { config: { idempotent: true } }, async (req, reply) => {
