@@ -14,6 +14,7 @@ const NOT_SHOWN: Record<string, string> = {
   server_access: 'where SSH is reached: GET /servers/{id}/access, never the server view',
   rescues: "the rescue resource's own rows; the view shows the server's vm_state",
   simulator_faults: 'fault injection rules',
+  migrations: "a server's moves (os-migrations); the view shows its flavor, host and states, from its own row",
   server_shelves: "the shelved image, time and host (Nova's system_metadata); the view shows the server's vm_state",
 }
 
