@@ -33,6 +33,8 @@ import { aggregateRoutes } from './aggregates.ts'
 import { availabilityZoneRoutes } from './availability-zones.ts'
 import { hypervisorRoutes } from './hypervisors.ts'
 import { osHostRoutes } from './os-hosts.ts'
+import { externalEventRoutes } from './external-events.ts'
+import { serverDiagnosticsRoutes } from './server-diagnostics.ts'
 import { usageAuditLogRoutes } from './usage-audit-log.ts'
 import { tenantUsageRoutes } from './tenant-usage.ts'
 import { serviceRoutes } from './os-services.ts'
@@ -204,6 +206,8 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   aggregateRoutes(app, deps)
   availabilityZoneRoutes(app, deps)
   osHostRoutes(app, deps)
+  externalEventRoutes(app, deps)
+  serverDiagnosticsRoutes(app, deps)
   usageAuditLogRoutes(app, deps)
   hypervisorRoutes(app, deps)
   tenantUsageRoutes(app, deps)
