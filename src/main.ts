@@ -447,6 +447,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     hosts,
     idempotency,
     serverEvents,
+    clock,
     roots,
     faults: config.driver === 'simulated' ? d.faults : undefined,
   })
