@@ -414,7 +414,12 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     serversOnHosts: (names) => repo.countOnHosts(names),
     now: () => repo.now(),
   })
-  const hypervisors = new HypervisorService({ hosts, usage: () => placement.allHosts(), serversOn: (host) => repo.allOnHost(host) })
+  const hypervisors = new HypervisorService({
+    hosts,
+    usage: () => placement.allHosts(),
+    serversOn: (host) => repo.allOnHost(host),
+    projectsOnHost: (host) => placement.projectsOnHost(host),
+  })
   const usage = new UsageService(repo, () => clock.now())
   const scheduler = d.scheduler
   const serverDetails = new ServerDetailsRepo(db)
@@ -477,6 +482,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     hosts,
     idempotency,
     serverEvents,
+    clock,
     roots,
     faults: config.driver === 'simulated' ? d.faults : undefined,
   })

@@ -1,4 +1,5 @@
 // Builds the three listeners (identity, compute, image) over one set of services. No listen here.
+import type { Clock } from '../clock.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
@@ -65,6 +66,8 @@ export interface AppDeps {
   idempotency: IdempotencyStore
   /** The change feed and keep-alive interval of the server event streams. */
   serverEvents: ServerEventsDeps
+  /** The time (os-instance_usage_audit_log's period, diagnostics' uptime). */
+  clock?: Clock
   /** Roots of the three listeners (scheme, host, port), as clients reach them. */
   roots: { identity: string; compute: string; image: string }
 }
@@ -118,6 +121,7 @@ export function buildApps(deps: AppDeps): Apps {
     computeUrl: deps.roots.compute,
     maxLimit: 1000,
     serverEvents: deps.serverEvents,
+    ...(deps.clock ? { clock: deps.clock } : {}),
   })
 
   const image = createListener('image', common)

@@ -7,7 +7,7 @@ export class InstanceNotFound extends NotFound {
   }
 }
 export class InstanceInvalidState extends Conflict {
-  constructor(id: string, action: string, attr: 'vm_state' | 'task_state' | 'launched_at', state: string | null) {
+  constructor(id: string, action: string, attr: 'vm_state' | 'task_state' | 'launched_at' | 'power_state', state: string | null) {
     super(`Cannot '${action}' instance ${id} while it is in ${attr} ${state ?? 'None'}`)
   }
 }

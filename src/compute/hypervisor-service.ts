@@ -2,7 +2,7 @@
 // host's capacity (--host-vcpus/--host-ram/--host-disk) and the flavors of its servers, counted
 // from the servers table (store/placement-repo.ts), so they never drift. Admins only.
 import type { AuthContext } from '../identity/identity-service.ts'
-import type { HostUsage } from '../store/placement-repo.ts'
+import type { HostUsage, ProjectUsage } from '../store/placement-repo.ts'
 import type { ServerRow } from '../store/schema.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import { authorize } from './policy.ts'
@@ -24,6 +24,8 @@ export interface HypervisorServiceDeps {
   hosts: Pick<HostRegistry, 'list'>
   usage(): Promise<HostUsage[]>
   serversOn(host: string): Promise<Pick<ServerRow, 'id' | 'name' | 'task_state'>[]>
+  /** The flavor figures of a host's servers per project (os-hosts show). */
+  projectsOnHost(host: string): Promise<ProjectUsage[]>
 }
 
 export type HypervisorRule = 'list' | 'list-detail' | 'show' | 'statistics' | 'search' | 'servers' | 'uptime'
@@ -56,6 +58,11 @@ export class HypervisorService {
       })
     }
     return out
+  }
+
+  /** What a host's servers use, per project (os-hosts show; callers authorize through list). */
+  async usageByProject(host: string): Promise<ProjectUsage[]> {
+    return this.#d.projectsOnHost(host)
   }
 
   /** The servers of a host (name and id), for `with_servers` and /{pattern}/servers. */

@@ -123,6 +123,9 @@ export interface ListQuery {
   configDrive?: string
   hostname?: string
   description?: string
+  /** Admins only (the route drops them for others): `host` and `node`, exact names. */
+  host?: string
+  node?: string
 }
 
 const lastSegment = (ref: string) => ref.replace(/\/+$/, '').split('/').pop() ?? ref
@@ -273,6 +276,11 @@ export class ServerService {
       tagsAny: q.tagsAny,
       notTags: q.notTags,
       notTagsAny: q.notTagsAny,
+    }
+    if (q.host !== undefined || q.node !== undefined) {
+      // Each node is its host's only one: both given must name the same.
+      if (q.host !== undefined && q.node !== undefined && q.host !== q.node) return []
+      f.host = q.host ?? q.node
     }
     if (q.powerState !== undefined) {
       // Nova matches the number; anything else matches no server.
@@ -692,6 +700,22 @@ export class ServerService {
     return s
   }
 
+  /**
+   * GET /servers/{id}/diagnostics (admins): the server, on a host (check_instance_host) and
+   * running (the compute manager's power-state check), with its flavor and addresses.
+   */
+  async diagnostics(ctx: AuthContext, id: string): Promise<{ server: Server; extras: ServerExtras | undefined; ips: FixedIp[] }> {
+    const s = await this.get(ctx, id)
+    authorize(ctx, 'os_compute_api:os-server-diagnostics', 'admin')
+    if (!s.host) throw new InstanceNotReady(s.id)
+    if (s.power_state !== PowerState.RUNNING) {
+      throw new InstanceInvalidState(s.id, 'get_diagnostics', 'power_state', POWER_STATE_NAMES[s.power_state] ?? 'pending')
+    }
+    const wanted = { flavor: true, tags: false, groups: false, hostStatus: false, userData: false }
+    const [extras, ips] = await Promise.all([this.extras([s], wanted), this.fixedIps([s.id])])
+    return { server: s, extras: extras.get(s.id), ips: ips.get(s.id) ?? [] }
+  }
+
   /** Console output is read by the API from the agent's driver when both share the process. */
   async checkConsole(ctx: AuthContext, id: string): Promise<Server> {
     const s = await this.get(ctx, id)
@@ -699,6 +723,16 @@ export class ServerService {
     if (s.vm_state === 'building' || !s.launched_at) throw new InstanceNotReady(s.id)
     return s
   }
+}
+
+/** nova.compute.power_state.STATE_MAP. */
+const POWER_STATE_NAMES: Record<number, string> = {
+  [PowerState.NOSTATE]: 'pending',
+  [PowerState.RUNNING]: 'running',
+  [PowerState.PAUSED]: 'paused',
+  [PowerState.SHUTDOWN]: 'shutdown',
+  [PowerState.CRASHED]: 'crashed',
+  [PowerState.SUSPENDED]: 'suspended',
 }
 
 /** Nova filters by regular expression; a pattern that does not compile matches literally. */

@@ -17,6 +17,13 @@ export interface HostUsage {
   servers: number
 }
 
+export interface ProjectUsage {
+  project_id: string
+  vcpus: number
+  ram_mb: number
+  disk_gb: number
+}
+
 export class PlacementRepo {
   readonly #db: Kysely<Database>
   readonly #dialect: Dialect
@@ -42,6 +49,25 @@ export class PlacementRepo {
   /** Every host, up or down, with its usage (os-hypervisors). */
   async allHosts(): Promise<HostUsage[]> {
     return (await this.#usage(this.#db).orderBy('h.name').execute()).map(toUsage)
+  }
+
+  /** os-hosts show: the figures of a host's servers (their flavors), per project, by project id. */
+  async projectsOnHost(host: string): Promise<ProjectUsage[]> {
+    const rows = await this.#db
+      .selectFrom('servers as s')
+      .innerJoin('flavors as f', 'f.id', 's.flavor_id')
+      .where('s.deleted', '=', 0)
+      .where('s.host', '=', host)
+      .select([
+        's.project_id',
+        (eb) => eb.fn.sum<number>('f.vcpus').as('vcpus'),
+        (eb) => eb.fn.sum<number>('f.ram').as('ram'),
+        (eb) => eb.fn.sum<number>('f.disk').as('disk'),
+      ])
+      .groupBy('s.project_id')
+      .orderBy('s.project_id')
+      .execute()
+    return rows.map((r) => ({ project_id: r.project_id, vcpus: Number(r.vcpus), ram_mb: Number(r.ram), disk_gb: Number(r.disk) }))
   }
 
   /**

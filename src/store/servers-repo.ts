@@ -33,6 +33,8 @@ export interface ServerFilter {
   locked?: boolean
   userId?: string
   powerState?: number
+  /** Admins: the compute host (Nova's `host` and `node`: a host is its one node here), exactly. */
+  host?: string
   /** Tag filters (2.26): all of `tags`, any of `tagsAny`, not all of `notTags`, none of `notTagsAny`. */
   tags?: string[]
   tagsAny?: string[]
@@ -298,6 +300,7 @@ export class ServersRepo {
     if (f.locked !== undefined) query = query.where('locked', '=', f.locked ? 1 : 0)
     if (f.userId !== undefined) query = query.where('user_id', '=', f.userId)
     if (f.powerState !== undefined) query = query.where('power_state', '=', f.powerState)
+    if (f.host !== undefined) query = query.where('host', '=', f.host)
     // Tags as Nova's instance_get_all_by_filters reads them: subqueries on the tag table.
     const tagged = (tags: string[]) => this.#db.selectFrom('server_tags').select('server_id').where('tag', 'in', tags)
     const withAll = (tags: string[]) =>

@@ -611,6 +611,33 @@ const ROWS: Row[] = [
   get('compute', '/v2.1/os-simple-tenant-usage/:id', e(200, 200, 200, 403, 401), () => ({
     url: `/v2.1/os-simple-tenant-usage/${shared.projectId}`,
   })),
+  // os-hosts (to 2.42): the fake driver's answers; no such host is 404 after the policy.
+  get('compute', '/v2.1/os-hosts', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-hosts/:host', ADMIN_ONLY(200), '/v2.1/os-hosts/skiff-1'),
+  {
+    service: 'compute',
+    method: 'PUT',
+    route: '/v2.1/os-hosts/:host',
+    expect: ADMIN_ONLY(200),
+    request: () => ({ url: '/v2.1/os-hosts/skiff-1', body: { status: 'enable' } }),
+  },
+  get('compute', '/v2.1/os-hosts/:host/startup', ADMIN_ONLY(200), '/v2.1/os-hosts/skiff-1/startup'),
+  get('compute', '/v2.1/os-hosts/:host/shutdown', ADMIN_ONLY(200), '/v2.1/os-hosts/skiff-1/shutdown'),
+  get('compute', '/v2.1/os-hosts/:host/reboot', ADMIN_ONLY(200), '/v2.1/os-hosts/skiff-1/reboot'),
+  get('compute', '/v2.1/os-instance_usage_audit_log', ADMIN_ONLY(200)),
+  get('compute', '/v2.1/os-instance_usage_audit_log/:id', ADMIN_ONLY(200), '/v2.1/os-instance_usage_audit_log/2020-03-01%2000:00:00'),
+  // Another project's server is not found (instance_get_by_uuid is project-only) before the policy.
+  get('compute', '/v2.1/servers/:id/diagnostics', e(200, 403, 403, 404, 401), srv('/diagnostics')),
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/os-server-external-events',
+    expect: ADMIN_ONLY(200),
+    request: async (cell) => ({
+      url: '/v2.1/os-server-external-events',
+      body: { events: [{ name: 'network-changed', server_uuid: await server(cell) }] },
+    }),
+  },
   get('compute', '/v2.1/os-hypervisors', ADMIN_ONLY(200)),
   get('compute', '/v2.1/os-hypervisors/detail', ADMIN_ONLY(200)),
   get('compute', '/v2.1/os-hypervisors/statistics', ADMIN_ONLY(200)),

@@ -1,5 +1,6 @@
 // The compute listener's routes and the microversion handshake.
 import type { FastifyInstance } from 'fastify'
+import type { Clock } from '../../../clock.ts'
 import type { FaultRules } from '../../../drivers/simulated/fault-rules.ts'
 import type { FlavorService } from '../../../compute/flavor-service.ts'
 import type { InstanceActionService } from '../../../compute/instance-actions.ts'
@@ -33,6 +34,10 @@ import { quotaRoutes } from './quota-sets.ts'
 import { aggregateRoutes } from './aggregates.ts'
 import { availabilityZoneRoutes } from './availability-zones.ts'
 import { hypervisorRoutes } from './hypervisors.ts'
+import { osHostRoutes } from './os-hosts.ts'
+import { externalEventRoutes } from './external-events.ts'
+import { serverDiagnosticsRoutes } from './server-diagnostics.ts'
+import { usageAuditLogRoutes } from './usage-audit-log.ts'
 import { tenantUsageRoutes } from './tenant-usage.ts'
 import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
@@ -89,6 +94,8 @@ export interface ComputeRouteDeps {
   /** Scheme, host and port, without a path: links are built from it. */
   computeUrl: string
   maxLimit: number
+  /** The time (os-instance_usage_audit_log's default period); the system clock when absent. */
+  clock?: Clock
   /** GET /servers/events and /servers/{id}/events (events.ts). */
   serverEvents: ServerEventsDeps
 }
@@ -202,6 +209,10 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   quotaRoutes(app, deps)
   aggregateRoutes(app, deps)
   availabilityZoneRoutes(app, deps)
+  osHostRoutes(app, deps)
+  externalEventRoutes(app, deps)
+  serverDiagnosticsRoutes(app, deps)
+  usageAuditLogRoutes(app, deps)
   hypervisorRoutes(app, deps)
   tenantUsageRoutes(app, deps)
   serviceRoutes(app, deps)

@@ -160,6 +160,8 @@ function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microv
     configDrive: one(q.config_drive),
     hostname: one(q.hostname),
     description: one(q.description),
+    host: one(q.host),
+    node: one(q.node),
   }
 }
 
