@@ -84,7 +84,8 @@ const AGENT: Case[] = [
 
 async function skiff(args: string[], env: Record<string, string> = {}) {
   const base = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
-  return run(process.execPath, [...SKIFF, ...args], { cwd: ROOT, env: { ...base, ...env }, timeoutMs: 30_000 })
+  // A deadline for a hang, not a speed check: a start under tsx on a loaded 2-core machine took 25 s.
+  return run(process.execPath, [...SKIFF, ...args], { cwd: ROOT, env: { ...base, ...env }, timeoutMs: 90_000 })
 }
 
 function assertOneLine(r: Awaited<ReturnType<typeof skiff>>, says: RegExp) {
