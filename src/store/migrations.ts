@@ -17,6 +17,7 @@ import { computeMicroversionsMigration } from './migrations-compute-microversion
 import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
 import { serverVersionMigration } from './migrations-server-version.ts'
 import { shelveMigration } from './migrations-shelve.ts'
+import { flavorAccessMigration } from './migrations-flavor-access.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -249,6 +250,7 @@ export const migrationProvider: MigrationProvider = {
       '0014_quotas_aggregates': quotasAggregatesMigration,
       '0015_server_shelves': shelveMigration,
       '0017_server_version': serverVersionMigration,
+      '0018_flavor_access': flavorAccessMigration,
     }
   },
 }
