@@ -614,6 +614,14 @@ const ROWS: Row[] = [
     expect: ADMIN_ONLY(200),
     request: () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}/action`, body: { set_metadata: { metadata: { k: 'v' } } } }),
   },
+  // The image proxy (to 2.35): no Nova policy, Glance's get_images / get_image (reader) behind it.
+  get('compute', '/v2.1/images', ANY_TOKEN),
+  get('compute', '/v2.1/images/detail', ANY_TOKEN),
+  get('compute', '/v2.1/images/:id', ANY_TOKEN, () => ({ url: `/v2.1/images/${shared.baseImage}` })),
+  get('compute', '/v2.1/images/:id/metadata', ANY_TOKEN, () => ({ url: `/v2.1/images/${shared.baseImage}/metadata` })),
+  get('compute', '/v2.1/images/:id/metadata/:key', e(404, 404, 404, 404, 401), () => ({
+    url: `/v2.1/images/${shared.baseImage}/metadata/no-such-key`,
+  })),
   get('compute', '/v2.1/limits', ANY_TOKEN),
   get('compute', '/v2.1/flavors', ANY_TOKEN),
   get('compute', '/v2.1/flavors/detail', ANY_TOKEN),
