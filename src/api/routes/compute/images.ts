@@ -5,7 +5,7 @@ import { NotFound } from '../../../errors.ts'
 import type { ImageService } from '../../../images/image-service.ts'
 import { parseListRequest, QueryParams } from '../../../images/image-list.ts'
 import type { Caller } from '../../../images/policy.ts'
-import type { ImageRow } from '../../../store/schema.ts'
+import type { Image as ImageRow } from '../../../images/image-service.ts'
 import { has } from '../../microversion-changes.ts'
 
 export interface ComputeImageDeps {
