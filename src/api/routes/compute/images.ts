@@ -92,6 +92,9 @@ export function computeImageRoutes(app: FastifyInstance, d: ComputeImageDeps) {
     let marker: string | undefined
     for (let i = 0; i < 1000; i++) {
       const q = new URLSearchParams(marker ? { marker } : {})
+      // Nova's `name` filter goes to Glance as is.
+      const name = (req.query as Record<string, unknown>).name
+      if (typeof name === 'string') q.set('name', name)
       const page = await d.images.list(caller(req), parseListRequest(new QueryParams(q)))
       out.push(...page.images)
       if (!page.nextMarker) break
