@@ -103,6 +103,7 @@ export function buildApps(deps: AppDeps): Apps {
     rescues: deps.rescues,
     shelve: deps.shelve,
     imageUrl: deps.roots.image,
+    images: deps.images,
     instanceActions: deps.instanceActions,
     serverTags: deps.serverTags,
     metadata: deps.metadata,

@@ -20,8 +20,16 @@ export interface NewFlavor {
   description?: string | null
 }
 
+/** Who looks: a private flavor shows to admins and to the projects it is shared with. */
+export interface FlavorViewer {
+  isAdmin: boolean
+  projectId?: string | null
+}
+
 export interface FlavorQuery {
   isPublic: boolean | null
+  /** Non-admins: public flavors and the private ones shared with this project. */
+  accessProject?: string
   minRam?: number
   minDisk?: number
   limit?: number
@@ -39,10 +47,45 @@ export class FlavorService {
     this.#clock = clock
   }
 
-  async get(id: string): Promise<FlavorRow> {
+  /** With a viewer, a private flavor not shared with the viewer's project is not found (Nova's _flavor_get_query). */
+  async get(id: string, viewer?: FlavorViewer): Promise<FlavorRow> {
     const f = await this.#repo.get(id)
-    if (!f) throw new FlavorNotFound(id)
+    if (!f || (viewer && !(await this.visible(f, viewer)))) throw new FlavorNotFound(id)
     return f
+  }
+
+  async visible(f: FlavorRow, viewer: FlavorViewer): Promise<boolean> {
+    if (f.is_public || viewer.isAdmin) return true
+    return !!viewer.projectId && this.#repo.hasAccess(f.id, viewer.projectId)
+  }
+
+  /** GET /flavors/{id}/os-flavor-access: a public flavor has no list (404). */
+  async accessList(id: string): Promise<{ flavor_id: string; tenant_id: string }[]> {
+    const f = await this.get(id)
+    if (f.is_public) throw new NotFound('Access list not available for public flavors.')
+    return this.#access(id)
+  }
+
+  /** addTenantAccess: from 2.7 a public flavor refuses (409). */
+  async addAccess(id: string, projectId: string, refusePublic: boolean): Promise<{ flavor_id: string; tenant_id: string }[]> {
+    const f = await this.get(id)
+    if (refusePublic && f.is_public) throw new Conflict('Can not add access to a public flavor.')
+    if (!(await this.#repo.addAccess(id, projectId))) {
+      throw new Conflict(`Flavor access already exists for flavor ${id} and project ${projectId} combination.`)
+    }
+    return this.#access(id)
+  }
+
+  async removeAccess(id: string, projectId: string): Promise<{ flavor_id: string; tenant_id: string }[]> {
+    await this.get(id)
+    if (!(await this.#repo.removeAccess(id, projectId))) {
+      throw new NotFound(`Flavor access not found for ${id} / ${projectId} combination.`)
+    }
+    return this.#access(id)
+  }
+
+  async #access(id: string): Promise<{ flavor_id: string; tenant_id: string }[]> {
+    return (await this.#repo.accessProjects(id)).map((p) => ({ flavor_id: id, tenant_id: p }))
   }
 
   /** For servers: the flavor even when deleted since (a server keeps its flavor). */

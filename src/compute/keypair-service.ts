@@ -1,4 +1,5 @@
 // Keypairs: generated (RSA, with the private key returned once) or imported, per user.
+import { generateX509Cert } from './x509-cert.ts'
 import type { QuotaService } from './quota-service.ts'
 import { createHash, generateKeyPair, X509Certificate } from 'node:crypto'
 import { promisify } from 'node:util'
@@ -94,7 +95,13 @@ export class KeypairService {
     // Nova checks the quota first (KeypairAPI._check_key_pair_quotas): the user's key_pairs limit in the project.
     const allowed = await this.#quotas.limit(projectId, userId, 'key_pairs')
     if (allowed >= 0 && (await this.#repo.count(userId)) >= allowed) throw new Forbidden('Quota exceeded, too many key pairs.')
-    if (publicKey === undefined) {
+    if (publicKey === undefined && type === 'x509') {
+      // nova.crypto.generate_winrm_x509_cert: a self-signed certificate for the user.
+      const cert = await generateX509Cert(userId, this.#clock.now())
+      publicKey = cert.certificate
+      privateKey = cert.privateKey
+      fp = x509Fingerprint(publicKey)
+    } else if (publicKey === undefined) {
       // Generated off the event loop: an RSA key takes tens of milliseconds of CPU.
       const pair = await generateRsaPair('rsa', { modulusLength: 2048 })
       const jwk = pair.publicKey.export({ format: 'jwk' })

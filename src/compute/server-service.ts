@@ -362,7 +362,7 @@ export class ServerService {
     const projectId = ctx.projectId
     if (!projectId) throw new Forbidden('A project-scoped token is required.')
     const flavor = await this.#d.flavors.getIncludingDeleted(lastSegment(req.flavorRef))
-    if (!flavor || flavor.deleted) throw new BadRequest('Invalid flavorRef provided.')
+    if (!flavor || flavor.deleted || !(await this.#d.flavors.visible(flavor, ctx))) throw new BadRequest('Invalid flavorRef provided.')
     const imageId = lastSegment(req.imageRef)
     const image = await this.#d.images.usableImage(imageId, projectId, ctx.isAdmin)
     if (!image) throw new InvalidImageRef(imageId)

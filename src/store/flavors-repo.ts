@@ -5,6 +5,8 @@ import type { Database, FlavorRow } from './schema.ts'
 /** What a flavor list filters on in SQL (the service sorts and pages). */
 export interface FlavorFilter {
   isPublic: boolean | null
+  /** Private flavors shown too when this project has access to them (Nova's non-admin listing). */
+  accessProject?: string
   minRam?: number
   minDisk?: number
 }
@@ -28,7 +30,15 @@ export class FlavorsRepo {
   /** Flavors not deleted, in no particular order. */
   async list(f: FlavorFilter): Promise<FlavorRow[]> {
     let query = this.#db.selectFrom('flavors').selectAll().where('deleted', '=', 0)
-    if (f.isPublic !== null) query = query.where('is_public', '=', f.isPublic ? 1 : 0)
+    const project = f.accessProject
+    if (project !== undefined) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('is_public', '=', 1),
+          eb('id', 'in', eb.selectFrom('flavor_projects').select('flavor_id').where('project_id', '=', project)),
+        ]),
+      )
+    } else if (f.isPublic !== null) query = query.where('is_public', '=', f.isPublic ? 1 : 0)
     if (f.minRam !== undefined) query = query.where('ram', '>=', f.minRam)
     if (f.minDisk !== undefined) query = query.where('disk', '>=', f.minDisk)
     return query.execute()
@@ -47,6 +57,7 @@ export class FlavorsRepo {
   /** Insert, first dropping a deleted flavor of the same id: a deleted flavor's id can be reused. */
   async insertReplacingDeleted(row: FlavorRow): Promise<void> {
     await this.#db.deleteFrom('flavors').where('id', '=', row.id).where('deleted', '=', 1).execute()
+    await this.clearAccess(row.id)
     await this.#db.insertInto('flavors').values(row).execute()
   }
 
@@ -65,5 +76,46 @@ export class FlavorsRepo {
   /** `extraSpecs`: the JSON text of the whole map. */
   async setExtraSpecs(id: string, extraSpecs: string): Promise<void> {
     await this.#db.updateTable('flavors').set({ extra_specs: extraSpecs }).where('id', '=', id).execute()
+  }
+
+  /** The projects a flavor is shared with, in the order they were given access. */
+  async accessProjects(flavorId: string): Promise<string[]> {
+    const rows = await this.#db.selectFrom('flavor_projects').select('project_id').where('flavor_id', '=', flavorId).execute()
+    return rows.map((r) => r.project_id)
+  }
+
+  async hasAccess(flavorId: string, projectId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('flavor_projects')
+      .select('flavor_id')
+      .where('flavor_id', '=', flavorId)
+      .where('project_id', '=', projectId)
+      .executeTakeFirst()
+    return row !== undefined
+  }
+
+  /** False if the project had access already. */
+  async addAccess(flavorId: string, projectId: string): Promise<boolean> {
+    const r = await this.#db
+      .insertInto('flavor_projects')
+      .values({ flavor_id: flavorId, project_id: projectId })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst()
+    return (r.numInsertedOrUpdatedRows ?? 0n) !== 0n
+  }
+
+  /** False if the project had no access. */
+  async removeAccess(flavorId: string, projectId: string): Promise<boolean> {
+    const r = await this.#db
+      .deleteFrom('flavor_projects')
+      .where('flavor_id', '=', flavorId)
+      .where('project_id', '=', projectId)
+      .executeTakeFirst()
+    return r.numDeletedRows !== 0n
+  }
+
+  /** A reused id starts with no access list. */
+  async clearAccess(flavorId: string): Promise<void> {
+    await this.#db.deleteFrom('flavor_projects').where('flavor_id', '=', flavorId).execute()
   }
 }

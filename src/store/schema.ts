@@ -427,6 +427,7 @@ export interface Database {
   images: ImageRow
   image_chunks: ImageChunkRow
   flavors: FlavorRow
+  flavor_projects: { flavor_id: string; project_id: string }
   keypairs: KeypairRow
   servers: ServersTable
   fixed_ips: FixedIpRow

@@ -166,6 +166,12 @@ async function newFlavor(): Promise<string> {
   )
   return id
 }
+async function newPrivateFlavor(): Promise<string> {
+  const id = unique('flv')
+  const body = { flavor: { id, name: id, ram: 64, vcpus: 1, disk: 1, 'os-flavor-access:is_public': false } }
+  await ok('flavor', await skiff.compute('POST', '/v2.1/flavors', { token: tokens.admin, body }), 200)
+  return id
+}
 async function newFault(): Promise<string> {
   const res = await ok(
     'fault',
@@ -676,6 +682,14 @@ const ROWS: Row[] = [
     expect: ADMIN_ONLY(200),
     request: () => ({ url: `/v2.1/os-aggregates/${shared.aggregate}/action`, body: { set_metadata: { metadata: { k: 'v' } } } }),
   },
+  // The image proxy (to 2.35): no Nova policy, Glance's get_images / get_image (reader) behind it.
+  get('compute', '/v2.1/images', ANY_TOKEN),
+  get('compute', '/v2.1/images/detail', ANY_TOKEN),
+  get('compute', '/v2.1/images/:id', ANY_TOKEN, () => ({ url: `/v2.1/images/${shared.baseImage}` })),
+  get('compute', '/v2.1/images/:id/metadata', ANY_TOKEN, () => ({ url: `/v2.1/images/${shared.baseImage}/metadata` })),
+  get('compute', '/v2.1/images/:id/metadata/:key', e(404, 404, 404, 404, 401), () => ({
+    url: `/v2.1/images/${shared.baseImage}/metadata/no-such-key`,
+  })),
   get('compute', '/v2.1/limits', ANY_TOKEN),
   get('compute', '/v2.1/flavors', ANY_TOKEN),
   get('compute', '/v2.1/flavors/detail', ANY_TOKEN),
@@ -709,6 +723,20 @@ const ROWS: Row[] = [
     expect: ADMIN_ONLY(202),
     request: async (cell) => ({ url: `/v2.1/flavors/${cell.ok ? await newFlavor() : shared.flavor}` }),
   },
+  // Flavor access (policies/flavor_access.py): admin for the list and both actions.
+  get('compute', '/v2.1/flavors/:id/os-flavor-access', ADMIN_ONLY(200), async () => ({
+    url: `/v2.1/flavors/${await newPrivateFlavor()}/os-flavor-access`,
+  })),
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/flavors/:id/action',
+    expect: ADMIN_ONLY(200),
+    request: async () => ({
+      url: `/v2.1/flavors/${await newPrivateFlavor()}/action`,
+      body: { addTenantAccess: { tenant: shared.projectId } },
+    }),
+  },
   get('compute', '/v2.1/flavors/:id/os-extra_specs', ANY_TOKEN, () => ({ url: `/v2.1/flavors/${shared.flavor}/os-extra_specs` })),
   {
     service: 'compute',
@@ -729,7 +757,8 @@ const ROWS: Row[] = [
     service: 'compute',
     method: 'DELETE',
     route: '/v2.1/flavors/:id/os-extra_specs/:key',
-    expect: ADMIN_ONLY(202),
+    // Nova's delete has no response decorator: 200.
+    expect: ADMIN_ONLY(200),
     request: async (cell) => ({ url: `/v2.1/flavors/${cell.ok ? await newFlavor() : shared.flavor}/os-extra_specs/hw:k` }),
   },
 

@@ -18,6 +18,9 @@ const one = (v: string[] | undefined) => v?.[v.length - 1]
 /** nova.db.constants.MAX_INT: the columns are 32-bit (PostgreSQL refuses more: it was a 500). */
 const MAX_INT = 2_147_483_647
 
+const TRUE_STRINGS = ['True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes']
+const FALSE_STRINGS = ['False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no']
+
 const flavorCreateBody = (extra: Record<string, TSchema>) =>
   Type.Object(
     {
@@ -25,7 +28,12 @@ const flavorCreateBody = (extra: Record<string, TSchema>) =>
         {
           name: Type.String({ minLength: 1, maxLength: 255, format: 'name' }),
           id: Type.Optional(
-            Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' }), Type.Null()]),
+            // Nova's ['string', 'number', 'null']: a number's id is its string form.
+            Type.Union([
+              Type.String({ minLength: 1, maxLength: 255, pattern: '^(?! )[a-zA-Z0-9. _-]+(?<! )$' }),
+              Type.Number(),
+              Type.Null(),
+            ]),
           ),
           ram: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
           vcpus: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_INT }), Type.String({ pattern: '^[0-9]+$' })]),
@@ -38,7 +46,10 @@ const flavorCreateBody = (extra: Record<string, TSchema>) =>
           rxtx_factor: Type.Optional(
             Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 3.40282e38 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$' })]),
           ),
-          'os-flavor-access:is_public': Type.Optional(Type.Boolean()),
+          // parameter_types.boolean: true/false or one of Nova's spellings of them.
+          'os-flavor-access:is_public': Type.Optional(
+            Type.Union([Type.Boolean(), Type.String({ enum: [...TRUE_STRINGS, ...FALSE_STRINGS] })]),
+          ),
           ...extra,
         },
         { additionalProperties: false },
@@ -63,6 +74,11 @@ const UPDATE_255 = Type.Object(
   { additionalProperties: false },
 )
 
+/** schemas/flavor_access.py: {"addTenantAccess": {"tenant": ...}} and the same for remove. */
+const TENANT = Type.Object({ tenant: Type.String({ minLength: 1, maxLength: 255 }) }, { additionalProperties: false })
+const ADD_ACCESS = Type.Object({ addTenantAccess: TENANT }, { additionalProperties: false })
+const REMOVE_ACCESS = Type.Object({ removeTenantAccess: TENANT }, { additionalProperties: false })
+
 const ExtraSpecsBody = Type.Object(
   {
     // As Nova's metadata schema: keys outside the pattern are refused. (TypeBox's Record only
@@ -75,6 +91,10 @@ const ExtraSpecsBody = Type.Object(
   },
   { additionalProperties: false },
 )
+
+function publicFlag(v: boolean | string | undefined): boolean | undefined {
+  return typeof v === 'string' ? TRUE_STRINGS.includes(v) : v
+}
 
 /** Nova's validate_integer, for the values the schema let through as digit strings. */
 function flavorInteger(v: number | string, name: string, min: number): number {
@@ -130,6 +150,7 @@ function flavorQuery(req: FastifyRequest, raw: Query, maxLimit: number): FlavorQ
   const limit = one(q.limit)
   return {
     isPublic,
+    ...(req.auth.isAdmin ? {} : { accessProject: req.auth.projectId ?? '' }),
     minRam: num('minRam'),
     minDisk: num('minDisk'),
     limit: Math.min(limit === undefined ? maxLimit : Number(limit), maxLimit),
@@ -154,7 +175,7 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.get<{ Querystring: Query }>('/v2.1/flavors', async (req) => list(req, 'flavors', (f) => flavorBasicView(f, options(req))))
   app.get<{ Querystring: Query }>('/v2.1/flavors/detail', async (req) => list(req, 'flavors/detail', (f) => flavorView(f, options(req))))
   app.get<{ Params: { id: string } }>('/v2.1/flavors/:id', async (req) => ({
-    flavor: flavorView(await flavors.get(req.params.id), options(req)),
+    flavor: flavorView(await flavors.get(req.params.id, req.auth), options(req)),
   }))
 
   app.post<{ Body: unknown }>('/v2.1/flavors', async (req) => {
@@ -162,7 +183,7 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     authorize(req.auth, 'os_compute_api:os-flavor-manage:create', 'admin')
     const f = (req.body as CreateFlavorBody).flavor
     const row = await flavors.create({
-      id: f.id ?? undefined,
+      id: f.id === null || f.id === undefined ? undefined : String(f.id),
       name: f.name,
       ram: flavorInteger(f.ram, 'memory_mb', 1),
       vcpus: flavorInteger(f.vcpus, 'vcpus', 1),
@@ -170,7 +191,7 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       ephemeral: flavorInteger(f['OS-FLV-EXT-DATA:ephemeral'] ?? 0, 'ephemeral_gb', 0),
       swap: flavorInteger(f.swap || 0, 'swap', 0),
       rxtxFactor: Number(f.rxtx_factor ?? 1),
-      isPublic: f['os-flavor-access:is_public'],
+      isPublic: publicFlag(f['os-flavor-access:is_public']),
       description: f.description ?? null,
     })
     return { flavor: flavorView(row, options(req)) }
@@ -187,6 +208,28 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     authorize(req.auth, 'os_compute_api:os-flavor-manage:delete', 'admin')
     await flavors.delete(req.params.id)
     return reply.code(202).send()
+  })
+
+  app.get<{ Params: { id: string } }>('/v2.1/flavors/:id/os-flavor-access', async (req) => {
+    authorize(req.auth, 'os_compute_api:os-flavor-access', 'admin')
+    return { flavor_access: await flavors.accessList(req.params.id) }
+  })
+  // addTenantAccess / removeTenantAccess, the only actions on a flavor.
+  app.post<{ Params: { id: string }; Body: unknown }>('/v2.1/flavors/:id/action', async (req) => {
+    const body = req.body as Record<string, unknown> | null
+    if (body && typeof body === 'object' && 'addTenantAccess' in body) {
+      validateBody(ADD_ACCESS, body)
+      authorize(req.auth, 'os_compute_api:os-flavor-access:add_tenant_access', 'admin')
+      const tenant = (body as Static<typeof ADD_ACCESS>).addTenantAccess.tenant
+      return { flavor_access: await flavors.addAccess(req.params.id, tenant, has(req.microversion, 'flavorAccessChecksPublic')) }
+    }
+    if (body && typeof body === 'object' && 'removeTenantAccess' in body) {
+      validateBody(REMOVE_ACCESS, body)
+      authorize(req.auth, 'os_compute_api:os-flavor-access:remove_tenant_access', 'admin')
+      const tenant = (body as Static<typeof REMOVE_ACCESS>).removeTenantAccess.tenant
+      return { flavor_access: await flavors.removeAccess(req.params.id, tenant) }
+    }
+    throw new BadRequest(`There is no such action: ${Object.keys(body ?? {})[0] ?? ''}`)
   })
 
   app.get<{ Params: { id: string } }>('/v2.1/flavors/:id/os-extra_specs', async (req) => ({
@@ -225,6 +268,7 @@ export function flavorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   app.delete<{ Params: { id: string; key: string } }>('/v2.1/flavors/:id/os-extra_specs/:key', async (req, reply) => {
     authorize(req.auth, 'os_compute_api:os-flavor-extra-specs:delete', 'admin')
     await flavors.deleteExtraSpec(req.params.id, req.params.key)
-    return reply.code(202).send()
+    // Nova's delete has no response decorator: 200, empty.
+    return reply.code(200).send()
   })
 }

@@ -43,6 +43,8 @@ import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
 import { remoteConsoleRoutes } from './remote-consoles.ts'
 import { proxyApiRoutes } from './proxy-apis.ts'
+import { computeImageRoutes } from './images.ts'
+import type { ImageService } from '../../../images/image-service.ts'
 import { accessRoutes } from './access.ts'
 import { serverRoutes } from './servers.ts'
 import { serverTagRoutes } from './server-tags.ts'
@@ -71,6 +73,8 @@ export interface ComputeRouteDeps {
   shelve: ShelveService
   /** The image service's root, for createImage's and createBackup's Location (below 2.45). */
   imageUrl: string
+  /** GET /images, /images/detail, /images/{id} and its metadata: Glance's images as Nova shows them (up to 2.35). */
+  images: ImageService
   instanceActions: InstanceActionService
   serverTags: ServerTagService
   metadata: ServerMetadataService
@@ -221,6 +225,7 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   rescueRoutes(app, deps)
   remoteConsoleRoutes(app, deps)
   proxyApiRoutes(app)
+  computeImageRoutes(app, { images: deps.images, computeUrl: base, imageUrl: deps.imageUrl })
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)
 }

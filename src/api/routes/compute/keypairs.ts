@@ -2,7 +2,6 @@
 // admin names the user (?user_id= or the body's user_id). Request schemas and views per
 // microversion range, as nova/api/openstack/compute/keypairs.py (Zed).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { BadRequest } from '../../../errors.ts'
 import { authorize } from '../../../compute/policy.ts'
 import { PolicyNotAuthorized } from '../../../errors.ts'
 import { atVersion, has } from '../../microversion-changes.ts'
@@ -92,10 +91,6 @@ export function keypairRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     authorize(req.auth, 'os_compute_api:os-keypairs:create', 'member')
     const userId = owner(req, 'create', kp.user_id)
     const type = kp.type ?? 'ssh'
-    if (kp.public_key === undefined && type === 'x509') {
-      // Nova generates an X509 certificate with openssl; Skiff generates SSH keys only.
-      throw new BadRequest('Keypair data is invalid: generating x509 keypairs is not supported')
-    }
     const { row, privateKey } = await keypairs.create(userId, kp.name, kp.public_key, type, req.auth.projectId ?? '')
     // 200 at 2.1, 201 from 2.2 (keypairType).
     return reply.code(has(v, 'keypairType') ? 201 : 200).send({ keypair: keypairCreateView(row, v, privateKey) })

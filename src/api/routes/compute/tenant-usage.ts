@@ -97,7 +97,10 @@ export function tenantUsageRoutes(app: FastifyInstance, deps: ComputeRouteDeps) 
     return { p, q }
   }
 
-  app.get<{ Querystring: Query }>('/v2.1/os-simple-tenant-usage', async (req) => {
+  app.get<{ Querystring: Query }>('/v2.1/os-simple-tenant-usage', async (req, reply) => {
+    // `/os-simple-tenant-usage/` is Nova's show route with an empty id, which its router does
+    // not match (404); Skiff's router ignores the trailing slash and would answer the index.
+    if (req.url.split('?')[0]!.endsWith('/')) return reply.callNotFound()
     const v = req.microversion
     const { p, q } = period(req, v, { detailed: COMMON })
     const detailed = q.detailed?.[0] === '1'

@@ -1,0 +1,147 @@
+// The compute API's image proxy (nova/api/openstack/compute/images.py, image_metadata.py,
+// views/images.py): Glance's images as Nova shows them, up to 2.35 (proxyApisRemoved: 404 from 2.36).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { NotFound } from '../../../errors.ts'
+import type { ImageService } from '../../../images/image-service.ts'
+import { parseListRequest, QueryParams } from '../../../images/image-list.ts'
+import type { Caller } from '../../../images/policy.ts'
+import type { Image as ImageRow } from '../../../images/image-service.ts'
+import { has } from '../../microversion-changes.ts'
+
+export interface ComputeImageDeps {
+  images: ImageService
+  computeUrl: string
+  imageUrl: string
+}
+
+// views/images.py: Glance's status as Nova names it, and a progress for it.
+const STATUS: Record<string, string> = {
+  queued: 'SAVING',
+  saving: 'SAVING',
+  importing: 'SAVING',
+  uploading: 'SAVING',
+  active: 'ACTIVE',
+  killed: 'ERROR',
+  deleted: 'DELETED',
+  pending_delete: 'DELETED',
+}
+const PROGRESS: Record<string, number> = { queued: 25, saving: 50, active: 100 }
+
+const caller = (req: FastifyRequest): Caller => ({
+  projectId: req.auth.projectId,
+  isAdmin: req.auth.isAdmin,
+  roles: req.auth.roles.map((r) => r.name),
+})
+
+function links(d: ComputeImageDeps, req: FastifyRequest, id: string) {
+  const project = req.auth.projectId ?? ''
+  return [
+    { rel: 'self', href: `${d.computeUrl}/v2.1/${project}/images/${id}` },
+    { rel: 'bookmark', href: `${d.computeUrl}/${project}/images/${id}` },
+    { rel: 'alternate', type: 'application/vnd.openstack.image', href: `${d.imageUrl}/images/${id}` },
+  ]
+}
+
+/** Glance's properties: the image's extra properties, as strings. */
+function metadata(row: ImageRow): Record<string, string> {
+  const props = JSON.parse(row.properties) as Record<string, unknown>
+  return Object.fromEntries(Object.entries(props).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]))
+}
+
+const isoSeconds = (t: string) => t.replace(/\.\d+Z$/, 'Z')
+
+function basicView(d: ComputeImageDeps, req: FastifyRequest, row: ImageRow) {
+  return { id: row.id, name: row.name, links: links(d, req, row.id) }
+}
+
+function detailView(d: ComputeImageDeps, req: FastifyRequest, row: ImageRow) {
+  const meta = metadata(row)
+  const view: Record<string, unknown> = {
+    id: row.id,
+    name: row.name,
+    minRam: row.min_ram,
+    minDisk: row.min_disk,
+    metadata: meta,
+    created: isoSeconds(row.created_at),
+    updated: isoSeconds(row.updated_at),
+    status: STATUS[row.status] ?? 'UNKNOWN',
+    progress: PROGRESS[row.status] ?? 0,
+    links: links(d, req, row.id),
+    'OS-EXT-IMG-SIZE:size': row.size ?? 0,
+  }
+  // A snapshot points at its server.
+  const server = meta.instance_uuid
+  if (server) {
+    view.server = {
+      id: server,
+      links: [
+        { rel: 'self', href: `${d.computeUrl}/v2.1/${req.auth.projectId ?? ''}/servers/${server}` },
+        { rel: 'bookmark', href: `${d.computeUrl}/${req.auth.projectId ?? ''}/servers/${server}` },
+      ],
+    }
+  }
+  return view
+}
+
+export function computeImageRoutes(app: FastifyInstance, d: ComputeImageDeps) {
+  const removed = (req: FastifyRequest, reply: FastifyReply) => has(req.microversion, 'proxyApisRemoved') && (reply.callNotFound(), true)
+
+  /** Every image the caller sees, Glance's pages followed (Nova's glance client does). */
+  const all = async (req: FastifyRequest) => {
+    const out: ImageRow[] = []
+    let marker: string | undefined
+    for (let i = 0; i < 1000; i++) {
+      const q = new URLSearchParams(marker ? { marker } : {})
+      // Nova's `name` filter goes to Glance as is.
+      const name = (req.query as Record<string, unknown>).name
+      if (typeof name === 'string') q.set('name', name)
+      const page = await d.images.list(caller(req), parseListRequest(new QueryParams(q)))
+      out.push(...page.images)
+      if (!page.nextMarker) break
+      marker = page.nextMarker
+    }
+    return out
+  }
+  const page = (req: FastifyRequest, rows: ImageRow[]) => {
+    const q = req.query as Record<string, string | undefined>
+    let start = 0
+    if (q.marker !== undefined) {
+      const i = rows.findIndex((r) => r.id === q.marker)
+      if (i < 0) throw new NotFound(`Image ${q.marker} could not be found.`)
+      start = i + 1
+    }
+    const limit = q.limit !== undefined && /^\d+$/.test(q.limit) ? Number(q.limit) : undefined
+    return rows.slice(start, limit === undefined ? undefined : start + limit)
+  }
+  const one = async (req: FastifyRequest, id: string) => {
+    try {
+      return await d.images.get(caller(req), id)
+    } catch (e) {
+      if (e instanceof NotFound) throw new NotFound('Image not found.')
+      throw e
+    }
+  }
+
+  app.get('/v2.1/images', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    return { images: page(req, await all(req)).map((r) => basicView(d, req, r)) }
+  })
+  app.get('/v2.1/images/detail', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    return { images: page(req, await all(req)).map((r) => detailView(d, req, r)) }
+  })
+  app.get<{ Params: { id: string } }>('/v2.1/images/:id', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    return { image: detailView(d, req, await one(req, req.params.id)) }
+  })
+  app.get<{ Params: { id: string } }>('/v2.1/images/:id/metadata', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    return { metadata: metadata(await one(req, req.params.id)) }
+  })
+  app.get<{ Params: { id: string; key: string } }>('/v2.1/images/:id/metadata/:key', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    const meta = metadata(await one(req, req.params.id))
+    if (!Object.hasOwn(meta, req.params.key)) throw new NotFound('Image not found.')
+    return { meta: { [req.params.key]: meta[req.params.key] } }
+  })
+}
