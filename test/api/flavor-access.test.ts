@@ -150,3 +150,40 @@ test('/os-simple-tenant-usage/ with an empty tenant id is 404', async () => {
   const res = await skiff.compute('GET', '/v2.1/os-simple-tenant-usage/', { token: admin })
   assert.equal(res.statusCode, 404)
 })
+
+test("the image proxy's metadata writes: set all, update, set one item, delete one item, as Nova's image_metadata", async () => {
+  const created = await skiff.apps.image.inject({
+    method: 'POST',
+    url: '/v2/images',
+    headers: { 'x-auth-token': demo, 'content-type': 'application/json' },
+    payload: { name: 'meta-proxy', disk_format: 'raw', container_format: 'bare', os_distro: 'old' },
+  })
+  assert.equal(created.statusCode, 201, created.body)
+  const id = created.json().id as string
+  const meta = (method: string, suffix = '', body?: unknown, token = demo) =>
+    skiff.compute(method, `/v2.1/images/${id}/metadata${suffix}`, { token, body })
+
+  const all = await meta('PUT', '', { metadata: { os_version: 'v1', os_distro: 'v2' } })
+  assert.equal(all.statusCode, 200, all.body)
+  assert.deepEqual(all.json(), { metadata: { os_version: 'v1', os_distro: 'v2' } })
+  const merged = await meta('POST', '', { metadata: { os_version: 'v3', extra: 'x' } })
+  assert.deepEqual(merged.json().metadata, { os_version: 'v3', os_distro: 'v2', extra: 'x' })
+  // PUT replaces: what the body leaves out is gone.
+  await meta('PUT', '', { metadata: { os_distro: 'v2' } })
+  assert.deepEqual((await meta('GET')).json(), { metadata: { os_distro: 'v2' } })
+
+  const item = await meta('PUT', '/os_version', { meta: { os_version: 'v9' } })
+  assert.deepEqual(item.json(), { meta: { os_version: 'v9' } })
+  assert.deepEqual((await meta('GET', '/os_version')).json(), { meta: { os_version: 'v9' } })
+  const mismatch = await meta('PUT', '/os_version', { meta: { other: 'x' } })
+  assert.deepEqual(mismatch.json(), { badRequest: { code: 400, message: 'Request body and URI mismatch' } })
+  assert.equal((await meta('PUT', '/os_version', { meta: { os_version: 'a', b: 'c' } })).statusCode, 400)
+  assert.equal((await meta('PUT', '', { metadata: { k: 1 } })).statusCode, 400)
+
+  assert.equal((await meta('DELETE', '/os_version')).statusCode, 204)
+  const gone = await meta('DELETE', '/os_version')
+  assert.deepEqual(gone.json(), { itemNotFound: { code: 404, message: 'Invalid metadata key' } })
+  // Another project's member may not write it (Glance's modify_image), the image not even seen.
+  assert.equal((await meta('POST', '', { metadata: { a: 'b' } }, alt)).statusCode, 404)
+  assert.equal((await meta('PUT', '', { metadata: {} }, demo)).statusCode, 200)
+})

@@ -1,12 +1,13 @@
 // The compute API's image proxy (nova/api/openstack/compute/images.py, image_metadata.py,
 // views/images.py): Glance's images as Nova shows them, up to 2.35 (proxyApisRemoved: 404 from 2.36).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { NotFound } from '../../../errors.ts'
+import { BadRequest, NotFound } from '../../../errors.ts'
 import type { ImageService } from '../../../images/image-service.ts'
 import { parseListRequest, QueryParams } from '../../../images/image-list.ts'
 import type { Caller } from '../../../images/policy.ts'
 import type { Image as ImageRow } from '../../../images/image-service.ts'
 import { has } from '../../microversion-changes.ts'
+import { METADATA, validateBody } from './schemas.ts'
 
 export interface ComputeImageDeps {
   images: ImageService
@@ -143,5 +144,63 @@ export function computeImageRoutes(app: FastifyInstance, d: ComputeImageDeps) {
     const meta = metadata(await one(req, req.params.id))
     if (!Object.hasOwn(meta, req.params.key)) throw new NotFound('Image not found.')
     return { meta: { [req.params.key]: meta[req.params.key] } }
+  })
+
+  // Writes go to the image service as Glance PATCHes of the image's properties, with the caller's
+  // rights there (Nova's image_metadata.py through its glance client: the owner's members).
+  const METADATA_BODY = { type: 'object', properties: { metadata: METADATA }, required: ['metadata'], additionalProperties: false }
+  const META_BODY = {
+    type: 'object',
+    properties: { meta: { ...METADATA, minProperties: 1, maxProperties: 1 } },
+    required: ['meta'],
+    additionalProperties: false,
+  }
+  /** Sets `set` and removes `remove` among the image's properties; the properties after. */
+  const write = async (req: FastifyRequest, id: string, set: Record<string, string>, remove: string[]) => {
+    const row = await one(req, id)
+    const current = metadata(row)
+    const ops = [
+      ...remove.filter((k) => Object.hasOwn(current, k)).map((k) => ({ op: 'remove' as const, path: `/${k}` })),
+      ...Object.entries(set).map(([k, v]) => ({
+        op: Object.hasOwn(current, k) ? ('replace' as const) : ('add' as const),
+        path: `/${k}`,
+        value: v,
+      })),
+    ]
+    return metadata(ops.length ? await d.images.update(caller(req), row.id, ops) : row)
+  }
+  app.post<{ Params: { id: string } }>('/v2.1/images/:id/metadata', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    validateBody(METADATA_BODY, req.body)
+    const { metadata: meta } = req.body as { metadata: Record<string, string> }
+    return { metadata: await write(req, req.params.id, meta, []) }
+  })
+  app.put<{ Params: { id: string } }>('/v2.1/images/:id/metadata', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    validateBody(METADATA_BODY, req.body)
+    const { metadata: meta } = req.body as { metadata: Record<string, string> }
+    const current = metadata(await one(req, req.params.id))
+    await write(
+      req,
+      req.params.id,
+      meta,
+      Object.keys(current).filter((k) => !Object.hasOwn(meta, k)),
+    )
+    return { metadata: meta }
+  })
+  app.put<{ Params: { id: string; key: string } }>('/v2.1/images/:id/metadata/:key', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    validateBody(META_BODY, req.body)
+    const { meta } = req.body as { meta: Record<string, string> }
+    if (!Object.hasOwn(meta, req.params.key)) throw new BadRequest('Request body and URI mismatch')
+    await write(req, req.params.id, meta, [])
+    return { meta }
+  })
+  app.delete<{ Params: { id: string; key: string } }>('/v2.1/images/:id/metadata/:key', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    const current = metadata(await one(req, req.params.id))
+    if (!Object.hasOwn(current, req.params.key)) throw new NotFound('Invalid metadata key')
+    await write(req, req.params.id, {}, [req.params.key])
+    return reply.code(204).send()
   })
 }
