@@ -690,6 +690,21 @@ const ROWS: Row[] = [
   get('compute', '/v2.1/images/:id/metadata/:key', e(404, 404, 404, 404, 401), () => ({
     url: `/v2.1/images/${shared.baseImage}/metadata/no-such-key`,
   })),
+  // The image proxy's metadata writes: Glance's modify_image on the image (its project's members).
+  ...(
+    [
+      ['POST', '/v2.1/images/:id/metadata', '/metadata', { metadata: { k: 'w' } }, 200],
+      ['PUT', '/v2.1/images/:id/metadata', '/metadata', { metadata: { k: 'w' } }, 200],
+      ['PUT', '/v2.1/images/:id/metadata/:key', '/metadata/k', { meta: { k: 'w' } }, 200],
+      ['DELETE', '/v2.1/images/:id/metadata/:key', '/metadata/k', undefined, 204],
+    ] as const
+  ).map(([method, route, suffix, body, status]) => ({
+    service: 'compute' as const,
+    method,
+    route,
+    expect: PROJECT_WRITE(status),
+    request: async () => ({ url: `/v2.1/images/${await newImage('member', { k: 'v' })}${suffix}`, body }),
+  })),
   get('compute', '/v2.1/limits', ANY_TOKEN),
   get('compute', '/v2.1/flavors', ANY_TOKEN),
   get('compute', '/v2.1/flavors/detail', ANY_TOKEN),
