@@ -1,7 +1,8 @@
 #!/bin/sh
 # `npm test`: every test on SQLite; then, when a PostgreSQL is given (SKIFF_TEST_DATABASE_URL or
 # DATABASE_URL, as in CI), the store and API tests again on it (each harness in a fresh schema,
-# dropped after) and the end-to-end tests of several hosts (deployment, host-lease), which need it.
+# dropped after) and the end-to-end tests of several hosts (deployment, host-lease, qemu-resize's
+# cold migration between two agents), which need it.
 # Node 20 does not expand globs: find lists.
 #
 # Files run side by side, SKIFF_TEST_CONCURRENCY at a time (default 4: of 2, 3 and 4 the shortest wall time on
@@ -46,5 +47,5 @@ run="node --import tsx --test --test-concurrency=${SKIFF_TEST_CONCURRENCY:-4}"
 env -u SKIFF_TEST_DATABASE_URL -u DATABASE_URL $run $(reporters) $(find test -name '*.test.ts' | sort | slowFirst)
 if [ -n "${SKIFF_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ]; then
   echo "# again on PostgreSQL"
-  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|deployment|host-lease' | sort | slowFirst)
+  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|deployment|host-lease|qemu-resize' | sort | slowFirst)
 fi
