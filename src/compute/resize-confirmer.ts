@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
-import type { AuthContext } from '../identity/identity-service.ts'
 import type { MigrationService } from './migration-service.ts'
+import { systemContext } from './policy.ts'
 
 export class ResizeConfirmer {
   readonly #moves: MigrationService
@@ -46,7 +46,7 @@ export class ResizeConfirmer {
     try {
       for (const m of await this.#moves.unconfirmed(this.#hosts, this.#windowSeconds, this.#clock.now())) {
         try {
-          await this.#moves.confirmResize(systemContext(m.project_id), m.server_id, `req-${randomUUID()}`)
+          await this.#moves.confirmResize(systemContext(m.project_id, 'skiff-resize-confirm-window'), m.server_id, `req-${randomUUID()}`)
           n++
           this.#logger.info({ server: m.server_id, migration: m.id }, 'resize confirm window passed: confirming')
         } catch (err) {
@@ -60,23 +60,5 @@ export class ResizeConfirmer {
       this.#sweeping = false
     }
     return n
-  }
-}
-
-/** Skiff acting on its own, as an admin of the server's project (named so in instance actions). */
-function systemContext(projectId: string): AuthContext {
-  const now = new Date().toISOString()
-  return {
-    userId: 'skiff-resize-confirm-window',
-    userName: 'skiff',
-    projectId,
-    projectName: null,
-    domainScopeId: null,
-    roles: [{ id: 'admin', name: 'admin' }],
-    isAdmin: true,
-    methods: [],
-    auditId: '',
-    issuedAt: now,
-    expiresAt: now,
   }
 }
