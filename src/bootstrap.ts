@@ -72,7 +72,7 @@ export async function bootstrap(opts: {
     if (!r) await accounts.insertRole({ id: roleIds[name]!, name })
   }
 
-  const kept = readKept(opts.dataDir)
+  const kept = readKept(opts.dataDir, CREDENTIALS_FILE)
   // Passwords of the accounts made now: new, so nothing to check them against.
   const created: Record<string, string> = {}
   // scrypt runs on libuv's thread pool: hash every new account's password at once, not one
@@ -160,13 +160,20 @@ export async function syncCredentials(opts: {
   set?: Record<string, string>
 }): Promise<Credentials> {
   const { accounts } = opts
-  const kept = readKept(opts.dataDir)
+  const kept = readKept(opts.dataDir, CREDENTIALS_FILE)
+  // The hashes each kept password was found to match before: the same hash in the database is
+  // the same password, known without a scrypt (a restart checked four, a third of its time).
+  const matched = readKept(opts.dataDir, MATCHED_FILE)
+  const nowMatched: Record<string, string> = {}
   // The accounts are checked at once: each check is a scrypt hash, on libuv's thread pool.
   const known = await Promise.all(
     ACCOUNTS.map(async (acc): Promise<string | undefined> => {
       const created = opts.created?.[acc.user]
-      if (created !== undefined) return created
       const user = await accounts.userByName(acc.user, DEFAULT_DOMAIN.id)
+      if (created !== undefined) {
+        if (user) nowMatched[acc.user] = user.password_hash
+        return created
+      }
       if (!user) return undefined
       const wanted = opts.set?.[acc.user]
       if (wanted !== undefined) {
@@ -175,8 +182,11 @@ export async function syncCredentials(opts: {
         }
         return wanted
       }
-      if (kept[acc.user] !== undefined && (await verifyPassword(kept[acc.user]!, user.password_hash))) return kept[acc.user]
-      return undefined
+      const password = kept[acc.user]
+      if (password === undefined) return undefined
+      if (matched[acc.user] !== user.password_hash && !(await verifyPassword(password, user.password_hash))) return undefined
+      nowMatched[acc.user] = user.password_hash
+      return password
     }),
   )
   const passwords: Record<string, string> = {}
@@ -186,14 +196,18 @@ export async function syncCredentials(opts: {
     else unknown.push(acc.user)
   })
   writeSecret(path.join(opts.dataDir, CREDENTIALS_FILE), JSON.stringify(passwords, null, 2) + '\n')
+  writeSecret(path.join(opts.dataDir, MATCHED_FILE), JSON.stringify(nowMatched) + '\n')
   return { passwords, files: writeClientFiles(opts.dataDir, opts.authUrl, passwords), unknown }
 }
 
 // Generated passwords are kept beside the openrc files that hold them anyway (mode 0600).
 const CREDENTIALS_FILE = '.credentials.json'
+/** The password hashes of the database that the kept passwords matched (scrypt strings, not secrets). */
+const MATCHED_FILE = '.credentials-matched.json'
 
-function readKept(dataDir: string): Record<string, string> {
-  const file = path.join(dataDir, CREDENTIALS_FILE)
+/** A JSON object of strings in the data dir; {} if absent or unreadable. */
+function readKept(dataDir: string, name: string): Record<string, string> {
+  const file = path.join(dataDir, name)
   if (!existsSync(file)) return {}
   try {
     const value = JSON.parse(readFileSync(file, 'utf8')) as unknown

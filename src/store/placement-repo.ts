@@ -1,5 +1,6 @@
-// What the scheduler reads: each host's capacity and what its servers' flavors take, counted
-// from the servers table itself (so nothing can drift), and the host row's lock for a claim.
+// What the scheduler reads: each host's capacity and what its servers' flavors take (counters
+// kept by the database's triggers, migration 0019, so that no write path can let them drift),
+// and the host row's lock for a claim.
 import { sql, type Kysely } from 'kysely'
 import type { Dialect } from './db.ts'
 import type { Database, Db, Tx } from './schema.ts'
@@ -82,49 +83,25 @@ export class PlacementRepo {
   }
 
   #usage(db: Db) {
-    // What a server takes where it is, plus what a move of it holds on the other host (the new
-    // flavor on the destination until it gets there, the old one on the source until confirmed).
-    const servers = db
-      .selectFrom('servers as s')
-      .where('s.deleted', '=', 0)
-      .where('s.host', 'is not', null)
-      .select(['s.host as host', 's.flavor_id as flavor_id'])
-    // A deleted server's moves hold nothing (its delete ended them wherever they stood).
-    const moves = db
-      .selectFrom('migrations as m')
-      .innerJoin('servers as ms', 'ms.id', 'm.server_id')
-      .where('ms.deleted', '=', 0)
-      .where('m.alloc_host', 'is not', null)
-      .where('m.alloc_flavor_id', 'is not', null)
-      .select(['m.alloc_host as host', (eb) => eb.fn.coalesce('m.alloc_flavor_id', sql.lit('')).as('flavor_id')])
-    const used = db
-      .selectFrom(servers.unionAll(moves).as('a'))
-      .innerJoin('flavors as f', 'f.id', 'a.flavor_id')
-      .select([
-        'a.host',
-        (eb) => eb.fn.sum<number>('f.vcpus').as('vcpus'),
-        (eb) => eb.fn.sum<number>('f.ram').as('ram'),
-        (eb) => eb.fn.sum<number>('f.disk').as('disk'),
-        (eb) => eb.fn.countAll<number>().as('n'),
-      ])
-      .groupBy('a.host')
+    // The counters migration 0019's triggers keep in every write's transaction (Nova's placement
+    // allocations): one row per host, whatever the number of servers.
     return db
       .selectFrom('hosts as h')
-      .leftJoin(used.as('u'), 'u.host', 'h.name')
+      .leftJoin('host_usage as u', 'u.host', 'h.name')
       .select([
         'h.name',
         'h.vcpus',
         'h.ram_mb',
         'h.disk_gb',
         'u.vcpus as used_vcpus',
-        'u.ram as used_ram',
-        'u.disk as used_disk',
-        'u.n as used_count',
+        'u.ram_mb as used_ram',
+        'u.disk_gb as used_disk',
+        'u.allocations as used_count',
       ])
   }
 }
 
-// sum() is null for a host with no servers (and may come back as a string on PostgreSQL).
+// Null for a host that never had a server (and a bigint comes back as a string on PostgreSQL).
 function toUsage(r: {
   name: string
   vcpus: number

@@ -441,6 +441,8 @@ export interface Database {
   server_shelves: ServerShelfRow
   idempotency_keys: IdempotencyKeyRow
   hosts: HostsTable
+  /** What each host's servers and moves take: counters the triggers of migration 0019 keep. */
+  host_usage: { host: string; vcpus: number; ram_mb: number; disk_gb: number; allocations: number }
   server_access: ServerAccessRow
   server_boot_data: ServerBootDataRow
   server_tags: { server_id: string; tag: string }

@@ -3,7 +3,7 @@
 // than from a console line that a starved guest may cut.
 import { createHash } from 'node:crypto'
 import { connect, createServer } from 'node:net'
-import { Client } from 'ssh2'
+import type { Client as SshClient } from 'ssh2'
 
 /** True if nothing listens on 127.0.0.1:`port`. */
 export function portFree(port: number): Promise<boolean> {
@@ -41,7 +41,9 @@ export const sshFingerprint = (keyBlob: Buffer) => 'SHA256:' + createHash('sha25
  * handshake got that far within `timeoutMs`. The connection ends at the host key check: no
  * login is tried.
  */
-export function sshHostKey(port: number, timeoutMs: number): Promise<string | null> {
+export async function sshHostKey(port: number, timeoutMs: number): Promise<string | null> {
+  // Loaded at the first probe: ssh2 is 30 modules that a start without the qemu driver need not read.
+  const { Client } = (await import('ssh2')) as { Client: new () => SshClient }
   return new Promise((resolve) => {
     const c = new Client()
     let key: string | null = null
