@@ -27,12 +27,13 @@ import { recordVmGone, ServerWorker } from './compute/server-worker.ts'
 import type { ServerTaskPayloads } from './compute/server-tasks.ts'
 import { Scheduler } from './compute/scheduler.ts'
 import { reconcileOrphans } from './compute/orphans.ts'
-import { RescueExpiry } from './compute/rescue-expiry.ts'
+import { PeriodicSweep } from './compute/periodic-sweep.ts'
+import { rescueExpiry } from './compute/rescue-expiry.ts'
 import { MigrationService } from './compute/migration-service.ts'
 import { MoveWorker } from './compute/worker-migrate.ts'
-import { ResizeConfirmer } from './compute/resize-confirmer.ts'
+import { resizeAutoConfirm } from './compute/resize-confirmer.ts'
 import { MigrationsRepo } from './store/migrations-repo.ts'
-import { ShelveOffloader } from './compute/shelve-offload.ts'
+import { shelveOffload } from './compute/shelve-offload.ts'
 import { ShelveService } from './compute/shelve-service.ts'
 import { ShelvesRepo } from './store/shelves-repo.ts'
 import { publicHost, sshPortRange, type Config } from './config.ts'
@@ -59,7 +60,7 @@ import { KeypairsRepo } from './store/keypairs-repo.ts'
 import { PlacementRepo } from './store/placement-repo.ts'
 import { RescuesRepo } from './store/rescues-repo.ts'
 import { ServersRepo } from './store/servers-repo.ts'
-import type { VmState } from './store/schema.ts'
+import type { HostScope, VmState } from './store/schema.ts'
 import { ServerDetailsRepo } from './store/server-details-repo.ts'
 import { ServerTagService } from './compute/server-tags.ts'
 import { Sealer } from './secrets.ts'
@@ -334,19 +335,13 @@ async function startHostAgents(
   beat.unref()
   // A test's clock moved ahead would find these hosts silent since: they beat at once (before the sweep).
   const unlistenBeat = clock.onAdvance?.(beatNow)
-  const expiry = new RescueExpiry(d.rescues, d.rescuesRepo, clock, log, hosts.length === 1 ? { host: hosts[0]! } : { agentId })
-  expiry.start()
-  const confirmer = new ResizeConfirmer(d.moves, clock, log, hosts, config.resizeConfirmWindowSeconds)
-  confirmer.start()
-  const offloader = new ShelveOffloader({
-    service: d.shelve,
-    repo: d.shelvesRepo,
-    clock,
-    logger: log,
-    hosts,
-    afterSeconds: config.shelvedOffloadTimeSeconds,
-  })
-  offloader.start()
+  const scope: HostScope = hosts.length === 1 ? { host: hosts[0]! } : { agentId }
+  const sweeps = [
+    rescueExpiry(d.rescues, d.rescuesRepo, scope),
+    resizeAutoConfirm(d.moves, scope, config.resizeConfirmWindowSeconds),
+    shelveOffload(d.shelve, d.shelvesRepo, scope, config.shelvedOffloadTimeSeconds),
+  ].map((duty) => new PeriodicSweep(duty, clock, log))
+  for (const s of sweeps) s.start()
   // The promise that deletes leave to the agent: VMs of servers deleted while their host was down
   // (or left by anything else) are destroyed, one sweep at a time, after adopt() above.
   let sweeping: Promise<string[]> | undefined
@@ -374,9 +369,7 @@ async function startHostAgents(
       clearInterval(orphanSweep)
       await sweeping
       unlistenBeat?.()
-      expiry.stop()
-      confirmer.stop()
-      offloader.stop()
+      for (const s of sweeps) s.stop()
       // Running tasks finish; a hung simulated operation is cut short after a grace period.
       const timer = setTimeout(() => driver.close(), 10_000)
       await stopAll()

@@ -7,7 +7,7 @@
 import { BadRequest, Forbidden, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { MigrationFilters, MigrationsRepo } from '../store/migrations-repo.ts'
-import type { FlavorRow, MigrationRow, MigrationType, Tx } from '../store/schema.ts'
+import type { FlavorRow, HostScope, MigrationRow, MigrationType, Tx } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import type { Sealer } from '../secrets.ts'
@@ -163,7 +163,7 @@ export class MigrationService {
   }
 
   /** The sweep of auto-confirm (Nova's resize_confirm_window): a confirm by Skiff itself. */
-  async unconfirmed(hosts: string[], windowSeconds: number, now: Date): Promise<Migration[]> {
+  async unconfirmed(hosts: HostScope, windowSeconds: number, now: Date): Promise<Migration[]> {
     return this.#d.migrations.unconfirmed(hosts, new Date(now.getTime() - windowSeconds * 1000).toISOString())
   }
 

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Dialect } from './db.ts'
-import type { Database, Db, MigrationRow, MigrationType } from './schema.ts'
+import { onHostsOf } from './host-scope.ts'
+import type { Database, Db, HostScope, MigrationRow, MigrationType } from './schema.ts'
 
 export type NewMigration = Pick<
   MigrationRow,
@@ -129,13 +130,12 @@ export class MigrationsRepo {
   }
 
   /** Resizes and cold migrations waiting for confirmation on these hosts since before `before` (auto-confirm). */
-  async unconfirmed(hosts: string[], before: string): Promise<MigrationRow[]> {
-    if (hosts.length === 0) return []
+  async unconfirmed(hosts: HostScope, before: string): Promise<MigrationRow[]> {
     return this.#db
       .selectFrom('migrations')
       .selectAll()
       .where('status', '=', 'finished')
-      .where('dest_compute', 'in', hosts)
+      .where(onHostsOf('dest_compute', hosts))
       .where('updated_at', '<=', before)
       .orderBy('id')
       .execute()

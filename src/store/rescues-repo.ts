@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
+import { onHostsOf } from './host-scope.ts'
 import type { Database, Db, HostScope, RescueRow } from './schema.ts'
 
 export type NewRescue = Pick<RescueRow, 'server_id' | 'image_id' | 'request_id' | 'user_id' | 'public_keys' | 'auto_unrescue_seconds'>
@@ -128,11 +129,7 @@ export class RescuesRepo {
       .where('servers.vm_state', '=', 'rescued')
       .where('servers.task_state', 'is', null)
       .where('servers.deleted', '=', 0)
-      .where((eb) =>
-        'host' in scope
-          ? eb('servers.host', '=', scope.host)
-          : eb('servers.host', 'in', eb.selectFrom('hosts').select('hosts.name').where('hosts.agent_id', '=', scope.agentId)),
-      )
+      .where(onHostsOf('servers.host', scope))
       .execute()
   }
 }

@@ -2,7 +2,8 @@
 // shelved_host): written by the agent when the shelve is done, read by unshelve and by the
 // offload sweep (shelved_offload_time), removed when the server is unshelved.
 import type { Kysely } from 'kysely'
-import type { Database, Db, ServerShelfRow } from './schema.ts'
+import { onHostsOf } from './host-scope.ts'
+import type { Database, Db, HostScope, ServerShelfRow } from './schema.ts'
 
 export class ShelvesRepo {
   readonly #db: Kysely<Database>
@@ -26,8 +27,7 @@ export class ShelvesRepo {
   }
 
   /** Servers of these hosts shelved (not offloaded), idle, since before `before` (ISO): due for offload. */
-  async dueForOffload(hosts: string[], before: string): Promise<{ id: string; project_id: string }[]> {
-    if (hosts.length === 0) return []
+  async dueForOffload(hosts: HostScope, before: string): Promise<{ id: string; project_id: string }[]> {
     return this.#db
       .selectFrom('server_shelves as sh')
       .innerJoin('servers as s', 's.id', 'sh.server_id')
@@ -35,7 +35,7 @@ export class ShelvesRepo {
       .where('s.deleted', '=', 0)
       .where('s.vm_state', '=', 'shelved')
       .where('s.task_state', 'is', null)
-      .where('s.host', 'in', hosts)
+      .where(onHostsOf('s.host', hosts))
       .where('sh.shelved_at', '<=', before)
       .execute()
   }

@@ -5,9 +5,10 @@
 // transaction itself (delivered at commit, never for a rolled-back task) to every process
 // that LISTENs, so an agent hears of work from any API process.
 import { randomUUID } from 'node:crypto'
-import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely'
+import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Store } from '../store/db.ts'
+import { onHostsOf } from '../store/host-scope.ts'
 import { prepared } from '../store/prepared.ts'
 import type { Database, HostScope, TaskRow } from '../store/schema.ts'
 
@@ -329,7 +330,7 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     const r = await this.#db
       .updateTable('tasks')
       .set({ state: 'queued', lease_until: null, updated_at: now })
-      .where((eb) => this.#inScope(eb, scope))
+      .where(this.#inScope(scope))
       .where('state', '=', 'running')
       .where('lease_until', '<', now)
       .executeTakeFirst()
@@ -342,16 +343,14 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     const r = await this.#db
       .updateTable('tasks')
       .set({ state: 'queued', lease_until: null, updated_at: now })
-      .where((eb) => this.#inScope(eb, scope))
+      .where(this.#inScope(scope))
       .where('state', '=', 'running')
       .executeTakeFirst()
     return Number(r.numUpdatedRows)
   }
 
-  #inScope(eb: ExpressionBuilder<Database, 'tasks'>, scope: string | HostScope) {
-    const s = typeof scope === 'string' ? { host: scope } : scope
-    if ('host' in s) return eb('tasks.host', '=', s.host)
-    return eb('tasks.host', 'in', eb.selectFrom('hosts').select('hosts.name').where('hosts.agent_id', '=', s.agentId))
+  #inScope(scope: string | HostScope) {
+    return onHostsOf('tasks.host', typeof scope === 'string' ? { host: scope } : scope)
   }
 
   async pending(host?: string): Promise<number> {
