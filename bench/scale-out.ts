@@ -133,7 +133,9 @@ async function rescueAtRate(
       continue
     }
     const s = apis[i % apis.length]!
-    const watch = watches[i % apis.length]!
+    // A server is watched on one stream for good: another process's stream may not have shown
+    // the end of its last cycle yet, and its stale RESCUE would answer this cycle's wait.
+    const watch = watches[ids.indexOf(id) % watches.length]!
     const p = (async () => {
       const start = performance.now()
       const rescued = watch.until(id, 'RESCUE')

@@ -18,7 +18,7 @@ import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts
 import { migrationsMigration } from './migrations-migrations.ts'
 import { serverVersionMigration } from './migrations-server-version.ts'
 import { shelveMigration } from './migrations-shelve.ts'
-import { hostUsageMigration } from './migrations-host-usage.ts'
+import { usageCountersMigration } from './migrations-usage-counters.ts'
 import { flavorAccessMigration } from './migrations-flavor-access.ts'
 
 const initial: Migration = {
@@ -254,7 +254,7 @@ export const migrationProvider: MigrationProvider = {
       '0016_migrations': migrationsMigration,
       '0017_server_version': serverVersionMigration,
       '0018_flavor_access': flavorAccessMigration,
-      '0019_host_usage': hostUsageMigration,
+      '0019_usage_counters': usageCountersMigration,
     }
   },
 }

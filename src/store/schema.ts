@@ -441,8 +441,10 @@ export interface Database {
   server_shelves: ServerShelfRow
   idempotency_keys: IdempotencyKeyRow
   hosts: HostsTable
-  /** What each host's servers and moves take: counters the triggers of migration 0019 keep. */
+  /** What each host's servers and moves take: counters kept by migration 0019's triggers. */
   host_usage: { host: string; vcpus: number; ram_mb: number; disk_gb: number; allocations: number }
+  /** Each project's (per user) servers and their cores and RAM: counters kept by migration 0019's triggers. */
+  project_usage: { project_id: string; user_id: string; instances: number; cores: number; ram: number }
   server_access: ServerAccessRow
   server_boot_data: ServerBootDataRow
   server_tags: { server_id: string; tag: string }

@@ -415,21 +415,19 @@ export class ServersRepo {
     return this.#db.selectFrom('servers').selectAll().where('updated_at', '>=', from).orderBy('updated_at').orderBy('id').execute()
   }
 
-  /** The project's use (or, with `userId`, that user's within the project): quotas and /limits. */
+  /**
+   * The project's use (or, with `userId`, that user's within the project): quotas and /limits.
+   * From the counters migration 0019's triggers keep (a row per project and user), not a sum
+   * over the project's servers.
+   */
   async usage(projectId: string, db: Db = this.#db, userId?: string): Promise<Usage> {
     let q = db
-      .selectFrom('servers')
-      .innerJoin('flavors', 'flavors.id', 'servers.flavor_id')
-      .select((eb) => [
-        eb.fn.countAll<number>().as('n'),
-        eb.fn.sum<number>('flavors.vcpus').as('cores'),
-        eb.fn.sum<number>('flavors.ram').as('ram'),
-      ])
-      .where('servers.project_id', '=', projectId)
-      .where('servers.deleted', '=', 0)
-    if (userId !== undefined) q = q.where('servers.user_id', '=', userId)
+      .selectFrom('project_usage')
+      .select((eb) => [eb.fn.sum<number>('instances').as('n'), eb.fn.sum<number>('cores').as('cores'), eb.fn.sum<number>('ram').as('ram')])
+      .where('project_id', '=', projectId)
+    if (userId !== undefined) q = q.where('user_id', '=', userId)
     const used = await q.executeTakeFirstOrThrow()
-    return { instances: Number(used.n), cores: Number(used.cores ?? 0), ram: Number(used.ram ?? 0) }
+    return { instances: Number(used.n ?? 0), cores: Number(used.cores ?? 0), ram: Number(used.ram ?? 0) }
   }
 
   /**

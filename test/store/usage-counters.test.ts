@@ -1,12 +1,14 @@
-// The scheduler's counters of what each host's servers take (migration 0019), on both dialects:
-// after any sequence of writes to servers and migrations, by anyone, they are what counting the
-// rows gives (the sum the scheduler ran before the counters).
+// The counters of what servers take (migration 0019), on both dialects: per host (the
+// scheduler's) and per project and user (the quotas'). After any sequence of writes to servers
+// and migrations, by anyone, they are what counting the rows gives (the sums run before them).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { sql } from 'kysely'
 import { openStore, type Store } from '../../src/store/db.ts'
-import { countedUsage } from '../../src/store/migrations-host-usage.ts'
+import { countedProjectUsage, countedUsage } from '../../src/store/migrations-usage-counters.ts'
 import { PlacementRepo } from '../../src/store/placement-repo.ts'
+import { ServersRepo } from '../../src/store/servers-repo.ts'
+import { systemClock } from '../../src/clock.ts'
 import type { FlavorRow, MigrationRow, ServerRow } from '../../src/store/schema.ts'
 import { freshDatabase, type TestDatabase } from '../helpers/database.ts'
 
@@ -37,11 +39,11 @@ const flavor = ([id, vcpus, ram, disk]: (typeof FLAVORS)[number]): FlavorRow => 
   deleted: 0,
 })
 
-const server = (id: string, host: string | null, flavor_id: string): Omit<ServerRow, 'version'> => ({
+const server = (id: string, host: string | null, flavor_id: string, project_id = 'p', user_id = 'u'): Omit<ServerRow, 'version'> => ({
   id,
   name: id,
-  project_id: 'p',
-  user_id: 'u',
+  project_id,
+  user_id,
   image_id: null,
   flavor_id,
   key_name: null,
@@ -135,9 +137,24 @@ async function both() {
   return { counters, counted }
 }
 
+/** Per project and user: [instances, cores, ram], from the counters (zeros left out) and from the rows. */
+async function bothProjects() {
+  const counters: Record<string, number[]> = {}
+  for (const r of await store.db.selectFrom('project_usage').selectAll().execute()) {
+    const v = [r.instances, r.cores, r.ram].map(Number)
+    if (v.some((n) => n !== 0)) counters[`${r.project_id}/${r.user_id}`] = v
+  }
+  const counted: Record<string, number[]> = {}
+  const rows = await sql<Record<string, unknown>>`${countedProjectUsage()}`.execute(store.db)
+  for (const r of rows.rows) counted[`${String(r.project_id)}/${String(r.user_id)}`] = [r.instances, r.cores, r.ram].map(Number)
+  return { counters, counted }
+}
+
 async function expectCounted(what: string) {
   const { counters, counted } = await both()
   assert.deepEqual(Object.fromEntries(counters), Object.fromEntries(counted), what)
+  const projects = await bothProjects()
+  assert.deepEqual(projects.counters, projects.counted, `${what} (projects)`)
 }
 
 test('the counters follow creates, moves, resizes, deletes and the moves of servers, step by step', async () => {
@@ -161,6 +178,16 @@ test('the counters follow creates, moves, resizes, deletes and the moves of serv
     { vcpus: h1?.used_vcpus, ram: h1?.used_ram_mb, disk: h1?.used_disk_gb, n: h1?.servers },
     { vcpus: 3, ram: 2560, disk: 21, n: 2 },
   )
+  // The quotas' use: the project's, and one user's within it.
+  await db
+    .insertInto('servers')
+    .values(server('d', 'h2', 'u2', 'p', 'u2'))
+    .execute()
+  const servers = new ServersRepo(db, systemClock)
+  assert.deepEqual(await servers.usage('p'), { instances: 4, cores: 9, ram: 12800 })
+  assert.deepEqual(await servers.usage('p', db, 'u2'), { instances: 1, cores: 2, ram: 2048 })
+  assert.deepEqual(await servers.usage('nobody'), { instances: 0, cores: 0, ram: 0 })
+  await db.deleteFrom('servers').where('id', '=', 'd').execute()
 
   await db.updateTable('servers').set({ host: 'h2' }).where('id', '=', 'c').execute()
   await expectCounted('scheduled')
@@ -215,7 +242,7 @@ test('random writes of servers and moves, in transactions too: the counters stay
         ids.push(nid)
         await trx
           .insertInto('servers')
-          .values(server(nid, hostOrNull(), flavorId()))
+          .values(server(nid, hostOrNull(), flavorId(), pick(['p', 'q']), pick(['u', 'v'])))
           .execute()
       } else if (step === 0) await trx.updateTable('servers').set({ host: hostOrNull() }).where('id', '=', id).execute()
       else if (step === 1)
@@ -223,7 +250,7 @@ test('random writes of servers and moves, in transactions too: the counters stay
       else if (step === 2)
         await trx
           .updateTable('servers')
-          .set({ deleted: rnd(2) })
+          .set({ deleted: rnd(2), user_id: pick(['u', 'v']) })
           .where('id', '=', id)
           .execute()
       else if (step === 3)
