@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { api, demoToken, load, option, runMain, startAgent, startSkiff, table, tempDir, type SkiffProcess } from './harness.ts'
+import { REBUILD_USAGE_COUNTERS } from '../src/store/migrations-usage-counters.ts'
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -219,6 +220,10 @@ await runMain(async () => {
       )
     ).rows[0]!
     const image = (await db.query<{ id: string }>(`select id from images where name = 'skiff-base'`)).rows[0]!
+    // Written with the triggers off (one statement would update the project's usage row a million
+    // times in one transaction), then the usage counters are made from the rows, as the migration does.
+    await db.query('begin')
+    await db.query('set local session_replication_role = replica')
     await db.query(
       `
       insert into servers (id, name, project_id, user_id, image_id, flavor_id, vm_state, power_state, host, reservation_id, launched_at, created_at, updated_at)
@@ -227,6 +232,9 @@ await runMain(async () => {
         lateral (select to_char((now() - make_interval(secs => g)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts) x`,
       [demo.id, demo.user_id, image.id, hosts, nServers],
     )
+    await db.query('set local session_replication_role = origin')
+    for (const statement of REBUILD_USAGE_COUNTERS) await db.query(statement)
+    await db.query('commit')
     await db.query('analyze')
     const bulkS = (performance.now() - t) / 1000
 

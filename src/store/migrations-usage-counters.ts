@@ -11,7 +11,7 @@
 // Kept by triggers, not by the repositories: every write path (create, delete, resize and its
 // moves, shelve offload, evacuate, reset, another process on a shared PostgreSQL) changes them
 // in its own transaction, and none can forget to.
-import { PostgresAdapter, sql, type Kysely, type Migration, type RawBuilder } from 'kysely'
+import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely'
 
 export const usageCountersMigration: Migration = {
   async up(db: Kysely<any>) {
@@ -23,7 +23,7 @@ export const usageCountersMigration: Migration = {
       .addColumn('disk_gb', 'bigint', (c) => c.notNull().defaultTo(0))
       .addColumn('allocations', 'bigint', (c) => c.notNull().defaultTo(0))
       .execute()
-    await sql`insert into host_usage (host, vcpus, ram_mb, disk_gb, allocations) ${countedUsage()}`.execute(db)
+
     await db.schema
       .createTable('project_usage')
       .addColumn('project_id', 'text', (c) => c.notNull())
@@ -33,7 +33,7 @@ export const usageCountersMigration: Migration = {
       .addColumn('ram', 'bigint', (c) => c.notNull().defaultTo(0))
       .addPrimaryKeyConstraint('project_usage_pk', ['project_id', 'user_id'])
       .execute()
-    await sql`insert into project_usage (project_id, user_id, instances, cores, ram) ${countedProjectUsage()}`.execute(db)
+    for (const statement of REBUILD_USAGE_COUNTERS) await sql.raw(statement).execute(db)
     if (db.getExecutor().adapter instanceof PostgresAdapter) await postgresTriggers(db)
     else await sqliteTriggers(db)
   },
@@ -43,8 +43,7 @@ export const usageCountersMigration: Migration = {
  * The usage counted from the rows themselves: (host, vcpus, ram_mb, disk_gb, allocations) per
  * host. The counters start from it, and the tests hold them to it.
  */
-export function countedUsage(): RawBuilder<unknown> {
-  return sql`
+export const COUNTED_HOST_USAGE = `
     select a.host as host, sum(f.vcpus) as vcpus, sum(f.ram) as ram_mb, sum(f.disk) as disk_gb, count(*) as allocations
     from (
       select s.host as host, s.flavor_id as flavor_id from servers s
@@ -54,16 +53,25 @@ export function countedUsage(): RawBuilder<unknown> {
       where ms.deleted = 0 and m.alloc_host is not null and m.alloc_flavor_id is not null
     ) a join flavors f on f.id = a.flavor_id
     group by a.host`
-}
 
 /** The same for projects: (project_id, user_id, instances, cores, ram). */
-export function countedProjectUsage(): RawBuilder<unknown> {
-  return sql`
+export const COUNTED_PROJECT_USAGE = `
     select s.project_id as project_id, s.user_id as user_id, count(*) as instances, sum(f.vcpus) as cores, sum(f.ram) as ram
     from servers s join flavors f on f.id = s.flavor_id
     where s.deleted = 0
     group by s.project_id, s.user_id`
-}
+
+/**
+ * The counters made again from the rows: at the migration, and after a bulk load that wrote
+ * rows with the triggers off (bench/scale-out.ts: a million servers in one statement would
+ * update one project's row a million times in one transaction).
+ */
+export const REBUILD_USAGE_COUNTERS = [
+  'delete from host_usage',
+  `insert into host_usage (host, vcpus, ram_mb, disk_gb, allocations) ${COUNTED_HOST_USAGE}`,
+  'delete from project_usage',
+  `insert into project_usage (project_id, user_id, instances, cores, ram) ${COUNTED_PROJECT_USAGE}`,
+]
 
 /** Add (1) or take out (-1) a server row's (OLD or NEW) share of its project's use, when it counts. */
 function projectShare(sign: 1 | -1, row: string): string {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { sql } from 'kysely'
 import { openStore, type Store } from '../../src/store/db.ts'
-import { countedProjectUsage, countedUsage } from '../../src/store/migrations-usage-counters.ts'
+import { COUNTED_HOST_USAGE, COUNTED_PROJECT_USAGE } from '../../src/store/migrations-usage-counters.ts'
 import { PlacementRepo } from '../../src/store/placement-repo.ts'
 import { ServersRepo } from '../../src/store/servers-repo.ts'
 import { systemClock } from '../../src/clock.ts'
@@ -129,7 +129,7 @@ async function both() {
     if (key(rest).some((n) => n !== 0)) counters.set(host, key(rest))
   }
   const counted = new Map<string, number[]>()
-  const rows = await sql<Record<string, unknown>>`${countedUsage()}`.execute(store.db)
+  const rows = await sql.raw<Record<string, unknown>>(COUNTED_HOST_USAGE).execute(store.db)
   for (const r of rows.rows) {
     const [host, ...rest] = Object.values(r)
     counted.set(String(host), rest.map(Number))
@@ -145,7 +145,7 @@ async function bothProjects() {
     if (v.some((n) => n !== 0)) counters[`${r.project_id}/${r.user_id}`] = v
   }
   const counted: Record<string, number[]> = {}
-  const rows = await sql<Record<string, unknown>>`${countedProjectUsage()}`.execute(store.db)
+  const rows = await sql.raw<Record<string, unknown>>(COUNTED_PROJECT_USAGE).execute(store.db)
   for (const r of rows.rows) counted[`${String(r.project_id)}/${String(r.user_id)}`] = [r.instances, r.cores, r.ram].map(Number)
   return { counters, counted }
 }
