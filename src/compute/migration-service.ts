@@ -78,8 +78,8 @@ export interface MigrationServiceDeps {
   scheduler: Scheduler
   hosts: HostRegistry
   sealer: Sealer
-  /** The project's limits (quota-service.ts; -1: unlimited). */
-  quotas: { limits(projectId: string): Promise<{ cores: number; ram: number }> }
+  /** The project's limits, or a user's within it (quota-service.ts; -1: unlimited). */
+  quotas: { limits(projectId: string, userId?: string): Promise<{ cores: number; ram: number }> }
   enableInstancePassword: boolean
   /** Nova's allow_resize_to_same_host (default false): a resize may stay on its host. */
   allowResizeToSameHost: boolean
@@ -335,17 +335,28 @@ export class MigrationService {
     return (await this.#d.hosts.list()).some((h) => h.name === name)
   }
 
+  /**
+   * Nova's _check_quota_for_upsize: only what grows (compute_utils.upsize_quota_delta), against
+   * the user's limits within the project (the project's where the user has none of their own)
+   * and the project's, with TooManyInstances' message: every resource over, in one line.
+   */
   async #checkQuota(s: Server, current: FlavorRow | undefined, next: FlavorRow): Promise<void> {
-    const dCores = next.vcpus - (current?.vcpus ?? 0)
-    const dRam = next.ram - (current?.ram ?? 0)
-    if (dCores <= 0 && dRam <= 0) return
-    const used = await this.#d.repo.usage(s.project_id)
-    const q = await this.#d.quotas.limits(s.project_id)
-    if (dCores > 0 && q.cores >= 0 && used.cores + dCores > q.cores) {
-      throw new Forbidden(`Quota exceeded for cores: Requested ${dCores}, but already used ${used.cores} of ${q.cores} cores`)
-    }
-    if (dRam > 0 && q.ram >= 0 && used.ram + dRam > q.ram) {
-      throw new Forbidden(`Quota exceeded for ram: Requested ${dRam}, but already used ${used.ram} of ${q.ram} ram`)
+    const deltas: Partial<Record<'cores' | 'ram', number>> = {}
+    if (next.vcpus - (current?.vcpus ?? 0) > 0) deltas.cores = next.vcpus - (current?.vcpus ?? 0)
+    if (next.ram - (current?.ram ?? 0) > 0) deltas.ram = next.ram - (current?.ram ?? 0)
+    if (deltas.cores === undefined && deltas.ram === undefined) return
+    for (const userId of [s.user_id, undefined]) {
+      const [q, used] = await Promise.all([
+        this.#d.quotas.limits(s.project_id, userId),
+        this.#d.repo.usage(s.project_id, undefined, userId),
+      ])
+      const overs = (['cores', 'ram'] as const).filter((r) => deltas[r] !== undefined && q[r] >= 0 && used[r] + deltas[r]! > q[r])
+      if (!overs.length) continue
+      const join = (f: (r: (typeof overs)[number]) => number) => overs.map(f).join(', ')
+      const names = overs.join(', ')
+      throw new Forbidden(
+        `Quota exceeded for ${names}: Requested ${join((r) => deltas[r]!)}, but already used ${join((r) => used[r])} of ${join((r) => q[r])} ${names}`,
+      )
     }
   }
 

@@ -1,7 +1,7 @@
 // Rescue and unrescue (the seed's operation): the rescue image and keys are decided and the
 // password answered before the agent starts; a rescue record keeps what the readable rescue
 // state and auto-exit need.
-import { BadRequest, NotFound } from '../errors.ts'
+import { BadRequest, Conflict, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { Sealer } from '../secrets.ts'
 import type { RescuesRepo } from '../store/rescues-repo.ts'
@@ -11,6 +11,7 @@ import { InstanceInvalidState, InstanceIsLocked, UnsupportedRescueImage } from '
 import { parsePublicKey, type KeypairService } from './keypair-service.ts'
 import { generateInstancePassword } from './admin-pass.ts'
 import { authorize } from './policy.ts'
+import { checkRescuable, rescueDisks, stableRescueOf, type RescueDisk, type StableRescue } from './rescue-layout.ts'
 import { RULES, type ServerActions } from './server-actions.ts'
 import type { Rescue, Server, ServerAccess } from './server.ts'
 import type { ImageLookup } from './server-service.ts'
@@ -23,13 +24,19 @@ export interface RescueRequest {
   publicKey?: string
   /** Seconds after reaching RESCUE; null = never, undefined = the configured default. */
   autoUnrescueAfter?: number | null
+  /** Keep the server's disk as it is when the rescue begins, so that unrescue can discard the rescue's changes. */
+  checkpoint?: boolean
+  /** Nova 2.87 (allow_bfv_rescue): a volume-backed server may be rescued with a stable-device rescue image. */
+  allowVolumeBackedRescue?: boolean
 }
 
-/** A server's rescue as it is: the record, its image's name, where its SSH is reached. */
+/** A server's rescue as it is: the record, its image's name, where its SSH is reached, its disks. */
 export interface RescueState {
   rescue: Rescue
   imageName: string | null
   access: ServerAccess | undefined
+  stable: StableRescue | null
+  disks: RescueDisk[]
 }
 
 export interface RescueServiceDeps {
@@ -57,6 +64,16 @@ export class RescueService {
   async rescue(ctx: AuthContext, id: string, req: RescueRequest, requestId: string) {
     const s = await this.#d.actions.check(ctx, id, RULES.rescue)
     const image = await this.#rescueImage(ctx, s, req.rescueImageRef)
+    const properties = parseProperties(image.properties)
+    checkRescuable({
+      serverId: s.id,
+      imageRef: req.rescueImageRef,
+      properties,
+      // Every Skiff server boots from its image's disk (no volumes yet).
+      volumeBacked: false,
+      allowVolumeBackedRescue: req.allowVolumeBackedRescue ?? false,
+    })
+    const stable = stableRescueOf(properties)
     const authorizedKeys = await this.#rescueKeys(ctx, s.id, req)
     // Nova echoes a given password verbatim, even "" (its manager then generates another).
     const adminPass = req.adminPass ?? generateInstancePassword()
@@ -67,6 +84,8 @@ export class RescueService {
       previousVmState: s.vm_state,
       previousPowerState: s.power_state,
       sealed: this.#d.sealer.seal({ adminPass: bootPass, authorizedKeys }),
+      stable,
+      checkpoint: req.checkpoint ?? false,
     }
     await this.#d.actions.begin(ctx, s, RULES.rescue, payload, requestId, {}, async (trx) => {
       await this.#d.rescues.insert(
@@ -77,6 +96,9 @@ export class RescueService {
           user_id: ctx.userId,
           public_keys: JSON.stringify(authorizedKeys),
           auto_unrescue_seconds: auto,
+          rescue_device: stable?.device ?? null,
+          rescue_bus: stable?.bus ?? null,
+          checkpoint: req.checkpoint ?? false,
         },
         trx,
       )
@@ -84,8 +106,21 @@ export class RescueService {
     return { adminPass: this.#d.enableInstancePassword ? adminPass : undefined, imageId: image.id }
   }
 
-  async unrescue(ctx: AuthContext, id: string, requestId: string): Promise<void> {
-    await this.#d.actions.start(ctx, id, RULES.unrescue, {}, requestId)
+  /**
+   * Unrescue. With a checkpoint, what the rescue changed on the server's disk is kept, or with
+   * `discardChanges` dropped: the server boots its disk as it was when the rescue began. The
+   * choice is recorded with the task state, in one transaction (a rescue without a held
+   * checkpoint cannot discard: 409, nothing changed).
+   */
+  async unrescue(ctx: AuthContext, id: string, requestId: string, opts: { discardChanges?: boolean } = {}): Promise<void> {
+    const s = await this.#d.actions.check(ctx, id, RULES.unrescue)
+    const discardChanges = opts.discardChanges ?? false
+    await this.#d.actions.begin(ctx, s, RULES.unrescue, { discardChanges }, requestId, {}, async (trx) => {
+      const set = await this.#d.rescues.setCheckpoint(s.id, ['held'], discardChanges ? 'discarding' : 'keeping', trx)
+      if (discardChanges && !set) {
+        throw new Conflict(`The rescue of server ${s.id} holds no checkpoint of its disk: its changes cannot be discarded.`)
+      }
+    })
   }
 
   /** Change when a rescue ends by itself: `seconds` from now, or never (null). */
@@ -102,7 +137,11 @@ export class RescueService {
     const rescue = await this.#d.rescues.open(s.id)
     if (!rescue || (s.vm_state !== 'rescued' && s.task_state !== 'rescuing')) throw new NotFound(`Server ${s.id} is not in rescue mode.`)
     const [image, access] = await Promise.all([this.#d.images.get(rescue.image_id), this.#d.repo.access(s.id)])
-    return { rescue, imageName: image?.name ?? null, access }
+    const stable =
+      rescue.rescue_device !== null || rescue.rescue_bus !== null
+        ? stableRescueOf({ hw_rescue_device: rescue.rescue_device ?? undefined, hw_rescue_bus: rescue.rescue_bus ?? undefined })
+        : null
+    return { rescue, imageName: image?.name ?? null, access, stable, disks: rescueDisks(stable) }
   }
 
   /**
@@ -136,5 +175,15 @@ export class RescueService {
     const fallback = await this.#d.images.findByName(this.#d.defaultRescueImageName)
     if (!fallback || fallback.status !== 'active') throw new UnsupportedRescueImage(s.image_id ?? '')
     return fallback
+  }
+}
+
+/** An image's properties (a JSON object in the row); none when unreadable. */
+function parseProperties(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text)
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {}
+  } catch {
+    return {}
   }
 }

@@ -2,6 +2,7 @@
 // them: each kind (`server.<verb>`) with its payload. Passwords travel sealed (secrets.ts).
 import type { TaskQueue } from '../tasks/queue.ts'
 import type { MigratedDisk } from '../drivers/driver.ts'
+import type { StableRescue } from './rescue-layout.ts'
 import type { VmState } from './states.ts'
 
 type NoPayload = Record<string, never>
@@ -15,9 +16,20 @@ export type ServerTaskPayloads = {
   'server.reboot': { type: 'SOFT' | 'HARD' }
   /** A stopped server stays stopped after its rebuild. */
   'server.rebuild': { previousVmState: VmState; sealed: string }
-  /** Where a failed rescue puts the server back. */
-  'server.rescue': { rescueImageId: string; previousVmState: VmState; previousPowerState: number; sealed: string }
-  'server.unrescue': NoPayload
+  /**
+   * Where a failed rescue puts the server back; the stable-device layout (absent: legacy) and
+   * whether to keep a checkpoint of the server's disk.
+   */
+  'server.rescue': {
+    rescueImageId: string
+    previousVmState: VmState
+    previousPowerState: number
+    sealed: string
+    stable?: StableRescue | null
+    checkpoint?: boolean
+  }
+  /** With a checkpoint: keep what the rescue changed on the server's disk, or discard it. */
+  'server.unrescue': { discardChanges?: boolean }
   'server.delete': NoPayload
   // Moves (compute/migration-service.ts → worker-migrate.ts): Nova's prep_resize (destination) →
   // resize_instance (source) → finish_resize (destination); confirm on the source; revert_resize

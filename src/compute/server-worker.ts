@@ -145,6 +145,8 @@ export class ServerWorker implements WorkerCore {
               imageName: await d.imageName(imageId),
               adminPass: secret.adminPass ?? '',
               authorizedKeys: secret.authorizedKeys ?? [],
+              stable: p.stable ?? null,
+              checkpoint: p.checkpoint ?? false,
             })
             const { powerState } = await d.driver.getInfo(s.id)
             const now = d.repo.now()
@@ -172,14 +174,20 @@ export class ServerWorker implements WorkerCore {
         this.#run(t, {
           event: 'compute_unrescue_instance',
           taskStates: ['unrescuing'],
-          work: async (s) => {
-            await d.driver.unrescue(s.id)
+          work: async (s, p) => {
+            await d.driver.unrescue(s.id, { discardChanges: p.discardChanges ?? false })
+            // The checkpoint's outcome, on the rescue record it ends with.
+            await d.rescues.setCheckpoint(s.id, ['held', 'keeping', 'discarding'], p.discardChanges ? 'discarded' : 'kept')
             await d.rescues.endOpen(s.id)
             return { vm_state: 'active', ...running() }
           },
           // Safe failure, the other way: the rescue system boots again (same disk, same password),
-          // so the user is back in RESCUE and can retry; ERROR only if even that fails.
-          onFailure: async (s) => {
+          // so the user is back in RESCUE and can retry; ERROR only if even that fails. A
+          // checkpoint the unrescue had not yet kept or discarded is held again (a retry may do
+          // either); one it had is spent, and the record says which.
+          onFailure: async (s, p) => {
+            const held = await d.driver.hasCheckpoint(s.id).catch(() => false)
+            await d.rescues.setCheckpoint(s.id, ['keeping', 'discarding'], held ? 'held' : p.discardChanges ? 'discarded' : 'kept')
             try {
               await d.driver.restoreRescue(s.id)
               // An auto-exit that failed would be tried again at the next sweep, every second, for as

@@ -28,6 +28,17 @@ export interface RescueSpec {
   adminPass: string
   /** Public keys authorized in the rescue system. */
   authorizedKeys: string[]
+  /**
+   * Stable-device rescue (the rescue image's hw_rescue_device / hw_rescue_bus): the server's
+   * disks keep their places, its own disk first, and the rescue disk is attached last, as this
+   * device type on this bus, and booted. Absent or null: the rescue disk first, the server's second.
+   */
+  stable?: { device: 'disk' | 'cdrom' | 'floppy' | 'lun'; bus: 'virtio' | 'scsi' | 'ide' | 'usb' | 'fdc' | 'sata' } | null
+  /**
+   * Keep the server's disk as it is now (a checkpoint): what the rescue system writes to it goes
+   * on top, and unrescue keeps it or discards it. The disk as it was is never lost meanwhile.
+   */
+  checkpoint?: boolean
 }
 
 export type RebootType = 'SOFT' | 'HARD'
@@ -69,9 +80,16 @@ export interface VirtDriver {
   rescue(serverId: string, rescue: RescueSpec): Promise<void>
   /**
    * Stop the rescue VM and boot the server's own disk again. The rescue disk is dropped only
-   * after that boot: a failed unrescue must leave it for restoreRescue.
+   * after that boot: a failed unrescue must leave it for restoreRescue. With a checkpoint, what
+   * the rescue changed on the server's disk is kept or (`discardChanges`) dropped first: the
+   * server boots its disk with the changes, or as it was when the rescue began.
    */
-  unrescue(serverId: string): Promise<void>
+  unrescue(serverId: string, opts?: { discardChanges?: boolean }): Promise<void>
+  /**
+   * Whether the server's disk still holds the checkpoint of its rescue (the rescue's changes
+   * on top, neither kept nor discarded yet): after a failed unrescue, whether it got that far.
+   */
+  hasCheckpoint(serverId: string): Promise<boolean>
   /**
    * After a failed unrescue: the rescue system again, from the same rescue disk (so with the
    * same root password and keys), the server's disk second. Nothing to do if it still runs.

@@ -254,8 +254,11 @@ export class ImageService {
     return row
   }
 
-  /** PATCH /v2/images/{id} with application/openstack-images-v2.1-json-patch operations. */
-  async update(caller: Caller, id: string, ops: PatchOp[]): Promise<ImageRow> {
+  /**
+   * PATCH /v2/images/{id} with application/openstack-images-v2.1-json-patch operations (or
+   * v2.0's, `draft4`: there an `add` of an attribute or property that is there is a 409).
+   */
+  async update(caller: Caller, id: string, ops: PatchOp[], opts: { draft4?: boolean } = {}): Promise<ImageRow> {
     const row = await this.get(caller, id)
     enforce(caller, 'modify_image', row)
     const draft: Draft = { core: {}, properties: JSON.parse(row.properties) as Record<string, string> }
@@ -269,7 +272,14 @@ export class ImageService {
         delete draft.properties[key]
         continue
       }
-      if (!('value' in op)) throw new BadRequest(`Unable to find 'value' in JSON Schema change`)
+      if (!('value' in op)) {
+        throw new BadRequest(
+          opts.draft4 ? `Operation "${op.op}" requires a member named "value".` : `Unable to find 'value' in JSON Schema change`,
+        )
+      }
+      // Glance's _do_add with JSON-schema draft 4 (the v2.0 patch type): no add over what is there.
+      if (opts.draft4 && op.op === 'add' && (isCore(key) || Object.hasOwn(draft.properties, key)))
+        throw new Conflict(`Property ${key} already present.`)
       // 'replace' of an extra property needs it to exist; 'add' overwrites (JSON-patch schema v10).
       if (op.op === 'replace' && !isCore(key) && !Object.hasOwn(draft.properties, key))
         throw new Conflict(`Property ${key} does not exist.`)

@@ -20,6 +20,7 @@ import { serverVersionMigration } from './migrations-server-version.ts'
 import { shelveMigration } from './migrations-shelve.ts'
 import { usageCountersMigration } from './migrations-usage-counters.ts'
 import { flavorAccessMigration } from './migrations-flavor-access.ts'
+import { rescueCheckpointsMigration } from './migrations-rescue-checkpoints.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -255,6 +256,7 @@ export const migrationProvider: MigrationProvider = {
       '0017_server_version': serverVersionMigration,
       '0018_flavor_access': flavorAccessMigration,
       '0019_usage_counters': usageCountersMigration,
+      '0024_rescue_checkpoints': rescueCheckpointsMigration,
     }
   },
 }

@@ -4,9 +4,12 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { onHostsOf } from './host-scope.ts'
-import type { Database, Db, HostScope, RescueRow } from './schema.ts'
+import type { Database, Db, HostScope, RescueCheckpointState, RescueRow } from './schema.ts'
 
-export type NewRescue = Pick<RescueRow, 'server_id' | 'image_id' | 'request_id' | 'user_id' | 'public_keys' | 'auto_unrescue_seconds'>
+export type NewRescue = Pick<
+  RescueRow,
+  'server_id' | 'image_id' | 'request_id' | 'user_id' | 'public_keys' | 'auto_unrescue_seconds' | 'rescue_device' | 'rescue_bus'
+> & { checkpoint: boolean }
 
 const after = (iso: string, seconds: number) => new Date(Date.parse(iso) + seconds * 1000).toISOString()
 
@@ -34,6 +37,8 @@ export class RescuesRepo {
       .values({
         id: randomUUID(),
         ...r,
+        checkpoint: r.checkpoint ? 'pending' : null,
+        checkpoint_at: null,
         requested_at: this.#now(),
         rescued_at: null,
         expires_at: null,
@@ -58,7 +63,7 @@ export class RescuesRepo {
   async markRescued(serverId: string, requestId: string, now: string, hostKeyFingerprint: string | null): Promise<void> {
     const r = await this.#db
       .selectFrom('rescues')
-      .select(['id', 'auto_unrescue_seconds'])
+      .select(['id', 'auto_unrescue_seconds', 'checkpoint'])
       .where('request_id', '=', requestId)
       .where('server_id', '=', serverId)
       .executeTakeFirst()
@@ -69,6 +74,8 @@ export class RescuesRepo {
         rescued_at: now,
         host_key_fingerprint: hostKeyFingerprint,
         expires_at: r.auto_unrescue_seconds === null ? null : after(now, r.auto_unrescue_seconds),
+        // The rescue system is up on top of the checkpoint: it holds the disk as it was.
+        ...(r.checkpoint === 'pending' ? { checkpoint: 'held' as const, checkpoint_at: now } : {}),
       })
       .where('id', '=', r.id)
       .execute()
@@ -82,6 +89,21 @@ export class RescuesRepo {
       .where('request_id', '=', requestId)
       .where('server_id', '=', serverId)
       .execute()
+  }
+
+  /**
+   * Set the open rescue's checkpoint state: `to`, only from one of `from` (an unrescue that keeps
+   * or discards it, and its outcome). False when the open rescue's checkpoint was elsewhere.
+   */
+  async setCheckpoint(serverId: string, from: RescueCheckpointState[], to: RescueCheckpointState, db: Db = this.#db): Promise<boolean> {
+    const r = await db
+      .updateTable('rescues')
+      .set({ checkpoint: to })
+      .where('server_id', '=', serverId)
+      .where('ended_at', 'is', null)
+      .where('checkpoint', 'in', from)
+      .executeTakeFirst()
+    return r.numUpdatedRows > 0n
   }
 
   async endOpen(serverId: string, db: Db = this.#db): Promise<void> {

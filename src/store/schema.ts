@@ -292,7 +292,16 @@ export interface RescueRow {
   expires_at: string | null
   host_key_fingerprint: string | null
   ended_at: string | null
+  /** Stable-device rescue (migration 0024): the rescue disk's device type and bus; null: the legacy layout. */
+  rescue_device: string | null
+  rescue_bus: string | null
+  /** The checkpoint of the server's disk: null (none asked), pending, held, keeping, discarding, kept, discarded. */
+  checkpoint: RescueCheckpointState | null
+  /** When the checkpoint was taken (the rescue system was up on top of it). */
+  checkpoint_at: string | null
 }
+
+export type RescueCheckpointState = 'pending' | 'held' | 'keeping' | 'discarding' | 'kept' | 'discarded'
 
 /** Where the server's SSH is reached now, as the agent running it last saw (qemu driver). */
 export interface ServerAccessRow {

@@ -352,7 +352,26 @@ test("bad bodies: 400, 403, 409 and 415 in Glance's shape", async () => {
   const patch = (body: unknown, type?: string) => call('PATCH', `/v2/images/${img.id}`, { body, ...(type ? { type } : {}) })
   const wrongType = await patch([{ op: 'replace', path: '/name', value: 'x' }], 'application/json')
   assertGlanceError(wrongType, 415, 'Unsupported Content-Type')
-  assert.equal(wrongType.headers['accept-patch'], PATCH)
+  assert.equal(wrongType.headers['accept-patch'], `application/openstack-images-v2.0-json-patch, ${PATCH}`)
+  // The v2.0 patch type (JSON-schema draft 4 operations), as Tempest's image client sends it: no add over what is there.
+  const V20 = 'application/openstack-images-v2.0-json-patch'
+  const added = await patch([{ add: '/hw_rescue_bus', value: 'virtio' }], V20)
+  assert.equal(added.status, 200, added.raw.toString())
+  assert.equal(added.json().hw_rescue_bus, 'virtio')
+  assertGlanceError(await patch([{ add: '/hw_rescue_bus', value: 'scsi' }], V20), 409, 'Property hw_rescue_bus already present.')
+  assert.equal((await patch([{ replace: '/hw_rescue_bus', value: 'scsi' }], V20)).json().hw_rescue_bus, 'scsi')
+  assert.equal((await patch([{ remove: '/hw_rescue_bus' }], V20)).json().hw_rescue_bus, undefined)
+  assertGlanceError(
+    await patch([{ add: '/a', replace: '/b', value: 1 }], V20),
+    400,
+    'Operation objects must contain only one member named "add", "remove", or "replace".',
+  )
+  assertGlanceError(
+    await patch([{ value: 1 }], V20),
+    400,
+    'Operation objects must contain exactly one member named "add", "remove", or "replace".',
+  )
+  assertGlanceError(await patch([{ add: '/x' }], V20), 400, 'Operation "add" requires a member named "value".')
   assertGlanceError(await patch({ op: 'replace' }), 400, /^Invalid input/)
   assertGlanceError(await patch([{ op: 'move', path: '/name', from: '/x' }]), 400, /^Invalid input/)
   assertGlanceError(await patch([{ op: 'replace', path: '/name' }]), 400, "Unable to find 'value' in JSON Schema change")

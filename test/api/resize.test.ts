@@ -245,6 +245,36 @@ describe("Nova's refusals", () => {
       const res = await tight.compute('POST', `/v2.1/servers/${sid}/action`, { token, body: { resize: { flavorRef: 'four' } } })
       assertFault('compute', res, 403)
       assert.equal(res.json().forbidden.message, 'Quota exceeded for cores: Requested 3, but already used 1 of 2 cores')
+
+      // Both over: one line, as Nova's TooManyInstances.
+      const admin = await tight.token('admin')
+      const big = await tight.compute('POST', '/v2.1/flavors', {
+        token: admin,
+        body: { flavor: { name: 'big', ram: 2048, vcpus: 4, disk: 1, id: 'big' } },
+      })
+      assert.equal(big.statusCode, 200)
+      const server = (await tight.compute('GET', `/v2.1/servers/${sid}`, { token })).json().server
+      const project = server.tenant_id as string
+      const ram = await tight.compute('PUT', `/v2.1/os-quota-sets/${project}`, { token: admin, body: { quota_set: { ram: 1000 } } })
+      assert.equal(ram.statusCode, 200, ram.body)
+      const both = await tight.compute('POST', `/v2.1/servers/${sid}/action`, { token, body: { resize: { flavorRef: 'big' } } })
+      assert.equal(both.statusCode, 403)
+      assert.equal(
+        both.json().forbidden.message,
+        // m1.tiny: 1 vCPU, 512 MB.
+        'Quota exceeded for cores, ram: Requested 3, 1536, but already used 1, 512 of 2, 1000 cores, ram',
+      )
+
+      // The user's own limit within the project counts too (Nova's check_deltas with the user).
+      await tight.compute('PUT', `/v2.1/os-quota-sets/${project}`, { token: admin, body: { quota_set: { cores: 20, ram: -1 } } })
+      const user = await tight.compute('PUT', `/v2.1/os-quota-sets/${project}?user_id=${server.user_id}`, {
+        token: admin,
+        body: { quota_set: { cores: 2 } },
+      })
+      assert.equal(user.statusCode, 200, user.body)
+      const byUser = await tight.compute('POST', `/v2.1/servers/${sid}/action`, { token, body: { resize: { flavorRef: 'four' } } })
+      assert.equal(byUser.statusCode, 403)
+      assert.equal(byUser.json().forbidden.message, 'Quota exceeded for cores: Requested 3, but already used 1 of 2 cores')
     } finally {
       await tight.close()
     }

@@ -3,7 +3,9 @@
 // create → SSH with the create password, write a file, make the disk unbootable (no /sbin/init);
 // rescue with a password → SSH with it (the original refused), the file is on the second disk,
 // repair it there, the host key differs; unrescue → the repaired disk boots, with the original
-// password, the file and the original host key; delete → no QEMU, no files.
+// password, the file and the original host key; delete → no QEMU, no files. Then a stable-device
+// rescue (the rescue disk on SCSI, attached last) with a checkpoint: a bad repair discarded, and
+// a checkpoint kept.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -120,5 +122,74 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
     ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))
     assert.deepEqual(qemuPids(id), [])
     assert.equal(existsSync(path.join(qemuDir, 's', id)), false)
+  })
+
+  test('stable-device rescue on scsi with a checkpoint: a bad repair discarded; then a checkpoint kept', async () => {
+    const before = `before-${randomBytes(6).toString('hex')}`
+    const created = await cli.openstackJson<{ id: string; adminPass: string }>(
+      'demo',
+      ['server', 'create', '--image', 'skiff-base', '--flavor', 'm1.tiny', '--wait', 'vm two'],
+      { timeoutMs: BOOT_MS },
+    )
+    const { id, adminPass: p1 } = created
+    const access = await api.access(id)
+    await sshOk(access.port, p1, `echo ${before} > /root/marker && sync`)
+    // The rescue image asks for a stable-device rescue, its disk on the SCSI bus.
+    ok(
+      await cli.openstack('admin', [
+        'image',
+        'set',
+        '--property',
+        'hw_rescue_device=disk',
+        '--property',
+        'hw_rescue_bus=scsi',
+        'skiff-rescue',
+      ]),
+    )
+    const rescueImage = (await cli.openstackJson<{ id: string }>('demo', ['image', 'show', 'skiff-rescue'])).id
+
+    const p2 = `P2-${randomBytes(6).toString('hex')}`
+    let t = Date.now()
+    const res = await api.compute('POST', `/servers/${id}/rescue`, { rescue: { image_ref: rescueImage, admin_pass: p2, checkpoint: true } })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    await api.waitStatus(id, 'RESCUE', BOOT_MS)
+    figures['stable-device rescue with a checkpoint (to RESCUE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    const state = (await api.compute('GET', `/servers/${id}/rescue`)).body.rescue
+    assert.equal(state.stable_device_rescue, true)
+    assert.equal(state.checkpoint.status, 'held')
+    assert.deepEqual(
+      state.disks.map((d: { role: string; device: string }) => `${d.role} ${d.device}`),
+      ['server /dev/vda', 'config_drive /dev/vdb', 'rescue /dev/sda'],
+    )
+    // In the rescue system: booted from the SCSI disk attached last; the server's disk is still vda.
+    const look = await sshOk(
+      access.port,
+      p2,
+      'grep -o "root=[^ ]*" /proc/cmdline; cat /sys/block/vda/serial; echo; readlink -f /sys/block/sda/device | grep -c virtio; ' +
+        'mkdir -p /mnt/s && mount /dev/vda /mnt/s && cat /mnt/s/root/marker',
+    )
+    assert.deepEqual(look.out.trim().split('\n'), ['root=/dev/sda', 'vda', '1', before])
+    // A repair that makes things worse: the marker overwritten, init gone.
+    await sshOk(access.port, p2, 'echo worse > /mnt/s/root/marker; rm /mnt/s/sbin/init; sync; umount /mnt/s; sync')
+
+    t = Date.now()
+    assert.equal((await api.compute('DELETE', `/servers/${id}/rescue?discard_changes=true`)).status, 202)
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    figures['unrescue discarding the changes (to ACTIVE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    const back = await sshOk(access.port, p1, 'cat /root/marker; test -e /sbin/init && echo init')
+    assert.deepEqual(back.out.trim().split('\n'), [before, 'init'], 'the disk as it was when the rescue began')
+    assert.equal(existsSync(path.join(qemuDir, 's', id, 'rescue-changes.qcow2')), false)
+
+    // A checkpoint kept (the legacy layout: the server's own image): the repair stays.
+    await api.compute('POST', `/servers/${id}/rescue`, { rescue: { admin_pass: p2, checkpoint: true } })
+    await api.waitStatus(id, 'RESCUE', BOOT_MS)
+    await sshOk(access.port, p2, 'mkdir -p /mnt/s && mount /dev/vdb /mnt/s && echo repaired > /mnt/s/root/marker && sync && umount /mnt/s')
+    t = Date.now()
+    assert.equal((await api.compute('DELETE', `/servers/${id}/rescue`)).status, 202)
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    figures['unrescue keeping the changes (to ACTIVE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    assert.equal((await sshOk(access.port, p1, 'cat /root/marker')).out.trim(), 'repaired')
+    assert.equal(existsSync(path.join(qemuDir, 's', id, 'rescue-changes.qcow2')), false)
+    ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))
   })
 })

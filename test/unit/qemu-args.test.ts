@@ -65,6 +65,31 @@ test('rescue: the rescue disk first, the server disk second; kvm uses the host C
   assert.deepEqual(after(a, '-cpu'), ['host'])
 })
 
+test('stable-device rescue: the server disk stays first, the rescue disk last on its bus, first in the boot order, the root', () => {
+  const disks = (bus: 'virtio' | 'scsi' | 'usb' | 'ide' | 'sata') => [
+    { id: 'vda', file: '/q/s/s1/disk.qcow2', format: 'qcow2' as const },
+    { id: 'config-2', file: '/q/s/s1/r/config.iso', format: 'raw' as const, readOnly: true },
+    { id: 'rescue', file: '/q/s/s1/r/disk.qcow2', format: 'qcow2' as const, bus, bootIndex: 1 },
+  ]
+  const scsi = buildQemuArgs({ ...base, disks: disks('scsi'), root: '/dev/sda' })
+  assert.deepEqual(after(scsi, '-append'), [KERNEL_CMDLINE.replace('root=/dev/vda', 'root=/dev/sda')])
+  assert.deepEqual(after(scsi, '-device').slice(0, 4), [
+    'virtio-blk-pci,drive=vda,serial=vda',
+    'virtio-blk-pci,drive=config-2,serial=config-2',
+    'virtio-scsi-pci,id=scsi0',
+    'scsi-hd,bus=scsi0.0,drive=rescue,serial=rescue,bootindex=1',
+  ])
+  assert.deepEqual(after(scsi, '-drive').at(-1), 'file=/q/s/s1/r/disk.qcow2,if=none,id=rescue,format=qcow2,discard=unmap')
+  const device = (bus: 'virtio' | 'scsi' | 'usb' | 'ide' | 'sata') =>
+    after(buildQemuArgs({ ...base, disks: disks(bus) }), '-device').slice(2, 4)
+  assert.deepEqual(device('virtio'), ['virtio-blk-pci,drive=rescue,serial=rescue,bootindex=1', 'virtio-net-pci,netdev=n0'])
+  assert.deepEqual(device('usb'), ['qemu-xhci,id=usb0', 'usb-storage,bus=usb0.0,drive=rescue,serial=rescue,bootindex=1'])
+  assert.deepEqual(device('sata'), ['ich9-ahci,id=sata0', 'ide-hd,bus=sata0.0,drive=rescue,serial=rescue,bootindex=1'])
+  // The pc board's own IDE controller: no controller to add.
+  assert.deepEqual(device('ide'), ['ide-hd,bus=ide.0,drive=rescue,serial=rescue,bootindex=1', 'virtio-net-pci,netdev=n0'])
+  assert.throws(() => buildQemuArgs({ ...base, root: '/dev/sda quiet init=/bin/sh' }), /bad root device/)
+})
+
 test('commas in paths are doubled; bad ports and relative dirs are refused', () => {
   assert.equal(optValue('/a,b/c'), '/a,,b/c')
   const a = buildQemuArgs({ ...base, disks: [{ id: 'vda', file: '/x,y/disk.qcow2', format: 'qcow2' }] })

@@ -3,7 +3,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isoSeconds } from '../../clock.ts'
-import { DomainError } from '../../errors.ts'
+import { BadRequest, DomainError } from '../../errors.ts'
 import { parseListRequest, QueryParams } from '../../images/image-list.ts'
 import {
   CONTAINER_FORMATS,
@@ -25,6 +25,26 @@ export interface ImageRouteDeps {
 }
 
 const PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
+/** Glance's older patch type (JSON-schema draft 4 operations, `{"add": "/path", "value": v}`), which Tempest's image client sends. */
+const PATCH_TYPE_V20 = 'application/openstack-images-v2.0-json-patch'
+const PATCH_TYPES = [PATCH_TYPE_V20, PATCH_TYPE]
+
+/**
+ * A v2.0 patch body as the v2.1 operations it means (Glance's _get_change_operation_d4): each
+ * operation names its op as its one member among add, remove and replace, whose value is the path.
+ */
+function fromDraft4(body: unknown): unknown {
+  if (!Array.isArray(body)) return body
+  return body.map((raw: unknown) => {
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw
+    const ops = (['add', 'remove', 'replace'] as const).filter((k) => k in raw)
+    if (ops.length > 1) throw new BadRequest('Operation objects must contain only one member named "add", "remove", or "replace".')
+    if (ops.length === 0) throw new BadRequest('Operation objects must contain exactly one member named "add", "remove", or "replace".')
+    const { [ops[0]!]: path, ...rest } = raw as Record<string, unknown>
+    return { op: ops[0], path, ...rest }
+  })
+}
+const draft4Requests = new WeakSet<object>()
 const UPLOAD_URL = '/v2/images/:id/file'
 
 const CreateBody = Type.Object({}, { additionalProperties: true, maxProperties: 512 })
@@ -168,15 +188,18 @@ function pageLink(params: QueryParams, marker?: string): string {
   return qs ? `/v2/images?${qs}` : '/v2/images'
 }
 
-function requireContentType(req: FastifyRequest, type: string, headers: Record<string, string> = {}) {
-  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  if (ct !== type) throw new DomainError('badMediaType', 'Unsupported Content-Type', headers)
+const contentType = (req: FastifyRequest) => (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+
+function requireContentType(req: FastifyRequest, type: string | string[], headers: Record<string, string> = {}) {
+  const ct = contentType(req)
+  if (typeof type === 'string' ? ct !== type : !type.includes(ct))
+    throw new DomainError('badMediaType', 'Unsupported Content-Type', headers)
 }
 
 export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
   const { images } = deps
 
-  app.addContentTypeParser(PATCH_TYPE, { parseAs: 'string' }, jsonBodyParser(app, 'image'))
+  app.addContentTypeParser(PATCH_TYPES, { parseAs: 'string' }, jsonBodyParser(app, 'image'))
   // Image data is never buffered: the request stream goes to the service as is (no body limit).
   app.addContentTypeParser('application/octet-stream', (req, payload, done) => {
     if (req.method === 'PUT' && req.routeOptions.url === UPLOAD_URL) done(null, payload)
@@ -214,9 +237,15 @@ export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
     {
       schema: { body: PatchBody },
       // Glance answers 415 with the patch types it accepts, before reading the body.
-      preParsing: async (req) => requireContentType(req, PATCH_TYPE, { 'accept-patch': PATCH_TYPE }),
+      preParsing: async (req) => requireContentType(req, PATCH_TYPES, { 'accept-patch': PATCH_TYPES.join(', ') }),
+      // A v2.0 body is read as the v2.1 operations it means, then validated as they are.
+      preValidation: async (req) => {
+        if (contentType(req) !== PATCH_TYPE_V20) return
+        draft4Requests.add(req)
+        req.body = fromDraft4(req.body) as PatchOp[]
+      },
     },
-    async (req) => imageView(await images.update(caller(req), req.params.id, req.body)),
+    async (req) => imageView(await images.update(caller(req), req.params.id, req.body, { draft4: draft4Requests.has(req) })),
   )
 
   app.delete<{ Params: { id: string } }>('/v2/images/:id', async (req, reply) => {

@@ -1,7 +1,8 @@
 // Builds the guest Skiff boots with the qemu driver, from Debian packages only, with no mount
 // and no loop device (containers often forbid both):
 //   vmlinuz      Debian's kernel (direct kernel boot: no bootloader, no partition table)
-//   initrd.img   busybox + the virtio/ext4 modules; mounts root= and switch_roots (written here
+//   initrd.img   busybox + the virtio/ext4 modules (and, for a root on another bus, SCSI, USB,
+//                IDE and SATA's, loaded only then); mounts root= and switch_roots (written here
 //                as a newc cpio, gzip'd)
 //   base.qcow2   ext4 root filled by `mke2fs -d`: busybox, dropbear, and the first-boot script
 // Guest contract the driver relies on (rcS below):
@@ -116,7 +117,11 @@ mount -t sysfs sys /sys
 for m in $(cat /modules.order); do insmod /lib/modules/$m 2>/dev/null; done
 root=/dev/vda
 for a in $(cat /proc/cmdline); do case "$a" in root=*) root=\${a#root=} ;; esac; done
-n=0; while [ ! -b "$root" ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done
+# A root on another bus (a stable-device rescue disk, attached last): its controllers' drivers,
+# and more time for the bus to find it (USB under TCG).
+wait=200
+case "$root" in /dev/vd*) ;; *) for m in $(cat /modules.buses); do insmod /lib/modules/$m 2>/dev/null; done; wait=1200 ;; esac
+n=0; while [ ! -b "$root" ] && [ $n -lt $wait ]; do sleep 0.05; n=$((n+1)); done
 fail() { echo "BOOT-FAILED: $*" > /dev/console; sleep 1; poweroff -f; }
 mount -t ext4 -o rw "$root" /newroot || fail "cannot mount root $root"
 [ -e /newroot/sbin/init ] || [ -L /newroot/sbin/init ] || { umount /newroot; fail "no /sbin/init on $root"; }
@@ -225,12 +230,20 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
     say(`kernel ${kver}`)
     // ---- initramfs
     const wanted = ['virtio_pci', 'virtio_blk', 'ext4', 'virtio_net', 'isofs', 'button', 'evdev', 'virtio-rng']
+    // The disk buses a stable-device rescue may boot from (loaded only then, see INIT).
+    const buses = ['virtio_scsi', 'sd_mod', 'xhci_pci', 'usb-storage', 'ata_piix', 'ahci']
     const order: string[] = []
-    for (const m of wanted) {
-      const { stdout } = await run('modprobe', ['-S', kver, '--show-depends', m])
-      for (const line of stdout.split('\n')) {
-        const [verb, file] = line.trim().split(/\s+/)
-        if (verb === 'insmod' && file && !order.includes(file)) order.push(file)
+    const busOrder: string[] = []
+    for (const [list, into] of [
+      [wanted, order],
+      [buses, busOrder],
+    ] as const) {
+      for (const m of list) {
+        const { stdout } = await run('modprobe', ['-S', kver, '--show-depends', m])
+        for (const line of stdout.split('\n')) {
+          const [verb, file] = line.trim().split(/\s+/)
+          if (verb === 'insmod' && file && !order.includes(file) && !into.includes(file)) into.push(file)
+        }
       }
     }
     const entries: CpioEntry[] = []
@@ -241,7 +254,8 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
       entries.push({ name: `bin/${a}`, mode: 0o120777, target: 'busybox' })
     }
     const names: string[] = []
-    for (const f of order) {
+    const busNames: string[] = []
+    for (const f of [...order, ...busOrder]) {
       const base = path.basename(f).replace(/\.(xz|zst)$/, '')
       const data = f.endsWith('.xz')
         ? (await run('xz', ['-dc', f], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout
@@ -249,9 +263,10 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
           ? (await run('zstd', ['-dc', f], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout
           : await readFile(f)
       entries.push({ name: `lib/modules/${base}`, mode: 0o100644, data })
-      names.push(base)
+      ;(order.includes(f) ? names : busNames).push(base)
     }
     entries.push({ name: 'modules.order', mode: 0o100644, data: Buffer.from(names.join('\n') + '\n') })
+    entries.push({ name: 'modules.buses', mode: 0o100644, data: Buffer.from(busNames.join('\n') + '\n') })
     entries.push({ name: 'init', mode: 0o100755, data: Buffer.from(INIT) })
     await writeFile(path.join(work, 'initrd.img'), gzipSync(cpio(entries), { level: 1 }))
     say(`initramfs: ${names.length} modules`)

@@ -18,12 +18,19 @@ export type Accel = 'kvm' | 'tcg'
  */
 export const KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet no_timer_check panic=-1 rcupdate.rcu_cpu_stall_suppress=1 nowatchdog'
 
+/** The buses a disk can be attached on (Nova's hw_rescue_bus for the qemu virt type, but fdc). */
+export type DiskBus = 'virtio' | 'scsi' | 'usb' | 'ide' | 'sata'
+
 export interface DiskArg {
   /** QEMU drive id; also the disk's serial (`/sys/block/vdX/serial` in the guest). */
   id: string
   file: string
   format: 'qcow2' | 'raw'
   readOnly?: boolean
+  /** virtio (the default: virtio-blk-pci), or a controller of that bus and a disk on it. */
+  bus?: DiskBus
+  /** Firmware boot order (`bootindex`), lowest first; the direct kernel boot comes before any disk. */
+  bootIndex?: number
 }
 
 export interface VmArgs {
@@ -43,6 +50,32 @@ export interface VmArgs {
   runAs?: string
   /** Resume: start from this internal snapshot of the first disk (memory and devices, `savevm`). */
   loadVm?: string
+  /** The guest's root device when not /dev/vda (stable-device rescue: the rescue disk, attached last). */
+  root?: string
+}
+
+/** The controller each non-virtio bus needs, added once before its first disk (`ide` is the `pc` board's own). */
+const CONTROLLERS: Partial<Record<DiskBus, string>> = {
+  scsi: 'virtio-scsi-pci,id=scsi0',
+  usb: 'qemu-xhci,id=usb0',
+  sata: 'ich9-ahci,id=sata0',
+}
+
+/** The -device of a disk on its bus. */
+function diskDevice(d: DiskArg): string {
+  const boot = d.bootIndex === undefined ? '' : `,bootindex=${d.bootIndex}`
+  switch (d.bus ?? 'virtio') {
+    case 'virtio':
+      return `virtio-blk-pci,drive=${d.id},serial=${d.id}${boot}`
+    case 'scsi':
+      return `scsi-hd,bus=scsi0.0,drive=${d.id},serial=${d.id}${boot}`
+    case 'usb':
+      return `usb-storage,bus=usb0.0,drive=${d.id},serial=${d.id}${boot}`
+    case 'ide':
+      return `ide-hd,bus=ide.0,drive=${d.id},serial=${d.id}${boot}`
+    case 'sata':
+      return `ide-hd,bus=sata0.0,drive=${d.id},serial=${d.id}${boot}`
+  }
 }
 
 /** The files QEMU keeps in an instance dir. */
@@ -81,13 +114,20 @@ export function buildQemuArgs(v: VmArgs): string[] {
     '-initrd',
     v.initrd,
     '-append',
-    v.cmdline ?? KERNEL_CMDLINE,
+    v.cmdline ?? (v.root === undefined ? KERNEL_CMDLINE : KERNEL_CMDLINE.replace('root=/dev/vda', `root=${v.root}`)),
   ]
+  if (v.root !== undefined && !/^\/dev\/[a-z0-9]+$/.test(v.root)) throw new Error(`bad root device ${v.root}`)
+  const controllers = new Set<string>()
   for (const d of v.disks) {
     const drive = [`file=${optValue(d.file)}`, 'if=none', `id=${d.id}`, `format=${d.format}`]
     if (d.readOnly) drive.push('readonly=on')
     else if (d.format === 'qcow2') drive.push('discard=unmap')
-    args.push('-drive', drive.join(','), '-device', `virtio-blk-pci,drive=${d.id},serial=${d.id}`)
+    const controller = CONTROLLERS[d.bus ?? 'virtio']
+    if (controller && !controllers.has(controller)) {
+      controllers.add(controller)
+      args.push('-device', controller)
+    }
+    args.push('-drive', drive.join(','), '-device', diskDevice(d))
   }
   args.push(
     // restrict=on: no guest traffic leaves slirp; only the hostfwd rule below reaches the guest.

@@ -3,11 +3,14 @@
 //                          qemu.pid, qmp.sock, serial.sock, console.log
 //   <dir>/s/<server id>/r/ the rescue VM while rescued: its own overlay of the rescue image,
 //                          its own config drive, pidfile, sockets and console log
+//   <dir>/s/<server id>/rescue-changes.qcow2  while rescued with a checkpoint: what the rescue
+//                          writes to the server's disk, on top of disk.qcow2 (frozen, the checkpoint)
 //   disk.qcow2's internal snapshot `skiff-suspend`: a suspended guest's memory and devices
 //   <dir>/snap/            disk copies of snapshots, until uploaded to the image store
 //   <dir>/base/            the images' data, kernels and initrds the overlays rest on (links)
 // Rescue never writes the server's disk: the server's QEMU exits (it holds the qcow2 write
-// lock), the rescue VM boots a fresh overlay with the server's disk.qcow2 as its SECOND disk,
+// lock), the rescue VM boots a fresh overlay with the server's disk.qcow2 as its SECOND disk
+// (stable-device rescue: the server's disk stays FIRST and the rescue disk is attached last),
 // and unrescue boots disk.qcow2 again (its password and host key live on it), then drops the
 // rescue dir (kept until then: a failed unrescue boots the same rescue system again). Paths
 // stay short: unix socket paths are limited to 107 bytes.
@@ -33,6 +36,7 @@ import {
   type VirtDriver,
 } from '../driver.ts'
 import { probeAccel } from './accel.ts'
+import { discardChanges, keepChanges, takeCheckpoint } from './checkpoint.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from './qemu-args.ts'
 import { QmpClient } from './qmp.ts'
@@ -77,7 +81,14 @@ interface State {
   memMb: number
   own: BootFiles
   hostKey: string | null
-  rescue: (BootFiles & { imageId: string; hostKey: string | null }) | null
+  /** `stable`: a stable-device rescue (the rescue disk last, on that bus); absent or null: legacy. */
+  rescue: (BootFiles & { imageId: string; hostKey: string | null; stable?: RescueSpec['stable'] }) | null
+  /**
+   * A rescue's checkpoint: disk.qcow2 is frozen as it was when the rescue began, and what the
+   * rescue writes to the server's disk goes to rescue-changes.qcow2 on top of it. `unrescue`:
+   * what an unrescue decided (recorded before it acts, so that a re-run after a crash finishes it).
+   */
+  checkpoint?: { unrescue?: 'keep' | 'discard' } | null
   /** Should a QEMU be running now (the watcher reports it when it is not)? */
   running: boolean
   /** Suspended: no QEMU, the guest's memory in memory.state; resume continues that boot. */
@@ -276,7 +287,7 @@ export class QemuDriver implements VirtDriver {
   }
 
   /** Start QEMU for `vmDir` and wait until the guest is up; returns its SSH host key fingerprint. */
-  async #boot(s: State, vmDir: string, files: BootFiles, disks: DiskArg[]): Promise<string | null> {
+  async #boot(s: State, vmDir: string, files: BootFiles, disks: DiskArg[], root?: string): Promise<string | null> {
     return this.#boots.use(async () => {
       const f = vmFiles(vmDir)
       // A QEMU left by an attempt cut short (Skiff killed, the task run again) holds the disks' locks.
@@ -296,6 +307,7 @@ export class QemuDriver implements VirtDriver {
         kernel: files.kernel,
         initrd: files.initrd,
         disks,
+        root,
         sshPort: s.port,
         runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
       })
@@ -369,13 +381,51 @@ export class QemuDriver implements VirtDriver {
     ]
   }
 
-  #rescueDisks(id: string): DiskArg[] {
-    const r = this.#rescueDir(id)
-    return [
-      { id: 'vda', file: path.join(r, 'disk.qcow2'), format: 'qcow2' },
-      { id: 'vdb', file: path.join(this.#serverDir(id), 'disk.qcow2'), format: 'qcow2' },
-      { id: 'config-2', file: path.join(r, 'config.iso'), format: 'raw', readOnly: true },
-    ]
+  /** The server's disk as the rescue system sees it: with a checkpoint, the changes on top of it. */
+  #changesFile(id: string) {
+    return path.join(this.#serverDir(id), 'rescue-changes.qcow2')
+  }
+
+  #serverDiskInRescue(id: string) {
+    const changes = this.#changesFile(id)
+    return existsSync(changes) ? changes : path.join(this.#serverDir(id), 'disk.qcow2')
+  }
+
+  /**
+   * The rescue VM's disks and root. Legacy: the rescue disk vda (root), the server's disk vdb,
+   * the config drive. Stable device (as Nova's libvirt driver): the server's disk vda and the
+   * config drive where they always are, and the rescue disk attached last on the bus the image
+   * asks for, first in the boot order, and the root (the kernel is booted directly: `root=`
+   * names it; vdc on virtio, else the only SCSI-named disk, sda).
+   */
+  #rescueLayout(s: State): { disks: DiskArg[]; root: string } {
+    const r = this.#rescueDir(s.id)
+    const config: DiskArg = { id: 'config-2', file: path.join(r, 'config.iso'), format: 'raw', readOnly: true }
+    const stable = s.rescue?.stable
+    if (!stable) {
+      return {
+        disks: [
+          { id: 'vda', file: path.join(r, 'disk.qcow2'), format: 'qcow2' },
+          { id: 'vdb', file: this.#serverDiskInRescue(s.id), format: 'qcow2' },
+          config,
+        ],
+        root: '/dev/vda',
+      }
+    }
+    if (stable.device !== 'disk' || stable.bus === 'fdc') throw new DriverError(`no ${stable.device} on the ${stable.bus} bus to boot from`)
+    return {
+      disks: [
+        { id: 'vda', file: this.#serverDiskInRescue(s.id), format: 'qcow2' },
+        config,
+        { id: 'rescue', file: path.join(r, 'disk.qcow2'), format: 'qcow2', bus: stable.bus, bootIndex: 1 },
+      ],
+      root: stable.bus === 'virtio' ? '/dev/vdc' : '/dev/sda',
+    }
+  }
+
+  async #bootRescue(s: State): Promise<string | null> {
+    const { disks, root } = this.#rescueLayout(s)
+    return this.#boot(s, this.#rescueDir(s.id), s.rescue!, disks, root)
   }
 
   /** A first boot of the server's own disk (create, rebuild): the config drive carries its password and keys until the guest has read them. */
@@ -457,7 +507,7 @@ export class QemuDriver implements VirtDriver {
         s.suspended = false
       }
       if (s.rescue) {
-        s.rescue.hostKey = (await this.#boot(s, this.#rescueDir(s.id), s.rescue, this.#rescueDisks(s.id))) ?? s.rescue.hostKey
+        s.rescue.hostKey = (await this.#bootRescue(s)) ?? s.rescue.hostKey
         s.running = true
         await this.#save(s)
       } else {
@@ -610,6 +660,12 @@ export class QemuDriver implements VirtDriver {
 
   async rescue(serverId: string, rescue: RescueSpec): Promise<void> {
     const s = this.#vm(serverId)
+    const stable = rescue.stable
+    if (stable && (stable.device !== 'disk' || stable.bus === 'fdc')) {
+      throw new DriverError(
+        `the qemu driver boots a rescue system from a disk only, not a ${stable.device} on the ${stable.bus} bus (hw_rescue_device, hw_rescue_bus)`,
+      )
+    }
     await this.#op(serverId, async () => {
       const how = await this.#stop(this.#serverDir(s.id), true, this.#o.stopTimeoutMs)
       s.running = false
@@ -619,25 +675,42 @@ export class QemuDriver implements VirtDriver {
       await this.#stop(r, false, 0) // a rescue VM of an attempt cut short
       await rm(r, { recursive: true, force: true })
       await mkdir(r, { mode: 0o700 })
+      // Changes on a checkpoint no unrescue settled (an attempt cut short, a rescue ended by
+      // os-resetState) are kept, never silently dropped: they may be someone's repair.
+      if (existsSync(this.#changesFile(s.id))) await this.#settleCheckpoint(s, 'keep')
+      s.checkpoint = null
+      if (rescue.checkpoint) {
+        // The checkpoint: disk.qcow2 stays as it is now (the VM is stopped, its disk flushed);
+        // the rescue system writes the server's disk through an overlay on it.
+        await takeCheckpoint(path.join(this.#serverDir(s.id), 'disk.qcow2'), this.#changesFile(s.id))
+        s.checkpoint = {}
+      }
       // A clean copy of the rescue image: a new overlay, so a first boot with its own password and host key.
       await this.#overlay(image, path.join(r, 'disk.qcow2'))
       const cfg = { uuid: s.id, name: s.name, hostname: hostname(s.name), adminPass: rescue.adminPass, publicKeys: rescue.authorizedKeys }
       await writeConfigDrive(path.join(r, 'config.iso'), cfg)
-      s.rescue = { imageId: rescue.imageId, kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd), hostKey: null }
+      s.rescue = {
+        imageId: rescue.imageId,
+        kernel: await this.#pin(image.kernel),
+        initrd: await this.#pin(image.initrd),
+        hostKey: null,
+        stable: rescue.stable ?? null,
+      }
       await this.#save(s)
-      s.rescue.hostKey = await this.#boot(s, r, s.rescue, this.#rescueDisks(s.id))
+      s.rescue.hostKey = await this.#bootRescue(s)
       s.running = true
       await this.#save(s)
       await this.#scrubConfigDrive(path.join(r, 'config.iso'), cfg)
     })
   }
 
-  async unrescue(serverId: string): Promise<void> {
+  async unrescue(serverId: string, opts: { discardChanges?: boolean } = {}): Promise<void> {
     const s = this.#vm(serverId)
     await this.#op(serverId, async () => {
       await this.#stop(this.#rescueDir(s.id), true, this.#o.stopTimeoutMs)
       s.running = false
       await this.#save(s)
+      await this.#settleCheckpoint(s, opts.discardChanges ? 'discard' : 'keep')
       // The server's own disk boots first; the rescue overlay goes only once it has: a failed
       // boot leaves the rescue system for restoreRescue to boot again, with its password.
       s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s.id))) ?? s.hostKey
@@ -648,16 +721,50 @@ export class QemuDriver implements VirtDriver {
     })
   }
 
+  /**
+   * Keep or discard what the rescue wrote on top of its checkpoint (checkpoint.ts), before the
+   * server's disk boots again. The decision is saved first, so that a re-run after a crash
+   * finishes it; until a keep's final rename, disk.qcow2 is as it was. No overlay: nothing to
+   * keep or discard (settled already by an attempt cut short; the API refuses a discard of a
+   * rescue that held no checkpoint).
+   */
+  async #settleCheckpoint(s: State, how: 'keep' | 'discard'): Promise<void> {
+    const changes = this.#changesFile(s.id)
+    if (!existsSync(changes)) {
+      if (s.checkpoint) {
+        s.checkpoint = null // a re-run: settled already
+        await this.#save(s)
+      }
+      return
+    }
+    s.checkpoint = { unrescue: how }
+    await this.#save(s)
+    if (how === 'discard') await discardChanges(changes)
+    else
+      await keepChanges(path.join(this.#serverDir(s.id), 'disk.qcow2'), changes).catch((e: Error) =>
+        Promise.reject(new DriverError(e.message)),
+      )
+    s.checkpoint = null
+    await this.#save(s)
+    this.#o.logger.info({ server: s.id, checkpoint: how === 'keep' ? 'kept' : 'discarded' }, "rescue's changes settled")
+  }
+
+  async hasCheckpoint(serverId: string): Promise<boolean> {
+    return this.#vms.has(serverId) && existsSync(this.#changesFile(serverId))
+  }
+
   async restoreRescue(serverId: string): Promise<void> {
     const s = this.#vm(serverId)
     await this.#op(serverId, async () => {
       const r = this.#rescueDir(s.id)
       if (!s.rescue || !existsSync(path.join(r, 'disk.qcow2'))) throw new DriverError(`no rescue disk of server ${s.id} to boot again`)
+      // A checkpoint the failed unrescue did not settle is held again: a retry may keep or discard it.
+      if (s.checkpoint?.unrescue) s.checkpoint = {}
       if ((await this.#pid(r)) === null) {
         // A server QEMU the failed unrescue left (its guest did not boot) holds the disk's write lock.
         await this.#stop(this.#serverDir(s.id), false, 0)
         // The same overlay, not a fresh one: the rescue system keeps the password and host key of its first boot.
-        s.rescue.hostKey = (await this.#boot(s, r, s.rescue, this.#rescueDisks(s.id))) ?? s.rescue.hostKey
+        s.rescue.hostKey = (await this.#bootRescue(s)) ?? s.rescue.hostKey
       }
       s.running = true
       await this.#save(s)
@@ -669,6 +776,9 @@ export class QemuDriver implements VirtDriver {
     await this.#op(serverId, async () => {
       await this.#stop(this.#rescueDir(s.id), false, 0)
       await rm(this.#rescueDir(s.id), { recursive: true, force: true })
+      // A failed rescue keeps nothing it wrote: with a checkpoint, disk.qcow2 was never written.
+      await rm(this.#changesFile(s.id), { force: true })
+      s.checkpoint = null
       s.rescue = null
       s.running = false
       await this.#save(s)

@@ -21,8 +21,12 @@ export const SIMULATED_PHASES = [
   'restore',
   'restoreRescue',
   'rescue.power_off',
+  // Only for a rescue with a checkpoint, between the two; and at its unrescue, before the boot.
+  'rescue.checkpoint',
   'rescue.boot',
   'unrescue.stop_rescue',
+  'unrescue.keep',
+  'unrescue.discard',
   'unrescue.boot',
   // Moves (resize, cold and live migration), by driver call: the source's two steps, then the destination's.
   'migrate.power_off',

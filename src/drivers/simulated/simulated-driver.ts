@@ -29,8 +29,10 @@ interface Vm {
   power: PowerStateValue
   /** The server's own system, on its own disk. */
   own: System
-  /** The rescue system while rescued; the server's disk is then the second disk. */
-  rescue: (System & { imageId: string }) | null
+  /** The rescue system while rescued; the server's disk is then the second disk (stable device: the first). */
+  rescue: (System & { imageId: string; stable: RescueSpec['stable'] }) | null
+  /** A rescue's checkpoint: the disk's files when the rescue began (what a discard goes back to). */
+  checkpoint: Map<string, string> | null
   hostKey: string
   console: string[]
   boots: number
@@ -127,7 +129,15 @@ export class SimulatedDriver implements VirtDriver {
       // The rescue system has its own host key: it differs from the server's (the seed says so).
       hostKeyFingerprint: fingerprint(vm.rescue ? `${vm.hostKey}:rescue:${vm.rescue.imageId}` : vm.hostKey),
       authorizedKeys: [...system.authorizedKeys],
-      disks: vm.rescue ? [`rescue image ${vm.rescue.imageId}`, `server disk ${serverId}`] : [`server disk ${serverId}`],
+      disks: !vm.rescue
+        ? [`server disk ${serverId}`]
+        : vm.rescue.stable
+          ? // Stable device: the server's disk keeps its place; the rescue disk is attached last and booted.
+            [
+              `server disk ${serverId}`,
+              `rescue image ${vm.rescue.imageId} (${vm.rescue.stable.device} on ${vm.rescue.stable.bus}, boot order 1)`,
+            ]
+          : [`rescue image ${vm.rescue.imageId}`, `server disk ${serverId}`],
     }
   }
 
@@ -187,7 +197,13 @@ export class SimulatedDriver implements VirtDriver {
       `${t(0)} Skiff simulated hypervisor: booting ${what} (boot ${vm.boots})`,
       `${t(1)} Linux version 6.1.0-skiff (simulated) #1 SMP`,
       `${t(4)} Memory: ${vm.spec.ramMb}MB, CPUs: ${vm.spec.vcpus}`,
-      ...(vm.rescue ? [`${t(6)} virtio_blk virtio1: [vdb] the server's own disk, attached for repair`] : []),
+      ...(vm.rescue && !vm.rescue.stable ? [`${t(6)} virtio_blk virtio1: [vdb] the server's own disk, attached for repair`] : []),
+      ...(vm.rescue?.stable
+        ? [
+            `${t(6)} virtio_blk virtio0: [vda] the server's own disk, in its place`,
+            `${t(7)} rescue disk: ${vm.rescue.stable.device} on the ${vm.rescue.stable.bus} bus, attached last, booted`,
+          ]
+        : []),
       `${t(9)} cloud-init: hostname set to ${vm.spec.name}; ${system.authorizedKeys.length} authorized key(s)`,
       `${t(9)} sshd: host key ${this.hostKeyFingerprint(vm.spec.id)}`,
       '',
@@ -203,6 +219,7 @@ export class SimulatedDriver implements VirtDriver {
       spec: server,
       power: PowerState.RUNNING,
       rescue: null,
+      checkpoint: null,
       console: [],
       boots: 0,
       // A server spawned from a snapshot boots the files its disk held (unshelve, a new server).
@@ -318,23 +335,43 @@ export class SimulatedDriver implements VirtDriver {
     await this.#step('rescue.power_off', serverId)
     vm.power = PowerState.SHUTDOWN
     vm.console.push('reboot: Power down (entering rescue)')
+    if (rescue.checkpoint) {
+      await this.#step('rescue.checkpoint', serverId)
+      vm.checkpoint = new Map(vm.files)
+    }
     await this.#step('rescue.boot', serverId)
     vm.rescue = {
       imageId: rescue.imageId,
       description: `rescue image ${rescue.imageName ?? rescue.imageId}`,
       passwordHash: hash(rescue.adminPass),
       authorizedKeys: [...rescue.authorizedKeys],
+      stable: rescue.stable ?? null,
     }
     vm.power = PowerState.RUNNING
-    this.#boot(vm, `${vm.rescue.description} with the server's disk as second disk`)
+    this.#boot(
+      vm,
+      vm.rescue.stable
+        ? `${vm.rescue.description} attached last, the server's disk first`
+        : `${vm.rescue.description} with the server's disk as second disk`,
+    )
   }
 
-  async unrescue(serverId: string): Promise<void> {
+  async unrescue(serverId: string, opts: { discardChanges?: boolean } = {}): Promise<void> {
     await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('unrescue.stop_rescue', serverId)
     vm.power = PowerState.SHUTDOWN
     vm.console.push('reboot: Power down (leaving rescue)')
+    if (vm.checkpoint) {
+      // Kept: the changes stay on the disk; discarded: the disk as it was when the rescue began.
+      if (opts.discardChanges) {
+        await this.#step('unrescue.discard', serverId)
+        vm.files = vm.checkpoint
+      } else {
+        await this.#step('unrescue.keep', serverId)
+      }
+      vm.checkpoint = null
+    }
     await this.#step('unrescue.boot', serverId)
     // The rescue disk is dropped only once the server's own disk has booted: until then a
     // failed unrescue can boot the rescue system again (restoreRescue).
@@ -354,10 +391,17 @@ export class SimulatedDriver implements VirtDriver {
     this.#boot(vm, `${vm.rescue.description} again (unrescue failed)`)
   }
 
+  async hasCheckpoint(serverId: string): Promise<boolean> {
+    return (this.#vms.get(serverId)?.checkpoint ?? null) !== null
+  }
+
   async restore(serverId: string, powerState: PowerStateValue): Promise<void> {
     await this.#refreshRules()
     const vm = this.#vm(serverId)
     await this.#step('restore', serverId)
+    // A failed rescue changed nothing the server keeps: what it wrote on top of a checkpoint goes.
+    if (vm.checkpoint) vm.files = vm.checkpoint
+    vm.checkpoint = null
     vm.rescue = null
     vm.power = powerState === PowerState.RUNNING ? PowerState.RUNNING : PowerState.SHUTDOWN
     if (vm.power === PowerState.RUNNING) this.#boot(vm, 'its disk (rescue failed; restored)')
@@ -422,6 +466,7 @@ export class SimulatedDriver implements VirtDriver {
       power: powerOn ? PowerState.RUNNING : PowerState.SHUTDOWN,
       own: { ...state.own, passwordHash: state.own.passwordHash === null ? null : Buffer.from(state.own.passwordHash, 'hex') },
       rescue: null,
+      checkpoint: null,
       hostKey: state.hostKey,
       console: [...state.console],
       boots: state.boots,
@@ -490,7 +535,10 @@ export class SimulatedDriver implements VirtDriver {
         files: new Map(),
         saved: null,
         own: { description: `image ${s.spec.imageName ?? s.spec.imageId}`, passwordHash: null, authorizedKeys: [] },
-        rescue: s.rescued ? { imageId: s.spec.imageId, description: 'rescue system', passwordHash: null, authorizedKeys: [] } : null,
+        rescue: s.rescued
+          ? { imageId: s.spec.imageId, description: 'rescue system', passwordHash: null, authorizedKeys: [], stable: null }
+          : null,
+        checkpoint: null,
       }
       this.#vms.set(s.spec.id, vm)
       if (s.powerState === PowerState.RUNNING) this.#boot(vm, 'its disk (adopted after a restart)')

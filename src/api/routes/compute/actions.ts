@@ -26,7 +26,11 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       const { adminPass } = await deps.rescues.rescue(
         req.auth,
         req.params.id,
-        { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref },
+        {
+          adminPass: v?.adminPass,
+          rescueImageRef: v?.rescue_image_ref,
+          allowVolumeBackedRescue: has(req.microversion, 'rescueVolumeBacked'),
+        },
         req.id,
       )
       return reply.code(200).send(adminPass === undefined ? {} : { adminPass })
