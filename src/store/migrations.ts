@@ -19,6 +19,7 @@ import { migrationsMigration } from './migrations-migrations.ts'
 import { serverVersionMigration } from './migrations-server-version.ts'
 import { shelveMigration } from './migrations-shelve.ts'
 import { flavorAccessMigration } from './migrations-flavor-access.ts'
+import { imageMembersMigration } from './migrations-image-members.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -253,6 +254,7 @@ export const migrationProvider: MigrationProvider = {
       '0016_migrations': migrationsMigration,
       '0017_server_version': serverVersionMigration,
       '0018_flavor_access': flavorAccessMigration,
+      '0025_image_members': imageMembersMigration,
     }
   },
 }
