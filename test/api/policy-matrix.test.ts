@@ -564,6 +564,10 @@ const ROWS: Row[] = [
   },
   // The one proxy API Skiff serves up to 2.35 (an empty list).
   get('compute', '/v2.1/os-security-groups', ANY_TOKEN),
+  get('compute', '/v2.1/os-floating-ip-pools', ANY_TOKEN),
+  get('compute', '/v2.1/os-floating-ips', ANY_TOKEN),
+  // Nova: the show policy (a reader of the caller's own project), then Neutron's 404.
+  get('compute', '/v2.1/os-floating-ips/:id', e(404, 404, 404, 404, 401), '/v2.1/os-floating-ips/x1'),
   get('compute', '/v2.1/os-simulator/faults', ADMIN_ONLY(200)),
   {
     service: 'compute',
