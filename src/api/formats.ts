@@ -51,5 +51,14 @@ export const FORMATS = {
   name_with_leading_trailing_spaces: /^[^\p{Cc}]*$/u,
   keypair_name_20: (s: string) => keypairNameReason(s, false) === undefined,
   keypair_name_292: (s: string) => keypairNameReason(s, true) === undefined,
+  // Nova's 'regex': a pattern Python's re compiles (JavaScript's, with Python's named groups read as such).
+  regex: (s: string) => {
+    try {
+      new RegExp(s.replaceAll('(?P<', '(?<'))
+      return true
+    } catch {
+      return false
+    }
+  },
   'date-time': /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/,
 }

@@ -23,6 +23,7 @@ import { RULES, type ServerActions } from './server-actions.ts'
 import type { QuotaService } from './quota-service.ts'
 import { DEFAULT_ZONE, type AggregateService } from './aggregate-service.ts'
 import { authorize } from './policy.ts'
+import { isDefaultSort, processSort, REGEX_COLUMNS, safeRegex, sortServers } from './server-list.ts'
 import { PowerState, statesForStatus, type TaskState, type VmState } from './states.ts'
 
 /** What compute needs from the image service. */
@@ -122,10 +123,20 @@ export interface ListQuery {
   availabilityZone?: string
   configDrive?: string
   hostname?: string
-  description?: string
   /** Admins only (the route drops them for others): `host` and `node`, exact names. */
   host?: string
   node?: string
+  /** Nova's other regular-expression filters, by instance column (server-list.ts REGEX_COLUMNS). */
+  regex?: Record<string, string>
+  /** Exact: the server's id (`uuid`), its image (`image_ref`, image's alias). */
+  uuid?: string
+  /** IPv6 addresses, as Python's re.match (2.5 for everyone; admins always). */
+  ip6?: string
+  /** Admins: deleted servers (`deleted`, or `vm_state=deleted`). */
+  deleted?: boolean
+  /** The sort asked for: keys (ignored ones taken out) and directions, as given. */
+  sortKeys?: string[]
+  sortDirs?: string[]
 }
 
 const lastSegment = (ref: string) => ref.replace(/\/+$/, '').split('/').pop() ?? ref
@@ -313,17 +324,28 @@ export class ServerService {
     if (q.taskState)
       f.taskStates = f.taskStates ? f.taskStates.filter((x) => q.taskState!.includes(String(x))) : (q.taskState as TaskState[])
     if (f.vmStates?.length === 0 || f.taskStates?.length === 0) return []
-    // The regular-expression filters (Nova's regex match on the column).
+    if (q.deleted !== undefined) f.deleted = q.deleted
+    if (q.uuid !== undefined) f.id = q.uuid
+    // Nova: vm_state=deleted lists deleted servers, for admins only.
+    if (q.vmState?.length === 1 && q.vmState[0] === 'deleted') {
+      if (!ctx.isAdmin) throw new Forbidden('Only administrators may list deleted instances')
+      f.deleted = true
+    }
+    const sort = processSort(q.sortKeys ?? ['created_at'], q.sortDirs ?? ['desc'], ctx.isAdmin)
+    // The regular-expression filters (Nova's REGEXP on the column).
     const regex: [string | undefined, (r: Server) => string | null][] = [
       [q.name, (r) => r.name],
       [q.keyName, (r) => r.key_name],
       [q.availabilityZone, (r) => r.availability_zone],
       [q.configDrive, (r) => r.config_drive],
       [q.hostname, (r) => r.hostname],
-      [q.description, (r) => r.description],
+      ...Object.entries(q.regex ?? {}).map(
+        ([column, pattern]) => [pattern, REGEX_COLUMNS[column]!] as [string, (r: Server) => string | null],
+      ),
     ]
     const regexFilters = regex.filter(([p]) => p !== undefined) as [string, (r: Server) => string | null][]
-    if (regexFilters.length === 0 && q.ip === undefined) {
+    const defaultSort = isDefaultSort(sort)
+    if (regexFilters.length === 0 && q.ip === undefined && q.ip6 === undefined && defaultSort) {
       // Every filter is SQL: the page is read by keyset from the marker.
       const page = await (refs
         ? this.#d.repo.list(f, { marker: q.marker, limit: q.limit }, true)
@@ -331,7 +353,7 @@ export class ServerService {
       if (!page) throw new BadRequest(`marker [${q.marker}] not found`)
       return page
     }
-    // Name, IP and the other regular-expression filters are applied here.
+    // Name, IP, the other regular-expression filters and any other sort are applied here.
     let rows = (await this.#d.repo.list(f)) ?? []
     for (const [pattern, column] of regexFilters) {
       const re = safeRegex(pattern)
@@ -340,11 +362,15 @@ export class ServerService {
         return value !== null && re.test(value)
       })
     }
-    if (q.ip !== undefined) {
-      const re = safeRegex(q.ip)
+    if (q.ip !== undefined || q.ip6 !== undefined) {
+      // Nova with Neutron asks for the ports whose address holds the text (ip_address_substr), for
+      // `ip` and `ip6` alike, and lists the servers of either answer; as before Skiff matches the
+      // text as a regular expression (the same for an address or part of one).
+      const patterns = [q.ip, q.ip6].filter((p) => p !== undefined).map((p) => safeRegex(p))
       const ips = await this.#d.repo.fixedIps(rows.map((r) => r.id))
-      rows = rows.filter((r) => (ips.get(r.id) ?? []).some((a) => re.test(a.address)))
+      rows = rows.filter((r) => (ips.get(r.id) ?? []).some((a) => patterns.some((re) => re.test(a.address))))
     }
+    if (!defaultSort) rows = sortServers(rows, sort)
     if (q.marker !== undefined) {
       const i = rows.findIndex((r) => r.id === q.marker)
       if (i < 0) throw new BadRequest(`marker [${q.marker}] not found`)
@@ -733,13 +759,4 @@ const POWER_STATE_NAMES: Record<number, string> = {
   [PowerState.SHUTDOWN]: 'shutdown',
   [PowerState.CRASHED]: 'crashed',
   [PowerState.SUSPENDED]: 'suspended',
-}
-
-/** Nova filters by regular expression; a pattern that does not compile matches literally. */
-function safeRegex(pattern: string): RegExp {
-  try {
-    return new RegExp(pattern)
-  } catch {
-    return new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-  }
 }

@@ -16,6 +16,15 @@ import type { MoveTaskKind, SealedSecrets, ServerTaskKind, ServerTaskPayloads } 
 import { PowerState, type PowerStateValue, type TaskState } from './states.ts'
 import { shelveHandlers, type ShelveWorkerDeps, type WorkerCore } from './worker-shelve.ts'
 
+const TRUSTED_CERTS_UNSUPPORTED = 'Trusted image certificates provided on host that does not support certificate validation.'
+/** Nova's BuildAbortException: its message is the server's fault. */
+class BuildAborted extends Error {
+  constructor(serverId: string, reason: string) {
+    super(`Build of instance ${serverId} aborted: ${reason}`)
+    this.name = 'BuildAbortException'
+  }
+}
+
 export interface WorkerDeps {
   repo: ServersRepo
   actions: InstanceActionsRepo
@@ -123,6 +132,9 @@ export class ServerWorker implements WorkerCore {
           event: 'compute_rebuild_instance',
           taskStates: ['rebuilding', 'rebuild_spawning'],
           work: async (s, p) => {
+            // Nova's _check_trusted_certs: no Skiff driver verifies image signatures (the scheduler
+            // finds no host for them at create; a rebuild stays on its host and is aborted there).
+            if (s.trusted_certs) throw new BuildAborted(s.id, TRUSTED_CERTS_UNSUPPORTED)
             await this.#advance(s, { taskStates: ['rebuilding'] }, 'rebuild_spawning')
             await d.driver.rebuild(await this.#bootSpec(s, p))
             // A stopped server stays stopped after a rebuild, as in Nova.
@@ -132,6 +144,8 @@ export class ServerWorker implements WorkerCore {
             }
             return { vm_state: 'active', ...running(), launched_at: d.repo.now() }
           },
+          // Nova's _error_out_instance_on_exception: an aborted rebuild leaves the server in ERROR.
+          onFailure: (s) => (s.trusted_certs ? { vm_state: 'error' } : {}),
         }),
       'server.rescue': (t) =>
         this.#run(t, {

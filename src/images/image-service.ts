@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream'
 import type { Clock } from '../clock.ts'
 import { BadRequest, Conflict, Forbidden, NotFound, OverLimit } from '../errors.ts'
 import type { ImagesRepo } from '../store/images-repo.ts'
-import type { ImageRow } from '../store/schema.ts'
+import type { ImageMemberRow, ImageRow } from '../store/schema.ts'
 import { listConditions, listFlags, listOrder, type ListRequest } from './image-list.ts'
 import type { ImageData, ImageStore, Written } from './image-store.ts'
 import { enforce, visibleTo, type Caller, type ImageTarget } from './policy.ts'
@@ -32,6 +32,14 @@ export interface PatchOp {
 }
 
 export type { ListRequest }
+
+/** An image as the policy rules read it for one caller. */
+type SeenImage = ImageTarget & { id: string }
+
+export type ImageMember = ImageMemberRow
+export const MEMBERSHIP_STATUSES = ['pending', 'accepted', 'rejected'] as const
+/** Glance's image_member_quota default. */
+export const MAX_IMAGE_MEMBERS = 128
 
 // glance/api/v2/images.py and glance/domain: what a client may never set, and what Glance keeps for itself.
 const READ_ONLY = new Set([
@@ -206,10 +214,104 @@ export class ImageService {
 
   /** GET /v2/images/{id}: images the caller may not see do not exist for it. */
   async get(caller: Caller, id: string): Promise<ImageRow> {
-    const row = await this.#find(id)
-    if (!row) throw new NotFound(`No image found with ID ${id}`)
-    enforce(caller, 'get_image', row)
+    return (await this.#seen(caller, id)).row
+  }
+
+  // ---- image members (glance/api/v2/image_members.py), with the secure-RBAC defaults Skiff
+  // enforces: the ownership checks of _check_visibility_and_ownership are the rules' then ----
+
+  /** _lookup_image and _check_visibility_and_ownership: the shared image, else `refused`'s error. */
+  async #sharedImage(caller: Caller, id: string, refused: (why: string) => Error): Promise<SeenImage> {
+    const { target } = await this.#seen(caller, id, `Image ${id} not found.`)
+    if (target.visibility !== 'shared') throw refused('Only shared images have members.')
+    return target
+  }
+
+  /** MemberAPIPolicy: get_image first (passed: the image was found), then the member rule, Glance's 403. */
+  #memberRule(caller: Caller, rule: 'get_members' | 'get_member' | 'add_member' | 'modify_member' | 'delete_member', t: SeenImage) {
+    enforce(caller, rule, { owner: t.owner, visibility: t.visibility, member: t.member ?? null })
+  }
+
+  /** _lookup_member: the get_member rule, then the member among those the caller may see. */
+  async #lookupMember(caller: Caller, t: SeenImage, memberId: string): Promise<ImageMemberRow> {
+    this.#memberRule(caller, 'get_member', t)
+    const found = caller.isAdmin || t.owner === caller.projectId || memberId === caller.projectId
+    const row = found ? await this.#repo.member(t.id, memberId) : undefined
+    if (!row) throw new NotFound(`${memberId} not found in the member list of the image ${t.id}.`)
     return row
+  }
+
+  /** GET /v2/images/{id}/members: the owner sees every member, a member itself only. */
+  async listMembers(caller: Caller, id: string): Promise<ImageMemberRow[]> {
+    const t = await this.#sharedImage(caller, id, (why) => new Forbidden(`Not allowed to list members for image ${id}: ${why}`))
+    this.#memberRule(caller, 'get_members', t)
+    return this.#repo.members(t.id, caller.isAdmin ? undefined : { projectId: caller.projectId, owner: t.owner })
+  }
+
+  /** GET /v2/images/{id}/members/{member}: Glance answers each refusal here with a 404. */
+  async showMember(caller: Caller, id: string, memberId: string): Promise<ImageMemberRow> {
+    try {
+      const t = await this.#sharedImage(caller, id, (why) => new NotFound(why))
+      return await this.#lookupMember(caller, t, memberId)
+    } catch (e) {
+      if (e instanceof Forbidden) throw new NotFound(e.message)
+      throw e
+    }
+  }
+
+  /** POST /v2/images/{id}/members: a new member, pending. */
+  async addMember(caller: Caller, id: string, memberId: string): Promise<ImageMemberRow> {
+    const t = await this.#sharedImage(caller, id, () => new Forbidden(`Not allowed to create members for image ${id}.`))
+    this.#memberRule(caller, 'add_member', t)
+    const added = await this.#repo.addMember(t.id, memberId, MAX_IMAGE_MEMBERS)
+    if (added === 'duplicate') throw new Conflict(`Member ${memberId} is duplicated for image ${id}`)
+    if (added === 'full') {
+      throw new OverLimit(
+        `Image member limit exceeded for image ${id}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${MAX_IMAGE_MEMBERS + 1}, Maximum: ${MAX_IMAGE_MEMBERS}:`,
+      )
+    }
+    const row = await this.#repo.member(t.id, memberId)
+    if (!row) throw new NotFound(`${memberId} not found in the member list of the image ${id}.`)
+    return row
+  }
+
+  /** PUT /v2/images/{id}/members/{member}: the member (or an admin) accepts or rejects the image. */
+  async updateMember(caller: Caller, id: string, memberId: string, status: unknown): Promise<ImageMemberRow> {
+    const t = await this.#sharedImage(caller, id, () => new Forbidden(`Not allowed to update members for image ${id}.`))
+    await this.#lookupMember(caller, t, memberId)
+    this.#memberRule(caller, 'modify_member', t)
+    if (typeof status !== 'string' || !(MEMBERSHIP_STATUSES as readonly string[]).includes(status))
+      throw new BadRequest('Incorrect request: Status must be "pending", "accepted" or "rejected".')
+    const row = await this.#repo.setMemberStatus(t.id, memberId, status as ImageMemberRow['status'])
+    if (!row) throw new NotFound(`${memberId} not found in the member list of the image ${id}.`)
+    return row
+  }
+
+  /** DELETE /v2/images/{id}/members/{member}: the owner (or an admin) takes the share back. */
+  async deleteMember(caller: Caller, id: string, memberId: string): Promise<void> {
+    const t = await this.#sharedImage(caller, id, () => new Forbidden(`Not allowed to delete members for image ${id}.`))
+    await this.#lookupMember(caller, t, memberId)
+    this.#memberRule(caller, 'delete_member', t)
+    if (!(await this.#repo.removeMember(t.id, memberId))) throw new NotFound(`The specified member ${memberId} could not be found`)
+  }
+
+  /** The image and what the policy rules read of it for this caller (its membership), checked by get_image. */
+  async #seen(caller: Caller, id: string, notFound = `No image found with ID ${id}`): Promise<{ row: ImageRow; target: SeenImage }> {
+    const row = await this.#find(id)
+    if (!row) throw new NotFound(notFound)
+    const target = await this.#target(caller, row)
+    if (!caller.isAdmin && !visibleTo(target, caller)) throw new NotFound(notFound)
+    enforce(caller, 'get_image', target)
+    return { row, target }
+  }
+
+  /** Glance's ImageTarget: a shared image names the caller's project as its member when it is one (any status). */
+  async #target(viewer: Pick<Caller, 'projectId'>, row: ImageRow): Promise<SeenImage> {
+    let member: string | null = null
+    if (row.visibility === 'shared' && viewer.projectId !== null && row.owner !== viewer.projectId) {
+      if (await this.#repo.member(row.id, viewer.projectId)) member = viewer.projectId
+    }
+    return { id: row.id, owner: row.owner, visibility: row.visibility, member }
   }
 
   /**
@@ -224,9 +326,8 @@ export class ImageService {
     const { visibility, conditions } = listConditions(req.filters, req.tags, flags)
     let after: ImageRow | undefined
     if (req.marker !== undefined) after = await this.#marker(caller, req.marker)
-    // Skiff has no image members: `member_status` (checked) selects none, every listed image is the caller's or open to all.
     const images = await this.#repo.list({
-      viewer: { projectId: caller.projectId, isAdmin: caller.isAdmin },
+      viewer: { projectId: caller.projectId, isAdmin: caller.isAdmin, memberStatus: req.memberStatus },
       ...(visibility !== undefined ? { visibility } : {}),
       conditions,
       order: listOrder(req.sortKeys, req.sortDirs),
@@ -244,12 +345,7 @@ export class ImageService {
     const row = await this.#find(id)
     if (!row) throw new BadRequest(`No image found with ID ${id}`)
     // glance/db/utils.py is_image_visible: an image without an owner is visible to all.
-    const visible =
-      caller.isAdmin ||
-      row.owner === null ||
-      row.visibility === 'public' ||
-      row.visibility === 'community' ||
-      row.owner === caller.projectId
+    const visible = row.owner === null || visibleTo(await this.#target(caller, row), caller)
     if (!visible) throw new Forbidden(`Forbidding request, image ${id} not visible`)
     return row
   }
@@ -259,8 +355,8 @@ export class ImageService {
    * v2.0's, `draft4`: there an `add` of an attribute or property that is there is a 409).
    */
   async update(caller: Caller, id: string, ops: PatchOp[], opts: { draft4?: boolean } = {}): Promise<ImageRow> {
-    const row = await this.get(caller, id)
-    enforce(caller, 'modify_image', row)
+    const { row, target } = await this.#seen(caller, id)
+    enforce(caller, 'modify_image', target)
     const draft: Draft = { core: {}, properties: JSON.parse(row.properties) as Record<string, string> }
     for (const op of ops) {
       const key = pointerKey(op.path)
@@ -318,8 +414,8 @@ export class ImageService {
 
   /** DELETE /v2/images/{id}: the record, then the data. */
   async delete(caller: Caller, id: string): Promise<void> {
-    const row = await this.get(caller, id)
-    enforce(caller, 'delete_image', row)
+    const { row, target } = await this.#seen(caller, id)
+    enforce(caller, 'delete_image', target)
     if (row.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
     if (!(await this.#repo.deleteUnprotected(id))) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`)
     await this.#store.delete(id)
@@ -327,8 +423,8 @@ export class ImageService {
 
   /** PUT /v2/images/{id}/file: queued → saving → active; back to queued if the data does not all arrive. */
   async upload(caller: Caller, id: string, data: ImageData): Promise<ImageRow> {
-    const row = await this.get(caller, id)
-    enforce(caller, 'upload_image', row)
+    const { row, target } = await this.#seen(caller, id)
+    enforce(caller, 'upload_image', target)
     const missing = (['disk_format', 'container_format'] as const).filter((f) => !row[f])
     if (missing.length > 0) {
       throw new BadRequest(`${missing.length === 1 ? 'Property' : 'Properties'} ${missing.join(', ')} must be set prior to saving data.`)
@@ -338,8 +434,8 @@ export class ImageService {
 
   /** GET /v2/images/{id}/file: null when the image has no data yet (Glance answers 204). */
   async download(caller: Caller, id: string): Promise<{ stream: Readable; size: number; checksum: string | null } | null> {
-    const row = await this.get(caller, id)
-    enforce(caller, 'download_image', row)
+    const { row, target } = await this.#seen(caller, id)
+    enforce(caller, 'download_image', target)
     if (row.status === 'deactivated' && !caller.isAdmin)
       throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.')
     if (row.status !== 'active') return null
@@ -352,7 +448,8 @@ export class ImageService {
   /** For compute: the image if `projectId` may boot from it and it has data. */
   async usableImage(id: string, projectId: string, isAdmin: boolean): Promise<ImageRow | undefined> {
     const row = await this.#find(id)
-    return row && row.status === 'active' && visibleTo(row, { projectId, isAdmin }) ? row : undefined
+    if (!row || row.status !== 'active') return undefined
+    return visibleTo(await this.#target({ projectId }, row), { projectId, isAdmin }) ? row : undefined
   }
 
   /** For compute and drivers: an image whatever its status or owner, unchecked. */
@@ -433,7 +530,7 @@ export class ImageService {
   /** Nova's _rotate_backups query: a server's backups of one type, newest first. */
   async backupsOf(serverId: string, backupType: string): Promise<ImageRow[]> {
     return this.#repo.list({
-      viewer: { projectId: null, isAdmin: true },
+      viewer: { projectId: null, isAdmin: true, memberStatus: 'all' },
       visibility: 'all',
       conditions: [
         { kind: 'property', name: 'image_type', value: 'backup' },

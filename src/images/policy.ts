@@ -13,10 +13,14 @@ export interface Caller {
   roles: readonly string[]
 }
 
-/** What the rules read of an image (Glance's ImageTarget, whose project_id is the image's owner). */
+/**
+ * What the rules read of an image (Glance's ImageTarget, whose project_id is the image's owner and
+ * member_id the caller's project when the image is shared with it: glance/db ImageRepo's `member`).
+ */
 export interface ImageTarget {
   owner: string | null
   visibility: string
+  member?: string | null
 }
 
 export type ImageRule =
@@ -29,20 +33,31 @@ export type ImageRule =
   | 'delete_image'
   | 'publicize_image'
   | 'communitize_image'
+  | 'get_members'
+  | 'get_member'
+  | 'add_member'
+  | 'modify_member'
+  | 'delete_member'
 
-/** Public and community images are everyone's to see; the others only their owner's (Skiff has no image members). */
+/**
+ * Public and community images are everyone's to see; a shared one its owner's and its members'
+ * (whatever their status: glance/db/utils.py is_image_visible); the others only their owner's.
+ */
 export function visibleTo(image: ImageTarget, viewer: Pick<Caller, 'projectId' | 'isAdmin'>): boolean {
   return (
     image.visibility === 'public' ||
     image.visibility === 'community' ||
     viewer.isAdmin ||
-    (image.owner !== null && image.owner === viewer.projectId)
+    (image.owner !== null && image.owner === viewer.projectId) ||
+    (image.visibility === 'shared' && image.member != null && image.member === viewer.projectId)
   )
 }
 
 const reader = (c: Caller) => holdsRole(c.roles, 'reader')
 const member = (c: Caller) => holdsRole(c.roles, 'member')
 const owns = (c: Caller, t: ImageTarget) => t.owner !== null && t.owner === c.projectId
+/** IMAGE_MEMBER_CHECK: project_id:%(member_id)s. */
+const sharedWith = (c: Caller, t: ImageTarget) => t.member != null && t.member === c.projectId
 
 // Each rule's check string without its leading "role:admin or": an admin passes them all.
 const RULES: Record<ImageRule, (c: Caller, t: ImageTarget) => boolean> = {
@@ -55,6 +70,11 @@ const RULES: Record<ImageRule, (c: Caller, t: ImageTarget) => boolean> = {
   delete_image: (c, t) => member(c) && owns(c, t),
   communitize_image: (c, t) => member(c) && owns(c, t),
   publicize_image: () => false, // role:admin
+  get_members: (c, t) => reader(c) && (owns(c, t) || sharedWith(c, t)), // ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER
+  get_member: (c, t) => reader(c) && (owns(c, t) || sharedWith(c, t)),
+  add_member: (c, t) => member(c) && owns(c, t), // ADMIN_OR_PROJECT_MEMBER
+  delete_member: (c, t) => member(c) && owns(c, t),
+  modify_member: (c, t) => member(c) && sharedWith(c, t), // ADMIN_OR_SHARED_MEMBER: the member, never the owner
 }
 
 /**

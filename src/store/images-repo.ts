@@ -2,7 +2,7 @@
 // patch applies only to the record it was computed from.
 import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Clock } from '../clock.ts'
-import type { Database, ImageRow } from './schema.ts'
+import type { Database, ImageMemberRow, ImageRow } from './schema.ts'
 
 /** Glance's sort keys (RequestDeserializer._available_sort_keys). */
 export type SortKey = 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at'
@@ -29,8 +29,11 @@ export type ImageCondition =
 
 /** One page of an image list. */
 export interface ImageListQuery {
-  /** Who lists: an admin sees every image; others public and community images and their project's own. */
-  viewer: { projectId: string | null; isAdmin: boolean }
+  /**
+   * Who lists: an admin sees every image; others public and community images, their project's own
+   * and the shared images their project is a member of with `memberStatus` ('all': any status).
+   */
+  viewer: { projectId: string | null; isAdmin: boolean; memberStatus: string }
   /** Glance's `visibility` filter: undefined, community images only to their owner; 'all': any; else that one. */
   visibility?: string
   conditions: ImageCondition[]
@@ -87,9 +90,17 @@ export class ImagesRepo {
     let q = this.#db.selectFrom('images').selectAll().where('status', '!=', 'killed')
     const { viewer } = query
     if (!viewer.isAdmin) {
-      // Public and community images, plus the viewer's own (Skiff has no image members).
+      // Public and community images, the viewer's own, and the shared ones its project is a
+      // member of (glance/db/sqlalchemy/api.py _select_images_query's union).
       const own = viewer.projectId
-      q = q.where((eb) => eb.or([eb('visibility', 'in', ['public', 'community']), ...(own !== null ? [eb('owner', '=', own)] : [])]))
+      q = q.where((eb) => {
+        const shared = () => {
+          let m = eb.selectFrom('image_members').select('image_id').where('member', '=', own!)
+          if (viewer.memberStatus !== 'all') m = m.where('status', '=', viewer.memberStatus as ImageMemberRow['status'])
+          return eb.and([eb('visibility', '=', 'shared'), eb('id', 'in', m)])
+        }
+        return eb.or([eb('visibility', 'in', ['public', 'community']), ...(own !== null ? [eb('owner', '=', own), shared()] : [])])
+      })
     }
     if (query.visibility === undefined) {
       // Community images are listed only when asked for, or to their owner (admins too).
@@ -181,9 +192,59 @@ export class ImagesRepo {
     return r.numUpdatedRows === 1n
   }
 
-  /** False when it was protected meanwhile (or gone). */
+  /** False when it was protected meanwhile (or gone). Its members go with it, as in Glance's image_destroy. */
   async deleteUnprotected(id: string): Promise<boolean> {
-    const r = await this.#db.deleteFrom('images').where('id', '=', id).where('protected', '=', 0).executeTakeFirst()
+    return this.#transaction(async (trx) => {
+      const r = await trx.deleteFrom('images').where('id', '=', id).where('protected', '=', 0).executeTakeFirst()
+      if (r.numDeletedRows !== 1n) return false
+      await trx.deleteFrom('image_members').where('image_id', '=', id).execute()
+      return true
+    })
+  }
+
+  #transaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.#db.isTransaction ? work(this.#db) : this.#db.transaction().execute(work)
+  }
+
+  /** An image's members, oldest first; `visibleTo` (a project): only its own membership unless it owns the image (Glance's _image_member_find). */
+  async members(imageId: string, visibleTo?: { projectId: string | null; owner: string | null }): Promise<ImageMemberRow[]> {
+    let q = this.#db.selectFrom('image_members').selectAll().where('image_id', '=', imageId)
+    if (visibleTo && visibleTo.owner !== visibleTo.projectId) q = q.where('member', '=', visibleTo.projectId ?? '')
+    return q.orderBy('created_at').orderBy('member').execute()
+  }
+
+  async member(imageId: string, member: string): Promise<ImageMemberRow | undefined> {
+    return this.#db.selectFrom('image_members').selectAll().where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst()
+  }
+
+  /** Adds a pending member; false if the project is one already (or `max` are). */
+  async addMember(imageId: string, member: string, max: number): Promise<'added' | 'duplicate' | 'full'> {
+    return this.#transaction(async (trx) => {
+      const rows = await trx.selectFrom('image_members').select('member').where('image_id', '=', imageId).execute()
+      if (rows.some((r) => r.member === member)) return 'duplicate'
+      if (rows.length >= max) return 'full'
+      const now = this.#now()
+      const inserted = await trx
+        .insertInto('image_members')
+        .values({ image_id: imageId, member, status: 'pending', created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['image_id', 'member']).doNothing())
+        .executeTakeFirst()
+      return (inserted.numInsertedOrUpdatedRows ?? 0n) === 1n ? 'added' : 'duplicate'
+    })
+  }
+
+  async setMemberStatus(imageId: string, member: string, status: ImageMemberRow['status']): Promise<ImageMemberRow | undefined> {
+    await this.#db
+      .updateTable('image_members')
+      .set({ status, updated_at: this.#now() })
+      .where('image_id', '=', imageId)
+      .where('member', '=', member)
+      .execute()
+    return this.member(imageId, member)
+  }
+
+  async removeMember(imageId: string, member: string): Promise<boolean> {
+    const r = await this.#db.deleteFrom('image_members').where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst()
     return r.numDeletedRows === 1n
   }
 

@@ -21,6 +21,7 @@ import { shelveMigration } from './migrations-shelve.ts'
 import { usageCountersMigration } from './migrations-usage-counters.ts'
 import { flavorAccessMigration } from './migrations-flavor-access.ts'
 import { rescueCheckpointsMigration } from './migrations-rescue-checkpoints.ts'
+import { imageMembersMigration } from './migrations-image-members.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -257,6 +258,7 @@ export const migrationProvider: MigrationProvider = {
       '0018_flavor_access': flavorAccessMigration,
       '0019_usage_counters': usageCountersMigration,
       '0024_rescue_checkpoints': rescueCheckpointsMigration,
+      '0025_image_members': imageMembersMigration,
     }
   },
 }

@@ -427,6 +427,15 @@ export interface ServerShelfRow {
   shelved_host: string
 }
 
+/** A project an image is shared with (Glance's image_members), and whether it took it. */
+export interface ImageMemberRow {
+  image_id: string
+  member: string
+  status: 'pending' | 'accepted' | 'rejected'
+  created_at: string
+  updated_at: string
+}
+
 export interface Database {
   projects: ProjectRow
   users: UserRow
@@ -435,6 +444,7 @@ export interface Database {
   tokens: TokenRow
   images: ImageRow
   image_chunks: ImageChunkRow
+  image_members: ImageMemberRow
   flavors: FlavorRow
   flavor_projects: { flavor_id: string; project_id: string }
   keypairs: KeypairRow

@@ -40,6 +40,10 @@ export interface ServerFilter {
   tagsAny?: string[]
   notTags?: string[]
   notTagsAny?: string[]
+  /** Deleted servers (true) or the others (false); unset: the others, but with changes-since/before. */
+  deleted?: boolean
+  /** The server of this id (Nova's exact `uuid` filter). */
+  id?: string
 }
 
 /** The filters a prepared list query takes (ServersRepo.list); the others are built each time. */
@@ -296,7 +300,9 @@ export class ServersRepo {
     // changes-since shows deleted servers too: that is how clients see deletions.
     if (f.changesSince !== undefined) query = query.where('updated_at', '>=', f.changesSince)
     if (f.changesBefore !== undefined) query = query.where('updated_at', '<=', f.changesBefore)
-    if (f.changesSince === undefined && f.changesBefore === undefined) query = query.where('deleted', '=', 0)
+    if (f.deleted === true) query = query.where('deleted', '!=', 0)
+    else if (f.deleted === false || (f.changesSince === undefined && f.changesBefore === undefined)) query = query.where('deleted', '=', 0)
+    if (f.id !== undefined) query = query.where('id', '=', f.id)
     if (f.locked !== undefined) query = query.where('locked', '=', f.locked ? 1 : 0)
     if (f.userId !== undefined) query = query.where('user_id', '=', f.userId)
     if (f.powerState !== undefined) query = query.where('power_state', '=', f.powerState)

@@ -442,8 +442,12 @@ test('remote consoles: the actions until 2.5, POST remote-consoles from 2.6; no 
   )
 })
 
-test('2.36: the proxy APIs answer 404; os-security-groups lists nothing up to 2.35', async () => {
+test('2.36: the proxy APIs answer 404; os-security-groups, floating IP pools and floating IPs list nothing up to 2.35', async () => {
   assert.deepEqual((await call('GET', '/v2.1/os-security-groups', '2.35')).json(), { security_groups: [] })
+  assert.deepEqual((await call('GET', '/v2.1/os-floating-ip-pools', '2.1')).json(), { floating_ip_pools: [] })
+  assert.deepEqual((await call('GET', '/v2.1/os-floating-ips', '2.35')).json(), { floating_ips: [] })
+  fault(await call('GET', '/v2.1/os-floating-ips/1.2.3.4', '2.35'), 404, 'Floating IP not found for ID 1.2.3.4')
+  fault(await call('GET', '/v2.1/os-floating-ip-pools', '2.36'), 404, 'The resource could not be found.')
   for (const path of [
     '/v2.1/os-security-groups',
     '/v2.1/os-networks',
@@ -451,8 +455,9 @@ test('2.36: the proxy APIs answer 404; os-security-groups lists nothing up to 2.
     '/v2.1/os-snapshots',
     '/v2.1/images',
     '/v2.1/os-floating-ips',
-    '/v2.1/os-fping',
   ]) {
     fault(await call('GET', path, '2.36'), 404, 'The resource could not be found.')
   }
+  // os-fping is no proxy: Zed answers 410 Gone at every version (server-microversion-gaps.test.ts).
+  assert.equal((await call('GET', '/v2.1/os-fping', '2.36')).statusCode, 410)
 })

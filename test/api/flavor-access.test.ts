@@ -3,7 +3,8 @@
 // without access), the compute image proxy (up to 2.35), x509 keypair generation and
 // /os-simple-tenant-usage/ with an empty id.
 import assert from 'node:assert/strict'
-import { X509Certificate } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { createPrivateKey as createPrivateKeyFrom, createPublicKey, X509Certificate } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { startTestSkiff, type TestSkiff } from '../helpers/skiff.ts'
 
@@ -143,7 +144,23 @@ test('an x509 keypair is generated: a self-signed certificate and its SHA-1 fing
   const cert = new X509Certificate(kp.public_key)
   assert.ok(cert.verify(cert.publicKey))
   assert.equal(kp.fingerprint, cert.fingerprint.toLowerCase())
-  assert.match(kp.private_key, /^-----BEGIN PRIVATE KEY-----/)
+  // Nova's private key: `openssl pkcs12 -export -password pass:` of the key and the certificate, base64.
+  assert.match(kp.private_key, /^[A-Za-z0-9+/]+=*$/)
+  const p12 = Buffer.from(kp.private_key, 'base64')
+  assert.equal(p12[0], 0x30)
+  let pem: string
+  try {
+    pem = execFileSync('openssl', ['pkcs12', '-passin', 'pass:', '-nodes'], { input: p12, stdio: ['pipe', 'pipe', 'pipe'] }).toString()
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return // no openssl here: the bundle's shape is all we can check
+    throw e
+  }
+  // The bundle opens with the empty password (its MAC checks) and holds the certificate and its key.
+  const bundled = new X509Certificate(pem.slice(pem.indexOf('-----BEGIN CERTIFICATE-----')))
+  assert.equal(bundled.fingerprint, cert.fingerprint)
+  const key = pem.slice(pem.indexOf('-----BEGIN PRIVATE KEY-----'))
+  assert.ok(cert.checkPrivateKey(createPrivateKeyFrom(key)))
+  assert.deepEqual(createPublicKey(key).export({ format: 'der', type: 'spki' }), cert.publicKey.export({ format: 'der', type: 'spki' }))
 })
 
 test('/os-simple-tenant-usage/ with an empty tenant id is 404', async () => {

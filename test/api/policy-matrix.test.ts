@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { activeServer, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
+import { GONE_ROUTES } from '../../src/api/routes/compute/gone-apis.ts'
 
 type Service = 'identity' | 'compute' | 'image'
 const CALLERS = ['admin', 'member', 'reader', 'other', 'none'] as const
@@ -125,6 +126,23 @@ async function upload(id: string, token: string) {
   )
 }
 const image = async (cell: Cell) => (cell.ok ? newImage('member') : shared.image)
+/** shared.image (Glance's default visibility, shared) with a member that is none of the callers' projects. */
+const MATRIX_MEMBER = 'matrix-member-project'
+let matrixMember: Promise<string> | undefined
+const imageWithMember = () =>
+  (matrixMember ??= (async () => {
+    await ok('member', await imageCall('POST', `/v2/images/${shared.image}/members`, tokens.member, { member: MATRIX_MEMBER }), 200)
+    return shared.image
+  })())
+/** An image of the member's project shared with the other caller's project (alt_demo). */
+let sharedWithOther: Promise<{ image: string; member: string }> | undefined
+const imageSharedWithOther = () =>
+  (sharedWithOther ??= (async () => {
+    const id = await newImage('member')
+    const member = await projectId('alt_demo')
+    await ok('member', await imageCall('POST', `/v2/images/${id}/members`, tokens.member, { member }), 200)
+    return { image: id, member }
+  })())
 const publicImage = async (cell: Cell) => (cell.ok ? newImage('admin', { visibility: 'public' }) : shared.baseImage)
 
 async function newGroup(): Promise<string> {
@@ -335,7 +353,16 @@ const ROWS: Row[] = [
   { service: 'compute', method: 'DELETE', route: '/v2.1/servers/:id', expect: PROJECT_WRITE(204), request: srv() },
   get('compute', '/v2.1/servers/:id/ips', PROJECT_READ, srv('/ips')),
   get('compute', '/v2.1/servers/:id/ips/:network', PROJECT_READ, srv('/ips/private')),
-  get('compute', '/v2.1/servers/:id/os-virtual-interfaces', PROJECT_READ, srv('/os-virtual-interfaces')),
+  // Nova's 410 Gone APIs (gone-apis.ts): anyone with a token, before any lookup, at every version.
+  ...GONE_ROUTES.flatMap(([path, methods]) =>
+    methods.map((method): Row => ({
+      service: 'compute',
+      method,
+      route: `/v2.1${path}`,
+      expect: e(410, 410, 410, 410, 401),
+      request: () => ({ url: `/v2.1${path.replace(/:[a-z]+/g, 'x1')}`, ...(method === 'POST' || method === 'PUT' ? { body: {} } : {}) }),
+    })),
+  ),
   get('compute', '/v2.1/servers/:id/os-server-password', PROJECT_READ, srv('/os-server-password')),
   {
     service: 'compute',
@@ -537,6 +564,10 @@ const ROWS: Row[] = [
   },
   // The one proxy API Skiff serves up to 2.35 (an empty list).
   get('compute', '/v2.1/os-security-groups', ANY_TOKEN),
+  get('compute', '/v2.1/os-floating-ip-pools', ANY_TOKEN),
+  get('compute', '/v2.1/os-floating-ips', ANY_TOKEN),
+  // Nova: the show policy (a reader of the caller's own project), then Neutron's 404.
+  get('compute', '/v2.1/os-floating-ips/:id', e(404, 404, 404, 404, 401), '/v2.1/os-floating-ips/x1'),
   get('compute', '/v2.1/os-simulator/faults', ADMIN_ONLY(200)),
   {
     service: 'compute',
@@ -785,6 +816,43 @@ const ROWS: Row[] = [
   get('image', '/versions', PUBLIC(200)),
   get('image', '/v2/schemas/image', ANY_TOKEN),
   get('image', '/v2/schemas/images', ANY_TOKEN),
+  get('image', '/v2/schemas/member', ANY_TOKEN),
+  get('image', '/v2/schemas/members', ANY_TOKEN),
+  // Image members (glance/policies/image.py): get_members / get_member the owner's readers (and the
+  // member), add_member / delete_member the owner's members, modify_member the member's only.
+  get('image', '/v2/images/:id/members', PROJECT_READ, async () => ({ url: `/v2/images/${await imageWithMember()}/members` })),
+  {
+    service: 'image',
+    method: 'POST',
+    route: '/v2/images/:id/members',
+    expect: PROJECT_WRITE(200),
+    request: () => ({ url: `/v2/images/${shared.image}/members`, body: { member: unique('proj') } }),
+  },
+  get('image', '/v2/images/:id/members/:member', PROJECT_READ, async () => ({
+    url: `/v2/images/${await imageWithMember()}/members/${MATRIX_MEMBER}`,
+  })),
+  {
+    service: 'image',
+    method: 'PUT',
+    route: '/v2/images/:id/members/:member',
+    expect: e(200, 403, 403, 200, 401),
+    request: async () => {
+      const { image, member } = await imageSharedWithOther()
+      return { url: `/v2/images/${image}/members/${member}`, body: { status: 'accepted' } }
+    },
+  },
+  {
+    service: 'image',
+    method: 'DELETE',
+    route: '/v2/images/:id/members/:member',
+    expect: PROJECT_WRITE(204),
+    request: async (cell) => {
+      if (!cell.ok) return { url: `/v2/images/${await imageWithMember()}/members/${MATRIX_MEMBER}` }
+      const member = unique('gone-proj')
+      await ok('member', await imageCall('POST', `/v2/images/${shared.image}/members`, tokens.member, { member }), 200)
+      return { url: `/v2/images/${shared.image}/members/${member}` }
+    },
+  },
   get('image', '/v2/images', ANY_TOKEN),
   {
     service: 'image',
@@ -918,6 +986,7 @@ const NOVA_FAULT: Record<number, string> = {
   404: 'itemNotFound',
   405: 'badMethod',
   409: 'conflictingRequest',
+  410: 'computeFault',
   501: 'notImplemented',
 }
 

@@ -45,14 +45,19 @@ test('ips lists the addresses without extension keys; by network, or 404', async
   assert.equal(badUrl.json().badRequest.code, 400)
 })
 
-test('os-virtual-interfaces lists one interface per address with its MAC', async () => {
-  const res = await skiff.compute('GET', `/v2.1/servers/${serverId}/os-virtual-interfaces`, { token: demo })
-  assert.equal(res.statusCode, 200)
-  const [vif, ...rest] = res.json().virtual_interfaces
-  assert.equal(rest.length, 0)
-  assert.deepEqual(Object.keys(vif).sort(), ['id', 'mac_address'])
-  assert.match(vif.mac_address, /^fa:16:3e(:[0-9a-f]{2}){3}$/)
-  assert.equal((await skiff.compute('GET', `/v2.1/servers/${UNKNOWN}/os-virtual-interfaces`, { token: demo })).statusCode, 404)
+test('os-virtual-interfaces is Gone, as in Nova Zed at every version (before any lookup)', async () => {
+  for (const version of ['2.1', '2.43', '2.44', '2.93']) {
+    for (const id of [serverId, UNKNOWN]) {
+      const res = await skiff.compute('GET', `/v2.1/servers/${id}/os-virtual-interfaces`, {
+        token: demo,
+        headers: { 'openstack-api-version': `compute ${version}` },
+      })
+      assert.equal(res.statusCode, 410)
+      assert.deepEqual(res.json(), {
+        computeFault: { code: 410, message: 'This resource is no longer available.  No forwarding address is given.' },
+      })
+    }
+  }
 })
 
 test('os-server-password is "" until a guest leaves one; clearing answers 204', async () => {

@@ -12,6 +12,7 @@ import {
   VISIBILITIES,
   type Caller,
   type Image,
+  type ImageMember,
   type ImageData,
   type ImageService,
   type PatchOp,
@@ -93,6 +94,64 @@ export function imageView(row: Image): Record<string, unknown> {
     file: `/v2/images/${row.id}/file`,
     schema: '/v2/schemas/image',
   }
+}
+
+/** An image member as Glance shows it (image_members.py ResponseSerializer). */
+export function memberView(m: ImageMember): Record<string, unknown> {
+  return {
+    member_id: m.member,
+    image_id: m.image_id,
+    status: m.status,
+    created_at: isoSeconds(m.created_at),
+    updated_at: isoSeconds(m.updated_at),
+    schema: '/v2/schemas/member',
+  }
+}
+
+// glance/api/v2/image_members.py _MEMBER_SCHEMA, as glance/schema.py Schema.raw and CollectionSchema.raw give it.
+const MEMBER_SCHEMA = {
+  name: 'member',
+  properties: {
+    member_id: { type: 'string', description: 'An identifier for the image member (tenantId)' },
+    image_id: {
+      type: 'string',
+      description: 'An identifier for the image',
+      pattern: '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$',
+    },
+    created_at: { type: 'string', description: 'Date and time of image member creation' },
+    updated_at: { type: 'string', description: 'Date and time of last modification of image member' },
+    status: { type: 'string', description: 'The status of this image member', enum: ['pending', 'accepted', 'rejected'] },
+    schema: { readOnly: true, type: 'string' },
+  },
+  additionalProperties: false,
+}
+const MEMBERS_SCHEMA = {
+  name: 'members',
+  properties: {
+    members: { type: 'array', items: MEMBER_SCHEMA },
+    first: { type: 'string' },
+    next: { type: 'string' },
+    schema: { type: 'string' },
+  },
+  links: [
+    { rel: 'first', href: '{first}' },
+    { rel: 'next', href: '{next}' },
+    { rel: 'describedby', href: '{schema}' },
+  ],
+}
+
+/**
+ * The one value Glance's member deserializers read from a body (`member` at create, `status` at
+ * update), with their messages: no body, the key missing, not an object.
+ */
+function bodyValue(body: unknown, key: 'member' | 'status'): unknown {
+  if (body === undefined || body === null || body === '') throw new DomainError('badRequest', 'Body expected in request.')
+  const form = key === 'member' ? '{"member": "image_id"}' : '{"status": "status"}'
+  // Python: body[key] on a list or a string is a TypeError; on a number too.
+  if (typeof body !== 'object' || Array.isArray(body)) throw new DomainError('badRequest', `Expected a ${key} in the form: ${form}`)
+  if (!Object.hasOwn(body, key))
+    throw new DomainError('badRequest', key === 'member' ? 'Member to be added not specified' : 'Status not specified')
+  return (body as Record<string, unknown>)[key]
 }
 
 function versions(base: string) {
@@ -211,6 +270,8 @@ export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
 
   app.get('/v2/schemas/image', async () => IMAGE_SCHEMA)
   app.get('/v2/schemas/images', async () => IMAGES_SCHEMA)
+  app.get('/v2/schemas/member', async () => MEMBER_SCHEMA)
+  app.get('/v2/schemas/members', async () => MEMBERS_SCHEMA)
 
   app.get('/v2/images', async (req) => {
     // The raw query string, in order: Glance reads repeated parameters by position (webob's MultiDict).
@@ -271,5 +332,33 @@ export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
     // Glance sends the hex md5 here, not RFC 1864's base64; clients compare it with `checksum`.
     if (data.checksum) reply.header('content-md5', data.checksum)
     return reply.code(200).type('application/octet-stream').header('content-length', data.size).send(data.stream)
+  })
+
+  // Image members: a `shared` image's projects (glance/api/v2/image_members.py).
+  type MemberParams = { Params: { id: string; member: string } }
+  app.get<{ Params: { id: string } }>('/v2/images/:id/members', async (req) => ({
+    members: (await images.listMembers(caller(req), req.params.id)).map(memberView),
+    schema: '/v2/schemas/members',
+  }))
+  app.post<{ Params: { id: string }; Body: unknown }>('/v2/images/:id/members', async (req) => {
+    const member = bodyValue(req.body, 'member')
+    // Glance: `if not member_id` (None, '', 0, [], {}) is "Member can't be empty"; it keeps any other value as given.
+    if (!member || (typeof member === 'object' && Object.keys(member).length === 0))
+      throw new DomainError('badRequest', "Member can't be empty")
+    // A number is stored as its text (the member column is a string); Glance fails on anything else.
+    if (typeof member !== 'string' && typeof member !== 'number')
+      throw new DomainError('badRequest', `Expected a member in the form: {"member": "image_id"}`)
+    return memberView(await images.addMember(caller(req), req.params.id, String(member)))
+  })
+  app.get<MemberParams>('/v2/images/:id/members/:member', async (req) =>
+    memberView(await images.showMember(caller(req), req.params.id, req.params.member)),
+  )
+  app.put<MemberParams & { Body: unknown }>('/v2/images/:id/members/:member', async (req) => {
+    const status = bodyValue(req.body, 'status')
+    return memberView(await images.updateMember(caller(req), req.params.id, req.params.member, status))
+  })
+  app.delete<MemberParams>('/v2/images/:id/members/:member', async (req, reply) => {
+    await images.deleteMember(caller(req), req.params.id, req.params.member)
+    return reply.code(204).send()
   })
 }

@@ -8,6 +8,7 @@ import { consoleActions } from './remote-consoles.ts'
 import { moveActions } from './move-actions.ts'
 import { shelveActions } from './shelve-actions.ts'
 import { validateAction } from './schemas.ts'
+import { gone } from './gone-apis.ts'
 import { has } from '../../microversion-changes.ts'
 import { extrasWanted, serverDetail } from './views.ts'
 
@@ -64,6 +65,8 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       return accepted(reply)
     },
     restore: async (req) => servers.restore(req.auth, req.params.id),
+    // Removed with nova-network: Nova's 410 at every version, before any lookup.
+    resetNetwork: async (_req, reply) => gone(reply),
     // Admins: vm_state active or error, no task (and the stuck task's work ends).
     'os-resetState': async (req, reply, v: { state: 'active' | 'error' }) => {
       await servers.resetState(req.auth, req.params.id, v.state, req.id)

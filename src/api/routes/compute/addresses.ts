@@ -1,18 +1,10 @@
-// A server's addresses: /servers/{id}/ips[/{network}] (Nova's ips controller) and the
-// nova-network era /servers/{id}/os-virtual-interfaces (Skiff's built-in network has real
-// interfaces, so it answers as nova-network did below 2.44, without the 2.12 net_id).
-import { createHash } from 'node:crypto'
+// A server's addresses: /servers/{id}/ips[/{network}] (Nova's ips controller). The nova-network
+// era /servers/{id}/os-virtual-interfaces is 410 Gone in Zed at every version (gone-apis.ts).
 import type { FastifyInstance } from 'fastify'
 import { NotFound } from '../../../errors.ts'
 import { authorize } from '../../../compute/policy.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { addressesView } from './views.ts'
-
-/** A stable id for an interface: Skiff keeps no row per interface, only the address and MAC. */
-const vifId = (serverId: string, mac: string) => {
-  const h = createHash('sha1').update(`${serverId}/${mac}`).digest('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`
-}
 
 export function addressRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   const { servers } = deps
@@ -36,12 +28,5 @@ export function addressRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const list = addresses[req.params.network]
     if (!list) throw new NotFound('Instance is not a member of specified network')
     return { [req.params.network]: list }
-  })
-
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id/os-virtual-interfaces', async (req) => {
-    const s = await servers.get(req.auth, req.params.id)
-    authorize(req.auth, 'os_compute_api:os-virtual-interfaces', 'reader')
-    const ips = (await servers.fixedIps([s.id])).get(s.id) ?? []
-    return { virtual_interfaces: ips.map((ip) => ({ id: vifId(s.id, ip.mac), mac_address: ip.mac })) }
   })
 }

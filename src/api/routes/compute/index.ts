@@ -43,6 +43,7 @@ import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
 import { remoteConsoleRoutes } from './remote-consoles.ts'
 import { proxyApiRoutes } from './proxy-apis.ts'
+import { goneApiRoutes } from './gone-apis.ts'
 import { computeImageRoutes } from './images.ts'
 import type { ImageService } from '../../../images/image-service.ts'
 import { accessRoutes } from './access.ts'
@@ -225,6 +226,7 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   rescueRoutes(app, deps)
   remoteConsoleRoutes(app, deps)
   proxyApiRoutes(app)
+  goneApiRoutes(app)
   computeImageRoutes(app, { images: deps.images, computeUrl: base, imageUrl: deps.imageUrl })
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)

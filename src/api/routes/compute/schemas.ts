@@ -61,23 +61,35 @@ const FQDN = Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9-.
 const USER_DATA = Type.String({ maxLength: 65535 })
 const PERSONALITY = Type.Array(Type.Object({ path: Type.String(), contents: Type.String() }, { additionalProperties: false }))
 
+// parameter_types.ip_address: an IPv4 or IPv6 address (oneOf the two formats).
+const IP_ADDRESS = Type.Unsafe<string>({
+  type: 'string',
+  oneOf: [
+    { type: 'string', format: 'ipv4' },
+    { type: 'string', format: 'ipv6' },
+  ],
+})
 const networkItem = (uuid: TSchema, withTag: boolean) =>
   Type.Object(
     {
-      fixed_ip: Type.Optional(Type.String({ format: 'ipv4' })),
+      fixed_ip: Type.Optional(IP_ADDRESS),
       port: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
       uuid: Type.Optional(uuid),
       ...(withTag ? { tag: Type.Optional(TAG) } : {}),
     },
     { additionalProperties: false },
   )
-// Below 2.37 a list (uuid any string; a tag on an item at 2.32); from 2.37 required, a list of
-// uuids or 'auto' / 'none' (Nova's oneOf).
+// Below 2.37 a list (uuid any string); from 2.37 required, a list of uuids or 'auto' / 'none'
+// (Nova's oneOf). A network's device tag: at 2.32 to 2.36 (create_v232, create_v233), not at 2.37
+// to 2.41 (create_v237 replaced the list without it), again from 2.42 (create_v242).
 const NETWORKS_V21 = Type.Array(networkItem(Type.String(), false))
 const NETWORKS_V232 = Type.Array(networkItem(Type.String(), true))
-const NETWORKS_V237 = Type.Unsafe<unknown>({
-  oneOf: [Type.Array(networkItem(Type.String({ format: 'uuid' }), true)), { type: 'string', enum: ['none', 'auto'] }],
-})
+const networksOneOf = (withTag: boolean) =>
+  Type.Unsafe<unknown>({
+    oneOf: [Type.Array(networkItem(Type.String({ format: 'uuid' }), withTag)), { type: 'string', enum: ['none', 'auto'] }],
+  })
+const NETWORKS_V237 = networksOneOf(false)
+const NETWORKS_V242 = networksOneOf(true)
 
 const CREATE_V21 = {
   name: NAME,
@@ -115,7 +127,8 @@ const without = (o: Record<string, TSchema>, key: string) => Object.fromEntries(
 const C219 = { ...CREATE_V21, description: Type.Optional(DESCRIPTION) }
 const C232 = { ...C219, networks: Type.Optional(NETWORKS_V232) }
 const C237 = { ...C232, networks: NETWORKS_V237 }
-const C252 = { ...C237, tags: Type.Optional(Type.Array(TAG, { maxItems: MAX_TAG_COUNT })) }
+const C242 = { ...C237, networks: NETWORKS_V242 }
+const C252 = { ...C242, tags: Type.Optional(Type.Array(TAG, { maxItems: MAX_TAG_COUNT })) }
 const C257 = without(C252, 'personality')
 const C263 = { ...C257, trusted_image_certificates: Type.Optional(TRUSTED_CERTS) }
 const C274 = { ...C263, host: Type.Optional(FQDN), hypervisor_hostname: Type.Optional(FQDN) }
@@ -158,6 +171,7 @@ const CREATE_SCHEMAS = {
   v219: createBody(C219),
   v232: createBody(C232),
   v237: createBody(C237),
+  v242: createBody(C242),
   v252: createBody(C252),
   v257: createBody(C257),
   v263: createBody(C263),
@@ -170,6 +184,7 @@ export const createServerSchema = (v: Microversion): TSchema =>
     ['serverDescription', CREATE_SCHEMAS.v219],
     ['deviceTagsAtBoot', CREATE_SCHEMAS.v232],
     ['networksRequired', CREATE_SCHEMAS.v237],
+    ['deviceTagsRestored', CREATE_SCHEMAS.v242],
     ['tagsAtCreate', CREATE_SCHEMAS.v252],
     ['personalityRemoved', CREATE_SCHEMAS.v257],
     ['trustedImageCertificates', CREATE_SCHEMAS.v263],

@@ -8,6 +8,8 @@ import type { AuthContext } from '../../../identity/identity-service.ts'
 import { FORMATS } from '../../formats.ts'
 import type { Microversion } from '../../microversion.ts'
 import { atVersion, has } from '../../microversion-changes.ts'
+import { REGEX_COLUMNS } from '../../../compute/server-list.ts'
+import { COMMON, multi, PAGINATION, validateQuery } from './query-schemas.ts'
 import type { ComputeRouteDeps } from './index.ts'
 import { createServerSchema, updateServerSchema, validateBody, type CreateServerRequest, type UpdateServerRequest } from './schemas.ts'
 import { ServerViewMemo } from './server-view-memo.ts'
@@ -43,18 +45,20 @@ export function parseLimit(raw: string | undefined, maxLimit: number): number | 
   return Math.min(n, maxLimit)
 }
 
-// The query parameters Nova's list schemas name (query_params_v21 … v275); from 2.75 any other
-// is refused (additionalProperties: false), below it ignored.
-const QUERY_V21 = [
-  'user_id', 'project_id', 'tenant_id', 'launch_index', 'image_ref', 'image', 'kernel_id', 'ramdisk_id', 'hostname',
-  'key_name', 'power_state', 'vm_state', 'task_state', 'host', 'node', 'flavor', 'reservation_id', 'launched_at',
-  'terminated_at', 'availability_zone', 'name', 'display_name', 'description', 'display_description', 'locked_by',
-  'uuid', 'root_device_name', 'config_drive', 'access_ip_v4', 'access_ip_v6', 'auto_disk_config', 'progress',
-  'sort_key', 'sort_dir', 'all_tenants', 'soft_deleted', 'deleted', 'status', 'changes-since', 'ip', 'ip6',
-  'created_at', 'block_device_mapping', 'services', 'metadata', 'system_metadata', 'info_cache', 'security_groups',
-  'pci_devices', 'limit', 'marker',
+// The list's query schemas (Nova's query_params_v21 … v275, schemas/servers.py): each parameter a
+// list of values, most of them any text, the regular-expression filters a pattern that compiles;
+// unknown parameters pass below 2.75 and are refused from 2.75 (consistentServerViews).
+const REGEX = multi({ type: 'string', format: 'regex' })
+const COMMON_PARAMS = [
+  'user_id', 'project_id', 'tenant_id', 'launch_index', 'image_ref', 'image', 'vm_state', 'task_state', 'host', 'uuid',
+  'sort_dir', 'all_tenants', 'soft_deleted', 'deleted', 'status',
 ] // prettier-ignore
-const QUERY_V275 = new Set([...QUERY_V21, 'tags', 'tags-any', 'not-tags', 'not-tags-any', 'changes-before', 'locked'])
+const REGEX_PARAMS = [
+  'kernel_id', 'ramdisk_id', 'hostname', 'key_name', 'power_state', 'node', 'flavor', 'reservation_id', 'launched_at',
+  'terminated_at', 'availability_zone', 'name', 'display_name', 'description', 'display_description', 'locked_by',
+  'root_device_name', 'config_drive', 'access_ip_v4', 'access_ip_v6', 'auto_disk_config', 'progress', 'ip', 'ip6',
+  'created_at',
+] // prettier-ignore
 const JOINED_TABLES = new Set([
   'block_device_mapping',
   'services',
@@ -64,6 +68,73 @@ const JOINED_TABLES = new Set([
   'security_groups',
   'pci_devices',
 ])
+// Sort keys Nova accepted before it validated them and now ignores (SERVER_LIST_IGNORE_SORT_KEY);
+// `locked` sorts from 2.73; from 2.75 the ignored ones are refused.
+const IGNORED_SORT_KEYS = [
+  'architecture', 'cell_name', 'cleaned', 'default_ephemeral_device', 'default_swap_device', 'deleted', 'deleted_at',
+  'disable_terminate', 'ephemeral_gb', 'ephemeral_key_uuid', 'id', 'key_data', 'launched_on', 'locked', 'memory_mb',
+  'os_type', 'reservation_id', 'root_gb', 'shutdown_terminate', 'user_data', 'vcpus', 'vm_mode',
+] // prettier-ignore
+const IGNORED_SORT_KEYS_V273 = IGNORED_SORT_KEYS.filter((k) => k !== 'locked')
+const SORT_KEYS = [
+  'access_ip_v4', 'access_ip_v6', 'auto_disk_config', 'availability_zone', 'config_drive', 'created_at',
+  'display_description', 'display_name', 'host', 'hostname', 'image_ref', 'instance_type_id', 'kernel_id', 'key_name',
+  'launch_index', 'launched_at', 'locked_by', 'node', 'power_state', 'progress', 'project_id', 'ramdisk_id',
+  'root_device_name', 'task_state', 'terminated_at', 'updated_at', 'user_id', 'uuid', 'vm_state', ...IGNORED_SORT_KEYS,
+] // prettier-ignore
+const SORT_KEYS_V275 = SORT_KEYS.filter((k) => !IGNORED_SORT_KEYS_V273.includes(k))
+const DATE_TIMES = multi({ type: 'string', format: 'date-time' })
+
+const listSchemas = new Map<string, object>()
+/** GET /servers' query schema at `v`. */
+function listQuerySchema(v: Microversion): object {
+  const stage = atVersion(v, 'v21', [
+    ['serverTags', 'v226'],
+    ['changesBefore', 'v266'],
+    ['lockedReason', 'v273'],
+    ['consistentServerViews', 'v275'],
+  ])
+  let schema = listSchemas.get(stage)
+  if (schema) return schema
+  const properties: Record<string, object> = {
+    ...Object.fromEntries(COMMON_PARAMS.map((k) => [k, COMMON])),
+    ...Object.fromEntries(REGEX_PARAMS.map((k) => [k, REGEX])),
+    ...Object.fromEntries([...JOINED_TABLES].map((k) => [k, COMMON])),
+    ...PAGINATION,
+    'changes-since': DATE_TIMES,
+    sort_key: multi({ type: 'string', enum: has(v, 'consistentServerViews') ? SORT_KEYS_V275 : SORT_KEYS }),
+  }
+  if (has(v, 'serverTags')) for (const k of ['tags', 'tags-any', 'not-tags', 'not-tags-any']) properties[k] = REGEX
+  if (has(v, 'changesBefore')) properties['changes-before'] = DATE_TIMES
+  if (has(v, 'lockedReason')) properties.locked = COMMON
+  schema = {
+    type: 'object',
+    properties,
+    additionalProperties: !has(v, 'consistentServerViews'),
+    patternProperties: { '^_': COMMON },
+  }
+  listSchemas.set(stage, schema)
+  return schema
+}
+
+/** Nova's remove_invalid_sort_keys: an ignored key goes, with its direction if it has one. */
+function sortWanted(q: Record<string, string[]>, v: Microversion): { keys: string[]; dirs: string[] } {
+  const keys = (q.sort_key ?? []).map((k) => k.trim())
+  const dirs = (q.sort_dir ?? []).map((d) => d.trim())
+  if (keys.length === 0) keys.push('created_at')
+  if (dirs.length === 0) dirs.push('desc')
+  const ignored = has(v, 'lockedReason') ? IGNORED_SORT_KEYS_V273 : IGNORED_SORT_KEYS
+  for (const key of [...keys]) {
+    if (!ignored.includes(key)) continue
+    const i = keys.indexOf(key)
+    if (dirs.length > i) dirs.splice(i, 1)
+    keys.splice(i, 1)
+  }
+  return { keys, dirs }
+}
+
+/** The regular-expression filters ListQuery names itself (the others go in its `regex`). */
+const NAMED_REGEX_FILTERS = { hostname: 1, key_name: 1, availability_zone: 1, config_drive: 1, node: 1 }
 
 /** What a non-admin may filter on at `v` (Nova's _get_server_search_options); admins: everything. */
 function allowedFilters(v: Microversion): Set<string> {
@@ -111,13 +182,8 @@ function strictBool(raw: string): boolean {
 }
 
 function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microversion, ctx: AuthContext): ListQuery {
-  if (has(v, 'consistentServerViews')) {
-    const unknown = Object.keys(raw).filter((k) => !QUERY_V275.has(k) && !k.startsWith('_'))
-    if (unknown.length) {
-      const list = unknown.map((k) => `'${k}'`).join(', ')
-      throw new BadRequest(`Additional properties are not allowed (${list} ${unknown.length > 1 ? 'were' : 'was'} unexpected)`)
-    }
-  }
+  const lists = validateQuery(listQuerySchema(v), raw)
+  const sort = sortWanted(lists, v)
   // Nova strips what a non-admin may not filter on (silently); admins keep everything.
   const allowed = ctx.isAdmin ? undefined : allowedFilters(v)
   const q: Query = Object.fromEntries(Object.entries(raw).filter(([k]) => !allowed || allowed.has(k)))
@@ -125,10 +191,24 @@ function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microv
     if (JOINED_TABLES.has(k) || k.startsWith('_')) throw new BadRequest(`Invalid filter field: ${k}.`)
   }
   const changesSince = isoDateTime('changes-since', one(q['changes-since']))
-  const changesBefore = has(v, 'changesBefore') ? isoDateTime('changes-before', one(q['changes-before'])) : undefined
+  // An admin's changes-before below 2.66 is no schema's: Nova still reads it, with its older message.
+  let changesBefore: string | undefined
+  try {
+    changesBefore = isoDateTime('changes-before', one(q['changes-before']))
+  } catch (err) {
+    if (has(v, 'changesBefore')) throw err
+    throw new BadRequest('Invalid filter field: changes-before.')
+  }
   if (changesSince !== undefined && changesBefore !== undefined && changesBefore < changesSince) {
     throw new BadRequest('The value of changes-since must be less than or equal to changes-before.')
   }
+  // Nova's other regular-expression filters, by the instance column each names.
+  const regex: Record<string, string> = {}
+  for (const column of Object.keys(REGEX_COLUMNS)) {
+    const value = one(q[column])
+    if (value !== undefined && !(column in NAMED_REGEX_FILTERS)) regex[column] = value
+  }
+  const deleted = one(q.deleted)
   const tagFilters = has(v, 'serverTags')
   const locked = one(q.locked)
   return {
@@ -136,7 +216,7 @@ function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microv
     name: one(q.name),
     status: many(q.status),
     unknownStatusRefused: has(v, 'invalidStatusFilterRefused'),
-    image: one(q.image),
+    image: one(q.image) ?? one(q.image_ref),
     flavor: one(q.flavor),
     ip: one(q.ip),
     changesSince,
@@ -146,7 +226,8 @@ function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microv
     projectId: one(q.project_id) ?? one(q.tenant_id),
     limit: parseLimit(one(q.limit), maxLimit),
     marker: one(q.marker),
-    locked: has(v, 'lockedReason') && locked !== undefined ? strictBool(locked) : undefined,
+    // Nova reads `locked` whenever it is left (an admin's below 2.73 too).
+    locked: locked !== undefined ? strictBool(locked) : undefined,
     tags: tagFilters ? csv(q.tags) : undefined,
     tagsAny: tagFilters ? csv(q['tags-any']) : undefined,
     notTags: tagFilters ? csv(q['not-tags']) : undefined,
@@ -159,9 +240,14 @@ function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microv
     availabilityZone: one(q.availability_zone),
     configDrive: one(q.config_drive),
     hostname: one(q.hostname),
-    description: one(q.description),
     host: one(q.host),
     node: one(q.node),
+    regex,
+    uuid: one(q.uuid),
+    ip6: one(q.ip6),
+    deleted: deleted === undefined ? undefined : truthy(deleted),
+    sortKeys: sort.keys,
+    sortDirs: sort.dirs,
   }
 }
 
@@ -172,9 +258,22 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   /** Views of servers built afresh (PUT's answer): their addresses and what the version shows besides. */
   const details = async (req: FastifyRequest, rows: Server[], answering: 'update') => {
     const ids = rows.map((r) => r.id)
-    const [ips, extras] = await Promise.all([servers.fixedIps(ids), servers.extras(rows, extrasWanted(req.microversion, req.auth))])
+    // Nova's ViewBuilder.show gives the fault of a server in ERROR at every version, PUT's answer too.
+    const [ips, extras, faults] = await Promise.all([
+      servers.fixedIps(ids),
+      servers.extras(rows, extrasWanted(req.microversion, req.auth)),
+      servers.latestFaults(ids),
+    ])
     return rows.map((r) =>
-      serverDetail(r, { base, ctx: req.auth, v: req.microversion, ips: ips.get(r.id) ?? [], extras: extras.get(r.id), answering }),
+      serverDetail(r, {
+        base,
+        ctx: req.auth,
+        v: req.microversion,
+        ips: ips.get(r.id) ?? [],
+        extras: extras.get(r.id),
+        fault: faults.get(r.id),
+        answering,
+      }),
     )
   }
 
