@@ -6,8 +6,8 @@ import { after, before, test } from 'node:test'
 import { sql, type RawBuilder } from 'kysely'
 import { openStore, type Store } from '../../src/store/db.ts'
 import { SERVER_VIEW_TABLES } from '../../src/store/migrations-server-version.ts'
-import type { ServerRow } from '../../src/store/schema.ts'
 import { freshDatabase, harnessDialect, type TestDatabase } from '../helpers/database.ts'
+import { serverRow } from '../helpers/rows.ts'
 
 /** Tables with a server_id that no server view shows (a change there need not bump the version). */
 const NOT_SHOWN: Record<string, string> = {
@@ -23,38 +23,7 @@ let store: Store
 const ID = '11111111-2222-4333-8444-555555555555'
 const OTHER = '11111111-2222-4333-8444-666666666666'
 
-const row = (id: string): Omit<ServerRow, 'version'> => ({
-  id,
-  name: 'v',
-  project_id: 'p',
-  user_id: 'u',
-  image_id: null,
-  flavor_id: '1',
-  key_name: null,
-  vm_state: 'active',
-  task_state: null,
-  power_state: 1,
-  host: 'h',
-  metadata: '{}',
-  access_ipv4: '',
-  access_ipv6: '',
-  availability_zone: 'nova',
-  config_drive: '',
-  locked: 0,
-  locked_by: null,
-  locked_reason: null,
-  description: null,
-  hostname: 'v',
-  trusted_certs: null,
-  launch_index: 0,
-  launched_at: null,
-  terminated_at: null,
-  reservation_id: 'r',
-  created_at: '2026-12-01T00:00:00.000Z',
-  updated_at: '2026-12-01T00:00:00.000Z',
-  deleted_at: null,
-  deleted: 0,
-})
+const row = (id: string) => serverRow(id, { name: 'v', hostname: 'v' })
 
 before(async () => {
   database = await freshDatabase()

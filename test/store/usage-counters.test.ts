@@ -9,8 +9,9 @@ import { COUNTED_HOST_USAGE, COUNTED_PROJECT_USAGE } from '../../src/store/migra
 import { PlacementRepo } from '../../src/store/placement-repo.ts'
 import { ServersRepo } from '../../src/store/servers-repo.ts'
 import { systemClock } from '../../src/clock.ts'
-import type { FlavorRow, MigrationRow, ServerRow } from '../../src/store/schema.ts'
+import type { FlavorRow, MigrationRow } from '../../src/store/schema.ts'
 import { freshDatabase, type TestDatabase } from '../helpers/database.ts'
+import { serverRow } from '../helpers/rows.ts'
 
 let database: TestDatabase
 let store: Store
@@ -39,38 +40,8 @@ const flavor = ([id, vcpus, ram, disk]: (typeof FLAVORS)[number]): FlavorRow => 
   deleted: 0,
 })
 
-const server = (id: string, host: string | null, flavor_id: string, project_id = 'p', user_id = 'u'): Omit<ServerRow, 'version'> => ({
-  id,
-  name: id,
-  project_id,
-  user_id,
-  image_id: null,
-  flavor_id,
-  key_name: null,
-  vm_state: 'active',
-  task_state: null,
-  power_state: 1,
-  host,
-  metadata: '{}',
-  access_ipv4: '',
-  access_ipv6: '',
-  availability_zone: 'nova',
-  config_drive: '',
-  locked: 0,
-  locked_by: null,
-  locked_reason: null,
-  description: null,
-  hostname: id,
-  trusted_certs: null,
-  launch_index: 0,
-  launched_at: null,
-  terminated_at: null,
-  reservation_id: 'r',
-  created_at: NOW,
-  updated_at: NOW,
-  deleted_at: null,
-  deleted: 0,
-})
+const server = (id: string, host: string | null, flavor_id: string, project_id = 'p', user_id = 'u') =>
+  serverRow(id, { host, flavor_id, project_id, user_id })
 
 let moves = 0
 const move = (server_id: string, alloc_host: string | null, alloc_flavor_id: string | null): MigrationRow => ({
