@@ -1,0 +1,119 @@
+// The commands that move or resize a server, through Debian's `openstack` and `nova` CLIs against a
+// real `skiff serve` with two simulated hosts: server resize / resize confirm / resize revert,
+// server migrate (cold, then confirmed), server migrate --live-migration, server migration list,
+// and nova evacuate once an admin forced the server's host down.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import { clientGate, Clients, type ServerView } from './helpers/clients.ts'
+import { ok } from './helpers/process.ts'
+import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+
+const gate = await clientGate(['openstack', 'nova'])
+const tag = `${process.pid}-${randomBytes(3).toString('hex')}`
+const T = { timeout: 180_000 }
+
+let skiff: SkiffProcess
+let cli: Clients
+
+type Viewed = ServerView & { 'OS-EXT-SRV-ATTR:host'?: string; flavor?: { original_name?: string; name?: string } }
+
+describe('openstack server resize, migrate, live migration, migration list; nova evacuate', { ...gate, concurrency: false }, () => {
+  let id = ''
+  before(async () => {
+    skiff = await startSkiffProcess({ simulatedDelayMs: 20, extraArgs: ['--simulated-hosts', '2'] })
+    cli = new Clients(skiff)
+    id = (
+      await cli.openstackJson<ServerView>('demo', [
+        'server',
+        'create',
+        '--image',
+        'skiff-base',
+        '--flavor',
+        'm1.tiny',
+        '--wait',
+        `mv-${tag}`,
+      ])
+    ).id
+  })
+  after(async () => {
+    await skiff?.stop()
+  })
+
+  /** The server as an admin sees it (host included), once it is `want` with no task. */
+  const until = async (want: string): Promise<Viewed> => {
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      const s = await cli.openstackJson<Viewed>('admin', ['server', 'show', id])
+      if (s.status === want && !s['OS-EXT-STS:task_state']) return s
+      if (Date.now() > deadline) throw new Error(`server ${id} not ${want}: ${JSON.stringify(s)}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+  const flavorName = (s: Viewed) => (typeof s.flavor === 'string' ? s.flavor : (s.flavor?.original_name ?? s.flavor?.name ?? ''))
+
+  test('server resize --flavor m1.small → VERIFY_RESIZE; resize confirm → ACTIVE on m1.small', T, async () => {
+    ok(await cli.openstack('demo', ['server', 'resize', '--flavor', 'm1.small', '--wait', id]))
+    assert.match(flavorName(await until('VERIFY_RESIZE')), /m1\.small/)
+    ok(await cli.openstack('demo', ['server', 'resize', 'confirm', id]))
+    assert.match(flavorName(await until('ACTIVE')), /m1\.small/)
+  })
+
+  test('server resize --flavor m1.medium, then resize revert → ACTIVE, back on m1.small', T, async () => {
+    ok(await cli.openstack('demo', ['server', 'resize', '--flavor', 'm1.medium', '--wait', id]))
+    await until('VERIFY_RESIZE')
+    ok(await cli.openstack('demo', ['server', 'resize', 'revert', id]))
+    assert.match(flavorName(await until('ACTIVE')), /m1\.small/)
+  })
+
+  test('server migrate (admin) → the other host, confirmed; a member is refused', T, async () => {
+    const from = (await until('ACTIVE'))['OS-EXT-SRV-ATTR:host']
+    const refused = await cli.openstack('demo', ['server', 'migrate', id])
+    assert.notEqual(refused.code, 0)
+    assert.match(refused.stderr, /Policy doesn't allow os_compute_api:os-migrate-server:migrate to be performed/)
+    ok(await cli.openstack('admin', ['server', 'migrate', '--wait', id]))
+    await until('VERIFY_RESIZE')
+    ok(await cli.openstack('admin', ['server', 'resize', 'confirm', id]))
+    const moved = await until('ACTIVE')
+    assert.ok(moved['OS-EXT-SRV-ATTR:host'] && moved['OS-EXT-SRV-ATTR:host'] !== from, `still on ${from}`)
+  })
+
+  test(
+    'server migrate --live-migration (admin) → ACTIVE on the other host; server migration list (2.23) shows the moves by type',
+    T,
+    async () => {
+      const from = (await until('ACTIVE'))['OS-EXT-SRV-ATTR:host']
+      ok(await cli.openstack('admin', ['server', 'migrate', '--live-migration', '--wait', id]))
+      const moved = await until('ACTIVE')
+      assert.ok(moved['OS-EXT-SRV-ATTR:host'] && moved['OS-EXT-SRV-ATTR:host'] !== from, `still on ${from}`)
+      // The type of a move is shown from 2.23 (migration_type).
+      const list = await cli.openstackJson<Record<string, unknown>[]>('admin', [
+        '--os-compute-api-version',
+        '2.23',
+        'server',
+        'migration',
+        'list',
+        '--server',
+        id,
+      ])
+      const types = list.map((m) => m['Type'])
+      assert.ok(types.includes('migration'), JSON.stringify(list))
+      assert.ok(types.includes('live-migration'), JSON.stringify(list))
+    },
+  )
+
+  test('nova evacuate: refused while the host is up; once forced down, ACTIVE on the other host', T, async () => {
+    const from = (await until('ACTIVE'))['OS-EXT-SRV-ATTR:host']!
+    const up = await cli.nova('admin', ['evacuate', id])
+    assert.notEqual(up.code, 0)
+    assert.match(up.stderr, new RegExp(`Compute service of ${from} is still in use`))
+    ok(await cli.openstack('admin', ['--os-compute-api-version', '2.11', 'compute', 'service', 'set', '--down', from, 'nova-compute']))
+    try {
+      ok(await cli.nova('admin', ['evacuate', id]))
+      const moved = await until('ACTIVE')
+      assert.notEqual(moved['OS-EXT-SRV-ATTR:host'], from)
+    } finally {
+      ok(await cli.openstack('admin', ['--os-compute-api-version', '2.11', 'compute', 'service', 'set', '--up', from, 'nova-compute']))
+    }
+  })
+})
