@@ -578,14 +578,14 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
           </dl>
           <div class="actions">
             <form
-              class="inline"
+              class="inline extend"
               method="post"
               action="/servers/${sv.id}/rescue/extend"
               hx-post="/servers/${sv.id}/rescue/extend"
               hx-target="#messages"
             >
               ${csrfField(s)} <label for="extend-minutes" class="choice">Minutes</label
-              ><input id="extend-minutes" name="minutes" type="number" min="1" max="10080" value="30" style="width:6rem" />
+              ><input id="extend-minutes" name="minutes" type="number" min="1" max="10080" value="30" class="minutes" />
               <button type="submit">Extend</button>
             </form>
             ${rv.expires_at ? html`<form class="inline" method="post" action="/servers/${sv.id}/rescue/extend" hx-post="/servers/${sv.id}/rescue/extend" hx-target="#messages">${csrfField(s)}<input type="hidden" name="never" value="1" /><button type="submit">Never end by itself</button></form>` : ''}
@@ -636,7 +636,7 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
         }
       </dl>
       ${rescue}
-      <div class="actions" style="margin-top:10px">${serverActions(s, sv)}</div>`
+      <div class="actions spaced">${serverActions(s, sv)}</div>`
   }
 
   app.get<{ Params: { id: string } }>('/servers/:id/panel', async (req, reply) => {

@@ -23,6 +23,10 @@ button.primary { background: var(--accent); border-color: var(--accent); color: 
 button.danger { color: var(--bad); }
 button:disabled { opacity: .55; cursor: default; }
 form.inline { display: inline; margin: 0; }
+form.extend { display: inline-flex; gap: 6px; align-items: center; }
+form.extend label { margin: 0; }
+input.minutes { width: 6rem; }
+.spaced { margin-top: 10px; }
 .actions { display: flex; flex-wrap: wrap; gap: 4px; }
 label { display: block; font-weight: 600; margin: 10px 0 4px; }
 label.choice { display: inline-flex; gap: 6px; font-weight: 400; margin: 4px 14px 4px 0; align-items: center; }
@@ -85,6 +89,11 @@ export const JS = String.raw`
     p.setAttribute('role', 'alert')
     p.textContent = (e.detail.xhr && e.detail.xhr.responseText) || 'The request failed.'
     box.replaceChildren(p)
+  })
+  // A form marked data-reset is emptied once the service accepted it (a new server's name).
+  document.addEventListener('htmx:afterRequest', function (e) {
+    var form = e.detail.elt
+    if (form instanceof HTMLFormElement && form.hasAttribute('data-reset') && e.detail.successful && e.detail.xhr.responseText.indexOf('message error') < 0) form.reset()
   })
   var dialog = document.getElementById('dialog')
   document.addEventListener('htmx:afterSwap', function (e) {

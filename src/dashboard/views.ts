@@ -255,7 +255,7 @@ export function options(choices: Choice[], selected?: string): Html[] {
 export function createServerForm(s: Session, opts: { images: Choice[]; flavors: Choice[]; keypairs: Choice[] }): Html {
   return html`<section class="card" aria-labelledby="create-title">
     <h2 id="create-title">New server</h2>
-    <form method="post" action="/servers" hx-post="/servers" hx-target="#create-result">
+    <form method="post" action="/servers" hx-post="/servers" hx-target="#create-result" data-reset>
       ${csrfField(s)}
       <label for="create-name">Name</label><input id="create-name" name="name" required maxlength="255" />
       <label for="create-image">Image</label

@@ -40,6 +40,7 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
   let step = 0
   let navigations = 0
   let serverId = ''
+  const consoleErrors: string[] = []
   const name = `dash-${process.pid}`
 
   const shot = async (p: Page, what: string) => {
@@ -67,6 +68,11 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
     demo = await browser.newContext({ viewport: { width: 1280, height: 900 } })
     page = await demo.newPage()
+    // The pages allow only their own script and style: a violation would mean something does not work.
+    demo.on('console', (m) => {
+      // The 401 of the refused login and such are answers, not errors of the page.
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(m.text())
+    })
   })
   after(async () => {
     await browser?.close()
@@ -197,6 +203,35 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
     assert.equal(navigations, 0)
   })
 
+  test('images: upload with a progress bar, then delete; key pairs: the private key offered once', T, async () => {
+    const p = await demo.newPage()
+    await p.goto(`${skiff.urls.dashboard}/images`)
+    await p.getByLabel('Image name').fill(`${name}-img`)
+    await p.getByLabel('Disk format').selectOption('raw')
+    await p.getByLabel('File').setInputFiles({ name: 'disk.raw', mimeType: 'application/octet-stream', buffer: Buffer.alloc(2 << 20, 1) })
+    await p.getByRole('button', { name: 'Upload image' }).click()
+    await p.getByText(`Uploaded disk.raw as image ${name}-img.`).waitFor()
+    assert.ok(Number(await p.getByRole('progressbar', { name: 'Upload progress' }).getAttribute('value')) > 0, 'the progress bar moved')
+    const img = p.getByRole('row', { name: new RegExp(`^${name}-img\\b`) })
+    await img.waitFor()
+    await shot(p, 'image-uploaded')
+    p.once('dialog', (d) => void d.accept())
+    await img.getByRole('button', { name: 'Delete' }).click()
+    await p.getByText('Image deleted.').waitFor()
+    await until('the image row to go', async () => (await img.count()) === 0)
+
+    await p.goto(`${skiff.urls.dashboard}/keypairs`)
+    await p.getByLabel('Key pair name').first().fill(`${name}-key`)
+    await p.getByRole('button', { name: 'Create key pair' }).click()
+    await p.getByRole('link', { name: `Download ${name}-key.pem` }).waitFor()
+    assert.match(await p.getByLabel('Private key').inputValue(), /PRIVATE KEY/)
+    await shot(p, 'keypair-created')
+    await p.reload()
+    assert.equal(await p.getByLabel('Private key').count(), 0, 'offered once')
+    await p.getByRole('row', { name: new RegExp(`^${name}-key\\b`) }).waitFor()
+    await p.close()
+  })
+
   test('375 px wide: nothing wider than the screen, the buttons there', T, async () => {
     await page.setViewportSize({ width: 375, height: 812 })
     const wide = await page.evaluate(() => document.documentElement.scrollWidth)
@@ -217,5 +252,6 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
     await page.getByRole('button', { name: 'Log in' }).waitFor()
     await page.goto(`${skiff.urls.dashboard}/servers`)
     await page.getByRole('button', { name: 'Log in' }).waitFor()
+    assert.deepEqual(consoleErrors, [], 'no script errors or Content-Security-Policy violations in the pages')
   })
 })
