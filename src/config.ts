@@ -99,7 +99,7 @@ export const OPTIONS: OptionSpec[] = [
     env: 'SKIFF_HOST',
     kind: 'string',
     default: () => '127.0.0.1',
-    help: 'address the three API listeners bind to',
+    help: 'address the three API listeners and the dashboard bind to',
   },
   { key: 'identityPort', flag: '--identity-port', env: 'SKIFF_IDENTITY_PORT', kind: 'int', default: () => 5000, help: 'Keystone v3 port' },
   { key: 'computePort', flag: '--compute-port', env: 'SKIFF_COMPUTE_PORT', kind: 'int', default: () => 8774, help: 'Nova v2.1 port' },

@@ -194,6 +194,12 @@ describe('the web dashboard', () => {
     const again = await b.post(`/servers/${id}/rescue`, { password_mode: 'generate' })
     assert.match(again.body, /role="alert">Cannot &#39;rescue&#39; instance [0-9a-f-]+ while it is in vm_state rescued/)
 
+    const reboot = await b.post(`/servers/${id}/action`, { action: 'reboot' })
+    assert.match(
+      reboot.body,
+      /role="alert">Reboot dash-&lt;b&gt;1&lt;\/b&gt;: Cannot &#39;reboot&#39; instance [0-9a-f-]+ while it is in vm_state rescued/,
+    )
+
     const un = await b.post(`/servers/${id}/action`, { action: 'unrescue' })
     assert.match(un.body, /Unrescue of dash-&lt;b&gt;1&lt;\/b&gt; accepted/)
     await waitForStatus(skiff, token, id, 'ACTIVE')
@@ -204,6 +210,18 @@ describe('the web dashboard', () => {
     assert.match(actions.body, /compute_rescue_instance: Success/)
     const consoleLog = await b.get(`/servers/${id}/console`)
     assert.match(consoleLog.body, /<pre class="console"/)
+
+    for (const [action, status] of [
+      ['stop', 'SHUTOFF'],
+      ['start', 'ACTIVE'],
+      ['reboot', 'ACTIVE'],
+    ] as const) {
+      const res = await b.post(`/servers/${id}/action`, { action })
+      assert.match(res.body, /message ok/, `${action}: ${res.body}`)
+      await waitForStatus(skiff, token, id, status)
+    }
+    const row = await b.get('/servers')
+    assert.match(row.body, new RegExp(`<tr id="server-${id}" data-status="ACTIVE">`))
 
     const locked = await b.post(`/servers/${id}/action`, { action: 'lock' })
     assert.match(locked.body, /Lock of .* accepted/)
