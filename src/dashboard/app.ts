@@ -251,8 +251,10 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
       },
     })
     // One message for a wrong user name, password or project: which one is not said.
-    if (a.status === 401 || a.status === 400 || a.status === 404 || a.status === 403)
+    if (a.status === 401 || a.status === 400 || a.status === 404 || a.status === 403) {
+      req.log.info({ user, project, status: a.status }, 'dashboard: login refused')
       return again('Wrong user name, password or project.', 401)
+    }
     if (!a.ok) return again(`The identity service refused: ${a.message}`, 502)
     const t = a.body.token
     const roles = (t.roles ?? []).map((r) => r.name)
@@ -268,6 +270,7 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
       csrf: sessions.newCsrf(),
     }
     sessions.write(req, reply, s)
+    req.log.info({ user, project, admin: s.isAdmin }, 'dashboard: logged in')
     return reply.redirect('/servers', 303)
   })
 

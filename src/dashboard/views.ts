@@ -161,6 +161,7 @@ function actionButton(
     method="post"
     action="/servers/${server.id}/action"
     hx-post="/servers/${server.id}/action"
+    hx-disabled-elt="find button"
     hx-target="#messages"
     ${opts.confirm ? html` hx-confirm="${opts.confirm}"` : ''}
   >
@@ -255,7 +256,7 @@ export function options(choices: Choice[], selected?: string): Html[] {
 export function createServerForm(s: Session, opts: { images: Choice[]; flavors: Choice[]; keypairs: Choice[] }): Html {
   return html`<section class="card" aria-labelledby="create-title">
     <h2 id="create-title">New server</h2>
-    <form method="post" action="/servers" hx-post="/servers" hx-target="#create-result" data-reset>
+    <form method="post" action="/servers" hx-post="/servers" hx-target="#create-result" hx-disabled-elt="find button" data-reset>
       ${csrfField(s)}
       <label for="create-name">Name</label><input id="create-name" name="name" required maxlength="255" />
       <label for="create-image">Image</label
@@ -296,7 +297,13 @@ export function rescueDialog(
       The server's VM is shut down and a clean rescue system boots, with the server's own disk attached second. Unrescue boots the
       (repaired) disk again.
     </p>
-    <form method="post" action="/servers/${server.id}/rescue" hx-post="/servers/${server.id}/rescue" hx-target="#dialog-body">
+    <form
+      method="post"
+      action="/servers/${server.id}/rescue"
+      hx-post="/servers/${server.id}/rescue"
+      hx-target="#dialog-body"
+      hx-disabled-elt="find button[type=submit]"
+    >
       ${csrfField(s)}
       <label for="rescue-image">Rescue image</label>
       <select id="rescue-image" name="image_ref">

@@ -322,6 +322,15 @@ describe('the web dashboard', () => {
   })
 })
 
+test('--no-dashboard: no dashboard is built', async () => {
+  const skiff = await startTestSkiff({ dashboard: false })
+  try {
+    assert.equal(skiff.dashboard, undefined)
+  } finally {
+    await skiff.close()
+  }
+})
+
 describe('dashboard sessions across two API processes on one PostgreSQL', { skip: testPostgresUrl() ? false : 'needs PostgreSQL' }, () => {
   let database: TestDatabase
   let a: TestSkiff
