@@ -92,7 +92,9 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
   const sessions = new Sessions(deps.sealer)
   const domain = deps.domain ?? 'Default'
   const keepAliveMs = deps.keepAliveMs ?? 15_000
-  const htmx = htmxAsset()
+  // Read at its first request: a checkout whose node_modules lacks htmx.org (before `npm ci`) still
+  // starts, and says what is missing when the page asks for it.
+  let htmx: string | undefined
   const app = fastify({
     loggerInstance: deps.logger.child({ component: 'dashboard' }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -219,7 +221,15 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
     reply.type(type).header('cache-control', 'public, max-age=3600').send(body)
   app.get('/assets/dashboard.css', asset('text/css; charset=utf-8', CSS))
   app.get('/assets/dashboard.js', asset('text/javascript; charset=utf-8', JS))
-  app.get('/assets/htmx.min.js', asset('text/javascript; charset=utf-8', htmx))
+  app.get('/assets/htmx.min.js', async (req, reply) => {
+    try {
+      htmx ??= htmxAsset()
+    } catch (err) {
+      req.log.error({ err: (err as Error).message }, 'dashboard: htmx.org is not installed (npm ci)')
+      return reply.code(500).type('text/plain').send('htmx.org is not installed: run npm ci')
+    }
+    return asset('text/javascript; charset=utf-8', htmx)(req, reply)
+  })
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send())
 
   // --- log in, log out ---------------------------------------------------------------------------
