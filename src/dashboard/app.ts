@@ -764,6 +764,8 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
       if (state.status === 'DELETED') return void send({ id: state.id, name: state.name, deleted: true })
       const cur = await api.call<{ server: ServerView }>('compute', 'GET', `/v2.1/servers/${state.id}`, { token: s.token })
       if (cur.status === 404) return void send({ id: state.id, name: state.name, deleted: true })
+      // The token expired or was revoked (logged out elsewhere): the stream ends with the session.
+      if (cur.status === 401) return end()
       if (!cur.ok) return
       const sv = cur.body.server
       if (imageIdOf(sv) && !n.images.has(imageIdOf(sv))) for (const i of await imageList(s)) n.images.set(i.id, i.name ?? i.id)
