@@ -13,6 +13,10 @@ export interface Config {
   identityPort: number
   computePort: number
   imagePort: number
+  /** The web dashboard's port (0: any free port). */
+  dashboardPort: number
+  /** Serve the web dashboard (`--no-dashboard`: not). */
+  dashboard: boolean
   dataDir: string
   databaseUrl: string
   /** Where image data lives: `auto` (the database on PostgreSQL, else files), `file` or `database`. */
@@ -95,11 +99,27 @@ export const OPTIONS: OptionSpec[] = [
     env: 'SKIFF_HOST',
     kind: 'string',
     default: () => '127.0.0.1',
-    help: 'address the three API listeners bind to',
+    help: 'address the three API listeners and the dashboard bind to',
   },
   { key: 'identityPort', flag: '--identity-port', env: 'SKIFF_IDENTITY_PORT', kind: 'int', default: () => 5000, help: 'Keystone v3 port' },
   { key: 'computePort', flag: '--compute-port', env: 'SKIFF_COMPUTE_PORT', kind: 'int', default: () => 8774, help: 'Nova v2.1 port' },
   { key: 'imagePort', flag: '--image-port', env: 'SKIFF_IMAGE_PORT', kind: 'int', default: () => 9292, help: 'Glance v2 port' },
+  {
+    key: 'dashboardPort',
+    flag: '--dashboard-port',
+    env: 'SKIFF_DASHBOARD_PORT',
+    kind: 'int',
+    default: () => 8000,
+    help: 'web dashboard port (0: any free port)',
+  },
+  {
+    key: 'dashboard',
+    flag: '--dashboard',
+    env: 'SKIFF_DASHBOARD',
+    kind: 'bool',
+    default: () => true,
+    help: 'serve the web dashboard (`--no-dashboard`: no dashboard listener)',
+  },
   {
     key: 'dataDir',
     flag: '--data-dir',
@@ -465,6 +485,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   identityPort: 65535,
   computePort: 65535,
   imagePort: 65535,
+  dashboardPort: 65535,
   keepAliveTimeoutMs: 2 ** 31 - 1,
   headersTimeoutMs: 2 ** 31 - 1,
   requestTimeoutMs: 2 ** 31 - 1,

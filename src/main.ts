@@ -8,7 +8,9 @@ import { QuotasRepo } from './store/quotas-repo.ts'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import type { Logger } from 'pino'
+import type { FastifyInstance } from 'fastify'
 import { buildApps, endpointUrls, type Apps } from './api/app.ts'
+import { buildDashboard } from './dashboard/app.ts'
 import { bootstrap, RESCUE_IMAGE } from './bootstrap.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { FlavorService } from './compute/flavor-service.ts'
@@ -95,6 +97,8 @@ export type Driver = VirtDriver & { close(): void }
 /** Everything of one Skiff, built and bootstrapped, its agent running, not yet listening. */
 export interface SkiffCore {
   apps: Apps
+  /** The web dashboard, one more client of the apps (none with `--no-dashboard`). */
+  dashboard: FastifyInstance | undefined
   roots: Roots
   authUrl: string
   files: string[]
@@ -115,7 +119,7 @@ export interface SkiffCore {
 }
 
 export interface Skiff extends SkiffCore {
-  urls: Roots
+  urls: Roots & { dashboard?: string }
 }
 
 /** The services every role builds on one store: the API serves them, the agent acts through them. */
@@ -479,6 +483,16 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     roots,
     faults: config.driver === 'simulated' ? d.faults : undefined,
   })
+  const dashboard = config.dashboard
+    ? buildDashboard({
+        apps,
+        sealer,
+        computeRoot: roots.compute,
+        logger,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs),
+      })
+    : undefined
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
     accounts,
@@ -501,6 +515,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
 
   return {
     apps,
+    dashboard,
     roots,
     authUrl,
     files: boot.files,
@@ -515,6 +530,8 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     async close() {
       clearInterval(purge)
       await stopRevocations()
+      // The dashboard first: its event streams read the compute listener's.
+      await dashboard?.close()
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
@@ -672,6 +689,7 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     identity: await resolvePort(config.host, config.identityPort),
     compute: await resolvePort(config.host, config.computePort),
     image: await resolvePort(config.host, config.imagePort),
+    dashboard: config.dashboard ? await resolvePort(config.host, config.dashboardPort) : undefined,
   }
   const roots = {
     identity: `http://${hostInUrl}:${ports.identity}`,
@@ -683,11 +701,12 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     await core.apps.identity.listen({ host: config.host, port: ports.identity })
     await core.apps.compute.listen({ host: config.host, port: ports.compute })
     await core.apps.image.listen({ host: config.host, port: ports.image })
+    if (core.dashboard && ports.dashboard !== undefined) await core.dashboard.listen({ host: config.host, port: ports.dashboard })
   } catch (err) {
     await core.close()
     throw err
   }
-  return { ...core, urls: roots }
+  return { ...core, urls: { ...roots, ...(ports.dashboard !== undefined ? { dashboard: `http://${hostInUrl}:${ports.dashboard}` } : {}) } }
 }
 
 /** Port 0 means "any free port": resolved first, so every URL (the catalog's too) is known up front. */

@@ -37,6 +37,8 @@ describe('the compiled build (dist/)', () => {
         '0',
         '--image-port',
         '0',
+        '--dashboard-port',
+        '0',
         '--log-level',
         'warn',
       ],
@@ -68,6 +70,15 @@ describe('the compiled build (dist/)', () => {
       const text = await res.text()
       assert.equal(res.status, 200, text)
       assert.equal((JSON.parse(text) as { version: { id: string } }).version.id, 'v3.14')
+      // The dashboard from dist/: its page, and htmx read from node_modules.
+      const dashboard = /^\s+dashboard\s+(http:\/\/\S+?)\/?$/m.exec(out)?.[1]
+      assert.ok(dashboard, out)
+      const login = await fetch(`${dashboard}/login`)
+      assert.equal(login.status, 200)
+      assert.match(await login.text(), /<label for="login-user">User name<\/label>/)
+      const htmx = await fetch(`${dashboard}/assets/htmx.min.js`)
+      assert.equal(htmx.status, 200)
+      assert.match(await htmx.text(), /htmx/)
     } finally {
       child.kill('SIGTERM')
     }

@@ -44,6 +44,11 @@ const SERVE: Case[] = [
     says: /--compute-port expects an integer from 0 to 65535, got '99999'/,
   },
   { name: 'negative image port', args: ['--image-port', '-1'], says: /--image-port/ },
+  {
+    name: 'dashboard port above 65535',
+    args: ['--dashboard-port', '70000'],
+    says: /--dashboard-port expects an integer from 0 to 65535, got '70000'/,
+  },
   { name: 'bad value in the environment', args: [], env: { SKIFF_LOG_LEVEL: 'loud' }, says: /--log-level .*'loud'/ },
   {
     name: 'unknown log level',
@@ -103,7 +108,20 @@ describe('skiff serve: a bad option is one line and exit 1', { concurrency: 3 },
     test(c.name, async () => {
       const dataDir = path.join(dir, `serve-${SERVE.indexOf(c)}`)
       const r = await skiff(
-        ['serve', '--data-dir', dataDir, '--identity-port', '0', '--compute-port', '0', '--image-port', '0', ...c.args],
+        [
+          'serve',
+          '--data-dir',
+          dataDir,
+          '--identity-port',
+          '0',
+          '--compute-port',
+          '0',
+          '--image-port',
+          '0',
+          '--dashboard-port',
+          '0',
+          ...c.args,
+        ],
         c.env,
       )
       assertOneLine(r, c.says)

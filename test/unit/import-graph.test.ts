@@ -69,3 +69,14 @@ test('only store/, tasks/queue.ts and tasks/hosts.ts import kysely', () => {
     [],
   )
 })
+
+// The dashboard is one more client of the public APIs (through the listeners' routes with the
+// user's token): it never reaches a service or the store around the API's policy.
+test('dashboard/ reaches Skiff only through api/app.ts (and the sealing key)', () => {
+  const imports = arrows(/^dashboard\//, /./).map((a) => a.split(' → ')[1]!)
+  assert.ok(imports.includes('api/app.ts'), 'the check sees the dashboard')
+  assert.deepEqual(
+    imports.filter((i) => !i.startsWith('dashboard/') && i !== 'api/app.ts' && i !== 'secrets.ts'),
+    [],
+  )
+})
