@@ -149,6 +149,8 @@ export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess>
       '0',
       '--image-port',
       '0',
+      '--volume-port',
+      '0',
       '--log-level',
       'warn',
       ...(opts.serveArgs ?? []),

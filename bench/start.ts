@@ -69,6 +69,8 @@ async function startOnce(entry: string[], dataDir: string): Promise<Run> {
       String(compute),
       '--image-port',
       String(image),
+      '--volume-port',
+      '0',
       '--log-level',
       'warn',
     ],

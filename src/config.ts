@@ -13,6 +13,8 @@ export interface Config {
   identityPort: number
   computePort: number
   imagePort: number
+  /** Block storage (Cinder v3) port. */
+  volumePort: number
   dataDir: string
   databaseUrl: string
   /** Where image data lives: `auto` (the database on PostgreSQL, else files), `file` or `database`. */
@@ -100,6 +102,14 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'identityPort', flag: '--identity-port', env: 'SKIFF_IDENTITY_PORT', kind: 'int', default: () => 5000, help: 'Keystone v3 port' },
   { key: 'computePort', flag: '--compute-port', env: 'SKIFF_COMPUTE_PORT', kind: 'int', default: () => 8774, help: 'Nova v2.1 port' },
   { key: 'imagePort', flag: '--image-port', env: 'SKIFF_IMAGE_PORT', kind: 'int', default: () => 9292, help: 'Glance v2 port' },
+  {
+    key: 'volumePort',
+    flag: '--volume-port',
+    env: 'SKIFF_VOLUME_PORT',
+    kind: 'int',
+    default: () => 8776,
+    help: 'Cinder v3 (block storage) port',
+  },
   {
     key: 'dataDir',
     flag: '--data-dir',
@@ -465,6 +475,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   identityPort: 65535,
   computePort: 65535,
   imagePort: 65535,
+  volumePort: 65535,
   keepAliveTimeoutMs: 2 ** 31 - 1,
   headersTimeoutMs: 2 ** 31 - 1,
   requestTimeoutMs: 2 ** 31 - 1,

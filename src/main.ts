@@ -67,8 +67,14 @@ import { imageDir, prepareDataDir, privateDir } from './data-dir.ts'
 import { HostRegistry, newAgentId } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
+import { VolumesRepo } from './store/volumes-repo.ts'
+import { VolumeService } from './volumes/volume-service.ts'
+import { VolumeWorker } from './volumes/volume-worker.ts'
+import type { VolumeTaskQueue } from './volumes/volume-tasks.ts'
+import { VolumeAttachmentService } from './compute/volume-attachments.ts'
+import { isVolumeDriver, RecordVolumes } from './drivers/driver.ts'
 
-export type Roots = { identity: string; compute: string; image: string }
+export type Roots = { identity: string; compute: string; image: string; volume: string }
 
 /** How long os-getConsoleOutput waits for the agent's answer before it answers 503. */
 const CONSOLE_TIMEOUT_MS = 30_000
@@ -140,6 +146,9 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
   const queue = new TaskQueue<ServerTaskPayloads>(store, clock)
+  // Volume tasks travel in the same queue (one table, one agent loop, one wake-up); their kinds are volume.<verb>.
+  const volumeQueue = queue as unknown as VolumeTaskQueue
+  const volumesRepo = new VolumesRepo(db, clock, store.dialect)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   // The simulated hypervisor's fault rules: written by any API process, read by every agent.
   const faults = new FaultRulesRepo(db, clock)
@@ -177,7 +186,17 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve (their images in the image service)
   const shelvesRepo = new ShelvesRepo(db)
   const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images, shelves: shelvesRepo })
+  const volumes = new VolumeService({
+    repo: volumesRepo,
+    queue: volumeQueue,
+    hosts,
+    images: { usableImage: (id, projectId, isAdmin) => images.usableImage(id, projectId, isAdmin) },
+  })
+  const volumeAttachments = new VolumeAttachmentService({ actions, volumes, repo: volumesRepo, actionsRepo, queue: volumeQueue })
   return {
+    volumesRepo,
+    volumes,
+    volumeAttachments,
     db,
     images,
     flavors,
@@ -304,7 +323,16 @@ async function startHostAgents(
       queue: d.queue,
       hosts,
       agentId,
-      handlers: { ...byHost(workers), ...consoleHandlers(driver) },
+      // Volume tasks: the driver's volumes (or records only, for a driver that has none of its own yet).
+      handlers: {
+        ...byHost(workers),
+        ...consoleHandlers(driver),
+        ...(new VolumeWorker({
+          repo: d.volumesRepo,
+          driver: isVolumeDriver(driver) ? driver : new RecordVolumes(),
+          logger: log.child({ component: 'volumes' }),
+        }).handlers() as unknown as Record<never, never>),
+      },
       logger: hosts.length === 1 ? log.child({ host: hosts[0] }) : log,
       leaseMs: config.taskLeaseSeconds * 1000,
       concurrency: Math.min(64, 8 * hosts.length),
@@ -385,7 +413,14 @@ async function startHostAgents(
   }
 }
 
-export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
+export async function buildSkiff(
+  config: Config,
+  logger: Logger,
+  given: Omit<Roots, 'volume'> & { volume?: string },
+  clock: Clock = systemClock,
+): Promise<SkiffCore> {
+  // Callers that predate block storage give three roots: the volume listener beside compute's host, on its port.
+  const roots: Roots = { ...given, volume: given.volume ?? given.compute.replace(/:\d+$/, `:${config.volumePort}`) }
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   let sealer: Sealer
@@ -485,6 +520,8 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     clock,
     roots,
     faults: config.driver === 'simulated' ? d.faults : undefined,
+    volumes: d.volumes,
+    volumeAttachments: d.volumeAttachments,
   })
   const authUrl = endpointUrls(roots).identity
   const boot = await bootstrap({
@@ -522,7 +559,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     async close() {
       clearInterval(purge)
       await stopRevocations()
-      await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
+      await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close(), apps.volume.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
       await hostAgent?.stop()
@@ -671,7 +708,7 @@ async function ensureGuestImage(config: Config, log: Logger): Promise<string> {
   return guestDir
 }
 
-/** `skiff serve`: build, then listen on the three ports (0 = any free port). */
+/** `skiff serve`: build, then listen on the four ports (0 = any free port). */
 export async function startSkiff(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Skiff> {
   const host = publicHost(config)
   const hostInUrl = host.includes(':') ? `[${host}]` : host
@@ -679,17 +716,20 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     identity: await resolvePort(config.host, config.identityPort),
     compute: await resolvePort(config.host, config.computePort),
     image: await resolvePort(config.host, config.imagePort),
+    volume: await resolvePort(config.host, config.volumePort),
   }
   const roots = {
     identity: `http://${hostInUrl}:${ports.identity}`,
     compute: `http://${hostInUrl}:${ports.compute}`,
     image: `http://${hostInUrl}:${ports.image}`,
+    volume: `http://${hostInUrl}:${ports.volume}`,
   }
   const core = await buildSkiff(config, logger, roots, clock)
   try {
     await core.apps.identity.listen({ host: config.host, port: ports.identity })
     await core.apps.compute.listen({ host: config.host, port: ports.compute })
     await core.apps.image.listen({ host: config.host, port: ports.image })
+    await core.apps.volume.listen({ host: config.host, port: ports.volume })
   } catch (err) {
     await core.close()
     throw err

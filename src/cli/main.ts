@@ -58,7 +58,9 @@ function failStart(err: unknown, logger?: pino.Logger): never {
   const e = err as NodeJS.ErrnoException
   if (err instanceof ConfigError) fail(err.message)
   if (e.code === 'EADDRINUSE')
-    fail(`cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port)`)
+    fail(
+      `cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port, --volume-port)`,
+    )
   if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`cannot listen: ${e.message} (check --host)`)
   logger?.debug({ err }, 'start failed')
   fail((e.message || String(err)).split('\n')[0]!)
@@ -128,6 +130,7 @@ serve.action(async (opts: Record<string, unknown>) => {
       `  identity  ${skiff.urls.identity}/v3`,
       `  compute   ${skiff.urls.compute}/v2.1`,
       `  image     ${skiff.urls.image}`,
+      `  volume    ${skiff.urls.volume}/v3`,
       `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
       `  driver    ${config.driver}${config.agent ? ` (agent ${config.agentHost})` : ' (no agent)'}`,
       ...credentialLines(skiff, config.dataDir),
@@ -338,6 +341,7 @@ data dir knows and names the others; copy those files from the first host's data
         identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`,
         compute: '',
         image: '',
+        volume: '',
       }).identity
       result = await syncCredentials({ accounts, dataDir: config.dataDir, authUrl, set })
     } finally {

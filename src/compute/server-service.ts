@@ -205,7 +205,7 @@ export class ServerService {
   /** What the views at the caller's microversion show beyond the rows (views.ts extrasWanted). */
   async extras(servers: Pick<Server, 'id' | 'flavor_id' | 'host'>[], wanted: ExtrasWanted): Promise<Map<string, ServerExtras>> {
     const ids = servers.map((s) => s.id)
-    const [tags, groups, userData, hosts, flavors] = await Promise.all([
+    const [tags, groups, userData, hosts, flavors, volumes] = await Promise.all([
       wanted.tags ? this.#d.details.tags(ids) : undefined,
       wanted.groups ? this.#d.details.groups(ids) : undefined,
       wanted.userData ? this.#d.details.userData(ids) : undefined,
@@ -213,6 +213,7 @@ export class ServerService {
       wanted.flavor
         ? Promise.all([...new Set(servers.map((s) => s.flavor_id))].map((id) => this.#d.flavors.getIncludingDeleted(id)))
         : undefined,
+      wanted.volumes ? this.#d.details.volumes(ids) : undefined,
     ])
     const up = new Map(hosts?.map((h) => [h.name, h.up]))
     const out = new Map<string, ServerExtras>()
@@ -224,6 +225,7 @@ export class ServerService {
         // Nova: '' without a host, UP or DOWN by its service (UNKNOWN when it cannot tell).
         hostStatus: hosts ? (s.host === null ? '' : up.get(s.host) ? 'UP' : up.has(s.host) ? 'DOWN' : 'UNKNOWN') : undefined,
         flavor: flavors?.find((f) => f?.id === s.flavor_id),
+        volumes: volumes?.get(s.id) ?? [],
       })
     }
     return out
@@ -711,7 +713,7 @@ export class ServerService {
     if (s.power_state !== PowerState.RUNNING) {
       throw new InstanceInvalidState(s.id, 'get_diagnostics', 'power_state', POWER_STATE_NAMES[s.power_state] ?? 'pending')
     }
-    const wanted = { flavor: true, tags: false, groups: false, hostStatus: false, userData: false }
+    const wanted = { flavor: true, tags: false, groups: false, hostStatus: false, userData: false, volumes: false }
     const [extras, ips] = await Promise.all([this.extras([s], wanted), this.fixedIps([s.id])])
     return { server: s, extras: extras.get(s.id), ips: ips.get(s.id) ?? [] }
   }

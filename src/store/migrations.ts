@@ -19,6 +19,7 @@ import { migrationsMigration } from './migrations-migrations.ts'
 import { serverVersionMigration } from './migrations-server-version.ts'
 import { shelveMigration } from './migrations-shelve.ts'
 import { flavorAccessMigration } from './migrations-flavor-access.ts'
+import { volumeAttachmentsMigration, volumesMigration } from './migrations-volumes.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -253,6 +254,8 @@ export const migrationProvider: MigrationProvider = {
       '0016_migrations': migrationsMigration,
       '0017_server_version': serverVersionMigration,
       '0018_flavor_access': flavorAccessMigration,
+      '0020_volumes': volumesMigration,
+      '0021_volume_attachments': volumeAttachmentsMigration,
     }
   },
 }

@@ -37,6 +37,8 @@ describe('the compiled build (dist/)', () => {
         '0',
         '--image-port',
         '0',
+        '--volume-port',
+        '0',
         '--log-level',
         'warn',
       ],

@@ -22,7 +22,22 @@ const skiff = (args: string[]) => run(process.execPath, [...SKIFF, ...args], { c
 async function serveBanner(args: string[]): Promise<string> {
   const child = spawn(
     process.execPath,
-    [...SKIFF, 'serve', '--identity-port', '0', '--compute-port', '0', '--image-port', '0', '--no-agent', '--log-level', 'warn', ...args],
+    [
+      ...SKIFF,
+      'serve',
+      '--identity-port',
+      '0',
+      '--compute-port',
+      '0',
+      '--image-port',
+      '0',
+      '--volume-port',
+      '0',
+      '--no-agent',
+      '--log-level',
+      'warn',
+      ...args,
+    ],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let out = ''
@@ -109,6 +124,8 @@ describe('two hosts, one database, their own data dirs', () => {
       '--compute-port',
       '0',
       '--image-port',
+      '0',
+      '--volume-port',
       '0',
     ])
     const why = describeRun(r)

@@ -103,7 +103,20 @@ describe('skiff serve: a bad option is one line and exit 1', { concurrency: 3 },
     test(c.name, async () => {
       const dataDir = path.join(dir, `serve-${SERVE.indexOf(c)}`)
       const r = await skiff(
-        ['serve', '--data-dir', dataDir, '--identity-port', '0', '--compute-port', '0', '--image-port', '0', ...c.args],
+        [
+          'serve',
+          '--data-dir',
+          dataDir,
+          '--identity-port',
+          '0',
+          '--compute-port',
+          '0',
+          '--image-port',
+          '0',
+          '--volume-port',
+          '0',
+          ...c.args,
+        ],
         c.env,
       )
       assertOneLine(r, c.says)

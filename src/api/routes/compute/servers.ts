@@ -17,7 +17,7 @@ type Query = Record<string, string | string[] | undefined>
 /** Reads the servers a view must be built for (not in the memo): the row, its addresses, its latest fault. */
 type Loader = (missing: ServerRef[]) => Promise<{ server: Server; ips: FixedIp[]; fault?: LatestFault | undefined }[]>
 
-const NO_EXTRAS: ExtrasWanted = { flavor: false, tags: false, groups: false, hostStatus: false, userData: false }
+const NO_EXTRAS: ExtrasWanted = { flavor: false, tags: false, groups: false, hostStatus: false, userData: false, volumes: false }
 /** What fastify sends for an object. */
 const JSON_TYPE = 'application/json; charset=utf-8'
 const OPEN_SERVERS = Buffer.from('{"servers":[')
