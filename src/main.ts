@@ -71,7 +71,7 @@ import { VolumesRepo } from './store/volumes-repo.ts'
 import { VolumeService } from './volumes/volume-service.ts'
 import { VolumeWorker } from './volumes/volume-worker.ts'
 import type { VolumeTaskQueue } from './volumes/volume-tasks.ts'
-import { VolumeAttachmentService } from './compute/volume-attachments.ts'
+import { BootVolumes, VolumeAttachmentService } from './compute/volume-attachments.ts'
 import { isVolumeDriver, RecordVolumes } from './drivers/driver.ts'
 
 export type Roots = { identity: string; compute: string; image: string; volume: string }
@@ -193,7 +193,13 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     images: { usableImage: (id, projectId, isAdmin) => images.usableImage(id, projectId, isAdmin) },
   })
   const volumeAttachments = new VolumeAttachmentService({ actions, volumes, repo: volumesRepo, actionsRepo, queue: volumeQueue })
+  const bootVolumes = new BootVolumes({
+    volumes,
+    repo: volumesRepo,
+    images: { usableImage: (id, projectId, isAdmin) => images.usableImage(id, projectId, isAdmin) },
+  })
   return {
+    bootVolumes,
     volumesRepo,
     volumes,
     volumeAttachments,
@@ -273,6 +279,12 @@ async function startHostAgents(
     await d.hosts.release(registered, agentId).catch((err: unknown) => log.warn({ err }, 'could not release the hosts'))
   }
   const workers = new Map<string, WorkerHandlers>()
+  // Volume tasks: the driver's volumes (or records only, for a driver that has none of its own yet).
+  const volumeWorker = new VolumeWorker({
+    repo: d.volumesRepo,
+    driver: isVolumeDriver(driver) ? driver : new RecordVolumes(),
+    logger: log.child({ component: 'volumes' }),
+  })
   try {
     // Hosts are set up side by side (a simulator's thousands would take a minute one by one).
     await eachAtMost(16, hosts, async (host) => {
@@ -290,6 +302,11 @@ async function startHostAgents(
         host,
         logger: hostLog,
         imageName,
+        bootVolumes: {
+          prepare: (id) => volumeWorker.prepareBoot(id),
+          attach: (id) => volumeWorker.attachBoot(id),
+          release: (id) => volumeWorker.releaseBoot(id),
+        },
         shelve: {
           images: {
             upload: async (id, copy) => {
@@ -323,16 +340,7 @@ async function startHostAgents(
       queue: d.queue,
       hosts,
       agentId,
-      // Volume tasks: the driver's volumes (or records only, for a driver that has none of its own yet).
-      handlers: {
-        ...byHost(workers),
-        ...consoleHandlers(driver),
-        ...(new VolumeWorker({
-          repo: d.volumesRepo,
-          driver: isVolumeDriver(driver) ? driver : new RecordVolumes(),
-          logger: log.child({ component: 'volumes' }),
-        }).handlers() as unknown as Record<never, never>),
-      },
+      handlers: { ...byHost(workers), ...consoleHandlers(driver), ...(volumeWorker.handlers() as unknown as Record<never, never>) },
       logger: hosts.length === 1 ? log.child({ host: hosts[0] }) : log,
       leaseMs: config.taskLeaseSeconds * 1000,
       concurrency: Math.min(64, 8 * hosts.length),
@@ -475,6 +483,7 @@ export async function buildSkiff(
     details: serverDetails,
     zones: aggregates,
     shelved: d.shelve,
+    bootVolumes: d.bootVolumes,
   })
   const metadata = new ServerMetadataService(servers, repo, quotas)
   const instanceActions = new InstanceActionService(actionsRepo)

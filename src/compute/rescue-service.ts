@@ -23,6 +23,8 @@ export interface RescueRequest {
   publicKey?: string
   /** Seconds after reaching RESCUE; null = never, undefined = the configured default. */
   autoUnrescueAfter?: number | null
+  /** 2.87: a volume-backed server may be rescued (when the rescue image asks for a stable device). */
+  allowVolumeBacked?: boolean
 }
 
 /** A server's rescue as it is: the record, its image's name, where its SSH is reached. */
@@ -57,6 +59,14 @@ export class RescueService {
   async rescue(ctx: AuthContext, id: string, req: RescueRequest, requestId: string) {
     const s = await this.#d.actions.check(ctx, id, RULES.rescue)
     const image = await this.#rescueImage(ctx, s, req.rescueImageRef)
+    // Nova's compute API: a volume-backed server is rescued only from 2.87, and only with a rescue
+    // image that names the rescue disk's bus and device (stable device rescue); Skiff's hosts all
+    // support it (Nova's COMPUTE_RESCUE_BFV trait).
+    if (s.image_id === null) {
+      const props = JSON.parse(image.properties || '{}') as Record<string, string>
+      if (!(req.allowVolumeBacked && 'hw_rescue_bus' in props && 'hw_rescue_device' in props))
+        throw new BadRequest(`Instance ${s.id} cannot be rescued: Cannot rescue a volume-backed instance`)
+    }
     const authorizedKeys = await this.#rescueKeys(ctx, s.id, req)
     // Nova echoes a given password verbatim, even "" (its manager then generates another).
     const adminPass = req.adminPass ?? generateInstancePassword()

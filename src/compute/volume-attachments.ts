@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { BadRequest, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
+import type { Tx } from '../store/schema.ts'
 import type { VolumesRepo } from '../store/volumes-repo.ts'
 import { InvalidVolume } from '../volumes/errors.ts'
 import type { VolumeAttachment } from '../volumes/volume.ts'
@@ -164,4 +165,187 @@ function nextDevice(taken: Set<string>): string {
     if (!taken.has(d)) return d
   }
   throw new BadRequest('The maximum allowed number of disk devices (702) to attach to a single instance has been exceeded.')
+}
+
+/** One item of block_device_mapping_v2 (the schema passed it). */
+export interface BlockDeviceRequest {
+  sourceType?: string
+  destinationType?: string
+  uuid?: string
+  volumeSize?: number | string | null
+  deviceName?: string
+  deleteOnTermination?: boolean
+  bootIndex?: number | null
+  tag?: string
+}
+
+/** What a server's create makes of its block devices: the volumes it boots from or gets, each with its attachment. */
+export interface BootVolumePlan {
+  /** The root disk is a volume (no image: the server's view shows `"image": ""`). */
+  volumeBacked: boolean
+  /** The image the server boots from when it is not volume-backed (`imageRef`, or a local image BDM). */
+  imageId: string | undefined
+  items: {
+    source: 'volume' | 'image' | 'snapshot' | 'blank'
+    /** The existing volume (source volume), the image or the snapshot. */
+    ref: string | null
+    sizeGb: number
+    bootIndex: number | null
+    deleteOnTermination: boolean
+    tag: string | null
+  }[]
+}
+
+const invalidBdm = (reason: string) => new BadRequest(`Block Device Mapping is Invalid: ${reason}`)
+
+export interface BootVolumesDeps {
+  volumes: VolumeService
+  repo: VolumesRepo
+  images: {
+    usableImage(
+      id: string,
+      projectId: string,
+      isAdmin: boolean,
+    ): Promise<{ id: string; size: number | string | null; min_disk: number } | undefined>
+  }
+}
+
+/**
+ * Block device mapping v2 at server create (Nova's _validate_bdm and the compute manager's
+ * _prep_block_device): the volumes a server boots from or gets at create. Checked before the
+ * create's transaction; in it, each existing volume goes available → attaching and each new one
+ * is recorded `creating` on the server's host, with its attachment; the server's build task
+ * (server-worker.ts, through volume-worker.ts) makes the new volumes, boots, then plugs them in.
+ */
+export class BootVolumes {
+  readonly #d: BootVolumesDeps
+
+  constructor(deps: BootVolumesDeps) {
+    this.#d = deps
+  }
+
+  async plan(ctx: AuthContext, imageRef: string | undefined, bdms: BlockDeviceRequest[], count: number): Promise<BootVolumePlan> {
+    const items: BootVolumePlan['items'] = []
+    let imageId = imageRef || undefined
+    let volumeBacked = false
+    const bootIndexes = new Set<number>()
+    for (const b of bdms) {
+      const source = (b.sourceType ?? 'volume') as 'volume' | 'image' | 'snapshot' | 'blank'
+      const destination = b.destinationType ?? (source === 'volume' || source === 'snapshot' ? 'volume' : 'local')
+      const bootIndex = b.bootIndex === undefined || b.bootIndex === null || b.bootIndex < 0 ? null : b.bootIndex
+      if (bootIndex !== null) {
+        if (bootIndexes.has(bootIndex))
+          throw invalidBdm('Boot sequence for the instance and image/block device mapping combination is not valid.')
+        bootIndexes.add(bootIndex)
+      }
+      if (destination === 'local') {
+        // The image booted from a local disk is the server's image; other local disks (ephemeral, swap) are not modelled.
+        if (source === 'image' && bootIndex === 0) imageId = b.uuid
+        else if (source !== 'blank') throw invalidBdm(`Mapping image to local is not supported.`)
+        continue
+      }
+      const size = b.volumeSize === undefined || b.volumeSize === null ? 0 : Number(b.volumeSize)
+      let sizeGb = size
+      if (source === 'volume') {
+        if (!b.uuid) throw invalidBdm('Missing device UUID.')
+        if (count > 1) throw new BadRequest('Cannot attach one or more volumes to multiple instances')
+        const v = await this.#d.volumes.forServer(ctx, b.uuid).catch(() => {
+          throw invalidBdm(`failed to get volume ${b.uuid}.`)
+        })
+        if (v.status !== 'available')
+          throw new InvalidVolume(`Volume status must be available or downloading to reserve, but the status is ${v.status}.`)
+        sizeGb = v.size
+      } else if (source === 'image') {
+        if (!b.uuid) throw invalidBdm('Missing device UUID.')
+        const image = await this.#d.images.usableImage(b.uuid, ctx.projectId ?? '', ctx.isAdmin)
+        if (!image) throw new BadRequest(`Image ${b.uuid} could not be found.`)
+        if (size <= 0) throw invalidBdm("Images with destination_type 'volume' need to have a non-zero size specified")
+        if (image.min_disk > size)
+          throw new BadRequest(
+            `Volume is smaller than the minimum size specified in image metadata. Volume size is ${size * 1024 ** 3} bytes, minimum size is ${image.min_disk * 1024 ** 3} bytes.`,
+          )
+      } else if (source === 'snapshot') {
+        if (!b.uuid) throw invalidBdm('Missing device UUID.')
+        const snap = await this.#d.volumes.getSnapshot(ctx, b.uuid).catch(() => {
+          throw invalidBdm(`failed to get snapshot ${b.uuid}.`)
+        })
+        if (snap.status !== 'available') throw invalidBdm(`Snapshot ${b.uuid} is not available.`)
+        sizeGb = Math.max(size, snap.size)
+      } else if (size <= 0) {
+        throw invalidBdm("Blank volumes (source: 'blank', dest: 'volume') need to have non-zero size")
+      }
+      if (bootIndex === 0) volumeBacked = true
+      items.push({
+        source,
+        ref: source === 'blank' ? null : b.uuid!,
+        sizeGb,
+        bootIndex,
+        // Nova's default: a volume it did not make is kept; one it made is kept too unless asked.
+        deleteOnTermination: b.deleteOnTermination ?? false,
+        tag: b.tag ?? null,
+      })
+    }
+    if (!volumeBacked && !imageId) throw new BadRequest('Missing imageRef attribute')
+    if (volumeBacked) imageId = undefined
+    return { volumeBacked, imageId, items }
+  }
+
+  /** In the create's transaction: the volumes and attachments of one server placed on `host`. */
+  async reserve(trx: Tx, ctx: AuthContext, plan: BootVolumePlan, serverId: string, host: string | null): Promise<void> {
+    const now = this.#d.repo.now()
+    const taken = new Set<string>()
+    for (const item of plan.items) {
+      let volumeId: string
+      if (item.source === 'volume') {
+        volumeId = item.ref!
+        if (!(await this.#d.repo.cas(volumeId, ['available'], host ? 'attaching' : 'available', {}, trx)))
+          throw new InvalidVolume(`Volume status must be available or downloading to reserve, but the status is not available.`)
+        if (!host) continue
+      } else {
+        if (!host) continue
+        volumeId = randomUUID()
+        await this.#d.repo.insert(
+          {
+            id: volumeId,
+            project_id: ctx.projectId ?? '',
+            user_id: ctx.userId,
+            name: '',
+            description: '',
+            size: item.sizeGb,
+            status: 'creating',
+            availability_zone: 'nova',
+            volume_type_id: this.#d.volumes.typeByNameOrId('__DEFAULT__').id,
+            snapshot_id: item.source === 'snapshot' ? item.ref : null,
+            source_volid: null,
+            image_id: item.source === 'image' ? item.ref : null,
+            image_metadata: null,
+            bootable: item.source === 'image' ? 1 : 0,
+            metadata: '{}',
+            host,
+            created_at: now,
+            updated_at: null,
+          },
+          trx,
+        )
+      }
+      const device = item.bootIndex === 0 ? '/dev/vda' : nextDevice(new Set(['/dev/vda', ...taken]))
+      taken.add(device)
+      await this.#d.repo.insertAttachment(
+        {
+          id: randomUUID(),
+          bdm_uuid: randomUUID(),
+          volume_id: volumeId,
+          server_id: serverId,
+          device,
+          tag: item.tag,
+          delete_on_termination: item.deleteOnTermination ? 1 : 0,
+          boot_index: item.bootIndex,
+          status: 'attaching',
+          attached_at: null,
+          created_at: now,
+        },
+        trx,
+      )
+    }
+  }
 }

@@ -109,6 +109,43 @@ export class VolumeWorker {
     await repo.removeSnapshot(s.id)
   }
 
+  // ---- the volumes of a server's create (block device mapping v2), within its build task ----
+
+  /** Before the first boot: make the volumes the create recorded (`creating`) on this host. */
+  async prepareBoot(serverId: string): Promise<void> {
+    const { repo, driver } = this.#d
+    for (const a of (await repo.attachmentsOfServers([serverId])).get(serverId) ?? []) {
+      if (a.status !== 'attaching') continue
+      const v = await repo.get(a.volume_id)
+      if (v?.status !== 'creating') continue
+      await driver.createVolume({ id: v.id, sizeGb: v.size, imageId: v.image_id, snapshotId: v.snapshot_id })
+      await repo.cas(v.id, ['creating'], 'attaching')
+    }
+  }
+
+  /** After the first boot: plug each volume in; attached and in-use. */
+  async attachBoot(serverId: string): Promise<void> {
+    const { repo, driver } = this.#d
+    for (const a of (await repo.attachmentsOfServers([serverId])).get(serverId) ?? []) {
+      if (a.status !== 'attaching') continue
+      await driver.attachVolume(serverId, a.volume_id, a.device)
+      await repo.transaction(async (trx) => {
+        if (await repo.casAttachment(a.id, 'attaching', 'attached', trx)) await repo.cas(a.volume_id, ['attaching'], 'in-use', {}, trx)
+      })
+    }
+  }
+
+  /** The boot failed: the volumes are let go (available), those made for it kept (as Nova without delete_on_termination). */
+  async releaseBoot(serverId: string): Promise<void> {
+    const { repo } = this.#d
+    for (const a of (await repo.attachmentsOfServers([serverId])).get(serverId) ?? []) {
+      await repo.transaction(async (trx) => {
+        await repo.removeAttachment(a.id, trx)
+        await repo.cas(a.volume_id, ['creating', 'attaching', 'in-use'], 'available', {}, trx)
+      })
+    }
+  }
+
   /** Plug the volume in; then the attachment is attached and the volume in-use, in one transaction. */
   async attach(t: VolumeTask<'volume.attach'>): Promise<void> {
     const { repo, driver } = this.#d

@@ -470,3 +470,137 @@ async function altProject(): Promise<string> {
   altProjectId = me.json().token.project.id as string
   return altProjectId
 }
+
+describe('boot from volume (block device mapping v2) and the rescue of volume-backed servers', () => {
+  const mv = (v: string) => ({ 'openstack-api-version': `compute ${v}` })
+  const bootFromImage = async (name: string, extra: Record<string, unknown> = {}) => {
+    const res = await skiff.compute('POST', '/v2.1/servers', {
+      token: demo,
+      body: {
+        server: {
+          name,
+          imageRef: '',
+          flavorRef: '1',
+          block_device_mapping_v2: [
+            {
+              uuid: await skiff.imageId('skiff-base'),
+              source_type: 'image',
+              destination_type: 'volume',
+              boot_index: 0,
+              volume_size: 1,
+              ...extra,
+            },
+          ],
+        },
+      },
+    })
+    assert.equal(res.statusCode, 202, res.body)
+    const id = res.json().server.id as string
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
+    return id
+  }
+
+  test('an image copied to a new volume is the root disk: /dev/vda, in-use, bootable; the server has no image', async () => {
+    const server = await bootFromImage('bfv-image', { delete_on_termination: true })
+    const shown = (await skiff.compute('GET', `/v2.1/servers/${server}`, { token: demo, headers: mv('2.79') })).json().server
+    assert.equal(shown.image, '')
+    const [root] = shown['os-extended-volumes:volumes_attached']
+    assert.equal(root.delete_on_termination, true)
+    const v = (await volumeOf(root.id))!
+    assert.equal(v.status, 'in-use')
+    assert.equal(v.bootable, 'true')
+    assert.equal(v.attachments[0].device, '/dev/vda')
+    assert.deepEqual(skiff.driver.volumesOf(server), [{ volumeId: root.id, device: '/dev/vda' }])
+    const detach = await skiff.compute('DELETE', `/v2.1/servers/${server}/os-volume_attachments/${root.id}`, { token: demo })
+    assert.equal(detach.statusCode, 400)
+    assert.equal(detach.json().badRequest.message, 'Cannot detach a root device volume')
+    assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${server}`, { token: demo })).statusCode, 204)
+    await waitFor('root volume deleted with its server', async () => (await volumeOf(root.id)) === undefined)
+  })
+
+  test('an existing volume as the root; without a size, an image to a volume is a 400', async () => {
+    const vol = await newVolume(1)
+    const res = await skiff.compute('POST', '/v2.1/servers', {
+      token: demo,
+      body: {
+        server: {
+          name: 'bfv-volume',
+          flavorRef: '1',
+          block_device_mapping_v2: [{ uuid: vol, source_type: 'volume', destination_type: 'volume', boot_index: '0' }],
+        },
+      },
+    })
+    assert.equal(res.statusCode, 202, res.body)
+    await waitForStatus(skiff, demo, res.json().server.id, 'ACTIVE')
+    await waitVolume(vol, 'in-use')
+    const noSize = await skiff.compute('POST', '/v2.1/servers', {
+      token: demo,
+      body: {
+        server: {
+          name: 'bfv-nosize',
+          imageRef: '',
+          flavorRef: '1',
+          block_device_mapping_v2: [
+            { uuid: await skiff.imageId('skiff-base'), source_type: 'image', destination_type: 'volume', boot_index: 0 },
+          ],
+        },
+      },
+    })
+    assert.equal(noSize.statusCode, 400)
+    assert.equal(
+      noSize.json().badRequest.message,
+      "Block Device Mapping is Invalid: Images with destination_type 'volume' need to have a non-zero size specified",
+    )
+  })
+
+  test("rescue: below 2.87 Nova's 400; at 2.87 with a stable-device rescue image, RESCUE with the volume still attached", async () => {
+    const server = await bootFromImage('bfv-rescue')
+    const old = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { rescue: null } })
+    assert.equal(old.statusCode, 400)
+    assert.deepEqual(old.json(), {
+      badRequest: { code: 400, message: `Instance ${server} cannot be rescued: Cannot rescue a volume-backed instance` },
+    })
+    const plain = await skiff.compute('POST', `/v2.1/servers/${server}/action`, {
+      token: demo,
+      headers: mv('2.87'),
+      body: { rescue: null },
+    })
+    assert.equal(plain.statusCode, 400, 'the rescue image must name its bus and device')
+    // An image that asks for stable device rescue.
+    const img = async (method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) =>
+      skiff.apps.image.inject({
+        method: method as 'GET',
+        url,
+        headers: { 'x-auth-token': demo, ...headers },
+        ...(payload !== undefined ? { payload: payload as object } : {}),
+      })
+    const created = await img('POST', '/v2/images', {
+      name: 'stable-rescue',
+      disk_format: 'raw',
+      container_format: 'bare',
+      hw_rescue_bus: 'virtio',
+      hw_rescue_device: 'disk',
+    })
+    assert.equal(created.statusCode, 201, created.body)
+    const imageId = created.json().id as string
+    assert.equal(
+      (await img('PUT', `/v2/images/${imageId}/file`, Buffer.from('rescue'), { 'content-type': 'application/octet-stream' })).statusCode,
+      204,
+    )
+    const ok = await skiff.compute('POST', `/v2.1/servers/${server}/action`, {
+      token: demo,
+      headers: mv('2.87'),
+      body: { rescue: { rescue_image_ref: imageId } },
+    })
+    assert.equal(ok.statusCode, 200, ok.body)
+    await waitForStatus(skiff, demo, server, 'RESCUE')
+    const disks = skiff.driver.describe(server)!.disks
+    assert.equal(disks[0], `rescue image ${imageId}`)
+    assert.ok(
+      disks.some((d) => d.startsWith('volume ') && d.endsWith('/dev/vda')),
+      JSON.stringify(disks),
+    )
+    assert.equal((await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { unrescue: null } })).statusCode, 202)
+    await waitForStatus(skiff, demo, server, 'ACTIVE')
+  })
+})

@@ -26,7 +26,7 @@ export function actionRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       const { adminPass } = await deps.rescues.rescue(
         req.auth,
         req.params.id,
-        { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref },
+        { adminPass: v?.adminPass, rescueImageRef: v?.rescue_image_ref, allowVolumeBacked: has(req.microversion, 'rescueVolumeBacked') },
         req.id,
       )
       return reply.code(200).send(adminPass === undefined ? {} : { adminPass })

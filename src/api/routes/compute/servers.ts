@@ -271,7 +271,17 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const v = req.microversion
     validateBody(createServerSchema(v), req.body)
     const b = req.body.server
-    if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
+    const blockDevices = b.block_device_mapping_v2?.map((d) => ({
+      sourceType: d.source_type ?? (d.volume_id ? 'volume' : d.snapshot_id ? 'snapshot' : d.image_id ? 'image' : undefined),
+      destinationType: d.destination_type,
+      uuid: d.uuid ?? d.volume_id ?? d.snapshot_id ?? d.image_id,
+      volumeSize: d.volume_size,
+      deviceName: d.device_name,
+      deleteOnTermination: d.delete_on_termination === undefined ? undefined : truthy(d.delete_on_termination),
+      bootIndex: d.boot_index === undefined || d.boot_index === null ? null : Number(d.boot_index),
+      tag: d.tag,
+    }))
+    if ((b.imageRef === undefined || b.imageRef === '') && !blockDevices?.length) throw new BadRequest('Missing imageRef attribute')
     const minCount = Number(b.min_count ?? 1)
     const maxCount = Number(b.max_count ?? minCount)
     // 'auto' is the built-in network (Skiff's "auto-allocated" one), 'none' no address at all.
@@ -293,7 +303,8 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       req.auth,
       {
         name: b.name,
-        imageRef: b.imageRef,
+        imageRef: b.imageRef ?? '',
+        ...(blockDevices?.length ? { blockDevices } : {}),
         flavorRef: String(b.flavorRef),
         adminPass: b.adminPass,
         keyName: b.key_name,
