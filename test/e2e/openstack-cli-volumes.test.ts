@@ -120,6 +120,33 @@ describe('openstack volume ... and server add/remove volume', { ...gate, concurr
     })
   })
 
+  test('server create --boot-from-volume: ACTIVE on a new volume; rescue refused at 2.1 in Nova words', T, async () => {
+    const s = await cli.openstackJson<ServerView>('demo', [
+      'server',
+      'create',
+      '--image',
+      'skiff-base',
+      '--flavor',
+      'm1.tiny',
+      '--boot-from-volume',
+      '1',
+      '--wait',
+      `bfv-${tag}`,
+    ])
+    assert.equal(s.status, 'ACTIVE')
+    const shown = await cli.showServer('demo', s.id)
+    assert.match(String(shown.image), /booted from volume/i)
+    const root = /id\W{1,4}([0-9a-f-]{36})/.exec(JSON.stringify(shown.volumes_attached))?.[1]
+    assert.ok(root, JSON.stringify(shown.volumes_attached))
+    const v = await show(root)
+    assert.equal(v.status, 'in-use')
+    assert.equal(v.bootable, 'true')
+    const r = failed(await cli.openstack('demo', ['server', 'rescue', s.id]))
+    assert.match(r.stderr, /Cannot rescue a volume-backed instance/)
+    ok(await cli.openstack('demo', ['server', 'delete', '--wait', s.id]))
+    await until(root, 'available')
+  })
+
   test('a reader may list volumes but not create one', T, async () => {
     ok(await cli.openstack('reader', ['volume', 'list']))
     const r = failed(await cli.openstack('reader', ['volume', 'create', '--size', '1', `r-${tag}`]))
