@@ -25,6 +25,23 @@ export interface ImageRouteDeps {
 }
 
 const PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
+/** Glance's older patch type (Tempest's images client sends it): each operation `{"add": "/path", "value": v}`. */
+const PATCH_TYPE_V20 = 'application/openstack-images-v2.0-json-patch'
+const ACCEPT_PATCH = `${PATCH_TYPE}, ${PATCH_TYPE_V20}`
+
+/** A v2.0 patch in the v2.1 form (`{"op", "path", "value"}`); anything else is left for the schema to refuse. */
+function fromV20Patch(body: unknown): unknown {
+  if (!Array.isArray(body)) return body
+  return body.map((item: unknown) => {
+    if (!item || typeof item !== 'object' || Array.isArray(item)) return item
+    const o = item as Record<string, unknown>
+    const ops = (['add', 'replace', 'remove'] as const).filter((k) => k in o)
+    if (ops.length !== 1 || 'op' in o || 'path' in o) return item
+    const op = ops[0]!
+    const { [op]: path, ...rest } = o
+    return { op, path, ...rest }
+  })
+}
 const UPLOAD_URL = '/v2/images/:id/file'
 
 const CreateBody = Type.Object({}, { additionalProperties: true, maxProperties: 512 })
@@ -168,15 +185,15 @@ function pageLink(params: QueryParams, marker?: string): string {
   return qs ? `/v2/images?${qs}` : '/v2/images'
 }
 
-function requireContentType(req: FastifyRequest, type: string, headers: Record<string, string> = {}) {
+function requireContentType(req: FastifyRequest, type: string | string[], headers: Record<string, string> = {}) {
   const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  if (ct !== type) throw new DomainError('badMediaType', 'Unsupported Content-Type', headers)
+  if (!(Array.isArray(type) ? type : [type]).includes(ct)) throw new DomainError('badMediaType', 'Unsupported Content-Type', headers)
 }
 
 export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
   const { images } = deps
 
-  app.addContentTypeParser(PATCH_TYPE, { parseAs: 'string' }, jsonBodyParser(app, 'image'))
+  app.addContentTypeParser([PATCH_TYPE, PATCH_TYPE_V20], { parseAs: 'string' }, jsonBodyParser(app, 'image'))
   // Image data is never buffered: the request stream goes to the service as is (no body limit).
   app.addContentTypeParser('application/octet-stream', (req, payload, done) => {
     if (req.method === 'PUT' && req.routeOptions.url === UPLOAD_URL) done(null, payload)
@@ -214,7 +231,11 @@ export function imageRoutes(app: FastifyInstance, deps: ImageRouteDeps) {
     {
       schema: { body: PatchBody },
       // Glance answers 415 with the patch types it accepts, before reading the body.
-      preParsing: async (req) => requireContentType(req, PATCH_TYPE, { 'accept-patch': PATCH_TYPE }),
+      preParsing: async (req) => requireContentType(req, [PATCH_TYPE, PATCH_TYPE_V20], { 'accept-patch': ACCEPT_PATCH }),
+      preValidation: async (req) => {
+        if ((req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === PATCH_TYPE_V20)
+          req.body = fromV20Patch(req.body) as PatchOp[]
+      },
     },
     async (req) => imageView(await images.update(caller(req), req.params.id, req.body)),
   )
