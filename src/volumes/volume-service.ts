@@ -329,6 +329,44 @@ export class VolumeService {
     if (host) this.#d.queue.notify(host)
   }
 
+  /** The legacy `os-reserve` action: available → attaching (Cinder's reserve_volume). */
+  async reserve(ctx: AuthContext, id: string): Promise<void> {
+    const v = await this.#visible(ctx, id)
+    authorize(ctx, 'volume:reserve_volume', 'member')
+    if (!(await this.#d.repo.cas(v.id, ['available'], 'attaching')))
+      throw new InvalidVolume(
+        `Volume status must be available to reserve, but the status is ${(await this.#d.repo.get(v.id))?.status ?? v.status}.`,
+      )
+  }
+
+  /** `os-unreserve`: attaching → available, for a volume with no attachment. */
+  async unreserve(ctx: AuthContext, id: string): Promise<void> {
+    const v = await this.#visible(ctx, id)
+    authorize(ctx, 'volume:unreserve_volume', 'member')
+    if ((await this.#d.repo.attachmentsOfVolumes([v.id])).size === 0) await this.#d.repo.cas(v.id, ['attaching'], 'available')
+  }
+
+  /** GET /volumes/summary (3.12; metadata 3.36): count and size of the volumes a list would show. */
+  async summary(ctx: AuthContext, q: RawQuery): Promise<{ count: number; size: number; metadata: Record<string, string[]> }> {
+    authorize(ctx, 'volume:get_all', 'reader')
+    const rows = await this.#d.repo.list({ projectId: this.#scope(ctx, q) }, [])
+    const metadata: Record<string, string[]> = {}
+    for (const r of rows)
+      for (const [k, v] of Object.entries(JSON.parse(r.metadata) as Record<string, string>)) {
+        const list = (metadata[k] ??= [])
+        if (!list.includes(v)) list.push(v)
+      }
+    return { count: rows.length, size: rows.reduce((sum, r) => sum + r.size, 0), metadata }
+  }
+
+  /** `PUT .../metadata/{key}` with `{"meta": {key: value}}`. */
+  async setMetadataItem(ctx: AuthContext, id: string, key: string, meta: Record<string, string>): Promise<Record<string, string>> {
+    if (Object.keys(meta).length > 1) throw new BadRequest('Request body contains too many items')
+    if (!(key in meta)) throw new BadRequest('Request body and URI mismatch')
+    await this.setMetadata(ctx, id, { [key]: meta[key]! }, false)
+    return { [key]: meta[key]! }
+  }
+
   /** The `os-set_bootable` action. */
   async setBootable(ctx: AuthContext, id: string, bootable: boolean): Promise<void> {
     const v = await this.#visible(ctx, id)
@@ -650,7 +688,8 @@ export class VolumeService {
       rows = rows.filter((r) => cmp(r, m) > 0)
     }
     const items = rows.slice(offset, offset + limit)
-    const full = items.length === limit && limit > 0 && rows.length > offset + limit
+    // Cinder's _get_collection_links: a next link whenever the page is full (the next one may be empty).
+    const full = items.length === limit && limit > 0
     return full ? { items, next: items[items.length - 1]!.id } : { items }
   }
 

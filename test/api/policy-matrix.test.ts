@@ -891,6 +891,10 @@ const ROWS: Row[] = [
   get('volume', '/v3', PUBLIC(200)),
   get('volume', '/v3/volumes', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/volumes') })),
   get('volume', '/v3/volumes/detail', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/volumes/detail') })),
+  get('volume', '/v3/volumes/summary', ANY_TOKEN, async (cell) => ({
+    url: await vol(cell, '/volumes/summary'),
+    headers: { 'openstack-api-version': 'volume 3.36' },
+  })),
   volRow('POST', '/v3/volumes', e(202, 202, 403, 202, 401), async (cell) => ({
     url: await vol(cell, '/volumes'),
     body: { volume: { size: 1 } },
@@ -916,6 +920,10 @@ const ROWS: Row[] = [
   })),
   get('volume', '/v3/volumes/:id/metadata/:key', PROJECT_READ, async (cell) => ({
     url: await vol(cell, `/volumes/${shared.volume}/metadata/k`),
+  })),
+  volRow('PUT', '/v3/volumes/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/volumes/${await volume(cell)}/metadata/k`),
+    body: { meta: { k: 'w' } },
   })),
   volRow('DELETE', '/v3/volumes/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
     url: await vol(cell, `/volumes/${await volume(cell)}/metadata/k`),

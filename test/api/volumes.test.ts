@@ -191,6 +191,23 @@ describe('volumes', () => {
     const boot = await skiff.volume('POST', v3(`/volumes/${id}/action`), { token: demo, body: { 'os-set_bootable': { bootable: true } } })
     assert.equal(boot.statusCode, 200)
     assert.equal((await volumeOf(id))!.bootable, 'true')
+    const item = await skiff.volume('PUT', v3(`/volumes/${id}/metadata/k3`), { token: demo, body: { meta: { k3: 'v3' } } })
+    assert.deepEqual(item.json(), { meta: { k3: 'v3' } })
+    const mismatch = await skiff.volume('PUT', v3(`/volumes/${id}/metadata/k3`), { token: demo, body: { meta: { k4: 'v' } } })
+    assert.deepEqual(mismatch.json(), { badRequest: { code: 400, message: 'Request body and URI mismatch' } })
+    const summary = await skiff.volume('GET', v3('/volumes/summary'), { token: demo, headers: { 'openstack-api-version': 'volume 3.36' } })
+    assert.equal(summary.statusCode, 200, summary.body)
+    assert.ok(summary.json()['volume-summary'].total_count >= 1)
+    assert.deepEqual(summary.json()['volume-summary'].metadata.k3, ['v3'])
+    // os-reserve twice: Cinder's 400; os-unreserve gives it back.
+    assert.equal((await skiff.volume('POST', v3(`/volumes/${id}/action`), { token: demo, body: { 'os-reserve': null } })).statusCode, 202)
+    const again = await skiff.volume('POST', v3(`/volumes/${id}/action`), { token: demo, body: { 'os-reserve': null } })
+    assert.equal(
+      again.json().badRequest.message,
+      'Invalid volume: Volume status must be available to reserve, but the status is attaching.',
+    )
+    assert.equal((await skiff.volume('POST', v3(`/volumes/${id}/action`), { token: demo, body: { 'os-unreserve': null } })).statusCode, 202)
+    assert.equal((await volumeOf(id))!.status, 'available')
     const readerPut = await skiff.volume('PUT', v3(`/volumes/${id}`), { token: reader, body: { volume: { name: 'r' } } })
     assert.equal(readerPut.statusCode, 403)
   })
@@ -225,6 +242,9 @@ describe('volumes', () => {
     const bySize = await skiff.volume('GET', v3('/volumes/detail?sort=size:desc&limit=1'), { token: demo })
     const top = bySize.json()
     assert.equal(top.volumes.length, 1)
+    // Cinder's next link comes with every full page, the last one too.
+    const lastPage = await skiff.volume('GET', v3(`/volumes?name=page-a&limit=1`), { token: demo })
+    assert.equal(lastPage.json().volumes_links.length, 1)
     assert.ok(top.volumes_links[0].href.includes(`marker=${top.volumes[0].id}`), JSON.stringify(top.volumes_links))
     const asc = await skiff.volume('GET', v3('/volumes?sort_key=created_at&sort_dir=asc'), { token: demo })
     const order = asc.json().volumes.map((v: { id: string }) => v.id)

@@ -158,6 +158,7 @@ const UPDATE_VOLUME_353 = {
     },
   },
 }
+const META_ITEM = { type: 'object', properties: { meta: metadata }, required: ['meta'], additionalProperties: false }
 const METADATA_BODY = { type: 'object', properties: { metadata }, required: ['metadata'], additionalProperties: false }
 const CREATE_SNAPSHOT = {
   type: 'object',
@@ -169,7 +170,8 @@ const CREATE_SNAPSHOT = {
         display_name: nullableString,
         description: nullableString,
         display_description: nullableString,
-        volume_id: { type: 'string', format: 'uuid' },
+        // Cinder lets a null volume_id through to its lookup: "Volume None could not be found." (404).
+        volume_id: { oneOf: [{ type: 'string', format: 'uuid' }, { type: 'null' }] },
         force: { oneOf: [{ type: 'null' }, boolean] },
         metadata: metadataOrNull,
       },
@@ -334,6 +336,13 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
     )
     return reply.code(202).send({ volume: await one(req, row, false) })
   })
+  app.get<Q>('/v3/volumes/summary', async (req) => {
+    if (!atLeast(req.volumeVersion, 12)) throw new NotFound(`Volume summary could not be found.`)
+    const s = await volumes.summary(req.auth, req.query)
+    return {
+      'volume-summary': { total_count: s.count, total_size: s.size, ...(atLeast(req.volumeVersion, 36) ? { metadata: s.metadata } : {}) },
+    }
+  })
   app.get<Id>('/v3/volumes/:id', async (req) => ({ volume: await one(req, await volumes.get(req.auth, req.params.id), true) }))
   app.put<Id & { Body: unknown }>('/v3/volumes/:id', async (req) => {
     validateBody(atLeast(req.volumeVersion, 53) ? UPDATE_VOLUME_353 : UPDATE_VOLUME, req.body)
@@ -371,6 +380,12 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
         )
         return reply.code(200).send()
       }
+      case 'os-reserve':
+        await volumes.reserve(req.auth, req.params.id)
+        return reply.code(202).send()
+      case 'os-unreserve':
+        await volumes.unreserve(req.auth, req.params.id)
+        return reply.code(202).send()
       case 'os-reset_status': {
         const rs = (body as { 'os-reset_status': { status?: unknown } })['os-reset_status']
         if (!rs || typeof rs !== 'object' || typeof rs.status !== 'string') throw new BadRequest('Must specify a valid status')
@@ -401,6 +416,12 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
     if (!(req.params.key in m)) throw new NotFound(`Volume ${req.params.id} has no metadata with key ${req.params.key}.`)
     return { meta: { [req.params.key]: m[req.params.key] } }
   })
+  app.put<{ Params: { id: string; key: string }; Body: unknown }>('/v3/volumes/:id/metadata/:key', async (req) => {
+    validateBody(META_ITEM, req.body)
+    return {
+      meta: await volumes.setMetadataItem(req.auth, req.params.id, req.params.key, (req.body as { meta: Record<string, string> }).meta),
+    }
+  })
   app.delete<{ Params: { id: string; key: string } }>('/v3/volumes/:id/metadata/:key', async (req, reply) => {
     await volumes.deleteMetadataKey(req.auth, req.params.id, req.params.key)
     return reply.code(200).send()
@@ -427,7 +448,7 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
     const row = await volumes.createSnapshot(
       req.auth,
       {
-        volumeId: b.volume_id as string,
+        volumeId: (b.volume_id as string | null) ?? 'None',
         force: b.force as boolean | string | null | undefined,
         name: str('name') ?? str('display_name'),
         description: str('description') ?? str('display_description'),
