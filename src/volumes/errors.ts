@@ -11,6 +11,11 @@ export class VolumeMetadataNotFound extends NotFound {
     super(`Volume ${id} has no metadata with key ${key}.`)
   }
 }
+export class SnapshotMetadataNotFound extends NotFound {
+  constructor(id: string, key: string) {
+    super(`Snapshot ${id} has no metadata with key ${key}.`)
+  }
+}
 export class SnapshotNotFound extends NotFound {
   constructor(id: string) {
     super(`Snapshot ${id} could not be found.`)

@@ -939,6 +939,27 @@ const ROWS: Row[] = [
     url: await vol(cell, `/snapshots/${await snapshot(cell)}`),
     body: { snapshot: { name: unique('snap') } },
   })),
+  get('volume', '/v3/snapshots/:id/metadata', PROJECT_READ, async (cell) => ({
+    url: await vol(cell, `/snapshots/${shared.snapshot}/metadata`),
+  })),
+  volRow('POST', '/v3/snapshots/:id/metadata', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata`),
+    body: { metadata: { k: 'v' } },
+  })),
+  volRow('PUT', '/v3/snapshots/:id/metadata', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata`),
+    body: { metadata: { k: 'v' } },
+  })),
+  get('volume', '/v3/snapshots/:id/metadata/:key', PROJECT_READ, async (cell) => ({
+    url: await vol(cell, `/snapshots/${shared.snapshot}/metadata/k`),
+  })),
+  volRow('PUT', '/v3/snapshots/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata/k`),
+    body: { meta: { k: 'w' } },
+  })),
+  volRow('DELETE', '/v3/snapshots/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata/k`),
+  })),
   volRow('DELETE', '/v3/snapshots/:id', PROJECT_WRITE(202), async (cell) => ({
     url: await vol(cell, `/snapshots/${await snapshot(cell)}`),
   })),
@@ -1012,7 +1033,7 @@ async function newSnapshot(): Promise<string> {
     'snapshot',
     await skiff.volume('POST', `/v3/${shared.projectId}/snapshots`, {
       token: tokens.member,
-      body: { snapshot: { volume_id: await newVolume() } },
+      body: { snapshot: { volume_id: await newVolume(), metadata: { k: 'v' } } },
     }),
     202,
   )

@@ -479,6 +479,38 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
     return reply.code(202).send()
   })
 
+  type Key = { Params: { id: string; key: string }; Body: unknown }
+  const snapshotMetadata = async (req: FastifyRequest<{ Params: { id: string } }>) =>
+    JSON.parse((await volumes.getSnapshot(req.auth, req.params.id)).metadata) as Record<string, string>
+  app.get<Id>('/v3/snapshots/:id/metadata', async (req) => ({ metadata: await snapshotMetadata(req) }))
+  app.post<Id & { Body: unknown }>('/v3/snapshots/:id/metadata', async (req) => {
+    validateBody(METADATA_BODY, req.body)
+    const m = (req.body as { metadata: Record<string, string> }).metadata
+    return { metadata: await volumes.setSnapshotMetadata(req.auth, req.params.id, m, false) }
+  })
+  app.put<Id & { Body: unknown }>('/v3/snapshots/:id/metadata', async (req) => {
+    validateBody(METADATA_BODY, req.body)
+    const m = (req.body as { metadata: Record<string, string> }).metadata
+    return { metadata: await volumes.setSnapshotMetadata(req.auth, req.params.id, m, true) }
+  })
+  app.get<Key>('/v3/snapshots/:id/metadata/:key', async (req) => {
+    const m = await snapshotMetadata(req)
+    if (!(req.params.key in m)) throw new NotFound(`Snapshot ${req.params.id} has no metadata with key ${req.params.key}.`)
+    return { meta: { [req.params.key]: m[req.params.key] } }
+  })
+  app.put<Key>('/v3/snapshots/:id/metadata/:key', async (req) => {
+    validateBody(META_ITEM, req.body)
+    const meta = (req.body as { meta: Record<string, string> }).meta
+    if (Object.keys(meta).length > 1) throw new BadRequest('Request body contains too many items')
+    if (!(req.params.key in meta)) throw new BadRequest('Request body and URI mismatch')
+    await volumes.setSnapshotMetadata(req.auth, req.params.id, { [req.params.key]: meta[req.params.key]! }, false)
+    return { meta: { [req.params.key]: meta[req.params.key] } }
+  })
+  app.delete<Key>('/v3/snapshots/:id/metadata/:key', async (req, reply) => {
+    await volumes.deleteSnapshotMetadataKey(req.auth, req.params.id, req.params.key)
+    return reply.code(200).send()
+  })
+
   // ---- volume types ----
 
   app.get('/v3/types', async (req) => ({ volume_types: volumes.types(req.auth).map((t) => typeView(t, req.auth)) }))
