@@ -13,6 +13,8 @@ export interface Config {
   identityPort: number
   computePort: number
   imagePort: number
+  /** Block storage (Cinder v3) port. */
+  volumePort: number
   /** The web dashboard's port (0: any free port). */
   dashboardPort: number
   /** Serve the web dashboard (`--no-dashboard`: not). */
@@ -104,6 +106,14 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'identityPort', flag: '--identity-port', env: 'SKIFF_IDENTITY_PORT', kind: 'int', default: () => 5000, help: 'Keystone v3 port' },
   { key: 'computePort', flag: '--compute-port', env: 'SKIFF_COMPUTE_PORT', kind: 'int', default: () => 8774, help: 'Nova v2.1 port' },
   { key: 'imagePort', flag: '--image-port', env: 'SKIFF_IMAGE_PORT', kind: 'int', default: () => 9292, help: 'Glance v2 port' },
+  {
+    key: 'volumePort',
+    flag: '--volume-port',
+    env: 'SKIFF_VOLUME_PORT',
+    kind: 'int',
+    default: () => 8776,
+    help: 'Cinder v3 (block storage) port',
+  },
   {
     key: 'dashboardPort',
     flag: '--dashboard-port',
@@ -486,6 +496,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   computePort: 65535,
   imagePort: 65535,
   dashboardPort: 65535,
+  volumePort: 65535,
   keepAliveTimeoutMs: 2 ** 31 - 1,
   headersTimeoutMs: 2 ** 31 - 1,
   requestTimeoutMs: 2 ** 31 - 1,

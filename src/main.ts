@@ -70,8 +70,14 @@ import { imageDir, prepareDataDir, privateDir } from './data-dir.ts'
 import { HostRegistry, newAgentId } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
+import { VolumesRepo } from './store/volumes-repo.ts'
+import { VolumeService } from './volumes/volume-service.ts'
+import { VolumeWorker } from './volumes/volume-worker.ts'
+import type { VolumeTaskQueue } from './volumes/volume-tasks.ts'
+import { BootVolumes, VolumeAttachmentService } from './compute/volume-attachments.ts'
+import { isVolumeDriver, RecordVolumes } from './drivers/driver.ts'
 
-export type Roots = { identity: string; compute: string; image: string }
+export type Roots = { identity: string; compute: string; image: string; volume: string }
 
 /** How long os-getConsoleOutput waits for the agent's answer before it answers 503. */
 const CONSOLE_TIMEOUT_MS = 30_000
@@ -145,6 +151,9 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const actionsRepo = new InstanceActionsRepo(db, clock)
   const rescuesRepo = new RescuesRepo(db, clock)
   const queue = new TaskQueue<ServerTaskPayloads>(store, clock)
+  // Volume tasks travel in the same queue (one table, one agent loop, one wake-up); their kinds are volume.<verb>.
+  const volumeQueue = queue as unknown as VolumeTaskQueue
+  const volumesRepo = new VolumesRepo(db, clock, store.dialect)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   // The simulated hypervisor's fault rules: written by any API process, read by every agent.
   const faults = new FaultRulesRepo(db, clock)
@@ -182,7 +191,23 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve (their images in the image service)
   const shelvesRepo = new ShelvesRepo(db)
   const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images, shelves: shelvesRepo })
+  const volumes = new VolumeService({
+    repo: volumesRepo,
+    queue: volumeQueue,
+    hosts,
+    images: { usableImage: (id, projectId, isAdmin) => images.usableImage(id, projectId, isAdmin) },
+  })
+  const volumeAttachments = new VolumeAttachmentService({ actions, volumes, repo: volumesRepo, actionsRepo, queue: volumeQueue })
+  const bootVolumes = new BootVolumes({
+    volumes,
+    repo: volumesRepo,
+    images: { usableImage: (id, projectId, isAdmin) => images.usableImage(id, projectId, isAdmin) },
+  })
   return {
+    bootVolumes,
+    volumesRepo,
+    volumes,
+    volumeAttachments,
     db,
     images,
     flavors,
@@ -259,6 +284,12 @@ async function startHostAgents(
     await d.hosts.release(registered, agentId).catch((err: unknown) => log.warn({ err }, 'could not release the hosts'))
   }
   const workers = new Map<string, WorkerHandlers>()
+  // Volume tasks: the driver's volumes (or records only, for a driver that has none of its own yet).
+  const volumeWorker = new VolumeWorker({
+    repo: d.volumesRepo,
+    driver: isVolumeDriver(driver) ? driver : new RecordVolumes(),
+    logger: log.child({ component: 'volumes' }),
+  })
   try {
     // Hosts are set up side by side (a simulator's thousands would take a minute one by one).
     await eachAtMost(16, hosts, async (host) => {
@@ -276,6 +307,11 @@ async function startHostAgents(
         host,
         logger: hostLog,
         imageName,
+        bootVolumes: {
+          prepare: (id) => volumeWorker.prepareBoot(id),
+          attach: (id) => volumeWorker.attachBoot(id),
+          release: (id) => volumeWorker.releaseBoot(id),
+        },
         shelve: {
           images: {
             upload: async (id, copy) => {
@@ -309,7 +345,7 @@ async function startHostAgents(
       queue: d.queue,
       hosts,
       agentId,
-      handlers: { ...byHost(workers), ...consoleHandlers(driver) },
+      handlers: { ...byHost(workers), ...consoleHandlers(driver), ...(volumeWorker.handlers() as unknown as Record<never, never>) },
       logger: hosts.length === 1 ? log.child({ host: hosts[0] }) : log,
       leaseMs: config.taskLeaseSeconds * 1000,
       concurrency: Math.min(64, 8 * hosts.length),
@@ -382,7 +418,14 @@ async function startHostAgents(
   }
 }
 
-export async function buildSkiff(config: Config, logger: Logger, roots: Roots, clock: Clock = systemClock): Promise<SkiffCore> {
+export async function buildSkiff(
+  config: Config,
+  logger: Logger,
+  given: Omit<Roots, 'volume'> & { volume?: string },
+  clock: Clock = systemClock,
+): Promise<SkiffCore> {
+  // Callers that predate block storage give three roots: the volume listener beside compute's host, on its port.
+  const roots: Roots = { ...given, volume: given.volume ?? given.compute.replace(/:\d+$/, `:${config.volumePort}`) }
   prepareDataDir(config.dataDir)
   const store = await openStore(config.databaseUrl)
   let sealer: Sealer
@@ -437,6 +480,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     details: serverDetails,
     zones: aggregates,
     shelved: d.shelve,
+    bootVolumes: d.bootVolumes,
   })
   const metadata = new ServerMetadataService(servers, repo, quotas)
   const instanceActions = new InstanceActionService(actionsRepo)
@@ -482,6 +526,8 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     clock,
     roots,
     faults: config.driver === 'simulated' ? d.faults : undefined,
+    volumes: d.volumes,
+    volumeAttachments: d.volumeAttachments,
   })
   const dashboard = config.dashboard
     ? buildDashboard({
@@ -532,7 +578,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
       await stopRevocations()
       // The dashboard first: its event streams read the compute listener's.
       await dashboard?.close()
-      await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
+      await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close(), apps.volume.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
       await hostAgent?.stop()
@@ -681,7 +727,7 @@ async function ensureGuestImage(config: Config, log: Logger): Promise<string> {
   return guestDir
 }
 
-/** `skiff serve`: build, then listen on the three ports (0 = any free port). */
+/** `skiff serve`: build, then listen on the four ports (0 = any free port). */
 export async function startSkiff(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Skiff> {
   const host = publicHost(config)
   const hostInUrl = host.includes(':') ? `[${host}]` : host
@@ -690,11 +736,13 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     compute: await resolvePort(config.host, config.computePort),
     image: await resolvePort(config.host, config.imagePort),
     dashboard: config.dashboard ? await resolvePort(config.host, config.dashboardPort) : undefined,
+    volume: await resolvePort(config.host, config.volumePort),
   }
   const roots = {
     identity: `http://${hostInUrl}:${ports.identity}`,
     compute: `http://${hostInUrl}:${ports.compute}`,
     image: `http://${hostInUrl}:${ports.image}`,
+    volume: `http://${hostInUrl}:${ports.volume}`,
   }
   const core = await buildSkiff(config, logger, roots, clock)
   try {
@@ -702,6 +750,7 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     await core.apps.compute.listen({ host: config.host, port: ports.compute })
     await core.apps.image.listen({ host: config.host, port: ports.image })
     if (core.dashboard && ports.dashboard !== undefined) await core.dashboard.listen({ host: config.host, port: ports.dashboard })
+    await core.apps.volume.listen({ host: config.host, port: ports.volume })
   } catch (err) {
     await core.close()
     throw err

@@ -1,4 +1,4 @@
-// Builds the three listeners (identity, compute, image) over one set of services. No listen here.
+// Builds the four listeners (identity, compute, image, volume) over one set of services. No listen here.
 import type { Clock } from '../clock.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -32,6 +32,9 @@ import { identityRoutes } from './routes/identity.ts'
 import type { ShelveService } from '../compute/shelve-service.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import { imageRoutes } from './routes/image.ts'
+import { rewriteVolumeUrl, volumeRoutes } from './routes/volume/index.ts'
+import type { VolumeService } from '../volumes/volume-service.ts'
+import type { VolumeAttachmentService } from '../compute/volume-attachments.ts'
 
 export interface AppDeps {
   config: Config
@@ -68,14 +71,18 @@ export interface AppDeps {
   serverEvents: ServerEventsDeps
   /** The time (os-instance_usage_audit_log's period, diagnostics' uptime). */
   clock?: Clock
-  /** Roots of the three listeners (scheme, host, port), as clients reach them. */
-  roots: { identity: string; compute: string; image: string }
+  /** Block storage (Cinder v3) and Nova's os-volume_attachments. */
+  volumes: VolumeService
+  volumeAttachments: VolumeAttachmentService
+  /** Roots of the four listeners (scheme, host, port), as clients reach them. */
+  roots: { identity: string; compute: string; image: string; volume: string }
 }
 
 export interface Apps {
   identity: FastifyInstance
   compute: FastifyInstance
   image: FastifyInstance
+  volume: FastifyInstance
 }
 
 /** The catalog's URLs: identity at /v3, compute at /v2.1, image at the Glance root. */
@@ -83,6 +90,7 @@ export const endpointUrls = (roots: AppDeps['roots']): EndpointUrls => ({
   identity: `${roots.identity}/v3`,
   compute: `${roots.compute}/v2.1`,
   image: roots.image,
+  volume: roots.volume,
 })
 
 export function buildApps(deps: AppDeps): Apps {
@@ -122,6 +130,7 @@ export function buildApps(deps: AppDeps): Apps {
     computeUrl: deps.roots.compute,
     maxLimit: 1000,
     serverEvents: deps.serverEvents,
+    volumeAttachments: deps.volumeAttachments,
     ...(deps.clock ? { clock: deps.clock } : {}),
   })
 
@@ -129,5 +138,12 @@ export function buildApps(deps: AppDeps): Apps {
   installIdempotency(image, deps.idempotency)
   imageRoutes(image, { images: deps.images, imageUrl: deps.roots.image })
 
-  return { identity, compute, image }
+  const volume = createListener('volume', common, { rewriteUrl: rewriteVolumeUrl })
+  volumeRoutes(volume, {
+    volumes: deps.volumes,
+    volumeUrl: deps.roots.volume,
+    serverHost: async (id) => (await deps.servers.getIncludingDeleted(id))?.host ?? null,
+  })
+
+  return { identity, compute, image, volume }
 }

@@ -4,7 +4,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { DomainError, type ErrorKind } from '../errors.ts'
 import { novaValidationMessage, type AjvError } from './validation.ts'
 
-export type ServiceFlavor = 'compute' | 'identity' | 'image'
+/** Block storage (Cinder) answers faults in Nova's shape: the same wsgi Fault. */
+export type ServiceFlavor = 'compute' | 'identity' | 'image' | 'volume'
 
 const STATUS: Record<ErrorKind, number> = {
   badRequest: 400,
@@ -86,13 +87,20 @@ function classify(err: FastifyError | DomainError | Error, flavor: ServiceFlavor
   if (err instanceof DomainError) return { status: STATUS[err.kind], message: err.message, headers: err.headers }
   const fe = err as FastifyError & { validation?: AjvError[]; validationContext?: string }
   if (fe.validation) {
-    const message = flavor === 'compute' ? novaValidationMessage(fe.validation) : `Invalid input: ${novaValidationMessage(fe.validation)}`
+    const message =
+      flavor === 'compute' || flavor === 'volume'
+        ? novaValidationMessage(fe.validation)
+        : `Invalid input: ${novaValidationMessage(fe.validation)}`
     return { status: 400, message, headers: {} }
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, message: flavor === 'compute' ? 'Malformed request body' : 'Malformed JSON in request body.', headers: {} }
+      return {
+        status: 400,
+        message: flavor === 'compute' || flavor === 'volume' ? 'Malformed request body' : 'Malformed JSON in request body.',
+        headers: {},
+      }
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, message: 'Request is too large.', headers: {} }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -122,7 +130,9 @@ export function makeErrorHandler(flavor: ServiceFlavor) {
       const message =
         flavor === 'compute'
           ? `Unexpected API Error. Please report this and attach the Skiff API log if possible (request ${req.id}).`
-          : `An unexpected error prevented the server from fulfilling your request (request ${req.id}).`
+          : flavor === 'volume'
+            ? `The server has either erred or is incapable of performing the requested operation (request ${req.id}).`
+            : `An unexpected error prevented the server from fulfilling your request (request ${req.id}).`
       return reply
         .code(500)
         .type('application/json; charset=UTF-8')

@@ -59,7 +59,7 @@ function failStart(err: unknown, logger?: pino.Logger): never {
   if (err instanceof ConfigError) fail(err.message)
   if (e.code === 'EADDRINUSE')
     fail(
-      `cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port, --dashboard-port)`,
+      `cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port, --volume-port, --dashboard-port)`,
     )
   if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`cannot listen: ${e.message} (check --host)`)
   logger?.debug({ err }, 'start failed')
@@ -130,6 +130,7 @@ serve.action(async (opts: Record<string, unknown>) => {
       `  identity  ${skiff.urls.identity}/v3`,
       `  compute   ${skiff.urls.compute}/v2.1`,
       `  image     ${skiff.urls.image}`,
+      `  volume    ${skiff.urls.volume}/v3`,
       skiff.urls.dashboard ? `  dashboard ${skiff.urls.dashboard}/` : '',
       `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
       `  driver    ${config.driver}${config.agent ? ` (agent ${config.agentHost})` : ' (no agent)'}`,
@@ -341,6 +342,7 @@ data dir knows and names the others; copy those files from the first host's data
         identity: `http://${host.includes(':') ? `[${host}]` : host}:${config.identityPort}`,
         compute: '',
         image: '',
+        volume: '',
       }).identity
       result = await syncCredentials({ accounts, dataDir: config.dataDir, authUrl, set })
     } finally {

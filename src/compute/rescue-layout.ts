@@ -62,8 +62,7 @@ export function stableRescueOf(properties: Record<string, unknown>): StableRescu
 /**
  * Nova's checks in compute/api.py `rescue`, after the image: an image of a volume snapshot is
  * refused; a volume-backed server only from 2.87 with both properties on the rescue image
- * (`allow_bfv_rescue`). Skiff's servers all boot from their image's disk so far (no volumes):
- * `volumeBacked` is false for every one of them today.
+ * (`allow_bfv_rescue`); Skiff's hosts all support it (Nova's COMPUTE_RESCUE_BFV trait).
  */
 export function checkRescuable(opts: {
   serverId: string

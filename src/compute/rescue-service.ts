@@ -69,8 +69,8 @@ export class RescueService {
       serverId: s.id,
       imageRef: req.rescueImageRef,
       properties,
-      // Every Skiff server boots from its image's disk (no volumes yet).
-      volumeBacked: false,
+      // A server booted from a volume has no image of its own.
+      volumeBacked: s.image_id === null,
       allowVolumeBackedRescue: req.allowVolumeBackedRescue ?? false,
     })
     const stable = stableRescueOf(properties)

@@ -1,6 +1,7 @@
 // The compute API's server operations: create, read, update, delete, lock, and the lifecycle
 // actions (through server-actions.ts: checks in Nova's order, then compare-and-set + task).
 // Rescue has its own module (rescue-service.ts).
+import type { BlockDeviceRequest, BootVolumes } from './volume-attachments.ts'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { BadRequest, Forbidden, PolicyNotAuthorized } from '../errors.ts'
 import type { Sealer } from '../secrets.ts'
@@ -57,11 +58,15 @@ export interface ServerServiceDeps {
   zones: Pick<AggregateService, 'hostZones' | 'zones'>
   /** A shelved server's image goes with the server (Nova's _delete); shelve-service.ts. */
   shelved?: { dropImage(serverId: string): Promise<void> }
+  /** Block device mapping v2 at create (boot from volume); volume-attachments.ts. */
+  bootVolumes?: BootVolumes
 }
 
 export interface CreateServer {
   name: string
+  /** '' when the server boots from a volume (block_device_mapping_v2 with boot_index 0). */
   imageRef: string
+  blockDevices?: BlockDeviceRequest[]
   flavorRef: string
   adminPass?: string
   keyName?: string
@@ -216,7 +221,7 @@ export class ServerService {
   /** What the views at the caller's microversion show beyond the rows (views.ts extrasWanted). */
   async extras(servers: Pick<Server, 'id' | 'flavor_id' | 'host'>[], wanted: ExtrasWanted): Promise<Map<string, ServerExtras>> {
     const ids = servers.map((s) => s.id)
-    const [tags, groups, userData, hosts, flavors] = await Promise.all([
+    const [tags, groups, userData, hosts, flavors, volumes] = await Promise.all([
       wanted.tags ? this.#d.details.tags(ids) : undefined,
       wanted.groups ? this.#d.details.groups(ids) : undefined,
       wanted.userData ? this.#d.details.userData(ids) : undefined,
@@ -224,6 +229,7 @@ export class ServerService {
       wanted.flavor
         ? Promise.all([...new Set(servers.map((s) => s.flavor_id))].map((id) => this.#d.flavors.getIncludingDeleted(id)))
         : undefined,
+      wanted.volumes ? this.#d.details.volumes(ids) : undefined,
     ])
     const up = new Map(hosts?.map((h) => [h.name, h.up]))
     const out = new Map<string, ServerExtras>()
@@ -235,6 +241,7 @@ export class ServerService {
         // Nova: '' without a host, UP or DOWN by its service (UNKNOWN when it cannot tell).
         hostStatus: hosts ? (s.host === null ? '' : up.get(s.host) ? 'UP' : up.has(s.host) ? 'DOWN' : 'UNKNOWN') : undefined,
         flavor: flavors?.find((f) => f?.id === s.flavor_id),
+        volumes: volumes?.get(s.id) ?? [],
       })
     }
     return out
@@ -389,11 +396,18 @@ export class ServerService {
     if (!projectId) throw new Forbidden('A project-scoped token is required.')
     const flavor = await this.#d.flavors.getIncludingDeleted(lastSegment(req.flavorRef))
     if (!flavor || flavor.deleted || !(await this.#d.flavors.visible(flavor, ctx))) throw new BadRequest('Invalid flavorRef provided.')
-    const imageId = lastSegment(req.imageRef)
-    const image = await this.#d.images.usableImage(imageId, projectId, ctx.isAdmin)
-    if (!image) throw new InvalidImageRef(imageId)
-    if (image.min_ram > flavor.ram) throw new BadRequest("Flavor's memory is too small for requested image.")
-    if (image.min_disk > flavor.disk && flavor.disk > 0) throw new BadRequest("Flavor's disk is too small for requested image.")
+    // Block devices (boot from volume): checked now, reserved in the create's transaction.
+    const plan =
+      req.blockDevices?.length && this.#d.bootVolumes
+        ? await this.#d.bootVolumes.plan(ctx, req.imageRef ? lastSegment(req.imageRef) : undefined, req.blockDevices, req.maxCount)
+        : undefined
+    if (!plan && !req.imageRef) throw new BadRequest('Missing imageRef attribute')
+    const imageId = plan ? plan.imageId : lastSegment(req.imageRef)
+    const image = imageId === undefined ? undefined : await this.#d.images.usableImage(imageId, projectId, ctx.isAdmin)
+    if (imageId !== undefined && !image) throw new InvalidImageRef(imageId)
+    if (image && image.min_ram > flavor.ram) throw new BadRequest("Flavor's memory is too small for requested image.")
+    // A volume-backed server's root is its volume: the flavor's disk does not bound it.
+    if (image && image.min_disk > flavor.disk && flavor.disk > 0) throw new BadRequest("Flavor's disk is too small for requested image.")
     const keypair = req.keyName === undefined ? undefined : await this.#d.keypairs.find(ctx.userId, req.keyName)
     if (req.keyName !== undefined && !keypair) throw new BadRequest('Invalid key_name provided.')
     if (req.minCount > req.maxCount) throw new BadRequest('min_count must be <= max_count')
@@ -456,7 +470,7 @@ export class ServerService {
           name: count > 1 ? `${req.name}-${i + 1}` : req.name,
           project_id: projectId,
           user_id: ctx.userId,
-          image_id: image.id,
+          image_id: image?.id ?? null,
           flavor_id: flavor.id,
           key_name: req.keyName ?? null,
           vm_state: placeable ? 'building' : 'error',
@@ -492,6 +506,7 @@ export class ServerService {
           await this.#d.repo.insertBootData(row.id, { keyData: keypair?.public_key ?? null, userData: req.userData ?? null }, trx)
         }
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
+        if (plan) await this.#d.bootVolumes!.reserve(trx, ctx, plan, row.id, host)
         if (req.tags?.length) await this.#d.details.setTags(row.id, [...new Set(req.tags)].sort(), trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.actionsRepo.record(
@@ -737,7 +752,7 @@ export class ServerService {
     if (s.power_state !== PowerState.RUNNING) {
       throw new InstanceInvalidState(s.id, 'get_diagnostics', 'power_state', POWER_STATE_NAMES[s.power_state] ?? 'pending')
     }
-    const wanted = { flavor: true, tags: false, groups: false, hostStatus: false, userData: false }
+    const wanted = { flavor: true, tags: false, groups: false, hostStatus: false, userData: false, volumes: false }
     const [extras, ips] = await Promise.all([this.extras([s], wanted), this.fixedIps([s.id])])
     return { server: s, extras: extras.get(s.id), ips: ips.get(s.id) ?? [] }
   }

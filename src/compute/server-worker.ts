@@ -38,6 +38,15 @@ export interface WorkerDeps {
   logger: Logger
   /** Snapshots and shelve (worker-shelve.ts): the image service, the shelve keys, shelved_offload_time. */
   shelve: ShelveWorkerDeps
+  /**
+   * The volumes a server's create asked for (block device mapping v2): made before its first boot,
+   * plugged in after it, let go if the boot fails (volumes/volume-worker.ts).
+   */
+  bootVolumes?: {
+    prepare(serverId: string): Promise<void>
+    attach(serverId: string): Promise<void>
+    release(serverId: string): Promise<void>
+  }
 }
 
 type ServerTask<K extends ServerTaskKind = ServerTaskKind> = Task<ServerTaskPayloads, K>
@@ -77,7 +86,14 @@ export class ServerWorker implements WorkerCore {
           taskStates: ['scheduling', 'spawning'],
           work: async (s, p) => {
             await this.#advance(s, { vmStates: ['building'], taskStates: ['scheduling'] }, 'spawning')
-            await d.driver.spawn(await this.#bootSpec(s, p))
+            try {
+              await d.bootVolumes?.prepare(s.id)
+              await d.driver.spawn(await this.#bootSpec(s, p))
+              await d.bootVolumes?.attach(s.id)
+            } catch (err) {
+              await d.bootVolumes?.release(s.id)
+              throw err
+            }
             return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
           },
           onFailure: () => ({ vm_state: 'error', power_state: PowerState.NOSTATE }),

@@ -42,6 +42,8 @@ export interface ServerExtras {
   hostStatus?: string
   /** Base64 user data given at create (2.3, admins). */
   userData: string | null
+  /** The volumes attached (os-extended-volumes:volumes_attached), oldest first. */
+  volumes?: { id: string; deleteOnTermination: boolean }[]
 }
 
 /** Which extras a view needs read (the API decides by microversion and caller). */
@@ -51,4 +53,5 @@ export interface ExtrasWanted {
   groups: boolean
   hostStatus: boolean
   userData: boolean
+  volumes: boolean
 }

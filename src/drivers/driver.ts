@@ -130,6 +130,44 @@ export interface VirtDriver {
   adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void>
 }
 
+/** What a volume is made from: nothing (blank), an image, a snapshot or another volume. */
+export interface VolumeSpec {
+  id: string
+  sizeGb: number
+  imageId: string | null
+  snapshotId: string | null
+}
+
+/**
+ * Block storage on an agent's host: the volumes whose data this host serves, and attaching them to
+ * the servers it runs. Each call returns when the operation is done. The simulated driver keeps
+ * records (with fault injection); a driver without volumes of its own is given RecordVolumes.
+ */
+export interface VolumeDriver {
+  createVolume(spec: VolumeSpec): Promise<void>
+  deleteVolume(volumeId: string): Promise<void>
+  extendVolume(volumeId: string, sizeGb: number): Promise<void>
+  createVolumeSnapshot(volumeId: string, snapshotId: string): Promise<void>
+  deleteVolumeSnapshot(snapshotId: string): Promise<void>
+  /** Hot-plug the volume into the server's VM as `device` (or record it for its next boot if it is off). */
+  attachVolume(serverId: string, volumeId: string, device: string): Promise<void>
+  detachVolume(serverId: string, volumeId: string): Promise<void>
+}
+
+export const isVolumeDriver = (d: object): d is VolumeDriver =>
+  typeof (d as Partial<VolumeDriver>).createVolume === 'function' && typeof (d as Partial<VolumeDriver>).attachVolume === 'function'
+
+/** Volumes as records only, no data: for a hypervisor driver that has no volumes of its own yet (qemu). */
+export class RecordVolumes implements VolumeDriver {
+  async createVolume(): Promise<void> {}
+  async deleteVolume(): Promise<void> {}
+  async extendVolume(): Promise<void> {}
+  async createVolumeSnapshot(): Promise<void> {}
+  async deleteVolumeSnapshot(): Promise<void> {}
+  async attachVolume(): Promise<void> {}
+  async detachVolume(): Promise<void> {}
+}
+
 export class DriverError extends Error {}
 export class VmNotFound extends DriverError {
   constructor(id: string) {

@@ -20,6 +20,7 @@ import { serverVersionMigration } from './migrations-server-version.ts'
 import { shelveMigration } from './migrations-shelve.ts'
 import { usageCountersMigration } from './migrations-usage-counters.ts'
 import { flavorAccessMigration } from './migrations-flavor-access.ts'
+import { volumeAttachmentsMigration, volumesMigration } from './migrations-volumes.ts'
 import { rescueCheckpointsMigration } from './migrations-rescue-checkpoints.ts'
 import { imageMembersMigration } from './migrations-image-members.ts'
 
@@ -257,6 +258,8 @@ export const migrationProvider: MigrationProvider = {
       '0017_server_version': serverVersionMigration,
       '0018_flavor_access': flavorAccessMigration,
       '0019_usage_counters': usageCountersMigration,
+      '0020_volumes': volumesMigration,
+      '0021_volume_attachments': volumeAttachmentsMigration,
       '0024_rescue_checkpoints': rescueCheckpointsMigration,
       '0025_image_members': imageMembersMigration,
     }

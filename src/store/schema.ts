@@ -478,6 +478,84 @@ export interface Database {
   aggregates: AggregateRow
   aggregate_hosts: { aggregate_id: number; host: string }
   aggregate_metadata: { aggregate_id: number; key: string; value: string }
+  volumes: VolumeRow
+  volume_snapshots: VolumeSnapshotRow
+  volume_attachments: VolumeAttachmentRow
+  volume_quotas: { project_id: string; resource: string; hard_limit: number }
+}
+
+// Cinder's volume and snapshot statuses, as stored (cinder/objects/fields.py VolumeStatus, SnapshotStatus).
+export type VolumeStatus =
+  | 'creating'
+  | 'available'
+  | 'reserved'
+  | 'attaching'
+  | 'detaching'
+  | 'in-use'
+  | 'deleting'
+  | 'error'
+  | 'error_deleting'
+  | 'extending'
+  | 'error_extending'
+export type SnapshotStatus = 'creating' | 'available' | 'deleting' | 'error' | 'error_deleting'
+/** An attachment's own state: Nova's block device mapping and Cinder's attachment in one row. */
+export type AttachmentStatus = 'attaching' | 'attached' | 'detaching'
+
+/** A Cinder volume. Deleted volumes are removed (the row goes once the agent deleted its data). */
+export interface VolumeRow {
+  id: string
+  project_id: string
+  user_id: string
+  name: string | null
+  description: string | null
+  /** GiB. */
+  size: number
+  status: VolumeStatus
+  availability_zone: string
+  volume_type_id: string
+  snapshot_id: string | null
+  source_volid: string | null
+  /** The image it was created from (imageRef); its properties are in image_metadata. */
+  image_id: string | null
+  /** JSON object: Cinder's volume_image_metadata, or null. */
+  image_metadata: string | null
+  bootable: number
+  /** JSON object of strings. */
+  metadata: string
+  /** The agent host that serves the volume's data; null until one was chosen. */
+  host: string | null
+  created_at: string
+  updated_at: string | null
+}
+
+export interface VolumeSnapshotRow {
+  id: string
+  project_id: string
+  user_id: string
+  volume_id: string
+  name: string | null
+  description: string | null
+  size: number
+  status: SnapshotStatus
+  metadata: string
+  created_at: string
+  updated_at: string | null
+}
+
+/** A volume attached to a server (Nova's BDM: the attachment id and the BDM's uuid; Cinder's attachment). */
+export interface VolumeAttachmentRow {
+  id: string
+  bdm_uuid: string
+  volume_id: string
+  server_id: string
+  device: string
+  tag: string | null
+  delete_on_termination: number
+  /** 0 for the root disk of a server booted from a volume; null for an attached data volume. */
+  boot_index: number | null
+  status: AttachmentStatus
+  attached_at: string | null
+  created_at: string
 }
 
 export interface AggregateRow {

@@ -53,6 +53,26 @@ export class ServerDetailsRepo {
     return new Map(rows.map((r) => [r.server_id, r.user_data!]))
   }
 
+  /** Each server's attached volumes, oldest first (the server view's volumes_attached). */
+  async volumes(serverIds: string[]): Promise<Map<string, { id: string; deleteOnTermination: boolean }[]>> {
+    const out = new Map<string, { id: string; deleteOnTermination: boolean }[]>()
+    if (serverIds.length === 0) return out
+    const rows = await this.#db
+      .selectFrom('volume_attachments')
+      .select(['server_id', 'volume_id', 'delete_on_termination'])
+      .where('server_id', 'in', serverIds)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+    for (const r of rows) {
+      const v = { id: r.volume_id, deleteOnTermination: r.delete_on_termination === 1 }
+      const list = out.get(r.server_id)
+      if (list) list.push(v)
+      else out.set(r.server_id, [v])
+    }
+    return out
+  }
+
   /** Change a server's boot data (rebuild: its key pair's key at 2.54, its user data at 2.57); undefined keeps. */
   async updateBootData(serverId: string, change: { keyData?: string | null; userData?: string | null }): Promise<void> {
     const set: { key_data?: string | null; user_data?: string | null } = {}

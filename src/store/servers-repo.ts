@@ -5,6 +5,7 @@ import type { Kysely, SelectQueryBuilder } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { prepared } from './prepared.ts'
 import { endOpenRescues } from './rescues-repo.ts'
+import { releaseServerVolumes } from './volumes-repo.ts'
 import type { Database, Db, ServerRow, TaskState, Tx, VmState } from './schema.ts'
 
 export interface CasFrom {
@@ -507,6 +508,7 @@ export class ServersRepo {
     if (!(await this.cas(id, from, to, trx))) return false
     await this.releaseFixedIps(id, trx)
     await endOpenRescues(trx, id, now)
+    await releaseServerVolumes(trx, id, now)
     await this.recordAccess(id, null, trx)
     await trx.deleteFrom('server_boot_data').where('server_id', '=', id).execute()
     return true

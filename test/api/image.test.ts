@@ -449,3 +449,25 @@ test('service: interrupted upload goes back to queued; usableImage; ensureImage 
   assert.equal(await images.usableImage(priv.id, projects.p2, false), undefined)
   assert.equal((await images.usableImage(priv.id, projects.p2, true))?.id, priv.id)
 })
+
+test("Glance's v2.0 patch type: {add: path, value} operations (Tempest's images client sends them)", async () => {
+  const img = await create({ name: 'v20', disk_format: 'raw', container_format: 'bare' })
+  const r = await call('PATCH', `/v2/images/${img.id}`, {
+    body: [
+      { add: '/hw_rescue_bus', value: 'virtio' },
+      { replace: '/name', value: 'v20b' },
+    ],
+    type: 'application/openstack-images-v2.0-json-patch',
+  })
+  assert.equal(r.status, 200, r.raw.toString())
+  assert.equal(r.json().hw_rescue_bus, 'virtio')
+  assert.equal(r.json().name, 'v20b')
+  const removed = await call('PATCH', `/v2/images/${img.id}`, {
+    body: [{ remove: '/hw_rescue_bus' }],
+    type: 'application/openstack-images-v2.0-json-patch',
+  })
+  assert.equal(removed.json().hw_rescue_bus, undefined)
+  const other = await call('PATCH', `/v2/images/${img.id}`, { body: [], type: 'application/json' })
+  assert.equal(other.status, 415)
+  assert.equal(other.headers['accept-patch'], 'application/openstack-images-v2.1-json-patch, application/openstack-images-v2.0-json-patch')
+})

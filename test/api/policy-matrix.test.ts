@@ -1,4 +1,4 @@
-// Who may do what: every route of the three listeners × {admin, member, reader, another
+// Who may do what: every route of the four listeners × {admin, member, reader, another
 // project's member, no token} → the status each one gets, with the service's fault body.
 // The routes are read from fastify's own route tables, so a new route without a row here fails
 // the test. Expectations follow the services' default policies (Nova's and Glance's "secure
@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { activeServer, startTestSkiff, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 import { GONE_ROUTES } from '../../src/api/routes/compute/gone-apis.ts'
 
-type Service = 'identity' | 'compute' | 'image'
+type Service = 'identity' | 'compute' | 'image' | 'volume'
 const CALLERS = ['admin', 'member', 'reader', 'other', 'none'] as const
 type Caller = (typeof CALLERS)[number]
 /** The bootstrap account each caller is: demo is a member of demo, reader_demo a reader of demo, alt_demo a member of alt_demo. */
@@ -66,6 +66,10 @@ const shared = {} as {
   userId: string
   projectId: string
   aggregate: number
+  volume: string
+  snapshot: string
+  attachedServer: string
+  attachedVolume: string
 }
 
 async function ok<T extends { statusCode: number; body: string }>(what: string, res: T, status: number): Promise<T> {
@@ -343,6 +347,31 @@ const ROWS: Row[] = [
     request: () => ({ url: '/v2.1/servers', body: { server: { name: unique('new'), imageRef: shared.baseImage, flavorRef: '1' } } }),
   },
   get('compute', '/v2.1/servers/:id', PROJECT_READ, srv()),
+  // Nova's os-volume_attachments: the server's project's readers list and show, members attach and detach.
+  get('compute', '/v2.1/servers/:id/os-volume_attachments', PROJECT_READ, srv('/os-volume_attachments')),
+  get('compute', '/v2.1/servers/:id/os-volume_attachments/:volume_id', PROJECT_READ, () => ({
+    url: `/v2.1/servers/${shared.attachedServer}/os-volume_attachments/${shared.attachedVolume}`,
+  })),
+  {
+    service: 'compute',
+    method: 'POST',
+    route: '/v2.1/servers/:id/os-volume_attachments',
+    expect: PROJECT_WRITE(200),
+    request: async (cell) => ({
+      url: `/v2.1/servers/${await server(cell)}/os-volume_attachments`,
+      body: { volumeAttachment: { volumeId: cell.ok ? await newVolume() : shared.volume } },
+    }),
+  },
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/servers/:id/os-volume_attachments/:volume_id',
+    expect: PROJECT_WRITE(202),
+    request: async (cell) => {
+      const [srvId, volId] = cell.ok ? await newAttached() : [shared.attachedServer, shared.attachedVolume]
+      return { url: `/v2.1/servers/${srvId}/os-volume_attachments/${volId}` }
+    },
+  },
   {
     service: 'compute',
     method: 'PUT',
@@ -925,6 +954,99 @@ const ROWS: Row[] = [
     ...get('image', '/v2/images/:id/file', e(200, 200, 403, 200, 401), () => ({ url: `/v2/images/${shared.baseImage}/file` })),
     label: 'public image',
   },
+  // -- volume (Cinder's default policy: project reader reads, member writes; quotas changed by admins) --
+  get('volume', '/', PUBLIC(300)),
+  get('volume', '/v3', PUBLIC(200)),
+  get('volume', '/v3/volumes', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/volumes') })),
+  get('volume', '/v3/volumes/detail', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/volumes/detail') })),
+  get('volume', '/v3/volumes/summary', ANY_TOKEN, async (cell) => ({
+    url: await vol(cell, '/volumes/summary'),
+    headers: { 'openstack-api-version': 'volume 3.36' },
+  })),
+  volRow('POST', '/v3/volumes', e(202, 202, 403, 202, 401), async (cell) => ({
+    url: await vol(cell, '/volumes'),
+    body: { volume: { size: 1 } },
+  })),
+  get('volume', '/v3/volumes/:id', PROJECT_READ, async (cell) => ({ url: await vol(cell, `/volumes/${shared.volume}`) })),
+  volRow('PUT', '/v3/volumes/:id', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/volumes/${await volume(cell)}`),
+    body: { volume: { name: unique('vol') } },
+  })),
+  volRow('DELETE', '/v3/volumes/:id', PROJECT_WRITE(202), async (cell) => ({ url: await vol(cell, `/volumes/${await volume(cell)}`) })),
+  volRow('POST', '/v3/volumes/:id/action', PROJECT_WRITE(202), async (cell) => ({
+    url: await vol(cell, `/volumes/${await volume(cell)}/action`),
+    body: { 'os-extend': { new_size: 2 } },
+  })),
+  get('volume', '/v3/volumes/:id/metadata', PROJECT_READ, async (cell) => ({ url: await vol(cell, `/volumes/${shared.volume}/metadata`) })),
+  volRow('POST', '/v3/volumes/:id/metadata', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/volumes/${await volume(cell)}/metadata`),
+    body: { metadata: { a: 'b' } },
+  })),
+  volRow('PUT', '/v3/volumes/:id/metadata', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/volumes/${await volume(cell)}/metadata`),
+    body: { metadata: { a: 'b' } },
+  })),
+  get('volume', '/v3/volumes/:id/metadata/:key', PROJECT_READ, async (cell) => ({
+    url: await vol(cell, `/volumes/${shared.volume}/metadata/k`),
+  })),
+  volRow('PUT', '/v3/volumes/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/volumes/${await volume(cell)}/metadata/k`),
+    body: { meta: { k: 'w' } },
+  })),
+  volRow('DELETE', '/v3/volumes/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/volumes/${await volume(cell)}/metadata/k`),
+  })),
+  get('volume', '/v3/snapshots', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/snapshots') })),
+  get('volume', '/v3/snapshots/detail', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/snapshots/detail') })),
+  volRow('POST', '/v3/snapshots', e(202, 202, 403, 404, 401), async (cell) => ({
+    url: await vol(cell, '/snapshots'),
+    body: { snapshot: { volume_id: await volume(cell), name: unique('snap') } },
+  })),
+  get('volume', '/v3/snapshots/:id', PROJECT_READ, async (cell) => ({ url: await vol(cell, `/snapshots/${shared.snapshot}`) })),
+  volRow('PUT', '/v3/snapshots/:id', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}`),
+    body: { snapshot: { name: unique('snap') } },
+  })),
+  get('volume', '/v3/snapshots/:id/metadata', PROJECT_READ, async (cell) => ({
+    url: await vol(cell, `/snapshots/${shared.snapshot}/metadata`),
+  })),
+  volRow('POST', '/v3/snapshots/:id/metadata', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata`),
+    body: { metadata: { k: 'v' } },
+  })),
+  volRow('PUT', '/v3/snapshots/:id/metadata', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata`),
+    body: { metadata: { k: 'v' } },
+  })),
+  get('volume', '/v3/snapshots/:id/metadata/:key', PROJECT_READ, async (cell) => ({
+    url: await vol(cell, `/snapshots/${shared.snapshot}/metadata/k`),
+  })),
+  volRow('PUT', '/v3/snapshots/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata/k`),
+    body: { meta: { k: 'w' } },
+  })),
+  volRow('DELETE', '/v3/snapshots/:id/metadata/:key', PROJECT_WRITE(200), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}/metadata/k`),
+  })),
+  volRow('DELETE', '/v3/snapshots/:id', PROJECT_WRITE(202), async (cell) => ({
+    url: await vol(cell, `/snapshots/${await snapshot(cell)}`),
+  })),
+  get('volume', '/v3/types', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/types') })),
+  get('volume', '/v3/types/:id', ANY_TOKEN, async (cell) => ({ url: await vol(cell, '/types/default') })),
+  // A project's quotas: its readers and admins (another project's caller: 403, as Cinder's quotas:show).
+  get('volume', '/v3/os-quota-sets/:project', e(200, 200, 200, 403, 401), async (cell) => ({
+    url: await vol(cell, `/os-quota-sets/${shared.projectId}`),
+  })),
+  get('volume', '/v3/os-quota-sets/:project/defaults', ANY_TOKEN, async (cell) => ({
+    url: await vol(cell, `/os-quota-sets/${shared.projectId}/defaults`),
+  })),
+  volRow('PUT', '/v3/os-quota-sets/:project', ADMIN_ONLY(200), async (cell) => ({
+    url: await vol(cell, `/os-quota-sets/${shared.projectId}`),
+    body: { quota_set: { volumes: -1 } },
+  })),
+  volRow('DELETE', '/v3/os-quota-sets/:project', ADMIN_ONLY(200), async (cell) => ({
+    url: await vol(cell, `/os-quota-sets/${await projectId('alt_demo')}`),
+  })),
 ]
 
 async function projectId(name: string): Promise<string> {
@@ -938,6 +1060,76 @@ async function projectId(name: string): Promise<string> {
 async function roleId(name: string): Promise<string> {
   const res = await skiff.apps.identity.inject({ method: 'GET', url: `/v3/roles?name=${name}`, headers: { 'x-auth-token': tokens.admin } })
   return res.json().roles[0].id as string
+}
+
+// ---- volume fixtures ----
+
+/** A block storage URL as the caller's catalog gives it: /v3/{the caller's project}{path}. */
+async function vol(cell: Cell, path: string): Promise<string> {
+  const account = ACCOUNT[cell.as === 'none' ? 'member' : cell.as]
+  return `/v3/${await projectId(account === 'reader_demo' ? 'demo' : account)}${path}`
+}
+function volRow(method: string, route: string, expect: Expect, request: Row['request']): Row {
+  return { service: 'volume', method, route, expect, request }
+}
+async function waitVolumeStatus(id: string, status: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  for (;;) {
+    const res = await skiff.volume('GET', `/v3/${shared.projectId}/volumes/${id}`, { token: tokens.member })
+    if (res.json().volume?.status === status) return
+    if (Date.now() > deadline) throw new Error(`volume ${id} not ${status}: ${res.body}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+/** An available volume of the demo project, with metadata k=v. */
+async function newVolume(): Promise<string> {
+  const res = await ok(
+    'volume',
+    await skiff.volume('POST', `/v3/${shared.projectId}/volumes`, {
+      token: tokens.member,
+      body: { volume: { size: 1, metadata: { k: 'v' } } },
+    }),
+    202,
+  )
+  const id = res.json().volume.id as string
+  await waitVolumeStatus(id, 'available')
+  return id
+}
+const volume = async (cell: Cell) => (cell.ok ? newVolume() : shared.volume)
+async function newSnapshot(): Promise<string> {
+  const res = await ok(
+    'snapshot',
+    await skiff.volume('POST', `/v3/${shared.projectId}/snapshots`, {
+      token: tokens.member,
+      body: { snapshot: { volume_id: await newVolume(), metadata: { k: 'v' } } },
+    }),
+    202,
+  )
+  const id = res.json().snapshot.id as string
+  const deadline = Date.now() + 5000
+  while (
+    (await skiff.volume('GET', `/v3/${shared.projectId}/snapshots/${id}`, { token: tokens.member })).json().snapshot.status !== 'available'
+  ) {
+    if (Date.now() > deadline) throw new Error(`snapshot ${id} not available`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  return id
+}
+const snapshot = async (cell: Cell) => (cell.ok ? newSnapshot() : shared.snapshot)
+/** A server of the demo project with a volume attached (in-use). */
+async function newAttached(): Promise<[string, string]> {
+  const srvId = await newServer('active')
+  const volId = await newVolume()
+  await ok(
+    'attach',
+    await skiff.compute('POST', `/v2.1/servers/${srvId}/os-volume_attachments`, {
+      token: tokens.member,
+      body: { volumeAttachment: { volumeId: volId } },
+    }),
+    200,
+  )
+  await waitVolumeStatus(volId, 'in-use')
+  return [srvId, volId]
 }
 
 // ---- running a cell ----
@@ -1047,14 +1239,27 @@ before(async () => {
   shared.userId = me.json().token.user.id
   shared.projectId = me.json().token.project.id
   shared.aggregate = await newAggregate()
+  // The rows make many volumes and snapshots in demo: no count limit there.
+  const adminProject = await projectId('admin')
+  await ok(
+    'volume quotas',
+    await skiff.volume('PUT', `/v3/${adminProject}/os-quota-sets/${shared.projectId}`, {
+      token: tokens.admin,
+      body: { quota_set: { volumes: -1, snapshots: -1 } },
+    }),
+    200,
+  )
+  shared.volume = await newVolume()
+  shared.snapshot = await newSnapshot()
+  ;[shared.attachedServer, shared.attachedVolume] = await newAttached()
 })
 after(() => skiff.close())
 
 const key = (service: Service, method: string, route: string) => `${service} ${method} ${route}`
 
-test('every route of the three services has a row, and every row a route', () => {
+test('every route of the four services has a row, and every row a route', () => {
   const served = new Set<string>()
-  for (const service of ['identity', 'compute', 'image'] as const) {
+  for (const service of ['identity', 'compute', 'image', 'volume'] as const) {
     for (const r of routesOf(skiff.apps[service])) served.add(`${service} ${r}`)
   }
   const rows = new Set(ROWS.map((r) => key(r.service, r.method, r.route)))

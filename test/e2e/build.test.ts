@@ -39,6 +39,8 @@ describe('the compiled build (dist/)', () => {
         '0',
         '--dashboard-port',
         '0',
+        '--volume-port',
+        '0',
         '--log-level',
         'warn',
       ],

@@ -28,6 +28,12 @@ export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
     url: string,
     opts?: { token?: string; body?: unknown; headers?: Record<string, string> },
   ): Promise<LightMyRequestResponse>
+  /** A request to the block storage listener (Cinder v3). */
+  volume(
+    method: string,
+    url: string,
+    opts?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<LightMyRequestResponse>
 }
 
 /** `opts.logger`: where the log goes (by default nowhere: `logLevel` is silent). */
@@ -35,7 +41,12 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-test-'))
   const database = overrides.databaseUrl ? { url: overrides.databaseUrl, drop: async () => {} } : await freshDatabase()
   const config = { ...loadConfig({}, {}), dataDir, simulatedDelayMs: 0, logLevel: 'silent', ...overrides, databaseUrl: database.url }
-  const roots = { identity: 'http://127.0.0.1:5000', compute: 'http://127.0.0.1:8774', image: 'http://127.0.0.1:9292' }
+  const roots = {
+    identity: 'http://127.0.0.1:5000',
+    compute: 'http://127.0.0.1:8774',
+    image: 'http://127.0.0.1:9292',
+    volume: 'http://127.0.0.1:8776',
+  }
   const clock = new TestClock()
   let core: SkiffCore
   try {
@@ -87,6 +98,16 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
       const headers: Record<string, string> = { ...(opts.headers ?? {}) }
       if (opts.token) headers['x-auth-token'] = opts.token
       return core.apps.compute.inject({
+        method: method as 'GET',
+        url,
+        headers,
+        ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
+      })
+    },
+    async volume(method, url, opts = {}) {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) }
+      if (opts.token) headers['x-auth-token'] = opts.token
+      return core.apps.volume.inject({
         method: method as 'GET',
         url,
         headers,

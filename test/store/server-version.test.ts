@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { sql, type RawBuilder } from 'kysely'
 import { openStore, type Store } from '../../src/store/db.ts'
-import { SERVER_VIEW_TABLES } from '../../src/store/migrations-server-version.ts'
+import { SERVER_VIEW_TABLES as TABLES_0017 } from '../../src/store/migrations-server-version.ts'
+import { VOLUME_SERVER_VIEW_TABLES } from '../../src/store/migrations-volumes.ts'
 import { freshDatabase, harnessDialect, type TestDatabase } from '../helpers/database.ts'
 import { serverRow } from '../helpers/rows.ts'
 
@@ -17,6 +18,9 @@ const NOT_SHOWN: Record<string, string> = {
   migrations: "a server's moves (os-migrations); the view shows its flavor, host and states, from its own row",
   server_shelves: "the shelved image, time and host (Nova's system_metadata); the view shows the server's vm_state",
 }
+
+/** The tables whose rows bump their server's version: 0017's, and those added since with their own triggers. */
+const SERVER_VIEW_TABLES = [...TABLES_0017, ...VOLUME_SERVER_VIEW_TABLES] as const
 
 let database: TestDatabase
 let store: Store
@@ -106,6 +110,24 @@ test('rows its views show: insert, update and delete each bump the version', asy
     () => db.updateTable('instance_actions').set({ message: 'Error', updated_at: now }).where('id', '=', 'a1').execute(),
     false,
   )
+  const attachment = {
+    id: 'att1',
+    bdm_uuid: 'bdm1',
+    volume_id: 'vol1',
+    server_id: ID,
+    device: '/dev/vdb',
+    tag: null,
+    delete_on_termination: 0,
+    boot_index: null,
+    status: 'attaching' as const,
+    attached_at: null,
+    created_at: now,
+  }
+  await expectBump('volume attached', () => db.insertInto('volume_attachments').values(attachment).execute())
+  await expectBump('attachment status', () =>
+    db.updateTable('volume_attachments').set({ status: 'attached' }).where('id', '=', 'att1').execute(),
+  )
+  await expectBump('volume detached', () => db.deleteFrom('volume_attachments').where('id', '=', 'att1').execute())
   // A row moved to another server bumps both.
   const other = await version(OTHER)
   await db.updateTable('server_tags').set({ server_id: OTHER }).where('server_id', '=', ID).execute() // none: no bump

@@ -1,5 +1,6 @@
 // Keystone v3 subset: version discovery, tokens, and the read-only admin lists that
 // `openstack project list`, `user list` and `role assignment list` need.
+import type { Catalog } from '../../identity/catalog.ts'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Forbidden, NotFound } from '../../errors.ts'
@@ -47,7 +48,7 @@ const AuthBody = Type.Object({
 export interface IdentityRouteDeps {
   identity: IdentityService
   identityUrl: string
-  catalog: unknown[]
+  catalog: Catalog
 }
 
 const V3 = (base: string) => ({
@@ -80,7 +81,7 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
       const { token, context } = await deps.identity.issueToken(req.body.auth as AuthRequest)
       const withCatalog = req.query.nocatalog === undefined
       reply.code(201).header('x-subject-token', token)
-      return { token: tokenBody(context, withCatalog ? deps.catalog : undefined) }
+      return { token: tokenBody(context, withCatalog ? deps.catalog(context.projectId) : undefined) }
     },
   )
 
@@ -96,7 +97,7 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
   app.get<{ Querystring: { nocatalog?: string } }>('/v3/auth/tokens', async (req, reply) => {
     const { token, ctx } = await subject(req)
     reply.header('x-subject-token', token)
-    return { token: tokenBody(ctx, req.query.nocatalog === undefined ? deps.catalog : undefined) }
+    return { token: tokenBody(ctx, req.query.nocatalog === undefined ? deps.catalog(ctx.projectId) : undefined) }
   })
   app.delete('/v3/auth/tokens', async (req, reply) => {
     const { token } = await subject(req)
@@ -104,7 +105,7 @@ export function identityRoutes(app: FastifyInstance, deps: IdentityRouteDeps) {
     return reply.code(204).send()
   })
 
-  app.get('/v3/auth/catalog', async () => ({ catalog: deps.catalog, links: { self: `${base}/v3/auth/catalog` } }))
+  app.get('/v3/auth/catalog', async (req) => ({ catalog: deps.catalog(req.auth.projectId), links: { self: `${base}/v3/auth/catalog` } }))
   app.get('/v3/auth/projects', async (req) => {
     const projects = await deps.identity.projectsOfUser(req.auth.userId)
     return { projects: projects.map((p) => projectView(base, p)), links: { self: `${base}/v3/auth/projects`, previous: null, next: null } }

@@ -39,6 +39,14 @@ export const SIMULATED_PHASES = [
   'suspend',
   'resume',
   'snapshot',
+  // Volumes (the volume's id is the rule's server_id; attach and detach: the server's).
+  'createVolume',
+  'deleteVolume',
+  'extendVolume',
+  'createVolumeSnapshot',
+  'deleteVolumeSnapshot',
+  'attachVolume',
+  'detachVolume',
 ] as const
 export type SimulatedPhase = (typeof SIMULATED_PHASES)[number]
 

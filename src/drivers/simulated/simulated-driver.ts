@@ -16,7 +16,16 @@ import {
   type RescueSpec,
   type ServerSpec,
   type VirtDriver,
+  type VolumeDriver,
+  type VolumeSpec,
 } from '../driver.ts'
+
+/** A simulated volume: its size, what a test wrote on it, and the server it is plugged into. */
+interface SimVolume {
+  sizeGb: number
+  files: Map<string, string>
+  attachedTo: { serverId: string; device: string } | null
+}
 
 interface System {
   description: string
@@ -48,7 +57,7 @@ const SNAPSHOT_HEADER = 'skiff-simulated-disk v1\n'
 const hash = (password: string) => createHash('sha256').update(password).digest()
 const fingerprint = (key: string) => 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '')
 
-export class SimulatedDriver implements VirtDriver {
+export class SimulatedDriver implements VirtDriver, VolumeDriver {
   readonly name = 'simulated'
   readonly #vms = new Map<string, Vm>()
   /**
@@ -64,6 +73,9 @@ export class SimulatedDriver implements VirtDriver {
   #faultsVersion: number | undefined
   /** The disk contents of the snapshots this driver made, by image id: a server spawned from one boots them. */
   readonly #imageFiles = new Map<string, Map<string, string>>()
+  readonly #volumes = new Map<string, SimVolume>()
+  /** A volume snapshot's copy of the volume's files. */
+  readonly #volumeSnapshots = new Map<string, Map<string, string>>()
 
   constructor(options: { delayMs: number; faults?: FaultRules }) {
     this.#delayMs = options.delayMs
@@ -124,20 +136,22 @@ export class SimulatedDriver implements VirtDriver {
     const vm = this.#vms.get(serverId)
     if (!vm) return undefined
     const system = vm.rescue ?? vm.own
+    const volumes = this.volumesOf(serverId).map((v) => `volume ${v.volumeId} at ${v.device}`)
     return {
       booted: system.description,
       // The rescue system has its own host key: it differs from the server's (the seed says so).
       hostKeyFingerprint: fingerprint(vm.rescue ? `${vm.hostKey}:rescue:${vm.rescue.imageId}` : vm.hostKey),
       authorizedKeys: [...system.authorizedKeys],
       disks: !vm.rescue
-        ? [`server disk ${serverId}`]
+        ? [`server disk ${serverId}`, ...volumes]
         : vm.rescue.stable
-          ? // Stable device: the server's disk keeps its place; the rescue disk is attached last and booted.
+          ? // Stable device: the server's disks keep their places; the rescue disk is attached last and booted.
             [
               `server disk ${serverId}`,
+              ...volumes,
               `rescue image ${vm.rescue.imageId} (${vm.rescue.stable.device} on ${vm.rescue.stable.bus}, boot order 1)`,
             ]
-          : [`rescue image ${vm.rescue.imageId}`, `server disk ${serverId}`],
+          : [`rescue image ${vm.rescue.imageId}`, `server disk ${serverId}`, ...volumes],
     }
   }
 
@@ -543,6 +557,86 @@ export class SimulatedDriver implements VirtDriver {
       this.#vms.set(s.spec.id, vm)
       if (s.powerState === PowerState.RUNNING) this.#boot(vm, 'its disk (adopted after a restart)')
     }
+  }
+
+  // ---- volumes: records, with the same fault injection as the servers' operations ----
+
+  #volume(id: string): SimVolume {
+    let v = this.#volumes.get(id)
+    // A volume the database knows but this driver does not (it restarted): an empty one.
+    if (!v) this.#volumes.set(id, (v = { sizeGb: 0, files: new Map(), attachedTo: null }))
+    return v
+  }
+
+  /** Test hook: the volumes plugged into a server's VM, in attach order. */
+  volumesOf(serverId: string): { volumeId: string; device: string }[] {
+    return [...this.#volumes].flatMap(([volumeId, v]) =>
+      v.attachedTo?.serverId === serverId ? [{ volumeId, device: v.attachedTo.device }] : [],
+    )
+  }
+
+  /** Test hook: a volume as the driver holds it (undefined when it has no such volume). */
+  describeVolume(id: string): { sizeGb: number; attachedTo: string | null; files: Record<string, string> } | undefined {
+    const v = this.#volumes.get(id)
+    return v && { sizeGb: v.sizeGb, attachedTo: v.attachedTo?.serverId ?? null, files: Object.fromEntries(v.files) }
+  }
+
+  /** Test hook: what a user writes on a volume. */
+  writeVolumeFile(volumeId: string, file: string, content: string): void {
+    this.#volume(volumeId).files.set(file, content)
+  }
+
+  async createVolume(spec: VolumeSpec): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('createVolume', spec.id)
+    const files = spec.snapshotId
+      ? new Map(this.#volumeSnapshots.get(spec.snapshotId) ?? [])
+      : spec.imageId
+        ? new Map(this.#imageFiles.get(spec.imageId) ?? [])
+        : new Map<string, string>()
+    this.#volumes.set(spec.id, { sizeGb: spec.sizeGb, files, attachedTo: null })
+  }
+
+  async deleteVolume(volumeId: string): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('deleteVolume', volumeId)
+    this.#volumes.delete(volumeId)
+  }
+
+  async extendVolume(volumeId: string, sizeGb: number): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('extendVolume', volumeId)
+    this.#volume(volumeId).sizeGb = sizeGb
+  }
+
+  async createVolumeSnapshot(volumeId: string, snapshotId: string): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('createVolumeSnapshot', volumeId)
+    this.#volumeSnapshots.set(snapshotId, new Map(this.#volume(volumeId).files))
+  }
+
+  async deleteVolumeSnapshot(snapshotId: string): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('deleteVolumeSnapshot', snapshotId)
+    this.#volumeSnapshots.delete(snapshotId)
+  }
+
+  async attachVolume(serverId: string, volumeId: string, device: string): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('attachVolume', serverId)
+    const v = this.#volume(volumeId)
+    if (v.attachedTo && v.attachedTo.serverId !== serverId)
+      throw new DriverError(`volume ${volumeId} is plugged into ${v.attachedTo.serverId}`)
+    v.attachedTo = { serverId, device }
+    const vm = this.#vms.get(serverId)
+    if (vm?.power === PowerState.RUNNING) vm.console.push(`virtio_blk: [${device.replace('/dev/', '')}] volume ${volumeId} hot-plugged`)
+  }
+
+  async detachVolume(serverId: string, volumeId: string): Promise<void> {
+    await this.#refreshRules()
+    await this.#step('detachVolume', serverId)
+    const v = this.#volumes.get(volumeId)
+    if (v?.attachedTo?.serverId === serverId) v.attachedTo = null
   }
 }
 

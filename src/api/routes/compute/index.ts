@@ -52,6 +52,8 @@ import { serverTagRoutes } from './server-tags.ts'
 import { serverTopologyRoutes } from './server-topology.ts'
 import { simulatorRoutes } from './simulator.ts'
 import { eventRoutes, type ServerEventsDeps } from './events.ts'
+import { volumeAttachmentRoutes } from './volume-attachments.ts'
+import type { VolumeAttachmentService } from '../../../compute/volume-attachments.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -103,6 +105,8 @@ export interface ComputeRouteDeps {
   clock?: Clock
   /** GET /servers/events and /servers/{id}/events (events.ts). */
   serverEvents: ServerEventsDeps
+  /** /servers/{id}/os-volume_attachments. */
+  volumeAttachments: VolumeAttachmentService
 }
 
 const LEGACY = /^\/v2\/[0-9a-fA-F-]{32,36}(?=\/|$)/
@@ -230,4 +234,5 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   computeImageRoutes(app, { images: deps.images, computeUrl: base, imageUrl: deps.imageUrl })
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)
+  volumeAttachmentRoutes(app, deps.volumeAttachments)
 }

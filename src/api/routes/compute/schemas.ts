@@ -91,6 +91,29 @@ const networksOneOf = (withTag: boolean) =>
 const NETWORKS_V237 = networksOneOf(false)
 const NETWORKS_V242 = networksOneOf(true)
 
+// Block device mapping v2 (nova/api/openstack/compute/schemas/servers.py: the legacy item's keys
+// and the v2 ones); `tag` from 2.32.
+const BDM_V2_ITEM = {
+  virtual_name: Type.Optional(Type.String({ maxLength: 255 })),
+  volume_id: Type.Optional(Type.String({ format: 'uuid' })),
+  snapshot_id: Type.Optional(Type.String({ format: 'uuid' })),
+  volume_size: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+$' }), Type.Null()])),
+  device_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9._/-]*$' })),
+  delete_on_termination: Type.Optional(BOOLEAN),
+  no_device: Type.Optional(Type.Unknown()),
+  connection_info: Type.Optional(Type.String({ maxLength: 16777215 })),
+  source_type: Type.Optional(Type.Unsafe<string>({ type: 'string', enum: ['volume', 'image', 'snapshot', 'blank'] })),
+  uuid: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9._-]*$' })),
+  image_id: Type.Optional(Type.String({ format: 'uuid' })),
+  destination_type: Type.Optional(Type.Unsafe<string>({ type: 'string', enum: ['local', 'volume'] })),
+  guest_format: Type.Optional(Type.String({ maxLength: 255 })),
+  device_type: Type.Optional(Type.String({ maxLength: 255 })),
+  disk_bus: Type.Optional(Type.String({ maxLength: 255 })),
+  boot_index: Type.Optional(Type.Union([Type.Integer(), Type.String({ pattern: '^-?[0-9]+$' }), Type.Null()])),
+} as Record<string, TSchema>
+const bdmV2 = (withTag: boolean) =>
+  Type.Array(Type.Object({ ...BDM_V2_ITEM, ...(withTag ? { tag: Type.Optional(TAG) } : {}) }, { additionalProperties: false }))
+
 const CREATE_V21 = {
   name: NAME,
   imageRef: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.String({ maxLength: 0 })])),
@@ -110,6 +133,7 @@ const CREATE_V21 = {
   security_groups: Type.Optional(Type.Array(Type.Object({ name: Type.String() }, { additionalProperties: false }))),
   user_data: Type.Optional(USER_DATA),
   personality: Type.Optional(PERSONALITY),
+  block_device_mapping_v2: Type.Optional(bdmV2(false)),
 } as Record<string, TSchema>
 
 /** The create body, `server` holding `props` (Nova's create_v2xx: each a copy of the one before, changed). */
@@ -125,9 +149,10 @@ const createBody = (props: Record<string, TSchema>) =>
 const without = (o: Record<string, TSchema>, key: string) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key))
 
 const C219 = { ...CREATE_V21, description: Type.Optional(DESCRIPTION) }
-const C232 = { ...C219, networks: Type.Optional(NETWORKS_V232) }
-const C237 = { ...C232, networks: NETWORKS_V237 }
-const C242 = { ...C237, networks: NETWORKS_V242 }
+const C232 = { ...C219, networks: Type.Optional(NETWORKS_V232), block_device_mapping_v2: Type.Optional(bdmV2(true)) }
+// Nova's create_v237 copies create_v233, whose BDMs have no tag; 2.42 gives it back.
+const C237 = { ...C232, networks: NETWORKS_V237, block_device_mapping_v2: Type.Optional(bdmV2(false)) }
+const C242 = { ...C237, networks: NETWORKS_V242, block_device_mapping_v2: Type.Optional(bdmV2(true)) }
 const C252 = { ...C242, tags: Type.Optional(Type.Array(TAG, { maxItems: MAX_TAG_COUNT })) }
 const C257 = without(C252, 'personality')
 const C263 = { ...C257, trusted_image_certificates: Type.Optional(TRUSTED_CERTS) }
@@ -135,6 +160,20 @@ const C274 = { ...C263, host: Type.Optional(FQDN), hypervisor_hostname: Type.Opt
 const C290 = { ...C274, hostname: Type.Optional(HOSTNAME) }
 
 type Bool = boolean | string
+/** One item of block_device_mapping_v2, as the schema passed it. */
+export interface BdmV2Request {
+  source_type?: string
+  destination_type?: string
+  uuid?: string
+  volume_id?: string
+  snapshot_id?: string
+  image_id?: string
+  volume_size?: number | string | null
+  device_name?: string
+  delete_on_termination?: Bool
+  boot_index?: number | string | null
+  tag?: string
+}
 /** A server's create body at the widest (what the route reads once a version's schema passed it). */
 export interface CreateServerRequest {
   server: {
@@ -162,6 +201,7 @@ export interface CreateServerRequest {
     host?: string
     hypervisor_hostname?: string
     hostname?: string
+    block_device_mapping_v2?: BdmV2Request[]
   }
   'os:scheduler_hints'?: { group?: string }
   'OS-SCH-HNT:scheduler_hints'?: { group?: string }

@@ -19,7 +19,7 @@ type Query = Record<string, string | string[] | undefined>
 /** Reads the servers a view must be built for (not in the memo): the row, its addresses, its latest fault. */
 type Loader = (missing: ServerRef[]) => Promise<{ server: Server; ips: FixedIp[]; fault?: LatestFault | undefined }[]>
 
-const NO_EXTRAS: ExtrasWanted = { flavor: false, tags: false, groups: false, hostStatus: false, userData: false }
+const NO_EXTRAS: ExtrasWanted = { flavor: false, tags: false, groups: false, hostStatus: false, userData: false, volumes: false }
 /** What fastify sends for an object. */
 const JSON_TYPE = 'application/json; charset=utf-8'
 const OPEN_SERVERS = Buffer.from('{"servers":[')
@@ -370,7 +370,17 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     const v = req.microversion
     validateBody(createServerSchema(v), req.body)
     const b = req.body.server
-    if (b.imageRef === undefined || b.imageRef === '') throw new BadRequest('Missing imageRef attribute')
+    const blockDevices = b.block_device_mapping_v2?.map((d) => ({
+      sourceType: d.source_type ?? (d.volume_id ? 'volume' : d.snapshot_id ? 'snapshot' : d.image_id ? 'image' : undefined),
+      destinationType: d.destination_type,
+      uuid: d.uuid ?? d.volume_id ?? d.snapshot_id ?? d.image_id,
+      volumeSize: d.volume_size,
+      deviceName: d.device_name,
+      deleteOnTermination: d.delete_on_termination === undefined ? undefined : truthy(d.delete_on_termination),
+      bootIndex: d.boot_index === undefined || d.boot_index === null ? null : Number(d.boot_index),
+      tag: d.tag,
+    }))
+    if ((b.imageRef === undefined || b.imageRef === '') && !blockDevices?.length) throw new BadRequest('Missing imageRef attribute')
     const minCount = Number(b.min_count ?? 1)
     const maxCount = Number(b.max_count ?? minCount)
     // 'auto' is the built-in network (Skiff's "auto-allocated" one), 'none' no address at all.
@@ -392,7 +402,8 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       req.auth,
       {
         name: b.name,
-        imageRef: b.imageRef,
+        imageRef: b.imageRef ?? '',
+        ...(blockDevices?.length ? { blockDevices } : {}),
         flavorRef: String(b.flavorRef),
         adminPass: b.adminPass,
         keyName: b.key_name,

@@ -69,6 +69,7 @@ export function extrasWanted(v: Microversion, ctx: AuthContext): ExtrasWanted {
     groups: has(v, 'serverGroupsInServer'),
     hostStatus: has(v, 'hostStatus') && ctx.isAdmin,
     userData: has(v, 'extendedServerAttributes') && ctx.isAdmin,
+    volumes: true,
   }
 }
 
@@ -144,7 +145,10 @@ export function serverDetail(s: Server, o: ServerViewOptions): Record<string, un
     v['OS-EXT-STS:task_state'] = s.task_state
     v['OS-EXT-STS:vm_state'] = s.vm_state
     v['OS-EXT-STS:power_state'] = s.power_state
-    v['os-extended-volumes:volumes_attached'] = []
+    // Nova's views/servers.py: each attached volume's id; its delete_on_termination from 2.3.
+    v['os-extended-volumes:volumes_attached'] = (x?.volumes ?? []).map((a) =>
+      has(o.v, 'extendedServerAttributes') ? { id: a.id, delete_on_termination: a.deleteOnTermination } : { id: a.id },
+    )
   }
   if (has(o.v, 'hostStatus') && all && o.ctx.isAdmin && x?.hostStatus !== undefined) v.host_status = x.hostStatus
   if (has(o.v, 'serverLocked')) v.locked = !!s.locked

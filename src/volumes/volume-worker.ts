@@ -1,0 +1,191 @@
+// Block storage, agent side: the slow part of each volume task, through the host's VolumeDriver,
+// finished by a compare-and-set from the transitional status (creating → available, deleting →
+// gone, extending → available, attaching → in-use, detaching → available). A failure leaves the
+// volume in Cinder's error status for the step (error, error_deleting, error_extending) or, for
+// attach and detach, where it was. Handlers re-read the rows: a task run again after its agent
+// stopped finds the work done (or not started) and finishes it.
+import type { Logger } from 'pino'
+import type { VolumeDriver } from '../drivers/driver.ts'
+import type { VolumesRepo } from '../store/volumes-repo.ts'
+import type { Task } from '../tasks/queue.ts'
+import type { VolumeTaskPayloads } from './volume-tasks.ts'
+
+export interface VolumeWorkerDeps {
+  repo: VolumesRepo
+  driver: VolumeDriver
+  logger: Logger
+}
+
+type VolumeTask<K extends keyof VolumeTaskPayloads> = Task<VolumeTaskPayloads, K>
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
+
+export class VolumeWorker {
+  readonly #d: VolumeWorkerDeps
+
+  constructor(deps: VolumeWorkerDeps) {
+    this.#d = deps
+  }
+
+  handlers() {
+    return {
+      'volume.create': (t: VolumeTask<'volume.create'>) => this.create(t),
+      'volume.delete': (t: VolumeTask<'volume.delete'>) => this.delete(t),
+      'volume.extend': (t: VolumeTask<'volume.extend'>) => this.extend(t),
+      'volume.snapshot_create': (t: VolumeTask<'volume.snapshot_create'>) => this.createSnapshot(t),
+      'volume.snapshot_delete': (t: VolumeTask<'volume.snapshot_delete'>) => this.deleteSnapshot(t),
+      'volume.attach': (t: VolumeTask<'volume.attach'>) => this.attach(t),
+      'volume.detach': (t: VolumeTask<'volume.detach'>) => this.detach(t),
+    }
+  }
+
+  async create(t: VolumeTask<'volume.create'>): Promise<void> {
+    const { repo, driver } = this.#d
+    const v = await repo.get(t.subject_id)
+    if (!v || v.status !== 'creating') return
+    try {
+      await driver.createVolume({ id: v.id, sizeGb: v.size, imageId: v.image_id, snapshotId: v.snapshot_id })
+    } catch (err) {
+      this.#d.logger.warn({ volume: v.id, err: message(err) }, 'volume creation failed')
+      await repo.cas(v.id, ['creating'], 'error')
+      return
+    }
+    await repo.cas(v.id, ['creating'], 'available')
+  }
+
+  async delete(t: VolumeTask<'volume.delete'>): Promise<void> {
+    const { repo, driver } = this.#d
+    const v = await repo.get(t.subject_id)
+    if (!v || v.status !== 'deleting') return
+    try {
+      await driver.deleteVolume(v.id)
+    } catch (err) {
+      this.#d.logger.warn({ volume: v.id, err: message(err) }, 'volume deletion failed')
+      await repo.cas(v.id, ['deleting'], 'error_deleting')
+      return
+    }
+    await repo.remove(v.id)
+  }
+
+  async extend(t: VolumeTask<'volume.extend'>): Promise<void> {
+    const { repo, driver } = this.#d
+    const v = await repo.get(t.subject_id)
+    if (!v || v.status !== 'extending') return
+    try {
+      await driver.extendVolume(v.id, t.payload.newSize)
+    } catch (err) {
+      this.#d.logger.warn({ volume: v.id, err: message(err) }, 'volume extension failed')
+      await repo.cas(v.id, ['extending'], 'error_extending')
+      return
+    }
+    await repo.cas(v.id, ['extending'], 'available', { size: t.payload.newSize })
+  }
+
+  async createSnapshot(t: VolumeTask<'volume.snapshot_create'>): Promise<void> {
+    const { repo, driver } = this.#d
+    const s = await repo.getSnapshot(t.payload.snapshotId)
+    if (!s || s.status !== 'creating') return
+    try {
+      await driver.createVolumeSnapshot(s.volume_id, s.id)
+    } catch (err) {
+      this.#d.logger.warn({ snapshot: s.id, err: message(err) }, 'volume snapshot failed')
+      await repo.casSnapshot(s.id, ['creating'], 'error')
+      return
+    }
+    await repo.casSnapshot(s.id, ['creating'], 'available')
+  }
+
+  async deleteSnapshot(t: VolumeTask<'volume.snapshot_delete'>): Promise<void> {
+    const { repo, driver } = this.#d
+    const s = await repo.getSnapshot(t.payload.snapshotId)
+    if (!s || s.status !== 'deleting') return
+    try {
+      await driver.deleteVolumeSnapshot(s.id)
+    } catch (err) {
+      this.#d.logger.warn({ snapshot: s.id, err: message(err) }, 'volume snapshot deletion failed')
+      await repo.casSnapshot(s.id, ['deleting'], 'error_deleting')
+      return
+    }
+    await repo.removeSnapshot(s.id)
+  }
+
+  // ---- the volumes of a server's create (block device mapping v2), within its build task ----
+
+  /** Before the first boot: make the volumes the create recorded (`creating`) on this host. */
+  async prepareBoot(serverId: string): Promise<void> {
+    const { repo, driver } = this.#d
+    for (const a of (await repo.attachmentsOfServers([serverId])).get(serverId) ?? []) {
+      if (a.status !== 'attaching') continue
+      const v = await repo.get(a.volume_id)
+      if (v?.status !== 'creating') continue
+      await driver.createVolume({ id: v.id, sizeGb: v.size, imageId: v.image_id, snapshotId: v.snapshot_id })
+      await repo.cas(v.id, ['creating'], 'attaching')
+    }
+  }
+
+  /** After the first boot: plug each volume in; attached and in-use. */
+  async attachBoot(serverId: string): Promise<void> {
+    const { repo, driver } = this.#d
+    for (const a of (await repo.attachmentsOfServers([serverId])).get(serverId) ?? []) {
+      if (a.status !== 'attaching') continue
+      await driver.attachVolume(serverId, a.volume_id, a.device)
+      await repo.transaction(async (trx) => {
+        if (await repo.casAttachment(a.id, 'attaching', 'attached', trx)) await repo.cas(a.volume_id, ['attaching'], 'in-use', {}, trx)
+      })
+    }
+  }
+
+  /** The boot failed: the volumes are let go (available), those made for it kept (as Nova without delete_on_termination). */
+  async releaseBoot(serverId: string): Promise<void> {
+    const { repo } = this.#d
+    for (const a of (await repo.attachmentsOfServers([serverId])).get(serverId) ?? []) {
+      await repo.transaction(async (trx) => {
+        await repo.removeAttachment(a.id, trx)
+        await repo.cas(a.volume_id, ['creating', 'attaching', 'in-use'], 'available', {}, trx)
+      })
+    }
+  }
+
+  /** Plug the volume in; then the attachment is attached and the volume in-use, in one transaction. */
+  async attach(t: VolumeTask<'volume.attach'>): Promise<void> {
+    const { repo, driver } = this.#d
+    const a = await repo.getAttachment(t.payload.attachmentId)
+    if (!a || a.status !== 'attaching') return
+    try {
+      await driver.attachVolume(a.server_id, a.volume_id, a.device)
+    } catch (err) {
+      this.#d.logger.warn({ volume: a.volume_id, server: a.server_id, err: message(err) }, 'volume attach failed')
+      // As Nova: the attachment is rolled back and the volume is available again.
+      await repo.transaction(async (trx) => {
+        await repo.removeAttachment(a.id, trx)
+        await repo.cas(a.volume_id, ['attaching'], 'available', {}, trx)
+      })
+      return
+    }
+    await repo.transaction(async (trx) => {
+      if (await repo.casAttachment(a.id, 'attaching', 'attached', trx)) await repo.cas(a.volume_id, ['attaching'], 'in-use', {}, trx)
+    })
+  }
+
+  /** Unplug the volume; then the attachment goes and the volume is available, in one transaction. */
+  async detach(t: VolumeTask<'volume.detach'>): Promise<void> {
+    const { repo, driver } = this.#d
+    const a = await repo.getAttachment(t.payload.attachmentId)
+    if (!a || a.status !== 'detaching') return
+    try {
+      await driver.detachVolume(a.server_id, a.volume_id)
+    } catch (err) {
+      this.#d.logger.warn({ volume: a.volume_id, server: a.server_id, err: message(err) }, 'volume detach failed')
+      // Still plugged in: the volume stays in-use, attached (the detach may be asked again).
+      await repo.transaction(async (trx) => {
+        await repo.casAttachment(a.id, 'detaching', 'attached', trx)
+        await repo.cas(a.volume_id, ['detaching'], 'in-use', {}, trx)
+      })
+      return
+    }
+    await repo.transaction(async (trx) => {
+      await repo.removeAttachment(a.id, trx)
+      await repo.cas(a.volume_id, ['detaching'], 'available', {}, trx)
+    })
+  }
+}
