@@ -205,6 +205,11 @@ export class ServerWorker implements WorkerCore {
           event: 'compute_unrescue_instance',
           taskStates: ['unrescuing'],
           work: async (s, p) => {
+            // A discard needs the checkpoint still there (a driver restarted without it, or a
+            // discard cut short after it dropped the changes): never claim one that did not happen.
+            if (p.discardChanges && !(await d.driver.hasCheckpoint(s.id))) {
+              throw new Error("no checkpoint of the server's disk is left to go back to: unrescue without discard_changes")
+            }
             await d.driver.unrescue(s.id, { discardChanges: p.discardChanges ?? false })
             // The checkpoint's outcome, on the rescue record it ends with.
             await d.rescues.setCheckpoint(s.id, ['held', 'keeping', 'discarding'], p.discardChanges ? 'discarded' : 'kept')

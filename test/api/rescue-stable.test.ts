@@ -186,6 +186,24 @@ describe('rescue checkpoints', () => {
     await waitForStatus(skiff, demo, id, 'ACTIVE')
   })
 
+  test('a failed keep leaves the rescue with its checkpoint held: the next unrescue may still discard', async () => {
+    const id = await activeServer(skiff, demo, 'keepfault')
+    skiff.driver.writeFile(id, '/data', 'v1')
+    await skiff.compute('POST', `/v2.1/servers/${id}/rescue`, { token: demo, body: { rescue: { checkpoint: true } } })
+    await waitForStatus(skiff, demo, id, 'RESCUE')
+    skiff.driver.writeFile(id, '/data', 'v2')
+    await inject({ operation: 'unrescue.keep', server_id: id, error: 'rebase failed', count: 1 })
+    assert.equal((await action(id, { unrescue: null })).statusCode, 202)
+    await waitFor('back in rescue with the fault', async () => {
+      const s = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).json().server
+      return s.status === 'RESCUE' && s['OS-EXT-STS:task_state'] === null && s.fault ? s : undefined
+    })
+    assert.equal((await rescueState(id)).checkpoint.status, 'held')
+    assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${id}/rescue?discard_changes=1`, { token: demo })).statusCode, 202)
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
+    assert.equal(skiff.driver.readFile(id, '/data'), 'v1')
+  })
+
   test('a failed checkpoint fails the rescue safely; a failed discard leaves the rescue and its checkpoint, to try again', async () => {
     const id = await activeServer(skiff, demo, 'ckfault')
     skiff.driver.writeFile(id, '/data', 'v1')
