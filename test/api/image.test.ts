@@ -469,5 +469,5 @@ test("Glance's v2.0 patch type: {add: path, value} operations (Tempest's images 
   assert.equal(removed.json().hw_rescue_bus, undefined)
   const other = await call('PATCH', `/v2/images/${img.id}`, { body: [], type: 'application/json' })
   assert.equal(other.status, 415)
-  assert.equal(other.headers['accept-patch'], 'application/openstack-images-v2.1-json-patch, application/openstack-images-v2.0-json-patch')
+  assert.equal(other.headers['accept-patch'], 'application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch')
 })

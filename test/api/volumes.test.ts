@@ -621,8 +621,9 @@ describe('boot from volume (block device mapping v2) and the rescue of volume-ba
     })
     assert.equal(ok.statusCode, 200, ok.body)
     await waitForStatus(skiff, demo, server, 'RESCUE')
+    // Stable device rescue: the server's disks keep their places, the rescue disk comes last and boots.
     const disks = skiff.driver.describe(server)!.disks
-    assert.equal(disks[0], `rescue image ${imageId}`)
+    assert.match(disks.at(-1)!, new RegExp(`^rescue image ${imageId} \\(.*boot order 1\\)$`))
     assert.ok(
       disks.some((d) => d.startsWith('volume ') && d.endsWith('/dev/vda')),
       JSON.stringify(disks),
