@@ -1,4 +1,5 @@
 // Composition root: open the store, build the services, bootstrap, start the agent, listen.
+import { ConsoleTokens, createSerialProxy } from './console/serial-console.ts'
 import { AggregateService } from './compute/aggregate-service.ts'
 import { HypervisorService } from './compute/hypervisor-service.ts'
 import { UsageService } from './compute/usage-service.ts'
@@ -6,6 +7,7 @@ import { AggregatesRepo } from './store/aggregates-repo.ts'
 import { QuotaService } from './compute/quota-service.ts'
 import { QuotasRepo } from './store/quotas-repo.ts'
 import { createServer } from 'node:net'
+import type { Server as HttpServer } from 'node:http'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
@@ -71,7 +73,8 @@ import { HostRegistry, newAgentId } from './tasks/hosts.ts'
 import { Agent } from './tasks/agent.ts'
 import { TaskQueue } from './tasks/queue.ts'
 
-export type Roots = { identity: string; compute: string; image: string }
+/** `serialProxy`: the serial console proxy's ws:// root, when this process serves it. */
+export type Roots = { identity: string; compute: string; image: string; serialProxy?: string }
 
 /** How long os-getConsoleOutput waits for the agent's answer before it answers 503. */
 const CONSOLE_TIMEOUT_MS = 30_000
@@ -99,6 +102,8 @@ export interface SkiffCore {
   apps: Apps
   /** The web dashboard, one more client of the apps (none with `--no-dashboard`). */
   dashboard: FastifyInstance | undefined
+  /** The serial console proxy (nova-serialproxy), not yet listening; none when `roots.serialProxy` is unset. */
+  serialProxy: HttpServer | undefined
   roots: Roots
   authUrl: string
   files: string[]
@@ -443,6 +448,16 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   const serverTags = new ServerTagService(repo, serverDetails)
   const passwords = new ServerPasswordService(servers)
   const consoles = new ServerConsole({ servers, actions, queue, timeoutMs: CONSOLE_TIMEOUT_MS })
+  const consoleTokens = new ConsoleTokens(db, clock)
+  const serialConsole = roots.serialProxy ? { tokens: consoleTokens, url: roots.serialProxy } : undefined
+  const serialProxy = serialConsole
+    ? createSerialProxy({
+        tokens: consoleTokens,
+        repo,
+        consoleLog: (s) => consoles.log(s),
+        logger: logger.child({ component: 'serial-proxy' }),
+      })
+    : undefined
   const idempotency = new IdempotencyRepo(db, clock)
   const serverFeed = new ServerChangeFeed({
     servers: repo,
@@ -471,6 +486,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
     flavors,
     keypairs,
     consoles,
+    ...(serialConsole ? { serialConsole } : {}),
     moves: d.moves,
     quotas,
     aggregates,
@@ -516,6 +532,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
   return {
     apps,
     dashboard,
+    serialProxy,
     roots,
     authUrl,
     files: boot.files,
@@ -532,6 +549,7 @@ export async function buildSkiff(config: Config, logger: Logger, roots: Roots, c
       await stopRevocations()
       // The dashboard first: its event streams read the compute listener's.
       await dashboard?.close()
+      if (serialProxy?.listening) await new Promise((resolve) => serialProxy.close(resolve))
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
@@ -690,11 +708,13 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     compute: await resolvePort(config.host, config.computePort),
     image: await resolvePort(config.host, config.imagePort),
     dashboard: config.dashboard ? await resolvePort(config.host, config.dashboardPort) : undefined,
+    serialProxy: config.serialProxy ? await resolvePort(config.host, config.serialProxyPort) : undefined,
   }
-  const roots = {
+  const roots: Roots = {
     identity: `http://${hostInUrl}:${ports.identity}`,
     compute: `http://${hostInUrl}:${ports.compute}`,
     image: `http://${hostInUrl}:${ports.image}`,
+    ...(ports.serialProxy !== undefined ? { serialProxy: `ws://${hostInUrl}:${ports.serialProxy}` } : {}),
   }
   const core = await buildSkiff(config, logger, roots, clock)
   try {
@@ -702,6 +722,9 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     await core.apps.compute.listen({ host: config.host, port: ports.compute })
     await core.apps.image.listen({ host: config.host, port: ports.image })
     if (core.dashboard && ports.dashboard !== undefined) await core.dashboard.listen({ host: config.host, port: ports.dashboard })
+    const proxy = core.serialProxy
+    if (proxy && ports.serialProxy !== undefined)
+      await new Promise<void>((resolve, reject) => proxy.once('error', reject).listen(ports.serialProxy, config.host, resolve))
   } catch (err) {
     await core.close()
     throw err

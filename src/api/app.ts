@@ -1,4 +1,5 @@
 // Builds the three listeners (identity, compute, image) over one set of services. No listen here.
+import type { ConsoleTokens } from '../console/serial-console.ts'
 import type { Clock } from '../clock.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -51,6 +52,8 @@ export interface AppDeps {
   keypairs: KeypairService
   /** Console output, asked of the agent of the server's host (the API holds no driver). */
   consoles: ServerConsole
+  /** The serial console's tokens and the proxy's ws:// root, when `skiff serve` runs the proxy. */
+  serialConsole?: { tokens: ConsoleTokens; url: string }
   moves: MigrationService
   /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
   faults?: FaultRules
@@ -69,7 +72,7 @@ export interface AppDeps {
   /** The time (os-instance_usage_audit_log's period, diagnostics' uptime). */
   clock?: Clock
   /** Roots of the three listeners (scheme, host, port), as clients reach them. */
-  roots: { identity: string; compute: string; image: string }
+  roots: { identity: string; compute: string; image: string; serialProxy?: string }
 }
 
 export interface Apps {
@@ -112,6 +115,7 @@ export function buildApps(deps: AppDeps): Apps {
     flavors: deps.flavors,
     keypairs: deps.keypairs,
     consoles: deps.consoles,
+    ...(deps.serialConsole ? { serialConsole: deps.serialConsole } : {}),
     moves: deps.moves,
     faults: deps.faults,
     quotas: deps.quotas,

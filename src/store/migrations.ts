@@ -12,6 +12,7 @@ import { deploymentMigration } from './migrations-deployment.ts'
 import { actionRateMigration } from './migrations-action-rate.ts'
 import { rescueMigration } from './migrations-rescue.ts'
 import { serverAccessMigration } from './migrations-access.ts'
+import { consoleMigration } from './migrations-console.ts'
 import { serverBootDataMigration } from './migrations-boot-data.ts'
 import { computeMicroversionsMigration } from './migrations-compute-microversions.ts'
 import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
@@ -257,6 +258,7 @@ export const migrationProvider: MigrationProvider = {
       '0017_server_version': serverVersionMigration,
       '0018_flavor_access': flavorAccessMigration,
       '0019_usage_counters': usageCountersMigration,
+      '0023_console': consoleMigration,
       '0024_rescue_checkpoints': rescueCheckpointsMigration,
       '0025_image_members': imageMembersMigration,
     }

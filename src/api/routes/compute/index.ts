@@ -42,6 +42,7 @@ import { tenantUsageRoutes } from './tenant-usage.ts'
 import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
 import { remoteConsoleRoutes } from './remote-consoles.ts'
+import type { ConsoleTokens } from '../../../console/serial-console.ts'
 import { proxyApiRoutes } from './proxy-apis.ts'
 import { goneApiRoutes } from './gone-apis.ts'
 import { computeImageRoutes } from './images.ts'
@@ -85,6 +86,8 @@ export interface ComputeRouteDeps {
   keypairs: KeypairService
   /** Console output, from the agent of the server's host. */
   consoles: ServerConsole
+  /** The serial console: its tokens and the proxy's ws:// root (none: serial is "Unavailable console type"). */
+  serialConsole?: { tokens: ConsoleTokens; url: string }
   /** Resize, migrations, evacuation (move-actions.ts, migrations.ts). */
   moves: MigrationService
   /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
