@@ -39,6 +39,8 @@ describe('the compiled build (dist/)', () => {
         '0',
         '--dashboard-port',
         '0',
+        '--serial-proxy-port',
+        '0',
         '--log-level',
         'warn',
       ],

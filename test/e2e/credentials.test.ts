@@ -33,6 +33,8 @@ async function serveBanner(args: string[]): Promise<string> {
       '0',
       '--dashboard-port',
       '0',
+      '--serial-proxy-port',
+      '0',
       '--no-agent',
       '--log-level',
       'warn',
@@ -126,6 +128,8 @@ describe('two hosts, one database, their own data dirs', () => {
       '--image-port',
       '0',
       '--dashboard-port',
+      '0',
+      '--serial-proxy-port',
       '0',
     ])
     const why = describeRun(r)
