@@ -1,5 +1,6 @@
 // Composition root: open the store, build the services, bootstrap, start the agent, listen.
-import { ConsoleTokens, createSerialProxy } from './console/serial-console.ts'
+import { createSerialProxy } from './console/serial-console.ts'
+import { ConsoleTokens } from './store/console-tokens-repo.ts'
 import { AggregateService } from './compute/aggregate-service.ts'
 import { HypervisorService } from './compute/hypervisor-service.ts'
 import { UsageService } from './compute/usage-service.ts'

@@ -1,5 +1,5 @@
 // Builds the three listeners (identity, compute, image) over one set of services. No listen here.
-import type { ConsoleTokens } from '../console/serial-console.ts'
+import type { SerialConsoleDeps } from './routes/compute/index.ts'
 import type { Clock } from '../clock.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -53,7 +53,7 @@ export interface AppDeps {
   /** Console output, asked of the agent of the server's host (the API holds no driver). */
   consoles: ServerConsole
   /** The serial console's tokens and the proxy's ws:// root, when `skiff serve` runs the proxy. */
-  serialConsole?: { tokens: ConsoleTokens; url: string }
+  serialConsole?: SerialConsoleDeps
   moves: MigrationService
   /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
   faults?: FaultRules

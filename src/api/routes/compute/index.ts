@@ -42,7 +42,6 @@ import { tenantUsageRoutes } from './tenant-usage.ts'
 import { serviceRoutes } from './os-services.ts'
 import { rescueRoutes } from './rescue.ts'
 import { remoteConsoleRoutes } from './remote-consoles.ts'
-import type { ConsoleTokens } from '../../../console/serial-console.ts'
 import { proxyApiRoutes } from './proxy-apis.ts'
 import { goneApiRoutes } from './gone-apis.ts'
 import { computeImageRoutes } from './images.ts'
@@ -68,6 +67,13 @@ declare module 'fastify' {
   }
 }
 
+/** What the remote-consoles routes need of the serial console (src/console/, src/store/console-tokens-repo.ts). */
+export interface SerialConsoleDeps {
+  tokens: { issue(t: { serverId: string; host: string; consoleType: string }): Promise<string> }
+  /** The serial proxy's ws:// root. */
+  url: string
+}
+
 export interface ComputeRouteDeps {
   servers: ServerService
   rescues: RescueService
@@ -87,7 +93,7 @@ export interface ComputeRouteDeps {
   /** Console output, from the agent of the server's host. */
   consoles: ServerConsole
   /** The serial console: its tokens and the proxy's ws:// root (none: serial is "Unavailable console type"). */
-  serialConsole?: { tokens: ConsoleTokens; url: string }
+  serialConsole?: SerialConsoleDeps
   /** Resize, migrations, evacuation (move-actions.ts, migrations.ts). */
   moves: MigrationService
   /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
