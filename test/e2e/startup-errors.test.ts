@@ -49,6 +49,11 @@ const SERVE: Case[] = [
     args: ['--dashboard-port', '70000'],
     says: /--dashboard-port expects an integer from 0 to 65535, got '70000'/,
   },
+  {
+    name: 'serial proxy port above 65535',
+    args: ['--serial-proxy-port', '70000'],
+    says: /--serial-proxy-port expects an integer from 0 to 65535, got '70000'/,
+  },
   { name: 'bad value in the environment', args: [], env: { SKIFF_LOG_LEVEL: 'loud' }, says: /--log-level .*'loud'/ },
   {
     name: 'unknown log level',
