@@ -153,7 +153,11 @@ export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess>
       'warn',
       ...(opts.serveArgs ?? []),
     ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_DASHBOARD_PORT: '0', ...opts.env } },
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SKIFF_DASHBOARD_PORT: '0', SKIFF_SERIAL_PROXY_PORT: '0', ...opts.env },
+    },
   )
   children.add(child)
   // Warnings keep coming on stderr while we measure; show them rather than let the pipe fill.
