@@ -156,7 +156,7 @@ export async function startSkiff(opts: SkiffOptions = {}): Promise<SkiffProcess>
     {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SKIFF_DASHBOARD_PORT: '0', SKIFF_VOLUME_PORT: '0', ...opts.env },
+      env: { ...process.env, SKIFF_DASHBOARD_PORT: '0', SKIFF_VOLUME_PORT: '0', SKIFF_SERIAL_PROXY_PORT: '0', ...opts.env },
     },
   )
   children.add(child)

@@ -72,8 +72,12 @@ async function startOnce(entry: string[], dataDir: string): Promise<Run> {
       '--log-level',
       'warn',
     ],
-    // The dashboard and block storage on any free port (by environment: an older checkout given with --bin ignores it).
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SKIFF_DASHBOARD_PORT: '0', SKIFF_VOLUME_PORT: '0' } },
+    // The dashboard, block storage and the serial proxy on any free port (by environment: an older checkout given with --bin ignores it).
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, SKIFF_DASHBOARD_PORT: '0', SKIFF_VOLUME_PORT: '0', SKIFF_SERIAL_PROXY_PORT: '0' },
+    },
   )
   let stderr = ''
   child.stderr.on('data', (b: Buffer) => {

@@ -202,11 +202,12 @@ up() {
     local cmd
     case $host in
     api*)
-      local ports=(0 0 0 0 0)
-      [ "$netns" = on ] && ports=(5000 8774 9292 8000 8776)
+      local ports=(0 0 0 0 0 0)
+      [ "$netns" = on ] && ports=(5000 8774 9292 8000 8776 6083)
       # shellcheck disable=SC2086 # the skiff command and the extra args are split on spaces
       cmd=$(printf '%q ' $skiff serve --no-agent --host "$addr" --identity-port "${ports[0]}" --compute-port "${ports[1]}" \
-        --image-port "${ports[2]}" --dashboard-port "${ports[3]}" --volume-port "${ports[4]}" --database-url "$hosturl" --data-dir "$dir/$host/data" $api_args)
+        --image-port "${ports[2]}" --dashboard-port "${ports[3]}" --volume-port "${ports[4]}" --serial-proxy-port "${ports[5]}" \
+        --database-url "$hosturl" --data-dir "$dir/$host/data" $api_args)
       ;;
     *)
       # shellcheck disable=SC2086

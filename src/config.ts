@@ -17,6 +17,8 @@ export interface Config {
   volumePort: number
   /** The web dashboard's port (0: any free port). */
   dashboardPort: number
+  serialProxyPort: number
+  serialProxy: boolean
   /** Serve the web dashboard (`--no-dashboard`: not). */
   dashboard: boolean
   dataDir: string
@@ -129,6 +131,22 @@ export const OPTIONS: OptionSpec[] = [
     kind: 'bool',
     default: () => true,
     help: 'serve the web dashboard (`--no-dashboard`: no dashboard listener)',
+  },
+  {
+    key: 'serialProxyPort',
+    flag: '--serial-proxy-port',
+    env: 'SKIFF_SERIAL_PROXY_PORT',
+    kind: 'int',
+    default: () => 6083,
+    help: 'serial console proxy port, WebSocket (nova-serialproxy; 0: any free port)',
+  },
+  {
+    key: 'serialProxy',
+    flag: '--serial-proxy',
+    env: 'SKIFF_SERIAL_PROXY',
+    kind: 'bool',
+    default: () => true,
+    help: 'serve the serial console proxy (`--no-serial-proxy`: none; serial consoles are then "Unavailable console type")',
   },
   {
     key: 'dataDir',
@@ -497,6 +515,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   imagePort: 65535,
   dashboardPort: 65535,
   volumePort: 65535,
+  serialProxyPort: 65535,
   keepAliveTimeoutMs: 2 ** 31 - 1,
   headersTimeoutMs: 2 ** 31 - 1,
   requestTimeoutMs: 2 ** 31 - 1,

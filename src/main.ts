@@ -1,4 +1,6 @@
 // Composition root: open the store, build the services, bootstrap, start the agent, listen.
+import { createSerialProxy } from './console/serial-console.ts'
+import { ConsoleTokens } from './store/console-tokens-repo.ts'
 import { AggregateService } from './compute/aggregate-service.ts'
 import { HypervisorService } from './compute/hypervisor-service.ts'
 import { UsageService } from './compute/usage-service.ts'
@@ -6,6 +8,7 @@ import { AggregatesRepo } from './store/aggregates-repo.ts'
 import { QuotaService } from './compute/quota-service.ts'
 import { QuotasRepo } from './store/quotas-repo.ts'
 import { createServer } from 'node:net'
+import type { Server as HttpServer } from 'node:http'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
@@ -77,7 +80,8 @@ import type { VolumeTaskQueue } from './volumes/volume-tasks.ts'
 import { BootVolumes, VolumeAttachmentService } from './compute/volume-attachments.ts'
 import { isVolumeDriver, RecordVolumes } from './drivers/driver.ts'
 
-export type Roots = { identity: string; compute: string; image: string; volume: string }
+/** `serialProxy`: the serial console proxy's ws:// root, when this process serves it. */
+export type Roots = { identity: string; compute: string; image: string; volume: string; serialProxy?: string }
 
 /** How long os-getConsoleOutput waits for the agent's answer before it answers 503. */
 const CONSOLE_TIMEOUT_MS = 30_000
@@ -105,6 +109,8 @@ export interface SkiffCore {
   apps: Apps
   /** The web dashboard, one more client of the apps (none with `--no-dashboard`). */
   dashboard: FastifyInstance | undefined
+  /** The serial console proxy (nova-serialproxy), not yet listening; none when `roots.serialProxy` is unset. */
+  serialProxy: HttpServer | undefined
   roots: Roots
   authUrl: string
   files: string[]
@@ -487,6 +493,16 @@ export async function buildSkiff(
   const serverTags = new ServerTagService(repo, serverDetails)
   const passwords = new ServerPasswordService(servers)
   const consoles = new ServerConsole({ servers, actions, queue, timeoutMs: CONSOLE_TIMEOUT_MS })
+  const consoleTokens = new ConsoleTokens(db, clock)
+  const serialConsole = roots.serialProxy ? { tokens: consoleTokens, url: roots.serialProxy } : undefined
+  const serialProxy = serialConsole
+    ? createSerialProxy({
+        tokens: consoleTokens,
+        repo,
+        consoleLog: (s) => consoles.log(s),
+        logger: logger.child({ component: 'serial-proxy' }),
+      })
+    : undefined
   const idempotency = new IdempotencyRepo(db, clock)
   const serverFeed = new ServerChangeFeed({
     servers: repo,
@@ -515,6 +531,7 @@ export async function buildSkiff(
     flavors,
     keypairs,
     consoles,
+    ...(serialConsole ? { serialConsole } : {}),
     moves: d.moves,
     quotas,
     aggregates,
@@ -562,6 +579,7 @@ export async function buildSkiff(
   return {
     apps,
     dashboard,
+    serialProxy,
     roots,
     authUrl,
     files: boot.files,
@@ -578,6 +596,7 @@ export async function buildSkiff(
       await stopRevocations()
       // The dashboard first: its event streams read the compute listener's.
       await dashboard?.close()
+      if (serialProxy?.listening) await new Promise((resolve) => serialProxy.close(resolve))
       await Promise.allSettled([apps.identity.close(), apps.compute.close(), apps.image.close(), apps.volume.close()])
       // The listeners ended their event streams on close; nothing reads the feed any more.
       serverFeed.close()
@@ -737,12 +756,14 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     image: await resolvePort(config.host, config.imagePort),
     dashboard: config.dashboard ? await resolvePort(config.host, config.dashboardPort) : undefined,
     volume: await resolvePort(config.host, config.volumePort),
+    serialProxy: config.serialProxy ? await resolvePort(config.host, config.serialProxyPort) : undefined,
   }
-  const roots = {
+  const roots: Roots = {
     identity: `http://${hostInUrl}:${ports.identity}`,
     compute: `http://${hostInUrl}:${ports.compute}`,
     image: `http://${hostInUrl}:${ports.image}`,
     volume: `http://${hostInUrl}:${ports.volume}`,
+    ...(ports.serialProxy !== undefined ? { serialProxy: `ws://${hostInUrl}:${ports.serialProxy}` } : {}),
   }
   const core = await buildSkiff(config, logger, roots, clock)
   try {
@@ -751,6 +772,9 @@ export async function startSkiff(config: Config, logger: Logger, clock: Clock = 
     await core.apps.image.listen({ host: config.host, port: ports.image })
     if (core.dashboard && ports.dashboard !== undefined) await core.dashboard.listen({ host: config.host, port: ports.dashboard })
     await core.apps.volume.listen({ host: config.host, port: ports.volume })
+    const proxy = core.serialProxy
+    if (proxy && ports.serialProxy !== undefined)
+      await new Promise<void>((resolve, reject) => proxy.once('error', reject).listen(ports.serialProxy, config.host, resolve))
   } catch (err) {
     await core.close()
     throw err

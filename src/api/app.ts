@@ -1,4 +1,5 @@
 // Builds the four listeners (identity, compute, image, volume) over one set of services. No listen here.
+import type { SerialConsoleDeps } from './routes/compute/index.ts'
 import type { Clock } from '../clock.ts'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -54,6 +55,8 @@ export interface AppDeps {
   keypairs: KeypairService
   /** Console output, asked of the agent of the server's host (the API holds no driver). */
   consoles: ServerConsole
+  /** The serial console's tokens and the proxy's ws:// root, when `skiff serve` runs the proxy. */
+  serialConsole?: SerialConsoleDeps
   moves: MigrationService
   /** The simulated hypervisor's fault rules, in the database; absent with other drivers. */
   faults?: FaultRules
@@ -74,8 +77,8 @@ export interface AppDeps {
   /** Block storage (Cinder v3) and Nova's os-volume_attachments. */
   volumes: VolumeService
   volumeAttachments: VolumeAttachmentService
-  /** Roots of the four listeners (scheme, host, port), as clients reach them. */
-  roots: { identity: string; compute: string; image: string; volume: string }
+  /** Roots of the four listeners (scheme, host, port), as clients reach them; the serial console proxy's when served. */
+  roots: { identity: string; compute: string; image: string; volume: string; serialProxy?: string }
 }
 
 export interface Apps {
@@ -120,6 +123,7 @@ export function buildApps(deps: AppDeps): Apps {
     flavors: deps.flavors,
     keypairs: deps.keypairs,
     consoles: deps.consoles,
+    ...(deps.serialConsole ? { serialConsole: deps.serialConsole } : {}),
     moves: deps.moves,
     faults: deps.faults,
     quotas: deps.quotas,

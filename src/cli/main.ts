@@ -59,7 +59,7 @@ function failStart(err: unknown, logger?: pino.Logger): never {
   if (err instanceof ConfigError) fail(err.message)
   if (e.code === 'EADDRINUSE')
     fail(
-      `cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port, --volume-port, --dashboard-port)`,
+      `cannot listen: ${e.message} (another service on that port? choose others with --identity-port, --compute-port, --image-port, --volume-port, --dashboard-port, --serial-proxy-port)`,
     )
   if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`cannot listen: ${e.message} (check --host)`)
   logger?.debug({ err }, 'start failed')
@@ -132,6 +132,7 @@ serve.action(async (opts: Record<string, unknown>) => {
       `  image     ${skiff.urls.image}`,
       `  volume    ${skiff.urls.volume}/v3`,
       skiff.urls.dashboard ? `  dashboard ${skiff.urls.dashboard}/` : '',
+      skiff.urls.serialProxy ? `  serial    ${skiff.urls.serialProxy}/ (console proxy)` : '',
       `  database  ${describeDatabaseUrl(config.databaseUrl)}`,
       `  driver    ${config.driver}${config.agent ? ` (agent ${config.agentHost})` : ' (no agent)'}`,
       ...credentialLines(skiff, config.dataDir),

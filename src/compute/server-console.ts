@@ -53,6 +53,11 @@ export class ServerConsole {
     const s = await this.#d.servers.checkConsole(ctx, id)
     // Nova's check_instance_host: a server on no host has no console yet.
     if (!s.host) throw new InstanceNotReady(s.id)
+    return this.log({ id: s.id, host: s.host }, length, requestId)
+  }
+
+  /** The console of a server on `host` (no policy: for the serial proxy, which checked a console token). */
+  async log(s: { id: string; host: string }, length = -1, requestId = `req-${randomUUID()}`): Promise<string> {
     // A host that stopped heartbeating would never answer: 503 at once, as for actions.
     await this.#d.actions.assertHostUp(s.host)
     let answer: ConsoleAnswer

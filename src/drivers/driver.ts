@@ -118,8 +118,11 @@ export interface VirtDriver {
   consoleOutput(serverId: string): Promise<string>
   /** The SSH host key fingerprint of the system booted now, where the driver knows it. */
   hostKeyFingerprint?(serverId: string): string | null
-  /** Where a user reaches the booted system's SSH, where the driver forwards it (qemu: 127.0.0.1:port). */
-  sshAccess?(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null } | null
+  /**
+   * Where a user reaches the booted system's SSH, where the driver forwards it (qemu: 127.0.0.1:port),
+   * and where this host reaches the VM's serial port (`unix:<path>`; the serial proxy connects to it).
+   */
+  sshAccess?(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null; serialEndpoint?: string | null } | null
   /**
    * The servers this driver holds a VM for, in any state (qemu: instance directories and the QEMU
    * processes of its dir; simulated: its records). The agent reconciles them with the database:

@@ -12,6 +12,7 @@ import { deploymentMigration } from './migrations-deployment.ts'
 import { actionRateMigration } from './migrations-action-rate.ts'
 import { rescueMigration } from './migrations-rescue.ts'
 import { serverAccessMigration } from './migrations-access.ts'
+import { consoleMigration } from './migrations-console.ts'
 import { serverBootDataMigration } from './migrations-boot-data.ts'
 import { computeMicroversionsMigration } from './migrations-compute-microversions.ts'
 import { serverMicroversionFieldsMigration } from './migrations-server-fields.ts'
@@ -260,6 +261,7 @@ export const migrationProvider: MigrationProvider = {
       '0019_usage_counters': usageCountersMigration,
       '0020_volumes': volumesMigration,
       '0021_volume_attachments': volumeAttachmentsMigration,
+      '0023_console': consoleMigration,
       '0024_rescue_checkpoints': rescueCheckpointsMigration,
       '0025_image_members': imageMembersMigration,
     }

@@ -311,6 +311,17 @@ export interface ServerAccessRow {
   /** The booted system's key: the rescue system's while rescued. */
   host_key_fingerprint: string | null
   updated_at: string
+  /** Where the agent reaches the VM's serial port (qemu: `unix:<path>`); null: none (migration 0023). */
+  serial_endpoint: string | null
+}
+
+/** A serial console URL's token, by its sha256 (Nova's console_auth_tokens; migration 0023). */
+export interface ConsoleAuthTokenRow {
+  token_hash: string
+  server_id: string
+  host: string
+  console_type: string
+  expires_at: string
 }
 
 /** A server's first-boot data besides its password (its config drive). */
@@ -465,6 +476,7 @@ export interface Database {
   /** Each project's (per user) servers and their cores and RAM: counters kept by migration 0019's triggers. */
   project_usage: { project_id: string; user_id: string; instances: number; cores: number; ram: number }
   server_access: ServerAccessRow
+  console_auth_tokens: ConsoleAuthTokenRow
   server_boot_data: ServerBootDataRow
   server_tags: { server_id: string; tag: string }
   simulator_faults: SimulatorFaultRow

@@ -574,14 +574,20 @@ export class ServersRepo {
   /** Where the server's SSH is reached now (null: nowhere, e.g. deleted). */
   async recordAccess(
     serverId: string,
-    ssh: { host: string; port: number; hostKeyFingerprint: string | null } | null,
+    ssh: { host: string; port: number; hostKeyFingerprint: string | null; serialEndpoint?: string | null } | null,
     db: Db = this.#db,
   ): Promise<void> {
     if (!ssh) {
       await db.deleteFrom('server_access').where('server_id', '=', serverId).execute()
       return
     }
-    const row = { ssh_host: ssh.host, ssh_port: ssh.port, host_key_fingerprint: ssh.hostKeyFingerprint, updated_at: this.now() }
+    const row = {
+      ssh_host: ssh.host,
+      ssh_port: ssh.port,
+      host_key_fingerprint: ssh.hostKeyFingerprint,
+      serial_endpoint: ssh.serialEndpoint ?? null,
+      updated_at: this.now(),
+    }
     await db
       .insertInto('server_access')
       .values({ server_id: serverId, ...row })
@@ -594,10 +600,12 @@ export class ServersRepo {
     return this.#db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', serverId).executeTakeFirst()
   }
 
-  async access(serverId: string): Promise<{ ssh_host: string; ssh_port: number; host_key_fingerprint: string | null } | undefined> {
+  async access(
+    serverId: string,
+  ): Promise<{ ssh_host: string; ssh_port: number; host_key_fingerprint: string | null; serial_endpoint: string | null } | undefined> {
     return this.#db
       .selectFrom('server_access')
-      .select(['ssh_host', 'ssh_port', 'host_key_fingerprint'])
+      .select(['ssh_host', 'ssh_port', 'host_key_fingerprint', 'serial_endpoint'])
       .where('server_id', '=', serverId)
       .executeTakeFirst()
   }

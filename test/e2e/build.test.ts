@@ -41,6 +41,8 @@ describe('the compiled build (dist/)', () => {
         '0',
         '--volume-port',
         '0',
+        '--serial-proxy-port',
+        '0',
         '--log-level',
         'warn',
       ],

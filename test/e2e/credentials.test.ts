@@ -35,6 +35,8 @@ async function serveBanner(args: string[]): Promise<string> {
       '0',
       '--volume-port',
       '0',
+      '--serial-proxy-port',
+      '0',
       '--no-agent',
       '--log-level',
       'warn',
@@ -130,6 +132,8 @@ describe('two hosts, one database, their own data dirs', () => {
       '--dashboard-port',
       '0',
       '--volume-port',
+      '0',
+      '--serial-proxy-port',
       '0',
     ])
     const why = describeRun(r)

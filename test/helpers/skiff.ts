@@ -2,6 +2,7 @@
 // tests are given one, see database.ts), a temp data dir, the simulated driver, the agent
 // running, the three listeners reachable with inject() (no sockets), and a clock the test moves
 // (clock.ts): rescue expiry, leases and host heartbeats without waiting real seconds.
+import { createServer as createNetServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -36,16 +37,24 @@ export interface TestSkiff extends Omit<SkiffCore, 'driver'> {
   ): Promise<LightMyRequestResponse>
 }
 
-/** `opts.logger`: where the log goes (by default nowhere: `logLevel` is silent). */
-export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { logger?: Logger } = {}): Promise<TestSkiff> {
+/**
+ * `opts.logger`: where the log goes (by default nowhere: `logLevel` is silent). `opts.serialProxy`:
+ * the serial console proxy listens on a free port of 127.0.0.1 (its URL in `roots.serialProxy`).
+ */
+export async function startTestSkiff(
+  overrides: Partial<Config> = {},
+  opts: { logger?: Logger; serialProxy?: boolean } = {},
+): Promise<TestSkiff> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-test-'))
   const database = overrides.databaseUrl ? { url: overrides.databaseUrl, drop: async () => {} } : await freshDatabase()
   const config = { ...loadConfig({}, {}), dataDir, simulatedDelayMs: 0, logLevel: 'silent', ...overrides, databaseUrl: database.url }
+  const serialPort = opts.serialProxy ? await freePort() : undefined
   const roots = {
     identity: 'http://127.0.0.1:5000',
     compute: 'http://127.0.0.1:8774',
     image: 'http://127.0.0.1:9292',
     volume: 'http://127.0.0.1:8776',
+    ...(serialPort !== undefined ? { serialProxy: `ws://127.0.0.1:${serialPort}` } : {}),
   }
   const clock = new TestClock()
   let core: SkiffCore
@@ -56,6 +65,8 @@ export async function startTestSkiff(overrides: Partial<Config> = {}, opts: { lo
     throw err
   }
   if (!(core.driver instanceof SimulatedDriver)) throw new Error('startTestSkiff runs the simulated driver')
+  const proxy = core.serialProxy
+  if (proxy && serialPort !== undefined) await new Promise<void>((resolve) => proxy.listen(serialPort, '127.0.0.1', resolve))
   const driver = core.driver
   const tokens = new Map<string, string>()
   const skiff: TestSkiff = {
@@ -158,4 +169,12 @@ export async function activeServer(skiff: TestSkiff, token: string, name = 'test
   const id = res.json().server.id as string
   await waitForStatus(skiff, token, id, 'ACTIVE')
   return id
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

@@ -16,6 +16,7 @@ const NOT_SHOWN: Record<string, string> = {
   rescues: "the rescue resource's own rows; the view shows the server's vm_state",
   simulator_faults: 'fault injection rules',
   migrations: "a server's moves (os-migrations); the view shows its flavor, host and states, from its own row",
+  console_auth_tokens: 'serial console URL tokens (hashed), for the serial proxy; never in the server view',
   server_shelves: "the shelved image, time and host (Nova's system_metadata); the view shows the server's vm_state",
 }
 

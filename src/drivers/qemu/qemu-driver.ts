@@ -1005,9 +1005,12 @@ export class QemuDriver implements VirtDriver {
   }
 
   /** Where to reach the server's SSH (the same port through rescue). */
-  sshAccess(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null } | null {
+  sshAccess(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null; serialEndpoint: string | null } | null {
     const s = this.#vms.get(serverId)
-    return s ? { host: '127.0.0.1', port: s.port, hostKeyFingerprint: this.hostKeyFingerprint(serverId) } : null
+    if (!s) return null
+    // The serial chardev is a unix socket server in the running VM's directory (the rescue VM's while rescued).
+    const serialEndpoint = `unix:${vmFiles(this.#currentDir(s)).serial}`
+    return { host: '127.0.0.1', port: s.port, hostKeyFingerprint: this.hostKeyFingerprint(serverId), serialEndpoint }
   }
 
   /** After a restart: re-attach to the VMs still running, from their directories. */

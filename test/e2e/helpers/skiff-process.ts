@@ -17,7 +17,7 @@ export interface SkiffProcess {
   pid: number
   dataDir: string
   /** As printed: identity ends in /v3, compute in /v2.1, image is the Glance root. */
-  urls: { identity: string; compute: string; image: string; volume: string; dashboard?: string }
+  urls: { identity: string; compute: string; image: string; volume: string; dashboard?: string; serial?: string }
   cloudsYaml: string
   openrc: Record<Account, string>
   /** Environment for a client using clouds.yaml: OS_CLIENT_CONFIG_FILE + OS_CLOUD. */
@@ -111,6 +111,8 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
     '0',
     '--volume-port',
     '0',
+    '--serial-proxy-port',
+    '0',
     '--simulated-delay',
     String(opts.simulatedDelayMs ?? 20),
     '--log-level',
@@ -165,7 +167,9 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
       for (const line of lines) {
         if (line.trim() === 'Skiff is running.') seenBanner = true
         if (!seenBanner) continue
-        const u = /^\s+(identity|compute|image|volume|dashboard)\s+(https?:\/\/\S+?)\/?\s*$/.exec(line)
+        const u = /^\s+(identity|compute|image|volume|dashboard|serial)\s+((?:https?|ws):\/\/\S+?)\/?(?:\s+\(console proxy\))?\s*$/.exec(
+          line,
+        )
         if (u) urls[u[1] as keyof SkiffProcess['urls']] = u[2]!
         const f = /^\s+(\/\S*(?:clouds\.yaml|-openrc))\s*$/.exec(line)
         if (f) files.push(f[1]!)

@@ -69,6 +69,13 @@ declare module 'fastify' {
   }
 }
 
+/** What the remote-consoles routes need of the serial console (src/console/, src/store/console-tokens-repo.ts). */
+export interface SerialConsoleDeps {
+  tokens: { issue(t: { serverId: string; host: string; consoleType: string }): Promise<string> }
+  /** The serial proxy's ws:// root. */
+  url: string
+}
+
 export interface ComputeRouteDeps {
   servers: ServerService
   rescues: RescueService
@@ -87,6 +94,8 @@ export interface ComputeRouteDeps {
   keypairs: KeypairService
   /** Console output, from the agent of the server's host. */
   consoles: ServerConsole
+  /** The serial console: its tokens and the proxy's ws:// root (none: serial is "Unavailable console type"). */
+  serialConsole?: SerialConsoleDeps
   /** Resize, migrations, evacuation (move-actions.ts, migrations.ts). */
   moves: MigrationService
   /** The simulated hypervisor's fault rules (simulator.ts); absent with other drivers. */
