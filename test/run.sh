@@ -20,6 +20,9 @@ test/e2e/qemu-serial-console.test.ts
 test/e2e/openstack-cli-shelve.test.ts
 test/e2e/openstack-cli-moves.test.ts
 test/e2e/tempest.test.ts
+test/e2e/tempest-volumes.test.ts
+test/e2e/dashboard.test.ts
+test/e2e/openstack-cli-volumes.test.ts
 test/e2e/cli-microversions.test.ts
 test/e2e/deployment.test.ts
 test/e2e/openstack-cli-microversions.test.ts
