@@ -67,16 +67,16 @@ async function handle(deps: SerialProxyDeps, req: IncomingMessage, socket: Duple
   if (!server || server.host !== t.host) return refuse(socket, 401, 'Unauthorized', "The token '***' is invalid or has expired")
   const access = await deps.repo.access(server.id)
   const endpoint = access?.serial_endpoint
-  const ws = acceptWebSocket(req, socket, head)
-  if (!ws) return
-  deps.logger.info({ server: server.id, host: t.host, endpoint: endpoint ?? 'simulated' }, 'serial console opened')
-  if (endpoint?.startsWith('unix:')) return joinUnix(ws, endpoint.slice('unix:'.length), deps.logger)
-  if (endpoint?.startsWith('tcp:')) {
-    const at = endpoint.slice('tcp:'.length)
-    const i = at.lastIndexOf(':')
-    return joinSocket(ws, connect(Number(at.slice(i + 1)), at.slice(0, i).replace(/^\[|\]$/g, '')), deps.logger)
-  }
-  return simulatedConsole(ws, { id: server.id, host: t.host }, deps)
+  acceptWebSocket(req, socket, head, (ws) => {
+    deps.logger.info({ server: server.id, host: t.host, endpoint: endpoint ?? 'simulated' }, 'serial console opened')
+    if (endpoint?.startsWith('unix:')) return joinUnix(ws, endpoint.slice('unix:'.length), deps.logger)
+    if (endpoint?.startsWith('tcp:')) {
+      const at = endpoint.slice('tcp:'.length)
+      const i = at.lastIndexOf(':')
+      return joinSocket(ws, connect(Number(at.slice(i + 1)), at.slice(0, i).replace(/^\[|\]$/g, '')), deps.logger)
+    }
+    void simulatedConsole(ws, { id: server.id, host: t.host }, deps)
+  })
 }
 
 function joinUnix(ws: WebSocketConnection, path: string, logger: Logger) {

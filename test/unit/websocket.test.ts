@@ -1,9 +1,9 @@
-// src/console/websocket.ts: the handshake and the framing (7-, 16- and 64-bit lengths, masking,
-// fragments, ping, close), server and client talking to each other over a real socket.
+// src/console/websocket.ts (`ws` behind the console's interface): server and client over a real
+// socket, messages of each length encoding, text and binary, the subprotocol, close.
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import { after, before, test } from 'node:test'
-import { acceptKey, acceptWebSocket, connectWebSocket, type WebSocketConnection } from '../../src/console/websocket.ts'
+import { acceptWebSocket, connectWebSocket, type WebSocketConnection } from '../../src/console/websocket.ts'
 
 let server: Server
 let url = ''
@@ -12,11 +12,11 @@ const accepted: WebSocketConnection[] = []
 before(async () => {
   server = createServer((_req, res) => res.writeHead(426).end())
   server.on('upgrade', (req, socket, head) => {
-    const ws = acceptWebSocket(req, socket, head)
-    if (!ws) return
-    accepted.push(ws)
-    // An echo server: what comes in goes back, binary as binary, text as text.
-    ws.onMessage = (data, binary) => ws.send(binary ? data : data.toString('utf8'))
+    acceptWebSocket(req, socket, head, (ws) => {
+      accepted.push(ws)
+      // An echo server: what comes in goes back, binary as binary, text as text.
+      ws.onMessage = (data, binary) => ws.send(binary ? data : data.toString('utf8'))
+    })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   url = `ws://127.0.0.1:${(server.address() as { port: number }).port}/`
@@ -30,10 +30,6 @@ const next = (ws: WebSocketConnection) =>
   new Promise<{ data: Buffer; binary: boolean }>((resolve) => {
     ws.onMessage = (data, binary) => resolve({ data, binary })
   })
-
-test("the accept key of RFC 6455's example", () => {
-  assert.equal(acceptKey('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=')
-})
 
 test('messages of each length encoding come back whole, binary and text', async () => {
   const ws = await connectWebSocket(url)
@@ -54,7 +50,11 @@ test('messages of each length encoding come back whole, binary and text', async 
 })
 
 test('the server offers no subprotocol unless asked, and binary when offered', async () => {
+  const plain = await connectWebSocket(url)
+  assert.equal(plain.protocol, '')
+  plain.close()
   const ws = await connectWebSocket(url, { protocols: ['base64', 'binary'] })
+  assert.equal(ws.protocol, 'binary')
   const got = next(ws)
   ws.send(Buffer.from('x'))
   assert.equal((await got).data.toString(), 'x')
