@@ -18,6 +18,9 @@ export const ajv = new Ajv.default({
   // As fastify's compiler: schemas with an $id are not kept by it (each app compiles its own).
   addUsedSchema: false,
   formats: FORMATS,
+  // Nova's and Cinder's schemas name several types (`"type": ["string", "null"]`): plain JSON
+  // Schema, which Ajv's strict mode would otherwise log about at every start.
+  allowUnionTypes: true,
 })
 
 /** For fastify's setValidatorCompiler. */
