@@ -227,6 +227,25 @@ export class VolumesRepo {
       .execute()
   }
 
+  /**
+   * The metadata of a volume or snapshot as compare-and-set needs it (volumes/metadata.ts): read
+   * its text, or replace it only while it is still the text read.
+   */
+  metadataOf(table: 'volumes' | 'volume_snapshots', id: string) {
+    return {
+      read: async () => (await this.#db.selectFrom(table).select('metadata').where('id', '=', id).executeTakeFirst())?.metadata,
+      swap: async (expected: string, next: string) => {
+        const r = await this.#db
+          .updateTable(table)
+          .set({ metadata: next, updated_at: this.now() })
+          .where('id', '=', id)
+          .where('metadata', '=', expected)
+          .executeTakeFirst()
+        return r.numUpdatedRows === 1n
+      },
+    }
+  }
+
   async removeSnapshot(id: string): Promise<boolean> {
     const r = await this.#db.deleteFrom('volume_snapshots').where('id', '=', id).where('status', '=', 'deleting').executeTakeFirst()
     return r.numDeletedRows === 1n

@@ -21,6 +21,7 @@ import {
   VolumeTypeNotFound,
   VolumeTypeNotFoundByName,
 } from './errors.ts'
+import { editMetadata, hasKey, parseMetadata, withMetadata, type Metadata } from './metadata.ts'
 import { authorize, sees } from './policy.ts'
 import {
   DEFAULT_VOLUME_TYPE,
@@ -118,22 +119,19 @@ const PAGING = new Set([
   'is_public',
 ])
 
+/** An edit that removes `key`, or throws `missing()` when the metadata has no such key. */
+const without =
+  (key: string, missing: () => Error) =>
+  (m: Metadata): Metadata => {
+    if (!hasKey(m, key)) throw missing()
+    const { [key]: _, ...rest } = m
+    return rest
+  }
+
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[v.length - 1] : v)
 
 /** Cinder's bool_from_string for `bootable` and friends. */
 const truthy = (v: string) => ['1', 't', 'true', 'on', 'y', 'yes'].includes(v.toLowerCase())
-
-/** `metadata={'k': 'v'}` as cinderclient sends it (a Python dict's repr), or JSON. */
-function parseMetadataFilter(raw: string): Record<string, string> {
-  try {
-    const json = raw.replace(/'/g, '"').replace(/\bNone\b/g, 'null')
-    const v = JSON.parse(json) as unknown
-    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]))
-  } catch {
-    // fall through
-  }
-  throw new InvalidInput(`Invalid metadata filter: ${raw}`)
-}
 
 export class VolumeService {
   readonly #d: VolumeServiceDeps
@@ -182,14 +180,7 @@ export class VolumeService {
       f.size = Number(size)
     }
     let rows = await this.#d.repo.list(f, [])
-    const meta = one(filters.metadata)
-    if (meta !== undefined) {
-      const want = parseMetadataFilter(meta)
-      rows = rows.filter((r) => {
-        const m = JSON.parse(r.metadata) as Record<string, string>
-        return Object.entries(want).every(([k, v]) => m[k] === v)
-      })
-    }
+    rows = withMetadata(rows, one(filters.metadata))
     const migration = one(filters.migration_status)
     if (migration !== undefined) rows = []
     const group = one(filters.group_id)
@@ -296,18 +287,23 @@ export class VolumeService {
   async setMetadata(ctx: AuthContext, id: string, metadata: Record<string, string>, replace: boolean): Promise<Record<string, string>> {
     const v = await this.#visible(ctx, id)
     authorize(ctx, 'volume:update_volume_metadata', 'member')
-    const next = replace ? metadata : { ...(JSON.parse(v.metadata) as Record<string, string>), ...metadata }
-    await this.#d.repo.update(v.id, { metadata: JSON.stringify(next) })
-    return next
+    return editMetadata(
+      this.#d.repo.metadataOf('volumes', v.id),
+      v.metadata,
+      (m) => (replace ? { ...metadata } : { ...m, ...metadata }),
+      () => new VolumeNotFound(id),
+    )
   }
 
   async deleteMetadataKey(ctx: AuthContext, id: string, key: string): Promise<void> {
     const v = await this.#visible(ctx, id)
     authorize(ctx, 'volume:delete_volume_metadata', 'member')
-    const m = JSON.parse(v.metadata) as Record<string, string>
-    if (!(key in m)) throw new VolumeMetadataNotFound(id, key)
-    delete m[key]
-    await this.#d.repo.update(v.id, { metadata: JSON.stringify(m) })
+    await editMetadata(
+      this.#d.repo.metadataOf('volumes', v.id),
+      v.metadata,
+      without(key, () => new VolumeMetadataNotFound(id, key)),
+      () => new VolumeNotFound(id),
+    )
   }
 
   async delete(ctx: AuthContext, id: string, requestId: string): Promise<void> {
@@ -353,17 +349,30 @@ export class VolumeService {
     const rows = await this.#d.repo.list({ projectId: this.#scope(ctx, q) }, [])
     const metadata: Record<string, string[]> = {}
     for (const r of rows)
-      for (const [k, v] of Object.entries(JSON.parse(r.metadata) as Record<string, string>)) {
+      for (const [k, v] of Object.entries(parseMetadata(r.metadata))) {
         const list = (metadata[k] ??= [])
         if (!list.includes(v)) list.push(v)
       }
     return { count: rows.length, size: rows.reduce((sum, r) => sum + r.size, 0), metadata }
   }
 
+  /** `GET .../metadata/{key}`: the value, or Cinder's 404. */
+  async metadataItem(ctx: AuthContext, id: string, key: string): Promise<string> {
+    const m = parseMetadata((await this.get(ctx, id)).metadata)
+    if (!hasKey(m, key)) throw new VolumeMetadataNotFound(id, key)
+    return m[key]!
+  }
+
+  async snapshotMetadataItem(ctx: AuthContext, id: string, key: string): Promise<string> {
+    const m = parseMetadata((await this.getSnapshot(ctx, id)).metadata)
+    if (!hasKey(m, key)) throw new SnapshotMetadataNotFound(id, key)
+    return m[key]!
+  }
+
   /** `PUT .../metadata/{key}` with `{"meta": {key: value}}`. */
   async setMetadataItem(ctx: AuthContext, id: string, key: string, meta: Record<string, string>): Promise<Record<string, string>> {
     if (Object.keys(meta).length > 1) throw new BadRequest('Request body contains too many items')
-    if (!(key in meta)) throw new BadRequest('Request body and URI mismatch')
+    if (!hasKey(meta, key)) throw new BadRequest('Request body and URI mismatch')
     await this.setMetadata(ctx, id, { [key]: meta[key]! }, false)
     return { [key]: meta[key]! }
   }
@@ -435,14 +444,7 @@ export class VolumeService {
     const volumeId = one(filters.volume_id)
     if (volumeId !== undefined) f.volumeId = volumeId
     let rows = await this.#d.repo.listSnapshots(f, [])
-    const meta = one(filters.metadata)
-    if (meta !== undefined) {
-      const want = parseMetadataFilter(meta)
-      rows = rows.filter((r) => {
-        const m = JSON.parse(r.metadata) as Record<string, string>
-        return Object.entries(want).every(([k, v]) => m[k] === v)
-      })
-    }
+    rows = withMetadata(rows, one(filters.metadata))
     return this.#page(rows, q, SNAPSHOT_SORT_KEYS, async (id) => this.#visibleSnapshot(ctx, id))
   }
 
@@ -520,18 +522,23 @@ export class VolumeService {
   ): Promise<Record<string, string>> {
     const s = await this.#visibleSnapshot(ctx, id)
     authorize(ctx, 'volume:update_snapshot_metadata', 'member')
-    const next = replace ? metadata : { ...(JSON.parse(s.metadata) as Record<string, string>), ...metadata }
-    await this.#d.repo.updateSnapshot(s.id, { metadata: JSON.stringify(next) })
-    return next
+    return editMetadata(
+      this.#d.repo.metadataOf('volume_snapshots', s.id),
+      s.metadata,
+      (m) => (replace ? { ...metadata } : { ...m, ...metadata }),
+      () => new SnapshotNotFound(id),
+    )
   }
 
   async deleteSnapshotMetadataKey(ctx: AuthContext, id: string, key: string): Promise<void> {
     const s = await this.#visibleSnapshot(ctx, id)
     authorize(ctx, 'volume:delete_snapshot_metadata', 'member')
-    const m = JSON.parse(s.metadata) as Record<string, string>
-    if (!(key in m)) throw new SnapshotMetadataNotFound(id, key)
-    delete m[key]
-    await this.#d.repo.updateSnapshot(s.id, { metadata: JSON.stringify(m) })
+    await editMetadata(
+      this.#d.repo.metadataOf('volume_snapshots', s.id),
+      s.metadata,
+      without(key, () => new SnapshotMetadataNotFound(id, key)),
+      () => new SnapshotNotFound(id),
+    )
   }
 
   async deleteSnapshot(ctx: AuthContext, id: string, requestId: string): Promise<void> {

@@ -199,6 +199,25 @@ describe('volumes', () => {
     assert.equal(summary.statusCode, 200, summary.body)
     assert.ok(summary.json()['volume-summary'].total_count >= 1)
     assert.deepEqual(summary.json()['volume-summary'].metadata.k3, ['v3'])
+    // Own keys only: a key every object inherits is not a key of this volume.
+    for (const key of ['toString', 'constructor', '__proto__']) {
+      const show = await skiff.volume('GET', v3(`/volumes/${id}/metadata/${key}`), { token: demo })
+      assert.deepEqual(show.json(), { itemNotFound: { code: 404, message: `Volume ${id} has no metadata with key ${key}.` } })
+      const del = await skiff.volume('DELETE', v3(`/volumes/${id}/metadata/${key}`), { token: demo })
+      assert.equal(del.statusCode, 404, del.body)
+    }
+    // Writers at once (as two API processes would be): none loses another's key.
+    const writes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        skiff.volume('POST', v3(`/volumes/${id}/metadata`), { token: demo, body: { metadata: { [`c${i}`]: String(i) } } }),
+      ),
+    )
+    assert.deepEqual(
+      writes.map((w) => w.statusCode),
+      writes.map(() => 200),
+    )
+    const after = (await volumeOf(id))!.metadata as Record<string, string>
+    for (let i = 0; i < 8; i++) assert.equal(after[`c${i}`], String(i))
     // os-reserve twice: Cinder's 400; os-unreserve gives it back.
     assert.equal((await skiff.volume('POST', v3(`/volumes/${id}/action`), { token: demo, body: { 'os-reserve': null } })).statusCode, 202)
     const again = await skiff.volume('POST', v3(`/volumes/${id}/action`), { token: demo, body: { 'os-reserve': null } })

@@ -412,9 +412,7 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
     }
   })
   app.get<{ Params: { id: string; key: string } }>('/v3/volumes/:id/metadata/:key', async (req) => {
-    const m = JSON.parse((await volumes.get(req.auth, req.params.id)).metadata) as Record<string, string>
-    if (!(req.params.key in m)) throw new NotFound(`Volume ${req.params.id} has no metadata with key ${req.params.key}.`)
-    return { meta: { [req.params.key]: m[req.params.key] } }
+    return { meta: { [req.params.key]: await volumes.metadataItem(req.auth, req.params.id, req.params.key) } }
   })
   app.put<{ Params: { id: string; key: string }; Body: unknown }>('/v3/volumes/:id/metadata/:key', async (req) => {
     validateBody(META_ITEM, req.body)
@@ -494,9 +492,7 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
     return { metadata: await volumes.setSnapshotMetadata(req.auth, req.params.id, m, true) }
   })
   app.get<Key>('/v3/snapshots/:id/metadata/:key', async (req) => {
-    const m = await snapshotMetadata(req)
-    if (!(req.params.key in m)) throw new NotFound(`Snapshot ${req.params.id} has no metadata with key ${req.params.key}.`)
-    return { meta: { [req.params.key]: m[req.params.key] } }
+    return { meta: { [req.params.key]: await volumes.snapshotMetadataItem(req.auth, req.params.id, req.params.key) } }
   })
   app.put<Key>('/v3/snapshots/:id/metadata/:key', async (req) => {
     validateBody(META_ITEM, req.body)
