@@ -41,15 +41,7 @@ describe('openstack server resize, migrate, live migration, migration list; nova
   })
 
   /** The server as an admin sees it (host included), once it is `want` with no task. */
-  const until = async (want: string): Promise<Viewed> => {
-    const deadline = Date.now() + 60_000
-    for (;;) {
-      const s = await cli.openstackJson<Viewed>('admin', ['server', 'show', id])
-      if (s.status === want && !s['OS-EXT-STS:task_state']) return s
-      if (Date.now() > deadline) throw new Error(`server ${id} not ${want}: ${JSON.stringify(s)}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
+  const until = async (want: string) => (await cli.waitForStatus('admin', id, want)) as Viewed
   const flavorName = (s: Viewed) => (typeof s.flavor === 'string' ? s.flavor : (s.flavor?.original_name ?? s.flavor?.name ?? ''))
 
   test('server resize --flavor m1.small → VERIFY_RESIZE; resize confirm → ACTIVE on m1.small', T, async () => {

@@ -37,15 +37,7 @@ describe('openstack server suspend/resume, image create, backup create, shelve/u
   })
 
   const status = async () => (await cli.openstackJson<ServerView>('demo', ['server', 'show', id])).status
-  const until = async (want: string) => {
-    const deadline = Date.now() + 60_000
-    for (;;) {
-      const s = await cli.openstackJson<ServerView>('demo', ['server', 'show', id])
-      if (s.status === want && !s['OS-EXT-STS:task_state']) return s
-      if (Date.now() > deadline) throw new Error(`server ${id} not ${want}: ${JSON.stringify(s)}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
+  const until = (want: string) => cli.waitForStatus('demo', id, want)
 
   test('server suspend → SUSPENDED, server resume → ACTIVE', T, async () => {
     ok(await cli.openstack('demo', ['server', 'suspend', id]))
