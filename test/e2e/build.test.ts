@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { describeRun, run } from './helpers/process.ts'
-import { cleanEnv } from './helpers/skiff-process.ts'
+import { ANY_FREE_PORTS, cleanEnv } from './helpers/skiff-process.ts'
 import { ROOT } from './helpers/skiff-command.ts'
 
 const BIN = path.join(ROOT, 'bin', 'skiff.js')
@@ -24,30 +24,11 @@ describe('the compiled build (dist/)', () => {
   })
 
   test('skiff serve answers, and stops on SIGTERM', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--data-dir',
-        path.join(dir, 'data'),
-        '--identity-port',
-        '0',
-        '--compute-port',
-        '0',
-        '--image-port',
-        '0',
-        '--dashboard-port',
-        '0',
-        '--volume-port',
-        '0',
-        '--serial-proxy-port',
-        '0',
-        '--log-level',
-        'warn',
-      ],
-      { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+    const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', path.join(dir, 'data'), ...ANY_FREE_PORTS, '--log-level', 'warn'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     let out = ''
     let err = ''

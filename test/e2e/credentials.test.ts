@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { describeRun, run } from './helpers/process.ts'
-import { cleanEnv, parseOpenrc, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+import { ANY_FREE_PORTS, cleanEnv, parseOpenrc, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 import { SKIFF } from './helpers/skiff-command.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -20,30 +20,11 @@ const skiff = (args: string[]) => run(process.execPath, [...SKIFF, ...args], { c
 
 /** `skiff serve` on `dataDir` until its banner is out (a data dir that knows no password prints no file), then SIGTERM. */
 async function serveBanner(args: string[]): Promise<string> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...SKIFF,
-      'serve',
-      '--identity-port',
-      '0',
-      '--compute-port',
-      '0',
-      '--image-port',
-      '0',
-      '--dashboard-port',
-      '0',
-      '--volume-port',
-      '0',
-      '--serial-proxy-port',
-      '0',
-      '--no-agent',
-      '--log-level',
-      'warn',
-      ...args,
-    ],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const child = spawn(process.execPath, [...SKIFF, 'serve', ...ANY_FREE_PORTS, '--no-agent', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   try {
@@ -117,25 +98,7 @@ describe('two hosts, one database, their own data dirs', () => {
   })
 
   test('a second `skiff serve` with a sealing key of its own is refused: one line, exit 1', async () => {
-    const r = await skiff([
-      'serve',
-      '--data-dir',
-      path.join(root, 'c'),
-      '--database-url',
-      database,
-      '--identity-port',
-      '0',
-      '--compute-port',
-      '0',
-      '--image-port',
-      '0',
-      '--dashboard-port',
-      '0',
-      '--volume-port',
-      '0',
-      '--serial-proxy-port',
-      '0',
-    ])
+    const r = await skiff(['serve', '--data-dir', path.join(root, 'c'), '--database-url', database, ...ANY_FREE_PORTS])
     const why = describeRun(r)
     assert.equal(r.code, 1, why)
     assert.equal(

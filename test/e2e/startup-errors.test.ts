@@ -8,7 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, describe, test } from 'node:test'
 import { describeRun, run } from './helpers/process.ts'
-import { cleanEnv } from './helpers/skiff-process.ts'
+import { ANY_FREE_PORTS, cleanEnv } from './helpers/skiff-process.ts'
 import { SKIFF } from './helpers/skiff-command.ts'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -112,27 +112,7 @@ describe('skiff serve: a bad option is one line and exit 1', { concurrency: 3 },
   for (const c of SERVE) {
     test(c.name, async () => {
       const dataDir = path.join(dir, `serve-${SERVE.indexOf(c)}`)
-      const r = await skiff(
-        [
-          'serve',
-          '--data-dir',
-          dataDir,
-          '--identity-port',
-          '0',
-          '--compute-port',
-          '0',
-          '--image-port',
-          '0',
-          '--dashboard-port',
-          '0',
-          '--volume-port',
-          '0',
-          '--serial-proxy-port',
-          '0',
-          ...c.args,
-        ],
-        c.env,
-      )
+      const r = await skiff(['serve', '--data-dir', dataDir, ...ANY_FREE_PORTS, ...c.args], c.env)
       assertOneLine(r, c.says)
     })
   }

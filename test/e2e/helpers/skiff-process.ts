@@ -93,6 +93,22 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL')
 })
 
+/** Every listener of `skiff serve` on a port the system picks: test Skiffs never collide. */
+export const ANY_FREE_PORTS = [
+  '--identity-port',
+  '0',
+  '--compute-port',
+  '0',
+  '--image-port',
+  '0',
+  '--dashboard-port',
+  '0',
+  '--volume-port',
+  '0',
+  '--serial-proxy-port',
+  '0',
+]
+
 export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffProcess> {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'skiff-e2e-'))
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000
@@ -101,18 +117,7 @@ export async function startSkiffProcess(opts: StartOptions = {}): Promise<SkiffP
     'serve',
     '--data-dir',
     dataDir,
-    '--identity-port',
-    '0',
-    '--compute-port',
-    '0',
-    '--image-port',
-    '0',
-    '--dashboard-port',
-    '0',
-    '--volume-port',
-    '0',
-    '--serial-proxy-port',
-    '0',
+    ...ANY_FREE_PORTS,
     '--simulated-delay',
     String(opts.simulatedDelayMs ?? 20),
     '--log-level',
