@@ -3,7 +3,11 @@
 // zero delay; then the same with 16 servers rescued in parallel. Real Nova on a machine of this
 // size: 238 ms and 216 ms (medians, anchors/nova/PERF.md).
 //
-//   node --import tsx bench/rescue.ts [--cycles 50] [--parallel 16]
+//   node --import tsx bench/rescue.ts [--cycles 50] [--parallel 16] [--cpu-prof DIR]
+//
+// --cpu-prof DIR: the Skiff child runs under `node --cpu-prof`, its profile written to DIR at exit
+// (read it with bench/cpuprofile-top.ts).
+import path from 'node:path'
 import { api, createServers, demoToken, median, option, runMain, startSkiff, table, waitAllActive, type SkiffProcess } from './harness.ts'
 
 const NOVA = { rescue: 238, unrescue: 216 }
@@ -42,7 +46,11 @@ async function cycle(s: SkiffProcess, token: string, id: string): Promise<{ resc
 await runMain(async () => {
   const cycles = option('cycles', 50)
   const parallel = option('parallel', 16)
-  const skiff = await startSkiff({ serveArgs: ['--simulated-delay', '0', '--action-rate-limit', '0'] })
+  const cpuProf = option('cpu-prof', '')
+  const skiff = await startSkiff({
+    serveArgs: ['--simulated-delay', '0', '--action-rate-limit', '0'],
+    nodeArgs: cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : [],
+  })
   const token = await demoToken(skiff)
   const { ids } = await createServers(skiff, token, parallel, 4)
   await waitAllActive(skiff, token, parallel, 60_000, 50)
