@@ -48,8 +48,15 @@ export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<
   children.delete(child)
 }
 
+/** More to undo after the children stop (latest first), e.g. a database schema. */
+const steps: (() => Promise<void>)[] = []
+export function onCleanup(step: () => Promise<void>): void {
+  steps.unshift(step)
+}
+
 export async function cleanup(): Promise<void> {
   await Promise.allSettled([...children].map((c) => stopChild(c)))
+  for (const step of steps.splice(0)) await step().catch((err: unknown) => console.error('cleanup:', err))
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
   tempDirs.clear()
 }
@@ -59,8 +66,13 @@ let handlersInstalled = false
 export async function runMain(main: () => Promise<void>): Promise<void> {
   if (!handlersInstalled) {
     handlersInstalled = true
+    // A terminal's Ctrl-C reaches every process of the group (npm, timeout and us): the second
+    // signal must not cut the cleanup short.
+    let stopping = false
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(sig, () => {
+      process.on(sig, () => {
+        if (stopping) return
+        stopping = true
         void cleanup().finally(() => process.exit(130))
       })
     }

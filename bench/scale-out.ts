@@ -12,7 +12,7 @@
 //     [--apis 2]
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { api, demoToken, load, option, runMain, startAgent, startSkiff, table, tempDir, type SkiffProcess } from './harness.ts'
+import { api, demoToken, load, onCleanup, option, runMain, startAgent, startSkiff, table, tempDir, type SkiffProcess } from './harness.ts'
 import { REBUILD_USAGE_COUNTERS } from '../src/store/migrations-usage-counters.ts'
 
 const pct = (xs: number[], p: number) => {
@@ -24,13 +24,13 @@ const ms = (x: number) => `${x.toFixed(1)} ms`
 async function waitStatus(s: SkiffProcess, token: string, id: string, status: string, timeoutMs = 30_000): Promise<void> {
   const deadline = performance.now() + timeoutMs
   for (;;) {
-    const r = await api<{ server: { status: string; 'OS-EXT-STS:task_state': string | null } }>(
+    const r = await api<{ server: { status: string; 'OS-EXT-STS:task_state': string | null; fault?: unknown } }>(
       token,
       'GET',
       `${s.compute}/v2.1/servers/${id}`,
     )
     if (r.body.server.status === status && r.body.server['OS-EXT-STS:task_state'] === null) return
-    if (r.body.server.status === 'ERROR') throw new Error(`server ${id} went to ERROR`)
+    if (r.body.server.status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${JSON.stringify(r.body.server.fault)}`)
     if (performance.now() > deadline) throw new Error(`server ${id} not ${status} after ${timeoutMs} ms`)
     // Every waiting client polls: 10 ms keeps the figures fine-grained without the polls being the load.
     await new Promise((r) => setTimeout(r, 10))
@@ -173,134 +173,137 @@ await runMain(async () => {
   await admin.query(`CREATE SCHEMA ${schema}`)
   const u = new URL(base)
   u.searchParams.set('options', `-c search_path=${schema}`)
+  // Every connection of this run (ours, Skiff's) is named after its schema: on Ctrl-C or a crash
+  // their statements are ended (a bulk INSERT would otherwise run on after the client is gone).
+  u.searchParams.set('application_name', schema)
   const url = u.toString()
-  try {
-    const dataDir = tempDir('skiff-scale-bench-')
-    const serveArgs = [
-      '--no-agent',
-      '--database-url',
-      url,
-      '--action-rate-limit',
-      '0',
-      '--server-events-interval',
-      '10',
-      // Room for the written servers and the rescued ones created through the API.
-      '--quota-instances',
-      String(nServers * 2 + 10_000),
-      '--quota-cores',
-      String(nServers * 20 + 100_000),
-      '--quota-ram',
-      String(nServers * 40_000 + 20_000_000),
-    ]
-    const apis = [await startSkiff({ dataDir, serveArgs })]
-    const token = await demoToken(apis[0]!)
-
-    let t = performance.now()
-    await startAgent([
-      '--host',
-      'sim',
-      '--simulated-hosts',
-      String(hosts),
-      '--database-url',
-      url,
-      '--data-dir',
-      dataDir,
-      '--simulated-delay',
-      String(delay),
-    ])
-    const agentStartS = (performance.now() - t) / 1000
-
-    // The bulk: servers of the demo project spread over the hosts, ACTIVE, no addresses.
-    const db = new pg.Client({ connectionString: url })
-    await db.connect()
-    t = performance.now()
-    const demo = (
-      await db.query<{ id: string; user_id: string }>(
-        `select p.id, u.id as user_id from projects p join users u on u.default_project_id = p.id where p.name = 'demo'`,
-      )
-    ).rows[0]!
-    const image = (await db.query<{ id: string }>(`select id from images where name = 'skiff-base'`)).rows[0]!
-    // Written with the triggers off (one statement would update the project's usage row a million
-    // times in one transaction), then the usage counters are made from the rows, as the migration does.
-    await db.query('begin')
-    await db.query('set local session_replication_role = replica')
-    await db.query(
-      `
-      insert into servers (id, name, project_id, user_id, image_id, flavor_id, vm_state, power_state, host, reservation_id, launched_at, created_at, updated_at)
-      select gen_random_uuid()::text, 'bulk-' || g, $1, $2, $3, '1', 'active', 1, 'sim-' || (1 + g % $4), 'r-bulk', ts, ts, ts
-      from generate_series(1, $5::int) g,
-        lateral (select to_char((now() - make_interval(secs => g)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts) x`,
-      [demo.id, demo.user_id, image.id, hosts, nServers],
-    )
-    await db.query('set local session_replication_role = origin')
-    for (const statement of REBUILD_USAGE_COUNTERS) await db.query(statement)
-    await db.query('commit')
-    await db.query('analyze')
-    const bulkS = (performance.now() - t) / 1000
-
-    // Servers to rescue, through the API: the scheduler places them on the simulated hosts.
-    const ids: string[] = []
-    for (let i = 0; i < Math.max(20, rate); i++) {
-      const r = await api<{ server: { id: string } }>(token, 'POST', `${apis[0]!.compute}/v2.1/servers`, {
-        server: { name: `r${i}`, imageRef: image.id, flavorRef: '1' },
-      })
-      if (r.status !== 202) throw new Error(`create: ${r.status} ${r.text}`)
-      ids.push(r.body.server.id)
-    }
-    for (const id of ids) await waitStatus(apis[0]!, token, id, 'ACTIVE', 60_000)
-    const spread = (await db.query<{ n: string }>(`select count(distinct host) as n from servers where id = any($1)`, [ids])).rows[0]!.n
-
-    const rows: string[][] = []
-    for (let n = 1; n <= maxApis; n++) {
-      if (apis.length < n) apis.push(await startSkiff({ dataDir, serveArgs }))
-      const used = apis.slice(0, n)
-      const lists = await Promise.all(
-        used.map((s) =>
-          load({ url: s.compute, paths: ['/v2.1/servers/detail?limit=1000'], token, connections: 4, durationS: listSeconds }),
-        ),
-      )
-      const rps = lists.reduce((a, l) => a + l.rps, 0)
-      const watches = await Promise.all(used.map((s) => StateWatch.open(s, token, ids)))
-      const { lat, late } = await rescueAtRate(used, watches, token, ids, rate, seconds)
-      for (const w of watches) w.close()
-      rows.push([
-        String(n),
-        `${rps.toFixed(1)} req/s`,
-        `${(rps * 1000).toFixed(0)} servers/s`,
-        ms(
-          pct(
-            lists.map((l) => l.p50),
-            0.5,
-          ),
-        ),
-        String(lat.length),
-        ms(pct(lat, 0.5)),
-        ms(pct(lat, 0.99)),
-        String(late),
-      ])
-    }
-    await db.end()
-    console.log(
-      `\nScale-out on PostgreSQL: ${hosts} simulated hosts (agent up in ${agentStartS.toFixed(1)} s), ${nServers} servers (written in ${bulkS.toFixed(1)} s),`,
-    )
-    console.log(`${ids.length} servers rescued in turn, placed on ${spread} hosts; simulated operations take ${delay} ms\n`)
-    console.log(
-      table(
-        [
-          'API processes',
-          'detail?limit=1000',
-          '= servers listed',
-          'list p50',
-          'rescues',
-          `rescue p50 @${rate}/s`,
-          'rescue p99',
-          'skipped (no idle server)',
-        ],
-        rows,
-      ),
-    )
-  } finally {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {})
+  onCleanup(async () => {
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [schema])
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
     await admin.end()
+  })
+  const dataDir = tempDir('skiff-scale-bench-')
+  const serveArgs = [
+    '--no-agent',
+    '--database-url',
+    url,
+    '--action-rate-limit',
+    '0',
+    '--server-events-interval',
+    '10',
+    // Room for the written servers and the rescued ones created through the API.
+    '--quota-instances',
+    String(nServers * 2 + 10_000),
+    '--quota-cores',
+    String(nServers * 20 + 100_000),
+    '--quota-ram',
+    String(nServers * 40_000 + 20_000_000),
+  ]
+  const apis = [await startSkiff({ dataDir, serveArgs })]
+  const token = await demoToken(apis[0]!)
+
+  let t = performance.now()
+  await startAgent([
+    '--host',
+    'sim',
+    '--simulated-hosts',
+    String(hosts),
+    '--database-url',
+    url,
+    '--data-dir',
+    dataDir,
+    '--simulated-delay',
+    String(delay),
+  ])
+  const agentStartS = (performance.now() - t) / 1000
+
+  // The bulk: servers of the demo project spread over the hosts, ACTIVE, no addresses.
+  const db = new pg.Client({ connectionString: url })
+  // Ended by the cleanup's pg_terminate_backend when the run stops early: not an error then.
+  db.on('error', () => {})
+  await db.connect()
+  t = performance.now()
+  const demo = (
+    await db.query<{ id: string; user_id: string }>(
+      `select p.id, u.id as user_id from projects p join users u on u.default_project_id = p.id where p.name = 'demo'`,
+    )
+  ).rows[0]!
+  const image = (await db.query<{ id: string }>(`select id from images where name = 'skiff-base'`)).rows[0]!
+  // Written with the triggers off (one statement would update the project's usage row a million
+  // times in one transaction), then the usage counters are made from the rows, as the migration does.
+  await db.query('begin')
+  await db.query('set local session_replication_role = replica')
+  await db.query(
+    `
+    insert into servers (id, name, project_id, user_id, image_id, flavor_id, vm_state, power_state, host, reservation_id, launched_at, created_at, updated_at)
+    select gen_random_uuid()::text, 'bulk-' || g, $1, $2, $3, '1', 'active', 1, 'sim-' || (1 + g % $4), 'r-bulk', ts, ts, ts
+    from generate_series(1, $5::int) g,
+      lateral (select to_char((now() - make_interval(secs => g)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts) x`,
+    [demo.id, demo.user_id, image.id, hosts, nServers],
+  )
+  await db.query('set local session_replication_role = origin')
+  for (const statement of REBUILD_USAGE_COUNTERS) await db.query(statement)
+  await db.query('commit')
+  await db.query('analyze')
+  const bulkS = (performance.now() - t) / 1000
+
+  // Servers to rescue, through the API: the scheduler places them on the simulated hosts.
+  const ids: string[] = []
+  for (let i = 0; i < Math.max(20, rate); i++) {
+    const r = await api<{ server: { id: string } }>(token, 'POST', `${apis[0]!.compute}/v2.1/servers`, {
+      server: { name: `r${i}`, imageRef: image.id, flavorRef: '1' },
+    })
+    if (r.status !== 202) throw new Error(`create: ${r.status} ${r.text}`)
+    ids.push(r.body.server.id)
   }
+  for (const id of ids) await waitStatus(apis[0]!, token, id, 'ACTIVE', 60_000)
+  const spread = (await db.query<{ n: string }>(`select count(distinct host) as n from servers where id = any($1)`, [ids])).rows[0]!.n
+
+  const rows: string[][] = []
+  for (let n = 1; n <= maxApis; n++) {
+    if (apis.length < n) apis.push(await startSkiff({ dataDir, serveArgs }))
+    const used = apis.slice(0, n)
+    const lists = await Promise.all(
+      used.map((s) => load({ url: s.compute, paths: ['/v2.1/servers/detail?limit=1000'], token, connections: 4, durationS: listSeconds })),
+    )
+    const rps = lists.reduce((a, l) => a + l.rps, 0)
+    const watches = await Promise.all(used.map((s) => StateWatch.open(s, token, ids)))
+    const { lat, late } = await rescueAtRate(used, watches, token, ids, rate, seconds)
+    for (const w of watches) w.close()
+    rows.push([
+      String(n),
+      `${rps.toFixed(1)} req/s`,
+      `${(rps * 1000).toFixed(0)} servers/s`,
+      ms(
+        pct(
+          lists.map((l) => l.p50),
+          0.5,
+        ),
+      ),
+      String(lat.length),
+      ms(pct(lat, 0.5)),
+      ms(pct(lat, 0.99)),
+      String(late),
+    ])
+  }
+  await db.end()
+  console.log(
+    `\nScale-out on PostgreSQL: ${hosts} simulated hosts (agent up in ${agentStartS.toFixed(1)} s), ${nServers} servers (written in ${bulkS.toFixed(1)} s),`,
+  )
+  console.log(`${ids.length} servers rescued in turn, placed on ${spread} hosts; simulated operations take ${delay} ms\n`)
+  console.log(
+    table(
+      [
+        'API processes',
+        'detail?limit=1000',
+        '= servers listed',
+        'list p50',
+        'rescues',
+        `rescue p50 @${rate}/s`,
+        'rescue p99',
+        'skipped (no idle server)',
+      ],
+      rows,
+    ),
+  )
 })
