@@ -9,9 +9,12 @@ export default defineConfig(
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
-    // The test runner's reporter is plain JavaScript, outside tsconfig's files.
+    // The test runner's reporter and the build script are plain JavaScript, outside tsconfig's files.
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['test/helpers/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['test/helpers/*.mjs', 'scripts/*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       // node:test's test() and describe() return promises that the runner itself awaits.

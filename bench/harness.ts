@@ -17,7 +17,7 @@ let built = false
  */
 export function ensureBuilt(): void {
   if (built) return
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], {
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts/build.mjs')], {
     cwd: ROOT,
     stdio: 'inherit',
   })

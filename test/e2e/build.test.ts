@@ -1,6 +1,6 @@
-// The compiled build, as `npm ci && npm start` runs it: tsc builds dist/ (incrementally, so that
-// what runs is the sources as they are now), then `node bin/skiff.js` serves from it and each of
-// its commands loads. The other end-to-end tests run the sources through tsx (skiff-command.ts).
+// The compiled build, as `npm ci && npm start` runs it: scripts/build.mjs builds dist/ and its
+// bundle dist/skiff.mjs (tsc incrementally, so that what runs is the sources as they are now),
+// then `node bin/skiff.js` serves from it and each of its commands loads. The other end-to-end tests run the sources through tsx (skiff-command.ts).
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -18,8 +18,7 @@ after(() => rmSync(dir, { recursive: true, force: true }))
 
 describe('the compiled build (dist/)', () => {
   before(async () => {
-    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-    const r = await run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, env, timeoutMs: 300_000 })
+    const r = await run(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, env, timeoutMs: 300_000 })
     assert.equal(r.code, 0, describeRun(r))
   })
 
