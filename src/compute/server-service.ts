@@ -463,8 +463,9 @@ export class ServerService {
               return placement ? placement.allows(h, taken) : true
             })
         if (host !== null) taken.push(host)
-        const placeable = host !== null
         const id = randomUUID()
+        const volumesOverQuota = plan && host !== null ? await this.#d.bootVolumes!.overQuota(trx, projectId, plan) : undefined
+        const placeable = host !== null && volumesOverQuota === undefined
         const row: Server = {
           id,
           name: count > 1 ? `${req.name}-${i + 1}` : req.name,
@@ -506,14 +507,19 @@ export class ServerService {
           await this.#d.repo.insertBootData(row.id, { keyData: keypair?.public_key ?? null, userData: req.userData ?? null }, trx)
         }
         if (placement) await this.#d.groups.addMember(placement.groupId, row.id, trx)
-        if (plan) await this.#d.bootVolumes!.reserve(trx, ctx, plan, row.id, host)
+        if (plan && volumesOverQuota === undefined) await this.#d.bootVolumes!.reserve(trx, ctx, plan, row.id, host)
         if (req.tags?.length) await this.#d.details.setTags(row.id, [...new Set(req.tags)].sort(), trx)
         if (req.networks !== 'none') await this.#d.repo.allocateFixedIp(row.id, trx)
         await this.#d.actionsRepo.record(
           { server_id: row.id, action: 'create', request_id: requestId, user_id: ctx.userId, project_id: projectId },
           trx,
         )
-        if (host !== null) {
+        if (volumesOverQuota !== undefined) {
+          // As Nova's compute host records it when Cinder refuses the volumes over quota.
+          const aborted = `Build of instance ${row.id} aborted: ${volumesOverQuota}`
+          await this.#d.repo.recordFault(row.id, 500, aborted, '', trx)
+          await this.#d.actionsRepo.recordFailedEvent(row.id, requestId, 'compute__do_build_and_run_instance', aborted, trx)
+        } else if (host !== null) {
           await this.#d.queue.enqueue(trx, {
             kind: 'server.create',
             subjectId: row.id,

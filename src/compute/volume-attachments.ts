@@ -290,6 +290,21 @@ export class BootVolumes {
     return { volumeBacked, imageId, items }
   }
 
+  /**
+   * In the create's transaction, before the server is recorded: why the volumes it would make go
+   * over the project's block storage quotas (Cinder's message), or undefined. Nova's compute host
+   * then aborts the build (BuildAbortException): the server is in ERROR, no volume is made.
+   */
+  async overQuota(trx: Tx, projectId: string, plan: BootVolumePlan): Promise<string | undefined> {
+    const made = plan.items.filter((i) => i.source !== 'volume')
+    if (made.length === 0) return undefined
+    return this.#d.volumes.quotaShortfall(trx, projectId, {
+      volumes: made.length,
+      gigabytes: made.reduce((sum, i) => sum + i.sizeGb, 0),
+      largestGb: Math.max(...made.map((i) => i.sizeGb)),
+    })
+  }
+
   /** In the create's transaction: the volumes and attachments of one server placed on `host`. */
   async reserve(trx: Tx, ctx: AuthContext, plan: BootVolumePlan, serverId: string, host: string | null): Promise<void> {
     const now = this.#d.repo.now()

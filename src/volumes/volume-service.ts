@@ -119,6 +119,14 @@ const PAGING = new Set([
   'is_public',
 ])
 
+/** What a create asks of the quotas; `largestGb`: its largest volume, when it makes several. */
+export interface QuotaWant {
+  volumes?: number
+  gigabytes?: number
+  snapshots?: number
+  largestGb?: number
+}
+
 /** An edit that removes `key`, or throws `missing()` when the metadata has no such key. */
 const without =
   (key: string, missing: () => Error) =>
@@ -625,23 +633,32 @@ export class VolumeService {
   }
 
   /** Cinder's QUOTAS.reserve and its over-quota messages (quota_utils.process_reserve_over_quota). */
-  async #checkQuota(trx: Tx, projectId: string, want: { volumes?: number; gigabytes?: number; snapshots?: number }): Promise<void> {
+  async #checkQuota(trx: Tx, projectId: string, want: QuotaWant): Promise<void> {
+    const message = await this.quotaShortfall(trx, projectId, want)
+    if (message !== undefined) throw new VolumeQuotaExceeded(message)
+  }
+
+  /**
+   * Cinder's message when `want` would go over the project's quotas, else undefined; in `trx`,
+   * under the project's lock, so that two creates never both take the last gigabyte.
+   */
+  async quotaShortfall(trx: Tx, projectId: string, want: QuotaWant): Promise<string | undefined> {
     await this.#d.repo.lockProject(trx, projectId)
     // Read in the transaction: SQLite's one connection is held by it (a read beside it would wait forever).
     const limits = await this.#limits(projectId, trx)
     const used = await this.#d.repo.usage(projectId, trx)
     const perVolume = limits.per_volume_gigabytes!
-    if (want.volumes && want.gigabytes !== undefined && perVolume !== -1 && want.gigabytes > perVolume)
-      throw new VolumeQuotaExceeded(`Requested volume size ${want.gigabytes}G is larger than maximum allowed limit ${perVolume}G.`)
+    const largest = want.largestGb ?? want.gigabytes
+    if (want.volumes && largest !== undefined && perVolume !== -1 && largest > perVolume)
+      return `Requested volume size ${largest}G is larger than maximum allowed limit ${perVolume}G.`
     const gb = limits.gigabytes!
     if (want.gigabytes !== undefined && gb !== -1 && used.gigabytes + want.gigabytes > gb)
-      throw new VolumeQuotaExceeded(
-        `Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${want.gigabytes}G, quota is ${gb}G and ${used.gigabytes}G has been consumed.`,
-      )
+      return `Requested volume or snapshot exceeds allowed gigabytes quota. Requested ${want.gigabytes}G, quota is ${gb}G and ${used.gigabytes}G has been consumed.`
     if (want.volumes && limits.volumes !== -1 && used.volumes + want.volumes > limits.volumes!)
-      throw new VolumeQuotaExceeded(`Maximum number of volumes allowed (${limits.volumes}) exceeded for quota 'volumes'.`)
+      return `Maximum number of volumes allowed (${limits.volumes}) exceeded for quota 'volumes'.`
     if (want.snapshots && limits.snapshots !== -1 && used.snapshots + want.snapshots > limits.snapshots!)
-      throw new VolumeQuotaExceeded(`Maximum number of snapshots allowed (${limits.snapshots}) exceeded`)
+      return `Maximum number of snapshots allowed (${limits.snapshots}) exceeded`
+    return undefined
   }
 
   // ---- shared ----

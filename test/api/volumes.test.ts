@@ -599,6 +599,48 @@ describe('boot from volume (block device mapping v2) and the rescue of volume-ba
     )
   })
 
+  test('volumes over the block storage quota: the build is aborted as on Nova (ERROR, Cinder’s reason), no volume made', async () => {
+    const altId = await altProject()
+    const gigabytes = async () =>
+      (await skiff.volume('GET', `/v3/${altId}/os-quota-sets/${altId}?usage=true`, { token: alt })).json().quota_set.gigabytes as {
+        limit: number
+        in_use: number
+      }
+    const used = (await gigabytes()).in_use
+    const set = await skiff.volume('PUT', `/v3/${adminProject}/os-quota-sets/${altId}`, {
+      token: admin,
+      body: { quota_set: { gigabytes: used + 1 } },
+    })
+    assert.equal(set.statusCode, 200, set.body)
+    try {
+      const res = await skiff.compute('POST', '/v2.1/servers', {
+        token: alt,
+        body: {
+          server: {
+            name: 'bfv-over-quota',
+            flavorRef: '1',
+            block_device_mapping_v2: [
+              { uuid: await skiff.imageId('skiff-base'), source_type: 'image', destination_type: 'volume', boot_index: 0, volume_size: 2 },
+            ],
+          },
+        },
+      })
+      assert.equal(res.statusCode, 202, res.body)
+      const id = res.json().server.id as string
+      const shown = await waitForStatus(skiff, alt, id, 'ERROR')
+      assert.deepEqual(shown.fault, {
+        code: 500,
+        message: `Build of instance ${id} aborted: Requested volume or snapshot exceeds allowed gigabytes quota. Requested 2G, quota is ${used + 1}G and ${used}G has been consumed.`,
+        created: shown.fault.created,
+      })
+      assert.deepEqual(shown['os-extended-volumes:volumes_attached'], [])
+      assert.deepEqual(await gigabytes(), { limit: used + 1, in_use: used, reserved: 0 })
+      assert.equal((await skiff.compute('DELETE', `/v2.1/servers/${id}`, { token: alt })).statusCode, 204)
+    } finally {
+      assert.equal((await skiff.volume('DELETE', `/v3/${adminProject}/os-quota-sets/${altId}`, { token: admin })).statusCode, 200)
+    }
+  })
+
   test("rescue: below 2.87 Nova's 400; at 2.87 with a stable-device rescue image, RESCUE with the volume still attached", async () => {
     const server = await bootFromImage('bfv-rescue')
     const old = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { rescue: null } })
