@@ -20,6 +20,7 @@ export function readPackageAsset(file: string): string {
 export const CSS = String.raw`
 :root { --fg: #1b1f24; --muted: #57606a; --bg: #fff; --line: #d0d7de; --accent: #0b5cad; --warn: #9a6700; --bad: #b42318; --ok: #1a7f37; --rescue: #8250df; font-family: system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; line-height: 1.45; }
 a { color: var(--accent); }
 .skip { position: absolute; left: -999px; }
