@@ -18,6 +18,7 @@ import {
   createServerForm,
   csrfField,
   dataTable,
+  deleteForm,
   imageIdOf,
   layout,
   loginPage,
@@ -342,6 +343,17 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
       }
     return call<{ server: ServerView }>(s, 'compute', 'GET', `/v2.1/servers/${id}`)
   }
+  /** A server page whose server the API would not show (another project's, deleted): its message. */
+  const noServer = (reply: FastifyReply, s: Session, cur: Answer, title: string) =>
+    page(
+      reply.code(cur.status === 404 ? 404 : 200),
+      title,
+      s,
+      'servers',
+      html`<h1>${title}</h1>
+        ${message(cur.message, 'error')}
+        <p><a href="/servers">All servers</a></p>`,
+    )
   const allOf = (req: FastifyRequest, s: Session) => s.isAdmin && one((req.query as Record<string, unknown>).all) === '1'
 
   // --- servers ----------------------------------------------------------------------------------
@@ -512,16 +524,7 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
   app.get<{ Params: { id: string } }>('/servers/:id', async (req, reply) => {
     const s = session(req)
     const cur = await server(s, req.params.id)
-    if (!cur.ok)
-      return page(
-        reply.code(cur.status === 404 ? 404 : 200),
-        'Server',
-        s,
-        'servers',
-        html`<h1>Server</h1>
-          ${message(cur.message, 'error')}
-          <p><a href="/servers">All servers</a></p>`,
-      )
+    if (!cur.ok) return noServer(reply, s, cur, 'Server')
     const sv = cur.body.server
     const body = html`<p><a href="/servers">All servers</a></p>
       <h1>${sv.name}</h1>
@@ -641,15 +644,7 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
   app.get<{ Params: { id: string } }>('/servers/:id/terminal', async (req, reply) => {
     const s = session(req)
     const cur = await server(s, req.params.id)
-    if (!cur.ok)
-      return page(
-        reply.code(cur.status === 404 ? 404 : 200),
-        'Console',
-        s,
-        'servers',
-        html`<h1>Console</h1>
-          ${message(cur.message, 'error')}`,
-      )
+    if (!cur.ok) return noServer(reply, s, cur, 'Console')
     const styleNonce = randomBytes(16).toString('base64')
     reply.header('content-security-policy', contentSecurityPolicy({ connect: proxyOrigin, styleNonce }))
     const sv = cur.body.server
@@ -773,20 +768,7 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
           <td data-label="Size">${i.size === null ? '' : `${(i.size / 1048576).toFixed(1)} MiB`}</td>
           <td data-label="Created"><time datetime="${i.created_at}">${when(i.created_at)}</time></td>
           <td data-label="Actions">
-            ${
-              i.owner === s.projectId || s.isAdmin
-                ? html`<form
-                    class="inline"
-                    method="post"
-                    action="/images/${i.id}/delete"
-                    hx-post="/images/${i.id}/delete"
-                    hx-target="#messages"
-                    hx-confirm="Delete image ${i.name ?? i.id}?"
-                  >
-                    ${csrfField(s)}<button type="submit" class="danger">Delete</button>
-                  </form>`
-                : ''
-            }
+            ${i.owner === s.projectId || s.isAdmin ? deleteForm(s, `/images/${i.id}/delete`, `Delete image ${i.name ?? i.id}?`) : ''}
           </td>
         </tr>`,
     )
@@ -885,16 +867,7 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
               <td data-label="Type">${k.type ?? 'ssh'}</td>
               <td data-label="Fingerprint"><code>${k.fingerprint}</code></td>
               <td data-label="Actions">
-                <form
-                  class="inline"
-                  method="post"
-                  action="/keypairs/delete"
-                  hx-post="/keypairs/delete"
-                  hx-target="#messages"
-                  hx-confirm="Delete key pair ${k.name}?"
-                >
-                  ${csrfField(s)}<input type="hidden" name="name" value="${k.name}" /><button type="submit" class="danger">Delete</button>
-                </form>
+                ${deleteForm(s, '/keypairs/delete', `Delete key pair ${k.name}?`, html`<input type="hidden" name="name" value="${k.name}" />`)}
               </td>
             </tr>`,
         ),

@@ -157,6 +157,13 @@ export function imageName(server: ServerView, names: Names): string {
   return id ? (names.images.get(id) ?? id) : '(volume)'
 }
 
+/** A Delete button posting to `action` (htmx, its answer in the messages) after the browser's confirmation. */
+export function deleteForm(s: Session, action: string, confirm: string, fields: Html = html``): Html {
+  return html`<form class="inline" method="post" action="${action}" hx-post="${action}" hx-target="#messages" hx-confirm="${confirm}">
+    ${csrfField(s)}${fields}<button type="submit" class="danger">Delete</button>
+  </form>`
+}
+
 /** A table that becomes cards below 720 px; its caption is for screen readers. */
 export function dataTable(opts: { caption: string; columns: (string | false)[]; rows: Html[]; bodyId?: string }): Html {
   return html`<table class="responsive">

@@ -62,6 +62,19 @@ class Browser {
   }
 }
 
+/** A server of demo's, created through the API and ACTIVE. */
+async function activeServer(skiff: TestSkiff, name: string): Promise<string> {
+  const token = await skiff.token('demo')
+  const res = await skiff.compute('POST', '/v2.1/servers', {
+    token,
+    body: { server: { name, imageRef: await skiff.imageId('skiff-base'), flavorRef: '1' } },
+  })
+  assert.equal(res.statusCode, 202, res.body)
+  const id = res.json().server.id as string
+  await waitForStatus(skiff, token, id, 'ACTIVE')
+  return id
+}
+
 describe('the web dashboard', () => {
   let skiff: TestSkiff
   let app: FastifyInstance
@@ -72,17 +85,7 @@ describe('the web dashboard', () => {
   })
   after(async () => skiff?.close())
 
-  const serverOf = async (name: string) => {
-    const token = await skiff.token('demo')
-    const res = await skiff.compute('POST', '/v2.1/servers', {
-      token,
-      body: { server: { name, imageRef: await skiff.imageId('skiff-base'), flavorRef: '1' } },
-    })
-    assert.equal(res.statusCode, 202, res.body)
-    const id = res.json().server.id as string
-    await waitForStatus(skiff, token, id, 'ACTIVE')
-    return id
-  }
+  const serverOf = (name: string) => activeServer(skiff, name)
 
   test('the login form is labelled, and a wrong password, user or project gets one message', async () => {
     const b = new Browser(app)
@@ -335,12 +338,7 @@ describe('the console tab: xterm.js on the serial proxy', () => {
 
   test('its page allows exactly the proxy and a style nonce; the URL comes from the API as the user; the WebSocket shows the simulated console', async () => {
     const token = await skiff.token('demo')
-    const created = await skiff.compute('POST', '/v2.1/servers', {
-      token,
-      body: { server: { name: 'console-1', imageRef: await skiff.imageId('skiff-base'), flavorRef: '1' } },
-    })
-    const id = created.json().server.id as string
-    await waitForStatus(skiff, token, id, 'ACTIVE')
+    const id = await activeServer(skiff, 'console-1')
     const b = new Browser(skiff.dashboard!)
     await b.login('demo', skiff.passwords.demo!, 'demo')
 
@@ -411,13 +409,7 @@ describe('the console tab: xterm.js on the serial proxy', () => {
   test("without a serial proxy the tab says the API's refusal, and the rescue answer offers no console", async () => {
     const plain = await startTestSkiff()
     try {
-      const token = await plain.token('demo')
-      const created = await plain.compute('POST', '/v2.1/servers', {
-        token,
-        body: { server: { name: 'console-2', imageRef: await plain.imageId('skiff-base'), flavorRef: '1' } },
-      })
-      const id = created.json().server.id as string
-      await waitForStatus(plain, token, id, 'ACTIVE')
+      const id = await activeServer(plain, 'console-2')
       const b = new Browser(plain.dashboard!)
       await b.login('demo', plain.passwords.demo!, 'demo')
       const page = await b.get(`/servers/${id}/terminal`)
