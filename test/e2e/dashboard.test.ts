@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { chromiumSkipReason, launchChromium, logIn as logInAt, terminalText, until } from './helpers/browser.ts'
+import { chromiumSkipReason, launchChromium, logIn as logInAt, screenshot, terminalText, until } from './helpers/browser.ts'
 import { Clients } from './helpers/clients.ts'
 import { ok } from './helpers/process.ts'
 import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
@@ -33,7 +33,7 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
 
   const shot = async (p: Page, what: string) => {
     const file = path.join(shots, `${String(++step).padStart(2, '0')}-${what}.png`)
-    await p.screenshot({ path: file, fullPage: true })
+    await screenshot(p, file)
   }
   const row = (p: Page, server: string) => p.getByRole('row', { name: new RegExp(`^${server}\\b`) })
   const api = async (method: string, url: string, body?: unknown) => {

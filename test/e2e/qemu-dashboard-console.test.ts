@@ -13,7 +13,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { guestSkipReason } from '../helpers/qemu.ts'
-import { chromiumSkipReason, launchChromium, logIn, terminalText, until } from './helpers/browser.ts'
+import { chromiumSkipReason, launchChromium, logIn, screenshot, terminalText, until } from './helpers/browser.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 import { killQemus } from './helpers/vm.ts'
 
@@ -29,7 +29,7 @@ describe('qemu driver: the rescue system logged in to through the dashboard’s 
   let shots = ''
   let step = 0
   const consoleErrors: string[] = []
-  const shot = async (what: string) => page.screenshot({ path: path.join(shots, `${String(++step).padStart(2, '0')}-${what}.png`) })
+  const shot = (what: string) => screenshot(page, path.join(shots, `${String(++step).padStart(2, '0')}-${what}.png`))
 
   before(async () => {
     shots = process.env.SKIFF_SCREENSHOTS ?? mkdtempSync(path.join(tmpdir(), 'skiff-console-shots-'))

@@ -41,3 +41,12 @@ export async function terminalText(p: Page): Promise<string> {
   const text = await p.locator('.xterm-rows').innerText()
   return text.replace(/\u00a0/g, ' ').replace(/ +$/gm, '')
 }
+
+/**
+ * A full-page screenshot. The caret is left alone: hiding it, playwright sets a style attribute
+ * on the focused field, which htmx copies onto the field's successor in a live update, and the
+ * pages' Content-Security-Policy then (rightly) refuses that inline style.
+ */
+export async function screenshot(p: Page, file: string): Promise<void> {
+  await p.screenshot({ path: file, fullPage: true, caret: 'initial' })
+}
