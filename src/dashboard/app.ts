@@ -562,15 +562,13 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
   }
 
   async function panel(s: Session, sv: ServerView): Promise<Html> {
-    let rescue: Html = html``
+    const rescuing = sv.status === 'RESCUE' || sv['OS-EXT-STS:task_state'] === 'rescuing' || sv['OS-EXT-STS:task_state'] === 'unrescuing'
     const [n, r, ssh] = await Promise.all([
       names(s, false),
-      sv.status === 'RESCUE' || sv['OS-EXT-STS:task_state'] === 'rescuing' || sv['OS-EXT-STS:task_state'] === 'unrescuing'
-        ? call<{ rescue: RescueView }>(s, 'compute', 'GET', `/v2.1/servers/${sv.id}/rescue`)
-        : undefined,
-      sshAccess(s, sv.id),
+      rescuing ? call<{ rescue: RescueView }>(s, 'compute', 'GET', `/v2.1/servers/${sv.id}/rescue`) : undefined,
+      rescuing ? sshAccess(s, sv.id) : null,
     ])
-    if (r?.ok) rescue = rescueCard(s, sv, r.body.rescue, { ssh, serialConsole: proxyOrigin !== '' })
+    const rescue = r?.ok ? rescueCard(s, sv, r.body.rescue, { ssh, serialConsole: proxyOrigin !== '' }) : html``
     return serverPanel(s, sv, n, rescue)
   }
 
