@@ -551,6 +551,7 @@ export async function buildSkiff(
         apps,
         sealer,
         computeRoot: roots.compute,
+        ...(roots.serialProxy ? { serialProxy: roots.serialProxy } : {}),
         logger,
         keepAliveTimeoutMs: config.keepAliveTimeoutMs,
         keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs),

@@ -2,38 +2,44 @@
 // Skiff's public APIs (api-client.ts: the user's own token through the listeners' routes), so
 // what a user cannot do in the API they cannot do here. Sessions are sealed cookies
 // (session.ts); every POST carries the session's CSRF token. Live state is the compute API's
-// server event stream, relayed as rendered table rows.
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
+// server event stream, relayed as rendered table rows. The console tab is xterm.js on a WebSocket
+// to the serial proxy, at a URL the compute API hands the user (remote-consoles).
+import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { Apps } from '../api/app.ts'
 import type { Sealer } from '../secrets.ts'
 import { SkiffApi, type Answer } from './api-client.ts'
-import { CSS, JS } from './assets.ts'
+import { CONSOLE_JS, CSS, JS, PACKAGE_ASSETS, readPackageAsset } from './assets.ts'
 import { html, type Html } from './html.ts'
 import { Sessions, same, type Session } from './session.ts'
 import {
   createServerForm,
   csrfField,
+  dataTable,
+  deleteForm,
   imageIdOf,
   layout,
   loginPage,
   message,
-  powerName,
+  rescueCard,
   rescueDialog,
+  rescueStarted,
   secretField,
-  serverActions,
+  serverPanel,
   serverRow,
   serverTable,
-  statusCell,
-  taskCell,
+  serverTabs,
+  terminalBody,
+  terminalHead,
   when,
   type Choice,
   type ImageInfo,
   type Names,
+  type RescueView,
   type ServerView,
+  type SshAccess,
 } from './views.ts'
 
 export interface DashboardDeps {
@@ -42,6 +48,8 @@ export interface DashboardDeps {
   sealer: Sealer
   /** Where this process's compute API listens (the event stream is read over HTTP: it never ends). */
   computeRoot: string
+  /** The serial console proxy's ws:// root (the console URLs the compute API answers): the console tab's connect-src. */
+  serialProxy?: string
   logger: Logger
   /** The Keystone domain users log in to. */
   domain?: string
@@ -74,17 +82,23 @@ function backTo(req: FastifyRequest): string {
 const isHtmx = (req: FastifyRequest) => req.headers['hx-request'] === 'true'
 const one = (v: unknown): string | undefined => (Array.isArray(v) ? (v[v.length - 1] as string) : typeof v === 'string' ? v : undefined)
 
+/**
+ * Every page's policy: its own script and style only. The console tab adds exactly what its
+ * terminal needs: the serial proxy's origin to connect to, and a nonce for xterm.js's <style>s.
+ */
+function contentSecurityPolicy(terminal?: { connect: string; styleNonce: string }): string {
+  return (
+    `default-src 'self'; script-src 'self'; style-src 'self'${terminal ? ` 'nonce-${terminal.styleNonce}'` : ''}; ` +
+    `img-src 'self' data:; connect-src 'self'${terminal?.connect ? ` ${terminal.connect}` : ''}; ` +
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+  )
+}
+
 const SECURITY_HEADERS = {
-  'content-security-policy':
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': contentSecurityPolicy(),
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
-}
-
-function htmxAsset(): string {
-  const require = createRequire(import.meta.url)
-  return readFileSync(require.resolve('htmx.org/dist/htmx.min.js'), 'utf8')
 }
 
 export function buildDashboard(deps: DashboardDeps): FastifyInstance {
@@ -92,9 +106,8 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
   const sessions = new Sessions(deps.sealer)
   const domain = deps.domain ?? 'Default'
   const keepAliveMs = deps.keepAliveMs ?? 15_000
-  // Read at its first request: a checkout whose node_modules lacks htmx.org (before `npm ci`) still
-  // starts, and says what is missing when the page asks for it.
-  let htmx: string | undefined
+  // The proxy's origin (ws://host:port), which the console tab's page may connect to.
+  const proxyOrigin = deps.serialProxy ? new URL(deps.serialProxy).origin : ''
   const app = fastify({
     loggerInstance: deps.logger.child({ component: 'dashboard' }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -116,7 +129,8 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload))
 
   app.addHook('onSend', async (_req, reply, payload) => {
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v)
+    // A page that set its own policy (the console tab) keeps it.
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) reply.header(k, v)
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     return payload
   })
@@ -221,15 +235,21 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
     reply.type(type).header('cache-control', 'public, max-age=3600').send(body)
   app.get('/assets/dashboard.css', asset('text/css; charset=utf-8', CSS))
   app.get('/assets/dashboard.js', asset('text/javascript; charset=utf-8', JS))
-  app.get('/assets/htmx.min.js', async (req, reply) => {
-    try {
-      htmx ??= htmxAsset()
-    } catch (err) {
-      req.log.error({ err: (err as Error).message }, 'dashboard: htmx.org is not installed (npm ci)')
-      return reply.code(500).type('text/plain').send('htmx.org is not installed: run npm ci')
-    }
-    return asset('text/javascript; charset=utf-8', htmx)(req, reply)
-  })
+  app.get('/assets/console.js', asset('text/javascript; charset=utf-8', CONSOLE_JS))
+  // Read at their first request: a checkout whose node_modules lacks them (before `npm ci`) still
+  // starts, and says what is missing when a page asks for it.
+  for (const [url, { file, type }] of Object.entries(PACKAGE_ASSETS)) {
+    let body: string | undefined
+    app.get(url, async (req, reply) => {
+      try {
+        body ??= readPackageAsset(file)
+      } catch (err) {
+        req.log.error({ err: (err as Error).message }, `dashboard: ${file} is not installed (npm ci)`)
+        return reply.code(500).type('text/plain').send(`${file} is not installed: run npm ci`)
+      }
+      return asset(type, body)(req, reply)
+    })
+  }
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send())
 
   // --- log in, log out ---------------------------------------------------------------------------
@@ -323,6 +343,17 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
       }
     return call<{ server: ServerView }>(s, 'compute', 'GET', `/v2.1/servers/${id}`)
   }
+  /** A server page whose server the API would not show (another project's, deleted): its message. */
+  const noServer = (reply: FastifyReply, s: Session, cur: Answer, title: string) =>
+    page(
+      reply.code(cur.status === 404 ? 404 : 200),
+      title,
+      s,
+      'servers',
+      html`<h1>${title}</h1>
+        ${message(cur.message, 'error')}
+        <p><a href="/servers">All servers</a></p>`,
+    )
   const allOf = (req: FastifyRequest, s: Session) => s.isAdmin && one((req.query as Record<string, unknown>).all) === '1'
 
   // --- servers ----------------------------------------------------------------------------------
@@ -448,34 +479,16 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
         `/servers/${sv.id}`,
         true,
       )
-    const access = await call<{ access: { ssh: { host: string; port: number } | null } }>(
-      s,
-      'compute',
-      'GET',
-      `/v2.1/servers/${sv.id}/access`,
-    )
-    const ssh = access.ok ? access.body.access.ssh : null
-    const r = a.body.rescue
+    const ssh = await sshAccess(s, sv.id)
     return answer(
       req,
       reply,
       s,
-      html`<h2 id="dialog-title">Rescue of ${sv.name} started</h2>
-        <p>The server goes to <strong>RESCUE</strong> in a moment; the list shows it live.</p>
-        ${a.body.adminPass ? secretField('rescue-password', 'Rescue password (shown once)', a.body.adminPass) : html`<p>No password is returned by this cloud (instance passwords are off); use your SSH key.</p>`}
-        ${ssh ? html`<p>Reach it with <code>ssh -p ${ssh.port} root@${ssh.host}</code>${r.access.ssh.host_key_fingerprint ? html`, host key <code>${r.access.ssh.host_key_fingerprint}</code>` : ' (the rescue system makes a new host key: see the server page once it is up)'}.</p>` : html`<p>This driver forwards no SSH port; use the console log on the server page.</p>`}
-        ${
-          r.expires_at
-            ? html`<p>Auto-exit in <span class="countdown" data-countdown="${r.expires_at}"></span> (at ${when(r.expires_at)}).</p>`
-            : r.auto_unrescue_after
-              ? html`<p>
-                  Auto-exit ${Math.round(r.auto_unrescue_after / 60)} minutes after the rescue system is up (the server page counts down).
-                </p>`
-              : ''
-        }
-        <p class="actions">
-          <a class="button" href="/servers/${sv.id}">Open the server page</a> <button type="button" data-close-dialog>Close</button>
-        </p>`,
+      rescueStarted(sv, a.body.rescue, {
+        ...(a.body.adminPass ? { adminPass: a.body.adminPass } : {}),
+        ssh,
+        serialConsole: proxyOrigin !== '',
+      }),
       `/servers/${sv.id}`,
     )
   })
@@ -511,19 +524,11 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
   app.get<{ Params: { id: string } }>('/servers/:id', async (req, reply) => {
     const s = session(req)
     const cur = await server(s, req.params.id)
-    if (!cur.ok)
-      return page(
-        reply.code(cur.status === 404 ? 404 : 200),
-        'Server',
-        s,
-        'servers',
-        html`<h1>Server</h1>
-          ${message(cur.message, 'error')}
-          <p><a href="/servers">All servers</a></p>`,
-      )
+    if (!cur.ok) return noServer(reply, s, cur, 'Server')
     const sv = cur.body.server
     const body = html`<p><a href="/servers">All servers</a></p>
       <h1>${sv.name}</h1>
+      ${serverTabs(sv, 'overview')}
       <section aria-labelledby="state-title">
         <h2 id="state-title">State</h2>
         <div id="server-panel" data-server-panel="${sv.id}" hx-get="/servers/${sv.id}/panel" hx-trigger="refresh" hx-swap="innerHTML">
@@ -550,106 +555,21 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
     )
   })
 
+  /** Where SSH reaches the server (or the rescue system), when the driver forwards a port. */
+  async function sshAccess(s: Session, id: string): Promise<SshAccess | null> {
+    const a = await call<{ access: { ssh: SshAccess | null } }>(s, 'compute', 'GET', `/v2.1/servers/${id}/access`)
+    return a.ok ? a.body.access.ssh : null
+  }
+
   async function panel(s: Session, sv: ServerView): Promise<Html> {
-    const n = await names(s, false)
-    const imageId = imageIdOf(sv)
-    let rescue: Html = html``
-    if (sv.status === 'RESCUE' || sv['OS-EXT-STS:task_state'] === 'rescuing' || sv['OS-EXT-STS:task_state'] === 'unrescuing') {
-      const [r, acc] = await Promise.all([
-        call<{ rescue: RescueView }>(s, 'compute', 'GET', `/v2.1/servers/${sv.id}/rescue`),
-        call<{ access: { ssh: { host: string; port: number; host_key_fingerprint: string | null } | null } }>(
-          s,
-          'compute',
-          'GET',
-          `/v2.1/servers/${sv.id}/access`,
-        ),
-      ])
-      if (r.ok) {
-        const rv = r.body.rescue
-        const ssh = acc.ok ? acc.body.access.ssh : null
-        rescue = html`<div class="card" aria-labelledby="rescue-title">
-          <h3 id="rescue-title">Rescue: ${rv.status}</h3>
-          <dl class="facts">
-            <dt>Rescue image</dt>
-            <dd>${rv.image.name ?? rv.image.id}</dd>
-            <dt>Requested</dt>
-            <dd>${when(rv.requested_at)}</dd>
-            <dt>Rescued</dt>
-            <dd>${rv.rescued_at ? when(rv.rescued_at) : 'not yet'}</dd>
-            <dt>Disks</dt>
-            <dd>the rescue image first; the server's own disk second, untouched until unrescue</dd>
-            <dt>Authorized keys</dt>
-            <dd>${rv.authorized_keys.length ? rv.authorized_keys.map((k) => html`<code>${k.type} ${k.fingerprint}</code> `) : 'none'}</dd>
-            <dt>SSH</dt>
-            <dd>${ssh ? html`<code>ssh -p ${ssh.port} root@${ssh.host}</code>` : 'not forwarded by this driver'}</dd>
-            <dt>Host key</dt>
-            <dd>${rv.access.ssh.host_key_fingerprint ? html`<code>${rv.access.ssh.host_key_fingerprint}</code>` : 'not known yet'}</dd>
-            <dt>Auto-exit</dt>
-            <dd>
-              ${rv.expires_at ? html`in <span class="countdown" data-countdown="${rv.expires_at}"></span> (at ${when(rv.expires_at)})` : 'never'}
-            </dd>
-          </dl>
-          <div class="actions">
-            <form
-              class="inline extend"
-              method="post"
-              action="/servers/${sv.id}/rescue/extend"
-              hx-post="/servers/${sv.id}/rescue/extend"
-              hx-target="#messages"
-            >
-              ${csrfField(s)} <label for="extend-minutes" class="choice">Minutes</label
-              ><input id="extend-minutes" name="minutes" type="number" min="1" max="10080" value="30" class="minutes" />
-              <button type="submit">Extend</button>
-            </form>
-            ${rv.expires_at ? html`<form class="inline" method="post" action="/servers/${sv.id}/rescue/extend" hx-post="/servers/${sv.id}/rescue/extend" hx-target="#messages">${csrfField(s)}<input type="hidden" name="never" value="1" /><button type="submit">Never end by itself</button></form>` : ''}
-            <form class="inline" method="post" action="/servers/${sv.id}/action" hx-post="/servers/${sv.id}/action" hx-target="#messages">
-              ${csrfField(s)}<input type="hidden" name="action" value="unrescue" /><button type="submit" class="primary">
-                End now (Unrescue)
-              </button>
-            </form>
-          </div>
-        </div>`
-      }
-    }
-    return html`<dl class="facts">
-        <dt>Status</dt>
-        <dd>${statusCell(sv)}</dd>
-        <dt>Task</dt>
-        <dd>${taskCell(sv)}</dd>
-        <dt>Power</dt>
-        <dd>${powerName(sv['OS-EXT-STS:power_state'])}</dd>
-        <dt>Image</dt>
-        <dd>${imageId ? (n.images.get(imageId) ?? imageId) : '(volume)'}</dd>
-        <dt>Flavor</dt>
-        <dd>
-          ${sv.flavor?.original_name ?? ''}${sv.flavor?.vcpus !== undefined ? ` (${sv.flavor.vcpus} vCPU, ${sv.flavor.ram} MB, ${sv.flavor.disk} GB)` : ''}
-        </dd>
-        <dt>Addresses</dt>
-        <dd>
-          ${Object.values(sv.addresses ?? {})
-            .flat()
-            .map((x) => x.addr)
-            .join(', ')}
-        </dd>
-        <dt>Key pair</dt>
-        <dd>${sv.key_name ?? 'none'}</dd>
-        <dt>Locked</dt>
-        <dd>${sv.locked ? `yes${sv.locked_reason ? `: ${sv.locked_reason}` : ''}` : 'no'}</dd>
-        <dt>Created</dt>
-        <dd>${when(sv.created)}</dd>
-        <dt>Updated</dt>
-        <dd>${when(sv.updated)}</dd>
-        <dt>ID</dt>
-        <dd><code>${sv.id}</code></dd>
-        ${
-          sv.fault
-            ? html`<dt>Fault</dt>
-                <dd class="message error">${sv.fault.code}: ${sv.fault.message} (${when(sv.fault.created)})</dd>`
-            : ''
-        }
-      </dl>
-      ${rescue}
-      <div class="actions spaced">${serverActions(s, sv)}</div>`
+    const rescuing = sv.status === 'RESCUE' || sv['OS-EXT-STS:task_state'] === 'rescuing' || sv['OS-EXT-STS:task_state'] === 'unrescuing'
+    const [n, r, ssh] = await Promise.all([
+      names(s, false),
+      rescuing ? call<{ rescue: RescueView }>(s, 'compute', 'GET', `/v2.1/servers/${sv.id}/rescue`) : undefined,
+      rescuing ? sshAccess(s, sv.id) : null,
+    ])
+    const rescue = r?.ok ? rescueCard(s, sv, r.body.rescue, { ssh, serialConsole: proxyOrigin !== '' }) : html``
+    return serverPanel(s, sv, n, rescue)
   }
 
   app.get<{ Params: { id: string } }>('/servers/:id/panel', async (req, reply) => {
@@ -715,6 +635,39 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
           ${refresh}`,
       ),
     )
+  })
+
+  // --- the console tab: xterm.js on the serial proxy ------------------------------------------------
+
+  app.get<{ Params: { id: string } }>('/servers/:id/terminal', async (req, reply) => {
+    const s = session(req)
+    const cur = await server(s, req.params.id)
+    if (!cur.ok) return noServer(reply, s, cur, 'Console')
+    const styleNonce = randomBytes(16).toString('base64')
+    reply.header('content-security-policy', contentSecurityPolicy({ connect: proxyOrigin, styleNonce }))
+    const sv = cur.body.server
+    return reply.type('text/html').send(
+      String(
+        layout({
+          title: `Console of ${sv.name}`,
+          session: s,
+          current: 'servers',
+          body: terminalBody(sv),
+          head: terminalHead(styleNonce),
+        }),
+      ),
+    )
+  })
+
+  // A console URL for the terminal, from the compute API as the user (policy, project, state apply).
+  app.post<{ Params: { id: string } }>('/servers/:id/console-url', async (req, reply) => {
+    const s = session(req)
+    if (!UUID.test(req.params.id)) return reply.code(404).send({ message: `Instance ${req.params.id} could not be found.` })
+    const a = await call<{ remote_console: { url: string } }>(s, 'compute', 'POST', `/v2.1/servers/${req.params.id}/remote-consoles`, {
+      body: { remote_console: { protocol: 'serial', type: 'serial' } },
+    })
+    if (!a.ok) return reply.code(a.status).send({ message: a.message })
+    return reply.send({ url: a.body.remote_console.url })
   })
 
   // --- live state: the compute API's event stream, relayed as rendered rows ------------------------
@@ -813,20 +766,7 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
           <td data-label="Size">${i.size === null ? '' : `${(i.size / 1048576).toFixed(1)} MiB`}</td>
           <td data-label="Created"><time datetime="${i.created_at}">${when(i.created_at)}</time></td>
           <td data-label="Actions">
-            ${
-              i.owner === s.projectId || s.isAdmin
-                ? html`<form
-                    class="inline"
-                    method="post"
-                    action="/images/${i.id}/delete"
-                    hx-post="/images/${i.id}/delete"
-                    hx-target="#messages"
-                    hx-confirm="Delete image ${i.name ?? i.id}?"
-                  >
-                    ${csrfField(s)}<button type="submit" class="danger">Delete</button>
-                  </form>`
-                : ''
-            }
+            ${i.owner === s.projectId || s.isAdmin ? deleteForm(s, `/images/${i.id}/delete`, `Delete image ${i.name ?? i.id}?`) : ''}
           </td>
         </tr>`,
     )
@@ -835,25 +775,12 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
     const s = session(req)
     const images = await imageList(s)
     const body = html`<h1>Images</h1>
-      <table class="responsive">
-        <caption class="skip">
-          Images this project can use
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Status</th>
-            <th scope="col">Visibility</th>
-            <th scope="col">Format</th>
-            <th scope="col">Size</th>
-            <th scope="col">Created</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody id="image-rows">
-          ${imageRows(s, images)}
-        </tbody>
-      </table>
+      ${dataTable({
+        caption: 'Images this project can use',
+        columns: ['Name', 'Status', 'Visibility', 'Format', 'Size', 'Created', 'Actions'],
+        rows: imageRows(s, images),
+        bodyId: 'image-rows',
+      })}
       <section class="card" aria-labelledby="upload-title">
         <h2 id="upload-title">Upload an image</h2>
         <form method="post" action="/images" data-upload>
@@ -928,41 +855,21 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
     const rows = a.ok ? a.body.keypairs.map((k) => k.keypair) : []
     const body = html`<h1>Key pairs</h1>
       ${a.ok ? '' : message(a.message, 'error')}
-      <table class="responsive">
-        <caption class="skip">
-          Your key pairs
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Type</th>
-            <th scope="col">Fingerprint</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${rows.map(
-            (k) =>
-              html`<tr id="keypair-${k.name}">
-                <th scope="row" data-label="Name">${k.name}</th>
-                <td data-label="Type">${k.type ?? 'ssh'}</td>
-                <td data-label="Fingerprint"><code>${k.fingerprint}</code></td>
-                <td data-label="Actions">
-                  <form
-                    class="inline"
-                    method="post"
-                    action="/keypairs/delete"
-                    hx-post="/keypairs/delete"
-                    hx-target="#messages"
-                    hx-confirm="Delete key pair ${k.name}?"
-                  >
-                    ${csrfField(s)}<input type="hidden" name="name" value="${k.name}" /><button type="submit" class="danger">Delete</button>
-                  </form>
-                </td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
+      ${dataTable({
+        caption: 'Your key pairs',
+        columns: ['Name', 'Type', 'Fingerprint', 'Actions'],
+        rows: rows.map(
+          (k) =>
+            html`<tr id="keypair-${k.name}">
+              <th scope="row" data-label="Name">${k.name}</th>
+              <td data-label="Type">${k.type ?? 'ssh'}</td>
+              <td data-label="Fingerprint"><code>${k.fingerprint}</code></td>
+              <td data-label="Actions">
+                ${deleteForm(s, '/keypairs/delete', `Delete key pair ${k.name}?`, html`<input type="hidden" name="name" value="${k.name}" />`)}
+              </td>
+            </tr>`,
+        ),
+      })}
       ${rows.length === 0 ? html`<p>No key pairs yet.</p>` : ''}
       <section class="card" aria-labelledby="kp-create-title">
         <h2 id="kp-create-title">Create a key pair</h2>
@@ -1037,34 +944,21 @@ export function buildDashboard(deps: DashboardDeps): FastifyInstance {
     const a = await call<{ hypervisors: HypervisorView[] }>(s, 'compute', 'GET', '/v2.1/os-hypervisors/detail', { microversion: '2.53' })
     const body = a.ok
       ? html`<h1>Hosts</h1>
-          <table class="responsive">
-            <caption class="skip">
-              Hypervisor hosts
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Host</th>
-                <th scope="col">State</th>
-                <th scope="col">Status</th>
-                <th scope="col">Servers</th>
-                <th scope="col">vCPUs used</th>
-                <th scope="col">RAM used</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${a.body.hypervisors.map(
-                (h) =>
-                  html`<tr>
-                    <th scope="row" data-label="Host">${h.hypervisor_hostname}</th>
-                    <td data-label="State" class="${h.state === 'up' ? 'status-active' : 'status-error'}">${h.state}</td>
-                    <td data-label="Status">${h.status}</td>
-                    <td data-label="Servers">${h.running_vms}</td>
-                    <td data-label="vCPUs used">${h.vcpus_used} of ${h.vcpus}</td>
-                    <td data-label="RAM used">${h.memory_mb_used} of ${h.memory_mb} MB</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
+          ${dataTable({
+            caption: 'Hypervisor hosts',
+            columns: ['Host', 'State', 'Status', 'Servers', 'vCPUs used', 'RAM used'],
+            rows: a.body.hypervisors.map(
+              (h) =>
+                html`<tr>
+                  <th scope="row" data-label="Host">${h.hypervisor_hostname}</th>
+                  <td data-label="State" class="${h.state === 'up' ? 'status-active' : 'status-error'}">${h.state}</td>
+                  <td data-label="Status">${h.status}</td>
+                  <td data-label="Servers">${h.running_vms}</td>
+                  <td data-label="vCPUs used">${h.vcpus_used} of ${h.vcpus}</td>
+                  <td data-label="RAM used">${h.memory_mb_used} of ${h.memory_mb} MB</td>
+                </tr>`,
+            ),
+          })}`
       : html`<h1>Hosts</h1>
           ${message(a.message, 'error')}`
     return page(reply, 'Hosts', s, 'hosts', body)
@@ -1078,17 +972,6 @@ interface TokenBody {
   user: { id: string; name: string }
   project?: { id: string; name: string }
   roles?: { id: string; name: string }[]
-}
-
-interface RescueView {
-  status: string
-  auto_unrescue_after: number | null
-  image: { id: string; name: string | null }
-  requested_at: string
-  rescued_at: string | null
-  expires_at: string | null
-  authorized_keys: { type: string; fingerprint: string }[]
-  access: { ssh: { host?: string; port?: number; host_key_fingerprint: string | null } }
 }
 
 interface ActionView {

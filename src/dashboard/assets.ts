@@ -1,10 +1,26 @@
-// The dashboard's own stylesheet and script, served as files (no inline script or style: the
+// The dashboard's own stylesheet and scripts, served as files (no inline script or style: the
 // pages' Content-Security-Policy allows 'self' only). Kept here as strings so that `tsc` alone
-// builds dist/ with them; htmx itself is read from its npm package (app.ts).
+// builds dist/ with them; htmx and xterm.js are read from their npm packages (PACKAGE_ASSETS).
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+
+/** The assets served from node_modules: URL path → the package's file and its type. No CDN. */
+export const PACKAGE_ASSETS: Record<string, { file: string; type: string }> = {
+  '/assets/htmx.min.js': { file: 'htmx.org/dist/htmx.min.js', type: 'text/javascript; charset=utf-8' },
+  '/assets/xterm.js': { file: '@xterm/xterm/lib/xterm.js', type: 'text/javascript; charset=utf-8' },
+  '/assets/xterm.css': { file: '@xterm/xterm/css/xterm.css', type: 'text/css; charset=utf-8' },
+  '/assets/addon-fit.js': { file: '@xterm/addon-fit/lib/addon-fit.js', type: 'text/javascript; charset=utf-8' },
+}
+
+/** A package's file, read when first asked for (a checkout before `npm ci` still starts). */
+export function readPackageAsset(file: string): string {
+  return readFileSync(createRequire(import.meta.url).resolve(file), 'utf8')
+}
 
 export const CSS = String.raw`
 :root { --fg: #1b1f24; --muted: #57606a; --bg: #fff; --line: #d0d7de; --accent: #0b5cad; --warn: #9a6700; --bad: #b42318; --ok: #1a7f37; --rescue: #8250df; font-family: system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; line-height: 1.45; }
 a { color: var(--accent); }
 .skip { position: absolute; left: -999px; }
@@ -62,6 +78,10 @@ dialog::backdrop { background: rgba(0,0,0,.35); }
 .login { max-width: 24rem; margin: 10vh auto; padding: 0 16px; }
 .login input { max-width: none; }
 .countdown { font-variant-numeric: tabular-nums; font-weight: 700; }
+nav.tabs ul { display: flex; gap: 4px; list-style: none; margin: 0 0 12px; padding: 0; border-bottom: 1px solid var(--line); }
+nav.tabs a { display: inline-block; padding: 6px 14px; border: 1px solid transparent; border-bottom: 0; border-radius: 6px 6px 0 0; text-decoration: none; }
+nav.tabs a[aria-current="page"] { border-color: var(--line); background: var(--bg); color: var(--fg); font-weight: 700; margin-bottom: -1px; }
+.terminal { height: 65vh; min-height: 18rem; background: #000; padding: 4px; border-radius: 6px; overflow: hidden; }
 @media (max-width: 720px) {
   table.responsive thead { position: absolute; left: -9999px; }
   table.responsive tr { display: block; border: 1px solid var(--line); border-radius: 8px; margin: 10px 0; padding: 6px 8px; }
@@ -202,5 +222,73 @@ export const JS = String.raw`
         xhr.send(file)
       }, function () { say('Upload failed.', true) })
   })
+})()
+`
+
+// The serial console page: xterm.js on the WebSocket of a console URL the dashboard asks the
+// compute API for (as the user). Bytes both ways: the proxy sends binary frames, keystrokes go
+// as binary frames of their UTF-8. A serial line has no window size: the terminal fits its box.
+export const CONSOLE_JS = String.raw`
+(function () {
+  'use strict'
+  // xterm.js writes <style> elements of its own (cell sizes, colours); they carry this page's
+  // style nonce, the one thing its Content-Security-Policy allows beyond 'self'.
+  var me = document.currentScript
+  var nonce = me ? me.nonce : ''
+  var create = Document.prototype.createElement
+  Document.prototype.createElement = function (tag, opts) {
+    var el = create.call(this, tag, opts)
+    if (nonce && String(tag).toLowerCase() === 'style') el.nonce = nonce
+    return el
+  }
+  var box = document.getElementById('terminal')
+  var status = document.getElementById('terminal-status')
+  var again = document.getElementById('terminal-reconnect')
+  var meta = document.querySelector('meta[name="csrf-token"]')
+  var csrf = meta ? meta.getAttribute('content') : ''
+  if (!box || !window.Terminal || !window.FitAddon) {
+    if (status) status.textContent = 'The terminal could not start (xterm.js missing).'
+    return
+  }
+  var term = new window.Terminal({ cursorBlink: true, scrollback: 5000, fontFamily: 'ui-monospace, monospace', fontSize: 14 })
+  var fit = new window.FitAddon.FitAddon()
+  term.loadAddon(fit)
+  term.open(box)
+  fit.fit()
+  if (window.ResizeObserver) new ResizeObserver(function () { fit.fit() }).observe(box)
+  var ws = null
+  var encoder = new TextEncoder()
+  var send = function (bytes) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(bytes) }
+  term.onData(function (d) { send(encoder.encode(d)) })
+  term.onBinary(function (d) {
+    var b = new Uint8Array(d.length)
+    for (var i = 0; i < d.length; i++) b[i] = d.charCodeAt(i) & 255
+    send(b)
+  })
+  var say = function (text) { status.textContent = text }
+  var ended = function (text) { say(text); again.hidden = false }
+  var connect = function () {
+    again.hidden = true
+    say('Connecting…')
+    fetch(box.getAttribute('data-console-url'), { method: 'POST', headers: { 'X-CSRF-Token': csrf, Accept: 'application/json' } })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j } }) })
+      .then(function (a) {
+        if (!a.ok) return ended(a.j.message || 'No console URL.')
+        var s = new WebSocket(a.j.url, ['binary'])
+        s.binaryType = 'arraybuffer'
+        s.onopen = function () {
+          ws = s
+          say('Connected. Press Enter for a prompt.')
+          term.focus()
+        }
+        s.onmessage = function (e) { term.write(typeof e.data === 'string' ? e.data : new Uint8Array(e.data)) }
+        s.onclose = function (e) {
+          if (ws === s) ws = null
+          ended('The console connection closed' + (e.reason ? ': ' + e.reason : '.'))
+        }
+      }, function () { ended('No console URL: reload the page (your session may have ended).') })
+  }
+  again.addEventListener('click', connect)
+  connect()
 })()
 `

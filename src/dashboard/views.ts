@@ -49,7 +49,8 @@ export function csrfField(s: Session): Html {
   return html`<input type="hidden" name="_csrf" value="${s.csrf}" />`
 }
 
-export function layout(opts: { title: string; session?: Session; current?: string; body: Html; live?: string }): Html {
+/** What a page's <head> may add: the terminal's scripts and stylesheet (`terminalHead`). */
+export function layout(opts: { title: string; session?: Session; current?: string; body: Html; live?: string; head?: Html }): Html {
   const s = opts.session
   const nav = s
     ? [
@@ -70,6 +71,7 @@ export function layout(opts: { title: string; session?: Session; current?: strin
         <link rel="stylesheet" href="/assets/dashboard.css" />
         <script src="/assets/htmx.min.js" defer></script>
         <script src="/assets/dashboard.js" defer></script>
+        ${opts.head ?? ''}
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>
@@ -141,7 +143,7 @@ export function message(text: string, kind: 'ok' | 'error'): Html {
   return html`<p class="message ${kind}" ${kind === 'error' ? html`role="alert"` : ''}>${text}</p>`
 }
 
-const addressesOf = (s: ServerView) =>
+export const addressesOf = (s: ServerView) =>
   Object.values(s.addresses ?? {})
     .flat()
     .map((a) => a.addr)
@@ -149,12 +151,42 @@ const addressesOf = (s: ServerView) =>
 
 export const imageIdOf = (s: ServerView) => (typeof s.image === 'object' && s.image ? s.image.id : '')
 
+/** The server's image by name where it is known; '(volume)' for a server booted from a volume. */
+export function imageName(server: ServerView, names: Names): string {
+  const id = imageIdOf(server)
+  return id ? (names.images.get(id) ?? id) : '(volume)'
+}
+
+/** A Delete button posting to `action` (htmx, its answer in the messages) after the browser's confirmation. */
+export function deleteForm(s: Session, action: string, confirm: string, fields: Html = html``): Html {
+  return html`<form class="inline" method="post" action="${action}" hx-post="${action}" hx-target="#messages" hx-confirm="${confirm}">
+    ${csrfField(s)}${fields}<button type="submit" class="danger">Delete</button>
+  </form>`
+}
+
+/** A table that becomes cards below 720 px; its caption is for screen readers. */
+export function dataTable(opts: { caption: string; columns: (string | false)[]; rows: Html[]; bodyId?: string }): Html {
+  return html`<table class="responsive">
+    <caption class="skip">
+      ${opts.caption}
+    </caption>
+    <thead>
+      <tr>
+        ${opts.columns.filter((c) => c !== false).map((c) => html`<th scope="col">${c}</th>`)}
+      </tr>
+    </thead>
+    <tbody ${opts.bodyId ? html`id="${opts.bodyId}"` : ''}>
+      ${opts.rows}
+    </tbody>
+  </table>`
+}
+
 function actionButton(
   s: Session,
   server: ServerView,
   action: string,
   label: string,
-  opts: { danger?: boolean; confirm?: string } = {},
+  opts: { danger?: boolean; primary?: boolean; confirm?: string } = {},
 ): Html {
   return html`<form
     class="inline"
@@ -165,7 +197,10 @@ function actionButton(
     hx-target="#messages"
     ${opts.confirm ? html` hx-confirm="${opts.confirm}"` : ''}
   >
-    ${csrfField(s)}<input type="hidden" name="action" value="${action}" /><button type="submit" ${opts.danger ? html` class="danger"` : ''}>
+    ${csrfField(s)}<input type="hidden" name="action" value="${action}" /><button
+      type="submit"
+      ${opts.danger ? html` class="danger"` : opts.primary ? html` class="primary"` : ''}
+    >
       ${label}
     </button>
   </form>`
@@ -201,7 +236,6 @@ export function taskCell(server: ServerView): Html {
 }
 
 export function serverRow(s: Session, server: ServerView, names: Names, showProject: boolean): Html {
-  const imageId = imageIdOf(server)
   return html`<tr id="server-${server.id}" data-status="${server.status}">
     <th scope="row" data-label="Name">
       <a href="/servers/${server.id}">${server.name}</a>${server.locked ? html` <span title="locked">(locked)</span>` : ''}
@@ -210,38 +244,22 @@ export function serverRow(s: Session, server: ServerView, names: Names, showProj
     <td data-label="Status">${statusCell(server)}</td>
     <td data-label="Task">${taskCell(server)}</td>
     <td data-label="Power">${powerName(server['OS-EXT-STS:power_state'])}</td>
-    <td data-label="Image">${imageId ? (names.images.get(imageId) ?? imageId) : '(volume)'}</td>
+    <td data-label="Image">${imageName(server, names)}</td>
     <td data-label="Flavor">${server.flavor?.original_name ?? ''}</td>
     <td data-label="Addresses">${addressesOf(server)}</td>
-    <td data-label="Updated"><time datetime="${server.updated}">${server.updated.replace('T', ' ').replace('Z', '')}</time></td>
+    <td data-label="Updated"><time datetime="${server.updated}">${when(server.updated)}</time></td>
     <td data-label="Actions">${serverActions(s, server)}</td>
   </tr>`
 }
 
 export function serverTable(s: Session, servers: ServerView[], names: Names, showProject: boolean): Html {
-  return html`<table class="responsive" aria-describedby="servers-caption">
-      <caption id="servers-caption" class="skip">
-        Servers${showProject ? ' of every project' : ''}, updated live
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Name</th>
-          ${showProject ? html`<th scope="col">Project</th>` : ''}
-          <th scope="col">Status</th>
-          <th scope="col">Task</th>
-          <th scope="col">Power</th>
-          <th scope="col">Image</th>
-          <th scope="col">Flavor</th>
-          <th scope="col">Addresses</th>
-          <th scope="col">Updated</th>
-          <th scope="col">Actions</th>
-        </tr>
-      </thead>
-      <tbody id="server-rows">
-        ${servers.map((v) => serverRow(s, v, names, showProject))}
-      </tbody>
-    </table>
-    ${servers.length === 0 ? html`<p id="no-servers">No servers yet.</p>` : ''}`
+  return html`${dataTable({
+    caption: `Servers${showProject ? ' of every project' : ''}, updated live`,
+    columns: ['Name', showProject && 'Project', 'Status', 'Task', 'Power', 'Image', 'Flavor', 'Addresses', 'Updated', 'Actions'],
+    rows: servers.map((v) => serverRow(s, v, names, showProject)),
+    bodyId: 'server-rows',
+  })}
+  ${servers.length === 0 ? html`<p id="no-servers">No servers yet.</p>` : ''}`
 }
 
 export interface Choice {
@@ -340,6 +358,220 @@ export function rescueDialog(
       <p class="hint" id="rescue-minutes-hint">Leave empty to stay in rescue until you unrescue.</p>
       <p class="actions"><button class="primary" type="submit">Rescue</button> <button type="button" data-close-dialog>Cancel</button></p>
     </form>`
+}
+
+/** What the dashboard reads of a rescue (Skiff's `GET /servers/{id}/rescue`). */
+export interface RescueView {
+  status: string
+  auto_unrescue_after: number | null
+  image: { id: string; name: string | null }
+  requested_at: string
+  rescued_at: string | null
+  expires_at: string | null
+  authorized_keys: { type: string; fingerprint: string }[]
+  access: { ssh: { host?: string; port?: number; host_key_fingerprint: string | null } }
+}
+
+/** Where `GET /servers/{id}/access` says SSH reaches the server, when the driver forwards a port. */
+export interface SshAccess {
+  host: string
+  port: number
+}
+
+const sshLine = (ssh: SshAccess) => html`<code>ssh -p ${ssh.port} root@${ssh.host}</code>`
+
+const countdown = (expiresAt: string) => html`<span class="countdown" data-countdown="${expiresAt}"></span> (at ${when(expiresAt)})`
+
+/** The way into the server's serial console in the browser (the console tab). */
+export const terminalHref = (server: { id: string }) => `/servers/${server.id}/terminal`
+
+/** The tabs of a server's pages: its overview and its serial console. */
+export function serverTabs(server: ServerView, current: 'overview' | 'console'): Html {
+  const tab = (key: string, href: string, label: string) =>
+    html`<li><a href="${href}" ${key === current ? html` aria-current="page"` : ''}>${label}</a></li>`
+  return html`<nav class="tabs" aria-label="Server ${server.name}">
+    <ul>
+      ${tab('overview', `/servers/${server.id}`, 'Overview')} ${tab('console', terminalHref(server), 'Console')}
+    </ul>
+  </nav>`
+}
+
+/** What a rescue answered, in the dialog: the password once, how to reach the rescue system, the auto-exit. */
+export function rescueStarted(
+  server: ServerView,
+  rescue: RescueView,
+  opts: { adminPass?: string; ssh: SshAccess | null; serialConsole: boolean },
+): Html {
+  const hostKey = rescue.access.ssh.host_key_fingerprint
+  return html`<h2 id="dialog-title">Rescue of ${server.name} started</h2>
+    <p>The server goes to <strong>RESCUE</strong> in a moment; the list shows it live.</p>
+    ${
+      opts.adminPass
+        ? secretField('rescue-password', 'Rescue password (shown once)', opts.adminPass)
+        : html`<p>No password is returned by this cloud (instance passwords are off); use your SSH key.</p>`
+    }
+    ${
+      opts.ssh
+        ? html`<p>
+            Reach it with
+            ${sshLine(opts.ssh)}${
+              hostKey
+                ? html`, host key <code>${hostKey}</code>`
+                : ' (the rescue system makes a new host key: see the server page once it is up)'
+            }.
+          </p>`
+        : html`<p>This driver forwards no SSH port.</p>`
+    }
+    ${
+      rescue.expires_at
+        ? html`<p>Auto-exit in ${countdown(rescue.expires_at)}.</p>`
+        : rescue.auto_unrescue_after
+          ? html`<p>
+              Auto-exit ${Math.round(rescue.auto_unrescue_after / 60)} minutes after the rescue system is up (the server page counts down).
+            </p>`
+          : ''
+    }
+    <p class="actions">
+      ${opts.serialConsole ? html`<a class="button" href="${terminalHref(server)}">Log in to the rescue system in the browser</a>` : ''}
+      <a class="button" href="/servers/${server.id}">Open the server page</a> <button type="button" data-close-dialog>Close</button>
+    </p>`
+}
+
+/** A form of the rescue's auto-exit (PATCH through the dashboard's extend route). */
+function extendForm(s: Session, server: ServerView, cls: string, fields: Html): Html {
+  return html`<form
+    class="${cls}"
+    method="post"
+    action="/servers/${server.id}/rescue/extend"
+    hx-post="/servers/${server.id}/rescue/extend"
+    hx-target="#messages"
+  >
+    ${csrfField(s)} ${fields}
+  </form>`
+}
+
+/** The rescue state on the server page: image, times, keys, access, auto-exit with extend and end now. */
+export function rescueCard(
+  s: Session,
+  server: ServerView,
+  rescue: RescueView,
+  opts: { ssh: SshAccess | null; serialConsole: boolean },
+): Html {
+  const hostKey = rescue.access.ssh.host_key_fingerprint
+  return html`<div class="card" aria-labelledby="rescue-title">
+    <h3 id="rescue-title">Rescue: ${rescue.status}</h3>
+    <dl class="facts">
+      <dt>Rescue image</dt>
+      <dd>${rescue.image.name ?? rescue.image.id}</dd>
+      <dt>Requested</dt>
+      <dd>${when(rescue.requested_at)}</dd>
+      <dt>Rescued</dt>
+      <dd>${rescue.rescued_at ? when(rescue.rescued_at) : 'not yet'}</dd>
+      <dt>Disks</dt>
+      <dd>the rescue image first; the server's own disk second, untouched until unrescue</dd>
+      <dt>Authorized keys</dt>
+      <dd>${rescue.authorized_keys.length ? rescue.authorized_keys.map((k) => html`<code>${k.type} ${k.fingerprint}</code> `) : 'none'}</dd>
+      <dt>SSH</dt>
+      <dd>${opts.ssh ? sshLine(opts.ssh) : 'not forwarded by this driver'}</dd>
+      <dt>Host key</dt>
+      <dd>${hostKey ? html`<code>${hostKey}</code>` : 'not known yet'}</dd>
+      <dt>Console</dt>
+      <dd>
+        ${opts.serialConsole ? html`<a href="${terminalHref(server)}">Log in to the rescue system in the browser</a>` : 'no serial console in this cloud'}
+      </dd>
+      <dt>Auto-exit</dt>
+      <dd>${rescue.expires_at ? html`in ${countdown(rescue.expires_at)}` : 'never'}</dd>
+    </dl>
+    <div class="actions">
+      ${extendForm(
+        s,
+        server,
+        'inline extend',
+        html`<label for="extend-minutes" class="choice">Minutes</label
+          ><input id="extend-minutes" name="minutes" type="number" min="1" max="10080" value="30" class="minutes" />
+          <button type="submit">Extend</button>`,
+      )}
+      ${
+        rescue.expires_at
+          ? extendForm(
+              s,
+              server,
+              'inline',
+              html`<input type="hidden" name="never" value="1" /><button type="submit">Never end by itself</button>`,
+            )
+          : ''
+      }
+      ${actionButton(s, server, 'unrescue', 'End now (Unrescue)', { primary: true })}
+    </div>
+  </div>`
+}
+
+/** The server page's state panel (refreshed live): its facts, the rescue card when rescued, its actions. */
+export function serverPanel(s: Session, server: ServerView, names: Names, rescue: Html): Html {
+  const f = server.flavor
+  return html`<dl class="facts">
+      <dt>Status</dt>
+      <dd>${statusCell(server)}</dd>
+      <dt>Task</dt>
+      <dd>${taskCell(server)}</dd>
+      <dt>Power</dt>
+      <dd>${powerName(server['OS-EXT-STS:power_state'])}</dd>
+      <dt>Image</dt>
+      <dd>${imageName(server, names)}</dd>
+      <dt>Flavor</dt>
+      <dd>${f?.original_name ?? ''}${f?.vcpus !== undefined ? ` (${f.vcpus} vCPU, ${f.ram} MB, ${f.disk} GB)` : ''}</dd>
+      <dt>Addresses</dt>
+      <dd>${addressesOf(server)}</dd>
+      <dt>Key pair</dt>
+      <dd>${server.key_name ?? 'none'}</dd>
+      <dt>Locked</dt>
+      <dd>${server.locked ? `yes${server.locked_reason ? `: ${server.locked_reason}` : ''}` : 'no'}</dd>
+      <dt>Created</dt>
+      <dd>${when(server.created)}</dd>
+      <dt>Updated</dt>
+      <dd>${when(server.updated)}</dd>
+      <dt>ID</dt>
+      <dd><code>${server.id}</code></dd>
+      ${
+        server.fault
+          ? html`<dt>Fault</dt>
+              <dd class="message error">${server.fault.code}: ${server.fault.message} (${when(server.fault.created)})</dd>`
+          : ''
+      }
+    </dl>
+    ${rescue}
+    <div class="actions spaced">${serverActions(s, server)}</div>`
+}
+
+/** xterm.js, its fit addon and its stylesheet from node_modules, then the console script with the page's style nonce. */
+export function terminalHead(styleNonce: string): Html {
+  return html`<link rel="stylesheet" href="/assets/xterm.css" />
+    <script src="/assets/xterm.js" defer></script>
+    <script src="/assets/addon-fit.js" defer></script>
+    <script src="/assets/console.js" nonce="${styleNonce}" defer></script>`
+}
+
+/** The console tab: a terminal joined to the server's serial port (or the simulated console). */
+export function terminalBody(server: ServerView): Html {
+  return html`<p><a href="/servers">All servers</a></p>
+    <h1>${server.name}</h1>
+    ${serverTabs(server, 'console')}
+    <section aria-labelledby="terminal-title">
+      <h2 id="terminal-title">Serial console</h2>
+      <p class="hint">
+        The server's first serial port, as a cable plugged into it would show it. Press Enter for a login prompt; in rescue, log in as root
+        with the rescue password. Status: ${statusCell(server)}
+      </p>
+      <p id="terminal-status" role="status" aria-live="polite">Starting the terminal…</p>
+      <p><button type="button" id="terminal-reconnect" hidden>Reconnect</button></p>
+      <div
+        id="terminal"
+        class="terminal"
+        role="region"
+        aria-label="Serial console of ${server.name}"
+        data-console-url="/servers/${server.id}/console-url"
+      ></div>
+    </section>`
 }
 
 /** A date for people: ISO without the T and Z. */

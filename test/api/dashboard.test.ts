@@ -3,8 +3,10 @@
 // the API), rescue from the dialog, and sessions across two API processes on one PostgreSQL.
 // The browser itself: test/e2e/dashboard.test.ts.
 import assert from 'node:assert/strict'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { connectWebSocket } from '../../src/console/websocket.ts'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
 import { startTestSkiff, waitFor, waitForStatus, type TestSkiff } from '../helpers/skiff.ts'
 
@@ -60,6 +62,19 @@ class Browser {
   }
 }
 
+/** A server of demo's, created through the API and ACTIVE. */
+async function activeServer(skiff: TestSkiff, name: string): Promise<string> {
+  const token = await skiff.token('demo')
+  const res = await skiff.compute('POST', '/v2.1/servers', {
+    token,
+    body: { server: { name, imageRef: await skiff.imageId('skiff-base'), flavorRef: '1' } },
+  })
+  assert.equal(res.statusCode, 202, res.body)
+  const id = res.json().server.id as string
+  await waitForStatus(skiff, token, id, 'ACTIVE')
+  return id
+}
+
 describe('the web dashboard', () => {
   let skiff: TestSkiff
   let app: FastifyInstance
@@ -70,17 +85,7 @@ describe('the web dashboard', () => {
   })
   after(async () => skiff?.close())
 
-  const serverOf = async (name: string) => {
-    const token = await skiff.token('demo')
-    const res = await skiff.compute('POST', '/v2.1/servers', {
-      token,
-      body: { server: { name, imageRef: await skiff.imageId('skiff-base'), flavorRef: '1' } },
-    })
-    assert.equal(res.statusCode, 202, res.body)
-    const id = res.json().server.id as string
-    await waitForStatus(skiff, token, id, 'ACTIVE')
-    return id
-  }
+  const serverOf = (name: string) => activeServer(skiff, name)
 
   test('the login form is labelled, and a wrong password, user or project gets one message', async () => {
     const b = new Browser(app)
@@ -319,6 +324,105 @@ describe('the web dashboard', () => {
     const again = await b.get('/servers')
     assert.equal(again.statusCode, 303)
     assert.equal(again.headers.location, '/login')
+  })
+})
+
+describe('the console tab: xterm.js on the serial proxy', () => {
+  let skiff: TestSkiff
+  let proxy = ''
+  before(async () => {
+    skiff = await startTestSkiff({}, { serialProxy: true })
+    proxy = `ws://127.0.0.1:${(skiff.serialProxy!.address() as AddressInfo).port}`
+  })
+  after(async () => skiff?.close())
+
+  test('its page allows exactly the proxy and a style nonce; the URL comes from the API as the user; the WebSocket shows the simulated console', async () => {
+    const token = await skiff.token('demo')
+    const id = await activeServer(skiff, 'console-1')
+    const b = new Browser(skiff.dashboard!)
+    await b.login('demo', skiff.passwords.demo!, 'demo')
+
+    const overview = await b.get(`/servers/${id}`)
+    assert.match(overview.body, new RegExp(`<a href="/servers/${id}/terminal"\\s*>Console</a>`))
+    assert.equal(overview.headers['content-security-policy'], (await b.get('/servers')).headers['content-security-policy'])
+    assert.doesNotMatch(overview.headers['content-security-policy'] as string, /nonce|ws:/)
+
+    const page = await b.get(`/servers/${id}/terminal`)
+    assert.equal(page.statusCode, 200)
+    const csp = page.headers['content-security-policy'] as string
+    const nonce = /<script src="\/assets\/console.js" nonce="([^"]+)"/.exec(page.body)?.[1]
+    assert.ok(nonce, 'the console script carries the nonce')
+    assert.equal(
+      csp,
+      `default-src 'self'; script-src 'self'; style-src 'self' 'nonce-${nonce}'; img-src 'self' data:; ` +
+        `connect-src 'self' ${proxy}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+    )
+    assert.doesNotMatch(csp, /unsafe/)
+    assert.notEqual(/nonce="([^"]+)"/.exec((await b.get(`/servers/${id}/terminal`)).body)?.[1], nonce, 'a nonce per page')
+    assert.match(page.body, /<a href="\/servers\/[^"]+\/terminal"\s*aria-current="page"\s*>Console<\/a>/)
+    for (const [url, type, text] of [
+      ['/assets/xterm.js', 'javascript', 'Terminal'],
+      ['/assets/addon-fit.js', 'javascript', 'FitAddon'],
+      ['/assets/xterm.css', 'css', '.xterm'],
+      ['/assets/console.js', 'javascript', 'WebSocket'],
+    ] as const) {
+      const a = await b.get(url)
+      assert.equal(a.statusCode, 200, url)
+      assert.match(a.headers['content-type'] as string, new RegExp(type))
+      assert.ok(a.body.includes(text), url)
+    }
+
+    const refused = await b.request('POST', `/servers/${id}/console-url`)
+    assert.equal(refused.statusCode, 403, 'no CSRF token, no console')
+    const res = await b.request('POST', `/servers/${id}/console-url`, undefined, { 'x-csrf-token': b.csrf })
+    assert.equal(res.statusCode, 200, res.body)
+    const url = res.json().url as string
+    assert.ok(url.startsWith(`${proxy}/?token=`), url)
+    const ws = await connectWebSocket(url, { protocols: ['binary'] })
+    let out = ''
+    ws.onMessage = (data) => (out += data.toString('utf8'))
+    await waitFor('the simulated console', async () => out.includes('simulated login: '), 5000, 10)
+    assert.match(out, /this console is simulated/)
+    ws.close()
+
+    // Another project's user: the API's 404, said as the API says it.
+    const alt = new Browser(skiff.dashboard!)
+    await alt.login('alt_demo', skiff.passwords.alt_demo!, 'alt_demo')
+    await alt.get('/servers')
+    const other = await alt.request('POST', `/servers/${id}/console-url`, undefined, { 'x-csrf-token': alt.csrf })
+    assert.equal(other.statusCode, 404)
+    assert.match(other.json().message, /could not be found/)
+    assert.equal((await alt.get(`/servers/${id}/terminal`)).statusCode, 404)
+
+    // The rescue's answer and the rescue card lead to the console.
+    await b.get(`/servers/${id}`)
+    const rescued = await b.post(`/servers/${id}/rescue`, { password_mode: 'generate' })
+    assert.match(
+      rescued.body,
+      new RegExp(`<a class="button" href="/servers/${id}/terminal">Log in to the rescue system in the browser</a>`),
+    )
+    await waitForStatus(skiff, token, id, 'RESCUE')
+    const panel = await b.get(`/servers/${id}/panel`)
+    assert.match(panel.body, /Log in to the rescue system in the browser/)
+  })
+
+  test("without a serial proxy the tab says the API's refusal, and the rescue answer offers no console", async () => {
+    const plain = await startTestSkiff()
+    try {
+      const id = await activeServer(plain, 'console-2')
+      const b = new Browser(plain.dashboard!)
+      await b.login('demo', plain.passwords.demo!, 'demo')
+      const page = await b.get(`/servers/${id}/terminal`)
+      assert.match(page.headers['content-security-policy'] as string, /connect-src 'self';/)
+      const res = await b.request('POST', `/servers/${id}/console-url`, undefined, { 'x-csrf-token': b.csrf })
+      assert.equal(res.statusCode, 400)
+      assert.equal(res.json().message, 'Unavailable console type serial.')
+      const rescued = await b.post(`/servers/${id}/rescue`, { password_mode: 'generate' })
+      assert.match(rescued.body, /Rescue of console-2 started/)
+      assert.doesNotMatch(rescued.body, /in the browser/)
+    } finally {
+      await plain.close()
+    }
   })
 })
 

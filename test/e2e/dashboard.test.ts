@@ -10,26 +10,14 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { chromiumSkipReason, launchChromium, logIn as logInAt, screenshot, terminalText, until } from './helpers/browser.ts'
 import { Clients } from './helpers/clients.ts'
 import { ok } from './helpers/process.ts'
 import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `Debian's chromium is not installed (${CHROMIUM}; apt-get install chromium, see .ci/run): the dashboard needs a real browser`
+const skip = chromiumSkipReason()
 if (skip) console.log(`# dashboard.test.ts skipped: ${skip}`)
 const T = { timeout: 120_000 }
-
-/** Poll `check` until it is true; fail after `ms` with what was last seen. No sleeps: a short poll. */
-async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<number> {
-  const t0 = Date.now()
-  for (;;) {
-    if (await check().catch(() => false)) return Date.now() - t0
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 describe('the dashboard in chromium', { skip, concurrency: false }, () => {
   let skiff: SkiffProcess
@@ -45,7 +33,7 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
 
   const shot = async (p: Page, what: string) => {
     const file = path.join(shots, `${String(++step).padStart(2, '0')}-${what}.png`)
-    await p.screenshot({ path: file, fullPage: true })
+    await screenshot(p, file)
   }
   const row = (p: Page, server: string) => p.getByRole('row', { name: new RegExp(`^${server}\\b`) })
   const api = async (method: string, url: string, body?: unknown) => {
@@ -64,14 +52,13 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
     console.log(`# dashboard screenshots: ${shots}`)
     skiff = await startSkiffProcess({ simulatedDelayMs: 150 })
     assert.ok(skiff.urls.dashboard, `no dashboard URL in the banner:\n${skiff.output()}`)
-    const { chromium } = await import('playwright-core')
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
+    browser = await launchChromium()
     demo = await browser.newContext({ viewport: { width: 1280, height: 900 } })
     page = await demo.newPage()
     // The pages allow only their own script and style: a violation would mean something does not work.
     demo.on('console', (m) => {
       // The 401 of the refused login and such are answers, not errors of the page.
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(m.text())
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(`${m.page()?.url()}: ${m.text()}`)
     })
   })
   after(async () => {
@@ -79,13 +66,7 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
     await skiff?.stop()
   })
 
-  const logIn = async (p: Page, user: string, password: string, project: string) => {
-    await p.goto(skiff.urls.dashboard!)
-    await p.getByLabel('User name').fill(user)
-    await p.getByLabel('Password').fill(password)
-    await p.getByLabel('Project').fill(project)
-    await p.getByRole('button', { name: 'Log in' }).click()
-  }
+  const logIn = (p: Page, user: string, password: string, project: string) => logInAt(p, skiff.urls.dashboard!, user, password, project)
 
   test('a wrong password is one message; then demo logs in', T, async () => {
     await logIn(page, 'demo', 'wrong-password', 'demo')
@@ -146,6 +127,30 @@ describe('the dashboard in chromium', { skip, concurrency: false }, () => {
     await p.getByText('compute_rescue_instance: Success').waitFor()
     await p.getByRole('region', { name: 'Console log' }).getByRole('button', { name: 'Refresh console log' }).waitFor()
     await shot(p, 'server-page-rescued')
+    await p.close()
+  })
+
+  test('the console tab: the simulated console in xterm.js, with the console log; typing goes both ways', T, async () => {
+    const p = await demo.newPage()
+    await p.goto(`${skiff.urls.dashboard}/servers/${serverId}`)
+    await p
+      .getByRole('navigation', { name: `Server ${name}` })
+      .getByRole('link', { name: 'Console' })
+      .click()
+    await p.getByRole('heading', { name: 'Serial console' }).waitFor()
+    await p.getByText('Connected. Press Enter for a prompt.').waitFor()
+    const ms = await until('the simulated console in the terminal', async () => /simulated login:$/m.test(await terminalText(p)))
+    console.log(`# simulated console in the terminal ${ms} ms after the WebSocket opened`)
+    assert.equal(await p.getByRole('button', { name: 'Reconnect' }).isVisible(), false, 'no Reconnect while connected')
+    const text = await terminalText(p)
+    assert.match(text, /this console is simulated/)
+    // The console log (the server is in rescue: the simulated driver logged entering it).
+    assert.match(text, /Power down \(entering rescue\)/)
+    await p.getByRole('region', { name: `Serial console of ${name}` }).click()
+    await p.keyboard.type('hello-xterm')
+    await p.keyboard.press('Enter')
+    await until('the echo of what was typed', async () => /login: hello-xterm$/m.test(await terminalText(p)))
+    await shot(p, 'console-simulated')
     await p.close()
   })
 
