@@ -158,6 +158,10 @@ export class ImageCache {
         throw new ImageCacheError(`image ${row.id}: the data read from the image store does not match its ${bad.join(', ')}`)
       }
       await rename(tmp, file)
+      // Its last use is now, on the clock a hit uses (the file system's own timestamps are
+      // coarser: a file fetched just after a hit could otherwise look used before it).
+      const st = await stat(file)
+      await utimes(file, new Date(), st.mtime)
       return file
     } catch (e) {
       await removeFile(tmp)
