@@ -317,6 +317,7 @@ async function startHostAgents(
           prepare: (id) => volumeWorker.prepareBoot(id),
           attach: (id) => volumeWorker.attachBoot(id),
           release: (id) => volumeWorker.releaseBoot(id),
+          root: (id) => volumeWorker.bootVolume(id),
         },
         shelve: {
           images: {

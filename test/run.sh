@@ -17,6 +17,7 @@ SLOW='test/e2e/qemu-lifecycle.test.ts
 test/e2e/qemu-resize.test.ts
 test/e2e/qemu-shelve.test.ts
 test/e2e/qemu-serial-console.test.ts
+test/e2e/qemu-volumes.test.ts
 test/e2e/openstack-cli-shelve.test.ts
 test/e2e/openstack-cli-moves.test.ts
 test/e2e/tempest.test.ts
