@@ -32,6 +32,7 @@ import { recordVmGone, ServerWorker } from './compute/server-worker.ts'
 import type { ServerTaskPayloads } from './compute/server-tasks.ts'
 import { Scheduler } from './compute/scheduler.ts'
 import { reconcileOrphans } from './compute/orphans.ts'
+import { reconcileOrphanVolumes } from './volumes/orphan-volumes.ts'
 import { PeriodicSweep } from './compute/periodic-sweep.ts'
 import { rescueExpiry } from './compute/rescue-expiry.ts'
 import { MigrationService } from './compute/migration-service.ts'
@@ -394,6 +395,11 @@ async function startHostAgents(
   let sweeping: Promise<string[]> | undefined
   const reconcile = () => {
     sweeping ??= reconcileOrphans({ driver, repo: d.repo, logger: log })
+      .then(async (vms) => {
+        // Then the data of volumes deleted with their server (delete_on_termination).
+        if (isVolumeDriver(driver)) await reconcileOrphanVolumes({ driver, repo: d.volumesRepo, logger: log })
+        return vms
+      })
       .catch((err: unknown) => {
         log.error({ err }, 'orphan sweep failed')
         return []

@@ -159,6 +159,8 @@ export interface VolumeDriver {
   /** Hot-plug the volume into the server's VM as `device` (or record it for its next boot if it is off). */
   attachVolume(serverId: string, volumeId: string, device: string): Promise<void>
   detachVolume(serverId: string, volumeId: string): Promise<void>
+  /** The volumes whose data this host holds (the agent deletes the data of those the database no longer has). */
+  listVolumes?(): Promise<string[]>
 }
 
 export const isVolumeDriver = (d: object): d is VolumeDriver =>

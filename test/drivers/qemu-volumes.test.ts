@@ -45,6 +45,7 @@ describe('volume files (qemu-img)', { skip: guestSkipReason() }, () => {
     await store.deleteSnapshot('snap-1')
     assert.equal(existsSync(store.file(V1)), false)
     assert.equal(existsSync(store.snapshotFile('snap-1')), false)
+    assert.deepEqual(await store.list(), [V2], 'the volumes held here, by id')
   })
 
   test('from an image, grown to the size; a source larger than the volume is refused', async () => {

@@ -875,6 +875,10 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     await this.#volumes.create(spec.id, spec.sizeGb, source)
   }
 
+  listVolumes(): Promise<string[]> {
+    return this.#volumes.list()
+  }
+
   async deleteVolume(volumeId: string): Promise<void> {
     const holder = [...this.#vms.values()].find((s) => s.rootVolume === volumeId || s.volumes?.includes(volumeId))
     if (holder) throw new DriverError(`volume ${volumeId} is attached to server ${holder.id}`)

@@ -7,7 +7,7 @@
 // again after a crash finds either no file or a whole one.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, rename, rm } from 'node:fs/promises'
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { DriverError } from '../driver.ts'
@@ -108,6 +108,12 @@ export class VolumeStore {
 
   async deleteSnapshot(snapshotId: string): Promise<void> {
     await rm(this.snapshotFile(snapshotId), { force: true })
+  }
+
+  /** The volumes whose files are here (whole ones: not a temporary file of a copy under way). */
+  async list(): Promise<string[]> {
+    const names = await readdir(this.#dir).catch(() => [] as string[])
+    return names.filter((n) => /^[A-Za-z0-9-]+\.qcow2$/.test(n)).map((n) => n.slice(0, -'.qcow2'.length))
   }
 
   async virtualSize(file: string): Promise<number> {
