@@ -180,6 +180,8 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     enableInstancePassword: config.enableInstancePassword,
     defaultRescueImageName: RESCUE_IMAGE,
     rescueTimeoutSeconds: config.rescueTimeoutSeconds,
+    attachedVolumes: async (id) =>
+      ((await volumesRepo.attachmentsOfServers([id])).get(id) ?? []).filter((a) => a.boot_index !== 0).map((a) => a.volume_id),
   })
   const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
   const migrationsRepo = new MigrationsRepo(db, clock, store.dialect)

@@ -2,13 +2,15 @@
 // `openstack` CLI for what a user asks, SSH with ssh2 for what a user checks.
 // volume create → attached to a running server (hot-plugged over QMP): the guest sees a disk
 // whose serial is the volume id; a marker written on it; detach (the disk leaves the guest),
-// attach again: the marker is there; rescue with the volume attached: the rescue system sees the
+// extend, attach again: the marker is there, the disk bigger; a snapshot of the volume in use
+// and a volume made from it hold the marker; rescue with the volume attached: the rescue system sees the
 // volume and its marker; unrescue: the server has it again, marker and all. Then a server booted
 // from a volume made from the image: its root is the volume.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { existsSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
@@ -107,10 +109,40 @@ describe('qemu driver: volumes attached, detached and rescued, seen in the guest
     figures['detach from a running server (device_del acknowledged)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
     assert.equal((await sshOk(port, p1, findDisk(vol))).out.trim(), '', 'the disk left the guest')
 
+    // Extended while detached: the guest sees the new size once it is attached again.
+    ok(await cli.openstack('demo', ['volume', 'set', '--size', '2', vol]))
+    await waitVolume(vol, 'available')
     ok(await cli.openstack('demo', ['server', 'add', 'volume', id, vol]))
     await waitVolume(vol, 'in-use')
     const again = await diskOf(port, p1, vol)
     assert.equal(await readMarker(port, p1, again, marker.length), marker, 'attached again: the marker is on it')
+    assert.equal((await sshOk(port, p1, `cat /sys/block/${again.slice(5)}/size`)).out.trim(), String((2 * 2 ** 30) / 512), 'now 2 GiB')
+
+    // A snapshot of the volume in use (the guest paused for the copy), and a volume made from it: the marker is in the copy.
+    const snap = (await cli.openstackJson<{ id: string }>('demo', ['volume', 'snapshot', 'create', '--volume', vol, '--force', 'snap'])).id
+    const snapDeadline = Date.now() + 120_000
+    while ((await cli.openstackJson<{ status: string }>('demo', ['volume', 'snapshot', 'show', snap])).status !== 'available') {
+      assert.ok(Date.now() < snapDeadline, 'the snapshot is available within 2 minutes')
+      await sleep(500)
+    }
+    const copy = (await cli.openstackJson<{ id: string }>('demo', ['volume', 'create', '--snapshot', snap, '--size', '2', 'copy'])).id
+    await waitVolume(copy, 'available')
+    const head = path.join(qemuDir, `head-${copy}.raw`)
+    execFileSync('qemu-img', [
+      'dd',
+      '-f',
+      'qcow2',
+      '-O',
+      'raw',
+      'bs=512',
+      'count=1',
+      `if=${path.join(qemuDir, 'v', `${copy}.qcow2`)}`,
+      `of=${head}`,
+    ])
+    assert.equal(readFileSync(head).subarray(0, marker.length).toString(), marker, 'the copy made from the snapshot holds the marker')
+    rmSync(head)
+    ok(await cli.openstack('demo', ['volume', 'delete', copy]))
+    ok(await cli.openstack('demo', ['volume', 'snapshot', 'delete', snap]))
 
     // Rescue with the volume attached: the rescue system has it too.
     const p2 = `P2-${randomBytes(6).toString('hex')}`
@@ -120,6 +152,16 @@ describe('qemu driver: volumes attached, detached and rescued, seen in the guest
     figures['rescue with a volume attached (to RESCUE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
     const inRescue = await diskOf(port, p2, vol, 30_000)
     assert.equal(await readMarker(port, p2, inRescue, marker.length), marker, 'the rescue system reads the volume')
+    const view = (await api.compute('GET', `/servers/${id}/rescue`)).body.rescue.disks as {
+      role: string
+      device: string
+      volume_id?: string
+    }[]
+    assert.deepEqual(
+      view.filter((d) => d.role === 'volume').map((d) => [d.device, d.volume_id]),
+      [[inRescue, vol]],
+      'the rescue view says where the rescue system sees the volume',
+    )
     assert.equal((await sshOk(port, p2, 'cat /sys/block/vdb/serial')).out.trim(), 'vdb', "the server's own disk is second")
 
     t = Date.now()
