@@ -32,6 +32,7 @@ import { recordVmGone, ServerWorker } from './compute/server-worker.ts'
 import type { ServerTaskPayloads } from './compute/server-tasks.ts'
 import { Scheduler } from './compute/scheduler.ts'
 import { reconcileOrphans } from './compute/orphans.ts'
+import { reconcileOrphanVolumes } from './volumes/orphan-volumes.ts'
 import { PeriodicSweep } from './compute/periodic-sweep.ts'
 import { rescueExpiry } from './compute/rescue-expiry.ts'
 import { MigrationService } from './compute/migration-service.ts'
@@ -179,6 +180,8 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     enableInstancePassword: config.enableInstancePassword,
     defaultRescueImageName: RESCUE_IMAGE,
     rescueTimeoutSeconds: config.rescueTimeoutSeconds,
+    attachedVolumes: async (id) =>
+      ((await volumesRepo.attachmentsOfServers([id])).get(id) ?? []).filter((a) => a.boot_index !== 0).map((a) => a.volume_id),
   })
   const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
   const migrationsRepo = new MigrationsRepo(db, clock, store.dialect)
@@ -317,6 +320,7 @@ async function startHostAgents(
           prepare: (id) => volumeWorker.prepareBoot(id),
           attach: (id) => volumeWorker.attachBoot(id),
           release: (id) => volumeWorker.releaseBoot(id),
+          root: (id) => volumeWorker.bootVolume(id),
         },
         shelve: {
           images: {
@@ -393,6 +397,11 @@ async function startHostAgents(
   let sweeping: Promise<string[]> | undefined
   const reconcile = () => {
     sweeping ??= reconcileOrphans({ driver, repo: d.repo, logger: log })
+      .then(async (vms) => {
+        // Then the data of volumes deleted with their server (delete_on_termination).
+        if (isVolumeDriver(driver)) await reconcileOrphanVolumes({ driver, repo: d.volumesRepo, logger: log })
+        return vms
+      })
       .catch((err: unknown) => {
         log.error({ err }, 'orphan sweep failed')
         return []

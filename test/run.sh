@@ -18,6 +18,7 @@ test/e2e/qemu-resize.test.ts
 test/e2e/qemu-shelve.test.ts
 test/e2e/qemu-serial-console.test.ts
 test/e2e/qemu-dashboard-console.test.ts
+test/e2e/qemu-volumes.test.ts
 test/e2e/openstack-cli-shelve.test.ts
 test/e2e/openstack-cli-moves.test.ts
 test/e2e/tempest.test.ts

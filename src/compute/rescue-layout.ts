@@ -23,8 +23,10 @@ export interface StableRescue {
 }
 
 export interface RescueDisk {
-  /** The server's own disk, the config drive the rescue system reads, or the rescue image's disk. */
-  role: 'server' | 'config_drive' | 'rescue'
+  /** The server's own disk, the config drive the rescue system reads, an attached volume, or the rescue image's disk. */
+  role: 'server' | 'config_drive' | 'volume' | 'rescue'
+  /** An attached volume's id (its disk's serial). */
+  volume_id?: string
   /** What the guest's Linux names it. */
   device: string
   bus: RescueBus
@@ -90,23 +92,34 @@ const deviceName = (bus: RescueBus, type: RescueDeviceType, index: number): stri
 
 /**
  * The disks of a rescue in the order they are attached, as the guest sees them. Legacy: the
- * rescue disk vda (booted), the server's disk vdb, the config drive vdc. Stable device: the
- * server's disk vda and the config drive vdb where they always are, then the rescue disk, last,
- * booted first.
+ * rescue disk vda (booted), the server's disk vdb, the config drive vdc, then the attached
+ * volumes (`volumeIds`, in attach order). Stable device: the server's disk vda, the config drive
+ * vdb and the volumes where they always are, then the rescue disk, last, booted first.
  */
-export function rescueDisks(stable: StableRescue | null): RescueDisk[] {
+export function rescueDisks(stable: StableRescue | null, volumeIds: string[] = []): RescueDisk[] {
+  const volumes = (first: number): RescueDisk[] =>
+    volumeIds.map((id, i) => ({
+      role: 'volume',
+      volume_id: id,
+      device: deviceName('virtio', 'disk', first + i),
+      bus: 'virtio',
+      type: 'disk',
+      boot_index: null,
+    }))
   if (!stable) {
     return [
       { role: 'rescue', device: '/dev/vda', bus: 'virtio', type: 'disk', boot_index: 1 },
       { role: 'server', device: '/dev/vdb', bus: 'virtio', type: 'disk', boot_index: null },
       { role: 'config_drive', device: '/dev/vdc', bus: 'virtio', type: 'disk', boot_index: null },
+      ...volumes(3),
     ]
   }
-  // The only disk of its bus but on virtio, where it comes after the server's disk and the config drive.
-  const index = stable.bus === 'virtio' && stable.device !== 'cdrom' ? 2 : 0
+  // The only disk of its bus but on virtio, where it comes after the server's disk, the config drive and the volumes.
+  const index = stable.bus === 'virtio' && stable.device !== 'cdrom' ? 2 + volumeIds.length : 0
   return [
     { role: 'server', device: '/dev/vda', bus: 'virtio', type: 'disk', boot_index: null },
     { role: 'config_drive', device: '/dev/vdb', bus: 'virtio', type: 'disk', boot_index: null },
+    ...volumes(2),
     { role: 'rescue', device: deviceName(stable.bus, stable.device, index), bus: stable.bus, type: stable.device, boot_index: 1 },
   ]
 }

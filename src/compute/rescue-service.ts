@@ -51,6 +51,8 @@ export interface RescueServiceDeps {
   defaultRescueImageName: string
   /** Default time a rescue lasts before Skiff unrescues it (Nova's rescue_timeout); 0 = never. */
   rescueTimeoutSeconds: number
+  /** The volumes attached to a server besides its root, in attach order (the rescue keeps them). */
+  attachedVolumes?: (serverId: string) => Promise<string[]>
 }
 
 export class RescueService {
@@ -136,12 +138,16 @@ export class RescueService {
   async current(s: Server): Promise<RescueState> {
     const rescue = await this.#d.rescues.open(s.id)
     if (!rescue || (s.vm_state !== 'rescued' && s.task_state !== 'rescuing')) throw new NotFound(`Server ${s.id} is not in rescue mode.`)
-    const [image, access] = await Promise.all([this.#d.images.get(rescue.image_id), this.#d.repo.access(s.id)])
+    const [image, access, volumes] = await Promise.all([
+      this.#d.images.get(rescue.image_id),
+      this.#d.repo.access(s.id),
+      this.#d.attachedVolumes?.(s.id) ?? [],
+    ])
     const stable =
       rescue.rescue_device !== null || rescue.rescue_bus !== null
         ? stableRescueOf({ hw_rescue_device: rescue.rescue_device ?? undefined, hw_rescue_bus: rescue.rescue_bus ?? undefined })
         : null
-    return { rescue, imageName: image?.name ?? null, access, stable, disks: rescueDisks(stable) }
+    return { rescue, imageName: image?.name ?? null, access, stable, disks: rescueDisks(stable, volumes) }
   }
 
   /**

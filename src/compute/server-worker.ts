@@ -46,6 +46,8 @@ export interface WorkerDeps {
     prepare(serverId: string): Promise<void>
     attach(serverId: string): Promise<void>
     release(serverId: string): Promise<void>
+    /** The volume the server boots from (its root disk), if it is volume-backed. */
+    root(serverId: string): Promise<{ id: string; imageId: string | null } | null>
   }
 }
 
@@ -88,7 +90,7 @@ export class ServerWorker implements WorkerCore {
             await this.#advance(s, { vmStates: ['building'], taskStates: ['scheduling'] }, 'spawning')
             try {
               await d.bootVolumes?.prepare(s.id)
-              await d.driver.spawn(await this.#bootSpec(s, p))
+              await d.driver.spawn({ ...(await this.#bootSpec(s, p)), bootVolume: (await d.bootVolumes?.root(s.id)) ?? null })
               await d.bootVolumes?.attach(s.id)
             } catch (err) {
               await d.bootVolumes?.release(s.id)

@@ -19,6 +19,8 @@ export interface ServerSpec {
   authorizedKeys?: string[]
   /** User data for the first boot (the config drive's openstack/latest/user_data). */
   userData?: Buffer
+  /** Volume-backed (spawn): the boot volume, the root disk, and the image it was made from (null: none known). */
+  bootVolume?: { id: string; imageId: string | null } | null
 }
 
 export interface RescueSpec {
@@ -139,6 +141,8 @@ export interface VolumeSpec {
   sizeGb: number
   imageId: string | null
   snapshotId: string | null
+  /** A clone of this volume (on the same host). */
+  sourceVolid?: string | null
 }
 
 /**
@@ -155,12 +159,14 @@ export interface VolumeDriver {
   /** Hot-plug the volume into the server's VM as `device` (or record it for its next boot if it is off). */
   attachVolume(serverId: string, volumeId: string, device: string): Promise<void>
   detachVolume(serverId: string, volumeId: string): Promise<void>
+  /** The volumes whose data this host holds (the agent deletes the data of those the database no longer has). */
+  listVolumes?(): Promise<string[]>
 }
 
 export const isVolumeDriver = (d: object): d is VolumeDriver =>
   typeof (d as Partial<VolumeDriver>).createVolume === 'function' && typeof (d as Partial<VolumeDriver>).attachVolume === 'function'
 
-/** Volumes as records only, no data: for a hypervisor driver that has no volumes of its own yet (qemu). */
+/** Volumes as records only, no data: for a hypervisor driver that has no volumes of its own. */
 export class RecordVolumes implements VolumeDriver {
   async createVolume(): Promise<void> {}
   async deleteVolume(): Promise<void> {}

@@ -44,7 +44,7 @@ export class VolumeWorker {
     const v = await repo.get(t.subject_id)
     if (!v || v.status !== 'creating') return
     try {
-      await driver.createVolume({ id: v.id, sizeGb: v.size, imageId: v.image_id, snapshotId: v.snapshot_id })
+      await driver.createVolume({ id: v.id, sizeGb: v.size, imageId: v.image_id, snapshotId: v.snapshot_id, sourceVolid: v.source_volid })
     } catch (err) {
       this.#d.logger.warn({ volume: v.id, err: message(err) }, 'volume creation failed')
       await repo.cas(v.id, ['creating'], 'error')
@@ -121,6 +121,19 @@ export class VolumeWorker {
       await driver.createVolume({ id: v.id, sizeGb: v.size, imageId: v.image_id, snapshotId: v.snapshot_id })
       await repo.cas(v.id, ['creating'], 'attaching')
     }
+  }
+
+  /**
+   * The volume a server boots from (boot index 0), and the image it was made from (directly, or
+   * through the snapshot or volume it was copied from: the image metadata it inherited).
+   */
+  async bootVolume(serverId: string): Promise<{ id: string; imageId: string | null } | null> {
+    const { repo } = this.#d
+    const root = ((await repo.attachmentsOfServers([serverId])).get(serverId) ?? []).find((a) => a.boot_index === 0)
+    if (!root) return null
+    const v = await repo.get(root.volume_id)
+    const inherited = v?.image_metadata ? (JSON.parse(v.image_metadata) as { image_id?: string }).image_id : undefined
+    return { id: root.volume_id, imageId: v?.image_id ?? inherited ?? null }
   }
 
   /** After the first boot: plug each volume in; attached and in-use. */

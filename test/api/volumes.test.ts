@@ -436,6 +436,39 @@ describe('attach and detach (Nova os-volume_attachments)', () => {
     )
   })
 
+  test('a rescue keeps the attached volumes: the rescue view shows each where the rescue system sees it', async () => {
+    const server = await activeServer(skiff, demo, 'vol-rescue-view')
+    const vol = await newVolume(1)
+    const a = await skiff.compute('POST', `/v2.1/servers/${server}/os-volume_attachments`, {
+      token: demo,
+      body: { volumeAttachment: { volumeId: vol } },
+    })
+    assert.equal(a.statusCode, 200, a.body)
+    await waitVolume(vol, 'in-use')
+    const r = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { rescue: null } })
+    assert.equal(r.statusCode, 200, r.body)
+    await waitForStatus(skiff, demo, server, 'RESCUE')
+    const view = await skiff.compute('GET', `/v2.1/servers/${server}/rescue`, { token: demo })
+    assert.equal(view.statusCode, 200, view.body)
+    assert.deepEqual(
+      view.json().rescue.disks.map((d: { role: string; device: string; volume_id?: string }) => [d.role, d.device, d.volume_id ?? null]),
+      [
+        ['rescue', '/dev/vda', null],
+        ['server', '/dev/vdb', null],
+        ['config_drive', '/dev/vdc', null],
+        ['volume', '/dev/vdd', vol],
+      ],
+    )
+    assert.deepEqual(
+      skiff.driver.volumesOf(server).map((v) => v.volumeId),
+      [vol],
+      'still plugged in',
+    )
+    assert.equal((await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { unrescue: null } })).statusCode, 202)
+    await waitForStatus(skiff, demo, server, 'ACTIVE')
+    assert.equal((await volumeOf(vol))?.status, 'in-use')
+  })
+
   test("refused while rescued: Nova's 409; a reader gets 403", async () => {
     const server = await activeServer(skiff, demo, 'vol-rescue')
     const vol = await newVolume(1)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { buildQemuArgs, KERNEL_CMDLINE, optValue, vmFiles } from '../../src/drivers/qemu/qemu-args.ts'
+import { buildQemuArgs, KERNEL_CMDLINE, optValue, vmFiles, volumeBlockdev, volumeNames } from '../../src/drivers/qemu/qemu-args.ts'
 import { metaData } from '../../src/drivers/qemu/config-drive.ts'
 
 const base = {
@@ -88,6 +88,23 @@ test('stable-device rescue: the server disk stays first, the rescue disk last on
   // The pc board's own IDE controller: no controller to add.
   assert.deepEqual(device('ide'), ['ide-hd,bus=ide.0,drive=rescue,serial=rescue,bootindex=1', 'virtio-net-pci,netdev=n0'])
   assert.throws(() => buildQemuArgs({ ...base, root: '/dev/sda quiet init=/bin/sh' }), /bad root device/)
+})
+
+test('volumes: a -blockdev node and a virtio-blk device named as a hot plug names them, the volume id as serial', () => {
+  const id = '6f1c2a3b-1111-4222-8333-444455556666'
+  const args = buildQemuArgs({
+    ...base,
+    disks: [...base.disks, { id, file: '/q/v/6f1c,x.qcow2', format: 'qcow2' as const, volumeId: id }],
+  })
+  const { node, device } = volumeNames(id)
+  assert.ok(node.length <= 31, 'QEMU node names are at most 31 characters')
+  assert.deepEqual(JSON.parse(after(args, '-blockdev')[0]!), volumeBlockdev(node, '/q/v/6f1c,x.qcow2'))
+  assert.deepEqual(after(args, '-device').slice(0, 3), [
+    'virtio-blk-pci,drive=vda,serial=vda',
+    'virtio-blk-pci,drive=config-2,serial=config-2',
+    `virtio-blk-pci,drive=${node},id=${device},serial=${id}`,
+  ])
+  assert.throws(() => volumeNames('../x'), /bad volume id/)
 })
 
 test('commas in paths are doubled; bad ports and relative dirs are refused', () => {

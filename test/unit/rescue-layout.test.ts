@@ -50,6 +50,21 @@ test('the disks: legacy puts the rescue disk first; stable keeps the server disk
   assert.equal(rescueDisks({ device: 'cdrom', bus: 'ide' }).at(-1)!.device, '/dev/sr0')
 })
 
+test('attached volumes keep their places: after the config drive, before a stable rescue disk', () => {
+  const row = (d: ReturnType<typeof rescueDisks>[number]) => [d.role, d.device, d.volume_id ?? null]
+  assert.deepEqual(rescueDisks(null, ['v1', 'v2']).slice(3).map(row), [
+    ['volume', '/dev/vdd', 'v1'],
+    ['volume', '/dev/vde', 'v2'],
+  ])
+  assert.deepEqual(rescueDisks({ device: 'disk', bus: 'virtio' }, ['v1']).map(row), [
+    ['server', '/dev/vda', null],
+    ['config_drive', '/dev/vdb', null],
+    ['volume', '/dev/vdc', 'v1'],
+    ['rescue', '/dev/vdd', null],
+  ])
+  assert.equal(rescueDisks({ device: 'disk', bus: 'scsi' }, ['v1']).at(-1)!.device, '/dev/sda')
+})
+
 test("Nova's checks at rescue: a volume snapshot image refused; a volume-backed server only from 2.87 with both properties", () => {
   const base = { serverId: 's1', imageRef: 'img', properties: {}, volumeBacked: false, allowVolumeBackedRescue: false }
   assert.doesNotThrow(() => checkRescuable(base))

@@ -31,6 +31,23 @@ export interface DiskArg {
   bus?: DiskBus
   /** Firmware boot order (`bootindex`), lowest first; the direct kernel boot comes before any disk. */
   bootIndex?: number
+  /**
+   * A volume (virtio only): a `-blockdev` node and a device named as a hot-plug names them
+   * (volumeNames), so that it can be unplugged whether it was plugged in at boot or later; its
+   * serial is the volume id (the guest's /sys/block/vdX/serial, /dev/disk/by-id/virtio-<its first 20 characters>).
+   */
+  volumeId?: string
+}
+
+/** The QEMU names of a volume's block node (at most 31 characters) and device. */
+export function volumeNames(volumeId: string): { node: string; device: string } {
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(volumeId)) throw new Error(`bad volume id ${volumeId}`)
+  return { node: `vol${volumeId.replace(/-/g, '').slice(0, 28)}`, device: `vol-${volumeId}` }
+}
+
+/** A volume's block node as `-blockdev` and QMP `blockdev-add` take it (a standalone qcow2 file). */
+export function volumeBlockdev(node: string, file: string) {
+  return { driver: 'qcow2', 'node-name': node, discard: 'unmap', file: { driver: 'file', filename: file } }
 }
 
 export interface VmArgs {
@@ -119,6 +136,17 @@ export function buildQemuArgs(v: VmArgs): string[] {
   if (v.root !== undefined && !/^\/dev\/[a-z0-9]+$/.test(v.root)) throw new Error(`bad root device ${v.root}`)
   const controllers = new Set<string>()
   for (const d of v.disks) {
+    if (d.volumeId !== undefined) {
+      const { node, device } = volumeNames(d.volumeId)
+      const boot = d.bootIndex === undefined ? '' : `,bootindex=${d.bootIndex}`
+      args.push(
+        '-blockdev',
+        JSON.stringify(volumeBlockdev(node, d.file)),
+        '-device',
+        `virtio-blk-pci,drive=${node},id=${device},serial=${d.volumeId}${boot}`,
+      )
+      continue
+    }
     const drive = [`file=${optValue(d.file)}`, 'if=none', `id=${d.id}`, `format=${d.format}`]
     if (d.readOnly) drive.push('readonly=on')
     else if (d.format === 'qcow2') drive.push('discard=unmap')

@@ -8,6 +8,11 @@
 //   disk.qcow2's internal snapshot `skiff-suspend`: a suspended guest's memory and devices
 //   <dir>/snap/            disk copies of snapshots, until uploaded to the image store
 //   <dir>/base/            the images' data, kernels and initrds the overlays rest on (links)
+//   <dir>/v/               the volumes this host serves, a qcow2 file each (volume-store.ts);
+//                          attached ones are on the VM's command line at every boot (after the
+//                          config drive; the rescue disk of a stable-device rescue comes after
+//                          them) and plugged in and out of a running VM over QMP (volume-hotplug.ts).
+//                          A volume-backed server's root disk is its boot volume's file.
 // Rescue never writes the server's disk: the server's QEMU exits (it holds the qcow2 write
 // lock), the rescue VM boots a fresh overlay with the server's disk.qcow2 as its SECOND disk
 // (stable-device rescue: the server's disk stays FIRST and the rescue disk is attached last),
@@ -34,13 +39,17 @@ import {
   type RescueSpec,
   type ServerSpec,
   type VirtDriver,
+  type VolumeDriver,
+  type VolumeSpec,
 } from '../driver.ts'
 import { probeAccel } from './accel.ts'
 import { discardChanges, keepChanges, takeCheckpoint } from './checkpoint.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
-import { buildQemuArgs, vmFiles, type Accel, type DiskArg } from './qemu-args.ts'
+import { buildQemuArgs, vmFiles, volumeNames, type Accel, type DiskArg } from './qemu-args.ts'
 import { QmpClient } from './qmp.ts'
 import { portFree, sshBanner, sshHostKey } from './ssh-probe.ts'
+import { blockdevAddOpen, blockResize, deviceAdd, unplug } from './volume-hotplug.ts'
+import { VolumeStore, type VolumeSource } from './volume-store.ts'
 
 const run = promisify(execFile)
 
@@ -93,6 +102,10 @@ interface State {
   running: boolean
   /** Suspended: no QEMU, the guest's memory in memory.state; resume continues that boot. */
   suspended?: boolean
+  /** The volumes attached besides the root, in attach order (their disks follow the config drive in that order). */
+  volumes?: string[]
+  /** Volume-backed: the boot volume whose file is the root disk (no disk.qcow2). */
+  rootVolume?: string | null
 }
 
 /** FIFO semaphore: boots beyond the limit wait (TCG boots are CPU-bound; see RECIPE §7). */
@@ -124,7 +137,7 @@ export const isAlive = (pid: number) => {
   }
 }
 
-export class QemuDriver implements VirtDriver {
+export class QemuDriver implements VirtDriver, VolumeDriver {
   readonly name = 'qemu'
   readonly #o: QemuDriverOptions
   readonly #vms = new Map<string, State>()
@@ -132,6 +145,7 @@ export class QemuDriver implements VirtDriver {
   readonly #qmpLocks = new Map<string, Promise<unknown>>()
   readonly #reservedPorts = new Set<number>()
   readonly #boots: Limiter
+  readonly #volumes: VolumeStore
   #accel: Promise<Accel> | undefined
   #watch: NodeJS.Timeout | undefined
   #closed = false
@@ -139,6 +153,7 @@ export class QemuDriver implements VirtDriver {
   constructor(options: QemuDriverOptions) {
     this.#o = options
     this.#boots = new Limiter(options.maxConcurrentBoots ?? Math.max(1, cpus().length * 2))
+    this.#volumes = new VolumeStore(path.join(options.dir, 'v'))
     if ((options.watchIntervalMs ?? 2000) > 0) {
       this.#watch = setInterval(() => void this.#checkVms(), options.watchIntervalMs ?? 2000)
       this.#watch.unref()
@@ -240,17 +255,20 @@ export class QemuDriver implements VirtDriver {
 
   /** One QMP client at a time per VM: QEMU serves one, and the second would wait for the greeting. */
   async #qmp<T>(vmDir: string, fn: (q: QmpClient) => Promise<T>): Promise<T> {
+    return this.#qmpTurn(vmDir, async () => {
+      const q = await QmpClient.connect(vmFiles(vmDir).qmp, 5000)
+      try {
+        return await fn(q)
+      } finally {
+        q.close()
+      }
+    })
+  }
+
+  /** `fn` alone with the VM's QMP socket (it connects itself, or lets a helper connect). */
+  async #qmpTurn<T>(vmDir: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.#qmpLocks.get(vmDir) ?? Promise.resolve()
-    const next = prev
-      .catch(() => {})
-      .then(async () => {
-        const q = await QmpClient.connect(vmFiles(vmDir).qmp, 5000)
-        try {
-          return await fn(q)
-        } finally {
-          q.close()
-        }
-      })
+    const next = prev.catch(() => {}).then(fn)
     this.#qmpLocks.set(vmDir, next)
     try {
       return await next
@@ -373,11 +391,27 @@ export class QemuDriver implements VirtDriver {
     }
   }
 
-  #ownDisks(id: string): DiskArg[] {
-    const d = this.#serverDir(id)
+  /** The server's root disk: its overlay of the image, or (volume-backed) its boot volume. */
+  #rootFile(s: State): string {
+    return s.rootVolume ? this.#volumes.file(s.rootVolume) : path.join(this.#serverDir(s.id), 'disk.qcow2')
+  }
+
+  /** The server's disk as a DiskArg named `id` (a boot volume keeps its volume's names and serial). */
+  #rootDisk(s: State, id: string, file: string): DiskArg {
+    return s.rootVolume ? { id, file, format: 'qcow2', volumeId: s.rootVolume } : { id, file, format: 'qcow2' }
+  }
+
+  /** The attached volumes' disks, in attach order. */
+  #volumeDisks(s: State): DiskArg[] {
+    return (s.volumes ?? []).map((v) => ({ id: v, file: this.#volumes.file(v), format: 'qcow2' as const, volumeId: v }))
+  }
+
+  #ownDisks(s: State): DiskArg[] {
+    const d = this.#serverDir(s.id)
     return [
-      { id: 'vda', file: path.join(d, 'disk.qcow2'), format: 'qcow2' },
+      this.#rootDisk(s, 'vda', this.#rootFile(s)),
       { id: 'config-2', file: path.join(d, 'config.iso'), format: 'raw', readOnly: true },
+      ...this.#volumeDisks(s),
     ]
   }
 
@@ -386,9 +420,9 @@ export class QemuDriver implements VirtDriver {
     return path.join(this.#serverDir(id), 'rescue-changes.qcow2')
   }
 
-  #serverDiskInRescue(id: string) {
-    const changes = this.#changesFile(id)
-    return existsSync(changes) ? changes : path.join(this.#serverDir(id), 'disk.qcow2')
+  #serverDiskInRescue(s: State) {
+    const changes = this.#changesFile(s.id)
+    return existsSync(changes) ? changes : this.#rootFile(s)
   }
 
   /**
@@ -396,7 +430,8 @@ export class QemuDriver implements VirtDriver {
    * the config drive. Stable device (as Nova's libvirt driver): the server's disk vda and the
    * config drive where they always are, and the rescue disk attached last on the bus the image
    * asks for, first in the boot order, and the root (the kernel is booted directly: `root=`
-   * names it; vdc on virtio, else the only SCSI-named disk, sda).
+   * names it; vdc on virtio, else the only SCSI-named disk, sda). The attached volumes in both:
+   * after the config drive, before a stable rescue disk (as Nova's: the rescue disk comes last).
    */
   #rescueLayout(s: State): { disks: DiskArg[]; root: string } {
     const r = this.#rescueDir(s.id)
@@ -406,8 +441,9 @@ export class QemuDriver implements VirtDriver {
       return {
         disks: [
           { id: 'vda', file: path.join(r, 'disk.qcow2'), format: 'qcow2' },
-          { id: 'vdb', file: this.#serverDiskInRescue(s.id), format: 'qcow2' },
+          this.#rootDisk(s, 'vdb', this.#serverDiskInRescue(s)),
           config,
+          ...this.#volumeDisks(s),
         ],
         root: '/dev/vda',
       }
@@ -415,11 +451,12 @@ export class QemuDriver implements VirtDriver {
     if (stable.device !== 'disk' || stable.bus === 'fdc') throw new DriverError(`no ${stable.device} on the ${stable.bus} bus to boot from`)
     return {
       disks: [
-        { id: 'vda', file: this.#serverDiskInRescue(s.id), format: 'qcow2' },
+        this.#rootDisk(s, 'vda', this.#serverDiskInRescue(s)),
         config,
+        ...this.#volumeDisks(s),
         { id: 'rescue', file: path.join(r, 'disk.qcow2'), format: 'qcow2', bus: stable.bus, bootIndex: 1 },
       ],
-      root: stable.bus === 'virtio' ? '/dev/vdc' : '/dev/sda',
+      root: stable.bus === 'virtio' ? `/dev/vd${String.fromCharCode(99 + (s.volumes?.length ?? 0))}` : '/dev/sda',
     }
   }
 
@@ -444,7 +481,7 @@ export class QemuDriver implements VirtDriver {
   }
 
   async #bootOwn(s: State) {
-    s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s.id))) ?? s.hostKey
+    s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s))) ?? s.hostKey
     s.running = true
     await this.#save(s)
   }
@@ -464,7 +501,13 @@ export class QemuDriver implements VirtDriver {
   // ------------------------------------------------------------------ VirtDriver
   async spawn(server: ServerSpec): Promise<void> {
     await this.#op(server.id, async () => {
-      const image = await this.#o.resolveImage(server.imageId)
+      const root = server.bootVolume ?? null
+      if (root && !this.#volumes.has(root.id)) throw new DriverError(`the data of boot volume ${root.id} is not on this host`)
+      // A boot volume boots with the kernel and initrd of the image it was made from (direct kernel boot).
+      const bootImage = root ? root.imageId : server.imageId
+      if (!bootImage)
+        throw new DriverError('the qemu driver boots a volume made from an image only (the image gives the kernel and initrd)')
+      const image = await this.#o.resolveImage(bootImage)
       const dir = this.#serverDir(server.id)
       await mkdir(dir, { recursive: true, mode: 0o700 })
       await this.#stop(dir, false, 0) // a VM of an attempt cut short
@@ -479,11 +522,13 @@ export class QemuDriver implements VirtDriver {
         hostKey: null,
         rescue: null,
         running: false,
+        volumes: [],
+        rootVolume: root?.id ?? null,
       }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       await this.#save(s)
-      await this.#overlay(image, path.join(dir, 'disk.qcow2'))
+      if (!root) await this.#overlay(image, path.join(dir, 'disk.qcow2'))
       await this.#firstBoot(s, dir, server)
     })
   }
@@ -503,7 +548,7 @@ export class QemuDriver implements VirtDriver {
       if ((await this.#pid(this.#currentDir(s))) !== null) return
       // A boot, not a resume (a hard reboot or a shelve of a suspended server): the saved memory is dropped.
       if (s.suspended) {
-        await run('qemu-img', ['snapshot', '-d', SUSPEND_TAG, path.join(this.#serverDir(s.id), 'disk.qcow2')]).catch(() => {})
+        await run('qemu-img', ['snapshot', '-d', SUSPEND_TAG, this.#rootFile(s)]).catch(() => {})
         s.suspended = false
       }
       if (s.rescue) {
@@ -582,7 +627,7 @@ export class QemuDriver implements VirtDriver {
           memMb: s.memMb,
           kernel: s.own.kernel,
           initrd: s.own.initrd,
-          disks: this.#ownDisks(s.id),
+          disks: this.#ownDisks(s),
           sshPort: s.port,
           runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
           loadVm: SUSPEND_TAG,
@@ -628,7 +673,7 @@ export class QemuDriver implements VirtDriver {
       }
       try {
         // -U: QEMU holds the image's lock while it runs (paused); its disks were flushed by `stop`.
-        await run('qemu-img', ['convert', ...(running ? ['-U'] : []), '-O', 'qcow2', path.join(dir, 'disk.qcow2'), out], {
+        await run('qemu-img', ['convert', ...(running ? ['-U'] : []), '-O', 'qcow2', this.#rootFile(s), out], {
           timeout: 30 * 60_000,
         })
       } catch (e) {
@@ -644,6 +689,7 @@ export class QemuDriver implements VirtDriver {
 
   async rebuild(server: ServerSpec): Promise<void> {
     const s = this.#vm(server.id)
+    if (s.rootVolume) throw new DriverError('the qemu driver does not rebuild a volume-backed server (its volume would be re-imaged)')
     await this.#op(server.id, async () => {
       await this.#stop(this.#serverDir(s.id), false, 0)
       s.running = false
@@ -682,7 +728,7 @@ export class QemuDriver implements VirtDriver {
       if (rescue.checkpoint) {
         // The checkpoint: disk.qcow2 stays as it is now (the VM is stopped, its disk flushed);
         // the rescue system writes the server's disk through an overlay on it.
-        await takeCheckpoint(path.join(this.#serverDir(s.id), 'disk.qcow2'), this.#changesFile(s.id))
+        await takeCheckpoint(this.#rootFile(s), this.#changesFile(s.id))
         s.checkpoint = {}
       }
       // A clean copy of the rescue image: a new overlay, so a first boot with its own password and host key.
@@ -713,7 +759,7 @@ export class QemuDriver implements VirtDriver {
       await this.#settleCheckpoint(s, opts.discardChanges ? 'discard' : 'keep')
       // The server's own disk boots first; the rescue overlay goes only once it has: a failed
       // boot leaves the rescue system for restoreRescue to boot again, with its password.
-      s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s.id))) ?? s.hostKey
+      s.hostKey = (await this.#boot(s, this.#serverDir(s.id), s.own, this.#ownDisks(s))) ?? s.hostKey
       s.rescue = null
       s.running = true
       await this.#save(s)
@@ -740,10 +786,7 @@ export class QemuDriver implements VirtDriver {
     s.checkpoint = { unrescue: how }
     await this.#save(s)
     if (how === 'discard') await discardChanges(changes)
-    else
-      await keepChanges(path.join(this.#serverDir(s.id), 'disk.qcow2'), changes).catch((e: Error) =>
-        Promise.reject(new DriverError(e.message)),
-      )
+    else await keepChanges(this.#rootFile(s), changes).catch((e: Error) => Promise.reject(new DriverError(e.message)))
     s.checkpoint = null
     await this.#save(s)
     this.#o.logger.info({ server: s.id, checkpoint: how === 'keep' ? 'kept' : 'discarded' }, "rescue's changes settled")
@@ -815,6 +858,106 @@ export class QemuDriver implements VirtDriver {
     })
   }
 
+  // ------------------------------------------------------------------ VolumeDriver
+  // A volume's data is on the host whose agent created it (volumes.host); it is attached to
+  // servers of that host only (another host's agent finds no file and the attach fails).
+
+  async createVolume(spec: VolumeSpec): Promise<void> {
+    let source: VolumeSource = { kind: 'blank' }
+    if (spec.snapshotId) source = { kind: 'file', file: this.#volumes.snapshotFile(spec.snapshotId) }
+    else if (spec.sourceVolid) source = { kind: 'file', file: this.#volumes.file(spec.sourceVolid) }
+    else if (spec.imageId) {
+      const image = await this.#o.resolveImage(spec.imageId)
+      source = { kind: 'image', file: image.disk, format: image.format }
+    }
+    if (source.kind === 'file' && !existsSync(source.file))
+      throw new DriverError(`the data volume ${spec.id} is made from is not on this host`)
+    await this.#volumes.create(spec.id, spec.sizeGb, source)
+  }
+
+  listVolumes(): Promise<string[]> {
+    return this.#volumes.list()
+  }
+
+  async deleteVolume(volumeId: string): Promise<void> {
+    const holder = [...this.#vms.values()].find((s) => s.rootVolume === volumeId || s.volumes?.includes(volumeId))
+    if (holder) throw new DriverError(`volume ${volumeId} is attached to server ${holder.id}`)
+    await this.#volumes.delete(volumeId)
+  }
+
+  /** The VM dir running now that holds the volume, if any. */
+  async #runningHolder(volumeId: string): Promise<string | null> {
+    for (const s of this.#vms.values()) {
+      if (s.rootVolume !== volumeId && !s.volumes?.includes(volumeId)) continue
+      const dir = this.#currentDir(s)
+      if ((await this.#pid(dir)) !== null) return dir
+    }
+    return null
+  }
+
+  async extendVolume(volumeId: string, sizeGb: number): Promise<void> {
+    const dir = await this.#runningHolder(volumeId)
+    if (dir) await this.#qmp(dir, (q) => blockResize(q, volumeId, sizeGb))
+    else await this.#volumes.extend(volumeId, sizeGb)
+  }
+
+  async createVolumeSnapshot(volumeId: string, snapshotId: string): Promise<void> {
+    const dir = await this.#runningHolder(volumeId)
+    if (!dir) return this.#volumes.snapshot(volumeId, snapshotId, false)
+    // In use: the guest is paused for the copy (its disks flushed), and runs on after it.
+    const st = await this.#qmp(dir, (q) => q.execute<{ status: string }>('query-status'))
+    if (st.status === 'running') await this.#qmp(dir, (q) => q.execute('stop'))
+    try {
+      await this.#volumes.snapshot(volumeId, snapshotId, true)
+    } finally {
+      if (st.status === 'running') await this.#qmp(dir, (q) => q.execute('cont')).catch(() => {})
+    }
+  }
+
+  async deleteVolumeSnapshot(snapshotId: string): Promise<void> {
+    await this.#volumes.deleteSnapshot(snapshotId)
+  }
+
+  /**
+   * Plug the volume into the server's running VM (the rescue VM while rescued), then record it:
+   * every later boot has it on the command line. A VM that is off only records it.
+   */
+  async attachVolume(serverId: string, volumeId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    if (s.rootVolume === volumeId) return // the boot volume: the root disk already
+    if (!this.#volumes.has(volumeId)) throw new DriverError(`the data of volume ${volumeId} is not on the host of server ${serverId}`)
+    if (s.suspended) throw new DriverError(`server ${serverId} is suspended: its saved devices cannot change`)
+    await this.#op(serverId, async () => {
+      const dir = this.#currentDir(s)
+      if ((await this.#pid(dir)) !== null) {
+        const { node } = volumeNames(volumeId)
+        const nodes = await this.#qmp(dir, (q) => q.execute<{ 'node-name': string }[]>('query-named-block-nodes', { flat: true }))
+        // Plugged in already: an attach run again after its agent stopped.
+        if (!nodes.some((n) => n['node-name'] === node)) {
+          await this.#qmpTurn(dir, () => blockdevAddOpen(vmFiles(dir).qmp, volumeId, this.#volumes.file(volumeId)))
+          await this.#qmp(dir, (q) => deviceAdd(q, volumeId))
+        }
+      }
+      if (!s.volumes?.includes(volumeId)) s.volumes = [...(s.volumes ?? []), volumeId]
+      await this.#save(s)
+      this.#o.logger.info({ server: s.id, volume: volumeId, rescued: s.rescue !== null }, 'volume attached')
+    })
+  }
+
+  /** Unplug the volume from the running VM (the guest must let go), then forget it. */
+  async detachVolume(serverId: string, volumeId: string): Promise<void> {
+    const s = this.#vm(serverId)
+    if (s.rootVolume === volumeId) throw new DriverError(`volume ${volumeId} is the root disk of server ${serverId}`)
+    if (s.suspended) throw new DriverError(`server ${serverId} is suspended: its saved devices cannot change`)
+    await this.#op(serverId, async () => {
+      const dir = this.#currentDir(s)
+      if ((await this.#pid(dir)) !== null) await this.#qmp(dir, (q) => unplug(q, volumeId, DETACH_TIMEOUT_MS))
+      s.volumes = (s.volumes ?? []).filter((v) => v !== volumeId)
+      await this.#save(s)
+      this.#o.logger.info({ server: s.id, volume: volumeId }, 'volume detached')
+    })
+  }
+
   // ------------------------------------------------------------------ moves (resize, cold migration)
   // The source stops its VM and copies its overlay (disk.qcow2) into `<qemu-dir>/handoff/`, a path
   // the destination's agent reads on this machine (two agents of one machine have data dirs of
@@ -833,6 +976,7 @@ export class QemuDriver implements VirtDriver {
   async migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Resize error: the server is rescued.')
+    if (s.rootVolume || s.volumes?.length) throw new DriverError('Resize error: the qemu driver does not move a server with volumes yet.')
     return this.#op(serverId, async () => {
       const disk = path.join(this.#serverDir(serverId), 'disk.qcow2')
       // As libvirt's driver: a root disk is never shrunk.
@@ -1055,6 +1199,9 @@ export class QemuDriver implements VirtDriver {
     }
   }
 }
+
+/** How long a guest has to let go of a volume being detached (ACPI eject; slow under TCG). */
+const DETACH_TIMEOUT_MS = 120_000
 
 /** The internal snapshot of disk.qcow2 that holds a suspended guest's memory and devices. */
 const SUSPEND_TAG = 'skiff-suspend'
