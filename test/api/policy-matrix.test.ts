@@ -750,6 +750,14 @@ const ROWS: Row[] = [
   get('compute', '/v2.1/images/:id/metadata/:key', e(404, 404, 404, 404, 401), () => ({
     url: `/v2.1/images/${shared.baseImage}/metadata/no-such-key`,
   })),
+  // The image proxy's delete: Glance's delete_image (its project's members), Nova's words for a 403.
+  {
+    service: 'compute',
+    method: 'DELETE',
+    route: '/v2.1/images/:id',
+    expect: PROJECT_WRITE(204),
+    request: async (cell) => ({ url: `/v2.1/images/${await image(cell)}` }),
+  },
   // The image proxy's metadata writes: Glance's modify_image on the image (its project's members).
   ...(
     [

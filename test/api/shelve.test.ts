@@ -194,6 +194,36 @@ describe('createImage', () => {
     await waitForStatus(skiff, demo, id, 'ACTIVE')
   })
 
+  test("the image proxy (up to 2.35): a snapshot found by server and type; DELETE as Nova's, 403 for another's", async () => {
+    const id = await activeServer(skiff, demo, 'snap-proxy')
+    const res = await action(skiff, id, { createImage: { name: 'snap-proxy' } }, demo, '2.45')
+    const imageId = res.json().image_id as string
+    await activeImage(skiff, imageId)
+    await waitForStatus(skiff, demo, id, 'ACTIVE')
+    const list = async (query: string) =>
+      ((await skiff.compute('GET', `/v2.1/images/detail?${query}`, { token: demo })).json().images as { id: string }[]).map((i) => i.id)
+    const serverRef = encodeURIComponent(`http://localhost/v2.1/servers/${id}`)
+    for (const query of [`server=${id}`, `server=${serverRef}`, 'type=snapshot&name=snap-proxy', 'status=ACTIVE&type=snapshot']) {
+      assert.ok((await list(query)).includes(imageId), query)
+    }
+    const base = await skiff.imageId('skiff-base')
+    assert.ok(!(await list('type=snapshot')).includes(base), 'the base image is no snapshot')
+    assert.deepEqual(await list(`server=${id}&type=backup`), [])
+    assert.deepEqual(await list('changes-since=2999-01-01T00:00:00Z'), [])
+    // Only the owner's members delete it: Nova's words for Glance's 403, and its 404.
+    const denied = await skiff.compute('DELETE', `/v2.1/images/${base}`, { token: demo })
+    assert.deepEqual(denied.json(), { forbidden: { code: 403, message: 'You are not allowed to delete the image.' } })
+    const gone = await skiff.compute('DELETE', `/v2.1/images/${imageId}`, { token: demo })
+    assert.equal(gone.statusCode, 204, gone.body)
+    const again = await skiff.compute('DELETE', `/v2.1/images/${imageId}`, { token: demo })
+    assert.deepEqual(again.json(), { itemNotFound: { code: 404, message: 'Image not found.' } })
+    const later = await skiff.compute('DELETE', `/v2.1/images/${imageId}`, {
+      token: demo,
+      headers: { 'OpenStack-API-Version': 'compute 2.36' },
+    })
+    assert.equal(later.statusCode, 404)
+  })
+
   test('malformed bodies are 400 in Nova words; reader 403; other project 404', async () => {
     const id = await activeServer(skiff, demo, 'snap-bad')
     for (const body of [

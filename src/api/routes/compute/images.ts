@@ -1,7 +1,7 @@
 // The compute API's image proxy (nova/api/openstack/compute/images.py, image_metadata.py,
 // views/images.py): Glance's images as Nova shows them, up to 2.35 (proxyApisRemoved: 404 from 2.36).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { BadRequest, NotFound } from '../../../errors.ts'
+import { BadRequest, Forbidden, NotFound } from '../../../errors.ts'
 import type { ImageService } from '../../../images/image-service.ts'
 import { parseListRequest, QueryParams } from '../../../images/image-list.ts'
 import type { Caller } from '../../../images/policy.ts'
@@ -27,6 +27,38 @@ const STATUS: Record<string, string> = {
   pending_delete: 'DELETED',
 }
 const PROGRESS: Record<string, number> = { queued: 25, saving: 50, active: 100 }
+
+/** images.py's SUPPORTED_FILTERS: Nova's name of a list filter → the name its glance client uses. */
+const FILTERS: Record<string, string> = {
+  name: 'name',
+  status: 'status',
+  'changes-since': 'changes-since',
+  server: 'property-instance_uuid',
+  type: 'property-image_type',
+  minRam: 'min_ram',
+  minDisk: 'min_disk',
+}
+
+/**
+ * A list's filters as Glance v2 gets them from Nova (images.py _get_filters, then
+ * glance.py _extract_query_params_v2): `server` as the server's id (a URL's last part), the
+ * status in lower case, `property-X` as the property X, `changes-since` as `updated_at=gte:`.
+ */
+function glanceFilters(query: Record<string, unknown>): [string, string][] {
+  const out: [string, string][] = []
+  for (const [param, raw] of Object.entries(query)) {
+    const value: unknown = Array.isArray(raw) ? (raw as unknown[])[raw.length - 1] : raw
+    if (typeof value !== 'string' || !(Object.hasOwn(FILTERS, param) || param.startsWith('property-'))) continue
+    const name = FILTERS[param] ?? param
+    let v = value
+    if (name === 'property-instance_uuid' && v.includes('/')) v = v.slice(v.lastIndexOf('/') + 1)
+    if (name === 'status') v = v.toLowerCase()
+    if (name.startsWith('property-')) out.push([name.slice('property-'.length), v])
+    else if (name === 'changes-since') out.push(['updated_at', `gte:${v}`])
+    else out.push([name, v])
+  }
+  return out
+}
 
 const caller = (req: FastifyRequest): Caller => ({
   projectId: req.auth.projectId,
@@ -92,10 +124,8 @@ export function computeImageRoutes(app: FastifyInstance, d: ComputeImageDeps) {
     const out: ImageRow[] = []
     let marker: string | undefined
     for (let i = 0; i < 1000; i++) {
-      const q = new URLSearchParams(marker ? { marker } : {})
-      // Nova's `name` filter goes to Glance as is.
-      const name = (req.query as Record<string, unknown>).name
-      if (typeof name === 'string') q.set('name', name)
+      const q = new URLSearchParams(glanceFilters(req.query as Record<string, unknown>))
+      if (marker) q.set('marker', marker)
       const page = await d.images.list(caller(req), parseListRequest(new QueryParams(q)))
       out.push(...page.images)
       if (!page.nextMarker) break
@@ -134,6 +164,18 @@ export function computeImageRoutes(app: FastifyInstance, d: ComputeImageDeps) {
   app.get<{ Params: { id: string } }>('/v2.1/images/:id', async (req, reply) => {
     if (removed(req, reply)) return reply
     return { image: detailView(d, req, await one(req, req.params.id)) }
+  })
+  app.delete<{ Params: { id: string } }>('/v2.1/images/:id', async (req, reply) => {
+    if (removed(req, reply)) return reply
+    try {
+      await d.images.delete(caller(req), req.params.id)
+    } catch (e) {
+      if (e instanceof NotFound) throw new NotFound('Image not found.')
+      // Glance's 403 (not the owner's, protected), as Nova's image API words it.
+      if (e instanceof Forbidden) throw new Forbidden('You are not allowed to delete the image.')
+      throw e
+    }
+    return reply.code(204).send()
   })
   app.get<{ Params: { id: string } }>('/v2.1/images/:id/metadata', async (req, reply) => {
     if (removed(req, reply)) return reply
