@@ -59,7 +59,7 @@ export const MOVE_RULES = {
     policy: 'os_compute_api:os-migrate-server:migrate_live',
     vmStates: ['active', 'paused'],
     taskState: 'migrating',
-    kind: 'server.live_migration',
+    kind: 'server.check_live_migration_source',
   },
   evacuate: {
     action: 'evacuate',
