@@ -84,7 +84,7 @@ export interface Config {
   qemuBootTimeoutSeconds: number
   /** qemu driver: the address of this host that other hosts' agents reach for live migration (Nova's live_migration_inbound_addr). */
   migrationAddress: string
-  /** qemu driver: seconds a live migration may take per GiB of memory and disk (Nova's live_migration_completion_timeout). */
+  /** qemu driver: seconds a live migration may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationCompletionTimeoutSeconds: number
 }
 
@@ -457,7 +457,7 @@ export const OPTIONS: OptionSpec[] = [
     env: 'SKIFF_LIVE_MIGRATION_COMPLETION_TIMEOUT',
     kind: 'int',
     default: () => 800,
-    help: 'qemu driver: seconds a live migration may take per GiB of memory and disk before it is cancelled (the server runs on where it was)',
+    help: 'qemu driver: seconds a live migration may take per GiB of memory and disk before it is cancelled (the server runs on where it was); 0: no limit',
   },
 ]
 

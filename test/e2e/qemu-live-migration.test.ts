@@ -2,9 +2,10 @@
 // dir (no shared storage), on one PostgreSQL, checked from inside the guest as a user would: the
 // guest goes on running on the other host (same boot, uptime not reset, a process started before
 // still running), with the file written before; the migration `completed`, the source's VM gone.
-// And a destination that cannot wait for the guest (an agent whose --migration-address is no
-// address of this machine): the server stays ACTIVE on its host, running the same boot, the
-// migration in `error`, nothing left on the destination.
+// And two failures: a destination that cannot wait for the guest (an agent whose
+// --migration-address is no address of this machine), and a destination whose QEMU is killed
+// during the copy: the server stays ACTIVE on its host, running the same boot, the migration in
+// `error`, nothing left on the destination.
 // Skipped where QEMU and the guest packages are absent (except in CI) or without a PostgreSQL.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -169,6 +170,38 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     const destDir = path.join(dirs['hv-c'], 'qemu', 's')
     assert.deepEqual(existsSync(destDir) ? readdirSync(destDir) : [], [], 'the destination dropped its VM dir')
     assert.deepEqual(qemuPids(path.join(dirs['hv-c'], 'qemu')), [], 'no QEMU left on the destination')
+  })
+
+  test("the destination's QEMU killed during the copy: ACTIVE on its host, the same boot; migration error", async () => {
+    const { id, pass, port, pid } = await boot('live-killed', 'hv-a')
+    const before = await guest(port, pass, pid)
+    const destDir = path.join(dirs['hv-b'], 'qemu', 's', id)
+    const res = await liveMigrate(id, 'hv-b')
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    // `running`: the source has begun to copy to the waiting QEMU. SIGKILL it then.
+    let killed: number[] = []
+    for (const t0 = Date.now(); killed.length === 0 && Date.now() - t0 < MOVE_MS; await sleep(20)) {
+      const m = await migration(id)
+      if (m?.status === 'error') break
+      if (m?.status !== 'running') continue
+      killed = qemuPids(destDir)
+      for (const p of killed) process.kill(p, 'SIGKILL')
+    }
+    assert.ok(killed.length > 0, 'the destination had a QEMU waiting when the copy began')
+    const m = await waitMigration(id, 'error')
+    assert.equal(m.dest_compute, 'hv-b')
+    const s = await settled(id, 'ACTIVE', MOVE_MS)
+    assert.equal(s['OS-EXT-SRV-ATTR:host'], 'hv-a')
+    assert.equal(s['OS-EXT-STS:power_state'], 1)
+    assert.match(String(s.fault?.message), /Live migration failed/)
+    console.log(`# destination killed during the copy: fault ${JSON.stringify(s.fault?.message)}`)
+    const afterFail = await guest(await sshPort(id), pass, pid)
+    assert.equal(afterFail.bootId, before.bootId)
+    assert.ok(afterFail.uptime >= before.uptime)
+    assert.equal(afterFail.proc, 'alive')
+    // Its disk is its own again (the mirror gone): it writes.
+    await sshOk(await sshPort(id), pass, 'echo still-writable > /root/marker && sync')
+    assert.equal(existsSync(destDir), false, 'the destination dropped its VM dir')
   })
 
   async function waitMigration(id: string, status: string): Promise<Record<string, any>> {

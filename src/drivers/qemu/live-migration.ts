@@ -170,6 +170,12 @@ async function rollback(q: QmpClient, wasRunning: boolean): Promise<void> {
     await sleep(100)
   }
   await q.execute('block-job-cancel', { device: JOB, force: true }).catch(() => {})
+  // A cancel takes effect asynchronously; the job's id must be free for the next attempt.
+  for (let i = 0; i < 100; i++) {
+    const jobs = await q.execute<BlockJob[]>('query-block-jobs').catch(() => [])
+    if (!jobs.some((j) => j.device === JOB)) break
+    await sleep(100)
+  }
   const { status } = await q.execute<{ status: string }>('query-status').catch(() => ({ status: 'unknown' }))
   // `cont` after a completed or failed migration takes the disks back (QEMU re-activates them).
   if (wasRunning && status !== 'running') await q.execute('cont').catch(() => {})

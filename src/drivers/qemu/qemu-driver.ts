@@ -72,7 +72,7 @@ export interface QemuDriverOptions {
    * live_migration_inbound_addr); the destination's QEMU listens there on ports it picks.
    */
   migrationAddress?: string
-  /** Live migration: seconds the copy may take per GiB of memory and disk (Nova's live_migration_completion_timeout). */
+  /** Live migration: seconds the copy may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationTimeoutPerGiBSeconds?: number
   /** A VM the driver believed running is gone (QEMU died or was killed). */
   onVmGone?: (serverId: string, detail: { rescued: boolean; reason: string }) => void
@@ -338,8 +338,10 @@ export class QemuDriver implements VirtDriver {
       // -daemonize: QEMU returns once its sockets exist, with its startup errors on stderr.
       await run('qemu-system-x86_64', args, { timeout: 60_000 })
     } catch (e) {
-      const err = e as { stderr?: string; message: string }
-      throw new DriverError(`QEMU did not start: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`)
+      const err = e as { stderr?: string; signal?: string | null; code?: number | string }
+      // Its own words if it said any; else how it ended (the command line says nothing new).
+      const why = err.stderr?.trim() || (err.signal ? `killed by ${err.signal}` : `exit code ${String(err.code)}`)
+      throw new DriverError(`QEMU did not start: ${why.split('\n').slice(-3).join(' ')}`)
     }
   }
 
@@ -1052,7 +1054,9 @@ export class QemuDriver implements VirtDriver {
       if ((await this.#pid(dir)) === null) throw new DriverError('Live migration failed: the server has no running VM.')
       const disk = path.join(dir, 'disk.qcow2')
       const gib = (s.memMb * 2 ** 20 + (await stat(disk)).size) / 2 ** 30
-      const timeoutMs = (this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800) * 1000 * Math.max(1, gib)
+      // As Nova's live_migration_completion_timeout: per GiB, at least one; 0: no limit.
+      const perGiB = this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800
+      const timeoutMs = perGiB === 0 ? Infinity : perGiB * 1000 * Math.max(1, gib)
       const t0 = performance.now()
       const { running } = await this.#qmp(dir, (q) =>
         send(q, {
