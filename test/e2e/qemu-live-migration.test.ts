@@ -150,6 +150,11 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.equal(existsSync(sourceDir), false, 'the source VM dir is removed')
     assert.deepEqual(qemuPids(sourceDir), [], 'the source QEMU is stopped')
     assert.equal(qemuPids(path.join(dirs['hv-b'], 'qemu', 's', id)).length, 1)
+    // And back: the destination is a source like any other.
+    assert.equal((await liveMigrate(id, 'hv-a')).status, 202)
+    assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-a')
+    const back = await guest(await sshPort(id), pass, pid)
+    assert.deepEqual([back.bootId, back.proc, back.marker], [before.bootId, 'alive', 'written-before'])
   })
 
   test('a destination that cannot wait for the guest: ACTIVE on its host, the same boot; migration error; nothing left there', async () => {
@@ -202,6 +207,11 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     // Its disk is its own again (the mirror gone): it writes.
     await sshOk(await sshPort(id), pass, 'echo still-writable > /root/marker && sync')
     assert.equal(existsSync(destDir), false, 'the destination dropped its VM dir')
+    // Tried again, it moves: nothing of the failed attempt is in the way.
+    assert.equal((await liveMigrate(id, 'hv-b')).status, 202)
+    assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-b')
+    const moved = await guest(await sshPort(id), pass, pid)
+    assert.deepEqual([moved.bootId, moved.proc, moved.marker], [before.bootId, 'alive', 'still-writable'])
   })
 
   async function waitMigration(id: string, status: string): Promise<Record<string, any>> {
