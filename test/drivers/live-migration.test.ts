@@ -1,8 +1,8 @@
 // Live migration's QMP choreography (src/drivers/qemu/live-migration.ts) between two real QEMUs
 // with no machine (`-machine none`, a disk each, no guest): the source's overlay arrives whole on
-// the destination's disk over NBD and the destination runs; a copy past its deadline is
-// cancelled and the source runs on, its disk its own (no job, no migration), the destination
-// still waiting for a guest that never came.
+// the destination's disk over NBD and the destination runs (a paused guest stays paused); a second
+// attempt clears what a first one cut short left; a destination gone during the copy, or a copy
+// past its deadline, is cancelled and the source runs on, its disk its own (no job, no migration).
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -78,6 +78,49 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     await quit(dest)
     // The same disk as the guest sees it (image + overlay) on both sides.
     assert.match(img('compare', '-f', 'qcow2', '-F', 'qcow2', sourceFile, destFile), /Images are identical/)
+  })
+
+  test('a second attempt after an agent died mid-copy: what the first left cleared (its mirror, the guest stopped), then it moves', async () => {
+    const { source, dest, ports, sourceFile, destFile } = await pair('again')
+    // What the first attempt left: its mirror running, the guest stopped.
+    await source.execute('drive-mirror', {
+      'job-id': 'live-migration-vda',
+      device: 'vda',
+      target: `nbd://127.0.0.1:${ports.nbd}/vda`,
+      format: 'raw',
+      sync: 'top',
+      mode: 'existing',
+    })
+    await source.execute('stop')
+    const { running } = await send(source, {
+      address: '127.0.0.1',
+      nbdPort: ports.nbd,
+      migrationPort: ports.migration,
+      deadline: Date.now() + 60_000,
+      wasRunning: true,
+    })
+    assert.equal(running, true)
+    await resumeArrived(dest, true)
+    assert.equal((await dest.execute<{ status: string }>('query-status')).status, 'running')
+    await quit(source)
+    await quit(dest)
+    assert.match(img('compare', '-f', 'qcow2', '-F', 'qcow2', sourceFile, destFile), /Images are identical/)
+  })
+
+  test('a paused guest arrives paused', async () => {
+    const { source, dest, ports } = await pair('paused')
+    await source.execute('stop')
+    const { running } = await send(source, {
+      address: '127.0.0.1',
+      nbdPort: ports.nbd,
+      migrationPort: ports.migration,
+      deadline: Date.now() + 60_000,
+    })
+    assert.equal(running, false)
+    await resumeArrived(dest, running)
+    assert.equal((await dest.execute<{ status: string }>('query-status')).status, 'paused')
+    await quit(source)
+    await quit(dest)
   })
 
   test('the destination gone once the disk is in sync: the memory copy fails, the source runs on, no job', async () => {

@@ -60,6 +60,11 @@ export interface SendOptions {
   migrationPort: number
   /** The whole copy (disk, memory, switchover) must end by then, ms since the epoch; else it is cancelled. */
   deadline: number
+  /**
+   * Whether the guest ran before the first attempt, when this is a second one (the agent died
+   * during the first, whose copy QEMU may have gone on with): what a failure puts back.
+   */
+  wasRunning?: boolean
   onProgress?: (what: string) => void
 }
 
@@ -83,7 +88,9 @@ interface BlockJob {
  */
 export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boolean }> {
   const { status } = await q.execute<{ status: string }>('query-status')
-  const running = status === 'running'
+  const running = o.wasRunning ?? status === 'running'
+  // What a first attempt left (a migration, the mirror, the guest stopped): back as it was, then a fresh start.
+  if (o.wasRunning !== undefined) await rollback(q, running)
   const jobEnds: QmpEvent[] = []
   const off = q.onEvent((e) => {
     if (e.event === 'BLOCK_JOB_COMPLETED' || e.event === 'BLOCK_JOB_ERROR') jobEnds.push(e)

@@ -105,7 +105,11 @@ interface State {
   suspended?: boolean
   /** Destination of a live migration: the QEMU waits for the guest (not booted, not yet running). */
   incoming?: boolean
-  /** Source of a live migration that sent the guest: its QEMU holds it, stopped, until confirmed (or run again: `resume`). */
+  /**
+   * Source of a live migration, from the copy's start: whether the guest ran before it (`resume`:
+   * what a failure, or a destination that cannot run it, puts back). Once sent, the QEMU here
+   * holds the guest stopped until the migration is confirmed.
+   */
   outgoing?: { resume: boolean } | null
 }
 
@@ -1058,24 +1062,41 @@ export class QemuDriver implements VirtDriver {
       const perGiB = this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800
       const timeoutMs = perGiB === 0 ? Infinity : perGiB * 1000 * Math.max(1, gib)
       const t0 = performance.now()
-      const { running } = await this.#qmp(dir, (q) =>
-        send(q, {
-          address: target.address,
-          nbdPort: target.nbdPort,
-          migrationPort: target.migrationPort,
-          deadline: Date.now() + timeoutMs,
-          onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
-        }),
-      ).catch((err: Error) => Promise.reject(new DriverError(`Live migration failed: ${err.message}`)))
-      // The guest is on the destination now, stopped here: this QEMU goes at confirm, or runs again.
-      s.outgoing = { resume: running }
-      await this.#save(s)
-      return { kind: 'incoming', running }
+      // Recorded before the copy: an attempt after this agent died mid-way restores what the first one found.
+      const again = s.outgoing?.resume
+      if (again === undefined) {
+        const { status } = await this.#qmp(dir, (q) => q.execute<{ status: string }>('query-status'))
+        s.outgoing = { resume: status === 'running' }
+        await this.#save(s)
+      }
+      try {
+        const { running } = await this.#qmp(dir, (q) =>
+          send(q, {
+            address: target.address,
+            nbdPort: target.nbdPort,
+            migrationPort: target.migrationPort,
+            deadline: Date.now() + timeoutMs,
+            wasRunning: again,
+            onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
+          }),
+        )
+        // The guest is on the destination now, stopped here: this QEMU goes at confirm, or runs again.
+        return { kind: 'incoming', running }
+      } catch (err) {
+        s.outgoing = null
+        await this.#save(s)
+        throw new DriverError(`Live migration failed: ${(err as Error).message}`)
+      }
     })
   }
 
   /** Destination: the guest has arrived; run it (`run`) and learn its host key as a client will see it. */
   async #finishLiveMigration(serverId: string, run: boolean): Promise<void> {
+    // After a restart of this agent the waiting VM is known by its directory only (the server's host is still the source).
+    if (!this.#vms.has(serverId)) {
+      const text = await readFile(path.join(this.#serverDir(serverId), 'state.json'), 'utf8').catch(() => null)
+      if (text) this.#vms.set(serverId, JSON.parse(text) as State)
+    }
     const s = this.#vm(serverId)
     if (!s.incoming) throw new DriverError(`server ${serverId} has no VM waiting for a live migration here`)
     await this.#op(serverId, async () => {
