@@ -93,13 +93,13 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     (await call('GET', `/os-migrations?instance_uuid=${id}&migration_type=live-migration`, undefined, '2.80')).body.migrations[0]
   /** What the guest says of its boot: its id, its uptime, whether process `pid` runs, the marker file. */
   const guest = async (port: number, pass: string, pid = '0') => {
-    const { out } = await sshOk(
+    const { out, hostKey } = await sshOk(
       port,
       pass,
       `cat /proc/sys/kernel/random/boot_id; cut -d' ' -f1 /proc/uptime; kill -0 ${pid} 2>/dev/null && echo alive || echo gone; cat /root/marker`,
     )
     const [bootId, uptime, proc, marker] = out.trim().split('\n')
-    return { bootId, uptime: Number(uptime), proc, marker }
+    return { bootId, uptime: Number(uptime), proc, marker, hostKey }
   }
   const boot = async (name: string, host: string) => {
     const imageRef = (await (await fetch(`${skiff.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })).json())
@@ -139,6 +139,8 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.ok(afterMove.uptime >= before.uptime, `uptime ${before.uptime} s → ${afterMove.uptime} s`)
     assert.equal(afterMove.proc, 'alive', 'the process started before still runs')
     assert.equal(afterMove.marker, 'written-before')
+    assert.equal(afterMove.hostKey, before.hostKey, 'the same SSH host key')
+    assert.equal((await call('GET', `/servers/${id}/access`)).body.access.ssh.host_key_fingerprint, before.hostKey)
     // Written after the move, on the destination's disk: the guest writes there.
     await sshOk(newPort, pass, 'echo written-after > /root/after && sync && cat /root/after')
     const m = await waitMigration(id, 'completed')
