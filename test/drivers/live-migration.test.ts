@@ -14,7 +14,16 @@ import { ephemeralPort, receive, resumeArrived, send } from '../../src/drivers/q
 import { QmpClient } from '../../src/drivers/qemu/qmp.ts'
 import { qemuSkipReason } from '../helpers/qemu.ts'
 
-const skip = qemuSkipReason()
+/** qemu-img and qemu-io make and fill the disks (Debian's qemu-utils). */
+function qemuUtilsMissing(): string | false {
+  try {
+    execFileSync('qemu-io', ['--version'], { stdio: 'ignore' })
+    return false
+  } catch {
+    return 'qemu-io is not installed (apt-get install --no-install-recommends qemu-utils)'
+  }
+}
+const skip = qemuSkipReason() || qemuUtilsMissing()
 const SIZE = 64 * 2 ** 20
 
 describe('live migration in QMP between two QEMUs (-machine none)', { skip }, () => {
