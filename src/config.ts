@@ -82,6 +82,10 @@ export interface Config {
   qemuSshPorts: string
   /** qemu driver: how long a guest may take to boot, seconds. */
   qemuBootTimeoutSeconds: number
+  /** qemu driver: the address of this host that other hosts' agents reach for live migration (Nova's live_migration_inbound_addr). */
+  migrationAddress: string
+  /** qemu driver: seconds a live migration may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
+  liveMigrationCompletionTimeoutSeconds: number
 }
 
 interface OptionSpec {
@@ -439,6 +443,22 @@ export const OPTIONS: OptionSpec[] = [
     default: () => 180,
     help: 'qemu driver: seconds a guest may take to boot',
   },
+  {
+    key: 'migrationAddress',
+    flag: '--migration-address',
+    env: 'SKIFF_MIGRATION_ADDRESS',
+    kind: 'string',
+    default: () => '127.0.0.1',
+    help: "qemu driver: this host's address where a live migration's destination QEMU listens (the other hosts' agents must reach it)",
+  },
+  {
+    key: 'liveMigrationCompletionTimeoutSeconds',
+    flag: '--live-migration-completion-timeout',
+    env: 'SKIFF_LIVE_MIGRATION_COMPLETION_TIMEOUT',
+    kind: 'int',
+    default: () => 800,
+    help: 'qemu driver: seconds a live migration may take per GiB of memory and disk before it is cancelled (the server runs on where it was); 0: no limit',
+  },
 ]
 
 export class ConfigError extends Error {}
@@ -525,6 +545,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   hostDownAfterSeconds: 2_147_483,
   taskLeaseSeconds: 2_147_483,
   qemuBootTimeoutSeconds: 2_147_483,
+  liveMigrationCompletionTimeoutSeconds: 2_147_483,
   // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
   rescueTimeoutSeconds: 7 * 24 * 3600,
   resizeConfirmWindowSeconds: 2_147_483,

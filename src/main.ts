@@ -728,6 +728,8 @@ async function qemuDriver(
     sshPortMin: min,
     sshPortMax: max,
     bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000,
+    migrationAddress: config.migrationAddress,
+    liveMigrationTimeoutPerGiBSeconds: config.liveMigrationCompletionTimeoutSeconds,
     stopTimeoutMs: 30_000,
     logger: log,
     // A QEMU that died under an idle server: the server shows it (SHUTOFF, or RESCUE powered off,

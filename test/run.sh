@@ -2,7 +2,7 @@
 # `npm test`: every test on SQLite; then, when a PostgreSQL is given (SKIFF_TEST_DATABASE_URL or
 # DATABASE_URL, as in CI), the store and API tests again on it (each harness in a fresh schema,
 # dropped after) and the end-to-end tests of several hosts (deployment, host-lease, qemu-resize's
-# cold migration between two agents), which need it.
+# cold migration between two agents, qemu-live-migration), which need it.
 # Node 20 does not expand globs: find lists.
 #
 # Files run side by side, SKIFF_TEST_CONCURRENCY at a time (default 4: of 2, 3 and 4 the shortest wall time on
@@ -15,6 +15,7 @@ set -e
 cd "$(dirname "$0")/.."
 SLOW='test/e2e/qemu-lifecycle.test.ts
 test/e2e/qemu-resize.test.ts
+test/e2e/qemu-live-migration.test.ts
 test/e2e/qemu-shelve.test.ts
 test/e2e/qemu-serial-console.test.ts
 test/e2e/qemu-dashboard-console.test.ts
@@ -54,5 +55,5 @@ run="node --import tsx --test --test-concurrency=${SKIFF_TEST_CONCURRENCY:-4}"
 env -u SKIFF_TEST_DATABASE_URL -u DATABASE_URL $run $(reporters) $(find test -name '*.test.ts' | sort | slowFirst)
 if [ -n "${SKIFF_TEST_DATABASE_URL:-}${DATABASE_URL:-}" ]; then
   echo "# again on PostgreSQL"
-  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|deployment|host-lease|qemu-resize' | sort | slowFirst)
+  $run $(reporters .postgres) $(find test/api test/store test/e2e -name '*.test.ts' | grep -E '^test/(api|store)/|deployment|host-lease|qemu-resize|qemu-live-migration' | sort | slowFirst)
 fi

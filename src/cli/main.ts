@@ -240,11 +240,13 @@ const AGENT_KEYS: (keyof Config)[] = [
   'resizeConfirmWindowSeconds',
   'shelvedOffloadTimeSeconds',
   'enableInstancePassword',
-  // An agent with --driver qemu: where its VMs live, their accelerator, SSH ports, boot timeout.
+  // An agent with --driver qemu: where its VMs live, their accelerator, SSH ports, boot timeout, live migration.
   'qemuDir',
   'qemuAccel',
   'qemuSshPorts',
   'qemuBootTimeoutSeconds',
+  'migrationAddress',
+  'liveMigrationCompletionTimeoutSeconds',
 ]
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
 agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')

@@ -59,7 +59,7 @@ export const MOVE_RULES = {
     policy: 'os_compute_api:os-migrate-server:migrate_live',
     vmStates: ['active', 'paused'],
     taskState: 'migrating',
-    kind: 'server.live_migration',
+    kind: 'server.check_live_migration_source',
   },
   evacuate: {
     action: 'evacuate',
@@ -293,8 +293,8 @@ export class MigrationService {
   }
 
   /**
-   * force_complete: Skiff's live migrations copy no memory over time (they complete at once), so a
-   * migration still under way is already completing; Nova's checks and messages are kept.
+   * force_complete: Nova's checks and messages; accepted while `running`, it changes nothing yet
+   * (the qemu driver's copy ends by itself, or is cancelled at its deadline).
    */
   async forceComplete(ctx: AuthContext, serverId: string, migrationId: number): Promise<void> {
     const s = await this.#d.actions.get(ctx, serverId)
@@ -317,7 +317,7 @@ export class MigrationService {
     }
   }
 
-  /** DELETE: abort a live migration that has not started copying (queued/preparing), as Nova allows. */
+  /** DELETE: Nova's checks and messages; an abort is refused whatever the status (cancelling a copy under way is not done yet). */
   async abort(ctx: AuthContext, serverId: string, migrationId: number): Promise<void> {
     const s = await this.#d.actions.get(ctx, serverId)
     authorize(ctx, 'os_compute_api:servers:migrations:delete', 'admin')

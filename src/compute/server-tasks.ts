@@ -1,7 +1,7 @@
 // The one contract between the API side that enqueues server tasks and the agent that runs
 // them: each kind (`server.<verb>`) with its payload. Passwords travel sealed (secrets.ts).
 import type { TaskQueue } from '../tasks/queue.ts'
-import type { MigratedDisk } from '../drivers/driver.ts'
+import type { LiveMigrationSource, LiveMigrationTarget, MigratedDisk } from '../drivers/driver.ts'
 import type { StableRescue } from './rescue-layout.ts'
 import type { VmState } from './states.ts'
 
@@ -33,8 +33,11 @@ export type ServerTaskPayloads = {
   'server.delete': NoPayload
   // Moves (compute/migration-service.ts → worker-migrate.ts): Nova's prep_resize (destination) →
   // resize_instance (source) → finish_resize (destination); confirm on the source; revert_resize
-  // (destination) → finish_revert_resize (source); live: live_migration (source) →
-  // post_live_migration (destination); evacuate: a rebuild on the destination.
+  // (destination) → finish_revert_resize (source); live: check_live_migration_source (source) →
+  // pre_live_migration (destination) → live_migration (source) → post_live_migration
+  // (destination) → confirm_resize (source), or on a failure of the copy
+  // rollback_live_migration_at_destination → finish_revert_resize; evacuate: a rebuild on the
+  // destination.
   'server.prep_resize': MoveTask
   'server.resize_instance': MoveTask
   'server.finish_resize': MoveTask & { disk: MigratedDisk }
@@ -42,7 +45,11 @@ export type ServerTaskPayloads = {
   'server.revert_resize': MoveTask
   /** `rollback`: a move that failed on the destination puts the server back on its source. */
   'server.finish_revert_resize': MoveTask & { rollback?: string }
-  'server.live_migration': MoveTask
+  'server.check_live_migration_source': MoveTask
+  'server.pre_live_migration': MoveTask & { source: LiveMigrationSource }
+  'server.live_migration': MoveTask & { target: LiveMigrationTarget }
+  /** `rollback`: why the copy failed (the server runs on its source). */
+  'server.rollback_live_migration_at_destination': MoveTask & { rollback: string }
   'server.post_live_migration': MoveTask & { disk: MigratedDisk }
   'server.evacuate': MoveTask & { sealed: string }
   'server.suspend': NoPayload
@@ -78,7 +85,10 @@ export type MoveTaskKind =
   | 'server.confirm_resize'
   | 'server.revert_resize'
   | 'server.finish_revert_resize'
+  | 'server.check_live_migration_source'
+  | 'server.pre_live_migration'
   | 'server.live_migration'
+  | 'server.rollback_live_migration_at_destination'
   | 'server.post_live_migration'
   | 'server.evacuate'
 

@@ -6,7 +6,9 @@
 //   resize / migrate:  prep_resize (dest) → resize_instance (source) → finish_resize (dest) → VERIFY_RESIZE
 //   confirmResize:     confirm_resize (source: drop the old VM and disk)
 //   revertResize:      revert_resize (dest: drop the copy) → finish_revert_resize (source: boot the old disk)
-//   os-migrateLive:    live_migration (source) → post_live_migration (dest) → confirm_resize (source cleanup)
+//   os-migrateLive:    check_live_migration_source (source) → pre_live_migration (dest: ready to receive)
+//                      → live_migration (source: the copy) → post_live_migration (dest: the guest runs there)
+//                      → confirm_resize (source cleanup); a failed copy: rollback_live_migration_at_destination
 //   evacuate:          evacuate (dest: a rebuild from the image; the source host is down)
 //
 // A failure puts the server back on its own disk as it was (the source's VM, old flavor, old
@@ -60,6 +62,9 @@ interface MoveStep<K extends MoveTaskKind> {
   work: (s: Server, m: MigrationRow, p: P[K]) => Promise<Outcome>
   onFailure: (s: Server, m: MigrationRow, p: P[K], err: Error) => Promise<Outcome>
 }
+
+/** A live migration that failed: the server runs on its source, the destination's room is freed. */
+const LIVE_FAILED: Partial<MigrationRow> = { status: 'error', alloc_host: null, alloc_flavor_id: null }
 
 const NO_VALID_HOST = (m: MigrationRow) =>
   `No valid host was found. No valid host found for ${m.migration_type === 'resize' ? 'resize' : 'cold migrate'}`
@@ -207,22 +212,81 @@ export class MoveWorker {
             migration: { status: 'error', alloc_host: null, alloc_flavor_id: null },
           }),
         }),
-      'server.live_migration': (t) =>
+      'server.check_live_migration_source': (t) =>
         this.#run(t, {
-          event: (m) => (m.dest_compute ? 'compute_live_migration' : 'conductor_live_migrate_instance'),
+          // Without a destination the scheduler found none: Nova's conductor fails the move.
+          event: (m) => (m.dest_compute ? 'compute_check_can_live_migrate_source' : 'conductor_live_migrate_instance'),
           taskStates: ['migrating'],
-          statuses: ['accepted', 'queued', 'preparing', 'running'],
+          statuses: ['accepted', 'queued', 'preparing'],
           work: async (s, m) => {
             if (!m.dest_compute) throw new Error('No valid host was found. ')
-            await d.migrations.update(m.id, { status: 'running' })
-            const disk = await d.driver.liveMigrate(s.id)
-            return { migration: {}, next: task('server.post_live_migration', m.dest_compute!, { migrationId: m.id, disk }, t.request_id) }
+            const source = await d.driver.checkLiveMigrationSource(s.id)
+            return {
+              migration: { status: 'preparing' },
+              next: task('server.pre_live_migration', m.dest_compute, { migrationId: m.id, source }, t.request_id),
+            }
           },
           // The guest never stopped: it runs on as before, on its host.
-          onFailure: async () => ({
-            server: { task_state: null },
-            migration: { status: 'error', alloc_host: null, alloc_flavor_id: null },
+          onFailure: async () => ({ server: { task_state: null }, migration: LIVE_FAILED }),
+        }),
+      'server.pre_live_migration': (t) =>
+        this.#run(t, {
+          event: 'compute_pre_live_migration',
+          taskStates: ['migrating'],
+          statuses: ['preparing'],
+          work: async (s, m, p) => {
+            // The destination's config drive holds what the source's does (its keys and user data).
+            const boot = await d.repo.bootData(s.id)
+            const spec: ServerSpec = {
+              ...(await this.#spec(s, s.flavor_id)),
+              authorizedKeys: boot?.key_data ? [boot.key_data] : [],
+              userData: boot?.user_data ? Buffer.from(boot.user_data, 'base64') : undefined,
+            }
+            const target = await d.driver.preLiveMigration(spec, p.source)
+            return { migration: {}, next: task('server.live_migration', m.source_compute!, { migrationId: m.id, target }, t.request_id) }
+          },
+          // Nothing left the source: what the destination made goes, the guest runs on where it was.
+          onFailure: async (s) => {
+            await d.driver.dropMigrationTarget(s.id).catch(() => {})
+            return { server: { task_state: null }, migration: LIVE_FAILED }
+          },
+        }),
+      'server.live_migration': (t) =>
+        this.#run(t, {
+          event: 'compute_live_migration',
+          taskStates: ['migrating'],
+          statuses: ['preparing', 'running'],
+          work: async (s, m, p) => {
+            await d.migrations.update(m.id, { status: 'running' })
+            const disk = await d.driver.liveMigrate(s.id, p.target)
+            return { migration: {}, next: task('server.post_live_migration', m.dest_compute!, { migrationId: m.id, disk }, t.request_id) }
+          },
+          // The driver left the guest running here; the destination drops what it prepared, then the move ends.
+          onFailure: async (_s, m, _p, err) => ({
+            server: {},
+            migration: {},
+            next: task(
+              'server.rollback_live_migration_at_destination',
+              m.dest_compute!,
+              { migrationId: m.id, rollback: err.message },
+              t.request_id,
+            ),
           }),
+        }),
+      'server.rollback_live_migration_at_destination': (t) =>
+        this.#run(t, {
+          event: 'compute_rollback_live_migration_at_destination',
+          taskStates: ['migrating'],
+          statuses: ['preparing', 'running'],
+          work: async (s) => {
+            await d.driver.dropMigrationTarget(s.id)
+            return { server: { task_state: null }, migration: LIVE_FAILED }
+          },
+          // The guest runs on its source all the same: the move ends; what the destination kept is logged.
+          onFailure: async (s, _m, _p, err) => {
+            d.logger.error({ server: s.id, err: err.message }, 'the destination of a failed live migration could not drop its copy')
+            return { server: { task_state: null }, migration: LIVE_FAILED }
+          },
         }),
       'server.post_live_migration': (t) =>
         this.#run(t, {

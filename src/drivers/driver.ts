@@ -49,7 +49,23 @@ export type RebootType = 'SOFT' | 'HARD'
  * What the source of a move hands its destination (it travels in a task): the simulated guest's
  * state, or where the qemu disk was put (a path both hosts' agents reach on this machine).
  */
-export type MigratedDisk = { kind: 'simulated'; state: string } | { kind: 'local'; path: string }
+export type MigratedDisk =
+  | { kind: 'simulated'; state: string }
+  | { kind: 'local'; path: string }
+  /** Live (qemu): the guest's memory and disk are in the destination's waiting QEMU; `running`: resume it. */
+  | { kind: 'incoming'; running: boolean }
+/**
+ * What the destination of a live migration must know of the source's VM before it prepares
+ * (Nova's check_can_live_migrate_source): qemu, the size of the server's disk, which the
+ * destination's copy must match.
+ */
+export type LiveMigrationSource = { kind: 'simulated' } | { kind: 'qemu'; diskBytes: number }
+/**
+ * Where the destination of a live migration waits for the guest (Nova's migrate_data): qemu, an
+ * address of the destination host with the port its QEMU takes the migration stream on and the
+ * port of the NBD server its disk is written through (no shared storage between hosts).
+ */
+export type LiveMigrationTarget = { kind: 'simulated' } | { kind: 'qemu'; address: string; migrationPort: number; nbdPort: number }
 /** A copy of a server's disk (snapshot, backup, shelve), for the worker to upload as an image. */
 export interface DiskSnapshot {
   diskFormat: 'qcow2' | 'raw'
@@ -114,8 +130,21 @@ export interface VirtDriver {
   dropMigrationTarget(serverId: string): Promise<void>
   /** Source: the server's own VM and disk, as before the move (revert, or a failure mid-way). */
   finishRevertMigration(serverId: string, powerOn: boolean): Promise<void>
-  /** Source of a live migration: hand the running guest over (finishMigration boots it running on the destination). */
-  liveMigrate(serverId: string): Promise<MigratedDisk>
+  // Live migration, in Nova's order: the source says what the destination needs
+  // (checkLiveMigrationSource), the destination gets ready to receive (preLiveMigration), the
+  // source hands the running guest over (liveMigrate), the destination runs it (finishMigration
+  // with what liveMigrate returned) and the source drops its VM (confirmMigration). A failure
+  // anywhere leaves the guest running on the source (finishRevertMigration makes sure of it) and
+  // the destination's copy is dropped (dropMigrationTarget).
+  /** Source of a live migration: what the destination must prepare; refuses a server it cannot move live. */
+  checkLiveMigrationSource(serverId: string): Promise<LiveMigrationSource>
+  /** Destination of a live migration: be ready to receive the guest (dropMigrationTarget undoes it). */
+  preLiveMigration(spec: ServerSpec, source: LiveMigrationSource): Promise<LiveMigrationTarget>
+  /**
+   * Source of a live migration: hand the running guest over to `target` (finishMigration resumes
+   * it there). A failure leaves it running here, as it was.
+   */
+  liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk>
   getInfo(serverId: string): Promise<{ powerState: PowerStateValue }>
   consoleOutput(serverId: string): Promise<string>
   /** The SSH host key fingerprint of the system booted now, where the driver knows it. */

@@ -129,9 +129,11 @@ describe('live migration', () => {
     assert.equal(m.links, undefined)
     const events = (await eventsOf(id, 'live-migration')).map((e) => [e.event, e.result])
     assert.deepEqual(events.map((e) => e[0]).sort(), [
+      'compute_check_can_live_migrate_source',
       'compute_live_migration',
       'compute_live_migration_cleanup',
       'compute_post_live_migration_at_destination',
+      'compute_pre_live_migration',
     ])
     assert.ok(events.every((e) => e[1] === 'Success'))
   })

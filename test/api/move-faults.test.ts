@@ -152,6 +152,21 @@ test('live migration: a failure at liveMigrate (source) → ACTIVE on the source
   const s = await asBefore(id, host)
   assert.equal(s.fault.message, 'memory copy failed')
   assert.equal((await migration(id)).status, 'error')
+  // The destination dropped what it had prepared.
+  assert.ok((await eventsOf(id, 'live-migration')).includes('compute_rollback_live_migration_at_destination:Success'))
+})
+
+test('live migration: a failure preparing the destination → ACTIVE on the source, never stopped', async () => {
+  const { id, host } = await server('f-live-pre')
+  await fault('preLiveMigration', id, 'destination cannot start the VM')
+  assert.equal((await action(id, { 'os-migrateLive': { host: null, block_migration: 'auto' } }, admin)).statusCode, 202)
+  const s = await asBefore(id, host)
+  assert.equal(s.fault.message, 'destination cannot start the VM')
+  assert.equal((await migration(id)).status, 'error')
+  assert.deepEqual(await eventsOf(id, 'live-migration'), [
+    'compute_check_can_live_migrate_source:Success',
+    'compute_pre_live_migration:Error',
+  ])
 })
 
 test('live migration: a failure at the destination → back on the source, running', async () => {

@@ -29,7 +29,7 @@ test('a server VM: direct kernel boot, disks in order, loopback-only SSH forward
     ['virtio-blk-pci,drive=vda,serial=vda', 'virtio-blk-pci,drive=config-2,serial=config-2'],
   )
   assert.deepEqual(after(a, '-drive'), [
-    'file=/var/lib/skiff/qemu/s1/disk.qcow2,if=none,id=vda,format=qcow2,discard=unmap',
+    'file=/var/lib/skiff/qemu/s1/disk.qcow2,if=none,id=vda,format=qcow2,auto-read-only=off,discard=unmap',
     'file=/var/lib/skiff/qemu/s1/config.iso,if=none,id=config-2,format=raw,readonly=on',
   ])
   assert.deepEqual(after(a, '-netdev'), ['user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:22201-:22'])
@@ -79,7 +79,10 @@ test('stable-device rescue: the server disk stays first, the rescue disk last on
     'virtio-scsi-pci,id=scsi0',
     'scsi-hd,bus=scsi0.0,drive=rescue,serial=rescue,bootindex=1',
   ])
-  assert.deepEqual(after(scsi, '-drive').at(-1), 'file=/q/s/s1/r/disk.qcow2,if=none,id=rescue,format=qcow2,discard=unmap')
+  assert.deepEqual(
+    after(scsi, '-drive').at(-1),
+    'file=/q/s/s1/r/disk.qcow2,if=none,id=rescue,format=qcow2,auto-read-only=off,discard=unmap',
+  )
   const device = (bus: 'virtio' | 'scsi' | 'usb' | 'ide' | 'sata') =>
     after(buildQemuArgs({ ...base, disks: disks(bus) }), '-device').slice(2, 4)
   assert.deepEqual(device('virtio'), ['virtio-blk-pci,drive=rescue,serial=rescue,bootindex=1', 'virtio-net-pci,netdev=n0'])
@@ -133,4 +136,11 @@ test('config drive metadata is JSON, one key per line, keys under public_keys', 
   })
   assert.ok(text.split('\n').some((l) => l.trim() === '"admin_pass": "p\\"w",'))
   assert.deepEqual(JSON.parse(metaData({ uuid: 'u', name: 'n', hostname: 'h' })).public_keys, {})
+})
+
+test('the destination of a live migration waits for the guest, paused until told to run', () => {
+  const a = buildQemuArgs({ ...base, incoming: true })
+  assert.deepEqual(after(a, '-incoming'), ['defer'])
+  assert.ok(a.includes('-S'))
+  assert.ok(!buildQemuArgs(base).includes('-incoming'))
 })

@@ -69,6 +69,11 @@ export interface VmArgs {
   loadVm?: string
   /** The guest's root device when not /dev/vda (stable-device rescue: the rescue disk, attached last). */
   root?: string
+  /**
+   * The destination of a live migration: no boot; QEMU waits (`-incoming defer`, then QMP
+   * `migrate-incoming`) and stays paused once the guest has arrived (`-S`) until told `cont`.
+   */
+  incoming?: boolean
 }
 
 /** The controller each non-virtio bus needs, added once before its first disk (`ide` is the `pc` board's own). */
@@ -149,7 +154,10 @@ export function buildQemuArgs(v: VmArgs): string[] {
     }
     const drive = [`file=${optValue(d.file)}`, 'if=none', `id=${d.id}`, `format=${d.format}`]
     if (d.readOnly) drive.push('readonly=on')
-    else if (d.format === 'qcow2') drive.push('discard=unmap')
+    // auto-read-only=off: a writable disk keeps the read-write file it was opened with. Else
+    // QEMU reopens it by name when a live migration hands it over (read-only on the source,
+    // read-write again on the destination or a rollback), which fails once it runs as `nobody`.
+    else drive.push('auto-read-only=off', ...(d.format === 'qcow2' ? ['discard=unmap'] : []))
     const controller = CONTROLLERS[d.bus ?? 'virtio']
     if (controller && !controllers.has(controller)) {
       controllers.add(controller)
@@ -181,5 +189,6 @@ export function buildQemuArgs(v: VmArgs): string[] {
   )
   if (v.runAs) args.push('-runas', v.runAs)
   if (v.loadVm !== undefined) args.push('-loadvm', optValue(v.loadVm))
+  if (v.incoming) args.push('-incoming', 'defer', '-S')
   return args
 }

@@ -29,6 +29,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
 import {
+  type LiveMigrationSource,
+  type LiveMigrationTarget,
   type MigratedDisk,
   PowerState,
   type PowerStateValue,
@@ -46,6 +48,7 @@ import { probeAccel } from './accel.ts'
 import { discardChanges, keepChanges, takeCheckpoint } from './checkpoint.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, volumeNames, type Accel, type DiskArg } from './qemu-args.ts'
+import { ephemeralPort, receive, resumeArrived, resumeHere, send } from './live-migration.ts'
 import { QmpClient } from './qmp.ts'
 import { portFree, sshBanner, sshHostKey } from './ssh-probe.ts'
 import { blockdevAddOpen, blockResize, deviceAdd, unplug } from './volume-hotplug.ts'
@@ -73,6 +76,13 @@ export interface QemuDriverOptions {
   maxConcurrentBoots?: number
   /** How often running VMs are checked for a QEMU that died, ms (0: never). */
   watchIntervalMs?: number
+  /**
+   * Live migration: the address of this host other hosts' QEMUs reach (Nova's
+   * live_migration_inbound_addr); the destination's QEMU listens there on ports it picks.
+   */
+  migrationAddress?: string
+  /** Live migration: seconds the copy may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
+  liveMigrationTimeoutPerGiBSeconds?: number
   /** A VM the driver believed running is gone (QEMU died or was killed). */
   onVmGone?: (serverId: string, detail: { rescued: boolean; reason: string }) => void
   logger: Logger
@@ -106,6 +116,14 @@ interface State {
   volumes?: string[]
   /** Volume-backed: the boot volume whose file is the root disk (no disk.qcow2). */
   rootVolume?: string | null
+  /** Destination of a live migration: the QEMU waits for the guest (not booted, not yet running). */
+  incoming?: boolean
+  /**
+   * Source of a live migration, from the copy's start: whether the guest ran before it (`resume`:
+   * what a failure, or a destination that cannot run it, puts back). Once sent, the QEMU here
+   * holds the guest stopped until the migration is confirmed.
+   */
+  outgoing?: { resume: boolean } | null
 }
 
 /** FIFO semaphore: boots beyond the limit wait (TCG boots are CPU-bound; see RECIPE §7). */
@@ -304,39 +322,56 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     return 'kill'
   }
 
+  /**
+   * Start QEMU for `vmDir` (daemonized), its console log starting with `header`. `incoming`: the
+   * destination of a live migration, waiting for the guest instead of booting.
+   */
+  async #launch(
+    s: State,
+    vmDir: string,
+    files: BootFiles,
+    disks: DiskArg[],
+    header: string,
+    opts: { root?: string; incoming?: boolean } = {},
+  ) {
+    const f = vmFiles(vmDir)
+    // A QEMU left by an attempt cut short (Skiff killed, the task run again) holds the disks' locks.
+    await this.#stop(vmDir, false, 0)
+    if (Buffer.byteLength(f.serial) > 107)
+      throw new DriverError(`instance path too long for a unix socket: ${f.serial} (choose a shorter --qemu-dir)`)
+    await Promise.all([f.pid, f.qmp, f.serial].map((p) => rm(p, { force: true })))
+    // The log starts with where to log in (QEMU appends the serial output after it).
+    await writeFile(f.console, `SKIFF: ${header}; SSH: ssh -p ${s.port} root@127.0.0.1\n`, { mode: 0o600 })
+    const args = buildQemuArgs({
+      dir: vmDir,
+      name: `skiff-${s.id}`,
+      accel: await this.accel(files.kernel),
+      vcpus: s.vcpus,
+      memMb: s.memMb,
+      kernel: files.kernel,
+      initrd: files.initrd,
+      disks,
+      root: opts.root,
+      incoming: opts.incoming,
+      sshPort: s.port,
+      runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
+    })
+    try {
+      // -daemonize: QEMU returns once its sockets exist, with its startup errors on stderr.
+      await run('qemu-system-x86_64', args, { timeout: 60_000 })
+    } catch (e) {
+      const err = e as { stderr?: string; signal?: string | null; code?: number | string }
+      // Its own words if it said any; else how it ended (the command line says nothing new).
+      const why = err.stderr?.trim() || (err.signal ? `killed by ${err.signal}` : `exit code ${String(err.code)}`)
+      throw new DriverError(`QEMU did not start: ${why.split('\n').slice(-3).join(' ')}`)
+    }
+  }
+
   /** Start QEMU for `vmDir` and wait until the guest is up; returns its SSH host key fingerprint. */
   async #boot(s: State, vmDir: string, files: BootFiles, disks: DiskArg[], root?: string): Promise<string | null> {
     return this.#boots.use(async () => {
-      const f = vmFiles(vmDir)
-      // A QEMU left by an attempt cut short (Skiff killed, the task run again) holds the disks' locks.
-      await this.#stop(vmDir, false, 0)
-      if (Buffer.byteLength(f.serial) > 107)
-        throw new DriverError(`instance path too long for a unix socket: ${f.serial} (choose a shorter --qemu-dir)`)
-      await Promise.all([f.pid, f.qmp, f.serial].map((p) => rm(p, { force: true })))
-      // The log starts with where to log in (QEMU appends the serial output after it).
-      const system = vmDir === this.#serverDir(s.id) ? 'the server' : 'the rescue system'
-      await writeFile(f.console, `SKIFF: ${system} boots; SSH: ssh -p ${s.port} root@127.0.0.1\n`, { mode: 0o600 })
-      const args = buildQemuArgs({
-        dir: vmDir,
-        name: `skiff-${s.id}`,
-        accel: await this.accel(files.kernel),
-        vcpus: s.vcpus,
-        memMb: s.memMb,
-        kernel: files.kernel,
-        initrd: files.initrd,
-        disks,
-        root,
-        sshPort: s.port,
-        runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
-      })
       const t0 = performance.now()
-      try {
-        // -daemonize: QEMU returns once its sockets exist, with its startup errors on stderr.
-        await run('qemu-system-x86_64', args, { timeout: 60_000 })
-      } catch (e) {
-        const err = e as { stderr?: string; message: string }
-        throw new DriverError(`QEMU did not start: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`)
-      }
+      await this.#launch(s, vmDir, files, disks, `${vmDir === this.#serverDir(s.id) ? 'the server' : 'the rescue system'} boots`, { root })
       const hostKey = await this.#waitReady(vmDir, s.port, this.#o.bootTimeoutMs)
       this.#o.logger.info(
         { server: s.id, rescue: vmDir !== this.#serverDir(s.id), seconds: +((performance.now() - t0) / 1000).toFixed(1) },
@@ -994,6 +1029,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   }
 
   async finishMigration(spec: ServerSpec, handed: MigratedDisk, powerOn: boolean): Promise<void> {
+    if (handed.kind === 'incoming') return this.#finishLiveMigration(spec.id, handed.running && powerOn)
     if (handed.kind !== 'local') throw new DriverError(`the qemu driver cannot boot a ${handed.kind} disk`)
     await this.#op(spec.id, async () => {
       const dir = this.#serverDir(spec.id)
@@ -1079,15 +1115,145 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     }
     const s = this.#vm(serverId)
     await this.#op(serverId, async () => {
-      const up = (await this.#pid(this.#serverDir(serverId))) !== null
+      const dir = this.#serverDir(serverId)
+      const up = (await this.#pid(dir)) !== null
+      // The source of a live migration whose destination did not run the guest: it runs on here.
+      if (up && s.outgoing) {
+        if (s.outgoing.resume) await this.#qmp(dir, (q) => resumeHere(q))
+        s.outgoing = null
+        await this.#save(s)
+        return
+      }
       if (powerOn && !up) await this.#bootOwn(s)
-      else if (!powerOn && up) await this.#stop(this.#serverDir(serverId), true, this.#o.stopTimeoutMs)
+      else if (!powerOn && up) await this.#stop(dir, true, this.#o.stopTimeoutMs)
     })
   }
 
-  /** Live migration of real VMs (QMP migrate between two QEMUs) is not done yet: refused, the guest runs on. */
-  async liveMigrate(): Promise<MigratedDisk> {
-    throw new DriverError('Live migration failed: the qemu driver does not live-migrate servers yet.')
+  // ------------------------------------------------------------------ live migration (live-migration.ts)
+  // The destination prepares a QEMU that waits for the guest, over a fresh overlay of its own copy
+  // of the image as large as the source's disk, with a config drive of the same metadata; the
+  // source mirrors its overlay there over NBD and sends the memory; the destination runs it.
+
+  async checkLiveMigrationSource(serverId: string): Promise<LiveMigrationSource> {
+    const s = this.#vm(serverId)
+    if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
+    // A volume's data lives on its host: it does not follow the server yet (as with resize).
+    if (s.rootVolume || s.volumes?.length)
+      throw new DriverError('Live migration failed: the qemu driver does not move a server with volumes yet.')
+    if ((await this.#pid(this.#serverDir(serverId))) === null) throw new DriverError('Live migration failed: the server has no running VM.')
+    return { kind: 'qemu', diskBytes: await this.#virtualSize(path.join(this.#serverDir(serverId), 'disk.qcow2')) }
+  }
+
+  async preLiveMigration(spec: ServerSpec, source: LiveMigrationSource): Promise<LiveMigrationTarget> {
+    if (source.kind !== 'qemu') throw new DriverError(`the qemu driver cannot receive a guest from a ${source.kind} host`)
+    const known = this.#vms.get(spec.id)
+    if (known && !known.incoming) throw new DriverError(`server ${spec.id} already has a VM on this host`)
+    return this.#op(spec.id, async () => {
+      const dir = this.#serverDir(spec.id)
+      // What an attempt cut short left (its QEMU holds the ports and the disk's lock).
+      await this.#stop(dir, false, 0)
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      const image = await this.#o.resolveImage(spec.imageId)
+      const port = known?.port ?? (await this.#allocatePort())
+      const s: State = {
+        id: spec.id,
+        name: spec.name,
+        port,
+        vcpus: spec.vcpus,
+        memMb: spec.ramMb,
+        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) },
+        hostKey: null,
+        rescue: null,
+        running: false,
+        incoming: true,
+      }
+      this.#vms.set(s.id, s)
+      this.#reservedPorts.delete(port)
+      await this.#save(s)
+      const disk = path.join(dir, 'disk.qcow2')
+      const base = await this.#pin(image.disk)
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, disk, String(source.diskBytes)])
+      await writeConfigDrive(path.join(dir, 'config.iso'), {
+        uuid: spec.id,
+        name: spec.name,
+        hostname: hostname(spec.name),
+        publicKeys: spec.authorizedKeys,
+        userData: spec.userData,
+      })
+      await this.#launch(s, dir, s.own, this.#ownDisks(s), 'the server arrives by live migration', { incoming: true })
+      const address = this.#o.migrationAddress ?? '127.0.0.1'
+      const ports = { nbd: 0, migration: 0 }
+      try {
+        ports.nbd = await ephemeralPort(address)
+        ports.migration = await ephemeralPort(address)
+        await this.#qmp(dir, (q) => receive(q, address, ports))
+      } catch (err) {
+        throw new DriverError(`Live migration failed: the destination cannot wait for the guest at ${address}: ${(err as Error).message}`)
+      }
+      this.#o.logger.info({ server: s.id, address, ...ports }, 'waiting for a live migration')
+      return { kind: 'qemu', address, migrationPort: ports.migration, nbdPort: ports.nbd }
+    })
+  }
+
+  async liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk> {
+    if (target.kind !== 'qemu') throw new DriverError(`the qemu driver cannot live-migrate to a ${target.kind} host`)
+    const s = this.#vm(serverId)
+    if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
+    return this.#op(serverId, async () => {
+      const dir = this.#serverDir(serverId)
+      if ((await this.#pid(dir)) === null) throw new DriverError('Live migration failed: the server has no running VM.')
+      const disk = path.join(dir, 'disk.qcow2')
+      const gib = (s.memMb * 2 ** 20 + (await stat(disk)).size) / 2 ** 30
+      // As Nova's live_migration_completion_timeout: per GiB, at least one; 0: no limit.
+      const perGiB = this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800
+      const timeoutMs = perGiB === 0 ? Infinity : perGiB * 1000 * Math.max(1, gib)
+      const t0 = performance.now()
+      // Recorded before the copy: an attempt after this agent died mid-way restores what the first one found.
+      const again = s.outgoing?.resume
+      if (again === undefined) {
+        const { status } = await this.#qmp(dir, (q) => q.execute<{ status: string }>('query-status'))
+        s.outgoing = { resume: status === 'running' }
+        await this.#save(s)
+      }
+      try {
+        const { running } = await this.#qmp(dir, (q) =>
+          send(q, {
+            address: target.address,
+            nbdPort: target.nbdPort,
+            migrationPort: target.migrationPort,
+            deadline: Date.now() + timeoutMs,
+            wasRunning: again,
+            onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
+          }),
+        )
+        // The guest is on the destination now, stopped here: this QEMU goes at confirm, or runs again.
+        return { kind: 'incoming', running }
+      } catch (err) {
+        s.outgoing = null
+        await this.#save(s)
+        throw new DriverError(`Live migration failed: ${(err as Error).message}`)
+      }
+    })
+  }
+
+  /** Destination: the guest has arrived; run it (`run`) and learn its host key as a client will see it. */
+  async #finishLiveMigration(serverId: string, run: boolean): Promise<void> {
+    // After a restart of this agent the waiting VM is known by its directory only (the server's host is still the source).
+    if (!this.#vms.has(serverId)) {
+      const text = await readFile(path.join(this.#serverDir(serverId), 'state.json'), 'utf8').catch(() => null)
+      if (text) this.#vms.set(serverId, JSON.parse(text) as State)
+    }
+    const s = this.#vm(serverId)
+    if (!s.incoming) throw new DriverError(`server ${serverId} has no VM waiting for a live migration here`)
+    await this.#op(serverId, async () => {
+      const dir = this.#serverDir(serverId)
+      await this.#qmp(dir, (q) => resumeArrived(q, run))
+      s.incoming = false
+      s.running = true
+      s.hostKey = (run ? await this.#handshakeHostKey(s.port, Date.now() + 30_000) : null) ?? s.hostKey
+      await this.#save(s)
+    })
   }
 
   /** Instance directories, and QEMU processes of this driver's dir (even one whose directory is gone). */

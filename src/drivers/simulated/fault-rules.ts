@@ -35,6 +35,7 @@ export const SIMULATED_PHASES = [
   'confirmMigration',
   'dropMigrationTarget',
   'finishRevertMigration',
+  'preLiveMigration',
   'liveMigrate',
   'suspend',
   'resume',

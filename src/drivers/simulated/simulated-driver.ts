@@ -6,6 +6,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryFaultRules, type ActiveFault, type FaultRule, type FaultRules, type SimulatedPhase } from './fault-rules.ts'
 import {
+  type LiveMigrationSource,
+  type LiveMigrationTarget,
   type MigratedDisk,
   PowerState,
   type PowerStateValue,
@@ -441,8 +443,23 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
     return this.#handOver(vm)
   }
 
-  async liveMigrate(serverId: string): Promise<MigratedDisk> {
+  async checkLiveMigrationSource(serverId: string): Promise<LiveMigrationSource> {
+    this.#vm(serverId)
+    return { kind: 'simulated' }
+  }
+
+  async preLiveMigration(spec: ServerSpec): Promise<LiveMigrationTarget> {
     await this.#refreshRules()
+    // One driver for several simulated hosts holds the source's VM too: dropMigrationTarget keeps it.
+    const source = this.#vms.get(spec.id)
+    if (source) this.#kept.set(spec.id, source)
+    await this.#step('preLiveMigration', spec.id)
+    return { kind: 'simulated' }
+  }
+
+  async liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk> {
+    await this.#refreshRules()
+    if (target.kind !== 'simulated') throw new DriverError(`the simulated driver cannot live-migrate to a ${target.kind} host`)
     const vm = this.#vm(serverId)
     await this.#step('liveMigrate', serverId)
     this.#kept.set(serverId, vm)

@@ -1,0 +1,195 @@
+// Live migration between two QEMUs of two hosts with disks of their own (no shared storage), in
+// QMP, as libvirt does it for a migration with non-shared disks:
+//   destination  a QEMU with the same machine and devices started with `-incoming defer -S`, over
+//                a fresh overlay of its own copy of the image (same size as the source's disk);
+//                its disk exported writable over NBD, then `migrate-incoming` on a TCP port.
+//   source       `drive-mirror` of the disk's top layer (the overlay: the image is the same on
+//                both hosts) to that NBD export; once the mirror is in sync, `migrate` of the
+//                memory and devices, with `pause-before-switchover`: at the switchover the vCPUs
+//                are stopped, the mirror is completed (`block-job-cancel` of a ready mirror leaves
+//                the target a consistent copy) and the migration goes on to `completed`.
+//   destination  `nbd-server-stop`, then `cont`: the guest runs there, the same boot.
+// Whatever fails on the source, the guest runs on there as it was (QEMU resumes a migration that
+// failed or was cancelled; the block job is cancelled; a guest left paused is continued).
+// Nothing here is authenticated or encrypted: hosts migrate over a network of their own.
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { QmpClient, QmpEvent } from './qmp.ts'
+
+/** The mirror's job id and the NBD export's name. */
+const JOB = 'live-migration-vda'
+const EXPORT = 'vda'
+
+/** A port of `address` nobody listens on now (the OS's choice), for QEMU to bind next. */
+export function ephemeralPort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, address, () => {
+      const a = srv.address()
+      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+/** `host:port` for a URI (an IPv6 address in brackets). */
+const hostPort = (address: string, port: number) => `${address.includes(':') ? `[${address}]` : address}:${port}`
+
+/** Destination: serve the disk `device` over NBD and wait for the migration stream. */
+export async function receive(q: QmpClient, address: string, ports: { nbd: number; migration: number }): Promise<void> {
+  await q.execute('nbd-server-start', { addr: { type: 'inet', data: { host: address, port: String(ports.nbd) } } })
+  // The export names a block node: the one the guest's disk (drive `vda`) sits on.
+  const blocks = await q.execute<{ device: string; inserted?: { 'node-name': string } }[]>('query-block')
+  const node = blocks.find((b) => b.device === EXPORT)?.inserted?.['node-name']
+  if (!node) throw new Error(`no disk ${EXPORT} in the waiting QEMU`)
+  await q.execute('block-export-add', { type: 'nbd', id: EXPORT, 'node-name': node, name: EXPORT, writable: true })
+  await q.execute('migrate-incoming', { uri: `tcp:${hostPort(address, ports.migration)}` })
+}
+
+/** Destination, once the source says it is done: the guest has arrived; stop serving its disk, then run it (`run`). */
+export async function resumeArrived(q: QmpClient, run: boolean): Promise<void> {
+  const m = await q.execute<{ status?: string }>('query-migrate')
+  if (m.status !== 'completed') throw new Error(`the guest has not arrived (incoming migration ${m.status ?? 'not started'})`)
+  await q.execute('nbd-server-stop')
+  if (run) await q.execute('cont')
+}
+
+export interface SendOptions {
+  address: string
+  nbdPort: number
+  migrationPort: number
+  /** The whole copy (disk, memory, switchover) must end by then, ms since the epoch; else it is cancelled. */
+  deadline: number
+  /**
+   * Whether the guest ran before the first attempt, when this is a second one (the agent died
+   * during the first, whose copy QEMU may have gone on with): what a failure puts back.
+   */
+  wasRunning?: boolean
+  onProgress?: (what: string) => void
+}
+
+interface MigrateInfo {
+  status?: string
+  'error-desc'?: string
+  ram?: { transferred: number; remaining: number; total: number }
+}
+interface BlockJob {
+  device: string
+  status?: string
+  ready?: boolean
+  offset: number
+  len: number
+}
+
+/**
+ * Source: copy the disk's top layer and the guest's memory to the waiting destination. Returns
+ * whether the guest was running (the destination then runs it); the source's QEMU is left in
+ * `postmigrate`, its disks handed over. Throws with the guest running here as before.
+ */
+export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boolean }> {
+  const { status } = await q.execute<{ status: string }>('query-status')
+  const running = o.wasRunning ?? status === 'running'
+  // What a first attempt left (a migration, the mirror, the guest stopped): back as it was, then a fresh start.
+  if (o.wasRunning !== undefined) await rollback(q, running)
+  const jobEnds: QmpEvent[] = []
+  const off = q.onEvent((e) => {
+    if (e.event === 'BLOCK_JOB_COMPLETED' || e.event === 'BLOCK_JOB_ERROR') jobEnds.push(e)
+  })
+  const timeLeft = (what: string) => {
+    if (Date.now() > o.deadline) throw new Error(`${what} did not finish in time`)
+  }
+  try {
+    await q.execute('drive-mirror', {
+      'job-id': JOB,
+      device: EXPORT,
+      target: `nbd://${hostPort(o.address, o.nbdPort)}/${EXPORT}`,
+      format: 'raw',
+      sync: 'top',
+      mode: 'existing',
+    })
+    // The disk first: in sync, then every guest write goes to both until the switchover.
+    for (;;) {
+      const job = (await q.execute<BlockJob[]>('query-block-jobs')).find((j) => j.device === JOB)
+      if (!job) throw new Error(`the disk copy ended early: ${describeJobEnd(jobEnds)}`)
+      if (job.ready) break
+      timeLeft('the disk copy')
+      await sleep(200)
+    }
+    o.onProgress?.('disk in sync')
+    await q.execute('migrate-set-capabilities', {
+      capabilities: [
+        { capability: 'pause-before-switchover', state: true },
+        { capability: 'events', state: true },
+      ],
+    })
+    // QEMU's default is 32 MiB/s; the network between hosts is the limit, not QEMU.
+    await q.execute('migrate-set-parameters', { 'max-bandwidth': 10 * 2 ** 30 })
+    await q.execute('migrate', { uri: `tcp:${hostPort(o.address, o.migrationPort)}` })
+    for (;;) {
+      const m = await q.execute<MigrateInfo>('query-migrate')
+      if (m.status === 'pre-switchover') {
+        // The vCPUs are stopped: the mirror completes with what the guest last wrote.
+        await q.execute('block-job-cancel', { device: JOB })
+        await waitJobGone(q, jobEnds, o.deadline)
+        const end = jobEnds.find((e) => e.data?.device === JOB)
+        if (!end || end.event !== 'BLOCK_JOB_COMPLETED' || end.data?.error)
+          throw new Error(`the disk copy failed: ${describeJobEnd(jobEnds)}`)
+        await q.execute('migrate-continue', { state: 'pre-switchover' })
+      } else if (m.status === 'completed') {
+        o.onProgress?.('memory and devices sent')
+        return { running }
+      } else if (m.status === 'failed' || m.status === 'cancelled') {
+        throw new Error(`the memory copy ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`)
+      }
+      timeLeft('the memory copy')
+      await sleep(200)
+    }
+  } catch (err) {
+    await rollback(q, running)
+    throw err
+  } finally {
+    off()
+  }
+}
+
+async function waitJobGone(q: QmpClient, jobEnds: QmpEvent[], deadline: number): Promise<void> {
+  while ((await q.execute<BlockJob[]>('query-block-jobs')).some((j) => j.device === JOB)) {
+    if (Date.now() > deadline) throw new Error('the disk copy did not complete in time')
+    await sleep(100)
+  }
+  // The event comes with or just after the job's end.
+  for (let i = 0; i < 20 && !jobEnds.some((e) => e.data?.device === JOB); i++) await sleep(50)
+}
+
+function describeJobEnd(ends: QmpEvent[]): string {
+  const e = ends.find((x) => x.data?.device === JOB)
+  if (!e) return 'no end event'
+  return typeof e.data?.error === 'string' ? e.data.error : e.event
+}
+
+/** The guest back to running on the source, as before the attempt: no migration, no mirror. */
+async function rollback(q: QmpClient, wasRunning: boolean): Promise<void> {
+  if (q.closed) return
+  await q.execute('migrate_cancel').catch(() => {})
+  for (let i = 0; i < 100; i++) {
+    const m = await q.execute<MigrateInfo>('query-migrate').catch(() => ({ status: undefined }) as MigrateInfo)
+    if (!['setup', 'active', 'cancelling', 'pre-switchover', 'device'].includes(m.status ?? '')) break
+    await sleep(100)
+  }
+  await q.execute('block-job-cancel', { device: JOB, force: true }).catch(() => {})
+  // A cancel takes effect asynchronously; the job's id must be free for the next attempt.
+  for (let i = 0; i < 100; i++) {
+    const jobs = await q.execute<BlockJob[]>('query-block-jobs').catch(() => [])
+    if (!jobs.some((j) => j.device === JOB)) break
+    await sleep(100)
+  }
+  const { status } = await q.execute<{ status: string }>('query-status').catch(() => ({ status: 'unknown' }))
+  // `cont` after a completed or failed migration takes the disks back (QEMU re-activates them).
+  if (wasRunning && status !== 'running') await q.execute('cont').catch(() => {})
+}
+
+/** Source, after the destination failed to run the guest it received: run it here again. */
+export async function resumeHere(q: QmpClient): Promise<void> {
+  const { status } = await q.execute<{ status: string }>('query-status')
+  if (status !== 'running') await q.execute('cont')
+}

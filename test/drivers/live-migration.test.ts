@@ -1,0 +1,168 @@
+// Live migration's QMP choreography (src/drivers/qemu/live-migration.ts) between two real QEMUs
+// with no machine (`-machine none`, a disk each, no guest): the source's overlay arrives whole on
+// the destination's disk over NBD and the destination runs (a paused guest stays paused); a second
+// attempt clears what a first one cut short left; a destination gone during the copy, or a copy
+// past its deadline, is cancelled and the source runs on, its disk its own (no job, no migration).
+import assert from 'node:assert/strict'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, describe, test } from 'node:test'
+import { ephemeralPort, receive, resumeArrived, send } from '../../src/drivers/qemu/live-migration.ts'
+import { QmpClient } from '../../src/drivers/qemu/qmp.ts'
+import { qemuSkipReason } from '../helpers/qemu.ts'
+
+/** qemu-img and qemu-io make and fill the disks (Debian's qemu-utils). */
+function qemuUtilsMissing(): string | false {
+  try {
+    execFileSync('qemu-io', ['--version'], { stdio: 'ignore' })
+    return false
+  } catch {
+    return 'qemu-io is not installed (apt-get install --no-install-recommends qemu-utils)'
+  }
+}
+const skip = qemuSkipReason() || qemuUtilsMissing()
+const SIZE = 64 * 2 ** 20
+
+describe('live migration in QMP between two QEMUs (-machine none)', { skip }, () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'skiff-livemig-'))
+  const qemus: ChildProcess[] = []
+  after(() => {
+    for (const q of qemus) if (q.exitCode === null) q.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const img = (...args: string[]) => execFileSync('qemu-img', args, { stdio: 'pipe' }).toString()
+  /** An overlay of one base image, as both hosts have (the same image, their own copies). */
+  const disk = (name: string) => {
+    const base = path.join(dir, `${name}-base.qcow2`)
+    img('create', '-q', '-f', 'qcow2', base, String(SIZE))
+    execFileSync('qemu-io', ['-c', 'write -P 0x11 0 1M', base], { stdio: 'pipe' })
+    const file = path.join(dir, `${name}.qcow2`)
+    img('create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, file, String(SIZE))
+    return file
+  }
+  const start = async (name: string, file: string, incoming: boolean): Promise<QmpClient> => {
+    const sock = path.join(dir, `${name}.qmp`)
+    const args = ['-machine', 'none', '-m', '64', '-nodefaults', '-no-user-config', '-display', 'none']
+    args.push('-drive', `file=${file},if=none,id=vda,format=qcow2,auto-read-only=off`, '-qmp', `unix:${sock},server=on,wait=off`)
+    if (incoming) args.push('-incoming', 'defer', '-S')
+    qemus.push(spawn('qemu-system-x86_64', args, { stdio: 'ignore' }))
+    for (const deadline = Date.now() + 15_000; !existsSync(sock); await sleep(20)) {
+      if (Date.now() > deadline) throw new Error(`QEMU ${name} did not create its QMP socket`)
+    }
+    return QmpClient.connect(sock)
+  }
+  const pair = async (name: string) => {
+    const sourceFile = disk(`${name}-src`)
+    // What the guest wrote on its overlay: over the image, and where the image has nothing.
+    execFileSync('qemu-io', ['-c', 'write -P 0x5a 512k 1M', '-c', 'write -P 0x77 40M 3M', sourceFile], { stdio: 'pipe' })
+    const destFile = disk(`${name}-dst`)
+    const source = await start(`${name}-src`, sourceFile, false)
+    const dest = await start(`${name}-dst`, destFile, true)
+    const ports = { nbd: await ephemeralPort('127.0.0.1'), migration: await ephemeralPort('127.0.0.1') }
+    await receive(dest, '127.0.0.1', ports)
+    return { source, dest, ports, sourceFile, destFile }
+  }
+  const quit = async (q: QmpClient) => {
+    await q.execute('quit').catch(() => {})
+    await q.waitClosed(10_000)
+  }
+
+  test('the overlay arrives whole; the destination runs, the source stays stopped', async () => {
+    const { source, dest, ports, sourceFile, destFile } = await pair('ok')
+    const { running } = await send(source, {
+      address: '127.0.0.1',
+      nbdPort: ports.nbd,
+      migrationPort: ports.migration,
+      deadline: Date.now() + 60_000,
+    })
+    assert.equal(running, true)
+    assert.equal((await source.execute<{ status: string }>('query-status')).status, 'postmigrate')
+    await resumeArrived(dest, true)
+    assert.equal((await dest.execute<{ status: string }>('query-status')).status, 'running')
+    await quit(source)
+    await quit(dest)
+    // The same disk as the guest sees it (image + overlay) on both sides.
+    assert.match(img('compare', '-f', 'qcow2', '-F', 'qcow2', sourceFile, destFile), /Images are identical/)
+  })
+
+  test('a second attempt after an agent died mid-copy: what the first left cleared (its mirror, the guest stopped), then it moves', async () => {
+    const { source, dest, ports, sourceFile, destFile } = await pair('again')
+    // What the first attempt left: its mirror running, the guest stopped.
+    await source.execute('drive-mirror', {
+      'job-id': 'live-migration-vda',
+      device: 'vda',
+      target: `nbd://127.0.0.1:${ports.nbd}/vda`,
+      format: 'raw',
+      sync: 'top',
+      mode: 'existing',
+    })
+    await source.execute('stop')
+    const { running } = await send(source, {
+      address: '127.0.0.1',
+      nbdPort: ports.nbd,
+      migrationPort: ports.migration,
+      deadline: Date.now() + 60_000,
+      wasRunning: true,
+    })
+    assert.equal(running, true)
+    await resumeArrived(dest, true)
+    assert.equal((await dest.execute<{ status: string }>('query-status')).status, 'running')
+    await quit(source)
+    await quit(dest)
+    assert.match(img('compare', '-f', 'qcow2', '-F', 'qcow2', sourceFile, destFile), /Images are identical/)
+  })
+
+  test('a paused guest arrives paused', async () => {
+    const { source, dest, ports } = await pair('paused')
+    await source.execute('stop')
+    const { running } = await send(source, {
+      address: '127.0.0.1',
+      nbdPort: ports.nbd,
+      migrationPort: ports.migration,
+      deadline: Date.now() + 60_000,
+    })
+    assert.equal(running, false)
+    await resumeArrived(dest, running)
+    assert.equal((await dest.execute<{ status: string }>('query-status')).status, 'paused')
+    await quit(source)
+    await quit(dest)
+  })
+
+  test('the destination gone once the disk is in sync: the memory copy fails, the source runs on, no job', async () => {
+    const { source, ports } = await pair('gone')
+    const destProcess = qemus.at(-1)!
+    await assert.rejects(
+      send(source, {
+        address: '127.0.0.1',
+        nbdPort: ports.nbd,
+        migrationPort: ports.migration,
+        deadline: Date.now() + 60_000,
+        onProgress: (what) => {
+          if (what === 'disk in sync') destProcess.kill('SIGKILL')
+        },
+      }),
+      /the memory copy failed/,
+    )
+    assert.equal((await source.execute<{ status: string }>('query-status')).status, 'running')
+    assert.deepEqual(await source.execute('query-block-jobs'), [])
+    await quit(source)
+  })
+
+  test('past its deadline the copy is cancelled: the source runs on with its disk, no job, no migration', async () => {
+    const { source, dest, ports } = await pair('late')
+    await assert.rejects(
+      send(source, { address: '127.0.0.1', nbdPort: ports.nbd, migrationPort: ports.migration, deadline: Date.now() - 1 }),
+      /did not finish in time/,
+    )
+    assert.equal((await source.execute<{ status: string }>('query-status')).status, 'running')
+    assert.deepEqual(await source.execute('query-block-jobs'), [])
+    assert.notEqual((await source.execute<{ status?: string }>('query-migrate')).status, 'completed')
+    await assert.rejects(resumeArrived(dest, true), /has not arrived/)
+    await quit(source)
+    await quit(dest)
+  })
+})

@@ -1,0 +1,228 @@
+// Live migration of a real VM (qemu driver) between agents of this machine, each with its own data
+// dir (no shared storage), on one PostgreSQL, checked from inside the guest as a user would: the
+// guest goes on running on the other host (same boot, uptime not reset, a process started before
+// still running), with the file written before; the migration `completed`, the source's VM gone.
+// And two failures: a destination that cannot wait for the guest (an agent whose
+// --migration-address is no address of this machine), and a destination whose QEMU is killed
+// during the copy: the server stays ACTIVE on its host, running the same boot, the migration in
+// `error`, nothing left on the destination.
+// Skipped where QEMU and the guest packages are absent (except in CI) or without a PostgreSQL.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, describe, test } from 'node:test'
+import { guestSkipReason } from '../helpers/qemu.ts'
+import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
+import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+import { killQemus, qemuPids, sshOk } from './helpers/vm.ts'
+
+const skip = guestSkipReason() || (testPostgresUrl() ? false : 'needs PostgreSQL (SKIFF_TEST_DATABASE_URL or DATABASE_URL)')
+const BOOT_MS = 300_000
+const MOVE_MS = 300_000
+
+describe('qemu driver: live migration between two agents of this machine', { skip, timeout: 30 * 60_000 }, () => {
+  const dirs = {
+    'hv-a': mkdtempSync(path.join(tmpdir(), 'skiff-e2e-live-a-')),
+    'hv-b': mkdtempSync(path.join(tmpdir(), 'skiff-e2e-live-b-')),
+    'hv-c': mkdtempSync(path.join(tmpdir(), 'skiff-e2e-live-c-')),
+  }
+  let database: TestDatabase
+  let skiff: SkiffProcess
+  const agents: AgentProcess[] = []
+  let token = ''
+
+  before(async () => {
+    database = await freshDatabase('postgres')
+    skiff = await startSkiffProcess({
+      dataDir: dirs['hv-a'],
+      startTimeoutMs: 240_000,
+      extraArgs: ['--driver', 'qemu', '--database-url', database.url, '--agent-host', 'hv-a', '--qemu-ssh-ports', '23600-23649'],
+    })
+    const agent = (host: 'hv-b' | 'hv-c', ports: string, extra: string[] = []) =>
+      startAgentProcess({
+        host,
+        databaseUrl: database.url,
+        dataDir: dirs[host],
+        startTimeoutMs: 240_000,
+        extraArgs: ['--driver', 'qemu', '--secret-key-file', path.join(dirs['hv-a'], 'secret.key'), '--qemu-ssh-ports', ports, ...extra],
+      })
+    agents.push(await agent('hv-b', '23650-23699'))
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: its QEMU cannot listen there.
+    agents.push(await agent('hv-c', '23700-23749', ['--migration-address', '192.0.2.1']))
+    token = await openrcToken(skiff.urls.identity, skiff.openrc.admin)
+  })
+
+  after(async () => {
+    for (const dir of Object.values(dirs)) killQemus(path.join(dir, 'qemu'))
+    for (const a of agents) await a.stop()
+    await skiff?.stop()
+    await database?.drop()
+    for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true })
+  })
+
+  const call = async (method: string, p: string, body?: unknown, version = '2.74') => {
+    const res = await fetch(`${skiff.urls.compute}${p}`, {
+      method,
+      headers: { 'x-auth-token': token, 'content-type': 'application/json', 'openstack-api-version': `compute ${version}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await res.text()
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} }
+  }
+  const view = async (id: string) => (await call('GET', `/servers/${id}`)).body.server as Record<string, any>
+  /** The server once it shows `status` with no task. */
+  const settled = async (id: string, status: string, timeoutMs: number) => {
+    const t0 = Date.now()
+    let s: Record<string, any> = {}
+    while (Date.now() - t0 < timeoutMs) {
+      s = await view(id)
+      if (s.status === status && !s['OS-EXT-STS:task_state']) return s
+      if (s.status === 'ERROR') break
+      await sleep(500)
+    }
+    throw new Error(
+      `server ${id} did not reach ${status}: ${s.status} ${s['OS-EXT-STS:task_state']} ${JSON.stringify(s.fault)}\n${skiff.output()}`,
+    )
+  }
+  const sshPort = async (id: string) => (await call('GET', `/servers/${id}/access`)).body.access.ssh.port as number
+  const migration = async (id: string) =>
+    (await call('GET', `/os-migrations?instance_uuid=${id}&migration_type=live-migration`, undefined, '2.80')).body.migrations[0]
+  /** What the guest says of its boot: its id, its uptime, whether process `pid` runs, the marker file. */
+  const guest = async (port: number, pass: string, pid = '0') => {
+    const { out, hostKey } = await sshOk(
+      port,
+      pass,
+      `cat /proc/sys/kernel/random/boot_id; cut -d' ' -f1 /proc/uptime; kill -0 ${pid} 2>/dev/null && echo alive || echo gone; cat /root/marker`,
+    )
+    const [bootId, uptime, proc, marker] = out.trim().split('\n')
+    return { bootId, uptime: Number(uptime), proc, marker, hostKey }
+  }
+  const boot = async (name: string, host: string) => {
+    const imageRef = (await (await fetch(`${skiff.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })).json())
+      .images[0].id as string
+    const pass = `P-${randomBytes(6).toString('hex')}`
+    const res = await call('POST', '/servers', { server: { name, imageRef, flavorRef: '1', adminPass: pass, networks: 'auto', host } })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const id = res.body.server.id as string
+    await settled(id, 'ACTIVE', BOOT_MS)
+    const port = await sshPort(id)
+    // A process that lives on, outside the SSH session; the file on the disk.
+    const { out } = await sshOk(
+      port,
+      pass,
+      'echo written-before > /root/marker && sync; setsid sleep 86400 </dev/null >/dev/null 2>&1 & echo $!',
+    )
+    return { id, pass, port, pid: out.trim() }
+  }
+  const liveMigrate = (id: string, host: string) =>
+    call('POST', `/servers/${id}/action`, { 'os-migrateLive': { host, block_migration: 'auto' } }, '2.30')
+
+  test('the guest moves running: same boot, uptime not reset, its process alive, its file there; the source is cleaned up', async () => {
+    const { id, pass, port, pid } = await boot('live', 'hv-a')
+    const before = await guest(port, pass, pid)
+    assert.equal(before.proc, 'alive')
+    assert.equal(before.marker, 'written-before')
+    const res = await liveMigrate(id, 'hv-b')
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const t0 = Date.now()
+    const s = await settled(id, 'ACTIVE', MOVE_MS)
+    assert.equal(s['OS-EXT-SRV-ATTR:host'], 'hv-b', JSON.stringify(s.fault))
+    const seconds = (Date.now() - t0) / 1000
+    const newPort = await sshPort(id)
+    const afterMove = await guest(newPort, pass, pid)
+    console.log(`# live migration: ${seconds.toFixed(1)} s; guest ${JSON.stringify({ before, after: afterMove })}`)
+    assert.equal(afterMove.bootId, before.bootId, 'the same boot')
+    assert.ok(afterMove.uptime >= before.uptime, `uptime ${before.uptime} s → ${afterMove.uptime} s`)
+    assert.equal(afterMove.proc, 'alive', 'the process started before still runs')
+    assert.equal(afterMove.marker, 'written-before')
+    assert.equal(afterMove.hostKey, before.hostKey, 'the same SSH host key')
+    assert.equal((await call('GET', `/servers/${id}/access`)).body.access.ssh.host_key_fingerprint, before.hostKey)
+    // Written after the move, on the destination's disk: the guest writes there.
+    await sshOk(newPort, pass, 'echo written-after > /root/after && sync && cat /root/after')
+    const m = await waitMigration(id, 'completed')
+    assert.equal(m.source_compute, 'hv-a')
+    assert.equal(m.dest_compute, 'hv-b')
+    // The source's QEMU and files go with the migration's end.
+    const sourceDir = path.join(dirs['hv-a'], 'qemu', 's', id)
+    for (let i = 0; i < 100 && (existsSync(sourceDir) || qemuPids(sourceDir).length > 0); i++) await sleep(200)
+    assert.equal(existsSync(sourceDir), false, 'the source VM dir is removed')
+    assert.deepEqual(qemuPids(sourceDir), [], 'the source QEMU is stopped')
+    assert.equal(qemuPids(path.join(dirs['hv-b'], 'qemu', 's', id)).length, 1)
+    // And back: the destination is a source like any other.
+    assert.equal((await liveMigrate(id, 'hv-a')).status, 202)
+    assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-a')
+    const back = await guest(await sshPort(id), pass, pid)
+    assert.deepEqual([back.bootId, back.proc, back.marker], [before.bootId, 'alive', 'written-before'])
+  })
+
+  test('a destination that cannot wait for the guest: ACTIVE on its host, the same boot; migration error; nothing left there', async () => {
+    const { id, pass, port, pid } = await boot('live-fail', 'hv-a')
+    const before = await guest(port, pass, pid)
+    const res = await liveMigrate(id, 'hv-c')
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const m = await waitMigration(id, 'error')
+    const s = await settled(id, 'ACTIVE', MOVE_MS)
+    assert.equal(s['OS-EXT-SRV-ATTR:host'], 'hv-a')
+    assert.equal(s['OS-EXT-STS:power_state'], 1)
+    assert.equal(m.dest_compute, 'hv-c')
+    assert.match(String(s.fault?.message), /Live migration failed: the destination cannot wait for the guest at 192\.0\.2\.1/)
+    const afterFail = await guest(await sshPort(id), pass, pid)
+    assert.equal(afterFail.bootId, before.bootId)
+    assert.equal(afterFail.proc, 'alive')
+    assert.equal(afterFail.marker, 'written-before')
+    const destDir = path.join(dirs['hv-c'], 'qemu', 's')
+    assert.deepEqual(existsSync(destDir) ? readdirSync(destDir) : [], [], 'the destination dropped its VM dir')
+    assert.deepEqual(qemuPids(path.join(dirs['hv-c'], 'qemu')), [], 'no QEMU left on the destination')
+  })
+
+  test("the destination's QEMU killed during the copy: ACTIVE on its host, the same boot; migration error", async () => {
+    const { id, pass, port, pid } = await boot('live-killed', 'hv-a')
+    const before = await guest(port, pass, pid)
+    const destDir = path.join(dirs['hv-b'], 'qemu', 's', id)
+    const res = await liveMigrate(id, 'hv-b')
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    // `running`: the source has begun to copy to the waiting QEMU. SIGKILL it then.
+    let killed: number[] = []
+    for (const t0 = Date.now(); killed.length === 0 && Date.now() - t0 < MOVE_MS; await sleep(20)) {
+      const m = await migration(id)
+      if (m?.status === 'error') break
+      if (m?.status !== 'running') continue
+      killed = qemuPids(destDir)
+      for (const p of killed) process.kill(p, 'SIGKILL')
+    }
+    assert.ok(killed.length > 0, 'the destination had a QEMU waiting when the copy began')
+    const m = await waitMigration(id, 'error')
+    assert.equal(m.dest_compute, 'hv-b')
+    const s = await settled(id, 'ACTIVE', MOVE_MS)
+    assert.equal(s['OS-EXT-SRV-ATTR:host'], 'hv-a')
+    assert.equal(s['OS-EXT-STS:power_state'], 1)
+    assert.match(String(s.fault?.message), /Live migration failed/)
+    console.log(`# destination killed during the copy: fault ${JSON.stringify(s.fault?.message)}`)
+    const afterFail = await guest(await sshPort(id), pass, pid)
+    assert.equal(afterFail.bootId, before.bootId)
+    assert.ok(afterFail.uptime >= before.uptime)
+    assert.equal(afterFail.proc, 'alive')
+    // Its disk is its own again (the mirror gone): it writes.
+    await sshOk(await sshPort(id), pass, 'echo still-writable > /root/marker && sync')
+    assert.equal(existsSync(destDir), false, 'the destination dropped its VM dir')
+    // Tried again, it moves: nothing of the failed attempt is in the way.
+    assert.equal((await liveMigrate(id, 'hv-b')).status, 202)
+    assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-b')
+    const moved = await guest(await sshPort(id), pass, pid)
+    assert.deepEqual([moved.bootId, moved.proc, moved.marker], [before.bootId, 'alive', 'still-writable'])
+  })
+
+  async function waitMigration(id: string, status: string): Promise<Record<string, any>> {
+    let m: Record<string, any> | undefined
+    for (const t0 = Date.now(); Date.now() - t0 < MOVE_MS; await sleep(500)) {
+      m = await migration(id)
+      if (m?.status === status) return m
+      if (m && ['completed', 'error'].includes(m.status)) break
+    }
+    throw new Error(`migration of ${id}: ${JSON.stringify(m)} (wanted ${status})`)
+  }
+})
