@@ -82,6 +82,10 @@ export interface Config {
   qemuSshPorts: string
   /** qemu driver: how long a guest may take to boot, seconds. */
   qemuBootTimeoutSeconds: number
+  /** qemu driver: restore rescue systems from a saved warm state instead of booting them. */
+  qemuWarmRescue: boolean
+  /** qemu driver: how long the server's clean (ACPI) shutdown may take when it is rescued, seconds (0: none, QEMU quits). */
+  qemuRescueStopTimeoutSeconds: number
 }
 
 interface OptionSpec {
@@ -439,6 +443,22 @@ export const OPTIONS: OptionSpec[] = [
     default: () => 180,
     help: 'qemu driver: seconds a guest may take to boot',
   },
+  {
+    key: 'qemuWarmRescue',
+    flag: '--qemu-warm-rescue',
+    env: 'SKIFF_QEMU_WARM_RESCUE',
+    kind: 'bool',
+    default: () => true,
+    help: 'qemu driver: restore each rescue system from a saved warm state of its image instead of booting it (`--no-qemu-warm-rescue`: always boot)',
+  },
+  {
+    key: 'qemuRescueStopTimeoutSeconds',
+    flag: '--qemu-rescue-stop-timeout',
+    env: 'SKIFF_QEMU_RESCUE_STOP_TIMEOUT',
+    kind: 'int',
+    default: () => 30,
+    help: "qemu driver: seconds the server's clean (ACPI) shutdown may take when it is rescued, then QEMU quits; 0: no clean shutdown (faster; what the guest had not written to its disk is lost)",
+  },
 ]
 
 export class ConfigError extends Error {}
@@ -525,6 +545,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   hostDownAfterSeconds: 2_147_483,
   taskLeaseSeconds: 2_147_483,
   qemuBootTimeoutSeconds: 2_147_483,
+  qemuRescueStopTimeoutSeconds: 2_147_483,
   // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
   rescueTimeoutSeconds: 7 * 24 * 3600,
   resizeConfirmWindowSeconds: 2_147_483,
