@@ -113,7 +113,8 @@ interface GuestReady {
 function lastGuestReady(skiff: SkiffProcess, id: string, rescue: boolean): GuestReady {
   let found: GuestReady | undefined
   for (const line of skiff.output().split('\n')) {
-    if (!line.includes('"guest ready"') || !line.includes(id)) continue
+    // A restored rescue system logs its restore instead (its `seconds` from the rescue's start).
+    if (!(line.includes('"guest ready"') || line.includes('"rescue system restored from its saved state"')) || !line.includes(id)) continue
     try {
       const j = JSON.parse(line) as { time: number; seconds: number; rescue: boolean }
       if (j.rescue === rescue) found = { time: j.time, seconds: j.seconds }

@@ -8,6 +8,7 @@
 // a checkpoint kept.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -170,6 +171,29 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
       assert.equal(own2.hostKey, access.host_key_fingerprint, 'the original host key is back')
       assert.equal((await ssh(access.port, p3, 'true')).ok, false, 'the rescue password no longer works')
     }
+
+    // A saved state QEMU cannot restore (its snapshot gone): the rescue boots instead, says why,
+    // and the state is dropped (saved again after this boot).
+    const warmDir = path.join(
+      qemuDir,
+      'warm',
+      readdirSync(path.join(qemuDir, 'warm')).find((d) => !d.includes('.'))!,
+    )
+    const savedAt = readFileSync(path.join(warmDir, 'meta.json'), 'utf8')
+    execFileSync('qemu-img', ['snapshot', '-d', 'skiff-warm', path.join(warmDir, 'disk.qcow2')])
+    const p4 = `P4-${randomBytes(6).toString('hex')}`
+    ok(await cli.openstack('demo', ['server', 'rescue', '--password', p4, id]))
+    // Read while it is in the output's tail (the polls of the wait push it out).
+    await waitFor(() => /warm rescue system not restored: booting it instead/.test(skiff.output()), BOOT_MS, 'the reason logged')
+    await cli.waitForStatus('demo', id, 'RESCUE', BOOT_MS)
+    assert.match(readFileSync(path.join(qemuDir, 's', id, 'r', 'console.log'), 'utf8'), /^SKIFF: the rescue system boots/)
+    const metaNow = existsSync(path.join(warmDir, 'meta.json')) ? readFileSync(path.join(warmDir, 'meta.json'), 'utf8') : null
+    assert.notEqual(metaNow, savedAt, 'the state that failed is dropped (saved anew after this boot)')
+    const cold = await api.access(id)
+    assert.ok(!keys.has(cold.host_key_fingerprint))
+    const inCold = await sshOk(access.port, p4, 'cat /sys/block/vdb/serial')
+    assert.equal(inCold.out.trim(), 'vdb')
+    assert.equal(inCold.hostKey, cold.host_key_fingerprint)
 
     // Delete: no QEMU process, no files.
     ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))

@@ -725,6 +725,8 @@ export class QemuDriver implements VirtDriver {
             { server: s.id, warm: warm.key, err: (err as Error).message },
             'warm rescue system not restored: booting it instead',
           )
+          // Saved again after this boot: a state that failed once is not tried at every rescue.
+          await rm(warmPaths(this.#o.dir, warm.key).dir, { recursive: true, force: true })
           await this.#stop(r, false, 0)
           await rm(r, { recursive: true, force: true })
           await mkdir(r, { mode: 0o700 })
