@@ -76,18 +76,29 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
   }
 }
 
-/** Poll every 200 ms until root logs in with `pw`; returns when (Date.now()). `port` may not be known yet (undefined). */
+/**
+ * Poll every 200 ms until root logs in with `pw`; returns when (Date.now()). `port` may not be
+ * known yet (undefined). An attempt that stalls (begun against a system going down: the old
+ * one's SSH server killed mid-handshake) does not hold up the next: up to four run at once, each
+ * given 10 s, and the first login that works ends the poll.
+ */
 async function loginAt(port: () => Promise<number | undefined>, pw: string, what: string): Promise<number> {
   const deadline = Date.now() + PHASE_TIMEOUT_MS
+  let loggedIn: number | undefined
+  let running = 0
   for (;;) {
     const p = await port()
-    if (p !== undefined && (await sshBanner(p))) {
-      const r = await within(
+    if (p !== undefined && running < 4 && (await sshBanner(p))) {
+      running++
+      void within(
         ssh(p, pw, 'true').catch(() => null),
         10_000,
-      )
-      if (r?.ok) return Date.now()
+      ).then((r) => {
+        running--
+        if (r?.ok) loggedIn ??= Date.now()
+      })
     }
+    if (loggedIn !== undefined) return loggedIn
     if (Date.now() > deadline) throw new Error(`${what}: no SSH login within ${PHASE_TIMEOUT_MS / 1000} s`)
     await sleep(POLL_MS)
   }
