@@ -181,7 +181,8 @@ if [ ! -f /var/lib/firstboot/done ]; then
     [ -f $ud ] && cp $ud /var/lib/firstboot/user-data && chmod 700 /var/lib/firstboot/user-data
     # A host key the host made (a rescue: its fingerprint known before this boot ends).
     hk=/run/cfg/skiff/host_key
-    [ -f $hk ] && cp $hk /etc/dropbear/dropbear_ed25519_host_key && chmod 600 /etc/dropbear/dropbear_ed25519_host_key && given=1
+    [ -f $hk ] && cp $hk /etc/dropbear/dropbear_ed25519_host_key && chmod 600 /etc/dropbear/dropbear_ed25519_host_key && given=1 &&
+      say "host key from the config drive"
     umount /run/cfg
   else
     say "no config drive: root stays locked"

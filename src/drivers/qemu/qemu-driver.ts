@@ -464,9 +464,22 @@ export class QemuDriver implements VirtDriver {
       publicKeys: server.authorizedKeys,
       userData: server.userData,
     }
-    await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
+    // The host key made here too (scrubbed with the password): known however the guest's boot goes.
+    const hostKey = newHostKey()
+    await writeConfigDrive(path.join(dir, 'config.iso'), { ...cfg, hostKey: hostKey.dropbear })
     await this.#bootOwn(s)
+    s.hostKey ??= await this.#givenHostKey(dir, hostKey)
+    await this.#save(s)
     await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
+  }
+
+  /**
+   * The host key the driver made, where neither an SSH handshake nor a console line showed one:
+   * only if the guest said it installed it (an image that makes its own key, cloud-init's, never does).
+   */
+  async #givenHostKey(vmDir: string, made: HostKey): Promise<string | null> {
+    const text = await readFile(vmFiles(vmDir).console, 'utf8').catch(() => '')
+    return text.includes('GUEST: host key from the config drive') ? made.fingerprint : null
   }
 
   async #bootOwn(s: State) {
@@ -743,7 +756,7 @@ export class QemuDriver implements VirtDriver {
       const seen = await this.#bootRescue(s)
       // The key the guest presents; another one only from an image that does not install the given key.
       if (seen && seen !== hostKey.fingerprint) this.#o.logger.warn({ server: s.id }, 'the rescue system made its own host key')
-      s.rescue.hostKey = seen ?? hostKey.fingerprint
+      s.rescue.hostKey = seen ?? (await this.#givenHostKey(r, hostKey))
       s.running = true
       await this.#save(s)
       await this.#scrubConfigDrive(path.join(r, 'config.iso'), cfg)
