@@ -86,6 +86,10 @@ export interface Config {
   migrationAddress: string
   /** qemu driver: seconds a live migration may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationCompletionTimeoutSeconds: number
+  /** qemu driver: restore rescue systems from a saved warm state instead of booting them. */
+  qemuWarmRescue: boolean
+  /** qemu driver: how long the server's clean (ACPI) shutdown may take when it is rescued, seconds (0: none, QEMU quits). */
+  qemuRescueStopTimeoutSeconds: number
 }
 
 interface OptionSpec {
@@ -459,6 +463,22 @@ export const OPTIONS: OptionSpec[] = [
     default: () => 800,
     help: 'qemu driver: seconds a live migration may take per GiB of memory and disk before it is cancelled (the server runs on where it was); 0: no limit',
   },
+  {
+    key: 'qemuWarmRescue',
+    flag: '--qemu-warm-rescue',
+    env: 'SKIFF_QEMU_WARM_RESCUE',
+    kind: 'bool',
+    default: () => true,
+    help: 'qemu driver: restore each rescue system from a saved warm state of its image instead of booting it (`--no-qemu-warm-rescue`: always boot)',
+  },
+  {
+    key: 'qemuRescueStopTimeoutSeconds',
+    flag: '--qemu-rescue-stop-timeout',
+    env: 'SKIFF_QEMU_RESCUE_STOP_TIMEOUT',
+    kind: 'int',
+    default: () => 30,
+    help: "qemu driver: seconds the server's clean (ACPI) shutdown may take when it is rescued, then QEMU quits; 0: no clean shutdown (faster; what the guest had not written to its disk is lost)",
+  },
 ]
 
 export class ConfigError extends Error {}
@@ -546,6 +566,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   taskLeaseSeconds: 2_147_483,
   qemuBootTimeoutSeconds: 2_147_483,
   liveMigrationCompletionTimeoutSeconds: 2_147_483,
+  qemuRescueStopTimeoutSeconds: 2_147_483,
   // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
   rescueTimeoutSeconds: 7 * 24 * 3600,
   resizeConfirmWindowSeconds: 2_147_483,

@@ -718,6 +718,7 @@ async function qemuDriver(
       format: row.disk_format,
       kernel: props.kernel_id ? (await fileOf(props.kernel_id, 'kernel image')).file : fallback.kernel,
       initrd: props.ramdisk_id ? (await fileOf(props.ramdisk_id, 'ramdisk image')).file : fallback.initrd,
+      checksum: row.os_hash_value ?? row.checksum ?? undefined,
     }
   }
   const { min, max } = sshPortRange(config)
@@ -731,6 +732,8 @@ async function qemuDriver(
     migrationAddress: config.migrationAddress,
     liveMigrationTimeoutPerGiBSeconds: config.liveMigrationCompletionTimeoutSeconds,
     stopTimeoutMs: 30_000,
+    rescueStopTimeoutMs: config.qemuRescueStopTimeoutSeconds * 1000,
+    warmRescue: config.qemuWarmRescue,
     logger: log,
     // A QEMU that died under an idle server: the server shows it (SHUTOFF, or RESCUE powered off,
     // from which unrescue boots its own disk) with the fault, as Nova's power-state sync does.

@@ -22,11 +22,13 @@ const BOOT_MS = 240_000
 describe('qemu driver: power operations, a killed rescue VM, a restart', { skip, timeout: 25 * 60_000 }, () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-qemu-'))
   const qemuDir = path.join(dataDir, 'qemu')
+  // Booted rescue systems: their failure paths are what this file kills (a restored one, which
+  // falls back to a boot, is qemu-rescue.test.ts's).
   const start = () =>
     startSkiffProcess({
       dataDir,
       startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23200-23299', '--log-level', 'info'],
+      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23200-23299', '--log-level', 'info', '--no-qemu-warm-rescue'],
     })
   let skiff: SkiffProcess
   let api: VmApi

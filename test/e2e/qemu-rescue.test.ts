@@ -8,8 +8,9 @@
 // a checkpoint kept.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
@@ -17,6 +18,19 @@ import { clientGate, Clients } from './helpers/clients.ts'
 import { ok } from './helpers/process.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 import { killQemus, qemuPids, ssh, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
+
+/** A warm rescue system saved under the driver's dir (warm-rescue.ts). */
+const warmSaved = (qemuDir: string) =>
+  existsSync(path.join(qemuDir, 'warm')) &&
+  readdirSync(path.join(qemuDir, 'warm')).some((d) => existsSync(path.join(qemuDir, 'warm', d, 'meta.json')))
+
+async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
 
 const skip = guestSkipReason() || (await clientGate(['openstack'])).skip
 const BOOT_MS = 240_000
@@ -80,6 +94,8 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
     await cli.waitForStatus('demo', id, 'RESCUE', BOOT_MS)
     figures['rescue (to RESCUE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
     const inRescue = await api.access(id)
+    // From the moment the server shows RESCUE: the rescue system's host key, never null.
+    assert.match(inRescue.host_key_fingerprint ?? '', /^SHA256:/, 'the host key is shown as the server shows RESCUE')
     assert.equal(inRescue.port, access.port, 'the same address through rescue')
     assert.notEqual(inRescue.host_key_fingerprint, access.host_key_fingerprint, 'the host key differs in rescue')
     const readable = await api.compute('GET', `/servers/${id}/rescue`)
@@ -117,6 +133,67 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
     const consoleLog = ok(await cli.openstack('demo', ['console', 'log', 'show', '--lines', '50', id])).stdout
     assert.match(consoleLog, /GUEST-READY/)
     assert.doesNotMatch(consoleLog, new RegExp(`${p1}|${p2}`))
+
+    // The first rescue booted the rescue system; its warm state is saved after it (in the
+    // background), and the next rescue restores it instead of booting.
+    await waitFor(() => warmSaved(qemuDir), BOOT_MS, 'the warm rescue system to be saved')
+    const keys = new Set([access.host_key_fingerprint, inRescue.host_key_fingerprint])
+    for (const round of [1, 2]) {
+      const p3 = `P3-${randomBytes(6).toString('hex')}`
+      t = Date.now()
+      ok(await cli.openstack('demo', ['server', 'rescue', '--password', p3, id]))
+      await cli.waitForStatus('demo', id, 'RESCUE', BOOT_MS)
+      figures[`warm rescue ${round} (to RESCUE, SSH up)`] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+      const rescueConsole = readFileSync(path.join(qemuDir, 's', id, 'r', 'console.log'), 'utf8')
+      assert.match(rescueConsole, /^SKIFF: the rescue system is restored/, 'restored from the saved state, not booted')
+      const warm = await api.access(id)
+      assert.match(warm.host_key_fingerprint ?? '', /^SHA256:/, 'the host key is shown as the server shows RESCUE')
+      assert.ok(!keys.has(warm.host_key_fingerprint), "a host key of its own: not the server's, not an earlier rescue's")
+      keys.add(warm.host_key_fingerprint)
+      assert.equal((await ssh(access.port, p1, 'true')).ok, false, 'the original password is refused by the rescue system')
+      const inWarm = await sshOk(
+        access.port,
+        p3,
+        'cat /sys/block/vdb/serial; echo; cat /sys/block/vdc/serial; echo; mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb && cat /mnt/vdb/root/marker; umount /mnt/vdb; hostname',
+      )
+      assert.equal(inWarm.hostKey, warm.host_key_fingerprint, 'the host key Skiff shows is the one SSH presents')
+      assert.deepEqual(
+        inWarm.out.trim().split('\n'),
+        ['vdb', 'config-2', marker, 'vm-one'],
+        "the server's disk is the second disk, with its file",
+      )
+      t = Date.now()
+      ok(await cli.openstack('demo', ['server', 'unrescue', id]))
+      await cli.waitForStatus('demo', id, 'ACTIVE', BOOT_MS)
+      figures[`unrescue after warm rescue ${round} (to ACTIVE, SSH up)`] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+      const own2 = await sshOk(access.port, p1, 'cat /root/marker')
+      assert.equal(own2.out.trim(), marker)
+      assert.equal(own2.hostKey, access.host_key_fingerprint, 'the original host key is back')
+      assert.equal((await ssh(access.port, p3, 'true')).ok, false, 'the rescue password no longer works')
+    }
+
+    // A saved state QEMU cannot restore (its snapshot gone): the rescue boots instead, says why,
+    // and the state is dropped (saved again after this boot).
+    const warmDir = path.join(
+      qemuDir,
+      'warm',
+      readdirSync(path.join(qemuDir, 'warm')).find((d) => !d.includes('.'))!,
+    )
+    const savedAt = readFileSync(path.join(warmDir, 'meta.json'), 'utf8')
+    execFileSync('qemu-img', ['snapshot', '-d', 'skiff-warm', path.join(warmDir, 'disk.qcow2')])
+    const p4 = `P4-${randomBytes(6).toString('hex')}`
+    ok(await cli.openstack('demo', ['server', 'rescue', '--password', p4, id]))
+    // Read while it is in the output's tail (the polls of the wait push it out).
+    await waitFor(() => /warm rescue system not restored: booting it instead/.test(skiff.output()), BOOT_MS, 'the reason logged')
+    await cli.waitForStatus('demo', id, 'RESCUE', BOOT_MS)
+    assert.match(readFileSync(path.join(qemuDir, 's', id, 'r', 'console.log'), 'utf8'), /^SKIFF: the rescue system boots/)
+    const metaNow = existsSync(path.join(warmDir, 'meta.json')) ? readFileSync(path.join(warmDir, 'meta.json'), 'utf8') : null
+    assert.notEqual(metaNow, savedAt, 'the state that failed is dropped (saved anew after this boot)')
+    const cold = await api.access(id)
+    assert.ok(!keys.has(cold.host_key_fingerprint))
+    const inCold = await sshOk(access.port, p4, 'cat /sys/block/vdb/serial')
+    assert.equal(inCold.out.trim(), 'vdb')
+    assert.equal(inCold.hostKey, cold.host_key_fingerprint)
 
     // Delete: no QEMU process, no files.
     ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))

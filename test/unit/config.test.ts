@@ -36,6 +36,16 @@ test('the image store: auto by default; the database store only with PostgreSQL'
   assert.throws(() => loadConfig({}, { SKIFF_IMAGE_STORE: 's3' }), /--image-store expects auto, file or database, got 's3'/)
 })
 
+test('instant rescue: on by default, off with --no-qemu-warm-rescue; the clean shutdown before a rescue keeps its 30 s unless shortened', () => {
+  const c = loadConfig({}, {})
+  assert.equal(c.qemuWarmRescue, true)
+  assert.equal(c.qemuRescueStopTimeoutSeconds, 30)
+  assert.equal(loadConfig({ qemuWarmRescue: false }, {}).qemuWarmRescue, false)
+  assert.equal(loadConfig({}, { SKIFF_QEMU_WARM_RESCUE: 'false' }).qemuWarmRescue, false)
+  assert.equal(loadConfig({}, { SKIFF_QEMU_RESCUE_STOP_TIMEOUT: '0' }).qemuRescueStopTimeoutSeconds, 0)
+  assert.throws(() => loadConfig({}, { SKIFF_QEMU_RESCUE_STOP_TIMEOUT: '-1' }), /--qemu-rescue-stop-timeout/)
+})
+
 test("the README's configuration table lists every option and its variable", () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
   for (const o of OPTIONS) {

@@ -123,6 +123,34 @@ test('a resume starts from the saved state: -loadvm with its tag, and nothing of
   assert.ok(!buildQemuArgs(base).includes('-loadvm'))
 })
 
+test('a warm rescue machine: the rescue port and a VM generation id; a restore without the SSH forward, with its files as fds', () => {
+  const template = buildQemuArgs({ ...base, disks: base.disks.slice(0, 1), rescueChannel: true, sshForward: false })
+  assert.deepEqual(after(template, '-netdev'), ['user,id=n0,restrict=on'])
+  assert.deepEqual(after(template, '-device').slice(-3), [
+    'virtio-serial-pci,id=vser0',
+    'virtserialport,bus=vser0.0,chardev=rch0,name=org.skiff.rescue.0',
+    'vmgenid,guid=auto',
+  ])
+  assert.ok(after(template, '-chardev').includes(`socket,id=rch0,path=${vmFiles(base.dir).channel},server=on,wait=off`))
+  const restore = buildQemuArgs({
+    ...base,
+    disks: base.disks.slice(0, 1),
+    rescueChannel: true,
+    sshForward: false,
+    loadVm: 'skiff-warm',
+    fdSets: 3,
+  })
+  assert.deepEqual(after(restore, '-add-fd'), ['fd=3,set=1', 'fd=4,set=2', 'fd=5,set=3'])
+  assert.deepEqual(after(restore, '-loadvm'), ['skiff-warm'])
+  // The saved machine and the restored one have the same devices, in the same order.
+  assert.deepEqual(after(restore, '-device'), after(template, '-device'))
+  assert.equal(buildQemuArgs(base).includes('-add-fd'), false)
+  assert.equal(
+    buildQemuArgs(base).some((a) => a.includes('vmgenid')),
+    false,
+  )
+})
+
 test('config drive metadata is JSON, one key per line, keys under public_keys', () => {
   const text = metaData({ uuid: 'u1', name: 'n', hostname: 'h', adminPass: 'p"w', publicKeys: ['ssh-ed25519 AAAA a@b'] })
   assert.deepEqual(JSON.parse(text), {

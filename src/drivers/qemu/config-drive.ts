@@ -16,6 +16,12 @@ export interface ConfigDriveSpec {
   publicKeys?: string[]
   /** openstack/latest/user_data, as given (a `#!` script is run by the guest at first boot). */
   userData?: Buffer
+  /**
+   * skiff/host_key: the SSH host key the guest's first boot installs (dropbear's format), made by
+   * the host so that the driver knows its fingerprint before the guest is up (rescue). A secret:
+   * scrubbed with the password.
+   */
+  hostKey?: Buffer
 }
 
 /**
@@ -46,6 +52,10 @@ export async function writeConfigDrive(iso: string, spec: ConfigDriveSpec): Prom
     await mkdir(path.join(stage, 'openstack', 'latest'), { recursive: true })
     await writeFile(path.join(stage, 'openstack', 'latest', 'meta_data.json'), metaData(spec), { mode: 0o600 })
     if (spec.userData) await writeFile(path.join(stage, 'openstack', 'latest', 'user_data'), spec.userData, { mode: 0o600 })
+    if (spec.hostKey) {
+      await mkdir(path.join(stage, 'skiff'), { mode: 0o700 })
+      await writeFile(path.join(stage, 'skiff', 'host_key'), spec.hostKey, { mode: 0o600 })
+    }
     // Created 0600 before genisoimage writes into it: the secret never sits in a readable file.
     await (await open(iso, 'w', 0o600)).close()
     await chmod(iso, 0o600)

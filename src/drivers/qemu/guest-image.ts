@@ -11,8 +11,13 @@
 //   and makes a new dropbear host key. Later boots keep all three, so unrescue gets the original
 //   password and host key back, and a fresh rescue overlay gets new ones. User data
 //   (openstack/latest/user_data) that is a `#!` script runs once (output: /var/log/user-data.log).
+//   A host key on the config drive (skiff/host_key, dropbear's format: a rescue's, made by the
+//   host) is installed instead of a new one.
 //   Serial markers: `GUEST: hostkey SHA256:...`, then `GUEST-READY` once dropbear listens;
 //   `BOOT-FAILED: why` from the initramfs (then it powers off).
+//   With the rescue port (a warm rescue system being saved, rescue-channel.ts): its agent
+//   (/usr/sbin/skiff-rescue-agent) waits for a rescue's secrets after the restore;
+//   `GUEST: rescue channel open` before `GUEST-READY` says it listens.
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
@@ -174,11 +179,15 @@ if [ ! -f /var/lib/firstboot/done ]; then
     [ -n "$hn" ] && echo "$hn" > /etc/hostname && hostname "$hn"
     ud=/run/cfg/openstack/latest/user_data
     [ -f $ud ] && cp $ud /var/lib/firstboot/user-data && chmod 700 /var/lib/firstboot/user-data
+    # A host key the host made (a rescue: its fingerprint known before this boot ends).
+    hk=/run/cfg/skiff/host_key
+    [ -f $hk ] && cp $hk /etc/dropbear/dropbear_ed25519_host_key && chmod 600 /etc/dropbear/dropbear_ed25519_host_key && given=1 &&
+      say "host key from the config drive"
     umount /run/cfg
   else
     say "no config drive: root stays locked"
   fi
-  dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
+  [ -n "$given" ] || dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
   touch /var/lib/firstboot/done
   sync
 fi
@@ -197,9 +206,74 @@ if [ -f $ud ] && [ ! -f $ud.ran ]; then
     say "user data kept in $ud (not a #! script)"
   fi
 fi
+# A warm rescue system in the making (a VM with the rescue port): its agent waits for the
+# secrets of each rescue restored from this boot's saved state (rescue-channel.ts).
+for p in /sys/class/virtio-ports/*; do
+  if [ "$(cat $p/name 2>/dev/null)" = org.skiff.rescue.0 ]; then
+    /usr/sbin/skiff-rescue-agent /dev/\${p##*/} &
+    say "rescue channel open"
+  fi
+done
 # The host key once more: a kernel message printed into the first line leaves this one whole.
 say "hostkey $(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | sed -n 's/^Fingerprint: //p')"
 echo "GUEST-READY $(hostname) $(cut -d' ' -f1 /proc/uptime)" > /dev/console
+`
+
+// The warm rescue system's agent (protocol: rescue-channel.ts). Until the host connects to the
+// port, a read ends at once (EOF): it tries again shortly. The port opens once, for both ways.
+export const RESCUE_AGENT = `#!/bin/sh
+export PATH=/bin:/usr/bin:/usr/sbin
+say() { echo "GUEST: $*" > /dev/console; }
+exec 3<>"$1"
+new=/root/.ssh/authorized_keys.new
+mkdir -p /root/.ssh && chmod 700 /root/.ssh && : > $new
+while :; do
+  if ! read -r k v <&3; then sleep 0.05; continue; fi
+  case "$k" in
+  pass) pw=$(echo "$v" | base64 -d) ;;
+  key) { echo "$v" | base64 -d; echo; } >> $new ;;
+  hostname) hn=$(echo "$v" | base64 -d) ;;
+  hostkey) echo "$v" | base64 -d > /etc/dropbear/new_host_key && chmod 600 /etc/dropbear/new_host_key ;;
+  time) date -s "@$v" >/dev/null 2>&1 ;;
+  seed) echo "$v" | base64 -d > /dev/urandom ;;
+  apply)
+    h=$(printf '%s' "$pw" | mkpasswd -m sha512 -P 0)
+    unset pw
+    sed -i "s|^root:[^:]*:|root:$h:|" /etc/shadow
+    grep . $new > /root/.ssh/authorized_keys; rm -f $new; chmod 600 /root/.ssh/authorized_keys
+    [ -n "$hn" ] && echo "$hn" > /etc/hostname && hostname "$hn"
+    mv /etc/dropbear/new_host_key /etc/dropbear/dropbear_ed25519_host_key
+    killall dropbear 2>/dev/null
+    n=0; while pidof dropbear >/dev/null && [ $n -lt 200 ]; do sleep 0.02; n=$((n+1)); done
+    dropbear -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+    sync
+    echo applied >&3 ;;
+  disk)
+    n=0; dev=
+    while [ -z "$dev" ] && [ $n -lt 1500 ]; do
+      for s in /sys/block/*/serial; do [ "$(cat $s 2>/dev/null)" = "$v" ] && [ -b /dev/$(basename \${s%/serial}) ] && dev=$(basename \${s%/serial}); done
+      [ -z "$dev" ] && sleep 0.02; n=$((n+1))
+    done
+    echo "disk $v $dev" >&3 ;;
+  ready)
+    say "hostkey $(dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key | sed -n 's/^Fingerprint: //p')"
+    echo "GUEST-READY $(hostname) $(cut -d' ' -f1 /proc/uptime)" > /dev/console
+    echo ready >&3
+    exit 0 ;;
+  esac
+done
+`
+
+// The ACPI power button: a clean shutdown without the two fixed seconds busybox init waits
+// (`poweroff` sleeps a second after SIGTERM to all and another before powering off; the
+// server's stop for a rescue waits for it): every process is asked to end, rcK syncs and
+// unmounts (read-only) what is mounted, then the power goes.
+const POWER_BUTTON = `#!/bin/sh
+echo "GUEST: ACPI power button" > /dev/console
+kill -TERM -1 2>/dev/null
+sleep 0.2
+/etc/init.d/rcK
+poweroff -f
 `
 
 // busybox init does not unmount at shutdown: without this a mounted vdb is left dirty.
@@ -229,7 +303,8 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
   try {
     say(`kernel ${kver}`)
     // ---- initramfs
-    const wanted = ['virtio_pci', 'virtio_blk', 'ext4', 'virtio_net', 'isofs', 'button', 'evdev', 'virtio-rng']
+    // virtio_console: the port a warm rescue system gets its secrets over (rescue-channel.ts).
+    const wanted = ['virtio_pci', 'virtio_blk', 'ext4', 'virtio_net', 'isofs', 'button', 'evdev', 'virtio-rng', 'virtio_console']
     // The disk buses a stable-device rescue may boot from (loaded only then, see INIT).
     const buses = ['virtio_scsi', 'sd_mod', 'xhci_pci', 'usb-storage', 'ata_piix', 'ahci']
     const order: string[] = []
@@ -322,10 +397,11 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
         '::sysinit:/etc/init.d/rcS\nttyS0::respawn:/bin/getty -L 115200 ttyS0 vt100\n::ctrlaltdel:/bin/reboot\n::shutdown:/etc/init.d/rcK\n',
         0o644,
       ],
-      // QMP system_powerdown → ACPI power button → busybox acpid → poweroff
-      ['etc/acpi/PWRF/00000080', '#!/bin/sh\necho "GUEST: ACPI power button" > /dev/console\n/bin/poweroff\n', 0o755],
+      // QMP system_powerdown → ACPI power button → busybox acpid → this script
+      ['etc/acpi/PWRF/00000080', POWER_BUTTON, 0o755],
       ['etc/init.d/rcS', GUEST_RCS, 0o755],
       ['etc/init.d/rcK', RCK, 0o755],
+      ['usr/sbin/skiff-rescue-agent', RESCUE_AGENT, 0o755],
     ]
     for (const [f, text, mode] of files) {
       await writeFile(path.join(r, f), text, { mode })

@@ -4,6 +4,7 @@
 // daemonized with a pidfile so VMs outlive a restart of Skiff; seccomp on, and no root once
 // started (-runas) when Skiff runs as root.
 import path from 'node:path'
+import { RESCUE_PORT_NAME } from './rescue-channel.ts'
 
 export type Accel = 'kvm' | 'tcg'
 
@@ -74,6 +75,16 @@ export interface VmArgs {
    * `migrate-incoming`) and stays paused once the guest has arrived (`-S`) until told `cont`.
    */
   incoming?: boolean
+  /**
+   * A warm rescue system's machine (rescue-channel.ts): the rescue port (virtio-serial, its host
+   * side `rescue.sock`), and a VM generation id, new at every start, so that a guest restored
+   * from a saved state reseeds its random number generator.
+   */
+  rescueChannel?: boolean
+  /** false: no SSH port forward yet (a restored rescue system gets it once its server's QEMU has let go of the port). */
+  sshForward?: boolean
+  /** Files handed to QEMU as open descriptors (`-add-fd`: fd 3 onwards, in this order), each in its own fd set (1, 2, ...). */
+  fdSets?: number
 }
 
 /** The controller each non-virtio bus needs, added once before its first disk (`ide` is the `pc` board's own). */
@@ -107,6 +118,7 @@ export function vmFiles(dir: string) {
     qmp: path.join(dir, 'qmp.sock'),
     serial: path.join(dir, 'serial.sock'),
     console: path.join(dir, 'console.log'),
+    channel: path.join(dir, 'rescue.sock'),
   }
 }
 
@@ -168,7 +180,7 @@ export function buildQemuArgs(v: VmArgs): string[] {
   args.push(
     // restrict=on: no guest traffic leaves slirp; only the hostfwd rule below reaches the guest.
     '-netdev',
-    `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${v.sshPort}-:22`,
+    `user,id=n0,restrict=on${v.sshForward === false ? '' : `,hostfwd=tcp:127.0.0.1:${v.sshPort}-:22`}`,
     '-device',
     'virtio-net-pci,netdev=n0',
     '-device',
@@ -187,6 +199,19 @@ export function buildQemuArgs(v: VmArgs): string[] {
     '-sandbox',
     'on,obsolete=deny,resourcecontrol=deny',
   )
+  if (v.rescueChannel) {
+    args.push(
+      '-device',
+      'virtio-serial-pci,id=vser0',
+      '-chardev',
+      `socket,id=rch0,path=${optValue(f.channel)},server=on,wait=off`,
+      '-device',
+      `virtserialport,bus=vser0.0,chardev=rch0,name=${RESCUE_PORT_NAME}`,
+      '-device',
+      'vmgenid,guid=auto',
+    )
+  }
+  for (let i = 0; i < (v.fdSets ?? 0); i++) args.push('-add-fd', `fd=${3 + i},set=${1 + i}`)
   if (v.runAs) args.push('-runas', v.runAs)
   if (v.loadVm !== undefined) args.push('-loadvm', optValue(v.loadVm))
   if (v.incoming) args.push('-incoming', 'defer', '-S')

@@ -7,6 +7,7 @@
 //                          writes to the server's disk, on top of disk.qcow2 (frozen, the checkpoint)
 //   disk.qcow2's internal snapshot `skiff-suspend`: a suspended guest's memory and devices
 //   <dir>/snap/            disk copies of snapshots, until uploaded to the image store
+//   <dir>/warm/<key>/      a warm rescue system: a rescue image booted once and saved (warm-rescue.ts)
 //   <dir>/base/            the images' data, kernels and initrds the overlays rest on (links)
 //   <dir>/v/               the volumes this host serves, a qcow2 file each (volume-store.ts);
 //                          attached ones are on the VM's command line at every boot (after the
@@ -19,9 +20,14 @@
 // and unrescue boots disk.qcow2 again (its password and host key live on it), then drops the
 // rescue dir (kept until then: a failed unrescue boots the same rescue system again). Paths
 // stay short: unix socket paths are limited to 107 bytes.
+// Instant rescue: where a warm rescue system of the image and flavor shape is saved, a rescue
+// restores a copy of it while the server shuts down (its secrets over the rescue port), and
+// hot-adds the server's disk second and the config drive third once the server's QEMU has
+// exited; the SSH port is forwarded last. The first rescue of a shape boots, then the warm
+// system is saved in the background; a restore that fails boots instead, with the reason logged.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { createReadStream, existsSync } from 'node:fs'
+import { constants as fsConstants, createReadStream, existsSync } from 'node:fs'
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import path from 'node:path'
@@ -50,9 +56,21 @@ import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, volumeNames, type Accel, type DiskArg } from './qemu-args.ts'
 import { ephemeralPort, receive, resumeArrived, resumeHere, send } from './live-migration.ts'
 import { QmpClient } from './qmp.ts'
+import { newHostKey, RescueChannel, secretLines, type HostKey } from './rescue-channel.ts'
 import { portFree, sshBanner, sshHostKey } from './ssh-probe.ts'
 import { blockdevAddOpen, blockResize, deviceAdd, unplug } from './volume-hotplug.ts'
 import { VolumeStore, type VolumeSource } from './volume-store.ts'
+import {
+  backingChain,
+  qemuVersionLine,
+  startQemuWithFds,
+  WARM_TAG,
+  warmFailedLately,
+  warmKey,
+  warmPaths,
+  warmReady,
+  type WarmShape,
+} from './warm-rescue.ts'
 
 const run = promisify(execFile)
 
@@ -62,6 +80,8 @@ export interface QemuImage {
   format: 'qcow2' | 'raw'
   kernel: string
   initrd: string
+  /** The image's checksum, where the image service has one (a warm rescue system is saved per image content). */
+  checksum?: string
 }
 
 export interface QemuDriverOptions {
@@ -73,6 +93,10 @@ export interface QemuDriverOptions {
   bootTimeoutMs: number
   /** Clean shutdown (ACPI) wait before QMP quit, then SIGKILL. */
   stopTimeoutMs: number
+  /** The same for the server's stop when it is rescued (0: no clean shutdown); default stopTimeoutMs. */
+  rescueStopTimeoutMs?: number
+  /** Restore rescue systems from a saved warm state (warm-rescue.ts) where one can be made; default true. */
+  warmRescue?: boolean
   maxConcurrentBoots?: number
   /** How often running VMs are checked for a QEMU that died, ms (0: never). */
   watchIntervalMs?: number
@@ -164,6 +188,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   readonly #reservedPorts = new Set<number>()
   readonly #boots: Limiter
   readonly #volumes: VolumeStore
+  /** Warm rescue systems being saved, by key: one build each. */
+  readonly #warmBuilds = new Map<string, Promise<void>>()
   #accel: Promise<Accel> | undefined
   #watch: NodeJS.Timeout | undefined
   #closed = false
@@ -510,9 +536,22 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       publicKeys: server.authorizedKeys,
       userData: server.userData,
     }
-    await writeConfigDrive(path.join(dir, 'config.iso'), cfg)
+    // The host key made here too (scrubbed with the password): known however the guest's boot goes.
+    const hostKey = newHostKey()
+    await writeConfigDrive(path.join(dir, 'config.iso'), { ...cfg, hostKey: hostKey.dropbear })
     await this.#bootOwn(s)
+    s.hostKey ??= await this.#givenHostKey(dir, hostKey)
+    await this.#save(s)
     await this.#scrubConfigDrive(path.join(dir, 'config.iso'), cfg)
+  }
+
+  /**
+   * The host key the driver made, where neither an SSH handshake nor a console line showed one:
+   * only if the guest said it installed it (an image that makes its own key, cloud-init's, never does).
+   */
+  async #givenHostKey(vmDir: string, made: HostKey): Promise<string | null> {
+    const text = await readFile(vmFiles(vmDir).console, 'utf8').catch(() => '')
+    return text.includes('GUEST: host key from the config drive') ? made.fingerprint : null
   }
 
   async #bootOwn(s: State) {
@@ -748,41 +787,288 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       )
     }
     await this.#op(serverId, async () => {
-      const how = await this.#stop(this.#serverDir(s.id), true, this.#o.stopTimeoutMs)
-      s.running = false
-      this.#o.logger.info({ server: s.id, stop: how }, 'server VM stopped for rescue')
       const image = await this.#o.resolveImage(rescue.imageId)
+      // The rescue system's host key is made here: its fingerprint is known before the guest is up.
+      const hostKey = newHostKey()
+      // A warm rescue system gets the server's disk hot-added; volumes are on its command line only: booted.
+      const warm = this.#o.warmRescue !== false && !stable && !s.rootVolume && !s.volumes?.length ? await this.#warmShape(s, image) : null
       const r = this.#rescueDir(s.id)
+      // The server's clean shutdown; a warm rescue system is restored meanwhile.
+      const timeout = this.#o.rescueStopTimeoutMs ?? this.#o.stopTimeoutMs
+      const stopping = this.#stop(this.#serverDir(s.id), timeout > 0, timeout).then((how) => {
+        s.running = false
+        this.#o.logger.info({ server: s.id, stop: how }, 'server VM stopped for rescue')
+      })
+      stopping.catch(() => {}) // awaited below on every path
       await this.#stop(r, false, 0) // a rescue VM of an attempt cut short
       await rm(r, { recursive: true, force: true })
       await mkdir(r, { mode: 0o700 })
-      // Changes on a checkpoint no unrescue settled (an attempt cut short, a rescue ended by
-      // os-resetState) are kept, never silently dropped: they may be someone's repair.
-      if (existsSync(this.#changesFile(s.id))) await this.#settleCheckpoint(s, 'keep')
-      s.checkpoint = null
-      if (rescue.checkpoint) {
-        // The checkpoint: disk.qcow2 stays as it is now (the VM is stopped, its disk flushed);
-        // the rescue system writes the server's disk through an overlay on it.
-        await takeCheckpoint(this.#rootFile(s), this.#changesFile(s.id))
-        s.checkpoint = {}
-      }
-      // A clean copy of the rescue image: a new overlay, so a first boot with its own password and host key.
-      await this.#overlay(image, path.join(r, 'disk.qcow2'))
-      const cfg = { uuid: s.id, name: s.name, hostname: hostname(s.name), adminPass: rescue.adminPass, publicKeys: rescue.authorizedKeys }
-      await writeConfigDrive(path.join(r, 'config.iso'), cfg)
-      s.rescue = {
+      const info = {
         imageId: rescue.imageId,
         kernel: await this.#pin(image.kernel),
         initrd: await this.#pin(image.initrd),
-        hostKey: null,
+        hostKey: hostKey.fingerprint,
         stable: rescue.stable ?? null,
       }
+      const cfg = { uuid: s.id, name: s.name, hostname: hostname(s.name), adminPass: rescue.adminPass, publicKeys: rescue.authorizedKeys }
+      if (warm && warmReady(this.#o.dir, warm.key)) {
+        try {
+          await this.#restoreWarm(s, warm.key, rescue, cfg, hostKey, info, stopping)
+          return
+        } catch (err) {
+          this.#o.logger.warn(
+            { server: s.id, warm: warm.key, err: (err as Error).message },
+            'warm rescue system not restored: booting it instead',
+          )
+          // Saved again after this boot: a state that failed once is not tried at every rescue.
+          await rm(warmPaths(this.#o.dir, warm.key).dir, { recursive: true, force: true })
+          await this.#stop(r, false, 0)
+          await rm(r, { recursive: true, force: true })
+          await mkdir(r, { mode: 0o700 })
+        }
+      }
+      await stopping
+      s.running = false
+      await this.#prepareServerDisk(s, rescue.checkpoint ?? false)
+      // A clean copy of the rescue image: a new overlay, so a first boot with its own password and host key.
+      await this.#overlay(image, path.join(r, 'disk.qcow2'))
+      await writeConfigDrive(path.join(r, 'config.iso'), { ...cfg, hostKey: hostKey.dropbear })
+      s.rescue = info
       await this.#save(s)
-      s.rescue.hostKey = await this.#bootRescue(s)
+      const seen = await this.#bootRescue(s)
+      // The key the guest presents; another one only from an image that does not install the given key.
+      if (seen && seen !== hostKey.fingerprint) this.#o.logger.warn({ server: s.id }, 'the rescue system made its own host key')
+      s.rescue.hostKey = seen ?? (await this.#givenHostKey(r, hostKey))
       s.running = true
       await this.#save(s)
       await this.#scrubConfigDrive(path.join(r, 'config.iso'), cfg)
+      if (warm && !warmReady(this.#o.dir, warm.key)) this.#buildWarmLater(warm)
     })
+  }
+
+  /**
+   * The server's disk as the rescue system gets it, its QEMU stopped: changes on a checkpoint no
+   * unrescue settled (an attempt cut short, a rescue ended by os-resetState) are kept, never
+   * silently dropped (they may be someone's repair); then a new checkpoint if asked: disk.qcow2
+   * stays as it is now (flushed) and the rescue system writes through an overlay on it.
+   */
+  async #prepareServerDisk(s: State, checkpoint: boolean): Promise<void> {
+    if (existsSync(this.#changesFile(s.id))) await this.#settleCheckpoint(s, 'keep')
+    s.checkpoint = null
+    if (checkpoint) {
+      await takeCheckpoint(this.#rootFile(s), this.#changesFile(s.id))
+      s.checkpoint = {}
+    }
+  }
+
+  // ------------------------------------------------------------------ warm rescue systems
+  /** What a saved state of this rescue image would be made for (null: no QEMU version, so none). */
+  async #warmShape(s: State, image: QemuImage): Promise<{ key: string; shape: WarmShape } | null> {
+    const disk = await this.#pin(image.disk)
+    const kernel = await this.#pin(image.kernel)
+    const shape: WarmShape = {
+      image: image.checksum ?? path.basename(disk),
+      disk,
+      format: image.format,
+      kernel,
+      initrd: await this.#pin(image.initrd),
+      accel: await this.accel(kernel),
+      // The server's flavor, as a booted rescue system has it: one saved state per flavor shape.
+      vcpus: s.vcpus,
+      memMb: s.memMb,
+      qemuVersion: await qemuVersionLine().catch(() => ''),
+    }
+    return shape.qemuVersion ? { key: warmKey(shape), shape } : null
+  }
+
+  /** The warm machine's command line: the same for the saved boot and every restore of it. */
+  #warmArgs(dir: string, name: string, shape: WarmShape, extra: { port?: number; loadVm?: string; fdSets?: number }): string[] {
+    return buildQemuArgs({
+      dir,
+      name,
+      accel: shape.accel as Accel,
+      vcpus: shape.vcpus,
+      memMb: shape.memMb,
+      kernel: shape.kernel,
+      initrd: shape.initrd,
+      disks: [{ id: 'vda', file: path.join(dir, 'disk.qcow2'), format: 'qcow2' }],
+      sshPort: extra.port ?? 22,
+      sshForward: false,
+      rescueChannel: true,
+      runAs: process.getuid?.() === 0 ? 'nobody' : undefined,
+      loadVm: extra.loadVm,
+      fdSets: extra.fdSets,
+    })
+  }
+
+  /** Save a warm rescue system in the background (a rescue of this image has just booted one cold). */
+  #buildWarmLater(warm: { key: string; shape: WarmShape }): void {
+    if (this.#warmBuilds.has(warm.key) || this.#closed) return
+    const build = warmFailedLately(this.#o.dir, warm.key)
+      .then((failed) => (failed ? undefined : this.#buildWarm(warm.key, warm.shape)))
+      .catch(async (err: Error) => {
+        this.#o.logger.warn({ warm: warm.key, err: err.message }, 'warm rescue system not saved')
+        await writeFile(warmPaths(this.#o.dir, warm.key).failed, err.message + '\n', { mode: 0o600 }).catch(() => {})
+      })
+      .finally(() => this.#warmBuilds.delete(warm.key))
+    this.#warmBuilds.set(warm.key, build)
+  }
+
+  /** Wait for warm rescue systems being saved (tests, shutdown). */
+  async warmBuilds(): Promise<void> {
+    await Promise.all(this.#warmBuilds.values())
+  }
+
+  /**
+   * Boot the rescue image once with no secret (no config drive: root stays locked), wait until its
+   * agent listens on the rescue port and the system is ready, and save it (`savevm` into its own
+   * overlay). Built beside its final place and renamed into it: a half-made state is never restored.
+   */
+  async #buildWarm(key: string, shape: WarmShape): Promise<void> {
+    const p = warmPaths(this.#o.dir, key)
+    const dir = p.building
+    await this.#boots.use(async () => {
+      await this.#stop(dir, false, 0)
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      const t0 = performance.now()
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', shape.format, '-b', shape.disk, path.join(dir, 'disk.qcow2')])
+      try {
+        await run('qemu-system-x86_64', this.#warmArgs(dir, `skiff-warm-${key}`, shape, {}), { timeout: 60_000 })
+      } catch (e) {
+        const err = e as { stderr?: string; message: string }
+        throw new DriverError(`QEMU did not start: ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' ')}`)
+      }
+      try {
+        const deadline = Date.now() + this.#o.bootTimeoutMs
+        for (;;) {
+          const text = await readFile(vmFiles(dir).console, 'utf8').catch(() => '')
+          if (text.includes('GUEST-READY')) {
+            if (!text.includes('GUEST: rescue channel open'))
+              throw new DriverError('the rescue image has no rescue agent (an older guest image)')
+            break
+          }
+          if ((await this.#pid(dir)) === null) throw new DriverError('QEMU exited while the warm rescue system was booting')
+          if (Date.now() > deadline) throw new DriverError('the warm rescue system was not ready in time')
+          await sleep(100)
+        }
+        await this.#qmp(dir, async (q) => {
+          await q.execute('stop')
+          const out = await q.execute<string>('human-monitor-command', { 'command-line': `savevm ${WARM_TAG}` })
+          if (out.trim()) throw new DriverError(`savevm failed: ${out.trim()}`)
+        })
+      } finally {
+        await this.#stop(dir, false, 0)
+      }
+      for (const f of Object.values(vmFiles(dir))) await rm(f, { force: true })
+      await writeFile(path.join(dir, 'meta.json'), JSON.stringify({ key, ...shape, savedAt: new Date().toISOString() }, null, 2) + '\n', {
+        mode: 0o600,
+      })
+      await rm(p.dir, { recursive: true, force: true })
+      await rename(dir, p.dir)
+      await rm(p.failed, { force: true })
+      this.#o.logger.info({ warm: key, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'warm rescue system saved')
+    })
+  }
+
+  /**
+   * A rescue from the saved warm state: a copy of its disk (with the saved memory) restored into a
+   * new QEMU while the server still shuts down, the secrets over the rescue port, then, once the
+   * server's QEMU has let go of them, the server's disk hot-added as the second disk, the config
+   * drive as the third, and the SSH port forwarded last: the first login finds the rescue whole.
+   */
+  async #restoreWarm(
+    s: State,
+    key: string,
+    rescue: RescueSpec,
+    cfg: ConfigDriveSpec,
+    hostKey: HostKey,
+    info: NonNullable<State['rescue']>,
+    stopping: Promise<void>,
+  ): Promise<void> {
+    const t0 = performance.now()
+    const r = this.#rescueDir(s.id)
+    const shapeText = JSON.parse(await readFile(warmPaths(this.#o.dir, key).meta, 'utf8')) as WarmShape
+    // A checkpoint (or changes left to settle) is made on a stopped disk, before the restore opens it.
+    const early = rescue.checkpoint || existsSync(this.#changesFile(s.id))
+    if (early) {
+      await stopping
+      await this.#prepareServerDisk(s, rescue.checkpoint ?? false)
+    } else s.checkpoint = null
+    // A reflink where the file system has them (the saved memory makes it ~100 MB), else a copy.
+    await copyFile(warmPaths(this.#o.dir, key).disk, path.join(r, 'disk.qcow2'), fsConstants.COPYFILE_FICLONE)
+    // No secret on it: the drive is there for the metadata (and a later cold boot of this disk).
+    await writeConfigDrive(path.join(r, 'config.iso'), { ...cfg, adminPass: undefined })
+    s.rescue = info
+    await this.#save(s)
+    const serverDisk = this.#serverDiskInRescue(s)
+    const chain = await backingChain(serverDisk)
+    const files = [...chain.map((c, i) => ({ path: c.filename, write: i === 0 })), { path: path.join(r, 'config.iso'), write: false }]
+    const f = vmFiles(r)
+    if (Buffer.byteLength(f.channel) > 107) throw new DriverError(`instance path too long for a unix socket: ${f.channel}`)
+    await writeFile(f.console, `SKIFF: the rescue system is restored; SSH: ssh -p ${s.port} root@127.0.0.1\n`, { mode: 0o600 })
+    await startQemuWithFds(this.#warmArgs(r, `skiff-${s.id}`, shapeText, { port: s.port, loadVm: WARM_TAG, fdSets: files.length }), files)
+    const restored = performance.now()
+    // One QMP connection throughout: QEMU closes the fds it was given that nothing uses yet
+    // whenever its last monitor client goes (monitor_fdset_cleanup).
+    await this.#qmp(r, async (q) => {
+      const st = await q.execute<{ status: string }>('query-status')
+      if (st.status !== 'running') await q.execute('cont')
+      const ch = await RescueChannel.connect(f.channel)
+      try {
+        const expect = (line: string, want: string) => {
+          if (line !== want) throw new DriverError(`the rescue system answered '${line}', not '${want}'`)
+        }
+        await ch.ask(secretLines({ ...rescue, hostname: cfg.hostname, hostKey }), 'applied', 30_000)
+        await stopping
+        s.running = false
+        // The chain bottom up (the backing nodes read-only), on the fds QEMU was given at its start.
+        for (let i = chain.length - 1; i >= 0; i--) {
+          await q.execute('blockdev-add', {
+            'node-name': `vdb${i}`,
+            driver: chain[i]!.format,
+            'read-only': i > 0,
+            ...(i === 0 ? { discard: 'unmap' } : {}),
+            file: { driver: 'file', filename: `/dev/fdset/${i + 1}` },
+            ...(chain[i]!.format === 'qcow2' ? { backing: i < chain.length - 1 ? `vdb${i + 1}` : null } : {}),
+          })
+        }
+        await q.execute('device_add', { driver: 'virtio-blk-pci', id: 'vdb', drive: 'vdb0', serial: 'vdb', bus: 'pci.0', addr: '0x10' })
+        expect(await ch.ask(['disk vdb'], 'disk vdb', 30_000), 'disk vdb vdb')
+        await q.execute('blockdev-add', {
+          'node-name': 'config-2',
+          driver: 'raw',
+          'read-only': true,
+          file: { driver: 'file', filename: `/dev/fdset/${files.length}` },
+        })
+        await q.execute('device_add', {
+          driver: 'virtio-blk-pci',
+          id: 'config-2',
+          drive: 'config-2',
+          serial: 'config-2',
+          bus: 'pci.0',
+          addr: '0x11',
+        })
+        expect(await ch.ask(['disk config-2'], 'disk config-2', 30_000), 'disk config-2 vdc')
+        const fwd = await q.execute<string>('human-monitor-command', { 'command-line': `hostfwd_add n0 tcp:127.0.0.1:${s.port}-:22` })
+        if (fwd.trim()) throw new DriverError(`the SSH port was not forwarded: ${fwd.trim()}`)
+        await ch.ask(['ready'], 'ready', 30_000)
+      } finally {
+        ch.close()
+      }
+    })
+    s.running = true
+    await this.#save(s)
+    this.#o.logger.info(
+      {
+        server: s.id,
+        rescue: true,
+        warm: key,
+        restoredIn: +((restored - t0) / 1000).toFixed(1),
+        seconds: +((performance.now() - t0) / 1000).toFixed(1),
+      },
+      'rescue system restored from its saved state',
+    )
   }
 
   async unrescue(serverId: string, opts: { discardChanges?: boolean } = {}): Promise<void> {
@@ -1325,6 +1611,12 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
 
   /** After a restart: re-attach to the VMs still running, from their directories. */
   async adopt(servers: { spec: ServerSpec; powerState: PowerStateValue; rescued: boolean }[]): Promise<void> {
+    // A warm rescue system that a stopped process was saving: its QEMU would run on for nothing.
+    for (const d of await readdir(path.join(this.#o.dir, 'warm')).catch(() => [])) {
+      if (!d.endsWith('.b') || this.#warmBuilds.has(d.slice(0, -2))) continue
+      await this.#stop(path.join(this.#o.dir, 'warm', d), false, 0).catch(() => {})
+      await rm(path.join(this.#o.dir, 'warm', d), { recursive: true, force: true })
+    }
     for (const { spec, powerState } of servers) {
       if (this.#vms.has(spec.id)) continue
       const text = await readFile(path.join(this.#serverDir(spec.id), 'state.json'), 'utf8').catch(() => null)
