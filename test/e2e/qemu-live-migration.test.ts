@@ -40,7 +40,7 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     skiff = await startSkiffProcess({
       dataDir: dirs['hv-a'],
       startTimeoutMs: 240_000,
-      extraArgs: ['--driver', 'qemu', '--database-url', database.url, '--agent-host', 'hv-a', '--qemu-ssh-ports', '23600-23649'],
+      extraArgs: ['--driver', 'qemu', '--database-url', database.url, '--agent-host', 'hv-a', '--qemu-ssh-ports', '23750-23799'],
     })
     const agent = (host: 'hv-b' | 'hv-c', ports: string, extra: string[] = []) =>
       startAgentProcess({
@@ -50,9 +50,9 @@ describe('qemu driver: live migration between two agents of this machine', { ski
         startTimeoutMs: 240_000,
         extraArgs: ['--driver', 'qemu', '--secret-key-file', path.join(dirs['hv-a'], 'secret.key'), '--qemu-ssh-ports', ports, ...extra],
       })
-    agents.push(await agent('hv-b', '23650-23699'))
+    agents.push(await agent('hv-b', '23800-23849'))
     // 192.0.2.1 (TEST-NET-1) is no address of this machine: its QEMU cannot listen there.
-    agents.push(await agent('hv-c', '23700-23749', ['--migration-address', '192.0.2.1']))
+    agents.push(await agent('hv-c', '23850-23899', ['--migration-address', '192.0.2.1']))
     token = await openrcToken(skiff.urls.identity, skiff.openrc.admin)
   })
 

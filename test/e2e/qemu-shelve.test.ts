@@ -33,7 +33,7 @@ describe('qemu driver: suspend/resume, snapshot, shelve/unshelve', { skip, timeo
     skiff = await startSkiffProcess({
       dataDir,
       startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23400-23499', '--log-level', 'info'],
+      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23900-23999', '--log-level', 'info'],
     })
     api = await vmApi(skiff)
     token = await openrcToken(skiff.urls.identity, skiff.openrc.demo)
