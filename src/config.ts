@@ -84,6 +84,8 @@ export interface Config {
   qemuBootTimeoutSeconds: number
   /** qemu driver: the address of this host that other hosts' agents reach for live migration (Nova's live_migration_inbound_addr). */
   migrationAddress: string
+  /** `skiff agent` with the qemu driver: the port of its serial relay on migrationAddress (0: any free port). */
+  serialRelayPort: number
   /** qemu driver: seconds a live migration may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationCompletionTimeoutSeconds: number
   /** qemu driver: restore rescue systems from a saved warm state instead of booting them. */
@@ -456,6 +458,14 @@ export const OPTIONS: OptionSpec[] = [
     help: "qemu driver: this host's address where a live migration's destination QEMU listens (the other hosts' agents must reach it)",
   },
   {
+    key: 'serialRelayPort',
+    flag: '--serial-relay-port',
+    env: 'SKIFF_SERIAL_RELAY_PORT',
+    kind: 'int',
+    default: () => 6084,
+    help: "`skiff agent`, qemu driver: the port on --migration-address where the serial console proxies reach this host's consoles (0: any free port)",
+  },
+  {
     key: 'liveMigrationCompletionTimeoutSeconds',
     flag: '--live-migration-completion-timeout',
     env: 'SKIFF_LIVE_MIGRATION_COMPLETION_TIMEOUT',
@@ -556,6 +566,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   dashboardPort: 65535,
   volumePort: 65535,
   serialProxyPort: 65535,
+  serialRelayPort: 65535,
   keepAliveTimeoutMs: 2 ** 31 - 1,
   headersTimeoutMs: 2 ** 31 - 1,
   requestTimeoutMs: 2 ** 31 - 1,

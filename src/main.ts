@@ -1,5 +1,6 @@
 // Composition root: open the store, build the services, bootstrap, start the agent, listen.
 import { createSerialProxy } from './console/serial-console.ts'
+import { startSerialRelay } from './console/serial-relay.ts'
 import { ConsoleTokens } from './store/console-tokens-repo.ts'
 import { AggregateService } from './compute/aggregate-service.ts'
 import { HypervisorService } from './compute/hypervisor-service.ts'
@@ -509,6 +510,7 @@ export async function buildSkiff(
         tokens: consoleTokens,
         repo,
         consoleLog: (s) => consoles.log(s),
+        sealer,
         logger: logger.child({ component: 'serial-proxy' }),
       })
     : undefined
@@ -633,7 +635,32 @@ export async function startAgent(
   const store = await openStore(config.databaseUrl)
   try {
     const d = buildDomain(config, store, clock, await deploymentSealer(config, store, clock))
-    const driver = await makeDriver(config, logger, d)
+    // A host of its own: the serial proxies (of `skiff serve` processes, maybe on other machines)
+    // reach its VMs' consoles through its serial relay, on the address other hosts reach it at.
+    // One that cannot listen (the address is not this machine's, the port taken) leaves the
+    // consoles reachable from this machine only: said, not fatal.
+    let vms: QemuDriver | undefined
+    const relay =
+      config.driver === 'qemu'
+        ? await startSerialRelay({
+            address: config.migrationAddress,
+            port: config.serialRelayPort,
+            sealer: d.sealer,
+            serialSocket: (id) => vms?.serialSocket(id) ?? null,
+            logger: logger.child({ component: 'serial-relay' }),
+          }).catch((err: Error) => {
+            logger.error(
+              { address: config.migrationAddress, port: config.serialRelayPort, err: err.message },
+              "serial relay not started: this host's consoles are reachable from this machine only",
+            )
+            return undefined
+          })
+        : undefined
+    const driver = await makeDriver(config, logger, d, relay?.endpoint).catch(async (err: unknown) => {
+      await relay?.close()
+      throw err
+    })
+    if (driver instanceof QemuDriver) vms = driver
     // --simulated-hosts N: hosts NAME-1 ... NAME-N, all in this process, on the simulated driver.
     const hosts = simulatedHosts > 0 ? Array.from({ length: simulatedHosts }, (_, i) => `${config.agentHost}-${i + 1}`) : [config.agentHost]
     const hostAgent = await startHostAgents(config, logger, clock, d, driver, hosts)
@@ -642,6 +669,7 @@ export async function startAgent(
       store,
       async stop() {
         await hostAgent.stop()
+        await relay?.close()
         driver.close()
         await d.queue.close()
         await store.close()
@@ -654,9 +682,9 @@ export async function startAgent(
 }
 
 /** The configured hypervisor driver: the simulated one, or QEMU (real VMs). */
-async function makeDriver(config: Config, logger: Logger, d: Domain): Promise<Driver> {
+async function makeDriver(config: Config, logger: Logger, d: Domain, serialRelayEndpoint?: string): Promise<Driver> {
   return config.driver === 'qemu'
-    ? qemuDriver(config, logger, d.images, { servers: d.repo, actions: d.actionsRepo, rescues: d.rescuesRepo })
+    ? qemuDriver(config, logger, d.images, { servers: d.repo, actions: d.actionsRepo, rescues: d.rescuesRepo }, serialRelayEndpoint)
     : new SimulatedDriver({ delayMs: config.simulatedDelayMs, faults: d.faults })
 }
 
@@ -670,6 +698,7 @@ async function qemuDriver(
   logger: Logger,
   images: ImageService,
   repos: { servers: ServersRepo; actions: InstanceActionsRepo; rescues: RescuesRepo },
+  serialRelayEndpoint?: string,
 ): Promise<QemuDriver> {
   const log = logger.child({ component: 'qemu' })
   const guestDir = await ensureGuestImage(config, log)
@@ -734,6 +763,7 @@ async function qemuDriver(
     stopTimeoutMs: 30_000,
     rescueStopTimeoutMs: config.qemuRescueStopTimeoutSeconds * 1000,
     warmRescue: config.qemuWarmRescue,
+    ...(serialRelayEndpoint ? { serialRelayEndpoint } : {}),
     logger: log,
     // A QEMU that died under an idle server: the server shows it (SHUTOFF, or RESCUE powered off,
     // from which unrescue boots its own disk) with the fault, as Nova's power-state sync does.

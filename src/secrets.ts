@@ -1,7 +1,7 @@
 // Sealing of secrets that must travel through the database (a password handed from the API to
 // the agent in a task): AES-256-GCM under a key kept in a file beside the database (mode 0600),
 // so a copy of the database alone reveals nothing. Every agent of a deployment needs the file.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
@@ -69,6 +69,15 @@ export class Sealer {
       chmodSync(file, 0o600)
     }
     return new Sealer(Buffer.from(readFileSync(file, 'utf8').trim(), 'base64'))
+  }
+
+  /**
+   * An HMAC-SHA256 of `text` under a key derived from this one for `purpose` (never the sealing
+   * key itself): proof between processes of the deployment that a message comes from one of them.
+   */
+  mac(purpose: string, text: string): Buffer {
+    const key = Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), purpose, 32))
+    return createHmac('sha256', key).update(text).digest()
   }
 
   seal(value: unknown): string {

@@ -240,13 +240,17 @@ const AGENT_KEYS: (keyof Config)[] = [
   'resizeConfirmWindowSeconds',
   'shelvedOffloadTimeSeconds',
   'enableInstancePassword',
-  // An agent with --driver qemu: where its VMs live, their accelerator, SSH ports, boot timeout, live migration.
+  // An agent with --driver qemu: where its VMs live, their accelerator, SSH ports, boot timeout, live migration,
+  // instant rescue, the serial relay.
   'qemuDir',
   'qemuAccel',
   'qemuSshPorts',
   'qemuBootTimeoutSeconds',
   'migrationAddress',
   'liveMigrationCompletionTimeoutSeconds',
+  'qemuWarmRescue',
+  'qemuRescueStopTimeoutSeconds',
+  'serialRelayPort',
 ]
 const agentCmd = program.command('agent').description('run the agent of one hypervisor host against a shared database (PostgreSQL)')
 agentCmd.option('--config <file>', 'JSON file with configuration keys (below flags and environment)')

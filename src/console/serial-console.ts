@@ -3,15 +3,18 @@
 // server, its host and the expiry, so any process on the database can check it); the proxy, a
 // WebSocket listener of `skiff serve` (--serial-proxy-port), checks the token and joins the
 // browser to the VM's serial port where the agent recorded it (server_access.serial_endpoint:
-// qemu's unix socket chardev). Servers with no serial port (the simulated driver) get a console
+// qemu's unix socket chardev on this machine, or the serial relay of the agent host that runs
+// the VM, serial-relay.ts). Servers with no serial port (the simulated driver) get a console
 // that says it is simulated, shows the console log and echoes what is typed.
 import type { IncomingMessage, Server as HttpServer } from 'node:http'
 import { createServer } from 'node:http'
 import { connect } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
+import type { Sealer } from '../secrets.ts'
 import type { ConsoleTokens } from '../store/console-tokens-repo.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
+import { connectRelay } from './serial-relay.ts'
 import { acceptWebSocket, type WebSocketConnection } from './websocket.ts'
 
 export interface SerialProxyDeps {
@@ -19,6 +22,8 @@ export interface SerialProxyDeps {
   repo: ServersRepo
   /** The console log of a server without a serial port (simulated), from its host's agent. */
   consoleLog: (server: { id: string; host: string }) => Promise<string>
+  /** Proves this proxy to the agent hosts' serial relays. */
+  sealer: Sealer
   logger: Logger
 }
 
@@ -70,6 +75,7 @@ async function handle(deps: SerialProxyDeps, req: IncomingMessage, socket: Duple
   acceptWebSocket(req, socket, head, (ws) => {
     deps.logger.info({ server: server.id, host: t.host, endpoint: endpoint ?? 'simulated' }, 'serial console opened')
     if (endpoint?.startsWith('unix:')) return joinUnix(ws, endpoint.slice('unix:'.length), deps.logger)
+    if (endpoint?.startsWith('relay:')) return joinSocket(ws, connectRelay(endpoint, server.id, deps.sealer), deps.logger)
     if (endpoint?.startsWith('tcp:')) {
       const at = endpoint.slice('tcp:'.length)
       const i = at.lastIndexOf(':')

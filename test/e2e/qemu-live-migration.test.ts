@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
+import { connectWebSocket } from '../../src/console/websocket.ts'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
@@ -152,6 +153,19 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.equal(existsSync(sourceDir), false, 'the source VM dir is removed')
     assert.deepEqual(qemuPids(sourceDir), [], 'the source QEMU is stopped')
     assert.equal(qemuPids(path.join(dirs['hv-b'], 'qemu', 's', id)).length, 1)
+    // Its serial console, from the proxy of `skiff serve` (hv-a's machine) through hv-b's serial relay.
+    const rc = await call('POST', `/servers/${id}/remote-consoles`, { remote_console: { protocol: 'serial', type: 'serial' } }, '2.6')
+    assert.equal(rc.status, 200, JSON.stringify(rc.body))
+    const ws = await connectWebSocket(rc.body.remote_console.url as string, { protocols: ['binary'] })
+    let consoleOut = ''
+    ws.onMessage = (data) => (consoleOut += data.toString('utf8'))
+    for (let i = 0; i < 600 && !/login: *$/.test(consoleOut); i++) {
+      // getty prints its prompt again for an empty line.
+      if (i % 30 === 0) ws.send('\r')
+      await sleep(100)
+    }
+    ws.close()
+    assert.match(consoleOut, /login: *$/, 'the login prompt on the serial console through the relay')
     // And back: the destination is a source like any other.
     assert.equal((await liveMigrate(id, 'hv-a')).status, 202)
     assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-a')

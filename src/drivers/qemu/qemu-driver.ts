@@ -107,6 +107,11 @@ export interface QemuDriverOptions {
   migrationAddress?: string
   /** Live migration: seconds the copy may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationTimeoutPerGiBSeconds?: number
+  /**
+   * Where the serial proxies reach this host's consoles when they may run on other machines:
+   * its serial relay (console/serial-relay.ts); unset, the VMs' unix sockets themselves.
+   */
+  serialRelayEndpoint?: string
   /** A VM the driver believed running is gone (QEMU died or was killed). */
   onVmGone?: (serverId: string, detail: { rescued: boolean; reason: string }) => void
   logger: Logger
@@ -1604,9 +1609,14 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   sshAccess(serverId: string): { host: string; port: number; hostKeyFingerprint: string | null; serialEndpoint: string | null } | null {
     const s = this.#vms.get(serverId)
     if (!s) return null
-    // The serial chardev is a unix socket server in the running VM's directory (the rescue VM's while rescued).
-    const serialEndpoint = `unix:${vmFiles(this.#currentDir(s)).serial}`
+    const serialEndpoint = this.#o.serialRelayEndpoint ?? `unix:${this.serialSocket(serverId)}`
     return { host: '127.0.0.1', port: s.port, hostKeyFingerprint: this.hostKeyFingerprint(serverId), serialEndpoint }
+  }
+
+  /** The serial chardev: a unix socket server in the running VM's directory (the rescue VM's while rescued). */
+  serialSocket(serverId: string): string | null {
+    const s = this.#vms.get(serverId)
+    return s ? vmFiles(this.#currentDir(s)).serial : null
   }
 
   /** After a restart: re-attach to the VMs still running, from their directories. */

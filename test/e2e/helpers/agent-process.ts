@@ -38,6 +38,9 @@ export async function startAgentProcess(opts: {
     opts.dataDir,
     '--log-level',
     process.env.SKIFF_E2E_LOG_LEVEL ?? 'warn',
+    // Agents of one machine: each its own serial relay port (a qemu agent's; others open none).
+    '--serial-relay-port',
+    '0',
     ...(opts.extraArgs ?? []),
   ]
   const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([k]) => !k.startsWith('SKIFF_')))
