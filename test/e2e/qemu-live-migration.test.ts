@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
+import pg from 'pg'
 import { connectWebSocket } from '../../src/console/websocket.ts'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
@@ -154,6 +155,12 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.deepEqual(qemuPids(sourceDir), [], 'the source QEMU is stopped')
     assert.equal(qemuPids(path.join(dirs['hv-b'], 'qemu', 's', id)).length, 1)
     // Its serial console, from the proxy of `skiff serve` (hv-a's machine) through hv-b's serial relay.
+    const db = new pg.Client({ connectionString: database.url })
+    await db.connect()
+    const recorded = (await db.query<{ serial_endpoint: string }>('select serial_endpoint from server_access where server_id = $1', [id]))
+      .rows
+    await db.end()
+    assert.match(recorded[0]?.serial_endpoint ?? '', /^relay:127\.0\.0\.1:\d+$/, 'hv-b records its relay as the console')
     const rc = await call('POST', `/servers/${id}/remote-consoles`, { remote_console: { protocol: 'serial', type: 'serial' } }, '2.6')
     assert.equal(rc.status, 200, JSON.stringify(rc.body))
     const ws = await connectWebSocket(rc.body.remote_console.url as string, { protocols: ['binary'] })
