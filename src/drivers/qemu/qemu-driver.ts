@@ -472,6 +472,21 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     return (s.volumes ?? []).map((v) => ({ id: v, file: this.#volumes.file(v), format: 'qcow2' as const, volumeId: v }))
   }
 
+  /** A server's state as it starts on this host: not running, not rescued, its host key not known yet. */
+  async #newState(spec: ServerSpec, image: QemuImage, port: number): Promise<State> {
+    return {
+      id: spec.id,
+      name: spec.name,
+      port,
+      vcpus: spec.vcpus,
+      memMb: spec.ramMb,
+      own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) },
+      hostKey: null,
+      rescue: null,
+      running: false,
+    }
+  }
+
   #ownDisks(s: State): DiskArg[] {
     const d = this.#serverDir(s.id)
     return [
@@ -591,19 +606,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       await mkdir(dir, { recursive: true, mode: 0o700 })
       await this.#stop(dir, false, 0) // a VM of an attempt cut short
       const port = this.#vms.get(server.id)?.port ?? (await this.#allocatePort())
-      const s: State = {
-        id: server.id,
-        name: server.name,
-        port,
-        vcpus: server.vcpus,
-        memMb: server.ramMb,
-        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) },
-        hostKey: null,
-        rescue: null,
-        running: false,
-        volumes: [],
-        rootVolume: root?.id ?? null,
-      }
+      const s: State = { ...(await this.#newState(server, image, port)), volumes: [], rootVolume: root?.id ?? null }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       await this.#save(s)
@@ -1335,17 +1338,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       }
       const image = await this.#o.resolveImage(spec.imageId)
       const port = old?.port ?? (await this.#allocatePort())
-      const s: State = {
-        id: spec.id,
-        name: spec.name,
-        port,
-        vcpus: spec.vcpus,
-        memMb: spec.ramMb,
-        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) },
-        hostKey: old?.hostKey ?? null,
-        rescue: null,
-        running: false,
-      }
+      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null }
       await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
       const iso = path.join(path.dirname(handed.path), 'config.iso')
       if (!old && existsSync(iso)) await copyFile(iso, path.join(dir, 'config.iso'))
@@ -1447,18 +1440,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       await mkdir(dir, { recursive: true, mode: 0o700 })
       const image = await this.#o.resolveImage(spec.imageId)
       const port = known?.port ?? (await this.#allocatePort())
-      const s: State = {
-        id: spec.id,
-        name: spec.name,
-        port,
-        vcpus: spec.vcpus,
-        memMb: spec.ramMb,
-        own: { kernel: await this.#pin(image.kernel), initrd: await this.#pin(image.initrd) },
-        hostKey: null,
-        rescue: null,
-        running: false,
-        incoming: true,
-      }
+      const s: State = { ...(await this.#newState(spec, image, port)), incoming: true }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       await this.#save(s)
