@@ -50,10 +50,15 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     args.push('-drive', `file=${file},if=none,id=vda,format=qcow2,auto-read-only=off`, '-qmp', `unix:${sock},server=on,wait=off`)
     if (incoming) args.push('-incoming', 'defer', '-S')
     qemus.push(spawn('qemu-system-x86_64', args, { stdio: 'ignore' }))
-    for (const deadline = Date.now() + 15_000; !existsSync(sock); await sleep(20)) {
-      if (Date.now() > deadline) throw new Error(`QEMU ${name} did not create its QMP socket`)
+    // The socket file appears when QEMU binds it, a moment before it listens: refused until then.
+    for (const deadline = Date.now() + 15_000; ; await sleep(20)) {
+      try {
+        if (existsSync(sock)) return await QmpClient.connect(sock)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED') throw err
+      }
+      if (Date.now() > deadline) throw new Error(`QEMU ${name} did not listen on its QMP socket`)
     }
-    return QmpClient.connect(sock)
   }
   const pair = async (name: string) => {
     const sourceFile = disk(`${name}-src`)
