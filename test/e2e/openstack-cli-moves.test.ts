@@ -23,18 +23,7 @@ describe('openstack server resize, migrate, live migration, migration list; nova
   before(async () => {
     skiff = await startSkiffProcess({ simulatedDelayMs: 20, extraArgs: ['--simulated-hosts', '2'] })
     cli = new Clients(skiff)
-    id = (
-      await cli.openstackJson<ServerView>('demo', [
-        'server',
-        'create',
-        '--image',
-        'skiff-base',
-        '--flavor',
-        'm1.tiny',
-        '--wait',
-        `mv-${tag}`,
-      ])
-    ).id
+    id = (await cli.createServer('demo', `mv-${tag}`)).id
   })
   after(async () => {
     await skiff?.stop()

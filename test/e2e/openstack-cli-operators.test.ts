@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { clientGate, Clients, type ServerView } from './helpers/clients.ts'
+import { clientGate, Clients } from './helpers/clients.ts'
 import { describeRun, ok } from './helpers/process.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
@@ -77,18 +77,7 @@ describe('operator commands of the openstack and nova CLIs against skiff serve',
   })
 
   test('server create --availability-zone az1 lands on the aggregate host, in az1', T, async () => {
-    const s = await cli.openstackJson<ServerView>('admin', [
-      'server',
-      'create',
-      '--image',
-      'skiff-base',
-      '--flavor',
-      'm1.tiny',
-      '--availability-zone',
-      'az1',
-      '--wait',
-      `op-${tag}`,
-    ])
+    const s = await cli.createServer('admin', `op-${tag}`, ['--availability-zone', 'az1'])
     serverId = s.id
     assert.equal(s.status, 'ACTIVE')
     assert.equal(s['OS-EXT-AZ:availability_zone'], 'az1', JSON.stringify(s))

@@ -20,16 +20,7 @@ describe('openstack server suspend/resume, image create, backup create, shelve/u
   before(async () => {
     skiff = await startSkiffProcess({ simulatedDelayMs: 20 })
     cli = new Clients(skiff)
-    const s = await cli.openstackJson<ServerView>('demo', [
-      'server',
-      'create',
-      '--image',
-      'skiff-base',
-      '--flavor',
-      'm1.tiny',
-      '--wait',
-      `shelf-${tag}`,
-    ])
+    const s = await cli.createServer('demo', `shelf-${tag}`)
     id = s.id
   })
   after(async () => {

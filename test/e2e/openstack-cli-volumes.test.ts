@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { clientGate, Clients, type ServerView } from './helpers/clients.ts'
+import { clientGate, Clients } from './helpers/clients.ts'
 import { failed, ok, pollUntil } from './helpers/process.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
@@ -24,16 +24,7 @@ describe('openstack volume ... and server add/remove volume', { ...gate, concurr
   before(async () => {
     skiff = await startSkiffProcess({ simulatedDelayMs: 20 })
     cli = new Clients(skiff)
-    const s = await cli.openstackJson<ServerView>('demo', [
-      'server',
-      'create',
-      '--image',
-      'skiff-base',
-      '--flavor',
-      'm1.tiny',
-      '--wait',
-      `vsrv-${tag}`,
-    ])
+    const s = await cli.createServer('demo', `vsrv-${tag}`)
     server = s.id
   })
   after(async () => {
@@ -121,18 +112,7 @@ describe('openstack volume ... and server add/remove volume', { ...gate, concurr
   })
 
   test('server create --boot-from-volume: ACTIVE on a new volume; rescue refused at 2.1 in Nova words', T, async () => {
-    const s = await cli.openstackJson<ServerView>('demo', [
-      'server',
-      'create',
-      '--image',
-      'skiff-base',
-      '--flavor',
-      'm1.tiny',
-      '--boot-from-volume',
-      '1',
-      '--wait',
-      `bfv-${tag}`,
-    ])
+    const s = await cli.createServer('demo', `bfv-${tag}`, ['--boot-from-volume', '1'])
     assert.equal(s.status, 'ACTIVE')
     const shown = await cli.showServer('demo', s.id)
     assert.match(String(shown.image), /booted from volume/i)

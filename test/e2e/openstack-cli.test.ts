@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { clientGate, Clients, type ServerView } from './helpers/clients.ts'
+import { clientGate, Clients } from './helpers/clients.ts'
 import { describeRun, failed, ok } from './helpers/process.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 import { blobOfPublicKeyLine, md5Fingerprint, newEd25519PublicKey, sshBlobFromPem } from './helpers/ssh-keys.ts'
@@ -42,16 +42,7 @@ describe('the openstack and nova CLIs against skiff serve', { ...gate, concurren
     let baseImageId = ''
 
     test('server create --image skiff-base --flavor m1.tiny --wait: ACTIVE, with its adminPass', T, async () => {
-      const s = await cli.openstackJson<ServerView>('demo', [
-        'server',
-        'create',
-        '--image',
-        'skiff-base',
-        '--flavor',
-        'm1.tiny',
-        '--wait',
-        name,
-      ])
+      const s = await cli.createServer('demo', name)
       assert.match(s.id, UUID)
       id = s.id
       assert.equal(s.name, name)

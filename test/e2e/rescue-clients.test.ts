@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { clientGate, Clients, type ServerView } from './helpers/clients.ts'
+import { clientGate, Clients } from './helpers/clients.ts'
 import { describeRun, failed, ok } from './helpers/process.ts'
 import { runSdkChecks, type SdkResults } from './helpers/sdk.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
@@ -41,16 +41,7 @@ describe('rescue with the real clients against skiff serve', { ...gate, concurre
     const status = async () => (await cli.showServer('demo', id)).status
 
     test('server create --wait: an ACTIVE server to rescue', T, async () => {
-      const s = await cli.openstackJson<ServerView>('demo', [
-        'server',
-        'create',
-        '--image',
-        'skiff-base',
-        '--flavor',
-        'm1.tiny',
-        '--wait',
-        name,
-      ])
+      const s = await cli.createServer('demo', name)
       assert.equal(s.status, 'ACTIVE')
       id = s.id
       baseImage = String(s.image)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { connectWebSocket } from '../../src/console/websocket.ts'
-import { clientGate, Clients, type ServerView } from './helpers/clients.ts'
+import { clientGate, Clients } from './helpers/clients.ts'
 import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
 const gate = await clientGate(['openstack'])
@@ -20,16 +20,7 @@ describe('openstack console url show --serial', { ...gate, concurrency: false },
   before(async () => {
     skiff = await startSkiffProcess({ simulatedDelayMs: 20 })
     cli = new Clients(skiff)
-    const s = await cli.openstackJson<ServerView>('demo', [
-      'server',
-      'create',
-      '--image',
-      'skiff-base',
-      '--flavor',
-      'm1.tiny',
-      '--wait',
-      `serial-${tag}`,
-    ])
+    const s = await cli.createServer('demo', `serial-${tag}`)
     id = s.id
   })
   after(async () => {

@@ -73,6 +73,21 @@ export class Clients {
     return runCli('nova', args, { env: this.skiff.openrcEnv(account), ...opts })
   }
 
+  /** `openstack server create --image skiff-base --flavor m1.tiny … --wait NAME` as `account`: the server, ACTIVE. */
+  createServer<T extends ServerView = ServerView>(account: Account, name: string, extraArgs: readonly string[] = []): Promise<T> {
+    return this.openstackJson<T>(account, [
+      'server',
+      'create',
+      '--image',
+      'skiff-base',
+      '--flavor',
+      'm1.tiny',
+      ...extraArgs,
+      '--wait',
+      name,
+    ])
+  }
+
   /** `openstack server show ID -f json` as `account`. */
   showServer(account: Account, id: string): Promise<ServerView> {
     return this.openstackJson<ServerView>(account, ['server', 'show', id])
