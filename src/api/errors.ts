@@ -77,6 +77,15 @@ export function errorBody(flavor: ServiceFlavor, status: number, message: string
   return novaFault(status, message, retryAfter)
 }
 
+/** A path no route serves, in the service's fault shape (fastify's own 404 is not). */
+export function notFoundHandler(flavor: ServiceFlavor) {
+  return async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .code(404)
+      .type('application/json; charset=UTF-8')
+      .send(errorBody(flavor, 404, 'The resource could not be found.'))
+}
+
 interface Classified {
   status: number
   message: string

@@ -17,6 +17,7 @@ import type { AggregateService } from '../../../compute/aggregate-service.ts'
 import type { HypervisorService } from '../../../compute/hypervisor-service.ts'
 import type { UsageService } from '../../../compute/usage-service.ts'
 import { formatVersion, MAX_VERSION, MIN_VERSION, parseMicroversion, requestedVersion, type Microversion } from '../../microversion.ts'
+import { notFoundHandler } from '../../errors.ts'
 import type { ServerGroupService } from '../../../compute/server-group-service.ts'
 import type { ServerMetadataService } from '../../../compute/server-metadata.ts'
 import type { ServerPasswordService } from '../../../compute/server-password-metadata.ts'
@@ -183,12 +184,7 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     done(null, payload)
   })
 
-  app.setNotFoundHandler(async (_req, reply) =>
-    reply
-      .code(404)
-      .type('application/json; charset=UTF-8')
-      .send({ itemNotFound: { code: 404, message: 'The resource could not be found.' } }),
-  )
+  app.setNotFoundHandler(notFoundHandler('compute'))
 
   app.get('/', { config: { public: true, unversioned: true } }, async () => ({ versions: [V2_0(base), versionDoc(base)] }))
   app.get('/v2.1', { config: { public: true } }, async () => {

@@ -8,6 +8,7 @@ import { BadRequest, NotAcceptable, NotFound } from '../../../errors.ts'
 import type { VolumeService, Page, RawQuery } from '../../../volumes/volume-service.ts'
 import type { Volume, VolumeSnapshot } from '../../../volumes/volume.ts'
 import { validateBody } from '../compute/schemas.ts'
+import { notFoundHandler } from '../../errors.ts'
 import { atLeast, snapshotView, typeView, volumeDetail, volumeSummary, type VolumeVersion } from './views.ts'
 
 declare module 'fastify' {
@@ -254,12 +255,7 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
     }
     done(null, payload)
   })
-  app.setNotFoundHandler(async (_req, reply) =>
-    reply
-      .code(404)
-      .type('application/json; charset=UTF-8')
-      .send({ itemNotFound: { code: 404, message: 'The resource could not be found.' } }),
-  )
+  app.setNotFoundHandler(notFoundHandler('volume'))
 
   app.get('/', { config: { public: true } }, async (_req, reply) => reply.code(300).send({ versions: [versionDoc(base)] }))
   app.get('/v3', { config: { public: true } }, async () => ({ versions: [versionDoc(base)] }))
