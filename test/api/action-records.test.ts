@@ -142,8 +142,23 @@ test('an abandoned action whose server moved on meanwhile (deleted) ends as an E
     'the server to be gone',
     async () => (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).statusCode === 404,
   )
-  await waitFor('the first attempt to end', async () => agent.idle, 5000, 20)
-  // The server is gone from the API: read its actions where they are kept.
+  // The server is gone from the API: read its actions where they are kept. The first attempt
+  // has ended when its event has (an idle agent may not have claimed the abandoned task yet).
+  await waitFor(
+    'the first attempt to end',
+    async () =>
+      (
+        await skiff.store.db
+          .selectFrom('instance_action_events as e')
+          .innerJoin('instance_actions as a', 'a.id', 'e.action_id')
+          .select('e.finish_time')
+          .where('a.server_id', '=', id)
+          .where('a.request_id', '=', requestId)
+          .executeTakeFirst()
+      )?.finish_time != null,
+    5000,
+    20,
+  )
   const rescue = await skiff.store.db
     .selectFrom('instance_actions')
     .selectAll()
