@@ -31,8 +31,11 @@ await build({
   external: ['better-sqlite3', 'cpu-features', 'pg', 'ssh2'],
   // The CommonJS packages inside an ESM bundle still call require().
   banner: { js: "import { createRequire as skiffCreateRequire } from 'node:module'; const require = skiffCreateRequire(import.meta.url);" },
-  // Class and function names as written: error names and stack traces read as in the sources.
-  keepNames: true,
+  // No keepNames: it wraps every function expression in a defineProperty of its name, at each
+  // creation (closures in the request path too): a GET of a server cost 73 µs of CPU with it,
+  // 48 µs without. Names collide rarely (esbuild then adds a digit); the source map gives the
+  // place of every frame of a stack trace.
+  keepNames: false,
   sourcemap: true,
   logLevel: 'warning',
 })
