@@ -28,6 +28,7 @@ import { jsonBodyParser } from './json-body.ts'
 import { createListener } from './listener.ts'
 import { installActionRateLimit, type ActionBuckets } from './rate-limit.ts'
 import { computeRoutes, rewriteComputeUrl } from './routes/compute/index.ts'
+import { installShortcut } from './shortcut.ts'
 import type { ServerEventsDeps } from './routes/compute/events.ts'
 import { identityRoutes } from './routes/identity.ts'
 import type { ShelveService } from '../compute/shelve-service.ts'
@@ -109,7 +110,7 @@ export function buildApps(deps: AppDeps): Apps {
   compute.addContentTypeParser('*', { parseAs: 'string' }, jsonBodyParser(compute, 'compute'))
   installIdempotency(compute, deps.idempotency)
   installActionRateLimit(compute, { perMinute: deps.config.actionRateLimit, buckets: deps.actionBuckets })
-  computeRoutes(compute, {
+  const showServer = computeRoutes(compute, {
     servers: deps.servers,
     rescues: deps.rescues,
     shelve: deps.shelve,
@@ -137,6 +138,7 @@ export function buildApps(deps: AppDeps): Apps {
     volumeAttachments: deps.volumeAttachments,
     ...(deps.clock ? { clock: deps.clock } : {}),
   })
+  installShortcut(compute, deps.identity, showServer)
 
   const image = createListener('image', common)
   installIdempotency(image, deps.idempotency)

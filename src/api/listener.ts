@@ -3,7 +3,7 @@
 // to send its request, and how many may be open.
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
@@ -32,6 +32,9 @@ export interface ListenerDeps {
   /** `Keystone uri="..."` for the WWW-Authenticate header of 401 answers. */
   identityUri: string
 }
+
+/** Nova's form of a request id (oslo.context): `req-` and a UUID. */
+export const newRequestId = () => `req-${randomUUID()}`
 
 /** Node fires a timer longer than this after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -73,7 +76,7 @@ export function createListener(
     // A connection closed before it made a request (headers timeout, malformed HTTP) still gets
     // its answer in the service's fault shape, not fastify's.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(flavor, log, err, socket),
-    genReqId: () => `req-${randomUUID()}`,
+    genReqId: newRequestId,
     requestIdHeader: false,
     return503OnClosing: true,
     // Errors fastify meets before routing (a malformed %-escape in the URL) get the service's fault shape too.
@@ -247,7 +250,7 @@ function isStreamingUpload(req: FastifyRequest): boolean {
   return req.method === 'PUT' && /\/file$/.test(req.url.split('?')[0] ?? '')
 }
 
-export function headerValue(req: FastifyRequest, name: string): string | undefined {
+export function headerValue(req: { headers: IncomingHttpHeaders }, name: string): string | undefined {
   const v = req.headers[name]
   return Array.isArray(v) ? v[0] : v
 }

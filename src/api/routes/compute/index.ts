@@ -49,6 +49,9 @@ import { computeImageRoutes } from './images.ts'
 import type { ImageService } from '../../../images/image-service.ts'
 import { accessRoutes } from './access.ts'
 import { serverRoutes } from './servers.ts'
+import { showShortcut } from './show-shortcut.ts'
+import { computeHeaders } from './headers.ts'
+import type { Shortcut } from '../../shortcut.ts'
 import { serverTagRoutes } from './server-tags.ts'
 import { serverTopologyRoutes } from './server-topology.ts'
 import { simulatorRoutes } from './simulator.ts'
@@ -152,7 +155,8 @@ const V2_0 = (base: string) => ({
 })
 const describedBy = { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' }
 
-export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
+/** The compute routes; returns the shortcut that answers GET /servers/{id} before fastify (show-shortcut.ts). */
+export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps): Shortcut {
   const base = deps.computeUrl
   app.decorateRequest('microversion', null as unknown as Microversion)
   app.decorateRequest('versionEcho', undefined)
@@ -175,12 +179,7 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   })
 
   app.addHook('onSend', (req, reply, payload, done) => {
-    reply.header('x-compute-request-id', req.id)
-    if (req.versionEcho !== undefined) {
-      reply.header('openstack-api-version', `compute ${req.versionEcho}`)
-      reply.header('x-openstack-nova-api-version', req.versionEcho)
-      reply.header('vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version')
-    }
+    reply.headers(computeHeaders(req.id, req.versionEcho))
     done(null, payload)
   })
 
@@ -208,7 +207,7 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     }
   })
 
-  serverRoutes(app, deps)
+  const { show } = serverRoutes(app, deps)
   serverTagRoutes(app, deps.serverTags, base)
   serverTopologyRoutes(app, deps)
   addressRoutes(app, deps)
@@ -240,4 +239,5 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)
   volumeAttachmentRoutes(app, deps.volumeAttachments)
+  return showShortcut(show)
 }

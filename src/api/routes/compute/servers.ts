@@ -21,7 +21,7 @@ type Loader = (missing: ServerRef[]) => Promise<{ server: Server; ips: FixedIp[]
 
 const NO_EXTRAS: ExtrasWanted = { flavor: false, tags: false, groups: false, hostStatus: false, userData: false, volumes: false }
 /** What fastify sends for an object. */
-const JSON_TYPE = 'application/json; charset=utf-8'
+export const JSON_TYPE = 'application/json; charset=utf-8'
 const OPEN_SERVERS = Buffer.from('{"servers":[')
 const CLOSE_SERVERS = Buffer.from(']}')
 const COMMA = Buffer.from(',')
@@ -251,7 +251,14 @@ function parseListQuery(raw: Query, detail: boolean, maxLimit: number, v: Microv
   }
 }
 
-export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
+/** Who asks for a view, at which microversion: a request, or a shortcut's caller. */
+export interface ViewCaller {
+  microversion: Microversion
+  auth: AuthContext
+}
+
+/** The routes of /servers; returns GET /servers/{id}'s answer, for the shortcut that serves it too. */
+export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps): { show: (caller: ViewCaller, id: string) => Promise<Buffer> } {
   const base = deps.computeUrl
   const { servers } = deps
 
@@ -284,7 +291,7 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
    * else built from what `load` reads. `load` reads after the versions were read, so a view is
    * never older than the version it is kept under.
    */
-  const views = async (req: FastifyRequest, refs: ServerRef[], answering: 'show' | 'detail', load: Loader): Promise<Buffer[]> => {
+  const views = async (req: ViewCaller, refs: ServerRef[], answering: 'show' | 'detail', load: Loader): Promise<Buffer[]> => {
     const { microversion: v, auth: ctx } = req
     const wanted = extrasWanted(v, ctx)
     const variant = ServerViewMemo.variant(base, answering, v, ctx)
@@ -360,11 +367,13 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     return reply.type(JSON_TYPE).send(Buffer.concat(body))
   })
 
-  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => {
-    const ref = await servers.showRef(req.auth, req.params.id)
-    const [part] = await views(req, [ref], 'show', async () => [await servers.showDetail(req.auth, req.params.id)])
-    return reply.type(JSON_TYPE).send(Buffer.concat([OPEN_SERVER, part!, CLOSE_SERVER]))
-  })
+  /** GET /servers/{id}'s body; also answered before fastify (show-shortcut.ts). */
+  const show = async (caller: ViewCaller, id: string): Promise<Buffer> => {
+    const ref = await servers.showRef(caller.auth, id)
+    const [part] = await views(caller, [ref], 'show', async () => [await servers.showDetail(caller.auth, id)])
+    return Buffer.concat([OPEN_SERVER, part!, CLOSE_SERVER])
+  }
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => reply.type(JSON_TYPE).send(await show(req, req.params.id)))
 
   app.post<{ Body: CreateServerRequest }>('/v2.1/servers', { config: { idempotent: true } }, async (req, reply) => {
     const v = req.microversion
@@ -459,4 +468,6 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
     await servers.delete(req.auth, req.params.id, req.id)
     return reply.code(204).send()
   })
+
+  return { show }
 }
