@@ -75,7 +75,7 @@ async function handle(deps: SerialProxyDeps, req: IncomingMessage, socket: Duple
   acceptWebSocket(req, socket, head, (ws) => {
     deps.logger.info({ server: server.id, host: t.host, endpoint: endpoint ?? 'simulated' }, 'serial console opened')
     if (endpoint?.startsWith('unix:')) return joinUnix(ws, endpoint.slice('unix:'.length), deps.logger)
-    if (endpoint?.startsWith('relay:')) return joinSocket(ws, connectRelay(endpoint, server.id, deps.sealer), deps.logger)
+    if (endpoint?.startsWith('relay:')) return joinRelay(ws, endpoint, server.id, deps)
     if (endpoint?.startsWith('tcp:')) {
       const at = endpoint.slice('tcp:'.length)
       const i = at.lastIndexOf(':')
@@ -87,6 +87,24 @@ async function handle(deps: SerialProxyDeps, req: IncomingMessage, socket: Duple
 
 function joinUnix(ws: WebSocketConnection, path: string, logger: Logger) {
   joinSocket(ws, connect(path), logger)
+}
+
+/** Through the relay of the VM's host, once it has taken our answer to its challenge. */
+function joinRelay(ws: WebSocketConnection, endpoint: string, serverId: string, deps: SerialProxyDeps) {
+  // What is typed meanwhile waits in `ws` (its messages are kept until onMessage is set).
+  let closed = false
+  ws.onClose = () => (closed = true)
+  connectRelay(endpoint, serverId, deps.sealer).then(
+    (port) => {
+      if (closed) return port.destroy()
+      joinSocket(ws, port, deps.logger)
+      port.resume()
+    },
+    (err: Error) => {
+      deps.logger.warn({ server: serverId, endpoint, err: err.message }, 'serial relay unreachable')
+      ws.close(1011, 'serial port unreachable')
+    },
+  )
 }
 
 /** Bytes both ways until either side ends. */
