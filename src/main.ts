@@ -142,7 +142,7 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const images = new ImageService(new ImagesRepo(db, clock), clock, chooseImageStore(config.imageStore, db, imageDir(config.dataDir)))
   const flavors = new FlavorService(new FlavorsRepo(db), clock)
   const keypairsRepo = new KeypairsRepo(db)
-  const repo = new ServersRepo(db, clock)
+  const repo = new ServersRepo(db, clock, store.writes)
   const groupsRepo = new ServerGroupsRepo(db)
   const projects = new IdentityRepo(db, store.dialect)
   const quotas = new QuotaService({

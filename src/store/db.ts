@@ -26,6 +26,12 @@ export interface Store {
     onMessage: (payload: string) => void,
     onState?: (listening: boolean) => void,
   ) => Promise<() => Promise<void>>
+  /**
+   * SQLite only: how many statements that may change the database this process has run (one
+   * process owns a SQLite database: nothing else writes it). A read made while it was N is still
+   * true while it is N: what a hot read may keep in memory instead of asking again.
+   */
+  readonly writes?: () => number
   close(): Promise<void>
 }
 
@@ -39,6 +45,7 @@ export async function openStore(url: string): Promise<Store> {
   let db: Kysely<Database>
   let dialect: Dialect
   let listen: Store['listen']
+  let writes: Store['writes']
   if (url.startsWith('sqlite:')) {
     let sqlite: SQLite.Database
     try {
@@ -46,8 +53,10 @@ export async function openStore(url: string): Promise<Store> {
     } catch (err) {
       throw new Error(`cannot open the database ${url}: ${reason(err)}`)
     }
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
+    const database = withStatementCache(sqlite)
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) })
     dialect = 'sqlite'
+    writes = database.writes
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     pg = (await import('pg')).default
     await reachPostgres(url)
@@ -80,6 +89,7 @@ export async function openStore(url: string): Promise<Store> {
   return {
     db,
     dialect,
+    ...(writes ? { writes } : {}),
     ...(listen
       ? {
           listen: async (channel: string, onMessage: (payload: string) => void, onState?: (listening: boolean) => void) => {
@@ -224,12 +234,16 @@ async function listenPostgres(
  */
 function withStatementCache(sqlite: SQLite.Database, max = 500) {
   const cache = new Map<string, CachedStatement>()
+  let writes = 0
+  const wrote = () => void writes++
   return {
     close: () => sqlite.close(),
+    /** Statements run that may change the database (Store.writes). */
+    writes: () => writes,
     prepare(sql: string) {
       let stmt = cache.get(sql)
       if (!stmt) {
-        stmt = cachedStatement(sqlite.prepare(sql))
+        stmt = cachedStatement(sqlite.prepare(sql), wrote)
         // `in (?, ?, ...)` lists make one text per length: bounded, oldest out first.
         if (cache.size >= max) cache.delete(cache.keys().next().value!)
         cache.set(sql, stmt)
@@ -247,7 +261,13 @@ interface CachedStatement {
   iterate(params: unknown[]): IterableIterator<unknown>
 }
 
-function cachedStatement(stmt: SQLite.Statement): CachedStatement {
+/** `wrote` is called before each run of a statement that may change the database. */
+function cachedStatement(stmt: SQLite.Statement, wrote: () => void): CachedStatement {
+  return stmt.readonly ? asObjects(stmt) : counted(asObjects(stmt), wrote)
+}
+
+/** A statement whose rows come as objects, made by a function compiled once (see above). */
+function asObjects(stmt: SQLite.Statement): CachedStatement {
   if (!stmt.reader) return stmt as unknown as CachedStatement
   let toObjects = rowMapper(stmt)
   if (!toObjects) return stmt as unknown as CachedStatement
@@ -268,6 +288,16 @@ function cachedStatement(stmt: SQLite.Statement): CachedStatement {
         yield toObjects!([row as unknown[]])[0]
       }
     },
+  }
+}
+
+/** A statement that may write (an INSERT ... RETURNING reads too): every run counted first. */
+function counted(stmt: CachedStatement, wrote: () => void): CachedStatement {
+  return {
+    reader: stmt.reader,
+    all: (params) => (wrote(), stmt.all(params)),
+    run: (params) => (wrote(), stmt.run(params)),
+    iterate: (params) => (wrote(), stmt.iterate(params)),
   }
 }
 

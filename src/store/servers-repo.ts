@@ -65,6 +65,8 @@ const PREPARED_FILTERS = new Set<keyof ServerFilter>([
  */
 export type ServerRef = Pick<ServerRow, 'id' | 'project_id' | 'version' | 'flavor_id' | 'host'>
 const REF_COLUMNS = ['id', 'project_id', 'version', 'flavor_id', 'host'] as const
+/** Refs kept in memory between writes, at most (ref): 100 bytes or so each. */
+const MAX_KEPT_REFS = 10_000
 
 /** A server's latest fault; `ofLastAction`: recorded at or after the start of its latest instance action. */
 export interface LatestFaultRow {
@@ -110,9 +112,15 @@ export class ServersRepo {
   /** Server lists compiled once per shape of filter (see list). */
   readonly #lists = new Map<string, (values: readonly unknown[]) => Promise<ServerRow[]>>()
 
-  constructor(db: Kysely<Database>, clock: Clock) {
+  /** Store.writes (SQLite): refs read while it had the value `#refsAt`, still true while it has it. */
+  readonly #writes: (() => number) | undefined
+  readonly #refs = new Map<string, ServerRef>()
+  #refsAt = -1
+
+  constructor(db: Kysely<Database>, clock: Clock, writes?: () => number) {
     this.#db = db
     this.#clock = clock
+    this.#writes = writes
     this.#get = prepared(db, ([id]) => db.selectFrom('servers').selectAll().where('id', '=', id!).where('deleted', '=', 0))
     this.#ref = prepared(db, ([id]) => db.selectFrom('servers').select(REF_COLUMNS).where('id', '=', id!).where('deleted', '=', 0))
     // Deleted ones too: a list that named them (changes-since, or a delete since) shows them as they are.
@@ -218,7 +226,23 @@ export class ServersRepo {
 
   /** What a server's view is found by (ServerRef); undefined if there is none or it is deleted. */
   async ref(id: string): Promise<ServerRef | undefined> {
-    return (await this.#ref([id]))[0]
+    // Every GET of a server reads its ref (its version finds the memoized view): on SQLite, kept
+    // in memory until the next write of any row; the read costs more than the rest of the GET.
+    const at = this.#writes?.()
+    if (at === undefined) return (await this.#ref([id]))[0]
+    if (at !== this.#refsAt) {
+      this.#refs.clear()
+      this.#refsAt = at
+    }
+    const kept = this.#refs.get(id)
+    if (kept) return kept
+    const ref = (await this.#ref([id]))[0]
+    // Kept only if nothing was written while it was read (it waited for a transaction, say).
+    if (ref && this.#writes!() === at && this.#refsAt === at) {
+      if (this.#refs.size >= MAX_KEPT_REFS) this.#refs.clear()
+      this.#refs.set(id, Object.freeze(ref))
+    }
+    return ref
   }
 
   /** These servers, deleted or not, in no particular order. */
