@@ -43,6 +43,25 @@ export interface RescueSpec {
   checkpoint?: boolean
 }
 
+/**
+ * Why a stable-device rescue's disk cannot be attached as asked, in libvirt's words (Nova's
+ * libvirt driver fails the rescue with them: `InstanceNotRescuable`, "Driver Error: ..."), or
+ * null. `volumes`: the server's attached volumes (the rescue disk comes after them).
+ */
+export function stableRescueRefusal(stable: NonNullable<RescueSpec['stable']>, volumes = 0): string | null {
+  const { device, bus } = stable
+  // libvirt's virDomainDiskDefValidate, in its order. The rescue disk is a file (its own
+  // overlay of the image), never a host block device.
+  if (device === 'lun') return "unsupported configuration: disk device='lun' is only valid for block type disk source"
+  if (device === 'floppy' && bus !== 'fdc') return `Invalid bus type '${bus}' for floppy disk`
+  if (device !== 'floppy' && bus === 'fdc') return `Invalid bus type '${bus}' for disk`
+  // QEMU has no virtio CD-ROM; libvirt's qemu driver names the disk (vda the server's, vdb the config drive, the volumes).
+  if (device === 'cdrom' && bus === 'virtio') {
+    return `unsupported configuration: disk type of 'vd${String.fromCharCode(99 + volumes)}' does not support ejectable media`
+  }
+  return null
+}
+
 export type RebootType = 'SOFT' | 'HARD'
 
 /**

@@ -17,6 +17,7 @@ import {
   type DiskSnapshot,
   type RescueSpec,
   type ServerSpec,
+  stableRescueRefusal,
   type VirtDriver,
   type VolumeDriver,
   type VolumeSpec,
@@ -348,6 +349,8 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
   async rescue(serverId: string, rescue: RescueSpec): Promise<void> {
     await this.#refreshRules()
     const vm = this.#vm(serverId)
+    const refusal = rescue.stable ? stableRescueRefusal(rescue.stable, this.volumesOf(serverId).length) : null
+    if (refusal) throw new DriverError(refusal)
     await this.#step('rescue.power_off', serverId)
     vm.power = PowerState.SHUTDOWN
     vm.console.push('reboot: Power down (entering rescue)')
