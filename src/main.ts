@@ -188,6 +188,7 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const migrationsRepo = new MigrationsRepo(db, clock, store.dialect)
   const moves = new MigrationService({
     actions,
+    actionsRepo,
     repo,
     migrations: migrationsRepo,
     flavors,
@@ -344,6 +345,8 @@ async function startHostAgents(
         flavors: d.flavors,
         sealer: d.sealer,
         host,
+        // Where other hosts' QEMUs reach this one (the simulated driver's hosts have no address of their own).
+        address: driver.name === 'qemu' ? config.migrationAddress : null,
         logger: hostLog,
         imageName,
       })
@@ -760,6 +763,7 @@ async function qemuDriver(
     bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000,
     migrationAddress: config.migrationAddress,
     liveMigrationTimeoutPerGiBSeconds: config.liveMigrationCompletionTimeoutSeconds,
+    liveMigrationBandwidthBytes: config.liveMigrationBandwidthMiB * 2 ** 20,
     stopTimeoutMs: 30_000,
     rescueStopTimeoutMs: config.qemuRescueStopTimeoutSeconds * 1000,
     warmRescue: config.qemuWarmRescue,

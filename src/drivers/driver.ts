@@ -161,9 +161,12 @@ export interface VirtDriver {
   preLiveMigration(spec: ServerSpec, source: LiveMigrationSource): Promise<LiveMigrationTarget>
   /**
    * Source of a live migration: hand the running guest over to `target` (finishMigration resumes
-   * it there). A failure leaves it running here, as it was.
+   * it there). A failure leaves it running here, as it was. `control`: polled during the copy
+   * for what an admin asked (Nova's libvirt driver: an abort cancels the copy, the guest runs on
+   * here, LiveMigrationCancelled; a force-complete pauses the guest so that the copy converges,
+   * and the destination runs it as it ran here).
    */
-  liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk>
+  liveMigrate(serverId: string, target: LiveMigrationTarget, control?: LiveMigrationControl): Promise<MigratedDisk>
   getInfo(serverId: string): Promise<{ powerState: PowerStateValue }>
   consoleOutput(serverId: string): Promise<string>
   /** The SSH host key fingerprint of the system booted now, where the driver knows it. */
@@ -226,6 +229,17 @@ export class RecordVolumes implements VolumeDriver {
 }
 
 export class DriverError extends Error {}
+/** A live migration an admin aborted: the guest runs on its source, as before. */
+export class LiveMigrationCancelled extends DriverError {
+  constructor() {
+    super('Live migration cancelled: the guest runs on its source')
+  }
+}
+
+/** What an admin asked of a live migration under way, as its copy polls it. */
+export interface LiveMigrationControl {
+  requested(): Promise<'abort' | 'force-complete' | null>
+}
 export class VmNotFound extends DriverError {
   constructor(id: string) {
     super(`no VM for server ${id}`)

@@ -392,7 +392,14 @@ export interface MigrationRow {
   request_id: string
   created_at: string
   updated_at: string
+  /** A live migration under way: what an admin asked of it (the copying agent polls it); null: nothing. */
+  requested: LiveMigrationRequest | null
+  /** Nova's dest_host: the destination's address (its --migration-address), once it took the move on; null before, or without one. */
+  dest_host: string | null
 }
+
+/** What an admin may ask of a live migration under way (DELETE .../migrations/{id}, force_complete). */
+export type LiveMigrationRequest = 'abort' | 'force-complete'
 
 export interface DeploymentRow {
   id: number

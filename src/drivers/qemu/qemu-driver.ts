@@ -36,6 +36,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
 import {
+  LiveMigrationCancelled,
+  type LiveMigrationControl,
   type LiveMigrationSource,
   type LiveMigrationTarget,
   type MigratedDisk,
@@ -56,7 +58,7 @@ import { probeAccel } from './accel.ts'
 import { discardChanges, keepChanges, takeCheckpoint } from './checkpoint.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, volumeNames, type Accel, type DiskArg } from './qemu-args.ts'
-import { ephemeralPort, receive, resumeArrived, resumeHere, send } from './live-migration.ts'
+import { CopyCancelled, ephemeralPort, receive, resumeArrived, resumeHere, send } from './live-migration.ts'
 import { QmpClient } from './qmp.ts'
 import { newHostKey, RescueChannel, secretLines, type HostKey } from './rescue-channel.ts'
 import { portFree, sshBanner, sshHostKey } from './ssh-probe.ts'
@@ -109,6 +111,8 @@ export interface QemuDriverOptions {
   migrationAddress?: string
   /** Live migration: seconds the copy may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationTimeoutPerGiBSeconds?: number
+  /** Live migration: the memory copy at most this fast, bytes/s (Nova's live_migration_bandwidth; 0 or unset: the network's). */
+  liveMigrationBandwidthBytes?: number
   /**
    * Where the serial proxies reach this host's consoles when they may run on other machines:
    * its serial relay (console/serial-relay.ts); unset, the VMs' unix sockets themselves.
@@ -1473,7 +1477,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     })
   }
 
-  async liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk> {
+  async liveMigrate(serverId: string, target: LiveMigrationTarget, control?: LiveMigrationControl): Promise<MigratedDisk> {
     if (target.kind !== 'qemu') throw new DriverError(`the qemu driver cannot live-migrate to a ${target.kind} host`)
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
@@ -1502,6 +1506,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             deadline: Date.now() + timeoutMs,
             wasRunning: again,
             onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
+            bandwidth: this.#o.liveMigrationBandwidthBytes || undefined,
+            requested: control && (() => control.requested()),
           }),
         )
         // The guest is on the destination now, stopped here: this QEMU goes at confirm, or runs again.
@@ -1509,6 +1515,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       } catch (err) {
         s.outgoing = null
         await this.#save(s)
+        if (err instanceof CopyCancelled) throw new LiveMigrationCancelled()
         throw new DriverError(`Live migration failed: ${(err as Error).message}`)
       }
     })

@@ -17,6 +17,12 @@ const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating']
 const single = (schema: object) => ({ type: 'array', items: schema, maxItems: 1 })
 const DATE_TIME = single({ type: 'string', format: 'date-time' })
 const utc = (s: string) => new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s}Z`).toISOString()
+/**
+ * Nova's dest_host: the destination's address (its live_migration_inbound_addr, which defaults to
+ * my_ip), recorded when the destination took the move on: its --migration-address; where the
+ * destination has none of its own (the simulated driver) or has not taken it on yet, its name.
+ */
+const destHost = (m: Migration) => m.dest_host ?? m.dest_compute
 /** Nova's flavor ids in migrations are the flavors' integer ids. */
 const flavorNumber = (id: string) => (/^\d+$/.test(id) ? Number(id) : id)
 
@@ -41,7 +47,7 @@ function migrationView(m: Migration, v: Microversion, base: string): Record<stri
   const view: Record<string, unknown> = {
     created_at: isoMicrosNoZone(m.created_at),
     dest_compute: m.dest_compute,
-    dest_host: m.dest_compute,
+    dest_host: destHost(m),
     dest_node: m.dest_compute,
     id: m.id,
     instance_uuid: m.server_id,
@@ -74,7 +80,7 @@ function serverMigrationView(m: Migration, v: Microversion): Record<string, unkn
   const view: Record<string, unknown> = {
     created_at: isoMicrosNoZone(m.created_at),
     dest_compute: m.dest_compute,
-    dest_host: m.dest_compute,
+    dest_host: destHost(m),
     dest_node: m.dest_compute,
     // Skiff's live migrations hand the guest over at once: nothing is left to copy.
     disk_processed_bytes: 0,
@@ -181,13 +187,13 @@ export function migrationRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
           `Invalid input for field/attribute force_complete. Value: ${JSON.stringify((body as { force_complete: unknown }).force_complete)}. None is not of type 'null'`,
         )
       }
-      await moves.forceComplete(req.auth, req.params.id, migrationId(req))
+      await moves.forceComplete(req.auth, req.params.id, migrationId(req), req.id)
       return reply.code(202).type('application/json').send()
     },
   )
 
   app.delete<{ Params: { id: string; migrationId: string } }>('/v2.1/servers/:id/migrations/:migrationId', async (req, reply) => {
-    await moves.abort(req.auth, req.params.id, migrationId(req))
+    await moves.abort(req.auth, req.params.id, migrationId(req), has(req.microversion, 'abortQueuedLiveMigration'), req.id)
     return reply.code(202).type('application/json').send()
   })
 }
