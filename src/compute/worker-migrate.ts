@@ -268,17 +268,17 @@ export class MoveWorker {
           taskStates: ['migrating'],
           statuses: ['preparing', 'running'],
           work: async (s, m, p) => {
-            const rollback = (cancelled: boolean): Outcome => ({
+            const cancelled = (): Outcome => ({
               migration: {},
               next: task(
                 'server.rollback_live_migration_at_destination',
                 m.dest_compute!,
-                { migrationId: m.id, rollback: 'Live migration cancelled', cancelled },
+                { migrationId: m.id, rollback: 'Live migration cancelled', cancelled: true },
                 t.request_id,
               ),
             })
             // Aborted while the destination prepared: nothing was copied; the destination drops what it made.
-            if (m.requested === 'abort') return rollback(true)
+            if (m.requested === 'abort') return cancelled()
             await d.migrations.update(m.id, { status: 'running' })
             try {
               // The copy polls what an admin asks of it meanwhile (abort, force-complete).
@@ -287,7 +287,7 @@ export class MoveWorker {
               return { migration: {}, next: task('server.post_live_migration', m.dest_compute!, { migrationId: m.id, disk }, t.request_id) }
             } catch (err) {
               // Nova's libvirt driver: a cancelled job is rolled back with the migration `cancelled`, no fault.
-              if (err instanceof LiveMigrationCancelled) return rollback(true)
+              if (err instanceof LiveMigrationCancelled) return cancelled()
               throw err
             }
           },

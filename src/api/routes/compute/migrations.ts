@@ -82,7 +82,7 @@ function serverMigrationView(m: Migration, v: Microversion): Record<string, unkn
     dest_compute: m.dest_compute,
     dest_host: destHost(m),
     dest_node: m.dest_compute,
-    // Skiff's live migrations hand the guest over at once: nothing is left to copy.
+    // The copy's progress is not reported yet (the source's QEMU knows it: query-migrate, query-block-jobs).
     disk_processed_bytes: 0,
     disk_remaining_bytes: 0,
     disk_total_bytes: 0,
