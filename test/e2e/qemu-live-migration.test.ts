@@ -148,6 +148,8 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     const m = await waitMigration(id, 'completed')
     assert.equal(m.source_compute, 'hv-a')
     assert.equal(m.dest_compute, 'hv-b')
+    // Nova's dest_host: the destination's address (its --migration-address).
+    assert.equal(m.dest_host, '127.0.0.1')
     // The source's QEMU and files go with the migration's end.
     const sourceDir = path.join(dirs['hv-a'], 'qemu', 's', id)
     for (let i = 0; i < 100 && (existsSync(sourceDir) || qemuPids(sourceDir).length > 0); i++) await sleep(200)
@@ -190,6 +192,7 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.equal(s['OS-EXT-SRV-ATTR:host'], 'hv-a')
     assert.equal(s['OS-EXT-STS:power_state'], 1)
     assert.equal(m.dest_compute, 'hv-c')
+    assert.equal(m.dest_host, '192.0.2.1', 'the address the destination took the move on with')
     assert.match(String(s.fault?.message), /Live migration failed: the destination cannot wait for the guest at 192\.0\.2\.1/)
     const afterFail = await guest(await sshPort(id), pass, pid)
     assert.equal(afterFail.bootId, before.bootId)
