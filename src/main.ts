@@ -306,7 +306,8 @@ async function startHostAgents(
     await eachAtMost(16, hosts, async (host) => {
       const hostLog = hosts.length === 1 ? log.child({ host }) : log
       // The lease first: nothing of the host is touched while another agent holds it.
-      await d.hosts.register(host, driver.name, capacity, agentId)
+      // Its address where it has one of its own (the qemu driver's: other hosts' QEMUs reach it there).
+      await d.hosts.register(host, driver.name, capacity, agentId, driver.name === 'qemu' ? config.migrationAddress : null)
       registered.push(host)
       const worker = new ServerWorker({
         repo: d.repo,

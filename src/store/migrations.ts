@@ -25,6 +25,7 @@ import { volumeAttachmentsMigration, volumesMigration } from './migrations-volum
 import { rescueCheckpointsMigration } from './migrations-rescue-checkpoints.ts'
 import { imageMembersMigration } from './migrations-image-members.ts'
 import { migrationRequestsMigration } from './migrations-migration-requests.ts'
+import { hostAddressMigration } from './migrations-host-address.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -266,6 +267,7 @@ export const migrationProvider: MigrationProvider = {
       '0024_rescue_checkpoints': rescueCheckpointsMigration,
       '0025_image_members': imageMembersMigration,
       '0030_migration_requests': migrationRequestsMigration,
+      '0031_host_address': hostAddressMigration,
     }
   },
 }

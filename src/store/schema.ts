@@ -360,6 +360,8 @@ export interface HostRow {
   disabled_reason: string | null
   /** os-services force-down (2.11): shown down, and no new servers placed there. */
   forced_down: number
+  /** Where other hosts reach it (its agent's --migration-address: Nova's host_ip); null: none of its own (simulated). */
+  address: string | null
 }
 
 /** The hosts table: its administrative columns have defaults (an agent's upsert leaves them alone). */

@@ -193,6 +193,13 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.equal(s['OS-EXT-STS:power_state'], 1)
     assert.equal(m.dest_compute, 'hv-c')
     assert.equal(m.dest_host, '192.0.2.1', 'the address the destination took the move on with')
+    // The address each agent registered is its hypervisor's host_ip.
+    const hypervisors = (await call('GET', '/os-hypervisors/detail', undefined, '2.53')).body.hypervisors as Record<string, any>[]
+    assert.deepEqual(hypervisors.map((h) => [h.hypervisor_hostname, h.host_ip]).sort(), [
+      ['hv-a', '127.0.0.1'],
+      ['hv-b', '127.0.0.1'],
+      ['hv-c', '192.0.2.1'],
+    ])
     assert.match(String(s.fault?.message), /Live migration failed: the destination cannot wait for the guest at 192\.0\.2\.1/)
     const afterFail = await guest(await sshPort(id), pass, pid)
     assert.equal(afterFail.bootId, before.bootId)
