@@ -15,7 +15,13 @@
 // power state), with the fault recorded and the migration in `error`; ERROR only where Nova ends
 // there and nothing is left to go back to (a failed revert's last step, a failed evacuation).
 import type { Logger } from 'pino'
-import { LiveMigrationCancelled, type MigratedDisk, type ServerSpec, type VirtDriver } from '../drivers/driver.ts'
+import {
+  LiveMigrationCancelled,
+  type LiveMigrationProgress,
+  type MigratedDisk,
+  type ServerSpec,
+  type VirtDriver,
+} from '../drivers/driver.ts'
 import type { Sealer } from '../secrets.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { MigrationsRepo } from '../store/migrations-repo.ts'
@@ -67,6 +73,8 @@ interface MoveStep<K extends MoveTaskKind> {
 
 /** A live migration that failed: the server runs on its source, the destination's room is freed. */
 const LIVE_FAILED: Partial<MigrationRow> = { status: 'error', alloc_host: null, alloc_flavor_id: null }
+/** How often a live migration's progress is saved while it copies. */
+const PROGRESS_SAVE_MS = 2000
 /** The same, aborted by an admin (Nova's `cancelled`). */
 const LIVE_CANCELLED: Partial<MigrationRow> = { status: 'cancelled', alloc_host: null, alloc_flavor_id: null }
 /** An abort asked before the copy began (2.65: queued, preparing) ends the move at its next step, the guest untouched. */
@@ -281,8 +289,17 @@ export class MoveWorker {
             if (m.requested === 'abort') return cancelled()
             await d.migrations.update(m.id, { status: 'running' })
             try {
-              // The copy polls what an admin asks of it meanwhile (abort, force-complete).
-              const control = { requested: async () => (await d.migrations.get(m.id))?.requested ?? null }
+              // The copy polls what an admin asks of it meanwhile (abort, force-complete), and says
+              // how far it is: saved every few seconds (Nova's libvirt monitor saves its stats too).
+              let saved = 0
+              const control = {
+                requested: async () => (await d.migrations.get(m.id))?.requested ?? null,
+                progress: (stats: LiveMigrationProgress) => {
+                  if (Date.now() - saved < PROGRESS_SAVE_MS) return
+                  saved = Date.now()
+                  d.migrations.cas(m.id, ['running'], { progress: JSON.stringify(stats) }).catch(() => {})
+                },
+              }
               const disk = await d.driver.liveMigrate(s.id, p.target, control)
               return { migration: {}, next: task('server.post_live_migration', m.dest_compute!, { migrationId: m.id, disk }, t.request_id) }
             } catch (err) {

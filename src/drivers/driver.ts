@@ -236,9 +236,20 @@ export class LiveMigrationCancelled extends DriverError {
   }
 }
 
-/** What an admin asked of a live migration under way, as its copy polls it. */
+/** What an admin asked of a live migration under way, as its copy polls it; where the copy reports how far it is. */
 export interface LiveMigrationControl {
   requested(): Promise<'abort' | 'force-complete' | null>
+  progress?(p: LiveMigrationProgress): void
+}
+
+/** How far a live migration's copy is, in bytes (Nova's migration memory_* and disk_*, libvirt's job info). */
+export interface LiveMigrationProgress {
+  memory_total: number
+  memory_processed: number
+  memory_remaining: number
+  disk_total: number
+  disk_processed: number
+  disk_remaining: number
 }
 export class VmNotFound extends DriverError {
   constructor(id: string) {

@@ -74,6 +74,7 @@ export class MigrationsRepo {
       updated_at: now,
       requested: null,
       dest_host: null,
+      progress: null,
     }
     await db.insertInto('migrations').values(row).execute()
     return row

@@ -398,6 +398,8 @@ export interface MigrationRow {
   requested: LiveMigrationRequest | null
   /** Nova's dest_host: the destination's address (its --migration-address), once it took the move on; null before, or without one. */
   dest_host: string | null
+  /** A live migration's copy as it last reported it: JSON of LiveMigrationProgress; null: nothing reported. */
+  progress: string | null
 }
 
 /** What an admin may ask of a live migration under way (DELETE .../migrations/{id}, force_complete). */

@@ -220,6 +220,16 @@ describe('a live migration under way: abort and force_complete', () => {
 
   test('force_complete while the copy runs: the copy ends, the guest runs on the destination', async () => {
     const { id, source, migrationId } = await held('force-running', 'running')
+    // Under way: the copy's progress as the source's agent saved it (flavor 1: 512 MB, 1 GB).
+    const shown = await waitFor('progress saved', async () => {
+      const res = await skiff.compute('GET', `/v2.1/servers/${id}/migrations/${migrationId}`, { token: admin, headers: mv('2.23') })
+      const m = res.json().migration
+      return m.memory_total_bytes !== null ? m : undefined
+    })
+    assert.deepEqual(
+      [shown.memory_total_bytes, shown.memory_remaining_bytes, shown.disk_total_bytes, shown.disk_processed_bytes],
+      [512 * 2 ** 20, 512 * 2 ** 20, 2 ** 30, 0],
+    )
     const res = await forceComplete(id, migrationId)
     assert.equal(res.statusCode, 202, res.body)
     const s = await waitFor('moved', async () => {

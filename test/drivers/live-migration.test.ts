@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, test } from 'node:test'
 import { CopyCancelled, ephemeralPort, receive, resumeArrived, send } from '../../src/drivers/qemu/live-migration.ts'
 import { QmpClient } from '../../src/drivers/qemu/qmp.ts'
+import type { LiveMigrationProgress } from '../../src/drivers/driver.ts'
 import { qemuSkipReason } from '../helpers/qemu.ts'
 
 /** qemu-img and qemu-io make and fill the disks (Debian's qemu-utils). */
@@ -196,12 +197,14 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     let asked: 'force-complete' | null = null
     const said: string[] = []
     let statusWhenPaused = ''
+    const stats: LiveMigrationProgress[] = []
     const { running } = await send(source, {
       address: '127.0.0.1',
       nbdPort: ports.nbd,
       migrationPort: ports.migration,
       deadline: Date.now() + 120_000,
       bandwidth: 64 * 1024,
+      onStats: (p) => stats.push(p),
       onProgress: (what) => {
         said.push(what)
         if (what === 'disk in sync') asked = 'force-complete'
@@ -215,6 +218,12 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     assert.deepEqual(said, ['disk in sync', 'guest paused to complete the copy (force complete)', 'memory and devices sent'])
     assert.equal(statusWhenPaused, 'paused', 'the guest stopped on the source while the copy went on')
     assert.equal(running, true, 'it ran before: the destination runs it')
+    // How far the copy was, as Nova's libvirt driver saves it: the disk's top layer mirrored (the
+    // 4 MiB the guest wrote on its overlay: the image is on both sides), the memory being sent.
+    const last = stats.at(-1)!
+    assert.equal(last.disk_total, 4 * 2 ** 20)
+    assert.equal(last.disk_remaining, 0)
+    assert.ok(last.memory_total >= 64 * 2 ** 20 && last.memory_processed > 0, JSON.stringify(last))
     await resumeArrived(dest, running)
     assert.equal((await dest.execute<{ status: string }>('query-status')).status, 'running')
     await quit(source)

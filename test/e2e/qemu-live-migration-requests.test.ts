@@ -6,7 +6,8 @@
 // its source (the same boot, the loop still running), the migration `cancelled`, no fault, nothing
 // left on the destination. Then force_complete of the next attempt: the guest is paused on the
 // source so that the copy converges, and runs on the destination (same boot, the loop alive); the
-// migration `completed`, its dest_host the destination's --migration-address.
+// migration `completed`, its dest_host the destination's --migration-address. While it runs, the
+// server's migration shows how far the copy is (memory and disk bytes).
 // Skipped where QEMU and the guest packages are absent (except in CI) or without a PostgreSQL.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -159,6 +160,15 @@ describe('qemu driver: abort and force_complete of a live migration under way', 
     // Force complete: the guest is paused on the source until the copy has caught up; it runs on hv-b.
     assert.equal((await liveMigrate(id)).status, 202)
     const second = await migrationIn(id, 'running')
+    // Under way: how far the copy is, as the source's agent saves it every few seconds.
+    let underWay: Record<string, any> = {}
+    for (const w0 = Date.now(); Date.now() - w0 < 60_000 && !(underWay.memory_processed_bytes > 0); await sleep(500)) {
+      underWay = (await call('GET', `/servers/${id}/migrations/${second.id}`, undefined, '2.23')).body.migration
+    }
+    console.log(`# under way: ${JSON.stringify(underWay)}`)
+    assert.ok(underWay.memory_total_bytes >= 512 * 2 ** 20, "the guest's 512 MB")
+    assert.ok(underWay.memory_processed_bytes > 0)
+    assert.equal(underWay.disk_remaining_bytes, 0, 'the disk in sync before the memory copy began')
     t0 = Date.now()
     const force = await call('POST', `/servers/${id}/migrations/${second.id}/action`, { force_complete: null }, '2.22')
     assert.equal(force.status, 202, JSON.stringify(force.body))

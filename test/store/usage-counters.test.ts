@@ -64,6 +64,7 @@ const move = (server_id: string, alloc_host: string | null, alloc_flavor_id: str
   updated_at: NOW,
   requested: null,
   dest_host: null,
+  progress: null,
 })
 
 before(async () => {

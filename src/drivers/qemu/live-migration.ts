@@ -16,6 +16,7 @@
 // Nothing here is authenticated or encrypted: hosts migrate over a network of their own.
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { LiveMigrationProgress } from '../driver.ts'
 import type { QmpClient, QmpEvent } from './qmp.ts'
 
 /** The mirror's job id and the NBD export's name. */
@@ -76,6 +77,8 @@ export interface SendOptions {
    * outruns the copy (Nova's libvirt driver without post-copy); the destination runs it as it ran here.
    */
   requested?: () => Promise<'abort' | 'force-complete' | null>
+  /** How far the copy is, at every look at it (the disk mirror's offset and length, the memory's bytes). */
+  onStats?: (p: LiveMigrationProgress) => void
 }
 
 /** The copy was cancelled as an admin asked; the guest runs on the source as before. */
@@ -144,10 +147,20 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
       sync: 'top',
       mode: 'existing',
     })
+    let stats: LiveMigrationProgress = {
+      memory_total: 0,
+      memory_processed: 0,
+      memory_remaining: 0,
+      disk_total: 0,
+      disk_processed: 0,
+      disk_remaining: 0,
+    }
     // The disk first: in sync, then every guest write goes to both until the switchover.
     for (;;) {
       const job = (await q.execute<BlockJob[]>('query-block-jobs')).find((j) => j.device === JOB)
       if (!job) throw new Error(`the disk copy ended early: ${describeJobEnd(jobEnds)}`)
+      stats = { ...stats, disk_total: job.len, disk_processed: job.offset, disk_remaining: Math.max(0, job.len - job.offset) }
+      o.onStats?.(stats)
       if (job.ready) break
       timeLeft('the disk copy')
       await actOnRequests()
@@ -165,6 +178,10 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
     await q.execute('migrate', { uri: `tcp:${hostPort(o.address, o.migrationPort)}` })
     for (;;) {
       const m = await q.execute<MigrateInfo>('query-migrate')
+      if (m.ram) {
+        stats = { ...stats, memory_total: m.ram.total, memory_processed: m.ram.transferred, memory_remaining: m.ram.remaining }
+        o.onStats?.(stats)
+      }
       if (m.status === 'pre-switchover') {
         // The vCPUs are stopped: the mirror completes with what the guest last wrote.
         await q.execute('block-job-cancel', { device: JOB })

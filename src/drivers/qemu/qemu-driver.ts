@@ -1508,6 +1508,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
             bandwidth: this.#o.liveMigrationBandwidthBytes || undefined,
             requested: control && (() => control.requested()),
+            onStats: control?.progress && ((p) => control.progress!(p)),
           }),
         )
         // The guest is on the destination now, stopped here: this QEMU goes at confirm, or runs again.

@@ -475,6 +475,17 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
     if (target.kind !== 'simulated') throw new DriverError(`the simulated driver cannot live-migrate to a ${target.kind} host`)
     const vm = this.#vm(serverId)
     const copying = new AbortController()
+    // The copy's start, as libvirt's job info would say it: all of the guest's memory and disk to go.
+    const memory = vm.spec.ramMb * 2 ** 20
+    const disk = vm.spec.diskGb * 2 ** 30
+    control?.progress?.({
+      memory_total: memory,
+      memory_processed: 0,
+      memory_remaining: memory,
+      disk_total: disk,
+      disk_processed: 0,
+      disk_remaining: disk,
+    })
     let asked: 'abort' | 'force-complete' | null = null
     const polling = (async () => {
       while (control && !copying.signal.aborted) {

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isoMicrosNoZone } from '../../../clock.ts'
 import type { Migration } from '../../../compute/migration-service.ts'
+import type { LiveMigrationProgress } from '../../../drivers/driver.ts'
 import { BadRequest, NotFound } from '../../../errors.ts'
 import { has } from '../../microversion-changes.ts'
 import type { Microversion } from '../../microversion.ts'
@@ -77,19 +78,21 @@ function migrationView(m: Migration, v: Microversion, base: string): Record<stri
 }
 
 function serverMigrationView(m: Migration, v: Microversion): Record<string, unknown> {
+  const progress = m.progress ? (JSON.parse(m.progress) as Partial<LiveMigrationProgress>) : null
   const view: Record<string, unknown> = {
     created_at: isoMicrosNoZone(m.created_at),
     dest_compute: m.dest_compute,
     dest_host: destHost(m),
     dest_node: m.dest_compute,
-    // The copy's progress is not reported yet (the source's QEMU knows it: query-migrate, query-block-jobs).
-    disk_processed_bytes: 0,
-    disk_remaining_bytes: 0,
-    disk_total_bytes: 0,
+    // The copy's progress as the source's agent last saved it (QEMU's query-migrate and the disk
+    // mirror's job); null until it saved any, as Nova's before its monitor's first save.
+    disk_processed_bytes: progress?.disk_processed ?? null,
+    disk_remaining_bytes: progress?.disk_remaining ?? null,
+    disk_total_bytes: progress?.disk_total ?? null,
     id: m.id,
-    memory_processed_bytes: 0,
-    memory_remaining_bytes: 0,
-    memory_total_bytes: 0,
+    memory_processed_bytes: progress?.memory_processed ?? null,
+    memory_remaining_bytes: progress?.memory_remaining ?? null,
+    memory_total_bytes: progress?.memory_total ?? null,
     server_uuid: m.server_id,
     source_compute: m.source_compute,
     source_node: m.source_compute,
