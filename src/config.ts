@@ -88,6 +88,8 @@ export interface Config {
   serialRelayPort: number
   /** qemu driver: seconds a live migration may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationCompletionTimeoutSeconds: number
+  /** qemu driver: a live migration's memory copy at most this fast, MiB/s (Nova's live_migration_bandwidth; 0: the network's). */
+  liveMigrationBandwidthMiB: number
   /** qemu driver: restore rescue systems from a saved warm state instead of booting them. */
   qemuWarmRescue: boolean
   /** qemu driver: how long the server's clean (ACPI) shutdown may take when it is rescued, seconds (0: none, QEMU quits). */
@@ -474,6 +476,14 @@ export const OPTIONS: OptionSpec[] = [
     help: 'qemu driver: seconds a live migration may take per GiB of memory and disk before it is cancelled (the server runs on where it was); 0: no limit',
   },
   {
+    key: 'liveMigrationBandwidthMiB',
+    flag: '--live-migration-bandwidth',
+    env: 'SKIFF_LIVE_MIGRATION_BANDWIDTH',
+    kind: 'int',
+    default: () => 0,
+    help: "qemu driver: a live migration's memory copy at most this many MiB/s (Nova's live_migration_bandwidth); 0: no limit but the network's",
+  },
+  {
     key: 'qemuWarmRescue',
     flag: '--qemu-warm-rescue',
     env: 'SKIFF_QEMU_WARM_RESCUE',
@@ -577,6 +587,7 @@ const MAX: Partial<Record<keyof Config, number>> = {
   taskLeaseSeconds: 2_147_483,
   qemuBootTimeoutSeconds: 2_147_483,
   liveMigrationCompletionTimeoutSeconds: 2_147_483,
+  liveMigrationBandwidthMiB: 1_048_576,
   qemuRescueStopTimeoutSeconds: 2_147_483,
   // As the API's auto_unrescue_after; a token lifetime of ten years is already more than enough.
   rescueTimeoutSeconds: 7 * 24 * 3600,

@@ -188,6 +188,7 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   const migrationsRepo = new MigrationsRepo(db, clock, store.dialect)
   const moves = new MigrationService({
     actions,
+    actionsRepo,
     repo,
     migrations: migrationsRepo,
     flavors,
@@ -305,7 +306,8 @@ async function startHostAgents(
     await eachAtMost(16, hosts, async (host) => {
       const hostLog = hosts.length === 1 ? log.child({ host }) : log
       // The lease first: nothing of the host is touched while another agent holds it.
-      await d.hosts.register(host, driver.name, capacity, agentId)
+      // Its address where it has one of its own (the qemu driver's: other hosts' QEMUs reach it there).
+      await d.hosts.register(host, driver.name, capacity, agentId, driver.name === 'qemu' ? config.migrationAddress : null)
       registered.push(host)
       const worker = new ServerWorker({
         repo: d.repo,
@@ -344,6 +346,8 @@ async function startHostAgents(
         flavors: d.flavors,
         sealer: d.sealer,
         host,
+        // Where other hosts' QEMUs reach this one (the simulated driver's hosts have no address of their own).
+        address: driver.name === 'qemu' ? config.migrationAddress : null,
         logger: hostLog,
         imageName,
       })
@@ -760,6 +764,7 @@ async function qemuDriver(
     bootTimeoutMs: config.qemuBootTimeoutSeconds * 1000,
     migrationAddress: config.migrationAddress,
     liveMigrationTimeoutPerGiBSeconds: config.liveMigrationCompletionTimeoutSeconds,
+    liveMigrationBandwidthBytes: config.liveMigrationBandwidthMiB * 2 ** 20,
     stopTimeoutMs: 30_000,
     rescueStopTimeoutMs: config.qemuRescueStopTimeoutSeconds * 1000,
     warmRescue: config.qemuWarmRescue,

@@ -2,7 +2,7 @@
 # `npm test`: every test on SQLite; then, when a PostgreSQL is given (SKIFF_TEST_DATABASE_URL or
 # DATABASE_URL, as in CI), the store and API tests again on it (each harness in a fresh schema,
 # dropped after) and the end-to-end tests of several hosts (deployment, host-lease, qemu-resize's
-# cold migration between two agents, qemu-live-migration), which need it.
+# cold migration between two agents, qemu-live-migration and its -requests), which need it.
 # Node 20 does not expand globs: find lists.
 #
 # Files run side by side, SKIFF_TEST_CONCURRENCY at a time (default 4: of 2, 3 and 4 the shortest wall time on
@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 SLOW='test/e2e/qemu-lifecycle.test.ts
 test/e2e/qemu-resize.test.ts
 test/e2e/qemu-live-migration.test.ts
+test/e2e/qemu-live-migration-requests.test.ts
 test/e2e/qemu-shelve.test.ts
 test/e2e/qemu-serial-console.test.ts
 test/e2e/qemu-dashboard-console.test.ts

@@ -248,6 +248,7 @@ const AGENT_KEYS: (keyof Config)[] = [
   'qemuBootTimeoutSeconds',
   'migrationAddress',
   'liveMigrationCompletionTimeoutSeconds',
+  'liveMigrationBandwidthMiB',
   'qemuWarmRescue',
   'qemuRescueStopTimeoutSeconds',
   'serialRelayPort',

@@ -15,6 +15,8 @@ export interface Hypervisor {
   disabled: boolean
   disabledReason: string | null
   driver: string
+  /** The address its agent registered (Nova's host_ip); null: none of its own. */
+  address: string | null
   usage: HostUsage
   /** Servers with a task running (Nova's current_workload). */
   workload: number
@@ -53,6 +55,7 @@ export class HypervisorService {
         disabled: !!h.service_disabled,
         disabledReason: h.disabled_reason,
         driver: h.driver,
+        address: h.address,
         usage: u,
         workload: servers.filter((s) => s.task_state !== null).length,
       })

@@ -7,7 +7,8 @@
 import { BadRequest, Forbidden, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
 import type { MigrationFilters, MigrationsRepo } from '../store/migrations-repo.ts'
-import type { FlavorRow, HostScope, MigrationRow, MigrationType, Tx } from '../store/schema.ts'
+import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
+import type { FlavorRow, HostScope, LiveMigrationRequest, MigrationRow, MigrationType, Tx } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import type { HostRegistry } from '../tasks/hosts.ts'
 import type { Sealer } from '../secrets.ts'
@@ -72,6 +73,8 @@ export const MOVE_RULES = {
 
 export interface MigrationServiceDeps {
   actions: ServerActions
+  /** The instance actions of the requests on a live migration under way (abort, force-complete). */
+  actionsRepo: InstanceActionsRepo
   repo: ServersRepo
   migrations: MigrationsRepo
   flavors: FlavorService
@@ -293,10 +296,13 @@ export class MigrationService {
   }
 
   /**
-   * force_complete: Nova's checks and messages; accepted while `running`, it changes nothing yet
-   * (the qemu driver's copy ends by itself, or is cancelled at its deadline).
+   * force_complete (Nova's live_migrate_force_complete): while the copy runs, the agent copying
+   * the guest is asked to finish it: it pauses the guest so that the copy converges (Nova's
+   * libvirt driver without post-copy), and the destination runs it. The action
+   * `live_migration_force_complete` and its compute event are recorded as the request is handed
+   * over (Nova's compute manager only queues it for the copy's monitor).
    */
-  async forceComplete(ctx: AuthContext, serverId: string, migrationId: number): Promise<void> {
+  async forceComplete(ctx: AuthContext, serverId: string, migrationId: number, requestId: string): Promise<void> {
     const s = await this.#d.actions.get(ctx, serverId)
     authorize(ctx, 'os_compute_api:servers:migrations:force_complete', 'admin')
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
@@ -308,27 +314,72 @@ export class MigrationService {
         s.vm_state !== 'active' ? s.vm_state : s.task_state,
       )
     }
-    const m = await this.#d.migrations.get(migrationId)
-    if (!m || m.server_id !== s.id) throw new NotFound(`Migration ${migrationId} not found for instance ${s.id}`)
-    if (m.status !== 'running') {
-      throw new BadRequest(
-        `Migration ${migrationId} state of instance ${s.id} is ${m.status}. Cannot force complete while the migration is in this state.`,
-      )
-    }
+    // The API answers MigrationNotFoundForInstance with a 400 here (a 404 for an abort).
+    await this.#request(
+      ctx,
+      s,
+      migrationId,
+      ['running'],
+      'force complete',
+      'force-complete',
+      'live_migration_force_complete',
+      requestId,
+      BadRequest,
+    )
   }
 
-  /** DELETE: Nova's checks and messages; an abort is refused whatever the status (cancelling a copy under way is not done yet). */
-  async abort(ctx: AuthContext, serverId: string, migrationId: number): Promise<void> {
+  /**
+   * DELETE (Nova's live_migrate_abort): a copy under way (`running`) is cancelled by the agent
+   * copying the guest, which runs on its source; from 2.65 a migration not yet copying (`queued`,
+   * `preparing`) ends at its next step. The migration ends `cancelled`. Action
+   * `live_migration_cancel`, its event recorded as the request is handed over.
+   */
+  async abort(ctx: AuthContext, serverId: string, migrationId: number, inQueue: boolean, requestId: string): Promise<void> {
     const s = await this.#d.actions.get(ctx, serverId)
     authorize(ctx, 'os_compute_api:servers:migrations:delete', 'admin')
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (s.task_state !== 'migrating') throw new InstanceInvalidState(s.id, 'abort live migration', 'task_state', s.task_state)
+    const allowed = inQueue ? ['running', 'queued', 'preparing'] : ['running']
+    await this.#request(ctx, s, migrationId, allowed, 'abort live migration', 'abort', 'live_migration_cancel', requestId, NotFound)
+  }
+
+  /** Record an admin's request on a live migration in one of `allowed`, with its action and event; Nova's messages. */
+  async #request(
+    ctx: AuthContext,
+    s: Server,
+    migrationId: number,
+    allowed: string[],
+    method: string,
+    requested: LiveMigrationRequest,
+    action: string,
+    requestId: string,
+    notFound: typeof NotFound | typeof BadRequest,
+  ): Promise<void> {
+    const invalid = (status: string) =>
+      new BadRequest(
+        `Migration ${migrationId} state of instance ${s.id} is ${status}. Cannot ${method} while the migration is in this state.`,
+      )
     const m = await this.#d.migrations.get(migrationId)
-    if (!m || m.server_id !== s.id) throw new NotFound(`Migration ${migrationId} not found for instance ${s.id}`)
-    if (m.migration_type !== 'live-migration') throw new BadRequest(`Migration ${migrationId} for server ${s.id} is not live-migration.`)
-    throw new BadRequest(
-      `Migration ${migrationId} state of instance ${s.id} is ${m.status}. Cannot abort live migration while the migration is in this state.`,
-    )
+    if (!m || m.server_id !== s.id) throw new notFound(`Migration ${migrationId} not found for instance ${s.id}`)
+    if (!allowed.includes(m.status)) throw invalid(m.status)
+    await this.#d.repo.transaction(async (trx) => {
+      // An abort asked before stays asked: a force-complete does not undo it.
+      const to = requested === 'abort' || m.requested === null ? { requested } : {}
+      if (!(await this.#d.migrations.cas(m.id, allowed, to, trx))) {
+        throw invalid((await this.#d.migrations.get(m.id, trx))?.status ?? m.status)
+      }
+      await this.#d.actionsRepo.record(
+        { server_id: s.id, action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
+        trx,
+      )
+      await this.#d.actionsRepo.recordEvent(
+        s.id,
+        requestId,
+        `compute_live_migration_${requested === 'abort' ? 'abort' : 'force_complete'}`,
+        s.host,
+        trx,
+      )
+    })
   }
 
   async #hostExists(name: string): Promise<boolean> {

@@ -48,8 +48,8 @@ export type ServerTaskPayloads = {
   'server.check_live_migration_source': MoveTask
   'server.pre_live_migration': MoveTask & { source: LiveMigrationSource }
   'server.live_migration': MoveTask & { target: LiveMigrationTarget }
-  /** `rollback`: why the copy failed (the server runs on its source). */
-  'server.rollback_live_migration_at_destination': MoveTask & { rollback: string }
+  /** `rollback`: why the copy failed (the server runs on its source); `cancelled`: an admin aborted it. */
+  'server.rollback_live_migration_at_destination': MoveTask & { rollback: string; cancelled?: boolean }
   'server.post_live_migration': MoveTask & { disk: MigratedDisk }
   'server.evacuate': MoveTask & { sealed: string }
   'server.suspend': NoPayload

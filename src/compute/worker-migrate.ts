@@ -15,7 +15,13 @@
 // power state), with the fault recorded and the migration in `error`; ERROR only where Nova ends
 // there and nothing is left to go back to (a failed revert's last step, a failed evacuation).
 import type { Logger } from 'pino'
-import type { MigratedDisk, ServerSpec, VirtDriver } from '../drivers/driver.ts'
+import {
+  LiveMigrationCancelled,
+  type LiveMigrationProgress,
+  type MigratedDisk,
+  type ServerSpec,
+  type VirtDriver,
+} from '../drivers/driver.ts'
 import type { Sealer } from '../secrets.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { MigrationsRepo } from '../store/migrations-repo.ts'
@@ -38,6 +44,8 @@ export interface MoveWorkerDeps {
   imageName: (id: string | null) => Promise<string | null>
   sealer: Sealer
   host: string
+  /** This host's address for the moves it receives (Nova's dest_host: live_migration_inbound_addr); null: none of its own. */
+  address?: string | null
   logger: Logger
 }
 
@@ -65,6 +73,13 @@ interface MoveStep<K extends MoveTaskKind> {
 
 /** A live migration that failed: the server runs on its source, the destination's room is freed. */
 const LIVE_FAILED: Partial<MigrationRow> = { status: 'error', alloc_host: null, alloc_flavor_id: null }
+/** How often a live migration's progress is saved while it copies. */
+const PROGRESS_SAVE_MS = 2000
+/** The same, aborted by an admin (Nova's `cancelled`). */
+const LIVE_CANCELLED: Partial<MigrationRow> = { status: 'cancelled', alloc_host: null, alloc_flavor_id: null }
+/** An abort asked before the copy began (2.65: queued, preparing) ends the move at its next step, the guest untouched. */
+const abortedBeforeCopy = (m: MigrationRow): Outcome | null =>
+  m.requested === 'abort' ? { server: { task_state: null }, migration: LIVE_CANCELLED } : null
 
 const NO_VALID_HOST = (m: MigrationRow) =>
   `No valid host was found. No valid host found for ${m.migration_type === 'resize' ? 'resize' : 'cold migrate'}`
@@ -220,6 +235,8 @@ export class MoveWorker {
           statuses: ['accepted', 'queued', 'preparing'],
           work: async (s, m) => {
             if (!m.dest_compute) throw new Error('No valid host was found. ')
+            const aborted = abortedBeforeCopy(m)
+            if (aborted) return aborted
             const source = await d.driver.checkLiveMigrationSource(s.id)
             return {
               migration: { status: 'preparing' },
@@ -235,6 +252,8 @@ export class MoveWorker {
           taskStates: ['migrating'],
           statuses: ['preparing'],
           work: async (s, m, p) => {
+            const aborted = abortedBeforeCopy(m)
+            if (aborted) return aborted
             // The destination's config drive holds what the source's does (its keys and user data).
             const boot = await d.repo.bootData(s.id)
             const spec: ServerSpec = {
@@ -257,9 +276,37 @@ export class MoveWorker {
           taskStates: ['migrating'],
           statuses: ['preparing', 'running'],
           work: async (s, m, p) => {
+            const cancelled = (): Outcome => ({
+              migration: {},
+              next: task(
+                'server.rollback_live_migration_at_destination',
+                m.dest_compute!,
+                { migrationId: m.id, rollback: 'Live migration cancelled', cancelled: true },
+                t.request_id,
+              ),
+            })
+            // Aborted while the destination prepared: nothing was copied; the destination drops what it made.
+            if (m.requested === 'abort') return cancelled()
             await d.migrations.update(m.id, { status: 'running' })
-            const disk = await d.driver.liveMigrate(s.id, p.target)
-            return { migration: {}, next: task('server.post_live_migration', m.dest_compute!, { migrationId: m.id, disk }, t.request_id) }
+            try {
+              // The copy polls what an admin asks of it meanwhile (abort, force-complete), and says
+              // how far it is: saved every few seconds (Nova's libvirt monitor saves its stats too).
+              let saved = 0
+              const control = {
+                requested: async () => (await d.migrations.get(m.id))?.requested ?? null,
+                progress: (stats: LiveMigrationProgress) => {
+                  if (Date.now() - saved < PROGRESS_SAVE_MS) return
+                  saved = Date.now()
+                  d.migrations.cas(m.id, ['running'], { progress: JSON.stringify(stats) }).catch(() => {})
+                },
+              }
+              const disk = await d.driver.liveMigrate(s.id, p.target, control)
+              return { migration: {}, next: task('server.post_live_migration', m.dest_compute!, { migrationId: m.id, disk }, t.request_id) }
+            } catch (err) {
+              // Nova's libvirt driver: a cancelled job is rolled back with the migration `cancelled`, no fault.
+              if (err instanceof LiveMigrationCancelled) return cancelled()
+              throw err
+            }
           },
           // The driver left the guest running here; the destination drops what it prepared, then the move ends.
           onFailure: async (_s, m, _p, err) => ({
@@ -278,14 +325,14 @@ export class MoveWorker {
           event: 'compute_rollback_live_migration_at_destination',
           taskStates: ['migrating'],
           statuses: ['preparing', 'running'],
-          work: async (s) => {
+          work: async (s, _m, p) => {
             await d.driver.dropMigrationTarget(s.id)
-            return { server: { task_state: null }, migration: LIVE_FAILED }
+            return { server: { task_state: null }, migration: p.cancelled ? LIVE_CANCELLED : LIVE_FAILED }
           },
           // The guest runs on its source all the same: the move ends; what the destination kept is logged.
-          onFailure: async (s, _m, _p, err) => {
+          onFailure: async (s, _m, p, err) => {
             d.logger.error({ server: s.id, err: err.message }, 'the destination of a failed live migration could not drop its copy')
-            return { server: { task_state: null }, migration: LIVE_FAILED }
+            return { server: { task_state: null }, migration: p.cancelled ? LIVE_CANCELLED : LIVE_FAILED }
           },
         }),
       'server.post_live_migration': (t) =>
@@ -395,6 +442,9 @@ export class MoveWorker {
         out = { server: { vm_state: 'error', task_state: null }, migration: { status: 'error', alloc_host: null, alloc_flavor_id: null } }
       }
     }
+    // The destination took the move on: its address on the migration (Nova's dest_host, set at its claim).
+    if (host === m.dest_compute && this.#d.address && m.dest_host === null)
+      out = { ...out, migration: { dest_host: this.#d.address, ...out.migration } }
     const next = out.next && { ...out.next, subjectId: server.id }
     const won = await repo.transaction(async (trx) => {
       // The server as this step found it (its own #advance aside): a delete that won meanwhile wins.

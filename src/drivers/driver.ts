@@ -43,6 +43,25 @@ export interface RescueSpec {
   checkpoint?: boolean
 }
 
+/**
+ * Why a stable-device rescue's disk cannot be attached as asked, in libvirt's words (Nova's
+ * libvirt driver fails the rescue with them: `InstanceNotRescuable`, "Driver Error: ..."), or
+ * null. `volumes`: the server's attached volumes (the rescue disk comes after them).
+ */
+export function stableRescueRefusal(stable: NonNullable<RescueSpec['stable']>, volumes = 0): string | null {
+  const { device, bus } = stable
+  // libvirt's virDomainDiskDefValidate, in its order. The rescue disk is a file (its own
+  // overlay of the image), never a host block device.
+  if (device === 'lun') return "unsupported configuration: disk device='lun' is only valid for block type disk source"
+  if (device === 'floppy' && bus !== 'fdc') return `Invalid bus type '${bus}' for floppy disk`
+  if (device !== 'floppy' && bus === 'fdc') return `Invalid bus type '${bus}' for disk`
+  // QEMU has no virtio CD-ROM; libvirt's qemu driver names the disk (vda the server's, vdb the config drive, the volumes).
+  if (device === 'cdrom' && bus === 'virtio') {
+    return `unsupported configuration: disk type of 'vd${String.fromCharCode(99 + volumes)}' does not support ejectable media`
+  }
+  return null
+}
+
 export type RebootType = 'SOFT' | 'HARD'
 
 /**
@@ -142,9 +161,12 @@ export interface VirtDriver {
   preLiveMigration(spec: ServerSpec, source: LiveMigrationSource): Promise<LiveMigrationTarget>
   /**
    * Source of a live migration: hand the running guest over to `target` (finishMigration resumes
-   * it there). A failure leaves it running here, as it was.
+   * it there). A failure leaves it running here, as it was. `control`: polled during the copy
+   * for what an admin asked (Nova's libvirt driver: an abort cancels the copy, the guest runs on
+   * here, LiveMigrationCancelled; a force-complete pauses the guest so that the copy converges,
+   * and the destination runs it as it ran here).
    */
-  liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk>
+  liveMigrate(serverId: string, target: LiveMigrationTarget, control?: LiveMigrationControl): Promise<MigratedDisk>
   getInfo(serverId: string): Promise<{ powerState: PowerStateValue }>
   consoleOutput(serverId: string): Promise<string>
   /** The SSH host key fingerprint of the system booted now, where the driver knows it. */
@@ -207,6 +229,28 @@ export class RecordVolumes implements VolumeDriver {
 }
 
 export class DriverError extends Error {}
+/** A live migration an admin aborted: the guest runs on its source, as before. */
+export class LiveMigrationCancelled extends DriverError {
+  constructor() {
+    super('Live migration cancelled: the guest runs on its source')
+  }
+}
+
+/** What an admin asked of a live migration under way, as its copy polls it; where the copy reports how far it is. */
+export interface LiveMigrationControl {
+  requested(): Promise<'abort' | 'force-complete' | null>
+  progress?(p: LiveMigrationProgress): void
+}
+
+/** How far a live migration's copy is, in bytes (Nova's migration memory_* and disk_*, libvirt's job info). */
+export interface LiveMigrationProgress {
+  memory_total: number
+  memory_processed: number
+  memory_remaining: number
+  disk_total: number
+  disk_processed: number
+  disk_remaining: number
+}
 export class VmNotFound extends DriverError {
   constructor(id: string) {
     super(`no VM for server ${id}`)

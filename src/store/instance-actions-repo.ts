@@ -161,6 +161,32 @@ export class InstanceActionsRepo {
     return n
   }
 
+  /** An event done as it began (a request handed over to the host that acts on it), in the caller's transaction. */
+  async recordEvent(serverId: string, requestId: string, event: string, host: string | null, db: Db): Promise<void> {
+    const action = await db
+      .selectFrom('instance_actions')
+      .select('id')
+      .where('server_id', '=', serverId)
+      .where('request_id', '=', requestId)
+      .executeTakeFirst()
+    if (!action) return
+    const now = this.#now()
+    await db
+      .insertInto('instance_action_events')
+      .values({
+        id: randomUUID(),
+        action_id: action.id,
+        event,
+        start_time: now,
+        finish_time: now,
+        result: 'Success',
+        traceback: null,
+        host,
+        details: null,
+      })
+      .execute()
+  }
+
   /** An event that failed as it began (no host for a new server: Nova's conductor event), and its action marked Error. */
   async recordFailedEvent(serverId: string, requestId: string, event: string, error: string, db: Db = this.#db): Promise<void> {
     const action = await db

@@ -66,7 +66,16 @@ export class MigrationsRepo {
       .select((eb) => eb.fn.max<number>('id').as('id'))
       .executeTakeFirst()
     const now = this.now()
-    const row: MigrationRow = { ...m, id: Number(max?.id ?? 0) + 1, uuid: randomUUID(), created_at: now, updated_at: now }
+    const row: MigrationRow = {
+      ...m,
+      id: Number(max?.id ?? 0) + 1,
+      uuid: randomUUID(),
+      created_at: now,
+      updated_at: now,
+      requested: null,
+      dest_host: null,
+      progress: null,
+    }
     await db.insertInto('migrations').values(row).execute()
     return row
   }

@@ -24,6 +24,9 @@ import { flavorAccessMigration } from './migrations-flavor-access.ts'
 import { volumeAttachmentsMigration, volumesMigration } from './migrations-volumes.ts'
 import { rescueCheckpointsMigration } from './migrations-rescue-checkpoints.ts'
 import { imageMembersMigration } from './migrations-image-members.ts'
+import { migrationRequestsMigration } from './migrations-migration-requests.ts'
+import { hostAddressMigration } from './migrations-host-address.ts'
+import { migrationProgressMigration } from './migrations-migration-progress.ts'
 
 const initial: Migration = {
   async up(db: Kysely<any>) {
@@ -264,6 +267,9 @@ export const migrationProvider: MigrationProvider = {
       '0023_console': consoleMigration,
       '0024_rescue_checkpoints': rescueCheckpointsMigration,
       '0025_image_members': imageMembersMigration,
+      '0030_migration_requests': migrationRequestsMigration,
+      '0031_host_address': hostAddressMigration,
+      '0032_migration_progress': migrationProgressMigration,
     }
   },
 }

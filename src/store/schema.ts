@@ -360,6 +360,8 @@ export interface HostRow {
   disabled_reason: string | null
   /** os-services force-down (2.11): shown down, and no new servers placed there. */
   forced_down: number
+  /** Where other hosts reach it (its agent's --migration-address: Nova's host_ip); null: none of its own (simulated). */
+  address: string | null
 }
 
 /** The hosts table: its administrative columns have defaults (an agent's upsert leaves them alone). */
@@ -392,7 +394,16 @@ export interface MigrationRow {
   request_id: string
   created_at: string
   updated_at: string
+  /** A live migration under way: what an admin asked of it (the copying agent polls it); null: nothing. */
+  requested: LiveMigrationRequest | null
+  /** Nova's dest_host: the destination's address (its --migration-address), once it took the move on; null before, or without one. */
+  dest_host: string | null
+  /** A live migration's copy as it last reported it: JSON of LiveMigrationProgress; null: nothing reported. */
+  progress: string | null
 }
+
+/** What an admin may ask of a live migration under way (DELETE .../migrations/{id}, force_complete). */
+export type LiveMigrationRequest = 'abort' | 'force-complete'
 
 export interface DeploymentRow {
   id: number

@@ -83,7 +83,13 @@ export class HostRegistry {
    * Register the host for agent `agentId` and take its lease (until now + downAfterMs).
    * Throws HostHeld while another agent, possibly alive, holds it.
    */
-  async register(name: string, driver: string, capacity: HostCapacity, agentId: string = newAgentId()): Promise<void> {
+  async register(
+    name: string,
+    driver: string,
+    capacity: HostCapacity,
+    agentId: string = newAgentId(),
+    address: string | null = null,
+  ): Promise<void> {
     const now = this.#clock.now()
     const nowIso = now.toISOString()
     const current = await this.#lease(name)
@@ -105,6 +111,7 @@ export class HostRegistry {
       disk_gb: capacity.diskGb,
       agent_id: agentId,
       lease_until: new Date(now.getTime() + this.downAfterMs).toISOString(),
+      address,
     }
     // Compare-and-set: take the row only from the holder seen above (or a free or lapsed lease);
     // of two agents starting at once, one wins and the other reads the winner below.

@@ -163,6 +163,116 @@ describe('live migration', () => {
   })
 })
 
+describe('a live migration under way: abort and force_complete', () => {
+  const inject = async (fault: Record<string, unknown>) => {
+    const res = await skiff.compute('POST', '/v2.1/os-simulator/faults', { token: admin, body: { fault } })
+    assert.equal(res.statusCode, 201, res.body)
+  }
+  const liveMigration = async (id: string) => (await migrations(`?instance_uuid=${id}&migration_type=live-migration`)).migrations[0]!
+  /** A live migration of a new server, held in `status` (the simulated copy hangs; the destination prepares slowly). */
+  const held = async (name: string, status: 'running' | 'preparing') => {
+    const id = await activeServer(skiff, demo, name)
+    if (status === 'running') await inject({ operation: 'liveMigrate', server_id: id, hang: true, count: 1 })
+    else await inject({ operation: 'preLiveMigration', server_id: id, delay_ms: 1500, count: 1 })
+    const source = await hostOf(id)
+    assert.equal((await action(id, { 'os-migrateLive': { host: null, block_migration: 'auto' } })).statusCode, 202)
+    const m = await waitFor(`migration ${status}`, async () => {
+      const x = await liveMigration(id)
+      return x?.status === status ? x : undefined
+    })
+    return { id, source, migrationId: m.id as number }
+  }
+  const abort = (id: string, mid: number | string, version = '2.24') =>
+    skiff.compute('DELETE', `/v2.1/servers/${id}/migrations/${mid}`, { token: admin, headers: mv(version) })
+  const forceComplete = (id: string, mid: number | string, version = '2.22') =>
+    skiff.compute('POST', `/v2.1/servers/${id}/migrations/${mid}/action`, {
+      token: admin,
+      headers: mv(version),
+      body: { force_complete: null },
+    })
+  const settledOn = (id: string, host: string) =>
+    waitFor(`ACTIVE on ${host}`, async () => {
+      const v = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: admin })).json().server
+      return v.status === 'ACTIVE' && v['OS-EXT-STS:task_state'] === null && v['OS-EXT-SRV-ATTR:host'] === host ? v : undefined
+    })
+
+  test('abort while the copy runs: the guest runs on its source, the migration cancelled, no fault', async () => {
+    const { id, source, migrationId } = await held('abort-running', 'running')
+    const bootsBefore = (await skiff.driver.consoleOutput(id)).match(/booting/g)!.length
+    const res = await abort(id, migrationId)
+    assert.equal(res.statusCode, 202, res.body)
+    assert.equal(res.body, '')
+    const s = await settledOn(id, source)
+    assert.equal(s['OS-EXT-STS:power_state'], 1)
+    assert.equal(s.fault, undefined)
+    assert.equal((await skiff.driver.consoleOutput(id)).match(/booting/g)!.length, bootsBefore, 'never booted again')
+    const m = await liveMigration(id)
+    assert.equal(m.status, 'cancelled')
+    assert.deepEqual(
+      (await eventsOf(id, 'live_migration_cancel')).map((e) => [e.event, e.result]),
+      [['compute_live_migration_abort', 'Success']],
+    )
+    // Done: the migration is no longer under way.
+    const again = await abort(id, migrationId)
+    assertFault('compute', again, 409)
+    assert.equal(again.json().conflictingRequest.message, `Cannot 'abort live migration' instance ${id} while it is in task_state None`)
+  })
+
+  test('force_complete while the copy runs: the copy ends, the guest runs on the destination', async () => {
+    const { id, source, migrationId } = await held('force-running', 'running')
+    // Under way: the copy's progress as the source's agent saved it (flavor 1: 512 MB, 1 GB).
+    const shown = await waitFor('progress saved', async () => {
+      const res = await skiff.compute('GET', `/v2.1/servers/${id}/migrations/${migrationId}`, { token: admin, headers: mv('2.23') })
+      const m = res.json().migration
+      return m.memory_total_bytes !== null ? m : undefined
+    })
+    assert.deepEqual(
+      [shown.memory_total_bytes, shown.memory_remaining_bytes, shown.disk_total_bytes, shown.disk_processed_bytes],
+      [512 * 2 ** 20, 512 * 2 ** 20, 2 ** 30, 0],
+    )
+    const res = await forceComplete(id, migrationId)
+    assert.equal(res.statusCode, 202, res.body)
+    const s = await waitFor('moved', async () => {
+      const v = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: admin })).json().server
+      return v.status === 'ACTIVE' && v['OS-EXT-STS:task_state'] === null && v['OS-EXT-SRV-ATTR:host'] !== source ? v : undefined
+    })
+    assert.equal(s['OS-EXT-STS:power_state'], 1)
+    assert.match(await skiff.driver.consoleOutput(id), /the guest paused to complete the copy/)
+    assert.equal((await liveMigration(id)).status, 'completed')
+    assert.deepEqual(
+      (await eventsOf(id, 'live_migration_force_complete')).map((e) => [e.event, e.result]),
+      [['compute_live_migration_force_complete', 'Success']],
+    )
+  })
+
+  test("before the copy (preparing): Nova's 400s; from 2.65 an abort ends it at its next step", async () => {
+    const { id, source, migrationId } = await held('abort-preparing', 'preparing')
+    const old = await abort(id, migrationId)
+    assertFault('compute', old, 400)
+    assert.equal(
+      old.json().badRequest.message,
+      `Migration ${migrationId} state of instance ${id} is preparing. Cannot abort live migration while the migration is in this state.`,
+    )
+    const fc = await forceComplete(id, migrationId)
+    assertFault('compute', fc, 400)
+    assert.equal(
+      fc.json().badRequest.message,
+      `Migration ${migrationId} state of instance ${id} is preparing. Cannot force complete while the migration is in this state.`,
+    )
+    // Not found: a 400 for force_complete, a 404 for an abort (Nova's API).
+    const fcMissing = await forceComplete(id, 999999)
+    assertFault('compute', fcMissing, 400)
+    assert.equal(fcMissing.json().badRequest.message, `Migration 999999 not found for instance ${id}`)
+    const abortMissing = await abort(id, 999999)
+    assertFault('compute', abortMissing, 404)
+    assert.equal(abortMissing.json().itemNotFound.message, `Migration 999999 not found for instance ${id}`)
+    assert.equal((await abort(id, migrationId, '2.65')).statusCode, 202)
+    const s = await settledOn(id, source)
+    assert.equal(s.fault, undefined)
+    assert.equal((await liveMigration(id)).status, 'cancelled')
+  })
+})
+
 describe('os-migrations and /servers/{id}/migrations', () => {
   test('fields per microversion, filters, paging (2.59), user and project (2.80); admin only', async () => {
     const id = await activeServer(skiff, demo, 'listed')

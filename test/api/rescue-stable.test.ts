@@ -116,6 +116,28 @@ describe('stable-device rescue', () => {
     assert.equal(s.status, 'ACTIVE')
     assert.equal(s['OS-EXT-STS:task_state'], null)
   })
+
+  test("a device its bus cannot hold fails on the host in libvirt's words; the server is back on its own disk", async () => {
+    const id = await activeServer(skiff, demo, 'nocd')
+    for (const [properties, message] of [
+      [
+        { hw_rescue_device: 'cdrom', hw_rescue_bus: 'virtio' },
+        "unsupported configuration: disk type of 'vdc' does not support ejectable media",
+      ],
+      [{ hw_rescue_device: 'floppy', hw_rescue_bus: 'scsi' }, "Invalid bus type 'scsi' for floppy disk"],
+      [{ hw_rescue_device: 'cdrom', hw_rescue_bus: 'fdc' }, "Invalid bus type 'fdc' for disk"],
+      [{ hw_rescue_device: 'lun' }, "unsupported configuration: disk device='lun' is only valid for block type disk source"],
+    ] as const) {
+      const imageId = await rescueImageOf(id, properties)
+      assert.equal((await action(id, { rescue: { rescue_image_ref: imageId } })).statusCode, 200)
+      const back = await waitFor('the rescue failed', async () => {
+        const s = (await skiff.compute('GET', `/v2.1/servers/${id}`, { token: demo })).json().server
+        return s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null && s.fault?.message.includes(message) ? s : undefined
+      })
+      assert.equal(back.status, 'ACTIVE', JSON.stringify(properties))
+      assert.deepEqual(skiff.driver.describe(id)!.disks, [`server disk ${id}`])
+    }
+  })
 })
 
 describe('rescue checkpoints', () => {

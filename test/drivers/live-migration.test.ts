@@ -2,7 +2,9 @@
 // with no machine (`-machine none`, a disk each, no guest): the source's overlay arrives whole on
 // the destination's disk over NBD and the destination runs (a paused guest stays paused); a second
 // attempt clears what a first one cut short left; a destination gone during the copy, or a copy
-// past its deadline, is cancelled and the source runs on, its disk its own (no job, no migration).
+// past its deadline, is cancelled and the source runs on, its disk its own (no job, no migration);
+// so is a copy an admin aborts (held slow by a low bandwidth), and a force-complete pauses the
+// guest on the source until it has arrived, then the destination runs it.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -10,8 +12,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, test } from 'node:test'
-import { ephemeralPort, receive, resumeArrived, send } from '../../src/drivers/qemu/live-migration.ts'
+import { CopyCancelled, ephemeralPort, receive, resumeArrived, send } from '../../src/drivers/qemu/live-migration.ts'
 import { QmpClient } from '../../src/drivers/qemu/qmp.ts'
+import type { LiveMigrationProgress } from '../../src/drivers/driver.ts'
 import { qemuSkipReason } from '../helpers/qemu.ts'
 
 /** qemu-img and qemu-io make and fill the disks (Debian's qemu-utils). */
@@ -155,6 +158,77 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     assert.equal((await source.execute<{ status: string }>('query-status')).status, 'running')
     assert.deepEqual(await source.execute('query-block-jobs'), [])
     await quit(source)
+  })
+
+  test("an admin's abort during the memory copy (held slow): cancelled, the source runs on with its disk, no job", async () => {
+    const { source, dest, ports } = await pair('abort')
+    let asked: 'abort' | null = null
+    let polls = 0
+    await assert.rejects(
+      send(source, {
+        address: '127.0.0.1',
+        nbdPort: ports.nbd,
+        migrationPort: ports.migration,
+        deadline: Date.now() + 120_000,
+        // 32 KiB/s: the guest's 64 MiB (zero pages, a few bytes each) take seconds to copy.
+        bandwidth: 32 * 1024,
+        onProgress: (what) => {
+          if (what === 'disk in sync') asked = 'abort'
+        },
+        requested: async () => {
+          polls++
+          return asked
+        },
+      }),
+      CopyCancelled,
+    )
+    assert.ok(polls > 0)
+    assert.equal((await source.execute<{ status: string }>('query-status')).status, 'running')
+    assert.deepEqual(await source.execute('query-block-jobs'), [])
+    assert.equal((await source.execute<{ status?: string }>('query-migrate')).status, 'cancelled')
+    // The destination's incoming migration failed with the stream: its QEMU exits, nothing arrived.
+    await dest.waitClosed(10_000)
+    assert.equal(dest.closed, true)
+    await quit(source)
+  })
+
+  test('force-complete during the memory copy: the guest paused here until it has arrived; the destination runs it', async () => {
+    const { source, dest, ports, sourceFile, destFile } = await pair('force')
+    let asked: 'force-complete' | null = null
+    const said: string[] = []
+    let statusWhenPaused = ''
+    const stats: LiveMigrationProgress[] = []
+    const { running } = await send(source, {
+      address: '127.0.0.1',
+      nbdPort: ports.nbd,
+      migrationPort: ports.migration,
+      deadline: Date.now() + 120_000,
+      bandwidth: 64 * 1024,
+      onStats: (p) => stats.push(p),
+      onProgress: (what) => {
+        said.push(what)
+        if (what === 'disk in sync') asked = 'force-complete'
+      },
+      requested: async () => {
+        if (asked && !statusWhenPaused && said.some((w) => w.startsWith('guest paused')))
+          statusWhenPaused = (await source.execute<{ status: string }>('query-status')).status
+        return asked
+      },
+    })
+    assert.deepEqual(said, ['disk in sync', 'guest paused to complete the copy (force complete)', 'memory and devices sent'])
+    assert.equal(statusWhenPaused, 'paused', 'the guest stopped on the source while the copy went on')
+    assert.equal(running, true, 'it ran before: the destination runs it')
+    // How far the copy was, as Nova's libvirt driver saves it: the disk's top layer mirrored (the
+    // 4 MiB the guest wrote on its overlay: the image is on both sides), the memory being sent.
+    const last = stats.at(-1)!
+    assert.equal(last.disk_total, 4 * 2 ** 20)
+    assert.equal(last.disk_remaining, 0)
+    assert.ok(last.memory_total >= 64 * 2 ** 20 && last.memory_processed > 0, JSON.stringify(last))
+    await resumeArrived(dest, running)
+    assert.equal((await dest.execute<{ status: string }>('query-status')).status, 'running')
+    await quit(source)
+    await quit(dest)
+    assert.match(img('compare', '-f', 'qcow2', '-F', 'qcow2', sourceFile, destFile), /Images are identical/)
   })
 
   test('past its deadline the copy is cancelled: the source runs on with its disk, no job, no migration', async () => {

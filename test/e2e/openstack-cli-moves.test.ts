@@ -1,13 +1,15 @@
 // The commands that move or resize a server, through Debian's `openstack` and `nova` CLIs against a
 // real `skiff serve` with two simulated hosts: server resize / resize confirm / resize revert,
 // server migrate (cold, then confirmed), server migrate --live-migration, server migration list,
+// server migration abort and force complete (a live migration the simulator holds in its copy),
 // and nova evacuate once an admin forced the server's host down.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 import { clientGate, Clients, type ServerView } from './helpers/clients.ts'
 import { ok } from './helpers/process.ts'
-import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 
 const gate = await clientGate(['openstack', 'nova'])
 const tag = `${process.pid}-${randomBytes(3).toString('hex')}`
@@ -82,6 +84,44 @@ describe('openstack server resize, migrate, live migration, migration list; nova
       assert.ok(types.includes('live-migration'), JSON.stringify(list))
     },
   )
+
+  test('server migration abort (2.24) and force complete (2.22) of a live migration the simulator holds in its copy', T, async () => {
+    const token = await openrcToken(skiff.urls.identity, skiff.openrc.admin)
+    const api = async (method: string, p: string, body?: unknown) => {
+      const res = await fetch(`${skiff.urls.compute}${p}`, {
+        method,
+        headers: { 'x-auth-token': token, 'content-type': 'application/json', 'openstack-api-version': 'compute 2.80' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, any> }
+    }
+    /** A live migration of the server, its copy hung by the simulator until an admin acts; its id once `running`. */
+    const held = async () => {
+      const fault = await api('POST', '/os-simulator/faults', { fault: { operation: 'liveMigrate', server_id: id, hang: true, count: 1 } })
+      assert.equal(fault.status, 201, JSON.stringify(fault.body))
+      ok(await cli.openstack('admin', ['server', 'migrate', '--live-migration', id]))
+      for (const t0 = Date.now(); Date.now() - t0 < 60_000; await sleep(100)) {
+        const m = (await api('GET', `/os-migrations?instance_uuid=${id}&migration_type=live-migration`)).body.migrations[0]
+        if (m?.status === 'running') return String(m.id)
+      }
+      throw new Error('the live migration did not reach running')
+    }
+    const status = async (mid: string) =>
+      (await api('GET', `/os-migrations?instance_uuid=${id}&migration_type=live-migration`)).body.migrations.find(
+        (m: { id: number }) => String(m.id) === mid,
+      )?.status
+    const from = (await until('ACTIVE'))['OS-EXT-SRV-ATTR:host']
+    const aborted = await held()
+    ok(await cli.openstack('admin', ['--os-compute-api-version', '2.24', 'server', 'migration', 'abort', id, aborted]))
+    const stayed = await until('ACTIVE')
+    assert.equal(stayed['OS-EXT-SRV-ATTR:host'], from, 'an aborted live migration leaves the server where it was')
+    assert.equal(await status(aborted), 'cancelled')
+    const forced = await held()
+    ok(await cli.openstack('admin', ['--os-compute-api-version', '2.22', 'server', 'migration', 'force', 'complete', id, forced]))
+    const moved = await until('ACTIVE')
+    assert.ok(moved['OS-EXT-SRV-ATTR:host'] && moved['OS-EXT-SRV-ATTR:host'] !== from, `still on ${from}`)
+    assert.equal(await status(forced), 'completed')
+  })
 
   test('nova evacuate: refused while the host is up; once forced down, ACTIVE on the other host', T, async () => {
     const from = (await until('ACTIVE'))['OS-EXT-SRV-ATTR:host']!

@@ -148,6 +148,8 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     const m = await waitMigration(id, 'completed')
     assert.equal(m.source_compute, 'hv-a')
     assert.equal(m.dest_compute, 'hv-b')
+    // Nova's dest_host: the destination's address (its --migration-address).
+    assert.equal(m.dest_host, '127.0.0.1')
     // The source's QEMU and files go with the migration's end.
     const sourceDir = path.join(dirs['hv-a'], 'qemu', 's', id)
     for (let i = 0; i < 100 && (existsSync(sourceDir) || qemuPids(sourceDir).length > 0); i++) await sleep(200)
@@ -190,6 +192,14 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.equal(s['OS-EXT-SRV-ATTR:host'], 'hv-a')
     assert.equal(s['OS-EXT-STS:power_state'], 1)
     assert.equal(m.dest_compute, 'hv-c')
+    assert.equal(m.dest_host, '192.0.2.1', 'the address the destination took the move on with')
+    // The address each agent registered is its hypervisor's host_ip.
+    const hypervisors = (await call('GET', '/os-hypervisors/detail', undefined, '2.53')).body.hypervisors as Record<string, any>[]
+    assert.deepEqual(hypervisors.map((h) => [h.hypervisor_hostname, h.host_ip]).sort(), [
+      ['hv-a', '127.0.0.1'],
+      ['hv-b', '127.0.0.1'],
+      ['hv-c', '192.0.2.1'],
+    ])
     assert.match(String(s.fault?.message), /Live migration failed: the destination cannot wait for the guest at 192\.0\.2\.1/)
     const afterFail = await guest(await sshPort(id), pass, pid)
     assert.equal(afterFail.bootId, before.bootId)

@@ -5,7 +5,8 @@
 // repair it there, the host key differs; unrescue → the repaired disk boots, with the original
 // password, the file and the original host key; delete → no QEMU, no files. Then a stable-device
 // rescue (the rescue disk on SCSI, attached last) with a checkpoint: a bad repair discarded, and
-// a checkpoint kept.
+// a checkpoint kept. Then a stable-device rescue from a CD-ROM (IDE): booted from the read-only
+// disc, the server's disk found at vda, unchanged after unrescue; a floppy refused.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -269,4 +270,87 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
     assert.equal(existsSync(path.join(qemuDir, 's', id, 'rescue-changes.qcow2')), false)
     ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))
   })
+
+  test('stable-device rescue from a CD-ROM on IDE: booted from the read-only disc, the server disk vda untouched; a floppy refused', async () => {
+    const marker = `cd-${randomBytes(6).toString('hex')}`
+    const created = await cli.openstackJson<{ id: string; adminPass: string }>(
+      'demo',
+      ['server', 'create', '--image', 'skiff-base', '--flavor', 'm1.tiny', '--wait', 'vm three'],
+      { timeoutMs: BOOT_MS },
+    )
+    const { id, adminPass: p1 } = created
+    const access = await api.access(id)
+    const own = await sshOk(access.port, p1, `echo ${marker} > /root/marker && sync && md5sum /root/marker`)
+    ok(
+      await cli.openstack('admin', [
+        'image',
+        'set',
+        '--property',
+        'hw_rescue_device=cdrom',
+        '--property',
+        'hw_rescue_bus=ide',
+        'skiff-rescue',
+      ]),
+    )
+    const rescueImage = (await cli.openstackJson<{ id: string }>('demo', ['image', 'show', 'skiff-rescue'])).id
+    const p2 = `P2-${randomBytes(6).toString('hex')}`
+    let t = Date.now()
+    ok(await cli.openstack('demo', ['server', 'rescue', '--image', rescueImage, '--password', p2, id]))
+    await cli.waitForStatus('demo', id, 'RESCUE', BOOT_MS)
+    figures['stable-device rescue from a CD-ROM (to RESCUE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    const state = (await api.compute('GET', `/servers/${id}/rescue`)).body.rescue
+    assert.deepEqual(
+      state.disks.map((d: { role: string; device: string; type: string }) => `${d.role} ${d.device} ${d.type}`),
+      ['server /dev/vda disk', 'config_drive /dev/vdb disk', 'rescue /dev/sr0 cdrom'],
+    )
+    // In the rescue system: root from the CD-ROM (SCSI type 5, read-only), its writes in memory;
+    // the server's disk is still vda, with its file.
+    const look = await sshOk(
+      access.port,
+      p2,
+      'grep -o "root=[^ ]*" /proc/cmdline; cat /sys/block/sr0/device/type; cat /sys/block/sr0/ro; awk \'$2 == "/" { print $3 }\' /proc/mounts; ' +
+        'touch /root/written-in-rescue && echo writable; cat /sys/block/vda/serial; echo; ' +
+        'mkdir -p /mnt/s && mount -o ro /dev/vda /mnt/s && cat /mnt/s/root/marker && umount /mnt/s',
+    )
+    assert.deepEqual(look.out.trim().split('\n'), ['root=/dev/sr0', '5', '1', 'overlay', 'writable', 'vda', marker])
+    assert.notEqual(look.hostKey, access.host_key_fingerprint, 'the rescue system has its own host key')
+
+    t = Date.now()
+    ok(await cli.openstack('demo', ['server', 'unrescue', id]))
+    await cli.waitForStatus('demo', id, 'ACTIVE', BOOT_MS)
+    figures['unrescue from the CD-ROM rescue (to ACTIVE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    const back = await sshOk(access.port, p1, 'md5sum /root/marker')
+    assert.equal(back.out, own.out, "the server's file unchanged")
+    assert.equal(back.hostKey, access.host_key_fingerprint, 'its own host key')
+
+    // A floppy holds 2.88 MB: the rescue image cannot be one. The rescue fails before the server
+    // is touched, and the server stays up on its own disk.
+    ok(
+      await cli.openstack('admin', [
+        'image',
+        'set',
+        '--property',
+        'hw_rescue_device=floppy',
+        '--property',
+        'hw_rescue_bus=fdc',
+        'skiff-rescue',
+      ]),
+    )
+    assert.equal((await api.compute('POST', `/servers/${id}/action`, { rescue: { rescue_image_ref: rescueImage } })).status, 200)
+    await waitForFault(api, id, /does not fit a floppy/)
+    assert.equal((await sshOk(access.port, p1, 'md5sum /root/marker')).out, own.out, 'the server still runs, untouched')
+    ok(await cli.openstack('admin', ['image', 'unset', '--property', 'hw_rescue_device', '--property', 'hw_rescue_bus', 'skiff-rescue']))
+    ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))
+  })
 })
+
+/** Until the server is ACTIVE again with a fault saying `message` (a rescue that failed on the host). */
+async function waitForFault(api: VmApi, id: string, message: RegExp): Promise<void> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const s = (await api.compute('GET', `/servers/${id}`)).body.server
+    if (s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null && message.test(s.fault?.message ?? '')) return
+    if (Date.now() > deadline) throw new Error(`no fault ${message} on ${id}: ${JSON.stringify(s.fault ?? s.status)}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}

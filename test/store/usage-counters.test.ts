@@ -62,6 +62,9 @@ const move = (server_id: string, alloc_host: string | null, alloc_flavor_id: str
   request_id: 'req',
   created_at: NOW,
   updated_at: NOW,
+  requested: null,
+  dest_host: null,
+  progress: null,
 })
 
 before(async () => {

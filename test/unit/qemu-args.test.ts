@@ -93,6 +93,28 @@ test('stable-device rescue: the server disk stays first, the rescue disk last on
   assert.throws(() => buildQemuArgs({ ...base, root: '/dev/sda quiet init=/bin/sh' }), /bad root device/)
 })
 
+test('stable-device rescue from a CD-ROM: the rescue disk read-only in a CD-ROM drive on its bus, booted, the root sr0', () => {
+  const cd = (bus: 'virtio' | 'scsi' | 'usb' | 'ide' | 'sata') =>
+    buildQemuArgs({
+      ...base,
+      disks: [
+        { id: 'vda', file: '/q/s/s1/disk.qcow2', format: 'qcow2' as const },
+        { id: 'rescue', file: '/q/s/s1/r/disk.qcow2', format: 'qcow2' as const, bus, bootIndex: 1, media: 'cdrom' as const },
+      ],
+      root: '/dev/sr0',
+    })
+  const ide = cd('ide')
+  assert.deepEqual(after(ide, '-drive').at(-1), 'file=/q/s/s1/r/disk.qcow2,if=none,id=rescue,format=qcow2,media=cdrom,readonly=on')
+  assert.deepEqual(after(ide, '-append'), [KERNEL_CMDLINE.replace('root=/dev/vda', 'root=/dev/sr0')])
+  const device = (bus: 'scsi' | 'usb' | 'ide' | 'sata') => after(cd(bus), '-device').slice(1, 3)
+  assert.deepEqual(device('ide'), ['ide-cd,bus=ide.0,drive=rescue,serial=rescue,bootindex=1', 'virtio-net-pci,netdev=n0'])
+  assert.deepEqual(device('sata'), ['ich9-ahci,id=sata0', 'ide-cd,bus=sata0.0,drive=rescue,serial=rescue,bootindex=1'])
+  assert.deepEqual(device('scsi'), ['virtio-scsi-pci,id=scsi0', 'scsi-cd,bus=scsi0.0,drive=rescue,serial=rescue,bootindex=1'])
+  // USB mass storage presents a CD-ROM when its drive is one (media=cdrom).
+  assert.deepEqual(device('usb'), ['qemu-xhci,id=usb0', 'usb-storage,bus=usb0.0,drive=rescue,serial=rescue,bootindex=1'])
+  assert.throws(() => cd('virtio'), /no CD-ROM on the virtio bus/)
+})
+
 test('volumes: a -blockdev node and a virtio-blk device named as a hot plug names them, the volume id as serial', () => {
   const id = '6f1c2a3b-1111-4222-8333-444455556666'
   const args = buildQemuArgs({

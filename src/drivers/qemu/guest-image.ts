@@ -2,8 +2,9 @@
 // and no loop device (containers often forbid both):
 //   vmlinuz      Debian's kernel (direct kernel boot: no bootloader, no partition table)
 //   initrd.img   busybox + the virtio/ext4 modules (and, for a root on another bus, SCSI, USB,
-//                IDE and SATA's, loaded only then); mounts root= and switch_roots (written here
-//                as a newc cpio, gzip'd)
+//                IDE and SATA's, and a CD-ROM's, loaded only then); mounts root= (a CD-ROM's
+//                read-only, with its writes in memory) and switch_roots (written here as a
+//                newc cpio, gzip'd)
 //   base.qcow2   ext4 root filled by `mke2fs -d`: busybox, dropbear, and the first-boot script
 // Guest contract the driver relies on (rcS below):
 //   first boot (no /var/lib/firstboot/done) reads the config drive (label config-2,
@@ -128,7 +129,18 @@ wait=200
 case "$root" in /dev/vd*) ;; *) for m in $(cat /modules.buses); do insmod /lib/modules/$m 2>/dev/null; done; wait=1200 ;; esac
 n=0; while [ ! -b "$root" ] && [ $n -lt $wait ]; do sleep 0.05; n=$((n+1)); done
 fail() { echo "BOOT-FAILED: $*" > /dev/console; sleep 1; poweroff -f; }
-mount -t ext4 -o rw "$root" /newroot || fail "cannot mount root $root"
+case "$root" in
+/dev/sr*)
+  # A root on a CD-ROM (a stable-device rescue from hw_rescue_device=cdrom): the disc's file
+  # system read-only, through a loop device (its blocks may be smaller than a CD's 2048-byte
+  # sectors), and the system's writes in memory on top of it (overlayfs on a tmpfs).
+  mkdir -p /ro /rw
+  losetup -r /dev/loop0 "$root" && mount -t ext4 -o ro,noload /dev/loop0 /ro || fail "cannot mount root $root"
+  mount -t tmpfs -o mode=0755 rw /rw && mkdir /rw/upper /rw/work &&
+    mount -t overlay -o lowerdir=/ro,upperdir=/rw/upper,workdir=/rw/work overlay /newroot || fail "cannot lay a writable layer over $root"
+  ;;
+*) mount -t ext4 -o rw "$root" /newroot || fail "cannot mount root $root" ;;
+esac
 [ -e /newroot/sbin/init ] || [ -L /newroot/sbin/init ] || { umount /newroot; fail "no /sbin/init on $root"; }
 mount --move /dev /newroot/dev
 umount /proc /sys
@@ -305,8 +317,8 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
     // ---- initramfs
     // virtio_console: the port a warm rescue system gets its secrets over (rescue-channel.ts).
     const wanted = ['virtio_pci', 'virtio_blk', 'ext4', 'virtio_net', 'isofs', 'button', 'evdev', 'virtio-rng', 'virtio_console']
-    // The disk buses a stable-device rescue may boot from (loaded only then, see INIT).
-    const buses = ['virtio_scsi', 'sd_mod', 'xhci_pci', 'usb-storage', 'ata_piix', 'ahci']
+    // The disk buses a stable-device rescue may boot from, and a CD-ROM's root (loaded only then, see INIT).
+    const buses = ['virtio_scsi', 'sd_mod', 'xhci_pci', 'usb-storage', 'ata_piix', 'ahci', 'sr_mod', 'loop', 'overlay']
     const order: string[] = []
     const busOrder: string[] = []
     for (const [list, into] of [
@@ -325,7 +337,7 @@ export async function buildGuestImage(opts: BuildOptions): Promise<GuestFiles & 
     const dir = (name: string) => entries.push({ name, mode: 0o40755 })
     for (const d of ['bin', 'dev', 'proc', 'sys', 'newroot', 'lib', 'lib/modules']) dir(d)
     entries.push({ name: 'bin/busybox', mode: 0o100755, data: await readFile('/bin/busybox') })
-    for (const a of ['sh', 'mount', 'umount', 'insmod', 'switch_root', 'sleep', 'cat', 'poweroff', 'mkdir', 'echo']) {
+    for (const a of ['sh', 'mount', 'umount', 'insmod', 'switch_root', 'sleep', 'cat', 'poweroff', 'mkdir', 'echo', 'losetup']) {
       entries.push({ name: `bin/${a}`, mode: 0o120777, target: 'busybox' })
     }
     const names: string[] = []

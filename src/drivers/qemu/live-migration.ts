@@ -10,10 +10,13 @@
 //                the target a consistent copy) and the migration goes on to `completed`.
 //   destination  `nbd-server-stop`, then `cont`: the guest runs there, the same boot.
 // Whatever fails on the source, the guest runs on there as it was (QEMU resumes a migration that
-// failed or was cancelled; the block job is cancelled; a guest left paused is continued).
+// failed or was cancelled; the block job is cancelled; a guest left paused is continued). An
+// admin's abort cancels the copy the same way; a force-complete pauses the guest until it is on
+// the destination (which runs it, as it ran here).
 // Nothing here is authenticated or encrypted: hosts migrate over a network of their own.
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { LiveMigrationProgress } from '../driver.ts'
 import type { QmpClient, QmpEvent } from './qmp.ts'
 
 /** The mirror's job id and the NBD export's name. */
@@ -66,7 +69,27 @@ export interface SendOptions {
    */
   wasRunning?: boolean
   onProgress?: (what: string) => void
+  /** The memory copy's bandwidth, bytes/s (Nova's live_migration_bandwidth); default: the network's (10 GiB/s). */
+  bandwidth?: number
+  /**
+   * What an admin asked, polled during the copy: `abort` cancels it (the guest runs on here, as
+   * before: CopyCancelled); `force-complete` pauses the guest, so that what it dirties no longer
+   * outruns the copy (Nova's libvirt driver without post-copy); the destination runs it as it ran here.
+   */
+  requested?: () => Promise<'abort' | 'force-complete' | null>
+  /** How far the copy is, at every look at it (the disk mirror's offset and length, the memory's bytes). */
+  onStats?: (p: LiveMigrationProgress) => void
 }
+
+/** The copy was cancelled as an admin asked; the guest runs on the source as before. */
+export class CopyCancelled extends Error {
+  constructor() {
+    super('the copy was cancelled')
+  }
+}
+
+/** How often the copy asks whether an admin asked something of it. */
+const POLL_REQUESTS_MS = 500
 
 interface MigrateInfo {
   status?: string
@@ -98,6 +121,23 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
   const timeLeft = (what: string) => {
     if (Date.now() > o.deadline) throw new Error(`${what} did not finish in time`)
   }
+  let paused = false
+  let polled = 0
+  /** An admin's request, acted on: an abort throws; a force-complete pauses the guest (once). */
+  const actOnRequests = async () => {
+    if (!o.requested || Date.now() - polled < POLL_REQUESTS_MS) return
+    polled = Date.now()
+    const asked = await o.requested()
+    if (asked === 'abort') throw new CopyCancelled()
+    if (asked === 'force-complete' && !paused) {
+      paused = true
+      const { status: now } = await q.execute<{ status: string }>('query-status')
+      if (now === 'running') {
+        await q.execute('stop')
+        o.onProgress?.('guest paused to complete the copy (force complete)')
+      }
+    }
+  }
   try {
     await q.execute('drive-mirror', {
       'job-id': JOB,
@@ -107,12 +147,23 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
       sync: 'top',
       mode: 'existing',
     })
+    let stats: LiveMigrationProgress = {
+      memory_total: 0,
+      memory_processed: 0,
+      memory_remaining: 0,
+      disk_total: 0,
+      disk_processed: 0,
+      disk_remaining: 0,
+    }
     // The disk first: in sync, then every guest write goes to both until the switchover.
     for (;;) {
       const job = (await q.execute<BlockJob[]>('query-block-jobs')).find((j) => j.device === JOB)
       if (!job) throw new Error(`the disk copy ended early: ${describeJobEnd(jobEnds)}`)
+      stats = { ...stats, disk_total: job.len, disk_processed: job.offset, disk_remaining: Math.max(0, job.len - job.offset) }
+      o.onStats?.(stats)
       if (job.ready) break
       timeLeft('the disk copy')
+      await actOnRequests()
       await sleep(200)
     }
     o.onProgress?.('disk in sync')
@@ -123,10 +174,14 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
       ],
     })
     // QEMU's default is 32 MiB/s; the network between hosts is the limit, not QEMU.
-    await q.execute('migrate-set-parameters', { 'max-bandwidth': 10 * 2 ** 30 })
+    await q.execute('migrate-set-parameters', { 'max-bandwidth': o.bandwidth ?? 10 * 2 ** 30 })
     await q.execute('migrate', { uri: `tcp:${hostPort(o.address, o.migrationPort)}` })
     for (;;) {
       const m = await q.execute<MigrateInfo>('query-migrate')
+      if (m.ram) {
+        stats = { ...stats, memory_total: m.ram.total, memory_processed: m.ram.transferred, memory_remaining: m.ram.remaining }
+        o.onStats?.(stats)
+      }
       if (m.status === 'pre-switchover') {
         // The vCPUs are stopped: the mirror completes with what the guest last wrote.
         await q.execute('block-job-cancel', { device: JOB })
@@ -142,6 +197,8 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
         throw new Error(`the memory copy ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`)
       }
       timeLeft('the memory copy')
+      // Not once the switchover began: the copy ends then whatever is asked.
+      if (m.status === 'active') await actOnRequests()
       await sleep(200)
     }
   } catch (err) {

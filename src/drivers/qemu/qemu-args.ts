@@ -30,6 +30,11 @@ export interface DiskArg {
   readOnly?: boolean
   /** virtio (the default: virtio-blk-pci), or a controller of that bus and a disk on it. */
   bus?: DiskBus
+  /**
+   * `cdrom`: a CD-ROM drive with this image in it (ide-cd, scsi-cd, or a USB storage device
+   * holding a CD), read-only; not on virtio (QEMU has no virtio CD-ROM). Default: a hard disk.
+   */
+  media?: 'disk' | 'cdrom'
   /** Firmware boot order (`bootindex`), lowest first; the direct kernel boot comes before any disk. */
   bootIndex?: number
   /**
@@ -97,6 +102,21 @@ const CONTROLLERS: Partial<Record<DiskBus, string>> = {
 /** The -device of a disk on its bus. */
 function diskDevice(d: DiskArg): string {
   const boot = d.bootIndex === undefined ? '' : `,bootindex=${d.bootIndex}`
+  if (d.media === 'cdrom') {
+    switch (d.bus ?? 'virtio') {
+      case 'virtio':
+        throw new Error(`${d.id}: no CD-ROM on the virtio bus`)
+      case 'scsi':
+        return `scsi-cd,bus=scsi0.0,drive=${d.id},serial=${d.id}${boot}`
+      // A USB mass storage device presents a CD-ROM when its drive is one (media=cdrom).
+      case 'usb':
+        return `usb-storage,bus=usb0.0,drive=${d.id},serial=${d.id}${boot}`
+      case 'ide':
+        return `ide-cd,bus=ide.0,drive=${d.id},serial=${d.id}${boot}`
+      case 'sata':
+        return `ide-cd,bus=sata0.0,drive=${d.id},serial=${d.id}${boot}`
+    }
+  }
   switch (d.bus ?? 'virtio') {
     case 'virtio':
       return `virtio-blk-pci,drive=${d.id},serial=${d.id}${boot}`
@@ -165,7 +185,8 @@ export function buildQemuArgs(v: VmArgs): string[] {
       continue
     }
     const drive = [`file=${optValue(d.file)}`, 'if=none', `id=${d.id}`, `format=${d.format}`]
-    if (d.readOnly) drive.push('readonly=on')
+    if (d.media === 'cdrom') drive.push('media=cdrom', 'readonly=on')
+    else if (d.readOnly) drive.push('readonly=on')
     // auto-read-only=off: a writable disk keeps the read-write file it was opened with. Else
     // QEMU reopens it by name when a live migration hands it over (read-only on the source,
     // read-write again on the destination or a rollback), which fails once it runs as `nobody`.

@@ -16,7 +16,8 @@
 //                          A volume-backed server's root disk is its boot volume's file.
 // Rescue never writes the server's disk: the server's QEMU exits (it holds the qcow2 write
 // lock), the rescue VM boots a fresh overlay with the server's disk.qcow2 as its SECOND disk
-// (stable-device rescue: the server's disk stays FIRST and the rescue disk is attached last),
+// (stable-device rescue: the server's disk stays FIRST and the rescue disk is attached last, a
+// disk or a read-only CD-ROM on the bus the rescue image asks for),
 // and unrescue boots disk.qcow2 again (its password and host key live on it), then drops the
 // rescue dir (kept until then: a failed unrescue boots the same rescue system again). Paths
 // stay short: unix socket paths are limited to 107 bytes.
@@ -35,6 +36,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Logger } from 'pino'
 import {
+  LiveMigrationCancelled,
+  type LiveMigrationControl,
   type LiveMigrationSource,
   type LiveMigrationTarget,
   type MigratedDisk,
@@ -46,6 +49,7 @@ import {
   type DiskSnapshot,
   type RescueSpec,
   type ServerSpec,
+  stableRescueRefusal,
   type VirtDriver,
   type VolumeDriver,
   type VolumeSpec,
@@ -54,7 +58,7 @@ import { probeAccel } from './accel.ts'
 import { discardChanges, keepChanges, takeCheckpoint } from './checkpoint.ts'
 import { writeConfigDrive, type ConfigDriveSpec } from './config-drive.ts'
 import { buildQemuArgs, vmFiles, volumeNames, type Accel, type DiskArg } from './qemu-args.ts'
-import { ephemeralPort, receive, resumeArrived, resumeHere, send } from './live-migration.ts'
+import { CopyCancelled, ephemeralPort, receive, resumeArrived, resumeHere, send } from './live-migration.ts'
 import { QmpClient } from './qmp.ts'
 import { newHostKey, RescueChannel, secretLines, type HostKey } from './rescue-channel.ts'
 import { portFree, sshBanner, sshHostKey } from './ssh-probe.ts'
@@ -107,6 +111,8 @@ export interface QemuDriverOptions {
   migrationAddress?: string
   /** Live migration: seconds the copy may take per GiB of memory and disk (Nova's live_migration_completion_timeout; 0: no limit). */
   liveMigrationTimeoutPerGiBSeconds?: number
+  /** Live migration: the memory copy at most this fast, bytes/s (Nova's live_migration_bandwidth; 0 or unset: the network's). */
+  liveMigrationBandwidthBytes?: number
   /**
    * Where the serial proxies reach this host's consoles when they may run on other machines:
    * its serial relay (console/serial-relay.ts); unset, the VMs' unix sockets themselves.
@@ -511,7 +517,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
    * the config drive. Stable device (as Nova's libvirt driver): the server's disk vda and the
    * config drive where they always are, and the rescue disk attached last on the bus the image
    * asks for, first in the boot order, and the root (the kernel is booted directly: `root=`
-   * names it; vdc on virtio, else the only SCSI-named disk, sda). The attached volumes in both:
+   * names it; vdc on virtio, else the only SCSI-named disk, sda; as a CD-ROM, hw_rescue_device=
+   * cdrom, read-only: sr0, the rescue system's writes in memory). The attached volumes in both:
    * after the config drive, before a stable rescue disk (as Nova's: the rescue disk comes last).
    */
   #rescueLayout(s: State): { disks: DiskArg[]; root: string } {
@@ -529,15 +536,18 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
         root: '/dev/vda',
       }
     }
-    if (stable.device !== 'disk' || stable.bus === 'fdc') throw new DriverError(`no ${stable.device} on the ${stable.bus} bus to boot from`)
+    const refusal = stableRescueRefusal(stable, s.volumes?.length ?? 0)
+    if (refusal || stable.bus === 'fdc') throw new DriverError(refusal ?? `no ${stable.device} on the ${stable.bus} bus to boot from`)
+    const cdrom = stable.device === 'cdrom'
     return {
       disks: [
         this.#rootDisk(s, 'vda', this.#serverDiskInRescue(s)),
         config,
         ...this.#volumeDisks(s),
-        { id: 'rescue', file: path.join(r, 'disk.qcow2'), format: 'qcow2', bus: stable.bus, bootIndex: 1 },
+        { id: 'rescue', file: path.join(r, 'disk.qcow2'), format: 'qcow2', bus: stable.bus, bootIndex: 1, media: cdrom ? 'cdrom' : 'disk' },
       ],
-      root: stable.bus === 'virtio' ? `/dev/vd${String.fromCharCode(99 + (s.volumes?.length ?? 0))}` : '/dev/sda',
+      // A CD-ROM: the only one (the config drive is a virtio disk); its root read-only, the writes in memory (guest-image.ts).
+      root: cdrom ? '/dev/sr0' : stable.bus === 'virtio' ? `/dev/vd${String.fromCharCode(99 + (s.volumes?.length ?? 0))}` : '/dev/sda',
     }
   }
 
@@ -789,13 +799,11 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async rescue(serverId: string, rescue: RescueSpec): Promise<void> {
     const s = this.#vm(serverId)
     const stable = rescue.stable
-    if (stable && (stable.device !== 'disk' || stable.bus === 'fdc')) {
-      throw new DriverError(
-        `the qemu driver boots a rescue system from a disk only, not a ${stable.device} on the ${stable.bus} bus (hw_rescue_device, hw_rescue_bus)`,
-      )
-    }
+    const refusal = stable ? stableRescueRefusal(stable, s.volumes?.length ?? 0) : null
+    if (refusal) throw new DriverError(refusal)
     await this.#op(serverId, async () => {
       const image = await this.#o.resolveImage(rescue.imageId)
+      if (stable?.device === 'floppy') throw new DriverError(await floppyRefusal(image))
       // The rescue system's host key is made here: its fingerprint is known before the guest is up.
       const hostKey = newHostKey()
       // A warm rescue system gets the server's disk hot-added; volumes are on its command line only: booted.
@@ -1469,7 +1477,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     })
   }
 
-  async liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk> {
+  async liveMigrate(serverId: string, target: LiveMigrationTarget, control?: LiveMigrationControl): Promise<MigratedDisk> {
     if (target.kind !== 'qemu') throw new DriverError(`the qemu driver cannot live-migrate to a ${target.kind} host`)
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
@@ -1498,6 +1506,9 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             deadline: Date.now() + timeoutMs,
             wasRunning: again,
             onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
+            bandwidth: this.#o.liveMigrationBandwidthBytes || undefined,
+            requested: control && (() => control.requested()),
+            onStats: control?.progress && ((p) => control.progress!(p)),
           }),
         )
         // The guest is on the destination now, stopped here: this QEMU goes at confirm, or runs again.
@@ -1505,6 +1516,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       } catch (err) {
         s.outgoing = null
         await this.#save(s)
+        if (err instanceof CopyCancelled) throw new LiveMigrationCancelled()
         throw new DriverError(`Live migration failed: ${(err as Error).message}`)
       }
     })
@@ -1665,4 +1677,14 @@ function hostname(name: string): string {
       .replace(/^-+|-+$/g, '')
       .slice(0, 63) || 'server'
   )
+}
+
+/** A floppy holds 2.88 MB at most: why the rescue image cannot be attached as one and booted. */
+async function floppyRefusal(image: QemuImage): Promise<string> {
+  const { stdout } = await run('qemu-img', ['info', '-U', '--output', 'json', image.disk])
+  const size = (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size']
+  const MAX = 2880 * 1024
+  return size > MAX
+    ? `the rescue image's disk (${(size / 1048576).toFixed(0)} MiB) does not fit a floppy (2.88 MB at most): it cannot be attached as one (hw_rescue_device=floppy)`
+    : 'the qemu driver boots its rescue systems from a disk or a CD-ROM, not a floppy (hw_rescue_device=floppy)'
 }

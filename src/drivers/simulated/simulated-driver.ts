@@ -6,6 +6,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MemoryFaultRules, type ActiveFault, type FaultRule, type FaultRules, type SimulatedPhase } from './fault-rules.ts'
 import {
+  LiveMigrationCancelled,
+  type LiveMigrationControl,
   type LiveMigrationSource,
   type LiveMigrationTarget,
   type MigratedDisk,
@@ -17,6 +19,7 @@ import {
   type DiskSnapshot,
   type RescueSpec,
   type ServerSpec,
+  stableRescueRefusal,
   type VirtDriver,
   type VolumeDriver,
   type VolumeSpec,
@@ -182,7 +185,7 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
    * `unrescue.boot` failure for one server registered after it. Delays add up; the failure is
    * the most specific rule's (this server before all, the phase before its operation).
    */
-  async #step(phase: SimulatedPhase, serverId: string): Promise<void> {
+  async #step(phase: SimulatedPhase, serverId: string, interrupt?: AbortSignal): Promise<void> {
     const op = phase.split('.')[0]
     const matching = this.#rules.filter((f) => (f.operation === phase || f.operation === op) && (!f.serverId || f.serverId === serverId))
     // Taking counts each use in the database (a rule used up meanwhile, elsewhere, is not taken).
@@ -190,10 +193,13 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
     const specificity = (f: FaultRule) => (f.serverId ? 0 : 2) + (f.operation === phase ? 0 : 1)
     const failing = rules.filter((f) => f.error !== undefined).sort((a, b) => specificity(a) - specificity(b))[0]
     const delay = this.#delayMs + rules.reduce((sum, f) => sum + (f.delayMs ?? 0), 0)
+    const signal = interrupt ? AbortSignal.any([this.#abort.signal, interrupt]) : this.#abort.signal
     try {
-      if (rules.some((f) => f.hang)) await sleep(2 ** 31 - 1, undefined, { signal: this.#abort.signal })
-      if (delay > 0) await sleep(delay, undefined, { signal: this.#abort.signal })
+      if (rules.some((f) => f.hang)) await sleep(2 ** 31 - 1, undefined, { signal })
+      if (delay > 0) await sleep(delay, undefined, { signal })
     } catch {
+      // An interruption the caller asked for ends the wait, and the step goes on.
+      if (!this.#abort.signal.aborted && interrupt?.aborted) return
       throw new DriverError(`${phase} of ${serverId} interrupted: the driver is shutting down`)
     }
     if (failing?.error !== undefined) throw new DriverError(failing.error)
@@ -348,6 +354,8 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
   async rescue(serverId: string, rescue: RescueSpec): Promise<void> {
     await this.#refreshRules()
     const vm = this.#vm(serverId)
+    const refusal = rescue.stable ? stableRescueRefusal(rescue.stable, this.volumesOf(serverId).length) : null
+    if (refusal) throw new DriverError(refusal)
     await this.#step('rescue.power_off', serverId)
     vm.power = PowerState.SHUTDOWN
     vm.console.push('reboot: Power down (entering rescue)')
@@ -457,11 +465,43 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
     return { kind: 'simulated' }
   }
 
-  async liveMigrate(serverId: string, target: LiveMigrationTarget): Promise<MigratedDisk> {
+  /**
+   * The copy is the `liveMigrate` phase's delay (or hang): polled meanwhile for an admin's
+   * request, an abort cancels it (the guest runs on here) and a force-complete ends it (the guest
+   * paused: nothing more to copy).
+   */
+  async liveMigrate(serverId: string, target: LiveMigrationTarget, control?: LiveMigrationControl): Promise<MigratedDisk> {
     await this.#refreshRules()
     if (target.kind !== 'simulated') throw new DriverError(`the simulated driver cannot live-migrate to a ${target.kind} host`)
     const vm = this.#vm(serverId)
-    await this.#step('liveMigrate', serverId)
+    const copying = new AbortController()
+    // The copy's start, as libvirt's job info would say it: all of the guest's memory and disk to go.
+    const memory = vm.spec.ramMb * 2 ** 20
+    const disk = vm.spec.diskGb * 2 ** 30
+    control?.progress?.({
+      memory_total: memory,
+      memory_processed: 0,
+      memory_remaining: memory,
+      disk_total: disk,
+      disk_processed: 0,
+      disk_remaining: disk,
+    })
+    let asked: 'abort' | 'force-complete' | null = null
+    const polling = (async () => {
+      while (control && !copying.signal.aborted) {
+        asked = await control.requested().catch(() => null)
+        if (asked) return copying.abort()
+        await sleep(50, undefined, { signal: copying.signal }).catch(() => {})
+      }
+    })()
+    try {
+      await this.#step('liveMigrate', serverId, copying.signal)
+    } finally {
+      copying.abort()
+      await polling
+    }
+    if (asked === 'abort') throw new LiveMigrationCancelled()
+    if (asked === 'force-complete') vm.console.push('live migration: the guest paused to complete the copy (force complete)')
     this.#kept.set(serverId, vm)
     return this.#handOver(vm, true)
   }

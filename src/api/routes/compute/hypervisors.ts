@@ -64,7 +64,8 @@ export function hypervisorRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
       // Nova's fake driver is 'fake' at version 1000; the qemu driver is QEMU's (libvirt's names).
       out.hypervisor_type = h.driver === 'qemu' ? 'QEMU' : 'fake'
       out.hypervisor_version = 1000
-      out.host_ip = '127.0.0.1'
+      // Nova's compute node host_ip (my_ip): the address the host's agent registered; the simulated driver's hosts have none.
+      out.host_ip = h.address ?? '127.0.0.1'
       out.service = { id: has(v, 'serviceUuids') ? serviceUuid(h.name) : h.rank, host: h.name, disabled_reason: h.disabledReason }
       if (!v288(v)) {
         const u = h.usage

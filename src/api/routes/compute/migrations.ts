@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isoMicrosNoZone } from '../../../clock.ts'
 import type { Migration } from '../../../compute/migration-service.ts'
+import type { LiveMigrationProgress } from '../../../drivers/driver.ts'
 import { BadRequest, NotFound } from '../../../errors.ts'
 import { has } from '../../microversion-changes.ts'
 import type { Microversion } from '../../microversion.ts'
@@ -17,6 +18,12 @@ const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating']
 const single = (schema: object) => ({ type: 'array', items: schema, maxItems: 1 })
 const DATE_TIME = single({ type: 'string', format: 'date-time' })
 const utc = (s: string) => new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s}Z`).toISOString()
+/**
+ * Nova's dest_host: the destination's address (its live_migration_inbound_addr, which defaults to
+ * my_ip), recorded when the destination took the move on: its --migration-address; where the
+ * destination has none of its own (the simulated driver) or has not taken it on yet, its name.
+ */
+const destHost = (m: Migration) => m.dest_host ?? m.dest_compute
 /** Nova's flavor ids in migrations are the flavors' integer ids. */
 const flavorNumber = (id: string) => (/^\d+$/.test(id) ? Number(id) : id)
 
@@ -41,7 +48,7 @@ function migrationView(m: Migration, v: Microversion, base: string): Record<stri
   const view: Record<string, unknown> = {
     created_at: isoMicrosNoZone(m.created_at),
     dest_compute: m.dest_compute,
-    dest_host: m.dest_compute,
+    dest_host: destHost(m),
     dest_node: m.dest_compute,
     id: m.id,
     instance_uuid: m.server_id,
@@ -71,19 +78,21 @@ function migrationView(m: Migration, v: Microversion, base: string): Record<stri
 }
 
 function serverMigrationView(m: Migration, v: Microversion): Record<string, unknown> {
+  const progress = m.progress ? (JSON.parse(m.progress) as Partial<LiveMigrationProgress>) : null
   const view: Record<string, unknown> = {
     created_at: isoMicrosNoZone(m.created_at),
     dest_compute: m.dest_compute,
-    dest_host: m.dest_compute,
+    dest_host: destHost(m),
     dest_node: m.dest_compute,
-    // Skiff's live migrations hand the guest over at once: nothing is left to copy.
-    disk_processed_bytes: 0,
-    disk_remaining_bytes: 0,
-    disk_total_bytes: 0,
+    // The copy's progress as the source's agent last saved it (QEMU's query-migrate and the disk
+    // mirror's job); null until it saved any, as Nova's before its monitor's first save.
+    disk_processed_bytes: progress?.disk_processed ?? null,
+    disk_remaining_bytes: progress?.disk_remaining ?? null,
+    disk_total_bytes: progress?.disk_total ?? null,
     id: m.id,
-    memory_processed_bytes: 0,
-    memory_remaining_bytes: 0,
-    memory_total_bytes: 0,
+    memory_processed_bytes: progress?.memory_processed ?? null,
+    memory_remaining_bytes: progress?.memory_remaining ?? null,
+    memory_total_bytes: progress?.memory_total ?? null,
     server_uuid: m.server_id,
     source_compute: m.source_compute,
     source_node: m.source_compute,
@@ -181,13 +190,13 @@ export function migrationRoutes(app: FastifyInstance, deps: ComputeRouteDeps) {
           `Invalid input for field/attribute force_complete. Value: ${JSON.stringify((body as { force_complete: unknown }).force_complete)}. None is not of type 'null'`,
         )
       }
-      await moves.forceComplete(req.auth, req.params.id, migrationId(req))
+      await moves.forceComplete(req.auth, req.params.id, migrationId(req), req.id)
       return reply.code(202).type('application/json').send()
     },
   )
 
   app.delete<{ Params: { id: string; migrationId: string } }>('/v2.1/servers/:id/migrations/:migrationId', async (req, reply) => {
-    await moves.abort(req.auth, req.params.id, migrationId(req))
+    await moves.abort(req.auth, req.params.id, migrationId(req), has(req.microversion, 'abortQueuedLiveMigration'), req.id)
     return reply.code(202).type('application/json').send()
   })
 }
