@@ -413,22 +413,38 @@ export class VolumeService {
     await this.#d.repo.cas(v.id, [v.status], status as VolumeStatus)
   }
 
-  /** The `os-extend` action: an available volume grows (Cinder before 3.42 refuses an in-use one). */
-  async extend(ctx: AuthContext, id: string, newSize: number | string, requestId: string): Promise<void> {
+  /**
+   * The `os-extend` action (cinder/api/contrib/volume_actions.py _extend, volume/api.py _extend): an
+   * available volume grows; from 3.42 an in-use one too (extend_attached_volume: the compute host
+   * grows the disk under the running guest, as Nova does on the volume-extended event). The status
+   * goes back to what it was once the volume is bigger.
+   */
+  async extend(ctx: AuthContext, id: string, newSize: number | string, requestId: string, opts: { inUse?: boolean } = {}): Promise<void> {
     const v = await this.#visible(ctx, id)
-    authorize(ctx, 'volume:extend', 'member')
+    // Cinder picks the call by the status it read: in-use at 3.42+ is the attached extend.
+    const attached = opts.inUse === true && v.status === 'in-use'
+    // Cinder's rule names (policies/volume_actions.py).
+    authorize(ctx, attached ? 'volume_extension:volume_actions:extend_attached_volume' : 'volume_extension:volume_actions:extend', 'member')
     if (!/^\s*\d+\s*$/.test(String(newSize))) throw new InvalidInput(`New size for extend must be specified as an integer.`)
     const size = Number(newSize)
     if (size <= v.size)
       throw new InvalidInput(`New size for extend must be greater than current size. (current: ${v.size}, extended: ${size}).`)
     const host = v.host
+    const expected: VolumeStatus = attached ? 'in-use' : 'available'
     await this.#d.repo.transaction(async (trx) => {
       await this.#checkQuota(trx, v.project_id, { gigabytes: size - v.size })
-      if (!host || !(await this.#d.repo.cas(v.id, ['available'], 'extending', {}, trx))) {
+      if (!host || !(await this.#d.repo.cas(v.id, [expected], 'extending', {}, trx))) {
         const fresh = (await this.#d.repo.get(v.id, trx)) ?? v
-        throw new InvalidVolume(`Volume ${v.id} status must be '{'status': 'available'}' to extend, currently ${fresh.status}.`)
+        throw new InvalidVolume(`Volume ${v.id} status must be '{'status': '${expected}'}' to extend, currently ${fresh.status}.`)
       }
-      await this.#enqueue(trx, 'volume.extend', v.id, host, { newSize: size }, requestId)
+      await this.#enqueue(
+        trx,
+        'volume.extend',
+        v.id,
+        host,
+        { newSize: size, ...(attached ? { previousStatus: 'in-use' as const } : {}) },
+        requestId,
+      )
     })
     this.#d.queue.notify(host!)
   }

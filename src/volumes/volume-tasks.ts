@@ -9,7 +9,8 @@ type NoPayload = Record<string, never>
 export type VolumeTaskPayloads = {
   'volume.create': NoPayload
   'volume.delete': NoPayload
-  'volume.extend': { newSize: number }
+  /** `previousStatus` in-use: an attached volume (3.42), in-use again once grown. */
+  'volume.extend': { newSize: number; previousStatus?: 'in-use' }
   'volume.snapshot_create': { snapshotId: string }
   'volume.snapshot_delete': { snapshotId: string }
   'volume.attach': { attachmentId: string }

@@ -78,7 +78,7 @@ export class VolumeWorker {
       await repo.cas(v.id, ['extending'], 'error_extending')
       return
     }
-    await repo.cas(v.id, ['extending'], 'available', { size: t.payload.newSize })
+    await repo.cas(v.id, ['extending'], t.payload.previousStatus ?? 'available', { size: t.payload.newSize })
   }
 
   async createSnapshot(t: VolumeTask<'volume.snapshot_create'>): Promise<void> {
