@@ -346,6 +346,7 @@ async function startHostAgents(
         host,
         logger: hostLog,
         imageName,
+        moveVolumes: (id, to, trx) => d.volumesRepo.moveServerVolumes(id, to, trx),
       })
       await worker.adoptServers()
       workers.set(host, { ...worker.handlers(), ...moveWorker.handlers() })

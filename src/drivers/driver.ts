@@ -51,7 +51,11 @@ export type RebootType = 'SOFT' | 'HARD'
  */
 export type MigratedDisk =
   | { kind: 'simulated'; state: string }
-  | { kind: 'local'; path: string }
+  /**
+   * Qemu, cold: the disk's copy at `path`; the attached volumes' copies beside it, at
+   * `<dir of path>/v/<volume id>.qcow2`, in attach order (they follow the server to its new host).
+   */
+  | { kind: 'local'; path: string; volumes?: string[] }
   /** Live (qemu): the guest's memory and disk are in the destination's waiting QEMU; `running`: resume it. */
   | { kind: 'incoming'; running: boolean }
 /**
@@ -120,8 +124,12 @@ export interface VirtDriver {
   // disk over (migrateDiskAndPowerOff), the destination boots it with the new flavor
   // (finishMigration); the source keeps its VM and disk until confirmMigration, or boots them
   // again (finishRevertMigration) once the destination dropped its copy (dropMigrationTarget).
-  /** Source: power off and hand the disk over; refuses a smaller root disk ("Unable to resize disk down."). */
-  migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk>
+  /**
+   * Source: power off and hand the disk over; refuses a smaller root disk ("Unable to resize disk
+   * down."). The attached volumes go with it to another host (`sameHost`: a resize on this host,
+   * they stay where they are); the source keeps its own copies until confirm or revert.
+   */
+  migrateDiskAndPowerOff(serverId: string, to: ServerSpec, opts?: { sameHost?: boolean }): Promise<MigratedDisk>
   /** Destination: the server from the handed disk, with `spec`'s flavor (its disk grown to it). */
   finishMigration(spec: ServerSpec, disk: MigratedDisk, powerOn: boolean): Promise<void>
   /** Source, once confirmed: drop the old VM and disk. */

@@ -1302,10 +1302,24 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size']
   }
 
-  async migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk> {
+  /** Source of a move to another host: where its volumes' own files wait (until confirm drops them, or revert puts them back). */
+  #movedVolumesDir(serverId: string): string {
+    return path.join(this.#serverDir(serverId), 'moved-volumes')
+  }
+
+  /** Source: the volumes moved aside by a move that did not happen (failed, or reverted) back in place. Done already: nothing. */
+  async #volumesBack(serverId: string): Promise<void> {
+    const aside = this.#movedVolumesDir(serverId)
+    for (const f of await readdir(aside).catch(() => [] as string[])) {
+      if (f.endsWith('.qcow2')) await this.#volumes.adopt(f.slice(0, -'.qcow2'.length), path.join(aside, f))
+    }
+    await rm(aside, { recursive: true, force: true })
+  }
+
+  async migrateDiskAndPowerOff(serverId: string, to: ServerSpec, opts: { sameHost?: boolean } = {}): Promise<MigratedDisk> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Resize error: the server is rescued.')
-    if (s.rootVolume || s.volumes?.length) throw new DriverError('Resize error: the qemu driver does not move a server with volumes yet.')
+    if (s.rootVolume) throw new DriverError('Resize error: the qemu driver does not move a volume-backed server yet.')
     return this.#op(serverId, async () => {
       const disk = path.join(this.#serverDir(serverId), 'disk.qcow2')
       // As libvirt's driver: a root disk is never shrunk.
@@ -1318,7 +1332,20 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       await copyFile(disk, path.join(handoff, 'disk.qcow2'))
       // The config drive too (already without the password): the guest finds its metadata as before.
       await copyFile(path.join(this.#serverDir(serverId), 'config.iso'), path.join(handoff, 'config.iso')).catch(() => {})
-      return { kind: 'local', path: path.join(handoff, 'disk.qcow2') }
+      const volumes = opts.sameHost ? [] : [...(s.volumes ?? [])]
+      try {
+        // Each attached volume goes along (the guest is stopped: nothing writes them). This host's
+        // own files go aside into the VM dir: kept for a revert, dropped with the VM at confirm,
+        // never served from here meanwhile (the volume's host is the destination's from finish).
+        for (const v of volumes) await this.#volumes.copyOut(v, path.join(handoff, 'v', `${v}.qcow2`))
+        await mkdir(this.#movedVolumesDir(serverId), { recursive: true, mode: 0o700 })
+        for (const v of volumes) await rename(this.#volumes.file(v), path.join(this.#movedVolumesDir(serverId), `${v}.qcow2`))
+      } catch (err) {
+        await this.#volumesBack(serverId)
+        await rm(handoff, { recursive: true, force: true })
+        throw err
+      }
+      return { kind: 'local', path: path.join(handoff, 'disk.qcow2'), ...(volumes.length ? { volumes } : {}) }
     })
   }
 
@@ -1338,20 +1365,36 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       }
       const image = await this.#o.resolveImage(spec.imageId)
       const port = old?.port ?? (await this.#allocatePort())
-      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null }
+      // The volumes stay attached in the same order (the same devices in the guest): this host's
+      // own (a resize here), or those handed over with the disk.
+      const volumes = old ? (old.volumes ?? []) : (handed.volumes ?? [])
+      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null, volumes }
+      const handoff = path.dirname(handed.path)
+      const taken: string[] = []
+      try {
+        for (const v of old ? [] : (handed.volumes ?? [])) {
+          await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
+          taken.push(v)
+        }
+      } catch (err) {
+        // Nothing of the volumes stays here: the source still has them all.
+        for (const v of taken) await this.#volumes.delete(v)
+        throw err
+      }
       await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
-      const iso = path.join(path.dirname(handed.path), 'config.iso')
+      const iso = path.join(handoff, 'config.iso')
       if (!old && existsSync(iso)) await copyFile(iso, path.join(dir, 'config.iso'))
-      await rm(path.dirname(handed.path), { recursive: true, force: true })
+      await rm(handoff, { recursive: true, force: true })
+      // The state first: a failure from here on is undone by dropMigrationTarget, which finds the volumes in it.
+      this.#vms.set(s.id, s)
+      this.#reservedPorts.delete(port)
+      await this.#save(s)
       // The overlay's base is a path of the source's dir: this host's own copy of the same image.
       await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
       if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
       if (!existsSync(path.join(dir, 'config.iso'))) {
         await writeConfigDrive(path.join(dir, 'config.iso'), { uuid: spec.id, name: spec.name, hostname: hostname(spec.name) })
       }
-      this.#vms.set(s.id, s)
-      this.#reservedPorts.delete(port)
-      await this.#save(s)
       if (powerOn) await this.#bootOwn(s)
     })
   }
@@ -1385,6 +1428,10 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
         await rm(path.join(dir, 'state.old.json'), { force: true })
         return
       }
+      // The destination of a move to another host: the volumes it took in go too (the source has them).
+      const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
+      const here = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
+      for (const v of here?.volumes ?? []) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
@@ -1400,6 +1447,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     const s = this.#vm(serverId)
     await this.#op(serverId, async () => {
       const dir = this.#serverDir(serverId)
+      // The volumes a cold move took along: this host's own files again (the destination dropped its copies).
+      await this.#volumesBack(serverId)
       const up = (await this.#pid(dir)) !== null
       // The source of a live migration whose destination did not run the guest: it runs on here.
       if (up && s.outgoing) {
