@@ -297,6 +297,7 @@ async function startHostAgents(
   // Volume tasks: the driver's volumes (or records only, for a driver that has none of its own yet).
   const volumeWorker = new VolumeWorker({
     repo: d.volumesRepo,
+    queue: d.queue as unknown as VolumeTaskQueue,
     driver: isVolumeDriver(driver) ? driver : new RecordVolumes(),
     logger: log.child({ component: 'volumes' }),
   })

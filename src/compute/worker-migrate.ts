@@ -307,6 +307,7 @@ export class MoveWorker {
             // The server is on the destination now; the source cleans up and ends the migration.
             return {
               access: true,
+              volumesTo: m.dest_compute!,
               server: { host: m.dest_compute, power_state: powerState },
               migration: {},
               next: task('server.confirm_resize', m.source_compute!, { migrationId: m.id }, t.request_id),

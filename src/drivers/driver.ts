@@ -63,7 +63,13 @@ export type MigratedDisk =
  * (Nova's check_can_live_migrate_source): qemu, the size of the server's disk, which the
  * destination's copy must match.
  */
-export type LiveMigrationSource = { kind: 'simulated' } | { kind: 'qemu'; diskBytes: number }
+export type LiveMigrationSource =
+  | { kind: 'simulated' }
+  /**
+   * `volumes`: the attached volumes in attach order, each with its size (the destination makes a
+   * blank file of it to receive it) and the PCI slot of its device in the running VM.
+   */
+  | { kind: 'qemu'; diskBytes: number; volumes?: { id: string; bytes: number; pciSlot?: number }[] }
 /**
  * Where the destination of a live migration waits for the guest (Nova's migrate_data): qemu, an
  * address of the destination host with the port its QEMU takes the migration stream on and the
@@ -198,6 +204,13 @@ export interface VolumeDriver {
   detachVolume(serverId: string, volumeId: string): Promise<void>
   /** The volumes whose data this host holds (the agent deletes the data of those the database no longer has). */
   listVolumes?(): Promise<string[]>
+  /**
+   * A copy of a detached volume's data for another host's agent to take in (an attach to one of
+   * its servers): a path that agent reads. Drivers whose volume data is not per host have none.
+   */
+  handOverVolume?(volumeId: string): Promise<string>
+  /** Take in the volume's data handed over at `from` (then this host serves it). */
+  takeVolume?(volumeId: string, from: string): Promise<void>
 }
 
 export const isVolumeDriver = (d: object): d is VolumeDriver =>

@@ -3,7 +3,8 @@
 // alone (qemu-img and qemu-io). The volume's file goes with the disk; the source keeps its own
 // copy aside until confirm (then nothing of it is left there) or revert (then it is served from
 // the source again, and the destination has nothing). A destination that loses the copy mid-way
-// fails its finish, and the revert puts everything back on the source, the data as written.
+// fails its finish, and the revert puts everything back on the source, the data as written. And the
+// hand-over of a detached volume to another host's agent (an attach to one of its servers).
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -149,5 +150,24 @@ describe('qemu driver: a cold move takes the attached volumes along', { skip: gu
     await source.confirmMigration(spec.id)
     assert.deepEqual(volumeFiles(a), [`v/${VOL}.qcow2`])
     assert.ok(holdsMarker(path.join(a, 'v', `${VOL}.qcow2`)))
+  })
+
+  test('an attach across hosts: the copy handed over is taken in whole, the hand-over dir gone; the source drops its own after', async () => {
+    const a = path.join(root, 'a5')
+    const b = path.join(root, 'b5')
+    const source = driver('a5')
+    const dest = driver('b5')
+    await source.createVolume({ id: VOL, sizeGb: 1, imageId: null, snapshotId: null, sourceVolid: null })
+    execFileSync('qemu-io', ['-c', 'write -P 0x5a 64k 64k', path.join(a, 'v', `${VOL}.qcow2`)], { stdio: 'pipe' })
+    const handed = await source.handOverVolume(VOL)
+    assert.ok(handed.startsWith(path.join(a, 'handoff')), handed)
+    await dest.takeVolume(VOL, handed)
+    assert.equal(existsSync(path.dirname(handed)), false, 'the hand-over dir is gone')
+    assert.ok(holdsMarker(path.join(b, 'v', `${VOL}.qcow2`)))
+    // Until the attach is recorded the source keeps its own (a failed attach leaves the volume there).
+    assert.deepEqual(volumeFiles(a), [`v/${VOL}.qcow2`])
+    await source.deleteVolume(VOL)
+    assert.deepEqual(volumeFiles(a), [])
+    assert.deepEqual(await dest.listVolumes(), [VOL])
   })
 })

@@ -147,6 +147,8 @@ interface State {
   rootVolume?: string | null
   /** Destination of a live migration: the QEMU waits for the guest (not booted, not yet running). */
   incoming?: boolean
+  /** Destination of a live migration, until the guest runs: the PCI slot of each volume's device on the source. */
+  volumeSlots?: Record<string, number> | null
   /**
    * Source of a live migration, from the copy's start: whether the guest ran before it (`resume`:
    * what a failure, or a destination that cannot run it, puts back). Once sent, the QEMU here
@@ -469,7 +471,13 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
 
   /** The attached volumes' disks, in attach order. */
   #volumeDisks(s: State): DiskArg[] {
-    return (s.volumes ?? []).map((v) => ({ id: v, file: this.#volumes.file(v), format: 'qcow2' as const, volumeId: v }))
+    return (s.volumes ?? []).map((v) => ({
+      id: v,
+      file: this.#volumes.file(v),
+      format: 'qcow2' as const,
+      volumeId: v,
+      ...(s.volumeSlots?.[v] !== undefined ? { pciSlot: s.volumeSlots[v] } : {}),
+    }))
   }
 
   /** A server's state as it starts on this host: not running, not rescued, its host key not known yet. */
@@ -1214,6 +1222,22 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     await this.#volumes.delete(volumeId)
   }
 
+  async handOverVolume(volumeId: string): Promise<string> {
+    const to = path.join(this.#o.dir, 'handoff', `vol-${volumeId}-${Date.now().toString(36)}`, `${volumeId}.qcow2`)
+    try {
+      await this.#volumes.copyOut(volumeId, to)
+    } catch (err) {
+      await rm(path.dirname(to), { recursive: true, force: true })
+      throw err
+    }
+    return to
+  }
+
+  async takeVolume(volumeId: string, from: string): Promise<void> {
+    await this.#volumes.adopt(volumeId, from)
+    await rm(path.dirname(from), { recursive: true, force: true })
+  }
+
   /** The VM dir running now that holds the volume, if any. */
   async #runningHolder(volumeId: string): Promise<string | null> {
     for (const s of this.#vms.values()) {
@@ -1407,8 +1431,14 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
         await rm(path.join(dir, 'state.old.json'), { force: true })
         return
       }
-      // The source of a move to another host: its VM and disk go.
+      // The source of a move to another host: its VM and disk go; after a live migration the
+      // volumes' files too (the destination serves its mirrored copies; a cold move kept this
+      // host's aside in the VM dir).
       await this.#stop(dir, false, 0)
+      // After a restart this agent no longer adopts the server (its host is the destination's): its state file tells.
+      const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
+      const s = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
+      if (s?.outgoing) for (const v of s.volumes ?? []) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
@@ -1470,11 +1500,25 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async checkLiveMigrationSource(serverId: string): Promise<LiveMigrationSource> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
-    // A volume's data lives on its host: it does not follow the server yet (as with resize).
-    if (s.rootVolume || s.volumes?.length)
-      throw new DriverError('Live migration failed: the qemu driver does not move a server with volumes yet.')
+    if (s.rootVolume) throw new DriverError('Live migration failed: the qemu driver does not move a volume-backed server yet.')
     if ((await this.#pid(this.#serverDir(serverId))) === null) throw new DriverError('Live migration failed: the server has no running VM.')
-    return { kind: 'qemu', diskBytes: await this.#virtualSize(path.join(this.#serverDir(serverId), 'disk.qcow2')) }
+    // The attached volumes go along, mirrored whole: the destination makes a blank file of each
+    // size, and puts each device in the PCI slot it has here (a hot-plugged one took the next free).
+    const volumes: { id: string; bytes: number; pciSlot?: number }[] = []
+    if (s.volumes?.length) {
+      type PciBus = { devices: { slot: number; qdev_id?: string }[] }
+      const buses = await this.#qmp(this.#serverDir(serverId), (q) => q.execute<PciBus[]>('query-pci'))
+      const slots = new Map(buses.flatMap((b) => b.devices).map((d) => [d.qdev_id ?? '', d.slot]))
+      for (const id of s.volumes) {
+        const pciSlot = slots.get(volumeNames(id).device)
+        volumes.push({ id, bytes: await this.#virtualSize(this.#volumes.file(id)), ...(pciSlot === undefined ? {} : { pciSlot }) })
+      }
+    }
+    return {
+      kind: 'qemu',
+      diskBytes: await this.#virtualSize(path.join(this.#serverDir(serverId), 'disk.qcow2')),
+      ...(volumes.length ? { volumes } : {}),
+    }
   }
 
   async preLiveMigration(spec: ServerSpec, source: LiveMigrationSource): Promise<LiveMigrationTarget> {
@@ -1487,15 +1531,24 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       await this.#stop(dir, false, 0)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true, mode: 0o700 })
+      // A volume's file here that no attempt of this migration made: another's data, never overwritten.
+      const volumes = source.volumes ?? []
+      for (const v of volumes) {
+        if (this.#volumes.has(v.id) && !known?.volumes?.includes(v.id))
+          throw new DriverError(`Live migration failed: the data of volume ${v.id} is on the destination already.`)
+      }
       const image = await this.#o.resolveImage(spec.imageId)
       const port = known?.port ?? (await this.#allocatePort())
-      const s: State = { ...(await this.#newState(spec, image, port)), incoming: true }
+      const volumeSlots = Object.fromEntries(volumes.flatMap((v) => (v.pciSlot === undefined ? [] : [[v.id, v.pciSlot]])))
+      const s: State = { ...(await this.#newState(spec, image, port)), incoming: true, volumes: volumes.map((v) => v.id), volumeSlots }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
+      // Recorded before the files are made: dropMigrationTarget removes what it lists.
       await this.#save(s)
       const disk = path.join(dir, 'disk.qcow2')
       const base = await this.#pin(image.disk)
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, disk, String(source.diskBytes)])
+      for (const v of volumes) await this.#volumes.createToReceive(v.id, v.bytes)
       await writeConfigDrive(path.join(dir, 'config.iso'), {
         uuid: spec.id,
         name: spec.name,
@@ -1509,7 +1562,14 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       try {
         ports.nbd = await ephemeralPort(address)
         ports.migration = await ephemeralPort(address)
-        await this.#qmp(dir, (q) => receive(q, address, ports))
+        await this.#qmp(dir, (q) =>
+          receive(
+            q,
+            address,
+            ports,
+            (s.volumes ?? []).map((v) => volumeNames(v).node),
+          ),
+        )
       } catch (err) {
         throw new DriverError(`Live migration failed: the destination cannot wait for the guest at ${address}: ${(err as Error).message}`)
       }
@@ -1526,7 +1586,9 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const dir = this.#serverDir(serverId)
       if ((await this.#pid(dir)) === null) throw new DriverError('Live migration failed: the server has no running VM.')
       const disk = path.join(dir, 'disk.qcow2')
-      const gib = (s.memMb * 2 ** 20 + (await stat(disk)).size) / 2 ** 30
+      let bytes = s.memMb * 2 ** 20 + (await stat(disk)).size
+      for (const v of s.volumes ?? []) bytes += (await stat(this.#volumes.file(v))).size
+      const gib = bytes / 2 ** 30
       // As Nova's live_migration_completion_timeout: per GiB, at least one; 0: no limit.
       const perGiB = this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800
       const timeoutMs = perGiB === 0 ? Infinity : perGiB * 1000 * Math.max(1, gib)
@@ -1546,6 +1608,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             migrationPort: target.migrationPort,
             deadline: Date.now() + timeoutMs,
             wasRunning: again,
+            volumeNodes: (s.volumes ?? []).map((v) => volumeNames(v).node),
             onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
           }),
         )
@@ -1572,6 +1635,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const dir = this.#serverDir(serverId)
       await this.#qmp(dir, (q) => resumeArrived(q, run))
       s.incoming = false
+      // The next boot lays the volumes out from the command line again (a slot kept could clash with a later hot plug's).
+      s.volumeSlots = null
       s.running = true
       s.hostKey = (run ? await this.#handshakeHostKey(s.port, Date.now() + 30_000) : null) ?? s.hostKey
       await this.#save(s)

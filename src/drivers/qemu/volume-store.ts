@@ -76,6 +76,16 @@ export class VolumeStore {
     }
   }
 
+  /** A blank file of exactly `bytes` for a volume about to arrive by live migration (whatever was there goes). */
+  async createToReceive(volumeId: string, bytes: number): Promise<void> {
+    const file = this.file(volumeId)
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
+    await rm(file, { force: true })
+    await qemuImg(['create', '-q', '-f', 'qcow2', `${file}.tmp`, String(bytes)])
+    await chmod(`${file}.tmp`, 0o600)
+    await rename(`${file}.tmp`, file)
+  }
+
   async delete(volumeId: string): Promise<void> {
     await rm(this.file(volumeId), { force: true })
   }
