@@ -7,7 +7,8 @@
 // And two failures: a destination that cannot wait for the guest (an agent whose
 // --migration-address is no address of this machine), and a destination whose QEMU is killed
 // during the copy: the server stays ACTIVE on its host, running the same boot, its volume there
-// (file, host, data), the migration in `error`, nothing left on the destination.
+// (file, host, data), the migration in `error`, nothing left on the destination. And a volume
+// written on one host's server, detached, then attached to another host's: its data handed over.
 // Skipped where QEMU and the guest packages are absent (except in CI) or without a PostgreSQL.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -314,6 +315,48 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.deepEqual([moved.bootId, moved.proc, moved.marker], [before.bootId, 'alive', 'still-writable'])
     assert.equal(await volumeMarker(await sshPort(id), pass, { ...vol, marker: marker2 }), marker2)
     assert.equal((await volumeView(vol.id)).host, 'hv-b')
+  })
+
+  test('a volume served from another host is attached there: handed over, the data written on the first host read on the second', async () => {
+    const x = await boot('vol-first', 'hv-a')
+    const y = await boot('vol-second', 'hv-b')
+    const who = await fetch(`${skiff.urls.identity}/auth/tokens`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
+    const project = ((await who.json()) as { token: { project: { id: string } } }).token.project.id
+    const created = await fetch(`${skiff.urls.volume}/${project}/volumes`, {
+      method: 'POST',
+      headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+      body: JSON.stringify({ volume: { size: 1, name: 'travels' } }),
+    })
+    const createdBody = await created.text()
+    assert.equal(created.status, 202, createdBody)
+    const volumeId = (JSON.parse(createdBody) as { volume: { id: string } }).volume.id
+    const waitVolume = async (status: string) => {
+      for (const t0 = Date.now(); Date.now() - t0 < MOVE_MS; await sleep(500)) if ((await volumeView(volumeId)).status === status) return
+      throw new Error(`volume ${volumeId}: ${JSON.stringify(await volumeView(volumeId))}, not ${status}`)
+    }
+    await waitVolume('available')
+    const attachTo = async (server: string) => {
+      const r = await call('POST', `/servers/${server}/os-volume_attachments`, { volumeAttachment: { volumeId } })
+      assert.equal(r.status, 200, JSON.stringify(r.body))
+      await waitVolume('in-use')
+    }
+    // Written on hv-a's server (the new volume is served from hv-a), then detached.
+    const first = (await volumeView(volumeId)).host
+    assert.equal(first, 'hv-a')
+    await attachTo(x.id)
+    const dev = await diskOf(x.port, x.pass, volumeId)
+    const marker = `vol-${randomBytes(6).toString('hex')}`
+    await sshOk(x.port, x.pass, `printf '%s' ${marker} | dd of=${dev} bs=512 conv=sync 2>/dev/null; sync`)
+    assert.equal((await call('DELETE', `/servers/${x.id}/os-volume_attachments/${volumeId}`)).status, 202)
+    await waitVolume('available')
+    // Attached to hv-b's server: hv-a hands it over, hv-b takes it in and plugs it in.
+    await attachTo(y.id)
+    assert.equal((await volumeView(volumeId)).host, 'hv-b')
+    const read = await volumeMarker(y.port, y.pass, { id: volumeId, dev: await diskOf(y.port, y.pass, volumeId), marker })
+    assert.equal(read, marker)
+    // The copy hv-a kept goes once the attach is recorded.
+    for (let i = 0; i < 100 && volumeFiles(volumeId)['hv-a']!.length > 0; i++) await sleep(200)
+    assert.deepEqual(volumeFiles(volumeId), { 'hv-a': [], 'hv-b': [`v/${volumeId}.qcow2`], 'hv-c': [] })
   })
 
   async function waitMigration(id: string, status: string): Promise<Record<string, any>> {
