@@ -298,6 +298,7 @@ async function startHostAgents(
   const volumeWorker = new VolumeWorker({
     repo: d.volumesRepo,
     queue: d.queue as unknown as VolumeTaskQueue,
+    actions: d.actionsRepo,
     driver: isVolumeDriver(driver) ? driver : new RecordVolumes(),
     logger: log.child({ component: 'volumes' }),
   })

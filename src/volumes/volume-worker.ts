@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { VolumeDriver } from '../drivers/driver.ts'
+import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { VolumesRepo } from '../store/volumes-repo.ts'
 import type { Task } from '../tasks/queue.ts'
 import type { VolumeTaskPayloads, VolumeTaskQueue } from './volume-tasks.ts'
@@ -18,6 +19,8 @@ export interface VolumeWorkerDeps {
   logger: Logger
   /** The next step of an attach across hosts (hand-over, attach, drop of the old copy) goes to another host's agent. */
   queue?: VolumeTaskQueue
+  /** The server's instance actions (an attached volume's extend is one, as Nova records it). */
+  actions?: InstanceActionsRepo
 }
 
 type VolumeTask<K extends keyof VolumeTaskPayloads> = Task<VolumeTaskPayloads, K>
@@ -77,14 +80,26 @@ export class VolumeWorker {
     const { repo, driver } = this.#d
     const v = await repo.get(t.subject_id)
     if (!v || v.status !== 'extending') return
+    // An attached volume: Nova's volume-extended event, recorded as the server's `extend_volume`
+    // action (compute/api.py external_instance_event) with its `compute_extend_volume` event.
+    const server = t.payload.previousStatus === 'in-use' ? (await repo.attachmentsOfVolumes([v.id])).get(v.id)?.server_id : undefined
+    const { actions } = this.#d
+    let event: string | undefined
+    if (server && actions) {
+      const action = { server_id: server, action: 'extend_volume', request_id: t.request_id, user_id: v.user_id, project_id: v.project_id }
+      await repo.transaction((trx) => actions.record(action, trx))
+      event = await actions.startEvent(server, t.request_id, 'compute_extend_volume', t.host)
+    }
     try {
       await driver.extendVolume(v.id, t.payload.newSize)
     } catch (err) {
       this.#d.logger.warn({ volume: v.id, err: message(err) }, 'volume extension failed')
       await repo.cas(v.id, ['extending'], 'error_extending')
+      await actions?.finishEvent(event, 'Error', message(err))
       return
     }
     await repo.cas(v.id, ['extending'], t.payload.previousStatus ?? 'available', { size: t.payload.newSize })
+    await actions?.finishEvent(event, 'Success')
   }
 
   async createSnapshot(t: VolumeTask<'volume.snapshot_create'>): Promise<void> {

@@ -555,6 +555,18 @@ describe('attach and detach (Nova os-volume_attachments)', () => {
     assert.deepEqual(skiff.driver.volumesOf(server), [{ volumeId: vol, device: '/dev/vdb' }], 'still plugged in')
     const out = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { 'os-getConsoleOutput': {} } })
     assert.match(out.json().output, /vdb: detected capacity change from 1073741824 to 2147483648/)
+    // Nova records the volume-extended event as the server's extend_volume action.
+    const actions = await skiff.compute('GET', `/v2.1/servers/${server}/os-instance-actions`, { token: demo })
+    const extendAction = actions.json().instanceActions.find((x: { action: string }) => x.action === 'extend_volume')
+    assert.ok(extendAction, JSON.stringify(actions.json()))
+    const detail = await skiff.compute('GET', `/v2.1/servers/${server}/os-instance-actions/${extendAction.request_id}`, {
+      token: admin,
+      headers: mv('2.51'),
+    })
+    assert.deepEqual(
+      detail.json().instanceAction.events.map((e: { event: string; result: string }) => [e.event, e.result]),
+      [['compute_extend_volume', 'Success']],
+    )
     // An available volume at 3.42 is the plain extend.
     const free = await newVolume(1)
     const r2 = await skiff.volume('POST', v3(`/volumes/${free}/action`), {
