@@ -244,6 +244,28 @@ describe(
           .filter((f) => f.includes(volumeId))
       assert.deepEqual(leftovers(source), [], "nothing of the volume on the source's data dir")
       assert.deepEqual(leftovers(dest), [`v/${volumeId}.qcow2`])
+
+      // Migrated back, then reverted: the volume is served from where it was, as it was before.
+      const again = await fetch(`${skiff.urls.compute}/servers/${id}/action`, {
+        method: 'POST',
+        headers: { 'x-auth-token': adminToken, 'content-type': 'application/json' },
+        body: JSON.stringify({ migrate: null }),
+      })
+      assert.equal(again.status, 202, await again.text())
+      await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
+      assert.equal(await hostOf(), source)
+      assert.equal(await volumeHost(), source)
+      assert.deepEqual(leftovers(dest), [`s/${id}/moved-volumes/${volumeId}.qcow2`], 'kept aside on the host it left')
+      const revert = await api.compute('POST', `/servers/${id}/action`, { revertResize: null })
+      assert.equal(revert.status, 202, JSON.stringify(revert.body))
+      await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+      assert.equal(await hostOf(), dest)
+      assert.equal(await volumeHost(), dest, 'back with the server')
+      port = (await api.access(id)).port
+      assert.equal((await sshOk(port, pass, findDisk)).out.trim(), dev)
+      assert.equal((await sshOk(port, pass, `dd if=${dev} bs=512 count=1 2>/dev/null | head -c ${marker.length}`)).out, marker)
+      assert.deepEqual(leftovers(source), [], 'the copy the revert dropped')
+      assert.deepEqual(leftovers(dest), [`v/${volumeId}.qcow2`])
     })
   },
 )
