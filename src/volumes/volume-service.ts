@@ -243,7 +243,9 @@ export class VolumeService {
     }
     const az = input.availabilityZone ?? VOLUME_ZONE
     if (az !== VOLUME_ZONE) throw new BadRequest(`Availability zone '${az}' is invalid.`)
-    const host = await this.#pickHost(source?.host ?? null)
+    // A copy is made where its source's data is: the source volume's host, or the snapshot's.
+    const snapshotHost = snapshot ? (snapshot.host ?? (await this.#d.repo.get(snapshot.volume_id))?.host ?? null) : null
+    const host = await this.#pickHost(source?.host ?? snapshotHost)
     const now = this.#d.repo.now()
     const imageMetadata = image ? volumeImageMetadata(image) : null
     const row: Volume = {
@@ -511,6 +513,7 @@ export class VolumeService {
       metadata: JSON.stringify(input.metadata ?? {}),
       created_at: now,
       updated_at: null,
+      host: v.host,
     }
     const host = v.host
     await this.#d.repo.transaction(async (trx) => {
@@ -568,8 +571,8 @@ export class VolumeService {
   async deleteSnapshot(ctx: AuthContext, id: string, requestId: string): Promise<void> {
     const s = await this.#visibleSnapshot(ctx, id)
     authorize(ctx, 'volume:delete_snapshot', 'member')
-    const volume = await this.#d.repo.get(s.volume_id)
-    const host = volume?.host ?? null
+    // Where its data is (it stays on the host it was taken on when its volume moves).
+    const host = s.host ?? (await this.#d.repo.get(s.volume_id))?.host ?? null
     await this.#d.repo.transaction(async (trx) => {
       if (!(await this.#d.repo.casSnapshot(s.id, ['available', 'error'], 'deleting', trx)))
         throw new InvalidSnapshot('Snapshot status must be available or error and must not be part of a group.')
@@ -755,7 +758,7 @@ export class VolumeService {
     return full ? { items, next: items[items.length - 1]!.id } : { items }
   }
 
-  /** A host to serve a new volume: the source volume's, else a live host with the fewest volumes; none alive: null. */
+  /** A host to serve a new volume: its source's (volume or snapshot), else the first live host by name; none alive: null. */
   async #pickHost(preferred: string | null): Promise<string | null> {
     const hosts = await this.#d.hosts.list()
     const up = hosts.filter((h) => h.up && !h.service_disabled)

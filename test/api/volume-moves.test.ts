@@ -145,3 +145,41 @@ test("live migration: the volume's host follows the server", async () => {
   assert.equal((await volume(vol)).host, dest)
   assert.equal((await volume(vol)).status, 'in-use')
 })
+
+test("a snapshot's data stays where it was taken: a volume made from it goes there, even after its volume moved", async () => {
+  const { vol, server, host, from } = await volumeAndServerApart('vm-snap')
+  // The volume moves to the server's host, is snapshotted there, then moves back with an attach to a server of its first host.
+  await attach(server, vol, admin)
+  await waitFor('in-use', async () => (await volume(vol)).status === 'in-use')
+  assert.equal((await volume(vol)).host, host)
+  const snap = await skiff.volume('POST', `/v3/${adminProject}/snapshots`, {
+    token: admin,
+    body: { snapshot: { volume_id: vol, force: true } },
+  })
+  assert.equal(snap.statusCode, 202, snap.body)
+  const snapId = snap.json().snapshot.id as string
+  const snapshotStatus = async () =>
+    (await skiff.volume('GET', `/v3/${adminProject}/snapshots/${snapId}`, { token: admin })).json().snapshot?.status
+  await waitFor('snapshot available', async () => (await snapshotStatus()) === 'available')
+  const detach = await skiff.compute('DELETE', `/v2.1/servers/${server}/os-volume_attachments/${vol}`, { token: admin })
+  assert.equal(detach.statusCode, 202, detach.body)
+  await waitFor('available', async () => (await volume(vol)).status === 'available')
+  const other = await skiff.compute('POST', '/v2.1/servers', {
+    token: admin,
+    headers: mv('2.74'),
+    body: { server: { name: 'vm-snap-back', imageRef: await skiff.imageId('skiff-base'), flavorRef: '1', networks: 'none', host: from } },
+  })
+  assert.equal(other.statusCode, 202, other.body)
+  await waitForStatus(skiff, admin, other.json().server.id, 'ACTIVE')
+  await attach(other.json().server.id, vol, admin)
+  await waitFor('in-use', async () => (await volume(vol)).status === 'in-use')
+  assert.equal((await volume(vol)).host, from, 'the volume went back')
+  const copy = await skiff.volume('POST', `/v3/${adminProject}/volumes`, { token: admin, body: { volume: { snapshot_id: snapId } } })
+  assert.equal(copy.statusCode, 202, copy.body)
+  const copyId = copy.json().volume.id as string
+  await waitFor('copy available', async () => (await volume(copyId)).status === 'available')
+  assert.equal((await volume(copyId)).host, host, 'made where the snapshot was taken')
+  const del = await skiff.volume('DELETE', `/v3/${adminProject}/snapshots/${snapId}`, { token: admin })
+  assert.equal(del.statusCode, 202, del.body)
+  await waitFor('snapshot gone', async () => (await snapshotStatus()) === undefined)
+})
