@@ -1527,16 +1527,19 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     if (known && !known.incoming) throw new DriverError(`server ${spec.id} already has a VM on this host`)
     return this.#op(spec.id, async () => {
       const dir = this.#serverDir(spec.id)
-      // What an attempt cut short left (its QEMU holds the ports and the disk's lock).
-      await this.#stop(dir, false, 0)
-      await rm(dir, { recursive: true, force: true })
-      await mkdir(dir, { recursive: true, mode: 0o700 })
+      // What an attempt cut short left (its QEMU holds the ports and the disk's lock), known from
+      // its state file too when this agent restarted since.
+      const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
+      const prior = known ?? (text ? (JSON.parse(text) as State) : undefined)
       // A volume's file here that no attempt of this migration made: another's data, never overwritten.
       const volumes = source.volumes ?? []
       for (const v of volumes) {
-        if (this.#volumes.has(v.id) && !known?.volumes?.includes(v.id))
+        if (this.#volumes.has(v.id) && !(prior?.incoming && prior.volumes?.includes(v.id)))
           throw new DriverError(`Live migration failed: the data of volume ${v.id} is on the destination already.`)
       }
+      await this.#stop(dir, false, 0)
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true, mode: 0o700 })
       const image = await this.#o.resolveImage(spec.imageId)
       const port = known?.port ?? (await this.#allocatePort())
       const volumeSlots = Object.fromEntries(volumes.flatMap((v) => (v.pciSlot === undefined ? [] : [[v.id, v.pciSlot]])))
