@@ -1393,26 +1393,17 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       // own (a resize here), or those handed over with the disk.
       const volumes = old ? (old.volumes ?? []) : (handed.volumes ?? [])
       const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null, volumes }
+      // The state first: a failure from here on is undone by dropMigrationTarget, which finds in it
+      // the volumes taken in (it deletes them here: the source still has them all).
+      this.#vms.set(s.id, s)
+      this.#reservedPorts.delete(port)
+      await this.#save(s)
       const handoff = path.dirname(handed.path)
-      const taken: string[] = []
-      try {
-        for (const v of old ? [] : (handed.volumes ?? [])) {
-          await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
-          taken.push(v)
-        }
-      } catch (err) {
-        // Nothing of the volumes stays here: the source still has them all.
-        for (const v of taken) await this.#volumes.delete(v)
-        throw err
-      }
+      for (const v of old ? [] : (handed.volumes ?? [])) await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
       await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
       const iso = path.join(handoff, 'config.iso')
       if (!old && existsSync(iso)) await copyFile(iso, path.join(dir, 'config.iso'))
       await rm(handoff, { recursive: true, force: true })
-      // The state first: a failure from here on is undone by dropMigrationTarget, which finds the volumes in it.
-      this.#vms.set(s.id, s)
-      this.#reservedPorts.delete(port)
-      await this.#save(s)
       // The overlay's base is a path of the source's dir: this host's own copy of the same image.
       await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
       if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
