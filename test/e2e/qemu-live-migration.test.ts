@@ -251,8 +251,9 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.deepEqual(volumeFiles(vol.id), { 'hv-a': [`v/${vol.id}.qcow2`], 'hv-b': [], 'hv-c': [] }, 'back on hv-a only')
   })
 
-  test('a destination that cannot wait for the guest: ACTIVE on its host, the same boot; migration error; nothing left there', async () => {
-    const { id, pass, port, pid } = await boot('live-fail', 'hv-a')
+  test('a destination that cannot wait for the guest: ACTIVE on its host, the same boot, its volume; migration error; nothing left there', async () => {
+    const { id, pass, port, pid, volume } = await boot('live-fail', 'hv-a', { volume: true })
+    const vol = volume!
     const before = await guest(port, pass, pid)
     const res = await liveMigrate(id, 'hv-c')
     assert.equal(res.status, 202, JSON.stringify(res.body))
@@ -269,6 +270,10 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     const destDir = path.join(dirs['hv-c'], 'qemu', 's')
     assert.deepEqual(existsSync(destDir) ? readdirSync(destDir) : [], [], 'the destination dropped its VM dir')
     assert.deepEqual(qemuPids(path.join(dirs['hv-c'], 'qemu')), [], 'no QEMU left on the destination')
+    // The volume it had made to receive goes too; the source's is the guest's still.
+    assert.deepEqual(volumeFiles(vol.id), { 'hv-a': [`v/${vol.id}.qcow2`], 'hv-b': [], 'hv-c': [] })
+    assert.deepEqual(await volumeView(vol.id), { status: 'in-use', host: 'hv-a' })
+    assert.equal(await volumeMarker(await sshPort(id), pass, vol), vol.marker)
   })
 
   test("the destination's QEMU killed during the copy: ACTIVE on its host, the same boot, its volume there only; migration error", async () => {
