@@ -298,6 +298,8 @@ async function startHostAgents(
   // Volume tasks: the driver's volumes (or records only, for a driver that has none of its own yet).
   const volumeWorker = new VolumeWorker({
     repo: d.volumesRepo,
+    queue: d.queue as unknown as VolumeTaskQueue,
+    actions: d.actionsRepo,
     driver: isVolumeDriver(driver) ? driver : new RecordVolumes(),
     logger: log.child({ component: 'volumes' }),
   })
@@ -350,6 +352,7 @@ async function startHostAgents(
         address: driver.name === 'qemu' ? config.migrationAddress : null,
         logger: hostLog,
         imageName,
+        moveVolumes: (id, to, trx) => d.volumesRepo.moveServerVolumes(id, to, trx),
       })
       await worker.adoptServers()
       workers.set(host, { ...worker.handlers(), ...moveWorker.handlers() })

@@ -3,7 +3,8 @@
 // policy, shelved below 2.20, lock, state, the volume), then one transaction: the volume's status
 // by compare-and-set (available → attaching, in-use → detaching), the attachment (Nova's block
 // device mapping and Cinder's attachment in one row), the instance action and the task for the
-// agent of the server's host (volumes/volume-worker.ts), which plugs the volume in or out.
+// agent of the server's host (volumes/volume-worker.ts), which plugs the volume in or out. A
+// volume served from another host is handed over by that host's agent first (volume.hand_over).
 import { randomUUID } from 'node:crypto'
 import { BadRequest, NotFound } from '../errors.ts'
 import type { AuthContext } from '../identity/identity-service.ts'
@@ -85,6 +86,9 @@ export class VolumeAttachmentService {
     // An offloaded server has no host: the attachment is only recorded (Nova's _attach_volume_shelved_offloaded).
     const host = s.vm_state === 'shelved_offloaded' ? null : s.host
     if (host) await this.#d.actions.assertHostUp(host)
+    // A volume served from another host than the server's: that host's agent hands its data over first.
+    const from = host && volume.host && volume.host !== host ? volume.host : null
+    if (from) await this.#d.actions.assertHostUp(from)
     const taken = new Set(((await this.#d.repo.attachmentsOfServers([s.id])).get(s.id) ?? []).map((a) => a.device))
     const device = req.device && !taken.has(req.device) && req.device !== '/dev/vda' ? req.device : nextDevice(taken)
     const now = this.#d.repo.now()
@@ -108,10 +112,18 @@ export class VolumeAttachmentService {
         { server_id: s.id, action: 'attach_volume', request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
         trx,
       )
-      if (host)
+      if (from)
+        await this.#d.queue.enqueue(trx, {
+          kind: 'volume.hand_over',
+          subjectId: volume.id,
+          host: from,
+          payload: { attachmentId: row.id, to: host! },
+          requestId,
+        })
+      else if (host)
         await this.#d.queue.enqueue(trx, { kind: 'volume.attach', subjectId: s.id, host, payload: { attachmentId: row.id }, requestId })
     })
-    if (host) this.#d.queue.notify(host)
+    if (from ?? host) this.#d.queue.notify((from ?? host)!)
     return row
   }
 

@@ -25,7 +25,7 @@ import {
 import type { Sealer } from '../secrets.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { MigrationsRepo } from '../store/migrations-repo.ts'
-import type { MigrationRow } from '../store/schema.ts'
+import type { MigrationRow, Tx } from '../store/schema.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
 import type { TaskHandlers } from '../tasks/agent.ts'
 import type { NewTask, Task } from '../tasks/queue.ts'
@@ -47,6 +47,8 @@ export interface MoveWorkerDeps {
   /** This host's address for the moves it receives (Nova's dest_host: live_migration_inbound_addr); null: none of its own. */
   address?: string | null
   logger: Logger
+  /** The server's volumes are served from `host` now (the driver moved their data with the server). */
+  moveVolumes?: (serverId: string, host: string, trx: Tx) => Promise<void>
 }
 
 type P = ServerTaskPayloads
@@ -61,6 +63,8 @@ interface Outcome {
   fault?: string
   /** The server's VM runs on this host now: where its SSH is reached is recorded (drivers that forward it). */
   access?: true
+  /** Its attached volumes' data is on this host now (recorded with the server's host, in one transaction). */
+  volumesTo?: string
 }
 
 interface MoveStep<K extends MoveTaskKind> {
@@ -131,7 +135,9 @@ export class MoveWorker {
           statuses: ['pre-migrating', 'migrating'],
           work: async (s, m) => {
             await this.#advance(s, m, 'resize_migrating', 'migrating')
-            const disk = await d.driver.migrateDiskAndPowerOff(s.id, await this.#spec(s, m.new_flavor_id))
+            const disk = await d.driver.migrateDiskAndPowerOff(s.id, await this.#spec(s, m.new_flavor_id), {
+              sameHost: m.source_compute === m.dest_compute,
+            })
             return {
               server: { task_state: 'resize_migrated', power_state: PowerState.SHUTDOWN },
               migration: { status: 'post-migrating' },
@@ -154,6 +160,7 @@ export class MoveWorker {
             const { powerState } = await d.driver.getInfo(s.id)
             return {
               access: true,
+              volumesTo: m.dest_compute!,
               server: { vm_state: 'resized', task_state: null, host: m.dest_compute, flavor_id: m.new_flavor_id, power_state: powerState },
               // From now on the source's old disk holds the old flavor's room there, until confirm or revert.
               migration: { status: 'finished', alloc_host: m.source_compute, alloc_flavor_id: m.old_flavor_id },
@@ -217,6 +224,7 @@ export class MoveWorker {
             const vm = m.migration_type === 'live-migration' ? s.vm_state : (m.old_vm_state as VmState)
             return {
               access: true,
+              volumesTo: m.source_compute!,
               server: { vm_state: vm, task_state: null, host: m.source_compute, flavor_id: m.old_flavor_id, power_state: powerState },
               migration: { status: p.rollback === undefined ? 'reverted' : 'error', alloc_host: null, alloc_flavor_id: null },
             }
@@ -346,6 +354,7 @@ export class MoveWorker {
             // The server is on the destination now; the source cleans up and ends the migration.
             return {
               access: true,
+              volumesTo: m.dest_compute!,
               server: { host: m.dest_compute, power_state: powerState },
               migration: {},
               next: task('server.confirm_resize', m.source_compute!, { migrationId: m.id }, t.request_id),
@@ -452,6 +461,7 @@ export class MoveWorker {
       const won = out.server === undefined || (await repo.cas(server.id, fromNow, out.server, trx))
       if (won) {
         if (out.access && this.#d.driver.sshAccess) await repo.recordAccess(server.id, this.#d.driver.sshAccess(server.id), trx)
+        if (out.volumesTo) await this.#d.moveVolumes?.(server.id, out.volumesTo, trx)
         await migrations.update(m.id, out.migration, trx)
         const fault = error?.message ?? out.fault
         if (fault) await repo.recordFault(server.id, 500, fault, error?.stack ?? fault, trx)

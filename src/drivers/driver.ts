@@ -70,7 +70,11 @@ export type RebootType = 'SOFT' | 'HARD'
  */
 export type MigratedDisk =
   | { kind: 'simulated'; state: string }
-  | { kind: 'local'; path: string }
+  /**
+   * Qemu, cold: the disk's copy at `path`; the attached volumes' copies beside it, at
+   * `<dir of path>/v/<volume id>.qcow2`, in attach order (they follow the server to its new host).
+   */
+  | { kind: 'local'; path: string; volumes?: string[] }
   /** Live (qemu): the guest's memory and disk are in the destination's waiting QEMU; `running`: resume it. */
   | { kind: 'incoming'; running: boolean }
 /**
@@ -78,7 +82,13 @@ export type MigratedDisk =
  * (Nova's check_can_live_migrate_source): qemu, the size of the server's disk, which the
  * destination's copy must match.
  */
-export type LiveMigrationSource = { kind: 'simulated' } | { kind: 'qemu'; diskBytes: number }
+export type LiveMigrationSource =
+  | { kind: 'simulated' }
+  /**
+   * `volumes`: the attached volumes in attach order, each with its size (the destination makes a
+   * blank file of it to receive it) and the PCI slot of its device in the running VM.
+   */
+  | { kind: 'qemu'; diskBytes: number; volumes?: { id: string; bytes: number; pciSlot?: number }[] }
 /**
  * Where the destination of a live migration waits for the guest (Nova's migrate_data): qemu, an
  * address of the destination host with the port its QEMU takes the migration stream on and the
@@ -139,8 +149,12 @@ export interface VirtDriver {
   // disk over (migrateDiskAndPowerOff), the destination boots it with the new flavor
   // (finishMigration); the source keeps its VM and disk until confirmMigration, or boots them
   // again (finishRevertMigration) once the destination dropped its copy (dropMigrationTarget).
-  /** Source: power off and hand the disk over; refuses a smaller root disk ("Unable to resize disk down."). */
-  migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk>
+  /**
+   * Source: power off and hand the disk over; refuses a smaller root disk ("Unable to resize disk
+   * down."). The attached volumes go with it to another host (`sameHost`: a resize on this host,
+   * they stay where they are); the source keeps its own copies until confirm or revert.
+   */
+  migrateDiskAndPowerOff(serverId: string, to: ServerSpec, opts?: { sameHost?: boolean }): Promise<MigratedDisk>
   /** Destination: the server from the handed disk, with `spec`'s flavor (its disk grown to it). */
   finishMigration(spec: ServerSpec, disk: MigratedDisk, powerOn: boolean): Promise<void>
   /** Source, once confirmed: drop the old VM and disk. */
@@ -212,6 +226,13 @@ export interface VolumeDriver {
   detachVolume(serverId: string, volumeId: string): Promise<void>
   /** The volumes whose data this host holds (the agent deletes the data of those the database no longer has). */
   listVolumes?(): Promise<string[]>
+  /**
+   * A copy of a detached volume's data for another host's agent to take in (an attach to one of
+   * its servers): a path that agent reads. Drivers whose volume data is not per host have none.
+   */
+  handOverVolume?(volumeId: string): Promise<string>
+  /** Take in the volume's data handed over at `from` (then this host serves it). */
+  takeVolume?(volumeId: string, from: string): Promise<void>
 }
 
 export const isVolumeDriver = (d: object): d is VolumeDriver =>

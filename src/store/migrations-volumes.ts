@@ -1,4 +1,4 @@
-// Migrations 0020 and 0021: Cinder's volumes, their snapshots, the volume quotas of projects, and
+// Migrations 0020, 0021 and 0026: Cinder's volumes, their snapshots, the volume quotas of projects, and
 // the attachments of volumes to servers (Nova's block device mappings and Cinder's attachments in
 // one table). An attachment belongs to a server and its view shows it (volumes_attached), so its
 // rows bump the server's version as the tables of 0017 do.
@@ -95,5 +95,17 @@ export const volumeAttachmentsMigration: Migration = {
         .raw(`CREATE TRIGGER ${t}_server_version_u AFTER UPDATE ON ${t} FOR EACH ROW BEGIN ${bump('OLD')} ${bump('NEW')} END`)
         .execute(db)
     }
+  },
+}
+
+/**
+ * 0026: the host whose agent holds a snapshot's data. Volumes follow their servers between hosts
+ * (moves, an attach across hosts); a snapshot's copy stays where it was taken, and the tasks that
+ * read or delete it (a volume made from it, its delete) go there. Backfilled from the volume's host.
+ */
+export const volumeSnapshotHostMigration: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('volume_snapshots').addColumn('host', 'text').execute()
+    await sql`update volume_snapshots set host = (select host from volumes where volumes.id = volume_snapshots.volume_id)`.execute(db)
   },
 }

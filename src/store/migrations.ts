@@ -21,7 +21,7 @@ import { serverVersionMigration } from './migrations-server-version.ts'
 import { shelveMigration } from './migrations-shelve.ts'
 import { usageCountersMigration } from './migrations-usage-counters.ts'
 import { flavorAccessMigration } from './migrations-flavor-access.ts'
-import { volumeAttachmentsMigration, volumesMigration } from './migrations-volumes.ts'
+import { volumeAttachmentsMigration, volumeSnapshotHostMigration, volumesMigration } from './migrations-volumes.ts'
 import { rescueCheckpointsMigration } from './migrations-rescue-checkpoints.ts'
 import { imageMembersMigration } from './migrations-image-members.ts'
 import { migrationRequestsMigration } from './migrations-migration-requests.ts'
@@ -267,6 +267,7 @@ export const migrationProvider: MigrationProvider = {
       '0023_console': consoleMigration,
       '0024_rescue_checkpoints': rescueCheckpointsMigration,
       '0025_image_members': imageMembersMigration,
+      '0026_volume_snapshot_host': volumeSnapshotHostMigration,
       '0030_migration_requests': migrationRequestsMigration,
       '0031_host_address': hostAddressMigration,
       '0032_migration_progress': migrationProgressMigration,

@@ -563,6 +563,8 @@ export interface VolumeSnapshotRow {
   metadata: string
   created_at: string
   updated_at: string | null
+  /** The host whose agent holds its data (its volume's when taken: it stays there when the volume moves); null before 0026. */
+  host: string | null
 }
 
 /** A volume attached to a server (Nova's BDM: the attachment id and the BDM's uuid; Cinder's attachment). */

@@ -290,6 +290,18 @@ export class VolumesRepo {
     return out
   }
 
+  /**
+   * The volumes attached to a server are served from `host` now (their data moved with the
+   * server): recorded in the transaction that moves the server.
+   */
+  async moveServerVolumes(serverId: string, host: string, db: Db = this.#db): Promise<void> {
+    await db
+      .updateTable('volumes')
+      .set({ host, updated_at: this.now() })
+      .where('id', 'in', db.selectFrom('volume_attachments').select('volume_id').where('server_id', '=', serverId))
+      .execute()
+  }
+
   /** Each volume's attachment (one at most: no multiattach). */
   async attachmentsOfVolumes(volumeIds: string[]): Promise<Map<string, VolumeAttachmentRow>> {
     if (volumeIds.length === 0) return new Map()

@@ -243,7 +243,9 @@ export class VolumeService {
     }
     const az = input.availabilityZone ?? VOLUME_ZONE
     if (az !== VOLUME_ZONE) throw new BadRequest(`Availability zone '${az}' is invalid.`)
-    const host = await this.#pickHost(source?.host ?? null)
+    // A copy is made where its source's data is: the source volume's host, or the snapshot's.
+    const snapshotHost = snapshot ? (snapshot.host ?? (await this.#d.repo.get(snapshot.volume_id))?.host ?? null) : null
+    const host = await this.#pickHost(source?.host ?? snapshotHost)
     const now = this.#d.repo.now()
     const imageMetadata = image ? volumeImageMetadata(image) : null
     const row: Volume = {
@@ -413,22 +415,38 @@ export class VolumeService {
     await this.#d.repo.cas(v.id, [v.status], status as VolumeStatus)
   }
 
-  /** The `os-extend` action: an available volume grows (Cinder before 3.42 refuses an in-use one). */
-  async extend(ctx: AuthContext, id: string, newSize: number | string, requestId: string): Promise<void> {
+  /**
+   * The `os-extend` action (cinder/api/contrib/volume_actions.py _extend, volume/api.py _extend): an
+   * available volume grows; from 3.42 an in-use one too (extend_attached_volume: the compute host
+   * grows the disk under the running guest, as Nova does on the volume-extended event). The status
+   * goes back to what it was once the volume is bigger.
+   */
+  async extend(ctx: AuthContext, id: string, newSize: number | string, requestId: string, opts: { inUse?: boolean } = {}): Promise<void> {
     const v = await this.#visible(ctx, id)
-    authorize(ctx, 'volume:extend', 'member')
+    // Cinder picks the call by the status it read: in-use at 3.42+ is the attached extend.
+    const attached = opts.inUse === true && v.status === 'in-use'
+    // Cinder's rule names (policies/volume_actions.py).
+    authorize(ctx, attached ? 'volume_extension:volume_actions:extend_attached_volume' : 'volume_extension:volume_actions:extend', 'member')
     if (!/^\s*\d+\s*$/.test(String(newSize))) throw new InvalidInput(`New size for extend must be specified as an integer.`)
     const size = Number(newSize)
     if (size <= v.size)
       throw new InvalidInput(`New size for extend must be greater than current size. (current: ${v.size}, extended: ${size}).`)
     const host = v.host
+    const expected: VolumeStatus = attached ? 'in-use' : 'available'
     await this.#d.repo.transaction(async (trx) => {
       await this.#checkQuota(trx, v.project_id, { gigabytes: size - v.size })
-      if (!host || !(await this.#d.repo.cas(v.id, ['available'], 'extending', {}, trx))) {
+      if (!host || !(await this.#d.repo.cas(v.id, [expected], 'extending', {}, trx))) {
         const fresh = (await this.#d.repo.get(v.id, trx)) ?? v
-        throw new InvalidVolume(`Volume ${v.id} status must be '{'status': 'available'}' to extend, currently ${fresh.status}.`)
+        throw new InvalidVolume(`Volume ${v.id} status must be '{'status': '${expected}'}' to extend, currently ${fresh.status}.`)
       }
-      await this.#enqueue(trx, 'volume.extend', v.id, host, { newSize: size }, requestId)
+      await this.#enqueue(
+        trx,
+        'volume.extend',
+        v.id,
+        host,
+        { newSize: size, ...(attached ? { previousStatus: 'in-use' as const } : {}) },
+        requestId,
+      )
     })
     this.#d.queue.notify(host!)
   }
@@ -495,6 +513,7 @@ export class VolumeService {
       metadata: JSON.stringify(input.metadata ?? {}),
       created_at: now,
       updated_at: null,
+      host: v.host,
     }
     const host = v.host
     await this.#d.repo.transaction(async (trx) => {
@@ -552,8 +571,8 @@ export class VolumeService {
   async deleteSnapshot(ctx: AuthContext, id: string, requestId: string): Promise<void> {
     const s = await this.#visibleSnapshot(ctx, id)
     authorize(ctx, 'volume:delete_snapshot', 'member')
-    const volume = await this.#d.repo.get(s.volume_id)
-    const host = volume?.host ?? null
+    // Where its data is (it stays on the host it was taken on when its volume moves).
+    const host = s.host ?? (await this.#d.repo.get(s.volume_id))?.host ?? null
     await this.#d.repo.transaction(async (trx) => {
       if (!(await this.#d.repo.casSnapshot(s.id, ['available', 'error'], 'deleting', trx)))
         throw new InvalidSnapshot('Snapshot status must be available or error and must not be part of a group.')
@@ -739,7 +758,7 @@ export class VolumeService {
     return full ? { items, next: items[items.length - 1]!.id } : { items }
   }
 
-  /** A host to serve a new volume: the source volume's, else a live host with the fewest volumes; none alive: null. */
+  /** A host to serve a new volume: its source's (volume or snapshot), else the first live host by name; none alive: null. */
   async #pickHost(preferred: string | null): Promise<string | null> {
     const hosts = await this.#d.hosts.list()
     const up = hosts.filter((h) => h.up && !h.service_disabled)

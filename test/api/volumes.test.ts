@@ -495,6 +495,89 @@ describe('attach and detach (Nova os-volume_attachments)', () => {
     assert.equal(unknown.statusCode, 409, 'the state is checked before the volume')
   })
 
+  test("suspended: attach and detach are Nova's 409 up front; the volume is untouched", async () => {
+    const server = await activeServer(skiff, demo, 'vol-suspended')
+    const vol = await newVolume(1)
+    const held = await newVolume(1)
+    const a = await skiff.compute('POST', `/v2.1/servers/${server}/os-volume_attachments`, {
+      token: demo,
+      body: { volumeAttachment: { volumeId: held } },
+    })
+    assert.equal(a.statusCode, 200, a.body)
+    await waitVolume(held, 'in-use')
+    const s = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { suspend: null } })
+    assert.equal(s.statusCode, 202, s.body)
+    await waitForStatus(skiff, demo, server, 'SUSPENDED')
+    const attach = await skiff.compute('POST', `/v2.1/servers/${server}/os-volume_attachments`, {
+      token: demo,
+      body: { volumeAttachment: { volumeId: vol } },
+    })
+    assert.deepEqual(attach.json(), {
+      conflictingRequest: { code: 409, message: `Cannot 'attach_volume' instance ${server} while it is in vm_state suspended` },
+    })
+    const detach = await skiff.compute('DELETE', `/v2.1/servers/${server}/os-volume_attachments/${held}`, { token: demo })
+    assert.deepEqual(detach.json(), {
+      conflictingRequest: { code: 409, message: `Cannot 'detach_volume' instance ${server} while it is in vm_state suspended` },
+    })
+    assert.equal((await volumeOf(vol))?.status, 'available')
+    assert.equal((await volumeOf(held))?.status, 'in-use')
+  })
+
+  test('os-extend of an in-use volume: 3.42 grows it under the running guest (in-use again); below, Cinder refuses', async () => {
+    const server = await activeServer(skiff, demo, 'vol-extend-inuse')
+    const vol = await newVolume(1)
+    const a = await skiff.compute('POST', `/v2.1/servers/${server}/os-volume_attachments`, {
+      token: demo,
+      body: { volumeAttachment: { volumeId: vol } },
+    })
+    assert.equal(a.statusCode, 200, a.body)
+    await waitVolume(vol, 'in-use')
+    const extend = (size: number, version?: string) =>
+      skiff.volume('POST', v3(`/volumes/${vol}/action`), {
+        token: demo,
+        headers: version ? { 'openstack-api-version': `volume ${version}` } : {},
+        body: { 'os-extend': { new_size: size } },
+      })
+    const old = await extend(2, '3.41')
+    assert.deepEqual(old.json(), {
+      badRequest: {
+        code: 400,
+        message: `Invalid volume: Volume ${vol} status must be '{'status': 'available'}' to extend, currently in-use.`,
+      },
+    })
+    const res = await extend(2, '3.42')
+    assert.equal(res.statusCode, 202, res.body)
+    await waitFor('extended', async () => {
+      const v = await volumeOf(vol)
+      return v?.size === 2 && v.status === 'in-use'
+    })
+    assert.equal(skiff.driver.describeVolume(vol)?.sizeGb, 2)
+    assert.deepEqual(skiff.driver.volumesOf(server), [{ volumeId: vol, device: '/dev/vdb' }], 'still plugged in')
+    const out = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { 'os-getConsoleOutput': {} } })
+    assert.match(out.json().output, /vdb: detected capacity change from 1073741824 to 2147483648/)
+    // Nova records the volume-extended event as the server's extend_volume action.
+    const actions = await skiff.compute('GET', `/v2.1/servers/${server}/os-instance-actions`, { token: demo })
+    const extendAction = actions.json().instanceActions.find((x: { action: string }) => x.action === 'extend_volume')
+    assert.ok(extendAction, JSON.stringify(actions.json()))
+    const detail = await skiff.compute('GET', `/v2.1/servers/${server}/os-instance-actions/${extendAction.request_id}`, {
+      token: admin,
+      headers: mv('2.51'),
+    })
+    assert.deepEqual(
+      detail.json().instanceAction.events.map((e: { event: string; result: string }) => [e.event, e.result]),
+      [['compute_extend_volume', 'Success']],
+    )
+    // An available volume at 3.42 is the plain extend.
+    const free = await newVolume(1)
+    const r2 = await skiff.volume('POST', v3(`/volumes/${free}/action`), {
+      token: demo,
+      headers: { 'openstack-api-version': 'volume 3.42' },
+      body: { 'os-extend': { new_size: 2 } },
+    })
+    assert.equal(r2.statusCode, 202, r2.body)
+    await waitFor('extended', async () => (await volumeOf(free))?.status === 'available' && (await volumeOf(free))?.size === 2)
+  })
+
   test('a failed attach (fault injection) leaves the volume available and no attachment', async () => {
     const server = await activeServer(skiff, demo, 'vol-fail')
     const vol = await newVolume(1)

@@ -4,7 +4,9 @@
 // attempt clears what a first one cut short left; a destination gone during the copy, or a copy
 // past its deadline, is cancelled and the source runs on, its disk its own (no job, no migration);
 // so is a copy an admin aborts (held slow by a low bandwidth), and a force-complete pauses the
-// guest on the source until it has arrived, then the destination runs it.
+// guest on the source until it has arrived, then the destination runs it. With attached volumes
+// (block nodes of their own): each mirrored whole to its own export; a volume the destination
+// does not serve, or a destination gone, leaves the source running with every volume its own and no job.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -13,6 +15,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, test } from 'node:test'
 import { CopyCancelled, ephemeralPort, receive, resumeArrived, send } from '../../src/drivers/qemu/live-migration.ts'
+import { volumeBlockdev, volumeNames } from '../../src/drivers/qemu/qemu-args.ts'
 import { QmpClient } from '../../src/drivers/qemu/qmp.ts'
 import type { LiveMigrationProgress } from '../../src/drivers/driver.ts'
 import { qemuSkipReason } from '../helpers/qemu.ts'
@@ -28,6 +31,7 @@ function qemuUtilsMissing(): string | false {
 }
 const skip = qemuSkipReason() || qemuUtilsMissing()
 const SIZE = 64 * 2 ** 20
+const VOLUMES = ['1b5e55ed-0000-4000-8000-000000000001', '2b5e55ed-0000-4000-8000-000000000002']
 
 describe('live migration in QMP between two QEMUs (-machine none)', { skip }, () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'skiff-livemig-'))
@@ -47,10 +51,12 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     img('create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, file, String(SIZE))
     return file
   }
-  const start = async (name: string, file: string, incoming: boolean): Promise<QmpClient> => {
+  const start = async (name: string, file: string, incoming: boolean, volumes: string[] = []): Promise<QmpClient> => {
     const sock = path.join(dir, `${name}.qmp`)
     const args = ['-machine', 'none', '-m', '64', '-nodefaults', '-no-user-config', '-display', 'none']
     args.push('-drive', `file=${file},if=none,id=vda,format=qcow2,auto-read-only=off`, '-qmp', `unix:${sock},server=on,wait=off`)
+    // Attached volumes as the driver has them: a -blockdev node each, named for the volume.
+    for (const [i, v] of volumes.entries()) args.push('-blockdev', JSON.stringify(volumeBlockdev(volumeNames(VOLUMES[i]!).node, v)))
     if (incoming) args.push('-incoming', 'defer', '-S')
     qemus.push(spawn('qemu-system-x86_64', args, { stdio: 'ignore' }))
     // The socket file appears when QEMU binds it, a moment before it listens: refused until then.
@@ -73,6 +79,25 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     const ports = { nbd: await ephemeralPort('127.0.0.1'), migration: await ephemeralPort('127.0.0.1') }
     await receive(dest, '127.0.0.1', ports)
     return { source, dest, ports, sourceFile, destFile }
+  }
+  /** A server with two volumes: written on the source (standalone files), blank ones of the same sizes on the destination. */
+  const pairWithVolumes = async (name: string) => {
+    const sourceFile = disk(`${name}-src`)
+    const destFile = disk(`${name}-dst`)
+    const vol = (side: string, i: number) => {
+      const file = path.join(dir, `${name}-${side}-vol${i}.qcow2`)
+      img('create', '-q', '-f', 'qcow2', file, String(SIZE))
+      return file
+    }
+    const sourceVolumes = [vol('src', 0), vol('src', 1)]
+    execFileSync('qemu-io', ['-c', 'write -P 0x21 0 2M', '-c', 'write -P 0x22 30M 1M', sourceVolumes[0]!], { stdio: 'pipe' })
+    execFileSync('qemu-io', ['-c', 'write -P 0x33 5M 4M', sourceVolumes[1]!], { stdio: 'pipe' })
+    const destVolumes = [vol('dst', 0), vol('dst', 1)]
+    const source = await start(`${name}-src`, sourceFile, false, sourceVolumes)
+    const dest = await start(`${name}-dst`, destFile, true, destVolumes)
+    const ports = { nbd: await ephemeralPort('127.0.0.1'), migration: await ephemeralPort('127.0.0.1') }
+    const nodes = VOLUMES.map((v) => volumeNames(v).node)
+    return { source, dest, ports, sourceFile, destFile, sourceVolumes, destVolumes, nodes }
   }
   const quit = async (q: QmpClient) => {
     await q.execute('quit').catch(() => {})
@@ -243,5 +268,73 @@ describe('live migration in QMP between two QEMUs (-machine none)', { skip }, ()
     await assert.rejects(resumeArrived(dest, true), /has not arrived/)
     await quit(source)
     await quit(dest)
+  })
+
+  test('with volumes: one export and one mirror each, every volume whole on the destination', async () => {
+    const { source, dest, ports, sourceFile, destFile, sourceVolumes, destVolumes, nodes } = await pairWithVolumes('vols')
+    await receive(dest, '127.0.0.1', ports, nodes)
+    const progress: string[] = []
+    const { running } = await send(source, {
+      address: '127.0.0.1',
+      nbdPort: ports.nbd,
+      migrationPort: ports.migration,
+      deadline: Date.now() + 60_000,
+      volumeNodes: nodes,
+      onProgress: (what) => progress.push(what),
+    })
+    assert.equal(running, true)
+    assert.deepEqual(progress, ['disk and 2 volume(s) in sync', 'memory and devices sent'])
+    await resumeArrived(dest, true)
+    await quit(source)
+    await quit(dest)
+    assert.match(img('compare', '-f', 'qcow2', '-F', 'qcow2', sourceFile, destFile), /Images are identical/)
+    for (const [i, file] of sourceVolumes.entries())
+      assert.match(img('compare', '-f', 'qcow2', '-F', 'qcow2', file, destVolumes[i]!), /Images are identical/)
+  })
+
+  test('with volumes, a volume the destination does not serve: the mirrors started are cancelled, the source runs on', async () => {
+    const { source, dest, ports, sourceVolumes, nodes } = await pairWithVolumes('novol')
+    // The destination exports the disk and the first volume only.
+    await receive(dest, '127.0.0.1', ports, nodes.slice(0, 1))
+    await assert.rejects(
+      send(source, {
+        address: '127.0.0.1',
+        nbdPort: ports.nbd,
+        migrationPort: ports.migration,
+        deadline: Date.now() + 60_000,
+        volumeNodes: nodes,
+      }),
+    )
+    assert.equal((await source.execute<{ status: string }>('query-status')).status, 'running')
+    assert.deepEqual(await source.execute('query-block-jobs'), [])
+    assert.notEqual((await source.execute<{ status?: string }>('query-migrate')).status, 'completed')
+    await quit(source)
+    await quit(dest)
+    execFileSync('qemu-io', ['-r', '-c', 'read -P 0x33 5M 4M', sourceVolumes[1]!], { stdio: 'pipe' })
+  })
+
+  test('with volumes, the destination gone once all are in sync: the source runs on, its volumes its own, no job', async () => {
+    const { source, dest, ports, sourceVolumes, nodes } = await pairWithVolumes('volgone')
+    await receive(dest, '127.0.0.1', ports, nodes)
+    const destProcess = qemus.at(-1)!
+    await assert.rejects(
+      send(source, {
+        address: '127.0.0.1',
+        nbdPort: ports.nbd,
+        migrationPort: ports.migration,
+        deadline: Date.now() + 60_000,
+        volumeNodes: nodes,
+        onProgress: (what) => {
+          if (what.endsWith('in sync')) destProcess.kill('SIGKILL')
+        },
+      }),
+      /the memory copy failed/,
+    )
+    assert.equal((await source.execute<{ status: string }>('query-status')).status, 'running')
+    assert.deepEqual(await source.execute('query-block-jobs'), [])
+    // The guest still writes its volumes here.
+    await source.execute('human-monitor-command', { 'command-line': `qemu-io ${nodes[0]} "write -P 0x44 0 64k"` })
+    await quit(source)
+    execFileSync('qemu-io', ['-r', '-c', 'read -P 0x44 0 64k', '-c', 'read -P 0x22 30M 1M', sourceVolumes[0]!], { stdio: 'pipe' })
   })
 })

@@ -1,11 +1,14 @@
 // Live migration of a real VM (qemu driver) between agents of this machine, each with its own data
 // dir (no shared storage), on one PostgreSQL, checked from inside the guest as a user would: the
 // guest goes on running on the other host (same boot, uptime not reset, a process started before
-// still running), with the file written before; the migration `completed`, the source's VM gone.
+// still running), with the file written before and its volume (a marker written with dd, read at
+// the same device; the volume's host the new one, its file there only); the migration
+// `completed`, the source's VM gone.
 // And two failures: a destination that cannot wait for the guest (an agent whose
 // --migration-address is no address of this machine), and a destination whose QEMU is killed
-// during the copy: the server stays ACTIVE on its host, running the same boot, the migration in
-// `error`, nothing left on the destination.
+// during the copy: the server stays ACTIVE on its host, running the same boot, its volume there
+// (file, host, data), the migration in `error`, nothing left on the destination. And a volume
+// written on one host's server, detached, then attached to another host's: its data handed over.
 // Skipped where QEMU and the guest packages are absent (except in CI) or without a PostgreSQL.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -103,11 +106,25 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     const [bootId, uptime, proc, marker] = out.trim().split('\n')
     return { bootId, uptime: Number(uptime), proc, marker, hostKey }
   }
-  const boot = async (name: string, host: string) => {
+  /**
+   * A running server on `host`; with `volume`, a blank volume made at create (on the server's
+   * host, plugged in after the first boot) and a marker written with dd on its disk.
+   */
+  const boot = async (name: string, host: string, opts: { volume?: boolean } = {}) => {
     const imageRef = (await (await fetch(`${skiff.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })).json())
       .images[0].id as string
     const pass = `P-${randomBytes(6).toString('hex')}`
-    const res = await call('POST', '/servers', { server: { name, imageRef, flavorRef: '1', adminPass: pass, networks: 'auto', host } })
+    const bdm = opts.volume
+      ? {
+          block_device_mapping_v2: [
+            { boot_index: 0, uuid: imageRef, source_type: 'image', destination_type: 'local' },
+            { source_type: 'blank', destination_type: 'volume', volume_size: 1, delete_on_termination: true },
+          ],
+        }
+      : {}
+    const res = await call('POST', '/servers', {
+      server: { name, imageRef, flavorRef: '1', adminPass: pass, networks: 'auto', host, ...bdm },
+    })
     assert.equal(res.status, 202, JSON.stringify(res.body))
     const id = res.body.server.id as string
     await settled(id, 'ACTIVE', BOOT_MS)
@@ -118,13 +135,58 @@ describe('qemu driver: live migration between two agents of this machine', { ski
       pass,
       'echo written-before > /root/marker && sync; setsid sleep 86400 </dev/null >/dev/null 2>&1 & echo $!',
     )
-    return { id, pass, port, pid: out.trim() }
+    let volume: { id: string; dev: string; marker: string } | undefined
+    if (opts.volume) {
+      const attachments = (await call('GET', `/servers/${id}/os-volume_attachments`)).body.volumeAttachments
+      const volumeId = attachments[0].volumeId as string
+      const dev = await diskOf(port, pass, volumeId)
+      const marker = `vol-${randomBytes(6).toString('hex')}`
+      await sshOk(port, pass, `printf '%s' ${marker} | dd of=${dev} bs=512 conv=sync 2>/dev/null; sync`)
+      volume = { id: volumeId, dev, marker }
+    }
+    return { id, pass, port, pid: out.trim(), volume }
   }
+  /** The guest's disk whose serial is the volume id (virtio-blk keeps 20 characters), polled until the guest shows it. */
+  const diskOf = async (port: number, pass: string, volumeId: string) => {
+    const find = `for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = "${volumeId.slice(0, 20)}" ] && echo /dev/\${d##*/}; done; true`
+    for (const t0 = Date.now(); ; await sleep(1000)) {
+      const dev = (await sshOk(port, pass, find)).out.trim()
+      if (dev) return dev
+      if (Date.now() - t0 > 120_000) throw new Error(`no disk with serial ${volumeId.slice(0, 20)} in the guest`)
+    }
+  }
+  /** The volume as an admin sees it: its status and host (Cinder's os-vol-host-attr:host, `host@backend#pool`). */
+  const volumeView = async (volumeId: string) => {
+    const who = await fetch(`${skiff.urls.identity}/auth/tokens`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
+    const project = ((await who.json()) as { token: { project: { id: string } } }).token.project.id
+    const r = await fetch(`${skiff.urls.volume}/${project}/volumes/${volumeId}`, { headers: { 'x-auth-token': token } })
+    const v = ((await r.json()) as { volume: Record<string, string> }).volume
+    return { status: v.status, host: String(v['os-vol-host-attr:host']).split('@')[0] }
+  }
+  /** What the guest reads on the volume, at the device it was written on. */
+  const volumeMarker = async (port: number, pass: string, v: { id: string; dev: string; marker: string }) => {
+    assert.equal(await diskOf(port, pass, v.id), v.dev, 'the volume at the same device')
+    return (await sshOk(port, pass, `dd if=${v.dev} bs=512 count=1 2>/dev/null | head -c ${v.marker.length}`)).out
+  }
+  /** The files of every host's data dir that name the volume, by host. */
+  const volumeFiles = (volumeId: string) =>
+    Object.fromEntries(
+      Object.entries(dirs).map(([host, dir]) => [
+        host,
+        existsSync(path.join(dir, 'qemu'))
+          ? readdirSync(path.join(dir, 'qemu'), { recursive: true })
+              .map(String)
+              .filter((f) => f.includes(volumeId))
+          : [],
+      ]),
+    )
   const liveMigrate = (id: string, host: string) =>
     call('POST', `/servers/${id}/action`, { 'os-migrateLive': { host, block_migration: 'auto' } }, '2.30')
 
-  test('the guest moves running: same boot, uptime not reset, its process alive, its file there; the source is cleaned up', async () => {
-    const { id, pass, port, pid } = await boot('live', 'hv-a')
+  test('the guest moves running with its volume: same boot, uptime not reset, its process alive, its file and volume there; the source is cleaned up', async () => {
+    const { id, pass, port, pid, volume } = await boot('live', 'hv-a', { volume: true })
+    const vol = volume!
+    assert.equal((await volumeView(vol.id)).host, 'hv-a')
     const before = await guest(port, pass, pid)
     assert.equal(before.proc, 'alive')
     assert.equal(before.marker, 'written-before')
@@ -145,6 +207,9 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.equal((await call('GET', `/servers/${id}/access`)).body.access.ssh.host_key_fingerprint, before.hostKey)
     // Written after the move, on the destination's disk: the guest writes there.
     await sshOk(newPort, pass, 'echo written-after > /root/after && sync && cat /root/after')
+    // The volume: mirrored with the disk, the same device, its marker; served from hv-b now.
+    assert.equal(await volumeMarker(newPort, pass, vol), vol.marker)
+    assert.deepEqual(await volumeView(vol.id), { status: 'in-use', host: 'hv-b' })
     const m = await waitMigration(id, 'completed')
     assert.equal(m.source_compute, 'hv-a')
     assert.equal(m.dest_compute, 'hv-b')
@@ -155,6 +220,7 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     for (let i = 0; i < 100 && (existsSync(sourceDir) || qemuPids(sourceDir).length > 0); i++) await sleep(200)
     assert.equal(existsSync(sourceDir), false, 'the source VM dir is removed')
     assert.deepEqual(qemuPids(sourceDir), [], 'the source QEMU is stopped')
+    assert.deepEqual(volumeFiles(vol.id), { 'hv-a': [], 'hv-b': [`v/${vol.id}.qcow2`], 'hv-c': [] }, "the volume's file on hv-b only")
     assert.equal(qemuPids(path.join(dirs['hv-b'], 'qemu', 's', id)).length, 1)
     // Its serial console, from the proxy of `skiff serve` (hv-a's machine) through hv-b's serial relay.
     const db = new pg.Client({ connectionString: database.url })
@@ -180,10 +246,16 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-a')
     const back = await guest(await sshPort(id), pass, pid)
     assert.deepEqual([back.bootId, back.proc, back.marker], [before.bootId, 'alive', 'written-before'])
+    assert.equal(await volumeMarker(await sshPort(id), pass, vol), vol.marker)
+    assert.equal((await volumeView(vol.id)).host, 'hv-a')
+    await waitMigration(id, 'completed')
+    for (let i = 0; i < 100 && volumeFiles(vol.id)['hv-b']!.length > 0; i++) await sleep(200)
+    assert.deepEqual(volumeFiles(vol.id), { 'hv-a': [`v/${vol.id}.qcow2`], 'hv-b': [], 'hv-c': [] }, 'back on hv-a only')
   })
 
-  test('a destination that cannot wait for the guest: ACTIVE on its host, the same boot; migration error; nothing left there', async () => {
-    const { id, pass, port, pid } = await boot('live-fail', 'hv-a')
+  test('a destination that cannot wait for the guest: ACTIVE on its host, the same boot, its volume; migration error; nothing left there', async () => {
+    const { id, pass, port, pid, volume } = await boot('live-fail', 'hv-a', { volume: true })
+    const vol = volume!
     const before = await guest(port, pass, pid)
     const res = await liveMigrate(id, 'hv-c')
     assert.equal(res.status, 202, JSON.stringify(res.body))
@@ -208,10 +280,15 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     const destDir = path.join(dirs['hv-c'], 'qemu', 's')
     assert.deepEqual(existsSync(destDir) ? readdirSync(destDir) : [], [], 'the destination dropped its VM dir')
     assert.deepEqual(qemuPids(path.join(dirs['hv-c'], 'qemu')), [], 'no QEMU left on the destination')
+    // The volume it had made to receive goes too; the source's is the guest's still.
+    assert.deepEqual(volumeFiles(vol.id), { 'hv-a': [`v/${vol.id}.qcow2`], 'hv-b': [], 'hv-c': [] })
+    assert.deepEqual(await volumeView(vol.id), { status: 'in-use', host: 'hv-a' })
+    assert.equal(await volumeMarker(await sshPort(id), pass, vol), vol.marker)
   })
 
-  test("the destination's QEMU killed during the copy: ACTIVE on its host, the same boot; migration error", async () => {
-    const { id, pass, port, pid } = await boot('live-killed', 'hv-a')
+  test("the destination's QEMU killed during the copy: ACTIVE on its host, the same boot, its volume there only; migration error", async () => {
+    const { id, pass, port, pid, volume } = await boot('live-killed', 'hv-a', { volume: true })
+    const vol = volume!
     const before = await guest(port, pass, pid)
     const destDir = path.join(dirs['hv-b'], 'qemu', 's', id)
     const res = await liveMigrate(id, 'hv-b')
@@ -240,11 +317,61 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     // Its disk is its own again (the mirror gone): it writes.
     await sshOk(await sshPort(id), pass, 'echo still-writable > /root/marker && sync')
     assert.equal(existsSync(destDir), false, 'the destination dropped its VM dir')
+    // Every volume file on the source, the guest reads and writes it there; nothing on the destination.
+    assert.equal(await volumeMarker(await sshPort(id), pass, vol), vol.marker)
+    assert.deepEqual(await volumeView(vol.id), { status: 'in-use', host: 'hv-a' })
+    assert.deepEqual(volumeFiles(vol.id), { 'hv-a': [`v/${vol.id}.qcow2`], 'hv-b': [], 'hv-c': [] })
+    const marker2 = `vol-${randomBytes(6).toString('hex')}`
+    await sshOk(await sshPort(id), pass, `printf '%s' ${marker2} | dd of=${vol.dev} bs=512 conv=sync 2>/dev/null; sync`)
     // Tried again, it moves: nothing of the failed attempt is in the way.
     assert.equal((await liveMigrate(id, 'hv-b')).status, 202)
     assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-b')
     const moved = await guest(await sshPort(id), pass, pid)
     assert.deepEqual([moved.bootId, moved.proc, moved.marker], [before.bootId, 'alive', 'still-writable'])
+    assert.equal(await volumeMarker(await sshPort(id), pass, { ...vol, marker: marker2 }), marker2)
+    assert.equal((await volumeView(vol.id)).host, 'hv-b')
+  })
+
+  test('a volume served from another host is attached there: handed over, the data written on the first host read on the second', async () => {
+    const x = await boot('vol-first', 'hv-a')
+    const y = await boot('vol-second', 'hv-b')
+    const who = await fetch(`${skiff.urls.identity}/auth/tokens`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
+    const project = ((await who.json()) as { token: { project: { id: string } } }).token.project.id
+    const created = await fetch(`${skiff.urls.volume}/${project}/volumes`, {
+      method: 'POST',
+      headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+      body: JSON.stringify({ volume: { size: 1, name: 'travels' } }),
+    })
+    const createdBody = await created.text()
+    assert.equal(created.status, 202, createdBody)
+    const volumeId = (JSON.parse(createdBody) as { volume: { id: string } }).volume.id
+    const waitVolume = async (status: string) => {
+      for (const t0 = Date.now(); Date.now() - t0 < MOVE_MS; await sleep(500)) if ((await volumeView(volumeId)).status === status) return
+      throw new Error(`volume ${volumeId}: ${JSON.stringify(await volumeView(volumeId))}, not ${status}`)
+    }
+    await waitVolume('available')
+    const attachTo = async (server: string) => {
+      const r = await call('POST', `/servers/${server}/os-volume_attachments`, { volumeAttachment: { volumeId } })
+      assert.equal(r.status, 200, JSON.stringify(r.body))
+      await waitVolume('in-use')
+    }
+    // Written on hv-a's server (the new volume is served from hv-a), then detached.
+    const first = (await volumeView(volumeId)).host
+    assert.equal(first, 'hv-a')
+    await attachTo(x.id)
+    const dev = await diskOf(x.port, x.pass, volumeId)
+    const marker = `vol-${randomBytes(6).toString('hex')}`
+    await sshOk(x.port, x.pass, `printf '%s' ${marker} | dd of=${dev} bs=512 conv=sync 2>/dev/null; sync`)
+    assert.equal((await call('DELETE', `/servers/${x.id}/os-volume_attachments/${volumeId}`)).status, 202)
+    await waitVolume('available')
+    // Attached to hv-b's server: hv-a hands it over, hv-b takes it in and plugs it in.
+    await attachTo(y.id)
+    assert.equal((await volumeView(volumeId)).host, 'hv-b')
+    const read = await volumeMarker(y.port, y.pass, { id: volumeId, dev: await diskOf(y.port, y.pass, volumeId), marker })
+    assert.equal(read, marker)
+    // The copy hv-a kept goes once the attach is recorded.
+    for (let i = 0; i < 100 && volumeFiles(volumeId)['hv-a']!.length > 0; i++) await sleep(200)
+    assert.deepEqual(volumeFiles(volumeId), { 'hv-a': [], 'hv-b': [`v/${volumeId}.qcow2`], 'hv-c': [] })
   })
 
   async function waitMigration(id: string, status: string): Promise<Record<string, any>> {

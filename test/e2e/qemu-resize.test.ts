@@ -8,7 +8,7 @@
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -158,19 +158,61 @@ describe(
       rmSync(dirB, { recursive: true, force: true })
     })
 
-    test('migrate: the disk moves to the other agent, the file written before is there; confirm removes the source', async () => {
+    test("migrate: the disk and the attached volume move to the other agent; the file and the volume's marker are there; confirm removes the source", async () => {
       const imageRef = (await api.image('GET', '/v2/images?name=skiff-base')).body.images[0].id
       const pass = `P-${randomBytes(6).toString('hex')}`
-      const res = await api.compute('POST', '/servers', { server: { name: 'mover', imageRef, flavorRef: '1', adminPass: pass } })
+      // A blank volume made at create: on the server's host, plugged in after the first boot.
+      const res = await api.compute('POST', '/servers', {
+        server: {
+          name: 'mover',
+          imageRef,
+          flavorRef: '1',
+          adminPass: pass,
+          block_device_mapping_v2: [
+            { boot_index: 0, uuid: imageRef, source_type: 'image', destination_type: 'local' },
+            { source_type: 'blank', destination_type: 'volume', volume_size: 1, delete_on_termination: true },
+          ],
+        },
+      })
       assert.equal(res.status, 202, JSON.stringify(res.body))
       const id = res.body.server.id as string
       await api.waitStatus(id, 'ACTIVE', BOOT_MS)
-      const hostOf = async () => {
-        const r = await fetch(`${skiff.urls.compute}/servers/${id}`, { headers: { 'x-auth-token': adminToken } })
-        return ((await r.json()) as { server: Record<string, string> }).server['OS-EXT-SRV-ATTR:host']
+      const admin = async (url: string) => {
+        const r = await fetch(url, { headers: { 'x-auth-token': adminToken } })
+        return (await r.json()) as Record<string, any>
       }
+      const hostOf = async () => (await admin(`${skiff.urls.compute}/servers/${id}`)).server['OS-EXT-SRV-ATTR:host'] as string
+      const attachments = (await api.compute('GET', `/servers/${id}/os-volume_attachments`)).body.volumeAttachments
+      assert.equal(attachments.length, 1, JSON.stringify(attachments))
+      const volumeId = attachments[0].volumeId as string
+      // An admin sees another project's volume through its own project's URL (with the host attribute).
+      const who = await fetch(`${skiff.urls.identity}/auth/tokens`, {
+        headers: { 'x-auth-token': adminToken, 'x-subject-token': adminToken },
+      })
+      const project = ((await who.json()) as { token: { project: { id: string } } }).token.project.id
+      const volume = async () => (await admin(`${skiff.urls.volume}/${project}/volumes/${volumeId}`)).volume as Record<string, string>
+      const volumeHost = async () => String((await volume())['os-vol-host-attr:host']).split('@')[0]
       const source = await hostOf()
-      await sshOk((await api.access(id)).port, pass, 'echo written-on-the-source > /root/marker && sync')
+      assert.equal(await volumeHost(), source)
+      const dataDir = (host: string) => path.join(host === 'hv-a' ? dirA : dirB, 'qemu')
+      const volumeFile = (host: string) => path.join(dataDir(host), 'v', `${volumeId}.qcow2`)
+      assert.equal(existsSync(volumeFile(source)), true)
+      let port = (await api.access(id)).port
+      // The volume's disk: the one whose serial is the volume id (virtio-blk keeps 20 characters).
+      const findDisk = `for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = "${volumeId.slice(0, 20)}" ] && echo /dev/\${d##*/}; done; true`
+      const deadline = Date.now() + 120_000
+      let dev = (await sshOk(port, pass, findDisk)).out.trim()
+      while (!dev) {
+        if (Date.now() > deadline) throw new Error('the volume never showed in the guest')
+        await new Promise((r) => setTimeout(r, 1000))
+        dev = (await sshOk(port, pass, findDisk)).out.trim()
+      }
+      const marker = `vol-${randomBytes(6).toString('hex')}`
+      await sshOk(
+        port,
+        pass,
+        `echo written-on-the-source > /root/marker && printf '%s' ${marker} | dd of=${dev} bs=512 conv=sync 2>/dev/null; sync`,
+      )
       const migrate = await fetch(`${skiff.urls.compute}/servers/${id}/action`, {
         method: 'POST',
         headers: { 'x-auth-token': adminToken, 'content-type': 'application/json' },
@@ -180,15 +222,50 @@ describe(
       await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
       const dest = await hostOf()
       assert.notEqual(dest, source)
-      const { out } = await sshOk((await api.access(id)).port, pass, 'cat /root/marker')
-      assert.equal(out.trim(), 'written-on-the-source')
-      const sourceDir = path.join(source === 'hv-a' ? dirA : dirB, 'qemu', 's', id)
+      assert.equal(await volumeHost(), dest, "the volume's host is the server's new one")
+      port = (await api.access(id)).port
+      const { out } = await sshOk(port, pass, `cat /root/marker; ${findDisk}`)
+      assert.deepEqual(out.trim().split('\n'), ['written-on-the-source', dev], 'the same file; the volume at the same device')
+      const read = await sshOk(port, pass, `dd if=${dev} bs=512 count=1 2>/dev/null | head -c ${marker.length}`)
+      assert.equal(read.out, marker)
+      assert.equal((await volume()).status, 'in-use')
+      const sourceDir = path.join(dataDir(source), 's', id)
       assert.equal(existsSync(sourceDir), true, 'the source keeps its VM until confirm')
+      assert.equal(existsSync(volumeFile(dest)), true, "the volume's file is on the destination")
+      assert.equal(existsSync(volumeFile(source)), false, 'and no longer served from the source')
       const confirm = await api.compute('POST', `/servers/${id}/action`, { confirmResize: null })
       assert.equal(confirm.status, 204, JSON.stringify(confirm.body))
       await api.waitStatus(id, 'ACTIVE', 60_000)
       for (let i = 0; i < 100 && existsSync(sourceDir); i++) await new Promise((r) => setTimeout(r, 200))
-      assert.equal(existsSync(sourceDir), false, 'confirm removed the source VM dir')
+      assert.equal(existsSync(sourceDir), false, 'confirm removed the source VM dir (and the copy of the volume it kept)')
+      const leftovers = (host: string) =>
+        readdirSync(dataDir(host), { recursive: true })
+          .map(String)
+          .filter((f) => f.includes(volumeId))
+      assert.deepEqual(leftovers(source), [], "nothing of the volume on the source's data dir")
+      assert.deepEqual(leftovers(dest), [`v/${volumeId}.qcow2`])
+
+      // Migrated back, then reverted: the volume is served from where it was, as it was before.
+      const again = await fetch(`${skiff.urls.compute}/servers/${id}/action`, {
+        method: 'POST',
+        headers: { 'x-auth-token': adminToken, 'content-type': 'application/json' },
+        body: JSON.stringify({ migrate: null }),
+      })
+      assert.equal(again.status, 202, await again.text())
+      await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
+      assert.equal(await hostOf(), source)
+      assert.equal(await volumeHost(), source)
+      assert.deepEqual(leftovers(dest), [`s/${id}/moved-volumes/${volumeId}.qcow2`], 'kept aside on the host it left')
+      const revert = await api.compute('POST', `/servers/${id}/action`, { revertResize: null })
+      assert.equal(revert.status, 202, JSON.stringify(revert.body))
+      await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+      assert.equal(await hostOf(), dest)
+      assert.equal(await volumeHost(), dest, 'back with the server')
+      port = (await api.access(id)).port
+      assert.equal((await sshOk(port, pass, findDisk)).out.trim(), dev)
+      assert.equal((await sshOk(port, pass, `dd if=${dev} bs=512 count=1 2>/dev/null | head -c ${marker.length}`)).out, marker)
+      assert.deepEqual(leftovers(source), [], 'the copy the revert dropped')
+      assert.deepEqual(leftovers(dest), [`v/${volumeId}.qcow2`])
     })
   },
 )

@@ -2,7 +2,8 @@
 // `openstack` CLI for what a user asks, SSH with ssh2 for what a user checks.
 // volume create → attached to a running server (hot-plugged over QMP): the guest sees a disk
 // whose serial is the volume id; a marker written on it; detach (the disk leaves the guest),
-// extend, attach again: the marker is there, the disk bigger; a snapshot of the volume in use
+// extend, attach again: the marker is there, the disk bigger; extended again in use (3.42): the
+// running guest sees the new size; a snapshot of the volume in use
 // and a volume made from it hold the marker; rescue with the volume attached: the rescue system sees the
 // volume and its marker; unrescue: the server has it again, marker and all. Then a server booted
 // from a volume made from the image: its root is the volume.
@@ -17,7 +18,7 @@ import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { clientGate, Clients } from './helpers/clients.ts'
 import { ok } from './helpers/process.ts'
-import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
+import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
 import { killQemus, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
 
 const skip = guestSkipReason() || (await clientGate(['openstack'])).skip
@@ -118,6 +119,25 @@ describe('qemu driver: volumes attached, detached and rescued, seen in the guest
     assert.equal(await readMarker(port, p1, again, marker.length), marker, 'attached again: the marker is on it')
     assert.equal((await sshOk(port, p1, `cat /sys/block/${again.slice(5)}/size`)).out.trim(), String((2 * 2 ** 30) / 512), 'now 2 GiB')
 
+    // Extended in use (volume API 3.42, Cinder's extend_attached_volume): QMP block_resize under the
+    // running guest, whose kernel sees the new size at once; the volume is in-use again.
+    const token = await openrcToken(skiff.urls.identity, skiff.openrc.demo)
+    const who = await fetch(`${skiff.urls.identity}/auth/tokens`, { headers: { 'x-auth-token': token, 'x-subject-token': token } })
+    const project = ((await who.json()) as { token: { project: { id: string } } }).token.project.id
+    const extend = await fetch(`${skiff.urls.volume}/${project}/volumes/${vol}/action`, {
+      method: 'POST',
+      headers: { 'x-auth-token': token, 'content-type': 'application/json', 'openstack-api-version': 'volume 3.42' },
+      body: JSON.stringify({ 'os-extend': { new_size: 3 } }),
+    })
+    assert.equal(extend.status, 202, await extend.text())
+    await waitVolume(vol, 'in-use')
+    const grown = String((3 * 2 ** 30) / 512)
+    let seen = ''
+    for (const t0 = Date.now(); seen !== grown && Date.now() - t0 < 60_000; await sleep(500))
+      seen = (await sshOk(port, p1, `cat /sys/block/${again.slice(5)}/size`)).out.trim()
+    assert.equal(seen, grown, 'now 3 GiB, seen by the running guest')
+    assert.equal(await readMarker(port, p1, again, marker.length), marker)
+
     // A snapshot of the volume in use (the guest paused for the copy), and a volume made from it: the marker is in the copy.
     const snap = (await cli.openstackJson<{ id: string }>('demo', ['volume', 'snapshot', 'create', '--volume', vol, '--force', 'snap'])).id
     const snapDeadline = Date.now() + 120_000
@@ -125,7 +145,7 @@ describe('qemu driver: volumes attached, detached and rescued, seen in the guest
       assert.ok(Date.now() < snapDeadline, 'the snapshot is available within 2 minutes')
       await sleep(500)
     }
-    const copy = (await cli.openstackJson<{ id: string }>('demo', ['volume', 'create', '--snapshot', snap, '--size', '2', 'copy'])).id
+    const copy = (await cli.openstackJson<{ id: string }>('demo', ['volume', 'create', '--snapshot', snap, '--size', '3', 'copy'])).id
     await waitVolume(copy, 'available')
     const head = path.join(qemuDir, `head-${copy}.raw`)
     execFileSync('qemu-img', [

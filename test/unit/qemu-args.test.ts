@@ -194,3 +194,15 @@ test('the destination of a live migration waits for the guest, paused until told
   assert.ok(a.includes('-S'))
   assert.ok(!buildQemuArgs(base).includes('-incoming'))
 })
+
+test('a volume in the PCI slot its device has on the source of a live migration', () => {
+  const id = '6f1c2a3b-1111-4222-8333-444455556666'
+  const a = buildQemuArgs({
+    ...base,
+    disks: [...base.disks, { id, file: '/q/v/x.qcow2', format: 'qcow2' as const, volumeId: id, pciSlot: 10 }],
+  })
+  assert.deepEqual(
+    after(a, '-device').filter((d) => d.includes(volumeNames(id).device)),
+    [`virtio-blk-pci,drive=${volumeNames(id).node},id=${volumeNames(id).device},serial=${id},addr=0xa`],
+  )
+})

@@ -1,16 +1,18 @@
 // Live migration between two QEMUs of two hosts with disks of their own (no shared storage), in
 // QMP, as libvirt does it for a migration with non-shared disks:
 //   destination  a QEMU with the same machine and devices started with `-incoming defer -S`, over
-//                a fresh overlay of its own copy of the image (same size as the source's disk);
-//                its disk exported writable over NBD, then `migrate-incoming` on a TCP port.
+//                a fresh overlay of its own copy of the image (same size as the source's disk)
+//                and a blank file for each attached volume (the same sizes); each disk exported
+//                writable over NBD, then `migrate-incoming` on a TCP port.
 //   source       `drive-mirror` of the disk's top layer (the overlay: the image is the same on
-//                both hosts) to that NBD export; once the mirror is in sync, `migrate` of the
+//                both hosts) to that NBD export, and of each attached volume whole (a standalone
+//                file) to its own export; once every mirror is in sync, `migrate` of the
 //                memory and devices, with `pause-before-switchover`: at the switchover the vCPUs
-//                are stopped, the mirror is completed (`block-job-cancel` of a ready mirror leaves
+//                are stopped, the mirrors are completed (`block-job-cancel` of a ready mirror leaves
 //                the target a consistent copy) and the migration goes on to `completed`.
 //   destination  `nbd-server-stop`, then `cont`: the guest runs there, the same boot.
 // Whatever fails on the source, the guest runs on there as it was (QEMU resumes a migration that
-// failed or was cancelled; the block job is cancelled; a guest left paused is continued). An
+// failed or was cancelled; the block jobs are cancelled; a guest left paused is continued). An
 // admin's abort cancels the copy the same way; a force-complete pauses the guest until it is on
 // the destination (which runs it, as it ran here).
 // Nothing here is authenticated or encrypted: hosts migrate over a network of their own.
@@ -19,9 +21,23 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { LiveMigrationProgress } from '../driver.ts'
 import type { QmpClient, QmpEvent } from './qmp.ts'
 
-/** The mirror's job id and the NBD export's name. */
-const JOB = 'live-migration-vda'
+/** The root disk's drive, and its NBD export's name. */
 const EXPORT = 'vda'
+
+/**
+ * A disk the mirror copies: the root disk (drive `vda`, its overlay only: `sync: top`) or an
+ * attached volume (its block node, whole: `sync: full`, a standalone file), one job and one NBD
+ * export each, named for the drive or node.
+ */
+interface Disk {
+  job: string
+  device: string
+  sync: 'top' | 'full'
+}
+const disksOf = (volumeNodes: string[] = []): Disk[] => [
+  { job: `live-migration-${EXPORT}`, device: EXPORT, sync: 'top' },
+  ...volumeNodes.map((n) => ({ job: `live-migration-${n}`, device: n, sync: 'full' as const })),
+]
 
 /** A port of `address` nobody listens on now (the OS's choice), for QEMU to bind next. */
 export function ephemeralPort(address: string): Promise<number> {
@@ -38,14 +54,23 @@ export function ephemeralPort(address: string): Promise<number> {
 /** `host:port` for a URI (an IPv6 address in brackets). */
 const hostPort = (address: string, port: number) => `${address.includes(':') ? `[${address}]` : address}:${port}`
 
-/** Destination: serve the disk `device` over NBD and wait for the migration stream. */
-export async function receive(q: QmpClient, address: string, ports: { nbd: number; migration: number }): Promise<void> {
+/**
+ * Destination: serve the disk (drive `vda`) and each attached volume (its block node, named as
+ * the source names it) over NBD, one export each, and wait for the migration stream.
+ */
+export async function receive(
+  q: QmpClient,
+  address: string,
+  ports: { nbd: number; migration: number },
+  volumeNodes: string[] = [],
+): Promise<void> {
   await q.execute('nbd-server-start', { addr: { type: 'inet', data: { host: address, port: String(ports.nbd) } } })
   // The export names a block node: the one the guest's disk (drive `vda`) sits on.
   const blocks = await q.execute<{ device: string; inserted?: { 'node-name': string } }[]>('query-block')
   const node = blocks.find((b) => b.device === EXPORT)?.inserted?.['node-name']
   if (!node) throw new Error(`no disk ${EXPORT} in the waiting QEMU`)
   await q.execute('block-export-add', { type: 'nbd', id: EXPORT, 'node-name': node, name: EXPORT, writable: true })
+  for (const n of volumeNodes) await q.execute('block-export-add', { type: 'nbd', id: n, 'node-name': n, name: n, writable: true })
   await q.execute('migrate-incoming', { uri: `tcp:${hostPort(address, ports.migration)}` })
 }
 
@@ -68,6 +93,8 @@ export interface SendOptions {
    * during the first, whose copy QEMU may have gone on with): what a failure puts back.
    */
   wasRunning?: boolean
+  /** The attached volumes' block nodes: each mirrored whole to the destination's export of the same name. */
+  volumeNodes?: string[]
   onProgress?: (what: string) => void
   /** The memory copy's bandwidth, bytes/s (Nova's live_migration_bandwidth); default: the network's (10 GiB/s). */
   bandwidth?: number
@@ -110,10 +137,11 @@ interface BlockJob {
  * `postmigrate`, its disks handed over. Throws with the guest running here as before.
  */
 export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boolean }> {
+  const disks = disksOf(o.volumeNodes)
   const { status } = await q.execute<{ status: string }>('query-status')
   const running = o.wasRunning ?? status === 'running'
-  // What a first attempt left (a migration, the mirror, the guest stopped): back as it was, then a fresh start.
-  if (o.wasRunning !== undefined) await rollback(q, running)
+  // What a first attempt left (a migration, the mirrors, the guest stopped): back as it was, then a fresh start.
+  if (o.wasRunning !== undefined) await rollback(q, running, disks)
   const jobEnds: QmpEvent[] = []
   const off = q.onEvent((e) => {
     if (e.event === 'BLOCK_JOB_COMPLETED' || e.event === 'BLOCK_JOB_ERROR') jobEnds.push(e)
@@ -139,14 +167,16 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
     }
   }
   try {
-    await q.execute('drive-mirror', {
-      'job-id': JOB,
-      device: EXPORT,
-      target: `nbd://${hostPort(o.address, o.nbdPort)}/${EXPORT}`,
-      format: 'raw',
-      sync: 'top',
-      mode: 'existing',
-    })
+    for (const d of disks) {
+      await q.execute('drive-mirror', {
+        'job-id': d.job,
+        device: d.device,
+        target: `nbd://${hostPort(o.address, o.nbdPort)}/${d.device}`,
+        format: 'raw',
+        sync: d.sync,
+        mode: 'existing',
+      })
+    }
     let stats: LiveMigrationProgress = {
       memory_total: 0,
       memory_processed: 0,
@@ -155,18 +185,22 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
       disk_processed: 0,
       disk_remaining: 0,
     }
-    // The disk first: in sync, then every guest write goes to both until the switchover.
+    // The disks first, every one in sync; then every guest write goes to both until the switchover.
     for (;;) {
-      const job = (await q.execute<BlockJob[]>('query-block-jobs')).find((j) => j.device === JOB)
-      if (!job) throw new Error(`the disk copy ended early: ${describeJobEnd(jobEnds)}`)
-      stats = { ...stats, disk_total: job.len, disk_processed: job.offset, disk_remaining: Math.max(0, job.len - job.offset) }
+      const jobs = await q.execute<BlockJob[]>('query-block-jobs')
+      const gone = disks.find((d) => !jobs.some((j) => j.device === d.job))
+      if (gone) throw new Error(`the copy of ${gone.device} ended early: ${describeJobEnd(jobEnds, gone.job)}`)
+      const mine = jobs.filter((j) => disks.some((d) => d.job === j.device))
+      const total = mine.reduce((n, j) => n + j.len, 0)
+      const done = mine.reduce((n, j) => n + j.offset, 0)
+      stats = { ...stats, disk_total: total, disk_processed: done, disk_remaining: Math.max(0, total - done) }
       o.onStats?.(stats)
-      if (job.ready) break
+      if (disks.every((d) => jobs.find((j) => j.device === d.job)?.ready)) break
       timeLeft('the disk copy')
       await actOnRequests()
       await sleep(200)
     }
-    o.onProgress?.('disk in sync')
+    o.onProgress?.(disks.length > 1 ? `disk and ${disks.length - 1} volume(s) in sync` : 'disk in sync')
     await q.execute('migrate-set-capabilities', {
       capabilities: [
         { capability: 'pause-before-switchover', state: true },
@@ -183,12 +217,14 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
         o.onStats?.(stats)
       }
       if (m.status === 'pre-switchover') {
-        // The vCPUs are stopped: the mirror completes with what the guest last wrote.
-        await q.execute('block-job-cancel', { device: JOB })
-        await waitJobGone(q, jobEnds, o.deadline)
-        const end = jobEnds.find((e) => e.data?.device === JOB)
-        if (!end || end.event !== 'BLOCK_JOB_COMPLETED' || end.data?.error)
-          throw new Error(`the disk copy failed: ${describeJobEnd(jobEnds)}`)
+        // The vCPUs are stopped: each mirror completes with what the guest last wrote.
+        for (const d of disks) await q.execute('block-job-cancel', { device: d.job })
+        for (const d of disks) {
+          await waitJobGone(q, jobEnds, d.job, o.deadline)
+          const end = jobEnds.find((e) => e.data?.device === d.job)
+          if (!end || end.event !== 'BLOCK_JOB_COMPLETED' || end.data?.error)
+            throw new Error(`the copy of ${d.device} failed: ${describeJobEnd(jobEnds, d.job)}`)
+        }
         await q.execute('migrate-continue', { state: 'pre-switchover' })
       } else if (m.status === 'completed') {
         o.onProgress?.('memory and devices sent')
@@ -202,30 +238,30 @@ export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boo
       await sleep(200)
     }
   } catch (err) {
-    await rollback(q, running)
+    await rollback(q, running, disks)
     throw err
   } finally {
     off()
   }
 }
 
-async function waitJobGone(q: QmpClient, jobEnds: QmpEvent[], deadline: number): Promise<void> {
-  while ((await q.execute<BlockJob[]>('query-block-jobs')).some((j) => j.device === JOB)) {
+async function waitJobGone(q: QmpClient, jobEnds: QmpEvent[], job: string, deadline: number): Promise<void> {
+  while ((await q.execute<BlockJob[]>('query-block-jobs')).some((j) => j.device === job)) {
     if (Date.now() > deadline) throw new Error('the disk copy did not complete in time')
     await sleep(100)
   }
   // The event comes with or just after the job's end.
-  for (let i = 0; i < 20 && !jobEnds.some((e) => e.data?.device === JOB); i++) await sleep(50)
+  for (let i = 0; i < 20 && !jobEnds.some((e) => e.data?.device === job); i++) await sleep(50)
 }
 
-function describeJobEnd(ends: QmpEvent[]): string {
-  const e = ends.find((x) => x.data?.device === JOB)
+function describeJobEnd(ends: QmpEvent[], job: string): string {
+  const e = ends.find((x) => x.data?.device === job)
   if (!e) return 'no end event'
   return typeof e.data?.error === 'string' ? e.data.error : e.event
 }
 
 /** The guest back to running on the source, as before the attempt: no migration, no mirror. */
-async function rollback(q: QmpClient, wasRunning: boolean): Promise<void> {
+async function rollback(q: QmpClient, wasRunning: boolean, disks: Disk[]): Promise<void> {
   if (q.closed) return
   await q.execute('migrate_cancel').catch(() => {})
   for (let i = 0; i < 100; i++) {
@@ -233,11 +269,11 @@ async function rollback(q: QmpClient, wasRunning: boolean): Promise<void> {
     if (!['setup', 'active', 'cancelling', 'pre-switchover', 'device'].includes(m.status ?? '')) break
     await sleep(100)
   }
-  await q.execute('block-job-cancel', { device: JOB, force: true }).catch(() => {})
-  // A cancel takes effect asynchronously; the job's id must be free for the next attempt.
+  for (const d of disks) await q.execute('block-job-cancel', { device: d.job, force: true }).catch(() => {})
+  // A cancel takes effect asynchronously; the jobs' ids must be free for the next attempt.
   for (let i = 0; i < 100; i++) {
     const jobs = await q.execute<BlockJob[]>('query-block-jobs').catch(() => [])
-    if (!jobs.some((j) => j.device === JOB)) break
+    if (!jobs.some((j) => disks.some((d) => d.job === j.device))) break
     await sleep(100)
   }
   const { status } = await q.execute<{ status: string }>('query-status').catch(() => ({ status: 'unknown' }))

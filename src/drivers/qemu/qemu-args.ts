@@ -43,6 +43,12 @@ export interface DiskArg {
    * serial is the volume id (the guest's /sys/block/vdX/serial, /dev/disk/by-id/virtio-<its first 20 characters>).
    */
   volumeId?: string
+  /**
+   * The PCI slot a volume's device takes (else the next free one): on the destination of a live
+   * migration, where the source has it (a volume hot-plugged there took a later slot than the
+   * command line gives it), since the migrated device state must land on the same layout.
+   */
+  pciSlot?: number
 }
 
 /** The QEMU names of a volume's block node (at most 31 characters) and device. */
@@ -180,7 +186,7 @@ export function buildQemuArgs(v: VmArgs): string[] {
         '-blockdev',
         JSON.stringify(volumeBlockdev(node, d.file)),
         '-device',
-        `virtio-blk-pci,drive=${node},id=${device},serial=${d.volumeId}${boot}`,
+        `virtio-blk-pci,drive=${node},id=${device},serial=${d.volumeId}${boot}${d.pciSlot === undefined ? '' : `,addr=0x${d.pciSlot.toString(16)}`}`,
       )
       continue
     }

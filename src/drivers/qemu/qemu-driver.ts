@@ -153,6 +153,8 @@ interface State {
   rootVolume?: string | null
   /** Destination of a live migration: the QEMU waits for the guest (not booted, not yet running). */
   incoming?: boolean
+  /** Destination of a live migration, until the guest runs: the PCI slot of each volume's device on the source. */
+  volumeSlots?: Record<string, number> | null
   /**
    * Source of a live migration, from the copy's start: whether the guest ran before it (`resume`:
    * what a failure, or a destination that cannot run it, puts back). Once sent, the QEMU here
@@ -475,7 +477,13 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
 
   /** The attached volumes' disks, in attach order. */
   #volumeDisks(s: State): DiskArg[] {
-    return (s.volumes ?? []).map((v) => ({ id: v, file: this.#volumes.file(v), format: 'qcow2' as const, volumeId: v }))
+    return (s.volumes ?? []).map((v) => ({
+      id: v,
+      file: this.#volumes.file(v),
+      format: 'qcow2' as const,
+      volumeId: v,
+      ...(s.volumeSlots?.[v] !== undefined ? { pciSlot: s.volumeSlots[v] } : {}),
+    }))
   }
 
   /** A server's state as it starts on this host: not running, not rescued, its host key not known yet. */
@@ -1222,6 +1230,22 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     await this.#volumes.delete(volumeId)
   }
 
+  async handOverVolume(volumeId: string): Promise<string> {
+    const to = path.join(this.#o.dir, 'handoff', `vol-${volumeId}-${Date.now().toString(36)}`, `${volumeId}.qcow2`)
+    try {
+      await this.#volumes.copyOut(volumeId, to)
+    } catch (err) {
+      await rm(path.dirname(to), { recursive: true, force: true })
+      throw err
+    }
+    return to
+  }
+
+  async takeVolume(volumeId: string, from: string): Promise<void> {
+    await this.#volumes.adopt(volumeId, from)
+    await rm(path.dirname(from), { recursive: true, force: true })
+  }
+
   /** The VM dir running now that holds the volume, if any. */
   async #runningHolder(volumeId: string): Promise<string | null> {
     for (const s of this.#vms.values()) {
@@ -1310,10 +1334,24 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size']
   }
 
-  async migrateDiskAndPowerOff(serverId: string, to: ServerSpec): Promise<MigratedDisk> {
+  /** Source of a move to another host: where its volumes' own files wait (until confirm drops them, or revert puts them back). */
+  #movedVolumesDir(serverId: string): string {
+    return path.join(this.#serverDir(serverId), 'moved-volumes')
+  }
+
+  /** Source: the volumes moved aside by a move that did not happen (failed, or reverted) back in place. Done already: nothing. */
+  async #volumesBack(serverId: string): Promise<void> {
+    const aside = this.#movedVolumesDir(serverId)
+    for (const f of await readdir(aside).catch(() => [] as string[])) {
+      if (f.endsWith('.qcow2')) await this.#volumes.adopt(f.slice(0, -'.qcow2'.length), path.join(aside, f))
+    }
+    await rm(aside, { recursive: true, force: true })
+  }
+
+  async migrateDiskAndPowerOff(serverId: string, to: ServerSpec, opts: { sameHost?: boolean } = {}): Promise<MigratedDisk> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Resize error: the server is rescued.')
-    if (s.rootVolume || s.volumes?.length) throw new DriverError('Resize error: the qemu driver does not move a server with volumes yet.')
+    if (s.rootVolume) throw new DriverError('Resize error: the qemu driver does not move a volume-backed server yet.')
     return this.#op(serverId, async () => {
       const disk = path.join(this.#serverDir(serverId), 'disk.qcow2')
       // As libvirt's driver: a root disk is never shrunk.
@@ -1326,7 +1364,20 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       await copyFile(disk, path.join(handoff, 'disk.qcow2'))
       // The config drive too (already without the password): the guest finds its metadata as before.
       await copyFile(path.join(this.#serverDir(serverId), 'config.iso'), path.join(handoff, 'config.iso')).catch(() => {})
-      return { kind: 'local', path: path.join(handoff, 'disk.qcow2') }
+      const volumes = opts.sameHost ? [] : [...(s.volumes ?? [])]
+      try {
+        // Each attached volume goes along (the guest is stopped: nothing writes them). This host's
+        // own files go aside into the VM dir: kept for a revert, dropped with the VM at confirm,
+        // never served from here meanwhile (the volume's host is the destination's from finish).
+        for (const v of volumes) await this.#volumes.copyOut(v, path.join(handoff, 'v', `${v}.qcow2`))
+        await mkdir(this.#movedVolumesDir(serverId), { recursive: true, mode: 0o700 })
+        for (const v of volumes) await rename(this.#volumes.file(v), path.join(this.#movedVolumesDir(serverId), `${v}.qcow2`))
+      } catch (err) {
+        await this.#volumesBack(serverId)
+        await rm(handoff, { recursive: true, force: true })
+        throw err
+      }
+      return { kind: 'local', path: path.join(handoff, 'disk.qcow2'), ...(volumes.length ? { volumes } : {}) }
     })
   }
 
@@ -1346,20 +1397,27 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       }
       const image = await this.#o.resolveImage(spec.imageId)
       const port = old?.port ?? (await this.#allocatePort())
-      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null }
+      // The volumes stay attached in the same order (the same devices in the guest): this host's
+      // own (a resize here), or those handed over with the disk.
+      const volumes = old ? (old.volumes ?? []) : (handed.volumes ?? [])
+      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null, volumes }
+      // The state first: a failure from here on is undone by dropMigrationTarget, which finds in it
+      // the volumes taken in (it deletes them here: the source still has them all).
+      this.#vms.set(s.id, s)
+      this.#reservedPorts.delete(port)
+      await this.#save(s)
+      const handoff = path.dirname(handed.path)
+      for (const v of old ? [] : (handed.volumes ?? [])) await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
       await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
-      const iso = path.join(path.dirname(handed.path), 'config.iso')
+      const iso = path.join(handoff, 'config.iso')
       if (!old && existsSync(iso)) await copyFile(iso, path.join(dir, 'config.iso'))
-      await rm(path.dirname(handed.path), { recursive: true, force: true })
+      await rm(handoff, { recursive: true, force: true })
       // The overlay's base is a path of the source's dir: this host's own copy of the same image.
       await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
       if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
       if (!existsSync(path.join(dir, 'config.iso'))) {
         await writeConfigDrive(path.join(dir, 'config.iso'), { uuid: spec.id, name: spec.name, hostname: hostname(spec.name) })
       }
-      this.#vms.set(s.id, s)
-      this.#reservedPorts.delete(port)
-      await this.#save(s)
       if (powerOn) await this.#bootOwn(s)
     })
   }
@@ -1372,8 +1430,14 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
         await rm(path.join(dir, 'state.old.json'), { force: true })
         return
       }
-      // The source of a move to another host: its VM and disk go.
+      // The source of a move to another host: its VM and disk go; after a live migration the
+      // volumes' files too (the destination serves its mirrored copies; a cold move kept this
+      // host's aside in the VM dir).
       await this.#stop(dir, false, 0)
+      // After a restart this agent no longer adopts the server (its host is the destination's): its state file tells.
+      const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
+      const s = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
+      if (s?.outgoing) for (const v of s.volumes ?? []) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
@@ -1393,6 +1457,10 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
         await rm(path.join(dir, 'state.old.json'), { force: true })
         return
       }
+      // The destination of a move to another host: the volumes it took in go too (the source has them).
+      const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
+      const here = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
+      for (const v of here?.volumes ?? []) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
@@ -1408,6 +1476,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     const s = this.#vm(serverId)
     await this.#op(serverId, async () => {
       const dir = this.#serverDir(serverId)
+      // The volumes a cold move took along: this host's own files again (the destination dropped its copies).
+      await this.#volumesBack(serverId)
       const up = (await this.#pid(dir)) !== null
       // The source of a live migration whose destination did not run the guest: it runs on here.
       if (up && s.outgoing) {
@@ -1429,11 +1499,25 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async checkLiveMigrationSource(serverId: string): Promise<LiveMigrationSource> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
-    // A volume's data lives on its host: it does not follow the server yet (as with resize).
-    if (s.rootVolume || s.volumes?.length)
-      throw new DriverError('Live migration failed: the qemu driver does not move a server with volumes yet.')
+    if (s.rootVolume) throw new DriverError('Live migration failed: the qemu driver does not move a volume-backed server yet.')
     if ((await this.#pid(this.#serverDir(serverId))) === null) throw new DriverError('Live migration failed: the server has no running VM.')
-    return { kind: 'qemu', diskBytes: await this.#virtualSize(path.join(this.#serverDir(serverId), 'disk.qcow2')) }
+    // The attached volumes go along, mirrored whole: the destination makes a blank file of each
+    // size, and puts each device in the PCI slot it has here (a hot-plugged one took the next free).
+    const volumes: { id: string; bytes: number; pciSlot?: number }[] = []
+    if (s.volumes?.length) {
+      type PciBus = { devices: { slot: number; qdev_id?: string }[] }
+      const buses = await this.#qmp(this.#serverDir(serverId), (q) => q.execute<PciBus[]>('query-pci'))
+      const slots = new Map(buses.flatMap((b) => b.devices).map((d) => [d.qdev_id ?? '', d.slot]))
+      for (const id of s.volumes) {
+        const pciSlot = slots.get(volumeNames(id).device)
+        volumes.push({ id, bytes: await this.#virtualSize(this.#volumes.file(id)), ...(pciSlot === undefined ? {} : { pciSlot }) })
+      }
+    }
+    return {
+      kind: 'qemu',
+      diskBytes: await this.#virtualSize(path.join(this.#serverDir(serverId), 'disk.qcow2')),
+      ...(volumes.length ? { volumes } : {}),
+    }
   }
 
   async preLiveMigration(spec: ServerSpec, source: LiveMigrationSource): Promise<LiveMigrationTarget> {
@@ -1442,19 +1526,31 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     if (known && !known.incoming) throw new DriverError(`server ${spec.id} already has a VM on this host`)
     return this.#op(spec.id, async () => {
       const dir = this.#serverDir(spec.id)
-      // What an attempt cut short left (its QEMU holds the ports and the disk's lock).
+      // What an attempt cut short left (its QEMU holds the ports and the disk's lock), known from
+      // its state file too when this agent restarted since.
+      const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
+      const prior = known ?? (text ? (JSON.parse(text) as State) : undefined)
+      // A volume's file here that no attempt of this migration made: another's data, never overwritten.
+      const volumes = source.volumes ?? []
+      for (const v of volumes) {
+        if (this.#volumes.has(v.id) && !(prior?.incoming && prior.volumes?.includes(v.id)))
+          throw new DriverError(`Live migration failed: the data of volume ${v.id} is on the destination already.`)
+      }
       await this.#stop(dir, false, 0)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true, mode: 0o700 })
       const image = await this.#o.resolveImage(spec.imageId)
       const port = known?.port ?? (await this.#allocatePort())
-      const s: State = { ...(await this.#newState(spec, image, port)), incoming: true }
+      const volumeSlots = Object.fromEntries(volumes.flatMap((v) => (v.pciSlot === undefined ? [] : [[v.id, v.pciSlot]])))
+      const s: State = { ...(await this.#newState(spec, image, port)), incoming: true, volumes: volumes.map((v) => v.id), volumeSlots }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
+      // Recorded before the files are made: dropMigrationTarget removes what it lists.
       await this.#save(s)
       const disk = path.join(dir, 'disk.qcow2')
       const base = await this.#pin(image.disk)
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, disk, String(source.diskBytes)])
+      for (const v of volumes) await this.#volumes.createToReceive(v.id, v.bytes)
       await writeConfigDrive(path.join(dir, 'config.iso'), {
         uuid: spec.id,
         name: spec.name,
@@ -1468,7 +1564,14 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       try {
         ports.nbd = await ephemeralPort(address)
         ports.migration = await ephemeralPort(address)
-        await this.#qmp(dir, (q) => receive(q, address, ports))
+        await this.#qmp(dir, (q) =>
+          receive(
+            q,
+            address,
+            ports,
+            (s.volumes ?? []).map((v) => volumeNames(v).node),
+          ),
+        )
       } catch (err) {
         throw new DriverError(`Live migration failed: the destination cannot wait for the guest at ${address}: ${(err as Error).message}`)
       }
@@ -1485,7 +1588,9 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const dir = this.#serverDir(serverId)
       if ((await this.#pid(dir)) === null) throw new DriverError('Live migration failed: the server has no running VM.')
       const disk = path.join(dir, 'disk.qcow2')
-      const gib = (s.memMb * 2 ** 20 + (await stat(disk)).size) / 2 ** 30
+      let bytes = s.memMb * 2 ** 20 + (await stat(disk)).size
+      for (const v of s.volumes ?? []) bytes += (await stat(this.#volumes.file(v))).size
+      const gib = bytes / 2 ** 30
       // As Nova's live_migration_completion_timeout: per GiB, at least one; 0: no limit.
       const perGiB = this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800
       const timeoutMs = perGiB === 0 ? Infinity : perGiB * 1000 * Math.max(1, gib)
@@ -1505,6 +1610,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             migrationPort: target.migrationPort,
             deadline: Date.now() + timeoutMs,
             wasRunning: again,
+            volumeNodes: (s.volumes ?? []).map((v) => volumeNames(v).node),
             onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
             bandwidth: this.#o.liveMigrationBandwidthBytes || undefined,
             requested: control && (() => control.requested()),
@@ -1535,6 +1641,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const dir = this.#serverDir(serverId)
       await this.#qmp(dir, (q) => resumeArrived(q, run))
       s.incoming = false
+      // The next boot lays the volumes out from the command line again (a slot kept could clash with a later hot plug's).
+      s.volumeSlots = null
       s.running = true
       s.hostKey = (run ? await this.#handshakeHostKey(s.port, Date.now() + 30_000) : null) ?? s.hostKey
       await this.#save(s)

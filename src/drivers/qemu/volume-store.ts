@@ -7,7 +7,7 @@
 // again after a crash finds either no file or a whole one.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { DriverError } from '../driver.ts'
@@ -76,6 +76,16 @@ export class VolumeStore {
     }
   }
 
+  /** A blank file of exactly `bytes` for a volume about to arrive by live migration (whatever was there goes). */
+  async createToReceive(volumeId: string, bytes: number): Promise<void> {
+    const file = this.file(volumeId)
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
+    await rm(file, { force: true })
+    await qemuImg(['create', '-q', '-f', 'qcow2', `${file}.tmp`, String(bytes)])
+    await chmod(`${file}.tmp`, 0o600)
+    await rename(`${file}.tmp`, file)
+  }
+
   async delete(volumeId: string): Promise<void> {
     await rm(this.file(volumeId), { force: true })
   }
@@ -108,6 +118,34 @@ export class VolumeStore {
 
   async deleteSnapshot(snapshotId: string): Promise<void> {
     await rm(this.snapshotFile(snapshotId), { force: true })
+  }
+
+  /**
+   * Take in a volume's file handed over by another host's agent (a move, or an attach to a server
+   * of this host): renamed into place when both dirs share a file system, else copied; written
+   * under a temporary name first, so a crash leaves no half file under the volume's name.
+   */
+  async adopt(volumeId: string, from: string): Promise<void> {
+    const file = this.file(volumeId)
+    // Taken in already (a task run again after its agent stopped): nothing left to take.
+    if (!existsSync(from) && existsSync(file)) return
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
+    const tmp = `${file}.tmp`
+    try {
+      await rename(from, tmp).catch(() => copyFile(from, tmp))
+      await chmod(tmp, 0o600)
+      await rename(tmp, file)
+    } catch (e) {
+      await rm(tmp, { force: true })
+      throw new DriverError(`the data of volume ${volumeId} could not be taken in: ${(e as Error).message}`)
+    }
+  }
+
+  /** A copy of the volume's file at `to` (no VM writes it meanwhile: its guest is stopped, or it is detached). */
+  async copyOut(volumeId: string, to: string): Promise<void> {
+    await this.#mustHave(volumeId)
+    await mkdir(path.dirname(to), { recursive: true, mode: 0o700 })
+    await copyFile(this.file(volumeId), to)
   }
 
   /** The volumes whose files are here (whole ones: not a temporary file of a copy under way). */

@@ -663,7 +663,15 @@ export class SimulatedDriver implements VirtDriver, VolumeDriver {
   async extendVolume(volumeId: string, sizeGb: number): Promise<void> {
     await this.#refreshRules()
     await this.#step('extendVolume', volumeId)
-    this.#volume(volumeId).sizeGb = sizeGb
+    const v = this.#volume(volumeId)
+    const from = v.sizeGb
+    v.sizeGb = sizeGb
+    // An in-use volume grows under the running guest (the qemu driver's block_resize): its kernel notices.
+    const vm = v.attachedTo && this.#vms.get(v.attachedTo.serverId)
+    if (v.attachedTo && vm?.power === PowerState.RUNNING) {
+      const dev = v.attachedTo.device.replace('/dev/', '')
+      vm.console.push(`${dev}: detected capacity change from ${from * 2 ** 30} to ${sizeGb * 2 ** 30}`)
+    }
   }
 
   async createVolumeSnapshot(volumeId: string, snapshotId: string): Promise<void> {

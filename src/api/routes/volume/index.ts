@@ -364,6 +364,8 @@ export function volumeRoutes(app: FastifyInstance, deps: VolumeRouteDeps) {
           req.params.id,
           (body as { 'os-extend': { new_size: number | string } })['os-extend'].new_size,
           req.id,
+          // 3.42: an in-use volume is extended too (Cinder's VOLUME_EXTEND_INUSE).
+          { inUse: atLeast(req.volumeVersion, 42) },
         )
         return reply.code(202).send()
       }
