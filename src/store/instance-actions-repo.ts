@@ -163,55 +163,43 @@ export class InstanceActionsRepo {
 
   /** An event done as it began (a request handed over to the host that acts on it), in the caller's transaction. */
   async recordEvent(serverId: string, requestId: string, event: string, host: string | null, db: Db): Promise<void> {
-    const action = await db
-      .selectFrom('instance_actions')
-      .select('id')
-      .where('server_id', '=', serverId)
-      .where('request_id', '=', requestId)
-      .executeTakeFirst()
-    if (!action) return
-    const now = this.#now()
-    await db
-      .insertInto('instance_action_events')
-      .values({
-        id: randomUUID(),
-        action_id: action.id,
-        event,
-        start_time: now,
-        finish_time: now,
-        result: 'Success',
-        traceback: null,
-        host,
-        details: null,
-      })
-      .execute()
+    await this.#eventDoneAtOnce(serverId, requestId, event, { result: 'Success', traceback: null, details: null, host }, db)
   }
 
   /** An event that failed as it began (no host for a new server: Nova's conductor event), and its action marked Error. */
   async recordFailedEvent(serverId: string, requestId: string, event: string, error: string, db: Db = this.#db): Promise<void> {
+    const actionId = await this.#eventDoneAtOnce(
+      serverId,
+      requestId,
+      event,
+      { result: 'Error', traceback: error, details: error, host: null },
+      db,
+    )
+    if (actionId !== undefined)
+      await db.updateTable('instance_actions').set({ message: 'Error', updated_at: this.#now() }).where('id', '=', actionId).execute()
+  }
+
+  /** An event that starts and finishes now, on the action of `requestId`; the action's id, or undefined if there is none. */
+  async #eventDoneAtOnce(
+    serverId: string,
+    requestId: string,
+    event: string,
+    end: { result: string; traceback: string | null; details: string | null; host: string | null },
+    db: Db,
+  ): Promise<string | undefined> {
     const action = await db
       .selectFrom('instance_actions')
       .select('id')
       .where('server_id', '=', serverId)
       .where('request_id', '=', requestId)
       .executeTakeFirst()
-    if (!action) return
+    if (!action) return undefined
     const now = this.#now()
     await db
       .insertInto('instance_action_events')
-      .values({
-        id: randomUUID(),
-        action_id: action.id,
-        event,
-        start_time: now,
-        finish_time: now,
-        result: 'Error',
-        traceback: error,
-        host: null,
-        details: error,
-      })
+      .values({ id: randomUUID(), action_id: action.id, event, start_time: now, finish_time: now, ...end })
       .execute()
-    await db.updateTable('instance_actions').set({ message: 'Error', updated_at: now }).where('id', '=', action.id).execute()
+    return action.id
   }
 
   /** An action that will not complete (its task was abandoned, then found stale): message Error, as Nova marks a failed one. */
