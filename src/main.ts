@@ -162,6 +162,9 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   // Volume tasks travel in the same queue (one table, one agent loop, one wake-up); their kinds are volume.<verb>.
   const volumeQueue = queue as unknown as VolumeTaskQueue
   const volumesRepo = new VolumesRepo(db, clock, store.dialect)
+  /** A server's attached volumes besides its root, in attach order (rescue and unshelve boot with them). */
+  const attachedVolumes = async (id: string) =>
+    ((await volumesRepo.attachmentsOfServers([id])).get(id) ?? []).filter((a) => a.boot_index !== 0).map((a) => a.volume_id)
   const hosts = new HostRegistry(db, clock, config.hostDownAfterSeconds * 1000)
   // The simulated hypervisor's fault rules: written by any API process, read by every agent.
   const faults = new FaultRulesRepo(db, clock)
@@ -181,8 +184,7 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     enableInstancePassword: config.enableInstancePassword,
     defaultRescueImageName: RESCUE_IMAGE,
     rescueTimeoutSeconds: config.rescueTimeoutSeconds,
-    attachedVolumes: async (id) =>
-      ((await volumesRepo.attachmentsOfServers([id])).get(id) ?? []).filter((a) => a.boot_index !== 0).map((a) => a.volume_id),
+    attachedVolumes,
   })
   const scheduler = new Scheduler(new PlacementRepo(db, store.dialect), hosts)
   const migrationsRepo = new MigrationsRepo(db, clock, store.dialect)
@@ -201,7 +203,18 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
   })
   // suspend, resume, createImage, createBackup, shelve, shelveOffload, unshelve (their images in the image service)
   const shelvesRepo = new ShelvesRepo(db)
-  const shelve = new ShelveService({ actions, repo, actionsRepo, queue, scheduler, hosts, flavors, images, shelves: shelvesRepo })
+  const shelve = new ShelveService({
+    actions,
+    repo,
+    actionsRepo,
+    queue,
+    scheduler,
+    hosts,
+    flavors,
+    images,
+    shelves: shelvesRepo,
+    volumeHosts: (id) => volumesRepo.dataHostsOfServer(id),
+  })
   const volumes = new VolumeService({
     repo: volumesRepo,
     queue: volumeQueue,
@@ -215,6 +228,7 @@ function buildDomain(config: Config, store: Store, clock: Clock, sealer: Sealer)
     images: { usableImage: (id, projectId, isAdmin) => images.usableImage(id, projectId, isAdmin) },
   })
   return {
+    attachedVolumes,
     bootVolumes,
     volumesRepo,
     volumes,
@@ -337,6 +351,7 @@ async function startHostAgents(
           },
           shelves: d.shelvesRepo,
           shelvedOffloadTime: config.shelvedOffloadTimeSeconds,
+          attachedVolumes: d.attachedVolumes,
         },
       })
       const moveWorker = new MoveWorker({

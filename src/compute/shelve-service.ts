@@ -53,6 +53,11 @@ export interface ShelveServiceDeps {
   flavors: FlavorService
   images: ServerImages
   shelves: ShelvesRepo
+  /**
+   * The hosts serving the data of a server's attached volumes: an offloaded server unshelves on
+   * one of them (a volume's data lives on its host's disk; Cinder's is reachable from any).
+   */
+  volumeHosts?: (serverId: string) => Promise<string[]>
 }
 
 // nova/compute/utils.py NON_INHERITABLE_IMAGE_PROPERTIES and _NAMESPACES, plus what the snapshot sets anew.
@@ -218,7 +223,10 @@ export class ShelveService {
     const rule = RULES.unshelve
     const flavor = await d.flavors.getIncludingDeleted(s.flavor_id)
     const demand = { vcpus: flavor?.vcpus ?? 1, ramMb: flavor?.ram ?? 512, diskGb: flavor?.disk ?? 1 }
-    const candidates = (await d.scheduler.candidates(demand)).filter((c) => forcedHost === undefined || c.name === forcedHost)
+    const volumeHosts = (await d.volumeHosts?.(s.id)) ?? []
+    const candidates = (await d.scheduler.candidates(demand)).filter(
+      (c) => (forcedHost === undefined || c.name === forcedHost) && (volumeHosts.length === 0 || volumeHosts.includes(c.name)),
+    )
     const host = await d.repo.transaction(async (trx) => {
       const chosen = await d.scheduler.claim(trx, candidates, demand)
       const ok = await d.repo.cas(

@@ -26,6 +26,8 @@ export interface ShelveWorkerDeps {
   shelves: ShelvesRepo
   /** Nova's shelved_offload_time: 0 offloads at once, -1 never, N seconds later (the offload sweep). */
   shelvedOffloadTime: number
+  /** The volumes attached to a server besides its root, in attach order: an unshelve boots with them. */
+  attachedVolumes?: (serverId: string) => Promise<string[]>
 }
 
 /** The part of ServerWorker these handlers use: its one run path and its compare-and-set step. */
@@ -193,7 +195,7 @@ export function shelveHandlers(
           if (!shelf) throw new Error(`Unshelve attempted but the image of server ${s.id} cannot be found.`)
           await w.advanceTask(s, { taskStates: ['unshelving'] }, 'spawning')
           // Booted from the shelve image; the server's image_ref stays the one it was built from.
-          await driver.spawn(await w.specOf(s, shelf.image_id))
+          await driver.spawn({ ...(await w.specOf(s, shelf.image_id)), volumes: (await sd.attachedVolumes?.(s.id)) ?? [] })
           await forgetShelve(s.id)
           return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
         },

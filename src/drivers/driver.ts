@@ -21,6 +21,8 @@ export interface ServerSpec {
   userData?: Buffer
   /** Volume-backed (spawn): the boot volume, the root disk, and the image it was made from (null: none known). */
   bootVolume?: { id: string; imageId: string | null } | null
+  /** Volumes attached besides the root, in attach order (unshelve: a server that has them already). */
+  volumes?: string[]
 }
 
 export interface RescueSpec {

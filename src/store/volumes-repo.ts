@@ -271,6 +271,19 @@ export class VolumesRepo {
       .executeTakeFirst()
   }
 
+  /** The hosts whose agents serve the data of the volumes attached to a server (its boot volume too). */
+  async dataHostsOfServer(serverId: string, db: Db = this.#db): Promise<string[]> {
+    const rows = await db
+      .selectFrom('volume_attachments as a')
+      .innerJoin('volumes as v', 'v.id', 'a.volume_id')
+      .select('v.host')
+      .distinct()
+      .where('a.server_id', '=', serverId)
+      .where('v.host', 'is not', null)
+      .execute()
+    return rows.map((r) => r.host!)
+  }
+
   /** Each server's attachments, oldest first. */
   async attachmentsOfServers(serverIds: string[], db: Db = this.#db): Promise<Map<string, VolumeAttachmentRow[]>> {
     const out = new Map<string, VolumeAttachmentRow[]>()

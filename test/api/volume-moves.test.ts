@@ -183,3 +183,28 @@ test("a snapshot's data stays where it was taken: a volume made from it goes the
   assert.equal(del.statusCode, 202, del.body)
   await waitFor('snapshot gone', async () => (await snapshotStatus()) === undefined)
 })
+
+test('unshelve of an offloaded server goes to the host serving its volumes, though the other has more room', async () => {
+  const { vol, server, host } = await volumeAndServerApart('vm-shelved')
+  await attach(server, vol, admin)
+  await waitFor('in-use', async () => (await volume(vol)).status === 'in-use')
+  assert.equal((await volume(vol)).host, host)
+  // Another server on the volume's host: the scheduler alone would now pick the other host (most free RAM first).
+  const res = await skiff.compute('POST', '/v2.1/servers', {
+    token: admin,
+    headers: mv('2.74'),
+    body: { server: { name: 'neighbour', imageRef: await skiff.imageId('skiff-base'), flavorRef: '1', networks: 'none', host } },
+  })
+  assert.equal(res.statusCode, 202, res.body)
+  await waitForStatus(skiff, admin, res.json().server.id, 'ACTIVE')
+  // shelved_offload_time 0 (the default): offloaded at once.
+  const shelve = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: admin, body: { shelve: null } })
+  assert.equal(shelve.statusCode, 202, shelve.body)
+  await waitForStatus(skiff, admin, server, 'SHELVED_OFFLOADED')
+  const unshelve = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: admin, body: { unshelve: null } })
+  assert.equal(unshelve.statusCode, 202, unshelve.body)
+  await waitForStatus(skiff, admin, server, 'ACTIVE')
+  assert.equal(await hostOf(server), host)
+  const after = await volume(vol)
+  assert.deepEqual([after.status, after.host], ['in-use', host])
+})

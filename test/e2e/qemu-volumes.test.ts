@@ -5,7 +5,8 @@
 // extend, attach again: the marker is there, the disk bigger; extended again in use (3.42): the
 // running guest sees the new size; a snapshot of the volume in use
 // and a volume made from it hold the marker; rescue with the volume attached: the rescue system sees the
-// volume and its marker; unrescue: the server has it again, marker and all. Then a server booted
+// volume and its marker; unrescue: the server has it again, marker and all; shelved and unshelved
+// too. Then a server booted
 // from a volume made from the image: its root is the volume.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
@@ -195,6 +196,21 @@ describe('qemu driver: volumes attached, detached and rescued, seen in the guest
     // A hard reboot keeps it (the command line has it).
     ok(await cli.openstack('demo', ['server', 'reboot', '--hard', '--wait', id], { timeoutMs: BOOT_MS }))
     assert.equal(await readMarker(port, p1, await diskOf(port, p1, vol, 30_000), marker.length), marker, 'after a hard reboot')
+
+    // Shelved (offloaded at once: the VM and its directory go) and unshelved: the server boots its
+    // snapshot with the volume on its command line again, served from the same host.
+    t = Date.now()
+    ok(await cli.openstack('demo', ['server', 'shelve', '--wait', id], { timeoutMs: BOOT_MS }))
+    await cli.waitForStatus('demo', id, 'SHELVED_OFFLOADED', BOOT_MS)
+    ok(await cli.openstack('demo', ['server', 'unshelve', '--wait', id], { timeoutMs: BOOT_MS }))
+    figures['shelve with a volume attached, then unshelve (to ACTIVE)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    const unshelved = (await api.access(id)).port
+    assert.equal(
+      await readMarker(unshelved, p1, await diskOf(unshelved, p1, vol), marker.length),
+      marker,
+      'unshelved: the volume and its marker',
+    )
+    assert.equal(await volumeStatus(vol), 'in-use')
 
     ok(await cli.openstack('demo', ['server', 'remove', 'volume', id, vol]))
     await waitVolume(vol, 'available')

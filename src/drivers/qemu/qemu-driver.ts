@@ -615,6 +615,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     await this.#op(server.id, async () => {
       const root = server.bootVolume ?? null
       if (root && !this.#volumes.has(root.id)) throw new DriverError(`the data of boot volume ${root.id} is not on this host`)
+      const elsewhere = (server.volumes ?? []).find((v) => !this.#volumes.has(v))
+      if (elsewhere) throw new DriverError(`the data of volume ${elsewhere} is not on this host`)
       // A boot volume boots with the kernel and initrd of the image it was made from (direct kernel boot).
       const bootImage = root ? root.imageId : server.imageId
       if (!bootImage)
@@ -624,7 +626,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       await mkdir(dir, { recursive: true, mode: 0o700 })
       await this.#stop(dir, false, 0) // a VM of an attempt cut short
       const port = this.#vms.get(server.id)?.port ?? (await this.#allocatePort())
-      const s: State = { ...(await this.#newState(server, image, port)), volumes: [], rootVolume: root?.id ?? null }
+      const s: State = { ...(await this.#newState(server, image, port)), volumes: server.volumes ?? [], rootVolume: root?.id ?? null }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       await this.#save(s)
