@@ -57,7 +57,8 @@ export type ServerTaskPayloads = {
   /** createImage and createBackup: the image the API created (queued), which the agent fills. */
   'server.snapshot': { imageId: string; backup?: { type: string; rotation: number } }
   /** Where a failed shelve puts the server back; the image the API created for it. */
-  'server.shelve': { imageId: string; previousVmState: VmState; previousPowerState: number }
+  /** imageId null: a volume-backed server, offloaded at once without an image (its root stays its volume). */
+  'server.shelve': { imageId: string | null; previousVmState: VmState; previousPowerState: number }
   'server.shelveOffload': NoPayload
   /** Offloaded: boot on the host the API scheduled, from the shelve image; else power on where it is. */
   'server.unshelve': { offloaded: boolean }

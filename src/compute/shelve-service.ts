@@ -152,6 +152,12 @@ export class ShelveService {
 
   async shelve(ctx: AuthContext, id: string, requestId: string): Promise<void> {
     const s = await this.#d.actions.check(ctx, id, RULES.shelve)
+    // Volume-backed: no image (Nova's shelve goes straight to shelve_offload_instance); the root
+    // stays its volume, and unshelve boots it again.
+    if (s.image_id === null) {
+      const payload = { imageId: null, previousVmState: s.vm_state, previousPowerState: s.power_state }
+      return this.#d.actions.begin(ctx, s, RULES.shelve, payload, requestId)
+    }
     const image = await this.#createImage(ctx, s, `${s.name}-shelved`, 'snapshot', {})
     await this.#beginOrDrop(
       ctx,

@@ -128,17 +128,33 @@ export function shelveHandlers(
       })
     },
     'server.shelve': (t) => {
+      const imageId = t.payload.imageId
+      // A volume-backed server: offloaded at once, no image (Nova's shelve_offload_instance); a
+      // failure leaves it as it was.
+      if (imageId === null) {
+        return w.runStep(t, {
+          event: 'compute_shelve_offload_instance',
+          taskStates: ['shelving'],
+          work: async (s) => {
+            await driver.powerOff(s.id, { clean: s.power_state !== PowerState.PAUSED, timeoutMs: 60_000 })
+            const off = await power(s.id)
+            await driver.destroy(s.id)
+            return { vm_state: 'shelved_offloaded', power_state: off, host: null }
+          },
+          onFailure: async (s, p) => restorePower(s, p.previousVmState, p.previousPowerState as PowerStateValue),
+        })
+      }
       // How far the shelve got: a failure before the image is whole puts the server back as it was;
       // once shelved, only the offload failed and the server stays shelved on this host.
       let shelved = false
       return w.runStep(t, {
         event: 'compute_shelve_instance',
         taskStates: ['shelving', 'shelving_image_pending_upload', 'shelving_image_uploading', 'shelving_offloading'],
-        work: async (s, p) => {
+        work: async (s) => {
           // Nova does not try a clean shutdown of a paused guest.
           await driver.powerOff(s.id, { clean: s.power_state !== PowerState.PAUSED, timeoutMs: 60_000 })
-          await copyAndUpload(s, p.imageId, 'shelving', ['shelving_image_pending_upload', 'shelving_image_uploading'])
-          await sd.shelves.put({ server_id: s.id, image_id: p.imageId, shelved_at: d.repo.now(), shelved_host: d.host })
+          await copyAndUpload(s, imageId, 'shelving', ['shelving_image_pending_upload', 'shelving_image_uploading'])
+          await sd.shelves.put({ server_id: s.id, image_id: imageId, shelved_at: d.repo.now(), shelved_host: d.host })
           const off = await power(s.id)
           if (sd.shelvedOffloadTime !== 0) return { vm_state: 'shelved', power_state: off }
           // shelved_offload_time 0: offloaded at once, in the same task (as Nova's _shelve_instance).
@@ -156,7 +172,7 @@ export function shelveHandlers(
         },
         onFailure: async (s, p) => {
           if (shelved) return { vm_state: 'shelved' }
-          await dropImage(s, p.imageId)
+          await dropImage(s, imageId)
           return restorePower(s, p.previousVmState, p.previousPowerState as PowerStateValue)
         },
       })
@@ -191,11 +207,20 @@ export function shelveHandlers(
         event: 'compute_unshelve_instance',
         taskStates: ['unshelving', 'spawning'],
         work: async (s) => {
+          const volumes = (await sd.attachedVolumes?.(s.id)) ?? []
+          // Volume-backed: its root volume boots again (shelved without an image).
+          const root = s.image_id === null ? await d.bootVolumes?.root(s.id) : null
+          if (root) {
+            await w.advanceTask(s, { taskStates: ['unshelving'] }, 'spawning')
+            await driver.spawn({ ...(await w.specOf(s)), bootVolume: root, volumes })
+            await forgetShelve(s.id)
+            return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
+          }
           const shelf = await sd.shelves.get(s.id)
           if (!shelf) throw new Error(`Unshelve attempted but the image of server ${s.id} cannot be found.`)
           await w.advanceTask(s, { taskStates: ['unshelving'] }, 'spawning')
           // Booted from the shelve image; the server's image_ref stays the one it was built from.
-          await driver.spawn({ ...(await w.specOf(s, shelf.image_id)), volumes: (await sd.attachedVolumes?.(s.id)) ?? [] })
+          await driver.spawn({ ...(await w.specOf(s, shelf.image_id)), volumes })
           await forgetShelve(s.id)
           return { vm_state: 'active', power_state: PowerState.RUNNING, launched_at: d.repo.now() }
         },

@@ -680,6 +680,37 @@ describe('boot from volume (block device mapping v2) and the rescue of volume-ba
     await waitFor('root volume deleted with its server', async () => (await volumeOf(root.id)) === undefined)
   })
 
+  test('shelve of a volume-backed server: offloaded at once without an image (Nova); unshelve boots its volume again', async () => {
+    const server = await bootFromImage('bfv-shelve')
+    const root = (await skiff.compute('GET', `/v2.1/servers/${server}`, { token: demo, headers: mv('2.79') })).json().server[
+      'os-extended-volumes:volumes_attached'
+    ][0].id as string
+    const images = async () =>
+      (
+        await skiff.apps.image.inject({ method: 'GET', url: `/v2/images?instance_uuid=${server}`, headers: { 'x-auth-token': demo } })
+      ).json().images as unknown[]
+    const shelve = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { shelve: null } })
+    assert.equal(shelve.statusCode, 202, shelve.body)
+    await waitForStatus(skiff, demo, server, 'SHELVED_OFFLOADED')
+    assert.deepEqual(await images(), [], 'no shelve image')
+    const actions = (await skiff.compute('GET', `/v2.1/servers/${server}/os-instance-actions`, { token: demo })).json().instanceActions
+    const request = actions.find((a: { action: string }) => a.action === 'shelve').request_id as string
+    const events = (
+      await skiff.compute('GET', `/v2.1/servers/${server}/os-instance-actions/${request}`, { token: demo, headers: mv('2.51') })
+    ).json().instanceAction.events as { event: string; result: string }[]
+    assert.deepEqual(
+      events.map((e) => [e.event, e.result]),
+      [['compute_shelve_offload_instance', 'Success']],
+    )
+    assert.equal((await volumeOf(root))!.status, 'in-use', 'the root volume stays attached')
+    const unshelve = await skiff.compute('POST', `/v2.1/servers/${server}/action`, { token: demo, body: { unshelve: null } })
+    assert.equal(unshelve.statusCode, 202, unshelve.body)
+    await waitForStatus(skiff, demo, server, 'ACTIVE')
+    const shown = (await skiff.compute('GET', `/v2.1/servers/${server}`, { token: demo, headers: mv('2.79') })).json().server
+    assert.equal(shown.image, '', 'still volume-backed')
+    assert.deepEqual(skiff.driver.volumesOf(server), [{ volumeId: root, device: '/dev/vda' }])
+  })
+
   test('an existing volume as the root; without a size, an image to a volume is a 400', async () => {
     const vol = await newVolume(1)
     const res = await skiff.compute('POST', '/v2.1/servers', {

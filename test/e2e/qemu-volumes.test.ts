@@ -287,6 +287,21 @@ describe('qemu driver: volumes attached, detached and rescued, seen in the guest
     await cli.waitForStatus('demo', id, 'ACTIVE', BOOT_MS)
     figures['unrescue of a volume-backed server (to ACTIVE, SSH up)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
     assert.equal((await sshOk(port, p1, 'cat /root/marker')).out.trim(), marker)
+
+    // Shelved as Nova shelves a volume-backed server: offloaded at once, no image; unshelved, it
+    // boots its volume again (the marker, the root's serial).
+    t = Date.now()
+    ok(await cli.openstack('demo', ['server', 'shelve', id]))
+    await cli.waitForStatus('demo', id, 'SHELVED_OFFLOADED', BOOT_MS)
+    assert.equal(existsSync(path.join(qemuDir, 'v', `${root}.qcow2`)), true, 'the root volume stays')
+    ok(await cli.openstack('demo', ['server', 'unshelve', '--wait', id], { timeoutMs: BOOT_MS }))
+    figures['shelve and unshelve of a volume-backed server (to ACTIVE)'] = `${((Date.now() - t) / 1000).toFixed(1)} s`
+    const back = (await api.access(id)).port
+    assert.deepEqual(
+      (await sshOk(back, p1, 'cat /sys/block/vda/serial; echo; cat /root/marker')).out.trim().split('\n'),
+      [root.slice(0, 20), marker],
+      'unshelved: booted from its volume, the files there',
+    )
     ok(await cli.openstack('demo', ['server', 'delete', '--wait', id], { timeoutMs: 120_000 }))
     assert.ok(existsSync(path.join(qemuDir, 'v', `${root}.qcow2`)), 'the volume outlives the server (not delete_on_termination)')
   })
