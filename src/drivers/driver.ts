@@ -73,8 +73,10 @@ export type MigratedDisk =
   /**
    * Qemu, cold: the disk's copy at `path`; the attached volumes' copies beside it, at
    * `<dir of path>/v/<volume id>.qcow2`, in attach order (they follow the server to its new host).
+   * Volume-backed: `rootVolume`, whose copy is beside them (no disk at `path`), with the kernel
+   * and initrd it boots with at `<dir of path>/kernel` and `/initrd`.
    */
-  | { kind: 'local'; path: string; volumes?: string[] }
+  | { kind: 'local'; path: string; volumes?: string[]; rootVolume?: string }
   /** Live (qemu): the guest's memory and disk are in the destination's waiting QEMU; `running`: resume it. */
   | { kind: 'incoming'; running: boolean }
 /**

@@ -1351,33 +1351,51 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async migrateDiskAndPowerOff(serverId: string, to: ServerSpec, opts: { sameHost?: boolean } = {}): Promise<MigratedDisk> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Resize error: the server is rescued.')
-    if (s.rootVolume) throw new DriverError('Resize error: the qemu driver does not move a volume-backed server yet.')
+    // A volume-backed server keeps its root volume's file where it is on a resize here (no overlay to swap).
+    if (s.rootVolume && opts.sameHost)
+      throw new DriverError('Resize error: the qemu driver does not resize a volume-backed server on its own host yet.')
     return this.#op(serverId, async () => {
       const disk = path.join(this.#serverDir(serverId), 'disk.qcow2')
-      // As libvirt's driver: a root disk is never shrunk.
-      if (to.diskGb * 2 ** 30 < (await this.#virtualSize(disk))) throw new DriverError('Resize error: Unable to resize disk down.')
+      // As libvirt's driver: a root disk is never shrunk (a boot volume's size is the volume's, not the flavor's).
+      if (!s.rootVolume && to.diskGb * 2 ** 30 < (await this.#virtualSize(disk))) {
+        throw new DriverError('Resize error: Unable to resize disk down.')
+      }
       await this.#stop(this.#serverDir(serverId), true, this.#o.stopTimeoutMs)
       s.running = false
       await this.#save(s)
       const handoff = path.join(this.#o.dir, 'handoff', `${serverId}-${Date.now().toString(36)}`)
       await mkdir(handoff, { recursive: true, mode: 0o700 })
-      await copyFile(disk, path.join(handoff, 'disk.qcow2'))
+      // A volume-backed server has no overlay: its root volume goes as the attached ones do, and
+      // the kernel and initrd it boots with (those of the image its volume was made from).
+      if (s.rootVolume) {
+        for (const f of ['kernel', 'initrd'] as const) {
+          await link(s.own[f], path.join(handoff, f)).catch(() => copyFile(s.own[f], path.join(handoff, f)))
+        }
+      } else {
+        await copyFile(disk, path.join(handoff, 'disk.qcow2'))
+      }
       // The config drive too (already without the password): the guest finds its metadata as before.
       await copyFile(path.join(this.#serverDir(serverId), 'config.iso'), path.join(handoff, 'config.iso')).catch(() => {})
       const volumes = opts.sameHost ? [] : [...(s.volumes ?? [])]
+      const moving = [...(s.rootVolume ? [s.rootVolume] : []), ...volumes]
       try {
-        // Each attached volume goes along (the guest is stopped: nothing writes them). This host's
-        // own files go aside into the VM dir: kept for a revert, dropped with the VM at confirm,
-        // never served from here meanwhile (the volume's host is the destination's from finish).
-        for (const v of volumes) await this.#volumes.copyOut(v, path.join(handoff, 'v', `${v}.qcow2`))
+        // Each volume goes along (the guest is stopped: nothing writes them). This host's own
+        // files go aside into the VM dir: kept for a revert, dropped with the VM at confirm, never
+        // served from here meanwhile (the volume's host is the destination's from finish).
+        for (const v of moving) await this.#volumes.copyOut(v, path.join(handoff, 'v', `${v}.qcow2`))
         await mkdir(this.#movedVolumesDir(serverId), { recursive: true, mode: 0o700 })
-        for (const v of volumes) await rename(this.#volumes.file(v), path.join(this.#movedVolumesDir(serverId), `${v}.qcow2`))
+        for (const v of moving) await rename(this.#volumes.file(v), path.join(this.#movedVolumesDir(serverId), `${v}.qcow2`))
       } catch (err) {
         await this.#volumesBack(serverId)
         await rm(handoff, { recursive: true, force: true })
         throw err
       }
-      return { kind: 'local', path: path.join(handoff, 'disk.qcow2'), ...(volumes.length ? { volumes } : {}) }
+      return {
+        kind: 'local',
+        path: path.join(handoff, 'disk.qcow2'),
+        ...(volumes.length ? { volumes } : {}),
+        ...(s.rootVolume ? { rootVolume: s.rootVolume } : {}),
+      }
     })
   }
 
@@ -1395,26 +1413,33 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
         await rename(disk, path.join(dir, 'old-disk.qcow2'))
         await writeFile(path.join(dir, 'state.old.json'), JSON.stringify(old) + '\n', { mode: 0o600 })
       }
-      const image = await this.#o.resolveImage(spec.imageId)
+      const handoff = path.dirname(handed.path)
+      // Volume-backed (handed over from another host): the kernel and initrd came with the volume.
+      const rootVolume = old ? null : (handed.rootVolume ?? null)
+      const image = rootVolume
+        ? { disk: '', format: 'qcow2' as const, kernel: path.join(handoff, 'kernel'), initrd: path.join(handoff, 'initrd') }
+        : await this.#o.resolveImage(spec.imageId)
       const port = old?.port ?? (await this.#allocatePort())
       // The volumes stay attached in the same order (the same devices in the guest): this host's
       // own (a resize here), or those handed over with the disk.
       const volumes = old ? (old.volumes ?? []) : (handed.volumes ?? [])
-      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null, volumes }
+      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null, volumes, rootVolume }
       // The state first: a failure from here on is undone by dropMigrationTarget, which finds in it
       // the volumes taken in (it deletes them here: the source still has them all).
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       await this.#save(s)
-      const handoff = path.dirname(handed.path)
-      for (const v of old ? [] : (handed.volumes ?? [])) await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
-      await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
+      const taken = old ? [] : [...(rootVolume ? [rootVolume] : []), ...volumes]
+      for (const v of taken) await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
+      if (!rootVolume) await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
       const iso = path.join(handoff, 'config.iso')
       if (!old && existsSync(iso)) await copyFile(iso, path.join(dir, 'config.iso'))
       await rm(handoff, { recursive: true, force: true })
-      // The overlay's base is a path of the source's dir: this host's own copy of the same image.
-      await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
-      if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
+      if (!rootVolume) {
+        // The overlay's base is a path of the source's dir: this host's own copy of the same image.
+        await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
+        if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
+      }
       if (!existsSync(path.join(dir, 'config.iso'))) {
         await writeConfigDrive(path.join(dir, 'config.iso'), { uuid: spec.id, name: spec.name, hostname: hostname(spec.name) })
       }
@@ -1460,7 +1485,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       // The destination of a move to another host: the volumes it took in go too (the source has them).
       const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
       const here = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
-      for (const v of here?.volumes ?? []) await this.#volumes.delete(v)
+      for (const v of [...(here?.rootVolume ? [here.rootVolume] : []), ...(here?.volumes ?? [])]) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
