@@ -1327,7 +1327,10 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   // the source's dir), grows it to the flavor's disk (qemu-img resize) and boots it with the new
   // flavor's vCPUs and memory. The source keeps its VM dir until confirm (dropped) or revert
   // (booted again). A resize on one host keeps the old overlay beside the new one
-  // (old-disk.qcow2, state.old.json) for the same purpose.
+  // (old-disk.qcow2, state.old.json) for the same purpose. A volume-backed server has no overlay:
+  // its root volume's file goes as the attached volumes' do, with the kernel and initrd it boots
+  // with (handoff/kernel, handoff/initrd: pinned into the destination's base/); nothing to rebase
+  // or grow (the volume's size is its own). Not yet on one host (refused).
 
   async #virtualSize(file: string): Promise<number> {
     const { stdout } = await run('qemu-img', ['info', '-U', '--output', 'json', file])
@@ -1462,7 +1465,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       // After a restart this agent no longer adopts the server (its host is the destination's): its state file tells.
       const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
       const s = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
-      if (s?.outgoing) for (const v of s.volumes ?? []) await this.#volumes.delete(v)
+      if (s?.outgoing) for (const v of [...(s.rootVolume ? [s.rootVolume] : []), ...(s.volumes ?? [])]) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
@@ -1519,12 +1522,13 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   // ------------------------------------------------------------------ live migration (live-migration.ts)
   // The destination prepares a QEMU that waits for the guest, over a fresh overlay of its own copy
   // of the image as large as the source's disk, with a config drive of the same metadata; the
-  // source mirrors its overlay there over NBD and sends the memory; the destination runs it.
+  // source mirrors its overlay there over NBD and sends the memory; the destination runs it. A
+  // volume-backed server: no overlay; a blank file of its root volume's size, mirrored whole as
+  // the attached volumes are, and the source's kernel and initrd pinned here.
 
   async checkLiveMigrationSource(serverId: string): Promise<LiveMigrationSource> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
-    if (s.rootVolume) throw new DriverError('Live migration failed: the qemu driver does not move a volume-backed server yet.')
     if ((await this.#pid(this.#serverDir(serverId))) === null) throw new DriverError('Live migration failed: the server has no running VM.')
     // The attached volumes go along, mirrored whole: the destination makes a blank file of each
     // size, and puts each device in the PCI slot it has here (a hot-plugged one took the next free).
@@ -1536,6 +1540,16 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       for (const id of s.volumes) {
         const pciSlot = slots.get(volumeNames(id).device)
         volumes.push({ id, bytes: await this.#virtualSize(this.#volumes.file(id)), ...(pciSlot === undefined ? {} : { pciSlot }) })
+      }
+    }
+    // A volume-backed server: no overlay; its root volume goes whole as the others.
+    if (s.rootVolume) {
+      return {
+        kind: 'qemu',
+        diskBytes: 0,
+        ...(volumes.length ? { volumes } : {}),
+        rootVolume: { id: s.rootVolume, bytes: await this.#virtualSize(this.#volumes.file(s.rootVolume)) },
+        boot: { kernel: s.own.kernel, initrd: s.own.initrd },
       }
     }
     return {
@@ -1557,24 +1571,40 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const prior = known ?? (text ? (JSON.parse(text) as State) : undefined)
       // A volume's file here that no attempt of this migration made: another's data, never overwritten.
       const volumes = source.volumes ?? []
-      for (const v of volumes) {
-        if (this.#volumes.has(v.id) && !(prior?.incoming && prior.volumes?.includes(v.id)))
+      const root = source.rootVolume ?? null
+      const priorHas = (id: string) => prior?.incoming && (prior.rootVolume === id || prior.volumes?.includes(id))
+      for (const v of [...(root ? [root] : []), ...volumes]) {
+        if (this.#volumes.has(v.id) && !priorHas(v.id))
           throw new DriverError(`Live migration failed: the data of volume ${v.id} is on the destination already.`)
       }
+      if (root && !source.boot) throw new DriverError('Live migration failed: the source did not say what the volume-backed server boots.')
       await this.#stop(dir, false, 0)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      const image = await this.#o.resolveImage(spec.imageId)
+      // Volume-backed: the kernel and initrd the source boots it with (its root volume's image's).
+      const image = root
+        ? { disk: '', format: 'qcow2' as const, kernel: source.boot!.kernel, initrd: source.boot!.initrd }
+        : await this.#o.resolveImage(spec.imageId)
       const port = known?.port ?? (await this.#allocatePort())
       const volumeSlots = Object.fromEntries(volumes.flatMap((v) => (v.pciSlot === undefined ? [] : [[v.id, v.pciSlot]])))
-      const s: State = { ...(await this.#newState(spec, image, port)), incoming: true, volumes: volumes.map((v) => v.id), volumeSlots }
+      const s: State = {
+        ...(await this.#newState(spec, image, port)),
+        incoming: true,
+        volumes: volumes.map((v) => v.id),
+        volumeSlots,
+        rootVolume: root?.id ?? null,
+      }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       // Recorded before the files are made: dropMigrationTarget removes what it lists.
       await this.#save(s)
-      const disk = path.join(dir, 'disk.qcow2')
-      const base = await this.#pin(image.disk)
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, disk, String(source.diskBytes)])
+      if (root) {
+        await this.#volumes.createToReceive(root.id, root.bytes)
+      } else {
+        const disk = path.join(dir, 'disk.qcow2')
+        const base = await this.#pin(image.disk)
+        await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, disk, String(source.diskBytes)])
+      }
       for (const v of volumes) await this.#volumes.createToReceive(v.id, v.bytes)
       await writeConfigDrive(path.join(dir, 'config.iso'), {
         uuid: spec.id,
@@ -1594,7 +1624,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             q,
             address,
             ports,
-            (s.volumes ?? []).map((v) => volumeNames(v).node),
+            [...(root ? [root.id] : []), ...(s.volumes ?? [])].map((v) => volumeNames(v).node),
+            !root,
           ),
         )
       } catch (err) {
@@ -1612,9 +1643,9 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     return this.#op(serverId, async () => {
       const dir = this.#serverDir(serverId)
       if ((await this.#pid(dir)) === null) throw new DriverError('Live migration failed: the server has no running VM.')
-      const disk = path.join(dir, 'disk.qcow2')
-      let bytes = s.memMb * 2 ** 20 + (await stat(disk)).size
-      for (const v of s.volumes ?? []) bytes += (await stat(this.#volumes.file(v))).size
+      const disks = [...(s.rootVolume ? [s.rootVolume] : []), ...(s.volumes ?? [])]
+      let bytes = s.memMb * 2 ** 20 + (s.rootVolume ? 0 : (await stat(path.join(dir, 'disk.qcow2'))).size)
+      for (const v of disks) bytes += (await stat(this.#volumes.file(v))).size
       const gib = bytes / 2 ** 30
       // As Nova's live_migration_completion_timeout: per GiB, at least one; 0: no limit.
       const perGiB = this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800
@@ -1635,7 +1666,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             migrationPort: target.migrationPort,
             deadline: Date.now() + timeoutMs,
             wasRunning: again,
-            volumeNodes: (s.volumes ?? []).map((v) => volumeNames(v).node),
+            volumeNodes: disks.map((v) => volumeNames(v).node),
+            root: !s.rootVolume,
             onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
             bandwidth: this.#o.liveMigrationBandwidthBytes || undefined,
             requested: control && (() => control.requested()),
