@@ -236,13 +236,28 @@ describe('qemu driver: a cold move takes the attached volumes along', { skip: gu
     assert.ok(holdsMarker(path.join(a, 'v', `${VOL}.qcow2`)), 'the data as written')
   })
 
-  test('volume-backed: a resize on its own host is refused, nothing touched', async () => {
+  test('volume-backed: a resize on its own host moves nothing; confirm keeps the new flavor, a revert the old one', async () => {
     const { source, dir: a, spec } = await stoppedVolumeBackedServer('a9')
-    await assert.rejects(
-      source.migrateDiskAndPowerOff(spec.id, spec, { sameHost: true }),
-      /does not resize a volume-backed server on its own host yet/,
-    )
+    const bigger = { ...spec, vcpus: 2, ramMb: 128 }
+    const handed = await source.migrateDiskAndPowerOff(spec.id, bigger, { sameHost: true })
+    assert.equal((handed as { rootVolume?: string }).rootVolume, undefined, 'the root volume stays where it is')
     assert.deepEqual(volumeFiles(a), [`v/${VOL}.qcow2`])
+    await source.finishMigration(bigger, handed, false)
+    assert.equal(stateOn(a, spec.id).rootVolume, VOL)
+    assert.equal((stateOn(a, spec.id) as unknown as { vcpus: number }).vcpus, 2)
+    await source.confirmMigration(spec.id)
+    assert.deepEqual(readdirSync(path.join(a, 's', spec.id)).sort(), ['config.iso', 'state.json'], 'the old state dropped')
+    assert.deepEqual(volumeFiles(a), [`v/${VOL}.qcow2`])
+    assert.ok(holdsMarker(path.join(a, 'v', `${VOL}.qcow2`)))
+    // A second resize, reverted: the flavor before it, the same volume.
+    await source.finishMigration(spec, await source.migrateDiskAndPowerOff(spec.id, spec, { sameHost: true }), false)
+    assert.equal((stateOn(a, spec.id) as unknown as { vcpus: number }).vcpus, 1)
+    await source.dropMigrationTarget(spec.id)
+    await source.finishRevertMigration(spec.id, false)
+    assert.equal((stateOn(a, spec.id) as unknown as { vcpus: number }).vcpus, 2)
+    assert.equal(stateOn(a, spec.id).rootVolume, VOL)
+    assert.deepEqual(volumeFiles(a), [`v/${VOL}.qcow2`])
+    assert.ok(holdsMarker(path.join(a, 'v', `${VOL}.qcow2`)))
   })
 
   test('an attach across hosts: the copy handed over is taken in whole, the hand-over dir gone; the source drops its own after', async () => {

@@ -114,6 +114,45 @@ describe('qemu driver: resize, confirm, revert, seen from inside the guest', { s
     const server = (await api.compute('GET', `/servers/${id}`)).body.server
     assert.equal(server.flavor.id, 'r-big')
   })
+
+  test('a volume-backed server resized on its host: more CPUs and memory, the same root volume and file; a revert brings the flavor back', async () => {
+    const pass = `P-${randomBytes(6).toString('hex')}`
+    const res = await api.compute('POST', '/servers', {
+      server: {
+        name: 'bfv-grow',
+        flavorRef: 'r-small',
+        adminPass: pass,
+        block_device_mapping_v2: [
+          { boot_index: 0, uuid: imageRef, source_type: 'image', destination_type: 'volume', volume_size: 1, delete_on_termination: true },
+        ],
+      },
+    })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const id = res.body.server.id as string
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    const rootId = (await api.compute('GET', `/servers/${id}/os-volume_attachments`)).body.volumeAttachments[0].volumeId as string
+    const rootFile = path.join(qemuDir, 'v', `${rootId}.qcow2`)
+    await sshOk((await api.access(id)).port, pass, 'echo bfv-before-resize > /root/marker && sync')
+    /** CPUs, the root disk's serial (the volume's id, 20 characters kept) and the marker file. */
+    const look = async () => {
+      const { out } = await sshOk((await api.access(id)).port, pass, 'nproc; cat /sys/block/vda/serial; echo; cat /root/marker')
+      return out.trim().split('\n')
+    }
+    assert.deepEqual(await look(), ['1', rootId.slice(0, 20), 'bfv-before-resize'])
+    await act(id, { resize: { flavorRef: 'r-big' } })
+    await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
+    assert.deepEqual(await look(), ['2', rootId.slice(0, 20), 'bfv-before-resize'])
+    assert.equal(existsSync(path.join(qemuDir, 's', id, 'disk.qcow2')), false, 'no overlay: the root is the volume')
+    await act(id, { confirmResize: null }, 204)
+    await api.waitStatus(id, 'ACTIVE', 60_000)
+    await act(id, { resize: { flavorRef: 'r-bigger' } })
+    await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
+    await act(id, { revertResize: null })
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    assert.deepEqual(await look(), ['2', rootId.slice(0, 20), 'bfv-before-resize'])
+    assert.equal((await api.compute('GET', `/servers/${id}`)).body.server.flavor.id, 'r-big')
+    assert.equal(existsSync(rootFile), true)
+  })
 })
 
 describe(

@@ -273,6 +273,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   /** Images live under base/ by a name derived from their source, so deleting the image keeps overlays whole. */
   async #pin(file: string): Promise<string> {
     const dir = path.join(this.#o.dir, 'base')
+    if (path.dirname(path.resolve(file)) === path.resolve(dir)) return file // pinned already (a volume-backed server's own)
     await mkdir(dir, { recursive: true })
     const st = await stat(file)
     const target = path.join(
@@ -1330,7 +1331,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   // (old-disk.qcow2, state.old.json) for the same purpose. A volume-backed server has no overlay:
   // its root volume's file goes as the attached volumes' do, with the kernel and initrd it boots
   // with (handoff/kernel, handoff/initrd: pinned into the destination's base/); nothing to rebase
-  // or grow (the volume's size is its own). Not yet on one host (refused).
+  // or grow (the volume's size is its own). A resize of one on its own host keeps only the old state.
 
   async #virtualSize(file: string): Promise<number> {
     const { stdout } = await run('qemu-img', ['info', '-U', '--output', 'json', file])
@@ -1354,9 +1355,6 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async migrateDiskAndPowerOff(serverId: string, to: ServerSpec, opts: { sameHost?: boolean } = {}): Promise<MigratedDisk> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Resize error: the server is rescued.')
-    // A volume-backed server keeps its root volume's file where it is on a resize here (no overlay to swap).
-    if (s.rootVolume && opts.sameHost)
-      throw new DriverError('Resize error: the qemu driver does not resize a volume-backed server on its own host yet.')
     return this.#op(serverId, async () => {
       const disk = path.join(this.#serverDir(serverId), 'disk.qcow2')
       // As libvirt's driver: a root disk is never shrunk (a boot volume's size is the volume's, not the flavor's).
@@ -1369,24 +1367,26 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const handoff = path.join(this.#o.dir, 'handoff', `${serverId}-${Date.now().toString(36)}`)
       await mkdir(handoff, { recursive: true, mode: 0o700 })
       // A volume-backed server has no overlay: its root volume goes as the attached ones do, and
-      // the kernel and initrd it boots with (those of the image its volume was made from).
+      // the kernel and initrd it boots with (those of the image its volume was made from); on a
+      // resize here nothing (the same volume, kernel and initrd).
       if (s.rootVolume) {
-        for (const f of ['kernel', 'initrd'] as const) {
-          await link(s.own[f], path.join(handoff, f)).catch(() => copyFile(s.own[f], path.join(handoff, f)))
-        }
+        if (!opts.sameHost)
+          for (const f of ['kernel', 'initrd'] as const) {
+            await link(s.own[f], path.join(handoff, f)).catch(() => copyFile(s.own[f], path.join(handoff, f)))
+          }
       } else {
         await copyFile(disk, path.join(handoff, 'disk.qcow2'))
       }
       // The config drive too (already without the password): the guest finds its metadata as before.
       await copyFile(path.join(this.#serverDir(serverId), 'config.iso'), path.join(handoff, 'config.iso')).catch(() => {})
       const volumes = opts.sameHost ? [] : [...(s.volumes ?? [])]
-      const moving = [...(s.rootVolume ? [s.rootVolume] : []), ...volumes]
+      const moving = [...(s.rootVolume && !opts.sameHost ? [s.rootVolume] : []), ...volumes]
       try {
         // Each volume goes along (the guest is stopped: nothing writes them). This host's own
         // files go aside into the VM dir: kept for a revert, dropped with the VM at confirm, never
         // served from here meanwhile (the volume's host is the destination's from finish).
         for (const v of moving) await this.#volumes.copyOut(v, path.join(handoff, 'v', `${v}.qcow2`))
-        await mkdir(this.#movedVolumesDir(serverId), { recursive: true, mode: 0o700 })
+        if (moving.length) await mkdir(this.#movedVolumesDir(serverId), { recursive: true, mode: 0o700 })
         for (const v of moving) await rename(this.#volumes.file(v), path.join(this.#movedVolumesDir(serverId), `${v}.qcow2`))
       } catch (err) {
         await this.#volumesBack(serverId)
@@ -1397,7 +1397,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
         kind: 'local',
         path: path.join(handoff, 'disk.qcow2'),
         ...(volumes.length ? { volumes } : {}),
-        ...(s.rootVolume ? { rootVolume: s.rootVolume } : {}),
+        ...(s.rootVolume && !opts.sameHost ? { rootVolume: s.rootVolume } : {}),
       }
     })
   }
@@ -1410,18 +1410,22 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const disk = path.join(dir, 'disk.qcow2')
       const old = this.#vms.get(spec.id)
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      if (old && existsSync(disk)) {
-        // Resize on this host: the old overlay and state stay beside the new ones until confirm or revert.
+      // Resize on this host: the old overlay (none for a volume-backed server: its root volume was not handed over) and state.
+      const here = old !== undefined && (existsSync(disk) || (!!old.rootVolume && !handed.rootVolume))
+      if (here) {
+        // They stay beside the new ones until confirm or revert.
         await this.#stop(dir, false, 0)
-        await rename(disk, path.join(dir, 'old-disk.qcow2'))
+        if (!old.rootVolume) await rename(disk, path.join(dir, 'old-disk.qcow2'))
         await writeFile(path.join(dir, 'state.old.json'), JSON.stringify(old) + '\n', { mode: 0o600 })
       }
       const handoff = path.dirname(handed.path)
-      // Volume-backed (handed over from another host): the kernel and initrd came with the volume.
-      const rootVolume = old ? null : (handed.rootVolume ?? null)
-      const image = rootVolume
-        ? { disk: '', format: 'qcow2' as const, kernel: path.join(handoff, 'kernel'), initrd: path.join(handoff, 'initrd') }
-        : await this.#o.resolveImage(spec.imageId)
+      // Volume-backed: the kernel and initrd came with the volume from another host, or are this host's already.
+      const rootVolume = here ? (old.rootVolume ?? null) : (handed.rootVolume ?? null)
+      const image = !rootVolume
+        ? await this.#o.resolveImage(spec.imageId)
+        : here
+          ? { disk: '', format: 'qcow2' as const, kernel: old.own.kernel, initrd: old.own.initrd }
+          : { disk: '', format: 'qcow2' as const, kernel: path.join(handoff, 'kernel'), initrd: path.join(handoff, 'initrd') }
       const port = old?.port ?? (await this.#allocatePort())
       // The volumes stay attached in the same order (the same devices in the guest): this host's
       // own (a resize here), or those handed over with the disk.
@@ -1453,7 +1457,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async confirmMigration(serverId: string): Promise<void> {
     await this.#op(serverId, async () => {
       const dir = this.#serverDir(serverId)
-      if (existsSync(path.join(dir, 'old-disk.qcow2'))) {
+      if (existsSync(path.join(dir, 'old-disk.qcow2')) || existsSync(path.join(dir, 'state.old.json'))) {
         await rm(path.join(dir, 'old-disk.qcow2'), { force: true })
         await rm(path.join(dir, 'state.old.json'), { force: true })
         return
@@ -1476,8 +1480,9 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const dir = this.#serverDir(serverId)
       await this.#stop(dir, false, 0)
       const oldDisk = path.join(dir, 'old-disk.qcow2')
-      if (existsSync(oldDisk)) {
-        await rename(oldDisk, path.join(dir, 'disk.qcow2'))
+      if (existsSync(oldDisk) || existsSync(path.join(dir, 'state.old.json'))) {
+        // A volume-backed server's resize here kept no old disk: its root volume is the same.
+        if (existsSync(oldDisk)) await rename(oldDisk, path.join(dir, 'disk.qcow2'))
         const old = JSON.parse(await readFile(path.join(dir, 'state.old.json'), 'utf8')) as State
         old.running = false
         this.#vms.set(serverId, old)
