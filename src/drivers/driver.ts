@@ -75,8 +75,10 @@ export type MigratedDisk =
   /**
    * Qemu, cold: the disk's copy at `path`; the attached volumes' copies beside it, at
    * `<dir of path>/v/<volume id>.qcow2`, in attach order (they follow the server to its new host).
+   * Volume-backed: `rootVolume`, whose copy is beside them (no disk at `path`), with the kernel
+   * and initrd it boots with at `<dir of path>/kernel` and `/initrd`.
    */
-  | { kind: 'local'; path: string; volumes?: string[] }
+  | { kind: 'local'; path: string; volumes?: string[]; rootVolume?: string }
   /** Live (qemu): the guest's memory and disk are in the destination's waiting QEMU; `running`: resume it. */
   | { kind: 'incoming'; running: boolean }
 /**
@@ -90,7 +92,18 @@ export type LiveMigrationSource =
    * `volumes`: the attached volumes in attach order, each with its size (the destination makes a
    * blank file of it to receive it) and the PCI slot of its device in the running VM.
    */
-  | { kind: 'qemu'; diskBytes: number; volumes?: { id: string; bytes: number; pciSlot?: number }[] }
+  /**
+   * Volume-backed: `rootVolume`, its root disk (mirrored whole, as the volumes; `diskBytes` 0), and
+   * the kernel and initrd it boots with (`boot`: the source's files, read by the destination's
+   * agent on this machine, as a cold move's hand-over).
+   */
+  | {
+      kind: 'qemu'
+      diskBytes: number
+      volumes?: { id: string; bytes: number; pciSlot?: number }[]
+      rootVolume?: { id: string; bytes: number }
+      boot?: { kernel: string; initrd: string }
+    }
 /**
  * Where the destination of a live migration waits for the guest (Nova's migrate_data): qemu, an
  * address of the destination host with the port its QEMU takes the migration stream on and the

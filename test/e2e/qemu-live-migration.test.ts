@@ -253,6 +253,76 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     assert.deepEqual(volumeFiles(vol.id), { 'hv-a': [`v/${vol.id}.qcow2`], 'hv-b': [], 'hv-c': [] }, 'back on hv-a only')
   })
 
+  test('a volume-backed server moves running: its root volume mirrored whole, the same boot, the file on its root disk there; a destination that cannot wait leaves it on its host', async () => {
+    const imageRef = (await (await fetch(`${skiff.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })).json())
+      .images[0].id as string
+    const pass = `P-${randomBytes(6).toString('hex')}`
+    // Booted from a new volume made from the image: its root disk is the volume (no overlay).
+    const res = await call('POST', '/servers', {
+      server: {
+        name: 'live-bfv',
+        flavorRef: '1',
+        adminPass: pass,
+        networks: 'auto',
+        host: 'hv-a',
+        block_device_mapping_v2: [
+          { boot_index: 0, uuid: imageRef, source_type: 'image', destination_type: 'volume', volume_size: 1, delete_on_termination: true },
+        ],
+      },
+    })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const id = res.body.server.id as string
+    await settled(id, 'ACTIVE', BOOT_MS)
+    const rootId = (await call('GET', `/servers/${id}/os-volume_attachments`)).body.volumeAttachments[0].volumeId as string
+    const marker = `bfv-${randomBytes(6).toString('hex')}`
+    const { out } = await sshOk(
+      await sshPort(id),
+      pass,
+      `echo ${marker} > /root/marker && sync; setsid sleep 86400 </dev/null >/dev/null 2>&1 & echo $!`,
+    )
+    const pid = out.trim()
+    const before = await guest(await sshPort(id), pass, pid)
+    assert.equal(before.marker, marker)
+    assert.equal(existsSync(path.join(dirs['hv-a'], 'qemu', 's', id, 'disk.qcow2')), false, 'no image overlay: the root is the volume')
+    assert.deepEqual(volumeFiles(rootId), { 'hv-a': [`v/${rootId}.qcow2`], 'hv-b': [], 'hv-c': [] })
+
+    // hv-c cannot listen at its migration address: the guest runs on where it was, nothing of it there.
+    assert.equal((await liveMigrate(id, 'hv-c')).status, 202)
+    await waitMigration(id, 'error')
+    assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-a')
+    assert.equal((await guest(await sshPort(id), pass, pid)).bootId, before.bootId)
+    assert.deepEqual(await volumeView(rootId), { status: 'in-use', host: 'hv-a' })
+    assert.deepEqual(volumeFiles(rootId), { 'hv-a': [`v/${rootId}.qcow2`], 'hv-b': [], 'hv-c': [] })
+
+    assert.equal((await liveMigrate(id, 'hv-b')).status, 202)
+    assert.equal((await settled(id, 'ACTIVE', MOVE_MS))['OS-EXT-SRV-ATTR:host'], 'hv-b')
+    const newPort = await sshPort(id)
+    const afterMove = await guest(newPort, pass, pid)
+    assert.deepEqual(
+      [afterMove.bootId, afterMove.proc, afterMove.marker],
+      [before.bootId, 'alive', marker],
+      'the same boot, the file there',
+    )
+    const serial = await sshOk(
+      newPort,
+      pass,
+      'cat /sys/block/vda/serial; echo; echo written-after > /root/after && sync && cat /root/after',
+    )
+    assert.equal(serial.out.trim(), `${rootId.slice(0, 20)}\nwritten-after`, 'the root disk is the volume; the guest writes there')
+    assert.deepEqual(await volumeView(rootId), { status: 'in-use', host: 'hv-b' })
+    await waitMigration(id, 'completed')
+    const sourceDir = path.join(dirs['hv-a'], 'qemu', 's', id)
+    for (let i = 0; i < 100 && (existsSync(sourceDir) || volumeFiles(rootId)['hv-a']!.length > 0); i++) await sleep(200)
+    assert.deepEqual(volumeFiles(rootId), { 'hv-a': [], 'hv-b': [`v/${rootId}.qcow2`], 'hv-c': [] }, "the root volume's file on hv-b only")
+    assert.deepEqual(qemuPids(sourceDir), [], 'the source QEMU is stopped')
+    // A reboot on hv-b boots the volume with the kernel and initrd hv-b took in.
+    assert.equal((await call('POST', `/servers/${id}/action`, { reboot: { type: 'HARD' } })).status, 202)
+    await settled(id, 'ACTIVE', BOOT_MS)
+    const rebooted = await guest(await sshPort(id), pass)
+    assert.notEqual(rebooted.bootId, before.bootId)
+    assert.equal(rebooted.marker, marker)
+  })
+
   test('a destination that cannot wait for the guest: ACTIVE on its host, the same boot, its volume; migration error; nothing left there', async () => {
     const { id, pass, port, pid, volume } = await boot('live-fail', 'hv-a', { volume: true })
     const vol = volume!

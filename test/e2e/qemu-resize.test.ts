@@ -4,7 +4,8 @@
 // keeps it; a second resize reverted brings the old figures back. One host, so Skiff runs with
 // --allow-resize-to-same-host (Nova's option). Then a cold migration between two agents of this
 // machine, each with its own data dir, on one PostgreSQL (skipped without one): the file written
-// before is found on the other host.
+// before is found on the other host, with an attached volume; and a volume-backed server, whose
+// root volume moves with it.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -112,6 +113,45 @@ describe('qemu driver: resize, confirm, revert, seen from inside the guest', { s
     console.log(`# guest figures: ${JSON.stringify({ small, big, bigger, back })}`)
     const server = (await api.compute('GET', `/servers/${id}`)).body.server
     assert.equal(server.flavor.id, 'r-big')
+  })
+
+  test('a volume-backed server resized on its host: more CPUs and memory, the same root volume and file; a revert brings the flavor back', async () => {
+    const pass = `P-${randomBytes(6).toString('hex')}`
+    const res = await api.compute('POST', '/servers', {
+      server: {
+        name: 'bfv-grow',
+        flavorRef: 'r-small',
+        adminPass: pass,
+        block_device_mapping_v2: [
+          { boot_index: 0, uuid: imageRef, source_type: 'image', destination_type: 'volume', volume_size: 1, delete_on_termination: true },
+        ],
+      },
+    })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const id = res.body.server.id as string
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    const rootId = (await api.compute('GET', `/servers/${id}/os-volume_attachments`)).body.volumeAttachments[0].volumeId as string
+    const rootFile = path.join(qemuDir, 'v', `${rootId}.qcow2`)
+    await sshOk((await api.access(id)).port, pass, 'echo bfv-before-resize > /root/marker && sync')
+    /** CPUs, the root disk's serial (the volume's id, 20 characters kept) and the marker file. */
+    const look = async () => {
+      const { out } = await sshOk((await api.access(id)).port, pass, 'nproc; cat /sys/block/vda/serial; echo; cat /root/marker')
+      return out.trim().split('\n')
+    }
+    assert.deepEqual(await look(), ['1', rootId.slice(0, 20), 'bfv-before-resize'])
+    await act(id, { resize: { flavorRef: 'r-big' } })
+    await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
+    assert.deepEqual(await look(), ['2', rootId.slice(0, 20), 'bfv-before-resize'])
+    assert.equal(existsSync(path.join(qemuDir, 's', id, 'disk.qcow2')), false, 'no overlay: the root is the volume')
+    await act(id, { confirmResize: null }, 204)
+    await api.waitStatus(id, 'ACTIVE', 60_000)
+    await act(id, { resize: { flavorRef: 'r-bigger' } })
+    await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
+    await act(id, { revertResize: null })
+    await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+    assert.deepEqual(await look(), ['2', rootId.slice(0, 20), 'bfv-before-resize'])
+    assert.equal((await api.compute('GET', `/servers/${id}`)).body.server.flavor.id, 'r-big')
+    assert.equal(existsSync(rootFile), true)
   })
 })
 
@@ -266,6 +306,94 @@ describe(
       assert.equal((await sshOk(port, pass, `dd if=${dev} bs=512 count=1 2>/dev/null | head -c ${marker.length}`)).out, marker)
       assert.deepEqual(leftovers(source), [], 'the copy the revert dropped')
       assert.deepEqual(leftovers(dest), [`v/${volumeId}.qcow2`])
+    })
+
+    test('migrate a volume-backed server: its root volume moves; the file written on its root disk is there; confirm, then a revert', async () => {
+      const imageRef = (await api.image('GET', '/v2/images?name=skiff-base')).body.images[0].id
+      const pass = `P-${randomBytes(6).toString('hex')}`
+      // Booted from a new volume made from the image: its root disk is the volume (no overlay).
+      const res = await api.compute('POST', '/servers', {
+        server: {
+          name: 'bfv-mover',
+          flavorRef: '1',
+          adminPass: pass,
+          block_device_mapping_v2: [
+            {
+              boot_index: 0,
+              uuid: imageRef,
+              source_type: 'image',
+              destination_type: 'volume',
+              volume_size: 1,
+              delete_on_termination: true,
+            },
+          ],
+        },
+      })
+      assert.equal(res.status, 202, JSON.stringify(res.body))
+      const id = res.body.server.id as string
+      await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+      const admin = async (url: string, init: RequestInit = {}) => {
+        const r = await fetch(url, { ...init, headers: { 'x-auth-token': adminToken, 'content-type': 'application/json' } })
+        return { status: r.status, body: (await r.text().then((t) => (t ? JSON.parse(t) : {}))) as Record<string, any> }
+      }
+      const hostOf = async () => (await admin(`${skiff.urls.compute}/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host'] as string
+      const attachments = (await api.compute('GET', `/servers/${id}/os-volume_attachments`)).body.volumeAttachments
+      assert.equal(attachments.length, 1, JSON.stringify(attachments))
+      const rootId = attachments[0].volumeId as string
+      const who = await fetch(`${skiff.urls.identity}/auth/tokens`, {
+        headers: { 'x-auth-token': adminToken, 'x-subject-token': adminToken },
+      })
+      const project = ((await who.json()) as { token: { project: { id: string } } }).token.project.id
+      const volume = async () => (await admin(`${skiff.urls.volume}/${project}/volumes/${rootId}`)).body.volume as Record<string, string>
+      const volumeHost = async () => String((await volume())['os-vol-host-attr:host']).split('@')[0]
+      const dataDir = (host: string) => path.join(host === 'hv-a' ? dirA : dirB, 'qemu')
+      const leftovers = (host: string) =>
+        readdirSync(dataDir(host), { recursive: true })
+          .map(String)
+          .filter((f) => f.includes(rootId))
+      const migrate = async () => {
+        const r = await admin(`${skiff.urls.compute}/servers/${id}/action`, { method: 'POST', body: JSON.stringify({ migrate: null }) })
+        assert.equal(r.status, 202, JSON.stringify(r.body))
+        await api.waitStatus(id, 'VERIFY_RESIZE', BOOT_MS)
+      }
+      /** The root disk's serial (the volume's id, virtio-blk keeps 20 characters) and the marker file on it. */
+      const look = async () =>
+        (await sshOk((await api.access(id)).port, pass, 'cat /sys/block/vda/serial; echo; cat /root/marker')).out.trim()
+      const source = await hostOf()
+      assert.equal(await volumeHost(), source)
+      assert.deepEqual(leftovers(source), [`v/${rootId}.qcow2`])
+      assert.equal(existsSync(path.join(dataDir(source), 's', id, 'disk.qcow2')), false, 'no image overlay: the root is the volume')
+      const marker = `bfv-${randomBytes(6).toString('hex')}`
+      await sshOk((await api.access(id)).port, pass, `echo ${marker} > /root/marker && sync`)
+
+      await migrate()
+      const dest = await hostOf()
+      assert.notEqual(dest, source)
+      assert.equal(await volumeHost(), dest, "the root volume's host is the server's new one")
+      assert.equal(await look(), `${rootId.slice(0, 20)}\n${marker}`, 'the same root disk, the file written on it there')
+      assert.equal((await volume()).status, 'in-use')
+      assert.deepEqual(leftovers(dest), [`v/${rootId}.qcow2`], "the root volume's file is on the destination")
+      assert.deepEqual(leftovers(source), [`s/${id}/moved-volumes/${rootId}.qcow2`], 'kept aside on the source until confirm, not served')
+      const confirm = await api.compute('POST', `/servers/${id}/action`, { confirmResize: null })
+      assert.equal(confirm.status, 204, JSON.stringify(confirm.body))
+      await api.waitStatus(id, 'ACTIVE', 60_000)
+      const sourceDir = path.join(dataDir(source), 's', id)
+      for (let i = 0; i < 100 && existsSync(sourceDir); i++) await new Promise((r) => setTimeout(r, 200))
+      assert.deepEqual(leftovers(source), [], "nothing of the root volume on the source's data dir")
+      assert.deepEqual(leftovers(dest), [`v/${rootId}.qcow2`])
+
+      // Migrated back, then reverted: served from where it was, the root disk as it was.
+      await migrate()
+      assert.equal(await hostOf(), source)
+      assert.equal(await volumeHost(), source)
+      const revert = await api.compute('POST', `/servers/${id}/action`, { revertResize: null })
+      assert.equal(revert.status, 202, JSON.stringify(revert.body))
+      await api.waitStatus(id, 'ACTIVE', BOOT_MS)
+      assert.equal(await hostOf(), dest)
+      assert.equal(await volumeHost(), dest, 'back with the server')
+      assert.equal(await look(), `${rootId.slice(0, 20)}\n${marker}`)
+      assert.deepEqual(leftovers(source), [], 'the copy the revert dropped')
+      assert.deepEqual(leftovers(dest), [`v/${rootId}.qcow2`])
     })
   },
 )

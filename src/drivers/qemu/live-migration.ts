@@ -2,7 +2,8 @@
 // QMP, as libvirt does it for a migration with non-shared disks:
 //   destination  a QEMU with the same machine and devices started with `-incoming defer -S`, over
 //                a fresh overlay of its own copy of the image (same size as the source's disk)
-//                and a blank file for each attached volume (the same sizes); each disk exported
+//                and a blank file for each attached volume (the same sizes; a volume-backed
+//                server: no overlay, its root volume is one of them); each disk exported
 //                writable over NBD, then `migrate-incoming` on a TCP port.
 //   source       `drive-mirror` of the disk's top layer (the overlay: the image is the same on
 //                both hosts) to that NBD export, and of each attached volume whole (a standalone
@@ -34,8 +35,8 @@ interface Disk {
   device: string
   sync: 'top' | 'full'
 }
-const disksOf = (volumeNodes: string[] = []): Disk[] => [
-  { job: `live-migration-${EXPORT}`, device: EXPORT, sync: 'top' },
+const disksOf = (volumeNodes: string[] = [], root = true): Disk[] => [
+  ...(root ? [{ job: `live-migration-${EXPORT}`, device: EXPORT, sync: 'top' as const }] : []),
   ...volumeNodes.map((n) => ({ job: `live-migration-${n}`, device: n, sync: 'full' as const })),
 ]
 
@@ -55,21 +56,25 @@ export function ephemeralPort(address: string): Promise<number> {
 const hostPort = (address: string, port: number) => `${address.includes(':') ? `[${address}]` : address}:${port}`
 
 /**
- * Destination: serve the disk (drive `vda`) and each attached volume (its block node, named as
- * the source names it) over NBD, one export each, and wait for the migration stream.
+ * Destination: serve the disk (drive `vda`) and each volume (its block node, named as the source
+ * names it) over NBD, one export each, and wait for the migration stream. `root` false: a
+ * volume-backed server, whose root disk is the first of the volumes (no drive `vda`).
  */
 export async function receive(
   q: QmpClient,
   address: string,
   ports: { nbd: number; migration: number },
   volumeNodes: string[] = [],
+  root = true,
 ): Promise<void> {
   await q.execute('nbd-server-start', { addr: { type: 'inet', data: { host: address, port: String(ports.nbd) } } })
-  // The export names a block node: the one the guest's disk (drive `vda`) sits on.
-  const blocks = await q.execute<{ device: string; inserted?: { 'node-name': string } }[]>('query-block')
-  const node = blocks.find((b) => b.device === EXPORT)?.inserted?.['node-name']
-  if (!node) throw new Error(`no disk ${EXPORT} in the waiting QEMU`)
-  await q.execute('block-export-add', { type: 'nbd', id: EXPORT, 'node-name': node, name: EXPORT, writable: true })
+  if (root) {
+    // The export names a block node: the one the guest's disk (drive `vda`) sits on.
+    const blocks = await q.execute<{ device: string; inserted?: { 'node-name': string } }[]>('query-block')
+    const node = blocks.find((b) => b.device === EXPORT)?.inserted?.['node-name']
+    if (!node) throw new Error(`no disk ${EXPORT} in the waiting QEMU`)
+    await q.execute('block-export-add', { type: 'nbd', id: EXPORT, 'node-name': node, name: EXPORT, writable: true })
+  }
   for (const n of volumeNodes) await q.execute('block-export-add', { type: 'nbd', id: n, 'node-name': n, name: n, writable: true })
   await q.execute('migrate-incoming', { uri: `tcp:${hostPort(address, ports.migration)}` })
 }
@@ -93,8 +98,10 @@ export interface SendOptions {
    * during the first, whose copy QEMU may have gone on with): what a failure puts back.
    */
   wasRunning?: boolean
-  /** The attached volumes' block nodes: each mirrored whole to the destination's export of the same name. */
+  /** The volumes' block nodes: each mirrored whole to the destination's export of the same name. */
   volumeNodes?: string[]
+  /** False: no drive `vda` (a volume-backed server: its root volume is among `volumeNodes`). Default true. */
+  root?: boolean
   onProgress?: (what: string) => void
   /** The memory copy's bandwidth, bytes/s (Nova's live_migration_bandwidth); default: the network's (10 GiB/s). */
   bandwidth?: number
@@ -137,7 +144,7 @@ interface BlockJob {
  * `postmigrate`, its disks handed over. Throws with the guest running here as before.
  */
 export async function send(q: QmpClient, o: SendOptions): Promise<{ running: boolean }> {
-  const disks = disksOf(o.volumeNodes)
+  const disks = disksOf(o.volumeNodes, o.root ?? true)
   const { status } = await q.execute<{ status: string }>('query-status')
   const running = o.wasRunning ?? status === 'running'
   // What a first attempt left (a migration, the mirrors, the guest stopped): back as it was, then a fresh start.

@@ -273,6 +273,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   /** Images live under base/ by a name derived from their source, so deleting the image keeps overlays whole. */
   async #pin(file: string): Promise<string> {
     const dir = path.join(this.#o.dir, 'base')
+    if (path.dirname(path.resolve(file)) === path.resolve(dir)) return file // pinned already (a volume-backed server's own)
     await mkdir(dir, { recursive: true })
     const st = await stat(file)
     const target = path.join(
@@ -1329,7 +1330,10 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   // the source's dir), grows it to the flavor's disk (qemu-img resize) and boots it with the new
   // flavor's vCPUs and memory. The source keeps its VM dir until confirm (dropped) or revert
   // (booted again). A resize on one host keeps the old overlay beside the new one
-  // (old-disk.qcow2, state.old.json) for the same purpose.
+  // (old-disk.qcow2, state.old.json) for the same purpose. A volume-backed server has no overlay:
+  // its root volume's file goes as the attached volumes' do, with the kernel and initrd it boots
+  // with (handoff/kernel, handoff/initrd: pinned into the destination's base/); nothing to rebase
+  // or grow (the volume's size is its own). A resize of one on its own host keeps only the old state.
 
   async #virtualSize(file: string): Promise<number> {
     const { stdout } = await run('qemu-img', ['info', '-U', '--output', 'json', file])
@@ -1353,33 +1357,50 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async migrateDiskAndPowerOff(serverId: string, to: ServerSpec, opts: { sameHost?: boolean } = {}): Promise<MigratedDisk> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Resize error: the server is rescued.')
-    if (s.rootVolume) throw new DriverError('Resize error: the qemu driver does not move a volume-backed server yet.')
     return this.#op(serverId, async () => {
       const disk = path.join(this.#serverDir(serverId), 'disk.qcow2')
-      // As libvirt's driver: a root disk is never shrunk.
-      if (to.diskGb * 2 ** 30 < (await this.#virtualSize(disk))) throw new DriverError('Resize error: Unable to resize disk down.')
+      // As libvirt's driver: a root disk is never shrunk (a boot volume's size is the volume's, not the flavor's).
+      if (!s.rootVolume && to.diskGb * 2 ** 30 < (await this.#virtualSize(disk))) {
+        throw new DriverError('Resize error: Unable to resize disk down.')
+      }
       await this.#stop(this.#serverDir(serverId), true, this.#o.stopTimeoutMs)
       s.running = false
       await this.#save(s)
       const handoff = path.join(this.#o.dir, 'handoff', `${serverId}-${Date.now().toString(36)}`)
       await mkdir(handoff, { recursive: true, mode: 0o700 })
-      await copyFile(disk, path.join(handoff, 'disk.qcow2'))
+      // A volume-backed server has no overlay: its root volume goes as the attached ones do, and
+      // the kernel and initrd it boots with (those of the image its volume was made from); on a
+      // resize here nothing (the same volume, kernel and initrd).
+      if (s.rootVolume) {
+        if (!opts.sameHost)
+          for (const f of ['kernel', 'initrd'] as const) {
+            await link(s.own[f], path.join(handoff, f)).catch(() => copyFile(s.own[f], path.join(handoff, f)))
+          }
+      } else {
+        await copyFile(disk, path.join(handoff, 'disk.qcow2'))
+      }
       // The config drive too (already without the password): the guest finds its metadata as before.
       await copyFile(path.join(this.#serverDir(serverId), 'config.iso'), path.join(handoff, 'config.iso')).catch(() => {})
       const volumes = opts.sameHost ? [] : [...(s.volumes ?? [])]
+      const moving = [...(s.rootVolume && !opts.sameHost ? [s.rootVolume] : []), ...volumes]
       try {
-        // Each attached volume goes along (the guest is stopped: nothing writes them). This host's
-        // own files go aside into the VM dir: kept for a revert, dropped with the VM at confirm,
-        // never served from here meanwhile (the volume's host is the destination's from finish).
-        for (const v of volumes) await this.#volumes.copyOut(v, path.join(handoff, 'v', `${v}.qcow2`))
-        await mkdir(this.#movedVolumesDir(serverId), { recursive: true, mode: 0o700 })
-        for (const v of volumes) await rename(this.#volumes.file(v), path.join(this.#movedVolumesDir(serverId), `${v}.qcow2`))
+        // Each volume goes along (the guest is stopped: nothing writes them). This host's own
+        // files go aside into the VM dir: kept for a revert, dropped with the VM at confirm, never
+        // served from here meanwhile (the volume's host is the destination's from finish).
+        for (const v of moving) await this.#volumes.copyOut(v, path.join(handoff, 'v', `${v}.qcow2`))
+        if (moving.length) await mkdir(this.#movedVolumesDir(serverId), { recursive: true, mode: 0o700 })
+        for (const v of moving) await rename(this.#volumes.file(v), path.join(this.#movedVolumesDir(serverId), `${v}.qcow2`))
       } catch (err) {
         await this.#volumesBack(serverId)
         await rm(handoff, { recursive: true, force: true })
         throw err
       }
-      return { kind: 'local', path: path.join(handoff, 'disk.qcow2'), ...(volumes.length ? { volumes } : {}) }
+      return {
+        kind: 'local',
+        path: path.join(handoff, 'disk.qcow2'),
+        ...(volumes.length ? { volumes } : {}),
+        ...(s.rootVolume && !opts.sameHost ? { rootVolume: s.rootVolume } : {}),
+      }
     })
   }
 
@@ -1391,32 +1412,43 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const disk = path.join(dir, 'disk.qcow2')
       const old = this.#vms.get(spec.id)
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      if (old && existsSync(disk)) {
-        // Resize on this host: the old overlay and state stay beside the new ones until confirm or revert.
+      // Resize on this host: the old overlay (none for a volume-backed server: its root volume was not handed over) and state.
+      const here = old !== undefined && (existsSync(disk) || (!!old.rootVolume && !handed.rootVolume))
+      if (here) {
+        // They stay beside the new ones until confirm or revert.
         await this.#stop(dir, false, 0)
-        await rename(disk, path.join(dir, 'old-disk.qcow2'))
+        if (!old.rootVolume) await rename(disk, path.join(dir, 'old-disk.qcow2'))
         await writeFile(path.join(dir, 'state.old.json'), JSON.stringify(old) + '\n', { mode: 0o600 })
       }
-      const image = await this.#o.resolveImage(spec.imageId)
+      const handoff = path.dirname(handed.path)
+      // Volume-backed: the kernel and initrd came with the volume from another host, or are this host's already.
+      const rootVolume = here ? (old.rootVolume ?? null) : (handed.rootVolume ?? null)
+      const image = !rootVolume
+        ? await this.#o.resolveImage(spec.imageId)
+        : here
+          ? { disk: '', format: 'qcow2' as const, kernel: old.own.kernel, initrd: old.own.initrd }
+          : { disk: '', format: 'qcow2' as const, kernel: path.join(handoff, 'kernel'), initrd: path.join(handoff, 'initrd') }
       const port = old?.port ?? (await this.#allocatePort())
       // The volumes stay attached in the same order (the same devices in the guest): this host's
       // own (a resize here), or those handed over with the disk.
       const volumes = old ? (old.volumes ?? []) : (handed.volumes ?? [])
-      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null, volumes }
+      const s: State = { ...(await this.#newState(spec, image, port)), hostKey: old?.hostKey ?? null, volumes, rootVolume }
       // The state first: a failure from here on is undone by dropMigrationTarget, which finds in it
       // the volumes taken in (it deletes them here: the source still has them all).
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       await this.#save(s)
-      const handoff = path.dirname(handed.path)
-      for (const v of old ? [] : (handed.volumes ?? [])) await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
-      await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
+      const taken = old ? [] : [...(rootVolume ? [rootVolume] : []), ...volumes]
+      for (const v of taken) await this.#volumes.adopt(v, path.join(handoff, 'v', `${v}.qcow2`))
+      if (!rootVolume) await rename(handed.path, disk).catch(() => copyFile(handed.path, disk))
       const iso = path.join(handoff, 'config.iso')
       if (!old && existsSync(iso)) await copyFile(iso, path.join(dir, 'config.iso'))
       await rm(handoff, { recursive: true, force: true })
-      // The overlay's base is a path of the source's dir: this host's own copy of the same image.
-      await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
-      if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
+      if (!rootVolume) {
+        // The overlay's base is a path of the source's dir: this host's own copy of the same image.
+        await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', image.format, '-b', await this.#pin(image.disk), disk])
+        if (spec.diskGb * 2 ** 30 > (await this.#virtualSize(disk))) await run('qemu-img', ['resize', '-q', disk, `${spec.diskGb}G`])
+      }
       if (!existsSync(path.join(dir, 'config.iso'))) {
         await writeConfigDrive(path.join(dir, 'config.iso'), { uuid: spec.id, name: spec.name, hostname: hostname(spec.name) })
       }
@@ -1427,7 +1459,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   async confirmMigration(serverId: string): Promise<void> {
     await this.#op(serverId, async () => {
       const dir = this.#serverDir(serverId)
-      if (existsSync(path.join(dir, 'old-disk.qcow2'))) {
+      if (existsSync(path.join(dir, 'old-disk.qcow2')) || existsSync(path.join(dir, 'state.old.json'))) {
         await rm(path.join(dir, 'old-disk.qcow2'), { force: true })
         await rm(path.join(dir, 'state.old.json'), { force: true })
         return
@@ -1439,7 +1471,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       // After a restart this agent no longer adopts the server (its host is the destination's): its state file tells.
       const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
       const s = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
-      if (s?.outgoing) for (const v of s.volumes ?? []) await this.#volumes.delete(v)
+      if (s?.outgoing) for (const v of [...(s.rootVolume ? [s.rootVolume] : []), ...(s.volumes ?? [])]) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
@@ -1450,8 +1482,9 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const dir = this.#serverDir(serverId)
       await this.#stop(dir, false, 0)
       const oldDisk = path.join(dir, 'old-disk.qcow2')
-      if (existsSync(oldDisk)) {
-        await rename(oldDisk, path.join(dir, 'disk.qcow2'))
+      if (existsSync(oldDisk) || existsSync(path.join(dir, 'state.old.json'))) {
+        // A volume-backed server's resize here kept no old disk: its root volume is the same.
+        if (existsSync(oldDisk)) await rename(oldDisk, path.join(dir, 'disk.qcow2'))
         const old = JSON.parse(await readFile(path.join(dir, 'state.old.json'), 'utf8')) as State
         old.running = false
         this.#vms.set(serverId, old)
@@ -1462,7 +1495,7 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       // The destination of a move to another host: the volumes it took in go too (the source has them).
       const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => null)
       const here = this.#vms.get(serverId) ?? (text ? (JSON.parse(text) as State) : undefined)
-      for (const v of here?.volumes ?? []) await this.#volumes.delete(v)
+      for (const v of [...(here?.rootVolume ? [here.rootVolume] : []), ...(here?.volumes ?? [])]) await this.#volumes.delete(v)
       this.#vms.delete(serverId)
       await rm(dir, { recursive: true, force: true })
     })
@@ -1496,12 +1529,13 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   // ------------------------------------------------------------------ live migration (live-migration.ts)
   // The destination prepares a QEMU that waits for the guest, over a fresh overlay of its own copy
   // of the image as large as the source's disk, with a config drive of the same metadata; the
-  // source mirrors its overlay there over NBD and sends the memory; the destination runs it.
+  // source mirrors its overlay there over NBD and sends the memory; the destination runs it. A
+  // volume-backed server: no overlay; a blank file of its root volume's size, mirrored whole as
+  // the attached volumes are, and the source's kernel and initrd pinned here.
 
   async checkLiveMigrationSource(serverId: string): Promise<LiveMigrationSource> {
     const s = this.#vm(serverId)
     if (s.rescue) throw new DriverError('Live migration failed: the server is rescued.')
-    if (s.rootVolume) throw new DriverError('Live migration failed: the qemu driver does not move a volume-backed server yet.')
     if ((await this.#pid(this.#serverDir(serverId))) === null) throw new DriverError('Live migration failed: the server has no running VM.')
     // The attached volumes go along, mirrored whole: the destination makes a blank file of each
     // size, and puts each device in the PCI slot it has here (a hot-plugged one took the next free).
@@ -1513,6 +1547,16 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       for (const id of s.volumes) {
         const pciSlot = slots.get(volumeNames(id).device)
         volumes.push({ id, bytes: await this.#virtualSize(this.#volumes.file(id)), ...(pciSlot === undefined ? {} : { pciSlot }) })
+      }
+    }
+    // A volume-backed server: no overlay; its root volume goes whole as the others.
+    if (s.rootVolume) {
+      return {
+        kind: 'qemu',
+        diskBytes: 0,
+        ...(volumes.length ? { volumes } : {}),
+        rootVolume: { id: s.rootVolume, bytes: await this.#virtualSize(this.#volumes.file(s.rootVolume)) },
+        boot: { kernel: s.own.kernel, initrd: s.own.initrd },
       }
     }
     return {
@@ -1534,24 +1578,40 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
       const prior = known ?? (text ? (JSON.parse(text) as State) : undefined)
       // A volume's file here that no attempt of this migration made: another's data, never overwritten.
       const volumes = source.volumes ?? []
-      for (const v of volumes) {
-        if (this.#volumes.has(v.id) && !(prior?.incoming && prior.volumes?.includes(v.id)))
+      const root = source.rootVolume ?? null
+      const priorHas = (id: string) => prior?.incoming && (prior.rootVolume === id || prior.volumes?.includes(id))
+      for (const v of [...(root ? [root] : []), ...volumes]) {
+        if (this.#volumes.has(v.id) && !priorHas(v.id))
           throw new DriverError(`Live migration failed: the data of volume ${v.id} is on the destination already.`)
       }
+      if (root && !source.boot) throw new DriverError('Live migration failed: the source did not say what the volume-backed server boots.')
       await this.#stop(dir, false, 0)
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true, mode: 0o700 })
-      const image = await this.#o.resolveImage(spec.imageId)
+      // Volume-backed: the kernel and initrd the source boots it with (its root volume's image's).
+      const image = root
+        ? { disk: '', format: 'qcow2' as const, kernel: source.boot!.kernel, initrd: source.boot!.initrd }
+        : await this.#o.resolveImage(spec.imageId)
       const port = known?.port ?? (await this.#allocatePort())
       const volumeSlots = Object.fromEntries(volumes.flatMap((v) => (v.pciSlot === undefined ? [] : [[v.id, v.pciSlot]])))
-      const s: State = { ...(await this.#newState(spec, image, port)), incoming: true, volumes: volumes.map((v) => v.id), volumeSlots }
+      const s: State = {
+        ...(await this.#newState(spec, image, port)),
+        incoming: true,
+        volumes: volumes.map((v) => v.id),
+        volumeSlots,
+        rootVolume: root?.id ?? null,
+      }
       this.#vms.set(s.id, s)
       this.#reservedPorts.delete(port)
       // Recorded before the files are made: dropMigrationTarget removes what it lists.
       await this.#save(s)
-      const disk = path.join(dir, 'disk.qcow2')
-      const base = await this.#pin(image.disk)
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, disk, String(source.diskBytes)])
+      if (root) {
+        await this.#volumes.createToReceive(root.id, root.bytes)
+      } else {
+        const disk = path.join(dir, 'disk.qcow2')
+        const base = await this.#pin(image.disk)
+        await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, disk, String(source.diskBytes)])
+      }
       for (const v of volumes) await this.#volumes.createToReceive(v.id, v.bytes)
       await writeConfigDrive(path.join(dir, 'config.iso'), {
         uuid: spec.id,
@@ -1571,7 +1631,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             q,
             address,
             ports,
-            (s.volumes ?? []).map((v) => volumeNames(v).node),
+            [...(root ? [root.id] : []), ...(s.volumes ?? [])].map((v) => volumeNames(v).node),
+            !root,
           ),
         )
       } catch (err) {
@@ -1589,9 +1650,9 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
     return this.#op(serverId, async () => {
       const dir = this.#serverDir(serverId)
       if ((await this.#pid(dir)) === null) throw new DriverError('Live migration failed: the server has no running VM.')
-      const disk = path.join(dir, 'disk.qcow2')
-      let bytes = s.memMb * 2 ** 20 + (await stat(disk)).size
-      for (const v of s.volumes ?? []) bytes += (await stat(this.#volumes.file(v))).size
+      const disks = [...(s.rootVolume ? [s.rootVolume] : []), ...(s.volumes ?? [])]
+      let bytes = s.memMb * 2 ** 20 + (s.rootVolume ? 0 : (await stat(path.join(dir, 'disk.qcow2'))).size)
+      for (const v of disks) bytes += (await stat(this.#volumes.file(v))).size
       const gib = bytes / 2 ** 30
       // As Nova's live_migration_completion_timeout: per GiB, at least one; 0: no limit.
       const perGiB = this.#o.liveMigrationTimeoutPerGiBSeconds ?? 800
@@ -1612,7 +1673,8 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
             migrationPort: target.migrationPort,
             deadline: Date.now() + timeoutMs,
             wasRunning: again,
-            volumeNodes: (s.volumes ?? []).map((v) => volumeNames(v).node),
+            volumeNodes: disks.map((v) => volumeNames(v).node),
+            root: !s.rootVolume,
             onProgress: (what) => this.#o.logger.info({ server: serverId, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, what),
             bandwidth: this.#o.liveMigrationBandwidthBytes || undefined,
             requested: control && (() => control.requested()),
