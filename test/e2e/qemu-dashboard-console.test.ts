@@ -14,18 +14,18 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { chromiumSkipReason, launchChromium, logIn, screenshot, terminalText, until } from './helpers/browser.ts'
-import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import type { SkiffProcess } from './helpers/skiff-process.ts'
 
 const skip = chromiumSkipReason() || guestSkipReason()
 const BOOT_MS = 300_000
 const SHELL_MS = 120_000
 
 describe('qemu driver: the rescue system logged in to through the dashboard’s console tab', { skip, timeout: 15 * 60_000 }, () => {
+  let vm: QemuSkiff
   let skiff: SkiffProcess
   let browser: Browser
   let page: Page
-  let qemuDir = ''
   let shots = ''
   let step = 0
   const consoleErrors: string[] = []
@@ -35,11 +35,8 @@ describe('qemu driver: the rescue system logged in to through the dashboard’s 
     shots = process.env.SKIFF_SCREENSHOTS ?? mkdtempSync(path.join(tmpdir(), 'skiff-console-shots-'))
     mkdirSync(shots, { recursive: true })
     console.log(`# screenshots: ${shots}`)
-    skiff = await startSkiffProcess({
-      startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23650-23699'],
-    })
-    qemuDir = path.join(skiff.dataDir, 'qemu')
+    vm = await startQemuSkiff({ sshPorts: '23650-23699' })
+    skiff = vm.skiff
     browser = await launchChromium()
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
     context.on('console', (m) => {
@@ -50,8 +47,7 @@ describe('qemu driver: the rescue system logged in to through the dashboard’s 
 
   after(async () => {
     await browser?.close()
-    if (qemuDir) killQemus(qemuDir)
-    await skiff?.stop()
+    await vm?.stop()
   })
 
   test('rescue from the dialog, the console tab, root with the rescue password, the server’s disk second', async () => {

@@ -7,44 +7,33 @@
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
-import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus, qemuPids, ssh, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import type { SkiffProcess } from './helpers/skiff-process.ts'
+import { qemuPids, ssh, sshOk, type VmApi } from './helpers/vm.ts'
 
 const skip = guestSkipReason()
 const BOOT_MS = 240_000
 
 describe('qemu driver: power operations, a killed rescue VM, a restart', { skip, timeout: 25 * 60_000 }, () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-qemu-'))
-  const qemuDir = path.join(dataDir, 'qemu')
-  // Booted rescue systems: their failure paths are what this file kills (a restored one, which
-  // falls back to a boot, is qemu-rescue.test.ts's).
-  const start = () =>
-    startSkiffProcess({
-      dataDir,
-      startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23200-23299', '--log-level', 'info', '--no-qemu-warm-rescue'],
-    })
+  let vm: QemuSkiff
+  let qemuDir = ''
   let skiff: SkiffProcess
   let api: VmApi
   let imageRef = ''
 
   before(async () => {
-    skiff = await start()
-    api = await vmApi(skiff)
-    imageRef = (await api.image('GET', '/v2/images?name=skiff-base')).body.images[0].id
+    // Booted rescue systems: their failure paths are what this file kills (a restored one, which
+    // falls back to a boot, is qemu-rescue.test.ts's).
+    vm = await startQemuSkiff({ sshPorts: '23200-23299', extraArgs: ['--no-qemu-warm-rescue'] })
+    ;({ skiff, api, qemuDir, baseImageId: imageRef } = vm)
   })
 
-  after(async () => {
-    killQemus(qemuDir)
-    await skiff?.stop()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  after(() => vm?.stop())
 
   async function create(name: string, adminPass: string, extra: Record<string, unknown> = {}): Promise<{ id: string; port: number }> {
     const res = await api.compute('POST', '/servers', { server: { name, imageRef, flavorRef: '1', adminPass, ...extra } })
@@ -233,10 +222,7 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
       assert.ok(Date.now() < deadline, 'the rescue VM started')
     }
     process.kill(skiff.pid, 'SIGKILL')
-    await skiff.stop()
-
-    skiff = await start()
-    api = await vmApi(skiff)
+    ;({ skiff, api } = await vm.restart())
     await api.waitStatus(id, 'RESCUE', BOOT_MS)
     const look = await sshOk(port, p2, 'mkdir -p /mnt/vdb && mount /dev/vdb /mnt/vdb && cat /mnt/vdb/root/marker; umount /mnt/vdb')
     assert.equal(look.out.trim(), 'intact', 'the rescue system, with the server disk second')
@@ -260,11 +246,10 @@ describe('qemu driver: power operations, a killed rescue VM, a restart', { skip,
     mkdirSync(orphan, { recursive: true })
     writeFileSync(path.join(orphan, 'state.json'), '{}')
 
-    skiff = await start()
+    ;({ skiff, api } = await vm.restart())
     for (const deadline = Date.now() + 30_000; existsSync(orphan); await sleep(100)) {
       assert.ok(Date.now() < deadline, 'the orphan directory was destroyed')
     }
-    api = await vmApi(skiff)
     assert.equal(vmPid(survivor.id, 'own'), survivorPid, 'the same QEMU, not a new one')
     const s = (await api.compute('GET', `/servers/${survivor.id}`)).body.server
     assert.deepEqual([s.status, s['OS-EXT-STS:power_state']], ['ACTIVE', 1])

@@ -19,8 +19,9 @@ import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
-import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus, qemuPids, sshOk } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import { openrcToken, type SkiffProcess } from './helpers/skiff-process.ts'
+import { qemuPids, sshOk } from './helpers/vm.ts'
 
 const skip = guestSkipReason() || (testPostgresUrl() ? false : 'needs PostgreSQL (SKIFF_TEST_DATABASE_URL or DATABASE_URL)')
 const BOOT_MS = 300_000
@@ -32,30 +33,20 @@ describe('qemu driver: abort and force_complete of a live migration under way', 
     'hv-b': mkdtempSync(path.join(tmpdir(), 'skiff-e2e-lmreq-b-')),
   }
   let database: TestDatabase
+  let vm: QemuSkiff
   let skiff: SkiffProcess
   let agent: AgentProcess | undefined
   let token = ''
 
   before(async () => {
     database = await freshDatabase('postgres')
-    skiff = await startSkiffProcess({
-      dataDir: dirs['hv-a'],
+    vm = await startQemuSkiff({
+      sshPorts: '24200-24249',
+      extraArgs: ['--database-url', database.url, '--agent-host', 'hv-a', '--live-migration-bandwidth', '8'],
       startTimeoutMs: 240_000,
-      extraArgs: [
-        '--driver',
-        'qemu',
-        '--database-url',
-        database.url,
-        '--agent-host',
-        'hv-a',
-        '--qemu-ssh-ports',
-        '24200-24249',
-        '--live-migration-bandwidth',
-        '8',
-        '--log-level',
-        'info',
-      ],
+      dataDir: dirs['hv-a'],
     })
+    skiff = vm.skiff
     agent = await startAgentProcess({
       host: 'hv-b',
       databaseUrl: database.url,
@@ -67,9 +58,7 @@ describe('qemu driver: abort and force_complete of a live migration under way', 
   })
 
   after(async () => {
-    for (const dir of Object.values(dirs)) killQemus(path.join(dir, 'qemu'))
-    await agent?.stop()
-    await skiff?.stop()
+    await vm?.stop({ qemuDirs: [path.join(dirs['hv-b'], 'qemu')], agents: [agent] })
     await database?.drop()
     for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true })
   })
@@ -116,8 +105,7 @@ describe('qemu driver: abort and force_complete of a live migration under way', 
     call('POST', `/servers/${id}/action`, { 'os-migrateLive': { host: 'hv-b', block_migration: 'auto' } }, '2.30')
 
   test('abort while the copy runs, then force_complete of the next attempt', async () => {
-    const imageRef = (await (await fetch(`${skiff.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })).json())
-      .images[0].id as string
+    const imageRef = vm.baseImageId
     const pass = `P-${randomBytes(6).toString('hex')}`
     const created = await call('POST', '/servers', {
       server: { name: 'busy', imageRef, flavorRef: '1', adminPass: pass, networks: 'auto', host: 'hv-a' },

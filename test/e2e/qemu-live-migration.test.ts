@@ -22,8 +22,9 @@ import { connectWebSocket } from '../../src/console/websocket.ts'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
-import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus, qemuPids, sshOk } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import { openrcToken, type SkiffProcess } from './helpers/skiff-process.ts'
+import { qemuPids, sshOk } from './helpers/vm.ts'
 
 const skip = guestSkipReason() || (testPostgresUrl() ? false : 'needs PostgreSQL (SKIFF_TEST_DATABASE_URL or DATABASE_URL)')
 const BOOT_MS = 300_000
@@ -36,17 +37,20 @@ describe('qemu driver: live migration between two agents of this machine', { ski
     'hv-c': mkdtempSync(path.join(tmpdir(), 'skiff-e2e-live-c-')),
   }
   let database: TestDatabase
+  let vm: QemuSkiff
   let skiff: SkiffProcess
   const agents: AgentProcess[] = []
   let token = ''
 
   before(async () => {
     database = await freshDatabase('postgres')
-    skiff = await startSkiffProcess({
-      dataDir: dirs['hv-a'],
+    vm = await startQemuSkiff({
+      sshPorts: '23750-23799',
+      extraArgs: ['--database-url', database.url, '--agent-host', 'hv-a'],
       startTimeoutMs: 240_000,
-      extraArgs: ['--driver', 'qemu', '--database-url', database.url, '--agent-host', 'hv-a', '--qemu-ssh-ports', '23750-23799'],
+      dataDir: dirs['hv-a'],
     })
+    skiff = vm.skiff
     const agent = (host: 'hv-b' | 'hv-c', ports: string, extra: string[] = []) =>
       startAgentProcess({
         host,
@@ -62,9 +66,7 @@ describe('qemu driver: live migration between two agents of this machine', { ski
   })
 
   after(async () => {
-    for (const dir of Object.values(dirs)) killQemus(path.join(dir, 'qemu'))
-    for (const a of agents) await a.stop()
-    await skiff?.stop()
+    await vm?.stop({ qemuDirs: [dirs['hv-b'], dirs['hv-c']].map((d) => path.join(d, 'qemu')), agents })
     await database?.drop()
     for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true })
   })
@@ -111,8 +113,7 @@ describe('qemu driver: live migration between two agents of this machine', { ski
    * host, plugged in after the first boot) and a marker written with dd on its disk.
    */
   const boot = async (name: string, host: string, opts: { volume?: boolean } = {}) => {
-    const imageRef = (await (await fetch(`${skiff.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })).json())
-      .images[0].id as string
+    const imageRef = vm.baseImageId
     const pass = `P-${randomBytes(6).toString('hex')}`
     const bdm = opts.volume
       ? {
@@ -254,8 +255,7 @@ describe('qemu driver: live migration between two agents of this machine', { ski
   })
 
   test('a volume-backed server moves running: its root volume mirrored whole, the same boot, the file on its root disk there; a destination that cannot wait leaves it on its host', async () => {
-    const imageRef = (await (await fetch(`${skiff.urls.image}/v2/images?name=skiff-base`, { headers: { 'x-auth-token': token } })).json())
-      .images[0].id as string
+    const imageRef = vm.baseImageId
     const pass = `P-${randomBytes(6).toString('hex')}`
     // Booted from a new volume made from the image: its root disk is the volume (no overlay).
     const res = await call('POST', '/servers', {

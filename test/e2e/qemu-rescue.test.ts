@@ -17,8 +17,9 @@ import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { clientGate, Clients } from './helpers/clients.ts'
 import { ok } from './helpers/process.ts'
-import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus, qemuPids, ssh, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import type { SkiffProcess } from './helpers/skiff-process.ts'
+import { qemuPids, ssh, sshOk, type VmApi } from './helpers/vm.ts'
 
 /** A warm rescue system saved under the driver's dir (warm-rescue.ts). */
 const warmSaved = (qemuDir: string) =>
@@ -37,6 +38,7 @@ const skip = guestSkipReason() || (await clientGate(['openstack'])).skip
 const BOOT_MS = 240_000
 
 describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_000 }, () => {
+  let vm: QemuSkiff
   let skiff: SkiffProcess
   let api: VmApi
   let cli: Clients
@@ -44,26 +46,13 @@ describe('qemu driver: rescue proven by logging in', { skip, timeout: 15 * 60_00
   const figures: Record<string, string> = {}
 
   before(async () => {
-    const t0 = Date.now()
-    skiff = await startSkiffProcess({
-      startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23100-23199', '--log-level', 'info'],
-    })
-    figures['first start (guest build, accelerator probe)'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`
-    qemuDir = path.join(skiff.dataDir, 'qemu')
-    api = await vmApi(skiff)
+    vm = await startQemuSkiff({ sshPorts: '23100-23199', figures })
+    figures['first start (guest build, accelerator probe)'] = `${vm.startSeconds.toFixed(1)} s`
+    ;({ skiff, api, qemuDir } = vm)
     cli = new Clients(skiff)
   })
 
-  after(async () => {
-    if (qemuDir) killQemus(qemuDir)
-    await skiff?.stop()
-    console.log(
-      Object.entries(figures)
-        .map(([k, v]) => `# ${k}: ${v}`)
-        .join('\n'),
-    )
-  })
+  after(() => vm?.stop())
 
   test('create, break, rescue, repair from the rescue system, unrescue, delete', async () => {
     const marker = `marker-${randomBytes(6).toString('hex')}`

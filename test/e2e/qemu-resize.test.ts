@@ -16,29 +16,25 @@ import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { freshDatabase, testPostgresUrl, type TestDatabase } from '../helpers/database.ts'
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts'
-import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import { openrcToken, type SkiffProcess } from './helpers/skiff-process.ts'
+import { sshOk, type VmApi } from './helpers/vm.ts'
 
 const skip = guestSkipReason()
 const BOOT_MS = 300_000
 
 describe('qemu driver: resize, confirm, revert, seen from inside the guest', { skip, timeout: 30 * 60_000 }, () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-resize-'))
-  const qemuDir = path.join(dataDir, 'qemu')
+  let vm: QemuSkiff
+  let qemuDir = ''
   let skiff: SkiffProcess
   let api: VmApi
   let adminToken = ''
   let imageRef = ''
 
   before(async () => {
-    skiff = await startSkiffProcess({
-      dataDir,
-      startTimeoutMs: 240_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23400-23499', '--allow-resize-to-same-host', '--log-level', 'info'],
-    })
-    api = await vmApi(skiff)
+    vm = await startQemuSkiff({ sshPorts: '23400-23499', extraArgs: ['--allow-resize-to-same-host'], startTimeoutMs: 240_000 })
+    ;({ skiff, api, qemuDir, baseImageId: imageRef } = vm)
     adminToken = await openrcToken(skiff.urls.identity, skiff.openrc.admin)
-    imageRef = (await api.image('GET', '/v2/images?name=skiff-base')).body.images[0].id
     for (const flavor of [
       { name: 'r.small', id: 'r-small', ram: 512, vcpus: 1, disk: 1 },
       { name: 'r.big', id: 'r-big', ram: 1024, vcpus: 2, disk: 2 },
@@ -53,11 +49,7 @@ describe('qemu driver: resize, confirm, revert, seen from inside the guest', { s
     }
   })
 
-  after(async () => {
-    killQemus(qemuDir)
-    await skiff?.stop()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  after(() => vm?.stop())
 
   const act = async (id: string, body: unknown, status = 202) => {
     const res = await api.compute('POST', `/servers/${id}/action`, body)
@@ -165,6 +157,7 @@ describe(
     const dirA = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-mig-a-'))
     const dirB = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-mig-b-'))
     let database: TestDatabase
+    let vm: QemuSkiff
     let skiff: SkiffProcess
     let agentB: AgentProcess
     let api: VmApi
@@ -172,11 +165,13 @@ describe(
 
     before(async () => {
       database = await freshDatabase('postgres')
-      skiff = await startSkiffProcess({
-        dataDir: dirA,
+      vm = await startQemuSkiff({
+        sshPorts: '23500-23549',
+        extraArgs: ['--database-url', database.url, '--agent-host', 'hv-a'],
         startTimeoutMs: 240_000,
-        extraArgs: ['--driver', 'qemu', '--database-url', database.url, '--agent-host', 'hv-a', '--qemu-ssh-ports', '23500-23549'],
+        dataDir: dirA,
       })
+      ;({ skiff, api } = vm)
       agentB = await startAgentProcess({
         host: 'hv-b',
         databaseUrl: database.url,
@@ -184,22 +179,18 @@ describe(
         startTimeoutMs: 240_000,
         extraArgs: ['--driver', 'qemu', '--secret-key-file', path.join(dirA, 'secret.key'), '--qemu-ssh-ports', '23550-23599'],
       })
-      api = await vmApi(skiff)
       adminToken = await openrcToken(skiff.urls.identity, skiff.openrc.admin)
     })
 
     after(async () => {
-      killQemus(path.join(dirA, 'qemu'))
-      killQemus(path.join(dirB, 'qemu'))
-      await agentB?.stop()
-      await skiff?.stop()
+      await vm?.stop({ qemuDirs: [path.join(dirB, 'qemu')], agents: [agentB] })
       await database?.drop()
       rmSync(dirA, { recursive: true, force: true })
       rmSync(dirB, { recursive: true, force: true })
     })
 
     test("migrate: the disk and the attached volume move to the other agent; the file and the volume's marker are there; confirm removes the source", async () => {
-      const imageRef = (await api.image('GET', '/v2/images?name=skiff-base')).body.images[0].id
+      const imageRef = vm.baseImageId
       const pass = `P-${randomBytes(6).toString('hex')}`
       // A blank volume made at create: on the server's host, plugged in after the first boot.
       const res = await api.compute('POST', '/servers', {
@@ -309,7 +300,7 @@ describe(
     })
 
     test('migrate a volume-backed server: its root volume moves; the file written on its root disk is there; confirm, then a revert', async () => {
-      const imageRef = (await api.image('GET', '/v2/images?name=skiff-base')).body.images[0].id
+      const imageRef = vm.baseImageId
       const pass = `P-${randomBytes(6).toString('hex')}`
       // Booted from a new volume made from the image: its root disk is the volume (no overlay).
       const res = await api.compute('POST', '/servers', {

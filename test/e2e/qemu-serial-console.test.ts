@@ -3,35 +3,25 @@
 // the guest's getty on ttyS0: a login prompt, then a root login with the create password.
 // Skipped where QEMU and the guest packages are absent, except in CI (.ci/run installs them).
 import assert from 'node:assert/strict'
-import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { connectWebSocket } from '../../src/console/websocket.ts'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { clientGate, Clients } from './helpers/clients.ts'
-import { startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
 
 const skip = guestSkipReason() || (await clientGate(['openstack'])).skip
 const BOOT_MS = 240_000
 
 describe('qemu driver: the serial console through the proxy', { skip, timeout: 10 * 60_000 }, () => {
-  let skiff: SkiffProcess
+  let vm: QemuSkiff
   let cli: Clients
-  let qemuDir = ''
 
   before(async () => {
-    skiff = await startSkiffProcess({
-      startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23300-23349'],
-    })
-    qemuDir = path.join(skiff.dataDir, 'qemu')
-    cli = new Clients(skiff)
+    vm = await startQemuSkiff({ sshPorts: '23300-23349' })
+    cli = new Clients(vm.skiff)
   })
 
-  after(async () => {
-    if (qemuDir) killQemus(qemuDir)
-    await skiff?.stop()
-  })
+  after(() => vm?.stop())
 
   test('openstack console url show --serial: its WebSocket reaches a login prompt, and root logs in', async () => {
     const created = await cli.openstackJson<{ id: string; adminPass: string; status: string }>(

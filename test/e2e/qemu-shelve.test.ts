@@ -7,20 +7,20 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
-import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus, qemuPids, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import { openrcToken, type SkiffProcess } from './helpers/skiff-process.ts'
+import { qemuPids, sshOk, type VmApi } from './helpers/vm.ts'
 
 const skip = guestSkipReason()
 const BOOT_MS = 240_000
 
 describe('qemu driver: suspend/resume, snapshot, shelve/unshelve', { skip, timeout: 20 * 60_000 }, () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'skiff-e2e-shelve-'))
-  const qemuDir = path.join(dataDir, 'qemu')
+  let vm: QemuSkiff
+  let qemuDir = ''
   let skiff: SkiffProcess
   let api: VmApi
   let token = ''
@@ -30,21 +30,12 @@ describe('qemu driver: suspend/resume, snapshot, shelve/unshelve', { skip, timeo
   let port = 0
 
   before(async () => {
-    skiff = await startSkiffProcess({
-      dataDir,
-      startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23900-23999', '--log-level', 'info'],
-    })
-    api = await vmApi(skiff)
+    vm = await startQemuSkiff({ sshPorts: '23900-23999' })
+    ;({ skiff, api, qemuDir, baseImageId: imageRef } = vm)
     token = await openrcToken(skiff.urls.identity, skiff.openrc.demo)
-    imageRef = (await api.image('GET', '/v2/images?name=skiff-base')).body.images[0].id
   })
 
-  after(async () => {
-    killQemus(qemuDir)
-    await skiff?.stop()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  after(() => vm?.stop())
 
   const act = async (serverId: string, body: unknown, status = 202) => {
     const res = await api.compute('POST', `/servers/${serverId}/action`, body)

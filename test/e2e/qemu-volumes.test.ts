@@ -19,8 +19,9 @@ import { after, before, describe, test } from 'node:test'
 import { guestSkipReason } from '../helpers/qemu.ts'
 import { clientGate, Clients } from './helpers/clients.ts'
 import { ok } from './helpers/process.ts'
-import { openrcToken, startSkiffProcess, type SkiffProcess } from './helpers/skiff-process.ts'
-import { killQemus, sshOk, vmApi, type VmApi } from './helpers/vm.ts'
+import { startQemuSkiff, type QemuSkiff } from './helpers/qemu-skiff.ts'
+import { openrcToken, type SkiffProcess } from './helpers/skiff-process.ts'
+import { sshOk, type VmApi } from './helpers/vm.ts'
 
 const skip = guestSkipReason() || (await clientGate(['openstack'])).skip
 const BOOT_MS = 240_000
@@ -30,6 +31,7 @@ const findDisk = (volumeId: string) =>
   `for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = "${volumeId.slice(0, 20)}" ] && echo /dev/\${d##*/}; done; true`
 
 describe('qemu driver: volumes attached, detached and rescued, seen in the guest', { skip, timeout: 20 * 60_000 }, () => {
+  let vm: QemuSkiff
   let skiff: SkiffProcess
   let api: VmApi
   let cli: Clients
@@ -37,24 +39,12 @@ describe('qemu driver: volumes attached, detached and rescued, seen in the guest
   const figures: Record<string, string> = {}
 
   before(async () => {
-    skiff = await startSkiffProcess({
-      startTimeoutMs: 180_000,
-      extraArgs: ['--driver', 'qemu', '--qemu-ssh-ports', '23600-23649', '--log-level', 'info'],
-    })
-    qemuDir = path.join(skiff.dataDir, 'qemu')
-    api = await vmApi(skiff)
+    vm = await startQemuSkiff({ sshPorts: '23600-23649', figures })
+    ;({ skiff, api, qemuDir } = vm)
     cli = new Clients(skiff)
   })
 
-  after(async () => {
-    if (qemuDir) killQemus(qemuDir)
-    await skiff?.stop()
-    console.log(
-      Object.entries(figures)
-        .map(([k, v]) => `# ${k}: ${v}`)
-        .join('\n'),
-    )
-  })
+  after(() => vm?.stop())
 
   const volumeStatus = async (id: string) => (await cli.openstackJson<{ status: string }>('demo', ['volume', 'show', id])).status
   const waitVolume = async (id: string, want: string, timeoutMs = 180_000) => {
