@@ -246,7 +246,7 @@ export interface VolumeDriver {
    * its servers): a path that agent reads. Drivers whose volume data is not per host have none.
    */
   handOverVolume?(volumeId: string): Promise<string>
-  /** Take in the volume's data handed over at `from` (then this host serves it). */
+  /** Take in the volume's data handed over at `from` (then this host serves it); the hand-over's copy goes either way. */
   takeVolume?(volumeId: string, from: string): Promise<void>
 }
 

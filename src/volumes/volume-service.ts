@@ -244,7 +244,7 @@ export class VolumeService {
     const az = input.availabilityZone ?? VOLUME_ZONE
     if (az !== VOLUME_ZONE) throw new BadRequest(`Availability zone '${az}' is invalid.`)
     // A copy is made where its source's data is: the source volume's host, or the snapshot's.
-    const snapshotHost = snapshot ? (snapshot.host ?? (await this.#d.repo.get(snapshot.volume_id))?.host ?? null) : null
+    const snapshotHost = snapshot ? await this.#snapshotHost(snapshot) : null
     const host = await this.#pickHost(source?.host ?? snapshotHost)
     const now = this.#d.repo.now()
     const imageMetadata = image ? volumeImageMetadata(image) : null
@@ -572,7 +572,7 @@ export class VolumeService {
     const s = await this.#visibleSnapshot(ctx, id)
     authorize(ctx, 'volume:delete_snapshot', 'member')
     // Where its data is (it stays on the host it was taken on when its volume moves).
-    const host = s.host ?? (await this.#d.repo.get(s.volume_id))?.host ?? null
+    const host = await this.#snapshotHost(s)
     await this.#d.repo.transaction(async (trx) => {
       if (!(await this.#d.repo.casSnapshot(s.id, ['available', 'error'], 'deleting', trx)))
         throw new InvalidSnapshot('Snapshot status must be available or error and must not be part of a group.')
@@ -756,6 +756,11 @@ export class VolumeService {
     // Cinder's _get_collection_links: a next link whenever the page is full (the next one may be empty).
     const full = items.length === limit && limit > 0
     return full ? { items, next: items[items.length - 1]!.id } : { items }
+  }
+
+  /** The host holding a snapshot's data: where it was taken (its volume's host for one older than that record). */
+  async #snapshotHost(s: VolumeSnapshot): Promise<string | null> {
+    return s.host ?? (await this.#d.repo.get(s.volume_id))?.host ?? null
   }
 
   /** A host to serve a new volume: its source's (volume or snapshot), else the first live host by name; none alive: null. */

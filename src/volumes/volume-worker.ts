@@ -5,8 +5,6 @@
 // attach and detach, where it was. Handlers re-read the rows: a task run again after its agent
 // stopped finds the work done (or not started) and finishes it.
 import type { Logger } from 'pino'
-import { rm } from 'node:fs/promises'
-import path from 'node:path'
 import type { VolumeDriver } from '../drivers/driver.ts'
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { VolumesRepo } from '../store/volumes-repo.ts'
@@ -234,7 +232,6 @@ export class VolumeWorker {
       this.#d.logger.warn({ volume: a.volume_id, server: a.server_id, err: message(err) }, 'volume attach failed')
       // The volume's host still has it all: what came here goes.
       if (taken) await driver.deleteVolume(a.volume_id).catch(() => {})
-      if (handoff?.path) await rm(path.dirname(handoff.path), { recursive: true, force: true })
       await this.#rollBack(a.id, a.volume_id)
       return
     }

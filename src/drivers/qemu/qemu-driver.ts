@@ -1245,8 +1245,12 @@ export class QemuDriver implements VirtDriver, VolumeDriver {
   }
 
   async takeVolume(volumeId: string, from: string): Promise<void> {
-    await this.#volumes.adopt(volumeId, from)
-    await rm(path.dirname(from), { recursive: true, force: true })
+    try {
+      await this.#volumes.adopt(volumeId, from)
+    } finally {
+      // Taken in or not, the hand-over's copy goes (the volume's host still has its own).
+      await rm(path.dirname(from), { recursive: true, force: true })
+    }
   }
 
   /** The VM dir running now that holds the volume, if any. */
