@@ -22,6 +22,8 @@ declare module 'autocannon' {
     connections?: number
     pipelining?: number
     duration?: number
+    /** Requests per second over all connections (bench/experiments/fixed-rate.ts). */
+    overallRate?: number
     headers?: Record<string, string>
     requests?: Request[]
   }

@@ -1,6 +1,7 @@
 // How many SQL statements one request of each read target runs, and what they cost: Skiff is
 // started with bench/sql-trace.ts preloaded (it wraps better-sqlite3's prepare and run), then the
-// same requests as api-read.ts are made one at a time.
+// same requests as api-read.ts are made one at a time, then rescue/unrescue cycles as
+// bench/rescue.ts makes them (the POSTs, the worker's statements and the client's polls).
 //
 //   node --import tsx bench/sql-per-request.ts [--requests 200] [--servers 100] [--preload bench/experiments/x.ts,...]
 import { readFileSync } from 'node:fs'
@@ -30,6 +31,7 @@ await runMain(async () => {
         .filter(Boolean)
         .flatMap((f) => ['--import', path.resolve(f)]),
     ],
+    serveArgs: ['--simulated-delay', '0', '--action-rate-limit', '0'],
     env: { SKIFF_BENCH_SQL_TRACE: traceFile },
   })
   const token = await demoToken(skiff)
@@ -87,4 +89,29 @@ await runMain(async () => {
     if (r.status !== 200) throw new Error(`GET detail: ${r.status}`)
   }
   report(`(b) GET /v2.1/servers/detail (${serverCount} servers)`, n, await collect())
+
+  const settle = async (id: string, status: string) => {
+    const deadline = performance.now() + 10_000
+    for (;;) {
+      const r = await api<{ server: { status: string; 'OS-EXT-STS:task_state': string | null } }>(
+        token,
+        'GET',
+        `${skiff.compute}/v2.1/servers/${id}`,
+      )
+      if (r.body.server.status === status && r.body.server['OS-EXT-STS:task_state'] === null) return
+      if (performance.now() > deadline) throw new Error(`server ${id} not ${status} in 10 s`)
+    }
+  }
+  const cycles = Math.max(1, Math.round(requests / 10))
+  for (let i = 0; i < cycles + 2; i++) {
+    if (i === 2) await collect() // the first two warm up
+    const id = ids[0]!
+    const r = await api(token, 'POST', `${skiff.compute}/v2.1/servers/${id}/action`, { rescue: null })
+    if (r.status !== 200) throw new Error(`rescue: ${r.status}`)
+    await settle(id, 'RESCUE')
+    const u = await api(token, 'POST', `${skiff.compute}/v2.1/servers/${id}/action`, { unrescue: null })
+    if (u.status !== 202) throw new Error(`unrescue: ${u.status}`)
+    await settle(id, 'ACTIVE')
+  }
+  report('(c) rescue POST → RESCUE, unrescue POST → ACTIVE (with the polls)', cycles, await collect())
 })

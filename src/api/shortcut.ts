@@ -20,10 +20,10 @@ export interface Shortcut {
   /** Cheap and synchronous: whether this request is one the shortcut may answer. */
   takes(req: IncomingMessage): boolean
   /**
-   * Resolves true once the whole answer is written; false (or a rejection) with nothing
-   * written, and fastify answers the request instead.
+   * True once the whole answer is written (at once, or when the promise resolves); false (or a
+   * rejection) with nothing written, and fastify answers the request instead.
    */
-  answer(req: IncomingMessage, res: ServerResponse, ctx: AuthContext, requestId: string): Promise<boolean>
+  answer(req: IncomingMessage, res: ServerResponse, ctx: AuthContext, requestId: string): boolean | Promise<boolean>
 }
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
@@ -42,6 +42,13 @@ export function installShortcut(app: FastifyInstance, identity: IdentityService,
   })
   // createListener's pino logger (the listener's child): the route's request lines go there too.
   const log = app.log as unknown as Logger
+  const logged = (req: IncomingMessage, res: ServerResponse, id: string, started: number) => {
+    if (log.isLevelEnabled('info'))
+      log.info(
+        { reqId: id, ...requestLine(req.method!, req.url!, res.statusCode, performance.now() - started, req.socket.remoteAddress) },
+        'request',
+      )
+  }
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (closing || !shortcut.takes(req)) return routed(req, res)
@@ -49,16 +56,17 @@ export function installShortcut(app: FastifyInstance, identity: IdentityService,
     if (!ctx) return routed(req, res)
     const started = performance.now()
     const id = newRequestId()
-    shortcut.answer(req, res, ctx, id).then(
-      (done) => {
-        if (!done) return routed(req, res)
-        if (log.isLevelEnabled('info'))
-          log.info(
-            { reqId: id, ...requestLine(req.method!, req.url!, res.statusCode, performance.now() - started, req.socket.remoteAddress) },
-            'request',
-          )
-      },
+    let done: boolean | Promise<boolean>
+    try {
+      done = shortcut.answer(req, res, ctx, id)
+    } catch {
       // Nothing was written: fastify does it again and answers, a fault included.
+      return routed(req, res)
+    }
+    if (done === true) return logged(req, res, id, started)
+    if (done === false) return routed(req, res)
+    done.then(
+      (written) => (written ? logged(req, res, id, started) : routed(req, res)),
       () => routed(req, res),
     )
   })

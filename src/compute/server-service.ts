@@ -23,7 +23,7 @@ import type { ServerGroupService } from './server-group-service.ts'
 import { RULES, type ServerActions } from './server-actions.ts'
 import type { QuotaService } from './quota-service.ts'
 import { DEFAULT_ZONE, type AggregateService } from './aggregate-service.ts'
-import { authorize } from './policy.ts'
+import { authorize, hasRole } from './policy.ts'
 import { isDefaultSort, processSort, REGEX_COLUMNS, safeRegex, sortServers } from './server-list.ts'
 import { PowerState, statesForStatus, type TaskState, type VmState } from './states.ts'
 
@@ -274,6 +274,16 @@ export class ServerService {
     const ref = await this.#d.repo.ref(id)
     if (!ref || (ref.project_id !== ctx.projectId && !ctx.isAdmin)) throw new InstanceNotFound(id)
     authorize(ctx, 'os_compute_api:servers:show', 'reader')
+    return ref
+  }
+
+  /**
+   * showRef's answer when it needs no read and no refusal: the ref kept in memory of a server the
+   * caller may see; undefined otherwise (showRef then reads, or refuses).
+   */
+  keptShowRef(ctx: AuthContext, id: string): ServerRef | undefined {
+    const ref = this.#d.repo.keptRef(id)
+    if (!ref || (ref.project_id !== ctx.projectId && !ctx.isAdmin) || !hasRole(ctx, 'reader')) return undefined
     return ref
   }
 

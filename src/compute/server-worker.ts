@@ -7,6 +7,7 @@ import { VmNotFound, type ServerSpec, type VirtDriver } from '../drivers/driver.
 import type { InstanceActionsRepo } from '../store/instance-actions-repo.ts'
 import type { RescuesRepo } from '../store/rescues-repo.ts'
 import type { ServersRepo } from '../store/servers-repo.ts'
+import type { Tx } from '../store/schema.ts'
 import type { TaskHandlers } from '../tasks/agent.ts'
 import type { Task } from '../tasks/queue.ts'
 import type { FlavorService } from './flavor-service.ts'
@@ -61,6 +62,8 @@ export interface Step<K extends ServerTaskKind> {
   work: (server: Server, payload: ServerTaskPayloads[K]) => Promise<Partial<Server>>
   /** What a failure leaves: by default the vm_state is kept and the power state re-read. */
   onFailure?: (server: Server, payload: ServerTaskPayloads[K]) => Promise<Partial<Server>> | Partial<Server>
+  /** Writes that commit with a successful outcome, in its transaction (nothing is written if the server moved on). */
+  withOutcome?: (server: Server, outcome: Partial<Server>, trx: Tx) => Promise<void>
 }
 
 /** A compare-and-set the task needed was lost: the server moved on (deleted, most likely). */
@@ -181,11 +184,11 @@ export class ServerWorker implements WorkerCore {
               checkpoint: p.checkpoint ?? false,
             })
             const { powerState } = await d.driver.getInfo(s.id)
-            const now = d.repo.now()
-            // The auto-unrescue clock runs from the moment the rescue is usable.
-            await d.rescues.markRescued(s.id, t.request_id, now, d.driver.hostKeyFingerprint?.(s.id) ?? null)
-            return { vm_state: 'rescued', power_state: powerState, launched_at: now }
+            return { vm_state: 'rescued', power_state: powerState, launched_at: d.repo.now() }
           },
+          // The auto-unrescue clock runs from the moment the rescue is usable, which the server's state says in the same commit.
+          withOutcome: (s, outcome, trx) =>
+            d.rescues.markRescued(s.id, t.request_id, outcome.launched_at!, d.driver.hostKeyFingerprint?.(s.id) ?? null, trx),
           // Safe failure: back to the server's own disk in its former power state; ERROR only if even that fails.
           onFailure: async (s, p) => {
             await d.rescues.endRequest(s.id, t.request_id)
@@ -389,6 +392,7 @@ export class ServerWorker implements WorkerCore {
       // Lost: the server moved on (deleted, or this attempt's task was taken over and its next
       // attempt recorded the outcome). Its fault would describe a server that is no longer so,
       // and an event the next attempt closed keeps what it says.
+      if (won && !error) await step.withOutcome?.(server, outcome, trx)
       if (error) {
         if (won) await repo.recordFault(server.id, 500, error.message, error.stack ?? error.message, trx)
         await actions.finishEvent(eventId, 'Error', `${error.name}: ${error.message}`, trx, { onlyIfOpen: !won })

@@ -4,6 +4,7 @@
 // counting a use does not (a driver holding a rule used up elsewhere just fails to take it).
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
+import { prepared } from './prepared.ts'
 import { newFaultId, type ActiveFault, type FaultRule, type FaultRules } from '../drivers/simulated/fault-rules.ts'
 import type { Database, SimulatorFaultRow } from './schema.ts'
 
@@ -21,13 +22,17 @@ export class FaultRulesRepo implements FaultRules {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
 
+  /** Read before every operation of the simulated driver: compiled once (prepared.ts). */
+  readonly #version
+
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
+    this.#version = prepared(db, () => db.selectFrom('simulator_faults_version').select('version').where('id', '=', 1))
   }
 
   async version(): Promise<number> {
-    const row = await this.#db.selectFrom('simulator_faults_version').select('version').where('id', '=', 1).executeTakeFirst()
+    const [row] = await this.#version([])
     return Number(row?.version ?? 0)
   }
 

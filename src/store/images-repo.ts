@@ -2,6 +2,7 @@
 // patch applies only to the record it was computed from.
 import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Clock } from '../clock.ts'
+import { prepared } from './prepared.ts'
 import type { Database, ImageMemberRow, ImageRow } from './schema.ts'
 
 /** Glance's sort keys (RequestDeserializer._available_sort_keys). */
@@ -50,11 +51,14 @@ export class ImagesRepo {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
   readonly #pg: boolean
+  /** An image by id: every create, rescue and boot reads one (compiled once, prepared.ts). */
+  readonly #get
 
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
     this.#pg = db.getExecutor().adapter instanceof PostgresAdapter
+    this.#get = prepared(db, ([id]) => db.selectFrom('images').selectAll().where('id', '=', id!))
   }
 
   /** The same repository on `db` (a transaction). */
@@ -71,7 +75,7 @@ export class ImagesRepo {
   }
 
   async get(id: string): Promise<ImageRow | undefined> {
-    return this.#db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst()
+    return (await this.#get([id]))[0]
   }
 
   /** The oldest image of that name (and status, when given). */

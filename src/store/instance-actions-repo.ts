@@ -1,19 +1,70 @@
 // Instance actions and their events (os-instance-actions): one action per request that changed
 // a server, its events recorded by the agent that did the work.
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
+import { prepared, preparedWrite } from './prepared.ts'
 import type { Database, Db, InstanceActionEventRow, InstanceActionRow } from './schema.ts'
 
 export type NewInstanceAction = Omit<InstanceActionRow, 'id' | 'start_time' | 'updated_at' | 'message'>
 
+/** The columns of a new action, in the order `record` gives them. */
+const ACTION_COLUMNS = ['id', 'server_id', 'action', 'request_id', 'user_id', 'project_id', 'start_time', 'updated_at', 'message'] as const
+
 export class InstanceActionsRepo {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
+  // Every action records one and the agent starts and finishes its events: compiled once (prepared.ts).
+  readonly #record
+  readonly #startEvent
+  readonly #finishEvent
+  readonly #finishOpenEvent
+  readonly #touch
+  readonly #touchFailed
 
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
+    this.#record = preparedWrite(db, (values) =>
+      db
+        .insertInto('instance_actions')
+        .values(Object.fromEntries(ACTION_COLUMNS.map((c, i) => [c, values[i]])) as unknown as InstanceActionRow),
+    )
+    this.#startEvent = preparedWrite(db, ([id, event, startTime, host, serverId, requestId]) =>
+      db
+        .insertInto('instance_action_events')
+        .columns(['id', 'action_id', 'event', 'start_time', 'host'])
+        .expression((eb) =>
+          eb
+            .selectFrom('instance_actions')
+            .select([
+              eb.val(id!).as('id'),
+              'instance_actions.id as action_id',
+              eb.val(event!).as('event'),
+              eb.val(startTime!).as('start_time'),
+              eb.val(host!).as('host'),
+            ])
+            .where('server_id', '=', serverId!)
+            .where('request_id', '=', requestId!)
+            // A literal: SQLite prepares an INSERT ... SELECT whose LIMIT is a parameter anew at every run.
+            .limit(sql.lit(1)),
+        ),
+    )
+    const finish = (onlyIfOpen: boolean) =>
+      prepared(db, ([finishTime, result, traceback, details, id]) => {
+        let q = db
+          .updateTable('instance_action_events')
+          .set({ finish_time: finishTime!, result: result!, traceback: traceback!, details: details! })
+          .where('id', '=', id!)
+        if (onlyIfOpen) q = q.where('finish_time', 'is', null)
+        return q.returning('action_id')
+      })
+    this.#finishEvent = finish(false)
+    this.#finishOpenEvent = finish(true)
+    this.#touch = preparedWrite(db, ([now, id]) => db.updateTable('instance_actions').set({ updated_at: now! }).where('id', '=', id!))
+    this.#touchFailed = preparedWrite(db, ([message, now, id]) =>
+      db.updateTable('instance_actions').set({ message: message!, updated_at: now! }).where('id', '=', id!),
+    )
   }
 
   #now(): string {
@@ -22,10 +73,11 @@ export class InstanceActionsRepo {
 
   async record(a: NewInstanceAction, db: Db): Promise<void> {
     const now = this.#now()
-    await db
-      .insertInto('instance_actions')
-      .values({ id: randomUUID(), ...a, start_time: now, updated_at: now, message: null })
-      .execute()
+    const row: InstanceActionRow = { id: randomUUID(), ...a, start_time: now, updated_at: now, message: null }
+    await this.#record(
+      ACTION_COLUMNS.map((c) => row[c]),
+      db,
+    )
   }
 
   /** A server's actions, newest first. */
@@ -91,25 +143,8 @@ export class InstanceActionsRepo {
   /** The event of the action that `requestId` started, in one statement; undefined without one. */
   async startEvent(serverId: string, requestId: string, event: string, host: string | null): Promise<string | undefined> {
     const id = randomUUID()
-    const r = await this.#db
-      .insertInto('instance_action_events')
-      .columns(['id', 'action_id', 'event', 'start_time', 'host'])
-      .expression((eb) =>
-        eb
-          .selectFrom('instance_actions')
-          .select([
-            eb.val(id).as('id'),
-            'instance_actions.id as action_id',
-            eb.val(event).as('event'),
-            eb.val(this.#now()).as('start_time'),
-            eb.val(host).as('host'),
-          ])
-          .where('server_id', '=', serverId)
-          .where('request_id', '=', requestId)
-          .limit(1),
-      )
-      .executeTakeFirst()
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0 ? id : undefined
+    const n = await this.#startEvent([id, event, this.#now(), host, serverId, requestId])
+    return n > 0 ? id : undefined
   }
 
   /** `onlyIfOpen`: leave an event that is already finished (a later attempt closed it) as it is. */
@@ -122,19 +157,11 @@ export class InstanceActionsRepo {
   ): Promise<void> {
     if (!eventId) return
     const now = this.#now()
-    let q = db
-      .updateTable('instance_action_events')
-      .set({ finish_time: now, result, traceback: error ?? null, details: error ?? null })
-      .where('id', '=', eventId)
-    if (opts.onlyIfOpen) q = q.where('finish_time', 'is', null)
-    const ev = await q.returning('action_id').executeTakeFirst()
-    if (ev) {
-      await db
-        .updateTable('instance_actions')
-        .set({ updated_at: now, ...(result === 'Error' ? { message: 'Error' } : {}) })
-        .where('id', '=', ev.action_id)
-        .execute()
-    }
+    const finish = opts.onlyIfOpen ? this.#finishOpenEvent : this.#finishEvent
+    const [ev] = await finish([now, result, error ?? null, error ?? null, eventId], db)
+    if (!ev) return
+    if (result === 'Error') await this.#touchFailed(['Error', now, ev.action_id], db)
+    else await this.#touch([now, ev.action_id], db)
   }
 
   /**

@@ -1,8 +1,10 @@
-// Hot reads compiled once. Kysely builds a tree of frozen nodes and compiles it to SQL on every
-// call: for a lookup by id that is about as much CPU as SQLite takes to run it. A prepared query
-// is built once with stand-ins for its values (once per list length for `in (...)` lists) and
-// then run with the values put in the stand-ins' places: the same SQL text, the same dialect.
-import type { Compilable, CompiledQuery } from 'kysely'
+// Hot queries compiled once. Kysely builds a tree of frozen nodes and compiles it to SQL on every
+// call: for a lookup by id that is about as much CPU as SQLite takes to run it, and on the write
+// path of an action (a rescue: some twenty statements, each run a few times a minute) a quarter
+// of the process's CPU (`perf record`, bench/rescue.ts). A prepared query is built once with
+// stand-ins for its values (once per list length for `in (...)` lists) and then run with the
+// values put in the stand-ins' places: the same SQL text, the same dialect.
+import type { Compilable, CompiledQuery, QueryResult } from 'kysely'
 import type { Db } from './schema.ts'
 
 /** Compiled forms kept per query: one per length of the value list (`in` lists of a page of servers). */
@@ -15,9 +17,26 @@ interface Shape {
 
 /**
  * `build(values)` returns the query with `values` (stand-in strings) where the caller's values go;
- * the returned function runs it on `db` (or a transaction) with the values given.
+ * the returned function runs it on `db` (or a transaction) with the values given: its rows.
  */
 export function prepared<R>(db: Db, build: (values: string[]) => Compilable<R>): (values: readonly unknown[], on?: Db) => Promise<R[]> {
+  const run = compiledOnce(db, build)
+  return async (values, on) => (await run(values, on)).rows
+}
+
+/** The same for a write without RETURNING: how many rows it changed. */
+export function preparedWrite(
+  db: Db,
+  build: (values: string[]) => Compilable<unknown>,
+): (values: readonly unknown[], on?: Db) => Promise<number> {
+  const run = compiledOnce(db, build)
+  return async (values, on) => Number((await run(values, on)).numAffectedRows ?? 0n)
+}
+
+function compiledOnce<R>(
+  db: Db,
+  build: (values: string[]) => Compilable<R>,
+): (values: readonly unknown[], on?: Db) => Promise<QueryResult<R>> {
   const shapes = new Map<number, Shape>()
   const shapeOf = (n: number): Shape => {
     let shape = shapes.get(n)
@@ -33,10 +52,9 @@ export function prepared<R>(db: Db, build: (values: string[]) => Compilable<R>):
     shapes.set(n, shape)
     return shape
   }
-  return async (values, on = db) => {
+  return (values, on = db) => {
     const { compiled, slots } = shapeOf(values.length)
     const parameters = compiled.parameters.map((p, i) => (slots[i]! >= 0 ? values[slots[i]!] : p))
-    const result = await on.executeQuery<R>({ ...compiled, parameters } as CompiledQuery<R>)
-    return result.rows
+    return on.executeQuery<R>({ ...compiled, parameters } as CompiledQuery<R>)
   }
 }

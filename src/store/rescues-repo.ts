@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { onHostsOf } from './host-scope.ts'
+import { prepared, preparedWrite } from './prepared.ts'
 import type { Database, Db, HostScope, RescueCheckpointState, RescueRow } from './schema.ts'
 
 export type NewRescue = Pick<
@@ -18,13 +19,61 @@ export async function endOpenRescues(db: Db, serverId: string, now: string): Pro
   await db.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', serverId).where('ended_at', 'is', null).execute()
 }
 
+/** The columns of a new rescue record, in the order `insert` gives them. */
+const RESCUE_COLUMNS = [
+  'id',
+  'server_id',
+  'image_id',
+  'request_id',
+  'user_id',
+  'public_keys',
+  'auto_unrescue_seconds',
+  'requested_at',
+  'rescued_at',
+  'expires_at',
+  'host_key_fingerprint',
+  'ended_at',
+  'rescue_device',
+  'rescue_bus',
+  'checkpoint',
+  'checkpoint_at',
+] as const satisfies readonly (keyof RescueRow)[]
+
 export class RescuesRepo {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
+  // Every rescue inserts a record and marks it rescued: compiled once (prepared.ts).
+  readonly #insert
+  readonly #ofRequest
+  readonly #markRescued
 
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
+    this.#insert = preparedWrite(db, (values) =>
+      db.insertInto('rescues').values(Object.fromEntries(RESCUE_COLUMNS.map((c, i) => [c, values[i]])) as unknown as RescueRow),
+    )
+    this.#ofRequest = prepared(db, ([requestId, serverId]) =>
+      db
+        .selectFrom('rescues')
+        .select(['id', 'auto_unrescue_seconds', 'checkpoint'])
+        .where('request_id', '=', requestId!)
+        .where('server_id', '=', serverId!),
+    )
+    // With a pending checkpoint, the last values are the checkpoint's time and the record's id.
+    const mark = (checkpoint: boolean) =>
+      preparedWrite(db, ([rescuedAt, fingerprint, expiresAt, ...rest]) =>
+        db
+          .updateTable('rescues')
+          .set({
+            rescued_at: rescuedAt!,
+            host_key_fingerprint: fingerprint!,
+            expires_at: expiresAt!,
+            ...(checkpoint ? { checkpoint: 'held' as const, checkpoint_at: rest[0]! } : {}),
+          })
+          .where('id', '=', rest[rest.length - 1]!),
+      )
+    this.#markRescued = { plain: mark(false), holding: mark(true) }
   }
 
   #now(): string {
@@ -32,20 +81,21 @@ export class RescuesRepo {
   }
 
   async insert(r: NewRescue, db: Db): Promise<void> {
-    await db
-      .insertInto('rescues')
-      .values({
-        id: randomUUID(),
-        ...r,
-        checkpoint: r.checkpoint ? 'pending' : null,
-        checkpoint_at: null,
-        requested_at: this.#now(),
-        rescued_at: null,
-        expires_at: null,
-        host_key_fingerprint: null,
-        ended_at: null,
-      })
-      .execute()
+    const row: RescueRow = {
+      id: randomUUID(),
+      ...r,
+      checkpoint: r.checkpoint ? 'pending' : null,
+      checkpoint_at: null,
+      requested_at: this.#now(),
+      rescued_at: null,
+      expires_at: null,
+      host_key_fingerprint: null,
+      ended_at: null,
+    }
+    await this.#insert(
+      RESCUE_COLUMNS.map((c) => row[c]),
+      db,
+    )
   }
 
   /** The server's open rescue, the newest if several. */
@@ -60,25 +110,13 @@ export class RescuesRepo {
   }
 
   /** The rescue of request `requestId` is usable from `now`: the auto-unrescue clock starts. */
-  async markRescued(serverId: string, requestId: string, now: string, hostKeyFingerprint: string | null): Promise<void> {
-    const r = await this.#db
-      .selectFrom('rescues')
-      .select(['id', 'auto_unrescue_seconds', 'checkpoint'])
-      .where('request_id', '=', requestId)
-      .where('server_id', '=', serverId)
-      .executeTakeFirst()
+  async markRescued(serverId: string, requestId: string, now: string, hostKeyFingerprint: string | null, db: Db = this.#db): Promise<void> {
+    const [r] = await this.#ofRequest([requestId, serverId], db)
     if (!r) return
-    await this.#db
-      .updateTable('rescues')
-      .set({
-        rescued_at: now,
-        host_key_fingerprint: hostKeyFingerprint,
-        expires_at: r.auto_unrescue_seconds === null ? null : after(now, r.auto_unrescue_seconds),
-        // The rescue system is up on top of the checkpoint: it holds the disk as it was.
-        ...(r.checkpoint === 'pending' ? { checkpoint: 'held' as const, checkpoint_at: now } : {}),
-      })
-      .where('id', '=', r.id)
-      .execute()
+    const expiresAt = r.auto_unrescue_seconds === null ? null : after(now, r.auto_unrescue_seconds)
+    // The rescue system is up on top of the checkpoint: it holds the disk as it was.
+    if (r.checkpoint === 'pending') await this.#markRescued.holding([now, hostKeyFingerprint, expiresAt, now, r.id], db)
+    else await this.#markRescued.plain([now, hostKeyFingerprint, expiresAt, r.id], db)
   }
 
   /** The rescue of request `requestId` ended before it began (its rescue failed). */

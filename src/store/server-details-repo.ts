@@ -2,13 +2,24 @@
 // its server group (2.71) and its user data (2.3, admins); and the tags' writes
 // (/servers/{id}/tags). Each read takes many servers at once: a list reads them in one query each.
 import type { Kysely } from 'kysely'
+import { prepared } from './prepared.ts'
 import type { Database, Db } from './schema.ts'
 
 export class ServerDetailsRepo {
   readonly #db: Kysely<Database>
+  /** Every view shows its server's volumes (at every version): compiled once per list length (prepared.ts). */
+  readonly #volumes
 
   constructor(db: Kysely<Database>) {
     this.#db = db
+    this.#volumes = prepared(db, (serverIds) =>
+      db
+        .selectFrom('volume_attachments')
+        .select(['server_id', 'volume_id', 'delete_on_termination'])
+        .where('server_id', 'in', serverIds)
+        .orderBy('created_at')
+        .orderBy('id'),
+    )
   }
 
   /** Each server's tags, sorted (Nova's order: the tag table's). */
@@ -57,14 +68,7 @@ export class ServerDetailsRepo {
   async volumes(serverIds: string[]): Promise<Map<string, { id: string; deleteOnTermination: boolean }[]>> {
     const out = new Map<string, { id: string; deleteOnTermination: boolean }[]>()
     if (serverIds.length === 0) return out
-    const rows = await this.#db
-      .selectFrom('volume_attachments')
-      .select(['server_id', 'volume_id', 'delete_on_termination'])
-      .where('server_id', 'in', serverIds)
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute()
-    for (const r of rows) {
+    for (const r of await this.#volumes(serverIds)) {
       const v = { id: r.volume_id, deleteOnTermination: r.delete_on_termination === 1 }
       const list = out.get(r.server_id)
       if (list) list.push(v)

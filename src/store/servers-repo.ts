@@ -3,7 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Kysely, SelectQueryBuilder } from 'kysely'
 import type { Clock } from '../clock.ts'
-import { prepared } from './prepared.ts'
+import { prepared, preparedWrite } from './prepared.ts'
 import { endOpenRescues } from './rescues-repo.ts'
 import { releaseServerVolumes } from './volumes-repo.ts'
 import type { Database, Db, ServerRow, TaskState, Tx, VmState } from './schema.ts'
@@ -109,6 +109,8 @@ export class ServersRepo {
   readonly #shown
   readonly #ref
   readonly #byIds
+  /** Compare-and-sets compiled once per shape: the columns set and the states compared (see cas). */
+  readonly #compareAndSets = new Map<string, (values: readonly unknown[], on?: Db) => Promise<number>>()
   /** Server lists compiled once per shape of filter (see list). */
   readonly #lists = new Map<string, (values: readonly unknown[]) => Promise<ServerRow[]>>()
 
@@ -230,11 +232,7 @@ export class ServersRepo {
     // in memory until the next write of any row; the read costs more than the rest of the GET.
     const at = this.#writes?.()
     if (at === undefined) return (await this.#ref([id]))[0]
-    if (at !== this.#refsAt) {
-      this.#refs.clear()
-      this.#refsAt = at
-    }
-    const kept = this.#refs.get(id)
+    const kept = this.keptRef(id)
     if (kept) return kept
     const ref = (await this.#ref([id]))[0]
     // Kept only if nothing was written while it was read (it waited for a transaction, say).
@@ -243,6 +241,17 @@ export class ServersRepo {
       this.#refs.set(id, Object.freeze(ref))
     }
     return ref
+  }
+
+  /** The ref `ref` keeps in memory (SQLite), if it is kept and nothing was written since: no read, no promise. */
+  keptRef(id: string): ServerRef | undefined {
+    const at = this.#writes?.()
+    if (at === undefined) return undefined
+    if (at !== this.#refsAt) {
+      this.#refs.clear()
+      this.#refsAt = at
+    }
+    return this.#refs.get(id)
   }
 
   /** These servers, deleted or not, in no particular order. */
@@ -466,24 +475,45 @@ export class ServersRepo {
    * save(expected_task_state=...)). False when someone else changed it first.
    */
   async cas(id: string, from: CasFrom, to: Partial<ServerRow>, db: Db = this.#db): Promise<boolean> {
-    let q = db
-      .updateTable('servers')
-      .set({ ...to, updated_at: this.now() })
-      .where('id', '=', id)
-      .where('deleted', '=', 0)
-    if (from.vmStates) q = q.where('vm_state', 'in', from.vmStates)
-    if (from.metadata !== undefined) q = q.where('metadata', '=', from.metadata)
-    if (from.unlocked) q = q.where('locked', '=', 0)
+    const columns = (Object.keys(to) as (keyof ServerRow)[]).filter((c) => to[c] !== undefined)
     const tasks = from.taskStates.filter((t) => t !== null)
     const allowsNull = from.taskStates.includes(null)
-    q = q.where((eb) => {
-      const ors = []
-      if (allowsNull) ors.push(eb('task_state', 'is', null))
-      if (tasks.length) ors.push(eb('task_state', 'in', tasks))
-      return eb.or(ors)
-    })
-    const r = await q.executeTakeFirst()
-    return r.numUpdatedRows === 1n
+    // Every action sets and compares the same few things: one compiled statement per shape (prepared.ts).
+    const key = `${columns.join(',')}|${from.vmStates?.length ?? -1}|${from.metadata !== undefined}|${from.unlocked === true}|${tasks.length}|${allowsNull}`
+    let run = this.#compareAndSets.get(key)
+    if (!run) {
+      run = preparedWrite(this.#db, (stands) => {
+        let next = 0
+        const take = (n: number) => stands.slice(next, (next += n))
+        const set = Object.fromEntries(columns.map((c) => [c, take(1)[0]]))
+        let q = this.#db
+          .updateTable('servers')
+          .set({ ...set, updated_at: take(1)[0]! })
+          .where('id', '=', take(1)[0]!)
+          .where('deleted', '=', 0)
+        if (from.vmStates) q = q.where('vm_state', 'in', take(from.vmStates.length) as VmState[])
+        if (from.metadata !== undefined) q = q.where('metadata', '=', take(1)[0]!)
+        if (from.unlocked) q = q.where('locked', '=', 0)
+        const states = take(tasks.length) as TaskState[]
+        return q.where((eb) => {
+          const ors = []
+          if (allowsNull) ors.push(eb('task_state', 'is', null))
+          if (states.length) ors.push(eb('task_state', 'in', states))
+          return eb.or(ors)
+        })
+      })
+      if (this.#compareAndSets.size >= 64) this.#compareAndSets.delete(this.#compareAndSets.keys().next().value!)
+      this.#compareAndSets.set(key, run)
+    }
+    const values = [
+      ...columns.map((c) => to[c]),
+      this.now(),
+      id,
+      ...(from.vmStates ?? []),
+      ...(from.metadata !== undefined ? [from.metadata] : []),
+      ...tasks,
+    ]
+    return (await run(values, db)) === 1
   }
 
   /**

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
+import { prepared } from '../store/prepared.ts'
 import type { Database, HostRow } from '../store/schema.ts'
 
 /** Another live agent holds the host. */
@@ -73,10 +74,14 @@ export class HostRegistry {
   readonly #clock: Clock
   readonly downAfterMs: number
 
+  /** Read before every action on a server (is its host up?): compiled once (store/prepared.ts). */
+  readonly #byName
+
   constructor(db: Kysely<Database>, clock: Clock, downAfterMs: number) {
     this.#db = db
     this.#clock = clock
     this.downAfterMs = downAfterMs
+    this.#byName = prepared(db, ([name]) => db.selectFrom('hosts').selectAll().where('name', '=', name!))
   }
 
   /**
@@ -175,7 +180,7 @@ export class HostRegistry {
   }
 
   async isUp(name: string): Promise<boolean> {
-    return this.isUpRow(await this.#db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst())
+    return this.isUpRow((await this.#byName([name]))[0])
   }
 
   /** os-services: disable or enable a host's compute service, force it down or up. False if there is no such host. */

@@ -9,7 +9,7 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Store } from '../store/db.ts'
 import { onHostsOf } from '../store/host-scope.ts'
-import { prepared } from '../store/prepared.ts'
+import { prepared, preparedWrite } from '../store/prepared.ts'
 import type { Database, HostScope, TaskRow } from '../store/schema.ts'
 
 export type { HostScope }
@@ -48,6 +48,21 @@ export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string =
   payload: P[K]
 }
 
+/** The columns of a new task, in the order `enqueue` gives them. */
+const TASK_COLUMNS = [
+  'id',
+  'kind',
+  'subject_id',
+  'host',
+  'payload',
+  'state',
+  'attempts',
+  'lease_until',
+  'request_id',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof TaskRow)[]
+
 export class TaskQueue<P extends PayloadMap = PayloadMap> {
   readonly #store: Store
   readonly #db: Kysely<Database>
@@ -57,9 +72,11 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   /** Calls of this process waiting for an answer, by task id. */
   readonly #waiting = new Map<string, () => void>()
   #unlistenReplies: Promise<() => Promise<void>> | undefined
-  /** The claim runs after every task and on every wake-up: compiled once (store/prepared.ts). */
+  /** The claim runs after every task and on every wake-up: compiled once (store/prepared.ts), as the insert and delete of every task. */
   readonly #claim
   readonly #claimForAgent
+  readonly #insert
+  readonly #delete
 
   constructor(store: Store, clock: Clock) {
     this.#store = store
@@ -67,6 +84,16 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     this.#clock = clock
     this.#claim = this.#prepareClaim(false)
     this.#claimForAgent = this.#prepareClaim(true)
+    const db = this.#db
+    this.#insert = preparedWrite(db, (values) =>
+      db.insertInto('tasks').values(Object.fromEntries(TASK_COLUMNS.map((c, i) => [c, values[i]])) as unknown as TaskRow),
+    )
+    this.#delete = preparedWrite(db, ([id, attempts]) =>
+      db
+        .deleteFrom('tasks')
+        .where('id', '=', id!)
+        .where('attempts', '=', attempts as unknown as number),
+    )
   }
 
   /**
@@ -121,29 +148,36 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   async enqueue<K extends keyof P & string>(trx: Transaction<Database> | Kysely<Database>, task: NewTask<P, K>): Promise<string> {
     const id = randomUUID()
     const now = this.#clock.now().toISOString()
-    await trx
-      .insertInto('tasks')
-      .values({
-        id,
-        kind: task.kind,
-        subject_id: task.subjectId,
-        host: task.host,
-        payload: JSON.stringify(task.payload ?? {}),
-        state: 'queued',
-        attempts: 0,
-        lease_until: null,
-        request_id: task.requestId,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute()
+    const row: TaskRow = {
+      id,
+      kind: task.kind,
+      subject_id: task.subjectId,
+      host: task.host,
+      payload: JSON.stringify(task.payload ?? {}),
+      state: 'queued',
+      attempts: 0,
+      lease_until: null,
+      request_id: task.requestId,
+      created_at: now,
+      updated_at: now,
+    }
+    await this.#insert(
+      TASK_COLUMNS.map((c) => row[c]),
+      trx,
+    )
     if (this.#store.dialect === 'postgres') await sql`select pg_notify(${CHANNEL}, ${task.host})`.execute(trx)
     return id
   }
 
-  /** Wake the agents of a host in this process (others heard the NOTIFY of the commit). */
+  /**
+   * Wake the agents of a host in this process (others heard the NOTIFY of the commit), once the
+   * caller's turn of the event loop is done: the request that enqueued answers first, and the
+   * agent's work does not sit between its commit and its answer.
+   */
   notify(host: string): void {
-    for (const l of this.#listeners) l(host)
+    setImmediate(() => {
+      for (const l of this.#listeners) l(host)
+    })
   }
 
   /**
@@ -299,7 +333,7 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
    * row: a task taken back after its lease ran out belongs to its next attempt.
    */
   async finish(task: Pick<Task, 'id' | 'attempts'>): Promise<void> {
-    await this.#db.deleteFrom('tasks').where('id', '=', task.id).where('attempts', '=', task.attempts).execute()
+    await this.#delete([task.id, task.attempts])
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // given once, and no two servers get the same address.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { startTestSkiff, type TestSkiff } from '../helpers/skiff.ts'
+import { startTestSkiff, waitFor, type TestSkiff } from '../helpers/skiff.ts'
 
 let skiff: TestSkiff
 
@@ -23,9 +23,13 @@ test('30 creates at once on a host with room for 10: 10 placed, 20 No valid host
     ),
   )
   for (const r of created) assert.equal(r.statusCode, 202, r.body)
-  const servers = await Promise.all(
-    created.map(async (r) => (await skiff.compute('GET', `/v2.1/servers/${r.json().server.id}`, { token: admin })).json().server),
-  )
+  // Each settled: ACTIVE on the host, or ERROR for want of one (the agent gives the placed ones their addresses as it boots them).
+  const servers = await waitFor('every server settled', async () => {
+    const all = await Promise.all(
+      created.map(async (r) => (await skiff.compute('GET', `/v2.1/servers/${r.json().server.id}`, { token: admin })).json().server),
+    )
+    return all.every((s) => s.status === 'ACTIVE' || s.status === 'ERROR') && all
+  })
   const placed = servers.filter((s) => s['OS-EXT-SRV-ATTR:host'] === 'skiff-1')
   assert.equal(placed.length, 10)
   assert.equal(servers.filter((s) => s.status === 'ERROR' && /No valid host/.test(s.fault?.message ?? '')).length, 20)

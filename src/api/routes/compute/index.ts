@@ -207,7 +207,7 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps): Sho
     }
   })
 
-  const { show } = serverRoutes(app, deps)
+  const shows = serverRoutes(app, deps)
   serverTagRoutes(app, deps.serverTags, base)
   serverTopologyRoutes(app, deps)
   addressRoutes(app, deps)
@@ -239,5 +239,5 @@ export function computeRoutes(app: FastifyInstance, deps: ComputeRouteDeps): Sho
   accessRoutes(app, deps)
   simulatorRoutes(app, deps)
   volumeAttachmentRoutes(app, deps.volumeAttachments)
-  return showShortcut(show)
+  return showShortcut(shows)
 }

@@ -257,8 +257,14 @@ export interface ViewCaller {
   auth: AuthContext
 }
 
-/** The routes of /servers; returns GET /servers/{id}'s answer, for the shortcut that serves it too. */
-export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps): { show: (caller: ViewCaller, id: string) => Promise<Buffer> } {
+/** GET /servers/{id}'s body, for the shortcut that serves it too: read, or (showKept) already at hand. */
+export interface ShowAnswers {
+  show: (caller: ViewCaller, id: string) => Promise<Buffer>
+  showKept: (caller: ViewCaller, id: string) => Buffer | undefined
+}
+
+/** The routes of /servers; returns GET /servers/{id}'s answers, for the shortcut that serves it too. */
+export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps): ShowAnswers {
   const base = deps.computeUrl
   const { servers } = deps
 
@@ -367,11 +373,30 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps): { sh
     return reply.type(JSON_TYPE).send(Buffer.concat(body))
   })
 
+  /** GET /servers/{id}'s body for a view: `{"server":…}`, made once per view kept. */
+  const bodies = new WeakMap<Buffer, Buffer>()
+  const showBody = (part: Buffer): Buffer => {
+    let body = bodies.get(part)
+    if (!body) bodies.set(part, (body = Buffer.concat([OPEN_SERVER, part, CLOSE_SERVER])))
+    return body
+  }
   /** GET /servers/{id}'s body; also answered before fastify (show-shortcut.ts). */
   const show = async (caller: ViewCaller, id: string): Promise<Buffer> => {
     const ref = await servers.showRef(caller.auth, id)
     const [part] = await views(caller, [ref], 'show', async () => [await servers.showDetail(caller.auth, id)])
-    return Buffer.concat([OPEN_SERVER, part!, CLOSE_SERVER])
+    return showBody(part!)
+  }
+  /**
+   * The same body when it needs nothing read (the ref kept in memory, the view memoized, nothing
+   * outside the version shown): no query, no promise. Undefined otherwise, and `show` answers.
+   */
+  const showKept = (caller: ViewCaller, id: string): Buffer | undefined => {
+    const ref = servers.keptShowRef(caller.auth, id)
+    if (!ref) return undefined
+    const wanted = extrasWanted(caller.microversion, caller.auth)
+    if (wanted.flavor || wanted.hostStatus) return undefined
+    const part = memo.get(ServerViewMemo.variant(base, 'show', caller.microversion, caller.auth), ref.id, ref.version, '')
+    return part && showBody(part)
   }
   app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (req, reply) => reply.type(JSON_TYPE).send(await show(req, req.params.id)))
 
@@ -469,5 +494,5 @@ export function serverRoutes(app: FastifyInstance, deps: ComputeRouteDeps): { sh
     return reply.code(204).send()
   })
 
-  return { show }
+  return { show, showKept }
 }
