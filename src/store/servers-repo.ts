@@ -109,6 +109,8 @@ export class ServersRepo {
   readonly #shown
   readonly #ref
   readonly #byIds
+  /** Read by every rescue (the server's own key for the rescue system) and boot: compiled once too. */
+  readonly #bootData
   /** Compare-and-sets compiled once per shape: the columns set and the states compared (see cas). */
   readonly #compareAndSets = new Map<string, (values: readonly unknown[], on?: Db) => Promise<number>>()
   /** Server lists compiled once per shape of filter (see list). */
@@ -127,6 +129,9 @@ export class ServersRepo {
     this.#ref = prepared(db, ([id]) => db.selectFrom('servers').select(REF_COLUMNS).where('id', '=', id!).where('deleted', '=', 0))
     // Deleted ones too: a list that named them (changes-since, or a delete since) shows them as they are.
     this.#byIds = prepared(db, (ids) => db.selectFrom('servers').selectAll().where('id', 'in', ids))
+    this.#bootData = prepared(db, ([id]) =>
+      db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', id!),
+    )
     this.#fixedIps = prepared(db, (ids) =>
       db.selectFrom('fixed_ips').select(['server_id', 'address', 'mac']).where('server_id', 'in', ids).orderBy('allocated_at'),
     )
@@ -651,7 +656,7 @@ export class ServersRepo {
 
   /** The key pair's key and the user data a server's first boot is given (see ServerBootDataRow). */
   async bootData(serverId: string): Promise<{ key_data: string | null; user_data: string | null } | undefined> {
-    return this.#db.selectFrom('server_boot_data').select(['key_data', 'user_data']).where('server_id', '=', serverId).executeTakeFirst()
+    return (await this.#bootData([serverId]))[0]
   }
 
   async access(
