@@ -97,6 +97,24 @@ const fresh = (cs: Candidate[]): Candidate[] => cs.map((c) => ({ ...c, free: { .
 /** Statuses of a live migration still under way (Nova's in-progress list). */
 const LIVE_IN_PROGRESS = ['queued', 'preparing', 'running', 'post-migrating']
 
+/**
+ * An admin's requests on a live migration under way, as Nova names them: in its messages, its
+ * instance action and compute event, and its answer when the migration is not the server's
+ * (MigrationNotFoundForInstance: a 404 for an abort, a 400 for a force-complete).
+ */
+const LIVE_MIGRATION_REQUESTS = {
+  abort: { method: 'abort live migration', action: 'live_migration_cancel', event: 'compute_live_migration_abort', notFound: NotFound },
+  'force-complete': {
+    method: 'force complete',
+    action: 'live_migration_force_complete',
+    event: 'compute_live_migration_force_complete',
+    notFound: BadRequest,
+  },
+} as const satisfies Record<
+  LiveMigrationRequest,
+  { method: string; action: string; event: string; notFound: typeof NotFound | typeof BadRequest }
+>
+
 export class MigrationService {
   readonly #d: MigrationServiceDeps
 
@@ -314,18 +332,7 @@ export class MigrationService {
         s.vm_state !== 'active' ? s.vm_state : s.task_state,
       )
     }
-    // The API answers MigrationNotFoundForInstance with a 400 here (a 404 for an abort).
-    await this.#request(
-      ctx,
-      s,
-      migrationId,
-      ['running'],
-      'force complete',
-      'force-complete',
-      'live_migration_force_complete',
-      requestId,
-      BadRequest,
-    )
+    await this.#request(ctx, s, { migrationId, allowed: ['running'], requested: 'force-complete', requestId })
   }
 
   /**
@@ -340,21 +347,17 @@ export class MigrationService {
     if (s.locked && !ctx.isAdmin) throw new InstanceIsLocked(s.id)
     if (s.task_state !== 'migrating') throw new InstanceInvalidState(s.id, 'abort live migration', 'task_state', s.task_state)
     const allowed = inQueue ? ['running', 'queued', 'preparing'] : ['running']
-    await this.#request(ctx, s, migrationId, allowed, 'abort live migration', 'abort', 'live_migration_cancel', requestId, NotFound)
+    await this.#request(ctx, s, { migrationId, allowed, requested: 'abort', requestId })
   }
 
   /** Record an admin's request on a live migration in one of `allowed`, with its action and event; Nova's messages. */
   async #request(
     ctx: AuthContext,
     s: Server,
-    migrationId: number,
-    allowed: string[],
-    method: string,
-    requested: LiveMigrationRequest,
-    action: string,
-    requestId: string,
-    notFound: typeof NotFound | typeof BadRequest,
+    r: { migrationId: number; allowed: string[]; requested: LiveMigrationRequest; requestId: string },
   ): Promise<void> {
+    const { migrationId, allowed, requested, requestId } = r
+    const { method, action, event, notFound } = LIVE_MIGRATION_REQUESTS[requested]
     const invalid = (status: string) =>
       new BadRequest(
         `Migration ${migrationId} state of instance ${s.id} is ${status}. Cannot ${method} while the migration is in this state.`,
@@ -372,13 +375,7 @@ export class MigrationService {
         { server_id: s.id, action, request_id: requestId, user_id: ctx.userId, project_id: s.project_id },
         trx,
       )
-      await this.#d.actionsRepo.recordEvent(
-        s.id,
-        requestId,
-        `compute_live_migration_${requested === 'abort' ? 'abort' : 'force_complete'}`,
-        s.host,
-        trx,
-      )
+      await this.#d.actionsRepo.recordEvent(s.id, requestId, event, s.host, trx)
     })
   }
 
