@@ -3,13 +3,10 @@
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
-import { prepared, preparedWrite } from './prepared.ts'
+import { prepared, preparedInsert, preparedWrite } from './prepared.ts'
 import type { Database, Db, InstanceActionEventRow, InstanceActionRow } from './schema.ts'
 
 export type NewInstanceAction = Omit<InstanceActionRow, 'id' | 'start_time' | 'updated_at' | 'message'>
-
-/** The columns of a new action, in the order `record` gives them. */
-const ACTION_COLUMNS = ['id', 'server_id', 'action', 'request_id', 'user_id', 'project_id', 'start_time', 'updated_at', 'message'] as const
 
 export class InstanceActionsRepo {
   readonly #db: Kysely<Database>
@@ -25,11 +22,7 @@ export class InstanceActionsRepo {
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
-    this.#record = preparedWrite(db, (values) =>
-      db
-        .insertInto('instance_actions')
-        .values(Object.fromEntries(ACTION_COLUMNS.map((c, i) => [c, values[i]])) as unknown as InstanceActionRow),
-    )
+    this.#record = preparedInsert<InstanceActionRow>(db, 'instance_actions')
     this.#startEvent = preparedWrite(db, ([id, event, startTime, host, serverId, requestId]) =>
       db
         .insertInto('instance_action_events')
@@ -73,11 +66,7 @@ export class InstanceActionsRepo {
 
   async record(a: NewInstanceAction, db: Db): Promise<void> {
     const now = this.#now()
-    const row: InstanceActionRow = { id: randomUUID(), ...a, start_time: now, updated_at: now, message: null }
-    await this.#record(
-      ACTION_COLUMNS.map((c) => row[c]),
-      db,
-    )
+    await this.#record({ id: randomUUID(), ...a, start_time: now, updated_at: now, message: null }, db)
   }
 
   /** A server's actions, newest first. */

@@ -5,7 +5,7 @@
 // stand-ins for its values (once per list length for `in (...)` lists) and then run with the
 // values put in the stand-ins' places: the same SQL text, the same dialect.
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely'
-import type { Db } from './schema.ts'
+import type { Database, Db } from './schema.ts'
 
 /** Compiled forms kept per query: one per length of the value list (`in` lists of a page of servers). */
 const MAX_SHAPES = 64
@@ -31,6 +31,27 @@ export function preparedWrite(
 ): (values: readonly unknown[], on?: Db) => Promise<number> {
   const run = compiledOnce(db, build)
   return async (values, on) => Number((await run(values, on)).numAffectedRows ?? 0n)
+}
+
+/**
+ * An insert of one row into `table`, compiled once per set of columns (a row built by one object
+ * literal has one): every column of the row is a value.
+ */
+export function preparedInsert<Row extends object>(db: Db, table: keyof Database): (row: Row, on?: Db) => Promise<void> {
+  const byColumns = new Map<string, (values: readonly unknown[], on?: Db) => Promise<number>>()
+  return async (row, on) => {
+    const columns = Object.keys(row) as (keyof Row & string)[]
+    const key = columns.join(',')
+    let run = byColumns.get(key)
+    if (!run) {
+      run = preparedWrite(db, (values) => db.insertInto(table).values(Object.fromEntries(columns.map((c, i) => [c, values[i]])) as never))
+      byColumns.set(key, run)
+    }
+    await run(
+      columns.map((c) => row[c]),
+      on,
+    )
+  }
 }
 
 function compiledOnce<R>(

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import { onHostsOf } from './host-scope.ts'
-import { prepared, preparedWrite } from './prepared.ts'
+import { prepared, preparedInsert, preparedWrite } from './prepared.ts'
 import type { Database, Db, HostScope, RescueCheckpointState, RescueRow } from './schema.ts'
 
 export type NewRescue = Pick<
@@ -19,26 +19,6 @@ export async function endOpenRescues(db: Db, serverId: string, now: string): Pro
   await db.updateTable('rescues').set({ ended_at: now }).where('server_id', '=', serverId).where('ended_at', 'is', null).execute()
 }
 
-/** The columns of a new rescue record, in the order `insert` gives them. */
-const RESCUE_COLUMNS = [
-  'id',
-  'server_id',
-  'image_id',
-  'request_id',
-  'user_id',
-  'public_keys',
-  'auto_unrescue_seconds',
-  'requested_at',
-  'rescued_at',
-  'expires_at',
-  'host_key_fingerprint',
-  'ended_at',
-  'rescue_device',
-  'rescue_bus',
-  'checkpoint',
-  'checkpoint_at',
-] as const satisfies readonly (keyof RescueRow)[]
-
 export class RescuesRepo {
   readonly #db: Kysely<Database>
   readonly #clock: Clock
@@ -50,9 +30,7 @@ export class RescuesRepo {
   constructor(db: Kysely<Database>, clock: Clock) {
     this.#db = db
     this.#clock = clock
-    this.#insert = preparedWrite(db, (values) =>
-      db.insertInto('rescues').values(Object.fromEntries(RESCUE_COLUMNS.map((c, i) => [c, values[i]])) as unknown as RescueRow),
-    )
+    this.#insert = preparedInsert<RescueRow>(db, 'rescues')
     this.#ofRequest = prepared(db, ([requestId, serverId]) =>
       db
         .selectFrom('rescues')
@@ -81,19 +59,18 @@ export class RescuesRepo {
   }
 
   async insert(r: NewRescue, db: Db): Promise<void> {
-    const row: RescueRow = {
-      id: randomUUID(),
-      ...r,
-      checkpoint: r.checkpoint ? 'pending' : null,
-      checkpoint_at: null,
-      requested_at: this.#now(),
-      rescued_at: null,
-      expires_at: null,
-      host_key_fingerprint: null,
-      ended_at: null,
-    }
     await this.#insert(
-      RESCUE_COLUMNS.map((c) => row[c]),
+      {
+        id: randomUUID(),
+        ...r,
+        checkpoint: r.checkpoint ? 'pending' : null,
+        checkpoint_at: null,
+        requested_at: this.#now(),
+        rescued_at: null,
+        expires_at: null,
+        host_key_fingerprint: null,
+        ended_at: null,
+      },
       db,
     )
   }

@@ -9,7 +9,7 @@ import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Store } from '../store/db.ts'
 import { onHostsOf } from '../store/host-scope.ts'
-import { prepared, preparedWrite } from '../store/prepared.ts'
+import { prepared, preparedInsert, preparedWrite } from '../store/prepared.ts'
 import type { Database, HostScope, TaskRow } from '../store/schema.ts'
 
 export type { HostScope }
@@ -48,21 +48,6 @@ export type Task<P extends PayloadMap = PayloadMap, K extends keyof P & string =
   payload: P[K]
 }
 
-/** The columns of a new task, in the order `enqueue` gives them. */
-const TASK_COLUMNS = [
-  'id',
-  'kind',
-  'subject_id',
-  'host',
-  'payload',
-  'state',
-  'attempts',
-  'lease_until',
-  'request_id',
-  'created_at',
-  'updated_at',
-] as const satisfies readonly (keyof TaskRow)[]
-
 export class TaskQueue<P extends PayloadMap = PayloadMap> {
   readonly #store: Store
   readonly #db: Kysely<Database>
@@ -85,9 +70,7 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
     this.#claim = this.#prepareClaim(false)
     this.#claimForAgent = this.#prepareClaim(true)
     const db = this.#db
-    this.#insert = preparedWrite(db, (values) =>
-      db.insertInto('tasks').values(Object.fromEntries(TASK_COLUMNS.map((c, i) => [c, values[i]])) as unknown as TaskRow),
-    )
+    this.#insert = preparedInsert<TaskRow>(db, 'tasks')
     this.#delete = preparedWrite(db, ([id, attempts]) =>
       db
         .deleteFrom('tasks')
@@ -148,21 +131,20 @@ export class TaskQueue<P extends PayloadMap = PayloadMap> {
   async enqueue<K extends keyof P & string>(trx: Transaction<Database> | Kysely<Database>, task: NewTask<P, K>): Promise<string> {
     const id = randomUUID()
     const now = this.#clock.now().toISOString()
-    const row: TaskRow = {
-      id,
-      kind: task.kind,
-      subject_id: task.subjectId,
-      host: task.host,
-      payload: JSON.stringify(task.payload ?? {}),
-      state: 'queued',
-      attempts: 0,
-      lease_until: null,
-      request_id: task.requestId,
-      created_at: now,
-      updated_at: now,
-    }
     await this.#insert(
-      TASK_COLUMNS.map((c) => row[c]),
+      {
+        id,
+        kind: task.kind,
+        subject_id: task.subjectId,
+        host: task.host,
+        payload: JSON.stringify(task.payload ?? {}),
+        state: 'queued',
+        attempts: 0,
+        lease_until: null,
+        request_id: task.requestId,
+        created_at: now,
+        updated_at: now,
+      },
       trx,
     )
     if (this.#store.dialect === 'postgres') await sql`select pg_notify(${CHANNEL}, ${task.host})`.execute(trx)
