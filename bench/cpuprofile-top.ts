@@ -1,10 +1,11 @@
 // Where the CPU went, from a V8 .cpuprofile (`node --cpu-prof`): self time by function, by
 // package or source file, and inclusive time of Skiff's own functions.
 //
-//   node --import tsx bench/cpuprofile-top.ts PROFILE.cpuprofile [--phases DIR/phases.json --target a] [--top 25]
+//   node --import tsx bench/cpuprofile-top.ts PROFILE.cpuprofile [--phases DIR/phases.json --target a [--rep 2]] [--top 25]
 //
 // With --phases (written by `api-read.ts --cpu-prof DIR`), only the samples taken while that
-// target was under load count, so setup (creating servers) and the other targets stay out.
+// target was under load count, so setup (creating servers) and the other targets stay out;
+// --rep keeps one run of it (a fast run and a slow one side by side).
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -38,12 +39,13 @@ interface Phase {
 
 const file = process.argv.slice(2).find((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
 if (!file) {
-  console.error('usage: cpuprofile-top.ts PROFILE.cpuprofile [--phases phases.json --target a] [--top 25]')
+  console.error('usage: cpuprofile-top.ts PROFILE.cpuprofile [--phases phases.json --target a [--rep 2]] [--top 25]')
   process.exit(2)
 }
 const top = option('top', 25)
 const phasesFile = option('phases', '')
 const target = option('target', '')
+const rep = option('rep', 0)
 
 // tsx runs TypeScript as esbuild output with the whitespace minified: one line per file, so V8's
 // positions must go through the source map of that output, which tsx keeps in its cache dir.
@@ -159,7 +161,9 @@ const byId = new Map(prof.nodes.map((n) => [n.id, n]))
 const parent = new Map<number, number>()
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
 
-const windows = phasesFile ? (JSON.parse(readFileSync(phasesFile, 'utf8')) as Phase[]).filter((p) => !target || p.target === target) : []
+const windows = phasesFile
+  ? (JSON.parse(readFileSync(phasesFile, 'utf8')) as Phase[]).filter((p) => (!target || p.target === target) && (!rep || p.rep === rep))
+  : []
 const inWindow = (t: number) => !phasesFile || windows.some((w) => t >= w.startUs && t <= w.endUs)
 
 /** Short location: src/... or node_modules/<pkg>/..., relative to the repo; node:internal as is. */

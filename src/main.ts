@@ -483,6 +483,21 @@ export async function buildSkiff(
   // Only agents hold drivers: with --no-agent this process has none, and reaches the hosts' VMs
   // through the database (console output by a task round-trip, fault rules in a table).
   if (config.driver === 'qemu') await ensureGuestImage(config, logger.child({ component: 'qemu' }))
+  // The accounts, flavors and images every Skiff starts with: begun now and awaited once the
+  // listeners are built, as a first start hashes four new passwords (scrypt, in libuv's threads)
+  // and building the routes needs only the main thread.
+  const authUrl = endpointUrls(roots).identity
+  const booting = bootstrap({
+    accounts,
+    flavors,
+    images,
+    dataDir: config.dataDir,
+    adminPassword: config.adminPassword,
+    authUrl,
+    guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
+  })
+  // Awaited below; a failure of a step between is the start's error, not an unhandled rejection.
+  booting.catch(() => {})
   const driver = config.agent ? await makeDriver(config, logger, d) : undefined
   const groups = new ServerGroupService(d.groupsRepo, () => repo.now(), quotas)
   const placement = new PlacementRepo(db, store.dialect)
@@ -590,16 +605,7 @@ export async function buildSkiff(
         keepAliveMs: Math.max(1, config.serverEventsKeepAliveMs),
       })
     : undefined
-  const authUrl = endpointUrls(roots).identity
-  const boot = await bootstrap({
-    accounts,
-    flavors,
-    images,
-    dataDir: config.dataDir,
-    adminPassword: config.adminPassword,
-    authUrl,
-    guest: config.driver === 'qemu' ? guestFiles(path.join(config.qemuDir, 'guest')) : undefined,
-  })
+  const boot = await booting
 
   // --simulated-hosts N: the in-process agent runs hosts NAME-1 ... NAME-N (moves between hosts in one process).
   const agentHosts =

@@ -216,10 +216,13 @@ export class ServerWorker implements WorkerCore {
               throw new Error("no checkpoint of the server's disk is left to go back to: unrescue without discard_changes")
             }
             await d.driver.unrescue(s.id, { discardChanges: p.discardChanges ?? false })
-            // The checkpoint's outcome, on the rescue record it ends with.
-            await d.rescues.setCheckpoint(s.id, ['held', 'keeping', 'discarding'], p.discardChanges ? 'discarded' : 'kept')
-            await d.rescues.endOpen(s.id)
             return { vm_state: 'active', ...running() }
+          },
+          // The rescue ends, with its checkpoint's outcome, in the commit that shows the server
+          // ACTIVE: never a server still unrescuing whose rescue is already over.
+          withOutcome: async (s, _outcome, trx) => {
+            await d.rescues.setCheckpoint(s.id, ['held', 'keeping', 'discarding'], t.payload.discardChanges ? 'discarded' : 'kept', trx)
+            await d.rescues.endOpen(s.id, trx)
           },
           // Safe failure, the other way: the rescue system boots again (same disk, same password),
           // so the user is back in RESCUE and can retry; ERROR only if even that fails. A
