@@ -34,6 +34,7 @@ import {
   load,
   median,
   memoryOf,
+  monotonicUs,
   option,
   ROOT,
   runMain,
@@ -43,6 +44,7 @@ import {
   tempDir,
   waitAllActive,
   type LoadResult,
+  type ProfilePhase,
 } from './harness.ts'
 
 /** Real Nova 26, fake driver, same machine size (shared/anchors/nova/PERF.md), c=16, 10 s. */
@@ -146,16 +148,15 @@ await runMain(async () => {
   const results: Record<Target, (LoadResult & { cpuUs: number })[]> = { a: [], b: [], c: [], d: [], a0: [], b0: [] }
   // When profiling: the load windows on the monotonic clock V8's profile timestamps use (µs),
   // so bench/cpuprofile-top.ts can keep only one target's samples.
-  const phases: { target: Target; rep: number; startUs: number; endUs: number }[] = []
-  const nowUs = () => Number(process.hrtime.bigint() / 1000n)
+  const phases: (ProfilePhase & { target: Target })[] = []
   for (let rep = 1; rep <= reps; rep++) {
     for (const t of targets) {
-      const startUs = nowUs()
+      const startUs = monotonicUs()
       const cpu0 = cpuMsOf(pidOf[t])
       const r = await load({ ...specs[t], connections, durationS })
       // The server's own CPU per request: steadier than req/s on a machine others keep busy.
       const cpuUs = ((cpuMsOf(pidOf[t]) - cpu0) * 1000) / Math.max(1, r.requests)
-      phases.push({ target: t, rep, startUs, endUs: nowUs() })
+      phases.push({ target: t, rep, startUs, endUs: monotonicUs() })
       if (r.errors || r.non2xx) throw new Error(`${LABEL[t]}: ${r.errors} errors/timeouts, ${r.non2xx} non-2xx answers`)
       results[t].push({ ...r, cpuUs })
       console.log(

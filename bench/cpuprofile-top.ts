@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { ROOT, option, table } from './harness.ts'
+import { ROOT, option, table, type ProfilePhase } from './harness.ts'
 
 interface CallFrame {
   functionName: string
@@ -30,13 +30,6 @@ interface Profile {
   samples: number[]
   timeDeltas: number[]
 }
-interface Phase {
-  target: string
-  rep: number
-  startUs: number
-  endUs: number
-}
-
 const file = process.argv.slice(2).find((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
 if (!file) {
   console.error('usage: cpuprofile-top.ts PROFILE.cpuprofile [--phases phases.json --target a [--rep 2]] [--top 25]')
@@ -162,7 +155,9 @@ const parent = new Map<number, number>()
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
 
 const windows = phasesFile
-  ? (JSON.parse(readFileSync(phasesFile, 'utf8')) as Phase[]).filter((p) => (!target || p.target === target) && (!rep || p.rep === rep))
+  ? (JSON.parse(readFileSync(phasesFile, 'utf8')) as ProfilePhase[]).filter(
+      (p) => (!target || p.target === target) && (!rep || p.rep === rep),
+    )
   : []
 const inWindow = (t: number) => !phasesFile || windows.some((w) => t >= w.startUs && t <= w.endUs)
 

@@ -284,6 +284,20 @@ export function keepAliveApi(): typeof api {
     })
 }
 
+/**
+ * A window of a benchmark's load, for `cpuprofile-top.ts --phases`: on the monotonic clock V8's
+ * profile timestamps use (µs), so a profile's samples can be kept to one target (and run).
+ */
+export interface ProfilePhase {
+  target: string
+  rep: number
+  startUs: number
+  endUs: number
+}
+
+/** Now on that clock, in µs. */
+export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n)
+
 /** Create `count` servers (m1.tiny, the base image), `concurrency` POSTs in flight. Returns their ids and how long the POSTs took. */
 export async function createServers(
   s: SkiffProcess,

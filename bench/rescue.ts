@@ -26,6 +26,7 @@ import {
   demoToken,
   keepAliveApi,
   median,
+  monotonicUs,
   option,
   runMain,
   startBare,
@@ -33,6 +34,7 @@ import {
   table,
   tempDir,
   waitAllActive,
+  type ProfilePhase,
   type SkiffProcess,
 } from './harness.ts'
 
@@ -70,21 +72,20 @@ interface Cycle {
  * With --cpu-prof: when each counted rescue's POST and its polls ran, on the clock of V8's profile
  * (µs), for `cpuprofile-top.ts --phases DIR/phases.json --target rescue-post` (or rescue-poll).
  */
-const phases: { target: string; rep: number; startUs: number; endUs: number }[] = []
-const nowUs = () => Number(process.hrtime.bigint() / 1000n)
+const phases: ProfilePhase[] = []
 
 async function cycle(s: SkiffProcess, token: string, id: string, timed = false): Promise<Cycle> {
   const t0 = performance.now()
-  const us0 = nowUs()
+  const us0 = monotonicUs()
   const r = await api(token, 'POST', `${s.compute}/v2.1/servers/${id}/action`, { rescue: null })
   if (r.status !== 200) throw new Error(`rescue: ${r.status} ${JSON.stringify(r.body)}`)
   const rescuePost = performance.now() - t0
-  const us1 = nowUs()
+  const us1 = monotonicUs()
   await waitStatus(s, token, id, 'RESCUE')
   if (timed)
     phases.push(
       { target: 'rescue-post', rep: 1, startUs: us0, endUs: us1 },
-      { target: 'rescue-poll', rep: 1, startUs: us1, endUs: nowUs() },
+      { target: 'rescue-poll', rep: 1, startUs: us1, endUs: monotonicUs() },
     )
   const t1 = performance.now()
   const u = await api(token, 'POST', `${s.compute}/v2.1/servers/${id}/action`, { unrescue: null })
@@ -138,7 +139,7 @@ await runMain(async () => {
 
   // The floor: a POST and a GET of the same client answered by a bare node:http server.
   const bareDir = tempDir('skiff-bench-bare-')
-  writeFileSync(path.join(bareDir, 'answer.json'), '{"adminPass": "Z8mK2pQ4vR7x"}')
+  writeFileSync(path.join(bareDir, 'answer.json'), '{"adminPass": "a-rescue-answer"}')
   const bare = await startBare(path.join(bareDir, 'answer.json'))
   const floorOnce = async () => {
     const t0 = performance.now()
